@@ -1,0 +1,57 @@
+// `labyrinth stat [TRACE]`: totals and breakdowns of the page events in a trace.
+#include <cstdio>
+#include <span>
+
+#include "commands.hpp"
+#include "exit_codes.hpp"
+#include "labyrinth/replay/page_stats.hpp"
+#include "labyrinth/replay/stat_report.hpp"
+#include "log.hpp"
+#include "output_file.hpp"
+#include "trace_input.hpp"
+
+namespace labyrinth::cli {
+namespace {
+
+struct StatOptions {
+  std::string input = kDefaultTraceFile;
+  std::string json_path;
+  std::size_t top = 20;
+  bool quiet = false;
+};
+
+int run_stat(const StatOptions& options) {
+  auto reader = open_trace_or_exit(options.input);
+  replay::PageStats stats(reader->header());
+  std::span<const traces::PageEvent> chunk;
+  while (reader->next(chunk)) stats.add(chunk);
+  const replay::StatResult result = stats.finish(*reader, options.top);
+
+  const bool json_to_stdout = options.json_path == "-";
+  if (!options.quiet && !json_to_stdout) replay::print_stat_text(stdout, result);
+  if (!options.json_path.empty()) {
+    if (const std::string err = write_json_output(options.json_path, replay::stat_to_json(result)); !err.empty()) {
+      error("{}", err);
+      return kExitFailure;
+    }
+  }
+  return report_trace_damage(*reader);
+}
+
+}  // namespace
+
+void setup_stat(CLI::App& app) {
+  auto options = std::make_shared<StatOptions>();
+  auto* cmd = app.add_subcommand("stat", "Totals and breakdowns of the page events in a trace (like perf kmem stat --page)");
+  cmd->add_option("trace", options->input, "Trace file")->capture_default_str();
+  cmd->add_option("-i,--input", options->input, "Trace file (same as the positional argument)");
+  cmd->add_option("--json", options->json_path, "Also write the JSON report to FILE ('-' for stdout, text suppressed)");
+  cmd->add_option("--top", options->top, "Rows per breakdown (0 = all)")->capture_default_str();
+  cmd->add_flag("-q,--quiet", options->quiet, "No text summary");
+  cmd->callback([options] {
+    const int rc = run_stat(*options);
+    if (rc != kExitOk) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace labyrinth::cli

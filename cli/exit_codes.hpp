@@ -1,0 +1,14 @@
+// Exit codes of the labyrinth command (documented in labyrinth(1)).
+#pragma once
+
+namespace labyrinth::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;        // the command ran and failed (I/O, bad input)
+inline constexpr int kExitUsage = 2;          // wrong options (CLI11 parse errors map here too)
+inline constexpr int kExitBadTrace = 3;       // the trace file is corrupt, truncated or of a newer version
+inline constexpr int kExitNoPermission = 4;   // missing privileges for record
+inline constexpr int kExitUnsupported = 5;    // the kernel lacks something record needs
+inline constexpr int kExitInterrupted = 130;  // stopped by SIGINT before anything was written
+
+}  // namespace labyrinth::cli

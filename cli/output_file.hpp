@@ -1,0 +1,14 @@
+// Writing a report: "-" is stdout; a file is written to a temporary name and renamed, so
+// a failed run never leaves a half-written report behind.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace labyrinth::cli {
+
+// Returns an error message, or "" on success.
+std::string write_text_output(const std::string& path, const std::string& content);
+std::string write_json_output(const std::string& path, const nlohmann::ordered_json& document);
+
+}  // namespace labyrinth::cli

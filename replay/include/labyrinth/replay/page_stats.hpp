@@ -1,0 +1,121 @@
+// `labyrinth stat`: totals and breakdowns of a page-event stream (a correct, richer
+// `perf kmem stat --page`). One pass, memory bounded by the number of page frames.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "labyrinth/replay/data_quality.hpp"
+#include "labyrinth/replay/failure_class.hpp"
+#include "labyrinth/traces/page_event.hpp"
+#include "labyrinth/traces/trace_metadata.hpp"
+
+namespace labyrinth::traces {
+class TraceReader;
+}
+
+namespace labyrinth::replay {
+
+struct Tally {
+  std::uint64_t allocations = 0;  // successful
+  std::uint64_t pages = 0;
+  std::uint64_t failures = 0;
+  std::uint64_t failed_pages = 0;
+  std::uint64_t frees = 0;
+  std::uint64_t freed_pages = 0;
+};
+
+// One row of a breakdown, ready to print.
+struct Row {
+  std::string key;        // "GFP_KERNEL", "softirq", "bash", "order 3 Movable", ...
+  std::uint64_t bits = 0; // gfp bits for GFP rows
+  std::uint32_t pid = 0;  // for process rows
+  unsigned order = 0;     // for order rows
+  std::string migratetype;
+  Tally tally;
+};
+
+struct StatResult {
+  // what was read
+  std::string trace_path;
+  traces::TraceHeader header;
+  traces::TraceFooter footer;
+  bool complete = false;
+  std::string damage;
+  std::uint64_t events = 0;
+  std::uint64_t first_ts_ns = 0, last_ts_ns = 0;
+  // totals
+  Tally total;
+  std::uint64_t batched_frees = 0;
+  std::uint64_t pcp_refills = 0, pcp_refill_pages = 0;
+  std::uint64_t pcp_drains = 0, pcp_drain_pages = 0;
+  std::uint64_t extfrag = 0, extfrag_fragmenting = 0, extfrag_ownership_changes = 0;
+  std::uint64_t alloc_freed = 0;  // allocations freed within the trace
+  std::uint64_t alloc_only = 0;   // still allocated at the end
+  std::uint64_t free_only = 0;    // frees of pages never seen allocated
+  std::array<std::uint64_t, kFailureClassCount> failures_by_class{};
+  std::array<std::uint64_t, kFailureClassCount> failed_pages_by_class{};
+  // breakdowns, sorted by pages (allocations) or failures
+  std::vector<Row> by_order_migratetype;
+  std::vector<Row> by_gfp;
+  std::vector<Row> by_context;
+  std::vector<Row> by_process;
+  std::vector<Row> by_callsite;
+  std::vector<Row> failures_by_order;
+  std::vector<Row> failures_by_gfp;
+  std::vector<Row> failures_by_context;
+  std::vector<Row> failures_by_process;
+  DataQualityCounters quality;
+};
+
+class PageStats {
+ public:
+  explicit PageStats(const traces::TraceHeader& header);
+
+  void add(const traces::PageEvent& event);
+  void add(std::span<const traces::PageEvent> events) {
+    for (const auto& e : events) add(e);
+  }
+  // Reads names, stacks, losses and damage from the reader (after its last chunk).
+  [[nodiscard]] StatResult finish(const traces::TraceReader& reader, std::size_t top_n) const;
+
+ private:
+  static constexpr int kOrders = 16;
+  static constexpr int kTypes = 16;  // migratetype + 1 (0 = unknown)
+
+  Tally& gfp_tally(std::uint64_t gfp);
+  Tally& process_tally(std::uint32_t pid, std::uint32_t comm_id);
+  void track_alloc(std::uint64_t pfn, unsigned order);
+  void track_free(std::uint64_t pfn, unsigned order);
+
+  traces::TraceHeader header_;
+  traces::GfpBits bits_;
+  std::array<std::array<Tally, kTypes>, kOrders> order_type_{};
+  std::array<Tally, traces::kExecContextCount> context_{};
+  std::unordered_map<std::uint64_t, Tally> gfp_;
+  std::unordered_map<std::uint64_t, Tally> process_;
+  std::unordered_map<std::uint32_t, Tally> stack_;
+  std::uint64_t last_gfp_ = ~0ull;
+  Tally* last_gfp_tally_ = nullptr;
+  std::uint64_t last_process_ = ~0ull;
+  Tally* last_process_tally_ = nullptr;
+
+  // Live allocations: order + 1 at the head pfn (0 = not allocated). Page frames of a
+  // real machine; pfns beyond kDenseLimit (hostile input) go to a hash map.
+  static constexpr std::uint64_t kDenseLimit = 1ull << 32;
+  std::vector<std::uint8_t> live_;
+  std::unordered_map<std::uint64_t, std::uint8_t> live_sparse_;
+
+  StatResult r_;
+  std::uint64_t prev_ts_ = 0;
+};
+
+// Callsite of a stack: the first frame that is not the page allocator itself
+// (perf kmem's rule: skip frames matching ^_?_?(alloc|get_free|get_zeroed)_pages?).
+std::string callsite_of(const traces::StackTrace& stack);
+
+}  // namespace labyrinth::replay

@@ -1,0 +1,36 @@
+// Report sections shared by every analysis command (stat, replay): tool, kernel, capture,
+// data quality. Units are in key names; numbers are numbers.
+#pragma once
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "labyrinth/replay/data_quality.hpp"
+#include "labyrinth/traces/trace_metadata.hpp"
+
+namespace labyrinth::replay {
+
+inline constexpr int kReportSchemaVersion = 1;
+
+struct CaptureSummary {
+  std::string trace_path;
+  bool complete = false;
+  std::string damage;
+  std::uint64_t events = 0;
+  std::uint64_t first_ts_ns = 0;
+  std::uint64_t last_ts_ns = 0;
+};
+
+nlohmann::ordered_json tool_json(const std::string& command);
+nlohmann::ordered_json kernel_json(const traces::TraceHeader& header);
+nlohmann::ordered_json capture_json(const CaptureSummary& capture, const traces::TraceHeader& header,
+                                    const traces::TraceFooter& footer);
+nlohmann::ordered_json data_quality_json(const DataQualityCounters& quality);
+
+// "Data quality" block of the text reports: every non-zero counter, loss first.
+void print_data_quality(std::FILE* out, const DataQualityCounters& quality);
+std::string format_duration_ns(std::uint64_t ns);
+std::string format_bytes(std::uint64_t bytes);
+
+}  // namespace labyrinth::replay

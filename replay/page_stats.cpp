@@ -1,0 +1,257 @@
+#include "labyrinth/replay/page_stats.hpp"
+
+#include <algorithm>
+
+#include "labyrinth/traces/trace_reader.hpp"
+
+namespace labyrinth::replay {
+
+using traces::EventKind;
+using traces::PageEvent;
+
+PageStats::PageStats(const traces::TraceHeader& header) : header_(header), bits_(traces::GfpBits::from(header.gfp_table)) {
+  std::uint64_t max_pfn = 0;
+  for (const auto& zone : header.zones) max_pfn = std::max(max_pfn, zone.start_pfn + zone.spanned_pages);
+  live_.resize(std::min<std::uint64_t>(max_pfn, kDenseLimit));
+}
+
+Tally& PageStats::gfp_tally(std::uint64_t gfp) {
+  if (gfp != last_gfp_) {
+    last_gfp_ = gfp;
+    last_gfp_tally_ = &gfp_[gfp];
+  }
+  return *last_gfp_tally_;
+}
+
+Tally& PageStats::process_tally(std::uint32_t pid, std::uint32_t comm_id) {
+  const std::uint64_t key = (std::uint64_t{pid} << 32) | comm_id;
+  if (key != last_process_) {
+    last_process_ = key;
+    last_process_tally_ = &process_[key];
+  }
+  return *last_process_tally_;
+}
+
+void PageStats::track_alloc(std::uint64_t pfn, unsigned order) {
+  const auto mark = static_cast<std::uint8_t>(order + 1);
+  if (pfn < kDenseLimit) {
+    if (pfn >= live_.size()) live_.resize(std::max<std::uint64_t>(pfn + 1, live_.size() * 2));
+    if (live_[pfn] != 0) r_.quality.add(DataQuality::double_alloc);
+    live_[pfn] = mark;
+    return;
+  }
+  auto [it, inserted] = live_sparse_.try_emplace(pfn, mark);
+  if (!inserted) {
+    r_.quality.add(DataQuality::double_alloc);
+    it->second = mark;
+  }
+}
+
+void PageStats::track_free(std::uint64_t pfn, unsigned order) {
+  std::uint8_t mark = 0;
+  if (pfn < kDenseLimit) {
+    if (pfn < live_.size()) {
+      mark = live_[pfn];
+      live_[pfn] = 0;
+    }
+  } else if (auto it = live_sparse_.find(pfn); it != live_sparse_.end()) {
+    mark = it->second;
+    live_sparse_.erase(it);
+  }
+  if (mark == 0) {
+    ++r_.free_only;
+    r_.quality.add(DataQuality::free_of_unknown_page);
+    return;
+  }
+  ++r_.alloc_freed;
+  if (mark != order + 1) r_.quality.add(DataQuality::free_order_mismatch);
+}
+
+void PageStats::add(const PageEvent& e) {
+  ++r_.events;
+  if (e.ts_ns < prev_ts_) r_.quality.add(DataQuality::out_of_order_events);
+  prev_ts_ = e.ts_ns;
+  if (r_.events == 1 || e.ts_ns < r_.first_ts_ns) r_.first_ts_ns = e.ts_ns;
+  r_.last_ts_ns = std::max(r_.last_ts_ns, e.ts_ns);
+  const unsigned order = e.order & (kOrders - 1);
+  const std::uint64_t pages = std::uint64_t{1} << order;
+  switch (e.kind) {
+    case EventKind::Alloc: {
+      Tally& ot = order_type_[order][static_cast<std::size_t>(e.migratetype + 1) & (kTypes - 1)];
+      Tally& ct = context_[static_cast<std::size_t>(e.ctx)];
+      Tally& gt = gfp_tally(e.gfp);
+      Tally& pt = process_tally(e.pid, e.comm_id);
+      Tally* st = e.stack_id != traces::kNoStack ? &stack_[e.stack_id] : nullptr;
+      if (e.pfn == traces::kFailedPfn) {
+        for (Tally* t : {&r_.total, &ot, &ct, &gt, &pt, st}) {
+          if (t == nullptr) continue;
+          ++t->failures;
+          t->failed_pages += pages;
+        }
+        const auto cls = static_cast<std::size_t>(classify(e.gfp, order, bits_));
+        ++r_.failures_by_class[cls];
+        r_.failed_pages_by_class[cls] += pages;
+      } else {
+        for (Tally* t : {&r_.total, &ot, &ct, &gt, &pt, st}) {
+          if (t == nullptr) continue;
+          ++t->allocations;
+          t->pages += pages;
+        }
+        track_alloc(e.pfn, order);
+      }
+      break;
+    }
+    case EventKind::Free: {
+      ++r_.total.frees;
+      r_.total.freed_pages += pages;
+      Tally& pt = process_tally(e.pid, e.comm_id);
+      ++pt.frees;
+      pt.freed_pages += pages;
+      Tally& ct = context_[static_cast<std::size_t>(e.ctx)];
+      ++ct.frees;
+      ct.freed_pages += pages;
+      track_free(e.pfn, order);
+      break;
+    }
+    case EventKind::FreeBatched:
+      ++r_.batched_frees;
+      r_.quality.add(DataQuality::batched_free_duplicates);
+      break;
+    case EventKind::PcpRefill:
+      ++r_.pcp_refills;
+      r_.pcp_refill_pages += pages;
+      break;
+    case EventKind::PcpDrain:
+      ++r_.pcp_drains;
+      r_.pcp_drain_pages += pages;
+      break;
+    case EventKind::Extfrag:
+      ++r_.extfrag;
+      if (e.fallback_order < header_.pageblock_order) ++r_.extfrag_fragmenting;
+      if (e.change_ownership) ++r_.extfrag_ownership_changes;
+      break;
+  }
+}
+
+namespace {
+
+std::string migratetype_name(const traces::TraceHeader& header, int mt) {
+  if (mt < 0) return "unknown";
+  const auto index = static_cast<std::size_t>(mt);
+  return index < header.migratetype_names.size() ? header.migratetype_names[index] : "type" + std::to_string(mt);
+}
+
+void sort_rows(std::vector<Row>& rows, bool by_failures, std::size_t top_n) {
+  std::stable_sort(rows.begin(), rows.end(), [by_failures](const Row& a, const Row& b) {
+    if (by_failures) return a.tally.failures > b.tally.failures;
+    if (a.tally.pages != b.tally.pages) return a.tally.pages > b.tally.pages;
+    return a.tally.allocations > b.tally.allocations;
+  });
+  if (top_n != 0 && rows.size() > top_n) rows.resize(top_n);
+}
+
+std::vector<Row> failures_only(const std::vector<Row>& rows, std::size_t top_n) {
+  std::vector<Row> out;
+  for (const Row& row : rows) {
+    if (row.tally.failures != 0) out.push_back(row);
+  }
+  sort_rows(out, true, top_n);
+  return out;
+}
+
+}  // namespace
+
+std::string callsite_of(const traces::StackTrace& stack) {
+  for (const auto& frame : stack.frames) {
+    std::string_view name = frame;
+    const auto plus = name.find('+');
+    if (plus != std::string_view::npos) name = name.substr(0, plus);
+    std::string_view core = name;
+    while (!core.empty() && core.front() == '_') core.remove_prefix(1);
+    const bool allocator = core.starts_with("alloc_page") || core.starts_with("get_free_page") ||
+                           core.starts_with("get_zeroed_page") || core.starts_with("alloc_frozen_pages") ||
+                           core.starts_with("folio_alloc") || core.starts_with("alloc_pages") ||
+                           core.starts_with("get_page_from_freelist") || core.starts_with("rmqueue");
+    if (!allocator) return std::string(frame);
+  }
+  return stack.frames.empty() ? std::string("[unknown]") : stack.frames.back();
+}
+
+StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_n) const {
+  StatResult r = r_;
+  r.trace_path = reader.path();
+  r.header = header_;
+  r.footer = reader.footer();
+  r.complete = reader.complete();
+  r.damage = reader.damage().message;
+  for (std::uint8_t mark : live_) r.alloc_only += mark != 0 ? 1 : 0;
+  r.alloc_only += live_sparse_.size();
+
+  const auto& losses = r.footer.losses;
+  r.quality.add(DataQuality::ringbuf_drops, losses.ringbuf_drops);
+  r.quality.add(DataQuality::recursion_misses, losses.recursion_misses);
+  r.quality.add(DataQuality::lost_events, losses.lost_events);
+  r.quality.add(DataQuality::lines_skipped, losses.lines_skipped);
+  if (!r.complete) r.quality.add(DataQuality::trace_incomplete);
+
+  for (unsigned order = 0; order < kOrders; ++order) {
+    for (int t = 0; t < kTypes; ++t) {
+      const Tally& tally = order_type_[order][static_cast<std::size_t>(t)];
+      if (tally.allocations == 0 && tally.failures == 0) continue;
+      Row row;
+      row.order = order;
+      row.migratetype = migratetype_name(header_, t - 1);
+      row.key = "order " + std::to_string(order) + " " + row.migratetype;
+      row.tally = tally;
+      r.by_order_migratetype.push_back(row);
+    }
+  }
+  for (const auto& [gfp, tally] : gfp_) {
+    r.by_gfp.push_back(Row{header_.gfp_table.format(gfp), gfp, 0, 0, {}, tally});
+  }
+  for (int c = 0; c < traces::kExecContextCount; ++c) {
+    const Tally& tally = context_[static_cast<std::size_t>(c)];
+    if (tally.allocations == 0 && tally.failures == 0 && tally.frees == 0) continue;
+    r.by_context.push_back(Row{std::string(to_string(static_cast<traces::ExecContext>(c))), 0, 0, 0, {}, tally});
+  }
+  for (const auto& [key, tally] : process_) {
+    const auto pid = static_cast<std::uint32_t>(key >> 32);
+    const auto comm = reader.comm(static_cast<std::uint32_t>(key & 0xffffffffu));
+    r.by_process.push_back(Row{comm.empty() ? std::string("[unknown]") : std::string(comm), 0, pid, 0, {}, tally});
+  }
+  std::unordered_map<std::string, Tally> callsites;
+  for (const auto& [id, tally] : stack_) {
+    const traces::StackTrace* stack = reader.stack(id);
+    Tally& t = callsites[stack != nullptr ? callsite_of(*stack) : std::string("[stack lost]")];
+    t.allocations += tally.allocations;
+    t.pages += tally.pages;
+    t.failures += tally.failures;
+    t.failed_pages += tally.failed_pages;
+  }
+  for (const auto& [site, tally] : callsites) r.by_callsite.push_back(Row{site, 0, 0, 0, {}, tally});
+
+  r.failures_by_order.clear();
+  std::array<Tally, kOrders> order_failures{};
+  for (const Row& row : r.by_order_migratetype) {
+    order_failures[row.order].failures += row.tally.failures;
+    order_failures[row.order].failed_pages += row.tally.failed_pages;
+  }
+  for (unsigned order = 0; order < kOrders; ++order) {
+    if (order_failures[order].failures == 0) continue;
+    Row row;
+    row.key = "order " + std::to_string(order);
+    row.order = order;
+    row.tally = order_failures[order];
+    r.failures_by_order.push_back(row);
+  }
+  r.failures_by_gfp = failures_only(r.by_gfp, top_n);
+  r.failures_by_context = failures_only(r.by_context, 0);
+  r.failures_by_process = failures_only(r.by_process, top_n);
+
+  sort_rows(r.by_gfp, false, top_n);
+  sort_rows(r.by_process, false, top_n);
+  sort_rows(r.by_callsite, false, top_n);
+  return r;
+}
+
+}  // namespace labyrinth::replay

@@ -1,0 +1,90 @@
+#include "labyrinth/replay/report_common.hpp"
+
+#include <fmt/core.h>
+
+#include "labyrinth/traces/metadata_json.hpp"
+
+#ifndef LABYRINTH_VERSION
+#define LABYRINTH_VERSION "0.1.0"
+#endif
+
+namespace labyrinth::replay {
+
+using nlohmann::ordered_json;
+
+ordered_json tool_json(const std::string& command) {
+  return ordered_json{{"name", "labyrinth"}, {"version", LABYRINTH_VERSION}, {"command", command}};
+}
+
+ordered_json kernel_json(const traces::TraceHeader& h) {
+  return ordered_json{{"release", h.kernel_release},
+                      {"machine", h.machine},
+                      {"page_size_bytes", h.page_size},
+                      {"max_order", h.max_order},
+                      {"pageblock_order", h.pageblock_order},
+                      {"nr_cpus", h.nr_cpus},
+                      {"gfp_table_source", std::string(traces::to_string(h.gfp_table_source))},
+                      {"migratetype_names", h.migratetype_names}};
+}
+
+ordered_json capture_json(const CaptureSummary& c, const traces::TraceHeader& h, const traces::TraceFooter& f) {
+  ordered_json losses = nlohmann::json(f.losses);
+  ordered_json out{{"trace", c.trace_path},
+                   {"source", h.source},
+                   {"clock", h.clock},
+                   {"complete", c.complete},
+                   {"damage", c.damage.empty() ? ordered_json(nullptr) : ordered_json(c.damage)},
+                   {"events", c.events},
+                   {"first_ts_ns", c.first_ts_ns},
+                   {"last_ts_ns", c.last_ts_ns},
+                   {"duration_ns", c.last_ts_ns >= c.first_ts_ns ? c.last_ts_ns - c.first_ts_ns : 0},
+                   {"command", h.command},
+                   {"losses", losses}};
+  if (f.present) out["stop_reason"] = f.stop_reason;
+  return out;
+}
+
+ordered_json data_quality_json(const DataQualityCounters& quality) {
+  ordered_json out = ordered_json::array();
+  for (std::size_t i = 0; i < kDataQualityCount; ++i) {
+    const auto& meta = info(static_cast<DataQuality>(i));
+    out.push_back(ordered_json{{"name", meta.name},
+                               {"severity", std::string(to_string(meta.severity))},
+                               {"value", quality.values[i]},
+                               {"description", meta.description}});
+  }
+  return out;
+}
+
+void print_data_quality(std::FILE* out, const DataQualityCounters& quality) {
+  bool any = false;
+  for (const Severity severity : {Severity::Error, Severity::DataLoss, Severity::Info}) {
+    for (std::size_t i = 0; i < kDataQualityCount; ++i) {
+      const auto& meta = info(static_cast<DataQuality>(i));
+      if (meta.severity != severity || quality.values[i] == 0) continue;
+      if (!any) fmt::print(out, "\nData quality\n");
+      any = true;
+      fmt::print(out, "  {:<10} {:>12}  {} ({})\n", to_string(meta.severity), quality.values[i], meta.name,
+                 meta.description);
+    }
+  }
+  if (quality.lossy()) {
+    fmt::print(out, "  => the trace lost data: counts above are lower bounds\n");
+  }
+}
+
+std::string format_duration_ns(std::uint64_t ns) {
+  if (ns >= 1'000'000'000ull) return fmt::format("{:.3f} s", static_cast<double>(ns) / 1e9);
+  if (ns >= 1'000'000ull) return fmt::format("{:.3f} ms", static_cast<double>(ns) / 1e6);
+  if (ns >= 1'000ull) return fmt::format("{:.3f} us", static_cast<double>(ns) / 1e3);
+  return fmt::format("{} ns", ns);
+}
+
+std::string format_bytes(std::uint64_t bytes) {
+  if (bytes >= (1ull << 30)) return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / double(1ull << 30));
+  if (bytes >= (1ull << 20)) return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / double(1ull << 20));
+  if (bytes >= (1ull << 10)) return fmt::format("{:.1f} KiB", static_cast<double>(bytes) / 1024.0);
+  return fmt::format("{} B", bytes);
+}
+
+}  // namespace labyrinth::replay

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds the release and the ASan+UBSan
+# flavours, and runs every test in both. Tests that need BPF run for real as root; with
+# LABYRINTH_REQUIRE_BPF=1 a skipped BPF test is a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+mountpoint -q /sys/kernel/tracing 2>/dev/null || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+
+status=0
+for flavour in release asan; do
+  echo "== build ($flavour)"
+  bash scripts/build.sh "$flavour"
+  echo "== test ($flavour)"
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  if ! ctest --test-dir "build/$flavour" --output-on-failure -j "$(nproc)" --timeout 600; then
+    status=1
+  fi
+done
+exit $status

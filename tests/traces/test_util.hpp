@@ -1,0 +1,100 @@
+// Helpers shared by the trace tests: temporary files and canned events.
+#pragma once
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "labyrinth/traces/trace_reader.hpp"
+#include "labyrinth/traces/trace_writer.hpp"
+
+namespace labyrinth::traces::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "labyrinth-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
+    path_ = pattern;
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline TraceHeader test_header() {
+  TraceHeader h;
+  h.source = "test";
+  h.kernel_release = "6.18.44-test";
+  h.nr_cpus = 4;
+  h.gfp_table = GfpTable::builtin_linux_6_10();
+  h.migratetype_names = default_migratetype_names();
+  ZoneInfo z;
+  z.name = "Normal";
+  z.start_pfn = 0x100000;
+  z.spanned_pages = 1 << 20;
+  z.managed_pages = 1 << 20;
+  z.min_pages = 5355;
+  z.low_pages = 6693;
+  z.high_pages = 8031;
+  z.lowmem_reserve_pages = {0, 0, 0, 0, 0};
+  h.zones.push_back(z);
+  h.vm_sysctls["min_free_kbytes"] = "67584";
+  return h;
+}
+
+// A realistic mix: mostly order-0 alloc/free pairs with nearby pfns, a few of every kind.
+inline std::vector<PageEvent> random_events(std::size_t n, std::uint32_t seed, std::uint32_t comms) {
+  std::mt19937_64 rng(seed);
+  std::vector<PageEvent> out;
+  out.reserve(n);
+  std::uint64_t ts = 1'000'000;
+  std::uint64_t pfn = 0x123456;
+  for (std::size_t i = 0; i < n; ++i) {
+    PageEvent e;
+    ts += rng() % 2000;
+    e.ts_ns = (rng() % 50 == 0) ? ts - (rng() % 500) : ts;  // a few out of order
+    e.kind = static_cast<EventKind>(rng() % kEventKindCount);
+    e.cpu = static_cast<std::uint16_t>(rng() % 4);
+    e.ctx = static_cast<ExecContext>(rng() % kExecContextCount);
+    pfn += (rng() % 16) - 4;
+    e.pfn = pfn;
+    e.order = static_cast<std::uint8_t>((rng() % 8 == 0) ? rng() % 11 : 0);
+    e.migratetype = static_cast<std::int8_t>(static_cast<int>(rng() % 4) - 1);
+    e.pid = static_cast<std::uint32_t>(1000 + rng() % 20);
+    e.tid = e.pid + static_cast<std::uint32_t>(rng() % 3);
+    e.comm_id = comms == 0 ? 0 : static_cast<std::uint32_t>(rng() % comms);
+    if (e.kind == EventKind::Alloc) {
+      e.gfp = (rng() % 2) ? 0x140cca : 0x820;
+      if (rng() % 100 == 0) e.pfn = kFailedPfn;
+    }
+    if (e.kind == EventKind::Extfrag) {
+      e.fallback_order = static_cast<std::uint8_t>(rng() % 11);
+      e.fallback_migratetype = static_cast<std::int8_t>(rng() % 3);
+      e.change_ownership = rng() % 2 == 0;
+    }
+    if (e.kind == EventKind::PcpRefill) e.percpu_refill = rng() % 2 == 0;
+    if (rng() % 10 == 0) e.stack_id = static_cast<std::uint32_t>(1 + rng() % 5);
+    out.push_back(e);
+  }
+  return out;
+}
+
+inline std::vector<PageEvent> read_all(TraceReader& reader) {
+  std::vector<PageEvent> out;
+  std::span<const PageEvent> chunk;
+  while (reader.next(chunk)) out.insert(out.end(), chunk.begin(), chunk.end());
+  return out;
+}
+
+}  // namespace labyrinth::traces::testing

@@ -1,0 +1,149 @@
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "labyrinth/traces/text_trace.hpp"
+#include "labyrinth/traces/trace_error.hpp"
+#include "test_util.hpp"
+
+namespace labyrinth::traces {
+namespace {
+
+using testing::TempDir;
+
+constexpr const char* kSmall = R"(!labyrinth-text 1
+# a hand-written case
+!kernel 6.18.44
+!cpus 2
+!sysctl min_free_kbytes=1024
+!zone node=0 name=Normal start_pfn=0x1000 spanned=4096 managed=4000 min=128 low=160 high=192 protection=0,0,0
+!start_free 0x1000+512 0x1400+1024
+!stack 1 alloc_pages;skb_page_frag_refill;tcp_sendmsg
+1000 alloc pfn=0x1200 order=0 mt=1 gfp=GFP_KERNEL cpu=0 pid=42 comm=bash ctx=task
+1500 alloc pfn=failed order=3 mt=0 gfp=GFP_ATOMIC|__GFP_NOWARN cpu=1 pid=7 comm=ksoftirqd/1 ctx=softirq stack=1
+1700 alloc pfn=failed order=0 mt=Unmovable gfp=0x820 cpu=1 pid=7 comm=my\x20prog ctx=softirq
+2000 free pfn=0x1200 order=0 cpu=1 pid=42 ctx=task
+2100 extfrag pfn=0x1300 order=0 mt=0 fb_order=9 fb_mt=1 owner=1 cpu=1
+2200 pcp_refill pfn=0x1400 order=0 mt=1 refill=1
+!end_free 0x1000+1024
+!losses ringbuf_drops=3 recursion_misses=1
+!stop_reason signal
+)";
+
+TEST(TextTrace, ConvertsHandWrittenCase) {
+  TempDir dir;
+  const std::string path = dir.file("t.trace");
+  std::istringstream in(kSmall);
+  const auto result = convert_text_to_trace(in, "small.txt", path);
+  EXPECT_EQ(result.events, 6u);
+  TraceReader reader(path);
+  EXPECT_EQ(reader.header().kernel_release, "6.18.44");
+  ASSERT_EQ(reader.header().zones.size(), 1u);
+  EXPECT_EQ(reader.header().zones[0].start_pfn, 0x1000u);
+  EXPECT_EQ(reader.header().zones[0].lowmem_reserve_pages, (std::vector<std::uint64_t>{0, 0, 0}));
+  EXPECT_EQ(reader.start_snapshot().free_runs.size(), 2u);
+  const auto events = testing::read_all(reader);
+  ASSERT_EQ(events.size(), 6u);
+  EXPECT_EQ(events[0].gfp, 0xcc0u);
+  EXPECT_EQ(events[0].migratetype, 1);
+  EXPECT_EQ(reader.comm(events[0].comm_id), "bash");
+  EXPECT_TRUE(events[1].failed());
+  EXPECT_EQ(events[1].gfp, 0x2820u);
+  EXPECT_EQ(events[1].ctx, ExecContext::Softirq);
+  ASSERT_NE(reader.stack(events[1].stack_id), nullptr);
+  EXPECT_EQ(reader.stack(1)->frames[1], "skb_page_frag_refill");
+  EXPECT_EQ(reader.comm(events[2].comm_id), "my prog");
+  EXPECT_EQ(events[2].migratetype, 0);
+  EXPECT_EQ(events[3].kind, EventKind::Free);
+  EXPECT_EQ(events[3].tid, 42u);
+  EXPECT_EQ(events[4].fallback_order, 9);
+  EXPECT_TRUE(events[4].change_ownership);
+  EXPECT_TRUE(events[5].percpu_refill);
+  EXPECT_TRUE(reader.complete());
+  EXPECT_EQ(reader.footer().losses.ringbuf_drops, 3u);
+  EXPECT_EQ(reader.footer().stop_reason, "signal");
+  EXPECT_EQ(reader.end_snapshot().free_runs.size(), 1u);
+}
+
+TEST(TextTrace, BinaryToTextToBinaryIsLossless) {
+  TempDir dir;
+  const std::string first = dir.file("first.trace");
+  const auto events = testing::random_events(30'000, 99, 4);
+  {
+    TraceWriter writer(first, testing::test_header());
+    writer.intern_comm("a b");
+    writer.intern_comm("kworker/0:1-events");
+    writer.intern_comm("x=y;z");
+    for (std::uint32_t s = 1; s <= 5; ++s) writer.define_stack(s, {"frame " + std::to_string(s), "caller;x"});
+    for (const auto& e : events) writer.append(e);
+    TraceFooter footer;
+    footer.losses.lost_events = 9;
+    writer.finish({}, footer);
+  }
+  std::stringstream text;
+  TraceReader reader1(first);
+  EXPECT_EQ(write_text_trace(reader1, text), events.size());
+  const std::string second = dir.file("second.trace");
+  convert_text_to_trace(text, "roundtrip.txt", second);
+  TraceReader reader2(second);
+  EXPECT_EQ(reader2.header().zones, reader1.header().zones);
+  EXPECT_EQ(reader2.header().gfp_table, reader1.header().gfp_table);
+  EXPECT_EQ(reader2.header().vm_sysctls, reader1.header().vm_sysctls);
+  const auto back = testing::read_all(reader2);
+  ASSERT_EQ(back.size(), events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    PageEvent expected = events[i];
+    PageEvent got = back[i];
+    // comm ids are re-interned; compare names instead
+    EXPECT_EQ(reader1.comm(expected.comm_id), reader2.comm(got.comm_id));
+    expected.comm_id = got.comm_id = 0;
+    if (expected.kind != EventKind::Extfrag) expected.fallback_order = 0, expected.fallback_migratetype = -1;
+    ASSERT_EQ(got, expected) << "event " << i;
+  }
+  EXPECT_EQ(reader2.footer().losses.lost_events, 9u);
+  ASSERT_NE(reader2.stack(3), nullptr);
+  EXPECT_EQ(reader2.stack(3)->frames, (std::vector<std::string>{"frame 3", "caller;x"}));
+}
+
+TEST(TextTrace, BadLineNamesInputAndLineAndLeavesNoOutput) {
+  TempDir dir;
+  const std::string path = dir.file("t.trace");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"1000 alloc pfn=0x1 order=0 gfp=GFP_NONSENSE\n", "unknown GFP flags"},
+      {"1000 alloc order=0\n", "without pfn"},
+      {"1000 explode pfn=0x1\n", "unknown event kind"},
+      {"abc alloc pfn=0x1\n", "bad timestamp"},
+      {"1000 alloc pfn=0x1 order=11\n", "above max_order"},
+      {"1000 free pfn=failed order=0\n", "only an alloc can fail"},
+      {"!zone name=Normal start_pfn=zz\n", "bad number"},
+      {"!bogus 1\n", "unknown directive"},
+      {"1000 alloc pfn=0x1\n!kernel 6.1\n", "before the first event"},
+      {"!start_free 0x10+4 0x8+4\n", "sorted and disjoint"},
+  };
+  for (const auto& [text, message] : cases) {
+    std::istringstream in("# header\n" + text);
+    try {
+      convert_text_to_trace(in, "case.txt", path);
+      FAIL() << "accepted: " << text;
+    } catch (const TraceError& e) {
+      EXPECT_NE(std::string(e.what()).find("case.txt:"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(std::filesystem::exists(path)) << text;
+  }
+}
+
+TEST(TextTrace, DoesNotRemoveAnExistingFileItRefusedToOverwrite) {
+  TempDir dir;
+  const std::string path = dir.file("keep.trace");
+  { std::ofstream(path) << "precious"; }
+  std::istringstream in("1000 alloc pfn=0x1 order=0\n");
+  EXPECT_THROW(convert_text_to_trace(in, "x.txt", path), TraceError);
+  std::ifstream check(path);
+  std::string content;
+  check >> content;
+  EXPECT_EQ(content, "precious");
+}
+
+}  // namespace
+}  // namespace labyrinth::traces

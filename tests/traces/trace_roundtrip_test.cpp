@@ -1,0 +1,151 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "labyrinth/traces/trace_error.hpp"
+#include "test_util.hpp"
+
+namespace labyrinth::traces {
+namespace {
+
+using testing::TempDir;
+
+Snapshot make_snapshot(std::uint64_t ts) {
+  Snapshot s;
+  s.present = true;
+  s.ts_ns = ts;
+  s.free_runs = {{0x100000, 512}, {0x100400, 3}, {0x200000, 1 << 20}};
+  ZoneSnapshot z;
+  z.zone = "Normal";
+  z.buddyinfo = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  z.free_pages = 12345;
+  s.zones.push_back(z);
+  return s;
+}
+
+TEST(TraceFormat, RoundTripsHeaderSnapshotsEventsAndFooter) {
+  TempDir dir;
+  const std::string path = dir.file("t.trace");
+  const auto events = testing::random_events(200'000, 7, 5);
+  TraceFooter footer;
+  footer.losses.ringbuf_drops = 17;
+  footer.losses.recursion_misses = 3;
+  footer.stop_reason = "signal";
+  footer.exit_status = 42;
+  {
+    WriterOptions options;
+    options.chunk_events = 4096;
+    TraceWriter writer(path, testing::test_header(), options);
+    writer.write_start_snapshot(make_snapshot(1));
+    EXPECT_EQ(writer.intern_comm(""), kUnknownComm);
+    for (std::uint32_t i = 1; i < 5; ++i) EXPECT_EQ(writer.intern_comm("comm" + std::to_string(i)), i);
+    EXPECT_EQ(writer.intern_comm("comm2"), 2u);
+    for (std::uint32_t s = 1; s <= 5; ++s) writer.define_stack(s, {"f" + std::to_string(s), "caller"});
+    for (const auto& e : events) writer.append(e);
+    writer.finish(make_snapshot(99), footer);
+  }
+  TraceReader reader(path);
+  EXPECT_EQ(reader.header(), testing::test_header());
+  EXPECT_EQ(reader.start_snapshot(), make_snapshot(1));
+  const auto back = testing::read_all(reader);
+  ASSERT_EQ(back.size(), events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) ASSERT_EQ(back[i], events[i]) << "event " << i;
+  EXPECT_TRUE(reader.complete());
+  EXPECT_FALSE(reader.damage().any());
+  EXPECT_EQ(reader.end_snapshot(), make_snapshot(99));
+  EXPECT_EQ(reader.footer().events, events.size());
+  EXPECT_EQ(reader.footer().losses.ringbuf_drops, 17u);
+  EXPECT_EQ(reader.footer().exit_status, 42);
+  EXPECT_EQ(reader.footer().stop_reason, "signal");
+  EXPECT_EQ(reader.comm(3), "comm3");
+  ASSERT_NE(reader.stack(4), nullptr);
+  EXPECT_EQ(reader.stack(4)->frames.front(), "f4");
+  EXPECT_EQ(reader.chunks_read(), (events.size() + 4095) / 4096);
+}
+
+TEST(TraceFormat, CountsEventsByKindAndTimeRangeInFooter) {
+  TempDir dir;
+  const std::string path = dir.file("t.trace");
+  const auto events = testing::random_events(10'000, 3, 0);
+  std::array<std::uint64_t, kEventKindCount> by_kind{};
+  std::uint64_t lo = ~0ull, hi = 0;
+  {
+    TraceWriter writer(path, testing::test_header());
+    for (const auto& e : events) {
+      writer.append(e);
+      ++by_kind[static_cast<std::size_t>(e.kind)];
+      lo = std::min(lo, e.ts_ns);
+      hi = std::max(hi, e.ts_ns);
+    }
+    writer.finish({}, {});
+  }
+  TraceReader reader(path);
+  testing::read_all(reader);
+  EXPECT_EQ(reader.footer().events_by_kind, by_kind);
+  EXPECT_EQ(reader.footer().first_ts_ns, lo);
+  EXPECT_EQ(reader.footer().last_ts_ns, hi);
+  EXPECT_FALSE(reader.end_snapshot().present);
+}
+
+TEST(TraceFormat, CreatesFileWithMode0600AndRefusesToClobber) {
+  TempDir dir;
+  const std::string path = dir.file("t.trace");
+  { TraceWriter writer(path, testing::test_header()); }
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_THROW(TraceWriter(path, testing::test_header()), TraceError);
+  WriterOptions overwrite;
+  overwrite.overwrite = true;
+  EXPECT_NO_THROW(TraceWriter(path, testing::test_header(), overwrite));
+}
+
+TEST(TraceFormat, RefusesToWriteThroughSymlink) {
+  TempDir dir;
+  const std::string target = dir.file("target");
+  const std::string link = dir.file("link.trace");
+  std::filesystem::create_symlink(target, link);
+  WriterOptions overwrite;
+  overwrite.overwrite = true;
+  for (const auto& options : {WriterOptions{}, overwrite}) {
+    try {
+      TraceWriter writer(link, testing::test_header(), options);
+      FAIL() << "wrote through a symlink";
+    } catch (const TraceError& e) {
+      EXPECT_NE(std::string(e.what()).find("symbolic link"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_FALSE(std::filesystem::exists(target));
+}
+
+TEST(TraceFormat, WriterWithoutFinishLeavesReadableIncompleteTrace) {
+  TempDir dir;
+  const std::string path = dir.file("t.trace");
+  const auto events = testing::random_events(5000, 11, 0);
+  {
+    TraceWriter writer(path, testing::test_header());
+    for (const auto& e : events) writer.append(e);
+  }  // destroyed without finish: like a recorder that stopped abruptly after its last flush
+  TraceReader reader(path);
+  EXPECT_EQ(testing::read_all(reader).size(), events.size());
+  EXPECT_FALSE(reader.complete());
+  EXPECT_TRUE(reader.damage().truncated);
+  EXPECT_NE(reader.damage().message.find("incomplete"), std::string::npos);
+}
+
+TEST(TraceFormat, FlushesChunkOnceItIsOlderThanMaxAge) {
+  TempDir dir;
+  const std::string path = dir.file("t.trace");
+  WriterOptions options;
+  options.max_chunk_age = std::chrono::milliseconds(0);
+  TraceWriter writer(path, testing::test_header(), options);
+  const auto events = testing::random_events(3000, 5, 0);
+  for (const auto& e : events) writer.append(e);
+  // The age is checked every 1024 appends, so at least two chunks are on disk already.
+  TraceReader reader(path);
+  EXPECT_GE(testing::read_all(reader).size(), 2048u);
+}
+
+}  // namespace
+}  // namespace labyrinth::traces

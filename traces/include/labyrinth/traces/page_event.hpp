@@ -1,0 +1,61 @@
+// The page event: the one value type that flows from recorders and importers
+// through the trace file into stat and replay.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace labyrinth::traces {
+
+// Which kmem tracepoint an event comes from.
+enum class EventKind : std::uint8_t {
+  Alloc = 0,        // kmem:mm_page_alloc (a failure has pfn == kFailedPfn)
+  Free = 1,         // kmem:mm_page_free
+  FreeBatched = 2,  // kmem:mm_page_free_batched (duplicates a Free; a "went to pcp" hint)
+  PcpRefill = 3,    // kmem:mm_page_alloc_zone_locked (buddy -> pcp list or caller)
+  PcpDrain = 4,     // kmem:mm_page_pcpu_drain (pcp list -> buddy)
+  Extfrag = 5,      // kmem:mm_page_alloc_extfrag (migratetype fallback)
+};
+inline constexpr int kEventKindCount = 6;
+
+// Where the CPU was when the tracepoint fired.
+enum class ExecContext : std::uint8_t { Task = 0, Softirq = 1, Hardirq = 2, Nmi = 3, Unknown = 4 };
+inline constexpr int kExecContextCount = 5;
+
+// The pfn of a failed allocation (the kernel's ULONG_MAX).
+inline constexpr std::uint64_t kFailedPfn = ~std::uint64_t{0};
+inline constexpr std::uint32_t kNoStack = 0;
+inline constexpr std::uint32_t kUnknownComm = 0;
+
+struct PageEvent {
+  std::uint64_t ts_ns = 0;   // trace clock, nanoseconds
+  std::uint64_t pfn = 0;     // kFailedPfn for a failed allocation
+  std::uint64_t gfp = 0;     // raw gfp bits of the recorded kernel (Alloc only)
+  std::uint32_t pid = 0;     // thread-group id (meaningless in irq context)
+  std::uint32_t tid = 0;
+  std::uint32_t comm_id = kUnknownComm;  // index into the trace's process-name table
+  std::uint32_t stack_id = kNoStack;     // index into the trace's stack table
+  std::uint16_t cpu = 0;
+  EventKind kind = EventKind::Alloc;
+  ExecContext ctx = ExecContext::Unknown;
+  std::uint8_t order = 0;
+  std::int8_t migratetype = -1;          // requested (Alloc) or block type (Refill/Drain); -1 unknown
+  // Extfrag only:
+  std::uint8_t fallback_order = 0;
+  std::int8_t fallback_migratetype = -1;
+  bool change_ownership = false;
+  // PcpRefill only:
+  bool percpu_refill = false;
+
+  [[nodiscard]] bool failed() const { return kind == EventKind::Alloc && pfn == kFailedPfn; }
+  [[nodiscard]] std::uint64_t pages() const { return std::uint64_t{1} << order; }
+  friend bool operator==(const PageEvent&, const PageEvent&) = default;
+};
+
+std::string_view to_string(EventKind kind);
+std::string_view to_string(ExecContext ctx);
+// Parse the names printed by to_string(); false if unknown.
+bool parse_event_kind(std::string_view name, EventKind& out);
+bool parse_exec_context(std::string_view name, ExecContext& out);
+
+}  // namespace labyrinth::traces

@@ -1,0 +1,65 @@
+// Streams a trace file chunk by chunk in constant memory. The header and start snapshot are
+// read on open; the end snapshot and footer become available once the events are consumed.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "labyrinth/traces/page_event.hpp"
+#include "labyrinth/traces/trace_metadata.hpp"
+
+namespace labyrinth::traces {
+
+inline constexpr std::uint16_t kFormatMajor = 1;
+inline constexpr std::uint16_t kFormatMinor = 0;
+
+// What went wrong while reading, if anything; the reader stops at the first damage and
+// keeps every event before it.
+struct ReadDamage {
+  bool truncated = false;        // the file ends inside a block, or has no footer
+  bool checksum_mismatch = false;
+  bool corrupt = false;          // a block that decodes to nonsense
+  std::uint64_t offset = 0;      // where the damage starts
+  std::string message;           // "<path>: offset N: ..."
+  [[nodiscard]] bool any() const { return truncated || checksum_mismatch || corrupt; }
+};
+
+class TraceReader {
+ public:
+  // Opens and reads the header and start snapshot. Throws TraceError (bad magic, newer major
+  // version, corrupt header, I/O) naming the path and offset.
+  explicit TraceReader(std::string path);
+  ~TraceReader();
+  TraceReader(const TraceReader&) = delete;
+  TraceReader& operator=(const TraceReader&) = delete;
+
+  [[nodiscard]] const TraceHeader& header() const;
+  [[nodiscard]] const Snapshot& start_snapshot() const;
+
+  // The next chunk of events, in file order; false at the end or at the first damage
+  // (see damage()). The span stays valid until the next call.
+  bool next(std::span<const PageEvent>& events);
+
+  [[nodiscard]] std::string_view comm(std::uint32_t comm_id) const;  // "" if unknown
+  [[nodiscard]] const StackTrace* stack(std::uint32_t stack_id) const;
+
+  // Valid after next() returned false.
+  [[nodiscard]] const Snapshot& end_snapshot() const;
+  [[nodiscard]] const TraceFooter& footer() const;
+  [[nodiscard]] bool complete() const;            // footer present and no damage
+  [[nodiscard]] const ReadDamage& damage() const;
+  [[nodiscard]] std::uint64_t events_read() const;
+  [[nodiscard]] std::uint64_t chunks_read() const;
+  [[nodiscard]] const std::string& path() const;
+  [[nodiscard]] std::uint64_t file_size() const;
+  [[nodiscard]] std::uint64_t offset() const;     // bytes consumed so far (for progress bars)
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace labyrinth::traces

@@ -1,0 +1,59 @@
+// Writes a trace file: header, start snapshot, compressed event chunks, end snapshot, footer.
+// The file is usable at every chunk boundary, so a writer killed mid-way leaves a readable
+// prefix; only the footer marks it complete. See labyrinth-trace(5).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "labyrinth/traces/page_event.hpp"
+#include "labyrinth/traces/trace_metadata.hpp"
+
+namespace labyrinth::traces {
+
+struct WriterOptions {
+  bool overwrite = false;                  // -f: replace an existing regular file
+  int compression_level = 3;               // zstd level
+  std::uint32_t chunk_events = 1u << 16;   // events per chunk at most
+  std::chrono::milliseconds max_chunk_age{1000};  // flush a chunk at least this often (see append)
+  unsigned file_mode = 0600;               // traces hold physical addresses
+};
+
+class TraceWriter {
+ public:
+  // Creates the file (O_CREAT|O_EXCL|O_NOFOLLOW, or truncating a regular file with overwrite).
+  // Throws TraceError naming the path.
+  TraceWriter(std::string path, TraceHeader header, WriterOptions options = {});
+  ~TraceWriter();  // flushes pending events but writes no footer: the file stays "incomplete"
+  TraceWriter(const TraceWriter&) = delete;
+  TraceWriter& operator=(const TraceWriter&) = delete;
+
+  // Before the first event.
+  void write_start_snapshot(const Snapshot& snapshot);
+
+  // Process names and stacks are stored once; ids are small integers (0 = unknown / none).
+  std::uint32_t intern_comm(std::string_view comm);
+  void define_stack(std::uint32_t stack_id, std::vector<std::string> frames);
+
+  // Buffers the event; writes a chunk when it is full or older than max_chunk_age.
+  void append(const PageEvent& event);
+  // Writes the pending chunk now (the recorder calls this on a timer as well).
+  void flush();
+
+  // Flushes, writes the end snapshot (if present) and the footer, fsyncs and closes.
+  void finish(const Snapshot& end_snapshot, TraceFooter footer);
+
+  [[nodiscard]] const std::string& path() const;
+  [[nodiscard]] std::uint64_t events_written() const;   // appended so far
+  [[nodiscard]] std::uint64_t bytes_written() const;    // on disk so far
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace labyrinth::traces

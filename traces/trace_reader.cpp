@@ -1,0 +1,283 @@
+#include "labyrinth/traces/trace_reader.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <unordered_map>
+#include <vector>
+
+#include "block_format.hpp"
+#include "crc32c.hpp"
+#include "event_codec.hpp"
+#include "labyrinth/traces/metadata_json.hpp"
+#include "labyrinth/traces/trace_error.hpp"
+#include "snapshot_codec.hpp"
+
+namespace labyrinth::traces {
+namespace {
+
+enum class BlockStatus { Ok, End, Damaged };
+
+std::string at(const std::string& path, std::uint64_t offset) {
+  return path + ": offset " + std::to_string(offset) + ": ";
+}
+
+// Rejects header values no real kernel has, before anything is sized from them.
+void validate_header(const TraceHeader& h, const std::string& where) {
+  auto bad = [&](const std::string& what) { throw TraceError(TraceError::Kind::Corrupt, where + what); };
+  if (h.page_size < 1024 || h.page_size > (1u << 20) || (h.page_size & (h.page_size - 1)) != 0) {
+    bad("header page_size " + std::to_string(h.page_size) + " is not a plausible page size");
+  }
+  if (h.max_order > static_cast<std::uint32_t>(kMaxSupportedOrder)) {
+    bad("header max_order " + std::to_string(h.max_order) + " is above " + std::to_string(kMaxSupportedOrder));
+  }
+  if (h.pageblock_order > h.max_order) bad("header pageblock_order is above max_order");
+  if (h.nr_cpus > 65536) bad("header nr_cpus " + std::to_string(h.nr_cpus) + " is absurd");
+  if (h.zones.size() > 1024) bad("header lists more than 1024 zones");
+  if (h.migratetype_names.size() > 15) bad("header lists more than 15 migratetypes");
+}
+
+}  // namespace
+
+struct TraceReader::Impl {
+  std::string path;
+  int fd = -1;
+  std::uint64_t file_size = 0;
+  std::uint64_t offset = 0;
+  TraceHeader header;
+  Snapshot start;
+  Snapshot end;
+  TraceFooter footer;
+  ReadDamage damage;
+  bool done = false;
+  std::uint64_t events_read = 0;
+  std::uint64_t chunks_read = 0;
+  std::unordered_map<std::uint32_t, std::string> comms;
+  std::unordered_map<std::uint32_t, StackTrace> stacks;
+  std::vector<PageEvent> events;
+  std::vector<unsigned char> stored;
+  std::vector<unsigned char> raw;
+  ZSTD_DCtx* dctx = nullptr;
+  format::BlockHeader block{};
+  std::uint64_t block_offset = 0;
+
+  ~Impl() {
+    if (dctx != nullptr) ZSTD_freeDCtx(dctx);
+    if (fd >= 0) ::close(fd);
+  }
+
+  // Reads exactly size bytes at offset; returns the number read (short at end of file).
+  std::size_t read_at(void* buffer, std::size_t size, std::uint64_t at_offset) {
+    std::size_t done_bytes = 0;
+    auto* p = static_cast<char*>(buffer);
+    while (done_bytes < size) {
+      const ssize_t n = ::pread(fd, p + done_bytes, size - done_bytes, static_cast<off_t>(at_offset + done_bytes));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw TraceError(TraceError::Kind::Io, at(path, at_offset) + "read failed: " + std::strerror(errno));
+      }
+      if (n == 0) break;
+      done_bytes += static_cast<std::size_t>(n);
+    }
+    return done_bytes;
+  }
+
+  void mark(bool truncated, bool checksum, const std::string& message) {
+    damage.truncated = damage.truncated || truncated;
+    damage.checksum_mismatch = damage.checksum_mismatch || checksum;
+    damage.corrupt = damage.corrupt || (!truncated && !checksum);
+    damage.offset = block_offset;
+    damage.message = at(path, block_offset) + message;
+    done = true;
+  }
+
+  // Reads the next block into `raw` (decompressed). End = clean end of file.
+  BlockStatus read_block() {
+    block_offset = offset;
+    if (offset == file_size) return BlockStatus::End;
+    if (file_size - offset < format::kBlockHeaderSize) {
+      mark(true, false, "the file ends inside a block header (truncated)");
+      return BlockStatus::Damaged;
+    }
+    read_at(&block, sizeof block, offset);
+    if (block.tag != format::kBlockTag) {
+      mark(false, false, "no block starts here (bad block tag)");
+      return BlockStatus::Damaged;
+    }
+    if (crc32c(&block, format::kBlockHeaderSize - 4) != block.header_crc) {
+      mark(false, true, "block header checksum mismatch");
+      return BlockStatus::Damaged;
+    }
+    if (block.stored_size > format::kMaxStoredSize || block.raw_size > format::kMaxRawSize) {
+      mark(false, false, "block size is out of range");
+      return BlockStatus::Damaged;
+    }
+    if (file_size - offset - format::kBlockHeaderSize < block.stored_size) {
+      mark(true, false, "the file ends inside a block (truncated)");
+      return BlockStatus::Damaged;
+    }
+    stored.resize(static_cast<std::size_t>(block.stored_size));
+    read_at(stored.data(), stored.size(), offset + format::kBlockHeaderSize);
+    if (crc32c(stored.data(), stored.size()) != block.payload_crc) {
+      mark(false, true, "block checksum mismatch (the data is damaged)");
+      return BlockStatus::Damaged;
+    }
+    if ((block.flags & format::kFlagZstd) != 0) {
+      if (dctx == nullptr) dctx = ZSTD_createDCtx();
+      raw.resize(static_cast<std::size_t>(block.raw_size));
+      const std::size_t n = ZSTD_decompressDCtx(dctx, raw.data(), raw.size(), stored.data(), stored.size());
+      if (ZSTD_isError(n) != 0U || n != raw.size()) {
+        mark(false, false, "block does not decompress");
+        return BlockStatus::Damaged;
+      }
+    } else {
+      if (block.raw_size != block.stored_size) {
+        mark(false, false, "uncompressed block has inconsistent sizes");
+        return BlockStatus::Damaged;
+      }
+      raw.swap(stored);
+    }
+    offset += format::kBlockHeaderSize + block.stored_size;
+    return BlockStatus::Ok;
+  }
+
+  std::string raw_text() const { return std::string(reinterpret_cast<const char*>(raw.data()), raw.size()); }
+};
+
+TraceReader::TraceReader(std::string path) : impl_(std::make_unique<Impl>()) {
+  Impl& r = *impl_;
+  r.path = std::move(path);
+  r.fd = ::open(r.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (r.fd < 0) throw TraceError(TraceError::Kind::Io, r.path + ": cannot open: " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(r.fd, &st) != 0) throw TraceError(TraceError::Kind::Io, r.path + ": cannot stat: " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw TraceError(TraceError::Kind::BadInput, r.path + ": not a regular file");
+  r.file_size = static_cast<std::uint64_t>(st.st_size);
+
+  format::FileHeader file_header{};
+  if (r.file_size == 0) throw TraceError(TraceError::Kind::BadMagic, r.path + ": empty file, not a labyrinth trace");
+  const std::size_t got = r.read_at(&file_header, sizeof file_header, 0);
+  if (got < sizeof file_header || std::memcmp(file_header.magic, format::kMagic, sizeof format::kMagic) != 0) {
+    throw TraceError(TraceError::Kind::BadMagic,
+                     r.path + ": offset 0: not a labyrinth trace (bad magic); text captures go through 'labyrinth import'");
+  }
+  if (file_header.major > kFormatMajor) {
+    throw TraceError(TraceError::Kind::NewerVersion,
+                     r.path + ": trace format " + std::to_string(file_header.major) + "." +
+                         std::to_string(file_header.minor) + " is newer than this labyrinth reads (" +
+                         std::to_string(kFormatMajor) + ".x); upgrade labyrinth");
+  }
+  r.offset = sizeof file_header;
+
+  if (r.read_block() != BlockStatus::Ok || r.block.type != static_cast<std::uint32_t>(format::BlockType::Header)) {
+    throw TraceError(r.damage.truncated ? TraceError::Kind::Truncated : TraceError::Kind::Corrupt,
+                     r.damage.any() ? r.damage.message : at(r.path, r.block_offset) + "the trace header is missing");
+  }
+  try {
+    nlohmann::json::parse(r.raw_text()).get_to(r.header);
+  } catch (const nlohmann::json::exception& e) {
+    throw TraceError(TraceError::Kind::Corrupt, at(r.path, r.block_offset) + "the trace header is not valid: " + e.what());
+  }
+  validate_header(r.header, at(r.path, r.block_offset));
+
+  // The start snapshot, if any, comes right after the header.
+  const std::uint64_t after_header = r.offset;
+  const BlockStatus status = r.read_block();
+  if (status == BlockStatus::Ok && r.block.type == static_cast<std::uint32_t>(format::BlockType::StartSnapshot)) {
+    std::string error;
+    if (!decode_snapshot(r.raw.data(), r.raw.size(), r.start, error)) r.mark(false, false, error);
+  } else if (status == BlockStatus::Ok) {
+    r.offset = after_header;  // not a snapshot: let next() handle it
+  } else if (status == BlockStatus::End) {
+    r.offset = after_header;
+  }
+}
+
+TraceReader::~TraceReader() = default;
+
+bool TraceReader::next(std::span<const PageEvent>& out) {
+  Impl& r = *impl_;
+  while (!r.done) {
+    const BlockStatus status = r.read_block();
+    if (status == BlockStatus::End) {
+      if (!r.footer.present) {
+        r.damage.truncated = true;
+        r.damage.offset = r.offset;
+        r.damage.message = at(r.path, r.offset) + "the trace has no footer: the recording did not finish (incomplete)";
+      }
+      r.done = true;
+      break;
+    }
+    if (status == BlockStatus::Damaged) break;
+    std::string error;
+    switch (static_cast<format::BlockType>(r.block.type)) {
+      case format::BlockType::Events:
+        if (r.block.count > format::kMaxChunkEvents) {
+          r.mark(false, false, "events block claims too many events");
+          break;
+        }
+        if (!decode_events(r.raw.data(), r.raw.size(), r.block.count, r.events, error)) {
+          r.mark(false, false, error);
+          break;
+        }
+        r.events_read += r.events.size();
+        ++r.chunks_read;
+        out = std::span<const PageEvent>(r.events);
+        return true;
+      case format::BlockType::Comms:
+        if (!decode_comms(r.raw.data(), r.raw.size(), r.block.count, r.comms, error)) r.mark(false, false, error);
+        break;
+      case format::BlockType::Stacks:
+        if (!decode_stacks(r.raw.data(), r.raw.size(), r.block.count, r.stacks, error)) r.mark(false, false, error);
+        break;
+      case format::BlockType::EndSnapshot:
+        if (!decode_snapshot(r.raw.data(), r.raw.size(), r.end, error)) r.mark(false, false, error);
+        break;
+      case format::BlockType::Footer:
+        try {
+          nlohmann::json::parse(r.raw_text()).get_to(r.footer);
+        } catch (const nlohmann::json::exception& e) {
+          r.mark(false, false, std::string("the footer is not valid: ") + e.what());
+          break;
+        }
+        r.done = true;  // anything after the footer is ignored
+        break;
+      case format::BlockType::Header:
+      case format::BlockType::StartSnapshot:
+        r.mark(false, false, "a second header or start snapshot in the middle of the trace");
+        break;
+      default:
+        break;  // an unknown block of a newer minor version: skip it
+    }
+  }
+  out = {};
+  return false;
+}
+
+const TraceHeader& TraceReader::header() const { return impl_->header; }
+const Snapshot& TraceReader::start_snapshot() const { return impl_->start; }
+const Snapshot& TraceReader::end_snapshot() const { return impl_->end; }
+const TraceFooter& TraceReader::footer() const { return impl_->footer; }
+bool TraceReader::complete() const { return impl_->footer.present && !impl_->damage.any(); }
+const ReadDamage& TraceReader::damage() const { return impl_->damage; }
+std::uint64_t TraceReader::events_read() const { return impl_->events_read; }
+std::uint64_t TraceReader::chunks_read() const { return impl_->chunks_read; }
+const std::string& TraceReader::path() const { return impl_->path; }
+std::uint64_t TraceReader::file_size() const { return impl_->file_size; }
+std::uint64_t TraceReader::offset() const { return impl_->offset; }
+
+std::string_view TraceReader::comm(std::uint32_t comm_id) const {
+  auto it = impl_->comms.find(comm_id);
+  return it == impl_->comms.end() ? std::string_view{} : std::string_view(it->second);
+}
+
+const StackTrace* TraceReader::stack(std::uint32_t stack_id) const {
+  auto it = impl_->stacks.find(stack_id);
+  return it == impl_->stacks.end() ? nullptr : &it->second;
+}
+
+}  // namespace labyrinth::traces

@@ -1,0 +1,257 @@
+#include "labyrinth/traces/trace_writer.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <unordered_map>
+
+#include "block_format.hpp"
+#include "crc32c.hpp"
+#include "event_codec.hpp"
+#include "labyrinth/traces/metadata_json.hpp"
+#include "labyrinth/traces/trace_error.hpp"
+#include "labyrinth/traces/trace_reader.hpp"
+#include "snapshot_codec.hpp"
+
+namespace labyrinth::traces {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+int open_output(const std::string& path, const WriterOptions& options) {
+  const auto mode = static_cast<mode_t>(options.file_mode);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd >= 0) return fd;
+  int err = errno;
+  if (err == EEXIST && options.overwrite) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      throw TraceError(TraceError::Kind::Io, path + ": is a symbolic link; refusing to write through it");
+    }
+    if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      throw TraceError(TraceError::Kind::Io, path + ": exists and is not a regular file");
+    }
+    fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+      ::fchmod(fd, mode);
+      return fd;
+    }
+    err = errno;
+  }
+  if (err == EEXIST) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      throw TraceError(TraceError::Kind::Io, path + ": is a symbolic link; refusing to write through it");
+    }
+    throw TraceError(TraceError::Kind::Io, path + ": file exists (use -f to overwrite it)");
+  }
+  if (err == ELOOP) {
+    throw TraceError(TraceError::Kind::Io, path + ": is a symbolic link; refusing to write through it");
+  }
+  throw TraceError(TraceError::Kind::Io, path + ": cannot create: " + errno_text(err));
+}
+
+}  // namespace
+
+struct TraceWriter::Impl {
+  std::string path;
+  WriterOptions options;
+  int fd = -1;
+  std::uint64_t offset = 0;
+  bool finished = false;
+  bool broken = false;
+  std::string broken_message;
+
+  std::vector<PageEvent> pending;
+  std::vector<std::pair<std::uint32_t, std::string>> pending_comms;
+  std::vector<StackTrace> pending_stacks;
+  std::unordered_map<std::string, std::uint32_t> comm_ids;
+  Clock::time_point chunk_started{};
+  std::uint32_t appends_since_clock_check = 0;
+
+  std::string raw;
+  std::string compressed;
+  ZSTD_CCtx* cctx = nullptr;
+  TraceFooter totals;
+
+  ~Impl() {
+    if (cctx != nullptr) ZSTD_freeCCtx(cctx);
+    if (fd >= 0) ::close(fd);
+  }
+
+  void fail(const std::string& message) {
+    broken = true;
+    broken_message = message;
+    throw TraceError(TraceError::Kind::Io, message);
+  }
+
+  void write_all(const void* data, std::size_t size) {
+    if (broken) throw TraceError(TraceError::Kind::Io, broken_message);
+    const auto* p = static_cast<const char*>(data);
+    while (size > 0) {
+      const ssize_t n = ::write(fd, p, size);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        const int err = errno;
+        fail(path + ": write failed at offset " + std::to_string(offset) + ": " + errno_text(err) +
+             (err == ENOSPC ? " (the file holds every block written before this point)" : ""));
+      }
+      p += n;
+      size -= static_cast<std::size_t>(n);
+      offset += static_cast<std::uint64_t>(n);
+    }
+  }
+
+  void write_block(format::BlockType type, std::uint32_t count, const std::string& payload, bool compress) {
+    const std::string* stored = &payload;
+    std::uint32_t flags = 0;
+    if (compress && !payload.empty()) {
+      if (cctx == nullptr) cctx = ZSTD_createCCtx();
+      compressed.resize(ZSTD_compressBound(payload.size()));
+      const std::size_t n = ZSTD_compressCCtx(cctx, compressed.data(), compressed.size(), payload.data(),
+                                              payload.size(), options.compression_level);
+      if (ZSTD_isError(n) != 0U) fail(path + ": compression failed: " + ZSTD_getErrorName(n));
+      compressed.resize(n);
+      stored = &compressed;
+      flags |= format::kFlagZstd;
+    }
+    format::BlockHeader header{};
+    header.tag = format::kBlockTag;
+    header.type = static_cast<std::uint32_t>(type);
+    header.flags = flags;
+    header.count = count;
+    header.stored_size = stored->size();
+    header.raw_size = payload.size();
+    header.payload_crc = crc32c(stored->data(), stored->size());
+    header.header_crc = crc32c(&header, format::kBlockHeaderSize - 4);
+    // One buffer, one write: a block is either fully on disk or a detectable torn tail.
+    std::string block(reinterpret_cast<const char*>(&header), format::kBlockHeaderSize);
+    block += *stored;
+    write_all(block.data(), block.size());
+  }
+
+  void flush_chunk() {
+    if (!pending_comms.empty()) {
+      encode_comms(pending_comms, raw);
+      write_block(format::BlockType::Comms, static_cast<std::uint32_t>(pending_comms.size()), raw, true);
+      pending_comms.clear();
+    }
+    if (!pending_stacks.empty()) {
+      encode_stacks(pending_stacks, raw);
+      write_block(format::BlockType::Stacks, static_cast<std::uint32_t>(pending_stacks.size()), raw, true);
+      pending_stacks.clear();
+    }
+    if (!pending.empty()) {
+      encode_events(pending, raw);
+      write_block(format::BlockType::Events, static_cast<std::uint32_t>(pending.size()), raw, true);
+      pending.clear();
+    }
+  }
+};
+
+TraceWriter::TraceWriter(std::string path, TraceHeader header, WriterOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->path = std::move(path);
+  impl_->options = options;
+  if (impl_->options.chunk_events == 0 || impl_->options.chunk_events > format::kMaxChunkEvents) {
+    impl_->options.chunk_events = 1u << 16;
+  }
+  impl_->fd = open_output(impl_->path, impl_->options);
+  format::FileHeader file_header{};
+  std::memcpy(file_header.magic, format::kMagic, sizeof file_header.magic);
+  file_header.major = kFormatMajor;
+  file_header.minor = kFormatMinor;
+  impl_->write_all(&file_header, sizeof file_header);
+  const std::string text = nlohmann::json(header).dump();
+  impl_->write_block(format::BlockType::Header, 0, text, false);
+  impl_->pending.reserve(impl_->options.chunk_events);
+  impl_->comm_ids.emplace("", kUnknownComm);
+}
+
+TraceWriter::~TraceWriter() {
+  if (!impl_->finished && !impl_->broken) {
+    try {
+      impl_->flush_chunk();
+    } catch (const TraceError&) {  // NOLINT(bugprone-empty-catch): nothing more can be saved
+    }
+  }
+}
+
+void TraceWriter::write_start_snapshot(const Snapshot& snapshot) {
+  std::string payload;
+  encode_snapshot(snapshot, payload);
+  impl_->write_block(format::BlockType::StartSnapshot, static_cast<std::uint32_t>(snapshot.free_runs.size()),
+                     payload, true);
+}
+
+std::uint32_t TraceWriter::intern_comm(std::string_view comm) {
+  auto it = impl_->comm_ids.find(std::string(comm));
+  if (it != impl_->comm_ids.end()) return it->second;
+  const auto id = static_cast<std::uint32_t>(impl_->comm_ids.size());
+  impl_->comm_ids.emplace(std::string(comm), id);
+  impl_->pending_comms.emplace_back(id, std::string(comm));
+  return id;
+}
+
+void TraceWriter::define_stack(std::uint32_t stack_id, std::vector<std::string> frames) {
+  impl_->pending_stacks.push_back(StackTrace{stack_id, std::move(frames)});
+}
+
+void TraceWriter::append(const PageEvent& event) {
+  Impl& w = *impl_;
+  if (w.pending.empty()) {
+    w.chunk_started = Clock::now();
+    w.appends_since_clock_check = 0;
+  }
+  w.pending.push_back(event);
+  TraceFooter& t = w.totals;
+  if (t.events == 0 || event.ts_ns < t.first_ts_ns) t.first_ts_ns = event.ts_ns;
+  if (t.events == 0 || event.ts_ns > t.last_ts_ns) t.last_ts_ns = event.ts_ns;
+  ++t.events;
+  ++t.events_by_kind[static_cast<std::size_t>(event.kind)];
+  if (w.pending.size() >= w.options.chunk_events) {
+    w.flush_chunk();
+  } else if (++w.appends_since_clock_check >= 1024) {
+    w.appends_since_clock_check = 0;
+    if (Clock::now() - w.chunk_started >= w.options.max_chunk_age) w.flush_chunk();
+  }
+}
+
+void TraceWriter::flush() { impl_->flush_chunk(); }
+
+void TraceWriter::finish(const Snapshot& end_snapshot, TraceFooter footer) {
+  Impl& w = *impl_;
+  w.flush_chunk();
+  if (end_snapshot.present) {
+    std::string payload;
+    encode_snapshot(end_snapshot, payload);
+    w.write_block(format::BlockType::EndSnapshot, static_cast<std::uint32_t>(end_snapshot.free_runs.size()), payload,
+                  true);
+  }
+  footer.present = true;
+  footer.events = w.totals.events;
+  footer.events_by_kind = w.totals.events_by_kind;
+  if (w.totals.events > 0) {
+    footer.first_ts_ns = w.totals.first_ts_ns;
+    footer.last_ts_ns = w.totals.last_ts_ns;
+  }
+  w.write_block(format::BlockType::Footer, 0, nlohmann::json(footer).dump(), false);
+  if (::fsync(w.fd) != 0 && errno != EINVAL) w.fail(w.path + ": fsync failed: " + errno_text(errno));
+  if (::close(w.fd) != 0) {
+    w.fd = -1;
+    w.fail(w.path + ": close failed: " + errno_text(errno));
+  }
+  w.fd = -1;
+  w.finished = true;
+}
+
+const std::string& TraceWriter::path() const { return impl_->path; }
+std::uint64_t TraceWriter::events_written() const { return impl_->totals.events; }
+std::uint64_t TraceWriter::bytes_written() const { return impl_->offset; }
+
+}  // namespace labyrinth::traces
