@@ -1,0 +1,163 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "labyrinth/replay/page_stats.hpp"
+#include "labyrinth/replay/stat_report.hpp"
+#include "labyrinth/traces/text_trace.hpp"
+#include "labyrinth/traces/trace_reader.hpp"
+
+namespace labyrinth::replay {
+namespace {
+
+class StatOnText : public ::testing::Test {
+ protected:
+  StatResult run(const std::string& text) {
+    const auto dir = std::filesystem::temp_directory_path() / ("laby-stat-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const std::string path = (dir / "t.trace").string();
+    std::filesystem::remove(path);
+    std::istringstream in(text);
+    traces::convert_text_to_trace(in, "case.txt", path);
+    traces::TraceReader reader(path);
+    PageStats stats(reader.header());
+    std::span<const traces::PageEvent> chunk;
+    while (reader.next(chunk)) stats.add(chunk);
+    StatResult r = stats.finish(reader, 0);
+    std::filesystem::remove_all(dir);
+    return r;
+  }
+};
+
+constexpr const char* kHeader = R"(!cpus 2
+!zone node=0 name=Normal start_pfn=0x1000 spanned=4096 managed=4096 min=128 low=160 high=192
+)";
+
+TEST_F(StatOnText, CountsTotalsPagesAndMatchesAllocationsToFrees) {
+  const StatResult r = run(std::string(kHeader) + R"(
+100 alloc pfn=0x1000 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE cpu=0 pid=10 comm=a ctx=task
+200 alloc pfn=0x1010 order=2 mt=0 gfp=GFP_KERNEL cpu=0 pid=10 comm=a ctx=task
+300 alloc pfn=failed order=3 mt=0 gfp=GFP_ATOMIC|__GFP_NOWARN|__GFP_NORETRY|__GFP_COMP cpu=1 pid=0 comm=swapper/1 ctx=softirq
+400 alloc pfn=failed order=0 mt=0 gfp=GFP_ATOMIC cpu=1 pid=0 comm=swapper/1 ctx=softirq
+450 alloc pfn=failed order=4 mt=0 gfp=GFP_KERNEL cpu=1 pid=11 comm=b ctx=task
+460 alloc pfn=failed order=1 mt=0 gfp=GFP_KERNEL cpu=1 pid=11 comm=b ctx=task
+500 free pfn=0x1000 order=0 cpu=0 pid=10 comm=a ctx=task
+600 free pfn=0x1010 order=1 cpu=0 pid=10 comm=a ctx=task
+700 free pfn=0x1800 order=0 cpu=0 pid=10 comm=a ctx=task
+800 free_batched pfn=0x1000 order=0 cpu=0 pid=10 ctx=task
+900 pcp_refill pfn=0x1900 order=0 mt=1 refill=1
+950 pcp_drain pfn=0x1900 order=0 mt=1
+990 extfrag pfn=0x1a00 order=0 mt=0 fb_order=3 fb_mt=1 owner=0
+995 extfrag pfn=0x1b00 order=0 mt=0 fb_order=9 fb_mt=1 owner=1
+)");
+  EXPECT_EQ(r.events, 14u);
+  EXPECT_EQ(r.total.allocations, 2u);
+  EXPECT_EQ(r.total.pages, 1u + 4u);
+  EXPECT_EQ(r.total.failures, 4u);
+  EXPECT_EQ(r.total.failed_pages, 8u + 1u + 16u + 2u);
+  EXPECT_EQ(r.total.frees, 3u);
+  EXPECT_EQ(r.total.freed_pages, 1u + 2u + 1u);
+  EXPECT_EQ(r.alloc_freed, 2u);
+  EXPECT_EQ(r.alloc_only, 0u);
+  EXPECT_EQ(r.free_only, 1u);
+  EXPECT_EQ(r.quality.get(DataQuality::free_order_mismatch), 1u);
+  EXPECT_EQ(r.batched_frees, 1u);
+  EXPECT_EQ(r.pcp_refills, 1u);
+  EXPECT_EQ(r.pcp_drains, 1u);
+  EXPECT_EQ(r.extfrag, 2u);
+  EXPECT_EQ(r.extfrag_fragmenting, 1u);
+  EXPECT_EQ(r.extfrag_ownership_changes, 1u);
+  EXPECT_EQ(r.first_ts_ns, 100u);
+  EXPECT_EQ(r.last_ts_ns, 995u);
+  // Classes: NOWARN order-3 atomic is opportunistic; plain GFP_ATOMIC is atomic;
+  // order-4 GFP_KERNEL is costly; order-1 GFP_KERNEL is a real failure.
+  EXPECT_EQ(r.failures_by_class[static_cast<std::size_t>(FailureClass::Opportunistic)], 1u);
+  EXPECT_EQ(r.failures_by_class[static_cast<std::size_t>(FailureClass::Atomic)], 1u);
+  EXPECT_EQ(r.failures_by_class[static_cast<std::size_t>(FailureClass::Costly)], 1u);
+  EXPECT_EQ(r.failures_by_class[static_cast<std::size_t>(FailureClass::Other)], 1u);
+}
+
+TEST_F(StatOnText, BreaksDownByOrderMigratetypeGfpContextAndProcess) {
+  const StatResult r = run(std::string(kHeader) + R"(
+100 alloc pfn=0x1000 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE pid=10 comm=a ctx=task
+110 alloc pfn=0x1001 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE pid=10 comm=a ctx=task
+120 alloc pfn=0x1008 order=3 mt=2 gfp=GFP_KERNEL|__GFP_RECLAIMABLE pid=12 comm=c ctx=task
+130 alloc pfn=failed order=3 mt=0 gfp=GFP_ATOMIC pid=0 comm=swapper/0 ctx=hardirq
+)");
+  ASSERT_EQ(r.by_order_migratetype.size(), 3u);
+  const Row& movable = r.by_order_migratetype[0];
+  EXPECT_EQ(movable.order, 0u);
+  EXPECT_EQ(movable.migratetype, "Movable");
+  EXPECT_EQ(movable.tally.allocations, 2u);
+  EXPECT_EQ(r.by_order_migratetype[1].migratetype, "Unmovable");  // order 3, mt 0 (the failure)
+  EXPECT_EQ(r.by_order_migratetype[1].tally.failures, 1u);
+  EXPECT_EQ(r.by_order_migratetype[2].migratetype, "Reclaimable");
+  EXPECT_EQ(r.by_order_migratetype[2].tally.pages, 8u);
+
+  ASSERT_EQ(r.by_gfp.size(), 3u);
+  EXPECT_EQ(r.by_gfp[0].key, "GFP_KERNEL|__GFP_RECLAIMABLE");  // sorted by pages
+  EXPECT_EQ(r.by_gfp[0].bits, 0xcd0u);
+  ASSERT_EQ(r.failures_by_gfp.size(), 1u);
+  EXPECT_EQ(r.failures_by_gfp[0].key, "GFP_ATOMIC");
+
+  ASSERT_EQ(r.failures_by_context.size(), 1u);
+  EXPECT_EQ(r.failures_by_context[0].key, "hardirq");
+  ASSERT_EQ(r.by_process.size(), 3u);
+  EXPECT_EQ(r.by_process[0].key, "c");
+  EXPECT_EQ(r.by_process[0].pid, 12u);
+  ASSERT_EQ(r.failures_by_order.size(), 1u);
+  EXPECT_EQ(r.failures_by_order[0].order, 3u);
+  EXPECT_EQ(r.alloc_only, 3u);
+}
+
+TEST_F(StatOnText, ReportsCallSitesSkippingAllocatorFrames) {
+  const StatResult r = run(std::string(kHeader) + R"(
+!stack 1 __alloc_pages_noprof+0x120;alloc_pages_mpol+0x88;skb_page_frag_refill+0x4a;tcp_sendmsg_locked+0x300
+!stack 2 __alloc_frozen_pages_noprof+0x1;folio_alloc_noprof+0x2;filemap_alloc_folio+0x10
+100 alloc pfn=0x1000 order=3 mt=0 gfp=GFP_ATOMIC stack=1
+110 alloc pfn=0x1008 order=3 mt=0 gfp=GFP_ATOMIC stack=1
+120 alloc pfn=0x1010 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE stack=2
+)");
+  ASSERT_EQ(r.by_callsite.size(), 2u);
+  EXPECT_EQ(r.by_callsite[0].key, "skb_page_frag_refill+0x4a");
+  EXPECT_EQ(r.by_callsite[0].tally.allocations, 2u);
+  EXPECT_EQ(r.by_callsite[1].key, "filemap_alloc_folio+0x10");
+}
+
+TEST_F(StatOnText, CarriesLossesIntoDataQuality) {
+  const StatResult r = run(std::string(kHeader) + R"(
+100 alloc pfn=0x1000 order=0 mt=1 gfp=GFP_KERNEL
+90 alloc pfn=0x1001 order=0 mt=1 gfp=GFP_KERNEL
+!losses ringbuf_drops=5 recursion_misses=2 lost_events=1
+)");
+  EXPECT_EQ(r.quality.get(DataQuality::ringbuf_drops), 5u);
+  EXPECT_EQ(r.quality.get(DataQuality::recursion_misses), 2u);
+  EXPECT_EQ(r.quality.get(DataQuality::lost_events), 1u);
+  EXPECT_EQ(r.quality.get(DataQuality::out_of_order_events), 1u);
+  EXPECT_TRUE(r.quality.lossy());
+  EXPECT_TRUE(r.complete);
+}
+
+TEST_F(StatOnText, JsonReportHasSchemaAndNumbers) {
+  const StatResult r = run(std::string(kHeader) + R"(
+100 alloc pfn=0x1000 order=1 mt=1 gfp=GFP_KERNEL pid=3 comm=x ctx=task
+200 alloc pfn=failed order=0 mt=0 gfp=GFP_ATOMIC ctx=softirq
+)");
+  const auto doc = stat_to_json(r);
+  EXPECT_EQ(doc["schema_version"], 1);
+  EXPECT_EQ(doc["tool"]["command"], "stat");
+  EXPECT_EQ(doc["summary"]["allocations"], 1);
+  EXPECT_EQ(doc["summary"]["allocated_bytes"], 8192);
+  EXPECT_EQ(doc["summary"]["failures"], 1);
+  EXPECT_EQ(doc["summary"]["failures_by_class"]["atomic"]["failures"], 1);
+  EXPECT_EQ(doc["failures"]["by_context"][0]["context"], "softirq");
+  EXPECT_EQ(doc["breakdowns"]["process"][0]["comm"], "x");
+  EXPECT_TRUE(doc["capture"]["complete"].get<bool>());
+  EXPECT_EQ(doc["capture"]["duration_ns"], 100);
+  EXPECT_TRUE(doc["data_quality"].is_array());
+}
+
+}  // namespace
+}  // namespace labyrinth::replay
