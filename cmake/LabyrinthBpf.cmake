@@ -10,7 +10,7 @@ include_guard(GLOBAL)
 find_program(LABY_BPF_CLANG NAMES clang-14 clang-15 clang-16 clang REQUIRED)
 find_program(LABY_BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin /usr/local/sbin REQUIRED)
 find_package(PkgConfig REQUIRED)
-pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET libbpf>=1.0)
+pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET GLOBAL libbpf>=1.0)
 
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   set(LABY_BPF_ARCH x86)

@@ -1,0 +1,216 @@
+// `labyrinth record`: record the page allocator's events into a trace file.
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "exit_codes.hpp"
+#include "log.hpp"
+
+#ifdef LABYRINTH_WITH_BPF
+#include "labyrinth/ebpf/record_session.hpp"
+#endif
+
+namespace labyrinth::cli {
+namespace {
+
+struct RecordCliOptions {
+  std::string output = kDefaultTraceFile;
+  bool force = false;
+  bool all_cpus = false;
+  std::uint32_t pid = 0;
+  std::string duration;
+  std::uint32_t min_order = 0;
+  bool call_graph = false;
+  std::string events;
+  std::uint32_t buffer_mib = 32;
+  std::uint32_t wakeup_kib = 256;
+  bool no_kpageflags = false;
+  std::vector<std::string> command;
+};
+
+#ifdef LABYRINTH_WITH_BPF
+
+int exit_code_for(ebpf::RecordError::Kind kind) {
+  using K = ebpf::RecordError::Kind;
+  switch (kind) {
+    case K::NoPermission: return kExitNoPermission;
+    case K::Unsupported: return kExitUnsupported;
+    case K::Usage: return kExitUsage;
+    case K::Output:
+    case K::Failure: return kExitFailure;
+  }
+  return kExitFailure;
+}
+
+// Diagnostics go through log.hpp; the live line is redrawn in place on a terminal.
+class CliObserver final : public ebpf::RecordObserver {
+ public:
+  void warning(std::string_view message) override {
+    clear();
+    print_warning(message);
+  }
+  void info(std::string_view message) override {
+    clear();
+    fmt::print(stderr, "labyrinth: {}\n", message);
+  }
+  void debug(int level, std::string_view message) override {
+    if (verbosity() < level) return;
+    clear();
+    print_debug(level, message);
+  }
+  void status(std::string_view line) override {
+    if (line.empty()) {
+      clear();
+      return;
+    }
+    fmt::print(stderr, "\r{}\x1b[K", line);
+    std::fflush(stderr);
+    shown_ = true;
+  }
+
+ private:
+  void clear() {
+    if (!shown_) return;
+    fmt::print(stderr, "\r\x1b[K");
+    shown_ = false;
+  }
+  bool shown_ = false;
+};
+
+std::string summary(const ebpf::RecordResult& r) {
+  const auto& s = r.counters.seen;
+  auto k = [&](traces::EventKind kind) { return s[static_cast<std::size_t>(kind)]; };
+  std::string kinds = fmt::format("alloc {}, free {}", k(traces::EventKind::Alloc), k(traces::EventKind::Free));
+  if (k(traces::EventKind::PcpRefill) != 0) kinds += fmt::format(", zone_locked {}", k(traces::EventKind::PcpRefill));
+  if (k(traces::EventKind::PcpDrain) != 0) kinds += fmt::format(", pcpu_drain {}", k(traces::EventKind::PcpDrain));
+  if (k(traces::EventKind::Extfrag) != 0) kinds += fmt::format(", extfrag {}", k(traces::EventKind::Extfrag));
+  if (k(traces::EventKind::FreeBatched) != 0)
+    kinds += fmt::format(", free_batched {}", k(traces::EventKind::FreeBatched));
+  const double mib = static_cast<double>(r.bytes) / (1024.0 * 1024.0);
+  const double per_event = r.events != 0 ? static_cast<double>(r.bytes) / static_cast<double>(r.events) : 0.0;
+  return fmt::format("[ labyrinth record: {} events ({}) in {:.2f} s; wrote {:.2f} MiB to {} ({:.1f} bytes/event) ]",
+                     r.events, kinds, r.seconds, mib, r.output, per_event);
+}
+
+int run(const RecordCliOptions& o) {
+  ebpf::RecordOptions ro;
+  ro.output = o.output;
+  ro.overwrite = o.force;
+  ro.pid = o.pid;
+  ro.command = o.command;
+  ro.min_order = o.min_order;
+  ro.call_graph = o.call_graph;
+  ro.buffer_mib = o.buffer_mib;
+  ro.wakeup_kib = o.wakeup_kib;
+  ro.kpageflags = !o.no_kpageflags;
+  ro.status_line = ::isatty(STDERR_FILENO) == 1;
+  ro.tool_version = LABYRINTH_VERSION;
+  if (!o.duration.empty()) {
+    ro.duration = ebpf::parse_duration(o.duration);
+    if (!ro.duration) {
+      error("bad duration '{}'", o.duration);
+      hint("use a number with an optional unit: 10, 1.5s, 500ms, 2m, 1h");
+      return kExitUsage;
+    }
+  }
+  if (!o.events.empty()) {
+    std::string why;
+    auto list = ebpf::parse_event_list(o.events, &why);
+    if (!list) {
+      error("-e {}: {}", o.events, why);
+      return kExitUsage;
+    }
+    ro.events = *list;
+  }
+
+  CliObserver observer;
+  ebpf::RecordResult r;
+  try {
+    r = ebpf::run_record(ro, observer);
+  } catch (const ebpf::RecordError& e) {
+    error("{}", e.what());
+    const auto& details = e.details();
+    const std::size_t shown = verbosity() >= 1 ? details.size() : std::min<std::size_t>(details.size(), 6);
+    for (std::size_t i = details.size() - shown; i < details.size(); ++i) fmt::print(stderr, "  {}\n", details[i]);
+    for (const auto& h : e.hints()) hint("{}", h);
+    return exit_code_for(e.kind());
+  }
+  if (r.interrupted_before_start) {
+    error("interrupted before recording started; nothing was written");
+    return kExitInterrupted;
+  }
+  fmt::print(stderr, "{}\n", summary(r));
+  const auto& c = r.counters;
+  if (c.drops != 0 || c.comm_drops != 0) {
+    warning("{} events lost: the ring buffer was full ({} process-name records too)", c.drops, c.comm_drops);
+    hint("use a bigger buffer (-m {}), record fewer events (-e alloc,free), and don't run the recorder niced",
+         r.counters.drops != 0 ? o.buffer_mib * 2 : o.buffer_mib);
+  }
+  if (c.recursion_misses != 0) {
+    warning("{} events lost: the kernel skipped the BPF program while it ran on the same CPU "
+            "(recursion misses, e.g. a softirq that interrupted it)",
+            c.recursion_misses);
+  }
+  if (c.stack_errors != 0) warning("{} events have no kernel stack (stack map full or collisions)", c.stack_errors);
+  if (r.write_error) {
+    error("{}", *r.write_error);
+    error("the recording stopped early: {} holds the events written before the error and reads as incomplete",
+          r.output);
+    hint("free some space or write elsewhere with -o");
+    return kExitFailure;
+  }
+  if (!o.command.empty()) return r.command_exit_code;
+  return kExitOk;
+}
+
+#endif  // LABYRINTH_WITH_BPF
+
+}  // namespace
+
+void setup_record(CLI::App& app) {
+  auto opts = std::make_shared<RecordCliOptions>();
+  auto* cmd = app.add_subcommand("record", "Record the kernel's page-allocator events into a trace file (root)");
+  cmd->footer(
+      "System-wide by default, also while COMMAND runs (the buddy allocator is shared).\n"
+      "Examples:\n"
+      "  labyrinth record -d 10s                 10 seconds, system-wide\n"
+      "  labyrinth record -g -- make -j2         while make runs, with kernel call stacks\n"
+      "  labyrinth record -p 1234 -o app.trace   only process 1234, until Ctrl-C");
+  cmd->add_option("-o,--output", opts->output, "Trace file to write")->capture_default_str();
+  cmd->add_flag("-f,--force", opts->force, "Overwrite the output file if it exists");
+  cmd->add_flag("-a,--all-cpus", opts->all_cpus, "System-wide (the default; accepted for perf compatibility)");
+  cmd->add_option("-p,--pid", opts->pid, "Record only this process (thread group id)");
+  cmd->add_option("-d,--duration", opts->duration, "Stop after this long: 10, 1.5s, 500ms, 2m");
+  cmd->add_option("--min-order", opts->min_order, "Skip events of smaller orders")->check(CLI::Range(0, 15));
+  cmd->add_flag("-g,--call-graph", opts->call_graph, "Record kernel call stacks (symbolized with /proc/kallsyms)");
+  cmd->add_option("-e,--events", opts->events,
+                  "Events, comma-separated: alloc,free,zone_locked,pcpu_drain,extfrag,free_batched; "
+                  "'default' (all but free_batched) or 'all'");
+  cmd->add_option("-m,--buffer-size", opts->buffer_mib, "Ring buffer size in MiB (power of two)")
+      ->capture_default_str();
+  cmd->add_option("--wakeup", opts->wakeup_kib, "Wake the reader at this much unread data, KiB (0 = every record)")
+      ->capture_default_str()
+      ->group("");
+  cmd->add_flag("--no-kpageflags", opts->no_kpageflags, "Leave the free-page map out of the snapshots (faster)");
+  cmd->add_option("command", opts->command, "COMMAND [ARGS...] after --: record while it runs, exit with its status");
+  cmd->callback([opts] {
+    if (!opts->command.empty() && !opts->duration.empty())
+      warning("the command is stopped with SIGTERM if it outlives -d {}", opts->duration);
+#ifdef LABYRINTH_WITH_BPF
+    const int rc = run(*opts);
+    if (rc != kExitOk) throw CLI::RuntimeError(rc);
+#else
+    error("this labyrinth was built without the eBPF recorder (LABYRINTH_WITH_BPF=OFF)");
+    hint("import an ftrace, trace-cmd or perf capture instead: labyrinth import --help");
+    throw CLI::RuntimeError(kExitUnsupported);
+#endif
+  });
+}
+
+}  // namespace labyrinth::cli

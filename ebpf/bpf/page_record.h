@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The records the BPF program sends to user space, shared by the BPF C side and the C++
+ * loader. Every tag carries the pgrec_ prefix so nothing can collide with kernel types.
+ *
+ * A ring-buffer sample is either one page event (40 bytes) or one process-name record
+ * (24 bytes); the consumer tells them apart by size. Keep both sizes pinned by the
+ * asserts at the end: a silent padding change would corrupt every trace.
+ */
+#ifndef LABYRINTH_EBPF_PAGE_RECORD_H
+#define LABYRINTH_EBPF_PAGE_RECORD_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+/* Event kinds; the values are those of labyrinth::traces::EventKind. */
+enum pgrec_kind {
+	PGREC_ALLOC = 0,        /* kmem:mm_page_alloc */
+	PGREC_FREE = 1,         /* kmem:mm_page_free */
+	PGREC_FREE_BATCHED = 2, /* kmem:mm_page_free_batched */
+	PGREC_PCP_REFILL = 3,   /* kmem:mm_page_alloc_zone_locked */
+	PGREC_PCP_DRAIN = 4,    /* kmem:mm_page_pcpu_drain */
+	PGREC_EXTFRAG = 5,      /* kmem:mm_page_alloc_extfrag */
+	PGREC_NR_KINDS = 6,
+};
+
+/* pgrec_event.ctx: bits 0-2 the execution context (values of traces::ExecContext),
+ * the rest flags. */
+enum pgrec_ctx {
+	PGREC_CTX_TASK = 0,
+	PGREC_CTX_SOFTIRQ = 1,
+	PGREC_CTX_HARDIRQ = 2,
+	PGREC_CTX_NMI = 3,
+	PGREC_CTX_UNKNOWN = 4,
+	PGREC_CTX_MASK = 0x07,
+	PGREC_FLAG_BH_DISABLED = 0x08,     /* task context with bottom halves disabled */
+	PGREC_FLAG_CHANGE_OWNER = 0x10,    /* extfrag: change_ownership */
+	PGREC_FLAG_PERCPU_REFILL = 0x20,   /* zone_locked: percpu_refill */
+};
+
+struct pgrec_event {
+	__u64 ts_ns;      /* bpf_ktime_get_boot_ns(): CLOCK_BOOTTIME */
+	__u64 pfn;        /* (__u64)-1 for a failed allocation */
+	__u32 gfp;        /* alloc only; every 6.x GFP bit fits in 32 bits */
+	__u32 tid;
+	__u32 tgid;
+	__u32 stack;      /* kernel stack id + 1; 0 = none */
+	__u16 cpu;
+	__u8 kind;        /* enum pgrec_kind */
+	__u8 ctx;         /* enum pgrec_ctx */
+	__u8 order;       /* extfrag: alloc_order */
+	__s8 migratetype; /* extfrag: alloc_migratetype; -1 unknown */
+	__s8 fb_order;    /* extfrag only */
+	__s8 fb_migratetype;
+};
+
+/* The name of a thread: sent the first time a CPU reports an event of that thread in a
+ * row, and whenever a thread is renamed (exec, prctl). */
+#define PGREC_COMM_LEN 16
+struct pgrec_comm {
+	__u32 tid;
+	__u32 tgid; /* 0 when unknown (a rename of another thread) */
+	char comm[PGREC_COMM_LEN];
+};
+
+/* Per-CPU state and counters (one PERCPU_ARRAY slot). */
+struct pgrec_cpu_state {
+	__u64 preempt_addr;          /* this CPU's __preempt_count, 0 = not resolved yet */
+	__u32 last_tid;              /* whose name this CPU sent last */
+	__u32 pad;
+	__u64 seen[PGREC_NR_KINDS];  /* events that passed the filters */
+	__u64 drops;                 /* ring buffer full: event lost */
+	__u64 comm_drops;            /* ring buffer full: name record lost */
+	__u64 stack_errors;          /* bpf_get_stackid() failed: event kept without stack */
+};
+
+/* Stack map value: this many kernel frames at most. */
+#define PGREC_STACK_DEPTH 48
+
+/* x86 and generic preempt_count layout (include/linux/preempt.h). */
+#define PGREC_SOFTIRQ_OFFSET 0x00000100u
+#define PGREC_SOFTIRQ_MASK 0x0000ff00u
+#define PGREC_HARDIRQ_MASK 0x000f0000u
+#define PGREC_NMI_MASK 0x00f00000u
+
+#ifdef __cplusplus
+static_assert(sizeof(struct pgrec_event) == 40, "pgrec_event must stay 40 bytes");
+static_assert(sizeof(struct pgrec_comm) == 24, "pgrec_comm must stay 24 bytes");
+#else
+_Static_assert(sizeof(struct pgrec_event) == 40, "pgrec_event must stay 40 bytes");
+_Static_assert(sizeof(struct pgrec_comm) == 24, "pgrec_comm must stay 24 bytes");
+#endif
+
+#endif /* LABYRINTH_EBPF_PAGE_RECORD_H */

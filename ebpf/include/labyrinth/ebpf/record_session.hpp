@@ -1,0 +1,76 @@
+// One `labyrinth record` run: preflight, the optional child command, BPF load and attach,
+// the start snapshot, the consume loop (timers, status line, signals), the clean stop
+// (drain, end snapshot, footer). Knows nothing of the command-line parser.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "labyrinth/ebpf/collector.hpp"
+#include "labyrinth/ebpf/errors.hpp"
+#include "labyrinth/traces/page_event.hpp"
+
+namespace labyrinth::ebpf {
+
+struct RecordOptions {
+  std::string output = "labyrinth.trace";
+  bool overwrite = false;                          // -f
+  std::uint32_t pid = 0;                           // -p: only this process (thread group)
+  std::vector<std::string> command;                // -- COMMAND ARGS: record while it runs
+  std::optional<std::chrono::nanoseconds> duration;  // -d
+  std::uint32_t min_order = 0;                     // --min-order
+  bool call_graph = false;                         // -g: kernel stacks
+  std::vector<traces::EventKind> events;           // empty = the default set
+  std::uint32_t buffer_mib = 32;                   // ring buffer size (power of two)
+  std::uint32_t wakeup_kib = 256;                  // consumer wake-up threshold; 0 = per record
+  bool kpageflags = true;                          // free-page map in the snapshots
+  bool status_line = false;                        // live status (stderr is a terminal)
+  std::string tool_version;
+};
+
+// Where the session reports to; the command line implements it.
+class RecordObserver {
+ public:
+  virtual ~RecordObserver() = default;
+  virtual void warning(std::string_view message) = 0;
+  virtual void info(std::string_view message) = 0;
+  virtual void debug(int level, std::string_view message) = 0;
+  // The live status line; an empty line clears it.
+  virtual void status(std::string_view line) = 0;
+};
+
+struct RecordResult {
+  std::string output;
+  std::string stop_reason;            // "signal", "duration", "command-exit", "process-exit", "write-error"
+  bool interrupted_before_start = false;  // stopped by a signal before the file was created
+  bool command_ran = false;
+  int command_exit_code = 0;          // exit status, or 128 + signal number
+  std::optional<std::string> write_error;  // the trace could not be completed (disk full ...)
+  bool trace_complete = false;        // the footer was written
+  std::uint64_t events = 0;
+  std::uint64_t bytes = 0;
+  double seconds = 0;
+  double recorder_cpu_seconds = 0;    // user + system CPU of this process while recording
+  CollectorCounters counters;
+  std::uint64_t comms = 0;
+  std::uint64_t stacks = 0;
+};
+
+// Runs a recording. Throws RecordError for anything that stops it before the trace file
+// exists (permissions, kernel support, options, the output path); after that, problems are
+// reported in the result and the file is left as complete as possible.
+RecordResult run_record(const RecordOptions& options, RecordObserver& observer);
+
+// The default event set and the parser for -e ("alloc,free,extfrag", "default", "all").
+std::vector<traces::EventKind> default_record_events();
+std::optional<std::vector<traces::EventKind>> parse_event_list(std::string_view list, std::string* error);
+
+// "12.3s", "500ms", "2m", "1h", "10" (seconds). nullopt if malformed.
+std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text);
+
+}  // namespace labyrinth::ebpf

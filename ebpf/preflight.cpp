@@ -1,0 +1,275 @@
+#include "labyrinth/ebpf/preflight.hpp"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "labyrinth/ebpf/errors.hpp"
+
+namespace labyrinth::ebpf {
+namespace {
+
+using traces::EventKind;
+
+constexpr unsigned long kTracefsMagic = 0x74726163;  // TRACEFS_MAGIC
+constexpr const char* kDebugfsTracing = "/sys/kernel/debug/tracing";
+constexpr const char* kTracefs = "/sys/kernel/tracing";
+
+bool readable(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+std::optional<int> read_int_file(const std::string& path) {
+  std::ifstream in(path);
+  int v = 0;
+  if (in >> v) return v;
+  return std::nullopt;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+}  // namespace
+
+const std::vector<TracepointSpec>& tracepoint_specs() {
+  static const std::vector<TracepointSpec> specs = {
+      {EventKind::Alloc, "mm_page_alloc", "trace_event_raw_mm_page_alloc", "alloc", true, true,
+       {"pfn", "order", "gfp_flags", "migratetype"}, {}},
+      {EventKind::Free, "mm_page_free", "trace_event_raw_mm_page_free", "free", true, true, {"pfn", "order"}, {}},
+      {EventKind::PcpRefill, "mm_page_alloc_zone_locked", "trace_event_raw_mm_page", "zone_locked", false, true,
+       {"pfn", "order", "migratetype"}, {"percpu_refill"}},
+      {EventKind::PcpDrain, "mm_page_pcpu_drain", "trace_event_raw_mm_page_pcpu_drain", "pcpu_drain", false, true,
+       {"pfn", "order", "migratetype"}, {}},
+      {EventKind::Extfrag, "mm_page_alloc_extfrag", "trace_event_raw_mm_page_alloc_extfrag", "extfrag", false, true,
+       {"pfn", "alloc_order", "fallback_order", "alloc_migratetype", "fallback_migratetype"}, {"change_ownership"}},
+      {EventKind::FreeBatched, "mm_page_free_batched", "trace_event_raw_mm_page_free_batched", "free_batched",
+       false, false, {"pfn"}, {}},
+  };
+  return specs;
+}
+
+const TracepointSpec* find_tracepoint(EventKind kind) {
+  for (const auto& s : tracepoint_specs())
+    if (s.kind == kind) return &s;
+  return nullptr;
+}
+
+const TracepointSpec* find_tracepoint(const std::string& name) {
+  std::string n = name;
+  if (n.rfind("kmem:", 0) == 0) n = n.substr(5);
+  for (const auto& s : tracepoint_specs())
+    if (n == s.name || n == s.short_name) return &s;
+  return nullptr;
+}
+
+std::vector<std::string> Capabilities::missing_for_record() const {
+  std::vector<std::string> missing;
+  if (!read_ok) return {"(capabilities unreadable)"};
+  if (!bpf && !sys_admin) missing.emplace_back("CAP_BPF");
+  if (!perfmon && !sys_admin) missing.emplace_back("CAP_PERFMON");
+  // tracefs, /proc/kpageflags and /proc/pagetypeinfo are root-only files: root reads them as
+  // their owner, anybody else needs to bypass the permission check.
+  if (euid != 0 && !dac_read_search && !dac_override) missing.emplace_back("CAP_DAC_READ_SEARCH");
+  return missing;
+}
+
+Capabilities read_capabilities() {
+  Capabilities caps;
+  caps.euid = ::geteuid();
+  __user_cap_header_struct header{};
+  header.version = _LINUX_CAPABILITY_VERSION_3;
+  header.pid = 0;
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+  if (::syscall(SYS_capget, &header, data) != 0) return caps;
+  caps.read_ok = true;
+  auto has = [&](unsigned cap) {
+    const unsigned word = cap / 32;
+    return word < _LINUX_CAPABILITY_U32S_3 && (data[word].effective & (1u << (cap % 32))) != 0;
+  };
+  caps.sys_admin = has(CAP_SYS_ADMIN);
+  caps.bpf = has(39);      // CAP_BPF (5.8), not in every libc header
+  caps.perfmon = has(38);  // CAP_PERFMON (5.8)
+  caps.dac_read_search = has(CAP_DAC_READ_SEARCH);
+  caps.dac_override = has(CAP_DAC_OVERRIDE);
+  caps.syslog = has(CAP_SYSLOG);
+  return caps;
+}
+
+TracefsStatus probe_tracefs() {
+  TracefsStatus st;
+  // libbpf 1.x looks for tracepoint ids under debugfs first when that path exists.
+  st.path = ::access(kDebugfsTracing, F_OK) == 0 ? kDebugfsTracing : kTracefs;
+  struct statfs fs {};
+  if (::statfs(st.path.c_str(), &fs) == 0) {
+    st.mounted = static_cast<unsigned long>(fs.f_type) == kTracefsMagic;
+  } else if (errno == EACCES) {
+    st.mounted = true;  // something is there that we may not look at
+  }
+  if (!st.mounted) {
+    st.problem = "tracefs is not mounted at " + st.path;
+    return st;
+  }
+  const std::string id = st.path + "/events/kmem/mm_page_alloc/id";
+  st.accessible = readable(id);
+  if (!st.accessible) {
+    const int err = errno;
+    st.problem = id + ": " + std::strerror(err);
+  }
+  return st;
+}
+
+const TracepointStatus* KernelSupport::tracepoint(EventKind kind) const {
+  for (const auto& t : tracepoints)
+    if (t.spec != nullptr && t.spec->kind == kind) return &t;
+  return nullptr;
+}
+
+KernelSupport probe_kernel() {
+  KernelSupport ks;
+  struct utsname u {};
+  if (::uname(&u) == 0) {
+    ks.release = u.release;
+    ks.machine = u.machine;
+  }
+  ks.caps = read_capabilities();
+  ks.tracefs = probe_tracefs();
+  {
+    std::ifstream in("/sys/kernel/security/lockdown");
+    std::string line;
+    if (std::getline(in, line)) {
+      const auto open = line.find('[');
+      const auto close = line.find(']');
+      ks.lockdown = (open != std::string::npos && close != std::string::npos && close > open)
+                        ? line.substr(open + 1, close - open - 1)
+                        : "none";
+    }
+  }
+  std::optional<KernelBtf> btf;
+  try {
+    btf.emplace(kVmlinuxBtfPath);
+    ks.btf_present = true;
+  } catch (const std::exception& e) {
+    ks.btf_problem = e.what();
+  }
+  const std::string events = ks.tracefs.path + "/events/kmem/";
+  for (const auto& spec : tracepoint_specs()) {
+    TracepointStatus ts;
+    ts.spec = &spec;
+    ts.format_path = events + spec.name + "/format";
+    ts.present = ::access((events + spec.name).c_str(), F_OK) == 0;
+    if (btf && btf->has_struct(spec.btf_struct)) {
+      ts.btf_known = true;
+      for (const char* f : spec.fields)
+        if (!btf->has_member(spec.btf_struct, f)) ts.missing_fields.emplace_back(f);
+      for (const char* f : spec.optional_fields)
+        if (!btf->has_member(spec.btf_struct, f)) ts.missing_optional_fields.emplace_back(f);
+    }
+    if (!ks.tracefs.accessible && btf) {
+      // No tracefs to look at: the BTF struct is the next best sign that the event exists.
+      ts.present = ts.btf_known;
+    }
+    ks.tracepoints.push_back(std::move(ts));
+  }
+  if (btf) {
+    ks.preempt = btf->locate_preempt_count();
+    ks.has_task_rename = btf->has_struct("trace_event_raw_task_rename") &&
+                         btf->has_member("trace_event_raw_task_rename", "newcomm");
+  } else {
+    ks.preempt.reason = "no kernel BTF";
+  }
+  ks.kpageflags_readable = readable("/proc/kpageflags");
+  ks.pagetypeinfo_readable = readable("/proc/pagetypeinfo");
+  ks.perf_event_paranoid = read_int_file("/proc/sys/kernel/perf_event_paranoid");
+  ks.unprivileged_bpf_disabled = read_int_file("/proc/sys/kernel/unprivileged_bpf_disabled");
+  ks.kptr_restrict = read_int_file("/proc/sys/kernel/kptr_restrict");
+  return ks;
+}
+
+std::vector<std::string> check_record_preflight(const KernelSupport& ks, const std::vector<EventKind>& wanted) {
+  using Kind = RecordError::Kind;
+  std::vector<std::string> warnings;
+
+  const auto missing = ks.caps.missing_for_record();
+  if (!missing.empty()) {
+    throw RecordError(
+        Kind::NoPermission,
+        "labyrinth record needs root, or the capabilities CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH "
+        "(missing: " + join(missing, ", ") + ")",
+        {"run it as root (sudo labyrinth record ...)",
+         "or grant the capabilities: sudo setcap cap_bpf,cap_perfmon,cap_dac_read_search+ep \"$(command -v labyrinth)\""});
+  }
+  if (ks.lockdown == "confidentiality") {
+    throw RecordError(Kind::Unsupported,
+                      "the kernel is locked down in 'confidentiality' mode, which forbids BPF programs from "
+                      "reading kernel memory",
+                      {"boot with lockdown=integrity (or none), or disable Secure Boot lockdown"});
+  }
+  if (!ks.btf_present) {
+    throw RecordError(Kind::Unsupported, "this kernel exposes no BTF (" + ks.btf_problem + ")",
+                      {"labyrinth needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (Linux 5.4 or newer)"});
+  }
+  if (!ks.tracefs.mounted) {
+    throw RecordError(Kind::Unsupported, ks.tracefs.problem,
+                      {"mount it: mount -t tracefs nodev " + std::string(kTracefs)});
+  }
+  if (!ks.tracefs.accessible) {
+    throw RecordError(Kind::NoPermission, "cannot read tracepoint ids: " + ks.tracefs.problem,
+                      {"tracefs is readable only by root; run as root or grant CAP_DAC_READ_SEARCH"});
+  }
+  for (const auto kind : wanted) {
+    const TracepointStatus* ts = ks.tracepoint(kind);
+    if (ts == nullptr) continue;
+    const std::string name = std::string("kmem:") + ts->spec->name;
+    if (!ts->present) {
+      if (ts->spec->required) {
+        throw RecordError(Kind::Unsupported, "this kernel has no tracepoint " + name,
+                          {"labyrinth needs kmem:mm_page_alloc and kmem:mm_page_free with a pfn field (Linux 4.x or "
+                           "newer, CONFIG_TRACEPOINTS=y)"});
+      }
+      warnings.push_back("tracepoint " + name + " is missing on this kernel; recording without it");
+      continue;
+    }
+    if (!ts->missing_fields.empty()) {
+      if (ts->spec->required) {
+        throw RecordError(Kind::Unsupported,
+                          "tracepoint " + name + " lacks the field(s) " + join(ts->missing_fields, ", "),
+                          {"this kernel is too old or too different for labyrinth record"});
+      }
+      warnings.push_back("tracepoint " + name + " lacks the field(s) " + join(ts->missing_fields, ", ") +
+                         "; recording without it");
+      continue;
+    }
+    if (!ts->missing_optional_fields.empty()) {
+      warnings.push_back("tracepoint " + name + " has no field " + join(ts->missing_optional_fields, ", ") +
+                         "; it is recorded as 0");
+    }
+  }
+  if (!ks.preempt.found) {
+    warnings.push_back("cannot locate the per-cpu preempt counter (" + ks.preempt.reason +
+                       "); execution contexts are recorded as 'unknown'");
+  }
+  if (!ks.has_task_rename) {
+    warnings.push_back("no task:task_rename tracepoint; a process renamed by exec keeps its first name");
+  }
+  return warnings;
+}
+
+}  // namespace labyrinth::ebpf

@@ -1,0 +1,51 @@
+// Internal: the BPF record -> PageEvent conversion at the ebpf/ boundary.
+#pragma once
+
+#include "bpf/page_record.h"
+#include "labyrinth/traces/page_event.hpp"
+
+namespace labyrinth::ebpf::detail {
+
+inline traces::ExecContext to_exec_context(std::uint8_t ctx) {
+  switch (ctx & PGREC_CTX_MASK) {
+    case PGREC_CTX_TASK: return traces::ExecContext::Task;
+    case PGREC_CTX_SOFTIRQ: return traces::ExecContext::Softirq;
+    case PGREC_CTX_HARDIRQ: return traces::ExecContext::Hardirq;
+    case PGREC_CTX_NMI: return traces::ExecContext::Nmi;
+    default: return traces::ExecContext::Unknown;
+  }
+}
+
+// false if the record is not a known kind (it is then skipped and counted).
+inline bool to_page_event(const pgrec_event& r, traces::PageEvent& e) {
+  if (r.kind >= PGREC_NR_KINDS) return false;
+  e = traces::PageEvent{};
+  e.ts_ns = r.ts_ns;
+  e.pfn = r.pfn;
+  e.pid = r.tgid;
+  e.tid = r.tid;
+  e.stack_id = r.stack;
+  e.cpu = r.cpu;
+  e.kind = static_cast<traces::EventKind>(r.kind);
+  e.ctx = to_exec_context(r.ctx);
+  e.order = r.order;
+  e.migratetype = r.migratetype;
+  switch (e.kind) {
+    case traces::EventKind::Alloc:
+      e.gfp = r.gfp;
+      break;
+    case traces::EventKind::Extfrag:
+      e.fallback_order = r.fb_order < 0 ? std::uint8_t{0} : static_cast<std::uint8_t>(r.fb_order);
+      e.fallback_migratetype = r.fb_migratetype;
+      e.change_ownership = (r.ctx & PGREC_FLAG_CHANGE_OWNER) != 0;
+      break;
+    case traces::EventKind::PcpRefill:
+      e.percpu_refill = (r.ctx & PGREC_FLAG_PERCPU_REFILL) != 0;
+      break;
+    default:
+      break;
+  }
+  return true;
+}
+
+}  // namespace labyrinth::ebpf::detail

@@ -1,0 +1,506 @@
+// Integration tests that really record with `labyrinth record` (root, BPF, tracefs).
+// Without them the tests skip, unless LABYRINTH_REQUIRE_BPF=1, which turns a skip into a
+// failure (CI sets it). The tests of one binary are serialized with a file lock, so ctest
+// -j cannot make two of them compete for the two CPUs and the ring buffer.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "labyrinth/traces/trace_error.hpp"
+#include "labyrinth/traces/trace_reader.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using labyrinth::traces::EventKind;
+using labyrinth::traces::ExecContext;
+using labyrinth::traces::PageEvent;
+using labyrinth::traces::TraceReader;
+using namespace std::chrono_literals;
+
+constexpr int kExitNoPermission = 4;  // cli/exit_codes.hpp
+constexpr int kExitFailure = 1;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::uint64_t boottime_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// Why this machine cannot record, or "" if it can.
+std::string bpf_unavailable() {
+  if (::geteuid() != 0) return "not root";
+  if (::access("/sys/kernel/btf/vmlinux", R_OK) != 0) return "no /sys/kernel/btf/vmlinux";
+  if (::access("/sys/kernel/tracing/events/kmem/mm_page_alloc/id", R_OK) != 0 &&
+      ::access("/sys/kernel/debug/tracing/events/kmem/mm_page_alloc/id", R_OK) != 0)
+    return "no tracefs (mount -t tracefs nodev /sys/kernel/tracing)";
+  return {};
+}
+
+bool bpf_required() {
+  const char* v = std::getenv("LABYRINTH_REQUIRE_BPF");
+  return v != nullptr && std::string(v) == "1";
+}
+
+struct Process {
+  pid_t pid = -1;
+  std::string out_path, err_path;
+};
+
+struct Finished {
+  int status = -1;  // raw wait status
+  bool timed_out = false;
+  std::string out, err;
+  [[nodiscard]] int exit_code() const {
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return -1;
+  }
+};
+
+class RecordTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string why = bpf_unavailable();
+    if (!why.empty()) {
+      if (bpf_required()) FAIL() << "LABYRINTH_REQUIRE_BPF=1 but cannot record: " << why;
+      GTEST_SKIP() << why;
+    }
+    lock_fd_ = ::open("/tmp/labyrinth-ebpf-tests.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    ASSERT_GE(lock_fd_, 0);
+    ASSERT_EQ(::flock(lock_fd_, LOCK_EX), 0);
+    char tmpl[] = "/tmp/labyrinth-record-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    for (const auto& m : mounts_) ::umount2(m.c_str(), MNT_DETACH);
+    if (!dir_.empty()) {
+      std::error_code ec;
+      fs::remove_all(dir_, ec);
+    }
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+  }
+
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+
+  Process spawn(const std::vector<std::string>& argv, const std::vector<std::string>& prefix = {}) {
+    static int n = 0;
+    Process p;
+    p.out_path = path("out" + std::to_string(n));
+    p.err_path = path("err" + std::to_string(n));
+    ++n;
+    std::vector<std::string> all = prefix;
+    all.insert(all.end(), argv.begin(), argv.end());
+    std::vector<char*> args;
+    for (auto& a : all) args.push_back(a.data());
+    args.push_back(nullptr);
+    p.pid = ::fork();
+    if (p.pid == 0) {
+      const int out = ::open(p.out_path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+      const int err = ::open(p.err_path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+      ::dup2(out, 1);
+      ::dup2(err, 2);
+      ::chdir(dir_.c_str());
+      ::execvp(args[0], args.data());
+      ::_exit(126);
+    }
+    return p;
+  }
+
+  Finished wait(const Process& p, std::chrono::seconds timeout = 120s) {
+    Finished f;
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      const pid_t r = ::waitpid(p.pid, &f.status, WNOHANG);
+      if (r == p.pid) break;
+      if (std::chrono::steady_clock::now() > end) {
+        ::kill(p.pid, SIGKILL);
+        ::waitpid(p.pid, &f.status, 0);
+        f.timed_out = true;
+        break;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    f.out = slurp(p.out_path);
+    f.err = slurp(p.err_path);
+    return f;
+  }
+
+  Finished run(const std::vector<std::string>& argv, std::chrono::seconds timeout = 120s) {
+    return wait(spawn(argv), timeout);
+  }
+
+  static std::vector<std::string> record(std::vector<std::string> args) {
+    args.insert(args.begin(), {LABYRINTH_CLI, "record"});
+    return args;
+  }
+
+  // Waits until the recorder has written its start snapshot (the file grows past the header).
+  bool wait_for_file(const std::string& file, std::chrono::seconds timeout = 20s) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+      std::error_code ec;
+      if (fs::exists(file, ec) && fs::file_size(file, ec) > 4096) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+
+  std::string dir_;
+  std::vector<std::string> mounts_;
+  int lock_fd_ = -1;
+};
+
+std::optional<std::uint32_t> field(const std::string& text, const std::string& key) {
+  const auto pos = text.find(key + "=");
+  if (pos == std::string::npos) return std::nullopt;
+  return static_cast<std::uint32_t>(std::stoul(text.substr(pos + key.size() + 1)));
+}
+
+int migratetype_index(const TraceReader& r, const std::string& name) {
+  const auto& names = r.header().migratetype_names;
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return static_cast<int>(i);
+  return -1;
+}
+
+TEST_F(RecordTest, WorkloadPagesAreAllocatedAndFreedWithoutLoss) {
+  const std::string trace = path("w.trace");
+  const auto f = run(record({"-o", trace, "--", LABYRINTH_PAGE_WORKLOAD, "touch", "64", "4"}));
+  ASSERT_FALSE(f.timed_out) << f.err;
+  ASSERT_EQ(f.exit_code(), 0) << f.err;
+  const auto pid = field(f.out, "pid");
+  const auto pages = field(f.out, "pages");
+  ASSERT_TRUE(pid && pages) << f.out;
+  ASSERT_EQ(*pages, 64u * 256u * 4u);
+
+  TraceReader r(trace);
+  const auto& h = r.header();
+  EXPECT_EQ(h.source, "record");
+  EXPECT_EQ(h.clock, "boot");
+  EXPECT_EQ(h.page_size, static_cast<std::uint32_t>(::sysconf(_SC_PAGESIZE)));
+  EXPECT_FALSE(h.zones.empty());
+  EXPECT_FALSE(h.gfp_table.empty());
+  EXPECT_FALSE(h.vm_sysctls.empty());
+  EXPECT_EQ(h.command.size(), 4u);
+  EXPECT_NE(std::find(h.events.begin(), h.events.end(), "kmem:mm_page_alloc"), h.events.end());
+  EXPECT_NE(std::find(h.events.begin(), h.events.end(), "kmem:mm_page_free"), h.events.end());
+  EXPECT_TRUE(r.start_snapshot().present);
+  EXPECT_FALSE(r.start_snapshot().free_runs.empty());
+  EXPECT_FALSE(r.start_snapshot().zones.empty());
+  const int movable = migratetype_index(r, "Movable");
+  ASSERT_GE(movable, 0);
+
+  std::unordered_set<std::uint64_t> live;  // workload pages allocated, not yet freed
+  std::uint64_t allocs = 0, freed = 0, named = 0, not_task = 0;
+  std::uint64_t prev_ts = 0, inversions = 0;
+  std::span<const PageEvent> chunk;
+  while (r.next(chunk)) {
+    for (const auto& e : chunk) {
+      if (e.ts_ns < prev_ts) ++inversions;
+      prev_ts = e.ts_ns;
+      if (e.kind == EventKind::Alloc && e.pid == *pid && e.order == 0 && e.migratetype == movable && !e.failed()) {
+        ++allocs;
+        live.insert(e.pfn);
+        if (r.comm(e.comm_id) == "page_workload") ++named;
+        if (e.ctx != ExecContext::Task) ++not_task;
+      } else if (e.kind == EventKind::Free && e.order == 0 && live.erase(e.pfn) != 0) {
+        ++freed;
+      }
+    }
+  }
+  ASSERT_TRUE(r.complete()) << r.damage().message;
+  const auto& foot = r.footer();
+  EXPECT_EQ(foot.losses.ringbuf_drops, 0u);
+  EXPECT_EQ(foot.exit_status, 0);
+  EXPECT_EQ(foot.stop_reason, "command-exit");
+  EXPECT_GE(allocs, *pages);
+  // every page the workload touched was freed by its munmap; only events the kernel skipped
+  // (recursion misses, counted) may be missing, plus the few file pages the process leaves in
+  // the page cache (its stdout file on tmpfs, a cold library page)
+  EXPECT_LE(live.size(), foot.losses.recursion_misses + 32) << "allocated but never freed";
+  EXPECT_GE(freed + foot.losses.recursion_misses, *pages);
+  // before its exec the child still carries the recorder's name; every touch comes after
+  EXPECT_GE(named, *pages);
+  EXPECT_EQ(not_task, 0u);
+  EXPECT_TRUE(r.end_snapshot().present);
+  EXPECT_LT(inversions, 50u) << "the single ring buffer keeps events nearly in order";
+}
+
+TEST_F(RecordTest, LoopbackNetworkBurstGivesAtomicAllocationsInSoftirq) {
+  const std::string trace = path("net.trace");
+  const auto f = run(record({"-o", trace, "--", LABYRINTH_PAGE_WORKLOAD, "net", "1"}));
+  ASSERT_EQ(f.exit_code(), 0) << f.err << f.out;
+  TraceReader r(trace);
+  const auto& gfp = r.header().gfp_table;
+  const std::uint64_t high = gfp.bits_of("__GFP_HIGH");
+  const std::uint64_t kswapd = gfp.bits_of("__GFP_KSWAPD_RECLAIM");
+  const std::uint64_t direct = gfp.bits_of("__GFP_DIRECT_RECLAIM");
+  ASSERT_NE(high, 0u);
+  ASSERT_NE(kswapd, 0u);
+  std::uint64_t softirq_atomic = 0, softirq = 0;
+  std::span<const PageEvent> chunk;
+  while (r.next(chunk)) {
+    for (const auto& e : chunk) {
+      if (e.kind != EventKind::Alloc || e.ctx != ExecContext::Softirq) continue;
+      ++softirq;
+      if ((e.gfp & (high | kswapd)) == (high | kswapd) && (e.gfp & direct) == 0) ++softirq_atomic;
+    }
+  }
+  EXPECT_TRUE(r.complete());
+  EXPECT_GT(softirq_atomic, 10u) << softirq << " softirq allocations";
+}
+
+TEST_F(RecordTest, CommandExitStatusPassesThrough) {
+  auto f = run(record({"-o", path("a.trace"), "--no-kpageflags", "--", "sh", "-c", "exit 7"}));
+  EXPECT_EQ(f.exit_code(), 7) << f.err;
+  TraceReader r(path("a.trace"));
+  std::span<const PageEvent> chunk;
+  while (r.next(chunk)) {
+  }
+  EXPECT_TRUE(r.complete());
+  EXPECT_EQ(r.footer().exit_status, 7);
+
+  f = run(record({"-o", path("b.trace"), "--no-kpageflags", "--", "sh", "-c", "kill -TERM $$"}));
+  EXPECT_EQ(f.exit_code(), 128 + SIGTERM) << f.err;
+
+  f = run(record({"-o", path("c.trace"), "--", "/nonexistent/command"}));
+  EXPECT_NE(f.exit_code(), 0);
+  EXPECT_NE(f.err.find("command not found"), std::string::npos) << f.err;
+  EXPECT_FALSE(fs::exists(path("c.trace")));
+}
+
+TEST_F(RecordTest, SigintStopsCleanlyWithACompleteTrace) {
+  const std::string trace = path("int.trace");
+  const auto p = spawn(record({"-o", trace}));
+  ASSERT_TRUE(wait_for_file(trace)) << slurp(p.err_path);
+  // some allocator activity while recording
+  run({LABYRINTH_PAGE_WORKLOAD, "touch", "16", "2"});
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(::kill(p.pid, SIGINT), 0);
+  const auto f = wait(p, 60s);
+  ASSERT_FALSE(f.timed_out);
+  EXPECT_EQ(f.exit_code(), 0) << f.err;
+  TraceReader r(trace);
+  std::uint64_t n = 0;
+  std::span<const PageEvent> chunk;
+  while (r.next(chunk)) n += chunk.size();
+  ASSERT_TRUE(r.complete()) << r.damage().message;
+  EXPECT_EQ(r.footer().stop_reason, "signal");
+  EXPECT_GE(n, 16u * 256u * 2u);
+  EXPECT_EQ(r.footer().events, n);
+  EXPECT_TRUE(r.end_snapshot().present);
+}
+
+TEST_F(RecordTest, SigkillLeavesAReadablePrefixReportedIncomplete) {
+  const std::string trace = path("kill.trace");
+  const auto p = spawn(record({"-o", trace, "--no-kpageflags"}));
+  ASSERT_TRUE(wait_for_file(trace)) << slurp(p.err_path);
+  // keep the allocator busy up to the kill
+  const auto load = spawn({LABYRINTH_PAGE_WORKLOAD, "touch", "32", "100000"});
+  std::this_thread::sleep_for(3s);
+  const std::uint64_t killed_at = boottime_ns();
+  ASSERT_EQ(::kill(p.pid, SIGKILL), 0);
+  wait(p);
+  ::kill(load.pid, SIGKILL);
+  wait(load);
+
+  TraceReader r(trace);
+  std::uint64_t n = 0, last_ts = 0;
+  std::span<const PageEvent> chunk;
+  while (r.next(chunk)) {
+    n += chunk.size();
+    for (const auto& e : chunk) last_ts = std::max(last_ts, e.ts_ns);
+  }
+  EXPECT_FALSE(r.complete());
+  EXPECT_TRUE(r.damage().truncated) << r.damage().message;
+  EXPECT_GT(n, 10000u);
+  // chunks are flushed at least every second: what is lost is the last second or so
+  ASSERT_GT(last_ts, 0u);
+  EXPECT_LT(static_cast<double>(killed_at - last_ts) / 1e9, 2.0);
+}
+
+TEST_F(RecordTest, UnprivilegedUserGetsTheCapabilityMessageAndNoFile) {
+  if (::access("/usr/bin/setpriv", X_OK) != 0 && ::access("/bin/setpriv", X_OK) != 0)
+    GTEST_SKIP() << "no setpriv";
+  ASSERT_EQ(::chmod(dir_.c_str(), 0777), 0);  // nobody could create the file if it tried
+  const std::string trace = path("nobody.trace");
+  const auto f = wait(spawn(record({"-o", trace, "-d", "1"}),
+                            {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"}));
+  EXPECT_EQ(f.exit_code(), kExitNoPermission) << f.err;
+  EXPECT_NE(f.err.find("CAP_BPF"), std::string::npos) << f.err;
+  EXPECT_NE(f.err.find("capabilit"), std::string::npos) << f.err;
+  EXPECT_FALSE(fs::exists(trace));
+}
+
+TEST_F(RecordTest, RefusesToClobberWithoutForce) {
+  const std::string trace = path("old.trace");
+  { std::ofstream(trace) << "precious"; }
+  auto f = run(record({"-o", trace, "-d", "200ms", "--no-kpageflags"}));
+  EXPECT_EQ(f.exit_code(), kExitFailure) << f.err;
+  EXPECT_NE(f.err.find("-f"), std::string::npos) << f.err;
+  EXPECT_EQ(slurp(trace), "precious");
+
+  f = run(record({"-f", "-o", trace, "-d", "200ms", "--no-kpageflags"}));
+  EXPECT_EQ(f.exit_code(), 0) << f.err;
+  TraceReader r(trace);
+  std::span<const PageEvent> chunk;
+  while (r.next(chunk)) {
+  }
+  EXPECT_TRUE(r.complete());
+  EXPECT_EQ(r.footer().stop_reason, "duration");
+  EXPECT_EQ(fs::status(trace).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+
+  const std::string link = path("link.trace");
+  fs::create_symlink(path("target"), link);
+  f = run(record({"-f", "-o", link, "-d", "200ms"}));
+  EXPECT_EQ(f.exit_code(), kExitFailure) << f.err;
+  EXPECT_FALSE(fs::exists(path("target")));
+}
+
+TEST_F(RecordTest, DiskFullStopsWithAClearErrorAndAReadablePrefix) {
+  const std::string mnt = path("small");
+  fs::create_directory(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=1m") != 0) GTEST_SKIP() << "cannot mount tmpfs";
+  mounts_.push_back(mnt);
+  const std::string trace = mnt + "/full.trace";
+  const auto f = run(record({"-o", trace, "--no-kpageflags", "--", LABYRINTH_PAGE_WORKLOAD, "touch", "256", "40"}),
+                     300s);
+  EXPECT_EQ(f.exit_code(), kExitFailure) << f.err;
+  EXPECT_NE(f.err.find("No space left on device"), std::string::npos) << f.err;
+  EXPECT_NE(f.err.find("incomplete"), std::string::npos) << f.err;
+  TraceReader r(trace);
+  std::uint64_t n = 0;
+  std::span<const PageEvent> chunk;
+  while (r.next(chunk)) n += chunk.size();
+  EXPECT_FALSE(r.complete());
+  EXPECT_GT(n, 0u);
+}
+
+TEST_F(RecordTest, PidFilterKeepsOnlyThatProcess) {
+  const auto load = spawn({LABYRINTH_PAGE_WORKLOAD, "touch", "16", "100000"});
+  std::this_thread::sleep_for(100ms);
+  const std::string trace = path("pid.trace");
+  const auto f = run(record({"-o", trace, "-p", std::to_string(load.pid), "-d", "1", "--no-kpageflags"}));
+  ::kill(load.pid, SIGKILL);
+  wait(load);
+  EXPECT_EQ(f.exit_code(), 0) << f.err;
+  TraceReader r(trace);
+  std::uint64_t ours = 0, others = 0;
+  std::span<const PageEvent> chunk;
+  while (r.next(chunk)) {
+    for (const auto& e : chunk) (e.pid == static_cast<std::uint32_t>(load.pid) ? ours : others)++;
+  }
+  EXPECT_GT(ours, 1000u);
+  EXPECT_EQ(others, 0u);
+  EXPECT_EQ(r.header().options.at("pid"), std::to_string(load.pid));
+}
+
+TEST_F(RecordTest, MinOrderAndEventSelection) {
+  const std::string trace = path("order.trace");
+  const auto f = run(record({"-o", trace, "--min-order", "1", "-e", "alloc,free", "--no-kpageflags", "--",
+                             LABYRINTH_PAGE_WORKLOAD, "touch", "16", "2"}));
+  EXPECT_EQ(f.exit_code(), 0) << f.err;
+  TraceReader r(trace);
+  EXPECT_EQ(r.header().events, (std::vector<std::string>{"kmem:mm_page_alloc", "kmem:mm_page_free"}));
+  std::uint64_t small = 0, other_kinds = 0;
+  std::span<const PageEvent> chunk;
+  while (r.next(chunk)) {
+    for (const auto& e : chunk) {
+      if (e.order < 1) ++small;
+      if (e.kind != EventKind::Alloc && e.kind != EventKind::Free) ++other_kinds;
+    }
+  }
+  EXPECT_EQ(small, 0u);
+  EXPECT_EQ(other_kinds, 0u);
+}
+
+TEST_F(RecordTest, CallGraphGivesSymbolizedKernelStacks) {
+  const std::string trace = path("g.trace");
+  const auto f =
+      run(record({"-g", "-o", trace, "--no-kpageflags", "--", LABYRINTH_PAGE_WORKLOAD, "touch", "16", "1"}));
+  ASSERT_EQ(f.exit_code(), 0) << f.err;
+  TraceReader r(trace);
+  std::set<std::uint32_t> ids;
+  std::uint64_t with_stack = 0, allocs = 0;
+  std::span<const PageEvent> chunk;
+  while (r.next(chunk)) {
+    for (const auto& e : chunk) {
+      if (e.kind != EventKind::Alloc) continue;
+      ++allocs;
+      if (e.stack_id != 0) {
+        ++with_stack;
+        ids.insert(e.stack_id);
+      }
+    }
+  }
+  ASSERT_GT(allocs, 0u);
+  EXPECT_GT(with_stack, allocs * 9 / 10);
+  bool symbolized = false, fault_path = false;
+  for (const auto id : ids) {
+    const auto* st = r.stack(id);
+    ASSERT_NE(st, nullptr) << id;
+    ASSERT_FALSE(st->frames.empty());
+    for (const auto& frame : st->frames) {
+      if (frame.find("+0x") != std::string::npos && frame.rfind("0x", 0) != 0) symbolized = true;
+      if (frame.find("fault") != std::string::npos) fault_path = true;
+    }
+  }
+  EXPECT_TRUE(symbolized);
+  EXPECT_TRUE(fault_path) << "touching pages allocates from the page-fault path";
+}
+
+TEST_F(RecordTest, InfoReportsThisKernel) {
+  const auto f = run({LABYRINTH_CLI, "info", "--json", "-"});
+  ASSERT_EQ(f.exit_code(), 0) << f.err;
+  EXPECT_NE(f.out.find("\"schema_version\": 1"), std::string::npos);
+  EXPECT_NE(f.out.find("\"kmem:mm_page_alloc\""), std::string::npos);
+  EXPECT_NE(f.out.find("\"GFP_ATOMIC\""), std::string::npos);
+  EXPECT_NE(f.out.find("\"ready\": true"), std::string::npos);
+  EXPECT_NE(f.out.find("\"min_pages\""), std::string::npos);
+  const auto text = run({LABYRINTH_CLI, "info"});
+  ASSERT_EQ(text.exit_code(), 0);
+  EXPECT_NE(text.out.find("kmem:mm_page_pcpu_drain"), std::string::npos);
+  EXPECT_NE(text.out.find("record           ready"), std::string::npos) << text.out;
+}
+
+TEST_F(RecordTest, InfoWorksUnprivilegedAndSaysRecordIsNotReady) {
+  if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "no setpriv";
+  ASSERT_EQ(::chmod(dir_.c_str(), 0777), 0);
+  const auto f = wait(spawn({LABYRINTH_CLI, "info"},
+                            {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"}));
+  EXPECT_EQ(f.exit_code(), 0) << f.err;
+  EXPECT_NE(f.out.find("NOT READY"), std::string::npos) << f.out;
+  EXPECT_NE(f.out.find("CAP_BPF"), std::string::npos) << f.out;
+}
+
+}  // namespace

@@ -1,0 +1,346 @@
+// Record options, the BPF record conversion and the kernel-BTF lookups, without a kernel.
+#include <bpf/btf.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "labyrinth/ebpf/kernel_btf.hpp"
+#include "labyrinth/ebpf/preflight.hpp"
+#include "labyrinth/ebpf/record_session.hpp"
+#include "record_convert.hpp"
+
+namespace labyrinth::ebpf {
+namespace {
+
+using traces::EventKind;
+using traces::ExecContext;
+using namespace std::chrono_literals;
+
+TEST(RecordOptions, ParsesDurations) {
+  EXPECT_EQ(parse_duration("10"), std::chrono::nanoseconds(10s));
+  EXPECT_EQ(parse_duration("1.5s"), std::chrono::nanoseconds(1500ms));
+  EXPECT_EQ(parse_duration("500ms"), std::chrono::nanoseconds(500ms));
+  EXPECT_EQ(parse_duration("2m"), std::chrono::nanoseconds(120s));
+  EXPECT_EQ(parse_duration("1h"), std::chrono::nanoseconds(3600s));
+  EXPECT_FALSE(parse_duration(""));
+  EXPECT_FALSE(parse_duration("s"));
+  EXPECT_FALSE(parse_duration("10x"));
+  EXPECT_FALSE(parse_duration("0"));
+  EXPECT_FALSE(parse_duration("-1"));
+  EXPECT_FALSE(parse_duration("1.2.3s"));
+}
+
+TEST(RecordOptions, ParsesEventLists) {
+  std::string why;
+  auto l = parse_event_list("alloc,free", &why);
+  ASSERT_TRUE(l);
+  EXPECT_EQ(*l, (std::vector<EventKind>{EventKind::Alloc, EventKind::Free}));
+  l = parse_event_list("kmem:mm_page_alloc,mm_page_free,alloc", &why);
+  ASSERT_TRUE(l);
+  EXPECT_EQ(l->size(), 2u);
+  l = parse_event_list("default", &why);
+  ASSERT_TRUE(l);
+  EXPECT_EQ(*l, default_record_events());
+  EXPECT_EQ(std::count(l->begin(), l->end(), EventKind::FreeBatched), 0);  // off by default
+  EXPECT_EQ(l->size(), 5u);
+  l = parse_event_list("all", &why);
+  ASSERT_TRUE(l);
+  EXPECT_EQ(l->size(), 6u);
+  EXPECT_FALSE(parse_event_list("alloc,bogus", &why));
+  EXPECT_NE(why.find("bogus"), std::string::npos);
+  EXPECT_FALSE(parse_event_list(",", &why));
+}
+
+TEST(RecordConvert, MapsEveryFieldOfAnAllocation) {
+  pgrec_event r{};
+  r.ts_ns = 123456789;
+  r.pfn = 0x12345;
+  r.gfp = 0x140cca;
+  r.tid = 101;
+  r.tgid = 100;
+  r.stack = 7;
+  r.cpu = 1;
+  r.kind = PGREC_ALLOC;
+  r.ctx = PGREC_CTX_SOFTIRQ;
+  r.order = 3;
+  r.migratetype = 1;
+  r.fb_order = 0;
+  r.fb_migratetype = -1;
+  traces::PageEvent e;
+  ASSERT_TRUE(detail::to_page_event(r, e));
+  EXPECT_EQ(e.ts_ns, 123456789u);
+  EXPECT_EQ(e.pfn, 0x12345u);
+  EXPECT_EQ(e.gfp, 0x140ccau);
+  EXPECT_EQ(e.pid, 100u);
+  EXPECT_EQ(e.tid, 101u);
+  EXPECT_EQ(e.stack_id, 7u);
+  EXPECT_EQ(e.cpu, 1u);
+  EXPECT_EQ(e.kind, EventKind::Alloc);
+  EXPECT_EQ(e.ctx, ExecContext::Softirq);
+  EXPECT_EQ(e.order, 3u);
+  EXPECT_EQ(e.migratetype, 1);
+  EXPECT_EQ(e.comm_id, traces::kUnknownComm);
+}
+
+TEST(RecordConvert, FailedAllocationKeepsTheKernelsMinusOne) {
+  pgrec_event r{};
+  r.pfn = ~0ull;
+  r.kind = PGREC_ALLOC;
+  traces::PageEvent e;
+  ASSERT_TRUE(detail::to_page_event(r, e));
+  EXPECT_TRUE(e.failed());
+}
+
+TEST(RecordConvert, ExtfragAndRefillFlags) {
+  pgrec_event r{};
+  r.kind = PGREC_EXTFRAG;
+  r.order = 0;
+  r.migratetype = 0;
+  r.fb_order = 9;
+  r.fb_migratetype = 1;
+  r.ctx = PGREC_CTX_TASK | PGREC_FLAG_CHANGE_OWNER | PGREC_FLAG_BH_DISABLED;
+  r.gfp = 0xffff;  // only allocations carry gfp
+  traces::PageEvent e;
+  ASSERT_TRUE(detail::to_page_event(r, e));
+  EXPECT_EQ(e.kind, EventKind::Extfrag);
+  EXPECT_EQ(e.ctx, ExecContext::Task);
+  EXPECT_EQ(e.fallback_order, 9u);
+  EXPECT_EQ(e.fallback_migratetype, 1);
+  EXPECT_TRUE(e.change_ownership);
+  EXPECT_EQ(e.gfp, 0u);
+
+  r = pgrec_event{};
+  r.kind = PGREC_PCP_REFILL;
+  r.ctx = PGREC_CTX_HARDIRQ | PGREC_FLAG_PERCPU_REFILL;
+  ASSERT_TRUE(detail::to_page_event(r, e));
+  EXPECT_EQ(e.kind, EventKind::PcpRefill);
+  EXPECT_EQ(e.ctx, ExecContext::Hardirq);
+  EXPECT_TRUE(e.percpu_refill);
+  EXPECT_FALSE(e.change_ownership);
+}
+
+TEST(RecordConvert, UnknownKindsAndContexts) {
+  pgrec_event r{};
+  r.kind = PGREC_NR_KINDS;
+  traces::PageEvent e;
+  EXPECT_FALSE(detail::to_page_event(r, e));
+  r.kind = PGREC_FREE;
+  r.ctx = PGREC_CTX_UNKNOWN;
+  ASSERT_TRUE(detail::to_page_event(r, e));
+  EXPECT_EQ(e.ctx, ExecContext::Unknown);
+  r.ctx = PGREC_CTX_NMI;
+  ASSERT_TRUE(detail::to_page_event(r, e));
+  EXPECT_EQ(e.ctx, ExecContext::Nmi);
+}
+
+TEST(Tracepoints, SpecsCoverEveryEventKindOnce) {
+  for (int k = 0; k < traces::kEventKindCount; ++k) {
+    const auto* spec = find_tracepoint(static_cast<EventKind>(k));
+    ASSERT_NE(spec, nullptr) << k;
+    EXPECT_EQ(find_tracepoint(std::string("kmem:") + spec->name), spec);
+    EXPECT_EQ(find_tracepoint(std::string(spec->short_name)), spec);
+  }
+  EXPECT_TRUE(find_tracepoint(EventKind::Alloc)->required);
+  EXPECT_TRUE(find_tracepoint(EventKind::Free)->required);
+  EXPECT_FALSE(find_tracepoint(EventKind::FreeBatched)->default_on);
+}
+
+// A BTF blob written to a file, standing in for /sys/kernel/btf/vmlinux.
+class SyntheticBtf {
+ public:
+  SyntheticBtf() : btf_(btf__new_empty()) {}
+  ~SyntheticBtf() {
+    btf__free(btf_);
+    if (!path_.empty()) std::remove(path_.c_str());
+  }
+  btf* get() { return btf_; }
+  const std::string& write() {
+    std::uint32_t size = 0;
+    const void* data = btf__raw_data(btf_, &size);
+    char tmpl[] = "/tmp/labyrinth-btf-XXXXXX";
+    const int fd = ::mkstemp(tmpl);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(::write(fd, data, size), static_cast<ssize_t>(size));
+    ::close(fd);
+    path_ = tmpl;
+    return path_;
+  }
+  // struct task_struct { struct sched_entity se; } ... cfs_rq { struct rq* rq; }
+  void add_sched_types(int int_id) {
+    const int rq = btf__add_struct(btf_, "rq", 8);
+    btf__add_field(btf_, "nr_running", int_id, 0, 0);
+    const int rq_ptr = btf__add_ptr(btf_, rq);
+    const int cfs = btf__add_struct(btf_, "cfs_rq", 8);
+    btf__add_field(btf_, "rq", rq_ptr, 0, 0);
+    const int cfs_ptr = btf__add_ptr(btf_, cfs);
+    const int se = btf__add_struct(btf_, "sched_entity", 16);
+    btf__add_field(btf_, "load", int_id, 0, 0);
+    btf__add_field(btf_, "cfs_rq", cfs_ptr, 64, 0);
+    btf__add_struct(btf_, "task_struct", 16);
+    btf__add_field(btf_, "se", se, 0, 0);
+  }
+
+ private:
+  btf* btf_;
+  std::string path_;
+};
+
+TEST(KernelBtf, FindsPreemptCountAfter615) {
+  SyntheticBtf b;
+  const int int_id = btf__add_int(b.get(), "int", 4, BTF_INT_SIGNED);
+  b.add_sched_types(int_id);
+  const int rq_struct = btf__find_by_name_kind(b.get(), "rq", BTF_KIND_STRUCT);
+  const int v_pc = btf__add_var(b.get(), "__preempt_count", BTF_VAR_GLOBAL_ALLOCATED, int_id);
+  const int v_rq = btf__add_var(b.get(), "runqueues", BTF_VAR_GLOBAL_ALLOCATED, rq_struct);
+  btf__add_datasec(b.get(), ".data..percpu", 200000);
+  btf__add_datasec_var_info(b.get(), v_pc, 86064, 4);
+  btf__add_datasec_var_info(b.get(), v_rq, 179392, 8);
+  KernelBtf kb(b.write());
+  EXPECT_TRUE(kb.has_struct("task_struct"));
+  EXPECT_TRUE(kb.has_member("sched_entity", "cfs_rq"));
+  EXPECT_EQ(kb.member_offset("sched_entity", "cfs_rq"), 8u);
+  EXPECT_FALSE(kb.has_member("sched_entity", "nope"));
+  EXPECT_EQ(kb.datasec_var_offset(".data..percpu", "runqueues"), 179392u);
+  const auto loc = kb.locate_preempt_count();
+  ASSERT_TRUE(loc.found) << loc.reason;
+  EXPECT_EQ(loc.via, "__preempt_count");
+  EXPECT_EQ(loc.delta, 86064 - 179392);
+}
+
+TEST(KernelBtf, FindsPcpuHotPreemptCountOn62To614) {
+  SyntheticBtf b;
+  const int int_id = btf__add_int(b.get(), "int", 4, BTF_INT_SIGNED);
+  b.add_sched_types(int_id);
+  const int rq_struct = btf__find_by_name_kind(b.get(), "rq", BTF_KIND_STRUCT);
+  const int hot = btf__add_struct(b.get(), "pcpu_hot", 64);
+  btf__add_field(b.get(), "current_task", int_id, 0, 0);
+  btf__add_field(b.get(), "preempt_count", int_id, 64, 0);
+  const int v_hot = btf__add_var(b.get(), "pcpu_hot", BTF_VAR_GLOBAL_ALLOCATED, hot);
+  const int v_rq = btf__add_var(b.get(), "runqueues", BTF_VAR_GLOBAL_ALLOCATED, rq_struct);
+  btf__add_datasec(b.get(), ".data..percpu", 200000);
+  btf__add_datasec_var_info(b.get(), v_hot, 1000, 64);
+  btf__add_datasec_var_info(b.get(), v_rq, 5000, 8);
+  KernelBtf kb(b.write());
+  const auto loc = kb.locate_preempt_count();
+  ASSERT_TRUE(loc.found) << loc.reason;
+  EXPECT_EQ(loc.via, "pcpu_hot.preempt_count");
+  EXPECT_EQ(loc.delta, 1000 + 8 - 5000);
+}
+
+TEST(KernelBtf, ExplainsWhyWithoutGroupScheduling) {
+  SyntheticBtf b;
+  const int int_id = btf__add_int(b.get(), "int", 4, BTF_INT_SIGNED);
+  const int se = btf__add_struct(b.get(), "sched_entity", 4);
+  btf__add_field(b.get(), "load", int_id, 0, 0);
+  btf__add_struct(b.get(), "task_struct", 4);
+  btf__add_field(b.get(), "se", se, 0, 0);
+  KernelBtf kb(b.write());
+  const auto loc = kb.locate_preempt_count();
+  EXPECT_FALSE(loc.found);
+  EXPECT_NE(loc.reason.find("FAIR_GROUP_SCHED"), std::string::npos);
+}
+
+TEST(KernelBtf, UnreadableFileThrowsNamingIt) {
+  try {
+    KernelBtf kb("/nonexistent/vmlinux");
+    FAIL() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/vmlinux"), std::string::npos);
+  }
+}
+
+TEST(Preflight, CapabilityRulesFollowTheKernel) {
+  Capabilities c;
+  c.read_ok = true;
+  c.euid = 65534;
+  EXPECT_EQ(c.missing_for_record(), (std::vector<std::string>{"CAP_BPF", "CAP_PERFMON", "CAP_DAC_READ_SEARCH"}));
+  c.sys_admin = true;  // CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON
+  EXPECT_EQ(c.missing_for_record(), (std::vector<std::string>{"CAP_DAC_READ_SEARCH"}));
+  c.dac_override = true;
+  EXPECT_TRUE(c.missing_for_record().empty());
+  Capabilities root;
+  root.read_ok = true;
+  root.euid = 0;
+  root.bpf = root.perfmon = true;
+  EXPECT_TRUE(root.missing_for_record().empty());  // root owns tracefs and /proc/kpageflags
+}
+
+TEST(Preflight, MissingCapabilitiesStopRecordFirst) {
+  KernelSupport ks;
+  ks.caps.read_ok = true;
+  ks.caps.euid = 65534;
+  try {
+    check_record_preflight(ks, default_record_events());
+    FAIL() << "no exception";
+  } catch (const RecordError& e) {
+    EXPECT_EQ(e.kind(), RecordError::Kind::NoPermission);
+    EXPECT_NE(std::string(e.what()).find("CAP_BPF"), std::string::npos);
+    EXPECT_FALSE(e.hints().empty());
+  }
+}
+
+TEST(Preflight, UnmountedTracefsSaysHowToMountIt) {
+  KernelSupport ks;
+  ks.caps.read_ok = true;
+  ks.caps.euid = 0;
+  ks.caps.bpf = ks.caps.perfmon = true;
+  ks.btf_present = true;
+  ks.tracefs.path = "/sys/kernel/tracing";
+  ks.tracefs.problem = "tracefs is not mounted at /sys/kernel/tracing";
+  try {
+    check_record_preflight(ks, default_record_events());
+    FAIL() << "no exception";
+  } catch (const RecordError& e) {
+    EXPECT_EQ(e.kind(), RecordError::Kind::Unsupported);
+    ASSERT_FALSE(e.hints().empty());
+    EXPECT_NE(e.hints()[0].find("mount -t tracefs nodev /sys/kernel/tracing"), std::string::npos);
+  }
+}
+
+KernelSupport ready_support() {
+  KernelSupport ks;
+  ks.caps.read_ok = true;
+  ks.caps.bpf = ks.caps.perfmon = true;
+  ks.btf_present = true;
+  ks.tracefs.mounted = ks.tracefs.accessible = true;
+  ks.preempt.found = true;
+  ks.has_task_rename = true;
+  for (const auto& spec : tracepoint_specs()) {
+    TracepointStatus ts;
+    ts.spec = &spec;
+    ts.present = true;
+    ts.btf_known = true;
+    ks.tracepoints.push_back(ts);
+  }
+  return ks;
+}
+
+TEST(Preflight, MissingOptionalTracepointIsAWarningRequiredOneAnError) {
+  KernelSupport ks = ready_support();
+  EXPECT_TRUE(check_record_preflight(ks, default_record_events()).empty());
+  ks.tracepoints[2].present = false;  // zone_locked
+  const auto warnings = check_record_preflight(ks, default_record_events());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("mm_page_alloc_zone_locked"), std::string::npos);
+  ks.tracepoints[3].missing_optional_fields = {"x"};
+  EXPECT_EQ(check_record_preflight(ks, default_record_events()).size(), 2u);
+  ks.tracepoints[0].present = false;  // mm_page_alloc
+  EXPECT_THROW(check_record_preflight(ks, default_record_events()), RecordError);
+}
+
+TEST(Preflight, ConfidentialityLockdownIsUnsupported) {
+  KernelSupport ks = ready_support();
+  ks.lockdown = "confidentiality";
+  try {
+    check_record_preflight(ks, default_record_events());
+    FAIL();
+  } catch (const RecordError& e) {
+    EXPECT_EQ(e.kind(), RecordError::Kind::Unsupported);
+  }
+}
+
+}  // namespace
+}  // namespace labyrinth::ebpf
