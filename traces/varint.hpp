@@ -28,6 +28,19 @@ struct ByteCursor {
   bool bad = false;
 
   std::uint64_t varint() {
+    // Fast path: one- and two-byte values are the common case in delta-coded columns.
+    if (end - p >= 2) {
+      const unsigned b0 = p[0];
+      if (b0 < 0x80u) {
+        ++p;
+        return b0;
+      }
+      const unsigned b1 = p[1];
+      if (b1 < 0x80u) {
+        p += 2;
+        return (b0 & 0x7fu) | (std::uint64_t{b1} << 7);
+      }
+    }
     std::uint64_t value = 0;
     for (unsigned shift = 0; shift < 64; shift += 7) {
       if (p == end) {
