@@ -1,0 +1,208 @@
+// labyrinth::allocator::Model: a user-space reimplementation of the Linux buddy page
+// allocator (zones, watermarks, migratetypes, pageblocks, per-cpu lists, highatomic reserve),
+// driven either by its own policy (simulate) or by the kernel's recorded choices (mirror).
+//
+// Rules follow ../shared/design/kernel-allocator.md; section numbers (§) refer to it.
+// The model does no I/O, takes no locks and throws only from its constructor. It is not
+// thread-safe. Cost: O(max_order) per allocation, carve, free and pcp move, plus
+// O(pageblock_nr_pages) for the rare operations that change a pageblock's type and O(batch)
+// for pcp bulk refills/drains, as in the kernel.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "labyrinth/allocator/config.hpp"
+#include "labyrinth/allocator/gfp.hpp"
+#include "labyrinth/allocator/metrics.hpp"
+#include "labyrinth/allocator/results.hpp"
+#include "labyrinth/allocator/types.hpp"
+
+namespace labyrinth::allocator {
+
+/// A run of free pages [start, start + pages), e.g. from /proc/kpageflags KPF_BUDDY.
+struct FreeRun {
+  Pfn start{};
+  std::uint64_t pages = 0;
+};
+
+/// Pageblock counts per migratetype for one zone (/proc/pagetypeinfo "Number of blocks type").
+struct ZonePageblockCounts {
+  std::uint16_t zone = 0;
+  std::array<std::uint64_t, kMigrateTypes> counts{};
+};
+
+/// The type of one pageblock, when known exactly (e.g. from page_owner).
+struct PageblockType {
+  Pfn pfn{};
+  MigrateType type = MigrateType::Movable;
+};
+
+/// The kernel's state at the start of a recording. Free runs are decomposed into maximal
+/// aligned blocks; every other page of every zone is allocated to kSeedOwner.
+struct Snapshot {
+  std::vector<FreeRun> free_runs;
+  /// Optional. Non-movable types go to the pageblocks with the fewest free pages first
+  /// (Unmovable, then Reclaimable, HighAtomic, CMA, Isolate); the rest are Movable.
+  std::vector<ZonePageblockCounts> pageblock_counts;
+  /// Optional, applied after the counts.
+  std::vector<PageblockType> pageblock_types;
+};
+
+struct SeedReport {
+  std::uint64_t free_pages = 0;          ///< pages seeded free
+  std::uint64_t pages_outside_zones = 0;  ///< free-run pages that lie in no zone (ignored)
+  std::uint64_t pageblock_count_shortfall = 0;  ///< counts asking for more pageblocks than exist
+};
+
+/// The result of a watermark check on one zone (§3.2/§3.3).
+struct WatermarkCheck {
+  std::uint16_t zone = 0;
+  bool ok = false;
+  std::int64_t free_pages = 0;     ///< NR_FREE_PAGES
+  std::int64_t unusable = 0;       ///< __zone_watermark_unusable_free
+  std::int64_t mark = 0;           ///< the watermark tested (boost included)
+  /// min after the ALLOC_RESERVES reductions, plus lowmem_reserve[highest zone]: the check
+  /// passes the order-0 part iff free_pages - unusable > effective_min.
+  std::int64_t effective_min = 0;
+  bool block_available = true;     ///< order > 0: a usable block of the order exists
+};
+
+/// "Would this request pass the watermark?" for reporting, without allocating.
+struct RequestCheck {
+  bool zone_available = false;
+  bool fast_ok = false;  ///< some zone passes the fast-path check (LOW, no reductions)
+  bool slow_ok = false;  ///< some zone passes the slow-path check (MIN with reductions)
+  /// The first zone passing the slow-path check, else the preferred zone.
+  WatermarkCheck slow;
+  AllocFlags fast_flags = 0;
+  AllocFlags slow_flags = 0;
+};
+
+/// Counters of what the simulation did (the replay keeps its own per-event statistics).
+struct ModelCounters {
+  std::uint64_t allocations = 0;
+  std::uint64_t failures = 0;
+  std::uint64_t frees = 0;
+  std::uint64_t pcp_hits = 0;
+  std::uint64_t pcp_refills = 0;
+  std::uint64_t pcp_refill_pages = 0;
+  std::uint64_t pcp_drained_pages = 0;
+  std::uint64_t claims = 0;   ///< pageblocks claimed by a fallback (change_ownership)
+  std::uint64_t steals = 0;   ///< fallbacks that took a foreign block without claiming
+  std::uint64_t nofragment_retries = 0;
+  std::uint64_t boosts = 0;
+  std::uint64_t highatomic_reservations = 0;
+  std::uint64_t reclaim_stalls = 0;  ///< AllocPath::ReclaimAssumed
+};
+
+class Model {
+ public:
+  /// Validates the configuration (throws std::invalid_argument with a reason), computes the
+  /// watermarks, reserves and pcp limits not given, and seeds every managed page free
+  /// (seed_all_free()).
+  explicit Model(ModelConfig config);
+  ~Model();
+  Model(const Model& other);
+  Model& operator=(const Model& other);
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+
+  // --- geometry -------------------------------------------------------------------------
+  [[nodiscard]] const ModelConfig& config() const;
+  [[nodiscard]] std::size_t zone_count() const;
+  [[nodiscard]] const ZoneConfig& zone_config(std::size_t zone) const;
+  [[nodiscard]] std::optional<std::uint16_t> zone_of(Pfn pfn) const;
+  /// Mobility grouping is disabled when there are fewer than pageblock_nr_pages *
+  /// MIGRATE_TYPES pages (build_all_zonelists).
+  [[nodiscard]] bool mobility_grouping_disabled() const;
+
+  // --- seeding ----------------------------------------------------------------------------
+  /// Resets the whole model to the snapshot: pcp lists empty, boosts as configured,
+  /// highatomic reserve from the HighAtomic pageblocks.
+  SeedReport seed(const Snapshot& snapshot);
+  /// Resets the model with pages [start_pfn, start_pfn + managed_pages) of each zone free.
+  void seed_all_free();
+
+  // --- simulate: the kernel's policy picks the block --------------------------------------
+  /// __alloc_pages for one request issued on `cpu` (§2-§5): zonelist of the CPU's node by
+  /// gfp_zone, fast path, slow path, __GFP_MEMALLOC, then the ReclaimPolicy for requests that
+  /// may direct-reclaim.
+  AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner);
+  /// Watermark verdicts for a request, without side effects.
+  [[nodiscard]] RequestCheck check_request(Gfp gfp, unsigned order, unsigned cpu) const;
+  /// zone_watermark_fast() (with the high-mark short-cut and the boost rule of §3.3) for any
+  /// flags, on one zone; `highest` is the request's gfp_zone.
+  [[nodiscard]] WatermarkCheck watermark_check(std::uint16_t zone, unsigned order, AllocFlags flags,
+                                               ZoneType highest) const;
+
+  // --- mirror: the kernel's recorded choices ----------------------------------------------
+  /// Allocates exactly [pfn, pfn + 2^order): from the pcp list holding it, or by splitting the
+  /// free buddy block containing it (expand()); the other halves stay on their free lists.
+  CarveResult carve(Pfn pfn, unsigned order, MigrateType migratetype, Owner owner);
+  /// Frees an allocation (or seed pages): to the CPU's pcp list when pcp is on and the order
+  /// has one, else __free_one_page with merging (§6).
+  FreeResult free(Pfn pfn, unsigned order, unsigned cpu);
+  /// Splits an allocation into aligned pieces of new_order with the same owner and type
+  /// (split_page, or the partial frees of a non-compound high-order page).
+  SplitStatus split_allocation(Pfn head, unsigned new_order);
+  /// mm_page_alloc_zone_locked with percpu_refill: the block goes from the buddy lists to the
+  /// tail of `cpu`'s pcp list for (order, list_type).
+  PcpResult pcp_refill(Pfn pfn, unsigned order, unsigned cpu, MigrateType list_type);
+  /// mm_page_pcpu_drain: the pcp block goes back to the buddy lists (with merging).
+  PcpResult pcp_drain(Pfn pfn, unsigned order);
+  /// drain_pages(cpu) for every zone; returns the pages drained.
+  std::uint64_t drain_cpu(unsigned cpu);
+  /// drain_all_pages().
+  std::uint64_t drain_all();
+  /// mm_page_alloc_extfrag with change_ownership, or any explicit type change: sets the
+  /// pageblock's type and moves its free blocks (move_freepages_block). When pfn lies in a
+  /// free block larger than a pageblock, all its pageblocks change (a claim of order >=
+  /// pageblock_order). Keeps nr_reserved_highatomic in step when HighAtomic is involved.
+  PageblockResult change_pageblock_type(Pfn pfn, MigrateType type);
+  /// unreserve_highatomic_pageblock() on one zone (not traced by the kernel; offered for
+  /// what-if runs). Returns true when a block was converted to `to`.
+  bool unreserve_highatomic_pageblock(std::uint16_t zone, MigrateType to, bool force);
+
+  // --- watermarks -------------------------------------------------------------------------
+  [[nodiscard]] Watermarks watermarks(std::uint16_t zone) const;
+  [[nodiscard]] std::uint64_t watermark_boost(std::uint16_t zone) const;
+  [[nodiscard]] const LowmemReserve& lowmem_reserve(std::uint16_t zone) const;
+  [[nodiscard]] PcpLimits pcp_limits(std::uint16_t zone) const;
+  void set_watermarks(std::uint16_t zone, const Watermarks& wm);
+  void set_watermark_boost(std::uint16_t zone, std::uint64_t boost);
+  /// Recomputes watermarks, lowmem_reserve and pcp limits of every zone from the tunables
+  /// (after set_tunables, or to drop recorded values).
+  void recompute_reserves();
+  [[nodiscard]] const Tunables& tunables() const;
+  /// Replaces the tunables; does not recompute (call recompute_reserves).
+  void set_tunables(const Tunables& tunables);
+
+  // --- queries ----------------------------------------------------------------------------
+  [[nodiscard]] std::optional<BlockInfo> block_containing(Pfn pfn) const;
+  [[nodiscard]] std::optional<MigrateType> pageblock_type(Pfn pfn) const;
+  [[nodiscard]] ZoneMetrics metrics(std::uint16_t zone) const;
+  [[nodiscard]] std::uint64_t nr_free_pages(std::uint16_t zone) const;
+  [[nodiscard]] std::uint64_t pcp_pages(std::uint16_t zone) const;
+  [[nodiscard]] std::uint64_t pcp_count(std::uint16_t zone, unsigned cpu) const;
+  [[nodiscard]] const ModelCounters& counters() const;
+  /// Bytes of model state (page metadata, pageblocks, lists) over all zones.
+  [[nodiscard]] std::size_t metadata_bytes() const;
+  /// Page frames the metadata covers (sum of spanned pages).
+  [[nodiscard]] std::uint64_t page_frames() const;
+
+  /// Full consistency check (O(pages)): lists, counts, buddy merging, ownership, pageblock
+  /// counters. Returns a description of the first violation, or nullopt.
+  [[nodiscard]] std::optional<std::string> check_invariants() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace labyrinth::allocator

@@ -1,0 +1,202 @@
+// Free lists, buddy splitting and per-block bookkeeping of a zone
+// (mm/page_alloc.c: __add_to_free_list, __del_page_from_free_list, move_to_free_list, expand).
+#include <bit>
+
+#include "zone.hpp"
+
+namespace labyrinth::allocator::detail {
+
+Zone::Zone(Params* params, std::uint16_t id, const ZoneConfig& cfg, unsigned nr_cpus)
+    : params_(params),
+      id_(id),
+      node_(cfg.node),
+      type_(cfg.type),
+      start_(cfg.start_pfn.value),
+      end_(cfg.start_pfn.value + cfg.spanned_pages),
+      managed_(cfg.managed_pages),
+      present_(cfg.present_pages != 0 ? cfg.present_pages : cfg.managed_pages),
+      pb_first_(cfg.start_pfn.value >> params->pageblock_order),
+      meta_(cfg.spanned_pages),
+      pcp_(nr_cpus) {
+  if (cfg.spanned_pages != 0) {
+    const unsigned pbo = params->pageblock_order;
+    const std::uint64_t last = (end_ - 1) >> pbo;
+    pb_.resize(static_cast<std::size_t>(last - pb_first_ + 1));
+    for (std::uint64_t b = pb_first_; b <= last; ++b) {
+      const std::uint64_t lo = b << pbo;
+      const std::uint64_t hi = (b + 1) << pbo;
+      pb_[static_cast<std::size_t>(b - pb_first_)].straddles = lo < start_ || hi > end_;
+    }
+  }
+  if (cfg.watermarks) {
+    wm_ = *cfg.watermarks;
+  }
+  boost_ = cfg.watermark_boost;
+  if (cfg.lowmem_reserve) {
+    lowmem_ = *cfg.lowmem_reserve;
+  }
+  if (cfg.pcp) {
+    limits_ = *cfg.pcp;
+  }
+}
+
+void Zone::pb_free_add(std::uint32_t idx, unsigned order, bool add) {
+  const unsigned pbo = params_->pageblock_order;
+  std::uint32_t pbi = pb_of(idx);
+  if (order <= pbo) {
+    const std::uint32_t n = 1u << order;
+    pb_[pbi].free_pages = add ? pb_[pbi].free_pages + n : pb_[pbi].free_pages - n;
+    return;
+  }
+  const std::uint32_t per = 1u << pbo;
+  for (std::uint32_t k = 0; k < (1u << (order - pbo)); ++k, ++pbi) {
+    pb_[pbi].free_pages = add ? pb_[pbi].free_pages + per : pb_[pbi].free_pages - per;
+  }
+}
+
+void Zone::pb_alloc_add(std::uint32_t idx, unsigned order, MigrateType mt, bool add) {
+  const unsigned pbo = params_->pageblock_order;
+  const unsigned t = index_of(mt);
+  std::uint32_t pbi = pb_of(idx);
+  const unsigned blocks = order <= pbo ? 1u : 1u << (order - pbo);
+  const std::uint32_t n = order <= pbo ? 1u << order : 1u << pbo;
+  for (unsigned k = 0; k < blocks; ++k, ++pbi) {
+    auto& b = pb_[pbi];
+    b.alloc_pages[t] = add ? b.alloc_pages[t] + n : b.alloc_pages[t] - n;
+    refresh_mixed(pbi);
+  }
+}
+
+void Zone::add_to_free_list(std::uint32_t idx, unsigned order, MigrateType mt, bool tail) {
+  PageMeta* m = meta_.data();
+  m[idx].order = static_cast<std::uint8_t>(order);
+  m[idx].set(PageKind::Free, mt);
+  const unsigned t = index_of(mt);
+  ListHead& l = area_.lists[order][t];
+  if (tail) {
+    list_push_back(m, l, idx);
+  } else {
+    list_push_front(m, l, idx);
+  }
+  ++area_.blocks[order][t];
+  ++area_.nr_free[order];
+  area_.mask[t] |= 1u << order;
+  area_.pages[t] += std::uint64_t{1} << order;
+  pb_free_add(idx, order, true);
+}
+
+void Zone::del_from_free_list(std::uint32_t idx) {
+  PageMeta* m = meta_.data();
+  const unsigned order = m[idx].order;
+  const unsigned t = index_of(m[idx].mt());
+  ListHead& l = area_.lists[order][t];
+  list_unlink(m, l, idx);
+  --area_.blocks[order][t];
+  --area_.nr_free[order];
+  if (l.head == kNil) {
+    area_.mask[t] &= ~(1u << order);
+  }
+  area_.pages[t] -= std::uint64_t{1} << order;
+  pb_free_add(idx, order, false);
+  m[idx] = PageMeta{};
+}
+
+// move_to_free_list(): list_move_tail onto the new type's list; the free page counts move
+// with it (account_freepages).
+void Zone::move_to_free_list(std::uint32_t idx, MigrateType to) {
+  PageMeta* m = meta_.data();
+  const unsigned order = m[idx].order;
+  if (m[idx].mt() == to) {
+    return;
+  }
+  const unsigned from = index_of(m[idx].mt());
+  const unsigned t = index_of(to);
+  list_unlink(m, area_.lists[order][from], idx);
+  --area_.blocks[order][from];
+  if (area_.lists[order][from].head == kNil) {
+    area_.mask[from] &= ~(1u << order);
+  }
+  area_.pages[from] -= std::uint64_t{1} << order;
+  m[idx].set(PageKind::Free, to, true);
+  list_push_back(m, area_.lists[order][t], idx);
+  ++area_.blocks[order][t];
+  area_.mask[t] |= 1u << order;
+  area_.pages[t] += std::uint64_t{1} << order;
+}
+
+// expand() generalised to keep any aligned sub-block: at each level the half without `target`
+// goes to the head of the free list, from order high-1 down to low. With target == head this
+// is exactly the kernel's expand(), which keeps the lowest pages.
+void Zone::split_to_free_lists(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low,
+                               MigrateType mt) {
+  std::uint32_t cur = head;
+  while (high > low) {
+    --high;
+    const std::uint32_t size = 1u << high;
+    if (target >= cur + size) {
+      add_to_free_list(cur, high, mt, false);
+      cur += size;
+    } else {
+      add_to_free_list(cur + size, high, mt, false);
+    }
+  }
+}
+
+void Zone::split_seed_block(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low) {
+  const MigrateType mt = meta_[head].mt();
+  unmark_allocated(head);
+  std::uint32_t cur = head;
+  while (high > low) {
+    --high;
+    const std::uint32_t size = 1u << high;
+    if (target >= cur + size) {
+      mark_allocated(cur, high, mt, kSeedOwner, true);
+      cur += size;
+    } else {
+      mark_allocated(cur + size, high, mt, kSeedOwner, true);
+    }
+  }
+  mark_allocated(cur, low, mt, kSeedOwner, true);
+}
+
+std::uint32_t Zone::find_head(std::uint32_t idx) const {
+  const std::uint64_t p = pfn(idx);
+  for (unsigned o = 0; o <= params_->max_order; ++o) {
+    const std::uint64_t h = p & ~((std::uint64_t{1} << o) - 1);
+    if (h < start_) {
+      return kNil;
+    }
+    const PageMeta& m = meta_[static_cast<std::size_t>(h - start_)];
+    if (m.kind() != PageKind::Tail && m.order >= o) {
+      return static_cast<std::uint32_t>(h - start_);
+    }
+  }
+  return kNil;
+}
+
+void Zone::mark_allocated(std::uint32_t idx, unsigned order, MigrateType mt, Owner owner, bool seed) {
+  PageMeta& m = meta_[idx];
+  m.order = static_cast<std::uint8_t>(order);
+  m.set(PageKind::Alloc, mt, seed);
+  m.set_owner(owner);
+  m.cpu = 0;
+  pb_alloc_add(idx, order, mt, true);
+}
+
+void Zone::unmark_allocated(std::uint32_t idx) {
+  PageMeta& m = meta_[idx];
+  pb_alloc_add(idx, m.order, m.mt(), false);
+  m = PageMeta{};
+}
+
+// Pages allocated before the recording are attributed to their pageblock's type, which is
+// what the kernel's grouping by mobility makes most likely (e.g. LRU pages in Movable blocks).
+MigrateType Zone::seed_alloc_type(std::uint32_t idx) const {
+  const MigrateType t = pb_type(idx);
+  if (is_mergeable(t)) {
+    return t;
+  }
+  return t == MigrateType::HighAtomic ? MigrateType::Unmovable : MigrateType::Movable;
+}
+
+}  // namespace labyrinth::allocator::detail

@@ -1,0 +1,82 @@
+// gfp mask -> zone, migratetype and ALLOC_* flags (kernel-allocator.md §1.5, §1.6, §2).
+#include "labyrinth/allocator/gfp.hpp"
+
+namespace labyrinth::allocator {
+
+// include/linux/gfp.h:gfp_zone() via GFP_ZONE_TABLE.
+ZoneType gfp_zone(Gfp gfp, const GfpLayout& l, bool has_highmem) {
+  if ((gfp & l.dma) != 0) {
+    return ZoneType::Dma;
+  }
+  if ((gfp & l.dma32) != 0) {
+    return ZoneType::Dma32;
+  }
+  if ((gfp & l.highmem) != 0) {
+    if ((gfp & l.movable) != 0) {
+      return ZoneType::Movable;
+    }
+    return has_highmem ? ZoneType::HighMem : ZoneType::Normal;
+  }
+  return ZoneType::Normal;  // also __GFP_MOVABLE alone
+}
+
+MigrateType gfp_migratetype(Gfp gfp, const GfpLayout& l, bool grouping_disabled) {
+  if (grouping_disabled) {
+    return MigrateType::Unmovable;
+  }
+  const bool movable = (gfp & l.movable) != 0;
+  const bool reclaimable = (gfp & l.reclaimable) != 0;
+  if (movable && !reclaimable) {
+    return MigrateType::Movable;
+  }
+  if (reclaimable && !movable) {
+    return MigrateType::Reclaimable;
+  }
+  return MigrateType::Unmovable;
+}
+
+AllocFlags nonblocking_alloc_flags(Gfp gfp, unsigned order, const GfpLayout& l) {
+  if ((gfp & (l.direct_reclaim | l.nomemalloc)) != 0) {
+    return 0;
+  }
+  AllocFlags flags = alloc::kNonBlock;
+  // The order > 0 test gained "&& __GFP_HIGH" in a stable fix ("Cc: stable"): GFP_NOWAIT
+  // high-order requests do not grow the highatomic reserve.
+  if (order > 0 && (gfp & l.high) != 0) {
+    flags |= alloc::kHighAtomic;
+  }
+  return flags;
+}
+
+// gfp_to_alloc_flags() / alloc_flags_slowpath() with gfp_to_alloc_flags_cma().
+AllocFlags slow_path_alloc_flags(Gfp gfp, unsigned order, const GfpLayout& l, bool grouping_disabled) {
+  AllocFlags flags = alloc::kWmarkMin | alloc::kCpuset;
+  if ((gfp & l.high) != 0) {
+    flags |= alloc::kMinReserve;
+  }
+  if ((gfp & l.kswapd_reclaim) != 0) {
+    flags |= alloc::kKswapd;
+  }
+  if ((gfp & l.direct_reclaim) == 0) {
+    flags |= nonblocking_alloc_flags(gfp, order, l);
+    if ((flags & alloc::kMinReserve) != 0) {
+      flags &= ~alloc::kCpuset;
+    }
+  }
+  if (gfp_migratetype(gfp, l, grouping_disabled) == MigrateType::Movable) {
+    flags |= alloc::kCma;
+  }
+  return flags;
+}
+
+AllocFlags pfmemalloc_alloc_flags(Gfp gfp, const GfpLayout& l) {
+  if ((gfp & l.nomemalloc) != 0) {
+    return 0;
+  }
+  if ((gfp & l.memalloc) != 0) {
+    return alloc::kNoWatermarks;
+  }
+  return 0;
+}
+
+}  // namespace labyrinth::allocator

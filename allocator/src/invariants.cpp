@@ -1,0 +1,216 @@
+// Model::check_invariants(): a full O(pages) audit used by the property tests.
+#include <string>
+#include <vector>
+
+#include "model_impl.hpp"
+
+namespace labyrinth::allocator {
+
+using detail::kNil;
+using detail::ListHead;
+using detail::PageKind;
+using detail::PageMeta;
+using detail::Zone;
+
+namespace {
+
+std::string where(const Zone& z, std::uint32_t idx) {
+  return "zone " + std::to_string(z.id_) + " (" + std::string(zone_type_name(z.type_)) + ") pfn " +
+         std::to_string(z.pfn(idx)) + ": ";
+}
+
+// Walks one intrusive list, checking the back links; calls f on each element.
+template <typename F>
+std::optional<std::string> walk(const Zone& z, const ListHead& l, F&& f) {
+  std::uint32_t prev = kNil;
+  std::uint64_t steps = 0;
+  for (std::uint32_t i = l.head; i != kNil; i = z.meta_[i].next) {
+    if (i >= z.meta_.size()) {
+      return "list link out of the zone";
+    }
+    if (z.meta_[i].prev != prev) {
+      return where(z, i) + "broken back link";
+    }
+    if (++steps > z.meta_.size()) {
+      return where(z, i) + "list cycle";
+    }
+    if (auto e = f(i)) {
+      return e;
+    }
+    prev = i;
+  }
+  if (l.tail != prev) {
+    return "list tail does not match the last element";
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> Model::check_invariants() const {
+  const Impl& s = *impl_;
+  const unsigned max_order = s.params.max_order;
+  const unsigned pbo = s.params.pageblock_order;
+  for (const Zone& z : s.zones) {
+    const auto size = static_cast<std::uint32_t>(z.meta_.size());
+    // Free lists.
+    std::array<std::uint64_t, kMigrateTypes> pages{};
+    std::uint64_t listed_free = 0;
+    for (unsigned o = 0; o <= max_order; ++o) {
+      std::uint64_t nr = 0;
+      for (unsigned t = 0; t < kMigrateTypes; ++t) {
+        std::uint64_t count = 0;
+        auto e = walk(z, z.area_.lists[o][t], [&](std::uint32_t i) -> std::optional<std::string> {
+          const PageMeta& m = z.meta_[i];
+          if (m.kind() != PageKind::Free || m.order != o || index_of(m.mt()) != t) {
+            return where(z, i) + "on free list [" + std::to_string(o) + "][" + std::to_string(t) +
+                   "] but not a free head of that order and type";
+          }
+          ++count;
+          return std::nullopt;
+        });
+        if (e) {
+          return e;
+        }
+        if (count != z.area_.blocks[o][t]) {
+          return "zone " + std::to_string(z.id_) + ": free list count mismatch";
+        }
+        if (((z.area_.mask[t] >> o) & 1u) != (count != 0 ? 1u : 0u)) {
+          return "zone " + std::to_string(z.id_) + ": non-empty mask mismatch";
+        }
+        pages[t] += count << o;
+        nr += count;
+      }
+      if (nr != z.area_.nr_free[o]) {
+        return "zone " + std::to_string(z.id_) + ": nr_free mismatch at order " + std::to_string(o);
+      }
+      listed_free += nr;
+    }
+    if (pages != z.area_.pages) {
+      return "zone " + std::to_string(z.id_) + ": free page counts per type mismatch";
+    }
+    // Per-cpu lists.
+    std::uint64_t pcp_total = 0;
+    std::uint64_t listed_pcp = 0;
+    for (std::size_t c = 0; c < z.pcp_.size(); ++c) {
+      std::int64_t count = 0;
+      for (unsigned pi = 0; pi < detail::kMaxPcpLists; ++pi) {
+        auto e = walk(z, z.pcp_[c].lists[pi], [&](std::uint32_t i) -> std::optional<std::string> {
+          const PageMeta& m = z.meta_[i];
+          if (m.kind() != PageKind::Pcp || m.cpu != c || pi >= s.params.pcp_lists ||
+              z.pindex(m.order, m.mt()) != pi) {
+            return where(z, i) + "on a pcp list it does not belong to";
+          }
+          count += std::int64_t{1} << m.order;
+          ++listed_pcp;
+          return std::nullopt;
+        });
+        if (e) {
+          return e;
+        }
+      }
+      if (count != z.pcp_[c].count) {
+        return "zone " + std::to_string(z.id_) + ": pcp count mismatch on cpu " + std::to_string(c);
+      }
+      pcp_total += static_cast<std::uint64_t>(count);
+    }
+    if (pcp_total != z.pcp_pages_) {
+      return "zone " + std::to_string(z.id_) + ": pcp page total mismatch";
+    }
+    // Every page frame belongs to exactly one block.
+    std::vector<detail::PageblockMeta> pb(z.pb_.size());
+    std::uint64_t heads_free = 0;
+    std::uint64_t heads_pcp = 0;
+    for (std::uint32_t p = 0; p < size;) {
+      const PageMeta& m = z.meta_[p];
+      const std::uint64_t pfn = z.pfn(p);
+      if (m.kind() == PageKind::Tail) {
+        return where(z, p) + "belongs to no block";
+      }
+      const unsigned k = m.order;
+      if (k > max_order || (pfn & ((std::uint64_t{1} << k) - 1)) != 0 || p + (std::uint64_t{1} << k) > size) {
+        return where(z, p) + "block of order " + std::to_string(k) + " misaligned or past the zone end";
+      }
+      for (std::uint32_t q = p + 1; q < p + (1u << k); ++q) {
+        if (z.meta_[q].kind() != PageKind::Tail) {
+          return where(z, q) + "overlaps the block at pfn " + std::to_string(pfn) + " (exclusive ownership)";
+        }
+      }
+      const std::uint32_t first_pb = z.pb_of(p);
+      const unsigned nblocks = k <= pbo ? 1u : 1u << (k - pbo);
+      const std::uint32_t per = k <= pbo ? 1u << k : 1u << pbo;
+      switch (m.kind()) {
+        case PageKind::Free: {
+          ++heads_free;
+          for (unsigned b = 0; b < nblocks; ++b) {
+            if (z.pb_[first_pb + b].type != m.mt()) {
+              return where(z, p) + "free block on the " + std::string(migratetype_name(m.mt())) +
+                     " list inside a " + std::string(migratetype_name(z.pb_[first_pb + b].type)) + " pageblock";
+            }
+            pb[first_pb + b].free_pages += per;
+          }
+          if (k < max_order) {
+            const std::uint64_t buddy = pfn ^ (std::uint64_t{1} << k);
+            if (z.page_is_buddy(buddy, k)) {
+              const PageMeta& bm = z.meta_[z.idx(buddy)];
+              const bool types_block = m.mt() != bm.mt() && (!is_mergeable(m.mt()) || !is_mergeable(bm.mt()));
+              const bool moved = m.flag() || bm.flag();
+              if (k < pbo || !(types_block || moved)) {
+                return where(z, p) + "free buddies of order " + std::to_string(k) + " left unmerged";
+              }
+            }
+          }
+          break;
+        }
+        case PageKind::Pcp:
+          ++heads_pcp;
+          break;
+        case PageKind::Alloc:
+          if (!is_mergeable(m.mt())) {
+            return where(z, p) + "allocation with a non-mergeable type";
+          }
+          for (unsigned b = 0; b < nblocks; ++b) {
+            pb[first_pb + b].alloc_pages[index_of(m.mt())] += per;
+          }
+          break;
+        case PageKind::Tail:
+          break;
+      }
+      p += 1u << k;
+    }
+    if (heads_free != listed_free) {
+      return "zone " + std::to_string(z.id_) + ": free blocks off their lists";
+    }
+    if (heads_pcp != listed_pcp) {
+      return "zone " + std::to_string(z.id_) + ": pcp blocks off their lists";
+    }
+    std::uint64_t mixed = 0;
+    std::array<std::uint64_t, kMigrateTypes> types{};
+    for (std::size_t b = 0; b < pb.size(); ++b) {
+      const detail::PageblockMeta& have = z.pb_[b];
+      if (have.free_pages != pb[b].free_pages || have.alloc_pages != pb[b].alloc_pages) {
+        return "zone " + std::to_string(z.id_) + ": pageblock " + std::to_string(b) + " counters mismatch";
+      }
+      bool is_mixed = false;
+      if (is_mergeable(have.type)) {
+        for (unsigned t = 0; t < kPcpTypes; ++t) {
+          is_mixed = is_mixed || (t != index_of(have.type) && have.alloc_pages[t] != 0);
+        }
+      }
+      if (is_mixed != have.mixed) {
+        return "zone " + std::to_string(z.id_) + ": pageblock " + std::to_string(b) + " mixed flag stale";
+      }
+      mixed += is_mixed ? 1 : 0;
+      ++types[index_of(have.type)];
+    }
+    if (mixed != z.mixed_pageblocks_) {
+      return "zone " + std::to_string(z.id_) + ": mixed pageblock count mismatch";
+    }
+    if (types != z.pb_type_counts_) {
+      return "zone " + std::to_string(z.id_) + ": pageblock type counts mismatch";
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace labyrinth::allocator

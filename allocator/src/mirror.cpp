@@ -1,0 +1,373 @@
+// Mirror replay: carving the kernel's chosen block, freeing, pcp refills and drains, and
+// pageblock ownership changes (kernel-allocator.md §9.2). Every bad request is reported and
+// leaves the model unchanged.
+#include <algorithm>
+
+#include "model_impl.hpp"
+
+namespace labyrinth::allocator {
+
+using detail::kNil;
+using detail::PageKind;
+using detail::PageMeta;
+using detail::Zone;
+
+namespace {
+bool aligned(std::uint64_t pfn, unsigned order) { return (pfn & ((std::uint64_t{1} << order) - 1)) == 0; }
+}  // namespace
+
+// Turns [idx, idx + 2^order) from seed-owned pages into unowned pages if every block in it is
+// seed-owned and inside it (a block containing the whole range is handled by the callers).
+bool Model::Impl::take_seed_range(Zone& z, std::uint32_t idx, unsigned order) {
+  const std::uint32_t end = idx + (1u << order);
+  for (std::uint32_t p = idx; p < end;) {
+    const PageMeta& m = z.meta_[p];
+    if (m.kind() != PageKind::Alloc || !m.flag() || p + (1u << m.order) > end) {
+      return false;
+    }
+    p += 1u << m.order;
+  }
+  for (std::uint32_t p = idx; p < end;) {
+    const unsigned k = z.meta_[p].order;
+    z.unmark_allocated(p);
+    p += 1u << k;
+  }
+  return true;
+}
+
+bool Model::Impl::route_free(Zone& z, std::uint32_t idx, unsigned order, unsigned cpu) {
+  ++params.counters.frees;
+  const PcpMode mode = pcp_mode();
+  if (mode != PcpMode::Off && z.pcp_allowed_order(order)) {
+    return z.free_to_pcp(cpu, idx, order, mode == PcpMode::Auto);
+  }
+  z.free_one_page(idx, order);
+  return false;
+}
+
+CarveResult Model::carve(Pfn pfn, unsigned order, MigrateType mt, Owner owner) {
+  Impl& s = *impl_;
+  CarveResult r;
+  if (order > s.params.max_order || !aligned(pfn.value, order)) {
+    r.status = CarveStatus::InvalidOrder;
+    return r;
+  }
+  if (!is_mergeable(mt)) {
+    r.status = CarveStatus::InvalidType;
+    return r;
+  }
+  Zone* z = s.zone_for(pfn.value);
+  if (z == nullptr || pfn.value + (std::uint64_t{1} << order) > z->end_) {
+    r.status = CarveStatus::OutsideZone;
+    return r;
+  }
+  r.zone = z->id_;
+  const std::uint32_t i = z->idx(pfn.value);
+  const std::uint32_t h = z->find_head(i);
+  if (h != kNil && z->meta_[h].order >= order) {
+    const PageMeta m = z->meta_[h];
+    r.block_order = m.order;
+    switch (m.kind()) {
+      case PageKind::Free:
+        z->del_from_free_list(h);
+        z->split_to_free_lists(h, m.order, i, order, m.mt());
+        z->mark_allocated(i, order, mt, owner, false);
+        r.status = CarveStatus::Carved;
+        return r;
+      case PageKind::Pcp:
+        r.cpu = m.cpu;
+        z->pcp_remove(h);
+        // A pcp block larger than the request (the model disagrees with the kernel about
+        // its order): the rest goes back to the buddy lists.
+        z->split_to_free_lists(h, m.order, i, order, z->pb_type(h));
+        z->mark_allocated(i, order, mt, owner, false);
+        r.status = CarveStatus::CarvedFromPcp;
+        return r;
+      case PageKind::Alloc:
+        if (m.flag()) {
+          z->split_seed_block(h, m.order, i, order);
+          z->unmark_allocated(i);
+          z->mark_allocated(i, order, mt, owner, false);
+          r.status = CarveStatus::CarvedFromSeed;
+          return r;
+        }
+        r.status = CarveStatus::NotFree;
+        r.owner = m.owner();
+        return r;
+      case PageKind::Tail:
+        break;
+    }
+  }
+  // The range holds several smaller blocks.
+  if (s.take_seed_range(*z, i, order)) {
+    z->mark_allocated(i, order, mt, owner, false);
+    r.status = CarveStatus::CarvedFromSeed;
+    return r;
+  }
+  const PageMeta& first = z->meta_[i];
+  if (first.kind() == PageKind::Alloc && !first.flag()) {
+    r.status = CarveStatus::NotFree;
+    r.owner = first.owner();
+    return r;
+  }
+  r.status = CarveStatus::RangeMixed;
+  return r;
+}
+
+FreeResult Model::free(Pfn pfn, unsigned order, unsigned cpu) {
+  Impl& s = *impl_;
+  FreeResult r;
+  if (order > s.params.max_order || !aligned(pfn.value, order)) {
+    r.status = FreeStatus::InvalidOrder;
+    return r;
+  }
+  if (cpu >= s.cfg.nr_cpus) {
+    r.status = FreeStatus::InvalidCpu;
+    return r;
+  }
+  Zone* z = s.zone_for(pfn.value);
+  if (z == nullptr || pfn.value + (std::uint64_t{1} << order) > z->end_) {
+    r.status = FreeStatus::OutsideZone;
+    return r;
+  }
+  r.zone = z->id_;
+  const std::uint32_t i = z->idx(pfn.value);
+  const PageMeta m = z->meta_[i];
+  if (m.kind() == PageKind::Alloc && m.order == order) {
+    r.owner = m.owner();
+    r.migratetype = m.mt();
+    r.allocated_order = m.order;
+    r.status = m.flag() ? FreeStatus::FreedSeed : FreeStatus::Freed;
+    z->unmark_allocated(i);
+    r.to_pcp = s.route_free(*z, i, order, cpu);
+    return r;
+  }
+  const std::uint32_t h = z->find_head(i);
+  if (h == kNil) {
+    r.status = FreeStatus::UnknownPage;
+    return r;
+  }
+  const PageMeta mh = z->meta_[h];
+  if (mh.kind() == PageKind::Free || mh.kind() == PageKind::Pcp) {
+    r.status = FreeStatus::DoubleFree;
+    return r;
+  }
+  r.owner = mh.owner();
+  r.migratetype = mh.mt();
+  r.allocated_order = mh.order;
+  r.allocation_head = Pfn{z->pfn(h)};
+  if (mh.flag()) {
+    // Pages allocated before the recording: the trace frees them with the kernel's order.
+    bool taken = false;
+    if (mh.order >= order) {
+      z->split_seed_block(h, mh.order, i, order);
+      z->unmark_allocated(i);
+      taken = true;
+    } else {
+      taken = s.take_seed_range(*z, i, order);
+    }
+    if (taken) {
+      r.status = FreeStatus::FreedSeed;
+      r.allocated_order = static_cast<std::uint8_t>(order);
+      r.to_pcp = s.route_free(*z, i, order, cpu);
+      return r;
+    }
+    r.status = FreeStatus::UnknownPage;
+    return r;
+  }
+  r.status = h == i ? FreeStatus::WrongOrder : FreeStatus::UnknownPage;
+  return r;
+}
+
+SplitStatus Model::split_allocation(Pfn head, unsigned new_order) {
+  Impl& s = *impl_;
+  Zone* z = s.zone_for(head.value);
+  if (z == nullptr) {
+    return SplitStatus::OutsideZone;
+  }
+  const std::uint32_t i = z->idx(head.value);
+  const PageMeta m = z->meta_[i];
+  if (m.kind() != PageKind::Alloc) {
+    return SplitStatus::NotAllocated;
+  }
+  if (new_order > m.order) {
+    return SplitStatus::InvalidOrder;
+  }
+  const unsigned k = m.order;
+  z->unmark_allocated(i);
+  for (std::uint32_t p = i; p < i + (1u << k); p += 1u << new_order) {
+    z->mark_allocated(p, new_order, m.mt(), m.owner(), m.flag());
+  }
+  return SplitStatus::Split;
+}
+
+PcpResult Model::pcp_refill(Pfn pfn, unsigned order, unsigned cpu, MigrateType list_type) {
+  Impl& s = *impl_;
+  PcpResult r;
+  r.cpu = static_cast<std::uint16_t>(std::min(cpu, 0xffffu));
+  if (s.pcp_mode() == PcpMode::Off) {
+    r.status = PcpStatus::Disabled;
+    return r;
+  }
+  if (order > s.params.max_order || !aligned(pfn.value, order)) {
+    r.status = PcpStatus::InvalidOrder;
+    return r;
+  }
+  if (cpu >= s.cfg.nr_cpus) {
+    r.status = PcpStatus::InvalidCpu;
+    return r;
+  }
+  if (!is_mergeable(list_type)) {
+    r.status = PcpStatus::InvalidType;
+    return r;
+  }
+  Zone* z = s.zone_for(pfn.value);
+  if (z == nullptr || pfn.value + (std::uint64_t{1} << order) > z->end_) {
+    r.status = PcpStatus::OutsideZone;
+    return r;
+  }
+  if (!z->pcp_allowed_order(order)) {
+    r.status = PcpStatus::NotPcpOrder;
+    return r;
+  }
+  r.zone = z->id_;
+  const std::uint32_t i = z->idx(pfn.value);
+  const std::uint32_t h = z->find_head(i);
+  if (h != kNil && z->meta_[h].order >= order) {
+    const PageMeta m = z->meta_[h];
+    if (m.kind() == PageKind::Free) {
+      z->del_from_free_list(h);
+      z->split_to_free_lists(h, m.order, i, order, m.mt());
+      z->pcp_add(cpu, i, order, list_type, true);
+      return r;
+    }
+    if (m.kind() == PageKind::Alloc && m.flag()) {
+      z->split_seed_block(h, m.order, i, order);
+      z->unmark_allocated(i);
+      z->pcp_add(cpu, i, order, list_type, true);
+      r.status = PcpStatus::MovedFromSeed;
+      return r;
+    }
+    r.status = PcpStatus::NotInBuddy;
+    return r;
+  }
+  if (s.take_seed_range(*z, i, order)) {
+    z->pcp_add(cpu, i, order, list_type, true);
+    r.status = PcpStatus::MovedFromSeed;
+    return r;
+  }
+  r.status = PcpStatus::NotInBuddy;
+  return r;
+}
+
+PcpResult Model::pcp_drain(Pfn pfn, unsigned order) {
+  Impl& s = *impl_;
+  PcpResult r;
+  if (s.pcp_mode() == PcpMode::Off) {
+    r.status = PcpStatus::Disabled;
+    return r;
+  }
+  if (order > s.params.max_order || !aligned(pfn.value, order)) {
+    r.status = PcpStatus::InvalidOrder;
+    return r;
+  }
+  Zone* z = s.zone_for(pfn.value);
+  if (z == nullptr) {
+    r.status = PcpStatus::OutsideZone;
+    return r;
+  }
+  r.zone = z->id_;
+  const std::uint32_t i = z->idx(pfn.value);
+  const PageMeta m = z->meta_[i];
+  if (m.kind() != PageKind::Pcp || m.order != order) {
+    r.status = PcpStatus::NotOnPcp;
+    return r;
+  }
+  r.cpu = m.cpu;
+  z->pcp_remove(i);
+  z->free_one_page_piece(i, order, z->pb_type(i));
+  s.params.counters.pcp_drained_pages += std::uint64_t{1} << order;
+  return r;
+}
+
+std::uint64_t Model::drain_cpu(unsigned cpu) {
+  if (cpu >= impl_->cfg.nr_cpus) {
+    return 0;
+  }
+  std::uint64_t n = 0;
+  for (Zone& z : impl_->zones) {
+    n += z.drain_pcp(cpu);
+  }
+  return n;
+}
+
+std::uint64_t Model::drain_all() {
+  std::uint64_t n = 0;
+  for (unsigned cpu = 0; cpu < impl_->cfg.nr_cpus; ++cpu) {
+    n += drain_cpu(cpu);
+  }
+  return n;
+}
+
+PageblockResult Model::change_pageblock_type(Pfn pfn, MigrateType type) {
+  Impl& s = *impl_;
+  PageblockResult r;
+  if (index_of(type) >= kMigrateTypes) {
+    r.status = PageblockStatus::InvalidType;
+    return r;
+  }
+  Zone* z = s.zone_for(pfn.value);
+  if (z == nullptr) {
+    r.status = PageblockStatus::OutsideZone;
+    return r;
+  }
+  r.zone = z->id_;
+  const std::uint64_t nr = z->pageblock_pages();
+  auto account = [&](MigrateType from, std::uint64_t pages) {
+    if (from == MigrateType::HighAtomic) {
+      z->nr_reserved_highatomic_ -= std::min(pages, z->nr_reserved_highatomic_);
+    }
+    if (type == MigrateType::HighAtomic) {
+      z->nr_reserved_highatomic_ += pages;
+    }
+  };
+  const std::uint32_t i = z->idx(pfn.value);
+  const std::uint32_t h = z->find_head(i);
+  if (h != kNil && z->meta_[h].kind() == PageKind::Free && z->meta_[h].order > s.params.pageblock_order) {
+    // A claim of a free block of pageblock_order or more takes all its pageblocks.
+    const unsigned k = z->meta_[h].order;
+    const MigrateType from = z->pb_type(h);
+    if (from == type && z->meta_[h].mt() == type) {
+      r.status = PageblockStatus::Unchanged;
+      return r;
+    }
+    z->move_to_free_list(h, type);
+    z->change_pageblock_range(h, k, type);
+    r.pages_moved = std::uint64_t{1} << k;
+    account(from, r.pages_moved);
+    return r;
+  }
+  const std::uint32_t pbi = z->pb_of(i);
+  const MigrateType from = z->pb_[pbi].type;
+  if (from == type) {
+    r.status = PageblockStatus::Unchanged;
+    return r;
+  }
+  const std::int64_t moved = z->move_freepages_block(pbi, type);
+  if (moved < 0) {
+    r.status = PageblockStatus::ZoneEdge;
+    return r;
+  }
+  r.pages_moved = static_cast<std::uint64_t>(moved);
+  account(from, nr);
+  return r;
+}
+
+bool Model::unreserve_highatomic_pageblock(std::uint16_t zone, MigrateType to, bool force) {
+  if (!is_mergeable(to)) {
+    return false;
+  }
+  return impl_->zones.at(zone).unreserve_highatomic_pageblock(to, force);
+}
+
+}  // namespace labyrinth::allocator

@@ -1,0 +1,355 @@
+// Model construction, configuration checks, zonelists, reserves and queries.
+#include <algorithm>
+#include <bit>
+#include <stdexcept>
+#include <string>
+
+#include "labyrinth/allocator/watermarks.hpp"
+#include "model_impl.hpp"
+
+namespace labyrinth::allocator {
+
+using detail::kNil;
+using detail::PageKind;
+using detail::Zone;
+
+namespace {
+
+void validate(const ModelConfig& c) {
+  auto fail = [](const std::string& why) { throw std::invalid_argument("labyrinth allocator config: " + why); };
+  if (c.page_size < 1024 || !std::has_single_bit(c.page_size)) {
+    fail("page_size must be a power of two >= 1024");
+  }
+  if (c.max_order > kMaxOrderLimit) {
+    fail("max_order above " + std::to_string(kMaxOrderLimit));
+  }
+  if (c.pageblock_order > c.max_order || c.pageblock_order == 0) {
+    fail("pageblock_order must be in 1..max_order");
+  }
+  if (c.nr_cpus == 0 || c.nr_cpus > 0xffff) {
+    fail("nr_cpus must be in 1..65535");
+  }
+  if (!c.cpu_to_node.empty() && c.cpu_to_node.size() != c.nr_cpus) {
+    fail("cpu_to_node must be empty or have nr_cpus entries");
+  }
+  for (const int n : c.cpu_to_node) {
+    if (n < 0 || n > 0xffff) {
+      fail("cpu_to_node holds an invalid node");
+    }
+  }
+  if (c.zones.empty() || c.zones.size() > 0xfffe) {
+    fail("need 1..65534 zones");
+  }
+  for (const ZoneConfig& z : c.zones) {
+    if (z.spanned_pages >= kNil) {
+      fail("a zone spans more than 2^32 - 2 pages");
+    }
+    if (z.managed_pages > z.spanned_pages || z.present_pages > z.spanned_pages) {
+      fail("a zone manages more pages than it spans");
+    }
+    if (z.node < 0 || z.node > 0xffff) {
+      fail("a zone has an invalid node");
+    }
+    if (index_of(z.type) >= kZoneTypes) {
+      fail("a zone has an invalid type");
+    }
+    if (z.start_pfn.value + z.spanned_pages < z.start_pfn.value) {
+      fail("a zone wraps around the pfn space");
+    }
+  }
+  std::vector<const ZoneConfig*> sorted;
+  for (const ZoneConfig& z : c.zones) {
+    sorted.push_back(&z);
+  }
+  std::sort(sorted.begin(), sorted.end(),
+            [](const ZoneConfig* a, const ZoneConfig* b) { return a->start_pfn < b->start_pfn; });
+  for (std::size_t i = 1; i < sorted.size(); ++i) {
+    const ZoneConfig& a = *sorted[i - 1];
+    if (a.spanned_pages != 0 && sorted[i]->spanned_pages != 0 &&
+        a.start_pfn.value + a.spanned_pages > sorted[i]->start_pfn.value) {
+      fail("zones overlap");
+    }
+  }
+}
+
+}  // namespace
+
+Model::Impl::Impl(ModelConfig config) : cfg(std::move(config)) {
+  validate(cfg);
+  params.max_order = cfg.max_order;
+  params.pageblock_order = cfg.pageblock_order;
+  params.rules = cfg.rules;
+  params.tunables = cfg.tunables;
+  const auto pmd = cfg.rules.pcp_pmd_order;
+  params.pmd_order = (pmd && *pmd > detail::kCostlyOrder && *pmd <= cfg.max_order) ? static_cast<int>(*pmd) : -1;
+  params.pcp_lists = params.pmd_order >= 0 ? detail::kMaxPcpLists : detail::kLowOrderPcpLists;
+
+  // build_all_zonelists(): mobility grouping needs at least pageblock_nr_pages * MIGRATE_TYPES.
+  std::uint64_t total = 0;
+  for (const ZoneConfig& z : cfg.zones) {
+    total += z.managed_pages;
+    has_highmem = has_highmem || z.type == ZoneType::HighMem;
+    nr_nodes = std::max(nr_nodes, z.node + 1);
+  }
+  params.grouping_disabled = total < (std::uint64_t{1} << cfg.pageblock_order) * kMigrateTypes;
+
+  cpu_node.assign(cfg.nr_cpus, 0);
+  for (std::size_t i = 0; i < cfg.cpu_to_node.size(); ++i) {
+    cpu_node[i] = cfg.cpu_to_node[i];
+    nr_nodes = std::max(nr_nodes, cfg.cpu_to_node[i] + 1);
+  }
+  resolve_reserves(true);
+
+  zones.reserve(cfg.zones.size());
+  for (std::size_t i = 0; i < cfg.zones.size(); ++i) {
+    zones.emplace_back(&params, static_cast<std::uint16_t>(i), cfg.zones[i], cfg.nr_cpus);
+  }
+  for (std::size_t i = 0; i < zones.size(); ++i) {
+    by_start.push_back(static_cast<std::uint16_t>(i));
+  }
+  std::sort(by_start.begin(), by_start.end(),
+            [this](std::uint16_t a, std::uint16_t b) { return zones[a].start_ < zones[b].start_; });
+
+  // build_zonelists(): the local node's zones from the highest kind down, then the other nodes
+  // in ascending id (no distance table is known). Only zones with present pages.
+  zonelists.resize(static_cast<std::size_t>(nr_nodes));
+  for (int n = 0; n < nr_nodes; ++n) {
+    auto& list = zonelists[static_cast<std::size_t>(n)];
+    auto add_node = [&](int node) {
+      std::vector<std::uint16_t> local;
+      for (const Zone& z : zones) {
+        if (z.node_ == node && z.present_ != 0 && z.end_ > z.start_) {
+          local.push_back(z.id_);
+        }
+      }
+      std::sort(local.begin(), local.end(), [this](std::uint16_t a, std::uint16_t b) {
+        return index_of(zones[a].type_) > index_of(zones[b].type_);
+      });
+      list.insert(list.end(), local.begin(), local.end());
+    };
+    add_node(n);
+    for (int m = 0; m < nr_nodes; ++m) {
+      if (m != n) {
+        add_node(m);
+      }
+    }
+  }
+}
+
+Model::Impl::Impl(const Impl& o)
+    : cfg(o.cfg),
+      params(o.params),
+      zones(o.zones),
+      by_start(o.by_start),
+      zonelists(o.zonelists),
+      cpu_node(o.cpu_node),
+      nr_nodes(o.nr_nodes),
+      has_highmem(o.has_highmem) {
+  for (Zone& z : zones) {
+    z.params_ = &params;
+  }
+}
+
+// Watermarks (§4.3), lowmem_reserve (§4.4) and pcp limits (§5.2) for every zone, keeping the
+// recorded values when asked to.
+void Model::Impl::resolve_reserves(bool keep_recorded) {
+  const Tunables& t = params.tunables;
+  std::vector<ZoneSize> sizes;
+  for (const ZoneConfig& z : cfg.zones) {
+    sizes.push_back(ZoneSize{z.type, z.managed_pages});
+  }
+  std::uint64_t min_free_kbytes = 0;
+  if (t.min_free_kbytes) {
+    min_free_kbytes = *t.min_free_kbytes;
+  } else {
+    // init_per_zone_wmark_min() runs before any watermark exists: high = 0 everywhere.
+    const std::vector<Watermarks> zero(sizes.size());
+    min_free_kbytes = calculate_min_free_kbytes(nr_free_buffer_pages(sizes, zero), cfg.page_size);
+  }
+  const std::vector<Watermarks> wm =
+      setup_per_zone_wmarks(sizes, min_free_kbytes, t.watermark_scale_factor, cfg.page_size);
+  for (std::size_t i = 0; i < cfg.zones.size(); ++i) {
+    if (!keep_recorded || !cfg.zones[i].watermarks) {
+      cfg.zones[i].watermarks = wm[i];
+    }
+  }
+  for (int n = 0; n < nr_nodes; ++n) {
+    std::vector<ZoneSize> node_sizes;
+    std::vector<std::size_t> ids;
+    for (std::size_t i = 0; i < cfg.zones.size(); ++i) {
+      if (cfg.zones[i].node == n) {
+        node_sizes.push_back(sizes[i]);
+        ids.push_back(i);
+      }
+    }
+    const std::vector<LowmemReserve> lr = setup_per_zone_lowmem_reserve(node_sizes, t.lowmem_reserve_ratio);
+    for (std::size_t k = 0; k < ids.size(); ++k) {
+      if (!keep_recorded || !cfg.zones[ids[k]].lowmem_reserve) {
+        cfg.zones[ids[k]].lowmem_reserve = lr[k];
+      }
+    }
+  }
+  for (ZoneConfig& z : cfg.zones) {
+    if (keep_recorded && z.pcp) {
+      continue;
+    }
+    unsigned node_cpus = 0;
+    for (const int n : cpu_node) {
+      node_cpus += n == z.node ? 1u : 0u;
+    }
+    if (node_cpus == 0) {
+      node_cpus = cfg.nr_cpus;
+    }
+    z.pcp = allocator::pcp_limits(z.managed_pages, z.watermarks->low, cfg.page_size, node_cpus, t.percpu_pagelist_high_fraction);
+  }
+  for (std::size_t i = 0; i < zones.size(); ++i) {
+    zones[i].wm_ = *cfg.zones[i].watermarks;
+    zones[i].lowmem_ = *cfg.zones[i].lowmem_reserve;
+    zones[i].limits_ = *cfg.zones[i].pcp;
+  }
+}
+
+Zone* Model::Impl::zone_for(std::uint64_t pfn) {
+  return const_cast<Zone*>(static_cast<const Impl*>(this)->zone_for(pfn));
+}
+
+const Zone* Model::Impl::zone_for(std::uint64_t pfn) const {
+  // Few zones: a linear scan over the start-sorted ids beats a binary search.
+  const Zone* found = nullptr;
+  for (const std::uint16_t id : by_start) {
+    const Zone& z = zones[id];
+    if (z.start_ > pfn) {
+      break;
+    }
+    if (pfn < z.end_) {
+      found = &z;
+    }
+  }
+  return found;
+}
+
+// --- Model facade -------------------------------------------------------------------------
+
+Model::Model(ModelConfig config) : impl_(std::make_unique<Impl>(std::move(config))) { seed_all_free(); }
+Model::~Model() = default;
+Model::Model(const Model& other) : impl_(std::make_unique<Impl>(*other.impl_)) {}
+Model& Model::operator=(const Model& other) {
+  if (this != &other) {
+    impl_ = std::make_unique<Impl>(*other.impl_);
+  }
+  return *this;
+}
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+
+const ModelConfig& Model::config() const { return impl_->cfg; }
+std::size_t Model::zone_count() const { return impl_->zones.size(); }
+const ZoneConfig& Model::zone_config(std::size_t zone) const { return impl_->cfg.zones.at(zone); }
+bool Model::mobility_grouping_disabled() const { return impl_->params.grouping_disabled; }
+
+std::optional<std::uint16_t> Model::zone_of(Pfn pfn) const {
+  const Zone* z = impl_->zone_for(pfn.value);
+  if (z == nullptr) {
+    return std::nullopt;
+  }
+  return z->id_;
+}
+
+SeedReport Model::seed(const Snapshot& snapshot) { return impl_->seed(snapshot); }
+
+void Model::seed_all_free() {
+  Snapshot s;
+  for (const Zone& z : impl_->zones) {
+    s.free_runs.push_back(FreeRun{Pfn{z.start_}, z.managed_});
+  }
+  impl_->seed(s);
+}
+
+AllocResult Model::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner) {
+  return impl_->allocate(gfp, order, cpu, owner);
+}
+
+Watermarks Model::watermarks(std::uint16_t zone) const { return impl_->zones.at(zone).wm_; }
+std::uint64_t Model::watermark_boost(std::uint16_t zone) const { return impl_->zones.at(zone).boost_; }
+const LowmemReserve& Model::lowmem_reserve(std::uint16_t zone) const { return impl_->zones.at(zone).lowmem_; }
+PcpLimits Model::pcp_limits(std::uint16_t zone) const { return impl_->zones.at(zone).limits_; }
+
+void Model::set_watermarks(std::uint16_t zone, const Watermarks& wm) {
+  impl_->zones.at(zone).wm_ = wm;
+  impl_->cfg.zones.at(zone).watermarks = wm;
+}
+void Model::set_watermark_boost(std::uint16_t zone, std::uint64_t boost) { impl_->zones.at(zone).boost_ = boost; }
+
+void Model::recompute_reserves() { impl_->resolve_reserves(false); }
+const Tunables& Model::tunables() const { return impl_->params.tunables; }
+void Model::set_tunables(const Tunables& tunables) {
+  impl_->params.tunables = tunables;
+  impl_->cfg.tunables = tunables;
+}
+
+std::optional<BlockInfo> Model::block_containing(Pfn pfn) const {
+  const Zone* z = impl_->zone_for(pfn.value);
+  if (z == nullptr) {
+    return std::nullopt;
+  }
+  const std::uint32_t h = z->find_head(z->idx(pfn.value));
+  if (h == kNil) {
+    return std::nullopt;
+  }
+  const detail::PageMeta& m = z->meta_[h];
+  BlockInfo b;
+  b.head = Pfn{z->pfn(h)};
+  b.order = m.order;
+  b.migratetype = m.mt();
+  b.zone = z->id_;
+  switch (m.kind()) {
+    case PageKind::Free:
+      b.state = BlockState::Free;
+      break;
+    case PageKind::Pcp:
+      b.state = BlockState::Pcp;
+      b.cpu = m.cpu;
+      break;
+    case PageKind::Alloc:
+      b.state = m.flag() ? BlockState::Seed : BlockState::Allocated;
+      b.owner = m.owner();
+      break;
+    case PageKind::Tail:
+      return std::nullopt;
+  }
+  return b;
+}
+
+std::optional<MigrateType> Model::pageblock_type(Pfn pfn) const {
+  const Zone* z = impl_->zone_for(pfn.value);
+  if (z == nullptr) {
+    return std::nullopt;
+  }
+  return z->pb_type(z->idx(pfn.value));
+}
+
+std::uint64_t Model::nr_free_pages(std::uint16_t zone) const { return impl_->zones.at(zone).nr_free_pages(); }
+std::uint64_t Model::pcp_pages(std::uint16_t zone) const { return impl_->zones.at(zone).pcp_pages_; }
+std::uint64_t Model::pcp_count(std::uint16_t zone, unsigned cpu) const {
+  return static_cast<std::uint64_t>(impl_->zones.at(zone).pcp_.at(cpu).count);
+}
+const ModelCounters& Model::counters() const { return impl_->params.counters; }
+
+std::size_t Model::metadata_bytes() const {
+  std::size_t bytes = sizeof(Impl);
+  for (const Zone& z : impl_->zones) {
+    bytes += sizeof(Zone) + z.meta_.capacity() * sizeof(detail::PageMeta) +
+             z.pb_.capacity() * sizeof(detail::PageblockMeta) + z.pcp_.capacity() * sizeof(detail::PerCpuPages);
+  }
+  return bytes;
+}
+
+std::uint64_t Model::page_frames() const {
+  std::uint64_t n = 0;
+  for (const Zone& z : impl_->zones) {
+    n += z.end_ - z.start_;
+  }
+  return n;
+}
+
+}  // namespace labyrinth::allocator

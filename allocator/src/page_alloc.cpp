@@ -1,0 +1,322 @@
+// Allocation by choosing (simulate): prepare_alloc_pages, the fast path, the slow-path flags,
+// get_page_from_freelist and rmqueue (kernel-allocator.md §1.5, §2, §3.4, §5.3, §5.5).
+#include <algorithm>
+
+#include "model_impl.hpp"
+
+namespace labyrinth::allocator {
+
+using detail::kNil;
+using detail::Zone;
+
+// prepare_alloc_pages(): highest zone, migratetype, the CPU's node zonelist, preferred zone.
+AllocContext Model::Impl::prepare(Gfp gfp, unsigned order, unsigned cpu) const {
+  AllocContext ac;
+  ac.cpu = cpu;
+  ac.order = order;
+  ac.highest = gfp_zone(gfp, cfg.gfp, has_highmem);
+  ac.mt = gfp_migratetype(gfp, cfg.gfp, params.grouping_disabled);
+  ac.zonelist = &zonelists[static_cast<std::size_t>(cpu_node[cpu])];
+  for (const std::uint16_t id : *ac.zonelist) {
+    if (index_of(zones[id].type_) <= index_of(ac.highest)) {
+      ac.preferred = id;
+      break;
+    }
+  }
+  return ac;
+}
+
+// alloc_flags_nofragment(): ALLOC_KSWAPD from the gfp, and ALLOC_NOFRAGMENT when ZONE_DMA32
+// exists and the preferred zone is Normal (on NUMA only if the node's DMA32 is populated).
+AllocFlags Model::Impl::nofragment_flags(const AllocContext& ac, Gfp gfp) const {
+  AllocFlags flags = (gfp & cfg.gfp.kswapd_reclaim) != 0 ? alloc::kKswapd : 0;
+  if (params.rules.defrag_mode) {
+    return flags | alloc::kNoFragment;
+  }
+  if (!params.rules.zone_dma32 || ac.preferred < 0) {
+    return flags;
+  }
+  const Zone& pref = zones[static_cast<std::size_t>(ac.preferred)];
+  if (pref.type_ != ZoneType::Normal) {
+    return flags;
+  }
+  if (nr_nodes > 1) {
+    const bool dma32 = std::any_of(zones.begin(), zones.end(), [&](const Zone& z) {
+      return z.node_ == pref.node_ && z.type_ == ZoneType::Dma32 && z.present_ != 0;
+    });
+    if (!dma32) {
+      return flags;
+    }
+  }
+  return flags | alloc::kNoFragment;
+}
+
+// rmqueue(): the pcp list for pcp orders, else (or when that fails) rmqueue_buddy; then the
+// kswapd wake-up for a boosted zone, which in the model may clear the boost.
+Hit Model::Impl::rmqueue(Zone& z, const AllocContext& ac, AllocFlags flags, bool& from_buddy) {
+  Hit h;
+  h.zone = z.id_;
+  from_buddy = false;
+  const PcpMode mode = pcp_mode();
+  if (mode != PcpMode::Off && z.pcp_allowed_order(ac.order)) {
+    h.idx = z.rmqueue_pcplist(ac.cpu, ac.order, ac.mt, flags, mode == PcpMode::Auto);
+    h.src = BlockSource::Pcp;
+  }
+  if (h.idx == kNil) {
+    h.idx = z.rmqueue_buddy(ac.order, ac.mt, flags, h.src);
+    from_buddy = true;
+  }
+  if ((flags & alloc::kKswapd) != 0 && z.boosted_flag_) {
+    z.boosted_flag_ = false;
+    if (params.tunables.boost_reset == BoostReset::OnKswapdWake) {
+      z.boost_ = 0;
+    }
+  }
+  return h;
+}
+
+// get_page_from_freelist(): the zonelist walk with the high-mark probe (ZONE_BELOW_HIGH), the
+// watermark of the request, rmqueue, the highatomic reservation, and one retry without
+// ALLOC_NOFRAGMENT when every zone failed with it.
+Hit Model::Impl::get_page_from_freelist(const AllocContext& ac, AllocFlags flags, Owner owner) {
+  for (;;) {
+    const bool no_fallback = (flags & alloc::kNoFragment) != 0;
+    bool restart = false;
+    for (const std::uint16_t id : *ac.zonelist) {
+      Zone& z = zones[id];
+      if (index_of(z.type_) > index_of(ac.highest)) {
+        continue;
+      }
+      if (no_fallback && nr_nodes > 1 && static_cast<int>(id) != ac.preferred &&
+          z.node_ != zones[static_cast<std::size_t>(ac.preferred)].node_) {
+        flags &= ~alloc::kNoFragment;  // a remote node is no better than fragmenting locally
+        restart = true;
+        break;
+      }
+      bool try_zone = false;
+      if (!z.below_high_) {
+        if (z.watermark_fast(ac.order, static_cast<std::int64_t>(z.wmark_pages(Watermark::High)), ac.highest,
+                             flags)) {
+          try_zone = true;
+        } else {
+          z.below_high_ = true;
+        }
+      }
+      if (!try_zone) {
+        const auto mark = static_cast<Watermark>(flags & alloc::kWmarkMask);
+        try_zone = z.watermark_fast(ac.order, static_cast<std::int64_t>(z.wmark_pages(mark)), ac.highest, flags) ||
+                   (flags & alloc::kNoWatermarks) != 0;
+      }
+      if (!try_zone) {
+        continue;
+      }
+      bool from_buddy = false;
+      Hit h = rmqueue(z, ac, flags, from_buddy);
+      if (h.idx == kNil) {
+        continue;
+      }
+      z.mark_allocated(h.idx, ac.order, ac.mt, owner, false);
+      if ((flags & alloc::kHighAtomic) != 0) {
+        const bool k7 = params.rules.k7_highatomic;
+        if (!k7 || (from_buddy && (flags & alloc::kWmarkMask) == alloc::kWmarkMin)) {
+          z.reserve_highatomic_pageblock(h.idx, ac.order);
+        }
+      }
+      return h;
+    }
+    if (restart) {
+      continue;
+    }
+    if (no_fallback && !params.rules.defrag_mode) {
+      flags &= ~alloc::kNoFragment;
+      ++params.counters.nofragment_retries;
+      continue;
+    }
+    return Hit{};
+  }
+}
+
+// Why the last attempt failed, zone by zone; the zone closest to success decides:
+// ReserveOnly > Fragmentation > Watermark.
+std::pair<AllocFailure, std::uint16_t> Model::Impl::classify(const AllocContext& ac, AllocFlags flags,
+                                                             bool watermarks_ignored) const {
+  auto rank = [](AllocFailure f) {
+    switch (f) {
+      case AllocFailure::ReserveOnly:
+        return 3;
+      case AllocFailure::Fragmentation:
+        return 2;
+      default:
+        return 1;
+    }
+  };
+  AllocFailure best = AllocFailure::ZoneUnavailable;
+  std::uint16_t best_zone = ac.preferred >= 0 ? static_cast<std::uint16_t>(ac.preferred) : 0;
+  const std::uint32_t from = ~((1u << ac.order) - 1u);
+  for (const std::uint16_t id : *ac.zonelist) {
+    const Zone& z = zones[id];
+    if (index_of(z.type_) > index_of(ac.highest)) {
+      continue;
+    }
+    const std::uint32_t reserve_mask =
+        z.area_.mask[index_of(MigrateType::HighAtomic)] | z.area_.mask[index_of(MigrateType::Cma)];
+    const std::uint32_t any_mask = z.area_.mask[0] | z.area_.mask[1] | z.area_.mask[2] | reserve_mask;
+    AllocFailure cause = AllocFailure::Watermark;
+    if (watermarks_ignored) {
+      if ((any_mask & from) != 0) {
+        cause = AllocFailure::ReserveOnly;
+      } else if (z.nr_free_pages() >= (std::uint64_t{1} << ac.order)) {
+        cause = AllocFailure::Fragmentation;
+      }
+    } else {
+      WatermarkCheck c =
+          z.watermark_ok(ac.order, static_cast<std::int64_t>(z.wmark_pages(Watermark::Min)), ac.highest, flags);
+      if (!c.ok && ac.order == 0 && (flags & alloc::kMinReserve) != 0 && z.boost_ != 0) {
+        c = z.watermark_ok(0, static_cast<std::int64_t>(z.wm_.min), ac.highest, flags);
+      }
+      if (c.free_pages - c.unusable <= c.effective_min) {
+        const std::int64_t all = c.free_pages - ((std::int64_t{1} << ac.order) - 1);
+        cause = all > c.effective_min ? AllocFailure::ReserveOnly : AllocFailure::Watermark;
+      } else if (!c.block_available) {
+        cause = (reserve_mask & from) != 0 ? AllocFailure::ReserveOnly : AllocFailure::Fragmentation;
+      } else {
+        cause = AllocFailure::ReserveOnly;  // counted free, but only on lists it may not use
+      }
+    }
+    if (best == AllocFailure::ZoneUnavailable || rank(cause) > rank(best)) {
+      best = cause;
+      best_zone = id;
+    }
+  }
+  return {best, best_zone};
+}
+
+// __alloc_pages(): fast path, slow path, the __GFP_MEMALLOC retry, then the reclaim policy.
+AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner) {
+  AllocResult r;
+  r.order = static_cast<std::uint8_t>(std::min(order, 255u));
+  if (order > params.max_order) {
+    r.failure = AllocFailure::InvalidOrder;
+    ++params.counters.failures;
+    return r;
+  }
+  if (cpu >= cfg.nr_cpus) {
+    r.failure = AllocFailure::InvalidCpu;
+    ++params.counters.failures;
+    return r;
+  }
+  const AllocContext ac = prepare(gfp, order, cpu);
+  r.migratetype = ac.mt;
+  if (ac.preferred < 0) {
+    r.failure = AllocFailure::ZoneUnavailable;
+    ++params.counters.failures;
+    return r;
+  }
+  auto success = [&](const Hit& h, AllocPath path) {
+    r.pfn = Pfn{zones[h.zone].pfn(h.idx)};
+    r.zone = h.zone;
+    r.path = path;
+    r.source = h.src;
+    ++params.counters.allocations;
+    return r;
+  };
+
+  AllocFlags fast = alloc::kWmarkLow | nofragment_flags(ac, gfp);
+  if (ac.mt == MigrateType::Movable) {
+    fast |= alloc::kCma;
+  }
+  if (params.rules.k7_highatomic) {
+    fast |= nonblocking_alloc_flags(gfp, order, cfg.gfp) & alloc::kHighAtomic;
+  }
+  Hit h = get_page_from_freelist(ac, fast, owner);
+  if (h.idx != kNil) {
+    return success(h, AllocPath::Fast);
+  }
+
+  AllocFlags slow = slow_path_alloc_flags(gfp, order, cfg.gfp, params.grouping_disabled);
+  if (params.rules.defrag_mode) {
+    slow |= alloc::kNoFragment;
+  }
+  h = get_page_from_freelist(ac, slow, owner);
+  if (h.idx != kNil) {
+    return success(h, AllocPath::Slow);
+  }
+
+  const AllocFlags reserve = pfmemalloc_alloc_flags(gfp, cfg.gfp);
+  if (reserve != 0) {
+    const AllocFlags flags = (slow & alloc::kCma) | reserve | (slow & alloc::kKswapd);
+    h = get_page_from_freelist(ac, flags, owner);
+    if (h.idx != kNil) {
+      r.watermark_missed = true;
+      return success(h, AllocPath::NoWatermarks);
+    }
+  }
+
+  const bool can_reclaim = (gfp & cfg.gfp.direct_reclaim) != 0;
+  bool ignored = reserve != 0;
+  if (can_reclaim && params.tunables.reclaim == ReclaimPolicy::AssumeSuccess) {
+    h = get_page_from_freelist(ac, slow | alloc::kNoWatermarks, owner);
+    if (h.idx != kNil) {
+      r.watermark_missed = true;
+      ++params.counters.reclaim_stalls;
+      return success(h, AllocPath::ReclaimAssumed);
+    }
+    ignored = true;
+  }
+  const auto [cause, zone] = classify(ac, slow, ignored);
+  r.failure = cause;
+  r.zone = zone;
+  ++params.counters.failures;
+  return r;
+}
+
+RequestCheck Model::check_request(Gfp gfp, unsigned order, unsigned cpu) const {
+  const Impl& s = *impl_;
+  RequestCheck rc;
+  if (order > s.params.max_order || cpu >= s.cfg.nr_cpus) {
+    return rc;
+  }
+  const AllocContext ac = s.prepare(gfp, order, cpu);
+  if (ac.preferred < 0) {
+    return rc;
+  }
+  rc.zone_available = true;
+  rc.fast_flags = alloc::kWmarkLow | s.nofragment_flags(ac, gfp) |
+                  (ac.mt == MigrateType::Movable ? alloc::kCma : 0u);
+  rc.slow_flags = slow_path_alloc_flags(gfp, order, s.cfg.gfp, s.params.grouping_disabled);
+  int slow_zone = -1;
+  for (const std::uint16_t id : *ac.zonelist) {
+    const Zone& z = s.zones[id];
+    if (index_of(z.type_) > index_of(ac.highest)) {
+      continue;
+    }
+    if (z.watermark_fast(order, static_cast<std::int64_t>(z.wmark_pages(Watermark::Low)), ac.highest,
+                         rc.fast_flags)) {
+      rc.fast_ok = true;
+    }
+    if (z.watermark_fast(order, static_cast<std::int64_t>(z.wmark_pages(Watermark::Min)), ac.highest,
+                         rc.slow_flags)) {
+      rc.slow_ok = true;
+      if (slow_zone < 0) {
+        slow_zone = id;
+      }
+    }
+  }
+  const Zone& z = s.zones[static_cast<std::size_t>(slow_zone >= 0 ? slow_zone : ac.preferred)];
+  rc.slow = z.watermark_ok(order, static_cast<std::int64_t>(z.wmark_pages(Watermark::Min)), ac.highest,
+                           rc.slow_flags);
+  if (!rc.slow.ok && order == 0 && (rc.slow_flags & alloc::kMinReserve) != 0 && z.boost_ != 0) {
+    rc.slow = z.watermark_ok(0, static_cast<std::int64_t>(z.wm_.min), ac.highest, rc.slow_flags);
+  }
+  return rc;
+}
+
+WatermarkCheck Model::watermark_check(std::uint16_t zone, unsigned order, AllocFlags flags, ZoneType highest) const {
+  const Zone& z = impl_->zones.at(zone);
+  const auto mark = static_cast<Watermark>(flags & alloc::kWmarkMask);
+  WatermarkCheck c = z.watermark_ok(order, static_cast<std::int64_t>(z.wmark_pages(mark)), highest, flags);
+  c.ok = z.watermark_fast(order, static_cast<std::int64_t>(z.wmark_pages(mark)), highest, flags);
+  return c;
+}
+
+}  // namespace labyrinth::allocator

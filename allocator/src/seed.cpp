@@ -1,0 +1,163 @@
+// Seeding the model from a snapshot of the kernel's free pages (kernel-allocator.md §8.3,
+// §9.1): free runs become maximal aligned free blocks, every other page an allocation of the
+// seed owner.
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "model_impl.hpp"
+
+namespace labyrinth::allocator {
+
+using detail::PageblockMeta;
+using detail::PageMeta;
+using detail::Zone;
+
+void Model::Impl::reset_zone(Zone& z) const {
+  std::fill(z.meta_.begin(), z.meta_.end(), PageMeta{});
+  z.area_ = detail::FreeArea{};
+  for (PageblockMeta& b : z.pb_) {
+    const bool straddles = b.straddles;
+    b = PageblockMeta{};
+    b.straddles = straddles;
+  }
+  z.pb_type_counts_ = {};
+  z.pb_type_counts_[index_of(MigrateType::Movable)] = z.pb_.size();
+  for (detail::PerCpuPages& pcp : z.pcp_) {
+    pcp = detail::PerCpuPages{};
+    pcp.high = z.limits_.high_min;
+  }
+  z.boost_ = cfg.zones[z.id_].watermark_boost;
+  z.nr_reserved_highatomic_ = 0;
+  z.mixed_pageblocks_ = 0;
+  z.pcp_pages_ = 0;
+  z.below_high_ = false;
+  z.boosted_flag_ = false;
+}
+
+SeedReport Model::Impl::seed(const Snapshot& snapshot) {
+  SeedReport report;
+  const unsigned pbo = params.pageblock_order;
+  const unsigned max_order = params.max_order;
+
+  // Free runs clipped to each zone, sorted and merged.
+  std::vector<std::vector<std::pair<std::uint64_t, std::uint64_t>>> runs(zones.size());
+  for (const FreeRun& r : snapshot.free_runs) {
+    const std::uint64_t lo = r.start.value;
+    const std::uint64_t hi = lo + r.pages;
+    std::uint64_t inside = 0;
+    for (const Zone& z : zones) {
+      const std::uint64_t a = std::max(lo, z.start_);
+      const std::uint64_t b = std::min(hi, z.end_);
+      if (a < b) {
+        runs[z.id_].emplace_back(a, b);
+        inside += b - a;
+      }
+    }
+    report.pages_outside_zones += r.pages - inside;
+  }
+  for (auto& zr : runs) {
+    std::sort(zr.begin(), zr.end());
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> merged;
+    for (const auto& [a, b] : zr) {
+      if (!merged.empty() && a <= merged.back().second) {
+        merged.back().second = std::max(merged.back().second, b);
+      } else {
+        merged.emplace_back(a, b);
+      }
+    }
+    zr = std::move(merged);
+  }
+
+  for (Zone& z : zones) {
+    reset_zone(z);
+    const auto& zr = runs[z.id_];
+
+    // Pageblock types. Free pages per pageblock order the candidates for non-movable types.
+    std::vector<std::uint64_t> free_in_pb(z.pb_.size(), 0);
+    for (const auto& [a, b] : zr) {
+      for (std::uint64_t p = a; p < b;) {
+        const std::uint64_t block_end = std::min(b, ((p >> pbo) + 1) << pbo);
+        free_in_pb[static_cast<std::size_t>((p >> pbo) - z.pb_first_)] += block_end - p;
+        p = block_end;
+      }
+    }
+    for (const ZonePageblockCounts& c : snapshot.pageblock_counts) {
+      if (c.zone != z.id_) {
+        continue;
+      }
+      std::vector<std::uint32_t> order(z.pb_.size());
+      for (std::uint32_t i = 0; i < order.size(); ++i) {
+        order[i] = i;
+      }
+      std::stable_sort(order.begin(), order.end(),
+                       [&](std::uint32_t a, std::uint32_t b) { return free_in_pb[a] < free_in_pb[b]; });
+      std::size_t next = 0;
+      for (const MigrateType t : {MigrateType::Unmovable, MigrateType::Reclaimable, MigrateType::HighAtomic,
+                                  MigrateType::Cma, MigrateType::Isolate}) {
+        for (std::uint64_t k = 0; k < c.counts[index_of(t)]; ++k) {
+          if (next == order.size()) {
+            ++report.pageblock_count_shortfall;
+            continue;
+          }
+          z.set_pageblock_type(order[next++], t);
+        }
+      }
+    }
+    for (const PageblockType& t : snapshot.pageblock_types) {
+      if (z.contains(t.pfn.value)) {
+        z.set_pageblock_type(z.pb_of(z.idx(t.pfn.value)), t.type);
+      }
+    }
+    z.nr_reserved_highatomic_ = z.pb_type_counts_[index_of(MigrateType::HighAtomic)] * z.pageblock_pages();
+
+    // Blocks: greedy maximal aligned decomposition. A free block above pageblock_order must
+    // have one type across its pageblocks (as __free_one_page leaves it); seed blocks stay
+    // within a pageblock so that each is attributed to its pageblock's type.
+    auto uniform_type = [&](std::uint64_t p, unsigned k) {
+      const std::uint32_t first = z.pb_of(z.idx(p));
+      for (std::uint32_t i = 1; i < (1u << (k - pbo)); ++i) {
+        if (z.pb_[first + i].type != z.pb_[first].type) {
+          return false;
+        }
+      }
+      return true;
+    };
+    auto emit = [&](std::uint64_t lo, std::uint64_t hi, bool free) {
+      for (std::uint64_t p = lo; p < hi;) {
+        unsigned k = std::min(max_order, static_cast<unsigned>(std::countr_zero(p | (std::uint64_t{1} << 63))));
+        while ((std::uint64_t{1} << k) > hi - p) {
+          --k;
+        }
+        bool split_by_type = false;
+        if (free) {
+          while (k > pbo && !uniform_type(p, k)) {
+            --k;
+            split_by_type = true;
+          }
+        } else {
+          k = std::min(k, pbo);
+        }
+        const std::uint32_t i = z.idx(p);
+        if (free) {
+          z.add_to_free_list(i, k, z.pb_type(i), true);
+          z.meta_[i].set_flag(split_by_type);
+          report.free_pages += std::uint64_t{1} << k;
+        } else {
+          z.mark_allocated(i, k, z.seed_alloc_type(i), kSeedOwner, true);
+        }
+        p += std::uint64_t{1} << k;
+      }
+    };
+    std::uint64_t cursor = z.start_;
+    for (const auto& [a, b] : zr) {
+      emit(cursor, a, false);
+      emit(a, b, true);
+      cursor = b;
+    }
+    emit(cursor, z.end_, false);
+  }
+  return report;
+}
+
+}  // namespace labyrinth::allocator

@@ -1,0 +1,278 @@
+// Internal: one zone of the model. Page metadata is a pfn-indexed array of 12-byte PageMeta
+// with intrusive u32 index lists (free lists and pcp lists), so every buddy check and list
+// removal is O(1) and every allocation/free is O(max_order). Not part of the public API.
+#pragma once
+
+#include <array>
+#include <bit>
+#include <cstdint>
+#include <vector>
+
+#include "labyrinth/allocator/config.hpp"
+#include "labyrinth/allocator/gfp.hpp"
+#include "labyrinth/allocator/model.hpp"
+#include "labyrinth/allocator/results.hpp"
+#include "labyrinth/allocator/types.hpp"
+
+namespace labyrinth::allocator::detail {
+
+inline constexpr std::uint32_t kNil = 0xffffffffu;
+inline constexpr unsigned kCostlyOrder = 3;          // PAGE_ALLOC_COSTLY_ORDER
+inline constexpr unsigned kLowOrderPcpLists = 12;    // NR_LOWORDER_PCP_LISTS
+inline constexpr unsigned kMaxPcpLists = 14;         // + 2 THP lists
+
+/// What a page frame is: the head of a free buddy block, of a block on a pcp list, of an
+/// allocated block, or a non-head page inside one of those (Tail).
+enum class PageKind : std::uint8_t { Tail = 0, Free = 1, Pcp = 2, Alloc = 3 };
+
+/// Per page frame metadata, 12 bytes. prev/next link the block into a free list or pcp list;
+/// for an allocated block they hold the 64-bit owner instead.
+struct PageMeta {
+  std::uint32_t prev = kNil;
+  std::uint32_t next = kNil;
+  std::uint8_t order = 0;
+  /// bits 0-1 kind, 2-4 migratetype, 5 flag: Alloc = seed-owned; Free = moved across types
+  /// while free (may legitimately sit unmerged next to an equal free buddy, as in the kernel).
+  std::uint8_t bits = 0;
+  std::uint16_t cpu = 0;  ///< Pcp: the CPU whose list holds it
+
+  [[nodiscard]] PageKind kind() const { return static_cast<PageKind>(bits & 3u); }
+  [[nodiscard]] MigrateType mt() const { return static_cast<MigrateType>((bits >> 2) & 7u); }
+  [[nodiscard]] bool flag() const { return (bits & 0x20u) != 0; }
+  void set(PageKind kind, MigrateType mt, bool flag = false) {
+    bits = static_cast<std::uint8_t>(static_cast<unsigned>(kind) | (index_of(mt) << 2) | (flag ? 0x20u : 0u));
+  }
+  void set_flag(bool flag) { bits = static_cast<std::uint8_t>(flag ? (bits | 0x20u) : (bits & ~0x20u)); }
+  [[nodiscard]] Owner owner() const { return (static_cast<Owner>(next) << 32) | prev; }
+  void set_owner(Owner owner) {
+    prev = static_cast<std::uint32_t>(owner);
+    next = static_cast<std::uint32_t>(owner >> 32);
+  }
+};
+static_assert(sizeof(PageMeta) == 12, "PageMeta must stay within the 16-byte budget per page frame");
+
+struct ListHead {
+  std::uint32_t head = kNil;
+  std::uint32_t tail = kNil;
+};
+
+inline void list_push_front(PageMeta* m, ListHead& l, std::uint32_t i) {
+  m[i].prev = kNil;
+  m[i].next = l.head;
+  if (l.head != kNil) {
+    m[l.head].prev = i;
+  } else {
+    l.tail = i;
+  }
+  l.head = i;
+}
+inline void list_push_back(PageMeta* m, ListHead& l, std::uint32_t i) {
+  m[i].next = kNil;
+  m[i].prev = l.tail;
+  if (l.tail != kNil) {
+    m[l.tail].next = i;
+  } else {
+    l.head = i;
+  }
+  l.tail = i;
+}
+inline void list_unlink(PageMeta* m, ListHead& l, std::uint32_t i) {
+  const std::uint32_t p = m[i].prev;
+  const std::uint32_t n = m[i].next;
+  if (p != kNil) {
+    m[p].next = n;
+  } else {
+    l.head = n;
+  }
+  if (n != kNil) {
+    m[n].prev = p;
+  } else {
+    l.tail = p;
+  }
+}
+
+/// struct free_area[] of a zone plus the bookkeeping the model needs in O(1).
+struct FreeArea {
+  std::array<std::array<ListHead, kMigrateTypes>, kOrderSlots> lists{};
+  std::array<std::array<std::uint64_t, kMigrateTypes>, kOrderSlots> blocks{};  ///< per list
+  std::array<std::uint64_t, kOrderSlots> nr_free{};  ///< free_area[o].nr_free
+  std::array<std::uint32_t, kMigrateTypes> mask{};   ///< bit o: lists[o][mt] non-empty
+  std::array<std::uint64_t, kMigrateTypes> pages{};  ///< free pages on each type's lists
+};
+
+struct PageblockMeta {
+  std::array<std::uint32_t, kPcpTypes> alloc_pages{};  ///< allocated pages by allocation type
+  std::uint32_t free_pages = 0;                         ///< pages of buddy blocks inside it
+  MigrateType type = MigrateType::Movable;
+  bool straddles = false;  ///< not entirely inside the zone
+  bool mixed = false;
+};
+
+struct PerCpuPages {
+  std::array<ListHead, kMaxPcpLists> lists{};
+  std::int64_t count = 0;
+  std::int64_t high = 0;
+  std::int64_t alloc_factor = 0;
+  std::int64_t free_count = 0;
+  bool prev_free_high_order = false;  ///< PCPF_PREV_FREE_HIGH_ORDER
+};
+
+/// Model-wide parameters every zone reads; owned by Model::Impl.
+struct Params {
+  unsigned max_order = 10;
+  unsigned pageblock_order = 9;
+  int pmd_order = 9;  ///< -1: no THP pcp lists
+  unsigned pcp_lists = kMaxPcpLists;
+  bool grouping_disabled = false;
+  KernelRules rules;
+  Tunables tunables;
+  ModelCounters counters;
+};
+
+enum class RmqueueMode : std::uint8_t { Normal, Cma, Claim, Steal };
+
+class Zone {
+ public:
+  Zone(Params* params, std::uint16_t id, const ZoneConfig& cfg, unsigned nr_cpus);
+
+  // --- geometry ---
+  [[nodiscard]] bool contains(std::uint64_t pfn) const { return pfn >= start_ && pfn < end_; }
+  [[nodiscard]] std::uint32_t idx(std::uint64_t pfn) const { return static_cast<std::uint32_t>(pfn - start_); }
+  [[nodiscard]] std::uint64_t pfn(std::uint32_t idx) const { return start_ + idx; }
+  [[nodiscard]] std::uint32_t pb_of(std::uint32_t idx) const {
+    return static_cast<std::uint32_t>(((start_ + idx) >> params_->pageblock_order) - pb_first_);
+  }
+  [[nodiscard]] MigrateType pb_type(std::uint32_t idx) const { return pb_[pb_of(idx)].type; }
+  [[nodiscard]] std::uint64_t pageblock_pages() const { return std::uint64_t{1} << params_->pageblock_order; }
+
+  // --- free lists (free_area.cpp) ---
+  void add_to_free_list(std::uint32_t idx, unsigned order, MigrateType mt, bool tail);
+  void del_from_free_list(std::uint32_t idx);
+  void move_to_free_list(std::uint32_t idx, MigrateType to);
+  [[nodiscard]] bool page_is_buddy(std::uint64_t buddy_pfn, unsigned order) const {
+    if (!contains(buddy_pfn)) {
+      return false;
+    }
+    const PageMeta& b = meta_[idx(buddy_pfn)];
+    return b.kind() == PageKind::Free && b.order == order;
+  }
+  /// Splits the block [head, head + 2^high) down to the order-`low` block holding `target`;
+  /// the other halves go to the head of mt's free lists, largest first (expand()).
+  void split_to_free_lists(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low, MigrateType mt);
+  /// Same split of a seed-owned block: every piece, the target's included, stays seed-owned.
+  void split_seed_block(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low);
+  /// Head of the block containing idx (any kind), or kNil.
+  [[nodiscard]] std::uint32_t find_head(std::uint32_t idx) const;
+
+  // --- allocation bookkeeping (free_area.cpp) ---
+  void mark_allocated(std::uint32_t idx, unsigned order, MigrateType mt, Owner owner, bool seed);
+  void unmark_allocated(std::uint32_t idx);
+  [[nodiscard]] MigrateType seed_alloc_type(std::uint32_t idx) const;
+
+  // --- buddy allocation (rmqueue.cpp) ---
+  std::uint32_t rmqueue_smallest(unsigned order, MigrateType mt);
+  std::uint32_t rmqueue(unsigned order, MigrateType mt, AllocFlags flags, RmqueueMode& mode, BlockSource& src);
+  std::uint32_t rmqueue_buddy(unsigned order, MigrateType mt, AllocFlags flags, BlockSource& src);
+  bool boost_watermark();
+  void reserve_highatomic_pageblock(std::uint32_t idx, unsigned order);
+  bool unreserve_highatomic_pageblock(MigrateType to, bool force);
+
+  // --- freeing (free_page.cpp) ---
+  /// free_one_page(): split_large_buddy + __free_one_page with each pageblock's type.
+  void free_one_page(std::uint32_t idx, unsigned order);
+  /// __free_one_page(): merge and insert on mt's list.
+  void free_one_page_piece(std::uint32_t idx, unsigned order, MigrateType mt);
+
+  // --- per-cpu lists (pcp.cpp) ---
+  [[nodiscard]] bool pcp_allowed_order(unsigned order) const {
+    return order <= kCostlyOrder || static_cast<int>(order) == params_->pmd_order;
+  }
+  [[nodiscard]] unsigned pindex(unsigned order, MigrateType mt) const {
+    if (order <= kCostlyOrder) {
+      return order * kPcpTypes + index_of(mt);
+    }
+    return kLowOrderPcpLists + (mt == MigrateType::Movable ? 1u : 0u);
+  }
+  [[nodiscard]] unsigned pindex_to_order(unsigned pindex) const {
+    return pindex < kLowOrderPcpLists ? pindex / kPcpTypes : static_cast<unsigned>(params_->pmd_order);
+  }
+  std::uint32_t rmqueue_pcplist(unsigned cpu, unsigned order, MigrateType mt, AllocFlags flags, bool may_refill);
+  /// Frees to cpu's pcp list (free_unref_page / free_frozen_page_commit). Returns false when
+  /// the page went to the buddy lists instead (Isolate pageblock).
+  bool free_to_pcp(unsigned cpu, std::uint32_t idx, unsigned order, bool apply_limits);
+  void pcp_add(unsigned cpu, std::uint32_t idx, unsigned order, MigrateType list_mt, bool tail);
+  void pcp_remove(std::uint32_t idx);
+  std::uint64_t free_pcppages_bulk(unsigned cpu, std::int64_t count, unsigned pindex);
+  std::uint64_t drain_pcp(unsigned cpu);
+
+  // --- pageblocks (pageblocks.cpp) ---
+  void set_pageblock_type(std::uint32_t pbi, MigrateType mt);
+  void change_pageblock_range(std::uint32_t idx, unsigned order, MigrateType mt);
+  /// move_freepages_block(): -1 when the pageblock straddles the zone edge.
+  std::int64_t move_freepages_block(std::uint32_t pbi, MigrateType to);
+  void refresh_mixed(std::uint32_t pbi);
+
+  // --- watermarks (zone_watermark.cpp) ---
+  [[nodiscard]] std::uint64_t nr_free_pages() const {
+    const auto& p = area_.pages;
+    return p[0] + p[1] + p[2] + p[3] + p[4];  // everything but Isolate
+  }
+  [[nodiscard]] std::uint64_t wmark_pages(Watermark w) const {
+    const std::uint64_t base = w == Watermark::Min ? wm_.min : (w == Watermark::Low ? wm_.low : wm_.high);
+    return base + boost_;
+  }
+  [[nodiscard]] std::int64_t unusable_free(unsigned order, AllocFlags flags) const;
+  /// __zone_watermark_ok with free_pages = NR_FREE_PAGES, reporting the arithmetic.
+  [[nodiscard]] WatermarkCheck watermark_ok(unsigned order, std::int64_t mark, ZoneType highest, AllocFlags flags) const;
+  /// zone_watermark_fast().
+  [[nodiscard]] bool watermark_fast(unsigned order, std::int64_t mark, ZoneType highest, AllocFlags flags) const;
+
+  // --- state (public within the library) ---
+  Params* params_;
+  std::uint16_t id_;
+  int node_;
+  ZoneType type_;
+  std::uint64_t start_;
+  std::uint64_t end_;
+  std::uint64_t managed_;
+  std::uint64_t present_;
+  std::uint64_t pb_first_;
+  std::vector<PageMeta> meta_;
+  FreeArea area_;
+  std::vector<PageblockMeta> pb_;
+  std::vector<PerCpuPages> pcp_;
+  PcpLimits limits_;
+  Watermarks wm_;
+  std::uint64_t boost_ = 0;
+  LowmemReserve lowmem_{};
+  std::uint64_t nr_reserved_highatomic_ = 0;
+  std::uint64_t mixed_pageblocks_ = 0;
+  std::array<std::uint64_t, kMigrateTypes> pb_type_counts_{};  ///< pageblocks per type
+  std::uint64_t pcp_pages_ = 0;
+  bool below_high_ = false;      ///< ZONE_BELOW_HIGH
+  bool boosted_flag_ = false;    ///< ZONE_BOOSTED_WATERMARK
+
+ private:
+  void pb_free_add(std::uint32_t idx, unsigned order, bool add);
+  void pb_alloc_add(std::uint32_t idx, unsigned order, MigrateType mt, bool add);
+  std::uint32_t rmqueue_claim(unsigned order, MigrateType start_mt, AllocFlags flags);
+  std::uint32_t rmqueue_steal(unsigned order, MigrateType start_mt);
+  std::uint32_t try_to_claim_block(std::uint32_t idx, unsigned current_order, unsigned order, MigrateType start_mt,
+                                   MigrateType block_mt, AllocFlags flags);
+  [[nodiscard]] int find_suitable_fallback(unsigned order, MigrateType mt, bool claimable) const;
+  [[nodiscard]] bool should_try_claim_block(unsigned order, MigrateType start_mt) const;
+  [[nodiscard]] bool buddy_merge_likely(std::uint64_t pfn, std::uint64_t buddy_pfn, unsigned order) const;
+  std::int64_t nr_pcp_alloc(PerCpuPages& pcp, unsigned order);
+  std::int64_t nr_pcp_high(PerCpuPages& pcp, std::int64_t batch, bool free_high);
+  std::int64_t nr_pcp_free(const PerCpuPages& pcp, std::int64_t batch, std::int64_t high, bool free_high) const;
+  std::int64_t rmqueue_bulk(unsigned order, std::int64_t count, unsigned cpu, MigrateType mt, AllocFlags flags);
+};
+
+/// fallbacks[][] (mm/page_alloc.c).
+inline constexpr std::array<std::array<MigrateType, 2>, kPcpTypes> kFallbacks{{
+    {MigrateType::Reclaimable, MigrateType::Movable},    // Unmovable
+    {MigrateType::Reclaimable, MigrateType::Unmovable},  // Movable
+    {MigrateType::Unmovable, MigrateType::Movable},      // Reclaimable
+}};
+
+}  // namespace labyrinth::allocator::detail

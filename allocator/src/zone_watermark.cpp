@@ -1,0 +1,90 @@
+// The watermark check (kernel-allocator.md §3; mm/page_alloc.c: __zone_watermark_unusable_free,
+// __zone_watermark_ok, zone_watermark_fast).
+#include <algorithm>
+
+#include "zone.hpp"
+
+namespace labyrinth::allocator::detail {
+
+// __zone_watermark_unusable_free(): the pages of a 2^order block beyond the first, free
+// highatomic pages (or, before 6.12, the whole reserve) unless the request may use reserves,
+// and free CMA pages unless it may use CMA.
+std::int64_t Zone::unusable_free(unsigned order, AllocFlags flags) const {
+  std::int64_t unusable = (std::int64_t{1} << order) - 1;
+  if ((flags & alloc::kReserves) == 0) {
+    unusable += static_cast<std::int64_t>(params_->rules.unusable_counts_free_highatomic
+                                              ? area_.pages[index_of(MigrateType::HighAtomic)]
+                                              : nr_reserved_highatomic_);
+  }
+  if ((flags & alloc::kCma) == 0) {
+    unusable += static_cast<std::int64_t>(area_.pages[index_of(MigrateType::Cma)]);
+  }
+  return unusable;
+}
+
+// __zone_watermark_ok(): ALLOC_MIN_RESERVE takes min down by half, ALLOC_NON_BLOCK on top of
+// that by another quarter (GFP_ATOMIC: 3/8 of the mark is left), ALLOC_OOM by half. Order > 0
+// also needs a free block of the order on a list the request may use.
+WatermarkCheck Zone::watermark_ok(unsigned order, std::int64_t mark, ZoneType highest, AllocFlags flags) const {
+  WatermarkCheck c;
+  c.zone = id_;
+  c.free_pages = static_cast<std::int64_t>(nr_free_pages());
+  c.unusable = unusable_free(order, flags);
+  c.mark = mark;
+  std::int64_t min = mark;
+  if ((flags & alloc::kReserves) != 0) {
+    if ((flags & alloc::kMinReserve) != 0) {
+      min -= min / 2;
+      if ((flags & alloc::kNonBlock) != 0) {
+        min -= min / 4;
+      }
+    }
+    if ((flags & alloc::kOom) != 0) {
+      min -= min / 2;
+    }
+  }
+  c.effective_min = min + static_cast<std::int64_t>(lowmem_[index_of(highest)]);
+  const std::int64_t free = c.free_pages - c.unusable;
+  if (free <= c.effective_min) {
+    c.ok = false;
+    return c;
+  }
+  if (order == 0) {
+    c.ok = true;
+    return c;
+  }
+  const std::uint32_t from = ~((1u << order) - 1u);
+  std::uint32_t usable = area_.mask[0] | area_.mask[1] | area_.mask[2];
+  if ((flags & alloc::kCma) != 0) {
+    usable |= area_.mask[index_of(MigrateType::Cma)];
+  }
+  if ((flags & (alloc::kHighAtomic | alloc::kOom)) != 0) {
+    usable |= area_.mask[index_of(MigrateType::HighAtomic)];
+  }
+  c.block_available = (usable & from) != 0;
+  c.ok = c.block_available;
+  return c;
+}
+
+// zone_watermark_fast(): an order-0 short-cut without reserve reductions, the full check, and
+// for order-0 ALLOC_MIN_RESERVE requests at the min mark a retry without the boost.
+bool Zone::watermark_fast(unsigned order, std::int64_t mark, ZoneType highest, AllocFlags flags) const {
+  if (order == 0) {
+    const auto free_pages = static_cast<std::int64_t>(nr_free_pages());
+    const std::int64_t reserved = unusable_free(0, flags);
+    const std::int64_t usable = free_pages - std::min(free_pages, reserved);
+    if (usable > mark + static_cast<std::int64_t>(lowmem_[index_of(highest)])) {
+      return true;
+    }
+  }
+  if (watermark_ok(order, mark, highest, flags).ok) {
+    return true;
+  }
+  if (order == 0 && (flags & alloc::kMinReserve) != 0 && boost_ != 0 &&
+      (flags & alloc::kWmarkMask) == alloc::kWmarkMin) {
+    return watermark_ok(order, static_cast<std::int64_t>(wm_.min), highest, flags).ok;
+  }
+  return false;
+}
+
+}  // namespace labyrinth::allocator::detail
