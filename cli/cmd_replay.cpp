@@ -1,16 +1,204 @@
-// Placeholder: `labyrinth replay` lands with its issue.
+// `labyrinth replay [TRACE] [--mode mirror|simulate] [what-if options]`: the trace replayed
+// into the allocator model; failure forensics, fragmentation timeline, validation.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <span>
+
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "labyrinth/replay/replay.hpp"
+#include "labyrinth/replay/replay_report.hpp"
 #include "log.hpp"
+#include "output_file.hpp"
+#include "trace_input.hpp"
+#include "units.hpp"
 
 namespace labyrinth::cli {
+namespace {
+
+struct ReplayCliOptions {
+  std::string input = kDefaultTraceFile;
+  std::string mode;  // "" = decide from the trace
+  std::optional<std::uint64_t> min_free_kbytes;
+  std::optional<std::uint64_t> watermark_scale_factor;
+  std::optional<std::uint64_t> watermark_boost_factor;
+  bool no_highatomic = false;
+  bool no_pcp = false;
+  std::string balloon;
+  std::string interval = "1s";
+  std::string timeline_path;
+  std::string json_path;
+  std::size_t top = 20;
+  std::size_t max_failures = 10000;
+  bool quiet = false;
+  bool no_progress = false;
+};
+
+class Progress {
+ public:
+  explicit Progress(bool enabled) : enabled_(enabled) {}
+  void update(const traces::TraceReader& reader, std::uint64_t events) {
+    if (!enabled_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (shown_ && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    shown_ = true;
+    const double frac = reader.file_size() == 0 ? 0.0
+                                                : std::min(1.0, static_cast<double>(reader.offset()) /
+                                                                    static_cast<double>(reader.file_size()));
+    const int width = 30;
+    const int fill = static_cast<int>(frac * width);
+    fmt::print(stderr, "\rreplay [{}{}] {:3.0f}%  {:.1f}M events", std::string(static_cast<std::size_t>(fill), '='),
+               std::string(static_cast<std::size_t>(width - fill), ' '), frac * 100.0, static_cast<double>(events) / 1e6);
+    std::fflush(stderr);
+  }
+  void done() {
+    if (enabled_ && shown_) fmt::print(stderr, "\r{}\r", std::string(60, ' '));
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+int run_replay(const ReplayCliOptions& o) {
+  replay::ReplayOptions options;
+  replay::WhatIf& w = options.what_if;
+  w.min_free_kbytes = o.min_free_kbytes;
+  w.watermark_scale_factor = o.watermark_scale_factor;
+  w.watermark_boost_factor = o.watermark_boost_factor;
+  w.no_highatomic = o.no_highatomic;
+  w.no_pcp = o.no_pcp;
+  if (!o.balloon.empty()) {
+    const ParsedUnit size = parse_size(o.balloon);
+    if (!size.ok()) {
+      error("--balloon {}", size.error);
+      return kExitUsage;
+    }
+    w.balloon_bytes = size.value;
+  }
+  const ParsedUnit interval = parse_duration(o.interval);
+  if (!interval.ok() || interval.value == 0) {
+    error("--interval {}", interval.ok() ? "'" + o.interval + "' must be longer than 0" : interval.error);
+    return kExitUsage;
+  }
+  options.interval_ns = interval.value;
+  options.max_failures = o.max_failures;
+  const bool what_if = w.min_free_kbytes || w.watermark_scale_factor || w.watermark_boost_factor || w.no_highatomic ||
+                       w.no_pcp || w.balloon_bytes != 0;
+
+  auto reader = open_trace_or_exit(o.input);
+  const auto& start = reader->start_snapshot();
+  const bool has_map = start.present && !start.free_runs.empty();
+  if (o.mode == "mirror") {
+    if (what_if) {
+      error("what-if options (--min-free-kbytes, --watermark-*, --no-highatomic, --no-pcp, --balloon) need --mode simulate");
+      return kExitUsage;
+    }
+    options.mode = replay::ReplayMode::Mirror;
+  } else if (o.mode == "simulate") {
+    options.mode = replay::ReplayMode::Simulate;
+  } else {
+    options.mode = has_map && !what_if ? replay::ReplayMode::Mirror : replay::ReplayMode::Simulate;
+    if (!has_map && !o.quiet) {
+      warning("{} has no start free-page map: simulating from all memory free (not the kernel's state)", o.input);
+    }
+  }
+
+  // The timeline CSV goes to a temporary file renamed at the end, like every report.
+  std::FILE* csv = nullptr;
+  std::string csv_tmp;
+  if (!o.timeline_path.empty()) {
+    csv_tmp = o.timeline_path == "-" ? std::string() : o.timeline_path + ".tmp." + std::to_string(::getpid());
+    csv = o.timeline_path == "-" ? stdout : std::fopen(csv_tmp.c_str(), "w");
+    if (csv == nullptr) {
+      error("cannot write {}: {}", o.timeline_path, std::strerror(errno));
+      return kExitFailure;
+    }
+    options.timeline_csv = csv;
+  }
+  auto close_csv = [&](bool keep) -> bool {
+    if (csv == nullptr || csv == stdout) return true;
+    const bool ok = std::fflush(csv) == 0 && std::ferror(csv) == 0;
+    std::fclose(csv);
+    csv = nullptr;
+    if (!keep || !ok) {
+      std::remove(csv_tmp.c_str());
+      return !keep;
+    }
+    std::error_code ec;
+    std::filesystem::rename(csv_tmp, o.timeline_path, ec);
+    if (ec) std::remove(csv_tmp.c_str());
+    return !ec;
+  };
+
+  std::unique_ptr<replay::Replayer> replayer;
+  try {
+    replayer = std::make_unique<replay::Replayer>(reader->header(), start, options);
+  } catch (const std::exception& e) {
+    close_csv(false);
+    error("{}: {}", o.input, e.what());
+    return kExitFailure;
+  }
+  Progress progress(!o.quiet && !o.no_progress && ::isatty(2) == 1);
+  std::span<const traces::PageEvent> chunk;
+  while (reader->next(chunk)) {
+    replayer->add(chunk);
+    progress.update(*reader, reader->events_read());
+  }
+  progress.done();
+  const replay::ReplayResult result = replayer->finish(*reader);
+
+  const bool json_to_stdout = o.json_path == "-";
+  if (!close_csv(true)) {
+    error("cannot write the timeline to {}", o.timeline_path);
+    return kExitFailure;
+  }
+  if (!o.quiet && !json_to_stdout && o.timeline_path != "-") replay::print_replay_text(stdout, result, o.top);
+  if (!o.json_path.empty()) {
+    if (const std::string err = write_json_output(o.json_path, replay::replay_to_json(result, o.top)); !err.empty()) {
+      error("{}", err);
+      return kExitFailure;
+    }
+  }
+  return report_trace_damage(*reader);
+}
+
+}  // namespace
 
 void setup_replay(CLI::App& app) {
-  auto* cmd = app.add_subcommand("replay", "(not built yet)");
-  cmd->allow_extras();
-  cmd->callback([] {
-    error("'labyrinth replay' is not built yet");
-    throw CLI::RuntimeError(kExitFailure);
+  auto o = std::make_shared<ReplayCliOptions>();
+  auto* cmd = app.add_subcommand("replay",
+                                 "Replay a trace into the buddy-allocator model: failure forensics, fragmentation "
+                                 "timeline, what-if settings");
+  cmd->add_option("trace", o->input, "Trace file")->capture_default_str();
+  cmd->add_option("-i,--input", o->input, "Trace file (same as the positional argument)");
+  cmd->add_option("--mode", o->mode,
+                  "mirror: apply the kernel's own choices (default with a start snapshot); simulate: the model picks "
+                  "pages under what-if settings (default otherwise, or with a what-if option)")
+      ->check(CLI::IsMember({"mirror", "simulate"}));
+  cmd->add_option("--min-free-kbytes", o->min_free_kbytes, "simulate: vm.min_free_kbytes (watermarks recomputed)");
+  cmd->add_option("--watermark-scale-factor", o->watermark_scale_factor,
+                  "simulate: vm.watermark_scale_factor (watermarks recomputed)");
+  cmd->add_option("--watermark-boost-factor", o->watermark_boost_factor, "simulate: vm.watermark_boost_factor");
+  cmd->add_flag("--no-highatomic", o->no_highatomic, "simulate: no high-order atomic reserve");
+  cmd->add_flag("--no-pcp", o->no_pcp, "simulate: no per-CPU page lists");
+  cmd->add_option("--balloon", o->balloon, "simulate: take SIZE of free memory away at the start (e.g. 512M, 2G)");
+  cmd->add_option("--interval", o->interval, "Timeline interval of trace time (e.g. 100ms, 1s)")->capture_default_str();
+  cmd->add_option("--timeline", o->timeline_path, "Write every timeline sample to FILE as CSV ('-' for stdout)");
+  cmd->add_option("--json", o->json_path, "Also write the JSON report to FILE ('-' for stdout, text suppressed)");
+  cmd->add_option("--top", o->top, "Rows per table and failures listed in the text (0 = all)")->capture_default_str();
+  cmd->add_option("--max-failures", o->max_failures, "Failure records kept for the JSON report (0 = all)")
+      ->capture_default_str();
+  cmd->add_flag("-q,--quiet", o->quiet, "No text summary, no progress bar");
+  cmd->add_flag("--no-progress", o->no_progress, "No progress bar even on a terminal");
+  cmd->callback([o] {
+    const int rc = run_replay(*o);
+    if (rc != kExitOk) throw CLI::RuntimeError(rc);
   });
 }
 

@@ -22,7 +22,23 @@ std::string_view to_string(Severity severity);
   F(free_order_mismatch, Error, "frees whose order differs from the allocation of that page")                    \
   F(double_alloc, Error, "allocations of a page the trace already had allocated (a free was lost)")              \
   F(out_of_order_events, Info, "events whose timestamp is earlier than the one before them")                      \
-  F(batched_free_duplicates, Info, "mm_page_free_batched events (duplicates of mm_page_free, not counted twice)")
+  F(batched_free_duplicates, Info, "mm_page_free_batched events (duplicates of mm_page_free, not counted twice)")  \
+  F(late_events, DataLoss, "events too far out of timestamp order to be sorted; replayed where they came")        \
+  F(trace_filtered, DataLoss, "the recording was filtered (by pid or minimum order): the model misses events")   \
+  F(double_free, Info, "frees of pages the model already had free (compaction frees twice; untraced removals)")  \
+  F(memcg_charge_failures, Info, "failures right after their own free on that CPU: a memcg charge failed")        \
+  F(free_split_allocation, Info, "frees of part of an allocation (split_page, alloc_pages_exact, partial frees)") \
+  F(carved_from_seed, Info, "allocations of pages the start snapshot had in use (on a pcp list, or freed untraced)") \
+  F(alloc_range_resync, DataLoss, "allocations of a range the model had in several states; resynchronised")      \
+  F(refill_from_seed, Info, "pcp refills of pages the start snapshot had in use (freed untraced)")               \
+  F(refill_not_free, DataLoss, "pcp refills of pages the model did not have free; resynchronised")               \
+  F(drain_of_start_pcp_page, Info, "pcp drains of pages that were on a pcp list when the recording started")     \
+  F(drain_not_on_pcp, Info, "pcp drains of pages the model had in the buddy lists (untraced steal or claim)")     \
+  F(drain_of_allocated_page, DataLoss, "pcp drains of pages the model had allocated (a free was lost)")         \
+  F(pageblock_change_refused, Info, "extfrag ownership changes the model could not apply (zone edge, type)")      \
+  F(free_of_unmapped_page, Info, "simulate: frees of pages the model never handed out and no longer holds")      \
+  F(outside_zones, DataLoss, "events of pfns outside every recorded zone (hotplugged memory?)")                    \
+  F(invalid_events, Error, "events the model rejects: order above max_order, misaligned pfn, unknown CPU")
 
 enum class DataQuality : std::uint8_t {
 #define LABY_DQ_ENUM(name, severity, description) name,

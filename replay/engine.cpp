@@ -1,0 +1,74 @@
+#include "engine.hpp"
+
+#include "labyrinth/allocator/gfp.hpp"
+
+namespace labyrinth::replay::detail {
+
+namespace {
+
+std::vector<TimelineZone> timeline_zones(const traces::TraceHeader& header, const ModelSetup& setup) {
+  std::vector<TimelineZone> zones;
+  for (const std::size_t h : setup.header_zone_of_model) {
+    zones.push_back(TimelineZone{header.zones[h].node, header.zones[h].name, {}});
+  }
+  return zones;
+}
+
+}  // namespace
+
+Engine::Engine(const traces::TraceHeader& h, ModelSetup s, const ReplayOptions& o)
+    : header(h),
+      setup(std::move(s)),
+      options(o),
+      model(setup.config),
+      failures(o.max_failures),
+      timeline(o.interval_ns, o.timeline_points, timeline_zones(h, setup), setup.config.max_order + 1, o.timeline_csv),
+      last(setup.config.nr_cpus),
+      nr_cpus_(setup.config.nr_cpus),
+      layout_(setup.config.gfp),
+      account_bit_(setup.bits.account) {}
+
+void Engine::seed(const traces::Snapshot& start) {
+  if (!start.present || start.free_runs.empty()) {
+    seeded_from = "all_free";
+    return;  // the constructor seeded every managed page free
+  }
+  const allocator::SeedReport report = model.seed(model_snapshot(start, header, setup));
+  seeded_from = "start_snapshot";
+  if (report.pages_outside_zones != 0) {
+    setup.notes.push_back(std::to_string(report.pages_outside_zones) +
+                          " free pages of the start snapshot lie outside the replayed zones");
+  }
+  if (report.pageblock_count_shortfall != 0) {
+    setup.notes.push_back("the start snapshot counts more non-movable pageblocks than the zones hold");
+  }
+}
+
+allocator::MigrateType Engine::request_type(const traces::PageEvent& e) const {
+  if (const auto t = recorded_type(e.migratetype); t && allocator::is_mergeable(*t)) return *t;
+  return allocator::gfp_migratetype(e.gfp, layout_, model.mobility_grouping_disabled());
+}
+
+void Engine::record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause,
+                            bool kernel_failed) {
+  FailureRecord r;
+  r.ts_ns = e.ts_ns;
+  r.cpu = static_cast<std::uint16_t>(cpu);
+  r.pid = e.pid;
+  r.comm_id = e.comm_id;
+  r.stack_id = e.stack_id;
+  r.context = e.ctx;
+  r.order = e.order;
+  r.gfp = e.gfp;
+  r.migratetype = e.migratetype;
+  r.cls = classify(e.gfp, e.order, setup.bits);
+  r.kernel_failed = kernel_failed;
+  r.state = inspect_request(model, e.gfp, e.order, cpu);
+  r.cause = cause ? *cause : cause_from_state(r.state, e.order);
+  failures.add(r);
+  ++counters.failures;
+  counters.failed_pages += std::uint64_t{1} << e.order;
+  if (is_atomic_request(e.gfp) && r.state.zone) timeline.count_atomic(*r.state.zone, true);
+}
+
+}  // namespace labyrinth::replay::detail

@@ -1,0 +1,93 @@
+// Internal to laby_replay: the state every replay engine shares (model, counters, failure
+// log, timeline) and the two engines. Not a public header.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "labyrinth/allocator/model.hpp"
+#include "labyrinth/replay/replay.hpp"
+
+namespace labyrinth::replay::detail {
+
+// The last allocation or free on a CPU, to recognise memcg charge failures
+// (the page is freed right before mm_page_alloc reports the failure).
+struct LastOnCpu {
+  traces::EventKind kind = traces::EventKind::Alloc;
+  std::uint8_t order = 0xff;
+  bool double_free = false;  // the free found the page already free in the model
+};
+
+class Engine {
+ public:
+  Engine(const traces::TraceHeader& header, ModelSetup setup, const ReplayOptions& options);
+  virtual ~Engine() = default;
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  virtual void apply(std::span<const traces::PageEvent> events) = 0;
+  // Before the result is taken (e.g. nothing for mirror).
+  virtual void close() {}
+
+  const traces::TraceHeader& header;
+  ModelSetup setup;
+  ReplayOptions options;
+  allocator::Model model;
+  ReplayCounters counters;
+  DataQualityCounters quality;
+  FailureLog failures;
+  Timeline timeline;
+  std::vector<LastOnCpu> last;
+  std::uint64_t first_ts = 0;
+  std::uint64_t last_ts = 0;
+  std::string seeded_from = "all_free";
+
+  // Seeds the model from the start snapshot when it has a free-page map.
+  void seed(const traces::Snapshot& start);
+
+ protected:
+  unsigned nr_cpus_;
+  allocator::GfpLayout layout_;
+  std::uint64_t account_bit_;
+
+  void begin_event(const traces::PageEvent& e) {
+    if (counters.events == 0) {
+      first_ts = e.ts_ns;
+      timeline.start(e.ts_ns);
+    }
+    ++counters.events;
+    if (timeline.due(e.ts_ns)) timeline.sample_until(e.ts_ns, model);
+    last_ts = e.ts_ns > last_ts ? e.ts_ns : last_ts;
+  }
+  unsigned cpu_of(const traces::PageEvent& e) {
+    if (e.cpu < nr_cpus_) return e.cpu;
+    quality.add(DataQuality::invalid_events);
+    return 0;
+  }
+  // The request's migratetype: the recorded value mapped by name, else from the gfp bits.
+  [[nodiscard]] allocator::MigrateType request_type(const traces::PageEvent& e) const;
+  [[nodiscard]] std::optional<allocator::MigrateType> recorded_type(std::int8_t mt) const {
+    if (mt < 0 || static_cast<std::size_t>(mt) >= setup.migratetype_of.size()) return std::nullopt;
+    return setup.migratetype_of[static_cast<std::size_t>(mt)];
+  }
+  [[nodiscard]] bool is_atomic_request(std::uint64_t gfp) const { return is_atomic(gfp, setup.bits); }
+  // A failure right after a free of the same order on the same CPU, with __GFP_ACCOUNT.
+  [[nodiscard]] bool is_memcg_failure(const traces::PageEvent& e, unsigned cpu) const {
+    const LastOnCpu& l = last[cpu];
+    return account_bit_ != 0 && (e.gfp & account_bit_) != 0 && l.kind == traces::EventKind::Free && l.order == e.order;
+  }
+  // Builds and logs the failure record from the model's state now.
+  void record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause, bool kernel_failed);
+};
+
+std::unique_ptr<Engine> make_mirror_engine(const traces::TraceHeader& header, ModelSetup setup,
+                                           const ReplayOptions& options);
+std::unique_ptr<Engine> make_simulate_engine(const traces::TraceHeader& header, ModelSetup setup,
+                                             const ReplayOptions& options);
+
+// Simulate's balloon: takes `pages` free pages at the start (see balloon.cpp).
+inline constexpr allocator::Owner kBalloonOwner = ~allocator::Owner{0} - 1;
+std::uint64_t inflate_balloon(allocator::Model& model, std::uint64_t pages);
+
+}  // namespace labyrinth::replay::detail

@@ -1,0 +1,105 @@
+#include "labyrinth/replay/forensics.hpp"
+
+#include <span>
+
+#include "labyrinth/allocator/metrics.hpp"
+
+namespace labyrinth::replay {
+
+using allocator::MigrateType;
+
+std::string_view to_string(FailureCause cause) {
+  switch (cause) {
+    case FailureCause::Watermark: return "watermark";
+    case FailureCause::Fragmentation: return "fragmentation";
+    case FailureCause::Reserve: return "reserve";
+    case FailureCause::MemcgCharge: return "memcg_charge";
+    case FailureCause::ZoneUnavailable: return "zone_unavailable";
+    case FailureCause::Unexplained: return "unexplained";
+  }
+  return "unexplained";
+}
+
+FailureCause cause_of(allocator::AllocFailure failure) {
+  switch (failure) {
+    case allocator::AllocFailure::Watermark: return FailureCause::Watermark;
+    case allocator::AllocFailure::Fragmentation: return FailureCause::Fragmentation;
+    case allocator::AllocFailure::ReserveOnly: return FailureCause::Reserve;
+    case allocator::AllocFailure::ZoneUnavailable:
+    case allocator::AllocFailure::InvalidOrder:
+    case allocator::AllocFailure::InvalidCpu: return FailureCause::ZoneUnavailable;
+    case allocator::AllocFailure::None: break;
+  }
+  return FailureCause::Unexplained;
+}
+
+ZoneState inspect_request(const allocator::Model& model, std::uint64_t gfp, unsigned order, unsigned cpu) {
+  ZoneState s;
+  const allocator::RequestCheck rc = model.check_request(gfp, order, cpu);
+  if (!rc.zone_available) return s;
+  const allocator::WatermarkCheck& c = rc.slow;
+  s.zone = c.zone;
+  s.free_pages = c.free_pages;
+  s.unusable_pages = c.unusable;
+  s.watermark_pages = c.mark;
+  s.effective_min_pages = c.effective_min;
+  s.block_available = c.block_available;
+  s.slow_ok = rc.slow_ok;
+  const allocator::ZoneMetrics m = model.metrics(c.zone);
+  s.largest_free_order = m.largest_free_order;
+  if (order < m.orders) {
+    s.unusable_index = m.unusable_index[order];
+    s.fragmentation_index = m.fragmentation_index[order];
+  }
+  s.pcp_pages = m.pcp_pages;
+  for (unsigned o = order; o < m.orders; ++o) {
+    s.reserve_blocks_at_order += m.nr_free_by_type[allocator::index_of(MigrateType::HighAtomic)][o] +
+                                 m.nr_free_by_type[allocator::index_of(MigrateType::Cma)][o];
+  }
+  return s;
+}
+
+// As the allocator classifies its own failures: below the effective min (counting every free
+// page) is a watermark failure; above it only thanks to reserve pages is a reserve failure; a
+// passed watermark without a block of the order is fragmentation, or reserve when only
+// highatomic/CMA blocks are left.
+FailureCause cause_from_state(const ZoneState& s, unsigned order) {
+  if (!s.zone) return FailureCause::ZoneUnavailable;
+  if (s.slow_ok) return FailureCause::Unexplained;
+  if (s.free_pages - s.unusable_pages <= s.effective_min_pages) {
+    const std::int64_t all = s.free_pages - ((std::int64_t{1} << order) - 1);
+    return all > s.effective_min_pages ? FailureCause::Reserve : FailureCause::Watermark;
+  }
+  if (!s.block_available) return s.reserve_blocks_at_order != 0 ? FailureCause::Reserve : FailureCause::Fragmentation;
+  return FailureCause::Reserve;
+}
+
+void FailureLog::add(const FailureRecord& r) {
+  ++total_;
+  const std::uint64_t pages = std::uint64_t{1} << (r.order & 63u);
+  auto bump = [pages](Tallies& t) {
+    ++t.failures;
+    t.failed_pages += pages;
+  };
+  ++class_cause_[static_cast<std::size_t>(r.cls)][static_cast<std::size_t>(r.cause)];
+  bump(order_[r.order]);
+  bump(gfp_[r.gfp]);
+  bump(context_[static_cast<std::size_t>(r.context) % traces::kExecContextCount]);
+  bump(process_[(std::uint64_t{r.pid} << 32) | r.comm_id]);
+  if (r.stack_id != traces::kNoStack) bump(stack_[r.stack_id]);
+  if (max_records_ == 0 || records_.size() < max_records_) records_.push_back(r);
+}
+
+std::uint64_t FailureLog::by_class(FailureClass c) const {
+  std::uint64_t n = 0;
+  for (const auto v : class_cause_[static_cast<std::size_t>(c)]) n += v;
+  return n;
+}
+
+std::uint64_t FailureLog::by_cause(FailureCause c) const {
+  std::uint64_t n = 0;
+  for (const auto& row : class_cause_) n += row[static_cast<std::size_t>(c)];
+  return n;
+}
+
+}  // namespace labyrinth::replay

@@ -1,0 +1,112 @@
+// Failure forensics: for every failed allocation (real in mirror, predicted in simulate),
+// why it failed and what the zone looked like at that instant, plus tallies by class, cause,
+// order, GFP, context, process and call site. The list keeps the first `max_records`
+// failures (0 = all); the tallies always cover every failure.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "labyrinth/allocator/model.hpp"
+#include "labyrinth/allocator/results.hpp"
+#include "labyrinth/replay/failure_class.hpp"
+#include "labyrinth/traces/page_event.hpp"
+
+namespace labyrinth::traces {
+class TraceReader;
+struct TraceHeader;
+}  // namespace labyrinth::traces
+
+namespace labyrinth::replay {
+
+enum class FailureCause : std::uint8_t {
+  Watermark,        // too few free pages above the request's effective min watermark
+  Fragmentation,    // enough free pages, no free block of the order on a list it may use
+  Reserve,          // what is left is highatomic or CMA memory the request may not use
+  MemcgCharge,      // the page was found, the memory cgroup charge failed (not the allocator)
+  ZoneUnavailable,  // no zone the request may use
+  Unexplained,      // mirror: the model would have served it (lost events, pcp drift, races)
+};
+inline constexpr int kFailureCauseCount = 6;
+std::string_view to_string(FailureCause cause);
+FailureCause cause_of(allocator::AllocFailure failure);
+
+// The zone's state for a request at one instant (check_request + metrics).
+struct ZoneState {
+  std::optional<std::uint16_t> zone;  // model zone, none when no zone is usable
+  std::int64_t free_pages = 0;        // NR_FREE_PAGES (buddy)
+  std::int64_t unusable_pages = 0;    // highatomic/CMA the request may not use, + 2^order - 1
+  std::int64_t watermark_pages = 0;   // the mark tested (min + boost)
+  std::int64_t effective_min_pages = 0;  // after reserve reductions, + lowmem_reserve
+  bool block_available = false;
+  bool slow_ok = false;  // the slow-path check passes in some zone
+  int largest_free_order = -1;
+  int unusable_index = 0;       // x1000, at the request's order
+  int fragmentation_index = 0;  // x1000, at the request's order
+  std::uint64_t pcp_pages = 0;
+  std::uint64_t reserve_blocks_at_order = 0;  // highatomic + CMA blocks of order >= request
+};
+
+// Inspects the model for a request; cause is derived like the allocator's own classification.
+ZoneState inspect_request(const allocator::Model& model, std::uint64_t gfp, unsigned order, unsigned cpu);
+FailureCause cause_from_state(const ZoneState& state, unsigned order);
+
+struct FailureRecord {
+  std::uint64_t ts_ns = 0;
+  std::uint16_t cpu = 0;
+  std::uint32_t pid = 0;
+  std::uint32_t comm_id = 0;
+  std::uint32_t stack_id = 0;
+  traces::ExecContext context = traces::ExecContext::Unknown;
+  unsigned order = 0;
+  std::uint64_t gfp = 0;
+  int migratetype = -1;  // as recorded
+  FailureClass cls = FailureClass::Other;
+  FailureCause cause = FailureCause::Watermark;
+  bool kernel_failed = true;  // simulate: what the recording says
+  ZoneState state;
+};
+
+struct Tallies {
+  std::uint64_t failures = 0;
+  std::uint64_t failed_pages = 0;
+};
+
+class FailureLog {
+ public:
+  explicit FailureLog(std::size_t max_records = 10000) : max_records_(max_records) {}
+  void add(const FailureRecord& record);
+
+  [[nodiscard]] std::uint64_t total() const { return total_; }
+  [[nodiscard]] const std::vector<FailureRecord>& records() const { return records_; }
+  [[nodiscard]] std::uint64_t omitted() const { return total_ - records_.size(); }
+  [[nodiscard]] const std::array<std::array<std::uint64_t, kFailureCauseCount>, kFailureClassCount>& by_class_cause() const {
+    return class_cause_;
+  }
+  [[nodiscard]] std::uint64_t by_class(FailureClass c) const;
+  [[nodiscard]] std::uint64_t by_cause(FailureCause c) const;
+  [[nodiscard]] const std::map<unsigned, Tallies>& by_order() const { return order_; }
+  [[nodiscard]] const std::unordered_map<std::uint64_t, Tallies>& by_gfp() const { return gfp_; }
+  [[nodiscard]] const std::array<Tallies, traces::kExecContextCount>& by_context() const { return context_; }
+  [[nodiscard]] const std::unordered_map<std::uint64_t, Tallies>& by_process() const { return process_; }  // pid<<32|comm
+  [[nodiscard]] const std::unordered_map<std::uint32_t, Tallies>& by_stack() const { return stack_; }
+
+ private:
+  std::size_t max_records_;
+  std::uint64_t total_ = 0;
+  std::vector<FailureRecord> records_;
+  std::array<std::array<std::uint64_t, kFailureCauseCount>, kFailureClassCount> class_cause_{};
+  std::map<unsigned, Tallies> order_;
+  std::unordered_map<std::uint64_t, Tallies> gfp_;
+  std::array<Tallies, traces::kExecContextCount> context_{};
+  std::unordered_map<std::uint64_t, Tallies> process_;
+  std::unordered_map<std::uint32_t, Tallies> stack_;
+};
+
+}  // namespace labyrinth::replay

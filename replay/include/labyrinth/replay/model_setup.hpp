@@ -1,0 +1,68 @@
+// From a trace header to an allocator model: zones (name -> ZoneType), recorded watermarks
+// without boost, lowmem_reserve from zoneinfo's "protection:" (indexed by the node's zone
+// index, which counts Movable/Device and every configured zone kind), the GFP layout of the
+// recorded kernel, migratetypes mapped by name, tunables from the vm sysctls, and the
+// what-if settings of a simulation.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "labyrinth/allocator/config.hpp"
+#include "labyrinth/allocator/model.hpp"
+#include "labyrinth/traces/gfp_table.hpp"
+#include "labyrinth/traces/trace_metadata.hpp"
+
+namespace labyrinth::replay {
+
+// Settings a simulation changes; unset means "as recorded".
+struct WhatIf {
+  std::optional<std::uint64_t> min_free_kbytes;
+  std::optional<std::uint64_t> watermark_scale_factor;
+  std::optional<std::uint64_t> watermark_boost_factor;
+  bool no_highatomic = false;
+  bool no_pcp = false;
+  std::uint64_t balloon_bytes = 0;
+  // True when a setting that changes the watermarks is given (they are then recomputed).
+  [[nodiscard]] bool changes_watermarks() const { return min_free_kbytes || watermark_scale_factor; }
+};
+
+struct ModelSetup {
+  allocator::ModelConfig config;
+  // Header zone index -> model zone id, -1 for a zone the model leaves out (no pages).
+  std::vector<int> model_zone_of_header;
+  // Model zone id -> header zone index.
+  std::vector<std::size_t> header_zone_of_model;
+  // Recorded migratetype value -> the model's type (by name); nullopt when unknown.
+  std::array<std::optional<allocator::MigrateType>, 16> migratetype_of{};
+  traces::GfpBits bits;
+  std::uint64_t recorded_min_free_kbytes = 0;  // 0 when the trace does not say
+  std::vector<std::string> notes;              // what was assumed, for the report
+};
+
+// The GFP bits the model reads, looked up by name in the recorded kernel's table.
+allocator::GfpLayout gfp_layout_of(const traces::GfpTable& table);
+
+// Zone kinds of one node in the kernel's enum order (DMA, DMA32, Normal, HighMem, Movable,
+// Device, leaving out those not configured), inferred from the length of its "protection:"
+// arrays and the zone names present. Index i of "protection:" belongs to result[i].
+std::vector<allocator::ZoneType> node_zone_kinds(const traces::TraceHeader& header, int node);
+
+// Kernel-version rules from the release string ("6.12.95-...", "7.3.4").
+allocator::KernelRules kernel_rules_of(const traces::TraceHeader& header);
+
+// Builds the model configuration. Throws std::invalid_argument when the header has no zone
+// the model can use.
+ModelSetup make_model_setup(const traces::TraceHeader& header, allocator::PcpMode pcp, const WhatIf& what_if);
+
+// The start (or any) snapshot as the model's seed: free runs, pageblock counts by name.
+allocator::Snapshot model_snapshot(const traces::Snapshot& snapshot, const traces::TraceHeader& header,
+                                   const ModelSetup& setup);
+
+// Parses "min_free_kbytes"-style sysctl values; nullopt when absent or not a number.
+std::optional<std::uint64_t> sysctl_u64(const traces::TraceHeader& header, const std::string& key);
+
+}  // namespace labyrinth::replay

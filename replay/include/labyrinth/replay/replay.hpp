@@ -1,0 +1,141 @@
+// `labyrinth replay`: a trace replayed into the allocator model.
+//
+// mirror   — the model is seeded from the start snapshot and applies the kernel's own choices:
+//            the pfn of every allocation is carved out, frees go back (to the CPU's pcp list for
+//            pcp orders), mm_page_alloc_zone_locked refills and mm_page_pcpu_drain drains move
+//            pages between buddy and pcp lists, and mm_page_alloc_extfrag claims change pageblock
+//            types. Failures are the kernel's own, explained from the reconstructed state; the
+//            end state is checked against the recorded end snapshot.
+// simulate — the model picks pages itself with the kernel's policy, under what-if settings;
+//            recorded pfns are mapped to the model's pages so that frees land on them. Failures
+//            are predictions, compared with what the kernel did.
+//
+// Nothing in a trace is fatal: every inconsistency is counted in the data-quality table and
+// resynchronised. Memory is bounded independently of the trace length.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "labyrinth/allocator/config.hpp"
+#include "labyrinth/replay/data_quality.hpp"
+#include "labyrinth/replay/forensics.hpp"
+#include "labyrinth/replay/model_setup.hpp"
+#include "labyrinth/replay/timeline.hpp"
+#include "labyrinth/replay/validation.hpp"
+#include "labyrinth/traces/page_event.hpp"
+#include "labyrinth/traces/trace_metadata.hpp"
+
+namespace labyrinth::traces {
+class TraceReader;
+}
+
+namespace labyrinth::replay {
+
+enum class ReplayMode : std::uint8_t { Mirror, Simulate };
+std::string_view to_string(ReplayMode mode);
+
+struct ReplayOptions {
+  ReplayMode mode = ReplayMode::Mirror;
+  WhatIf what_if;
+  std::uint64_t interval_ns = 1'000'000'000;  // timeline interval
+  std::size_t timeline_points = 1000;         // per zone, kept for the JSON report
+  std::FILE* timeline_csv = nullptr;          // every sample as a CSV row, if set
+  std::size_t max_failures = 10000;           // failure records kept (0 = all)
+  std::uint64_t sort_window_ns = 10'000'000;  // reorder window of the event sorter
+  std::size_t sort_max_held = 1u << 18;
+  bool check_invariants = true;               // full model consistency check at the end
+};
+
+// What the replay did with the events, beyond the data-quality counters.
+struct ReplayCounters {
+  std::uint64_t events = 0;  // events replayed
+  std::uint64_t allocations = 0;
+  std::uint64_t allocated_pages = 0;
+  std::uint64_t failures = 0;  // mirror: recorded failures; simulate: predicted failures
+  std::uint64_t failed_pages = 0;
+  std::uint64_t frees = 0;
+  std::uint64_t freed_pages = 0;
+  std::uint64_t atomic_allocations = 0;
+  std::uint64_t pcp_refills = 0;      // zone_locked events applied as refills
+  std::uint64_t pcp_direct_takes = 0;  // zone_locked events of a block going straight to the caller
+  std::uint64_t pcp_drains = 0;
+  std::uint64_t extfrag_events = 0;
+  std::uint64_t pageblock_changes = 0;
+  std::uint64_t kernel_internal_ignored = 0;  // simulate: refill/drain/extfrag events (the model decides)
+  // simulate only
+  std::uint64_t kernel_failures = 0;           // failures in the recording
+  std::uint64_t both_succeeded = 0;
+  std::uint64_t both_failed = 0;
+  std::uint64_t model_failed_kernel_succeeded = 0;
+  std::uint64_t model_served_kernel_failed = 0;  // memcg charge failures excluded
+  std::uint64_t reclaim_stalls = 0;      // non-atomic requests served only by assuming reclaim
+  std::uint64_t compaction_needed = 0;   // requests that found no block of their order
+  std::uint64_t kswapd_runs = 0;         // reclaim passes of the model (see simulate_engine.cpp)
+  std::uint64_t kswapd_reclaimed_pages = 0;
+  std::uint64_t balloon_pages = 0;       // pages the balloon took
+  std::uint64_t balloon_requested_pages = 0;
+};
+
+struct ReplayResult {
+  // input
+  std::string trace_path;
+  traces::TraceHeader header;
+  traces::TraceFooter footer;
+  bool complete = false;
+  std::string damage;
+  std::uint64_t events_read = 0;
+  std::uint64_t first_ts_ns = 0, last_ts_ns = 0;
+  // configuration
+  ReplayMode mode = ReplayMode::Mirror;
+  WhatIf what_if;
+  std::string seeded_from;  // "start_snapshot" or "all_free"
+  allocator::PcpMode pcp_mode = allocator::PcpMode::Manual;
+  allocator::ModelConfig model_config;  // zones with the watermarks in force
+  std::uint64_t recorded_min_free_kbytes = 0;
+  std::vector<std::string> notes;
+  // results
+  ReplayCounters counters;
+  allocator::ModelCounters model_counters;
+  std::uint64_t model_metadata_bytes = 0;
+  traces::GfpBits bits;
+  FailureLog failures;
+  // names resolved at the end (failure records keep ids)
+  std::vector<std::pair<std::uint32_t, std::string>> comms;
+  std::vector<std::pair<std::uint32_t, std::string>> callsites;
+  std::uint64_t timeline_interval_ns = 0;
+  std::uint64_t timeline_kept_interval_ns = 0;
+  std::uint64_t timeline_samples = 0;
+  std::vector<TimelineZone> timeline;
+  unsigned orders = 11;
+  Validation validation;
+  std::optional<std::string> invariant_violation;
+  DataQualityCounters quality;
+};
+
+class Replayer {
+ public:
+  // Throws std::invalid_argument when the header describes nothing the model can use.
+  Replayer(const traces::TraceHeader& header, const traces::Snapshot& start, ReplayOptions options);
+  ~Replayer();
+  Replayer(const Replayer&) = delete;
+  Replayer& operator=(const Replayer&) = delete;
+
+  // Events in file order (they are sorted by timestamp internally).
+  void add(std::span<const traces::PageEvent> events);
+  // After the last chunk: drains the sorter, closes the timeline, validates (mirror).
+  ReplayResult finish(const traces::TraceReader& reader);
+
+  [[nodiscard]] std::uint64_t events_replayed() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace labyrinth::replay

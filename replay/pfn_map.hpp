@@ -1,0 +1,96 @@
+// Internal to laby_replay: simulate's map from a recorded allocation (head pfn, order) to the
+// model's allocation of the same request. A flat array indexed by recorded pfn (5 bytes a
+// page frame of the recorded zones) for speed; a hash map for pfns beyond it (hostile or
+// hotplugged). An entry may also say "the model failed this request", so that its free is
+// dropped rather than taken for a page allocated before the recording.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+namespace labyrinth::replay::detail {
+
+class PfnMap {
+ public:
+  struct Entry {
+    std::uint64_t model_pfn = 0;
+    unsigned order = 0;
+    bool model_failed = false;
+  };
+
+  PfnMap() = default;
+  // Recorded pfns in [base, limit) go to the flat arrays; model pfns must lie in
+  // [base, base + 2^32 - 2) (the model's zones are the recorded ones).
+  void reset(std::uint64_t base, std::uint64_t limit) {
+    base_ = base;
+    const std::uint64_t n = limit > base ? limit - base : 0;
+    dense_n_ = n < kDenseMax ? n : 0;
+    model_.assign(static_cast<std::size_t>(dense_n_), 0);
+    order_.assign(static_cast<std::size_t>(dense_n_), 0);
+    sparse_.clear();
+  }
+
+  [[nodiscard]] std::optional<Entry> get(std::uint64_t pfn) const {
+    if (pfn - base_ < dense_n_) {
+      const std::uint32_t m = model_[pfn - base_];
+      if (m == 0) return std::nullopt;
+      const std::uint8_t o = order_[pfn - base_];
+      if (m == kFailed) return Entry{0, o, true};
+      return Entry{base_ + m - 1, o, false};
+    }
+    const auto it = sparse_.find(pfn);
+    if (it == sparse_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  void set(std::uint64_t pfn, std::uint64_t model_pfn, unsigned order) {
+    if (pfn - base_ < dense_n_ && model_pfn - base_ < kFailed - 1) {
+      model_[pfn - base_] = static_cast<std::uint32_t>(model_pfn - base_ + 1);
+      order_[pfn - base_] = static_cast<std::uint8_t>(order);
+      return;
+    }
+    if (pfn - base_ < dense_n_) erase(pfn);
+    sparse_[pfn] = Entry{model_pfn, order, false};
+  }
+
+  void set_failed(std::uint64_t pfn, unsigned order) {
+    if (pfn - base_ < dense_n_) {
+      model_[pfn - base_] = kFailed;
+      order_[pfn - base_] = static_cast<std::uint8_t>(order);
+      return;
+    }
+    sparse_[pfn] = Entry{0, order, true};
+  }
+
+  void erase(std::uint64_t pfn) {
+    if (pfn - base_ < dense_n_) {
+      model_[pfn - base_] = 0;
+      return;
+    }
+    sparse_.erase(pfn);
+  }
+
+  // The entry whose recorded block [head, head + 2^order) contains pfn.
+  [[nodiscard]] std::optional<std::pair<std::uint64_t, Entry>> containing(std::uint64_t pfn, unsigned max_order) const {
+    for (unsigned o = 0; o <= max_order; ++o) {
+      const std::uint64_t head = pfn & ~((std::uint64_t{1} << o) - 1);
+      if (const auto e = get(head); e && e->order >= o) return std::make_pair(head, *e);
+    }
+    return std::nullopt;
+  }
+
+  [[nodiscard]] std::size_t bytes() const { return model_.capacity() * 5 + sparse_.size() * 48; }
+
+ private:
+  static constexpr std::uint64_t kDenseMax = std::uint64_t{1} << 32;
+  static constexpr std::uint32_t kFailed = 0xffffffffu;
+  std::uint64_t base_ = 0;
+  std::uint64_t dense_n_ = 0;
+  std::vector<std::uint32_t> model_;
+  std::vector<std::uint8_t> order_;
+  std::unordered_map<std::uint64_t, Entry> sparse_;
+};
+
+}  // namespace labyrinth::replay::detail

@@ -1,0 +1,181 @@
+#include "labyrinth/replay/replay.hpp"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "engine.hpp"
+#include "labyrinth/replay/event_sorter.hpp"
+#include "labyrinth/replay/page_stats.hpp"
+#include "labyrinth/traces/trace_reader.hpp"
+
+namespace labyrinth::replay {
+
+std::string_view to_string(ReplayMode mode) { return mode == ReplayMode::Mirror ? "mirror" : "simulate"; }
+
+namespace {
+
+bool lists_event(const traces::TraceHeader& h, std::string_view name) {
+  return std::find(h.events.begin(), h.events.end(), name) != h.events.end();
+}
+
+}  // namespace
+
+struct Replayer::Impl {
+  traces::TraceHeader header;
+  traces::Snapshot start;
+  ReplayOptions options;
+  EventSorter sorter;
+  std::unique_ptr<detail::Engine> engine;
+  std::vector<std::string> notes;
+
+  Impl(const traces::TraceHeader& h, const traces::Snapshot& s, ReplayOptions o)
+      : header(h), start(s), options(o), sorter(o.sort_window_ns, o.sort_max_held) {
+    // Fail early on a header the model cannot use.
+    (void)make_model_setup(header, allocator::PcpMode::Manual, options.what_if);
+  }
+
+  // The engine is built at the first chunk: whether mirror models the pcp lists depends on
+  // whether the trace has the zone_locked/pcpu_drain events, which an importer's header may
+  // not list.
+  void build(std::span<const traces::PageEvent> first) {
+    allocator::PcpMode pcp = allocator::PcpMode::Auto;
+    if (options.mode == ReplayMode::Mirror) {
+      bool has_pcp_events = false;
+      if (!header.events.empty()) {
+        has_pcp_events = lists_event(header, "kmem:mm_page_alloc_zone_locked") && lists_event(header, "kmem:mm_page_pcpu_drain");
+      } else {
+        has_pcp_events = std::any_of(first.begin(), first.end(), [](const traces::PageEvent& e) {
+          return e.kind == traces::EventKind::PcpRefill || e.kind == traces::EventKind::PcpDrain;
+        });
+      }
+      pcp = has_pcp_events ? allocator::PcpMode::Manual : allocator::PcpMode::Off;
+      if (!has_pcp_events) {
+        notes.emplace_back(
+            "the trace has no mm_page_alloc_zone_locked/mm_page_pcpu_drain events: per-CPU lists are not modelled, "
+            "pages freed to them count as buddy-free");
+      }
+    }
+    ModelSetup setup = make_model_setup(header, pcp, options.what_if);
+    if (options.mode == ReplayMode::Mirror) {
+      engine = detail::make_mirror_engine(header, std::move(setup), options);
+    } else {
+      engine = detail::make_simulate_engine(header, std::move(setup), options);
+    }
+    engine->seed(start);
+    if (options.mode == ReplayMode::Mirror && engine->seeded_from != "start_snapshot") {
+      notes.emplace_back("the trace has no start free-page map: mirror starts from all memory free, so its state "
+                         "is not the kernel's");
+    }
+    if (options.mode == ReplayMode::Simulate && options.what_if.balloon_bytes != 0) {
+      const std::uint64_t page = engine->setup.config.page_size;
+      const std::uint64_t want = (options.what_if.balloon_bytes + page - 1) / page;
+      engine->counters.balloon_requested_pages = want;
+      engine->counters.balloon_pages = detail::inflate_balloon(engine->model, want);
+      if (engine->counters.balloon_pages < want) {
+        notes.push_back("the balloon found only " + std::to_string(engine->counters.balloon_pages) + " of " +
+                        std::to_string(want) + " pages free at the start");
+      }
+    }
+    const auto opt = [&](const char* key) {
+      const auto it = header.options.find(key);
+      return it == header.options.end() ? std::string("0") : it->second;
+    };
+    if (opt("pid") != "0" || opt("min_order") != "0") {
+      engine->quality.add(DataQuality::trace_filtered);
+      notes.emplace_back("the recording was filtered (pid " + opt("pid") + ", min order " + opt("min_order") +
+                         "): other events are missing and the model drifts from the kernel");
+    }
+  }
+
+  void apply(std::span<const traces::PageEvent> events) {
+    if (events.empty()) return;
+    engine->apply(events);
+  }
+};
+
+Replayer::Replayer(const traces::TraceHeader& header, const traces::Snapshot& start, ReplayOptions options)
+    : impl_(std::make_unique<Impl>(header, start, options)) {}
+Replayer::~Replayer() = default;
+
+void Replayer::add(std::span<const traces::PageEvent> events) {
+  Impl& s = *impl_;
+  if (!s.engine) s.build(events);
+  s.sorter.push(events, [&s](std::span<const traces::PageEvent> sorted) { s.apply(sorted); });
+}
+
+std::uint64_t Replayer::events_replayed() const { return impl_->engine ? impl_->engine->counters.events : 0; }
+
+ReplayResult Replayer::finish(const traces::TraceReader& reader) {
+  Impl& s = *impl_;
+  if (!s.engine) s.build({});
+  s.sorter.finish([&s](std::span<const traces::PageEvent> sorted) { s.apply(sorted); });
+  detail::Engine& e = *s.engine;
+  e.close();
+  e.timeline.finish(e.last_ts, e.model);
+
+  ReplayResult r;
+  r.trace_path = reader.path();
+  r.header = s.header;
+  r.footer = reader.footer();
+  r.complete = reader.complete();
+  r.damage = reader.damage().message;
+  r.events_read = reader.events_read();
+  r.first_ts_ns = e.first_ts;
+  r.last_ts_ns = e.last_ts;
+  r.mode = s.options.mode;
+  r.what_if = s.options.what_if;
+  r.seeded_from = e.seeded_from;
+  r.pcp_mode = e.model.tunables().pcp;
+  r.model_config = e.model.config();
+  r.recorded_min_free_kbytes = e.setup.recorded_min_free_kbytes;
+  r.notes = e.setup.notes;
+  r.notes.insert(r.notes.end(), s.notes.begin(), s.notes.end());
+  r.counters = e.counters;
+  r.model_counters = e.model.counters();
+  r.model_metadata_bytes = e.model.metadata_bytes();
+  r.bits = e.setup.bits;
+  r.failures = e.failures;
+  r.timeline_interval_ns = e.timeline.interval_ns();
+  r.timeline_kept_interval_ns = e.timeline.kept_interval_ns();
+  r.timeline_samples = e.timeline.samples_taken();
+  r.timeline = e.timeline.zones();
+  r.orders = e.setup.config.max_order + 1;
+  r.quality = e.quality;
+
+  // Names for the failure records.
+  std::unordered_set<std::uint32_t> comm_ids, stack_ids;
+  for (const auto& f : r.failures.records()) {
+    comm_ids.insert(f.comm_id);
+    if (f.stack_id != traces::kNoStack) stack_ids.insert(f.stack_id);
+  }
+  for (const auto& [key, t] : r.failures.by_process()) comm_ids.insert(static_cast<std::uint32_t>(key & 0xffffffffu));
+  for (const auto& [id, t] : r.failures.by_stack()) stack_ids.insert(id);
+  for (const auto id : comm_ids) r.comms.emplace_back(id, std::string(reader.comm(id)));
+  for (const auto id : stack_ids) {
+    const traces::StackTrace* st = reader.stack(id);
+    r.callsites.emplace_back(id, st != nullptr ? callsite_of(*st) : std::string("[stack lost]"));
+  }
+
+  // Losses of the capture.
+  const auto& losses = r.footer.losses;
+  r.quality.add(DataQuality::ringbuf_drops, losses.ringbuf_drops);
+  r.quality.add(DataQuality::recursion_misses, losses.recursion_misses);
+  r.quality.add(DataQuality::lost_events, losses.lost_events);
+  r.quality.add(DataQuality::lines_skipped, losses.lines_skipped);
+  if (!r.complete) r.quality.add(DataQuality::trace_incomplete);
+  r.quality.add(DataQuality::out_of_order_events, s.sorter.out_of_order());
+  r.quality.add(DataQuality::late_events, s.sorter.late());
+
+  if (s.options.mode == ReplayMode::Mirror) {
+    r.validation = validate_end_state(e.model, e.setup, s.header, reader.end_snapshot());
+    if (r.validation.available && e.seeded_from != "start_snapshot") {
+      r.validation.reason = "the model did not start from the kernel's state";
+    }
+  } else {
+    r.validation.reason = "simulate picks its own pages; only mirror is validated against the end snapshot";
+  }
+  if (s.options.check_invariants) r.invariant_violation = e.model.check_invariants();
+  return r;
+}
+
+}  // namespace labyrinth::replay

@@ -1,0 +1,518 @@
+#include "labyrinth/replay/replay_report.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "labyrinth/replay/report_common.hpp"
+
+namespace labyrinth::replay {
+
+using nlohmann::ordered_json;
+
+namespace {
+
+std::string_view pcp_mode_name(allocator::PcpMode m) {
+  switch (m) {
+    case allocator::PcpMode::Off: return "off";
+    case allocator::PcpMode::Auto: return "auto";
+    case allocator::PcpMode::Manual: return "manual";
+  }
+  return "off";
+}
+
+struct Names {
+  std::unordered_map<std::uint32_t, std::string> comm, callsite;
+  explicit Names(const ReplayResult& r) {
+    for (const auto& [id, n] : r.comms) comm[id] = n;
+    for (const auto& [id, n] : r.callsites) callsite[id] = n;
+  }
+  [[nodiscard]] std::string comm_of(std::uint32_t id) const {
+    const auto it = comm.find(id);
+    return it == comm.end() || it->second.empty() ? std::string("[unknown]") : it->second;
+  }
+  [[nodiscard]] std::optional<std::string> callsite_of(std::uint32_t id) const {
+    if (id == traces::kNoStack) return std::nullopt;
+    const auto it = callsite.find(id);
+    return it == callsite.end() ? std::optional<std::string>("[stack lost]") : std::optional<std::string>(it->second);
+  }
+};
+
+std::string zone_label(const ReplayResult& r, std::optional<std::uint16_t> zone) {
+  if (!zone || *zone >= r.model_config.zones.size()) return "none";
+  const auto& z = r.model_config.zones[*zone];
+  return fmt::format("{}/{}", z.node, allocator::zone_type_name(z.type));
+}
+
+std::string migratetype_name(const ReplayResult& r, int mt) {
+  if (mt < 0) return "unknown";
+  const auto i = static_cast<std::size_t>(mt);
+  return i < r.header.migratetype_names.size() ? r.header.migratetype_names[i] : "type" + std::to_string(mt);
+}
+
+ordered_json nullable(const std::optional<std::uint64_t>& v) { return v ? ordered_json(*v) : ordered_json(nullptr); }
+
+ordered_json failure_json(const ReplayResult& r, const FailureRecord& f, const Names& names) {
+  const ZoneState& s = f.state;
+  const auto callsite = names.callsite_of(f.stack_id);
+  ordered_json zone = nullptr;
+  if (s.zone && *s.zone < r.model_config.zones.size()) {
+    const auto& z = r.model_config.zones[*s.zone];
+    zone = ordered_json{{"node", z.node}, {"zone", std::string(allocator::zone_type_name(z.type))}};
+  }
+  return ordered_json{
+      {"ts_ns", f.ts_ns},
+      {"offset_ns", f.ts_ns >= r.first_ts_ns ? f.ts_ns - r.first_ts_ns : 0},
+      {"cpu", f.cpu},
+      {"pid", f.pid},
+      {"comm", names.comm_of(f.comm_id)},
+      {"context", std::string(traces::to_string(f.context))},
+      {"order", f.order},
+      {"gfp", r.header.gfp_table.format(f.gfp)},
+      {"gfp_bits", f.gfp},
+      {"migratetype", migratetype_name(r, f.migratetype)},
+      {"class", std::string(to_string(f.cls))},
+      {"cause", std::string(to_string(f.cause))},
+      {"kernel_failed", f.kernel_failed},
+      {"callsite", callsite ? ordered_json(*callsite) : ordered_json(nullptr)},
+      {"zone", zone},
+      {"free_pages", s.free_pages},
+      {"unusable_free_pages", s.unusable_pages},
+      {"watermark_pages", s.watermark_pages},
+      {"effective_min_pages", s.effective_min_pages},
+      {"free_above_min_pages", s.free_pages - s.unusable_pages - s.effective_min_pages},
+      {"block_available", s.block_available},
+      {"largest_free_order", s.largest_free_order},
+      {"unusable_index_permille", s.unusable_index},
+      {"fragmentation_index_permille", s.fragmentation_index},
+      {"pcp_pages", s.pcp_pages},
+  };
+}
+
+template <typename Map, typename KeyFn>
+ordered_json tally_rows(const Map& map, std::size_t top_n, KeyFn key) {
+  std::vector<std::pair<ordered_json, Tallies>> rows;
+  for (const auto& [k, t] : map) rows.emplace_back(key(k), t);
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    if (a.second.failures != b.second.failures) return a.second.failures > b.second.failures;
+    return a.first.dump() < b.first.dump();
+  });
+  if (top_n != 0 && rows.size() > top_n) rows.resize(top_n);
+  ordered_json out = ordered_json::array();
+  for (auto& [k, t] : rows) {
+    ordered_json row = k;
+    row["failures"] = t.failures;
+    row["failed_pages"] = t.failed_pages;
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+ordered_json zones_json(const ReplayResult& r) {
+  ordered_json out = ordered_json::array();
+  for (const auto& z : r.model_config.zones) {
+    const allocator::Watermarks wm = z.watermarks.value_or(allocator::Watermarks{});
+    ordered_json lr = ordered_json::object();
+    if (z.lowmem_reserve) {
+      for (unsigned t = 0; t < allocator::kZoneTypes; ++t) {
+        lr[std::string(allocator::zone_type_name(static_cast<allocator::ZoneType>(t)))] = (*z.lowmem_reserve)[t];
+      }
+    }
+    const allocator::PcpLimits pcp = z.pcp.value_or(allocator::PcpLimits{});
+    out.push_back(ordered_json{{"node", z.node},
+                               {"zone", std::string(allocator::zone_type_name(z.type))},
+                               {"start_pfn", z.start_pfn.value},
+                               {"spanned_pages", z.spanned_pages},
+                               {"managed_pages", z.managed_pages},
+                               {"min_pages", wm.min},
+                               {"low_pages", wm.low},
+                               {"high_pages", wm.high},
+                               {"boost_pages", z.watermark_boost},
+                               {"lowmem_reserve_pages", lr},
+                               {"pcp_batch", pcp.batch},
+                               {"pcp_high_min", pcp.high_min},
+                               {"pcp_high_max", pcp.high_max}});
+  }
+  return out;
+}
+
+ordered_json config_json(const ReplayResult& r) {
+  const auto& t = r.model_config.tunables;
+  const WhatIf& w = r.what_if;
+  return ordered_json{
+      {"mode", std::string(to_string(r.mode))},
+      {"seeded_from", r.seeded_from},
+      {"pcp", std::string(pcp_mode_name(r.pcp_mode))},
+      {"min_free_kbytes", nullable(t.min_free_kbytes)},
+      {"recorded_min_free_kbytes", r.recorded_min_free_kbytes == 0 ? ordered_json(nullptr) : ordered_json(r.recorded_min_free_kbytes)},
+      {"watermark_scale_factor", t.watermark_scale_factor},
+      {"watermark_boost_factor", t.watermark_boost_factor},
+      {"highatomic", t.highatomic},
+      {"watermarks_recomputed", w.changes_watermarks()},
+      {"balloon_bytes", w.balloon_bytes},
+      {"what_if", ordered_json{{"min_free_kbytes", nullable(w.min_free_kbytes)},
+                               {"watermark_scale_factor", nullable(w.watermark_scale_factor)},
+                               {"watermark_boost_factor", nullable(w.watermark_boost_factor)},
+                               {"no_highatomic", w.no_highatomic},
+                               {"no_pcp", w.no_pcp},
+                               {"balloon_bytes", w.balloon_bytes}}},
+      {"zones", zones_json(r)},
+      {"notes", r.notes},
+  };
+}
+
+ordered_json summary_json(const ReplayResult& r) {
+  const ReplayCounters& c = r.counters;
+  const std::uint32_t ps = r.header.page_size;
+  ordered_json classes = ordered_json::object();
+  for (int k = 0; k < kFailureClassCount; ++k) {
+    const auto cls = static_cast<FailureClass>(k);
+    ordered_json causes = ordered_json::object();
+    for (int j = 0; j < kFailureCauseCount; ++j) {
+      causes[std::string(to_string(static_cast<FailureCause>(j)))] =
+          r.failures.by_class_cause()[static_cast<std::size_t>(k)][static_cast<std::size_t>(j)];
+    }
+    classes[std::string(to_string(cls))] = ordered_json{{"failures", r.failures.by_class(cls)}, {"by_cause", causes}};
+  }
+  ordered_json causes = ordered_json::object();
+  for (int j = 0; j < kFailureCauseCount; ++j) {
+    const auto cause = static_cast<FailureCause>(j);
+    causes[std::string(to_string(cause))] = r.failures.by_cause(cause);
+  }
+  ordered_json out{
+      {"events_replayed", c.events},
+      {"allocations", c.allocations},
+      {"allocated_pages", c.allocated_pages},
+      {"allocated_bytes", c.allocated_pages * ps},
+      {"atomic_allocations", c.atomic_allocations},
+      {"frees", c.frees},
+      {"freed_pages", c.freed_pages},
+      {"failures", c.failures},
+      {"failed_pages", c.failed_pages},
+      {"failures_by_class", classes},
+      {"failures_by_cause", causes},
+      {"pcp_refills", c.pcp_refills},
+      {"pcp_direct_takes", c.pcp_direct_takes},
+      {"pcp_drains", c.pcp_drains},
+      {"extfrag_events", c.extfrag_events},
+      {"pageblock_changes", c.pageblock_changes},
+      {"kernel_internal_events_ignored", c.kernel_internal_ignored},
+      {"model_metadata_bytes", r.model_metadata_bytes},
+  };
+  if (r.mode == ReplayMode::Simulate) {
+    const std::uint64_t requests = c.both_succeeded + c.both_failed + c.model_failed_kernel_succeeded +
+                                   c.model_served_kernel_failed;
+    const double agree = requests == 0 ? 1.0
+                                       : static_cast<double>(c.both_succeeded + c.both_failed) / static_cast<double>(requests);
+    out["simulation"] = ordered_json{
+        {"kernel_failures", c.kernel_failures},
+        {"both_succeeded", c.both_succeeded},
+        {"both_failed", c.both_failed},
+        {"model_failed_kernel_succeeded", c.model_failed_kernel_succeeded},
+        {"model_served_kernel_failed", c.model_served_kernel_failed},
+        {"agreement_ratio", agree},
+        {"reclaim_stalls", c.reclaim_stalls},
+        {"compaction_needed", c.compaction_needed},
+        {"reclaim_runs", c.kswapd_runs},
+        {"reclaimed_pages", c.kswapd_reclaimed_pages},
+        {"balloon_requested_pages", c.balloon_requested_pages},
+        {"balloon_pages", c.balloon_pages},
+        {"balloon_bytes", c.balloon_pages * ps},
+        {"model_pcp_hits", r.model_counters.pcp_hits},
+        {"model_pcp_refills", r.model_counters.pcp_refills},
+        {"model_claims", r.model_counters.claims},
+        {"model_steals", r.model_counters.steals},
+        {"model_boosts", r.model_counters.boosts},
+        {"model_highatomic_reservations", r.model_counters.highatomic_reservations},
+    };
+  }
+  return out;
+}
+
+ordered_json timeline_json(const ReplayResult& r) {
+  ordered_json zones = ordered_json::array();
+  for (const auto& z : r.timeline) {
+    ordered_json samples = ordered_json::array();
+    for (const auto& s : z.samples) {
+      ordered_json nr = ordered_json::array(), ui = ordered_json::array(), fi = ordered_json::array();
+      for (unsigned o = 0; o < r.orders; ++o) {
+        nr.push_back(s.nr_free[o]);
+        ui.push_back(s.unusable_index[o]);
+        fi.push_back(s.fragmentation_index[o]);
+      }
+      samples.push_back(ordered_json{{"ts_ns", s.ts_ns},
+                                     {"interval_ns", s.span_ns},
+                                     {"free_pages", s.free_pages},
+                                     {"pcp_pages", s.pcp_pages},
+                                     {"free_blocks_by_order", nr},
+                                     {"unusable_index_permille", ui},
+                                     {"fragmentation_index_permille", fi},
+                                     {"largest_free_order", s.largest_free_order},
+                                     {"mixed_pageblocks", s.mixed_pageblocks},
+                                     {"atomic_allocations", s.atomic_allocations},
+                                     {"atomic_failures", s.atomic_failures}});
+    }
+    zones.push_back(ordered_json{{"node", z.node}, {"zone", z.zone}, {"samples", samples}});
+  }
+  return ordered_json{{"interval_ns", r.timeline_interval_ns},
+                      {"kept_interval_ns", r.timeline_kept_interval_ns},
+                      {"samples_taken", r.timeline_samples},
+                      {"zones", zones}};
+}
+
+ordered_json validation_json(const ReplayResult& r) {
+  const Validation& v = r.validation;
+  ordered_json out{{"available", v.available}, {"reason", v.reason.empty() ? ordered_json(nullptr) : ordered_json(v.reason)}};
+  if (!v.available) return out;
+  out["free_pages_tolerance"] = kFreePagesTolerance;
+  out["order_tolerance"] = kOrderTolerance;
+  out["order_min_blocks"] = kOrderMinBlocks;
+  out["model_free_pages"] = v.model_free_pages;
+  out["kernel_free_pages"] = v.kernel_free_pages;
+  out["free_relative_error"] = v.free_relative_error;
+  out["free_within_tolerance"] = v.free_within;
+  out["orders_within_tolerance"] = v.orders_within;
+  out["passed"] = v.passed;
+  out["free_map"] = ordered_json{{"pages_compared", v.free_map_pages_compared},
+                                 {"free_both_pages", v.free_both_pages},
+                                 {"free_only_model_pages", v.free_only_model_pages},
+                                 {"free_only_kernel_pages", v.free_only_kernel_pages}};
+  ordered_json zones = ordered_json::array();
+  for (const auto& z : v.zones) {
+    ordered_json orders = ordered_json::array();
+    for (const auto& o : z.orders) {
+      orders.push_back(ordered_json{{"order", o.order},
+                                    {"model_blocks", o.model_blocks},
+                                    {"kernel_blocks", o.kernel_blocks},
+                                    {"relative_error", o.relative_error},
+                                    {"checked", o.checked},
+                                    {"within_tolerance", o.within}});
+    }
+    ordered_json zone{{"node", z.node},
+                      {"zone", z.zone},
+                      {"model_free_pages", z.model_free_pages},
+                      {"kernel_free_pages", z.kernel_free_pages},
+                      {"free_relative_error", z.free_relative_error},
+                      {"free_within_tolerance", z.free_within},
+                      {"model_pcp_pages", z.model_pcp_pages},
+                      {"kernel_pcp_pages", z.kernel_pcp_pages},
+                      {"orders", orders},
+                      {"orders_within_tolerance", z.orders_within}};
+    if (z.free_map) {
+      zone["free_map"] = ordered_json{{"free_both_pages", z.free_both_pages},
+                                      {"free_only_model_pages", z.free_only_model_pages},
+                                      {"free_only_kernel_pages", z.free_only_kernel_pages}};
+    } else {
+      zone["free_map"] = nullptr;
+    }
+    zones.push_back(std::move(zone));
+  }
+  out["zones"] = zones;
+  return out;
+}
+
+}  // namespace
+
+ordered_json replay_to_json(const ReplayResult& r, std::size_t top_n) {
+  const Names names(r);
+  ordered_json doc;
+  doc["schema_version"] = kReportSchemaVersion;
+  doc["tool"] = tool_json("replay");
+  doc["kernel"] = kernel_json(r.header);
+  doc["capture"] = capture_json(CaptureSummary{r.trace_path, r.complete, r.damage, r.events_read, r.first_ts_ns, r.last_ts_ns},
+                                r.header, r.footer);
+  doc["config"] = config_json(r);
+  doc["summary"] = summary_json(r);
+  doc["breakdowns"] = ordered_json{
+      {"failures_by_order", tally_rows(r.failures.by_order(), 0, [](unsigned o) { return ordered_json{{"order", o}}; })},
+      {"failures_by_gfp", tally_rows(r.failures.by_gfp(), top_n,
+                                     [&](std::uint64_t g) {
+                                       return ordered_json{{"gfp", r.header.gfp_table.format(g)}, {"gfp_bits", g}};
+                                     })},
+      {"failures_by_context",
+       [&] {
+         std::map<int, Tallies> m;
+         for (int c = 0; c < traces::kExecContextCount; ++c) {
+           if (r.failures.by_context()[static_cast<std::size_t>(c)].failures != 0) {
+             m[c] = r.failures.by_context()[static_cast<std::size_t>(c)];
+           }
+         }
+         return tally_rows(m, 0, [](int c) {
+           return ordered_json{{"context", std::string(traces::to_string(static_cast<traces::ExecContext>(c)))}};
+         });
+       }()},
+      {"failures_by_process", tally_rows(r.failures.by_process(), top_n,
+                                         [&](std::uint64_t k) {
+                                           return ordered_json{{"pid", static_cast<std::uint32_t>(k >> 32)},
+                                                               {"comm", names.comm_of(static_cast<std::uint32_t>(k))}};
+                                         })},
+      {"failures_by_callsite",
+       [&] {
+         std::map<std::string, Tallies> m;
+         for (const auto& [id, t] : r.failures.by_stack()) {
+           Tallies& x = m[names.callsite_of(id).value_or("[unknown]")];
+           x.failures += t.failures;
+           x.failed_pages += t.failed_pages;
+         }
+         return tally_rows(m, top_n, [](const std::string& s) { return ordered_json{{"callsite", s}}; });
+       }()},
+  };
+  ordered_json items = ordered_json::array();
+  for (const auto& f : r.failures.records()) items.push_back(failure_json(r, f, names));
+  doc["failures"] = ordered_json{{"total", r.failures.total()},
+                                 {"listed", r.failures.records().size()},
+                                 {"omitted", r.failures.omitted()},
+                                 {"items", items}};
+  doc["timeline"] = timeline_json(r);
+  doc["validation"] = validation_json(r);
+  doc["model_invariants"] = r.invariant_violation ? ordered_json(*r.invariant_violation) : ordered_json("ok");
+  doc["data_quality"] = data_quality_json(r.quality);
+  return doc;
+}
+
+void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n) {
+  const Names names(r);
+  const ReplayCounters& c = r.counters;
+  const std::uint32_t ps = r.header.page_size;
+  const std::uint64_t duration = r.last_ts_ns >= r.first_ts_ns ? r.last_ts_ns - r.first_ts_ns : 0;
+  fmt::print(out, "labyrinth replay ({}): {}\n", to_string(r.mode), r.trace_path);
+  fmt::print(out, "  kernel {} ({}), {} CPUs; {} events over {}{}\n",
+             r.header.kernel_release.empty() ? "unknown" : r.header.kernel_release,
+             r.header.machine.empty() ? "?" : r.header.machine, r.header.nr_cpus, c.events, format_duration_ns(duration),
+             r.complete ? "" : "  [INCOMPLETE]");
+  fmt::print(out, "  model seeded from {}; per-CPU lists {}\n",
+             r.seeded_from == "start_snapshot" ? "the start snapshot" : "all memory free (no start free-page map)",
+             pcp_mode_name(r.pcp_mode));
+  const auto& t = r.model_config.tunables;
+  fmt::print(out, "  min_free_kbytes {}{}, watermark_scale_factor {}, watermark_boost_factor {}, highatomic {}\n",
+             t.min_free_kbytes ? std::to_string(*t.min_free_kbytes) : std::string("computed"),
+             r.what_if.min_free_kbytes ? fmt::format(" (recorded {})", r.recorded_min_free_kbytes) : std::string(),
+             t.watermark_scale_factor, t.watermark_boost_factor, t.highatomic ? "on" : "off");
+  for (const auto& z : r.model_config.zones) {
+    const auto wm = z.watermarks.value_or(allocator::Watermarks{});
+    fmt::print(out, "  zone {}/{}: {} managed pages, watermarks min {} low {} high {}\n", z.node,
+               allocator::zone_type_name(z.type), z.managed_pages, wm.min, wm.low, wm.high);
+  }
+  for (const auto& n : r.notes) fmt::print(out, "  note: {}\n", n);
+
+  fmt::print(out, "\nSummary\n");
+  fmt::print(out, "  allocations       {:>12}  {:>12}  ({} atomic)\n", c.allocations, format_bytes(c.allocated_pages * ps),
+             c.atomic_allocations);
+  fmt::print(out, "  frees             {:>12}  {:>12}\n", c.frees, format_bytes(c.freed_pages * ps));
+  fmt::print(out, "  {:<17} {:>12}  {:>12}\n", r.mode == ReplayMode::Mirror ? "failures" : "predicted failures",
+             c.failures, format_bytes(c.failed_pages * ps));
+  for (int k = 0; k < kFailureClassCount; ++k) {
+    const auto cls = static_cast<FailureClass>(k);
+    const std::uint64_t n = r.failures.by_class(cls);
+    if (n == 0) continue;
+    std::string causes;
+    for (int j = 0; j < kFailureCauseCount; ++j) {
+      const auto v = r.failures.by_class_cause()[static_cast<std::size_t>(k)][static_cast<std::size_t>(j)];
+      if (v != 0) causes += fmt::format("{}{} {}", causes.empty() ? "" : ", ", v, to_string(static_cast<FailureCause>(j)));
+    }
+    fmt::print(out, "    {:<15} {:>12}  ({})\n", to_string(cls), n, causes);
+  }
+  if (r.mode == ReplayMode::Mirror && c.pcp_refills + c.pcp_drains != 0) {
+    fmt::print(out, "  pcp refills {}, direct takes {}, drains {}\n", c.pcp_refills, c.pcp_direct_takes, c.pcp_drains);
+  }
+  if (c.extfrag_events != 0) {
+    fmt::print(out, "  extfrag events {}, pageblock type changes {}\n", c.extfrag_events, c.pageblock_changes);
+  }
+  if (r.mode == ReplayMode::Simulate) {
+    const std::uint64_t requests = c.both_succeeded + c.both_failed + c.model_failed_kernel_succeeded +
+                                   c.model_served_kernel_failed;
+    fmt::print(out, "\nAgainst the recording\n");
+    fmt::print(out, "  both succeeded    {:>12}\n  both failed       {:>12}\n", c.both_succeeded, c.both_failed);
+    fmt::print(out, "  model failed, kernel succeeded {:>8}\n  model served, kernel failed    {:>8}\n",
+               c.model_failed_kernel_succeeded, c.model_served_kernel_failed);
+    if (requests != 0) {
+      fmt::print(out, "  agreement         {:>11.3f}%\n",
+                 100.0 * static_cast<double>(c.both_succeeded + c.both_failed) / static_cast<double>(requests));
+    }
+    fmt::print(out, "  reclaim stalls    {:>12}  (non-atomic requests served by assuming reclaim)\n", c.reclaim_stalls);
+    fmt::print(out, "  compaction needed {:>12}  (no free block of the order)\n", c.compaction_needed);
+    fmt::print(out, "  model reclaim     {:>12}  pages in {} passes (below the low watermark)\n", c.kswapd_reclaimed_pages,
+               c.kswapd_runs);
+    if (c.balloon_requested_pages != 0) {
+      fmt::print(out, "  balloon           {:>12}  of {} requested\n", format_bytes(c.balloon_pages * ps),
+                 format_bytes(c.balloon_requested_pages * ps));
+    }
+  }
+
+  if (r.failures.total() != 0) {
+    fmt::print(out, "\nFailures ({} of {} shown)\n", std::min<std::uint64_t>(r.failures.records().size(), top_n == 0 ? ~0ull : top_n),
+               r.failures.total());
+    fmt::print(out, "  {:>14} {:>3} {:>5} {:<13} {:<15} {:<13} {:>9} {:>9} {:>4} {:>5} {:>5}  {}\n", "offset", "cpu",
+               "order", "class", "cause", "zone", "free", "min_eff", "big", "unus", "frag", "gfp / process / callsite");
+    std::size_t shown = 0;
+    for (const auto& f : r.failures.records()) {
+      if (top_n != 0 && shown++ >= top_n) break;
+      const ZoneState& s = f.state;
+      const auto site = names.callsite_of(f.stack_id);
+      fmt::print(out, "  {:>14} {:>3} {:>5} {:<13} {:<15} {:<13} {:>9} {:>9} {:>4} {:>5} {:>5}  {} {} {}[{}] {}{}\n",
+                 format_duration_ns(f.ts_ns >= r.first_ts_ns ? f.ts_ns - r.first_ts_ns : 0), f.cpu, f.order,
+                 to_string(f.cls), to_string(f.cause), zone_label(r, s.zone), s.free_pages - s.unusable_pages,
+                 s.effective_min_pages, s.largest_free_order, s.unusable_index, s.fragmentation_index,
+                 r.header.gfp_table.format(f.gfp), traces::to_string(f.context), names.comm_of(f.comm_id), f.pid,
+                 site ? *site : std::string(), r.mode == ReplayMode::Simulate && !f.kernel_failed ? " (kernel served it)" : "");
+    }
+    fmt::print(out, "  (free: free pages the request may use; min_eff: its effective min watermark + lowmem reserve;\n"
+                    "   big: largest free order; unus/frag: unusable and fragmentation index x1000 at its order)\n");
+  }
+
+  if (!r.timeline.empty() && r.timeline_samples != 0) {
+    fmt::print(out, "\nTimeline: {} samples every {} ({} kept per zone in the JSON)\n", r.timeline_samples,
+               format_duration_ns(r.timeline_interval_ns), r.timeline.front().samples.size());
+    for (const auto& z : r.timeline) {
+      std::uint64_t min_free = ~0ull, max_free = 0, atomic_fail = 0;
+      int min_large = 99;
+      for (const auto& s : z.samples) {
+        min_free = std::min(min_free, s.free_pages);
+        max_free = std::max(max_free, s.free_pages);
+        min_large = std::min(min_large, s.largest_free_order);
+        atomic_fail += s.atomic_failures;
+      }
+      if (z.samples.empty()) continue;
+      fmt::print(out, "  {}/{}: free pages {}..{}, lowest largest-free-order {}, atomic failures {}\n", z.node, z.zone,
+                 min_free, max_free, min_large, atomic_fail);
+    }
+  }
+
+  const Validation& v = r.validation;
+  if (r.mode == ReplayMode::Mirror) {
+    fmt::print(out, "\nValidation against the end snapshot\n");
+    if (!v.available) {
+      fmt::print(out, "  not available: {}\n", v.reason);
+    } else {
+      fmt::print(out, "  free pages: model {} kernel {} ({:+.2f}%) {}\n", v.model_free_pages, v.kernel_free_pages,
+                 100.0 * (static_cast<double>(v.model_free_pages) - static_cast<double>(v.kernel_free_pages)) /
+                     std::max(1.0, static_cast<double>(v.kernel_free_pages)),
+                 v.free_within ? "within 1%" : "NOT within 1%");
+      for (const auto& z : v.zones) {
+        fmt::print(out, "  {}/{}: free {} vs {}; pcp {} vs {}\n    order ", z.node, z.zone, z.model_free_pages,
+                   z.kernel_free_pages, z.model_pcp_pages, z.kernel_pcp_pages);
+        for (const auto& o : z.orders) fmt::print(out, "{:>9}", o.order);
+        fmt::print(out, "\n    model ");
+        for (const auto& o : z.orders) fmt::print(out, "{:>9}", o.model_blocks);
+        fmt::print(out, "\n    kernel");
+        for (const auto& o : z.orders) fmt::print(out, "{:>9}", o.kernel_blocks);
+        fmt::print(out, "\n    error ");
+        for (const auto& o : z.orders) {
+          fmt::print(out, "{:>8.1f}{}", 100.0 * o.relative_error, !o.checked ? ' ' : (o.within ? '%' : '!'));
+        }
+        fmt::print(out, "\n");
+        if (z.free_map) {
+          fmt::print(out, "    free map: {} pages free in both, {} only in the model, {} only in the kernel\n",
+                     z.free_both_pages, z.free_only_model_pages, z.free_only_kernel_pages);
+        }
+      }
+      fmt::print(out, "  => {} (orders with >= {} blocks within 5%: {})\n", v.passed ? "PASS" : "FAIL", kOrderMinBlocks,
+                 v.orders_within ? "yes" : "no");
+    }
+  }
+  if (r.invariant_violation) fmt::print(out, "\nmodel invariant violated: {}\n", *r.invariant_violation);
+  print_data_quality(out, r.quality);
+}
+
+}  // namespace labyrinth::replay

@@ -1,0 +1,234 @@
+// Simulate replay (what-if): the model picks the pages with the kernel's policy under the
+// settings given; recorded pfns are mapped to the model's pages so that frees land on them.
+// Each request's outcome is compared with the recording's.
+//
+// Reclaim: the recording's frees include what the kernel's own reclaim freed under the
+// recorded settings; what-if settings move the watermarks, so the model reclaims too. After
+// every allocation by a task that may reclaim (__GFP_DIRECT_RECLAIM), when the zone's free
+// pages (with its pcp pages) are below its low watermark + boost, the oldest reclaimable
+// allocations of that zone (requests of movable or reclaimable type: LRU and shrinkable
+// memory) are evicted until the zone reaches its high watermark + boost, as kswapd does. A
+// later free of an evicted page is dropped. Atomic bursts (softirq, no direct reclaim) get no
+// reclaim of their own: they live off the reserve between the min watermark and what the
+// last reclaiming task left, which is what min_free_kbytes sizes.
+#include <deque>
+
+#include "engine.hpp"
+#include "pfn_map.hpp"
+
+namespace labyrinth::replay::detail {
+
+using allocator::BlockState;
+using allocator::FreeStatus;
+using allocator::Pfn;
+using traces::EventKind;
+using traces::PageEvent;
+
+namespace {
+
+class SimulateEngine final : public Engine {
+ public:
+  SimulateEngine(const traces::TraceHeader& h, ModelSetup s, const ReplayOptions& o) : Engine(h, std::move(s), o) {
+    std::uint64_t lo = ~std::uint64_t{0}, hi = 0;
+    for (const auto& z : setup.config.zones) {
+      lo = std::min(lo, z.start_pfn.value);
+      hi = std::max(hi, z.start_pfn.value + z.spanned_pages);
+    }
+    map_.reset(lo, hi);
+    max_order_ = setup.config.max_order;
+    lru_.resize(setup.config.zones.size());
+    lru_mark_.assign(setup.config.zones.size(), 1u << 16);
+    direct_reclaim_bit_ = setup.config.gfp.direct_reclaim;
+  }
+
+  void close() override {
+    counters.kswapd_reclaimed_pages = reclaimed_pages_;
+    counters.kswapd_runs = reclaim_runs_;
+  }
+
+  void apply(std::span<const PageEvent> events) override {
+    for (const PageEvent& e : events) {
+      begin_event(e);
+      switch (e.kind) {
+        case EventKind::Alloc: on_alloc(e); break;
+        case EventKind::Free: on_free(e); break;
+        case EventKind::FreeBatched: quality.add(DataQuality::batched_free_duplicates); break;
+        case EventKind::PcpRefill:
+        case EventKind::PcpDrain:
+        case EventKind::Extfrag: ++counters.kernel_internal_ignored; break;
+      }
+    }
+  }
+
+ private:
+  void on_alloc(const PageEvent& e) {
+    const unsigned cpu = cpu_of(e);
+    const bool kernel_ok = e.pfn != traces::kFailedPfn;
+    const bool memcg = !kernel_ok && is_memcg_failure(e, cpu);
+    if (!kernel_ok) ++counters.kernel_failures;
+    if (memcg) quality.add(DataQuality::memcg_charge_failures);
+    last[cpu] = LastOnCpu{EventKind::Alloc, e.order, false};
+    if (e.order > max_order_) {
+      quality.add(DataQuality::invalid_events);
+      return;
+    }
+    const allocator::AllocResult r = model.allocate(e.gfp, e.order, cpu, kernel_ok ? e.pfn : ~std::uint64_t{0});
+    if (r.ok()) {
+      if (r.path == allocator::AllocPath::ReclaimAssumed) ++counters.reclaim_stalls;
+      ++counters.allocations;
+      counters.allocated_pages += std::uint64_t{1} << e.order;
+      if (is_atomic_request(e.gfp)) {
+        ++counters.atomic_allocations;
+        timeline.count_atomic(r.zone, false);
+      }
+      if (kernel_ok) {
+        ++counters.both_succeeded;
+        if (const auto old = map_.get(e.pfn); old && !old->model_failed) {
+          // The recording lost the free of the previous allocation at this pfn.
+          quality.add(DataQuality::double_alloc);
+          model.free(Pfn{old->model_pfn}, old->order, cpu);
+        }
+        map_.set(e.pfn, r.pfn.value, e.order);
+        if ((r.migratetype == allocator::MigrateType::Movable || r.migratetype == allocator::MigrateType::Reclaimable) &&
+            (e.gfp & direct_reclaim_bit_) != 0) {
+          remember(r.zone, e.pfn);
+        }
+        if ((e.gfp & direct_reclaim_bit_) != 0) reclaim(r.zone, cpu);
+      } else {
+        // The kernel had no page; the caller's use of one is unknown, so it goes back at once.
+        if (!memcg) ++counters.model_served_kernel_failed;
+        model.free(r.pfn, e.order, cpu);
+      }
+      return;
+    }
+    const FailureCause cause = memcg ? FailureCause::MemcgCharge : cause_of(r.failure);
+    if (r.failure == allocator::AllocFailure::Fragmentation) ++counters.compaction_needed;
+    record_failure(e, cpu, cause, !kernel_ok);
+    if (kernel_ok) {
+      ++counters.model_failed_kernel_succeeded;
+      map_.set_failed(e.pfn, e.order);
+    } else {
+      ++counters.both_failed;
+    }
+  }
+
+  void on_free(const PageEvent& e) {
+    const unsigned cpu = cpu_of(e);
+    ++counters.frees;
+    counters.freed_pages += std::uint64_t{1} << e.order;
+    last[cpu] = LastOnCpu{EventKind::Free, e.order, false};
+    const auto hit = map_.containing(e.pfn, max_order_);
+    if (!hit) {
+      free_unmapped(e, cpu);
+      return;
+    }
+    const auto [head, entry] = *hit;
+    if (entry.model_failed) {
+      // The model failed this request: nothing to free. Drop the part freed.
+      if (head == e.pfn && entry.order <= e.order) map_.erase(head);
+      return;
+    }
+    if (head == e.pfn && entry.order == e.order) {
+      map_.erase(head);
+      const auto r = model.free(Pfn{entry.model_pfn}, e.order, cpu);
+      if (!r.ok()) quality.add(DataQuality::free_of_unmapped_page);
+      return;
+    }
+    if (e.order < entry.order) {
+      // Part of the allocation: split both the recorded and the model allocation.
+      quality.add(DataQuality::free_split_allocation);
+      model.split_allocation(Pfn{entry.model_pfn}, e.order);
+      map_.erase(head);
+      for (std::uint64_t k = 0; k < (std::uint64_t{1} << (entry.order - e.order)); ++k) {
+        const std::uint64_t off = k << e.order;
+        if (head + off != e.pfn) map_.set(head + off, entry.model_pfn + off, e.order);
+      }
+      const auto r = model.free(Pfn{entry.model_pfn + (e.pfn - head)}, e.order, cpu);
+      if (!r.ok()) quality.add(DataQuality::free_of_unmapped_page);
+      return;
+    }
+    // A free larger than the allocation at its head: free every mapped allocation inside it.
+    quality.add(DataQuality::free_order_mismatch);
+    const std::uint64_t end = e.pfn + (std::uint64_t{1} << e.order);
+    for (std::uint64_t p = e.pfn; p < end;) {
+      const auto m = map_.get(p);
+      if (!m) {
+        ++p;
+        continue;
+      }
+      map_.erase(p);
+      if (!m->model_failed) model.free(Pfn{m->model_pfn}, m->order, cpu);
+      p += std::uint64_t{1} << m->order;
+    }
+  }
+
+  // A page the model never handed out: allocated before the recording (free the seed page at
+  // the same pfn if the model still holds it as such) or by an untraced path.
+  void free_unmapped(const PageEvent& e, unsigned cpu) {
+    const auto b = model.block_containing(Pfn{e.pfn});
+    if (b && b->state == BlockState::Seed) {
+      const auto r = model.free(Pfn{e.pfn}, e.order, cpu);
+      if (r.ok()) {
+        quality.add(DataQuality::free_of_unknown_page);
+        return;
+      }
+    }
+    if (!b) {
+      quality.add(DataQuality::outside_zones);
+      return;
+    }
+    quality.add(DataQuality::free_of_unmapped_page);
+  }
+
+  void remember(std::uint16_t zone, std::uint64_t recorded_pfn) {
+    auto& q = lru_[zone];
+    q.push_back(recorded_pfn);
+    if (q.size() <= lru_mark_[zone]) return;
+    // Drop entries whose allocation is gone, so the queue stays proportional to live memory.
+    std::deque<std::uint64_t> kept;
+    for (const std::uint64_t p : q) {
+      if (const auto m = map_.get(p); m && !m->model_failed) kept.push_back(p);
+    }
+    q.swap(kept);
+    lru_mark_[zone] = std::max<std::size_t>(1u << 16, 2 * q.size());
+  }
+
+  // kswapd/direct reclaim of one zone (see the file comment).
+  void reclaim(std::uint16_t zone, unsigned cpu) {
+    const allocator::Watermarks wm = model.watermarks(zone);
+    const std::uint64_t boost = model.watermark_boost(zone);
+    std::uint64_t free = model.nr_free_pages(zone) + model.pcp_pages(zone);
+    if (free >= wm.low + boost) return;
+    ++reclaim_runs_;
+    const std::uint64_t target = wm.high + boost;
+    auto& q = lru_[zone];
+    while (free < target && !q.empty()) {
+      const std::uint64_t p = q.front();
+      q.pop_front();
+      const auto m = map_.get(p);
+      if (!m || m->model_failed) continue;
+      if (!model.free(Pfn{m->model_pfn}, m->order, cpu).ok()) continue;
+      map_.set_failed(p, m->order);  // evicted: the recording's free of it is dropped
+      const std::uint64_t pages = std::uint64_t{1} << m->order;
+      reclaimed_pages_ += pages;
+      free += pages;
+    }
+  }
+
+  PfnMap map_;
+  unsigned max_order_ = 10;
+  std::vector<std::deque<std::uint64_t>> lru_;
+  std::vector<std::size_t> lru_mark_;
+  allocator::Gfp direct_reclaim_bit_ = 0;
+  std::uint64_t reclaimed_pages_ = 0;
+  std::uint64_t reclaim_runs_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> make_simulate_engine(const traces::TraceHeader& header, ModelSetup setup,
+                                             const ReplayOptions& options) {
+  return std::make_unique<SimulateEngine>(header, std::move(setup), options);
+}
+
+}  // namespace labyrinth::replay::detail

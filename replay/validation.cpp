@@ -1,0 +1,135 @@
+#include "labyrinth/replay/validation.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace labyrinth::replay {
+
+namespace {
+
+double rel_error(std::uint64_t model, std::uint64_t kernel) {
+  if (model == kernel) return 0;
+  if (kernel == 0) return 1;
+  return std::fabs(static_cast<double>(model) - static_cast<double>(kernel)) / static_cast<double>(kernel);
+}
+
+}  // namespace
+
+std::vector<std::pair<std::uint64_t, std::uint64_t>> model_free_runs(const allocator::Model& model, std::uint16_t zone) {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;
+  const allocator::ZoneConfig& zc = model.zone_config(zone);
+  const std::uint64_t end = zc.start_pfn.value + zc.spanned_pages;
+  for (std::uint64_t p = zc.start_pfn.value; p < end;) {
+    const auto b = model.block_containing(allocator::Pfn{p});
+    if (!b) {
+      ++p;
+      continue;
+    }
+    const std::uint64_t head = b->head.value;
+    const std::uint64_t next = std::max(p + 1, head + (std::uint64_t{1} << b->order));
+    if (b->state == allocator::BlockState::Free) {
+      const std::uint64_t lo = std::max(head, p);
+      if (!runs.empty() && runs.back().second >= lo) {
+        runs.back().second = std::max(runs.back().second, next);
+      } else {
+        runs.emplace_back(lo, next);
+      }
+    }
+    p = next;
+  }
+  return runs;
+}
+
+Validation validate_end_state(const allocator::Model& model, const ModelSetup& setup, const traces::TraceHeader& header,
+                              const traces::Snapshot& end) {
+  Validation v;
+  if (!end.present || end.zones.empty()) {
+    v.reason = "the trace has no end snapshot";
+    return v;
+  }
+  v.available = true;
+  v.orders_within = true;
+  for (std::size_t mz = 0; mz < model.zone_count(); ++mz) {
+    const traces::ZoneInfo& hz = header.zones[setup.header_zone_of_model[mz]];
+    const traces::ZoneSnapshot* ks = nullptr;
+    for (const auto& s : end.zones) {
+      if (s.node == hz.node && s.zone == hz.name) ks = &s;
+    }
+    if (ks == nullptr) continue;
+    const allocator::ZoneMetrics m = model.metrics(static_cast<std::uint16_t>(mz));
+    ZoneValidation z;
+    z.node = hz.node;
+    z.zone = hz.name;
+    z.model_free_pages = m.nr_free_pages;
+    z.kernel_free_pages = ks->free_pages;
+    if (z.kernel_free_pages == 0) {
+      for (std::size_t o = 0; o < ks->buddyinfo.size() && o < 64; ++o) z.kernel_free_pages += ks->buddyinfo[o] << o;
+    }
+    z.free_relative_error = rel_error(z.model_free_pages, z.kernel_free_pages);
+    z.free_within = z.free_relative_error <= kFreePagesTolerance;
+    z.model_pcp_pages = m.pcp_pages;
+    z.kernel_pcp_pages = ks->pcp_pages;
+    for (unsigned o = 0; o < m.orders; ++o) {
+      OrderValidation ov;
+      ov.order = o;
+      ov.model_blocks = m.nr_free[o];
+      ov.kernel_blocks = o < ks->buddyinfo.size() ? ks->buddyinfo[o] : 0;
+      ov.relative_error = rel_error(ov.model_blocks, ov.kernel_blocks);
+      ov.checked = ov.kernel_blocks >= kOrderMinBlocks;
+      ov.within = !ov.checked || ov.relative_error <= kOrderTolerance;
+      z.orders_within = z.orders_within && ov.within;
+      z.orders.push_back(ov);
+    }
+    if (!end.free_runs.empty()) {
+      z.free_map = true;
+      const std::uint64_t lo = hz.start_pfn;
+      const std::uint64_t hi = hz.start_pfn + hz.spanned_pages;
+      const auto mine = model_free_runs(model, static_cast<std::uint16_t>(mz));
+      std::vector<std::pair<std::uint64_t, std::uint64_t>> theirs;
+      std::uint64_t theirs_pages = 0, mine_pages = 0;
+      for (const auto& r : end.free_runs) {
+        const std::uint64_t a = std::max(lo, r.start_pfn);
+        const std::uint64_t b = std::min(hi, r.start_pfn + r.pages);
+        if (a < b) {
+          theirs.emplace_back(a, b);
+          theirs_pages += b - a;
+        }
+      }
+      for (const auto& r : mine) mine_pages += r.second - r.first;
+      std::uint64_t both = 0;
+      std::size_t i = 0, j = 0;
+      while (i < mine.size() && j < theirs.size()) {
+        const std::uint64_t a = std::max(mine[i].first, theirs[j].first);
+        const std::uint64_t b = std::min(mine[i].second, theirs[j].second);
+        if (a < b) both += b - a;
+        if (mine[i].second < theirs[j].second) {
+          ++i;
+        } else {
+          ++j;
+        }
+      }
+      z.free_both_pages = both;
+      z.free_only_model_pages = mine_pages - both;
+      z.free_only_kernel_pages = theirs_pages - both;
+      v.free_map_pages_compared += hi - lo;
+      v.free_both_pages += z.free_both_pages;
+      v.free_only_model_pages += z.free_only_model_pages;
+      v.free_only_kernel_pages += z.free_only_kernel_pages;
+    }
+    v.model_free_pages += z.model_free_pages;
+    v.kernel_free_pages += z.kernel_free_pages;
+    v.orders_within = v.orders_within && z.orders_within;
+    v.zones.push_back(std::move(z));
+  }
+  if (v.zones.empty()) {
+    v.available = false;
+    v.reason = "the end snapshot names none of the replayed zones";
+    return v;
+  }
+  v.free_relative_error = rel_error(v.model_free_pages, v.kernel_free_pages);
+  v.free_within = v.free_relative_error <= kFreePagesTolerance;
+  v.passed = v.free_within && v.orders_within;
+  return v;
+}
+
+}  // namespace labyrinth::replay
