@@ -59,7 +59,9 @@ void Timeline::sample_until(std::uint64_t ts_ns, const allocator::Model& model) 
 void Timeline::finish(std::uint64_t end_ns, const allocator::Model& model) {
   if (!started_) return;
   sample_until(end_ns, model);
-  if (end_ns > last_ || taken_ == 0) take(std::max(end_ns, last_), end_ns > last_ ? end_ns - last_ : 0, model);
+  bool pending = false;
+  for (const auto& p : pending_) pending = pending || p.atomic_allocations != 0 || p.atomic_failures != 0;
+  if (end_ns > last_ || taken_ == 0 || pending) take(std::max(end_ns, last_), end_ns > last_ ? end_ns - last_ : 0, model);
   for (std::size_t z = 0; z < zones_.size(); ++z) {
     if (acc_n_[z] != 0) zones_[z].samples.push_back(acc_[z]);
     acc_n_[z] = 0;

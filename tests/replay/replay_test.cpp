@@ -1,0 +1,336 @@
+// labyrinth replay on hand-written text traces with known outcomes (issue #5, "Must show").
+#include <gtest/gtest.h>
+
+#include <fmt/core.h>
+
+#include <algorithm>
+
+#include "labyrinth/replay/replay.hpp"
+#include "replay_test_util.hpp"
+
+namespace labyrinth::replay {
+namespace {
+
+using testing::case_path;
+using testing::mirror;
+using testing::read_text;
+using testing::replay_text;
+using testing::simulate;
+
+std::vector<FailureRecord> failures_with(const ReplayResult& r, FailureCause cause) {
+  std::vector<FailureRecord> out;
+  for (const auto& f : r.failures.records()) {
+    if (f.cause == cause) out.push_back(f);
+  }
+  return out;
+}
+
+constexpr const char* kHeader = R"(!labyrinth-text 1
+!kernel 6.18.0-test
+!cpus 2
+!max_order 10
+!pageblock_order 9
+!sysctl min_free_kbytes=512
+!sysctl watermark_scale_factor=10
+!zone node=0 name=Normal start_pfn=0x10000 spanned=8192 managed=8192 min=128 low=160 high=192 protection=0,0,0,0,0
+)";
+
+// --- a GFP_ATOMIC order-3 request: fragmentation, then a merge serves it ------------------
+
+TEST(ReplayMirror, AtomicOrder3FailsByFragmentationThenSucceedsAfterMerge) {
+  const ReplayResult r = replay_text(read_text(case_path("fragmentation_then_merge.txt")), mirror());
+  ASSERT_EQ(r.failures.total(), 1u);
+  const FailureRecord& f = r.failures.records().front();
+  EXPECT_EQ(f.cause, FailureCause::Fragmentation);
+  EXPECT_EQ(f.cls, FailureClass::Atomic);
+  EXPECT_EQ(f.order, 3u);
+  EXPECT_EQ(f.ts_ns, 2000u);
+  ASSERT_TRUE(f.state.zone.has_value());
+  EXPECT_EQ(f.state.free_pages, 400);
+  EXPECT_EQ(f.state.effective_min_pages, 48);  // 128 - 64 - 16
+  EXPECT_EQ(f.state.largest_free_order, 2);
+  EXPECT_FALSE(f.state.block_available);
+  EXPECT_EQ(f.state.unusable_index, 1000);
+  EXPECT_EQ(f.state.fragmentation_index, 490);  // 1000 - (1000 + 400*1000/8) / 100
+  // The free went to CPU 1's pcp list, the drain merged it, the allocation carved it.
+  EXPECT_EQ(r.counters.allocations, 1u);
+  EXPECT_EQ(r.counters.pcp_drains, 1u);
+  EXPECT_EQ(r.pcp_mode, allocator::PcpMode::Manual);
+  EXPECT_EQ(r.quality.get(DataQuality::double_alloc), 0u);
+  EXPECT_EQ(r.quality.get(DataQuality::alloc_range_resync), 0u);
+  ASSERT_TRUE(r.validation.available);
+  EXPECT_TRUE(r.validation.passed);
+  EXPECT_EQ(r.validation.model_free_pages, 396u);
+  EXPECT_EQ(r.validation.free_only_model_pages, 0u);
+  EXPECT_EQ(r.validation.free_only_kernel_pages, 0u);
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
+TEST(ReplaySimulate, AtomicOrder3PredictedToFailThenServedAfterMerge) {
+  const ReplayResult r = replay_text(read_text(case_path("fragmentation_then_merge.txt")), simulate(false));
+  ASSERT_EQ(r.failures.total(), 1u);
+  EXPECT_EQ(r.failures.records().front().cause, FailureCause::Fragmentation);
+  EXPECT_EQ(r.failures.records().front().ts_ns, 2000u);
+  EXPECT_EQ(r.counters.both_failed, 1u);
+  EXPECT_EQ(r.counters.both_succeeded, 1u);
+  EXPECT_EQ(r.counters.model_failed_kernel_succeeded, 0u);
+  EXPECT_EQ(r.counters.compaction_needed, 1u);
+  EXPECT_FALSE(r.invariant_violation.has_value());
+}
+
+// --- order-0 GFP_ATOMIC against 3/8 of the min watermark ------------------------------------
+
+TEST(ReplaySimulate, AtomicOrder0ServedBelowMinButAboveThreeEighthsAndFailsBelow) {
+  const ReplayResult r = replay_text(read_text(case_path("atomic_below_min.txt")), simulate(false));
+  // The first GFP_ATOMIC (60 free, min 128, 3/8 of it = 48) is served, the last (47 free) is not.
+  ASSERT_EQ(r.failures.total(), 1u);
+  const FailureRecord& f = r.failures.records().front();
+  EXPECT_EQ(f.ts_ns, 3000u);
+  EXPECT_EQ(f.cause, FailureCause::Watermark);
+  EXPECT_EQ(f.state.free_pages, 47);
+  EXPECT_EQ(f.state.effective_min_pages, 48);
+  EXPECT_EQ(f.state.watermark_pages, 128);
+  EXPECT_EQ(r.counters.both_succeeded, 13u);
+  EXPECT_EQ(r.counters.both_failed, 1u);
+  EXPECT_EQ(r.counters.reclaim_stalls, 12u);  // the GFP_KERNEL pages below min
+}
+
+TEST(ReplayMirror, AtomicOrder0FailureExplainedByTheWatermark) {
+  const ReplayResult r = replay_text(read_text(case_path("atomic_below_min.txt")), mirror());
+  ASSERT_EQ(r.failures.total(), 1u);
+  const FailureRecord& f = r.failures.records().front();
+  EXPECT_EQ(f.cause, FailureCause::Watermark);
+  EXPECT_EQ(f.state.free_pages, 47);
+  EXPECT_EQ(f.state.effective_min_pages, 48);
+  EXPECT_EQ(r.counters.allocations, 13u);
+}
+
+TEST(ReplaySimulate, OneMorePageFreeServesTheSameAtomicRequest) {
+  // 61 pages at the start: after the 13 allocations 48 are free, still not above 48: fails.
+  // 62 pages: 49 free > 48: served. The boundary is exactly 3/8 of min.
+  for (const auto& [extra, fails] : {std::pair{1, true}, std::pair{2, false}}) {
+    std::string text = read_text(case_path("atomic_below_min.txt"));
+    const std::string from = "!start_free 0x10000+32";
+    text.replace(text.find(from), from.size(), fmt::format("!start_free 0x10000+{}", 32 + extra));
+    const ReplayResult r = replay_text(text, simulate(false));
+    EXPECT_EQ(r.failures.total(), fails ? 1u : 0u) << "extra " << extra;
+  }
+}
+
+// --- a failure a larger min_free_kbytes prevents, and one it does not -------------------------
+
+// 8192 pages; 1200 free, every other page (so nothing above order 0 is ever free). Tasks fill
+// the page cache (1100 movable pages, reclaim keeps the zone near its low watermark), then a softirq burst of 400 GFP_ATOMIC pages, a task
+// allocation, and one GFP_ATOMIC order-3 request.
+std::string min_free_case() {
+  std::string t = kHeader;
+  t += "!start_ts 100\n!start_free";
+  for (int i = 0; i < 1200; ++i) t += fmt::format(" 0x{:x}+1", 0x10000 + 2 * i);
+  t += "\n";
+  std::uint64_t ts = 1000;
+  for (int i = 0; i < 1100; ++i) {
+    t += fmt::format("{} alloc pfn=0x{:x} order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE cpu=1 pid=50 comm=cat ctx=task\n", ts++,
+                     0x10000 + 2 * i);
+  }
+  for (int i = 0; i < 400; ++i) {
+    if (i < 200) {
+      t += fmt::format("{} alloc pfn=0x{:x} order=0 mt=0 gfp=GFP_ATOMIC cpu=0 pid=0 comm=swapper/0 ctx=softirq\n", ts++,
+                       0x10000 + 2 * (1100 + i));
+    } else {
+      t += fmt::format("{} alloc pfn=failed order=0 mt=0 gfp=GFP_ATOMIC cpu=0 pid=0 comm=swapper/0 ctx=softirq\n", ts++);
+    }
+  }
+  t += fmt::format("{} alloc pfn=0x{:x} order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE cpu=1 pid=50 comm=cat ctx=task\n", ts++,
+                   0x10000 + 2 * 1350);
+  t += fmt::format("{} alloc pfn=failed order=3 mt=0 gfp=GFP_ATOMIC|__GFP_COMP cpu=0 pid=0 comm=swapper/0 ctx=softirq\n",
+                   ts++);
+  return t;
+}
+
+TEST(ReplaySimulate, LargerMinFreeKbytesPreventsTheAtomicBurstFailuresButNotFragmentation) {
+  const std::string text = min_free_case();
+  const ReplayResult recorded = replay_text(text, simulate(false));
+  ReplayOptions larger = simulate(false);
+  larger.what_if.min_free_kbytes = 2048;
+  const ReplayResult more = replay_text(text, larger);
+
+  // Recorded settings: the burst eats the reserve down to 3/8 of min and fails.
+  const auto wm_recorded = failures_with(recorded, FailureCause::Watermark);
+  EXPECT_GE(wm_recorded.size(), 100u);
+  for (const auto& f : wm_recorded) {
+    EXPECT_EQ(f.cls, FailureClass::Atomic);
+    EXPECT_LE(f.state.free_pages, 48);
+  }
+  // min_free_kbytes 2048: watermarks 512/640/768; reclaim keeps 640+ free, the burst fits.
+  ASSERT_TRUE(more.model_config.zones.front().watermarks.has_value());
+  EXPECT_EQ(more.model_config.zones.front().watermarks->min, 512u);
+  EXPECT_EQ(more.model_config.zones.front().watermarks->low, 640u);
+  EXPECT_EQ(more.model_config.zones.front().watermarks->high, 768u);
+  EXPECT_TRUE(failures_with(more, FailureCause::Watermark).empty());
+  EXPECT_GT(more.counters.kswapd_reclaimed_pages, recorded.counters.kswapd_reclaimed_pages);
+
+  // The order-3 request fails by fragmentation either way: only order-0 pages are ever free.
+  for (const ReplayResult* r : {&recorded, &more}) {
+    const auto frag = failures_with(*r, FailureCause::Fragmentation);
+    ASSERT_EQ(frag.size(), 1u);
+    EXPECT_EQ(frag.front().order, 3u);
+    EXPECT_EQ(frag.front().state.largest_free_order, 0);
+    EXPECT_FALSE(r->invariant_violation.has_value());
+  }
+}
+
+// --- frees the model cannot pair, counted and never fatal -----------------------------------
+
+TEST(ReplayMirror, UnknownAndDoubleFreesAreCountedNotFatal) {
+  const ReplayResult r = replay_text(read_text(case_path("bad_frees.txt")), mirror());
+  EXPECT_EQ(r.counters.events, 13u);
+  EXPECT_EQ(r.quality.get(DataQuality::free_of_unknown_page), 1u);  // 0x10100, in use before the recording
+  EXPECT_EQ(r.quality.get(DataQuality::double_free), 1u);           // 0x10100 again (0x10031 was memcg)
+  EXPECT_EQ(r.quality.get(DataQuality::outside_zones), 1u);
+  EXPECT_EQ(r.quality.get(DataQuality::double_alloc), 1u);
+  EXPECT_EQ(r.quality.get(DataQuality::free_split_allocation), 1u);
+  EXPECT_EQ(r.quality.get(DataQuality::memcg_charge_failures), 1u);
+  ASSERT_EQ(r.failures.total(), 1u);
+  EXPECT_EQ(r.failures.records().front().cause, FailureCause::MemcgCharge);
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
+TEST(ReplaySimulate, UnknownAndDoubleFreesAreCountedNotFatal) {
+  const ReplayResult r = replay_text(read_text(case_path("bad_frees.txt")), simulate());
+  EXPECT_EQ(r.counters.events, 13u);
+  EXPECT_EQ(r.quality.get(DataQuality::free_of_unknown_page), 1u);
+  EXPECT_GE(r.quality.get(DataQuality::free_of_unmapped_page), 1u);  // the second free of 0x10100
+  EXPECT_EQ(r.quality.get(DataQuality::outside_zones), 1u);
+  EXPECT_EQ(r.quality.get(DataQuality::double_alloc), 1u);
+  EXPECT_EQ(r.quality.get(DataQuality::free_split_allocation), 1u);
+  EXPECT_EQ(r.quality.get(DataQuality::memcg_charge_failures), 1u);
+  EXPECT_EQ(r.counters.model_served_kernel_failed, 0u);  // the memcg failure is not a disagreement
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
+// --- per-CPU refills, direct takes, drains, pageblock claims --------------------------------
+
+TEST(ReplayMirror, RefillsDirectTakesAndDrainsKeepBuddyAndPcpApart) {
+  const std::string text = std::string(kHeader) + R"(!start_free 0x10000+1024
+1000 pcp_refill pfn=0x10000 order=0 mt=1 refill=1 cpu=0
+1001 pcp_refill pfn=0x10001 order=0 mt=1 refill=1 cpu=0
+1002 alloc pfn=0x10000 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE cpu=0 pid=1 ctx=task
+1100 pcp_refill pfn=0x10010 order=4 mt=0 refill=0 cpu=1
+1101 alloc pfn=0x10010 order=4 mt=0 gfp=GFP_KERNEL|__GFP_COMP cpu=1 pid=2 ctx=task
+1200 free pfn=0x10000 order=0 cpu=0 pid=1 ctx=task
+)";
+  testing::TempDir dir;
+  const std::string path = testing::trace_from_text(dir, text);
+  const ReplayResult r = testing::replay_file(path, mirror());
+  EXPECT_EQ(r.counters.pcp_refills, 2u);
+  EXPECT_EQ(r.counters.pcp_direct_takes, 1u);
+  EXPECT_EQ(r.counters.allocations, 2u);
+  EXPECT_EQ(r.quality.get(DataQuality::alloc_range_resync), 0u);
+  EXPECT_EQ(r.quality.get(DataQuality::double_alloc), 0u);
+  // 0x10001 is still on CPU 0's list and 0x10000 went back to it: 2 pcp pages, not buddy.
+  const auto& z = r.timeline.front().samples.back();
+  EXPECT_EQ(z.pcp_pages, 2u);
+  EXPECT_EQ(z.free_pages, 1024u - 2u - 16u);
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
+TEST(ReplayMirror, DrainOfAPageOnAPcpListAtTheStartFreesItIntoTheBuddy) {
+  const std::string text = std::string(kHeader) + R"(!start_free 0x10000+1023
+1000 pcp_drain pfn=0x103ff order=0 mt=1 cpu=0
+)";
+  const ReplayResult r = replay_text(text, mirror());
+  EXPECT_EQ(r.quality.get(DataQuality::drain_of_start_pcp_page), 1u);
+  const auto& s = r.timeline.front().samples.back();
+  EXPECT_EQ(s.free_pages, 1024u);
+  EXPECT_EQ(s.nr_free[10], 1u);  // merged back into one order-10 block
+  EXPECT_EQ(s.pcp_pages, 0u);
+}
+
+TEST(ReplayMirror, ExtfragClaimChangesThePageblockAndStealRefillsThePcpList) {
+  const std::string text = std::string(kHeader) + R"(!start_free 0x10000+2048
+1000 extfrag pfn=0x10200 order=0 mt=0 fb_order=9 fb_mt=1 owner=1 cpu=0
+1001 alloc pfn=0x10200 order=0 mt=0 gfp=GFP_KERNEL cpu=0 pid=3 ctx=task
+1100 extfrag pfn=0x10400 order=0 mt=2 fb_order=3 fb_mt=1 owner=0 cpu=1
+1200 pcp_refill pfn=0x10600 order=4 mt=0 refill=0 cpu=0
+1201 alloc pfn=0x10600 order=4 mt=0 gfp=GFP_KERNEL|__GFP_COMP cpu=0 pid=3 ctx=task
+)";
+  const ReplayResult r = replay_text(text, mirror());
+  EXPECT_EQ(r.counters.extfrag_events, 2u);
+  EXPECT_EQ(r.counters.pageblock_changes, 1u);
+  EXPECT_EQ(r.counters.pcp_refills, 2u);  // the claimed page (then allocated) and the stolen one
+  EXPECT_EQ(r.counters.allocations, 2u);
+  EXPECT_EQ(r.counters.pcp_direct_takes, 1u);
+  const auto& s = r.timeline.front().samples.back();
+  EXPECT_EQ(s.pcp_pages, 1u);
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
+// --- ordering -------------------------------------------------------------------------------
+
+TEST(ReplayMirror, EventsOutOfOrderInTheFileAreSortedBeforeTheModelSeesThem) {
+  // The free of 0x10000 is written before the allocation it follows in time.
+  const std::string text = std::string(kHeader) + R"(!start_free 0x10000+1024
+1000 alloc pfn=0x10000 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE cpu=0 pid=1 ctx=task
+3000 free pfn=0x10000 order=0 cpu=1 pid=1 ctx=task
+2000 free pfn=0x10000 order=0 cpu=0 pid=1 ctx=task
+2500 alloc pfn=0x10000 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE cpu=1 pid=1 ctx=task
+)";
+  const ReplayResult r = replay_text(text, mirror());
+  EXPECT_EQ(r.quality.get(DataQuality::out_of_order_events), 2u);
+  EXPECT_EQ(r.quality.get(DataQuality::late_events), 0u);
+  EXPECT_EQ(r.quality.get(DataQuality::double_free), 0u);
+  EXPECT_EQ(r.quality.get(DataQuality::double_alloc), 0u);
+}
+
+// --- timeline -------------------------------------------------------------------------------
+
+TEST(ReplayTimeline, SamplesEveryIntervalWithAtomicCountsAndDoublesWhenFull) {
+  std::string text = std::string(kHeader) + "!start_free 0x10000+4096\n";
+  for (int i = 0; i < 64; ++i) {
+    text += fmt::format("{} alloc pfn=0x{:x} order=0 mt=0 gfp=GFP_ATOMIC cpu=0 pid=0 ctx=softirq\n", 1000 + i * 100,
+                        0x10000 + i);
+  }
+  ReplayOptions o = mirror();
+  o.interval_ns = 100;
+  const ReplayResult fine = replay_text(text, o);
+  ASSERT_EQ(fine.timeline.size(), 1u);
+  std::uint64_t atomic = 0;
+  for (const auto& s : fine.timeline.front().samples) atomic += s.atomic_allocations;
+  EXPECT_EQ(atomic, 64u);
+  EXPECT_EQ(fine.timeline_samples, 64u);
+  EXPECT_EQ(fine.timeline.front().samples.back().free_pages, 4096u - 64u);
+
+  o.timeline_points = 8;
+  const ReplayResult capped = replay_text(text, o);
+  EXPECT_LE(capped.timeline.front().samples.size(), 8u);
+  EXPECT_GT(capped.timeline_kept_interval_ns, 100u);
+  atomic = 0;
+  for (const auto& s : capped.timeline.front().samples) atomic += s.atomic_allocations;
+  EXPECT_EQ(atomic, 64u);  // merged samples keep every count
+}
+
+// --- balloon --------------------------------------------------------------------------------
+
+TEST(ReplaySimulate, BalloonBelowTheMinWatermarkPredictsAtomicFailures) {
+  std::string text = std::string(kHeader) + "!start_free 0x10000+4096\n";
+  for (int i = 0; i < 20; ++i) {
+    text += fmt::format("{} alloc pfn=0x{:x} order=0 mt=0 gfp=GFP_ATOMIC cpu=0 pid=0 ctx=softirq\n", 1000 + i, 0x10000 + i);
+  }
+  ReplayOptions o = simulate(false);
+  o.what_if.balloon_bytes = (4096 - 40) * 4096ull;  // leaves 40 pages: below 3/8 of min (48)
+  const ReplayResult r = replay_text(text, o);
+  EXPECT_EQ(r.counters.balloon_pages, 4096u - 40u);
+  EXPECT_EQ(r.failures.total(), 20u);
+  for (const auto& f : r.failures.records()) {
+    EXPECT_EQ(f.cause, FailureCause::Watermark);
+    EXPECT_EQ(f.cls, FailureClass::Atomic);
+    EXPECT_FALSE(f.kernel_failed);
+    EXPECT_EQ(f.state.free_pages, 40);
+  }
+  EXPECT_EQ(r.counters.model_failed_kernel_succeeded, 20u);
+  // The balloon took the highest pfns: what is left is the bottom of the zone.
+  EXPECT_FALSE(r.invariant_violation.has_value());
+}
+
+}  // namespace
+}  // namespace labyrinth::replay

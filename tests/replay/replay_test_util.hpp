@@ -1,0 +1,78 @@
+// Helpers for the replay tests: text traces to trace files, and a replay of one.
+#pragma once
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "labyrinth/replay/replay.hpp"
+#include "labyrinth/traces/text_trace.hpp"
+#include "labyrinth/traces/trace_reader.hpp"
+
+namespace labyrinth::replay::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "laby-replay-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
+    path_ = pattern;
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline std::string case_path(const std::string& name) {
+  return std::string(LABYRINTH_SOURCE_DIR) + "/tests/replay/cases/" + name;
+}
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Converts text to a trace file in dir and returns its path.
+inline std::string trace_from_text(const TempDir& dir, const std::string& text, const std::string& name = "t.trace") {
+  const std::string path = dir.file(name);
+  std::istringstream in(text);
+  traces::convert_text_to_trace(in, name + ".txt", path);
+  return path;
+}
+
+inline ReplayResult replay_file(const std::string& path, ReplayOptions options) {
+  traces::TraceReader reader(path);
+  Replayer replayer(reader.header(), reader.start_snapshot(), options);
+  std::span<const traces::PageEvent> chunk;
+  while (reader.next(chunk)) replayer.add(chunk);
+  return replayer.finish(reader);
+}
+
+inline ReplayResult replay_text(const std::string& text, ReplayOptions options) {
+  TempDir dir;
+  return replay_file(trace_from_text(dir, text), options);
+}
+
+inline ReplayOptions mirror() {
+  ReplayOptions o;
+  o.mode = ReplayMode::Mirror;
+  return o;
+}
+
+inline ReplayOptions simulate(bool pcp = true) {
+  ReplayOptions o;
+  o.mode = ReplayMode::Simulate;
+  o.what_if.no_pcp = !pcp;
+  return o;
+}
+
+}  // namespace labyrinth::replay::testing
