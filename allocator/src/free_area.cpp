@@ -54,19 +54,6 @@ void Zone::pb_free_add(std::uint32_t idx, unsigned order, bool add) {
   }
 }
 
-void Zone::pb_alloc_add(std::uint32_t idx, unsigned order, MigrateType mt, bool add) {
-  const unsigned pbo = params_->pageblock_order;
-  const unsigned t = index_of(mt);
-  std::uint32_t pbi = pb_of(idx);
-  const unsigned blocks = order <= pbo ? 1u : 1u << (order - pbo);
-  const std::uint32_t n = order <= pbo ? 1u << order : 1u << pbo;
-  for (unsigned k = 0; k < blocks; ++k, ++pbi) {
-    auto& b = pb_[pbi];
-    b.alloc_pages[t] = add ? b.alloc_pages[t] + n : b.alloc_pages[t] - n;
-    refresh_mixed(pbi);
-  }
-}
-
 void Zone::add_to_free_list(std::uint32_t idx, unsigned order, MigrateType mt, bool tail) {
   PageMeta* m = meta_.data();
   m[idx].order = static_cast<std::uint8_t>(order);
@@ -172,21 +159,6 @@ std::uint32_t Zone::find_head(std::uint32_t idx) const {
     }
   }
   return kNil;
-}
-
-void Zone::mark_allocated(std::uint32_t idx, unsigned order, MigrateType mt, Owner owner, bool seed) {
-  PageMeta& m = meta_[idx];
-  m.order = static_cast<std::uint8_t>(order);
-  m.set(PageKind::Alloc, mt, seed);
-  m.set_owner(owner);
-  m.cpu = 0;
-  pb_alloc_add(idx, order, mt, true);
-}
-
-void Zone::unmark_allocated(std::uint32_t idx) {
-  PageMeta& m = meta_[idx];
-  pb_alloc_add(idx, m.order, m.mt(), false);
-  m = PageMeta{};
 }
 
 // Pages allocated before the recording are attributed to their pageblock's type, which is

@@ -3,38 +3,6 @@
 
 namespace labyrinth::allocator {
 
-// include/linux/gfp.h:gfp_zone() via GFP_ZONE_TABLE.
-ZoneType gfp_zone(Gfp gfp, const GfpLayout& l, bool has_highmem) {
-  if ((gfp & l.dma) != 0) {
-    return ZoneType::Dma;
-  }
-  if ((gfp & l.dma32) != 0) {
-    return ZoneType::Dma32;
-  }
-  if ((gfp & l.highmem) != 0) {
-    if ((gfp & l.movable) != 0) {
-      return ZoneType::Movable;
-    }
-    return has_highmem ? ZoneType::HighMem : ZoneType::Normal;
-  }
-  return ZoneType::Normal;  // also __GFP_MOVABLE alone
-}
-
-MigrateType gfp_migratetype(Gfp gfp, const GfpLayout& l, bool grouping_disabled) {
-  if (grouping_disabled) {
-    return MigrateType::Unmovable;
-  }
-  const bool movable = (gfp & l.movable) != 0;
-  const bool reclaimable = (gfp & l.reclaimable) != 0;
-  if (movable && !reclaimable) {
-    return MigrateType::Movable;
-  }
-  if (reclaimable && !movable) {
-    return MigrateType::Reclaimable;
-  }
-  return MigrateType::Unmovable;
-}
-
 AllocFlags nonblocking_alloc_flags(Gfp gfp, unsigned order, const GfpLayout& l) {
   if ((gfp & (l.direct_reclaim | l.nomemalloc)) != 0) {
     return 0;

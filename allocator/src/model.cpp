@@ -104,11 +104,12 @@ Model::Impl::Impl(ModelConfig config) : cfg(std::move(config)) {
   for (std::size_t i = 0; i < cfg.zones.size(); ++i) {
     zones.emplace_back(&params, static_cast<std::uint16_t>(i), cfg.zones[i], cfg.nr_cpus);
   }
-  for (std::size_t i = 0; i < zones.size(); ++i) {
-    by_start.push_back(static_cast<std::uint16_t>(i));
+  for (const Zone& z : zones) {
+    if (z.end_ > z.start_) {
+      by_start.push_back(Span{z.start_, z.end_, z.id_});
+    }
   }
-  std::sort(by_start.begin(), by_start.end(),
-            [this](std::uint16_t a, std::uint16_t b) { return zones[a].start_ < zones[b].start_; });
+  std::sort(by_start.begin(), by_start.end(), [](const Span& a, const Span& b) { return a.start < b.start; });
 
   // build_zonelists(): the local node's zones from the highest kind down, then the other nodes
   // in ascending id (no distance table is known). Only zones with present pages.
@@ -134,6 +135,34 @@ Model::Impl::Impl(ModelConfig config) : cfg(std::move(config)) {
       }
     }
   }
+  build_views();
+}
+
+// alloc_flags_nofragment(): ALLOC_NOFRAGMENT when ZONE_DMA32 exists and the preferred zone is
+// Normal (on NUMA only if that node's DMA32 is populated), always under vm.defrag_mode.
+void Model::Impl::build_views() {
+  views.assign(zonelists.size(), {});
+  for (std::size_t n = 0; n < zonelists.size(); ++n) {
+    for (unsigned t = 0; t < kZoneTypes; ++t) {
+      ZonelistView& v = views[n][t];
+      for (const std::uint16_t id : zonelists[n]) {
+        if (index_of(zones[id].type_) <= t) {
+          v.zones.push_back(id);
+        }
+      }
+      if (v.zones.empty()) {
+        continue;
+      }
+      const Zone& pref = zones[v.zones.front()];
+      bool nofragment = params.rules.zone_dma32 && pref.type_ == ZoneType::Normal;
+      if (nofragment && nr_nodes > 1) {
+        nofragment = std::any_of(zones.begin(), zones.end(), [&](const Zone& z) {
+          return z.node_ == pref.node_ && z.type_ == ZoneType::Dma32 && z.present_ != 0;
+        });
+      }
+      v.nofragment = nofragment || params.rules.defrag_mode;
+    }
+  }
 }
 
 Model::Impl::Impl(const Impl& o)
@@ -142,6 +171,7 @@ Model::Impl::Impl(const Impl& o)
       zones(o.zones),
       by_start(o.by_start),
       zonelists(o.zonelists),
+      views(o.views),
       cpu_node(o.cpu_node),
       nr_nodes(o.nr_nodes),
       has_highmem(o.has_highmem) {
@@ -214,18 +244,16 @@ Zone* Model::Impl::zone_for(std::uint64_t pfn) {
 }
 
 const Zone* Model::Impl::zone_for(std::uint64_t pfn) const {
-  // Few zones: a linear scan over the start-sorted ids beats a binary search.
-  const Zone* found = nullptr;
-  for (const std::uint16_t id : by_start) {
-    const Zone& z = zones[id];
-    if (z.start_ > pfn) {
+  // Few zones: a linear scan over the sorted spans beats a binary search.
+  for (const Span& sp : by_start) {
+    if (pfn < sp.start) {
       break;
     }
-    if (pfn < z.end_) {
-      found = &z;
+    if (pfn < sp.end) {
+      return &zones[sp.id];
     }
   }
-  return found;
+  return nullptr;
 }
 
 // --- Model facade -------------------------------------------------------------------------

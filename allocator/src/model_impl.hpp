@@ -1,6 +1,7 @@
 // Internal: the state behind labyrinth::allocator::Model.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -9,9 +10,17 @@
 
 namespace labyrinth::allocator {
 
+/// A node's zonelist as seen by requests whose highest zone is one kind: only the zones they may
+/// use, highest first, plus alloc_flags_nofragment()'s verdict for the preferred (first) zone.
+struct ZonelistView {
+  std::vector<std::uint16_t> zones;
+  bool nofragment = false;
+};
+
 /// One allocation request on its way through the zonelist (struct alloc_context).
 struct AllocContext {
   const std::vector<std::uint16_t>* zonelist = nullptr;
+  bool nofragment = false;
   ZoneType highest = ZoneType::Normal;
   MigrateType mt = MigrateType::Unmovable;
   unsigned cpu = 0;
@@ -33,8 +42,15 @@ struct Model::Impl {
   ModelConfig cfg;  ///< with every computed watermark, reserve and pcp limit filled in
   detail::Params params;
   std::vector<detail::Zone> zones;
-  std::vector<std::uint16_t> by_start;                 ///< zone ids sorted by start pfn
+  /// pfn ranges of the zones, sorted by start (a compact table for zone_for()).
+  struct Span {
+    std::uint64_t start;
+    std::uint64_t end;
+    std::uint16_t id;
+  };
+  std::vector<Span> by_start;
   std::vector<std::vector<std::uint16_t>> zonelists;   ///< per node, highest zone first
+  std::vector<std::array<ZonelistView, kZoneTypes>> views;  ///< [node][highest zone kind]
   std::vector<int> cpu_node;
   int nr_nodes = 1;
   bool has_highmem = false;
@@ -49,8 +65,23 @@ struct Model::Impl {
   void reset_zone(detail::Zone& z) const;
 
   // page_alloc.cpp
-  [[nodiscard]] AllocContext prepare(Gfp gfp, unsigned order, unsigned cpu) const;
-  [[nodiscard]] AllocFlags nofragment_flags(const AllocContext& ac, Gfp gfp) const;
+  /// prepare_alloc_pages(): highest zone, migratetype, the CPU's node zonelist, preferred zone.
+  [[nodiscard]] AllocContext prepare(Gfp gfp, unsigned order, unsigned cpu) const {
+    AllocContext ac;
+    ac.cpu = cpu;
+    ac.order = order;
+    ac.highest = gfp_zone(gfp, cfg.gfp, has_highmem);
+    ac.mt = gfp_migratetype(gfp, cfg.gfp, params.grouping_disabled);
+    const ZonelistView& v = views[static_cast<std::size_t>(cpu_node[cpu])][index_of(ac.highest)];
+    ac.zonelist = &v.zones;
+    ac.nofragment = v.nofragment;
+    ac.preferred = v.zones.empty() ? -1 : v.zones.front();
+    return ac;
+  }
+  [[nodiscard]] AllocFlags nofragment_flags(const AllocContext& ac, Gfp gfp) const {
+    return ((gfp & cfg.gfp.kswapd_reclaim) != 0 ? alloc::kKswapd : 0u) | (ac.nofragment ? alloc::kNoFragment : 0u);
+  }
+  void build_views();
   Hit get_page_from_freelist(const AllocContext& ac, AllocFlags flags, Owner owner);
   Hit rmqueue(detail::Zone& z, const AllocContext& ac, AllocFlags flags, bool& from_buddy);
   [[nodiscard]] std::pair<AllocFailure, std::uint16_t> classify(const AllocContext& ac, AllocFlags flags,

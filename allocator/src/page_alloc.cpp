@@ -9,48 +9,6 @@ namespace labyrinth::allocator {
 using detail::kNil;
 using detail::Zone;
 
-// prepare_alloc_pages(): highest zone, migratetype, the CPU's node zonelist, preferred zone.
-AllocContext Model::Impl::prepare(Gfp gfp, unsigned order, unsigned cpu) const {
-  AllocContext ac;
-  ac.cpu = cpu;
-  ac.order = order;
-  ac.highest = gfp_zone(gfp, cfg.gfp, has_highmem);
-  ac.mt = gfp_migratetype(gfp, cfg.gfp, params.grouping_disabled);
-  ac.zonelist = &zonelists[static_cast<std::size_t>(cpu_node[cpu])];
-  for (const std::uint16_t id : *ac.zonelist) {
-    if (index_of(zones[id].type_) <= index_of(ac.highest)) {
-      ac.preferred = id;
-      break;
-    }
-  }
-  return ac;
-}
-
-// alloc_flags_nofragment(): ALLOC_KSWAPD from the gfp, and ALLOC_NOFRAGMENT when ZONE_DMA32
-// exists and the preferred zone is Normal (on NUMA only if the node's DMA32 is populated).
-AllocFlags Model::Impl::nofragment_flags(const AllocContext& ac, Gfp gfp) const {
-  AllocFlags flags = (gfp & cfg.gfp.kswapd_reclaim) != 0 ? alloc::kKswapd : 0;
-  if (params.rules.defrag_mode) {
-    return flags | alloc::kNoFragment;
-  }
-  if (!params.rules.zone_dma32 || ac.preferred < 0) {
-    return flags;
-  }
-  const Zone& pref = zones[static_cast<std::size_t>(ac.preferred)];
-  if (pref.type_ != ZoneType::Normal) {
-    return flags;
-  }
-  if (nr_nodes > 1) {
-    const bool dma32 = std::any_of(zones.begin(), zones.end(), [&](const Zone& z) {
-      return z.node_ == pref.node_ && z.type_ == ZoneType::Dma32 && z.present_ != 0;
-    });
-    if (!dma32) {
-      return flags;
-    }
-  }
-  return flags | alloc::kNoFragment;
-}
-
 // rmqueue(): the pcp list for pcp orders, else (or when that fails) rmqueue_buddy; then the
 // kswapd wake-up for a boosted zone, which in the model may clear the boost.
 Hit Model::Impl::rmqueue(Zone& z, const AllocContext& ac, AllocFlags flags, bool& from_buddy) {
@@ -84,9 +42,6 @@ Hit Model::Impl::get_page_from_freelist(const AllocContext& ac, AllocFlags flags
     bool restart = false;
     for (const std::uint16_t id : *ac.zonelist) {
       Zone& z = zones[id];
-      if (index_of(z.type_) > index_of(ac.highest)) {
-        continue;
-      }
       if (no_fallback && nr_nodes > 1 && static_cast<int>(id) != ac.preferred &&
           z.node_ != zones[static_cast<std::size_t>(ac.preferred)].node_) {
         flags &= ~alloc::kNoFragment;  // a remote node is no better than fragmenting locally
@@ -155,9 +110,6 @@ std::pair<AllocFailure, std::uint16_t> Model::Impl::classify(const AllocContext&
   const std::uint32_t from = ~((1u << ac.order) - 1u);
   for (const std::uint16_t id : *ac.zonelist) {
     const Zone& z = zones[id];
-    if (index_of(z.type_) > index_of(ac.highest)) {
-      continue;
-    }
     const std::uint32_t reserve_mask =
         z.area_.mask[index_of(MigrateType::HighAtomic)] | z.area_.mask[index_of(MigrateType::Cma)];
     const std::uint32_t any_mask = z.area_.mask[0] | z.area_.mask[1] | z.area_.mask[2] | reserve_mask;
@@ -287,9 +239,6 @@ RequestCheck Model::check_request(Gfp gfp, unsigned order, unsigned cpu) const {
   int slow_zone = -1;
   for (const std::uint16_t id : *ac.zonelist) {
     const Zone& z = s.zones[id];
-    if (index_of(z.type_) > index_of(ac.highest)) {
-      continue;
-    }
     if (z.watermark_fast(order, static_cast<std::int64_t>(z.wmark_pages(Watermark::Low)), ac.highest,
                          rc.fast_flags)) {
       rc.fast_ok = true;

@@ -4,29 +4,6 @@
 
 namespace labyrinth::allocator::detail {
 
-// A pageblock is "mixed" when it has a mergeable type and holds allocated pages that were
-// requested with another mergeable type (pollution by fallback).
-void Zone::refresh_mixed(std::uint32_t pbi) {
-  PageblockMeta& b = pb_[pbi];
-  bool mixed = false;
-  if (is_mergeable(b.type)) {
-    const unsigned own = index_of(b.type);
-    for (unsigned t = 0; t < kPcpTypes; ++t) {
-      if (t != own && b.alloc_pages[t] != 0) {
-        mixed = true;
-      }
-    }
-  }
-  if (mixed != b.mixed) {
-    b.mixed = mixed;
-    if (mixed) {
-      ++mixed_pageblocks_;
-    } else {
-      --mixed_pageblocks_;
-    }
-  }
-}
-
 void Zone::set_pageblock_type(std::uint32_t pbi, MigrateType mt) {
   --pb_type_counts_[index_of(pb_[pbi].type)];
   ++pb_type_counts_[index_of(mt)];

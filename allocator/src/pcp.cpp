@@ -11,34 +11,6 @@ namespace {
 std::int64_t clamp_k(std::int64_t v, std::int64_t lo, std::int64_t hi) { return std::min(std::max(v, lo), hi); }
 }  // namespace
 
-void Zone::pcp_add(unsigned cpu, std::uint32_t idx, unsigned order, MigrateType list_mt, bool tail) {
-  PageMeta* m = meta_.data();
-  m[idx].order = static_cast<std::uint8_t>(order);
-  m[idx].set(PageKind::Pcp, list_mt);
-  m[idx].cpu = static_cast<std::uint16_t>(cpu);
-  PerCpuPages& pcp = pcp_[cpu];
-  ListHead& l = pcp.lists[pindex(order, list_mt)];
-  if (tail) {
-    list_push_back(m, l, idx);
-  } else {
-    list_push_front(m, l, idx);
-  }
-  const auto n = std::int64_t{1} << order;
-  pcp.count += n;
-  pcp_pages_ += static_cast<std::uint64_t>(n);
-}
-
-void Zone::pcp_remove(std::uint32_t idx) {
-  PageMeta* m = meta_.data();
-  const unsigned order = m[idx].order;
-  PerCpuPages& pcp = pcp_[m[idx].cpu];
-  list_unlink(m, pcp.lists[pindex(order, m[idx].mt())], idx);
-  const auto n = std::int64_t{1} << order;
-  pcp.count -= n;
-  pcp_pages_ -= static_cast<std::uint64_t>(n);
-  m[idx] = PageMeta{};
-}
-
 // nr_pcp_alloc(): how many blocks a refill takes. Order-0 refills double (alloc_factor) while
 // allocations keep coming without frees.
 std::int64_t Zone::nr_pcp_alloc(PerCpuPages& pcp, unsigned order) {
@@ -81,32 +53,16 @@ std::int64_t Zone::rmqueue_bulk(unsigned order, std::int64_t count, unsigned cpu
   return i;
 }
 
-// rmqueue_pcplist() + __rmqueue_pcplist(): the first block of the (order, mt) list, refilling
-// it from the buddy lists when empty (only when may_refill: PcpMode::Auto).
-std::uint32_t Zone::rmqueue_pcplist(unsigned cpu, unsigned order, MigrateType mt, AllocFlags flags,
-                                    bool may_refill) {
-  PerCpuPages& pcp = pcp_[cpu];
-  pcp.free_count >>= 1;
-  ListHead& l = pcp.lists[pindex(order, mt)];
-  if (l.head == kNil) {
-    if (!may_refill) {
-      return kNil;
-    }
-    if (params_->rules.k7_highatomic && (flags & alloc::kHighAtomic) != 0) {
-      return kNil;  // K7: highatomic requests go straight to rmqueue_buddy
-    }
-    const std::int64_t batch = nr_pcp_alloc(pcp, order);
-    const std::int64_t got = rmqueue_bulk(order, batch, cpu, mt, flags);
-    ++params_->counters.pcp_refills;
-    params_->counters.pcp_refill_pages += static_cast<std::uint64_t>(got) << order;
-    if (l.head == kNil) {
-      return kNil;
-    }
+// The refill half of __rmqueue_pcplist(): the list for (order, mt) is empty.
+bool Zone::refill_pcplist(unsigned cpu, unsigned order, MigrateType mt, AllocFlags flags) {
+  if (params_->rules.k7_highatomic && (flags & alloc::kHighAtomic) != 0) {
+    return false;  // K7: highatomic requests go straight to rmqueue_buddy
   }
-  const std::uint32_t idx = l.head;
-  pcp_remove(idx);
-  ++params_->counters.pcp_hits;
-  return idx;
+  const std::int64_t batch = nr_pcp_alloc(pcp_[cpu], order);
+  const std::int64_t got = rmqueue_bulk(order, batch, cpu, mt, flags);
+  ++params_->counters.pcp_refills;
+  params_->counters.pcp_refill_pages += static_cast<std::uint64_t>(got) << order;
+  return got != 0;
 }
 
 // nr_pcp_high(): the auto-tuned high limit (reclaim-active shrinking is not modelled).

@@ -196,7 +196,21 @@ class Zone {
   [[nodiscard]] unsigned pindex_to_order(unsigned pindex) const {
     return pindex < kLowOrderPcpLists ? pindex / kPcpTypes : static_cast<unsigned>(params_->pmd_order);
   }
-  std::uint32_t rmqueue_pcplist(unsigned cpu, unsigned order, MigrateType mt, AllocFlags flags, bool may_refill);
+  /// rmqueue_pcplist() + __rmqueue_pcplist(): the first block of the (order, mt) list,
+  /// refilling it from the buddy lists when empty (only when may_refill: PcpMode::Auto).
+  std::uint32_t rmqueue_pcplist(unsigned cpu, unsigned order, MigrateType mt, AllocFlags flags, bool may_refill) {
+    PerCpuPages& pcp = pcp_[cpu];
+    pcp.free_count >>= 1;
+    const ListHead& l = pcp.lists[pindex(order, mt)];
+    if (l.head == kNil && (!may_refill || !refill_pcplist(cpu, order, mt, flags))) {
+      return kNil;
+    }
+    const std::uint32_t idx = l.head;
+    pcp_remove(idx);
+    ++params_->counters.pcp_hits;
+    return idx;
+  }
+  bool refill_pcplist(unsigned cpu, unsigned order, MigrateType mt, AllocFlags flags);
   /// Frees to cpu's pcp list (free_unref_page / free_frozen_page_commit). Returns false when
   /// the page went to the buddy lists instead (Isolate pageblock).
   bool free_to_pcp(unsigned cpu, std::uint32_t idx, unsigned order, bool apply_limits);
@@ -221,11 +235,36 @@ class Zone {
     const std::uint64_t base = w == Watermark::Min ? wm_.min : (w == Watermark::Low ? wm_.low : wm_.high);
     return base + boost_;
   }
-  [[nodiscard]] std::int64_t unusable_free(unsigned order, AllocFlags flags) const;
+  /// __zone_watermark_unusable_free(): the pages of a 2^order block beyond the first, free
+  /// highatomic pages (or, before 6.12, the whole reserve) unless the request may use reserves,
+  /// and free CMA pages unless it may use CMA.
+  [[nodiscard]] std::int64_t unusable_free(unsigned order, AllocFlags flags) const {
+    std::int64_t unusable = (std::int64_t{1} << order) - 1;
+    if ((flags & alloc::kReserves) == 0) {
+      unusable += static_cast<std::int64_t>(params_->rules.unusable_counts_free_highatomic
+                                                ? area_.pages[index_of(MigrateType::HighAtomic)]
+                                                : nr_reserved_highatomic_);
+    }
+    if ((flags & alloc::kCma) == 0) {
+      unusable += static_cast<std::int64_t>(area_.pages[index_of(MigrateType::Cma)]);
+    }
+    return unusable;
+  }
   /// __zone_watermark_ok with free_pages = NR_FREE_PAGES, reporting the arithmetic.
   [[nodiscard]] WatermarkCheck watermark_ok(unsigned order, std::int64_t mark, ZoneType highest, AllocFlags flags) const;
-  /// zone_watermark_fast().
-  [[nodiscard]] bool watermark_fast(unsigned order, std::int64_t mark, ZoneType highest, AllocFlags flags) const;
+  /// zone_watermark_fast(): an order-0 short-cut without reserve reductions, then the rest.
+  [[nodiscard]] bool watermark_fast(unsigned order, std::int64_t mark, ZoneType highest, AllocFlags flags) const {
+    if (order == 0) {
+      const auto free_pages = static_cast<std::int64_t>(nr_free_pages());
+      const std::int64_t reserved = unusable_free(0, flags);
+      const std::int64_t usable = free_pages - (free_pages < reserved ? free_pages : reserved);
+      if (usable > mark + static_cast<std::int64_t>(lowmem_[index_of(highest)])) {
+        return true;
+      }
+    }
+    return watermark_slow(order, mark, highest, flags);
+  }
+  [[nodiscard]] bool watermark_slow(unsigned order, std::int64_t mark, ZoneType highest, AllocFlags flags) const;
 
   // --- state (public within the library) ---
   Params* params_;
@@ -267,6 +306,80 @@ class Zone {
   std::int64_t nr_pcp_free(const PerCpuPages& pcp, std::int64_t batch, std::int64_t high, bool free_high) const;
   std::int64_t rmqueue_bulk(unsigned order, std::int64_t count, unsigned cpu, MigrateType mt, AllocFlags flags);
 };
+
+// --- inline hot paths ----------------------------------------------------------------------
+
+// A pageblock is "mixed" when it has a mergeable type and holds allocated pages that were
+// requested with another mergeable type (pollution by fallback).
+inline void Zone::refresh_mixed(std::uint32_t pbi) {
+  PageblockMeta& b = pb_[pbi];
+  const std::uint32_t all = b.alloc_pages[0] + b.alloc_pages[1] + b.alloc_pages[2];
+  const bool mixed = is_mergeable(b.type) && all != b.alloc_pages[index_of(b.type)];
+  if (mixed != b.mixed) {
+    b.mixed = mixed;
+    if (mixed) {
+      ++mixed_pageblocks_;
+    } else {
+      --mixed_pageblocks_;
+    }
+  }
+}
+
+inline void Zone::pb_alloc_add(std::uint32_t idx, unsigned order, MigrateType mt, bool add) {
+  const unsigned pbo = params_->pageblock_order;
+  const unsigned t = index_of(mt);
+  std::uint32_t pbi = pb_of(idx);
+  const unsigned blocks = order <= pbo ? 1u : 1u << (order - pbo);
+  const std::uint32_t n = order <= pbo ? 1u << order : 1u << pbo;
+  for (unsigned k = 0; k < blocks; ++k, ++pbi) {
+    auto& b = pb_[pbi];
+    b.alloc_pages[t] = add ? b.alloc_pages[t] + n : b.alloc_pages[t] - n;
+    refresh_mixed(pbi);
+  }
+}
+
+inline void Zone::mark_allocated(std::uint32_t idx, unsigned order, MigrateType mt, Owner owner, bool seed) {
+  PageMeta& m = meta_[idx];
+  m.order = static_cast<std::uint8_t>(order);
+  m.set(PageKind::Alloc, mt, seed);
+  m.set_owner(owner);
+  m.cpu = 0;
+  pb_alloc_add(idx, order, mt, true);
+}
+
+inline void Zone::unmark_allocated(std::uint32_t idx) {
+  PageMeta& m = meta_[idx];
+  pb_alloc_add(idx, m.order, m.mt(), false);
+  m = PageMeta{};
+}
+
+inline void Zone::pcp_add(unsigned cpu, std::uint32_t idx, unsigned order, MigrateType list_mt, bool tail) {
+  PageMeta* m = meta_.data();
+  m[idx].order = static_cast<std::uint8_t>(order);
+  m[idx].set(PageKind::Pcp, list_mt);
+  m[idx].cpu = static_cast<std::uint16_t>(cpu);
+  PerCpuPages& pcp = pcp_[cpu];
+  ListHead& l = pcp.lists[pindex(order, list_mt)];
+  if (tail) {
+    list_push_back(m, l, idx);
+  } else {
+    list_push_front(m, l, idx);
+  }
+  const auto n = std::int64_t{1} << order;
+  pcp.count += n;
+  pcp_pages_ += static_cast<std::uint64_t>(n);
+}
+
+inline void Zone::pcp_remove(std::uint32_t idx) {
+  PageMeta* m = meta_.data();
+  const unsigned order = m[idx].order;
+  PerCpuPages& pcp = pcp_[m[idx].cpu];
+  list_unlink(m, pcp.lists[pindex(order, m[idx].mt())], idx);
+  const auto n = std::int64_t{1} << order;
+  pcp.count -= n;
+  pcp_pages_ -= static_cast<std::uint64_t>(n);
+  m[idx] = PageMeta{};
+}
 
 /// fallbacks[][] (mm/page_alloc.c).
 inline constexpr std::array<std::array<MigrateType, 2>, kPcpTypes> kFallbacks{{

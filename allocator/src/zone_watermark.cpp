@@ -6,22 +6,6 @@
 
 namespace labyrinth::allocator::detail {
 
-// __zone_watermark_unusable_free(): the pages of a 2^order block beyond the first, free
-// highatomic pages (or, before 6.12, the whole reserve) unless the request may use reserves,
-// and free CMA pages unless it may use CMA.
-std::int64_t Zone::unusable_free(unsigned order, AllocFlags flags) const {
-  std::int64_t unusable = (std::int64_t{1} << order) - 1;
-  if ((flags & alloc::kReserves) == 0) {
-    unusable += static_cast<std::int64_t>(params_->rules.unusable_counts_free_highatomic
-                                              ? area_.pages[index_of(MigrateType::HighAtomic)]
-                                              : nr_reserved_highatomic_);
-  }
-  if ((flags & alloc::kCma) == 0) {
-    unusable += static_cast<std::int64_t>(area_.pages[index_of(MigrateType::Cma)]);
-  }
-  return unusable;
-}
-
 // __zone_watermark_ok(): ALLOC_MIN_RESERVE takes min down by half, ALLOC_NON_BLOCK on top of
 // that by another quarter (GFP_ATOMIC: 3/8 of the mark is left), ALLOC_OOM by half. Order > 0
 // also needs a free block of the order on a list the request may use.
@@ -66,17 +50,9 @@ WatermarkCheck Zone::watermark_ok(unsigned order, std::int64_t mark, ZoneType hi
   return c;
 }
 
-// zone_watermark_fast(): an order-0 short-cut without reserve reductions, the full check, and
-// for order-0 ALLOC_MIN_RESERVE requests at the min mark a retry without the boost.
-bool Zone::watermark_fast(unsigned order, std::int64_t mark, ZoneType highest, AllocFlags flags) const {
-  if (order == 0) {
-    const auto free_pages = static_cast<std::int64_t>(nr_free_pages());
-    const std::int64_t reserved = unusable_free(0, flags);
-    const std::int64_t usable = free_pages - std::min(free_pages, reserved);
-    if (usable > mark + static_cast<std::int64_t>(lowmem_[index_of(highest)])) {
-      return true;
-    }
-  }
+// The rest of zone_watermark_fast() (the order-0 short-cut is inline in zone.hpp): the full
+// check, and for order-0 ALLOC_MIN_RESERVE requests at the min mark a retry without the boost.
+bool Zone::watermark_slow(unsigned order, std::int64_t mark, ZoneType highest, AllocFlags flags) const {
   if (watermark_ok(order, mark, highest, flags).ok) {
     return true;
   }

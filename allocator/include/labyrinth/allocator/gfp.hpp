@@ -90,12 +90,33 @@ enum class Watermark : std::uint8_t { Min = 0, Low = 1, High = 2 };
 /// gfp_zone() (include/linux/gfp.h, GFP_ZONE_TABLE): the highest zone kind the request may use.
 /// __GFP_HIGHMEM means Normal on a kernel without HIGHMEM (has_highmem false). Invalid
 /// combinations (two of DMA/DMA32/HIGHMEM) resolve to the lowest zone named.
-[[nodiscard]] ZoneType gfp_zone(Gfp gfp, const GfpLayout& layout, bool has_highmem);
+[[nodiscard]] constexpr ZoneType gfp_zone(Gfp gfp, const GfpLayout& l, bool has_highmem) {
+  if ((gfp & l.dma) != 0) {
+    return ZoneType::Dma;
+  }
+  if ((gfp & l.dma32) != 0) {
+    return ZoneType::Dma32;
+  }
+  if ((gfp & l.highmem) != 0) {
+    if ((gfp & l.movable) != 0) {
+      return ZoneType::Movable;
+    }
+    return has_highmem ? ZoneType::HighMem : ZoneType::Normal;
+  }
+  return ZoneType::Normal;  // also __GFP_MOVABLE alone
+}
 
 /// gfp_migratetype(): Unmovable, Movable or Reclaimable from __GFP_MOVABLE/__GFP_RECLAIMABLE.
 /// Both bits set is a kernel bug; the model treats it as Unmovable. With mobility grouping
 /// disabled every request is Unmovable (page_group_by_mobility_disabled).
-[[nodiscard]] MigrateType gfp_migratetype(Gfp gfp, const GfpLayout& layout, bool grouping_disabled = false);
+[[nodiscard]] constexpr MigrateType gfp_migratetype(Gfp gfp, const GfpLayout& l, bool grouping_disabled = false) {
+  const bool movable = (gfp & l.movable) != 0;
+  const bool reclaimable = (gfp & l.reclaimable) != 0;
+  if (grouping_disabled || movable == reclaimable) {
+    return MigrateType::Unmovable;
+  }
+  return movable ? MigrateType::Movable : MigrateType::Reclaimable;
+}
 
 /// Slow-path flags: K6 mm/page_alloc.c:gfp_to_alloc_flags, K7 alloc_flags_slowpath +
 /// alloc_flags_nonblocking, plus gfp_to_alloc_flags_cma (kernel-allocator.md §2.3). The
