@@ -20,6 +20,13 @@ bool lists_event(const traces::TraceHeader& h, std::string_view name) {
 
 }  // namespace
 
+// Mirror validates against the end snapshot, but a recorder keeps recording while it takes
+// that snapshot (the kpageflags scan takes a while), and the snapshot block comes after the
+// events in the file. So the last `kHoldback` events are held back unapplied; at the end,
+// those up to the snapshot's time are applied, the state is validated, then the rest are
+// applied. Events before the start snapshot are already in its state and are skipped.
+inline constexpr std::size_t kHoldback = std::size_t{1} << 20;
+
 struct Replayer::Impl {
   traces::TraceHeader header;
   traces::Snapshot start;
@@ -27,6 +34,11 @@ struct Replayer::Impl {
   EventSorter sorter;
   std::unique_ptr<detail::Engine> engine;
   std::vector<std::string> notes;
+  std::vector<traces::PageEvent> held;  // ring of the latest events, not yet applied
+  std::size_t held_head = 0;
+  std::uint64_t before_start = 0;
+  std::uint64_t skip_before_ts = 0;
+  bool hold = false;
 
   Impl(const traces::TraceHeader& h, const traces::Snapshot& s, ReplayOptions o)
       : header(h), start(s), options(o), sorter(o.sort_window_ns, o.sort_max_held) {
@@ -62,6 +74,9 @@ struct Replayer::Impl {
       engine = detail::make_simulate_engine(header, std::move(setup), options);
     }
     engine->seed(start);
+    if (engine->seeded_from == "start_snapshot") skip_before_ts = start.ts_ns;
+    hold = options.mode == ReplayMode::Mirror;
+    if (hold) held.reserve(std::min<std::size_t>(kHoldback, 1u << 16));
     if (options.mode == ReplayMode::Mirror && engine->seeded_from != "start_snapshot") {
       notes.emplace_back("the trace has no start free-page map: mirror starts from all memory free, so its state "
                          "is not the kernel's");
@@ -88,9 +103,47 @@ struct Replayer::Impl {
   }
 
   void apply(std::span<const traces::PageEvent> events) {
+    // Events older than the start snapshot are already part of its state.
+    while (!events.empty() && skip_before_ts != 0 && events.front().ts_ns < skip_before_ts) {
+      ++before_start;
+      events = events.subspan(1);
+    }
     if (events.empty()) return;
-    engine->apply(events);
+    skip_before_ts = 0;  // sorted: nothing later is older
+    if (!hold) {
+      engine->apply(events);
+      return;
+    }
+    for (const auto& e : events) {
+      if (held.size() < kHoldback) {
+        held.push_back(e);
+        continue;
+      }
+      engine->apply(std::span<const traces::PageEvent>(&held[held_head], 1));
+      held[held_head] = e;
+      held_head = (held_head + 1) % kHoldback;
+    }
   }
+
+  // Applies the held events with ts <= until (all when until is max); returns how many.
+  std::uint64_t release_held(std::uint64_t until) {
+    std::uint64_t n = 0;
+    while (!held.empty()) {
+      const std::size_t i = held_head % held.size();
+      if (held[i].ts_ns > until) break;
+      engine->apply(std::span<const traces::PageEvent>(&held[i], 1));
+      ++n;
+      held_head = i + 1;
+      if (held_head == held.size()) held_head = 0;
+      if (++released_ == held.size()) {
+        held.clear();
+        held_head = 0;
+        released_ = 0;
+      }
+    }
+    return n;
+  }
+  std::size_t released_ = 0;
 };
 
 Replayer::Replayer(const traces::TraceHeader& header, const traces::Snapshot& start, ReplayOptions options)
@@ -110,6 +163,20 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   if (!s.engine) s.build({});
   s.sorter.finish([&s](std::span<const traces::PageEvent> sorted) { s.apply(sorted); });
   detail::Engine& e = *s.engine;
+  // Validation at the end snapshot's time, before the events recorded after it.
+  Validation validation;
+  std::uint64_t after_end = 0;
+  if (s.options.mode == ReplayMode::Mirror) {
+    const traces::Snapshot& end = reader.end_snapshot();
+    const bool held_all = s.held.size() < kHoldback || s.held[s.held_head].ts_ns <= end.ts_ns;
+    s.release_held(end.present ? end.ts_ns : ~std::uint64_t{0});
+    after_end = s.held.size() - s.released_;
+    validation = validate_end_state(e.model, e.setup, s.header, end);
+    if (validation.available && !held_all) {
+      s.notes.emplace_back("more events follow the end snapshot than the replay holds back: validation includes some");
+    }
+    s.release_held(~std::uint64_t{0});
+  }
   e.close();
   e.timeline.finish(e.last_ts, e.model);
 
@@ -166,8 +233,14 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   r.quality.add(DataQuality::out_of_order_events, s.sorter.out_of_order());
   r.quality.add(DataQuality::late_events, s.sorter.late());
 
+  if (s.before_start != 0) {
+    r.notes.push_back(std::to_string(s.before_start) + " events older than the start snapshot were skipped (already in it)");
+  }
+  if (after_end != 0) {
+    r.notes.push_back(std::to_string(after_end) + " events recorded after the end snapshot were replayed after validating");
+  }
   if (s.options.mode == ReplayMode::Mirror) {
-    r.validation = validate_end_state(e.model, e.setup, s.header, reader.end_snapshot());
+    r.validation = std::move(validation);
     if (r.validation.available && e.seeded_from != "start_snapshot") {
       r.validation.reason = "the model did not start from the kernel's state";
     }
