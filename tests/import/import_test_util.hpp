@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -104,6 +105,7 @@ struct ScannedEvent {
   std::string gfp;   // gfp_flags text of mm_page_alloc
   char ctx = '?';    // third flags character where the capture has a flags column
   std::string ts;    // the timestamp text
+  int cpu = -1;
 };
 
 struct Scan {
@@ -112,6 +114,7 @@ struct Scan {
   std::uint64_t lost_events = 0;        // sum of the counts in loss markers
   std::uint64_t lost_markers = 0;
   std::uint64_t header_or_blank = 0;
+  int max_cpu = -1;
 };
 
 inline std::uint64_t hex_after(std::string_view line, std::string_view key) {
@@ -181,6 +184,12 @@ inline Scan scan_capture(std::string_view text, int flags_style) {
       }
       previous = word;
     }
+    if (const std::size_t open = line.find(" ["); open != std::string_view::npos && flags_style != 2) {
+      e.cpu = std::stoi(std::string(line.substr(open + 2, 6)));
+    } else if (flags_style == 2) {
+      e.cpu = std::stoi(before_ts);  // stops at the first flag character
+    }
+    scan.max_cpu = std::max(scan.max_cpu, e.cpu);
     if (flags_style == 1) {
       const std::size_t close = line.find("] ");
       const std::size_t flags = line.find_first_not_of(' ', close + 1);

@@ -376,6 +376,7 @@ ImportReport import_capture(InputSource& input, const std::string& out_path, con
     format = *sniffed;
   }
   check_output(input.name(), out_path, options.writer.overwrite);
+  input.set_cancel(options.cancel);
 
   TempFiles temps;
   const std::string& tmp = temps.add(temp_name(out_path, 0));

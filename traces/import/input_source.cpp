@@ -25,6 +25,7 @@ struct InputSource::Impl {
   int fd = -1;
   bool owns_fd = false;
   bool memory = false;
+  const std::atomic<bool>* cancel = nullptr;
   std::string memory_data;
   std::size_t memory_pos = 0;
   std::uint64_t raw_read = 0;
@@ -57,7 +58,12 @@ struct InputSource::Impl {
     for (;;) {
       const ssize_t got = ::read(fd, buffer, n);
       if (got < 0) {
-        if (errno == EINTR) continue;
+        if (errno == EINTR) {
+          if (cancel != nullptr && cancel->load()) {
+            throw TraceError(TraceError::Kind::Io, name + ": interrupted at offset " + std::to_string(raw_read));
+          }
+          continue;
+        }
         const int err = errno;
         throw TraceError(TraceError::Kind::Io,
                          name + ": read failed at offset " + std::to_string(raw_read) + ": " + std::strerror(err));
@@ -202,6 +208,8 @@ std::string_view InputSource::peek(std::size_t n) {
   }
   return std::string_view(s.peeked).substr(0, std::min(n, s.peeked.size()));
 }
+
+void InputSource::set_cancel(const std::atomic<bool>* flag) { impl_->cancel = flag; }
 
 const std::string& InputSource::name() const { return impl_->name; }
 bool InputSource::compressed() const { return impl_->zstd; }

@@ -2,6 +2,7 @@
 // The first bytes can be peeked (to sniff the format) and are then read again.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -27,6 +28,10 @@ class InputSource {
   std::size_t read(char* buffer, std::size_t n);
   // The first up-to-`n` bytes of the (decompressed) stream without consuming them.
   std::string_view peek(std::size_t n);
+
+  // A read interrupted by a signal (EINTR) while *flag is set throws TraceError "interrupted"
+  // instead of retrying, so SIGINT stops an import blocked on a pipe.
+  void set_cancel(const std::atomic<bool>* flag);
 
   [[nodiscard]] const std::string& name() const;
   [[nodiscard]] bool compressed() const;
