@@ -311,6 +311,10 @@ void Model::set_watermark_boost(std::uint16_t zone, std::uint64_t boost) { impl_
 void Model::recompute_reserves() { impl_->resolve_reserves(false); }
 const Tunables& Model::tunables() const { return impl_->params.tunables; }
 void Model::set_tunables(const Tunables& tunables) {
+  const bool pcp_off = tunables.pcp == PcpMode::Off && impl_->params.tunables.pcp != PcpMode::Off;
+  if (pcp_off) {
+    drain_all();  // nothing may stay stranded on lists that are no longer used
+  }
   impl_->params.tunables = tunables;
   impl_->cfg.tunables = tunables;
 }

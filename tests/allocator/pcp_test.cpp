@@ -151,6 +151,18 @@ TEST(Pcp, ManualModeFollowsRecordedRefillsAndDrains) {
   expect_consistent(m);
 }
 
+TEST(Pcp, SwitchingPcpOffDrainsTheLists) {
+  Model m(pcp_zone(PcpMode::Auto));
+  ASSERT_TRUE(m.allocate(kGfpMovable, 0, 0, 1).ok());
+  ASSERT_EQ(m.pcp_pages(0), 3u);
+  Tunables t = m.tunables();
+  t.pcp = PcpMode::Off;
+  m.set_tunables(t);
+  EXPECT_EQ(m.pcp_pages(0), 0u);
+  EXPECT_EQ(m.nr_free_pages(0), 4095u);
+  expect_consistent(m);
+}
+
 TEST(Pcp, OffModeFreesStraightToBuddy) {
   Model m(pcp_zone(PcpMode::Off));
   const AllocResult a = m.allocate(kGfpMovable, 0, 0, 1);

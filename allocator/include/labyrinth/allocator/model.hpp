@@ -180,7 +180,8 @@ class Model {
   /// (after set_tunables, or to drop recorded values).
   void recompute_reserves();
   [[nodiscard]] const Tunables& tunables() const;
-  /// Replaces the tunables; does not recompute (call recompute_reserves).
+  /// Replaces the tunables; does not recompute (call recompute_reserves). Switching pcp to
+  /// Off drains every per-cpu list first.
   void set_tunables(const Tunables& tunables);
 
   // --- queries ----------------------------------------------------------------------------
