@@ -3,6 +3,22 @@
 // driven either by its own policy (simulate) or by the kernel's recorded choices (mirror).
 //
 // Rules follow ../shared/design/kernel-allocator.md; section numbers (§) refer to it.
+//
+// Driving it from a trace (mirror mode; PcpMode::Manual when refills and drains are recorded,
+// else Off):
+//   start snapshot (kpageflags runs, pagetypeinfo counts) -> seed()
+//   mm_page_alloc (pfn, order, migratetype)                -> carve(); CarvedFromSeed/NotFree
+//                                                             are data-quality events
+//   mm_page_alloc failure (pfn ULONG_MAX)                  -> check_request() for the cause
+//   mm_page_free (pfn, order) on cpu                       -> free(); FreedSeed = allocated
+//                                                             before recording, DoubleFree,
+//                                                             WrongOrder (split_allocation()
+//                                                             for partial frees), UnknownPage
+//   mm_page_alloc_zone_locked with percpu_refill           -> pcp_refill()
+//   mm_page_pcpu_drain                                     -> pcp_drain()
+//   mm_page_alloc_extfrag with change_ownership            -> change_pageblock_type()
+// Simulate mode calls allocate() and free() and lets the kernel's rules choose. Watermarks,
+// reserves and pcp limits come from the recorded zoneinfo (ZoneConfig) or are computed.
 // The model does no I/O, takes no locks and throws only from its constructor. It is not
 // thread-safe. Cost: O(max_order) per allocation, carve, free and pcp move, plus
 // O(pageblock_nr_pages) for the rare operations that change a pageblock's type and O(batch)
