@@ -151,6 +151,28 @@ TEST(BuddyMerge, PageblockTypesDecideMergesAbovePageblockOrder) {
   expect_consistent(m);
 }
 
+// split_large_buddy(): a block above pageblock_order is freed pageblock by pageblock, each piece
+// with its own type; a HighAtomic half does not merge back with a Movable one.
+TEST(BuddyMerge, LargeFreesAreSplitByPageblock) {
+  Model m(one_zone(1024));
+  ASSERT_TRUE(m.carve(Pfn{0}, 10, MigrateType::Unmovable, 1).ok());
+  ASSERT_EQ(m.change_pageblock_type(Pfn{512}, MigrateType::HighAtomic).status, PageblockStatus::Changed);
+  ASSERT_EQ(m.free(Pfn{0}, 10, 0).status, FreeStatus::Freed);
+  EXPECT_EQ(m.block_containing(Pfn{0})->order, 9);
+  EXPECT_EQ(m.block_containing(Pfn{0})->migratetype, MigrateType::Movable);
+  EXPECT_EQ(m.block_containing(Pfn{512})->order, 9);
+  EXPECT_EQ(m.block_containing(Pfn{512})->migratetype, MigrateType::HighAtomic);
+  // The same free with both pageblocks mergeable merges back to order 10.
+  ASSERT_EQ(m.change_pageblock_type(Pfn{512}, MigrateType::Reclaimable).status, PageblockStatus::Changed);
+  ASSERT_TRUE(m.carve(Pfn{0}, 9, MigrateType::Movable, 2).ok());
+  ASSERT_TRUE(m.carve(Pfn{512}, 9, MigrateType::Movable, 2).ok());
+  ASSERT_EQ(m.split_allocation(Pfn{0}, 9), SplitStatus::Split);
+  ASSERT_EQ(m.free(Pfn{0}, 9, 0).status, FreeStatus::Freed);
+  ASSERT_EQ(m.free(Pfn{512}, 9, 0).status, FreeStatus::Freed);
+  EXPECT_EQ(m.block_containing(Pfn{0})->order, 10);
+  expect_consistent(m);
+}
+
 // buddy_merge_likely(): a freed block whose parent's buddy is free goes to the list tail, so an
 // older block at the head is handed out first.
 TEST(BuddyMerge, LikelyMergeGoesToTheTail) {

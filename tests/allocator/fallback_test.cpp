@@ -212,6 +212,44 @@ TEST(HighAtomic, UnreserveConvertsTheBlockBack) {
   expect_consistent(m);
 }
 
+// K7 (7.3) sets ALLOC_HIGHATOMIC on the fast path and skips the pcp refill for it, so a
+// high-order GFP_ATOMIC request is served from the reserve right away; 6.12-7.2 go through the
+// pcp list of the request's type.
+TEST(HighAtomic, KernelRulesDecideTheFastPath) {
+  for (const bool k7 : {false, true}) {
+    ModelConfig c = reserve_zone();
+    c.rules = k7 ? KernelRules::linux_7_3() : KernelRules::linux_6_12();
+    c.tunables.pcp = PcpMode::Auto;
+    Model m(c);
+    Snapshot s = runs({FreeRun{Pfn{0}, 8192}});
+    s.pageblock_types.push_back(PageblockType{Pfn{512}, MigrateType::HighAtomic});
+    m.seed(s);
+    const AllocResult r = m.allocate(kGfpAtomic, 1, 0, 1);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r.path, AllocPath::Fast);
+    EXPECT_EQ(r.source, k7 ? BlockSource::HighAtomic : BlockSource::Pcp) << "k7 " << k7;
+    EXPECT_EQ(m.metrics(0).nr_reserved_highatomic, 512u);  // the fast path never reserves
+    expect_consistent(m);
+  }
+}
+
+// 6.10/6.11 count the whole reserve as unusable, 6.12+ only its free pages (§3.1).
+TEST(HighAtomic, UnusableReserveAccountingByVersion) {
+  for (const bool counts_free : {true, false}) {
+    ModelConfig c = reserve_zone();
+    c.rules.unusable_counts_free_highatomic = counts_free;
+    Model m(c);
+    Snapshot s = runs({FreeRun{Pfn{4096}, 1400}});
+    s.pageblock_types.push_back(PageblockType{Pfn{512}, MigrateType::HighAtomic});  // reserved, all allocated
+    m.seed(s);
+    ASSERT_EQ(m.metrics(0).nr_reserved_highatomic, 512u);
+    ASSERT_EQ(m.metrics(0).nr_free_highatomic, 0u);
+    // GFP_KERNEL at min 1000: 1400 free, minus 0 (6.12+) or minus 512 (6.10) unusable.
+    const AllocResult r = m.allocate(kGfpKernel, 0, 0, 1);
+    EXPECT_EQ(r.ok(), counts_free) << "counts_free " << counts_free;
+  }
+}
+
 TEST(HighAtomic, SwitchedOff) {
   ModelConfig c = reserve_zone();
   c.tunables.highatomic = false;
