@@ -69,6 +69,9 @@ void Zone::add_to_free_list(std::uint32_t idx, unsigned order, MigrateType mt, b
   ++area_.nr_free[order];
   area_.mask[t] |= 1u << order;
   area_.pages[t] += std::uint64_t{1} << order;
+  if (mt != MigrateType::Isolate) {
+    area_.nr_free_pages += std::uint64_t{1} << order;
+  }
   pb_free_add(idx, order, true);
 }
 
@@ -84,6 +87,9 @@ void Zone::del_from_free_list(std::uint32_t idx) {
     area_.mask[t] &= ~(1u << order);
   }
   area_.pages[t] -= std::uint64_t{1} << order;
+  if (t != index_of(MigrateType::Isolate)) {
+    area_.nr_free_pages -= std::uint64_t{1} << order;
+  }
   pb_free_add(idx, order, false);
   m[idx] = PageMeta{};
 }
@@ -104,6 +110,12 @@ void Zone::move_to_free_list(std::uint32_t idx, MigrateType to) {
     area_.mask[from] &= ~(1u << order);
   }
   area_.pages[from] -= std::uint64_t{1} << order;
+  const unsigned iso = index_of(MigrateType::Isolate);
+  if (from == iso) {
+    area_.nr_free_pages += std::uint64_t{1} << order;  // account_freepages(): Isolate is not counted
+  } else if (t == iso) {
+    area_.nr_free_pages -= std::uint64_t{1} << order;
+  }
   m[idx].set(PageKind::Free, to, true);
   list_push_back(m, area_.lists[order][t], idx);
   ++area_.blocks[order][t];

@@ -45,6 +45,14 @@ std::optional<std::string> walk(const Zone& z, const ListHead& l, F&& f) {
   return std::nullopt;
 }
 
+std::uint64_t listed_pages_except_isolate(const std::array<std::uint64_t, kMigrateTypes>& pages) {
+  std::uint64_t n = 0;
+  for (unsigned t = 0; t < kMigrateTypes; ++t) {
+    n += t == index_of(MigrateType::Isolate) ? 0 : pages[t];
+  }
+  return n;
+}
+
 }  // namespace
 
 std::optional<std::string> Model::check_invariants() const {
@@ -88,6 +96,9 @@ std::optional<std::string> Model::check_invariants() const {
     }
     if (pages != z.area_.pages) {
       return "zone " + std::to_string(z.id_) + ": free page counts per type mismatch";
+    }
+    if (z.area_.nr_free_pages != listed_pages_except_isolate(pages)) {
+      return "zone " + std::to_string(z.id_) + ": NR_FREE_PAGES mismatch";
     }
     // Per-cpu lists.
     std::uint64_t pcp_total = 0;

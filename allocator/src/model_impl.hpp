@@ -83,7 +83,7 @@ struct Model::Impl {
   }
   void build_views();
   Hit get_page_from_freelist(const AllocContext& ac, AllocFlags flags, Owner owner);
-  Hit rmqueue(detail::Zone& z, const AllocContext& ac, AllocFlags flags, bool& from_buddy);
+  [[gnu::always_inline]] inline Hit rmqueue(detail::Zone& z, const AllocContext& ac, AllocFlags flags, bool& from_buddy);
   [[nodiscard]] std::pair<AllocFailure, std::uint16_t> classify(const AllocContext& ac, AllocFlags flags,
                                                                 bool watermarks_ignored) const;
   AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner);

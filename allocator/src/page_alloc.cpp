@@ -11,7 +11,7 @@ using detail::Zone;
 
 // rmqueue(): the pcp list for pcp orders, else (or when that fails) rmqueue_buddy; then the
 // kswapd wake-up for a boosted zone, which in the model may clear the boost.
-Hit Model::Impl::rmqueue(Zone& z, const AllocContext& ac, AllocFlags flags, bool& from_buddy) {
+inline Hit Model::Impl::rmqueue(Zone& z, const AllocContext& ac, AllocFlags flags, bool& from_buddy) {
   Hit h;
   h.zone = z.id_;
   from_buddy = false;

@@ -66,7 +66,7 @@ bool Zone::refill_pcplist(unsigned cpu, unsigned order, MigrateType mt, AllocFla
 }
 
 // nr_pcp_high(): the auto-tuned high limit (reclaim-active shrinking is not modelled).
-std::int64_t Zone::nr_pcp_high(PerCpuPages& pcp, std::int64_t batch, bool free_high) {
+inline std::int64_t Zone::nr_pcp_high(PerCpuPages& pcp, std::int64_t batch, bool free_high) {
   const std::int64_t high_min = limits_.high_min;
   const std::int64_t high_max = limits_.high_max;
   std::int64_t high = pcp.high = clamp_k(pcp.high, high_min, high_max);
@@ -94,7 +94,7 @@ std::int64_t Zone::nr_pcp_high(PerCpuPages& pcp, std::int64_t batch, bool free_h
 }
 
 // nr_pcp_free(): how many pages one over-high free drains.
-std::int64_t Zone::nr_pcp_free(const PerCpuPages& pcp, std::int64_t batch, std::int64_t high, bool free_high) const {
+inline std::int64_t Zone::nr_pcp_free(const PerCpuPages& pcp, std::int64_t batch, std::int64_t high, bool free_high) const {
   if (free_high) {
     return std::min(pcp.count, batch << params_->rules.pcp_batch_scale_max);
   }

@@ -98,6 +98,7 @@ struct FreeArea {
   std::array<std::uint64_t, kOrderSlots> nr_free{};  ///< free_area[o].nr_free
   std::array<std::uint32_t, kMigrateTypes> mask{};   ///< bit o: lists[o][mt] non-empty
   std::array<std::uint64_t, kMigrateTypes> pages{};  ///< free pages on each type's lists
+  std::uint64_t nr_free_pages = 0;                   ///< NR_FREE_PAGES: all but Isolate
 };
 
 struct PageblockMeta {
@@ -227,10 +228,7 @@ class Zone {
   void refresh_mixed(std::uint32_t pbi);
 
   // --- watermarks (zone_watermark.cpp) ---
-  [[nodiscard]] std::uint64_t nr_free_pages() const {
-    const auto& p = area_.pages;
-    return p[0] + p[1] + p[2] + p[3] + p[4];  // everything but Isolate
-  }
+  [[nodiscard]] std::uint64_t nr_free_pages() const { return area_.nr_free_pages; }
   [[nodiscard]] std::uint64_t wmark_pages(Watermark w) const {
     const std::uint64_t base = w == Watermark::Min ? wm_.min : (w == Watermark::Low ? wm_.low : wm_.high);
     return base + boost_;
@@ -329,6 +327,12 @@ inline void Zone::pb_alloc_add(std::uint32_t idx, unsigned order, MigrateType mt
   const unsigned pbo = params_->pageblock_order;
   const unsigned t = index_of(mt);
   std::uint32_t pbi = pb_of(idx);
+  if (order <= pbo) {  // the common case: one pageblock
+    auto& b = pb_[pbi];
+    b.alloc_pages[t] = add ? b.alloc_pages[t] + (1u << order) : b.alloc_pages[t] - (1u << order);
+    refresh_mixed(pbi);
+    return;
+  }
   const unsigned blocks = order <= pbo ? 1u : 1u << (order - pbo);
   const std::uint32_t n = order <= pbo ? 1u << order : 1u << pbo;
   for (unsigned k = 0; k < blocks; ++k, ++pbi) {
