@@ -30,6 +30,7 @@ struct RecordCliOptions {
   std::string events;
   std::uint32_t buffer_mib = 32;
   std::uint32_t wakeup_kib = 256;
+  std::uint32_t batch = 64;
   bool no_kpageflags = false;
   std::vector<std::string> command;
 };
@@ -108,6 +109,7 @@ int run(const RecordCliOptions& o) {
   ro.call_graph = o.call_graph;
   ro.buffer_mib = o.buffer_mib;
   ro.wakeup_kib = o.wakeup_kib;
+  ro.batch = o.batch;
   ro.kpageflags = !o.no_kpageflags;
   ro.status_line = ::isatty(STDERR_FILENO) == 1;
   ro.tool_version = LABYRINTH_VERSION;
@@ -194,7 +196,11 @@ void setup_record(CLI::App& app) {
                   "'default' (all but free_batched) or 'all'");
   cmd->add_option("-m,--buffer-size", opts->buffer_mib, "Ring buffer size in MiB (power of two)")
       ->capture_default_str();
-  cmd->add_option("--wakeup", opts->wakeup_kib, "Wake the reader at this much unread data, KiB (0 = every record)")
+  cmd->add_option("--wakeup", opts->wakeup_kib, "Wake the reader at this much unread data, KiB (0 = every sample)")
+      ->capture_default_str()
+      ->group("");
+  cmd->add_option("--batch", opts->batch, "Records per ring-buffer sample, 1..64 (1 = no batching)")
+      ->check(CLI::Range(1, 64))
       ->capture_default_str()
       ->group("");
   cmd->add_flag("--no-kpageflags", opts->no_kpageflags, "Leave the free-page map out of the snapshots (faster)");

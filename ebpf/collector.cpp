@@ -11,12 +11,15 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <deque>
+#include <fstream>
 #include <mutex>
 
 #include "labyrinth/ebpf/errors.hpp"
 #include "page_recorder.skel.h"
 #include "record_convert.hpp"
+#include "record_merger.hpp"
 
 namespace labyrinth::ebpf {
 namespace {
@@ -50,7 +53,61 @@ int libbpf_print(enum libbpf_print_level level, const char* format, va_list args
 }
 #pragma GCC diagnostic pop
 
+// Routes libbpf's messages to one collector for the lifetime of a scope.
+class LogScope {
+ public:
+  LogScope(std::function<void(int, std::string_view)>& log, std::deque<std::string>& warnings) {
+    std::lock_guard lock(g_log_mutex);
+    g_log = &log;
+    g_warnings = &warnings;
+  }
+  ~LogScope() {
+    std::lock_guard lock(g_log_mutex);
+    g_log = nullptr;
+    g_warnings = nullptr;
+  }
+  LogScope(const LogScope&) = delete;
+  LogScope& operator=(const LogScope&) = delete;
+};
+
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+
+std::uint64_t boottime_now() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// "0-3,5" -> {0,1,2,3,5}
+std::vector<std::uint32_t> parse_cpu_list(const std::string& text) {
+  std::vector<std::uint32_t> cpus;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find(',', pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (item.empty() || item[0] < '0' || item[0] > '9') continue;
+    const auto dash = item.find('-');
+    try {
+      const auto lo = static_cast<std::uint32_t>(std::stoul(item.substr(0, dash)));
+      const auto hi = dash == std::string::npos ? lo : static_cast<std::uint32_t>(std::stoul(item.substr(dash + 1)));
+      for (std::uint32_t c = lo; c <= hi && c < 65536; ++c) cpus.push_back(c);
+    } catch (const std::exception&) {
+    }
+  }
+  return cpus;
+}
+
+std::vector<std::uint32_t> online_cpus(std::uint32_t possible) {
+  std::ifstream in("/sys/devices/system/cpu/online");
+  std::string line;
+  std::vector<std::uint32_t> cpus;
+  if (std::getline(in, line)) cpus = parse_cpu_list(line);
+  if (cpus.empty())
+    for (std::uint32_t c = 0; c < possible; ++c) cpus.push_back(c);
+  return cpus;
+}
 
 }  // namespace
 
@@ -65,11 +122,13 @@ struct Collector::Impl {
   page_recorder_bpf* skel = nullptr;
   ring_buffer* rb = nullptr;
   std::vector<bpf_link*> links;
-  std::vector<bpf_program*> programs;  // loaded ones
+  std::vector<bpf_program*> programs;  // attached ones
   std::vector<EventKind> kinds;
   std::deque<std::string> warnings;
-  EventSink* sink = nullptr;
-  std::uint64_t unknown_records = 0;
+  std::uint32_t possible_cpus = 1;
+  std::vector<std::uint32_t> cpus;     // online, for flushes
+  detail::RecordMerger merger{1};
+  std::uint64_t bad_records = 0;
 
   ~Impl() {
     for (auto* l : links) bpf_link__destroy(l);
@@ -91,26 +150,71 @@ struct Collector::Impl {
 
   std::vector<std::string> warning_lines() const { return {warnings.begin(), warnings.end()}; }
 
+  // A ring-buffer sample is one record or a batch of them, 40 bytes each.
   static int on_sample(void* ctx, void* data, std::size_t size) {
     auto* self = static_cast<Impl*>(ctx);
-    if (size == sizeof(pgrec_event)) {
+    if (size == 0 || size % sizeof(pgrec_event) != 0) {
+      ++self->bad_records;
+      return 0;
+    }
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    for (std::size_t off = 0; off < size; off += sizeof(pgrec_event)) {
       pgrec_event rec;
-      std::memcpy(&rec, data, sizeof rec);
-      traces::PageEvent event;
-      if (detail::to_page_event(rec, event)) {
-        self->sink->on_event(event);
-      } else {
-        ++self->unknown_records;
-      }
-    } else if (size == sizeof(pgrec_comm)) {
-      pgrec_comm rec;
-      std::memcpy(&rec, data, sizeof rec);
-      const std::size_t len = strnlen(rec.comm, sizeof rec.comm);
-      self->sink->on_comm(rec.tid, rec.tgid, std::string_view(rec.comm, len));
-    } else {
-      ++self->unknown_records;
+      std::memcpy(&rec, bytes + off, sizeof rec);
+      self->merger.push(rec);
     }
     return 0;
+  }
+
+  void dispatch(const pgrec_event& rec, EventSink& sink) {
+    if (rec.kind == PGREC_COMM) {
+      pgrec_comm c;
+      std::memcpy(&c, &rec, sizeof c);
+      sink.on_comm(c.tid, c.tgid, detail::comm_of(c));
+      return;
+    }
+    traces::PageEvent event;
+    if (detail::to_page_event(rec, event))
+      sink.on_event(event);
+    else
+      ++bad_records;
+  }
+
+  void take_ring() { ring_buffer__consume(rb); }
+
+  // Runs flush_batches on every online CPU; retries a CPU whose batch a tracepoint
+  // program holds (it lets go within a microsecond).
+  void flush_all() {
+    const int fd = bpf_program__fd(skel->progs.flush_batches);
+    for (const std::uint32_t cpu : cpus) {
+      for (int attempt = 0; attempt < 1000; ++attempt) {
+        bpf_test_run_opts opts{};
+        opts.sz = sizeof opts;
+        opts.flags = BPF_F_TEST_RUN_ON_CPU;
+        opts.cpu = cpu;
+        if (bpf_prog_test_run_opts(fd, &opts) != 0) break;  // offline CPU: nothing to flush
+        if (opts.retval == 0) break;
+      }
+    }
+  }
+
+  std::uint64_t release(std::uint64_t watermark, EventSink& sink) {
+    std::uint64_t n = 0;
+    merger.release(watermark, [&](const pgrec_event& r) {
+      dispatch(r, sink);
+      ++n;
+    });
+    return n;
+  }
+
+  // Per-CPU state of every possible CPU, as one array.
+  std::vector<pgrec_cpu_state> read_cpu_state() const {
+    std::vector<pgrec_cpu_state> per_cpu(possible_cpus);
+    const std::uint32_t key = 0;
+    if (bpf_map__lookup_elem(skel->maps.cpu_state, &key, sizeof key, per_cpu.data(),
+                             per_cpu.size() * sizeof(pgrec_cpu_state), 0) != 0)
+      per_cpu.clear();
+    return per_cpu;
   }
 };
 
@@ -118,19 +222,13 @@ Collector::Collector(CollectorConfig config) : impl_(std::make_unique<Impl>()) {
   using Kind = RecordError::Kind;
   auto& d = *impl_;
   d.config = std::move(config);
-  {
-    std::lock_guard lock(g_log_mutex);
-    g_log = &d.config.log;
-    g_warnings = &d.warnings;
-  }
+  LogScope scope(d.config.log, d.warnings);
   libbpf_set_print(libbpf_print);
-  struct Unhook {
-    ~Unhook() {
-      std::lock_guard lock(g_log_mutex);
-      g_log = nullptr;
-      g_warnings = nullptr;
-    }
-  } unhook;
+
+  const int ncpus = libbpf_num_possible_cpus();
+  d.possible_cpus = ncpus > 0 ? static_cast<std::uint32_t>(ncpus) : 1u;
+  d.cpus = online_cpus(d.possible_cpus);
+  d.merger = detail::RecordMerger(d.possible_cpus);
 
   d.skel = page_recorder_bpf__open();
   if (d.skel == nullptr) {
@@ -143,9 +241,11 @@ Collector::Collector(CollectorConfig config) : impl_(std::make_unique<Impl>()) {
   ro.wakeup_bytes = d.config.wakeup_bytes;
   ro.want_stacks = d.config.stacks ? 1 : 0;
   ro.want_comm = d.config.comm ? 1 : 0;
+  ro.batch_max = std::clamp<std::uint32_t>(d.config.batch, 1, PGREC_BATCH);
   if (d.config.preempt_delta) {
     ro.preempt_delta = *d.config.preempt_delta;
     ro.have_preempt = 1;
+    ro.have_rdonly_cast = d.config.rdonly_cast ? 1 : 0;
   }
   if (int err = bpf_map__set_max_entries(d.skel->maps.events, d.config.ring_bytes); err != 0) {
     throw RecordError(Kind::Usage, "bad ring buffer size " + std::to_string(d.config.ring_bytes) + ": " + errno_text(err));
@@ -191,18 +291,7 @@ Collector::~Collector() = default;
 void Collector::attach() {
   using Kind = RecordError::Kind;
   auto& d = *impl_;
-  {
-    std::lock_guard lock(g_log_mutex);
-    g_log = &d.config.log;
-    g_warnings = &d.warnings;
-  }
-  struct Unhook {
-    ~Unhook() {
-      std::lock_guard lock(g_log_mutex);
-      g_log = nullptr;
-      g_warnings = nullptr;
-    }
-  } unhook;
+  LogScope scope(d.config.log, d.warnings);
   for (bpf_program* p : d.programs) {
     bpf_link* link = bpf_program__attach(p);
     if (link == nullptr) {
@@ -226,43 +315,62 @@ void Collector::detach() {
   impl_->links.clear();
 }
 
-int Collector::poll(int timeout_ms, EventSink& sink) {
-  impl_->sink = &sink;
-  int n = ring_buffer__poll(impl_->rb, timeout_ms);
-  if (n < 0) n = 0;  // -EINTR: a signal; the caller looks at its flags
-  // Records below the wake-up threshold never wake us: take them now.
-  const int more = ring_buffer__consume(impl_->rb);
-  return n + (more > 0 ? more : 0);
+int Collector::poll(int timeout_ms) {
+  auto& d = *impl_;
+  const std::size_t before = d.merger.queued();
+  ring_buffer__poll(d.rb, timeout_ms);  // -EINTR on a signal: the caller looks at its flags
+  // Samples below the wake-up threshold never wake us: take them now.
+  d.take_ring();
+  return static_cast<int>(d.merger.queued() - std::min(before, d.merger.queued()));
 }
 
-int Collector::drain(EventSink& sink) {
-  impl_->sink = &sink;
-  const int n = ring_buffer__consume(impl_->rb);
-  return n > 0 ? n : 0;
+std::uint64_t Collector::sync(EventSink& sink) {
+  auto& d = *impl_;
+  // Everything stamped before this moment is, once every CPU's batch was pushed out, in
+  // the ring buffer: a tracepoint program takes the batch before it reads the clock.
+  const std::uint64_t watermark = boottime_now();
+  d.flush_all();
+  d.take_ring();
+  return d.release(watermark, sink);
+}
+
+std::uint64_t Collector::finish(EventSink& sink) {
+  auto& d = *impl_;
+  d.flush_all();
+  d.take_ring();
+  // Batches of CPUs that went offline (or could not be flushed) are still in the map.
+  for (const auto& st : d.read_cpu_state()) {
+    for (std::uint32_t i = 0; i < std::min<std::uint32_t>(st.n, PGREC_BATCH); ++i) d.merger.push(st.batch[i]);
+  }
+  std::uint64_t n = 0;
+  d.merger.release_all([&](const pgrec_event& r) {
+    d.dispatch(r, sink);
+    ++n;
+  });
+  return n;
 }
 
 CollectorCounters Collector::counters() const {
   CollectorCounters c;
   const auto& d = *impl_;
-  const int ncpus = libbpf_num_possible_cpus();
-  if (ncpus > 0) {
-    std::vector<pgrec_cpu_state> per_cpu(static_cast<std::size_t>(ncpus));
-    const std::uint32_t key = 0;
-    if (bpf_map__lookup_elem(d.skel->maps.cpu_state, &key, sizeof key, per_cpu.data(),
-                             per_cpu.size() * sizeof(pgrec_cpu_state), 0) == 0) {
-      for (const auto& s : per_cpu) {
-        for (std::size_t k = 0; k < c.seen.size(); ++k) c.seen[k] += s.seen[k];
-        c.drops += s.drops;
-        c.comm_drops += s.comm_drops;
-        c.stack_errors += s.stack_errors;
-      }
-    }
+  for (const auto& s : d.read_cpu_state()) {
+    for (std::size_t k = 0; k < c.seen.size(); ++k) c.seen[k] += s.seen[k];
+    c.drops += s.drops;
+    c.comm_drops += s.comm_drops;
+    c.stack_errors += s.stack_errors;
+    c.bypass += s.bypass;
   }
   for (bpf_program* p : d.programs) {
     bpf_prog_info info{};
     std::uint32_t len = sizeof info;
-    if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) == 0) c.recursion_misses += info.recursion_misses;
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) == 0) {
+      c.recursion_misses += info.recursion_misses;
+      c.run_time_ns += info.run_time_ns;
+      c.run_count += info.run_cnt;
+    }
   }
+  c.late = d.merger.late();
+  c.bad_records = d.bad_records;
   return c;
 }
 

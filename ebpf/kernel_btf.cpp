@@ -32,6 +32,8 @@ KernelBtf::~KernelBtf() = default;
 
 bool KernelBtf::has_struct(std::string_view name) const { return impl_->find(name, BTF_KIND_STRUCT) != nullptr; }
 
+bool KernelBtf::has_function(std::string_view name) const { return impl_->find(name, BTF_KIND_FUNC) != nullptr; }
+
 std::optional<std::uint32_t> KernelBtf::member_offset(std::string_view struct_name, std::string_view member) const {
   const btf_type* t = impl_->find(struct_name, BTF_KIND_STRUCT);
   if (t == nullptr) t = impl_->find(struct_name, BTF_KIND_UNION);

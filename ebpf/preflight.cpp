@@ -190,6 +190,7 @@ KernelSupport probe_kernel() {
   }
   if (btf) {
     ks.preempt = btf->locate_preempt_count();
+    ks.has_rdonly_cast = btf->has_function("bpf_rdonly_cast") && btf->has_struct("qspinlock");
     ks.has_task_rename = btf->has_struct("trace_event_raw_task_rename") &&
                          btf->has_member("trace_event_raw_task_rename", "newcomm");
   } else {

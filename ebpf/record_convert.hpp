@@ -1,6 +1,8 @@
 // Internal: the BPF record -> PageEvent conversion at the ebpf/ boundary.
 #pragma once
 
+#include <string_view>
+
 #include "bpf/page_record.h"
 #include "labyrinth/traces/page_event.hpp"
 
@@ -46,6 +48,15 @@ inline bool to_page_event(const pgrec_event& r, traces::PageEvent& e) {
       break;
   }
   return true;
+}
+
+// The kind of a raw 40-byte record (the byte at offset 34 in every layout).
+inline std::uint8_t record_kind(const pgrec_event& r) { return r.kind; }
+
+inline std::string_view comm_of(const pgrec_comm& c) {
+  std::size_t len = 0;
+  while (len < sizeof c.comm && c.comm[len] != 0) ++len;
+  return {c.comm, len};
 }
 
 }  // namespace labyrinth::ebpf::detail

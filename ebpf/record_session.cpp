@@ -554,11 +554,13 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
   cc.kinds = attach;
   cc.ring_bytes = o.buffer_mib << 20;
   cc.wakeup_bytes = std::min(o.wakeup_kib << 10, cc.ring_bytes / 4);
+  cc.batch = o.batch;
   cc.target_tgid = o.pid;
   cc.min_order = o.min_order;
   cc.stacks = o.call_graph;
   cc.task_rename = ks.has_task_rename;
   if (ks.preempt.found) cc.preempt_delta = ks.preempt.delta;
+  cc.rdonly_cast = ks.has_rdonly_cast;
   cc.log = [&observer](int level, std::string_view msg) {
     if (level >= 1) observer.debug(level + 1, msg);  // libbpf info at -vv, debug at -vvv
   };
@@ -588,6 +590,7 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
   header.options["call_graph"] = o.call_graph ? "1" : "0";
   header.options["buffer_mib"] = std::to_string(o.buffer_mib);
   header.options["wakeup_kib"] = std::to_string(o.wakeup_kib);
+  header.options["batch"] = std::to_string(o.batch);
   header.options["kpageflags"] = o.kpageflags ? "1" : "0";
   header.options["exec_context"] = ks.preempt.found ? ks.preempt.via : "unknown";
   if (o.duration) header.options["duration_ns"] = std::to_string(o.duration->count());
@@ -611,10 +614,17 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
   std::string stop_reason;
   bool child_signalled = false;
 
+  // Takes the ring buffer; every 100 ms pushes out the per-CPU batches and hands the
+  // events, in time order, to the trace.
+  auto last_sync = Clock::now();
   auto consume = [&](int timeout_ms) {
     if (write_error) return;
+    collector.poll(timeout_ms);
+    const auto now = Clock::now();
+    if (now - last_sync < std::chrono::milliseconds(100)) return;
+    last_sync = now;
     try {
-      collector.poll(timeout_ms, sink);
+      collector.sync(sink);
     } catch (const traces::TraceError& e) {
       write_error = e.what();
     }
@@ -627,6 +637,7 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
     while (!task.done()) consume(20);
     traces::Snapshot start = task.take(observer);
     try {
+      collector.sync(sink);
       writer->write_start_snapshot(start);
       sink.replay_buffered();
     } catch (const traces::TraceError& e) {
@@ -649,7 +660,7 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
   auto last_flush = Clock::now();
   std::uint64_t events_at_status = 0;
   while (stop_reason.empty() && !write_error) {
-    consume(100);
+    consume(50);
     const auto now = Clock::now();
     if (g_stop_count > 0) {
       stop_reason = "signal";
@@ -700,12 +711,19 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
   collector.detach();
   if (!write_error) {
     try {
-      collector.drain(sink);
+      collector.finish(sink);
     } catch (const traces::TraceError& e) {
       write_error = e.what();
     }
   }
   result.counters = collector.counters();
+  observer.debug(1, fmt::format("{} records sent outside a batch, {} arrived late, {} not understood",
+                                result.counters.bypass, result.counters.late, result.counters.bad_records));
+  if (result.counters.run_count != 0)
+    observer.debug(1, fmt::format("BPF programs ran {} times, {:.1f} ns per run (kernel.bpf_stats_enabled)",
+                                  result.counters.run_count,
+                                  static_cast<double>(result.counters.run_time_ns) /
+                                      static_cast<double>(result.counters.run_count)));
   result.recorder_cpu_seconds = cpu_seconds() - cpu_start;
   result.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
 

@@ -115,6 +115,14 @@ struct task_struct {
 	struct sched_entity se;
 };
 
+/* Any kernel struct with a 4-byte integer at offset 0, to read the preempt counter through
+ * bpf_rdonly_cast() (a plain load, no helper call). */
+struct qspinlock {
+	struct {
+		int counter;
+	} val;
+};
+
 #pragma clang attribute pop
 
 #endif /* LABYRINTH_EBPF_KMEM_CORE_H */

@@ -3,18 +3,20 @@
  * The records the BPF program sends to user space, shared by the BPF C side and the C++
  * loader. Every tag carries the pgrec_ prefix so nothing can collide with kernel types.
  *
- * A ring-buffer sample is either one page event (40 bytes) or one process-name record
- * (24 bytes); the consumer tells them apart by size. Keep both sizes pinned by the
- * asserts at the end: a silent padding change would corrupt every trace.
+ * Every record is 40 bytes; the kind byte (offset 34) says what it is: a page event or a
+ * thread name. Records are collected per CPU in batches of up to PGREC_BATCH and sent as
+ * one ring-buffer sample (n * 40 bytes). Keep the layout pinned by the asserts at the end:
+ * a silent padding change would corrupt every trace.
  */
 #ifndef LABYRINTH_EBPF_PAGE_RECORD_H
 #define LABYRINTH_EBPF_PAGE_RECORD_H
 
 #ifndef __bpf__
 #include <linux/types.h>
+#include <stddef.h>
 #endif
 
-/* Event kinds; the values are those of labyrinth::traces::EventKind. */
+/* Record kinds; the page-event values are those of labyrinth::traces::EventKind. */
 enum pgrec_kind {
 	PGREC_ALLOC = 0,        /* kmem:mm_page_alloc */
 	PGREC_FREE = 1,         /* kmem:mm_page_free */
@@ -23,6 +25,7 @@ enum pgrec_kind {
 	PGREC_PCP_DRAIN = 4,    /* kmem:mm_page_pcpu_drain */
 	PGREC_EXTFRAG = 5,      /* kmem:mm_page_alloc_extfrag */
 	PGREC_NR_KINDS = 6,
+	PGREC_COMM = 7,         /* struct pgrec_comm: a thread's name */
 };
 
 /* pgrec_event.ctx: bits 0-2 the execution context (values of traces::ExecContext),
@@ -43,9 +46,9 @@ struct pgrec_event {
 	__u64 ts_ns;      /* bpf_ktime_get_boot_ns(): CLOCK_BOOTTIME */
 	__u64 pfn;        /* (__u64)-1 for a failed allocation */
 	__u32 gfp;        /* alloc only; every 6.x GFP bit fits in 32 bits */
+	__u32 stack;      /* kernel stack id + 1; 0 = none */
 	__u32 tid;
 	__u32 tgid;
-	__u32 stack;      /* kernel stack id + 1; 0 = none */
 	__u16 cpu;
 	__u8 kind;        /* enum pgrec_kind */
 	__u8 ctx;         /* enum pgrec_ctx */
@@ -55,24 +58,36 @@ struct pgrec_event {
 	__s8 fb_migratetype;
 };
 
-/* The name of a thread: sent the first time a CPU reports an event of that thread in a
- * row, and whenever a thread is renamed (exec, prctl). */
+/* The name of a thread (kind PGREC_COMM): sent the first time a CPU reports an event of a
+ * thread in a row, and whenever a thread is renamed (exec, prctl). Same size and same
+ * offsets of ts_ns, tid, tgid, cpu and kind as pgrec_event. */
 #define PGREC_COMM_LEN 16
 struct pgrec_comm {
+	__u64 ts_ns;
+	char comm[PGREC_COMM_LEN];
 	__u32 tid;
 	__u32 tgid; /* 0 when unknown (a rename of another thread) */
-	char comm[PGREC_COMM_LEN];
+	__u16 cpu;
+	__u8 kind;  /* PGREC_COMM */
+	__u8 pad[5];
 };
 
-/* Per-CPU state and counters (one PERCPU_ARRAY slot). */
+/* Records per batch; a power of two. */
+#define PGREC_BATCH 64
+
+/* Per-CPU state, counters and the batch being filled (one PERCPU_ARRAY slot). */
 struct pgrec_cpu_state {
 	__u64 preempt_addr;          /* this CPU's __preempt_count, 0 = not resolved yet */
 	__u32 last_tid;              /* whose name this CPU sent last */
+	__u32 n;                     /* records in batch[] */
+	__u32 busy;                  /* a program is using batch[] on this CPU */
 	__u32 pad;
 	__u64 seen[PGREC_NR_KINDS];  /* events that passed the filters */
-	__u64 drops;                 /* ring buffer full: event lost */
-	__u64 comm_drops;            /* ring buffer full: name record lost */
+	__u64 drops;                 /* events lost: ring buffer full */
+	__u64 comm_drops;            /* name records lost: ring buffer full */
 	__u64 stack_errors;          /* bpf_get_stackid() failed: event kept without stack */
+	__u64 bypass;                /* records sent alone while a flush held the batch */
+	struct pgrec_event batch[PGREC_BATCH];
 };
 
 /* Stack map value: this many kernel frames at most. */
@@ -86,10 +101,18 @@ struct pgrec_cpu_state {
 
 #ifdef __cplusplus
 static_assert(sizeof(struct pgrec_event) == 40, "pgrec_event must stay 40 bytes");
-static_assert(sizeof(struct pgrec_comm) == 24, "pgrec_comm must stay 24 bytes");
+static_assert(sizeof(struct pgrec_comm) == 40, "pgrec_comm must stay 40 bytes");
+static_assert(offsetof(struct pgrec_event, kind) == 34 && offsetof(struct pgrec_comm, kind) == 34,
+              "the kind byte must be at the same offset in every record");
+static_assert(offsetof(struct pgrec_event, tid) == offsetof(struct pgrec_comm, tid) &&
+                  offsetof(struct pgrec_event, cpu) == offsetof(struct pgrec_comm, cpu),
+              "tid and cpu must be at the same offsets in every record");
 #else
 _Static_assert(sizeof(struct pgrec_event) == 40, "pgrec_event must stay 40 bytes");
-_Static_assert(sizeof(struct pgrec_comm) == 24, "pgrec_comm must stay 24 bytes");
+_Static_assert(sizeof(struct pgrec_comm) == 40, "pgrec_comm must stay 40 bytes");
+_Static_assert(__builtin_offsetof(struct pgrec_event, kind) == 34 &&
+		       __builtin_offsetof(struct pgrec_comm, kind) == 34,
+	       "the kind byte must be at the same offset in every record");
 #endif
 
 #endif /* LABYRINTH_EBPF_PAGE_RECORD_H */

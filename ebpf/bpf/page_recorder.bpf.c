@@ -1,13 +1,22 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * labyrinth's kernel half: one compact record per kmem page event, through one BPF ring
- * buffer. User space (ebpf/collector.cpp) sets the const volatile tunables before load,
- * turns off the programs of tracepoints it does not want, and resizes the maps.
+ * labyrinth's kernel half: one 40-byte record per kmem page event. User space
+ * (ebpf/collector.cpp) sets the const volatile tunables before load, turns off the
+ * programs of tracepoints it does not want, and resizes the maps.
  *
  * Cost matters more than anything here: the allocator fires up to ~2 M events/s on two
- * CPUs. Records are submitted without a wake-up; the consumer is woken only when a
- * threshold of unread bytes is reached, and it polls with a timeout for the rest
- * (the default per-record wake-up costs an irq_work each and slowed the workload 5x).
+ * CPUs. Measured on 6.18, a ring-buffer reservation per record costs ~150 ns (the
+ * producer and consumer positions bounce between CPUs), so records are written into a
+ * per-CPU batch and a full batch goes out as one sample with bpf_ringbuf_output(). The
+ * consumer is woken only when a threshold of unread bytes is reached (the default
+ * per-sample wake-up costs an irq_work each), and polls with a timeout for the rest.
+ *
+ * Partial batches of idle CPUs are pushed out by user space, which runs flush_batches on
+ * every CPU through BPF_PROG_TEST_RUN (BPF_F_TEST_RUN_ON_CPU). That run may interrupt a
+ * tracepoint program on the same CPU (it comes as an IPI), or be interrupted by one (when it
+ * runs on the caller's CPU), so the batch has an owner flag: whoever finds it taken stays
+ * off the batch (the flush reports "busy" and is retried; a tracepoint program sends its
+ * record on its own). Tracepoint programs never nest on one CPU (bpf_prog_active).
  */
 #include "kmem_core.h"
 
@@ -20,11 +29,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 const volatile __u32 target_tgid = 0;    /* -p: 0 = every process */
 const volatile __u32 min_order = 0;      /* --min-order */
-const volatile __u64 wakeup_bytes = 0;   /* force a wake-up at this much unread data; 0 = per record */
+const volatile __u64 wakeup_bytes = 0;   /* force a wake-up at this much unread data; 0 = per sample */
 const volatile __s64 preempt_delta = 0;  /* &__preempt_count - &runqueues in the per-cpu area */
 const volatile __u8 have_preempt = 0;    /* preempt_delta is valid */
+const volatile __u8 have_rdonly_cast = 0; /* the kernel has the bpf_rdonly_cast kfunc (6.2+) */
 const volatile __u8 want_stacks = 0;     /* -g */
 const volatile __u8 want_comm = 1;       /* send thread names */
+const volatile __u32 batch_max = PGREC_BATCH; /* records per sample, 1..PGREC_BATCH */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -45,12 +56,45 @@ struct {
 	__uint(value_size, PGREC_STACK_DEPTH * sizeof(__u64));
 } stacks SEC(".maps");
 
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+#define barrier() asm volatile("" ::: "memory")
+#define WRITE_ONCE_U32(x, v) (*(volatile __u32 *)&(x) = (v))
+#define READ_ONCE_U32(x) (*(volatile __u32 *)&(x))
+
 static __always_inline __u64 submit_flags(void)
 {
 	if (!wakeup_bytes)
 		return 0;
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
 									      : BPF_RB_NO_WAKEUP;
+}
+
+/* Sends the batch of this CPU; the caller owns it (busy). */
+static __always_inline void flush(struct pgrec_cpu_state *st)
+{
+	__u32 n = st->n;
+
+	if (n == 0)
+		return;
+	if (n > PGREC_BATCH)
+		n = PGREC_BATCH;
+	if (bpf_ringbuf_output(&events, st->batch, (__u64)n * sizeof(struct pgrec_event), submit_flags()))
+		st->drops += n;
+	st->n = 0;
+}
+
+/* The slot for the next record, sending the batch first if it is full. */
+static __always_inline struct pgrec_event *slot(struct pgrec_cpu_state *st)
+{
+	__u32 n = st->n;
+
+	if (n >= batch_max || n >= PGREC_BATCH) {
+		flush(st);
+		n = 0;
+	}
+	st->n = n + 1;
+	return &st->batch[n & (PGREC_BATCH - 1)];
 }
 
 /*
@@ -73,8 +117,14 @@ static __always_inline __u8 exec_context(struct pgrec_cpu_state *st)
 			return PGREC_CTX_UNKNOWN;
 		st->preempt_addr = rq + preempt_delta;
 	}
-	if (bpf_probe_read_kernel(&pc, sizeof(pc), (const void *)st->preempt_addr))
+	if (have_rdonly_cast) {
+		/* a direct load with fault fixup: ~50 ns cheaper than bpf_probe_read_kernel() */
+		struct qspinlock *p = bpf_rdonly_cast((const void *)st->preempt_addr,
+						      bpf_core_type_id_kernel(struct qspinlock));
+		pc = (__u32)p->val.counter;
+	} else if (bpf_probe_read_kernel(&pc, sizeof(pc), (const void *)st->preempt_addr)) {
 		return PGREC_CTX_UNKNOWN;
+	}
 	if (pc & PGREC_NMI_MASK)
 		return PGREC_CTX_NMI;
 	if (pc & PGREC_HARDIRQ_MASK)
@@ -86,19 +136,14 @@ static __always_inline __u8 exec_context(struct pgrec_cpu_state *st)
 	return PGREC_CTX_TASK;
 }
 
-static __always_inline void send_comm(struct pgrec_cpu_state *st, __u32 tid, __u32 tgid)
+static __always_inline void fill_comm(struct pgrec_comm *c, __u64 ts, __u32 tid, __u32 tgid)
 {
-	struct pgrec_comm *c = bpf_ringbuf_reserve(&events, sizeof(*c), 0);
-
-	if (!c) {
-		st->comm_drops++;
-		return; /* last_tid stays: try again with the next event */
-	}
+	c->ts_ns = ts;
 	c->tid = tid;
 	c->tgid = tgid;
+	c->cpu = (__u16)bpf_get_smp_processor_id();
+	c->kind = PGREC_COMM;
 	bpf_get_current_comm(c->comm, sizeof(c->comm));
-	bpf_ringbuf_submit(c, submit_flags());
-	st->last_tid = tid;
 }
 
 struct pgrec_fields {
@@ -111,6 +156,39 @@ struct pgrec_fields {
 	__u8 flags;
 };
 
+static __always_inline void fill_event(struct pgrec_event *e, struct pgrec_cpu_state *st, __u64 ts, __u8 kind,
+				       const struct pgrec_fields *f, __u32 tid, __u32 tgid, __u32 stack)
+{
+	e->ts_ns = ts;
+	e->pfn = f->pfn;
+	e->gfp = f->gfp;
+	e->stack = stack;
+	e->tid = tid;
+	e->tgid = tgid;
+	e->cpu = (__u16)bpf_get_smp_processor_id();
+	e->kind = kind;
+	e->ctx = exec_context(st) | f->flags;
+	e->order = (__u8)f->order;
+	e->migratetype = (__s8)f->migratetype;
+	e->fb_order = (__s8)f->fb_order;
+	e->fb_migratetype = (__s8)f->fb_migratetype;
+}
+
+/* A flush holds this CPU's batch (we interrupted it): send the record alone. */
+static __always_inline void emit_alone(struct pgrec_cpu_state *st, __u64 ts, __u8 kind, const struct pgrec_fields *f,
+				       __u32 tid, __u32 tgid, __u32 stack)
+{
+	struct pgrec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	st->bypass++;
+	if (!e) {
+		st->drops++;
+		return;
+	}
+	fill_event(e, st, ts, kind, f, tid, tgid, stack);
+	bpf_ringbuf_submit(e, submit_flags());
+}
+
 static __always_inline int emit(void *ctx, const __u8 kind, const struct pgrec_fields *f)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -118,8 +196,8 @@ static __always_inline int emit(void *ctx, const __u8 kind, const struct pgrec_f
 	__u32 tid = (__u32)id;
 	__u32 zero = 0;
 	struct pgrec_cpu_state *st;
-	struct pgrec_event *e;
 	__u32 stack = 0;
+	__u64 ts;
 
 	if (target_tgid && tgid != target_tgid)
 		return 0;
@@ -129,8 +207,6 @@ static __always_inline int emit(void *ctx, const __u8 kind, const struct pgrec_f
 	if (!st)
 		return 0;
 	st->seen[kind]++;
-	if (want_comm && st->last_tid != tid)
-		send_comm(st, tid, tgid);
 	if (want_stacks) {
 		long sid = bpf_get_stackid(ctx, &stacks, 0);
 
@@ -139,25 +215,24 @@ static __always_inline int emit(void *ctx, const __u8 kind, const struct pgrec_f
 		else
 			st->stack_errors++;
 	}
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		st->drops++;
+	if (READ_ONCE_U32(st->busy)) {
+		emit_alone(st, bpf_ktime_get_boot_ns(), kind, f, tid, tgid, stack);
 		return 0;
 	}
-	e->ts_ns = bpf_ktime_get_boot_ns();
-	e->pfn = f->pfn;
-	e->gfp = f->gfp;
-	e->tid = tid;
-	e->tgid = tgid;
-	e->stack = stack;
-	e->cpu = (__u16)bpf_get_smp_processor_id();
-	e->kind = kind;
-	e->ctx = exec_context(st) | f->flags;
-	e->order = (__u8)f->order;
-	e->migratetype = (__s8)f->migratetype;
-	e->fb_order = (__s8)f->fb_order;
-	e->fb_migratetype = (__s8)f->fb_migratetype;
-	bpf_ringbuf_submit(e, submit_flags());
+	/* Own the batch before taking the time: a flush that finds it free has every record
+	 * stamped before it. */
+	WRITE_ONCE_U32(st->busy, 1);
+	barrier();
+	ts = bpf_ktime_get_boot_ns();
+	if (want_comm && st->last_tid != tid) {
+		fill_comm((struct pgrec_comm *)slot(st), ts, tid, tgid);
+		st->last_tid = tid;
+	}
+	fill_event(slot(st), st, ts, kind, f, tid, tgid, stack);
+	if (st->n >= batch_max)
+		flush(st);
+	barrier();
+	WRITE_ONCE_U32(st->busy, 0);
 	return 0;
 }
 
@@ -251,9 +326,9 @@ int handle_task_rename(struct trace_event_raw_task_rename *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
 	__u32 tgid = id >> 32;
-	__u32 zero = 0;
 	struct pgrec_cpu_state *st;
 	struct pgrec_comm *c;
+	__u32 zero = 0;
 
 	if (bpf_core_field_exists(ctx->pid) && (__u32)ctx->pid != tid) {
 		tid = (__u32)ctx->pid; /* another thread of ours or another process */
@@ -261,16 +336,53 @@ int handle_task_rename(struct trace_event_raw_task_rename *ctx)
 	}
 	if (target_tgid && tgid != target_tgid)
 		return 0;
-	c = bpf_ringbuf_reserve(&events, sizeof(*c), 0);
-	if (!c) {
-		st = bpf_map_lookup_elem(&cpu_state, &zero);
-		if (st)
-			st->comm_drops++;
+	st = bpf_map_lookup_elem(&cpu_state, &zero);
+	if (!st || READ_ONCE_U32(st->busy)) {
+		/* rare: a rename while a flush holds the batch; send it alone */
+		c = bpf_ringbuf_reserve(&events, sizeof(*c), 0);
+		if (!c) {
+			if (st)
+				st->comm_drops++;
+			return 0;
+		}
+		fill_comm(c, bpf_ktime_get_boot_ns(), tid, tgid);
+		bpf_probe_read_kernel(c->comm, sizeof(c->comm), __builtin_preserve_access_index(&ctx->newcomm));
+		bpf_ringbuf_submit(c, submit_flags());
 		return 0;
 	}
-	c->tid = tid;
-	c->tgid = tgid;
+	WRITE_ONCE_U32(st->busy, 1);
+	barrier();
+	c = (struct pgrec_comm *)slot(st);
+	fill_comm(c, bpf_ktime_get_boot_ns(), tid, tgid);
 	bpf_probe_read_kernel(c->comm, sizeof(c->comm), __builtin_preserve_access_index(&ctx->newcomm));
-	bpf_ringbuf_submit(c, submit_flags());
+	if (tid == (__u32)id)
+		st->last_tid = tid;
+	if (st->n >= batch_max)
+		flush(st);
+	barrier();
+	WRITE_ONCE_U32(st->busy, 0);
+	return 0;
+}
+
+/*
+ * Run by user space on each CPU (BPF_PROG_TEST_RUN, BPF_F_TEST_RUN_ON_CPU) to push out
+ * the partial batch. Returns 1 when a tracepoint program holds the batch: try again.
+ */
+SEC("raw_tp")
+int flush_batches(void *ctx)
+{
+	struct pgrec_cpu_state *st;
+	__u32 zero = 0;
+
+	st = bpf_map_lookup_elem(&cpu_state, &zero);
+	if (!st)
+		return 0;
+	if (READ_ONCE_U32(st->busy))
+		return 1;
+	WRITE_ONCE_U32(st->busy, 1);
+	barrier();
+	flush(st);
+	barrier();
+	WRITE_ONCE_U32(st->busy, 0);
 	return 0;
 }

@@ -9,16 +9,19 @@
 //                                        replies in softirq context with GFP_ATOMIC pages.
 //   page_workload sleep SECONDS          allocate nothing, wait.
 //
-// Prints one line "pid=<pid> mode=<mode> pages=<n> iterations=<k> ms_per_iteration=<..>"
-// (or "packets=<n>") on stdout when done, plus "ms=<i>:<ms>" per iteration with -v.
+// Prints one line "pid=<pid> mode=<mode> pages=<n> iterations=<k> ms_per_iteration=<..>
+// ms_median=<..> cpu_user_s=<..> cpu_sys_s=<..>" (or "packets=<n>") on stdout when done,
+// plus "ms=<i>:<ms>" per iteration with -v.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -62,9 +65,17 @@ int touch(std::uint64_t mib, std::uint64_t iterations, bool verbose) {
   }
   double total = 0;
   for (double v : ms) total += v;
-  std::printf("pid=%d mode=touch pages=%zu iterations=%llu ms_per_iteration=%.3f\n", static_cast<int>(::getpid()),
-              pages * iterations, static_cast<unsigned long long>(iterations),
-              iterations != 0 ? total / static_cast<double>(iterations) : 0.0);
+  std::vector<double> sorted = ms;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted.empty() ? 0.0 : sorted[sorted.size() / 2];
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
+  std::printf("pid=%d mode=touch pages=%zu iterations=%llu ms_per_iteration=%.3f ms_median=%.3f cpu_user_s=%.3f "
+              "cpu_sys_s=%.3f\n",
+              static_cast<int>(::getpid()), pages * iterations, static_cast<unsigned long long>(iterations),
+              iterations != 0 ? total / static_cast<double>(iterations) : 0.0, median, sec(ru.ru_utime),
+              sec(ru.ru_stime));
   return 0;
 }
 

@@ -19,7 +19,8 @@ namespace labyrinth::ebpf {
 struct CollectorConfig {
   std::vector<traces::EventKind> kinds;       // tracepoints to attach
   std::uint32_t ring_bytes = 32u << 20;       // power of two, >= page size
-  std::uint32_t wakeup_bytes = 256u << 10;    // wake the consumer at this much unread data; 0 = per record
+  std::uint32_t wakeup_bytes = 256u << 10;    // wake the consumer at this much unread data; 0 = per sample
+  std::uint32_t batch = 64;                   // records per sample, 1..64
   std::uint32_t target_tgid = 0;              // 0 = every process
   std::uint32_t min_order = 0;
   bool stacks = false;                        // kernel call stacks (-g)
@@ -27,16 +28,23 @@ struct CollectorConfig {
   bool comm = true;                           // thread names
   bool task_rename = true;                    // follow renames (exec, prctl)
   std::optional<std::int64_t> preempt_delta;  // from KernelBtf::locate_preempt_count()
+  bool rdonly_cast = false;                   // kernel has the bpf_rdonly_cast kfunc (6.2+)
   // libbpf's messages: level 0 warning, 1 info, 2 debug.
   std::function<void(int level, std::string_view message)> log;
 };
 
 struct CollectorCounters {
   std::array<std::uint64_t, traces::kEventKindCount> seen{};  // passed the filters, per kind
-  std::uint64_t drops = 0;             // events lost to a full ring buffer
+  std::uint64_t drops = 0;             // records lost to a full ring buffer
   std::uint64_t comm_drops = 0;        // thread names lost to a full ring buffer
   std::uint64_t stack_errors = 0;      // events recorded without their stack
   std::uint64_t recursion_misses = 0;  // program runs the kernel skipped (bpf_prog_active)
+  std::uint64_t bypass = 0;            // records sent outside a batch (a flush held it)
+  std::uint64_t late = 0;              // records that arrived after their time was released
+  std::uint64_t bad_records = 0;       // samples or records user space did not understand
+  // With kernel.bpf_stats_enabled=1 (or BPF_ENABLE_STATS): time spent in the programs.
+  std::uint64_t run_time_ns = 0;
+  std::uint64_t run_count = 0;
   [[nodiscard]] std::uint64_t seen_total() const;
 };
 
@@ -44,10 +52,12 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void on_event(const traces::PageEvent& event) = 0;
-  // A thread's name; tgid 0 when unknown.
+  // A thread's name from this time on; tgid 0 when unknown.
   virtual void on_comm(std::uint32_t tid, std::uint32_t tgid, std::string_view comm) = 0;
 };
 
+// Records come out of the kernel in per-CPU batches; the collector queues them and hands
+// them to a sink in time order, up to the moment of the last sync().
 class Collector {
  public:
   // Opens and loads the BPF object. Throws RecordError.
@@ -57,13 +67,17 @@ class Collector {
   Collector& operator=(const Collector&) = delete;
 
   void attach();  // throws RecordError
-  void detach();  // no new events after this; the ring keeps what it has
+  void detach();  // no new events after this; the ring and the batches keep what they have
 
-  // Waits up to timeout_ms for the wake-up threshold, then consumes everything available
-  // (also below the threshold). Returns the records consumed; 0 on timeout or signal.
-  int poll(int timeout_ms, EventSink& sink);
-  // Consumes everything available now.
-  int drain(EventSink& sink);
+  // Waits up to timeout_ms for the wake-up threshold, then takes everything in the ring
+  // buffer (also below the threshold) into the queues. Returns the records taken; 0 on
+  // timeout or signal.
+  int poll(int timeout_ms);
+  // Pushes out every CPU's partial batch, takes the ring buffer, and gives the sink, in
+  // time order, every record stamped before the sync started. Returns the records given.
+  std::uint64_t sync(EventSink& sink);
+  // After detach(): gives the sink everything that is left, in time order.
+  std::uint64_t finish(EventSink& sink);
 
   [[nodiscard]] CollectorCounters counters() const;
   // The kernel frames (innermost first) of a stack id as found in PageEvent::stack_id.

@@ -30,6 +30,8 @@ class KernelBtf {
   KernelBtf& operator=(const KernelBtf&) = delete;
 
   [[nodiscard]] bool has_struct(std::string_view name) const;
+  // A kernel function (or kfunc) with BTF, such as "bpf_rdonly_cast".
+  [[nodiscard]] bool has_function(std::string_view name) const;
   [[nodiscard]] bool has_member(std::string_view struct_name, std::string_view member) const;
   // Byte offset of a member of a struct (first level only); nullopt if absent.
   [[nodiscard]] std::optional<std::uint32_t> member_offset(std::string_view struct_name,

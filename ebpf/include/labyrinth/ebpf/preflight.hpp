@@ -66,6 +66,7 @@ struct KernelSupport {
   std::vector<TracepointStatus> tracepoints;
   PreemptCountLocation preempt;
   bool has_task_rename = false;             // process names follow exec/prctl renames
+  bool has_rdonly_cast = false;             // bpf_rdonly_cast kfunc: cheap preempt counter reads
   bool kpageflags_readable = false;
   bool pagetypeinfo_readable = false;
   std::optional<int> perf_event_paranoid;

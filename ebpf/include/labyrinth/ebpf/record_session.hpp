@@ -27,7 +27,8 @@ struct RecordOptions {
   bool call_graph = false;                         // -g: kernel stacks
   std::vector<traces::EventKind> events;           // empty = the default set
   std::uint32_t buffer_mib = 32;                   // ring buffer size (power of two)
-  std::uint32_t wakeup_kib = 256;                  // consumer wake-up threshold; 0 = per record
+  std::uint32_t wakeup_kib = 256;                  // consumer wake-up threshold; 0 = per sample
+  std::uint32_t batch = 64;                        // records per ring-buffer sample (1 = no batching)
   bool kpageflags = true;                          // free-page map in the snapshots
   bool status_line = false;                        // live status (stderr is a terminal)
   std::string tool_version;
