@@ -68,7 +68,10 @@ void Engine::record_failure(const traces::PageEvent& e, unsigned cpu, std::optio
   failures.add(r);
   ++counters.failures;
   counters.failed_pages += std::uint64_t{1} << e.order;
-  if (is_atomic_request(e.gfp) && r.state.zone) timeline.count_atomic(*r.state.zone, true);
+  if (is_atomic_request(e.gfp)) {
+    ++counters.atomic_failures;
+    if (r.state.zone) timeline.count_atomic(*r.state.zone, true);
+  }
 }
 
 }  // namespace labyrinth::replay::detail

@@ -190,6 +190,7 @@ ordered_json summary_json(const ReplayResult& r) {
       {"freed_pages", c.freed_pages},
       {"failures", c.failures},
       {"failed_pages", c.failed_pages},
+      {"atomic_failures", c.atomic_failures},
       {"failures_by_class", classes},
       {"failures_by_cause", causes},
       {"pcp_refills", c.pcp_refills},
@@ -400,8 +401,9 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
   fmt::print(out, "  allocations       {:>12}  {:>12}  ({} atomic)\n", c.allocations, format_bytes(c.allocated_pages * ps),
              c.atomic_allocations);
   fmt::print(out, "  frees             {:>12}  {:>12}\n", c.frees, format_bytes(c.freed_pages * ps));
-  fmt::print(out, "  {:<17} {:>12}  {:>12}\n", r.mode == ReplayMode::Mirror ? "failures" : "predicted failures",
-             c.failures, format_bytes(c.failed_pages * ps));
+  fmt::print(out, "  {:<17} {:>12}  {:>12}  ({} atomic: cannot reclaim)\n",
+             r.mode == ReplayMode::Mirror ? "failures" : "predicted fails", c.failures, format_bytes(c.failed_pages * ps),
+             c.atomic_failures);
   for (int k = 0; k < kFailureClassCount; ++k) {
     const auto cls = static_cast<FailureClass>(k);
     const std::uint64_t n = r.failures.by_class(cls);

@@ -62,6 +62,7 @@ struct ReplayCounters {
   std::uint64_t frees = 0;
   std::uint64_t freed_pages = 0;
   std::uint64_t atomic_allocations = 0;
+  std::uint64_t atomic_failures = 0;  // failed requests that cannot direct-reclaim (any class)
   std::uint64_t pcp_refills = 0;      // zone_locked events applied as refills
   std::uint64_t pcp_direct_takes = 0;  // zone_locked events of a block going straight to the caller
   std::uint64_t pcp_drains = 0;

@@ -1,0 +1,172 @@
+// labyrinth replay as a user runs it: modes, exit codes, messages, JSON validated against the
+// documented schema, the timeline CSV.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "json_schema_check.hpp"
+#include "replay_test_util.hpp"
+#include "run_command.hpp"
+
+namespace labyrinth {
+namespace {
+
+using replay::testing::case_path;
+using replay::testing::read_text;
+using replay::testing::TempDir;
+using testing::run_labyrinth;
+
+const char* const kSchema = LABYRINTH_SOURCE_DIR "/replay/schema/labyrinth-report.schema.json";
+
+nlohmann::json load(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+class CliReplay : public ::testing::Test {
+ protected:
+  std::string trace(const std::string& case_name) {
+    std::filesystem::remove(dir_.file(case_name + ".trace"));
+    return replay::testing::trace_from_text(dir_, read_text(case_path(case_name)), case_name + ".trace");
+  }
+  std::string file(const std::string& name) const { return dir_.file(name); }
+  TempDir dir_;
+};
+
+// Validates with python3-jsonschema too when it is there (LABYRINTH_REQUIRE_JSONSCHEMA=1 makes
+// its absence a failure).
+void python_validate(const std::string& json_path) {
+  if (std::system("python3 -c 'import jsonschema' >/dev/null 2>&1") != 0) {
+    const char* req = std::getenv("LABYRINTH_REQUIRE_JSONSCHEMA");
+    ASSERT_FALSE(req != nullptr && std::string(req) == "1") << "python3-jsonschema is not installed";
+    return;
+  }
+  const std::string cmd = "python3 -c 'import json,sys,jsonschema; s=json.load(open(sys.argv[1])); "
+                          "jsonschema.Draft202012Validator.check_schema(s); "
+                          "jsonschema.Draft202012Validator(s).validate(json.load(open(sys.argv[2])))' '" +
+                          std::string(kSchema) + "' '" + json_path + "'";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << json_path;
+}
+
+TEST_F(CliReplay, JsonReportsOfEveryModeValidateAgainstTheSchema) {
+  const testing::SchemaChecker checker(load(kSchema));
+  int n = 0;
+  for (const char* c : {"fragmentation_then_merge.txt", "atomic_below_min.txt", "bad_frees.txt"}) {
+    const std::string t = trace(c);
+    for (const std::vector<std::string>& extra :
+         {std::vector<std::string>{"--mode", "mirror"}, std::vector<std::string>{"--mode", "simulate"},
+          std::vector<std::string>{"--balloon", "1M", "--no-pcp", "--min-free-kbytes", "1024"}}) {
+      std::string name = "r";
+      name += std::to_string(n++);
+      name += ".json";
+      const std::string json = file(name);
+      std::vector<std::string> args{"replay", t, "--json", json, "-q", "--interval", "500ns"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      const auto r = run_labyrinth(args);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      const auto errors = checker.check(load(json));
+      EXPECT_TRUE(errors.empty()) << c << ": " << (errors.empty() ? "" : errors.front());
+      if (n % 3 == 1) python_validate(json);  // one per case: it takes a second each
+    }
+  }
+  // labyrinth stat's report is described by the same schema.
+  const std::string json = file("stat.json");
+  ASSERT_EQ(run_labyrinth({"stat", trace("bad_frees.txt"), "--json", json, "-q"}).exit_code, 0);
+  EXPECT_TRUE(checker.check(load(json)).empty());
+  python_validate(json);
+}
+
+TEST_F(CliReplay, TheSchemaCheckerRejectsBrokenReports) {
+  const testing::SchemaChecker checker(load(kSchema));
+  const std::string json = file("r.json");
+  ASSERT_EQ(run_labyrinth({"replay", trace("bad_frees.txt"), "--json", json, "-q"}).exit_code, 0);
+  nlohmann::json doc = load(json);
+  ASSERT_TRUE(checker.check(doc).empty());
+  nlohmann::json missing = doc;
+  missing.erase("validation");
+  EXPECT_FALSE(checker.check(missing).empty());
+  nlohmann::json wrong = doc;
+  wrong["failures"]["items"][0]["cause"] = "bad luck";
+  EXPECT_FALSE(checker.check(wrong).empty());
+  nlohmann::json negative = doc;
+  negative["summary"]["allocations"] = -1;
+  EXPECT_FALSE(checker.check(negative).empty());
+}
+
+TEST_F(CliReplay, MirrorIsTheDefaultWithAStartSnapshotAndSimulateWithout) {
+  auto r = run_labyrinth({"replay", trace("fragmentation_then_merge.txt"), "--json", "-"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["config"]["mode"], "mirror");
+  EXPECT_EQ(doc["validation"]["passed"], true);
+  EXPECT_EQ(doc["failures"]["items"][0]["cause"], "fragmentation");
+
+  std::ofstream(file("nosnap.txt")) << "!cpus 1\n"
+                                       "!zone node=0 name=Normal start_pfn=0x1000 spanned=4096 managed=4096 min=128 "
+                                       "low=160 high=192\n"
+                                       "100 alloc pfn=0x1000 order=0 mt=1 gfp=GFP_KERNEL\n";
+  std::ifstream in(file("nosnap.txt"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string t = replay::testing::trace_from_text(dir_, ss.str(), "nosnap.trace");
+  r = run_labyrinth({"replay", t, "--json", "-"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["config"]["mode"], "simulate");
+  EXPECT_EQ(doc["config"]["seeded_from"], "all_free");
+  EXPECT_NE(r.err.find("no start free-page map"), std::string::npos);
+  // A what-if option alone selects simulate.
+  r = run_labyrinth({"replay", trace("fragmentation_then_merge.txt"), "--no-pcp", "--json", "-"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["config"]["mode"], "simulate");
+}
+
+TEST_F(CliReplay, BadOptionsExitWithUsageErrorsThatSayWhatToDo) {
+  const std::string t = trace("bad_frees.txt");
+  auto r = run_labyrinth({"replay", t, "--balloon", "12X"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("suffix"), std::string::npos) << r.err;
+  r = run_labyrinth({"replay", t, "--mode", "mirror", "--balloon", "1G"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--mode simulate"), std::string::npos) << r.err;
+  r = run_labyrinth({"replay", t, "--interval", "0s"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = run_labyrinth({"replay", t, "--interval", "fortnight"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unit"), std::string::npos) << r.err;
+  r = run_labyrinth({"replay", t, "--mode", "sideways"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = run_labyrinth({"replay", file("missing.trace")});
+  EXPECT_EQ(r.exit_code, 1);
+}
+
+TEST_F(CliReplay, TimelineCsvHasAHeaderAndOneRowPerZoneAndInterval) {
+  const std::string csv = file("t.csv");
+  const auto r = run_labyrinth({"replay", trace("atomic_below_min.txt"), "--interval", "500ns", "--timeline", csv, "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(csv);
+  std::string line;
+  std::vector<std::string> lines;
+  while (std::getline(in, line)) lines.push_back(line);
+  ASSERT_GE(lines.size(), 3u);
+  EXPECT_EQ(lines[0].rfind("ts_ns,interval_ns,node,zone,free_pages,pcp_pages,largest_free_order", 0), 0u);
+  EXPECT_NE(lines[0].find("fragmentation_index_o10"), std::string::npos);
+  // 2000 ns of trace in 500 ns intervals: 4 rows (plus the end) for the one zone.
+  EXPECT_GE(lines.size() - 1, 4u);
+  EXPECT_NE(lines.back().find(",Normal,"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(csv + ".tmp"));
+}
+
+TEST_F(CliReplay, TextSummaryShowsForensicsAndDataQuality) {
+  const auto r = run_labyrinth({"replay", trace("bad_frees.txt")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("memcg_charge"), std::string::npos);
+  EXPECT_NE(r.out.find("Data quality"), std::string::npos);
+  EXPECT_NE(r.out.find("double_free"), std::string::npos);
+  EXPECT_EQ(r.err.find("\r"), std::string::npos);  // no progress bar when stderr is not a terminal
+}
+
+}  // namespace
+}  // namespace labyrinth
