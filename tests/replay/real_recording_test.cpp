@@ -1,0 +1,122 @@
+// Acceptance on a real recording (issue #5): record a workload as root with `labyrinth record`,
+// mirror-replay it and compare the reconstructed end state with the kernel's end snapshot
+// (total free pages within 1%, every order with >= 100 free blocks within 5%); then a
+// simulate run whose balloon leaves less than the min watermark free must predict atomic
+// failures with causes, and its JSON must validate against the schema.
+// Needs root, BPF and tracefs: skips without them, unless LABYRINTH_REQUIRE_BPF=1 (CI), which
+// makes a skip a failure.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "json_schema_check.hpp"
+#include "labyrinth/traces/trace_reader.hpp"
+#include "replay_test_util.hpp"
+#include "run_command.hpp"
+
+namespace labyrinth {
+namespace {
+
+using testing::run_labyrinth;
+
+bool bpf_required() {
+  const char* v = std::getenv("LABYRINTH_REQUIRE_BPF");
+  return v != nullptr && std::string(v) == "1";
+}
+
+nlohmann::json load(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+// Page cache writes, an anonymous burst, and loopback TCP (GFP_ATOMIC skbs in softirq).
+constexpr const char* kWorkload = R"(set -e
+d=$(mktemp -d)
+head -c 200M /dev/zero > "$d/f"; sync; rm -f "$d/f"
+python3 - <<'PY'
+import socket, threading
+x = bytearray(200 * 1024 * 1024); del x
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+def sink():
+    c, _ = srv.accept()
+    while c.recv(1 << 16): pass
+t = threading.Thread(target=sink); t.start()
+s = socket.create_connection(srv.getsockname())
+buf = b"x" * (1 << 16)
+for _ in range(3000): s.sendall(buf)
+s.close(); t.join()
+PY
+rmdir "$d"
+)";
+
+class RealRecording : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (::geteuid() != 0) why = "not root";
+    if (why.empty()) {
+      trace_ = dir_.file("real.trace");
+      const auto r = run_labyrinth({"record", "-o", trace_, "-m", "256", "--", "sh", "-c", kWorkload});
+      if (r.exit_code != 0) why = "labyrinth record failed (exit " + std::to_string(r.exit_code) + "): " + r.err;
+    }
+    if (!why.empty()) {
+      if (bpf_required()) FAIL() << "LABYRINTH_REQUIRE_BPF=1 but cannot record: " << why;
+      GTEST_SKIP() << why;
+    }
+  }
+  replay::testing::TempDir dir_;
+  std::string trace_;
+};
+
+TEST_F(RealRecording, MirrorEndStateMatchesTheKernelAndABalloonPredictsAtomicFailures) {
+  const testing::SchemaChecker checker(load(LABYRINTH_SOURCE_DIR "/replay/schema/labyrinth-report.schema.json"));
+
+  // Mirror: the reconstructed end state against the kernel's.
+  const std::string mirror_json = dir_.file("mirror.json");
+  auto r = run_labyrinth({"replay", trace_, "--mode", "mirror", "--json", mirror_json});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto m = load(mirror_json);
+  EXPECT_TRUE(checker.check(m).empty());
+  const auto& v = m["validation"];
+  ASSERT_TRUE(v["available"].get<bool>()) << v.dump();
+  EXPECT_LE(v["free_relative_error"].get<double>(), 0.01) << r.out;
+  for (const auto& zone : v["zones"]) {
+    for (const auto& o : zone["orders"]) {
+      if (o["kernel_blocks"].get<std::uint64_t>() < 100) continue;
+      EXPECT_LE(o["relative_error"].get<double>(), 0.05)
+          << zone["zone"] << " order " << o["order"] << ": model " << o["model_blocks"] << " kernel "
+          << o["kernel_blocks"] << "\n"
+          << r.out;
+    }
+  }
+  EXPECT_TRUE(v["passed"].get<bool>()) << r.out;
+  EXPECT_EQ(m["model_invariants"], "ok");
+
+  // Simulate with a balloon that leaves a quarter of the smallest min watermark free.
+  traces::TraceReader reader(trace_);
+  std::uint64_t free_pages = 0, min_wmark = ~0ull;
+  for (const auto& z : reader.start_snapshot().zones) free_pages += z.free_pages;
+  for (const auto& z : reader.header().zones) {
+    if (z.managed_pages > 0 && z.min_pages > 0) min_wmark = std::min(min_wmark, z.min_pages);
+  }
+  ASSERT_GT(free_pages, min_wmark);
+  const std::uint64_t balloon = (free_pages - min_wmark / 4) * reader.header().page_size;
+  const std::string sim_json = dir_.file("sim.json");
+  r = run_labyrinth({"replay", trace_, "--mode", "simulate", "--balloon", std::to_string(balloon), "--json", sim_json});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto s = load(sim_json);
+  const auto errors = checker.check(s);
+  EXPECT_TRUE(errors.empty()) << errors.front();
+  EXPECT_GT(s["summary"]["atomic_failures"].get<std::uint64_t>(), 0u) << r.out;
+  ASSERT_GT(s["failures"]["items"].size(), 0u);
+  for (const auto& f : s["failures"]["items"]) {
+    const std::string cause = f["cause"];
+    EXPECT_TRUE(cause == "watermark" || cause == "fragmentation" || cause == "reserve" || cause == "memcg_charge")
+        << f.dump();
+  }
+}
+
+}  // namespace
+}  // namespace labyrinth
