@@ -330,7 +330,9 @@ inline void Zone::pb_alloc_add(std::uint32_t idx, unsigned order, MigrateType mt
   if (order <= pbo) {  // the common case: one pageblock
     auto& b = pb_[pbi];
     b.alloc_pages[t] = add ? b.alloc_pages[t] + (1u << order) : b.alloc_pages[t] - (1u << order);
-    refresh_mixed(pbi);
+    if (b.type != mt) {  // only a foreign type's count can change the mixed status
+      refresh_mixed(pbi);
+    }
     return;
   }
   const unsigned blocks = order <= pbo ? 1u : 1u << (order - pbo);
