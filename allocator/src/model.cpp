@@ -293,10 +293,6 @@ void Model::seed_all_free() {
   impl_->seed(s);
 }
 
-AllocResult Model::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner) {
-  return impl_->allocate(gfp, order, cpu, owner);
-}
-
 Watermarks Model::watermarks(std::uint16_t zone) const { return impl_->zones.at(zone).wm_; }
 std::uint64_t Model::watermark_boost(std::uint16_t zone) const { return impl_->zones.at(zone).boost_; }
 const LowmemReserve& Model::lowmem_reserve(std::uint16_t zone) const { return impl_->zones.at(zone).lowmem_; }

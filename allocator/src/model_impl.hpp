@@ -87,6 +87,8 @@ struct Model::Impl {
   [[nodiscard]] std::pair<AllocFailure, std::uint16_t> classify(const AllocContext& ac, AllocFlags flags,
                                                                 bool watermarks_ignored) const;
   AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner);
+  AllocResult allocate_slowpath(const AllocContext& ac, Gfp gfp, Owner owner, AllocResult r);
+  AllocResult success(const Hit& h, AllocPath path, AllocResult r);
 
   // mirror.cpp
   bool take_seed_range(detail::Zone& z, std::uint32_t idx, unsigned order);

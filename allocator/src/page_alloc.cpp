@@ -143,17 +143,22 @@ std::pair<AllocFailure, std::uint16_t> Model::Impl::classify(const AllocContext&
   return {best, best_zone};
 }
 
-// __alloc_pages(): fast path, slow path, the __GFP_MEMALLOC retry, then the reclaim policy.
+AllocResult Model::Impl::success(const Hit& h, AllocPath path, AllocResult r) {
+  r.pfn = Pfn{zones[h.zone].pfn(h.idx)};
+  r.zone = h.zone;
+  r.path = path;
+  r.source = h.src;
+  ++params.counters.allocations;
+  return r;
+}
+
+// __alloc_pages(): the fast path here; the slow path, the __GFP_MEMALLOC retry and the reclaim
+// policy in allocate_slowpath().
 AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner) {
   AllocResult r;
   r.order = static_cast<std::uint8_t>(std::min(order, 255u));
-  if (order > params.max_order) {
-    r.failure = AllocFailure::InvalidOrder;
-    ++params.counters.failures;
-    return r;
-  }
-  if (cpu >= cfg.nr_cpus) {
-    r.failure = AllocFailure::InvalidCpu;
+  if (order > params.max_order || cpu >= cfg.nr_cpus) {
+    r.failure = order > params.max_order ? AllocFailure::InvalidOrder : AllocFailure::InvalidCpu;
     ++params.counters.failures;
     return r;
   }
@@ -164,15 +169,6 @@ AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner o
     ++params.counters.failures;
     return r;
   }
-  auto success = [&](const Hit& h, AllocPath path) {
-    r.pfn = Pfn{zones[h.zone].pfn(h.idx)};
-    r.zone = h.zone;
-    r.path = path;
-    r.source = h.src;
-    ++params.counters.allocations;
-    return r;
-  };
-
   AllocFlags fast = alloc::kWmarkLow | nofragment_flags(ac, gfp);
   if (ac.mt == MigrateType::Movable) {
     fast |= alloc::kCma;
@@ -180,18 +176,25 @@ AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner o
   if (params.rules.k7_highatomic) {
     fast |= nonblocking_alloc_flags(gfp, order, cfg.gfp) & alloc::kHighAtomic;
   }
-  Hit h = get_page_from_freelist(ac, fast, owner);
+  const Hit h = get_page_from_freelist(ac, fast, owner);
   if (h.idx != kNil) {
-    return success(h, AllocPath::Fast);
+    return success(h, AllocPath::Fast, r);
   }
+  return allocate_slowpath(ac, gfp, owner, r);
+}
 
-  AllocFlags slow = slow_path_alloc_flags(gfp, order, cfg.gfp, params.grouping_disabled);
+// __alloc_pages_slowpath() without reclaim and compaction: the slow-path flags, the
+// __GFP_MEMALLOC retry with ALLOC_NO_WATERMARKS, then the ReclaimPolicy for requests that may
+// direct-reclaim; a failure is classified with the last flags tried.
+[[gnu::noinline]] AllocResult Model::Impl::allocate_slowpath(const AllocContext& ac, Gfp gfp, Owner owner,
+                                                            AllocResult r) {
+  AllocFlags slow = slow_path_alloc_flags(gfp, ac.order, cfg.gfp, params.grouping_disabled);
   if (params.rules.defrag_mode) {
     slow |= alloc::kNoFragment;
   }
-  h = get_page_from_freelist(ac, slow, owner);
+  Hit h = get_page_from_freelist(ac, slow, owner);
   if (h.idx != kNil) {
-    return success(h, AllocPath::Slow);
+    return success(h, AllocPath::Slow, r);
   }
 
   const AllocFlags reserve = pfmemalloc_alloc_flags(gfp, cfg.gfp);
@@ -200,7 +203,7 @@ AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner o
     h = get_page_from_freelist(ac, flags, owner);
     if (h.idx != kNil) {
       r.watermark_missed = true;
-      return success(h, AllocPath::NoWatermarks);
+      return success(h, AllocPath::NoWatermarks, r);
     }
   }
 
@@ -211,7 +214,7 @@ AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner o
     if (h.idx != kNil) {
       r.watermark_missed = true;
       ++params.counters.reclaim_stalls;
-      return success(h, AllocPath::ReclaimAssumed);
+      return success(h, AllocPath::ReclaimAssumed, r);
     }
     ignored = true;
   }
@@ -220,6 +223,10 @@ AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner o
   r.zone = zone;
   ++params.counters.failures;
   return r;
+}
+
+AllocResult Model::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner) {
+  return impl_->allocate(gfp, order, cpu, owner);
 }
 
 RequestCheck Model::check_request(Gfp gfp, unsigned order, unsigned cpu) const {
