@@ -22,10 +22,11 @@ bool lists_event(const traces::TraceHeader& h, std::string_view name) {
 
 // Mirror validates against the end snapshot, but a recorder keeps recording while it takes
 // that snapshot (the kpageflags scan takes a while), and the snapshot block comes after the
-// events in the file. So the last `kHoldback` events are held back unapplied; at the end,
-// those up to the snapshot's time are applied, the state is validated, then the rest are
-// applied. Events before the start snapshot are already in its state and are skipped.
-inline constexpr std::size_t kHoldback = std::size_t{1} << 20;
+// events in the file. So the latest `kHoldback` (to 2 x kHoldback) events are held back
+// unapplied; at the end, those up to the snapshot's time are applied, the state is
+// validated, then the rest are applied. Events before the start snapshot are already in its
+// state and are skipped.
+inline constexpr std::size_t kHoldback = std::size_t{1} << 19;
 
 struct Replayer::Impl {
   traces::TraceHeader header;
@@ -34,7 +35,7 @@ struct Replayer::Impl {
   EventSorter sorter;
   std::unique_ptr<detail::Engine> engine;
   std::vector<std::string> notes;
-  std::vector<traces::PageEvent> held;  // ring of the latest events, not yet applied
+  std::vector<traces::PageEvent> held;  // the latest events, not yet applied, from held_head on
   std::size_t held_head = 0;
   std::uint64_t before_start = 0;
   std::uint64_t skip_before_ts = 0;
@@ -114,36 +115,23 @@ struct Replayer::Impl {
       engine->apply(events);
       return;
     }
-    for (const auto& e : events) {
-      if (held.size() < kHoldback) {
-        held.push_back(e);
-        continue;
-      }
-      engine->apply(std::span<const traces::PageEvent>(&held[held_head], 1));
-      held[held_head] = e;
-      held_head = (held_head + 1) % kHoldback;
-    }
+    held.insert(held.end(), events.begin(), events.end());
+    if (held.size() < 2 * kHoldback) return;
+    // Apply all but the latest kHoldback as one span, and keep those at the front.
+    const std::size_t n = held.size() - kHoldback;
+    engine->apply(std::span<const traces::PageEvent>(held.data(), n));
+    held.erase(held.begin(), held.begin() + static_cast<std::ptrdiff_t>(n));
   }
 
-  // Applies the held events with ts <= until (all when until is max); returns how many.
-  std::uint64_t release_held(std::uint64_t until) {
-    std::uint64_t n = 0;
-    while (!held.empty()) {
-      const std::size_t i = held_head % held.size();
-      if (held[i].ts_ns > until) break;
-      engine->apply(std::span<const traces::PageEvent>(&held[i], 1));
-      ++n;
-      held_head = i + 1;
-      if (held_head == held.size()) held_head = 0;
-      if (++released_ == held.size()) {
-        held.clear();
-        held_head = 0;
-        released_ = 0;
-      }
-    }
-    return n;
+  // Applies the held events with ts <= until (all when until is max).
+  void release_held(std::uint64_t until) {
+    const auto begin = held.begin() + static_cast<std::ptrdiff_t>(held_head);
+    const auto end = std::upper_bound(begin, held.end(), until,
+                                      [](std::uint64_t ts, const traces::PageEvent& e) { return ts < e.ts_ns; });
+    const auto n = static_cast<std::size_t>(end - begin);
+    if (n != 0) engine->apply(std::span<const traces::PageEvent>(&*begin, n));
+    held_head += n;
   }
-  std::size_t released_ = 0;
 };
 
 Replayer::Replayer(const traces::TraceHeader& header, const traces::Snapshot& start, ReplayOptions options)
@@ -168,9 +156,9 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   std::uint64_t after_end = 0;
   if (s.options.mode == ReplayMode::Mirror) {
     const traces::Snapshot& end = reader.end_snapshot();
-    const bool held_all = s.held.size() < kHoldback || s.held[s.held_head].ts_ns <= end.ts_ns;
+    const bool held_all = s.held.empty() || s.held.front().ts_ns <= end.ts_ns || !end.present;
     s.release_held(end.present ? end.ts_ns : ~std::uint64_t{0});
-    after_end = s.held.size() - s.released_;
+    after_end = s.held.size() - s.held_head;
     validation = validate_end_state(e.model, e.setup, s.header, end);
     if (validation.available && !held_all) {
       s.notes.emplace_back("more events follow the end snapshot than the replay holds back: validation includes some");
