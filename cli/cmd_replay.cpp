@@ -11,6 +11,7 @@
 #include "exit_codes.hpp"
 #include "labyrinth/replay/replay.hpp"
 #include "labyrinth/replay/replay_report.hpp"
+#include "labyrinth/replay/zoneinfo.hpp"
 #include "log.hpp"
 #include "output_file.hpp"
 #include "trace_input.hpp"
@@ -136,9 +137,30 @@ int run_replay(const ReplayCliOptions& o) {
     return !ec;
   };
 
+  // A trace without zones (an import of perf script or ftrace text) replays into this
+  // machine's zones, if it has any to offer.
+  traces::TraceHeader header = reader->header();
+  if (header.zones.empty()) {
+    std::string text;
+    if (std::FILE* f = std::fopen("/proc/zoneinfo", "r")) {
+      char buf[65536];
+      std::size_t n;
+      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+      std::fclose(f);
+    }
+    header.zones = replay::parse_zoneinfo(text);
+    if (header.zones.empty()) {
+      close_csv(false);
+      error("{} describes no memory zones and /proc/zoneinfo cannot be read", o.input);
+      hint("record with 'labyrinth record', which stores the zones, or replay on the machine the capture came from");
+      return kExitFailure;
+    }
+    if (!o.quiet) warning("{} describes no memory zones: replaying into this machine's (from /proc/zoneinfo)", o.input);
+  }
+
   std::unique_ptr<replay::Replayer> replayer;
   try {
-    replayer = std::make_unique<replay::Replayer>(reader->header(), start, options);
+    replayer = std::make_unique<replay::Replayer>(header, start, options);
   } catch (const std::exception& e) {
     close_csv(false);
     error("{}: {}", o.input, e.what());
@@ -146,12 +168,21 @@ int run_replay(const ReplayCliOptions& o) {
   }
   Progress progress(!o.quiet && !o.no_progress && ::isatty(2) == 1);
   std::span<const traces::PageEvent> chunk;
-  while (reader->next(chunk)) {
-    replayer->add(chunk);
-    progress.update(*reader, reader->events_read());
+  std::optional<replay::ReplayResult> replayed;
+  try {
+    while (reader->next(chunk)) {
+      replayer->add(chunk);
+      progress.update(*reader, reader->events_read());
+    }
+    progress.done();
+    replayed = replayer->finish(*reader);
+  } catch (const std::exception& e) {  // the model refuses the trace's geometry
+    progress.done();
+    close_csv(false);
+    error("{}: {}", o.input, e.what());
+    return kExitFailure;
   }
-  progress.done();
-  const replay::ReplayResult result = replayer->finish(*reader);
+  const replay::ReplayResult& result = *replayed;
 
   const bool json_to_stdout = o.json_path == "-";
   if (!close_csv(true)) {
