@@ -22,10 +22,10 @@ bool lists_event(const traces::TraceHeader& h, std::string_view name) {
 
 // Mirror validates against the end snapshot, but a recorder keeps recording while it takes
 // that snapshot (the kpageflags scan takes a while), and the snapshot block comes after the
-// events in the file. So the latest `kHoldback` (to 2 x kHoldback) events are held back
-// unapplied; at the end, those up to the snapshot's time are applied, the state is
-// validated, then the rest are applied. Events before the start snapshot are already in its
-// state and are skipped.
+// events in the file. So in mirror the sorter holds back the latest kHoldback events (its
+// window is as long as that): at the end, those up to the snapshot's time are applied, the
+// state is validated, then the rest are applied. Events before the start snapshot are
+// already in its state and are skipped.
 inline constexpr std::size_t kHoldback = std::size_t{1} << 19;
 
 struct Replayer::Impl {
@@ -35,14 +35,15 @@ struct Replayer::Impl {
   EventSorter sorter;
   std::unique_ptr<detail::Engine> engine;
   std::vector<std::string> notes;
-  std::vector<traces::PageEvent> held;  // the latest events, not yet applied, from held_head on
-  std::size_t held_head = 0;
   std::uint64_t before_start = 0;
   std::uint64_t skip_before_ts = 0;
-  bool hold = false;
 
   Impl(const traces::TraceHeader& h, const traces::Snapshot& s, ReplayOptions o)
-      : header(h), start(s), options(o), sorter(o.sort_window_ns, o.sort_max_held) {
+      : header(h),
+        start(s),
+        options(o),
+        sorter(o.mode == ReplayMode::Mirror ? ~std::uint64_t{0} / 2 : o.sort_window_ns,
+               o.mode == ReplayMode::Mirror ? std::max(kHoldback, o.sort_max_held) : o.sort_max_held) {
     // Fail early on a header the model cannot use.
     (void)make_model_setup(header, allocator::PcpMode::Manual, options.what_if);
   }
@@ -76,8 +77,6 @@ struct Replayer::Impl {
     }
     engine->seed(start);
     if (engine->seeded_from == "start_snapshot") skip_before_ts = start.ts_ns;
-    hold = options.mode == ReplayMode::Mirror;
-    if (hold) held.reserve(std::min<std::size_t>(kHoldback, 1u << 16));
     if (options.mode == ReplayMode::Mirror && engine->seeded_from != "start_snapshot") {
       notes.emplace_back("the trace has no start free-page map: mirror starts from all memory free, so its state "
                          "is not the kernel's");
@@ -111,26 +110,7 @@ struct Replayer::Impl {
     }
     if (events.empty()) return;
     skip_before_ts = 0;  // sorted: nothing later is older
-    if (!hold) {
-      engine->apply(events);
-      return;
-    }
-    held.insert(held.end(), events.begin(), events.end());
-    if (held.size() < 2 * kHoldback) return;
-    // Apply all but the latest kHoldback as one span, and keep those at the front.
-    const std::size_t n = held.size() - kHoldback;
-    engine->apply(std::span<const traces::PageEvent>(held.data(), n));
-    held.erase(held.begin(), held.begin() + static_cast<std::ptrdiff_t>(n));
-  }
-
-  // Applies the held events with ts <= until (all when until is max).
-  void release_held(std::uint64_t until) {
-    const auto begin = held.begin() + static_cast<std::ptrdiff_t>(held_head);
-    const auto end = std::upper_bound(begin, held.end(), until,
-                                      [](std::uint64_t ts, const traces::PageEvent& e) { return ts < e.ts_ns; });
-    const auto n = static_cast<std::size_t>(end - begin);
-    if (n != 0) engine->apply(std::span<const traces::PageEvent>(&*begin, n));
-    held_head += n;
+    engine->apply(events);
   }
 };
 
@@ -149,22 +129,22 @@ std::uint64_t Replayer::events_replayed() const { return impl_->engine ? impl_->
 ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   Impl& s = *impl_;
   if (!s.engine) s.build({});
-  s.sorter.finish([&s](std::span<const traces::PageEvent> sorted) { s.apply(sorted); });
+  auto sink = [&s](std::span<const traces::PageEvent> sorted) { s.apply(sorted); };
   detail::Engine& e = *s.engine;
   // Validation at the end snapshot's time, before the events recorded after it.
   Validation validation;
   std::uint64_t after_end = 0;
   if (s.options.mode == ReplayMode::Mirror) {
     const traces::Snapshot& end = reader.end_snapshot();
-    const bool held_all = s.held.empty() || s.held.front().ts_ns <= end.ts_ns || !end.present;
-    s.release_held(end.present ? end.ts_ns : ~std::uint64_t{0});
-    after_end = s.held.size() - s.held_head;
+    const bool held_all = !end.present || e.last_ts <= end.ts_ns;
+    if (end.present) s.sorter.release_until(end.ts_ns, sink);
+    after_end = s.sorter.held();
     validation = validate_end_state(e.model, e.setup, s.header, end);
     if (validation.available && !held_all) {
       s.notes.emplace_back("more events follow the end snapshot than the replay holds back: validation includes some");
     }
-    s.release_held(~std::uint64_t{0});
   }
+  s.sorter.finish(sink);
   e.close();
   e.timeline.finish(e.last_ts, e.model);
 

@@ -43,13 +43,26 @@ class EventSorter {
     release(sink, true);
   }
 
+  // Releases the held events with ts <= until (e.g. up to an end snapshot's time).
+  template <typename Sink>
+  void release_until(std::uint64_t until, Sink&& sink) {
+    const auto begin = held_.begin() + static_cast<std::ptrdiff_t>(head_);
+    const auto end = std::upper_bound(begin, held_.end(), until,
+                                      [](std::uint64_t ts, const traces::PageEvent& e) { return ts < e.ts_ns; });
+    if (end == begin) return;
+    const std::span<const traces::PageEvent> out(&*begin, static_cast<std::size_t>(end - begin));
+    last_released_ = std::max(last_released_, out.back().ts_ns);
+    head_ += out.size();
+    sink(out);
+  }
+
   [[nodiscard]] std::uint64_t out_of_order() const { return out_of_order_; }  // seen out of order, fixed
   [[nodiscard]] std::uint64_t late() const { return late_; }                  // released out of order
   [[nodiscard]] std::size_t held() const { return held_.size() - head_; }
 
  private:
   void append(std::span<const traces::PageEvent> events) {
-    if (head_ != 0 && head_ >= held_.size() / 2) {
+    if (head_ != 0 && (head_ >= max_held_ || head_ == held_.size())) {
       held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(head_));
       head_ = 0;
     }
