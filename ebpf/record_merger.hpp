@@ -51,9 +51,17 @@ class RecordMerger {
       const std::size_t c = heads.top().second;
       heads.pop();
       Queue& q = queues_[c];
-      f(q.items[q.head]);
-      ++q.head;
-      --queued_;
+      // Records come in runs (a batch of one CPU): emit this queue's records up to the next
+      // head of another queue without touching the heap.
+      const bool others = !heads.empty();
+      const Head next = others ? heads.top() : Head{watermark, queues_.size()};
+      const std::uint64_t limit = std::min(watermark, next.first);
+      do {
+        f(q.items[q.head]);
+        ++q.head;
+        --queued_;
+      } while (q.head < q.items.size() &&
+               (q.items[q.head].ts_ns < limit || (q.items[q.head].ts_ns == limit && (c < next.second || !others))));
       if (q.head < q.items.size() && q.items[q.head].ts_ns <= watermark) heads.emplace(q.items[q.head].ts_ns, c);
     }
     for (auto& q : queues_) q.compact();

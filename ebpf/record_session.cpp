@@ -221,6 +221,16 @@ class ChildCommand {
   int status_ = 0;
 };
 
+// Running (not gone, not a zombie waiting for its parent).
+bool process_alive(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string stat;
+  if (!std::getline(in, stat)) return false;
+  const auto paren = stat.rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
+}
+
 double cpu_seconds() {
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
@@ -293,6 +303,7 @@ class TraceSink final : public EventSink {
     }
     (void)tgid;
     tid_comm_[tid] = intern(comm);
+    if (tid == last_tid_) last_comm_ = kNoCache;
   }
 
   void flush_if_due() {
@@ -320,6 +331,13 @@ class TraceSink final : public EventSink {
   }
 
   std::uint32_t comm_of(std::uint32_t tid, std::uint32_t tgid) {
+    if (tid == last_tid_ && last_comm_ != kNoCache) return last_comm_;
+    last_tid_ = tid;
+    last_comm_ = lookup_comm(tid, tgid);
+    return last_comm_;
+  }
+
+  std::uint32_t lookup_comm(std::uint32_t tid, std::uint32_t tgid) {
     auto it = tid_comm_.find(tid);
     if (it != tid_comm_.end()) return it->second;
     // The name record was lost (ring full) or the thread was never named: ask /proc once.
@@ -347,6 +365,9 @@ class TraceSink final : public EventSink {
   traces::TraceWriter& writer_;
   const Collector& collector_;
   const KernelSymbols* symbols_;
+  static constexpr std::uint32_t kNoCache = ~std::uint32_t{0};
+  std::uint32_t last_tid_ = 0;           // a one-entry cache in front of tid_comm_
+  std::uint32_t last_comm_ = kNoCache;
   bool buffering_ = false;
   std::vector<std::variant<traces::PageEvent, PendingComm>> buffered_;
   std::unordered_map<std::uint32_t, std::uint32_t> tid_comm_;
@@ -508,7 +529,7 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
   if (o.buffer_mib == 0 || (o.buffer_mib & (o.buffer_mib - 1)) != 0 || o.buffer_mib > 2048)
     throw RecordError(Kind::Usage, fmt::format("--buffer-size {} MiB: must be a power of two up to 2048", o.buffer_mib));
   if (o.min_order > 15) throw RecordError(Kind::Usage, fmt::format("--min-order {}: must be 0..15", o.min_order));
-  if (o.pid != 0 && ::kill(static_cast<pid_t>(o.pid), 0) != 0 && errno == ESRCH)
+  if (o.pid != 0 && !process_alive(static_cast<pid_t>(o.pid)))
     throw RecordError(Kind::Usage, fmt::format("no process with pid {}", o.pid));
   std::string command_path;
   if (!o.command.empty()) {
@@ -676,14 +697,13 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
         write_error = e.what();
       }
       last_flush = now;
-      if (o.pid != 0 && ::kill(static_cast<pid_t>(o.pid), 0) != 0 && errno == ESRCH && stop_reason.empty())
-        stop_reason = "process-exit";
+      if (o.pid != 0 && !process_alive(static_cast<pid_t>(o.pid)) && stop_reason.empty()) stop_reason = "process-exit";
     }
     if (o.status_line && now - last_status >= std::chrono::milliseconds(500)) {
       const double dt = std::chrono::duration<double>(now - last_status).count();
       const double elapsed = std::chrono::duration<double>(now - t_start).count();
       const auto c = collector.counters();
-      observer.status(fmt::format("recording {:.1f} s  {} events  {}/s  drops {}  misses {}  {}", elapsed,
+      observer.status(fmt::format("recording {:.1f} s | {} events | {} events/s | {} drops | {} misses | {}", elapsed,
                                   human_count(static_cast<double>(sink.events())),
                                   human_count(static_cast<double>(sink.events() - events_at_status) / dt), c.drops,
                                   c.recursion_misses, human_bytes(static_cast<double>(writer->bytes_written()))));
@@ -694,10 +714,10 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
   if (write_error) stop_reason = "write-error";
   if (o.status_line) observer.status("");
 
-  // The command outlived the recording (signal, duration, error): stop it like perf does.
-  // Keyboard signals already reached it.
+  // The command outlived the recording: pass on a signal sent to us with kill(2) (a keyboard
+  // signal reached it already), and stop it with SIGTERM after -d or an error, like perf.
   if (child && result.command_ran && !child->poll_exit() && !(stop_reason == "signal" && g_stop_from_tty != 0)) {
-    child->signal(SIGTERM);
+    child->signal(stop_reason == "signal" && g_stop_signal != 0 ? static_cast<int>(g_stop_signal) : SIGTERM);
     child_signalled = true;
   }
 

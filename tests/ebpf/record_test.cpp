@@ -321,6 +321,66 @@ TEST_F(RecordTest, SigintStopsCleanlyWithACompleteTrace) {
   EXPECT_TRUE(r.end_snapshot().present);
 }
 
+TEST_F(RecordTest, SigtermIsPassedOnToTheCommand) {
+  const std::string trace = path("term.trace");
+  const auto p = spawn(record({"-o", trace, "--no-kpageflags", "--", "sleep", "60"}));
+  ASSERT_TRUE(wait_for_file(trace)) << slurp(p.err_path);
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(::kill(p.pid, SIGTERM), 0);
+  const auto f = wait(p, 30s);
+  ASSERT_FALSE(f.timed_out) << "the command did not get the signal";
+  EXPECT_EQ(f.exit_code(), 128 + SIGTERM) << f.err;
+  TraceReader r(trace);
+  std::span<const PageEvent> chunk;
+  while (r.next(chunk)) {
+  }
+  EXPECT_TRUE(r.complete());
+  EXPECT_EQ(r.footer().stop_reason, "signal");
+  EXPECT_EQ(r.footer().exit_status, 128 + SIGTERM);
+}
+
+TEST_F(RecordTest, StopsWhenTheRecordedProcessExits) {
+  const auto target = spawn({"sleep", "2"});
+  const std::string trace = path("exit.trace");
+  // the target exits after 2 s and stays a zombie until we reap it: that counts as gone
+  const auto f = run(record({"-o", trace, "-p", std::to_string(target.pid), "--no-kpageflags"}), 60s);
+  wait(target);
+  ASSERT_FALSE(f.timed_out);
+  EXPECT_EQ(f.exit_code(), 0) << f.err;
+  TraceReader r(trace);
+  std::span<const PageEvent> chunk;
+  while (r.next(chunk)) {
+  }
+  EXPECT_TRUE(r.complete());
+  EXPECT_EQ(r.footer().stop_reason, "process-exit");
+}
+
+TEST_F(RecordTest, ShowsALiveStatusLineOnATerminal) {
+  if (::access("/usr/bin/script", X_OK) != 0) GTEST_SKIP() << "no script(1) to provide a terminal";
+  const std::string trace = path("tty.trace");
+  const std::string cmd = std::string(LABYRINTH_CLI) + " record --no-kpageflags -d 1500ms -o " + trace;
+  const auto f = run({"script", "-qec", cmd, "/dev/null"});
+  EXPECT_EQ(f.exit_code(), 0) << f.out << f.err;
+  EXPECT_NE(f.out.find("recording "), std::string::npos) << f.out;
+  EXPECT_NE(f.out.find("events/s"), std::string::npos) << f.out;
+  EXPECT_NE(f.out.find("| 0 drops"), std::string::npos) << f.out;
+  // not on a pipe
+  const auto g = run(record({"--no-kpageflags", "-d", "700ms", "-f", "-o", trace}));
+  EXPECT_EQ(g.err.find("events/s"), std::string::npos) << g.err;
+}
+
+TEST_F(RecordTest, UnmountedTracefsSaysHowToMountIt) {
+  if (::access("/usr/bin/unshare", X_OK) != 0) GTEST_SKIP() << "no unshare(1)";
+  // a private mount namespace without tracefs (and without debugfs, where libbpf looks first)
+  const std::string cmd = "umount /sys/kernel/debug/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; "
+                          "umount /sys/kernel/tracing 2>/dev/null; exec " + std::string(LABYRINTH_CLI) +
+                          " record -d 1 -o " + path("notrace.trace");
+  const auto f = run({"unshare", "-m", "--propagation", "private", "sh", "-c", cmd});
+  EXPECT_EQ(f.exit_code(), 5) << f.err;
+  EXPECT_NE(f.err.find("mount -t tracefs nodev /sys/kernel/tracing"), std::string::npos) << f.err;
+  EXPECT_FALSE(fs::exists(path("notrace.trace")));
+}
+
 TEST_F(RecordTest, SigkillLeavesAReadablePrefixReportedIncomplete) {
   const std::string trace = path("kill.trace");
   const auto p = spawn(record({"-o", trace, "--no-kpageflags"}));
