@@ -27,6 +27,25 @@ class EventSorter {
   // Adds a chunk; calls sink(std::span<const PageEvent>) with events that are now final.
   template <typename Sink>
   void push(std::span<const traces::PageEvent> chunk, Sink&& sink) {
+    // Fast path, the common case: nothing held and the chunk in order. Events older than the
+    // window go to the sink straight from the chunk, without a copy.
+    if (held() == 0 && !chunk.empty() && chunk.front().ts_ns >= last_released_ &&
+        std::is_sorted(chunk.begin(), chunk.end(),
+                       [](const traces::PageEvent& a, const traces::PageEvent& b) { return a.ts_ns < b.ts_ns; })) {
+      max_ts_ = std::max(max_ts_, chunk.back().ts_ns);
+      const std::uint64_t limit = max_ts_ > window_ns_ ? max_ts_ - window_ns_ : 0;
+      auto cut = static_cast<std::size_t>(
+          std::upper_bound(chunk.begin(), chunk.end(), limit,
+                           [](std::uint64_t ts, const traces::PageEvent& e) { return ts < e.ts_ns; }) -
+          chunk.begin());
+      if (chunk.size() - cut > max_held_) cut = chunk.size() - max_held_;
+      if (cut != 0) {
+        last_released_ = chunk[cut - 1].ts_ns;
+        sink(chunk.first(cut));
+      }
+      chunk = chunk.subspan(cut);
+      if (chunk.empty()) return;
+    }
     std::size_t i = 0;
     while (i < chunk.size()) {
       // Bound the batch so that held_ never grows beyond max_held_ + one batch.
