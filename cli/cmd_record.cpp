@@ -31,6 +31,7 @@ struct RecordCliOptions {
   std::uint32_t buffer_mib = 32;
   std::uint32_t wakeup_kib = 256;
   std::uint32_t batch = 64;
+  std::string attach = "auto";
   bool no_kpageflags = false;
   std::vector<std::string> command;
 };
@@ -110,6 +111,9 @@ int run(const RecordCliOptions& o) {
   ro.buffer_mib = o.buffer_mib;
   ro.wakeup_kib = o.wakeup_kib;
   ro.batch = o.batch;
+  ro.attach = o.attach == "raw"       ? ebpf::AttachMode::Raw
+              : o.attach == "classic" ? ebpf::AttachMode::Classic
+                                      : ebpf::AttachMode::Auto;
   ro.kpageflags = !o.no_kpageflags;
   ro.status_line = ::isatty(STDERR_FILENO) == 1;
   ro.tool_version = LABYRINTH_VERSION;
@@ -201,6 +205,10 @@ void setup_record(CLI::App& app) {
       ->group("");
   cmd->add_option("--batch", opts->batch, "Records per ring-buffer sample, 1..64 (1 = no batching)")
       ->check(CLI::Range(1, 64))
+      ->capture_default_str()
+      ->group("");
+  cmd->add_option("--attach", opts->attach, "Hook the tracepoints through raw_tp, classic tracepoints, or auto")
+      ->check(CLI::IsMember({"auto", "raw", "classic"}))
       ->capture_default_str()
       ->group("");
   cmd->add_flag("--no-kpageflags", opts->no_kpageflags, "Leave the free-page map out of the snapshots (faster)");

@@ -5,6 +5,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,9 +14,11 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <fcntl.h>
 #include <deque>
 #include <fstream>
 #include <mutex>
+#include <optional>
 
 #include "labyrinth/ebpf/errors.hpp"
 #include "page_recorder.skel.h"
@@ -136,6 +140,10 @@ struct Collector::Impl {
     page_recorder_bpf__destroy(skel);
   }
 
+  std::vector<EventKind> raw;             // kinds attached through raw_tp (after attach)
+  std::vector<EventKind> raw_candidates;  // kinds whose raw_tp program was loaded
+  std::string raw_problem;
+
   bpf_program* program_for(EventKind kind) const {
     switch (kind) {
       case EventKind::Alloc: return skel->progs.handle_mm_page_alloc;
@@ -146,6 +154,78 @@ struct Collector::Impl {
       case EventKind::Extfrag: return skel->progs.handle_mm_page_alloc_extfrag;
     }
     return nullptr;
+  }
+
+  bpf_program* raw_program_for(EventKind kind) const {
+    switch (kind) {
+      case EventKind::Alloc: return skel->progs.raw_mm_page_alloc;
+      case EventKind::Free: return skel->progs.raw_mm_page_free;
+      case EventKind::FreeBatched: return skel->progs.raw_mm_page_free_batched;
+      case EventKind::PcpRefill: return skel->progs.raw_mm_page_alloc_zone_locked;
+      case EventKind::PcpDrain: return skel->progs.raw_mm_page_pcpu_drain;
+      case EventKind::Extfrag: return nullptr;
+    }
+    return nullptr;
+  }
+
+  bool is_raw_candidate(EventKind k) const {
+    return std::find(raw_candidates.begin(), raw_candidates.end(), k) != raw_candidates.end();
+  }
+
+  // vmemmap_base: touch fresh pages from this thread while `calibrate` watches, and compare
+  // the struct page pointers with the pfns of /proc/self/pagemap (which shows pfns only with
+  // CAP_SYS_ADMIN). Three pages must agree.
+  bool calibrate() {
+    auto* bss = skel->bss;
+    const long ps = ::sysconf(_SC_PAGESIZE);
+    const int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      raw_problem = std::string("/proc/self/pagemap: ") + std::strerror(errno);
+      return false;
+    }
+    auto* tid = static_cast<volatile __u32*>(&bss->calib_tid);
+    auto* seen = static_cast<volatile __u64*>(&bss->calib_page);
+    *tid = static_cast<std::uint32_t>(::gettid());
+    bpf_link* link = bpf_program__attach(skel->progs.calibrate);
+    if (link == nullptr) {
+      raw_problem = std::string("cannot attach raw_tp/mm_page_alloc: ") + std::strerror(errno);
+      ::close(fd);
+      *tid = 0;
+      return false;
+    }
+    std::optional<std::uint64_t> base;
+    for (int i = 0; i < 3 && raw_problem.empty(); ++i) {
+      void* mem = ::mmap(nullptr, static_cast<std::size_t>(ps), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                         -1, 0);
+      if (mem == MAP_FAILED) {
+        raw_problem = "mmap failed";
+        break;
+      }
+      ::madvise(mem, static_cast<std::size_t>(ps), MADV_NOHUGEPAGE);
+      *seen = 0;
+      *static_cast<volatile char*>(mem) = 1;  // the page fault allocates the page here
+      const std::uint64_t page = *seen;
+      std::uint64_t entry = 0;
+      const auto off = static_cast<off_t>(reinterpret_cast<std::uintptr_t>(mem) / static_cast<std::uintptr_t>(ps) * 8);
+      const bool read_ok = ::pread(fd, &entry, sizeof entry, off) == static_cast<ssize_t>(sizeof entry);
+      ::munmap(mem, static_cast<std::size_t>(ps));
+      const std::uint64_t pfn = entry & ((std::uint64_t{1} << 55) - 1);
+      if (!read_ok || (entry >> 63) == 0 || pfn == 0) {
+        raw_problem = "/proc/self/pagemap shows no pfns (needs CAP_SYS_ADMIN)";
+      } else if (page == 0) {
+        raw_problem = "the page allocation was not seen";
+      } else {
+        const std::uint64_t b = page - (pfn << config.page_struct_shift);
+        if (base && *base != b) raw_problem = "struct page pointers and pfns disagree (not SPARSEMEM_VMEMMAP?)";
+        base = b;
+      }
+    }
+    bpf_link__destroy(link);
+    ::close(fd);
+    *tid = 0;
+    if (!raw_problem.empty() || !base) return false;
+    *static_cast<volatile __u64*>(&bss->vmemmap_base) = *base;
+    return true;
   }
 
   std::vector<std::string> warning_lines() const { return {warnings.begin(), warnings.end()}; }
@@ -254,18 +334,24 @@ Collector::Collector(CollectorConfig config) : impl_(std::make_unique<Impl>()) {
     if (int err = bpf_map__set_max_entries(d.skel->maps.stacks, d.config.stack_entries); err != 0)
       throw RecordError(Kind::Usage, "bad stack map size: " + errno_text(err));
   }
+  ro.page_shift = d.config.page_struct_shift;
+  const bool raw_possible = d.config.attach != AttachMode::Classic && d.config.page_struct_shift != 0;
+  if (d.config.attach == AttachMode::Raw && !raw_possible)
+    throw RecordError(Kind::Unsupported, "raw_tp attach needs the size of struct page from the kernel BTF");
   for (const auto& k : {EventKind::Alloc, EventKind::Free, EventKind::FreeBatched, EventKind::PcpRefill,
                         EventKind::PcpDrain, EventKind::Extfrag}) {
     const bool want = std::find(d.config.kinds.begin(), d.config.kinds.end(), k) != d.config.kinds.end();
+    const bool raw = want && raw_possible && d.raw_program_for(k) != nullptr &&
+                     std::find(d.config.raw_kinds.begin(), d.config.raw_kinds.end(), k) != d.config.raw_kinds.end();
+    // The classic program is loaded too: it takes over if vmemmap_base cannot be measured.
     bpf_program__set_autoload(d.program_for(k), want);
-    if (want) {
-      d.kinds.push_back(k);
-      d.programs.push_back(d.program_for(k));
-    }
+    if (d.raw_program_for(k) != nullptr) bpf_program__set_autoload(d.raw_program_for(k), raw);
+    if (want) d.kinds.push_back(k);
+    if (raw) d.raw_candidates.push_back(k);
   }
+  bpf_program__set_autoload(d.skel->progs.calibrate, !d.raw_candidates.empty());
   const bool rename = d.config.comm && d.config.task_rename;
   bpf_program__set_autoload(d.skel->progs.handle_task_rename, rename);
-  if (rename) d.programs.push_back(d.skel->progs.handle_task_rename);
   if (d.kinds.empty()) throw RecordError(Kind::Usage, "no event to record");
 
   if (int err = page_recorder_bpf__load(d.skel); err != 0) {
@@ -292,6 +378,21 @@ void Collector::attach() {
   using Kind = RecordError::Kind;
   auto& d = *impl_;
   LogScope scope(d.config.log, d.warnings);
+  d.programs.clear();
+  d.raw.clear();
+  const bool raw = !d.raw_candidates.empty() && d.calibrate();
+  if (d.config.attach == AttachMode::Raw && !raw)
+    throw RecordError(Kind::Unsupported,
+                      "cannot attach through raw_tp: " + (d.raw_problem.empty() ? "no raw_tp variant fits" : d.raw_problem));
+  for (const auto k : d.kinds) {
+    if (raw && d.is_raw_candidate(k)) {
+      d.programs.push_back(d.raw_program_for(k));
+      d.raw.push_back(k);
+    } else {
+      d.programs.push_back(d.program_for(k));
+    }
+  }
+  if (d.config.comm && d.config.task_rename) d.programs.push_back(d.skel->progs.handle_task_rename);
   for (bpf_program* p : d.programs) {
     bpf_link* link = bpf_program__attach(p);
     if (link == nullptr) {
@@ -388,5 +489,21 @@ bool Collector::stack(std::uint32_t stack_id, std::vector<std::uint64_t>& addres
 }
 
 const std::vector<EventKind>& Collector::attached_kinds() const { return impl_->kinds; }
+
+std::string Collector::attach_summary() const {
+  const auto& d = *impl_;
+  std::string raw, classic;
+  for (const auto k : d.kinds) {
+    std::string& list = std::find(d.raw.begin(), d.raw.end(), k) != d.raw.end() ? raw : classic;
+    if (!list.empty()) list += ",";
+    list += traces::to_string(k);
+  }
+  std::string out;
+  if (!raw.empty()) out += "raw_tp:" + raw;
+  if (!classic.empty()) out += (out.empty() ? "" : " ") + std::string("tracepoint:") + classic;
+  return out;
+}
+
+const std::string& Collector::raw_problem() const { return impl_->raw_problem; }
 
 }  // namespace labyrinth::ebpf

@@ -32,6 +32,59 @@ KernelBtf::~KernelBtf() = default;
 
 bool KernelBtf::has_struct(std::string_view name) const { return impl_->find(name, BTF_KIND_STRUCT) != nullptr; }
 
+std::optional<std::uint32_t> KernelBtf::struct_size(std::string_view name) const {
+  const btf_type* t = impl_->find(name, BTF_KIND_STRUCT);
+  if (t == nullptr) return std::nullopt;
+  return t->size;
+}
+
+namespace {
+
+// "struct page *", "unsigned int", "int", "gfp_t" ... (typedef names are kept)
+std::string type_name(const btf* b, std::uint32_t id) {
+  std::string suffix;
+  for (int depth = 0; depth < 16; ++depth) {
+    const btf_type* t = btf__type_by_id(b, id);
+    if (t == nullptr) return "?";
+    const char* name = btf__name_by_offset(b, t->name_off);
+    switch (btf_kind(t)) {
+      case BTF_KIND_PTR:
+        suffix = " *" + suffix;
+        id = t->type;
+        continue;
+      case BTF_KIND_CONST:
+      case BTF_KIND_VOLATILE:
+      case BTF_KIND_RESTRICT:
+      case BTF_KIND_TYPE_TAG:
+        id = t->type;
+        continue;
+      case BTF_KIND_STRUCT:
+        return std::string("struct ") + (name != nullptr ? name : "") + suffix;
+      case BTF_KIND_UNION:
+        return std::string("union ") + (name != nullptr ? name : "") + suffix;
+      default:
+        return std::string(name != nullptr && *name != 0 ? name : "?") + suffix;
+    }
+  }
+  return "?";
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> KernelBtf::raw_tracepoint_args(std::string_view name) const {
+  const btf_type* td = impl_->find(std::string("btf_trace_") + std::string(name), BTF_KIND_TYPEDEF);
+  if (td == nullptr) return std::nullopt;
+  const btf_type* ptr = btf__type_by_id(impl_->handle, td->type);
+  if (ptr == nullptr || btf_kind(ptr) != BTF_KIND_PTR) return std::nullopt;
+  const btf_type* proto = btf__type_by_id(impl_->handle, ptr->type);
+  if (proto == nullptr || btf_kind(proto) != BTF_KIND_FUNC_PROTO) return std::nullopt;
+  const btf_param* params = btf_params(proto);
+  const std::uint16_t n = btf_vlen(proto);
+  std::vector<std::string> args;
+  for (std::uint16_t i = 1; i < n; ++i) args.push_back(type_name(impl_->handle, params[i].type));  // [0] is void *__data
+  return args;
+}
+
 bool KernelBtf::has_function(std::string_view name) const { return impl_->find(name, BTF_KIND_FUNC) != nullptr; }
 
 std::optional<std::uint32_t> KernelBtf::member_offset(std::string_view struct_name, std::string_view member) const {

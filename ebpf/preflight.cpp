@@ -52,16 +52,17 @@ std::string join(const std::vector<std::string>& items, std::string_view sep) {
 const std::vector<TracepointSpec>& tracepoint_specs() {
   static const std::vector<TracepointSpec> specs = {
       {EventKind::Alloc, "mm_page_alloc", "trace_event_raw_mm_page_alloc", "alloc", true, true,
-       {"pfn", "order", "gfp_flags", "migratetype"}, {}},
-      {EventKind::Free, "mm_page_free", "trace_event_raw_mm_page_free", "free", true, true, {"pfn", "order"}, {}},
+       {"pfn", "order", "gfp_flags", "migratetype"}, {}, 4},
+      {EventKind::Free, "mm_page_free", "trace_event_raw_mm_page_free", "free", true, true, {"pfn", "order"}, {}, 2},
       {EventKind::PcpRefill, "mm_page_alloc_zone_locked", "trace_event_raw_mm_page", "zone_locked", false, true,
-       {"pfn", "order", "migratetype"}, {"percpu_refill"}},
+       {"pfn", "order", "migratetype"}, {"percpu_refill"}, 4},
       {EventKind::PcpDrain, "mm_page_pcpu_drain", "trace_event_raw_mm_page_pcpu_drain", "pcpu_drain", false, true,
-       {"pfn", "order", "migratetype"}, {}},
+       {"pfn", "order", "migratetype"}, {}, 3},
+      // change_ownership is computed inside the tracepoint: classic only
       {EventKind::Extfrag, "mm_page_alloc_extfrag", "trace_event_raw_mm_page_alloc_extfrag", "extfrag", false, true,
-       {"pfn", "alloc_order", "fallback_order", "alloc_migratetype", "fallback_migratetype"}, {"change_ownership"}},
+       {"pfn", "alloc_order", "fallback_order", "alloc_migratetype", "fallback_migratetype"}, {"change_ownership"}, 0},
       {EventKind::FreeBatched, "mm_page_free_batched", "trace_event_raw_mm_page_free_batched", "free_batched",
-       false, false, {"pfn"}, {}},
+       false, false, {"pfn"}, {}, 1},
   };
   return specs;
 }
@@ -182,6 +183,14 @@ KernelSupport probe_kernel() {
       for (const char* f : spec.optional_fields)
         if (!btf->has_member(spec.btf_struct, f)) ts.missing_optional_fields.emplace_back(f);
     }
+    if (btf && spec.raw_args != 0) {
+      // the raw_tp variant reads (struct page *, then integers) at fixed positions
+      if (const auto args = btf->raw_tracepoint_args(spec.name)) {
+        ts.raw_ok = args->size() == spec.raw_args && args->front() == "struct page *";
+        for (std::size_t i = 1; ts.raw_ok && i < args->size(); ++i)
+          ts.raw_ok = (*args)[i].find('*') == std::string::npos && (*args)[i].rfind("struct", 0) != 0;
+      }
+    }
     if (!ks.tracefs.accessible && btf) {
       // No tracefs to look at: the BTF struct is the next best sign that the event exists.
       ts.present = ts.btf_known;
@@ -191,6 +200,11 @@ KernelSupport probe_kernel() {
   if (btf) {
     ks.preempt = btf->locate_preempt_count();
     ks.has_rdonly_cast = btf->has_function("bpf_rdonly_cast") && btf->has_struct("qspinlock");
+    if (const auto size = btf->struct_size("page"); size && *size != 0 && (*size & (*size - 1)) == 0) {
+      std::uint32_t shift = 0;
+      while ((1u << shift) < *size) ++shift;
+      ks.page_struct_shift = shift;
+    }
     ks.has_task_rename = btf->has_struct("trace_event_raw_task_rename") &&
                          btf->has_member("trace_event_raw_task_rename", "newcomm");
   } else {

@@ -582,13 +582,19 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
   cc.task_rename = ks.has_task_rename;
   if (ks.preempt.found) cc.preempt_delta = ks.preempt.delta;
   cc.rdonly_cast = ks.has_rdonly_cast;
+  cc.attach = o.attach;
+  cc.page_struct_shift = ks.page_struct_shift;
+  for (const auto& t : ks.tracepoints)
+    if (t.raw_ok) cc.raw_kinds.push_back(t.spec->kind);
   cc.log = [&observer](int level, std::string_view msg) {
     if (level >= 1) observer.debug(level + 1, msg);  // libbpf info at -vv, debug at -vvv
   };
   Collector collector(cc);
   collector.attach();
-  observer.debug(1, fmt::format("attached {} tracepoint(s); execution context via {}", attach.size(),
+  observer.debug(1, fmt::format("attached {}; execution context via {}", collector.attach_summary(),
                                 ks.preempt.found ? ks.preempt.via : "nothing (unknown)"));
+  if (!collector.raw_problem().empty())
+    observer.debug(1, "using classic tracepoints (slower) because " + collector.raw_problem());
   if (g_stop_count > 0) {
     result.interrupted_before_start = true;
     result.stop_reason = "signal";
@@ -614,6 +620,7 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
   header.options["batch"] = std::to_string(o.batch);
   header.options["kpageflags"] = o.kpageflags ? "1" : "0";
   header.options["exec_context"] = ks.preempt.found ? ks.preempt.via : "unknown";
+  header.options["attach"] = collector.attach_summary();
   if (o.duration) header.options["duration_ns"] = std::to_string(o.duration->count());
   header.start_time_unix_ns = realtime_ns();
   header.start_ts_ns = boottime_ns();

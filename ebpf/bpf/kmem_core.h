@@ -42,6 +42,11 @@ enum {
 	BPF_F_FAST_STACK_CMP = (1ULL << 9),
 };
 
+/* uapi: the context of a raw_tp program, the tracepoint's arguments as they were passed. */
+struct bpf_raw_tracepoint_args {
+	__u64 args[0];
+};
+
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
 struct trace_entry {

@@ -36,6 +36,17 @@ const volatile __u8 have_rdonly_cast = 0; /* the kernel has the bpf_rdonly_cast 
 const volatile __u8 want_stacks = 0;     /* -g */
 const volatile __u8 want_comm = 1;       /* send thread names */
 const volatile __u32 batch_max = PGREC_BATCH; /* records per sample, 1..PGREC_BATCH */
+const volatile __u32 page_shift = 6;     /* log2(sizeof(struct page)), for the raw_tp programs */
+
+/*
+ * The raw_tp programs get the struct page pointer; pfn = (page - vmemmap_base) >> page_shift
+ * (SPARSEMEM_VMEMMAP). vmemmap_base is randomized at boot and not in kallsyms, so user space
+ * measures it before attaching them: it runs `calibrate`, touches a page, and compares the
+ * pointer seen here with the pfn /proc/self/pagemap gives.
+ */
+__u64 vmemmap_base = 0;
+__u32 calib_tid = 0;
+__u64 calib_page = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -317,6 +328,100 @@ int handle_mm_page_alloc_extfrag(struct trace_event_raw_mm_page_alloc_extfrag *c
 	if (bpf_core_field_exists(ctx->change_ownership) && ctx->change_ownership)
 		f.flags = PGREC_FLAG_CHANGE_OWNER;
 	return emit(ctx, PGREC_EXTFRAG, &f);
+}
+
+/*
+ * The same events through raw tracepoints: the kernel calls these directly with the
+ * tracepoint's arguments, without first filling a perf trace record, which costs less per
+ * event. Used when the kernel's argument lists match and vmemmap_base is known.
+ * Unlike classic tracepoint programs, raw ones can nest on a CPU (one program interrupted by
+ * another, e.g. a free in a softirq); the batch owner flag sends the inner record alone.
+ */
+static __always_inline __u64 page_to_pfn(__u64 page)
+{
+	return (page - vmemmap_base) >> page_shift;
+}
+
+SEC("raw_tp/mm_page_alloc")
+int raw_mm_page_alloc(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* (struct page *page, unsigned int order, gfp_t gfp_flags, int migratetype) */
+	__u64 page = ctx->args[0];
+	struct pgrec_fields f = {
+		.pfn = page ? page_to_pfn(page) : ~0ULL,
+		.order = (__u32)ctx->args[1],
+		.gfp = (__u32)ctx->args[2],
+		.migratetype = (__s32)ctx->args[3],
+		.fb_migratetype = -1,
+	};
+
+	return emit(ctx, PGREC_ALLOC, &f);
+}
+
+SEC("raw_tp/mm_page_free")
+int raw_mm_page_free(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* (struct page *page, unsigned int order) */
+	struct pgrec_fields f = {
+		.pfn = page_to_pfn(ctx->args[0]),
+		.order = (__u32)ctx->args[1],
+		.migratetype = -1,
+		.fb_migratetype = -1,
+	};
+
+	return emit(ctx, PGREC_FREE, &f);
+}
+
+SEC("raw_tp/mm_page_free_batched")
+int raw_mm_page_free_batched(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* (struct page *page) */
+	struct pgrec_fields f = {
+		.pfn = page_to_pfn(ctx->args[0]),
+		.migratetype = -1,
+		.fb_migratetype = -1,
+	};
+
+	return emit(ctx, PGREC_FREE_BATCHED, &f);
+}
+
+SEC("raw_tp/mm_page_alloc_zone_locked")
+int raw_mm_page_alloc_zone_locked(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* (struct page *page, unsigned int order, int migratetype, int percpu_refill) */
+	struct pgrec_fields f = {
+		.pfn = page_to_pfn(ctx->args[0]),
+		.order = (__u32)ctx->args[1],
+		.migratetype = (__s32)ctx->args[2],
+		.fb_migratetype = -1,
+	};
+
+	if ((__s32)ctx->args[3])
+		f.flags = PGREC_FLAG_PERCPU_REFILL;
+	return emit(ctx, PGREC_PCP_REFILL, &f);
+}
+
+SEC("raw_tp/mm_page_pcpu_drain")
+int raw_mm_page_pcpu_drain(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* (struct page *page, unsigned int order, int migratetype) */
+	struct pgrec_fields f = {
+		.pfn = page_to_pfn(ctx->args[0]),
+		.order = (__u32)ctx->args[1],
+		.migratetype = (__s32)ctx->args[2],
+		.fb_migratetype = -1,
+	};
+
+	return emit(ctx, PGREC_PCP_DRAIN, &f);
+}
+
+/* Attached alone, before the others: remembers the page user space's thread allocates. */
+SEC("raw_tp/mm_page_alloc")
+int calibrate(struct bpf_raw_tracepoint_args *ctx)
+{
+	if ((__u32)bpf_get_current_pid_tgid() == calib_tid && ctx->args[0])
+		calib_page = ctx->args[0];
+	return 0;
 }
 
 /* A thread got a new name (exec, prctl(PR_SET_NAME), /proc/.../comm): resend it. */

@@ -256,6 +256,40 @@ TEST_F(RecordTest, WorkloadPagesAreAllocatedAndFreedWithoutLoss) {
   EXPECT_EQ(inversions, 0u) << "per-CPU batches are merged back into time order";
 }
 
+// The pfn of every page the workload touched (from its /proc/self/pagemap) must be among
+// its recorded allocations: checks the pfn arithmetic of both ways of attaching.
+class RecordPfnTest : public RecordTest, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(RecordPfnTest, RecordedPfnsAreThePagesTheWorkloadGot) {
+  const std::string trace = path("pfn.trace");
+  const std::string pfn_file = path("pfns.bin");
+  const auto f = run(record({"-o", trace, "--no-kpageflags", "--attach", GetParam(), "-e", "alloc,free", "--",
+                             LABYRINTH_PAGE_WORKLOAD, "-p", pfn_file, "touch", "16", "2"}));
+  ASSERT_EQ(f.exit_code(), 0) << f.err;
+  std::vector<std::uint64_t> expected(fs::file_size(pfn_file) / sizeof(std::uint64_t));
+  {
+    std::ifstream in(pfn_file, std::ios::binary);
+    in.read(reinterpret_cast<char*>(expected.data()), static_cast<std::streamsize>(expected.size() * 8));
+  }
+  ASSERT_EQ(expected.size(), 16u * 256u * 2u);
+  const auto pid = field(f.out, "pid");
+  ASSERT_TRUE(pid);
+  TraceReader r(trace);
+  EXPECT_NE(r.header().options.at("attach").find(GetParam() == "raw" ? "raw_tp:alloc,free" : "tracepoint:alloc,free"),
+            std::string::npos)
+      << r.header().options.at("attach");
+  std::unordered_set<std::uint64_t> allocated;
+  std::span<const PageEvent> chunk;
+  while (r.next(chunk))
+    for (const auto& e : chunk)
+      if (e.kind == EventKind::Alloc && e.pid == *pid) allocated.insert(e.pfn);
+  std::uint64_t missing = 0;
+  for (const auto pfn : expected) missing += allocated.count(pfn) == 0 ? 1u : 0u;
+  EXPECT_LE(missing, r.footer().losses.recursion_misses) << missing << " of " << expected.size() << " pfns not recorded";
+}
+
+INSTANTIATE_TEST_SUITE_P(Attach, RecordPfnTest, ::testing::Values("raw", "classic"));
+
 TEST_F(RecordTest, LoopbackNetworkBurstGivesAtomicAllocationsInSoftirq) {
   const std::string trace = path("net.trace");
   const auto f = run(record({"-o", trace, "--", LABYRINTH_PAGE_WORKLOAD, "net", "1"}));

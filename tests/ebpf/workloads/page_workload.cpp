@@ -9,11 +9,15 @@
 //                                        replies in softirq context with GFP_ATOMIC pages.
 //   page_workload sleep SECONDS          allocate nothing, wait.
 //
+// Options (before the mode): -v prints every iteration's time; -p FILE appends the pfn of
+// every touched page (from /proc/self/pagemap, root only) to FILE as 64-bit integers.
+//
 // Prints one line "pid=<pid> mode=<mode> pages=<n> iterations=<k> ms_per_iteration=<..>
 // ms_median=<..> cpu_ms_median=<..> cpu_user_s=<..> cpu_sys_s=<..>" (or "packets=<n>") on
 // stdout when done (medians over iterations; cpu_ms is the thread's exact CPU time),
 // plus "ms=<i>:<ms>" per iteration with -v.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
 #include <poll.h>
@@ -38,11 +42,25 @@ using Clock = std::chrono::steady_clock;
 
 int usage() {
   std::fprintf(stderr,
-               "usage: page_workload [-v] touch MIB ITERATIONS | net SECONDS | sleep SECONDS\n");
+               "usage: page_workload [-v] [-p PFN_FILE] touch MIB ITERATIONS | net SECONDS | sleep SECONDS\n");
   return 2;
 }
 
-int touch(std::uint64_t mib, std::uint64_t iterations, bool verbose) {
+// Appends the pfns of [mem, mem + pages * page) to `out`.
+bool dump_pfns(const void* mem, std::size_t pages, long page, std::FILE* out) {
+  const int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::vector<std::uint64_t> entries(pages);
+  const auto first = reinterpret_cast<std::uintptr_t>(mem) / static_cast<std::uintptr_t>(page);
+  const ssize_t want = static_cast<ssize_t>(pages * sizeof(std::uint64_t));
+  const bool ok = ::pread(fd, entries.data(), static_cast<std::size_t>(want), static_cast<off_t>(first * 8)) == want;
+  ::close(fd);
+  if (!ok) return false;
+  for (auto& e : entries) e &= (std::uint64_t{1} << 55) - 1;
+  return std::fwrite(entries.data(), sizeof(std::uint64_t), pages, out) == pages;
+}
+
+int touch(std::uint64_t mib, std::uint64_t iterations, bool verbose, std::FILE* pfns) {
   const long page = ::sysconf(_SC_PAGESIZE);
   const std::size_t bytes = static_cast<std::size_t>(mib) << 20;
   const std::size_t pages = bytes / static_cast<std::size_t>(page);
@@ -67,6 +85,10 @@ int touch(std::uint64_t mib, std::uint64_t iterations, bool verbose) {
     }
     auto* p = static_cast<volatile char*>(mem);
     for (std::size_t i = 0; i < pages; ++i) p[i * static_cast<std::size_t>(page)] = 1;
+    if (pfns != nullptr && !dump_pfns(mem, pages, page, pfns)) {
+      std::perror("/proc/self/pagemap");
+      return 1;
+    }
     ::munmap(mem, bytes);
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     cpu_ms.push_back(thread_cpu_ms() - c0);
@@ -144,15 +166,29 @@ int net(double seconds) {
 
 int main(int argc, char** argv) {
   bool verbose = false;
+  std::FILE* pfns = nullptr;
   int i = 1;
-  if (i < argc && std::strcmp(argv[i], "-v") == 0) {
-    verbose = true;
-    ++i;
+  while (i < argc && argv[i][0] == '-') {
+    if (std::strcmp(argv[i], "-v") == 0) {
+      verbose = true;
+      ++i;
+    } else if (std::strcmp(argv[i], "-p") == 0 && i + 1 < argc) {
+      pfns = std::fopen(argv[i + 1], "ab");
+      if (pfns == nullptr) {
+        std::perror(argv[i + 1]);
+        return 1;
+      }
+      i += 2;
+    } else {
+      return usage();
+    }
   }
   if (i >= argc) return usage();
   const std::string mode = argv[i++];
   if (mode == "touch" && i + 2 == argc) {
-    return touch(std::strtoull(argv[i], nullptr, 10), std::strtoull(argv[i + 1], nullptr, 10), verbose);
+    const int rc = touch(std::strtoull(argv[i], nullptr, 10), std::strtoull(argv[i + 1], nullptr, 10), verbose, pfns);
+    if (pfns != nullptr) std::fclose(pfns);
+    return rc;
   }
   if (mode == "net" && i + 1 == argc) return net(std::strtod(argv[i], nullptr));
   if (mode == "sleep" && i + 1 == argc) {

@@ -16,8 +16,16 @@
 
 namespace labyrinth::ebpf {
 
+// How the kmem tracepoints are hooked: raw_tp programs (cheaper: no perf trace record is
+// filled; needs vmemmap_base, measured at attach through /proc/self/pagemap, so
+// CAP_SYS_ADMIN), or classic tracepoint programs.
+enum class AttachMode { Auto, Classic, Raw };
+
 struct CollectorConfig {
   std::vector<traces::EventKind> kinds;       // tracepoints to attach
+  AttachMode attach = AttachMode::Auto;
+  std::vector<traces::EventKind> raw_kinds;   // kinds whose raw_tp variant fits this kernel
+  std::uint32_t page_struct_shift = 0;        // log2(sizeof(struct page)); 0 = no raw_tp
   std::uint32_t ring_bytes = 32u << 20;       // power of two, >= page size
   std::uint32_t wakeup_bytes = 256u << 10;    // wake the consumer at this much unread data; 0 = per sample
   std::uint32_t batch = 64;                   // records per sample, 1..64
@@ -83,6 +91,10 @@ class Collector {
   // The kernel frames (innermost first) of a stack id as found in PageEvent::stack_id.
   [[nodiscard]] bool stack(std::uint32_t stack_id, std::vector<std::uint64_t>& addresses) const;
   [[nodiscard]] const std::vector<traces::EventKind>& attached_kinds() const;
+  // How each kind is hooked ("raw_tp" or "tracepoint"), valid after attach(); and why raw_tp
+  // was not used, if it was wanted.
+  [[nodiscard]] std::string attach_summary() const;
+  [[nodiscard]] const std::string& raw_problem() const;
 
  private:
   struct Impl;

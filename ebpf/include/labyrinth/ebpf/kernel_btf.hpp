@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace labyrinth::ebpf {
 
@@ -41,6 +42,12 @@ class KernelBtf {
                                                                 std::string_view var) const;
 
   [[nodiscard]] PreemptCountLocation locate_preempt_count() const;
+
+  // Size of a struct ("page"), nullopt if absent.
+  [[nodiscard]] std::optional<std::uint32_t> struct_size(std::string_view name) const;
+  // The arguments a raw tracepoint passes (btf_trace_<name>, without the leading void *),
+  // as BTF type names such as "struct page *", "unsigned int"; nullopt if unknown.
+  [[nodiscard]] std::optional<std::vector<std::string>> raw_tracepoint_args(std::string_view name) const;
 
  private:
   struct Impl;

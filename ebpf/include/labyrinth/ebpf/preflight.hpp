@@ -3,6 +3,7 @@
 // libbpf, so errors say what to do) and by `labyrinth info`.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@ struct TracepointSpec {
   bool default_on;           // recorded unless -e says otherwise
   std::vector<const char*> fields;           // must exist
   std::vector<const char*> optional_fields;  // used when present
+  std::size_t raw_args = 0;  // arguments the raw_tp variant reads (0: no raw variant)
 };
 const std::vector<TracepointSpec>& tracepoint_specs();
 const TracepointSpec* find_tracepoint(traces::EventKind kind);
@@ -53,6 +55,7 @@ struct TracepointStatus {
   std::vector<std::string> missing_fields;  // required fields absent (the program cannot load)
   std::vector<std::string> missing_optional_fields;
   std::string format_path;                  // tracefs format file
+  bool raw_ok = false;                      // the raw_tp variant fits this kernel's arguments
 };
 
 struct KernelSupport {
@@ -67,6 +70,7 @@ struct KernelSupport {
   PreemptCountLocation preempt;
   bool has_task_rename = false;             // process names follow exec/prctl renames
   bool has_rdonly_cast = false;             // bpf_rdonly_cast kfunc: cheap preempt counter reads
+  std::uint32_t page_struct_shift = 0;      // log2(sizeof(struct page)); 0 = unknown or not a power of 2
   bool kpageflags_readable = false;
   bool pagetypeinfo_readable = false;
   std::optional<int> perf_event_paranoid;

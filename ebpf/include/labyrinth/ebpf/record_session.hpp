@@ -30,6 +30,7 @@ struct RecordOptions {
   std::uint32_t wakeup_kib = 256;                  // consumer wake-up threshold; 0 = per sample
   std::uint32_t batch = 64;                        // records per ring-buffer sample (1 = no batching)
   bool kpageflags = true;                          // free-page map in the snapshots
+  AttachMode attach = AttachMode::Auto;            // raw_tp where possible, else tracepoints
   bool status_line = false;                        // live status (stderr is a terminal)
   std::string tool_version;
 };
