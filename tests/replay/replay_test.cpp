@@ -4,6 +4,9 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <random>
+
+#include "labyrinth/traces/trace_writer.hpp"
 
 #include "labyrinth/replay/replay.hpp"
 #include "replay_test_util.hpp"
@@ -330,6 +333,65 @@ TEST(ReplaySimulate, BalloonBelowTheMinWatermarkPredictsAtomicFailures) {
   EXPECT_EQ(r.counters.model_failed_kernel_succeeded, 20u);
   // The balloon took the highest pfns: what is left is the bottom of the zone.
   EXPECT_FALSE(r.invariant_violation.has_value());
+}
+
+}  // namespace
+}  // namespace labyrinth::replay
+
+namespace labyrinth::replay {
+namespace {
+
+// Seeded random garbage (any kind, order, pfn, cpu, out of order, pfns outside the zones):
+// every event is counted or applied, the model never becomes inconsistent, nothing throws.
+TEST(ReplayRobustness, RandomEventsNeverBreakTheModel) {
+  testing::TempDir dir;
+  const std::string path = dir.file("random.trace");
+  traces::TraceHeader h;
+  h.nr_cpus = 2;
+  h.gfp_table = traces::GfpTable::builtin_linux_6_10();
+  h.migratetype_names = traces::default_migratetype_names();
+  traces::ZoneInfo z;
+  z.name = "Normal";
+  z.start_pfn = 0x10000;
+  z.spanned_pages = z.present_pages = z.managed_pages = 1u << 14;
+  z.min_pages = 64, z.low_pages = 80, z.high_pages = 96;
+  h.zones = {z};
+  std::minstd_rand0 rng(7);
+  {
+    traces::TraceWriter w(path, h);
+    traces::Snapshot start;
+    start.present = true;
+    for (std::uint64_t p = 0x10000; p < 0x14000; p += 64) start.free_runs.push_back({p, 1 + rng() % 63});
+    w.write_start_snapshot(start);
+    for (int i = 0; i < 200000; ++i) {
+      traces::PageEvent e;
+      e.ts_ns = 1000 + static_cast<std::uint64_t>(i) * 10 + rng() % 5000;
+      e.kind = static_cast<traces::EventKind>(rng() % traces::kEventKindCount);
+      e.order = static_cast<std::uint8_t>(rng() % 8 == 0 ? rng() % 16 : rng() % 4);
+      e.pfn = rng() % 50 == 0 ? rng() : 0x10000 + (rng() % 0x4400 & ~((1u << (e.order % 11)) - 1));
+      if (e.kind == traces::EventKind::Alloc && rng() % 10 == 0) e.pfn = traces::kFailedPfn;
+      e.cpu = static_cast<std::uint16_t>(rng() % 3);
+      e.gfp = rng() % 2 ? 0x820 : 0x140cca;
+      e.migratetype = static_cast<std::int8_t>(static_cast<int>(rng() % 8) - 1);
+      e.fallback_order = static_cast<std::uint8_t>(rng() % 11);
+      e.change_ownership = rng() % 2;
+      e.percpu_refill = rng() % 2;
+      w.append(e);
+    }
+    traces::TraceFooter f;
+    f.present = true;
+    w.finish(traces::Snapshot{}, f);
+  }
+  for (const ReplayMode mode : {ReplayMode::Mirror, ReplayMode::Simulate}) {
+    ReplayOptions o;
+    o.mode = mode;
+    o.interval_ns = 10'000;
+    const ReplayResult r = testing::replay_file(path, o);
+    EXPECT_EQ(r.counters.events, 200000u);
+    EXPECT_FALSE(r.invariant_violation.has_value()) << to_string(mode) << ": " << *r.invariant_violation;
+    EXPECT_GT(r.quality.get(DataQuality::invalid_events), 0u);
+    EXPECT_GT(r.quality.get(DataQuality::outside_zones), 0u);
+  }
 }
 
 }  // namespace
