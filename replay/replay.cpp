@@ -14,8 +14,25 @@ std::string_view to_string(ReplayMode mode) { return mode == ReplayMode::Mirror 
 
 namespace {
 
-bool lists_event(const traces::TraceHeader& h, std::string_view name) {
-  return std::find(h.events.begin(), h.events.end(), name) != h.events.end();
+// The tracepoints captured: the header's list, or the "events" option (comma-separated, as the
+// recorder also writes it and a text trace can say with !option events=...).
+std::vector<std::string> captured_events(const traces::TraceHeader& h) {
+  if (!h.events.empty()) return h.events;
+  std::vector<std::string> out;
+  const auto it = h.options.find("events");
+  if (it == h.options.end()) return out;
+  std::string_view v = it->second;
+  while (!v.empty()) {
+    const auto comma = v.find(',');
+    if (comma != 0) out.emplace_back(v.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    v.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+bool lists_event(const std::vector<std::string>& events, std::string_view name) {
+  return std::find(events.begin(), events.end(), name) != events.end();
 }
 
 }  // namespace
@@ -55,12 +72,17 @@ struct Replayer::Impl {
     allocator::PcpMode pcp = allocator::PcpMode::Auto;
     if (options.mode == ReplayMode::Mirror) {
       bool has_pcp_events = false;
-      if (!header.events.empty()) {
-        has_pcp_events = lists_event(header, "kmem:mm_page_alloc_zone_locked") && lists_event(header, "kmem:mm_page_pcpu_drain");
+      const std::vector<std::string> events = captured_events(header);
+      if (!events.empty()) {
+        has_pcp_events =
+            lists_event(events, "kmem:mm_page_alloc_zone_locked") && lists_event(events, "kmem:mm_page_pcpu_drain");
       } else {
-        has_pcp_events = std::any_of(first.begin(), first.end(), [](const traces::PageEvent& e) {
-          return e.kind == traces::EventKind::PcpRefill || e.kind == traces::EventKind::PcpDrain;
-        });
+        // No list of captured events (an import): both kinds must show up in the first chunk.
+        const bool refills = std::any_of(first.begin(), first.end(),
+                                         [](const traces::PageEvent& e) { return e.kind == traces::EventKind::PcpRefill; });
+        const bool drains = std::any_of(first.begin(), first.end(),
+                                        [](const traces::PageEvent& e) { return e.kind == traces::EventKind::PcpDrain; });
+        has_pcp_events = refills && drains;
       }
       pcp = has_pcp_events ? allocator::PcpMode::Manual : allocator::PcpMode::Off;
       if (!has_pcp_events) {

@@ -35,6 +35,7 @@ constexpr const char* kHeader = R"(!labyrinth-text 1
 !pageblock_order 9
 !sysctl min_free_kbytes=512
 !sysctl watermark_scale_factor=10
+!option events=kmem:mm_page_alloc,kmem:mm_page_free,kmem:mm_page_alloc_zone_locked,kmem:mm_page_pcpu_drain,kmem:mm_page_alloc_extfrag
 !zone node=0 name=Normal start_pfn=0x10000 spanned=8192 managed=8192 min=128 low=160 high=192 protection=0,0,0,0,0
 )";
 
@@ -392,6 +393,35 @@ TEST(ReplayRobustness, RandomEventsNeverBreakTheModel) {
     EXPECT_GT(r.quality.get(DataQuality::invalid_events), 0u);
     EXPECT_GT(r.quality.get(DataQuality::outside_zones), 0u);
   }
+}
+
+}  // namespace
+}  // namespace labyrinth::replay
+
+namespace labyrinth::replay {
+namespace {
+
+TEST(ReplayMirror, PerCpuListsAreModelledOnlyWhenRefillsAndDrainsAreBothRecorded) {
+  const std::string zone =
+      "!cpus 1\n!zone node=0 name=Normal start_pfn=0x10000 spanned=4096 managed=4096 min=128 low=160 high=192\n"
+      "!start_free 0x10000+1024\n";
+  // An import with zone_locked but no pcpu_drain: frees would pile up on pcp lists for ever.
+  const ReplayResult refills_only = testing::replay_text(zone + R"(1000 pcp_refill pfn=0x10000 order=0 mt=1 refill=1
+1001 alloc pfn=0x10000 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE
+1002 free pfn=0x10000 order=0
+)",
+                                                         testing::mirror());
+  EXPECT_EQ(refills_only.pcp_mode, allocator::PcpMode::Off);
+  EXPECT_EQ(refills_only.timeline.front().samples.back().free_pages, 1024u);
+  const ReplayResult both = testing::replay_text(zone + R"(1000 pcp_refill pfn=0x10000 order=0 mt=1 refill=1
+1001 alloc pfn=0x10000 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE
+1002 free pfn=0x10000 order=0
+1003 pcp_drain pfn=0x10000 order=0 mt=1
+)",
+                                                 testing::mirror());
+  EXPECT_EQ(both.pcp_mode, allocator::PcpMode::Manual);
+  EXPECT_EQ(both.timeline.front().samples.back().free_pages, 1024u);
+  EXPECT_EQ(both.counters.pcp_drains, 1u);
 }
 
 }  // namespace
