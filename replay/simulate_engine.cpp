@@ -35,6 +35,8 @@ class SimulateEngine final : public Engine {
       hi = std::max(hi, z.start_pfn.value + z.spanned_pages);
     }
     map_.reset(lo, hi);
+    queued_base_ = lo;
+    queued_.assign(hi > lo ? static_cast<std::size_t>(hi - lo) : 0, 0);
     max_order_ = setup.config.max_order;
     lru_.resize(setup.config.zones.size());
     lru_mark_.assign(setup.config.zones.size(), 1u << 16);
@@ -180,14 +182,23 @@ class SimulateEngine final : public Engine {
     quality.add(DataQuality::free_of_unmapped_page);
   }
 
+  // Queues a reclaimable allocation. A recorded pfn is queued at most once (re-allocations of
+  // a queued pfn keep its place), so the queues stay within the zones' size.
   void remember(std::uint16_t zone, std::uint64_t recorded_pfn) {
+    const std::uint64_t qi = recorded_pfn - queued_base_;
+    if (qi >= queued_.size() || queued_[qi] != 0) return;
+    queued_[qi] = 1;
     auto& q = lru_[zone];
     q.push_back(recorded_pfn);
     if (q.size() <= lru_mark_[zone]) return;
     // Drop entries whose allocation is gone, so the queue stays proportional to live memory.
     std::deque<std::uint64_t> kept;
     for (const std::uint64_t p : q) {
-      if (const auto m = map_.get(p); m && !m->model_failed) kept.push_back(p);
+      if (const auto m = map_.get(p); m && !m->model_failed) {
+        kept.push_back(p);
+      } else {
+        queued_[p - queued_base_] = 0;
+      }
     }
     q.swap(kept);
     lru_mark_[zone] = std::max<std::size_t>(1u << 16, 2 * q.size());
@@ -205,6 +216,7 @@ class SimulateEngine final : public Engine {
     while (free < target && !q.empty()) {
       const std::uint64_t p = q.front();
       q.pop_front();
+      queued_[p - queued_base_] = 0;
       const auto m = map_.get(p);
       if (!m || m->model_failed) continue;
       if (!model.free(Pfn{m->model_pfn}, m->order, cpu).ok()) continue;
@@ -219,6 +231,8 @@ class SimulateEngine final : public Engine {
   unsigned max_order_ = 10;
   std::vector<std::deque<std::uint64_t>> lru_;
   std::vector<std::size_t> lru_mark_;
+  std::vector<std::uint8_t> queued_;  // recorded pfn - queued_base_ -> in an LRU queue
+  std::uint64_t queued_base_ = 0;
   allocator::Gfp direct_reclaim_bit_ = 0;
   std::uint64_t reclaimed_pages_ = 0;
   std::uint64_t reclaim_runs_ = 0;
