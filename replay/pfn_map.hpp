@@ -32,6 +32,14 @@ class PfnMap {
     sparse_.clear();
   }
 
+  // Brings the entry of pfn into the cache ahead of its use.
+  void prefetch(std::uint64_t pfn) const {
+    if (pfn - base_ < dense_n_) {
+      __builtin_prefetch(model_.data() + (pfn - base_));
+      __builtin_prefetch(order_.data() + (pfn - base_));
+    }
+  }
+
   [[nodiscard]] std::optional<Entry> get(std::uint64_t pfn) const {
     if (pfn - base_ < dense_n_) {
       const std::uint32_t m = model_[pfn - base_];

@@ -49,7 +49,10 @@ class SimulateEngine final : public Engine {
   }
 
   void apply(std::span<const PageEvent> events) override {
-    for (const PageEvent& e : events) {
+    constexpr std::size_t kAhead = 8;  // map entries are random accesses: fetch them early
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (i + kAhead < events.size()) map_.prefetch(events[i + kAhead].pfn);
+      const PageEvent& e = events[i];
       begin_event(e);
       switch (e.kind) {
         case EventKind::Alloc: on_alloc(e); break;
