@@ -499,8 +499,15 @@ std::string Collector::attach_summary() const {
     list += traces::to_string(k);
   }
   std::string out;
-  if (!raw.empty()) out += "raw_tp:" + raw;
-  if (!classic.empty()) out += (out.empty() ? "" : " ") + std::string("tracepoint:") + classic;
+  if (!raw.empty()) {
+    out.append("raw_tp:");
+    out.append(raw);
+  }
+  if (!classic.empty()) {
+    if (!out.empty()) out.push_back(' ');
+    out.append("tracepoint:");
+    out.append(classic);
+  }
   return out;
 }
 
