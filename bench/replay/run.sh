@@ -35,8 +35,8 @@ if [ "$(id -u)" = 0 ] && command -v perf >/dev/null 2>&1; then
   perf script -i "$work/perf.data" > "$work/perf.txt" 2>/dev/null
   "$laby" import perf-script "$work/perf.txt" -o "$work/perf.trace" -f >/dev/null
   "$laby" stat "$work/perf.trace" -q --json "$work/perf-stat.json"
-  /usr/bin/time -f "perf kmem stat --page: %U s user %S s sys %e s wall" \
-    perf kmem stat --page -i "$work/perf.data" > "$work/kmem.txt" 2>/dev/null
+  /usr/bin/time -f "perf kmem --page stat: %U s user %S s sys %e s wall" \
+    perf kmem --page stat -i "$work/perf.data" > "$work/kmem.txt" 2>/dev/null
   /usr/bin/time -f "labyrinth replay (perf.data events, imported): %U s user %S s sys %e s wall" \
     "$laby" replay "$work/perf.trace" -q
   grep -E "Total allocation requests|Total free requests|Total allocation failures" "$work/kmem.txt" || true
