@@ -71,6 +71,7 @@ ordered_json to_json(const ebpf::KernelSupport& ks, const ebpf::SystemFacts& f,
                    {"required", t.spec->required},
                    {"recorded_by_default", t.spec->default_on},
                    {"present", t.present},
+                   {"raw_tp", t.raw_ok && ks.page_struct_shift != 0},
                    {"missing_fields", t.missing_fields},
                    {"missing_optional_fields", t.missing_optional_fields}});
   }
@@ -158,6 +159,9 @@ void print_text(const ebpf::KernelSupport& ks, const ebpf::SystemFacts& f, const
   line("process names", ks.has_task_rename ? "thread names, following renames (task:task_rename)"
                                            : "first name seen only (no task:task_rename)");
   line("free-page map", ks.kpageflags_readable ? "/proc/kpageflags" : "/proc/kpageflags not readable (needs root)");
+  line("hooks", ks.page_struct_shift != 0
+                    ? "raw_tp where marked (cheaper; needs CAP_SYS_ADMIN to map struct page to pfn), else tracepoint"
+                    : "classic tracepoints (no struct page size in BTF)");
   fmt::print("tracepoints\n");
   for (const auto& t : ks.tracepoints) {
     std::string state = t.present ? "present" : "MISSING";
@@ -172,7 +176,8 @@ void print_text(const ebpf::KernelSupport& ks, const ebpf::SystemFacts& f, const
       state += ")";
     }
     const char* role = t.spec->required ? "required" : t.spec->default_on ? "default" : "optional, -e";
-    fmt::print("  {:<32} {:<9} {}\n", std::string("kmem:") + t.spec->name, state, role);
+    const char* hook = t.raw_ok && ks.page_struct_shift != 0 ? "raw_tp" : "tracepoint";
+    fmt::print("  {:<32} {:<9} {:<11} {}\n", std::string("kmem:") + t.spec->name, state, hook, role);
   }
   line("record", ready ? "ready" : "NOT READY: " + not_ready);
   fmt::print("\nmemory           MAX_PAGE_ORDER {}, pageblock order {}\n", f.max_order, f.pageblock_order);

@@ -481,6 +481,13 @@ TEST_F(RecordTest, RefusesToClobberWithoutForce) {
   EXPECT_FALSE(fs::exists(path("target")));
 }
 
+TEST_F(RecordTest, UnwritableOutputDirectoryIsReportedBeforeRecording) {
+  const auto f = run(record({"-o", "/proc/labyrinth-no-such-dir/x.trace", "-d", "1"}));
+  EXPECT_EQ(f.exit_code(), kExitFailure) << f.err;
+  EXPECT_NE(f.err.find("cannot write to /proc/labyrinth-no-such-dir"), std::string::npos) << f.err;
+  EXPECT_NE(f.err.find("-o"), std::string::npos) << f.err;
+}
+
 TEST_F(RecordTest, DiskFullStopsWithAClearErrorAndAReadablePrefix) {
   const std::string mnt = path("small");
   fs::create_directory(mnt);
