@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 
 namespace labyrinth::replay {
 
@@ -100,10 +98,6 @@ Validation validate_end_state(const allocator::Model& model, const ModelSetup& s
       for (const auto& r : mine) mine_pages += r.second - r.first;
       std::uint64_t both = 0;
       std::size_t i = 0, j = 0;
-      if (std::getenv("LABY_DEBUG_FREEMAP") != nullptr) {
-        for (const auto& r : mine) fprintf(stderr, "M %llx %llx\n", static_cast<unsigned long long>(r.first), static_cast<unsigned long long>(r.second));
-        for (const auto& r : theirs) fprintf(stderr, "K %llx %llx\n", static_cast<unsigned long long>(r.first), static_cast<unsigned long long>(r.second));
-      }
       while (i < mine.size() && j < theirs.size()) {
         const std::uint64_t a = std::max(mine[i].first, theirs[j].first);
         const std::uint64_t b = std::min(mine[i].second, theirs[j].second);
