@@ -1,6 +1,7 @@
 #include "labyrinth/replay/page_stats.hpp"
 
 #include <algorithm>
+#include <bit>
 
 #include "labyrinth/traces/trace_reader.hpp"
 
@@ -12,7 +13,9 @@ using traces::PageEvent;
 PageStats::PageStats(const traces::TraceHeader& header) : header_(header), bits_(traces::GfpBits::from(header.gfp_table)) {
   std::uint64_t max_pfn = 0;
   for (const auto& zone : header.zones) max_pfn = std::max(max_pfn, zone.start_pfn + zone.spanned_pages);
-  live_.resize(std::min<std::uint64_t>(max_pfn, kDenseLimit));
+  const std::uint64_t words = (std::min<std::uint64_t>(max_pfn, kDenseLimit) + 63) / 64;
+  live_bits_.resize(words);
+  high_order_bits_.resize(words);
 }
 
 Tally& PageStats::gfp_tally(std::uint64_t gfp) {
@@ -33,38 +36,63 @@ Tally& PageStats::process_tally(std::uint32_t pid, std::uint32_t comm_id) {
 }
 
 void PageStats::track_alloc(std::uint64_t pfn, unsigned order) {
-  const auto mark = static_cast<std::uint8_t>(order + 1);
-  if (pfn < kDenseLimit) {
-    if (pfn >= live_.size()) live_.resize(std::max<std::uint64_t>(pfn + 1, live_.size() * 2));
-    if (live_[pfn] != 0) r_.quality.add(DataQuality::double_alloc);
-    live_[pfn] = mark;
+  if (pfn >= kDenseLimit) {
+    auto [it, inserted] = live_sparse_.try_emplace(pfn, static_cast<std::uint8_t>(order));
+    if (!inserted) {
+      r_.quality.add(DataQuality::double_alloc);
+      it->second = static_cast<std::uint8_t>(order);
+    }
     return;
   }
-  auto [it, inserted] = live_sparse_.try_emplace(pfn, mark);
-  if (!inserted) {
-    r_.quality.add(DataQuality::double_alloc);
-    it->second = mark;
+  const std::size_t word = static_cast<std::size_t>(pfn >> 6);
+  const std::uint64_t bit = std::uint64_t{1} << (pfn & 63);
+  if (word >= live_bits_.size()) {
+    const std::size_t words = std::max(word + 1, live_bits_.size() * 2);
+    live_bits_.resize(words);
+    high_order_bits_.resize(words);
+  }
+  if ((live_bits_[word] & bit) != 0) r_.quality.add(DataQuality::double_alloc);
+  live_bits_[word] |= bit;
+  if (order != 0) {
+    high_order_bits_[word] |= bit;
+    high_order_[pfn] = static_cast<std::uint8_t>(order);
+  } else if ((high_order_bits_[word] & bit) != 0) {
+    high_order_bits_[word] &= ~bit;
+    high_order_.erase(pfn);
   }
 }
 
 void PageStats::track_free(std::uint64_t pfn, unsigned order) {
-  std::uint8_t mark = 0;
-  if (pfn < kDenseLimit) {
-    if (pfn < live_.size()) {
-      mark = live_[pfn];
-      live_[pfn] = 0;
+  bool live = false;
+  unsigned allocated_order = 0;
+  if (pfn >= kDenseLimit) {
+    if (auto it = live_sparse_.find(pfn); it != live_sparse_.end()) {
+      live = true;
+      allocated_order = it->second;
+      live_sparse_.erase(it);
     }
-  } else if (auto it = live_sparse_.find(pfn); it != live_sparse_.end()) {
-    mark = it->second;
-    live_sparse_.erase(it);
+  } else {
+    const std::size_t word = static_cast<std::size_t>(pfn >> 6);
+    const std::uint64_t bit = std::uint64_t{1} << (pfn & 63);
+    if (word < live_bits_.size() && (live_bits_[word] & bit) != 0) {
+      live = true;
+      live_bits_[word] &= ~bit;
+      if ((high_order_bits_[word] & bit) != 0) {
+        high_order_bits_[word] &= ~bit;
+        if (auto it = high_order_.find(pfn); it != high_order_.end()) {
+          allocated_order = it->second;
+          high_order_.erase(it);
+        }
+      }
+    }
   }
-  if (mark == 0) {
+  if (!live) {
     ++r_.free_only;
     r_.quality.add(DataQuality::free_of_unknown_page);
     return;
   }
   ++r_.alloc_freed;
-  if (mark != order + 1) r_.quality.add(DataQuality::free_order_mismatch);
+  if (allocated_order != order) r_.quality.add(DataQuality::free_order_mismatch);
 }
 
 void PageStats::add(const PageEvent& e) {
@@ -184,7 +212,7 @@ StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_
   r.footer = reader.footer();
   r.complete = reader.complete();
   r.damage = reader.damage().message;
-  for (std::uint8_t mark : live_) r.alloc_only += mark != 0 ? 1 : 0;
+  for (const std::uint64_t word : live_bits_) r.alloc_only += static_cast<std::uint64_t>(std::popcount(word));
   r.alloc_only += live_sparse_.size();
 
   const auto& losses = r.footer.losses;
