@@ -177,6 +177,12 @@ int cmd_ftrace(const std::string& out, unsigned buffer_kb, const std::vector<std
   g_stop = true;
   for (auto& t : readers) t.join();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  rusage self{};  // the reader threads are the recorder here
+  ::getrusage(RUSAGE_SELF, &self);
+  ru.ru_utime.tv_sec += self.ru_utime.tv_sec;
+  ru.ru_utime.tv_usec += self.ru_utime.tv_usec;
+  ru.ru_stime.tv_sec += self.ru_stime.tv_sec;
+  ru.ru_stime.tv_usec += self.ru_stime.tv_usec;
   std::uint64_t entries = 0, overrun = 0;
   for (long c = 0; c < ncpus; ++c) {
     std::istringstream stats(read_file(inst + "/per_cpu/cpu" + std::to_string(c) + "/stats"));

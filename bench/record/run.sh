@@ -8,8 +8,10 @@
 # touches every page and unmaps it, ITERATIONS times: one order-0 allocation and one free
 # per page. It runs under each recorder in turn, ROUNDS times, interleaved; the table gives
 # medians. Columns:
-#   slowdown      workload time (its own mmap/touch/munmap loop) / the same without a recorder
-#   cpu           workload CPU (user+sys) / the same without a recorder
+#   ms/iteration  median time of one mmap/touch/munmap iteration of the workload
+#   slowdown      that / the same without a recorder
+#   workload CPU  median CPU time of an iteration (the workload thread's, exact) / the same
+#                 without a recorder: the cost added in the workload's own context
 #   events        events in the recorder's output
 #   drops         events the recorder says it lost
 #   B/event       output bytes per event
@@ -96,7 +98,7 @@ run_one() { # run_one NAME ROUND
     none) "$MEASURE" run -- "${wl[@]}" >"$log" 2>&1 ;;
     labyrinth) "$MEASURE" run -- "$LABYRINTH" record -o "$data" -- "${wl[@]}" >"$log" 2>&1 ;;
     labyrinth-af) "$MEASURE" run -- "$LABYRINTH" record -e alloc,free --no-kpageflags -o "$data" -- "${wl[@]}" >"$log" 2>&1 ;;
-    perf) "$MEASURE" run -- perf record -q -e kmem:mm_page_alloc -e kmem:mm_page_free -a -o "$data" -- "${wl[@]}" >"$log" 2>&1 ;;
+    perf) "$MEASURE" run -- perf record -e kmem:mm_page_alloc -e kmem:mm_page_free -a -o "$data" -- "${wl[@]}" >"$log" 2>&1 ;;
     trace-cmd)
       if [[ $TRACECMD_MODE == trace-cmd ]]; then
         "$MEASURE" run -- trace-cmd record -e kmem:mm_page_alloc -e kmem:mm_page_free -o "$data" "${wl[@]}" >"$log" 2>&1
@@ -110,7 +112,8 @@ run_one() { # run_one NAME ROUND
   local text; text="$(cat "$log")"
   local wline; wline="$(grep -m1 'mode=touch' "$log" || true)"
   local ms user sys wall tuser tsys events="" drops="" bytes=""
-  ms="$(value ms_per_iteration "$wline")"; user="$(value cpu_user_s "$wline")"; sys="$(value cpu_sys_s "$wline")"
+  ms="$(value ms_median "$wline")"; user="$(value cpu_user_s "$wline")"; sys="$(value cpu_sys_s "$wline")"
+  local cpums; cpums="$(value cpu_ms_median "$wline")"
   local mline; mline="$(grep 'measure: wall_s' "$log" | tail -1)"
   wall="$(value wall_s "$mline")"; tuser="$(value user_s "$mline")"; tsys="$(value sys_s "$mline")"
   case "$name" in
@@ -143,8 +146,8 @@ run_one() { # run_one NAME ROUND
   esac
   local rec_cpu
   rec_cpu="$(awk -v a="$tuser" -v b="$tsys" -v c="$user" -v d="$sys" 'BEGIN { printf "%.3f", (a + b) - (c + d) }')"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "${ms:-nan}" "${user:-nan}" "${sys:-nan}" \
-    "${events:-0}" "${drops:-0}" "${bytes:-0}" "$rec_cpu" "${wall:-nan}" >>"$RESULTS"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "${ms:-nan}" "${user:-nan}" "${sys:-nan}" \
+    "${events:-0}" "${drops:-0}" "${bytes:-0}" "$rec_cpu" "${wall:-nan}" "${cpums:-nan}" >>"$RESULTS"
   rm -rf "$data" "$data".*
 }
 
@@ -168,7 +171,7 @@ function median(arr, n,   i, j, t) {
 }
 {
   k = $1; n[k]++; order[k] = order[k] ? order[k] : ++seen
-  ms[k, n[k]] = $3; cpu[k, n[k]] = $4 + $5; ev[k, n[k]] = $6; dr[k, n[k]] = $7; by[k, n[k]] = $8; rc[k, n[k]] = $9
+  ms[k, n[k]] = $3; cpu[k, n[k]] = $11; ev[k, n[k]] = $6; dr[k, n[k]] = $7; by[k, n[k]] = $8; rc[k, n[k]] = $9
 }
 END {
   for (k in n) {
@@ -179,7 +182,7 @@ END {
     for (i = 1; i <= n[k]; i++) { a[i] = (ev[k, i] > 0 ? by[k, i] / ev[k, i] : 0) } ; B[k] = median(a, n[k])
     for (i = 1; i <= n[k]; i++) { a[i] = rc[k, i] } ; R[k] = median(a, n[k])
   }
-  printf "| recorder | ms/iteration | slowdown | workload cpu | events | drops | B/event | rec cpu s |\n"
+  printf "| recorder | ms/iteration | slowdown | workload CPU | events | drops | B/event | recorder CPU s |\n"
   printf "|---|---|---|---|---|---|---|---|\n"
   for (s = 1; s <= seen; s++) for (k in n) if (order[k] == s) {
     label = (k == "trace-cmd" && tc == "ftrace-splice") ? "ftrace-splice (trace-cmd method)" : k
