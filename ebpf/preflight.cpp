@@ -117,7 +117,7 @@ Capabilities read_capabilities() {
 TracefsStatus probe_tracefs() {
   TracefsStatus st;
   // libbpf 1.x looks for tracepoint ids under debugfs first when that path exists.
-  st.path = ::access(kDebugfsTracing, F_OK) == 0 ? kDebugfsTracing : kTracefs;
+  st.path = ::faccessat(AT_FDCWD, kDebugfsTracing, F_OK, AT_EACCESS) == 0 ? kDebugfsTracing : kTracefs;
   struct statfs fs {};
   if (::statfs(st.path.c_str(), &fs) == 0) {
     st.mounted = static_cast<unsigned long>(fs.f_type) == kTracefsMagic;
@@ -175,7 +175,7 @@ KernelSupport probe_kernel() {
     TracepointStatus ts;
     ts.spec = &spec;
     ts.format_path = events + spec.name + "/format";
-    ts.present = ::access((events + spec.name).c_str(), F_OK) == 0;
+    ts.present = ::faccessat(AT_FDCWD, (events + spec.name).c_str(), F_OK, AT_EACCESS) == 0;
     if (btf && btf->has_struct(spec.btf_struct)) {
       ts.btf_known = true;
       for (const char* f : spec.fields)

@@ -83,7 +83,7 @@ class SignalGuard {
 
 // ---- the recorded command --------------------------------------------------------------
 std::string find_in_path(const std::string& name) {
-  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : std::string();
+  if (name.find('/') != std::string::npos) return ::faccessat(AT_FDCWD, name.c_str(), X_OK, AT_EACCESS) == 0 ? name : std::string();
   const char* path = std::getenv("PATH");
   std::string p = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
   std::size_t pos = 0;
@@ -93,7 +93,7 @@ std::string find_in_path(const std::string& name) {
     // an empty PATH entry means the current directory
     const std::string candidate = (colon == pos ? std::string(".") : p.substr(pos, colon - pos)) + "/" + name;
     struct stat st {};
-    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::faccessat(AT_FDCWD, candidate.c_str(), X_OK, AT_EACCESS) == 0)
       return candidate;
     pos = colon + 1;
   }

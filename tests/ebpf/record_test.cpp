@@ -456,6 +456,29 @@ TEST_F(RecordTest, UnprivilegedUserGetsTheCapabilityMessageAndNoFile) {
   EXPECT_FALSE(fs::exists(trace));
 }
 
+TEST_F(RecordTest, CapBpfPerfmonAndDacReadSearchAreEnough) {
+  if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "no setpriv";
+  ASSERT_EQ(::chmod(dir_.c_str(), 0777), 0);
+  const std::string trace = path("caps.trace");
+  const std::string caps = "+bpf,+perfmon,+dac_read_search";
+  const auto f = wait(spawn(record({"-o", trace, "-d", "1"}), {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                                              "--inh-caps=" + caps, "--ambient-caps=" + caps}));
+  EXPECT_EQ(f.exit_code(), 0) << f.err;
+  TraceReader r(trace);
+  std::uint64_t n = 0;
+  std::span<const PageEvent> chunk;
+  while (r.next(chunk)) n += chunk.size();
+  EXPECT_TRUE(r.complete());
+  EXPECT_GT(n, 0u);
+  EXPECT_FALSE(r.start_snapshot().free_runs.empty()) << "/proc/kpageflags with CAP_DAC_READ_SEARCH";
+  // without CAP_SYS_ADMIN, /proc/self/pagemap shows no pfns: classic tracepoints
+  EXPECT_EQ(r.header().options.at("attach").find("raw_tp"), std::string::npos) << r.header().options.at("attach");
+  struct stat st {};
+  ASSERT_EQ(::stat(trace.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
 TEST_F(RecordTest, RefusesToClobberWithoutForce) {
   const std::string trace = path("old.trace");
   { std::ofstream(trace) << "precious"; }
