@@ -123,14 +123,14 @@ run_one() { # run_one NAME ROUND
     perf)
       events="$(grep -oE '\(([0-9]+) samples\)' "$log" | grep -oE '[0-9]+' | tail -1 || true)"
       local lost lost_s
-      lost="$(perf report -D -i "$data" 2>/dev/null | grep -oE 'PERF_RECORD_LOST: .*lost:[0-9]+' | grep -oE '[0-9]+$' | paste -sd+ | bc 2>/dev/null || true)"
-      lost_s="$(perf report -D -i "$data" 2>/dev/null | grep -oE 'LOST_SAMPLES: .*lost samples :[0-9]+' | grep -oE '[0-9]+$' | paste -sd+ | bc 2>/dev/null || true)"
+      lost="$(perf report -D -i "$data" 2>/dev/null | grep -oE 'PERF_RECORD_LOST: .*lost:[0-9]+' | grep -oE '[0-9]+$' | awk '{s+=$1} END {print s+0}' || true)"
+      lost_s="$(perf report -D -i "$data" 2>/dev/null | grep -oE 'LOST_SAMPLES: .*lost samples :[0-9]+' | grep -oE '[0-9]+$' | awk '{s+=$1} END {print s+0}' || true)"
       drops="$(( ${lost:-0} > ${lost_s:-0} ? ${lost:-0} : ${lost_s:-0} ))"
       bytes="$(stat -c %s "$data" 2>/dev/null || echo 0)" ;;
     trace-cmd)
       if [[ $TRACECMD_MODE == trace-cmd ]]; then
         events="$(trace-cmd report -i "$data" 2>/dev/null | grep -cE 'mm_page_(alloc|free):' || true)"
-        drops="$(grep -oE 'overrun: [0-9]+' "$log" | grep -oE '[0-9]+' | paste -sd+ | bc 2>/dev/null || echo 0)"
+        drops="$(grep -oE 'overrun: [0-9]+' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}' || echo 0)"
         bytes="$(stat -c %s "$data" 2>/dev/null || echo 0)"
       else
         local fl; fl="$(grep 'measure: ftrace' "$log" | tail -1)"
@@ -138,10 +138,10 @@ run_one() { # run_one NAME ROUND
       fi ;;
     bpftrace)
       events="$(grep -cE '^(alloc|free) ' "$data" 2>/dev/null || echo 0)"
-      drops="$(grep -oE 'Lost [0-9]+ events' "$log" "$data" 2>/dev/null | grep -oE '[0-9]+' | paste -sd+ | bc 2>/dev/null || echo 0)"
+      drops="$(grep -oE 'Lost [0-9]+ events' "$log" "$data" 2>/dev/null | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}' || echo 0)"
       bytes="$(stat -c %s "$data" 2>/dev/null || echo 0)" ;;
     bpftrace-count)
-      events="$(grep -oE '@(alloc|free): [0-9]+' "$log" | grep -oE '[0-9]+$' | paste -sd+ | bc 2>/dev/null || true)"
+      events="$(grep -oE '@(alloc|free): [0-9]+' "$log" | grep -oE '[0-9]+$' | awk '{s+=$1} END {print s+0}' || true)"
       drops=0; bytes=0 ;;
   esac
   local rec_cpu
