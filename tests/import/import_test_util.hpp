@@ -3,6 +3,8 @@
 // The scan is deliberately naive (substring search, no shared code with the importer).
 #pragma once
 
+#include "temp_dir.hpp"
+
 #include <unistd.h>
 #include <zstd.h>
 
@@ -59,30 +61,7 @@ inline std::string read_capture(const std::string& path) {
   return out;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "labyrinth-import-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
-  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-  [[nodiscard]] std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(path_)) names.push_back(e.path().filename().string());
-    return names;
-  }
-  void write(const std::string& name, const std::string& content) const {
-    std::ofstream(file(name), std::ios::binary) << content;
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using labyrinth::testing::TempDir;
 
 inline std::vector<std::string_view> lines_of(std::string_view text) {
   std::vector<std::string_view> out;

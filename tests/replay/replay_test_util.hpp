@@ -1,6 +1,8 @@
 // Helpers for the replay tests: text traces to trace files, and a replay of one.
 #pragma once
 
+#include "temp_dir.hpp"
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -14,21 +16,7 @@
 
 namespace labyrinth::replay::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "laby-replay-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using labyrinth::testing::TempDir;
 
 inline std::string case_path(const std::string& name) {
   return std::string(LABYRINTH_SOURCE_DIR) + "/tests/replay/cases/" + name;

@@ -1,6 +1,8 @@
 // Helpers shared by the trace tests: temporary files and canned events.
 #pragma once
 
+#include "temp_dir.hpp"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -16,21 +18,7 @@
 
 namespace labyrinth::traces::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "labyrinth-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using labyrinth::testing::TempDir;
 
 inline TraceHeader test_header() {
   TraceHeader h;
