@@ -452,9 +452,11 @@ traces::Snapshot take_snapshot(const std::vector<ZoneInfo>& header_zones, const 
                                std::vector<std::string>* warnings) {
   traces::Snapshot snap;
   snap.present = true;
+  // buddyinfo first and right at ts_ns: replay validates the model's free blocks per order
+  // against it at that instant, and the allocator keeps running while the files are read.
   snap.ts_ns = boottime_ns();
-  const auto zones = parse_zoneinfo(read_file("/proc/zoneinfo"));
   const auto buddy = parse_buddyinfo(read_file("/proc/buddyinfo"));
+  const auto zones = parse_zoneinfo(read_file("/proc/zoneinfo"));
   PagetypeInfo pti;
   std::string text;
   if (try_read_file("/proc/pagetypeinfo", text)) {
