@@ -293,6 +293,24 @@ void Model::seed_all_free() {
   impl_->seed(s);
 }
 
+void Model::prefetch(Pfn pfn, unsigned order) const {
+  const Zone* z = impl_->zone_for(pfn.value);
+  if (z == nullptr || order > impl_->params.max_order) {
+    return;
+  }
+  const std::uint64_t i = pfn.value - z->start_;
+  const std::uint64_t n = z->meta_.size();
+  // A 12-byte entry may straddle two cache lines: fetch both ends.
+  const auto* base = reinterpret_cast<const char*>(z->meta_.data());
+  __builtin_prefetch(base + i * sizeof(detail::PageMeta));
+  __builtin_prefetch(base + i * sizeof(detail::PageMeta) + sizeof(detail::PageMeta) - 1);
+  // The buddy: a free or a drain merges with it (__free_one_page); same line for order 0-1.
+  const std::uint64_t b = (pfn.value ^ (std::uint64_t{1} << order)) - z->start_;  // wraps when below
+  if (order >= 2 && b < n) {
+    __builtin_prefetch(base + b * sizeof(detail::PageMeta));
+  }
+}
+
 Watermarks Model::watermarks(std::uint16_t zone) const { return impl_->zones.at(zone).wm_; }
 std::uint64_t Model::watermark_boost(std::uint16_t zone) const { return impl_->zones.at(zone).boost_; }
 const LowmemReserve& Model::lowmem_reserve(std::uint16_t zone) const { return impl_->zones.at(zone).lowmem_; }

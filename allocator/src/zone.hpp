@@ -10,6 +10,7 @@
 
 #include "labyrinth/allocator/config.hpp"
 #include "labyrinth/allocator/gfp.hpp"
+#include "labyrinth/allocator/huge_pages.hpp"
 #include "labyrinth/allocator/model.hpp"
 #include "labyrinth/allocator/results.hpp"
 #include "labyrinth/allocator/types.hpp"
@@ -274,7 +275,7 @@ class Zone {
   std::uint64_t managed_;
   std::uint64_t present_;
   std::uint64_t pb_first_;
-  std::vector<PageMeta> meta_;
+  std::vector<PageMeta, allocator::HugePageAllocator<PageMeta>> meta_;
   FreeArea area_;
   std::vector<PageblockMeta> pb_;
   std::vector<PerCpuPages> pcp_;

@@ -185,6 +185,13 @@ class Model {
   /// what-if runs). Returns true when a block was converted to `to`.
   bool unreserve_highatomic_pageblock(std::uint16_t zone, MigrateType to, bool force);
 
+  // --- hints -----------------------------------------------------------------------------
+  /// Starts loading the metadata of the page frame at pfn and of its order-`order` buddy into
+  /// the cache; no effect on the state. A replay knows the pfns of the next events: calling
+  /// this a few events ahead hides the cache miss of each event's random page (the metadata
+  /// of a large zone is far bigger than the cache). Pfns outside every zone are ignored.
+  void prefetch(Pfn pfn, unsigned order) const;
+
   // --- watermarks -------------------------------------------------------------------------
   [[nodiscard]] Watermarks watermarks(std::uint16_t zone) const;
   [[nodiscard]] std::uint64_t watermark_boost(std::uint16_t zone) const;
