@@ -5,6 +5,10 @@
 // (at most `max_held` events, so memory is constant), sorts only the tail that arrived out of
 // order (stable: equal timestamps keep file order), and releases the rest in order. An event
 // older than one already released cannot be fixed: it is released at once and counted late.
+//
+// The held events live in a ring of max_held + one batch, so that releasing costs no copy
+// (mirror holds back half a million events, and used to move them all every half million);
+// a release that wraps reaches the sink as two spans.
 #pragma once
 
 #include <algorithm>
@@ -20,36 +24,41 @@ namespace labyrinth::replay {
 class EventSorter {
  public:
   explicit EventSorter(std::uint64_t window_ns = 10'000'000, std::size_t max_held = 1u << 18)
-      : window_ns_(window_ns), max_held_(std::max<std::size_t>(max_held, 1)) {
-    held_.reserve(max_held_ + (1u << 16));
+      : window_ns_(window_ns), max_held_(std::max<std::size_t>(max_held, 1)), cap_(max_held_ + kBatch) {
+    ring_.reserve(cap_);  // touched only as the ring fills
   }
 
   // Adds a chunk; calls sink(std::span<const PageEvent>) with events that are now final.
   template <typename Sink>
   void push(std::span<const traces::PageEvent> chunk, Sink&& sink) {
-    // Fast path, the common case: nothing held and the chunk in order. Events older than the
-    // window go to the sink straight from the chunk, without a copy.
-    if (held() == 0 && !chunk.empty() && chunk.front().ts_ns >= last_released_ &&
+    // Fast path, the common case: the chunk in order and no older than anything held. The
+    // held events older than the window go first; then, if none is left, the chunk's events
+    // older than the window go to the sink straight from the chunk, without a copy (only the
+    // last window's worth is copied into the ring).
+    if (!chunk.empty() && chunk.front().ts_ns >= std::max(last_released_, size_ != 0 ? ts_at(size_ - 1) : 0) &&
         std::is_sorted(chunk.begin(), chunk.end(),
                        [](const traces::PageEvent& a, const traces::PageEvent& b) { return a.ts_ns < b.ts_ns; })) {
       max_ts_ = std::max(max_ts_, chunk.back().ts_ns);
       const std::uint64_t limit = max_ts_ > window_ns_ ? max_ts_ - window_ns_ : 0;
-      auto cut = static_cast<std::size_t>(
-          std::upper_bound(chunk.begin(), chunk.end(), limit,
-                           [](std::uint64_t ts, const traces::PageEvent& e) { return ts < e.ts_ns; }) -
-          chunk.begin());
-      if (chunk.size() - cut > max_held_) cut = chunk.size() - max_held_;
-      if (cut != 0) {
-        last_released_ = chunk[cut - 1].ts_ns;
-        sink(chunk.first(cut));
+      emit(upper_bound(limit), sink);
+      if (size_ == 0) {
+        auto cut = static_cast<std::size_t>(
+            std::upper_bound(chunk.begin(), chunk.end(), limit,
+                             [](std::uint64_t ts, const traces::PageEvent& e) { return ts < e.ts_ns; }) -
+            chunk.begin());
+        if (chunk.size() - cut > max_held_) cut = chunk.size() - max_held_;
+        if (cut != 0) {
+          last_released_ = chunk[cut - 1].ts_ns;
+          sink(chunk.first(cut));
+        }
+        chunk = chunk.subspan(cut);
       }
-      chunk = chunk.subspan(cut);
       if (chunk.empty()) return;
     }
     std::size_t i = 0;
     while (i < chunk.size()) {
-      // Bound the batch so that held_ never grows beyond max_held_ + one batch.
-      const std::size_t n = std::min(chunk.size() - i, std::size_t{1} << 16);
+      // One batch at a time, so that the ring never holds more than max_held_ + one batch.
+      const std::size_t n = std::min(chunk.size() - i, kBatch);
       append(chunk.subspan(i, n));
       i += n;
       release(sink, false);
@@ -65,84 +74,130 @@ class EventSorter {
   // Releases the held events with ts <= until (e.g. up to an end snapshot's time).
   template <typename Sink>
   void release_until(std::uint64_t until, Sink&& sink) {
-    const auto begin = held_.begin() + static_cast<std::ptrdiff_t>(head_);
-    const auto end = std::upper_bound(begin, held_.end(), until,
-                                      [](std::uint64_t ts, const traces::PageEvent& e) { return ts < e.ts_ns; });
-    if (end == begin) return;
-    const std::span<const traces::PageEvent> out(&*begin, static_cast<std::size_t>(end - begin));
-    last_released_ = std::max(last_released_, out.back().ts_ns);
-    head_ += out.size();
-    sink(out);
+    emit(upper_bound(until), sink);
   }
 
   [[nodiscard]] std::uint64_t out_of_order() const { return out_of_order_; }  // seen out of order, fixed
   [[nodiscard]] std::uint64_t late() const { return late_; }                  // released out of order
-  [[nodiscard]] std::size_t held() const { return held_.size() - head_; }
+  [[nodiscard]] std::size_t held() const { return size_; }
 
  private:
+  static constexpr std::size_t kBatch = std::size_t{1} << 16;
+
+  // Physical slot of the k-th held event (k < cap_).
+  [[nodiscard]] std::size_t slot(std::size_t k) const {
+    const std::size_t p = head_ + k;
+    return p >= cap_ ? p - cap_ : p;
+  }
+  [[nodiscard]] std::uint64_t ts_at(std::size_t k) const { return ring_[slot(k)].ts_ns; }
+  // The number of held events with ts <= value (they are sorted).
+  [[nodiscard]] std::size_t upper_bound(std::uint64_t value) const {
+    std::size_t lo = 0, n = size_;
+    while (n != 0) {
+      const std::size_t half = n / 2;
+      if (ts_at(lo + half) <= value) {
+        lo += half + 1;
+        n -= half + 1;
+      } else {
+        n = half;
+      }
+    }
+    return lo;
+  }
+
   void append(std::span<const traces::PageEvent> events) {
-    if (head_ != 0 && (head_ >= max_held_ || head_ == held_.size())) {
-      held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(head_));
+    if (size_ == 0) head_ = 0;
+    const std::size_t n = events.size();  // <= kBatch, and size_ <= max_held_: it fits
+    const std::size_t first_new = size_;
+    std::size_t w = slot(size_);
+    if (ring_.size() < cap_ && w + n > ring_.size()) ring_.resize(std::min(cap_, w + n));
+    // Copy in, and find the first event older than its predecessor (the held events are
+    // sorted, the newest of them is the running maximum).
+    std::size_t dirty = ~std::size_t{0};
+    std::uint64_t prev = size_ != 0 ? ts_at(size_ - 1) : last_released_;
+    for (std::size_t k = 0; k < n; ++k) {
+      const traces::PageEvent& e = events[k];
+      ring_[w] = e;
+      if (++w == cap_) w = 0;
+      if (e.ts_ns < prev) {
+        ++out_of_order_;
+        if (dirty == ~std::size_t{0}) dirty = first_new + k;
+      } else {
+        prev = e.ts_ns;
+      }
+    }
+    size_ += n;
+    max_ts_ = std::max(max_ts_, prev);
+    if (dirty == ~std::size_t{0}) return;
+    // Only the tail from the first event later than the smallest newcomer needs sorting.
+    std::uint64_t min_new = ~std::uint64_t{0};
+    for (std::size_t k = dirty; k < size_; ++k) min_new = std::min(min_new, ts_at(k));
+    std::size_t from = 0, len = dirty;
+    while (len != 0) {  // upper_bound of min_new in [0, dirty)
+      const std::size_t half = len / 2;
+      if (ts_at(from + half) <= min_new) {
+        from += half + 1;
+        len -= half + 1;
+      } else {
+        len = half;
+      }
+    }
+    if (head_ + size_ > cap_) {
+      // The held events wrap around the ring: make them contiguous to sort (rare: only when
+      // out-of-order events arrive, once per turn of the ring).
+      std::rotate(ring_.begin(), ring_.begin() + static_cast<std::ptrdiff_t>(head_), ring_.end());
       head_ = 0;
     }
-    const std::size_t first_new = held_.size();
-    held_.insert(held_.end(), events.begin(), events.end());
-    // The earliest position the new events disturb.
-    std::size_t dirty = held_.size();
-    std::uint64_t prev = first_new > head_ ? held_[first_new - 1].ts_ns : last_released_;
-    for (std::size_t k = first_new; k < held_.size(); ++k) {
-      const std::uint64_t ts = held_[k].ts_ns;
-      if (ts < prev) {
-        ++out_of_order_;
-        if (dirty == held_.size()) dirty = k;
-      } else {
-        prev = ts;
-      }
-      max_ts_ = std::max(max_ts_, ts);
-    }
-    if (dirty != held_.size()) {
-      // Only the tail from the first event later than the smallest newcomer needs sorting.
-      std::uint64_t min_new = ~std::uint64_t{0};
-      for (std::size_t k = dirty; k < held_.size(); ++k) min_new = std::min(min_new, held_[k].ts_ns);
-      const auto begin = held_.begin() + static_cast<std::ptrdiff_t>(head_);
-      const auto from = std::upper_bound(begin, held_.begin() + static_cast<std::ptrdiff_t>(dirty), min_new,
-                                         [](std::uint64_t ts, const traces::PageEvent& e) { return ts < e.ts_ns; });
-      std::stable_sort(from, held_.end(),
-                       [](const traces::PageEvent& a, const traces::PageEvent& b) { return a.ts_ns < b.ts_ns; });
-    }
+    const auto base = ring_.begin() + static_cast<std::ptrdiff_t>(head_);
+    std::stable_sort(base + static_cast<std::ptrdiff_t>(from), base + static_cast<std::ptrdiff_t>(size_),
+                     [](const traces::PageEvent& a, const traces::PageEvent& b) { return a.ts_ns < b.ts_ns; });
   }
 
   template <typename Sink>
   void release(Sink& sink, bool all) {
-    std::size_t end = held_.size();
+    std::size_t end = size_;
     if (!all) {
       const std::uint64_t limit = max_ts_ > window_ns_ ? max_ts_ - window_ns_ : 0;
-      const auto begin = held_.begin() + static_cast<std::ptrdiff_t>(head_);
-      end = static_cast<std::size_t>(
-          std::upper_bound(begin, held_.end(), limit,
-                           [](std::uint64_t ts, const traces::PageEvent& e) { return ts < e.ts_ns; }) -
-          held_.begin());
+      end = upper_bound(limit);
       // Over the memory bound: release the oldest regardless of the window.
-      if (held_.size() - end > max_held_) end = held_.size() - max_held_;
+      if (size_ - end > max_held_) end = size_ - max_held_;
     }
-    if (end <= head_) return;
-    const std::span<const traces::PageEvent> out(held_.data() + head_, end - head_);
-    for (const auto& e : out) {
-      if (e.ts_ns < last_released_) ++late_;
+    emit(end, sink);
+  }
+
+  // Releases the first `count` held events (sorted) to the sink, as one or two spans.
+  template <typename Sink>
+  void emit(std::size_t count, Sink& sink) {
+    if (count == 0) return;
+    // Sorted, so the late ones (older than what was released before) are a prefix.
+    if (ts_at(0) < last_released_) {
+      std::size_t lo = 0, len = count;
+      while (len != 0) {
+        const std::size_t half = len / 2;
+        if (ts_at(lo + half) < last_released_) {
+          lo += half + 1;
+          len -= half + 1;
+        } else {
+          len = half;
+        }
+      }
+      late_ += lo;
     }
-    last_released_ = std::max(last_released_, out.back().ts_ns);
-    head_ = end;
-    sink(out);
-    if (head_ == held_.size()) {
-      held_.clear();
-      head_ = 0;
-    }
+    last_released_ = std::max(last_released_, ts_at(count - 1));
+    const std::size_t h = head_;
+    const std::size_t first = std::min(count, cap_ - h);
+    head_ = slot(count);
+    size_ -= count;
+    sink(std::span<const traces::PageEvent>(ring_.data() + h, first));
+    if (first < count) sink(std::span<const traces::PageEvent>(ring_.data(), count - first));
   }
 
   std::uint64_t window_ns_;
   std::size_t max_held_;
-  std::vector<traces::PageEvent> held_;
-  std::size_t head_ = 0;
+  std::size_t cap_;
+  std::vector<traces::PageEvent> ring_;  // grows to cap_, then wraps
+  std::size_t head_ = 0;                 // slot of the oldest held event
+  std::size_t size_ = 0;                 // events held
   std::uint64_t max_ts_ = 0;
   std::uint64_t last_released_ = 0;
   std::uint64_t out_of_order_ = 0;
