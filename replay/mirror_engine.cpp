@@ -25,7 +25,13 @@ class MirrorEngine final : public Engine {
         pmd_order_(setup.config.rules.pcp_pmd_order.value_or(0xff)) {}
 
   void apply(std::span<const PageEvent> events) override {
-    for (const PageEvent& e : events) {
+    // Each event touches the metadata of a random page frame (the Normal zone's array is far
+    // larger than the cache): start loading it a few events ahead.
+    const std::size_t n = events.size();
+    for (std::size_t k = 0; k < std::min(n, kAhead); ++k) model.prefetch(Pfn{events[k].pfn}, events[k].order);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) model.prefetch(Pfn{events[i + kAhead].pfn}, events[i + kAhead].order);
+      const PageEvent& e = events[i];
       begin_event(e);
       switch (e.kind) {
         case EventKind::Alloc:
@@ -45,6 +51,8 @@ class MirrorEngine final : public Engine {
   }
 
  private:
+  static constexpr std::size_t kAhead = 12;
+
   [[nodiscard]] bool pcp_order(unsigned order) const { return order <= 3 || order == pmd_order_; }
 
   // Makes [pfn, pfn + 2^order) free in the buddy lists: frees the allocations and drains the

@@ -2,13 +2,17 @@
 // model's allocation of the same request. A flat array indexed by recorded pfn (5 bytes a
 // page frame of the recorded zones) for speed; a hash map for pfns beyond it (hostile or
 // hotplugged). An entry may also say "the model failed this request", so that its free is
-// dropped rather than taken for a page allocated before the recording.
+// dropped rather than taken for a page allocated before the recording. Each recorded pfn also
+// has a "queued" bit (simulate's reclaim queue), kept in the order byte so that one prefetched
+// entry answers both.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
 #include <vector>
+
+#include "labyrinth/allocator/huge_pages.hpp"
 
 namespace labyrinth::replay::detail {
 
@@ -44,7 +48,7 @@ class PfnMap {
     if (pfn - base_ < dense_n_) {
       const std::uint32_t m = model_[pfn - base_];
       if (m == 0) return std::nullopt;
-      const std::uint8_t o = order_[pfn - base_];
+      const auto o = static_cast<std::uint8_t>(order_[pfn - base_] & kOrderMask);
       if (m == kFailed) return Entry{0, o, true};
       return Entry{base_ + m - 1, o, false};
     }
@@ -56,7 +60,7 @@ class PfnMap {
   void set(std::uint64_t pfn, std::uint64_t model_pfn, unsigned order) {
     if (pfn - base_ < dense_n_ && model_pfn - base_ < kFailed - 1) {
       model_[pfn - base_] = static_cast<std::uint32_t>(model_pfn - base_ + 1);
-      order_[pfn - base_] = static_cast<std::uint8_t>(order);
+      set_order(pfn - base_, order);
       return;
     }
     if (pfn - base_ < dense_n_) erase(pfn);
@@ -66,7 +70,7 @@ class PfnMap {
   void set_failed(std::uint64_t pfn, unsigned order) {
     if (pfn - base_ < dense_n_) {
       model_[pfn - base_] = kFailed;
-      order_[pfn - base_] = static_cast<std::uint8_t>(order);
+      set_order(pfn - base_, order);
       return;
     }
     sparse_[pfn] = Entry{0, order, true};
@@ -89,15 +93,33 @@ class PfnMap {
     return std::nullopt;
   }
 
+  // The "queued" bit of a recorded pfn: false for pfns beyond the flat arrays, and
+  // set_queued is ignored for them (they are never queued).
+  [[nodiscard]] bool queued(std::uint64_t pfn) const {
+    return pfn - base_ < dense_n_ && (order_[pfn - base_] & kQueued) != 0;
+  }
+  void set_queued(std::uint64_t pfn, bool queued) {
+    if (pfn - base_ >= dense_n_) return;
+    std::uint8_t& b = order_[pfn - base_];
+    b = static_cast<std::uint8_t>(queued ? (b | kQueued) : (b & kOrderMask));
+  }
+  [[nodiscard]] bool dense(std::uint64_t pfn) const { return pfn - base_ < dense_n_; }
+
   [[nodiscard]] std::size_t bytes() const { return model_.capacity() * 5 + sparse_.size() * 48; }
 
  private:
   static constexpr std::uint64_t kDenseMax = std::uint64_t{1} << 32;
   static constexpr std::uint32_t kFailed = 0xffffffffu;
+  static constexpr std::uint8_t kQueued = 0x80;
+  static constexpr std::uint8_t kOrderMask = 0x7f;
+
+  void set_order(std::uint64_t i, unsigned order) {
+    order_[i] = static_cast<std::uint8_t>((order_[i] & kQueued) | (order & kOrderMask));
+  }
   std::uint64_t base_ = 0;
   std::uint64_t dense_n_ = 0;
-  std::vector<std::uint32_t> model_;
-  std::vector<std::uint8_t> order_;
+  std::vector<std::uint32_t, allocator::HugePageAllocator<std::uint32_t>> model_;
+  std::vector<std::uint8_t, allocator::HugePageAllocator<std::uint8_t>> order_;
   std::unordered_map<std::uint64_t, Entry> sparse_;
 };
 

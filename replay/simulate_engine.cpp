@@ -35,8 +35,6 @@ class SimulateEngine final : public Engine {
       hi = std::max(hi, z.start_pfn.value + z.spanned_pages);
     }
     map_.reset(lo, hi);
-    queued_base_ = lo;
-    queued_.assign(hi > lo ? static_cast<std::size_t>(hi - lo) : 0, 0);
     max_order_ = setup.config.max_order;
     lru_.resize(setup.config.zones.size());
     lru_mark_.assign(setup.config.zones.size(), 1u << 16);
@@ -49,9 +47,19 @@ class SimulateEngine final : public Engine {
   }
 
   void apply(std::span<const PageEvent> events) override {
-    constexpr std::size_t kAhead = 8;  // map entries are random accesses: fetch them early
-    for (std::size_t i = 0; i < events.size(); ++i) {
-      if (i + kAhead < events.size()) map_.prefetch(events[i + kAhead].pfn);
+    // Map entries and the model's page metadata are random accesses: fetch them early, in two
+    // stages, since a free's model page is known only from its map entry: the map entry
+    // kAhead * 2 events ahead, then, kAhead events ahead, the model page it names (a hint:
+    // the entry may change before the event, which costs only a wasted prefetch).
+    constexpr std::size_t kAhead = 8;
+    const std::size_t n = events.size();
+    for (std::size_t k = 0; k < std::min(n, 2 * kAhead); ++k) map_.prefetch(events[k].pfn);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i + 2 * kAhead < n) map_.prefetch(events[i + 2 * kAhead].pfn);
+      if (i + kAhead < n && events[i + kAhead].kind == EventKind::Free) {
+        const PageEvent& f = events[i + kAhead];
+        if (const auto m = map_.get(f.pfn); m && !m->model_failed) model.prefetch(Pfn{m->model_pfn}, m->order);
+      }
       const PageEvent& e = events[i];
       begin_event(e);
       switch (e.kind) {
@@ -188,9 +196,8 @@ class SimulateEngine final : public Engine {
   // Queues a reclaimable allocation. A recorded pfn is queued at most once (re-allocations of
   // a queued pfn keep its place), so the queues stay within the zones' size.
   void remember(std::uint16_t zone, std::uint64_t recorded_pfn) {
-    const std::uint64_t qi = recorded_pfn - queued_base_;
-    if (qi >= queued_.size() || queued_[qi] != 0) return;
-    queued_[qi] = 1;
+    if (!map_.dense(recorded_pfn) || map_.queued(recorded_pfn)) return;
+    map_.set_queued(recorded_pfn, true);
     auto& q = lru_[zone];
     q.push_back(recorded_pfn);
     if (q.size() <= lru_mark_[zone]) return;
@@ -200,7 +207,7 @@ class SimulateEngine final : public Engine {
       if (const auto m = map_.get(p); m && !m->model_failed) {
         kept.push_back(p);
       } else {
-        queued_[p - queued_base_] = 0;
+        map_.set_queued(p, false);
       }
     }
     q.swap(kept);
@@ -219,7 +226,7 @@ class SimulateEngine final : public Engine {
     while (free < target && !q.empty()) {
       const std::uint64_t p = q.front();
       q.pop_front();
-      queued_[p - queued_base_] = 0;
+      map_.set_queued(p, false);
       const auto m = map_.get(p);
       if (!m || m->model_failed) continue;
       if (!model.free(Pfn{m->model_pfn}, m->order, cpu).ok()) continue;
@@ -234,8 +241,6 @@ class SimulateEngine final : public Engine {
   unsigned max_order_ = 10;
   std::vector<std::deque<std::uint64_t>> lru_;
   std::vector<std::size_t> lru_mark_;
-  std::vector<std::uint8_t> queued_;  // recorded pfn - queued_base_ -> in an LRU queue
-  std::uint64_t queued_base_ = 0;
   allocator::Gfp direct_reclaim_bit_ = 0;
   std::uint64_t reclaimed_pages_ = 0;
   std::uint64_t reclaim_runs_ = 0;
