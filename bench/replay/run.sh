@@ -1,9 +1,10 @@
 #!/bin/sh
-# Replay benchmarks (issue #5):
-#   1. throughput: mirror and simulate, single-threaded, in CPU time and wall time;
+# Replay benchmarks (issue #5), in one run:
+#   1. throughput: decode alone (the ceiling), then mirror and simulate, single-threaded, in
+#      CPU time and wall time (this machine is shared: CPU time is the comparable figure);
 #   2. peak RSS of `labyrinth replay` on a ~10 MiB and a ~1 GiB trace (must be the same);
 #   3. the ratio against `perf kmem stat --page` on the same events (root: perf record).
-# Usage: bench/replay/run.sh BUILD_DIR [WORKDIR]   (LARGE_EVENTS overrides the 1 GiB size)
+# Usage: bench/replay/run.sh BUILD_DIR [WORKDIR]   (SMALL_EVENTS/LARGE_EVENTS override the sizes)
 set -eu
 build=${1:?usage: run.sh BUILD_DIR [WORKDIR]}
 work=${2:-$(mktemp -d)}
@@ -13,11 +14,12 @@ small_events=${SMALL_EVENTS:-2600000}     # ~10 MiB
 large_events=${LARGE_EVENTS:-270000000}   # ~1 GiB
 mkdir -p "$work"
 echo "== generating traces in $work"
-"$bench" gen "$work/small.trace" "$small_events"
-"$bench" gen "$work/large.trace" "$large_events"
+[ -s "$work/small.trace" ] || "$bench" gen "$work/small.trace" "$small_events"
+[ -s "$work/large.trace" ] || "$bench" gen "$work/large.trace" "$large_events"
 ls -l "$work/small.trace" "$work/large.trace"
 
-echo "== throughput (single thread)"
+echo "== throughput (single thread, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+"$bench" read "$work/large.trace"
 for mode in mirror simulate; do "$bench" run "$work/large.trace" $mode; done
 
 echo "== peak RSS of labyrinth replay"
@@ -35,9 +37,19 @@ if [ "$(id -u)" = 0 ] && command -v perf >/dev/null 2>&1; then
   perf script -i "$work/perf.data" > "$work/perf.txt" 2>/dev/null
   "$laby" import perf-script "$work/perf.txt" -o "$work/perf.trace" -f >/dev/null
   "$laby" stat "$work/perf.trace" -q --json "$work/perf-stat.json"
-  /usr/bin/time -f "perf kmem --page stat: %U s user %S s sys %e s wall" \
-    perf kmem --page stat -i "$work/perf.data" > "$work/kmem.txt" 2>/dev/null
-  /usr/bin/time -f "labyrinth replay (perf.data events, imported): %U s user %S s sys %e s wall" \
-    "$laby" replay "$work/perf.trace" -q
+  # CPU seconds (user + sys) of each, then the ratios.
+  /usr/bin/time -f "%U %S %e" -o "$work/t.kmem" perf kmem --page stat -i "$work/perf.data" > "$work/kmem.txt" 2>/dev/null
+  for mode in mirror simulate; do
+    /usr/bin/time -f "%U %S %e" -o "$work/t.$mode" "$laby" replay "$work/perf.trace" --mode $mode -q
+  done
+  awk -v k="$(cat "$work/t.kmem")" -v m="$(cat "$work/t.mirror")" -v s="$(cat "$work/t.simulate")" \
+    -v ev="$(grep -c . "$work/perf.txt")" 'BEGIN {
+      split(k, a, " "); split(m, b, " "); split(s, c, " ");
+      kc = a[1] + a[2]; mc = b[1] + b[2]; sc = c[1] + c[2];
+      printf "%d events (perf script lines)\n", ev;
+      printf "perf kmem --page stat: %.2f s CPU, %.2f s wall\n", kc, a[3];
+      printf "labyrinth replay mirror:   %.2f s CPU, %.2f s wall: %.1fx less CPU than perf kmem\n", mc, b[3], kc / (mc > 0 ? mc : 0.01);
+      printf "labyrinth replay simulate: %.2f s CPU, %.2f s wall: %.1fx less CPU than perf kmem\n", sc, c[3], kc / (sc > 0 ? sc : 0.01);
+    }'
   grep -E "Total allocation requests|Total free requests|Total allocation failures" "$work/kmem.txt" || true
 fi
