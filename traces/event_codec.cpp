@@ -1,6 +1,8 @@
 #include "event_codec.hpp"
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 
 #include "varint.hpp"
@@ -64,11 +66,61 @@ void encode_events(const std::vector<PageEvent>& events, std::string& out) {
   for (const auto& c : col) out += c;
 }
 
-bool decode_events(const unsigned char* data, std::size_t size, std::uint32_t count, std::vector<PageEvent>& out,
-                   std::string& error) {
+namespace {
+
+// Checks that a varint column holds exactly `expected` varints and nothing else, with the
+// rules of ByteCursor::varint(): every varint ends inside the column and has at most 10
+// bytes. Eight bytes at a time, since this pass runs over every byte of the chunk.
+bool varints_exact(const unsigned char* p, const unsigned char* end, std::uint64_t expected) {
+  constexpr std::uint64_t kHigh = 0x8080808080808080ull;
+  if (p == end) return expected == 0;
+  if ((end[-1] & 0x80u) != 0) return false;  // the last varint runs past the column
+  std::uint64_t ends = 0;
+  unsigned run = 0;  // continuation bytes since the last terminator
+  for (; end - p >= 8; p += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    const std::uint64_t term = ~w & kHigh;
+    if (term == 0) {
+      run += 8;
+      if (run >= 10) return false;
+      continue;
+    }
+    ends += ((term >> 7) * 0x0101010101010101ull) >> 56;  // one bit per byte: sum the bytes
+    if (run + static_cast<unsigned>(std::countr_zero(term) >> 3) >= 10) return false;
+    run = static_cast<unsigned>(std::countl_zero(term) >> 3);
+  }
+  for (; p != end; ++p) {
+    if ((*p & 0x80u) == 0) {
+      ++ends;
+      run = 0;
+    } else if (++run >= 10) {
+      return false;
+    }
+  }
+  return ends == expected;
+}
+
+// Without bounds checks: varints_exact() has proven the column.
+inline std::uint64_t take_varint(const unsigned char*& p) {
+  std::uint64_t b = *p++;
+  if (b < 0x80u) return b;
+  std::uint64_t value = b & 0x7fu;
+  for (unsigned shift = 7;; shift += 7) {
+    b = *p++;
+    value |= (b & 0x7fu) << shift;
+    if (b < 0x80u) return value;
+  }
+}
+
+}  // namespace
+
+bool EventDecoder::open(const unsigned char* data, std::size_t size, std::uint32_t count, std::string& error) {
+  left_ = 0;
+  prev_ts_ = prev_pfn_ = 0;
+  prev_pid_ = prev_comm_ = 0;
   if (size < 4) {
     error = "events block too short";
-    out.clear();
     return false;
   }
   std::uint32_t ncols = 0;
@@ -77,7 +129,7 @@ bool decode_events(const unsigned char* data, std::size_t size, std::uint32_t co
     error = "events block has an unexpected column layout";
     return false;
   }
-  std::array<ByteCursor, kColumnCount> col;
+  std::array<const unsigned char*, kColumnCount + 1> bound{};
   std::size_t offset = 4 + 4 * std::size_t{ncols};
   for (std::size_t i = 0; i < kColumnCount; ++i) {
     std::uint32_t len = 0;
@@ -86,42 +138,99 @@ bool decode_events(const unsigned char* data, std::size_t size, std::uint32_t co
       error = "events block column overruns the block";
       return false;
     }
-    col[i] = ByteCursor{data + offset, data + offset + len, false};
+    bound[i] = data + offset;
     offset += len;
   }
+  bound[kColumnCount] = data + offset;
   if (offset != size) {
     error = "events block has trailing bytes";
     return false;
   }
-  out.resize(count);  // every field of every event is assigned below
-  // One pass over all columns: a chunk of decoded events is larger than the cache, so
-  // each event is finished while it is hot.
-  std::uint64_t prev_ts = 0, prev_pfn = 0;
-  std::uint32_t prev_pid = 0, prev_comm = 0;
+  // Which columns each event uses follows from its tag byte alone: count them per tag value.
+  // The tag of event i is byte 2i of the tags column, read as far as the column goes.
+  const unsigned char* tags = bound[kTags];
+  const std::size_t tags_len = static_cast<std::size_t>(bound[kTags + 1] - tags);
+  const std::size_t tagged = std::min<std::size_t>(count, (tags_len + 1) / 2);
+  // Four histograms: runs of one tag would otherwise chain every increment on the last.
+  std::array<std::array<std::uint32_t, 256>, 4> hist{};
+  std::size_t t = 0;
+  for (; t + 4 <= tagged; t += 4) {
+    ++hist[0][tags[2 * t]];
+    ++hist[1][tags[2 * t + 2]];
+    ++hist[2][tags[2 * t + 4]];
+    ++hist[3][tags[2 * t + 6]];
+  }
+  for (; t < tagged; ++t) ++hist[0][tags[2 * t]];
+  std::uint64_t with_pfn = 0, allocs = 0, extra = 0, stacks = 0;
   bool bad_tag = false;
-  for (PageEvent& e : out) {
-    const std::uint8_t tag = col[kTags].byte();
-    const std::uint8_t nib = col[kTags].byte();
+  for (unsigned tag = 0; tag < 256; ++tag) {
+    const std::uint64_t n = std::uint64_t{hist[0][tag]} + hist[1][tag] + hist[2][tag] + hist[3][tag];
+    if (n == 0) continue;
     const unsigned kind = tag & 0x7u;
     const unsigned ctx = (tag >> 3) & 0x7u;
     bad_tag |= kind >= kEventKindCount || ctx >= kExecContextCount;
-    e.kind = static_cast<EventKind>(kind);
-    e.ctx = static_cast<ExecContext>(ctx);
+    if ((tag & kFailedBit) == 0) with_pfn += n;
+    if ((tag & kStackBit) != 0) stacks += n;
+    if (kind == static_cast<unsigned>(EventKind::Alloc)) allocs += n;
+    if (kind == static_cast<unsigned>(EventKind::Extfrag)) extra += 2 * n;
+    if (kind == static_cast<unsigned>(EventKind::PcpRefill)) extra += n;
+  }
+  if (bad_tag) {
+    error = "events block holds an unknown event kind or context";
+    return false;
+  }
+  auto exact = [&](std::size_t c, std::uint64_t n) { return varints_exact(bound[c], bound[c + 1], n); };
+  const bool ok = tags_len == 2 * std::uint64_t{count} && exact(kTs, count) && exact(kCpu, count) &&
+                  exact(kPfn, with_pfn) && exact(kPid, count) && exact(kTid, count) && exact(kComm, count) &&
+                  exact(kGfp, allocs) && static_cast<std::uint64_t>(bound[kExtra + 1] - bound[kExtra]) == extra &&
+                  exact(kStack, stacks);
+  if (!ok) {
+    error = "events block columns do not match the event count";
+    return false;
+  }
+  for (std::size_t i = 0; i < kColumnCount; ++i) col_[i] = bound[i];
+  left_ = count;
+  return true;
+}
+
+std::size_t EventDecoder::decode(PageEvent* out, std::size_t max) {
+  const std::size_t n = std::min<std::size_t>(max, left_);
+  const unsigned char* tags = col_[kTags];
+  const unsigned char* ts = col_[kTs];
+  const unsigned char* cpu = col_[kCpu];
+  const unsigned char* pfn = col_[kPfn];
+  const unsigned char* pid = col_[kPid];
+  const unsigned char* tid = col_[kTid];
+  const unsigned char* comm = col_[kComm];
+  const unsigned char* gfp = col_[kGfp];
+  const unsigned char* extra = col_[kExtra];
+  const unsigned char* stack = col_[kStack];
+  std::uint64_t prev_ts = prev_ts_, prev_pfn = prev_pfn_;
+  std::uint32_t prev_pid = prev_pid_, prev_comm = prev_comm_;
+  for (std::size_t i = 0; i < n; ++i) {
+    PageEvent& e = out[i];
+    const unsigned tag = tags[0];
+    const unsigned nib = tags[1];
+    tags += 2;
+    e.kind = static_cast<EventKind>(tag & 0x7u);
+    e.ctx = static_cast<ExecContext>((tag >> 3) & 0x7u);
     e.order = static_cast<std::uint8_t>(nib & 0xfu);
-    e.migratetype = static_cast<std::int8_t>((nib >> 4) - 1);
-    prev_ts += static_cast<std::uint64_t>(unzigzag(col[kTs].varint()));
+    e.migratetype = static_cast<std::int8_t>(static_cast<int>(nib >> 4) - 1);
+    prev_ts += static_cast<std::uint64_t>(unzigzag(take_varint(ts)));
     e.ts_ns = prev_ts;
-    e.cpu = static_cast<std::uint16_t>(col[kCpu].varint());
+    e.cpu = static_cast<std::uint16_t>(take_varint(cpu));
     if ((tag & kFailedBit) != 0) {
       e.pfn = kFailedPfn;
     } else {
-      prev_pfn += static_cast<std::uint64_t>(unzigzag(col[kPfn].varint()));
+      prev_pfn += static_cast<std::uint64_t>(unzigzag(take_varint(pfn)));
       e.pfn = prev_pfn;
     }
-    prev_pid = static_cast<std::uint32_t>(static_cast<std::int64_t>(prev_pid) + unzigzag(col[kPid].varint()));
+    // Deltas are added modulo 2^64 and cut to 32 bits: a hostile delta near INT64_MAX must not
+    // overflow a signed sum (fuzz regression event_decoder/pid-delta-overflow).
+    prev_pid = static_cast<std::uint32_t>(prev_pid + static_cast<std::uint64_t>(unzigzag(take_varint(pid))));
     e.pid = prev_pid;
-    e.tid = static_cast<std::uint32_t>(static_cast<std::int64_t>(e.pid) + unzigzag(col[kTid].varint()));
-    prev_comm = static_cast<std::uint32_t>(static_cast<std::int64_t>(prev_comm) + unzigzag(col[kComm].varint()));
+    e.tid = static_cast<std::uint32_t>(prev_pid + static_cast<std::uint64_t>(unzigzag(take_varint(tid))));
+    prev_comm = static_cast<std::uint32_t>(prev_comm + static_cast<std::uint64_t>(unzigzag(take_varint(comm))));
     e.comm_id = prev_comm;
     e.gfp = 0;
     e.fallback_order = 0;
@@ -130,35 +239,40 @@ bool decode_events(const unsigned char* data, std::size_t size, std::uint32_t co
     e.percpu_refill = false;
     switch (e.kind) {
       case EventKind::Alloc:
-        e.gfp = col[kGfp].varint();
+        e.gfp = take_varint(gfp);
         break;
-      case EventKind::Extfrag: {
-        const std::uint8_t fb = col[kExtra].byte();
-        e.fallback_order = static_cast<std::uint8_t>(fb & 0xfu);
-        e.fallback_migratetype = static_cast<std::int8_t>((fb >> 4) - 1);
-        e.change_ownership = col[kExtra].byte() != 0;
+      case EventKind::Extfrag:
+        e.fallback_order = static_cast<std::uint8_t>(extra[0] & 0xfu);
+        e.fallback_migratetype = static_cast<std::int8_t>(static_cast<int>(extra[0] >> 4) - 1);
+        e.change_ownership = extra[1] != 0;
+        extra += 2;
         break;
-      }
       case EventKind::PcpRefill:
-        e.percpu_refill = col[kExtra].byte() != 0;
+        e.percpu_refill = *extra++ != 0;
         break;
       default:
         break;
     }
-    e.stack_id = (tag & kStackBit) != 0 ? static_cast<std::uint32_t>(col[kStack].varint()) : kNoStack;
+    e.stack_id = (tag & kStackBit) != 0 ? static_cast<std::uint32_t>(take_varint(stack)) : kNoStack;
   }
-  if (bad_tag) {
-    error = "events block holds an unknown event kind or context";
+  col_ = {tags, ts, cpu, pfn, pid, tid, comm, gfp, extra, stack};
+  prev_ts_ = prev_ts;
+  prev_pfn_ = prev_pfn;
+  prev_pid_ = prev_pid;
+  prev_comm_ = prev_comm;
+  left_ -= static_cast<std::uint32_t>(n);
+  return n;
+}
+
+bool decode_events(const unsigned char* data, std::size_t size, std::uint32_t count, std::vector<PageEvent>& out,
+                   std::string& error) {
+  EventDecoder decoder;
+  if (!decoder.open(data, size, count, error)) {
     out.clear();
     return false;
   }
-  for (const auto& c : col) {
-    if (c.bad || !c.at_end()) {
-      error = "events block columns do not match the event count";
-      out.clear();
-      return false;
-    }
-  }
+  out.resize(count);  // every field of every event is assigned by decode()
+  decoder.decode(out.data(), count);
   return true;
 }
 

@@ -2,6 +2,9 @@
 // coded, so that zstd finds the repetition. See labyrinth-trace(5), "Events block".
 #pragma once
 
+#include <array>
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,5 +18,25 @@ void encode_events(const std::vector<PageEvent>& events, std::string& out);
 // Decodes exactly `count` events; false (with a reason) if the bytes are inconsistent.
 bool decode_events(const unsigned char* data, std::size_t size, std::uint32_t count,
                    std::vector<PageEvent>& out, std::string& error);
+
+// Decodes a chunk in batches small enough to stay in cache while the caller uses them.
+// open() checks the whole chunk first (column sizes, varint counts, tags), so a damaged
+// chunk yields no events at all, exactly as decode_events, and decode() needs no bounds
+// checks. The bytes must stay alive until the last batch is decoded.
+class EventDecoder {
+ public:
+  static constexpr std::size_t kColumns = 10;
+
+  bool open(const unsigned char* data, std::size_t size, std::uint32_t count, std::string& error);
+  // Decodes the next min(max, remaining()) events into out[0..n); returns n.
+  std::size_t decode(PageEvent* out, std::size_t max);
+  [[nodiscard]] std::uint32_t remaining() const { return left_; }
+
+ private:
+  std::array<const unsigned char*, kColumns> col_{};
+  std::uint32_t left_ = 0;
+  std::uint64_t prev_ts_ = 0, prev_pfn_ = 0;
+  std::uint32_t prev_pid_ = 0, prev_comm_ = 0;
+};
 
 }  // namespace labyrinth::traces

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <unordered_map>
@@ -59,6 +60,16 @@ struct TraceReader::Impl {
   std::unordered_map<std::uint32_t, std::string> comms;
   std::unordered_map<std::uint32_t, StackTrace> stacks;
   std::vector<PageEvent> events;
+  EventDecoder decoder;
+  std::size_t batch_events = 0;  // 0: a whole chunk per next()
+
+  std::span<const PageEvent> next_batch() {
+    const std::size_t n = batch_events == 0 ? decoder.remaining() : std::min<std::size_t>(batch_events, decoder.remaining());
+    if (events.size() < n) events.resize(n);
+    decoder.decode(events.data(), n);
+    events_read += n;
+    return {events.data(), n};
+  }
   std::vector<unsigned char> stored;
   std::vector<unsigned char> raw;
   ZSTD_DCtx* dctx = nullptr;
@@ -201,6 +212,10 @@ TraceReader::~TraceReader() = default;
 
 bool TraceReader::next(std::span<const PageEvent>& out) {
   Impl& r = *impl_;
+  if (r.decoder.remaining() != 0) {  // the rest of a chunk read in batches
+    out = r.next_batch();
+    return true;
+  }
   while (!r.done) {
     const BlockStatus status = r.read_block();
     if (status == BlockStatus::End) {
@@ -220,13 +235,12 @@ bool TraceReader::next(std::span<const PageEvent>& out) {
           r.mark(false, false, "events block claims too many events");
           break;
         }
-        if (!decode_events(r.raw.data(), r.raw.size(), r.block.count, r.events, error)) {
+        if (!r.decoder.open(r.raw.data(), r.raw.size(), r.block.count, error)) {
           r.mark(false, false, error);
           break;
         }
-        r.events_read += r.events.size();
         ++r.chunks_read;
-        out = std::span<const PageEvent>(r.events);
+        out = r.next_batch();
         return true;
       case format::BlockType::Comms:
         if (!decode_comms(r.raw.data(), r.raw.size(), r.block.count, r.comms, error)) r.mark(false, false, error);
@@ -257,6 +271,8 @@ bool TraceReader::next(std::span<const PageEvent>& out) {
   out = {};
   return false;
 }
+
+void TraceReader::set_batch_events(std::size_t events) { impl_->batch_events = events; }
 
 const TraceHeader& TraceReader::header() const { return impl_->header; }
 const Snapshot& TraceReader::start_snapshot() const { return impl_->start; }

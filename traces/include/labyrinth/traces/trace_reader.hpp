@@ -42,6 +42,9 @@ class TraceReader {
   // The next chunk of events, in file order; false at the end or at the first damage
   // (see damage()). The span stays valid until the next call.
   bool next(std::span<const PageEvent>& events);
+  // From now on next() gives at most `events` events at a time (0, the default: a whole
+  // chunk), so that a consumer finds them still in cache. Chunk boundaries are unchanged.
+  void set_batch_events(std::size_t events);
 
   [[nodiscard]] std::string_view comm(std::uint32_t comm_id) const;  // "" if unknown
   [[nodiscard]] const StackTrace* stack(std::uint32_t stack_id) const;
