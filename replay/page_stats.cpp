@@ -14,8 +14,13 @@ PageStats::PageStats(const traces::TraceHeader& header) : header_(header), bits_
   std::uint64_t max_pfn = 0;
   for (const auto& zone : header.zones) max_pfn = std::max(max_pfn, zone.start_pfn + zone.spanned_pages);
   const std::uint64_t words = (std::min<std::uint64_t>(max_pfn, kDenseLimit) + 63) / 64;
+  grow_live(static_cast<std::size_t>(words));
+}
+
+void PageStats::grow_live(std::size_t words) {
   live_bits_.resize(words);
   high_order_bits_.resize(words);
+  high_order_words_.resize((words + 63) / 64);
 }
 
 Tally& PageStats::gfp_tally(std::uint64_t gfp) {
@@ -46,19 +51,21 @@ void PageStats::track_alloc(std::uint64_t pfn, unsigned order) {
   }
   const std::size_t word = static_cast<std::size_t>(pfn >> 6);
   const std::uint64_t bit = std::uint64_t{1} << (pfn & 63);
-  if (word >= live_bits_.size()) {
-    const std::size_t words = std::max(word + 1, live_bits_.size() * 2);
-    live_bits_.resize(words);
-    high_order_bits_.resize(words);
+  if (word >= live_bits_.size()) grow_live(std::max(word + 1, live_bits_.size() * 2));
+  std::uint64_t& live = live_bits_[word];
+  // A high-order bit is only ever set on a live head, so a page that is not live has none.
+  if ((live & bit) != 0) {
+    r_.quality.add(DataQuality::double_alloc);
+    if (order == 0 && (high_order_bits_[word] & bit) != 0) {
+      if ((high_order_bits_[word] &= ~bit) == 0) high_order_words_[word >> 6] &= ~(std::uint64_t{1} << (word & 63));
+      high_order_.erase(pfn);
+    }
   }
-  if ((live_bits_[word] & bit) != 0) r_.quality.add(DataQuality::double_alloc);
-  live_bits_[word] |= bit;
+  live |= bit;
   if (order != 0) {
     high_order_bits_[word] |= bit;
+    high_order_words_[word >> 6] |= std::uint64_t{1} << (word & 63);
     high_order_[pfn] = static_cast<std::uint8_t>(order);
-  } else if ((high_order_bits_[word] & bit) != 0) {
-    high_order_bits_[word] &= ~bit;
-    high_order_.erase(pfn);
   }
 }
 
@@ -77,8 +84,8 @@ void PageStats::track_free(std::uint64_t pfn, unsigned order) {
     if (word < live_bits_.size() && (live_bits_[word] & bit) != 0) {
       live = true;
       live_bits_[word] &= ~bit;
-      if ((high_order_bits_[word] & bit) != 0) {
-        high_order_bits_[word] &= ~bit;
+      if ((high_order_words_[word >> 6] & (std::uint64_t{1} << (word & 63))) != 0 && (high_order_bits_[word] & bit) != 0) {
+        if ((high_order_bits_[word] &= ~bit) == 0) high_order_words_[word >> 6] &= ~(std::uint64_t{1} << (word & 63));
         if (auto it = high_order_.find(pfn); it != high_order_.end()) {
           allocated_order = it->second;
           high_order_.erase(it);
@@ -95,7 +102,46 @@ void PageStats::track_free(std::uint64_t pfn, unsigned order) {
   if (allocated_order != order) r_.quality.add(DataQuality::free_order_mismatch);
 }
 
-void PageStats::add(const PageEvent& e) {
+void PageStats::flush_alloc_run() {
+  AllocRun& run = alloc_run_;
+  if (run.n == 0) return;
+  const std::uint64_t pages = run.n << run.order;
+  for (Tally* t : run.rows) {
+    if (t == nullptr) continue;
+    t->allocations += run.n;
+    t->pages += pages;
+  }
+  run.n = 0;
+}
+
+void PageStats::flush_free_run() {
+  FreeRun& run = free_run_;
+  if (run.n == 0) return;
+  const std::uint64_t pages = run.n << run.order;
+  for (Tally* t : run.rows) {
+    t->frees += run.n;
+    t->freed_pages += pages;
+  }
+  run.n = 0;
+}
+
+void PageStats::add(const PageEvent& e) { add_one(e); }
+
+void PageStats::add(std::span<const PageEvent> events) {
+  // The live bitmap is larger than L2 and pfns jump around it: ask for the word of an
+  // event a few places ahead so that it is in cache when its turn comes.
+  constexpr std::size_t kAhead = 8;
+  const std::size_t n = events.size();
+  const std::uint64_t dense_pfns = std::uint64_t{live_bits_.size()} * 64;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n && events[i + kAhead].pfn < dense_pfns) {
+      __builtin_prefetch(&live_bits_[static_cast<std::size_t>(events[i + kAhead].pfn >> 6)], 1);
+    }
+    add_one(events[i]);
+  }
+}
+
+inline void PageStats::add_one(const PageEvent& e) {
   ++r_.events;
   if (e.ts_ns < prev_ts_) r_.quality.add(DataQuality::out_of_order_events);
   prev_ts_ = e.ts_ns;
@@ -103,14 +149,15 @@ void PageStats::add(const PageEvent& e) {
   r_.last_ts_ns = std::max(r_.last_ts_ns, e.ts_ns);
   const unsigned order = e.order & (kOrders - 1);
   const std::uint64_t pages = std::uint64_t{1} << order;
+  const std::uint64_t who = (std::uint64_t{e.pid} << 32) | e.comm_id;
   switch (e.kind) {
     case EventKind::Alloc: {
-      Tally& ot = order_type_[order][static_cast<std::size_t>(e.migratetype + 1) & (kTypes - 1)];
-      Tally& ct = context_[static_cast<std::size_t>(e.ctx)];
-      Tally& gt = gfp_tally(e.gfp);
-      Tally& pt = process_tally(e.pid, e.comm_id);
-      Tally* st = e.stack_id != traces::kNoStack ? &stack_[e.stack_id] : nullptr;
       if (e.pfn == traces::kFailedPfn) {
+        Tally& ot = order_type_[order][static_cast<std::size_t>(e.migratetype + 1) & (kTypes - 1)];
+        Tally& ct = context_[static_cast<std::size_t>(e.ctx)];
+        Tally& gt = gfp_tally(e.gfp);
+        Tally& pt = process_tally(e.pid, e.comm_id);
+        Tally* st = e.stack_id != traces::kNoStack ? &stack_[e.stack_id] : nullptr;
         for (Tally* t : {&r_.total, &ot, &ct, &gt, &pt, st}) {
           if (t == nullptr) continue;
           ++t->failures;
@@ -120,24 +167,43 @@ void PageStats::add(const PageEvent& e) {
         ++r_.failures_by_class[cls];
         r_.failed_pages_by_class[cls] += pages;
       } else {
-        for (Tally* t : {&r_.total, &ot, &ct, &gt, &pt, st}) {
-          if (t == nullptr) continue;
-          ++t->allocations;
-          t->pages += pages;
+        const std::uint64_t shape = (std::uint64_t{e.stack_id} << 32) | (std::uint64_t{static_cast<std::uint8_t>(e.ctx)} << 16) |
+                                    (order << 8) | (static_cast<unsigned>(e.migratetype + 1) & (kTypes - 1));
+        AllocRun& run = alloc_run_;
+        if (e.gfp != run.gfp || who != run.who || shape != run.shape || run.rows[0] == nullptr) {
+          flush_alloc_run();
+          // Hash lookups only for the keys that changed.
+          if (e.gfp != run.gfp || run.rows[3] == nullptr) run.rows[3] = &gfp_tally(e.gfp);
+          if (who != run.who || run.rows[4] == nullptr) run.rows[4] = &process_tally(e.pid, e.comm_id);
+          if (shape != run.shape || run.rows[0] == nullptr) {
+            run.rows[5] = e.stack_id != traces::kNoStack ? &stack_[e.stack_id] : nullptr;
+          }
+          run.gfp = e.gfp;
+          run.who = who;
+          run.shape = shape;
+          run.order = order;
+          run.rows[0] = &r_.total;
+          run.rows[1] = &order_type_[order][static_cast<std::size_t>(e.migratetype + 1) & (kTypes - 1)];
+          run.rows[2] = &context_[static_cast<std::size_t>(e.ctx)];
         }
+        ++run.n;
         track_alloc(e.pfn, order);
       }
       break;
     }
     case EventKind::Free: {
-      ++r_.total.frees;
-      r_.total.freed_pages += pages;
-      Tally& pt = process_tally(e.pid, e.comm_id);
-      ++pt.frees;
-      pt.freed_pages += pages;
-      Tally& ct = context_[static_cast<std::size_t>(e.ctx)];
-      ++ct.frees;
-      ct.freed_pages += pages;
+      const std::uint64_t shape = (std::uint64_t{static_cast<std::uint8_t>(e.ctx)} << 8) | order;
+      FreeRun& run = free_run_;
+      if (who != run.who || shape != run.shape || run.rows[0] == nullptr) {
+        flush_free_run();
+        if (who != run.who || run.rows[0] == nullptr) run.rows[1] = &process_tally(e.pid, e.comm_id);
+        run.who = who;
+        run.shape = shape;
+        run.order = order;
+        run.rows[0] = &r_.total;
+        run.rows[2] = &context_[static_cast<std::size_t>(e.ctx)];
+      }
+      ++run.n;
       track_free(e.pfn, order);
       break;
     }
@@ -205,7 +271,9 @@ std::string callsite_of(const traces::StackTrace& stack) {
   return stack.frames.empty() ? std::string("[unknown]") : stack.frames.back();
 }
 
-StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_n) const {
+StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_n) {
+  flush_alloc_run();
+  flush_free_run();
   StatResult r = r_;
   r.trace_path = reader.path();
   r.header = header_;

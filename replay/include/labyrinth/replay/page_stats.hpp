@@ -75,17 +75,40 @@ struct StatResult {
 class PageStats {
  public:
   explicit PageStats(const traces::TraceHeader& header);
+  PageStats(const PageStats&) = delete;  // the open runs point into the object
+  PageStats& operator=(const PageStats&) = delete;
 
   void add(const traces::PageEvent& event);
-  void add(std::span<const traces::PageEvent> events) {
-    for (const auto& e : events) add(e);
-  }
+  void add(std::span<const traces::PageEvent> events);
   // Reads names, stacks, losses and damage from the reader (after its last chunk).
-  [[nodiscard]] StatResult finish(const traces::TraceReader& reader, std::size_t top_n) const;
+  [[nodiscard]] StatResult finish(const traces::TraceReader& reader, std::size_t top_n);
 
  private:
   static constexpr int kOrders = 16;
   static constexpr int kTypes = 16;  // migratetype + 1 (0 = unknown)
+
+  // Consecutive events that land in the same rows are counted as one run and added to the
+  // rows when the run ends: most events repeat the previous one's process, GFP and order.
+  // The rows are looked up when a run starts, so they are created in the same order as
+  // one event at a time would create them (ties in the breakdowns keep their order).
+  struct AllocRun {
+    std::uint64_t gfp = 0;
+    std::uint64_t who = 0;    // pid << 32 | comm_id
+    std::uint64_t shape = 0;  // stack_id << 32 | ctx << 16 | order << 8 | migratetype + 1
+    std::uint64_t n = 0;
+    unsigned order = 0;
+    std::array<Tally*, 6> rows{};  // total, order x type, context, gfp, process, stack or null
+  };
+  struct FreeRun {
+    std::uint64_t who = 0;
+    std::uint64_t shape = 0;  // ctx << 8 | order
+    std::uint64_t n = 0;
+    unsigned order = 0;
+    std::array<Tally*, 3> rows{};  // total, process, context
+  };
+  void add_one(const traces::PageEvent& event);
+  void flush_alloc_run();
+  void flush_free_run();
 
   Tally& gfp_tally(std::uint64_t gfp);
   Tally& process_tally(std::uint32_t pid, std::uint32_t comm_id);
@@ -104,12 +127,19 @@ class PageStats {
   std::uint64_t last_process_ = ~0ull;
   Tally* last_process_tally_ = nullptr;
 
-  // Live allocations by head pfn: one bit per page frame keeps the map in cache (a 24 GiB
-  // machine needs 768 KiB); a second bit marks heads of order > 0, whose order is kept in
-  // a small map. Pfns beyond kDenseLimit (hostile input) go to a hash map.
+  AllocRun alloc_run_;
+  FreeRun free_run_;
+
+  // Live allocations by head pfn: one bit per page frame keeps the map small (a 24 GiB
+  // machine needs 768 KiB); a second bitmap marks heads of order > 0, whose order is kept in
+  // a small map. That second bitmap is only read where a summary bit (one per 64 frames)
+  // says it has a bit set, so the common order-0 free touches one cache line, not two.
+  // Pfns beyond kDenseLimit (hostile input) go to a hash map.
   static constexpr std::uint64_t kDenseLimit = 1ull << 32;
+  void grow_live(std::size_t word);
   std::vector<std::uint64_t> live_bits_;
   std::vector<std::uint64_t> high_order_bits_;
+  std::vector<std::uint64_t> high_order_words_;  // bit w: high_order_bits_[w] != 0
   std::unordered_map<std::uint64_t, std::uint8_t> high_order_;
   std::unordered_map<std::uint64_t, std::uint8_t> live_sparse_;  // pfn -> order
 
