@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds the release and the ASan+UBSan
-# flavours, and runs every test in both. Tests that need BPF run for real as root; with
+# flavours, runs every test in both, then fuzzes every libFuzzer target for a minute
+# (LABYRINTH_FUZZ_SECONDS). Tests that need BPF run for real as root; with
 # LABYRINTH_REQUIRE_BPF=1 a skipped BPF test is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,4 +18,9 @@ for flavour in release asan; do
     status=1
   fi
 done
+# A bounded fuzz run of every target (tests/fuzz), two at a time; the budget is in DEVELOPERS.md.
+echo "== fuzz (${LABYRINTH_FUZZ_SECONDS:-60}s per target)"
+if ! bash scripts/fuzz.sh "${LABYRINTH_FUZZ_SECONDS:-60}"; then
+  status=1
+fi
 exit $status
