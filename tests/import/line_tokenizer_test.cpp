@@ -197,6 +197,20 @@ TEST(PerfScript, LostRecordsAndHeaders) {
   EXPECT_EQ(tokenize_perf_script_line("perf: no samples").cls, LineClass::Bad);
 }
 
+// A trace header holds at most 65536 CPUs (found by fuzz_import_ftrace): a capture declaring
+// more is a bad line, not a header, or the import would write a trace no reader opens.
+TEST(Headers, CpuCountsAboveTheTraceLimitAreBadLines) {
+  EXPECT_EQ(tokenize_ftrace_line("# entries-in-buffer/entries-written: 1/1   #P:65536").declared_cpus, 65536);
+  auto t = tokenize_ftrace_line("# entries-in-buffer/entries-written: 1/1   #P:221356");
+  EXPECT_EQ(t.cls, LineClass::Bad);
+  EXPECT_EQ(t.declared_cpus, -1);
+  ASSERT_NE(t.error, nullptr);
+  EXPECT_STREQ(t.error, "declared CPU count above 65536");
+  EXPECT_EQ(tokenize_tracecmd_line("cpus=65537").cls, LineClass::Bad);
+  EXPECT_EQ(tokenize_tracecmd_line("cpus=4").declared_cpus, 4);
+  EXPECT_EQ(tokenize_perf_script_line("# nrcpus avail : 2147483647").cls, LineClass::Bad);
+}
+
 TEST(Formats, NamesAndSniffing) {
   EXPECT_EQ(parse_capture_format("ftrace"), CaptureFormat::Ftrace);
   EXPECT_EQ(parse_capture_format("trace-cmd"), CaptureFormat::TraceCmd);

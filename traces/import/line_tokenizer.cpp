@@ -41,6 +41,20 @@ bool parse_uint(std::string_view s, T& out) {
   return ec == std::errc{} && ptr == s.data() + s.size();
 }
 
+// A CPU count declared in a capture header ("cpus=2", "#P:2"). Above 65536 (the most a trace
+// header may hold, as the cpu field of an event is 16 bits) the line is bad, not a header:
+// an import that took it would write a trace that no reader opens.
+void declare_cpus(std::string_view digits, TokenizedLine& out) {
+  std::int32_t cpus = 0;
+  if (!parse_uint(digits, cpus)) return;
+  if (cpus > 65536) {
+    out.cls = LineClass::Bad;
+    out.error = "declared CPU count above 65536";
+    return;
+  }
+  out.declared_cpus = cpus;
+}
+
 // The next whitespace-separated token at or after `pos`; empty at the end.
 std::string_view next_token(std::string_view line, std::size_t& pos) {
   while (pos < line.size() && is_space(line[pos])) ++pos;
@@ -164,8 +178,7 @@ void ftrace_header(std::string_view line, TokenizedLine& out) {
   if (p != std::string_view::npos) {
     std::size_t end = p + 3;
     while (end < line.size() && is_digit(line[end])) ++end;
-    std::int32_t cpus = 0;
-    if (parse_uint(line.substr(p + 3, end - p - 3), cpus)) out.declared_cpus = cpus;
+    declare_cpus(line.substr(p + 3, end - p - 3), out);
   }
 }
 
@@ -473,8 +486,7 @@ TokenizedLine tokenize_tracecmd_line(std::string_view line) {
   }
   if (s.substr(0, 5) == "cpus=") {
     out.cls = LineClass::Header;
-    std::int32_t cpus = 0;
-    if (parse_uint(s.substr(5), cpus)) out.declared_cpus = cpus;
+    declare_cpus(s.substr(5), out);
     return out;
   }
   if (s.substr(0, 7) == "version" || (s.substr(0, 4) == "CPU " && s.find(" is empty") != std::string_view::npos)) {
@@ -504,8 +516,7 @@ TokenizedLine tokenize_perf_script_line(std::string_view line) {
     for (const std::string_view key : {std::string_view("# nrcpus avail"), std::string_view("# nrcpus online")}) {
       if (s.substr(0, key.size()) == key) {
         const std::size_t colon = s.find(':');
-        std::int32_t cpus = 0;
-        if (colon != std::string_view::npos && parse_uint(trim(s.substr(colon + 1)), cpus)) out.declared_cpus = cpus;
+        if (colon != std::string_view::npos) declare_cpus(trim(s.substr(colon + 1)), out);
       }
     }
     return out;
