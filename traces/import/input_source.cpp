@@ -16,7 +16,7 @@ namespace labyrinth::traces::import {
 namespace {
 
 constexpr unsigned char kZstdMagic[4] = {0x28, 0xb5, 0x2f, 0xfd};
-constexpr std::size_t kRawChunk = std::size_t{1} << 17;
+constexpr std::size_t kRawChunk = std::size_t{1} << 16;
 
 }  // namespace
 
@@ -217,7 +217,9 @@ std::uint64_t InputSource::raw_bytes_read() const { return impl_->raw_read; }
 
 LineReader::LineReader(InputSource& source, std::size_t max_line_bytes)
     : source_(source), max_line_(std::max<std::size_t>(max_line_bytes, 64)) {
-  buffer_.resize(std::max<std::size_t>(std::size_t{1} << 20, max_line_ + 1));
+  // One line must fit; 64 KiB at least keeps reads large. Sized from the limit, not fixed at
+  // 1 MiB, so that readers with a small limit (tests, fuzzing) do not zero a MiB each.
+  buffer_.resize(std::max<std::size_t>(std::size_t{64} << 10, max_line_ + 1));
 }
 
 bool LineReader::fill() {
