@@ -1,12 +1,15 @@
 // `labyrinth script [TRACE]`: the trace as text, one event per line (the text twin, which
 // `labyrinth import text` turns back into a trace).
-#include <fstream>
+#include <ext/stdio_filebuf.h>
+
 #include <iostream>
+#include <memory>
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
 #include "labyrinth/traces/text_trace.hpp"
 #include "log.hpp"
+#include "output_file.hpp"
 #include "trace_input.hpp"
 
 namespace labyrinth::cli {
@@ -15,19 +18,24 @@ namespace {
 struct ScriptOptions {
   std::string input = kDefaultTraceFile;
   std::string output = "-";
+  bool force = false;
 };
 
 int run_script(const ScriptOptions& options) {
   auto reader = open_trace_or_exit(options.input);
-  std::ofstream file;
+  std::unique_ptr<__gnu_cxx::stdio_filebuf<char>> buffer;
+  std::unique_ptr<std::ostream> file;
   std::ostream* out = &std::cout;
   if (options.output != "-") {
-    file.open(options.output, std::ios::out | std::ios::trunc);
-    if (!file) {
-      error("{}: cannot create", options.output);
+    std::string why;
+    const int fd = open_trace_data_output(options.output, options.force, why);
+    if (fd < 0) {
+      error("{}", why);
       return kExitFailure;
     }
-    out = &file;
+    buffer = std::make_unique<__gnu_cxx::stdio_filebuf<char>>(fd, std::ios::out);
+    file = std::make_unique<std::ostream>(buffer.get());
+    out = file.get();
   }
   traces::write_text_trace(*reader, *out);
   out->flush();
@@ -45,7 +53,8 @@ void setup_script(CLI::App& app) {
   auto* cmd = app.add_subcommand("script", "Print a trace as text, one event per line (the text twin)");
   cmd->add_option("trace", options->input, "Trace file")->capture_default_str();
   cmd->add_option("-i,--input", options->input, "Trace file");
-  cmd->add_option("-o,--output", options->output, "Write to FILE instead of stdout");
+  cmd->add_option("-o,--output", options->output, "Write to FILE instead of stdout (created 0600)");
+  cmd->add_flag("-f,--force", options->force, "Overwrite FILE if it exists");
   cmd->callback([options] {
     const int rc = run_script(*options);
     if (rc != kExitOk) throw CLI::RuntimeError(rc);

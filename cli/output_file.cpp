@@ -1,6 +1,7 @@
 #include "output_file.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -39,8 +40,42 @@ std::string write_text_output(const std::string& path, const std::string& conten
   return {};
 }
 
+int open_trace_data_output(const std::string& path, bool force, std::string& error) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd >= 0) return fd;
+  if (errno != EEXIST) {
+    error = path + ": cannot create: " + std::strerror(errno);
+    return -1;
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    error = path + ": cannot create: " + std::strerror(errno);
+    return -1;
+  }
+  if (S_ISLNK(st.st_mode)) {
+    error = path + ": is a symbolic link; refusing to write through it";
+    return -1;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    error = path + ": is a directory";
+    return -1;
+  }
+  const bool regular = S_ISREG(st.st_mode);
+  if (regular && !force) {
+    error = path + ": file exists (use -f to overwrite it)";
+    return -1;
+  }
+  fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC | (regular ? O_TRUNC : 0));
+  if (fd < 0) {
+    error = path + ": cannot open: " + std::strerror(errno);
+    return -1;
+  }
+  if (regular) ::fchmod(fd, 0600);
+  return fd;
+}
+
 std::string write_json_output(const std::string& path, const nlohmann::ordered_json& document) {
-  return write_text_output(path, document.dump(2) + "\n");
+  return write_text_output(path, document.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
 }
 
 }  // namespace labyrinth::cli

@@ -11,4 +11,9 @@ namespace labyrinth::cli {
 std::string write_text_output(const std::string& path, const std::string& content);
 std::string write_json_output(const std::string& path, const nlohmann::ordered_json& document);
 
+// Opens a file that holds trace data (the text twin) for writing: created 0600, never
+// through a symbolic link, an existing regular file only with `force` (a FIFO or device is
+// written as is). Returns the descriptor, or -1 with `error` set.
+int open_trace_data_output(const std::string& path, bool force, std::string& error);
+
 }  // namespace labyrinth::cli

@@ -26,7 +26,9 @@ inline std::string slurp_fd(int fd) {
 }
 
 // argv[0] is the program path. stdout and stderr go to temporary files (no pipe deadlock).
-inline CommandResult run_command(const std::vector<std::string>& argv, const std::string& stdin_path = "/dev/null") {
+// cwd: the directory to run in ("" = this one).
+inline CommandResult run_command(const std::vector<std::string>& argv, const std::string& stdin_path = "/dev/null",
+                                 const std::string& cwd = "") {
   char out_name[] = "/tmp/laby-out-XXXXXX";
   char err_name[] = "/tmp/laby-err-XXXXXX";
   const int out_fd = ::mkstemp(out_name);
@@ -38,6 +40,7 @@ inline CommandResult run_command(const std::vector<std::string>& argv, const std
     ::dup2(in_fd, 0);
     ::dup2(out_fd, 1);
     ::dup2(err_fd, 2);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);

@@ -147,7 +147,12 @@ std::string temp_name(const std::string& out_path, int n) {
 void check_output(const std::string& input_name, const std::string& out_path, bool overwrite) {
   if (out_path.empty()) throw TraceError(TraceError::Kind::Io, "no output file given");
   struct stat out_st {};
-  if (::stat(out_path.c_str(), &out_st) == 0) {
+  // lstat: the trace is put in place with rename(2), which would replace a symbolic link
+  // silently; refuse it like record does.
+  if (::lstat(out_path.c_str(), &out_st) == 0) {
+    if (S_ISLNK(out_st.st_mode)) {
+      throw TraceError(TraceError::Kind::Io, out_path + ": is a symbolic link; refusing to write through it");
+    }
     if (S_ISDIR(out_st.st_mode)) throw TraceError(TraceError::Kind::Io, out_path + ": is a directory");
     if (!overwrite) throw TraceError(TraceError::Kind::Io, out_path + ": file exists (use -f to overwrite it)");
     struct stat in_st {};
