@@ -1,7 +1,9 @@
 // `labyrinth replay [TRACE] [--mode mirror|simulate] [what-if options]`: the trace replayed
 // into the allocator model; failure forensics, fragmentation timeline, validation.
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -66,6 +68,33 @@ class Progress {
   std::chrono::steady_clock::time_point last_{};
 };
 
+// The model keeps metadata for every page frame of the recorded zones (12 bytes, rounded
+// up here), and simulate a few bytes more for every pfn between the lowest and highest zone.
+// A hostile or foreign header can describe more than this machine could hold: say so before
+// allocating, rather than die of it.
+std::string model_too_large(const traces::TraceHeader& header, bool simulate) {
+  constexpr double kBytesPerPage = 16;
+  constexpr double kSimulateBytesPerPfn = 6;
+  std::uint64_t lo = ~std::uint64_t{0}, hi = 0;
+  double pages = 0;
+  for (const auto& z : header.zones) {
+    if (z.spanned_pages == 0 || z.managed_pages == 0) continue;
+    lo = std::min(lo, z.start_pfn);
+    const std::uint64_t end = z.start_pfn + z.spanned_pages;
+    hi = std::max(hi, end < z.start_pfn ? ~std::uint64_t{0} : end);
+    pages += static_cast<double>(z.spanned_pages);
+  }
+  if (hi <= lo) return {};
+  const double need = pages * kBytesPerPage + (simulate ? static_cast<double>(hi - lo) * kSimulateBytesPerPfn : 0.0);
+  const double have = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+  if (have <= 0 || need <= have * 0.75) return {};
+  constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+  return fmt::format("its zones span {:.0f} page frames{}; replaying them needs about {:.1f} GiB of memory, more than "
+                     "this machine has ({:.1f} GiB)",
+                     pages, simulate && static_cast<double>(hi - lo) > pages ? fmt::format(" over a range of {} pfns", hi - lo) : "",
+                     need / kGiB, have / kGiB);
+}
+
 int run_replay(const ReplayCliOptions& o) {
   replay::ReplayOptions options;
   replay::WhatIf& w = options.what_if;
@@ -115,7 +144,14 @@ int run_replay(const ReplayCliOptions& o) {
   std::string csv_tmp;
   if (!o.timeline_path.empty()) {
     csv_tmp = o.timeline_path == "-" ? std::string() : o.timeline_path + ".tmp." + std::to_string(::getpid());
-    csv = o.timeline_path == "-" ? stdout : std::fopen(csv_tmp.c_str(), "w");
+    if (o.timeline_path == "-") {
+      csv = stdout;
+    } else {
+      // O_EXCL and O_NOFOLLOW: the temporary name is predictable, so never reuse what is there.
+      const int fd = ::open(csv_tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+      csv = fd < 0 ? nullptr : ::fdopen(fd, "w");
+      if (csv == nullptr && fd >= 0) ::close(fd);
+    }
     if (csv == nullptr) {
       error("cannot write {}: {}", o.timeline_path, std::strerror(errno));
       return kExitFailure;
@@ -158,6 +194,12 @@ int run_replay(const ReplayCliOptions& o) {
     if (!o.quiet) warning("{} describes no memory zones: replaying into this machine's (from /proc/zoneinfo)", o.input);
   }
 
+  if (const std::string why = model_too_large(header, options.mode == replay::ReplayMode::Simulate); !why.empty()) {
+    close_csv(false);
+    error("{}: {}", o.input, why);
+    hint("replay it on a machine with more memory; 'labyrinth stat' reads it in little memory");
+    return kExitFailure;
+  }
   std::unique_ptr<replay::Replayer> replayer;
   try {
     replayer = std::make_unique<replay::Replayer>(header, start, options);

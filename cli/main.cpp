@@ -34,6 +34,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return kExitUsage;
+  } catch (const std::exception& e) {  // a bug, but a message and exit 1 rather than abort()
+    error("internal error: {}", e.what());
+    hint("please report this with the input that caused it");
+    return kExitFailure;
   }
   return kExitOk;
 }

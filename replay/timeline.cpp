@@ -45,14 +45,23 @@ void Timeline::write_csv_header(std::FILE* out, unsigned orders) {
 void Timeline::start(std::uint64_t t0_ns) {
   started_ = true;
   last_ = t0_ns;
-  next_ = t0_ns + interval_;
+  next_ = t0_ns > kEndOfTime - interval_ ? kEndOfTime : t0_ns + interval_;
 }
 
 void Timeline::sample_until(std::uint64_t ts_ns, const allocator::Model& model) {
-  while (started_ && ts_ns >= next_) {
+  while (started_ && ts_ns >= next_ && next_ != last_) {
     take(next_, next_ - last_, model);
     last_ = next_;
-    next_ += interval_;
+    // More empty intervals ahead than the timeline keeps points: they would all show this
+    // same state, so one sample covers them (a jump of years in the timestamps must not
+    // cost a sample per interval).
+    const std::uint64_t empty = (ts_ns - next_) / interval_;
+    if (empty > max_points_) {
+      next_ += empty * interval_;
+      take(next_, next_ - last_, model);
+      last_ = next_;
+    }
+    next_ = next_ > kEndOfTime - interval_ ? kEndOfTime : next_ + interval_;
   }
 }
 

@@ -31,7 +31,7 @@ void encode_snapshot(const Snapshot& snapshot, std::string& out) {
   const nlohmann::json meta{{"ts_ns", snapshot.ts_ns},
                             {"kpageflags_scan_ns", snapshot.kpageflags_scan_ns},
                             {"zones", snapshot.zones}};
-  const std::string text = meta.dump();
+  const std::string text = meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   out.clear();
   put_string(out, "");  // reserved: a future name for the snapshot
   put_varint(out, text.size());
@@ -77,6 +77,10 @@ bool decode_snapshot(const unsigned char* data, std::size_t size, Snapshot& out,
     run.pages = in.varint();
     if (in.bad || run.pages == 0 || run.start_pfn < prev_end) {
       error = "snapshot free runs are not sorted and disjoint";
+      return false;
+    }
+    if (run.pages > ~std::uint64_t{0} - run.start_pfn) {  // the end would wrap around
+      error = "snapshot free run at pfn " + std::to_string(run.start_pfn) + " has an impossible page count";
       return false;
     }
     prev_end = run.start_pfn + run.pages;

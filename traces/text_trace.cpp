@@ -205,7 +205,9 @@ class TextParser {
       header_.clock = std::string(one());
     } else if (name == "page_size" || name == "max_order" || name == "pageblock_order" || name == "cpus") {
       require_before_events(name);
-      const auto v = static_cast<std::uint32_t>(number(name, one()));
+      const std::uint64_t wide = number(name, one());
+      if (wide > UINT32_MAX) fail("!" + std::string(name) + " " + std::to_string(wide) + " is out of range");
+      const auto v = static_cast<std::uint32_t>(wide);
       if (name == "page_size") header_.page_size = v;
       if (name == "max_order") header_.max_order = v;
       if (name == "pageblock_order") header_.pageblock_order = v;
@@ -336,6 +338,7 @@ class TextParser {
     if (plus == std::string_view::npos) fail("a free run is PFN+PAGES, got '" + std::string(text) + "'");
     FreeRun run{number("pfn", text.substr(0, plus)), number("pages", text.substr(plus + 1))};
     if (run.pages == 0) fail("a free run needs at least one page");
+    if (run.pages > ~std::uint64_t{0} - run.start_pfn) fail("a free run cannot end past the last pfn");
     if (!snap.free_runs.empty()) {
       const FreeRun& prev = snap.free_runs.back();
       if (run.start_pfn < prev.start_pfn + prev.pages) fail("free runs must be sorted and disjoint");

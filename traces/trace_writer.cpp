@@ -167,7 +167,8 @@ TraceWriter::TraceWriter(std::string path, TraceHeader header, WriterOptions opt
   file_header.major = kFormatMajor;
   file_header.minor = kFormatMinor;
   impl_->write_all(&file_header, sizeof file_header);
-  const std::string text = nlohmann::json(header).dump();
+  // Process names and command arguments may be any bytes: replace what is not UTF-8.
+  const std::string text = nlohmann::json(header).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   impl_->write_block(format::BlockType::Header, 0, text, false);
   impl_->pending.reserve(impl_->options.chunk_events);
   impl_->comm_ids.emplace("", kUnknownComm);
@@ -240,7 +241,7 @@ void TraceWriter::finish(const Snapshot& end_snapshot, TraceFooter footer) {
     footer.first_ts_ns = w.totals.first_ts_ns;
     footer.last_ts_ns = w.totals.last_ts_ns;
   }
-  w.write_block(format::BlockType::Footer, 0, nlohmann::json(footer).dump(), false);
+  w.write_block(format::BlockType::Footer, 0, nlohmann::json(footer).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), false);
   if (::fsync(w.fd) != 0 && errno != EINVAL) w.fail(w.path + ": fsync failed: " + errno_text(errno));
   if (::close(w.fd) != 0) {
     w.fd = -1;

@@ -75,6 +75,7 @@ class Timeline {
   unsigned orders_;
   std::FILE* csv_;
   bool started_ = false;
+  static constexpr std::uint64_t kEndOfTime = ~std::uint64_t{0};
   std::uint64_t last_ = 0;
   std::uint64_t next_ = ~std::uint64_t{0};
   std::uint64_t taken_ = 0;
