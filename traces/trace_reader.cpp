@@ -23,6 +23,12 @@ namespace {
 
 enum class BlockStatus { Ok, End, Damaged };
 
+constexpr std::uint64_t kMaxZstdRatio = 128 * 1024 / 4;  // ZSTD_BLOCKSIZE_MAX from a 4-byte RLE block
+// Every encoded event takes at least 2 tag bytes and one varint byte in each of the ts, cpu,
+// pid, tid and comm columns (event_codec.cpp), after a 44-byte column table.
+constexpr std::uint64_t kMinEventBytes = 7;
+constexpr std::uint64_t kEventsTableBytes = 44;
+
 std::string at(const std::string& path, std::uint64_t offset) {
   return path + ": offset " + std::to_string(offset) + ": ";
 }
@@ -138,6 +144,13 @@ struct TraceReader::Impl {
       return BlockStatus::Damaged;
     }
     if ((block.flags & format::kFlagZstd) != 0) {
+      // Size the buffer only for what the frame can really hold: a zstd block of at least
+      // 4 bytes yields at most 128 KiB, and the writer records the content size.
+      const unsigned long long content = ZSTD_getFrameContentSize(stored.data(), stored.size());
+      if (content != block.raw_size || block.raw_size > block.stored_size * kMaxZstdRatio) {
+        mark(false, false, "block does not decompress (its sizes do not match its data)");
+        return BlockStatus::Damaged;
+      }
       if (dctx == nullptr) dctx = ZSTD_createDCtx();
       raw.resize(static_cast<std::size_t>(block.raw_size));
       const std::size_t n = ZSTD_decompressDCtx(dctx, raw.data(), raw.size(), stored.data(), stored.size());
@@ -172,6 +185,10 @@ TraceReader::TraceReader(std::string path) : impl_(std::make_unique<Impl>()) {
   format::FileHeader file_header{};
   if (r.file_size == 0) throw TraceError(TraceError::Kind::BadMagic, r.path + ": empty file, not a labyrinth trace");
   const std::size_t got = r.read_at(&file_header, sizeof file_header, 0);
+  if (got < sizeof file_header && std::memcmp(file_header.magic, format::kMagic, std::min(got, sizeof format::kMagic)) == 0) {
+    throw TraceError(TraceError::Kind::Truncated,
+                     r.path + ": offset " + std::to_string(got) + ": the file ends inside the file header (truncated)");
+  }
   if (got < sizeof file_header || std::memcmp(file_header.magic, format::kMagic, sizeof format::kMagic) != 0) {
     throw TraceError(TraceError::Kind::BadMagic,
                      r.path + ": offset 0: not a labyrinth trace (bad magic); text captures go through 'labyrinth import'");
@@ -182,9 +199,18 @@ TraceReader::TraceReader(std::string path) : impl_(std::make_unique<Impl>()) {
                          std::to_string(file_header.minor) + " is newer than this labyrinth reads (" +
                          std::to_string(kFormatMajor) + ".x); upgrade labyrinth");
   }
+  if (file_header.major == 0) {
+    throw TraceError(TraceError::Kind::Corrupt, r.path + ": offset 8: trace format 0." +
+                                                    std::to_string(file_header.minor) + " does not exist (damaged file header)");
+  }
   r.offset = sizeof file_header;
 
-  if (r.read_block() != BlockStatus::Ok || r.block.type != static_cast<std::uint32_t>(format::BlockType::Header)) {
+  const BlockStatus first = r.read_block();
+  if (first == BlockStatus::End) {
+    throw TraceError(TraceError::Kind::Truncated,
+                     at(r.path, r.offset) + "the file ends before the trace header (truncated)");
+  }
+  if (first != BlockStatus::Ok || r.block.type != static_cast<std::uint32_t>(format::BlockType::Header)) {
     throw TraceError(r.damage.truncated ? TraceError::Kind::Truncated : TraceError::Kind::Corrupt,
                      r.damage.any() ? r.damage.message : at(r.path, r.block_offset) + "the trace header is missing");
   }
@@ -231,8 +257,10 @@ bool TraceReader::next(std::span<const PageEvent>& out) {
     std::string error;
     switch (static_cast<format::BlockType>(r.block.type)) {
       case format::BlockType::Events:
-        if (r.block.count > format::kMaxChunkEvents) {
-          r.mark(false, false, "events block claims too many events");
+        // Checked before decoding sizes a vector from the count.
+        if (r.block.count > format::kMaxChunkEvents ||
+            r.raw.size() < kEventsTableBytes + std::uint64_t{r.block.count} * kMinEventBytes) {
+          r.mark(false, false, "events block claims " + std::to_string(r.block.count) + " events, more than it holds");
           break;
         }
         if (!r.decoder.open(r.raw.data(), r.raw.size(), r.block.count, error)) {

@@ -149,7 +149,7 @@ TEST_F(HostileValues, ZonesTooLargeToModelAreRefusedWithTheirSize) {
     for (const char* mode : {"mirror", "simulate"}) {
       SCOPED_TRACE(trace + " " + mode);
       const auto t = timed({"replay", trace, "--mode", mode, "-q"});
-      EXPECT_LT(t.seconds, 10.0);
+      EXPECT_LT(t.seconds, 60.0);  // hang guard (was minutes), not a speed target
       if (h == &apart && std::string(mode) == "mirror") {  // two small zones: the mirror models them
         EXPECT_EQ(t.r.exit_code, 0) << t.r.err;
         continue;
@@ -162,7 +162,7 @@ TEST_F(HostileValues, ZonesTooLargeToModelAreRefusedWithTheirSize) {
     // stat does not model pages: it reads the trace in small memory
     const auto s = timed({"stat", trace, "-q"});
     EXPECT_EQ(s.r.exit_code, 0) << s.r.err;
-    EXPECT_LT(s.seconds, 10.0);
+    EXPECT_LT(s.seconds, 60.0);  // hang guard, not a speed target
   }
 }
 
@@ -180,13 +180,13 @@ TEST_F(HostileValues, TimestampsFarApartDoNotStallTheTimeline) {
     SCOPED_TRACE(mode);
     const auto t = timed({"replay", trace, "--mode", mode, "--interval", "1ms", "--json", "-"});
     ASSERT_EQ(t.r.exit_code, 0) << t.r.err;
-    EXPECT_LT(t.seconds, 10.0);
+    EXPECT_LT(t.seconds, 60.0);  // hang guard (was minutes), not a speed target
     const auto doc = nlohmann::json::parse(t.r.out);
     EXPECT_EQ(quality_value(doc, "out_of_order_events") + quality_value(doc, "late_events"), 1u);
   }
   const auto s = timed({"stat", trace, "-q"});
   EXPECT_EQ(s.r.exit_code, 0) << s.r.err;
-  EXPECT_LT(s.seconds, 10.0);
+  EXPECT_LT(s.seconds, 60.0);  // hang guard, not a speed target
 }
 
 // Process names that are not UTF-8 (the kernel takes any bytes for a comm) in the JSON
