@@ -41,6 +41,7 @@ using namespace std::chrono_literals;
 
 constexpr int kExitNoPermission = 4;  // cli/exit_codes.hpp
 constexpr int kExitFailure = 1;
+constexpr int kExitBadTrace = 3;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
@@ -438,6 +439,11 @@ TEST_F(RecordTest, SigkillLeavesAReadablePrefixReportedIncomplete) {
   EXPECT_FALSE(r.complete());
   EXPECT_TRUE(r.damage().truncated) << r.damage().message;
   EXPECT_GT(n, 10000u);
+  const auto s = run({LABYRINTH_CLI, "stat", trace, "-q"});
+  EXPECT_EQ(s.exit_code(), kExitBadTrace) << s.err;
+  EXPECT_NE(s.err.find(trace + ": offset "), std::string::npos) << s.err;
+  EXPECT_NE(s.err.find("the recording did not finish (incomplete)"), std::string::npos) << s.err;
+  EXPECT_NE(s.err.find(std::to_string(n) + " events were readable"), std::string::npos) << s.err;
   // chunks are flushed at least every second: what is lost is the last second or so
   ASSERT_GT(last_ts, 0u);
   EXPECT_LT(static_cast<double>(killed_at - last_ts) / 1e9, 2.0);
@@ -502,6 +508,14 @@ TEST_F(RecordTest, RefusesToClobberWithoutForce) {
   f = run(record({"-f", "-o", link, "-d", "200ms"}));
   EXPECT_EQ(f.exit_code(), kExitFailure) << f.err;
   EXPECT_FALSE(fs::exists(path("target")));
+  // a link to an existing file: the file is not touched
+  const std::string link2 = path("link2.trace");
+  fs::create_symlink(trace, link2);
+  const std::string before = slurp(trace);
+  f = run(record({"-f", "-o", link2, "-d", "200ms", "--no-kpageflags"}));
+  EXPECT_EQ(f.exit_code(), kExitFailure) << f.err;
+  EXPECT_NE(f.err.find("symbolic link"), std::string::npos) << f.err;
+  EXPECT_EQ(slurp(trace), before);
 }
 
 TEST_F(RecordTest, UnwritableOutputDirectoryIsReportedBeforeRecording) {
@@ -522,12 +536,94 @@ TEST_F(RecordTest, DiskFullStopsWithAClearErrorAndAReadablePrefix) {
   EXPECT_EQ(f.exit_code(), kExitFailure) << f.err;
   EXPECT_NE(f.err.find("No space left on device"), std::string::npos) << f.err;
   EXPECT_NE(f.err.find("incomplete"), std::string::npos) << f.err;
+  EXPECT_NE(f.err.find(trace), std::string::npos) << f.err;
   TraceReader r(trace);
   std::uint64_t n = 0;
   std::span<const PageEvent> chunk;
   while (r.next(chunk)) n += chunk.size();
   EXPECT_FALSE(r.complete());
   EXPECT_GT(n, 0u);
+  // what was written stays readable by stat, which says it is incomplete and how much it read
+  const auto s = run({LABYRINTH_CLI, "stat", trace, "--json", path("full.json")});
+  EXPECT_EQ(s.exit_code(), kExitBadTrace) << s.err;
+  EXPECT_NE(s.err.find(trace + ": offset "), std::string::npos) << s.err;
+  EXPECT_NE(s.err.find(std::to_string(n) + " events were readable"), std::string::npos) << s.err;
+  EXPECT_NE(s.out.find("trace_incomplete"), std::string::npos) << s.out;
+  EXPECT_NE(slurp(path("full.json")).find("\"complete\": false"), std::string::npos);
+}
+
+// A ring buffer too small for the event rate: a 1 MiB buffer, and the recorder stopped
+// (SIGSTOP) for a second while a workload allocates, so the buffer must overflow. The drops
+// are counted and every report shows them as data loss, in text and in JSON.
+TEST_F(RecordTest, RingBufferTooSmallDropsAreShownAsDataLossEverywhere) {
+  const std::string trace = path("drops.trace");
+  const auto p = spawn(record({"-o", trace, "-m", "1", "-e", "alloc,free", "--no-kpageflags", "-d", "3"}));
+  ASSERT_TRUE(wait_for_file(trace, 20s)) << slurp(p.err_path);
+  const auto load = spawn({LABYRINTH_PAGE_WORKLOAD, "touch", "64", "100000"});
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(::kill(p.pid, SIGSTOP), 0);
+  std::this_thread::sleep_for(1500ms);
+  ASSERT_EQ(::kill(p.pid, SIGCONT), 0);
+  const auto f = wait(p, 60s);
+  ::kill(load.pid, SIGKILL);
+  wait(load);
+  ASSERT_FALSE(f.timed_out);
+  EXPECT_EQ(f.exit_code(), 0) << f.err;
+  EXPECT_NE(f.err.find("events lost: the ring buffer was full"), std::string::npos) << f.err;
+  EXPECT_NE(f.err.find("-m 2"), std::string::npos) << f.err;
+
+  TraceReader r(trace);
+  std::span<const PageEvent> chunk;
+  while (r.next(chunk)) {
+  }
+  ASSERT_TRUE(r.complete()) << r.damage().message;
+  const std::uint64_t drops = r.footer().losses.ringbuf_drops;
+  ASSERT_GT(drops, 0u);
+  const std::string row = std::to_string(drops) + "  ringbuf_drops";
+  const std::string json_row = "\"name\": \"ringbuf_drops\",\n      \"severity\": \"data_loss\",\n      \"value\": " +
+                               std::to_string(drops);
+  for (const std::string& cmd : {std::string("stat"), std::string("replay")}) {
+    SCOPED_TRACE(cmd);
+    const auto text = run({LABYRINTH_CLI, cmd, trace});
+    EXPECT_EQ(text.exit_code(), 0) << text.err;
+    EXPECT_NE(text.out.find(row), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("the trace lost data"), std::string::npos) << text.out;
+    const auto json = run({LABYRINTH_CLI, cmd, trace, "--json", "-"});
+    EXPECT_EQ(json.exit_code(), 0) << json.err;
+    EXPECT_NE(json.out.find(json_row), std::string::npos) << json.out.substr(0, 2000);
+    EXPECT_NE(json.out.find("\"ringbuf_drops\": " + std::to_string(drops)), std::string::npos);  // capture.losses
+  }
+}
+
+// record writes its trace and nothing else: run it with private, empty /tmp, /var/tmp and
+// /dev/shm (a mount namespace) from a directory of its own, without -o and with -g, and
+// look at what is there afterwards. The default output is relative to the current directory.
+TEST_F(RecordTest, WritesOnlyItsTraceNothingInSharedTemporaryPlaces) {
+  if (::access("/usr/bin/unshare", X_OK) != 0) GTEST_SKIP() << "no unshare(1)";
+  const std::string cmd =
+      "set -e; for d in /tmp /var/tmp /dev/shm; do mount -t tmpfs -o mode=1777 none $d; done; "
+      "mkdir -m 700 /tmp/work; cd /tmp/work; "
+      "bpf_before=$(ls -A /sys/fs/bpf 2>/dev/null | wc -l); " +
+      std::string(LABYRINTH_CLI) +
+      " record -g -d 1 --no-kpageflags >/dev/null 2>&1; "
+      "bpf_after=$(ls -A /sys/fs/bpf 2>/dev/null | wc -l); echo bpf $bpf_before $bpf_after; "
+      "find /tmp /var/tmp /dev/shm -mindepth 1 -printf '%p %m\\n'";
+  const auto f = run({"unshare", "-m", "--propagation", "private", "sh", "-c", cmd});
+  ASSERT_EQ(f.exit_code(), 0) << f.err << f.out;
+  std::istringstream lines(f.out);
+  std::string line;
+  std::set<std::string> found;
+  while (std::getline(lines, line)) {
+    if (line.rfind("bpf ", 0) == 0) {
+      std::istringstream in(line.substr(4));
+      int before = -1, after = -2;
+      in >> before >> after;
+      EXPECT_EQ(before, after) << "record left something in /sys/fs/bpf";
+      continue;
+    }
+    found.insert(line);
+  }
+  EXPECT_EQ(found, (std::set<std::string>{"/tmp/work 700", "/tmp/work/labyrinth.trace 600"})) << f.out;
 }
 
 TEST_F(RecordTest, PidFilterKeepsOnlyThatProcess) {
