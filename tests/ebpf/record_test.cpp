@@ -600,15 +600,16 @@ TEST_F(RecordTest, RingBufferTooSmallDropsAreShownAsDataLossEverywhere) {
 // look at what is there afterwards. The default output is relative to the current directory.
 TEST_F(RecordTest, WritesOnlyItsTraceNothingInSharedTemporaryPlaces) {
   if (::access("/usr/bin/unshare", X_OK) != 0) GTEST_SKIP() << "no unshare(1)";
+  // The build tree may itself be under /tmp (a CI clone): hold the binary open on fd 3 before
+  // the empty mounts hide it, and run it through /proc/self/fd/3.
   const std::string cmd =
-      "set -e; for d in /tmp /var/tmp /dev/shm; do mount -t tmpfs -o mode=1777 none $d; done; "
+      "set -e; exec 3< \"$0\"; for d in /tmp /var/tmp /dev/shm; do mount -t tmpfs -o mode=1777 none $d; done; "
       "mkdir -m 700 /tmp/work; cd /tmp/work; "
-      "bpf_before=$(ls -A /sys/fs/bpf 2>/dev/null | wc -l); " +
-      std::string(LABYRINTH_CLI) +
-      " record -g -d 1 --no-kpageflags >/dev/null 2>&1; "
+      "bpf_before=$(ls -A /sys/fs/bpf 2>/dev/null | wc -l); "
+      "/proc/self/fd/3 record -g -d 1 --no-kpageflags >/dev/null 2>&1; "
       "bpf_after=$(ls -A /sys/fs/bpf 2>/dev/null | wc -l); echo bpf $bpf_before $bpf_after; "
       "find /tmp /var/tmp /dev/shm -mindepth 1 -printf '%p %m\\n'";
-  const auto f = run({"unshare", "-m", "--propagation", "private", "sh", "-c", cmd});
+  const auto f = run({"unshare", "-m", "--propagation", "private", "sh", "-c", cmd, LABYRINTH_CLI});
   ASSERT_EQ(f.exit_code(), 0) << f.err << f.out;
   std::istringstream lines(f.out);
   std::string line;
