@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds the release and the ASan+UBSan
-# flavours, runs every test in both, then fuzzes every libFuzzer target for a minute
+# flavours, runs every test in both, then fuzzes every libFuzzer target for 30 s
 # (LABYRINTH_FUZZ_SECONDS). Tests that need BPF run for real as root; with
 # LABYRINTH_REQUIRE_BPF=1 a skipped BPF test is a failure.
 set -euo pipefail
@@ -19,8 +19,8 @@ for flavour in release asan; do
   fi
 done
 # A bounded fuzz run of every target (tests/fuzz), two at a time; the budget is in DEVELOPERS.md.
-echo "== fuzz (${LABYRINTH_FUZZ_SECONDS:-60}s per target)"
-if ! bash scripts/fuzz.sh "${LABYRINTH_FUZZ_SECONDS:-60}"; then
+echo "== fuzz (${LABYRINTH_FUZZ_SECONDS:-30}s per target)"
+if ! bash scripts/fuzz.sh "${LABYRINTH_FUZZ_SECONDS:-30}"; then
   status=1
 fi
 exit $status
