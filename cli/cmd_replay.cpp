@@ -202,7 +202,7 @@ int run_replay(const ReplayCliOptions& o) {
   }
   std::unique_ptr<replay::Replayer> replayer;
   try {
-    replayer = std::make_unique<replay::Replayer>(header, start, options);
+    replayer = std::make_unique<replay::Replayer>(header, start, reader->end_snapshot(), options);
   } catch (const std::exception& e) {
     close_csv(false);
     error("{}: {}", o.input, e.what());

@@ -37,30 +37,32 @@ bool lists_event(const std::vector<std::string>& events, std::string_view name) 
 
 }  // namespace
 
-// Mirror validates against the end snapshot, but a recorder keeps recording while it takes
-// that snapshot (the kpageflags scan takes a while), and the snapshot block comes after the
-// events in the file. So in mirror the sorter holds back the latest kHoldback events (its
-// window is as long as that): at the end, those up to the snapshot's time are applied, the
-// state is validated, then the rest are applied. Events before the start snapshot are
-// already in its state and are skipped.
-inline constexpr std::size_t kHoldback = std::size_t{1} << 19;
-
+// Mirror validates against the end snapshot at its time: a recorder keeps recording while it
+// takes that snapshot (the kpageflags scan takes a while), so the trace holds events after
+// it. The reader finds the snapshot before the events; the state is checked when the sorted
+// stream first passes its time, then the later events are applied. Events before the start
+// snapshot are already in its state and are skipped.
 struct Replayer::Impl {
   traces::TraceHeader header;
   traces::Snapshot start;
+  traces::Snapshot end;
   ReplayOptions options;
   EventSorter sorter;
   std::unique_ptr<detail::Engine> engine;
   std::vector<std::string> notes;
   std::uint64_t before_start = 0;
   std::uint64_t skip_before_ts = 0;
+  bool validate_at_end = false;  // mirror with an end snapshot, not validated yet
+  Validation validation;
+  std::uint64_t after_end = 0;  // events applied after validating
 
-  Impl(const traces::TraceHeader& h, const traces::Snapshot& s, ReplayOptions o)
+  Impl(const traces::TraceHeader& h, const traces::Snapshot& s, const traces::Snapshot& e, ReplayOptions o)
       : header(h),
         start(s),
+        end(e),
         options(o),
-        sorter(o.mode == ReplayMode::Mirror ? ~std::uint64_t{0} / 2 : o.sort_window_ns,
-               o.mode == ReplayMode::Mirror ? std::max(kHoldback, o.sort_max_held) : o.sort_max_held) {
+        sorter(o.sort_window_ns, o.sort_max_held),
+        validate_at_end(o.mode == ReplayMode::Mirror && e.present) {
     // Fail early on a header the model cannot use.
     (void)make_model_setup(header, allocator::PcpMode::Manual, options.what_if);
   }
@@ -132,12 +134,28 @@ struct Replayer::Impl {
     }
     if (events.empty()) return;
     skip_before_ts = 0;  // sorted: nothing later is older
+    if (validate_at_end && events.back().ts_ns > end.ts_ns) {
+      const auto cut = std::upper_bound(events.begin(), events.end(), end.ts_ns,
+                                        [](std::uint64_t ts, const traces::PageEvent& e) { return ts < e.ts_ns; });
+      const std::span<const traces::PageEvent> before = events.first(static_cast<std::size_t>(cut - events.begin()));
+      if (!before.empty()) engine->apply(before);
+      validate();
+      events = events.subspan(before.size());
+    }
+    if (!validate_at_end) after_end += events.size();
     engine->apply(events);
+  }
+
+  void validate() {
+    validation = validate_end_state(engine->model, engine->setup, header, end);
+    validate_at_end = false;
+    after_end = 0;
   }
 };
 
-Replayer::Replayer(const traces::TraceHeader& header, const traces::Snapshot& start, ReplayOptions options)
-    : impl_(std::make_unique<Impl>(header, start, options)) {}
+Replayer::Replayer(const traces::TraceHeader& header, const traces::Snapshot& start, const traces::Snapshot& end,
+                   ReplayOptions options)
+    : impl_(std::make_unique<Impl>(header, start, end, options)) {}
 Replayer::~Replayer() = default;
 
 void Replayer::add(std::span<const traces::PageEvent> events) {
@@ -153,20 +171,20 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   if (!s.engine) s.build({});
   auto sink = [&s](std::span<const traces::PageEvent> sorted) { s.apply(sorted); };
   detail::Engine& e = *s.engine;
-  // Validation at the end snapshot's time, before the events recorded after it.
-  Validation validation;
-  std::uint64_t after_end = 0;
-  if (s.options.mode == ReplayMode::Mirror) {
-    const traces::Snapshot& end = reader.end_snapshot();
-    const bool held_all = !end.present || e.last_ts <= end.ts_ns;
-    if (end.present) s.sorter.release_until(end.ts_ns, sink);
-    after_end = s.sorter.held();
-    validation = validate_end_state(e.model, e.setup, s.header, end);
-    if (validation.available && !held_all) {
-      s.notes.emplace_back("more events follow the end snapshot than the replay holds back: validation includes some");
-    }
-  }
   s.sorter.finish(sink);
+  // No event after the end snapshot's time: the state is checked after the last one, unless
+  // damage stopped the events before the snapshot.
+  if (s.validate_at_end) {
+    const traces::ReadDamage& damage = reader.damage();
+    if (damage.any() && damage.offset < reader.end_snapshot_offset()) {
+      s.validation.reason = "the trace is damaged before its end snapshot: " + damage.message;
+      s.validate_at_end = false;
+    } else {
+      s.validate();
+    }
+  } else if (s.options.mode == ReplayMode::Mirror && !s.end.present) {
+    s.validation = validate_end_state(e.model, e.setup, s.header, s.end);  // says why not
+  }
   e.close();
   e.timeline.finish(e.last_ts, e.model);
 
@@ -226,11 +244,11 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   if (s.before_start != 0) {
     r.notes.push_back(std::to_string(s.before_start) + " events older than the start snapshot were skipped (already in it)");
   }
-  if (after_end != 0) {
-    r.notes.push_back(std::to_string(after_end) + " events recorded after the end snapshot were replayed after validating");
+  if (s.after_end != 0 && s.validation.available) {
+    r.notes.push_back(std::to_string(s.after_end) + " events recorded after the end snapshot were replayed after validating");
   }
   if (s.options.mode == ReplayMode::Mirror) {
-    r.validation = std::move(validation);
+    r.validation = std::move(s.validation);
     if (r.validation.available && e.seeded_from != "start_snapshot") {
       r.validation.reason = "the model did not start from the kernel's state";
     }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -81,6 +82,7 @@ struct TraceReader::Impl {
   ZSTD_DCtx* dctx = nullptr;
   format::BlockHeader block{};
   std::uint64_t block_offset = 0;
+  std::uint64_t end_offset = 0;  // of the end snapshot block, once found
 
   ~Impl() {
     if (dctx != nullptr) ZSTD_freeDCtx(dctx);
@@ -112,61 +114,83 @@ struct TraceReader::Impl {
     done = true;
   }
 
+  // A block's header at `at` and its payload, checksummed and decompressed into `out`,
+  // without touching the streaming state. Returns "" or what is wrong; *truncated and
+  // *checksum say which kind of damage it is.
+  struct Problem {
+    std::string message;
+    bool truncated = false;
+    bool checksum = false;
+  };
+  std::optional<Problem> load_header(std::uint64_t at, format::BlockHeader& h) {
+    if (file_size - at < format::kBlockHeaderSize) return Problem{"the file ends inside a block header (truncated)", true};
+    read_at(&h, sizeof h, at);
+    if (h.tag != format::kBlockTag) return Problem{"no block starts here (bad block tag)"};
+    if (crc32c(&h, format::kBlockHeaderSize - 4) != h.header_crc) return Problem{"block header checksum mismatch", false, true};
+    if (h.stored_size > format::kMaxStoredSize || h.raw_size > format::kMaxRawSize) {
+      return Problem{"block size is out of range"};
+    }
+    if (file_size - at - format::kBlockHeaderSize < h.stored_size) {
+      return Problem{"the file ends inside a block (truncated)", true};
+    }
+    return std::nullopt;
+  }
+  std::optional<Problem> load_payload(std::uint64_t at, const format::BlockHeader& h, std::vector<unsigned char>& out) {
+    stored.resize(static_cast<std::size_t>(h.stored_size));
+    read_at(stored.data(), stored.size(), at + format::kBlockHeaderSize);
+    if (crc32c(stored.data(), stored.size()) != h.payload_crc) {
+      return Problem{"block checksum mismatch (the data is damaged)", false, true};
+    }
+    if ((h.flags & format::kFlagZstd) != 0) {
+      // Size the buffer only for what the frame can really hold: a zstd block of at least
+      // 4 bytes yields at most 128 KiB, and the writer records the content size.
+      const unsigned long long content = ZSTD_getFrameContentSize(stored.data(), stored.size());
+      if (content != h.raw_size || h.raw_size > h.stored_size * kMaxZstdRatio) {
+        return Problem{"block does not decompress (its sizes do not match its data)"};
+      }
+      if (dctx == nullptr) dctx = ZSTD_createDCtx();
+      out.resize(static_cast<std::size_t>(h.raw_size));
+      const std::size_t n = ZSTD_decompressDCtx(dctx, out.data(), out.size(), stored.data(), stored.size());
+      if (ZSTD_isError(n) != 0U || n != out.size()) return Problem{"block does not decompress"};
+    } else {
+      if (h.raw_size != h.stored_size) return Problem{"uncompressed block has inconsistent sizes"};
+      out.swap(stored);
+    }
+    return std::nullopt;
+  }
+
   // Reads the next block into `raw` (decompressed). End = clean end of file.
   BlockStatus read_block() {
     block_offset = offset;
     if (offset == file_size) return BlockStatus::End;
-    if (file_size - offset < format::kBlockHeaderSize) {
-      mark(true, false, "the file ends inside a block header (truncated)");
+    std::optional<Problem> problem = load_header(offset, block);
+    if (!problem) problem = load_payload(offset, block, raw);
+    if (problem) {
+      mark(problem->truncated, problem->checksum, problem->message);
       return BlockStatus::Damaged;
-    }
-    read_at(&block, sizeof block, offset);
-    if (block.tag != format::kBlockTag) {
-      mark(false, false, "no block starts here (bad block tag)");
-      return BlockStatus::Damaged;
-    }
-    if (crc32c(&block, format::kBlockHeaderSize - 4) != block.header_crc) {
-      mark(false, true, "block header checksum mismatch");
-      return BlockStatus::Damaged;
-    }
-    if (block.stored_size > format::kMaxStoredSize || block.raw_size > format::kMaxRawSize) {
-      mark(false, false, "block size is out of range");
-      return BlockStatus::Damaged;
-    }
-    if (file_size - offset - format::kBlockHeaderSize < block.stored_size) {
-      mark(true, false, "the file ends inside a block (truncated)");
-      return BlockStatus::Damaged;
-    }
-    stored.resize(static_cast<std::size_t>(block.stored_size));
-    read_at(stored.data(), stored.size(), offset + format::kBlockHeaderSize);
-    if (crc32c(stored.data(), stored.size()) != block.payload_crc) {
-      mark(false, true, "block checksum mismatch (the data is damaged)");
-      return BlockStatus::Damaged;
-    }
-    if ((block.flags & format::kFlagZstd) != 0) {
-      // Size the buffer only for what the frame can really hold: a zstd block of at least
-      // 4 bytes yields at most 128 KiB, and the writer records the content size.
-      const unsigned long long content = ZSTD_getFrameContentSize(stored.data(), stored.size());
-      if (content != block.raw_size || block.raw_size > block.stored_size * kMaxZstdRatio) {
-        mark(false, false, "block does not decompress (its sizes do not match its data)");
-        return BlockStatus::Damaged;
-      }
-      if (dctx == nullptr) dctx = ZSTD_createDCtx();
-      raw.resize(static_cast<std::size_t>(block.raw_size));
-      const std::size_t n = ZSTD_decompressDCtx(dctx, raw.data(), raw.size(), stored.data(), stored.size());
-      if (ZSTD_isError(n) != 0U || n != raw.size()) {
-        mark(false, false, "block does not decompress");
-        return BlockStatus::Damaged;
-      }
-    } else {
-      if (block.raw_size != block.stored_size) {
-        mark(false, false, "uncompressed block has inconsistent sizes");
-        return BlockStatus::Damaged;
-      }
-      raw.swap(stored);
     }
     offset += format::kBlockHeaderSize + block.stored_size;
     return BlockStatus::Ok;
+  }
+
+  // Finds the end snapshot ahead of the events by walking the block headers from `from`
+  // (40 bytes read per block), so that a consumer knows its time before the events that
+  // were recorded after it. Silent on damage: streaming reports it where it is met.
+  void read_end_snapshot_ahead(std::uint64_t from) {
+    format::BlockHeader h{};
+    std::vector<unsigned char> payload;
+    for (std::uint64_t at = from; at < file_size; at += format::kBlockHeaderSize + h.stored_size) {
+      if (load_header(at, h)) return;
+      if (h.type == static_cast<std::uint32_t>(format::BlockType::Footer)) return;
+      if (h.type != static_cast<std::uint32_t>(format::BlockType::EndSnapshot)) continue;
+      std::string error;
+      Snapshot found;
+      if (!load_payload(at, h, payload) && decode_snapshot(payload.data(), payload.size(), found, error)) {
+        end = std::move(found);
+        end_offset = at;
+      }
+      return;
+    }
   }
 
   std::string raw_text() const { return std::string(reinterpret_cast<const char*>(raw.data()), raw.size()); }
@@ -232,6 +256,7 @@ TraceReader::TraceReader(std::string path) : impl_(std::make_unique<Impl>()) {
   } else if (status == BlockStatus::End) {
     r.offset = after_header;
   }
+  if (!r.done) r.read_end_snapshot_ahead(r.offset);
 }
 
 TraceReader::~TraceReader() = default;
@@ -277,6 +302,7 @@ bool TraceReader::next(std::span<const PageEvent>& out) {
         if (!decode_stacks(r.raw.data(), r.raw.size(), r.block.count, r.stacks, error)) r.mark(false, false, error);
         break;
       case format::BlockType::EndSnapshot:
+        if (r.block_offset == r.end_offset) break;  // read ahead at open
         if (!decode_snapshot(r.raw.data(), r.raw.size(), r.end, error)) r.mark(false, false, error);
         break;
       case format::BlockType::Footer:
@@ -305,6 +331,7 @@ void TraceReader::set_batch_events(std::size_t events) { impl_->batch_events = e
 const TraceHeader& TraceReader::header() const { return impl_->header; }
 const Snapshot& TraceReader::start_snapshot() const { return impl_->start; }
 const Snapshot& TraceReader::end_snapshot() const { return impl_->end; }
+std::uint64_t TraceReader::end_snapshot_offset() const { return impl_->end_offset; }
 const TraceFooter& TraceReader::footer() const { return impl_->footer; }
 bool TraceReader::complete() const { return impl_->footer.present && !impl_->damage.any(); }
 const ReadDamage& TraceReader::damage() const { return impl_->damage; }

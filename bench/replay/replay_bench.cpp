@@ -232,7 +232,7 @@ int run(const std::string& path, const std::string& mode) {
   const auto t0 = std::chrono::steady_clock::now();
   const double cpu0 = cpu_seconds();
   traces::TraceReader reader(path);
-  replay::Replayer rp(reader.header(), reader.start_snapshot(), o);
+  replay::Replayer rp(reader.header(), reader.start_snapshot(), reader.end_snapshot(), o);
   std::span<const traces::PageEvent> chunk;
   // The model is built and seeded at the first chunk; the steady-state rate is measured from
   // the second chunk on, in CPU time (this machine is shared: wall time is also printed).

@@ -70,6 +70,60 @@ TEST(ReplayMirror, AtomicOrder3FailsByFragmentationThenSucceedsAfterMerge) {
   EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
 }
 
+// A recorder keeps recording while it takes the end snapshot, so any number of events can
+// follow the snapshot's time. Validation must see the state at that time: here 600,001 later
+// events (more than a bounded hold-back could keep) leave the order-2 block at 0x10008
+// allocated, which the kernel's end snapshot still shows free.
+TEST(ReplayMirror, ValidatesAtTheEndSnapshotTimeHoweverManyEventsFollowIt) {
+  std::string text = read_text(case_path("fragmentation_then_merge.txt"));
+  const std::size_t end_at = text.find("!end_ts");
+  ASSERT_NE(end_at, std::string::npos);
+  std::string later;
+  constexpr int kPairs = 300000;
+  for (int i = 0; i < kPairs; ++i) {
+    const std::uint64_t ts = 5001 + 2 * static_cast<std::uint64_t>(i);
+    later += fmt::format("{} alloc pfn=0x10008 order=2 mt=0 gfp=GFP_KERNEL cpu=0 pid=9 comm=w ctx=task\n", ts);
+    later += fmt::format("{} free pfn=0x10008 order=2 cpu=0 pid=9 comm=w ctx=task\n", ts + 1);
+  }
+  later += "9000000 alloc pfn=0x10008 order=2 mt=0 gfp=GFP_KERNEL cpu=0 pid=9 comm=w ctx=task\n";
+  text.insert(end_at, later);  // before the snapshot in the file, as a recorder writes it
+
+  const ReplayResult r = replay_text(text, mirror());
+  ASSERT_TRUE(r.validation.available);
+  EXPECT_TRUE(r.validation.passed);
+  EXPECT_EQ(r.validation.model_free_pages, 396u);
+  EXPECT_EQ(r.validation.free_only_model_pages, 0u);
+  EXPECT_EQ(r.validation.free_only_kernel_pages, 0u);
+  EXPECT_EQ(r.counters.allocations, 1u + kPairs + 1u);
+  EXPECT_NE(std::find(r.notes.begin(), r.notes.end(),
+                      "600001 events recorded after the end snapshot were replayed after validating"),
+            r.notes.end());
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
+// The reader finds the end snapshot ahead of the events even when a damaged chunk comes
+// before it; the events stop at the damage, so mirror must not validate a state that lacks them.
+TEST(ReplayMirror, DoesNotValidateWhenDamageStopsTheEventsBeforeTheEndSnapshot) {
+  testing::TempDir dir;
+  const std::string path = testing::trace_from_text(dir, read_text(case_path("fragmentation_then_merge.txt")));
+  std::string bytes = testing::read_text(path);
+  // The first events block: tag "LBLK", type 5; flip a byte of its payload.
+  std::size_t at = 0;
+  for (at = bytes.find("LBLK"); at != std::string::npos; at = bytes.find("LBLK", at + 1)) {
+    if (bytes[at + 4] == 5) break;
+  }
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 40 + 8] = static_cast<char>(bytes[at + 40 + 8] ^ 0x20);
+  dir.write("t.trace", bytes);
+
+  traces::TraceReader reader(path);
+  EXPECT_TRUE(reader.end_snapshot().present);
+  const ReplayResult r = testing::replay_file(path, mirror());
+  EXPECT_FALSE(r.complete);
+  EXPECT_FALSE(r.validation.available);
+  EXPECT_NE(r.validation.reason.find("damaged before its end snapshot"), std::string::npos) << r.validation.reason;
+}
+
 TEST(ReplaySimulate, AtomicOrder3PredictedToFailThenServedAfterMerge) {
   const ReplayResult r = replay_text(read_text(case_path("fragmentation_then_merge.txt")), simulate(false));
   ASSERT_EQ(r.failures.total(), 1u);

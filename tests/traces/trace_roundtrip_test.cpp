@@ -48,6 +48,9 @@ TEST(TraceFormat, RoundTripsHeaderSnapshotsEventsAndFooter) {
   TraceReader reader(path);
   EXPECT_EQ(reader.header(), testing::test_header());
   EXPECT_EQ(reader.start_snapshot(), make_snapshot(1));
+  // Found ahead of the events, at open.
+  EXPECT_EQ(reader.end_snapshot(), make_snapshot(99));
+  EXPECT_GT(reader.end_snapshot_offset(), reader.offset());
   const auto back = testing::read_all(reader);
   ASSERT_EQ(back.size(), events.size());
   for (std::size_t i = 0; i < events.size(); ++i) ASSERT_EQ(back[i], events[i]) << "event " << i;

@@ -6,8 +6,7 @@
 // order (stable: equal timestamps keep file order), and releases the rest in order. An event
 // older than one already released cannot be fixed: it is released at once and counted late.
 //
-// The held events live in a ring of max_held + one batch, so that releasing costs no copy
-// (mirror holds back half a million events, and used to move them all every half million);
+// The held events live in a ring of max_held + one batch, so that releasing costs no copy;
 // a release that wraps reaches the sink as two spans.
 #pragma once
 
@@ -69,12 +68,6 @@ class EventSorter {
   template <typename Sink>
   void finish(Sink&& sink) {
     release(sink, true);
-  }
-
-  // Releases the held events with ts <= until (e.g. up to an end snapshot's time).
-  template <typename Sink>
-  void release_until(std::uint64_t until, Sink&& sink) {
-    emit(upper_bound(until), sink);
   }
 
   [[nodiscard]] std::uint64_t out_of_order() const { return out_of_order_; }  // seen out of order, fixed

@@ -121,8 +121,11 @@ struct ReplayResult {
 
 class Replayer {
  public:
-  // Throws std::invalid_argument when the header describes nothing the model can use.
-  Replayer(const traces::TraceHeader& header, const traces::Snapshot& start, ReplayOptions options);
+  // Throws std::invalid_argument when the header describes nothing the model can use. Mirror
+  // validates its state against `end` (TraceReader::end_snapshot(), known before the events)
+  // when the events pass its time; end.present == false: no validation.
+  Replayer(const traces::TraceHeader& header, const traces::Snapshot& start, const traces::Snapshot& end,
+           ReplayOptions options);
   ~Replayer();
   Replayer(const Replayer&) = delete;
   Replayer& operator=(const Replayer&) = delete;

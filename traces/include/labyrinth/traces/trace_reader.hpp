@@ -1,5 +1,7 @@
-// Streams a trace file chunk by chunk in constant memory. The header and start snapshot are
-// read on open; the end snapshot and footer become available once the events are consumed.
+// Streams a trace file chunk by chunk in constant memory. The header, the start snapshot and
+// the end snapshot (found by a walk over the block headers) are read on open, so that a
+// consumer knows the end snapshot's time before the events recorded after it; the footer
+// becomes available once the events are consumed.
 #pragma once
 
 #include <cstdint>
@@ -49,8 +51,11 @@ class TraceReader {
   [[nodiscard]] std::string_view comm(std::uint32_t comm_id) const;  // "" if unknown
   [[nodiscard]] const StackTrace* stack(std::uint32_t stack_id) const;
 
-  // Valid after next() returned false.
+  // The end snapshot, from open on (present == false if the file has none, or if damage
+  // comes before it), and the file offset of its block (0 if none).
   [[nodiscard]] const Snapshot& end_snapshot() const;
+  [[nodiscard]] std::uint64_t end_snapshot_offset() const;
+  // Valid after next() returned false.
   [[nodiscard]] const TraceFooter& footer() const;
   [[nodiscard]] bool complete() const;            // footer present and no damage
   [[nodiscard]] const ReadDamage& damage() const;
