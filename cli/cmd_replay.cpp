@@ -121,7 +121,7 @@ int run_replay(const ReplayCliOptions& o) {
   const bool what_if = w.min_free_kbytes || w.watermark_scale_factor || w.watermark_boost_factor || w.no_highatomic ||
                        w.no_pcp || w.balloon_bytes != 0;
 
-  auto reader = open_trace_or_exit(o.input);
+  auto reader = open_trace_or_exit(o.input, traces::TraceReader::ReadAhead::Events);
   const auto& start = reader->start_snapshot();
   const bool has_map = start.present && !start.free_runs.empty();
   if (o.mode == "mirror") {

@@ -22,7 +22,7 @@ struct ScriptOptions {
 };
 
 int run_script(const ScriptOptions& options) {
-  auto reader = open_trace_or_exit(options.input);
+  auto reader = open_trace_or_exit(options.input, traces::TraceReader::ReadAhead::Blocks);
   std::unique_ptr<__gnu_cxx::stdio_filebuf<char>> buffer;
   std::unique_ptr<std::ostream> file;
   std::ostream* out = &std::cout;

@@ -21,7 +21,7 @@ struct StatOptions {
 };
 
 int run_stat(const StatOptions& options) {
-  auto reader = open_trace_or_exit(options.input);
+  auto reader = open_trace_or_exit(options.input, traces::TraceReader::ReadAhead::Blocks);
   replay::PageStats stats(reader->header());
   // Events in batches that stay in L1 between the decoder and the tallies (a whole chunk
   // is megabytes of decoded events); stat does not depend on where a span ends.

@@ -1,5 +1,7 @@
 #include "trace_input.hpp"
 
+#include <sched.h>
+
 #include <CLI/CLI.hpp>
 
 #include "exit_codes.hpp"
@@ -7,10 +9,22 @@
 #include "log.hpp"
 
 namespace labyrinth::cli {
+namespace {
 
-std::unique_ptr<traces::TraceReader> open_trace_or_exit(const std::string& path) {
+bool may_use_two_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  return ::sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) > 1;
+}
+
+}  // namespace
+
+std::unique_ptr<traces::TraceReader> open_trace_or_exit(const std::string& path,
+                                                        traces::TraceReader::ReadAhead read_ahead) {
   try {
-    return std::make_unique<traces::TraceReader>(path);
+    auto reader = std::make_unique<traces::TraceReader>(path);
+    if (may_use_two_cpus()) reader->set_read_ahead(read_ahead);
+    return reader;
   } catch (const traces::TraceError& e) {
     error("{}", e.what());
     if (e.kind() == traces::TraceError::Kind::Io && path == "labyrinth.trace") {

@@ -5,6 +5,7 @@
 #include <bit>
 #include <cstring>
 
+#include "block_format.hpp"
 #include "varint.hpp"
 
 namespace labyrinth::traces {
@@ -13,6 +14,10 @@ namespace {
 enum Column : std::size_t { kTags, kTs, kCpu, kPfn, kPid, kTid, kComm, kGfp, kExtra, kStack, kColumnCount };
 
 constexpr std::uint8_t kFailedBit = 0x40;
+// Every encoded event takes at least 2 tag bytes and one varint byte in each of the ts, cpu,
+// pid, tid and comm columns, after a 44-byte column table.
+constexpr std::uint64_t kMinEventBytes = 7;
+constexpr std::uint64_t kEventsTableBytes = 44;
 constexpr std::uint8_t kStackBit = 0x80;
 
 std::uint8_t pack_nibbles(unsigned low, int signed_high) {
@@ -119,6 +124,11 @@ bool EventDecoder::open(const unsigned char* data, std::size_t size, std::uint32
   left_ = 0;
   prev_ts_ = prev_pfn_ = 0;
   prev_pid_ = prev_comm_ = 0;
+  // Checked first, before anything is sized from the count.
+  if (count > format::kMaxChunkEvents || size < kEventsTableBytes + std::uint64_t{count} * kMinEventBytes) {
+    error = "events block claims " + std::to_string(count) + " events, more than it holds";
+    return false;
+  }
   if (size < 4) {
     error = "events block too short";
     return false;

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -13,7 +12,8 @@
 #include <vector>
 
 #include "block_format.hpp"
-#include "crc32c.hpp"
+#include "block_loader.hpp"
+#include "read_ahead_thread.hpp"
 #include "event_codec.hpp"
 #include "labyrinth/traces/metadata_json.hpp"
 #include "labyrinth/traces/trace_error.hpp"
@@ -22,13 +22,10 @@
 namespace labyrinth::traces {
 namespace {
 
-enum class BlockStatus { Ok, End, Damaged };
 
-constexpr std::uint64_t kMaxZstdRatio = 128 * 1024 / 4;  // ZSTD_BLOCKSIZE_MAX from a 4-byte RLE block
-// Every encoded event takes at least 2 tag bytes and one varint byte in each of the ts, cpu,
-// pid, tid and comm columns (event_codec.cpp), after a 44-byte column table.
-constexpr std::uint64_t kMinEventBytes = 7;
-constexpr std::uint64_t kEventsTableBytes = 44;
+std::string text_of(const std::vector<unsigned char>& raw) {
+  return {reinterpret_cast<const char*>(raw.data()), raw.size()};
+}
 
 std::string at(const std::string& path, std::uint64_t offset) {
   return path + ": offset " + std::to_string(offset) + ": ";
@@ -66,43 +63,42 @@ struct TraceReader::Impl {
   std::uint64_t chunks_read = 0;
   std::unordered_map<std::uint32_t, std::string> comms;
   std::unordered_map<std::uint32_t, StackTrace> stacks;
-  std::vector<PageEvent> events;
-  EventDecoder decoder;
+  std::unique_ptr<BlockLoader> loader;  // blocks read here, or by the read-ahead thread
+  LoadedBlock current;                  // the block being consumed, when read here
+  ReadAhead read_ahead_mode = ReadAhead::Off;
+  std::unique_ptr<ReadAheadThread> read_ahead;
   std::size_t batch_events = 0;  // 0: a whole chunk per next()
-
-  std::span<const PageEvent> next_batch() {
-    const std::size_t n = batch_events == 0 ? decoder.remaining() : std::min<std::size_t>(batch_events, decoder.remaining());
-    if (events.size() < n) events.resize(n);
-    decoder.decode(events.data(), n);
-    events_read += n;
-    return {events.data(), n};
-  }
-  std::vector<unsigned char> stored;
-  std::vector<unsigned char> raw;
-  ZSTD_DCtx* dctx = nullptr;
-  format::BlockHeader block{};
+  // The events of the current chunk: decoded here in batches, or all by the read-ahead.
+  EventDecoder* decoder = nullptr;
+  std::vector<PageEvent> events;
+  std::span<const PageEvent> decoded;
   std::uint64_t block_offset = 0;
   std::uint64_t end_offset = 0;  // of the end snapshot block, once found
 
   ~Impl() {
-    if (dctx != nullptr) ZSTD_freeDCtx(dctx);
+    read_ahead.reset();  // its thread reads fd
     if (fd >= 0) ::close(fd);
   }
 
-  // Reads exactly size bytes at offset; returns the number read (short at end of file).
-  std::size_t read_at(void* buffer, std::size_t size, std::uint64_t at_offset) {
-    std::size_t done_bytes = 0;
-    auto* p = static_cast<char*>(buffer);
-    while (done_bytes < size) {
-      const ssize_t n = ::pread(fd, p + done_bytes, size - done_bytes, static_cast<off_t>(at_offset + done_bytes));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw TraceError(TraceError::Kind::Io, at(path, at_offset) + "read failed: " + std::strerror(errno));
-      }
-      if (n == 0) break;
-      done_bytes += static_cast<std::size_t>(n);
+  [[nodiscard]] bool events_pending() const {
+    return (decoder != nullptr && decoder->remaining() != 0) || !decoded.empty();
+  }
+
+  std::span<const PageEvent> next_batch() {
+    std::span<const PageEvent> out;
+    if (!decoded.empty()) {
+      const std::size_t n = batch_events == 0 ? decoded.size() : std::min(batch_events, decoded.size());
+      out = decoded.first(n);
+      decoded = decoded.subspan(n);
+    } else {
+      const std::size_t n =
+          batch_events == 0 ? decoder->remaining() : std::min<std::size_t>(batch_events, decoder->remaining());
+      if (events.size() < n) events.resize(n);
+      decoder->decode(events.data(), n);
+      out = {events.data(), n};
     }
-    return done_bytes;
+    events_read += out.size();
+    return out;
   }
 
   void mark(bool truncated, bool checksum, const std::string& message) {
@@ -114,63 +110,25 @@ struct TraceReader::Impl {
     done = true;
   }
 
-  // A block's header at `at` and its payload, checksummed and decompressed into `out`,
-  // without touching the streaming state. Returns "" or what is wrong; *truncated and
-  // *checksum say which kind of damage it is.
-  struct Problem {
-    std::string message;
-    bool truncated = false;
-    bool checksum = false;
-  };
-  std::optional<Problem> load_header(std::uint64_t at, format::BlockHeader& h) {
-    if (file_size - at < format::kBlockHeaderSize) return Problem{"the file ends inside a block header (truncated)", true};
-    read_at(&h, sizeof h, at);
-    if (h.tag != format::kBlockTag) return Problem{"no block starts here (bad block tag)"};
-    if (crc32c(&h, format::kBlockHeaderSize - 4) != h.header_crc) return Problem{"block header checksum mismatch", false, true};
-    if (h.stored_size > format::kMaxStoredSize || h.raw_size > format::kMaxRawSize) {
-      return Problem{"block size is out of range"};
+  // The next block, from the read-ahead thread or read here. Damage is marked; an I/O error
+  // is thrown.
+  LoadedBlock& fetch() {
+    decoder = nullptr;  // the previous block goes back to the read-ahead thread
+    decoded = {};
+    if (read_ahead_mode != ReadAhead::Off && !read_ahead) {
+      const EventsLoad load = read_ahead_mode == ReadAhead::Events ? EventsLoad::Decode : EventsLoad::Open;
+      read_ahead = std::make_unique<ReadAheadThread>(fd, path, file_size, offset, load);
     }
-    if (file_size - at - format::kBlockHeaderSize < h.stored_size) {
-      return Problem{"the file ends inside a block (truncated)", true};
+    LoadedBlock& b = read_ahead ? read_ahead->next() : current;
+    if (!read_ahead) loader->load(offset, b, EventsLoad::Open);
+    block_offset = b.offset;
+    if (b.io_error) {
+      done = true;
+      std::rethrow_exception(b.io_error);
     }
-    return std::nullopt;
-  }
-  std::optional<Problem> load_payload(std::uint64_t at, const format::BlockHeader& h, std::vector<unsigned char>& out) {
-    stored.resize(static_cast<std::size_t>(h.stored_size));
-    read_at(stored.data(), stored.size(), at + format::kBlockHeaderSize);
-    if (crc32c(stored.data(), stored.size()) != h.payload_crc) {
-      return Problem{"block checksum mismatch (the data is damaged)", false, true};
-    }
-    if ((h.flags & format::kFlagZstd) != 0) {
-      // Size the buffer only for what the frame can really hold: a zstd block of at least
-      // 4 bytes yields at most 128 KiB, and the writer records the content size.
-      const unsigned long long content = ZSTD_getFrameContentSize(stored.data(), stored.size());
-      if (content != h.raw_size || h.raw_size > h.stored_size * kMaxZstdRatio) {
-        return Problem{"block does not decompress (its sizes do not match its data)"};
-      }
-      if (dctx == nullptr) dctx = ZSTD_createDCtx();
-      out.resize(static_cast<std::size_t>(h.raw_size));
-      const std::size_t n = ZSTD_decompressDCtx(dctx, out.data(), out.size(), stored.data(), stored.size());
-      if (ZSTD_isError(n) != 0U || n != out.size()) return Problem{"block does not decompress"};
-    } else {
-      if (h.raw_size != h.stored_size) return Problem{"uncompressed block has inconsistent sizes"};
-      out.swap(stored);
-    }
-    return std::nullopt;
-  }
-
-  // Reads the next block into `raw` (decompressed). End = clean end of file.
-  BlockStatus read_block() {
-    block_offset = offset;
-    if (offset == file_size) return BlockStatus::End;
-    std::optional<Problem> problem = load_header(offset, block);
-    if (!problem) problem = load_payload(offset, block, raw);
-    if (problem) {
-      mark(problem->truncated, problem->checksum, problem->message);
-      return BlockStatus::Damaged;
-    }
-    offset += format::kBlockHeaderSize + block.stored_size;
-    return BlockStatus::Ok;
+    if (b.problem) mark(b.problem->truncated, b.problem->checksum, b.problem->message);
+    offset = b.next_offset;
+    return b;
   }
 
   // Finds the end snapshot ahead of the events by walking the block headers from `from`
@@ -179,21 +137,19 @@ struct TraceReader::Impl {
   void read_end_snapshot_ahead(std::uint64_t from) {
     format::BlockHeader h{};
     std::vector<unsigned char> payload;
-    for (std::uint64_t at = from; at < file_size; at += format::kBlockHeaderSize + h.stored_size) {
-      if (load_header(at, h)) return;
+    for (std::uint64_t pos = from; pos < file_size; pos += format::kBlockHeaderSize + h.stored_size) {
+      if (loader->load_header(pos, h)) return;
       if (h.type == static_cast<std::uint32_t>(format::BlockType::Footer)) return;
       if (h.type != static_cast<std::uint32_t>(format::BlockType::EndSnapshot)) continue;
       std::string error;
       Snapshot found;
-      if (!load_payload(at, h, payload) && decode_snapshot(payload.data(), payload.size(), found, error)) {
+      if (!loader->load_payload(pos, h, payload) && decode_snapshot(payload.data(), payload.size(), found, error)) {
         end = std::move(found);
-        end_offset = at;
+        end_offset = pos;
       }
       return;
     }
   }
-
-  std::string raw_text() const { return std::string(reinterpret_cast<const char*>(raw.data()), raw.size()); }
 };
 
 TraceReader::TraceReader(std::string path) : impl_(std::make_unique<Impl>()) {
@@ -205,10 +161,11 @@ TraceReader::TraceReader(std::string path) : impl_(std::make_unique<Impl>()) {
   if (::fstat(r.fd, &st) != 0) throw TraceError(TraceError::Kind::Io, r.path + ": cannot stat: " + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) throw TraceError(TraceError::Kind::BadInput, r.path + ": not a regular file");
   r.file_size = static_cast<std::uint64_t>(st.st_size);
+  r.loader = std::make_unique<BlockLoader>(r.fd, r.path, r.file_size);
 
   format::FileHeader file_header{};
   if (r.file_size == 0) throw TraceError(TraceError::Kind::BadMagic, r.path + ": empty file, not a labyrinth trace");
-  const std::size_t got = r.read_at(&file_header, sizeof file_header, 0);
+  const std::size_t got = r.loader->read_at(&file_header, sizeof file_header, 0);
   if (got < sizeof file_header && std::memcmp(file_header.magic, format::kMagic, std::min(got, sizeof format::kMagic)) == 0) {
     throw TraceError(TraceError::Kind::Truncated,
                      r.path + ": offset " + std::to_string(got) + ": the file ends inside the file header (truncated)");
@@ -229,17 +186,17 @@ TraceReader::TraceReader(std::string path) : impl_(std::make_unique<Impl>()) {
   }
   r.offset = sizeof file_header;
 
-  const BlockStatus first = r.read_block();
-  if (first == BlockStatus::End) {
+  const LoadedBlock& first = r.fetch();
+  if (first.end_of_file) {
     throw TraceError(TraceError::Kind::Truncated,
                      at(r.path, r.offset) + "the file ends before the trace header (truncated)");
   }
-  if (first != BlockStatus::Ok || r.block.type != static_cast<std::uint32_t>(format::BlockType::Header)) {
+  if (first.problem || first.header.type != static_cast<std::uint32_t>(format::BlockType::Header)) {
     throw TraceError(r.damage.truncated ? TraceError::Kind::Truncated : TraceError::Kind::Corrupt,
                      r.damage.any() ? r.damage.message : at(r.path, r.block_offset) + "the trace header is missing");
   }
   try {
-    nlohmann::json::parse(r.raw_text()).get_to(r.header);
+    nlohmann::json::parse(text_of(first.raw)).get_to(r.header);
   } catch (const nlohmann::json::exception& e) {
     throw TraceError(TraceError::Kind::Corrupt, at(r.path, r.block_offset) + "the trace header is not valid: " + e.what());
   }
@@ -247,14 +204,13 @@ TraceReader::TraceReader(std::string path) : impl_(std::make_unique<Impl>()) {
 
   // The start snapshot, if any, comes right after the header.
   const std::uint64_t after_header = r.offset;
-  const BlockStatus status = r.read_block();
-  if (status == BlockStatus::Ok && r.block.type == static_cast<std::uint32_t>(format::BlockType::StartSnapshot)) {
+  const LoadedBlock& second = r.fetch();
+  if (second.problem) return;  // marked: next() reports it
+  if (!second.end_of_file && second.header.type == static_cast<std::uint32_t>(format::BlockType::StartSnapshot)) {
     std::string error;
-    if (!decode_snapshot(r.raw.data(), r.raw.size(), r.start, error)) r.mark(false, false, error);
-  } else if (status == BlockStatus::Ok) {
-    r.offset = after_header;  // not a snapshot: let next() handle it
-  } else if (status == BlockStatus::End) {
-    r.offset = after_header;
+    if (!decode_snapshot(second.raw.data(), second.raw.size(), r.start, error)) r.mark(false, false, error);
+  } else {
+    r.offset = after_header;  // not a snapshot: next() reads it again
   }
   if (!r.done) r.read_end_snapshot_ahead(r.offset);
 }
@@ -263,13 +219,13 @@ TraceReader::~TraceReader() = default;
 
 bool TraceReader::next(std::span<const PageEvent>& out) {
   Impl& r = *impl_;
-  if (r.decoder.remaining() != 0) {  // the rest of a chunk read in batches
+  if (r.events_pending()) {  // the rest of a chunk, in batches
     out = r.next_batch();
     return true;
   }
   while (!r.done) {
-    const BlockStatus status = r.read_block();
-    if (status == BlockStatus::End) {
+    LoadedBlock& b = r.fetch();
+    if (b.end_of_file) {
       if (!r.footer.present) {
         r.damage.truncated = true;
         r.damage.offset = r.offset;
@@ -278,36 +234,31 @@ bool TraceReader::next(std::span<const PageEvent>& out) {
       r.done = true;
       break;
     }
-    if (status == BlockStatus::Damaged) break;
+    if (b.problem) break;
     std::string error;
-    switch (static_cast<format::BlockType>(r.block.type)) {
-      case format::BlockType::Events:
-        // Checked before decoding sizes a vector from the count.
-        if (r.block.count > format::kMaxChunkEvents ||
-            r.raw.size() < kEventsTableBytes + std::uint64_t{r.block.count} * kMinEventBytes) {
-          r.mark(false, false, "events block claims " + std::to_string(r.block.count) + " events, more than it holds");
-          break;
-        }
-        if (!r.decoder.open(r.raw.data(), r.raw.size(), r.block.count, error)) {
-          r.mark(false, false, error);
-          break;
+    switch (static_cast<format::BlockType>(b.header.type)) {
+      case format::BlockType::Events:  // checked by load()
+        if (r.read_ahead_mode == ReadAhead::Events) {
+          r.decoded = std::span<const PageEvent>(b.events.data(), b.header.count);
+        } else {
+          r.decoder = &b.decoder;
         }
         ++r.chunks_read;
         out = r.next_batch();
         return true;
       case format::BlockType::Comms:
-        if (!decode_comms(r.raw.data(), r.raw.size(), r.block.count, r.comms, error)) r.mark(false, false, error);
+        if (!decode_comms(b.raw.data(), b.raw.size(), b.header.count, r.comms, error)) r.mark(false, false, error);
         break;
       case format::BlockType::Stacks:
-        if (!decode_stacks(r.raw.data(), r.raw.size(), r.block.count, r.stacks, error)) r.mark(false, false, error);
+        if (!decode_stacks(b.raw.data(), b.raw.size(), b.header.count, r.stacks, error)) r.mark(false, false, error);
         break;
       case format::BlockType::EndSnapshot:
         if (r.block_offset == r.end_offset) break;  // read ahead at open
-        if (!decode_snapshot(r.raw.data(), r.raw.size(), r.end, error)) r.mark(false, false, error);
+        if (!decode_snapshot(b.raw.data(), b.raw.size(), r.end, error)) r.mark(false, false, error);
         break;
       case format::BlockType::Footer:
         try {
-          nlohmann::json::parse(r.raw_text()).get_to(r.footer);
+          nlohmann::json::parse(text_of(b.raw)).get_to(r.footer);
         } catch (const nlohmann::json::exception& e) {
           r.mark(false, false, std::string("the footer is not valid: ") + e.what());
           break;
@@ -327,6 +278,9 @@ bool TraceReader::next(std::span<const PageEvent>& out) {
 }
 
 void TraceReader::set_batch_events(std::size_t events) { impl_->batch_events = events; }
+void TraceReader::set_read_ahead(ReadAhead mode) {
+  if (!impl_->read_ahead) impl_->read_ahead_mode = mode;
+}
 
 const TraceHeader& TraceReader::header() const { return impl_->header; }
 const Snapshot& TraceReader::start_snapshot() const { return impl_->start; }

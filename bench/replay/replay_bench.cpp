@@ -7,10 +7,12 @@
 //                                      some order-1..3 and order-9 buddy allocations, GFP_ATOMIC
 //                                      in softirq, a live set of up to 1M pages; three in four
 //                                      frees are of one of the 8192 latest allocations
-//   replay_bench read TRACE            decode only: the ceiling of any replay
-//   replay_bench run TRACE mirror|simulate
-//                                      replay it single-threaded, as `labyrinth replay` does;
-//                                      prints events/s and peak RSS
+//   replay_bench read TRACE [ahead|inline]
+//                                      decode only: the ceiling of any replay
+//   replay_bench run TRACE mirror|simulate [ahead|inline]
+//                                      replay it as `labyrinth replay` does: the model on one
+//                                      thread, the trace read and decoded ahead on a second
+//                                      (inline: all on one); prints events/s and peak RSS
 #include <sys/resource.h>
 #include <time.h>
 
@@ -225,13 +227,17 @@ long max_rss_kib() {
   return u.ru_maxrss;
 }
 
-int run(const std::string& path, const std::string& mode) {
+// "ahead" (the default, as the CLI reads): decoding runs on a second thread; "inline": one.
+bool read_ahead_of(const char* arg) { return arg == nullptr || std::string(arg) != "inline"; }
+
+int run(const std::string& path, const std::string& mode, bool read_ahead) {
   replay::ReplayOptions o;
   o.mode = mode == "simulate" ? replay::ReplayMode::Simulate : replay::ReplayMode::Mirror;
   o.check_invariants = false;
   const auto t0 = std::chrono::steady_clock::now();
   const double cpu0 = cpu_seconds();
   traces::TraceReader reader(path);
+  reader.set_read_ahead(read_ahead ? traces::TraceReader::ReadAhead::Events : traces::TraceReader::ReadAhead::Off);
   replay::Replayer rp(reader.header(), reader.start_snapshot(), reader.end_snapshot(), o);
   std::span<const traces::PageEvent> chunk;
   // The model is built and seeded at the first chunk; the steady-state rate is measured from
@@ -250,8 +256,9 @@ int run(const std::string& path, const std::string& mode) {
   const replay::ReplayResult r = rp.finish(reader);
   const double cpu_loop = cpu_seconds() - cpu_loop_start;
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("%s: steady state %.2f M events/s of CPU time (%llu events in %.3f CPU s, after setup and the first chunk)\n",
-              mode.c_str(), static_cast<double>(r.counters.events - events_first) / cpu_loop / 1e6,
+  std::printf("%s (%s): steady state %.2f M events/s of CPU time (%llu events in %.3f CPU s, after setup and the first "
+              "chunk)\n",
+              mode.c_str(), read_ahead ? "read-ahead thread" : "one thread", static_cast<double>(r.counters.events - events_first) / cpu_loop / 1e6,
               static_cast<unsigned long long>(r.counters.events - events_first), cpu_loop);
   std::uint64_t dq_errors = 0;
   for (std::size_t i = 0; i < replay::kDataQualityCount; ++i) {
@@ -268,10 +275,11 @@ int run(const std::string& path, const std::string& mode) {
 }
 
 // Decoding alone, the ceiling of any replay: the reader's events/s in CPU and wall time.
-int read_only(const std::string& path) {
+int read_only(const std::string& path, bool read_ahead) {
   const double c0 = cpu_seconds();
   const auto t0 = std::chrono::steady_clock::now();
   traces::TraceReader reader(path);
+  reader.set_read_ahead(read_ahead ? traces::TraceReader::ReadAhead::Events : traces::TraceReader::ReadAhead::Off);
   std::span<const traces::PageEvent> chunk;
   std::uint64_t n = 0, sum = 0;
   while (reader.next(chunk)) {
@@ -280,9 +288,10 @@ int read_only(const std::string& path) {
   }
   const double cpu = cpu_seconds() - c0;
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("read only (decode, the ceiling): %llu events in %.3f s wall, %.3f s CPU = %.2f M events/s wall, %.2f M "
+  std::printf("read only (decode, the ceiling, %s): %llu events in %.3f s wall, %.3f s CPU = %.2f M events/s wall, %.2f M "
               "events/s CPU (%llu)\n",
-              static_cast<unsigned long long>(n), s, cpu, static_cast<double>(n) / s / 1e6,
+              read_ahead ? "read-ahead thread" : "one thread", static_cast<unsigned long long>(n), s, cpu,
+              static_cast<double>(n) / s / 1e6,
               static_cast<double>(n) / cpu / 1e6, static_cast<unsigned long long>(sum & 1));
   return 0;
 }
@@ -290,9 +299,10 @@ int read_only(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 3 && std::string(argv[1]) == "read") return read_only(argv[2]);
+  if ((argc == 3 || argc == 4) && std::string(argv[1]) == "read") return read_only(argv[2], read_ahead_of(argv[3]));
   if (argc == 4 && std::string(argv[1]) == "gen") return gen(argv[2], std::strtoull(argv[3], nullptr, 10));
-  if (argc == 4 && std::string(argv[1]) == "run") return run(argv[2], argv[3]);
-  std::fprintf(stderr, "usage: replay_bench gen TRACE EVENTS | read TRACE | run TRACE mirror|simulate\n");
+  if ((argc == 4 || argc == 5) && std::string(argv[1]) == "run") return run(argv[2], argv[3], read_ahead_of(argv[4]));
+  std::fprintf(stderr, "usage: replay_bench gen TRACE EVENTS | read TRACE [ahead|inline] | run TRACE mirror|simulate "
+                       "[ahead|inline]\n");
   return 2;
 }

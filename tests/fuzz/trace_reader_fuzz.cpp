@@ -2,7 +2,8 @@
 // the JSON header and footer, and every block decoder it reaches, then `labyrinth script`'s
 // text writer on whatever was read. Random mutations rarely survive the CRC-32C of a block,
 // so each input is read twice: as given, and with every block checksum recomputed, which
-// lets mutations inside payloads reach the decoders.
+// lets mutations inside payloads reach the decoders. Each of the two is read inline and in both
+// read-ahead modes, which must agree.
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -42,16 +43,29 @@ bool fix_checksums(std::string& bytes) {
   return changed;
 }
 
-void read_all(const std::string& bytes) {
+// Everything a reader gave: the script text, and how it ended.
+std::string read_all(const std::string& bytes, TraceReader::ReadAhead read_ahead) {
   try {
     TraceReader reader(labyrinth::fuzz::bytes_as_file(reinterpret_cast<const std::uint8_t*>(bytes.data()),
                                                        bytes.size()));
+    reader.set_read_ahead(read_ahead);
     std::ostringstream text;
     const std::uint64_t written = write_text_trace(reader, text);
     if (written != reader.events_read()) labyrinth::fuzz::fail("script wrote a different number of events");
     if (reader.complete() && reader.damage().any()) labyrinth::fuzz::fail("complete trace reports damage");
-  } catch (const TraceError&) {
+    return text.str() + "\n" + reader.damage().message;
+  } catch (const TraceError& e) {
     // A clear, named error is the expected outcome for most inputs.
+    return std::string("error: ") + e.what();
+  }
+}
+
+// The read-ahead thread must see exactly what a read on one thread sees.
+void read_both_ways(const std::string& bytes) {
+  const std::string inline_read = read_all(bytes, TraceReader::ReadAhead::Off);
+  if (read_all(bytes, TraceReader::ReadAhead::Blocks) != inline_read ||
+      read_all(bytes, TraceReader::ReadAhead::Events) != inline_read) {
+    labyrinth::fuzz::fail("read-ahead read differs from inline read");
   }
 }
 
@@ -59,7 +73,7 @@ void read_all(const std::string& bytes) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string bytes(reinterpret_cast<const char*>(data), size);
-  read_all(bytes);
-  if (size >= format::kFileHeaderSize && fix_checksums(bytes)) read_all(bytes);
+  read_both_ways(bytes);
+  if (size >= format::kFileHeaderSize && fix_checksums(bytes)) read_both_ways(bytes);
   return 0;
 }

@@ -47,6 +47,13 @@ class TraceReader {
   // From now on next() gives at most `events` events at a time (0, the default: a whole
   // chunk), so that a consumer finds them still in cache. Chunk boundaries are unchanged.
   void set_batch_events(std::size_t events);
+  // Reading on a second thread, a few chunks ahead in constant memory: the same events, names
+  // and damage reports, in less wall time. Blocks: checksums, decompression and the column
+  // checks run ahead, the events are decoded by next() in cache-sized batches (for a light
+  // consumer such as stat). Events: decoding runs ahead too (for a heavy consumer such as
+  // replay). Call before the first next().
+  enum class ReadAhead { Off, Blocks, Events };
+  void set_read_ahead(ReadAhead mode);
 
   [[nodiscard]] std::string_view comm(std::uint32_t comm_id) const;  // "" if unknown
   [[nodiscard]] const StackTrace* stack(std::uint32_t stack_id) const;

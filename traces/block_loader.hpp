@@ -1,0 +1,72 @@
+// Reading one block of a trace file at a given offset: its header, its payload checksummed
+// and decompressed, and for an events block the decoder opened on it. Holds nothing but the
+// file and scratch buffers, so that the read-ahead thread can own a loader of its own.
+#pragma once
+
+#include <zstd.h>
+
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "block_format.hpp"
+#include "event_codec.hpp"
+#include "labyrinth/traces/page_event.hpp"
+
+namespace labyrinth::traces {
+
+// Damage found in a block: what the reader reports, and which kind it is.
+struct BlockProblem {
+  std::string message;
+  bool truncated = false;
+  bool checksum = false;
+};
+
+// How much of an events block load() does: open the decoder on it (which checks every
+// column), or also decode all its events.
+enum class EventsLoad { Open, Decode };
+
+// One block, as loaded. An events block has `decoder` opened on `raw` (so it must not move
+// while events are taken from it), and with EventsLoad::Decode all its events in `events`.
+struct LoadedBlock {
+  std::uint64_t offset = 0;       // where the block starts
+  std::uint64_t next_offset = 0;  // where the next one starts
+  bool end_of_file = false;       // no block here: the file ends cleanly at `offset`
+  std::optional<BlockProblem> problem;
+  format::BlockHeader header{};
+  std::vector<unsigned char> raw;
+  EventDecoder decoder;
+  std::vector<PageEvent> events;
+  std::exception_ptr io_error;  // a TraceError of the file system, for the consumer to rethrow
+};
+
+class BlockLoader {
+ public:
+  BlockLoader(int fd, std::string path, std::uint64_t file_size);
+  ~BlockLoader();
+  BlockLoader(const BlockLoader&) = delete;
+  BlockLoader& operator=(const BlockLoader&) = delete;
+
+  // Reads up to size bytes at offset; returns the number read (short at end of file).
+  // Throws TraceError on an I/O error.
+  std::size_t read_at(void* buffer, std::size_t size, std::uint64_t offset) const;
+
+  std::optional<BlockProblem> load_header(std::uint64_t at, format::BlockHeader& h) const;
+  std::optional<BlockProblem> load_payload(std::uint64_t at, const format::BlockHeader& h,
+                                           std::vector<unsigned char>& out);
+
+  // The block at `at` into `block` (its buffers are reused); damage is block.problem. Never
+  // throws: an I/O error is block.io_error.
+  void load(std::uint64_t at, LoadedBlock& block, EventsLoad events);
+
+ private:
+  int fd_;
+  std::string path_;
+  std::uint64_t file_size_;
+  std::vector<unsigned char> stored_;
+  ZSTD_DCtx* dctx_ = nullptr;
+};
+
+}  // namespace labyrinth::traces
