@@ -174,7 +174,8 @@ Model::Impl::Impl(const Impl& o)
       views(o.views),
       cpu_node(o.cpu_node),
       nr_nodes(o.nr_nodes),
-      has_highmem(o.has_highmem) {
+      has_highmem(o.has_highmem),
+      last_zone(o.last_zone) {
   for (Zone& z : zones) {
     z.params_ = &params;
   }
@@ -239,11 +240,7 @@ void Model::Impl::resolve_reserves(bool keep_recorded) {
   }
 }
 
-Zone* Model::Impl::zone_for(std::uint64_t pfn) {
-  return const_cast<Zone*>(static_cast<const Impl*>(this)->zone_for(pfn));
-}
-
-const Zone* Model::Impl::zone_for(std::uint64_t pfn) const {
+const Zone* Model::Impl::zone_search(std::uint64_t pfn) const {
   // Few zones: a linear scan over the sorted spans beats a binary search.
   for (const Span& sp : by_start) {
     if (pfn < sp.start) {

@@ -54,9 +54,27 @@ struct Model::Impl {
   std::vector<int> cpu_node;
   int nr_nodes = 1;
   bool has_highmem = false;
+  /// The zone of the last non-const lookup: consecutive events mostly hit the same zone.
+  /// Const lookups only read it, so concurrent const use stays race-free.
+  std::uint16_t last_zone = 0;
 
-  [[nodiscard]] detail::Zone* zone_for(std::uint64_t pfn);
-  [[nodiscard]] const detail::Zone* zone_for(std::uint64_t pfn) const;
+  [[nodiscard]] detail::Zone* zone_for(std::uint64_t pfn) {
+    detail::Zone& z = zones[last_zone];
+    if (pfn - z.start_ < z.end_ - z.start_) {
+      return &z;
+    }
+    const detail::Zone* found = zone_search(pfn);
+    if (found == nullptr) {
+      return nullptr;
+    }
+    last_zone = found->id_;
+    return &zones[found->id_];
+  }
+  [[nodiscard]] const detail::Zone* zone_for(std::uint64_t pfn) const {
+    const detail::Zone& z = zones[last_zone];
+    return pfn - z.start_ < z.end_ - z.start_ ? &z : zone_search(pfn);
+  }
+  [[nodiscard]] const detail::Zone* zone_search(std::uint64_t pfn) const;
   void resolve_reserves(bool keep_recorded);
   [[nodiscard]] PcpMode pcp_mode() const { return params.tunables.pcp; }
 
