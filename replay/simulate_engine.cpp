@@ -216,12 +216,11 @@ class SimulateEngine final : public Engine {
 
   // kswapd/direct reclaim of one zone (see the file comment).
   void reclaim(std::uint16_t zone, unsigned cpu) {
-    const allocator::Watermarks wm = model.watermarks(zone);
-    const std::uint64_t boost = model.watermark_boost(zone);
-    std::uint64_t free = model.nr_free_pages(zone) + model.pcp_pages(zone);
-    if (free >= wm.low + boost) return;
+    const allocator::ZoneLevels z = model.levels(zone);
+    std::uint64_t free = z.free_pages + z.pcp_pages;
+    if (free >= z.watermarks.low + z.boost) return;
     ++reclaim_runs_;
-    const std::uint64_t target = wm.high + boost;
+    const std::uint64_t target = z.watermarks.high + z.boost;
     auto& q = lru_[zone];
     while (free < target && !q.empty()) {
       const std::uint64_t p = q.front();

@@ -376,6 +376,10 @@ std::uint64_t Model::pcp_pages(std::uint16_t zone) const { return impl_->zones.a
 std::uint64_t Model::pcp_count(std::uint16_t zone, unsigned cpu) const {
   return static_cast<std::uint64_t>(impl_->zones.at(zone).pcp_.at(cpu).count);
 }
+ZoneLevels Model::levels(std::uint16_t zone) const {
+  const Zone& z = impl_->zones.at(zone);
+  return ZoneLevels{z.wm_, z.boost_, z.nr_free_pages(), z.pcp_pages_};
+}
 const ModelCounters& Model::counters() const { return impl_->params.counters; }
 
 std::size_t Model::metadata_bytes() const {

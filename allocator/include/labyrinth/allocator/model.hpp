@@ -90,6 +90,14 @@ struct WatermarkCheck {
 };
 
 /// "Would this request pass the watermark?" for reporting, without allocating.
+/// A zone's watermarks and free page counts (Model::levels).
+struct ZoneLevels {
+  Watermarks watermarks;
+  std::uint64_t boost = 0;       ///< watermark boost
+  std::uint64_t free_pages = 0;  ///< NR_FREE_PAGES
+  std::uint64_t pcp_pages = 0;   ///< pages on the zone's per-cpu lists
+};
+
 struct RequestCheck {
   bool zone_available = false;
   bool fast_ok = false;  ///< some zone passes the fast-path check (LOW, no reductions)
@@ -214,6 +222,9 @@ class Model {
   [[nodiscard]] std::uint64_t nr_free_pages(std::uint16_t zone) const;
   [[nodiscard]] std::uint64_t pcp_pages(std::uint16_t zone) const;
   [[nodiscard]] std::uint64_t pcp_count(std::uint16_t zone, unsigned cpu) const;
+  /// watermarks, watermark_boost, nr_free_pages and pcp_pages of a zone in one call (a replay
+  /// checks them after every allocation).
+  [[nodiscard]] ZoneLevels levels(std::uint16_t zone) const;
   [[nodiscard]] const ModelCounters& counters() const;
   /// Bytes of model state (page metadata, pageblocks, lists) over all zones.
   [[nodiscard]] std::size_t metadata_bytes() const;
