@@ -44,11 +44,6 @@ void Engine::seed(const traces::Snapshot& start) {
   }
 }
 
-allocator::MigrateType Engine::request_type(const traces::PageEvent& e) const {
-  if (const auto t = recorded_type(e.migratetype); t && allocator::is_mergeable(*t)) return *t;
-  return allocator::gfp_migratetype(e.gfp, layout_, model.mobility_grouping_disabled());
-}
-
 void Engine::record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause,
                             bool kernel_failed) {
   FailureRecord r;

@@ -66,7 +66,11 @@ class Engine {
     return 0;
   }
   // The request's migratetype: the recorded value mapped by name, else from the gfp bits.
-  [[nodiscard]] allocator::MigrateType request_type(const traces::PageEvent& e) const;
+  // Inline: mirror asks for every allocation event.
+  [[nodiscard]] allocator::MigrateType request_type(const traces::PageEvent& e) const {
+    if (const auto t = recorded_type(e.migratetype); t && allocator::is_mergeable(*t)) return *t;
+    return allocator::gfp_migratetype(e.gfp, layout_, model.mobility_grouping_disabled());
+  }
   [[nodiscard]] std::optional<allocator::MigrateType> recorded_type(std::int8_t mt) const {
     if (mt < 0 || static_cast<std::size_t>(mt) >= setup.migratetype_of.size()) return std::nullopt;
     return setup.migratetype_of[static_cast<std::size_t>(mt)];
