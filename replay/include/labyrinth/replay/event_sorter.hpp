@@ -50,7 +50,14 @@ class EventSorter {
           last_released_ = chunk[cut - 1].ts_ns;
           sink(chunk.first(cut));
         }
+        // The rest (sorted, within the window, at most max_held_ events) is held: one copy,
+        // without append()'s order checks.
         chunk = chunk.subspan(cut);
+        head_ = 0;
+        if (ring_.size() < chunk.size()) ring_.resize(chunk.size());
+        std::copy(chunk.begin(), chunk.end(), ring_.begin());
+        size_ = chunk.size();
+        return;
       }
       if (chunk.empty()) return;
     }
