@@ -26,6 +26,7 @@ int run_stat(const StatOptions& options) {
   // Events in batches that stay in L1 between the decoder and the tallies (a whole chunk
   // is megabytes of decoded events); stat does not depend on where a span ends.
   reader->set_batch_events(256);
+  reader->skip_cpu_and_tid();  // stat reads neither
   std::span<const traces::PageEvent> chunk;
   while (reader->next(chunk)) stats.add(chunk);
   const replay::StatResult result = stats.finish(*reader, options.top);

@@ -124,6 +124,7 @@ bool EventDecoder::open(const unsigned char* data, std::size_t size, std::uint32
   left_ = 0;
   prev_ts_ = prev_pfn_ = 0;
   prev_pid_ = prev_comm_ = 0;
+  skip_cpu_tid_ = skip_requested_;
   // Checked first, before anything is sized from the count.
   if (count > format::kMaxChunkEvents || size < kEventsTableBytes + std::uint64_t{count} * kMinEventBytes) {
     error = "events block claims " + std::to_string(count) + " events, more than it holds";
@@ -204,6 +205,11 @@ bool EventDecoder::open(const unsigned char* data, std::size_t size, std::uint32
 }
 
 std::size_t EventDecoder::decode(PageEvent* out, std::size_t max) {
+  return skip_cpu_tid_ ? decode_fields<false>(out, max) : decode_fields<true>(out, max);
+}
+
+template <bool kCpuTid>
+std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
   const std::size_t n = std::min<std::size_t>(max, left_);
   const unsigned char* tags = col_[kTags];
   const unsigned char* ts = col_[kTs];
@@ -228,7 +234,11 @@ std::size_t EventDecoder::decode(PageEvent* out, std::size_t max) {
     e.migratetype = static_cast<std::int8_t>(static_cast<int>(nib >> 4) - 1);
     prev_ts += static_cast<std::uint64_t>(unzigzag(take_varint(ts)));
     e.ts_ns = prev_ts;
-    e.cpu = static_cast<std::uint16_t>(take_varint(cpu));
+    if constexpr (kCpuTid) {
+      e.cpu = static_cast<std::uint16_t>(take_varint(cpu));
+    } else {
+      e.cpu = 0;
+    }
     if ((tag & kFailedBit) != 0) {
       e.pfn = kFailedPfn;
     } else {
@@ -239,7 +249,11 @@ std::size_t EventDecoder::decode(PageEvent* out, std::size_t max) {
     // overflow a signed sum (fuzz regression event_decoder/pid-delta-overflow).
     prev_pid = static_cast<std::uint32_t>(prev_pid + static_cast<std::uint64_t>(unzigzag(take_varint(pid))));
     e.pid = prev_pid;
-    e.tid = static_cast<std::uint32_t>(prev_pid + static_cast<std::uint64_t>(unzigzag(take_varint(tid))));
+    if constexpr (kCpuTid) {
+      e.tid = static_cast<std::uint32_t>(prev_pid + static_cast<std::uint64_t>(unzigzag(take_varint(tid))));
+    } else {
+      e.tid = 0;
+    }
     prev_comm = static_cast<std::uint32_t>(prev_comm + static_cast<std::uint64_t>(unzigzag(take_varint(comm))));
     e.comm_id = prev_comm;
     e.gfp = 0;

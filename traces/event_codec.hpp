@@ -31,8 +31,16 @@ class EventDecoder {
   // Decodes the next min(max, remaining()) events into out[0..n); returns n.
   std::size_t decode(PageEvent* out, std::size_t max);
   [[nodiscard]] std::uint32_t remaining() const { return left_; }
+  // From the next open() on, leaves every event's cpu and tid undecoded (0): their columns
+  // are skipped whole, for a consumer that never reads them.
+  void skip_cpu_and_tid(bool skip) { skip_requested_ = skip; }
 
  private:
+  template <bool kCpuTid>
+  std::size_t decode_fields(PageEvent* out, std::size_t max);
+
+  bool skip_requested_ = false;
+  bool skip_cpu_tid_ = false;  // for the open chunk
   std::array<const unsigned char*, kColumns> col_{};
   std::uint32_t left_ = 0;
   std::uint64_t prev_ts_ = 0, prev_pfn_ = 0;

@@ -159,6 +159,31 @@ TEST_F(ReadAhead, EveryTruncationAndEveryFlippedBlockReadsTheSame) {
   }
 }
 
+// stat skips the cpu and tid columns: every other field is decoded as before, in every mode.
+TEST_F(ReadAhead, SkippingCpuAndTidLeavesEveryOtherFieldAlone) {
+  const std::string path = dir_.file("skip.trace");
+  write_file(path, bytes_);
+  std::vector<PageEvent> want = observe(path, Mode::Off, 0).events;
+  ASSERT_EQ(want.size(), 20'000u);
+  bool had_cpu = false;
+  for (PageEvent& e : want) {
+    had_cpu = had_cpu || e.cpu != 0;
+    e.cpu = 0;
+    e.tid = 0;
+  }
+  ASSERT_TRUE(had_cpu);
+  for (const Mode mode : {Mode::Off, Mode::Blocks, Mode::Events}) {
+    for (const std::size_t batch : {std::size_t{0}, std::size_t{256}}) {
+      TraceReader reader(path);
+      reader.set_read_ahead(mode);
+      reader.set_batch_events(batch);
+      reader.skip_cpu_and_tid();
+      EXPECT_EQ(testing::read_all(reader), want) << "mode " << static_cast<int>(mode) << ", batch " << batch;
+      EXPECT_TRUE(reader.complete());
+    }
+  }
+}
+
 // A consumer that stops early destroys the reader while the thread is ahead of it.
 TEST_F(ReadAhead, StoppingEarlyStopsTheThread) {
   const std::string path = dir_.file("early.trace");

@@ -54,6 +54,9 @@ class TraceReader {
   // replay). Call before the first next().
   enum class ReadAhead { Off, Blocks, Events };
   void set_read_ahead(ReadAhead mode);
+  // For a consumer that never reads PageEvent::cpu or ::tid (stat): their columns are not
+  // decoded, and both read as 0. Call before the first next().
+  void skip_cpu_and_tid();
 
   [[nodiscard]] std::string_view comm(std::uint32_t comm_id) const;  // "" if unknown
   [[nodiscard]] const StackTrace* stack(std::uint32_t stack_id) const;
