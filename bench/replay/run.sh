@@ -41,7 +41,7 @@ if [ "$(id -u)" = 0 ] && command -v perf >/dev/null 2>&1; then
   "$laby" import perf-script "$work/perf.txt" -o "$work/perf.trace" -f >/dev/null
   "$laby" stat "$work/perf.trace" -q --json "$work/perf-stat.json"
   # CPU seconds (user + sys) of each, then the ratios.
-  /usr/bin/time -f "%U %S %e" -o "$work/t.kmem" perf kmem --page stat -i "$work/perf.data" > "$work/kmem.txt" 2>/dev/null
+  /usr/bin/time -f "%U %S %e" -o "$work/t.kmem" perf kmem -i "$work/perf.data" --page stat > "$work/kmem.txt" 2>/dev/null
   for mode in mirror simulate; do
     /usr/bin/time -f "%U %S %e" -o "$work/t.$mode" "$laby" replay "$work/perf.trace" --mode $mode -q
   done
