@@ -149,7 +149,6 @@ struct Replayer::Impl {
   void validate() {
     validation = validate_end_state(engine->model, engine->setup, header, end);
     validate_at_end = false;
-    after_end = 0;
   }
 };
 

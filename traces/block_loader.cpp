@@ -95,8 +95,7 @@ void BlockLoader::load(std::uint64_t at, LoadedBlock& block, EventsLoad events) 
     block.next_offset = at + format::kBlockHeaderSize + block.header.stored_size;
     if (block.header.type != static_cast<std::uint32_t>(format::BlockType::Events)) return;
     std::string error;
-    block.decoder.skip_cpu_and_tid(skip_cpu_tid_);
-    if (!block.decoder.open(block.raw.data(), block.raw.size(), block.header.count, error)) {
+    if (!block.decoder.open(block.raw.data(), block.raw.size(), block.header.count, error, skip_cpu_tid_)) {
       block.problem = BlockProblem{error};
       return;
     }

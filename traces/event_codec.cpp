@@ -14,11 +14,11 @@ namespace {
 enum Column : std::size_t { kTags, kTs, kCpu, kPfn, kPid, kTid, kComm, kGfp, kExtra, kStack, kColumnCount };
 
 constexpr std::uint8_t kFailedBit = 0x40;
+constexpr std::uint8_t kStackBit = 0x80;
 // Every encoded event takes at least 2 tag bytes and one varint byte in each of the ts, cpu,
 // pid, tid and comm columns, after a 44-byte column table.
 constexpr std::uint64_t kMinEventBytes = 7;
 constexpr std::uint64_t kEventsTableBytes = 44;
-constexpr std::uint8_t kStackBit = 0x80;
 
 std::uint8_t pack_nibbles(unsigned low, int signed_high) {
   return static_cast<std::uint8_t>((low & 0xfu) | ((static_cast<unsigned>(signed_high + 1) & 0xfu) << 4));
@@ -120,18 +120,15 @@ inline std::uint64_t take_varint(const unsigned char*& p) {
 
 }  // namespace
 
-bool EventDecoder::open(const unsigned char* data, std::size_t size, std::uint32_t count, std::string& error) {
+bool EventDecoder::open(const unsigned char* data, std::size_t size, std::uint32_t count, std::string& error,
+                        bool skip_cpu_and_tid) {
   left_ = 0;
   prev_ts_ = prev_pfn_ = 0;
   prev_pid_ = prev_comm_ = 0;
-  skip_cpu_tid_ = skip_requested_;
+  skip_cpu_tid_ = skip_cpu_and_tid;
   // Checked first, before anything is sized from the count.
   if (count > format::kMaxChunkEvents || size < kEventsTableBytes + std::uint64_t{count} * kMinEventBytes) {
     error = "events block claims " + std::to_string(count) + " events, more than it holds";
-    return false;
-  }
-  if (size < 4) {
-    error = "events block too short";
     return false;
   }
   std::uint32_t ncols = 0;

@@ -27,20 +27,19 @@ class EventDecoder {
  public:
   static constexpr std::size_t kColumns = 10;
 
-  bool open(const unsigned char* data, std::size_t size, std::uint32_t count, std::string& error);
+  // skip_cpu_and_tid: leave every event's cpu and tid undecoded (0), their columns skipped
+  // whole, for a consumer that never reads them.
+  bool open(const unsigned char* data, std::size_t size, std::uint32_t count, std::string& error,
+            bool skip_cpu_and_tid = false);
   // Decodes the next min(max, remaining()) events into out[0..n); returns n.
   std::size_t decode(PageEvent* out, std::size_t max);
   [[nodiscard]] std::uint32_t remaining() const { return left_; }
-  // From the next open() on, leaves every event's cpu and tid undecoded (0): their columns
-  // are skipped whole, for a consumer that never reads them.
-  void skip_cpu_and_tid(bool skip) { skip_requested_ = skip; }
 
  private:
   template <bool kCpuTid>
   std::size_t decode_fields(PageEvent* out, std::size_t max);
 
-  bool skip_requested_ = false;
-  bool skip_cpu_tid_ = false;  // for the open chunk
+  bool skip_cpu_tid_ = false;
   std::array<const unsigned char*, kColumns> col_{};
   std::uint32_t left_ = 0;
   std::uint64_t prev_ts_ = 0, prev_pfn_ = 0;

@@ -3,35 +3,15 @@
 // good trace and on every kind of damaged one.
 #include <gtest/gtest.h>
 
-#include <cstring>
-#include <fstream>
-
 #include "test_util.hpp"
 
 namespace labyrinth::traces {
 namespace {
 
+using testing::block_offsets;
+using testing::read_file;
 using testing::TempDir;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
-
-std::vector<std::size_t> block_offsets(const std::string& bytes) {
-  std::vector<std::size_t> out;
-  for (std::size_t offset = 16; offset + 40 <= bytes.size();) {
-    out.push_back(offset);
-    std::uint64_t stored = 0;
-    std::memcpy(&stored, bytes.data() + offset + 16, 8);
-    offset += 40 + stored;
-  }
-  return out;
-}
+using testing::write_file;
 
 Snapshot snapshot_at(std::uint64_t ts) {
   Snapshot s;

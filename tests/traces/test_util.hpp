@@ -6,17 +6,43 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "labyrinth/traces/trace_reader.hpp"
 #include "labyrinth/traces/trace_writer.hpp"
 
 namespace labyrinth::traces::testing {
+
+// A file's bytes, and bytes written over a file.
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+inline void write_file(const std::string& path, std::string_view bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Byte offsets where each block starts, found by walking the block headers independently of
+// the reader (labyrinth-trace(5)).
+inline std::vector<std::size_t> block_offsets(const std::string& bytes) {
+  std::vector<std::size_t> out;
+  for (std::size_t offset = 16; offset + 40 <= bytes.size();) {
+    out.push_back(offset);
+    std::uint64_t stored = 0;
+    std::memcpy(&stored, bytes.data() + offset + 16, 8);
+    offset += 40 + stored;
+  }
+  return out;
+}
 
 using labyrinth::testing::TempDir;
 

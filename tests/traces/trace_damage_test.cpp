@@ -1,8 +1,6 @@
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "labyrinth/traces/trace_error.hpp"
 #include "test_util.hpp"
@@ -10,30 +8,10 @@
 namespace labyrinth::traces {
 namespace {
 
+using testing::block_offsets;
+using testing::read_file;
 using testing::TempDir;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
-
-// Byte offsets where each block starts, found by walking the block headers.
-std::vector<std::size_t> block_offsets(const std::string& bytes) {
-  std::vector<std::size_t> out;
-  std::size_t offset = 16;
-  while (offset + 40 <= bytes.size()) {
-    out.push_back(offset);
-    std::uint64_t stored = 0;
-    std::memcpy(&stored, bytes.data() + offset + 16, 8);
-    offset += 40 + stored;
-  }
-  return out;
-}
+using testing::write_file;
 
 class DamagedTrace : public ::testing::Test {
  protected:

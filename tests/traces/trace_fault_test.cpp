@@ -15,17 +15,9 @@
 namespace labyrinth::traces {
 namespace {
 
+using testing::read_file;
 using testing::TempDir;
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void spit(const std::string& path, std::string_view bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+using testing::write_file;
 
 // The block layout, walked here independently of the reader (labyrinth-trace(5)).
 struct Block {
@@ -110,7 +102,7 @@ std::string* SampleFaults::path_ = nullptr;
 std::vector<PageEvent>* SampleFaults::events_ = nullptr;
 
 TEST_F(SampleFaults, TruncationAtEveryByteOffsetReadsExactlyTheWholeChunks) {
-  const std::string bytes = slurp(*path_);
+  const std::string bytes = read_file(*path_);
   const auto blocks = walk_blocks(bytes);
   ASSERT_GE(blocks.size(), 10u);
   ASSERT_EQ(blocks.back().end, bytes.size());
@@ -118,7 +110,7 @@ TEST_F(SampleFaults, TruncationAtEveryByteOffsetReadsExactlyTheWholeChunks) {
   const std::string cut = dir_->file("cut.trace");
   std::uint64_t previous = 0;
   for (std::size_t size = 0; size <= bytes.size(); ++size) {
-    spit(cut, std::string_view(bytes).substr(0, size));
+    write_file(cut, std::string_view(bytes).substr(0, size));
     SCOPED_TRACE("cut at " + std::to_string(size) + " of " + std::to_string(bytes.size()));
     if (size < header_end) {
       // Nothing to read without the header: refused, naming the file, as truncated.
@@ -162,14 +154,14 @@ TEST_F(SampleFaults, TruncationAtEveryByteOffsetReadsExactlyTheWholeChunks) {
 }
 
 TEST_F(SampleFaults, TruncatedFilesMakeEveryCommandFailNamingFileOffsetAndReadableEvents) {
-  const std::string bytes = slurp(*path_);
+  const std::string bytes = read_file(*path_);
   const auto blocks = walk_blocks(bytes);
   std::vector<std::size_t> sizes = {7, blocks.front().end - 1};
   for (std::size_t i = 1; i < blocks.size(); i += 3) sizes.push_back(blocks[i].offset + 1 + i * 13 % 40);
   sizes.push_back(blocks.back().offset);  // the footer is missing
   const std::string cut = dir_->file("cli-cut.trace");
   for (const std::size_t size : sizes) {
-    spit(cut, std::string_view(bytes).substr(0, size));
+    write_file(cut, std::string_view(bytes).substr(0, size));
     SCOPED_TRACE("cut at " + std::to_string(size));
     const auto r = labyrinth::testing::run_labyrinth({"stat", cut});
     EXPECT_EQ(r.exit_code, 3) << r.err;
@@ -182,7 +174,7 @@ TEST_F(SampleFaults, TruncatedFilesMakeEveryCommandFailNamingFileOffsetAndReadab
     }
   }
   // The same message from every reading command.
-  spit(cut, std::string_view(bytes).substr(0, blocks[blocks.size() / 2].offset + 50));
+  write_file(cut, std::string_view(bytes).substr(0, blocks[blocks.size() / 2].offset + 50));
   const std::string readable = std::to_string(whole_events_within(blocks, blocks[blocks.size() / 2].offset + 50)) +
                                " events were readable";
   for (const std::vector<std::string>& args : {std::vector<std::string>{"script", cut, "-o", dir_->file("s.txt")},
@@ -195,7 +187,7 @@ TEST_F(SampleFaults, TruncatedFilesMakeEveryCommandFailNamingFileOffsetAndReadab
 }
 
 TEST_F(SampleFaults, SeededBitFlipsAreCaughtAtTheDamagedBlock) {
-  const std::string bytes = slurp(*path_);
+  const std::string bytes = read_file(*path_);
   const auto blocks = walk_blocks(bytes);
   const std::string bad = dir_->file("flip.trace");
   std::mt19937_64 rng(20261125);
@@ -205,7 +197,7 @@ TEST_F(SampleFaults, SeededBitFlipsAreCaughtAtTheDamagedBlock) {
     const int bit = static_cast<int>(rng() % 8);
     std::string flipped = bytes;
     flipped[pos] = static_cast<char>(flipped[pos] ^ (1 << bit));
-    spit(bad, flipped);
+    write_file(bad, flipped);
     SCOPED_TRACE("bit " + std::to_string(bit) + " of byte " + std::to_string(pos));
     const Block* hit = block_holding(blocks, pos);
     std::unique_ptr<TraceReader> reader;
@@ -245,7 +237,7 @@ TEST_F(SampleFaults, SeededBitFlipsAreCaughtAtTheDamagedBlock) {
     if (b.type != kEventsBlock) continue;
     std::string flipped = bytes;
     flipped[b.offset + 40 + 3] = static_cast<char>(flipped[b.offset + 40 + 3] ^ 0x04);
-    spit(bad, flipped);
+    write_file(bad, flipped);
     const auto r = labyrinth::testing::run_labyrinth({"stat", bad, "--json", "-"});
     EXPECT_EQ(r.exit_code, 3) << r.err;
     EXPECT_NE(r.err.find(bad + ": offset " + std::to_string(b.offset) + ": block checksum mismatch"), std::string::npos)
@@ -259,10 +251,10 @@ TEST_F(SampleFaults, SeededBitFlipsAreCaughtAtTheDamagedBlock) {
 }
 
 TEST_F(SampleFaults, AFormatMajorOfZeroIsRefused) {
-  std::string bytes = slurp(*path_);
+  std::string bytes = read_file(*path_);
   bytes[8] = 0;
   const std::string bad = dir_->file("major0.trace");
-  spit(bad, bytes);
+  write_file(bad, bytes);
   try {
     TraceReader reader(bad);
     FAIL() << "format 0 accepted";

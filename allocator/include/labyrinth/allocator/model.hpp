@@ -89,7 +89,6 @@ struct WatermarkCheck {
   bool block_available = true;     ///< order > 0: a usable block of the order exists
 };
 
-/// "Would this request pass the watermark?" for reporting, without allocating.
 /// A zone's watermarks and free page counts (Model::levels).
 struct ZoneLevels {
   Watermarks watermarks;
@@ -98,6 +97,7 @@ struct ZoneLevels {
   std::uint64_t pcp_pages = 0;   ///< pages on the zone's per-cpu lists
 };
 
+/// "Would this request pass the watermark?" for reporting, without allocating.
 struct RequestCheck {
   bool zone_available = false;
   bool fast_ok = false;  ///< some zone passes the fast-path check (LOW, no reductions)

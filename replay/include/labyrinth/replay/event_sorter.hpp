@@ -59,7 +59,6 @@ class EventSorter {
         size_ = chunk.size();
         return;
       }
-      if (chunk.empty()) return;
     }
     std::size_t i = 0;
     while (i < chunk.size()) {
