@@ -1,0 +1,86 @@
+// The events-block column checks: a varint column must hold exactly the events' varints, each
+// of at most 10 bytes, wherever it falls against the checker's 16- and 8-byte words.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "event_codec.hpp"
+
+namespace labyrinth::traces {
+namespace {
+
+// A well-formed block of `count` free events; the ts column is replaced by `ts_column`.
+std::string block_with_ts_column(std::uint32_t count, const std::string& ts_column) {
+  std::vector<PageEvent> events(count);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    events[i].kind = EventKind::Free;
+    events[i].pfn = 0x1000 + i;
+    events[i].ts_ns = i;
+  }
+  std::string block;
+  encode_events(events, block);
+  // Layout: u32 column count, u32 length per column, then the columns; ts is column 1.
+  std::uint32_t ncols = 0;
+  std::memcpy(&ncols, block.data(), 4);
+  std::vector<std::uint32_t> len(ncols);
+  std::memcpy(len.data(), block.data() + 4, 4 * ncols);
+  const std::size_t table = 4 + 4 * std::size_t{ncols};
+  const std::size_t ts_at = table + len[0];
+  std::string out = block.substr(0, ts_at) + ts_column + block.substr(ts_at + len[1]);
+  const auto ts_len = static_cast<std::uint32_t>(ts_column.size());
+  std::memcpy(out.data() + 8, &ts_len, 4);
+  return out;
+}
+
+bool decodes(const std::string& block, std::uint32_t count) {
+  std::vector<PageEvent> events;
+  std::string error;
+  return decode_events(reinterpret_cast<const unsigned char*>(block.data()), block.size(), count, events, error);
+}
+
+// `count` one-byte varints with one of `length` bytes (length - 1 continuation bytes) at `at`.
+std::string column_with_long_varint(std::uint32_t count, std::size_t at, std::size_t length) {
+  std::string column(count - 1, '\x01');
+  std::string varint(length - 1, '\x80');
+  varint.push_back('\x00');
+  column.insert(at, varint);
+  return column;
+}
+
+TEST(EventColumns, VarintsOfUpToTenBytesPassAtEveryAlignment) {
+  constexpr std::uint32_t kCount = 48;  // 47 one-byte varints + the long one: several 16-byte words
+  for (std::size_t at = 0; at < kCount; ++at) {
+    for (std::size_t length = 1; length <= 10; ++length) {
+      EXPECT_TRUE(decodes(block_with_ts_column(kCount, column_with_long_varint(kCount, at, length)), kCount))
+          << "a " << length << "-byte varint after " << at << " bytes";
+    }
+  }
+}
+
+TEST(EventColumns, VarintsOfElevenBytesOrMoreFailAtEveryAlignment) {
+  constexpr std::uint32_t kCount = 48;
+  for (std::size_t at = 0; at < kCount; ++at) {
+    for (std::size_t length = 11; length <= 20; ++length) {
+      EXPECT_FALSE(decodes(block_with_ts_column(kCount, column_with_long_varint(kCount, at, length)), kCount))
+          << "a " << length << "-byte varint after " << at << " bytes";
+    }
+  }
+}
+
+TEST(EventColumns, ColumnMustHoldExactlyTheEventsVarints) {
+  constexpr std::uint32_t kCount = 40;
+  const std::string exact(kCount, '\x02');
+  EXPECT_TRUE(decodes(block_with_ts_column(kCount, exact), kCount));
+  EXPECT_FALSE(decodes(block_with_ts_column(kCount, exact + '\x02'), kCount));       // one too many
+  EXPECT_FALSE(decodes(block_with_ts_column(kCount, exact.substr(1)), kCount));      // one too few
+  EXPECT_FALSE(decodes(block_with_ts_column(kCount, exact + '\x81'), kCount));       // runs past the column
+  std::string merged = exact;
+  merged[20] = '\x82';  // two varints become one: one too few
+  EXPECT_FALSE(decodes(block_with_ts_column(kCount, merged), kCount));
+}
+
+}  // namespace
+}  // namespace labyrinth::traces
