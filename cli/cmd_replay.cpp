@@ -213,7 +213,7 @@ int run_replay(const ReplayCliOptions& o) {
   std::optional<replay::ReplayResult> replayed;
   try {
     while (reader->next(chunk)) {
-      replayer->add(chunk);
+      replayer->add(chunk, reader->in_time_order());
       progress.update(*reader, reader->events_read());
     }
     progress.done();

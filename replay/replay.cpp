@@ -157,10 +157,10 @@ Replayer::Replayer(const traces::TraceHeader& header, const traces::Snapshot& st
     : impl_(std::make_unique<Impl>(header, start, end, options)) {}
 Replayer::~Replayer() = default;
 
-void Replayer::add(std::span<const traces::PageEvent> events) {
+void Replayer::add(std::span<const traces::PageEvent> events, bool in_order) {
   Impl& s = *impl_;
   if (!s.engine) s.build(events);
-  s.sorter.push(events, [&s](std::span<const traces::PageEvent> sorted) { s.apply(sorted); });
+  s.sorter.push(events, [&s](std::span<const traces::PageEvent> sorted) { s.apply(sorted); }, in_order);
 }
 
 std::uint64_t Replayer::events_replayed() const { return impl_->engine ? impl_->engine->counters.events : 0; }

@@ -242,6 +242,7 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
   const unsigned char* stack = col_[kStack];
   std::uint64_t prev_ts = prev_ts_, prev_pfn = prev_pfn_;
   std::uint32_t prev_pid = prev_pid_, prev_comm = prev_comm_;
+  std::uint64_t backwards = 0;  // bit 0 set by any negative (odd, zigzagged) time delta
   for (std::size_t i = 0; i < n; ++i) {
     PageEvent& e = out[i];
     const unsigned tag = tags[0];
@@ -251,7 +252,9 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
     e.ctx = static_cast<ExecContext>((tag >> 3) & 0x7u);
     e.order = static_cast<std::uint8_t>(nib & 0xfu);
     e.migratetype = static_cast<std::int8_t>(static_cast<int>(nib >> 4) - 1);
-    prev_ts += static_cast<std::uint64_t>(unzigzag(take_varint(ts)));
+    const std::uint64_t ts_delta = take_varint(ts);
+    backwards |= ts_delta;
+    prev_ts += static_cast<std::uint64_t>(unzigzag(ts_delta));
     e.ts_ns = prev_ts;
     if constexpr (kCpuTid) {
       e.cpu = static_cast<std::uint16_t>(take_varint(cpu));
@@ -304,6 +307,7 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
   prev_pid_ = prev_pid;
   prev_comm_ = prev_comm;
   left_ -= static_cast<std::uint32_t>(n);
+  in_order_ = (backwards & 1u) == 0;
   return n;
 }
 

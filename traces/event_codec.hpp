@@ -34,6 +34,9 @@ class EventDecoder {
   // Decodes the next min(max, remaining()) events into out[0..n); returns n.
   std::size_t decode(PageEvent* out, std::size_t max);
   [[nodiscard]] std::uint32_t remaining() const { return left_; }
+  // Whether the events of the last decode() are in timestamp order, each no older than the
+  // event before it in the chunk: a consumer that sorts need not check them again.
+  [[nodiscard]] bool in_order() const { return in_order_; }
 
  private:
   template <bool kCpuTid>
@@ -42,6 +45,7 @@ class EventDecoder {
   bool skip_cpu_tid_ = false;
   std::array<const unsigned char*, kColumns> col_{};
   std::uint32_t left_ = 0;
+  bool in_order_ = true;
   std::uint64_t prev_ts_ = 0, prev_pfn_ = 0;
   std::uint32_t prev_pid_ = 0, prev_comm_ = 0;
 };

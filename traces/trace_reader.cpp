@@ -73,6 +73,8 @@ struct TraceReader::Impl {
   EventDecoder* decoder = nullptr;
   std::vector<PageEvent> events;
   std::span<const PageEvent> decoded;
+  bool decoded_in_order = false;  // the read-ahead's chunk in `decoded`
+  bool batch_in_order = false;    // the span next() returned last
   std::uint64_t block_offset = 0;
   std::uint64_t end_offset = 0;  // of the end snapshot block, once found
 
@@ -91,12 +93,14 @@ struct TraceReader::Impl {
       const std::size_t n = batch_events == 0 ? decoded.size() : std::min(batch_events, decoded.size());
       out = decoded.first(n);
       decoded = decoded.subspan(n);
+      batch_in_order = decoded_in_order;
     } else {
       const std::size_t n =
           batch_events == 0 ? decoder->remaining() : std::min<std::size_t>(batch_events, decoder->remaining());
       if (events.size() < n) events.resize(n);
       decoder->decode(events.data(), n);
       out = {events.data(), n};
+      batch_in_order = decoder->in_order();
     }
     events_read += out.size();
     return out;
@@ -241,6 +245,7 @@ bool TraceReader::next(std::span<const PageEvent>& out) {
       case format::BlockType::Events:  // checked by load()
         if (r.read_ahead_mode == ReadAhead::Events) {
           r.decoded = std::span<const PageEvent>(b.events.data(), b.header.count);
+          r.decoded_in_order = b.decoder.in_order();
         } else {
           r.decoder = &b.decoder;
         }
@@ -279,6 +284,7 @@ bool TraceReader::next(std::span<const PageEvent>& out) {
 }
 
 void TraceReader::set_batch_events(std::size_t events) { impl_->batch_events = events; }
+bool TraceReader::in_time_order() const { return impl_->batch_in_order; }
 void TraceReader::skip_cpu_and_tid() {
   impl_->skip_cpu_tid = true;
   impl_->loader->skip_cpu_and_tid(true);

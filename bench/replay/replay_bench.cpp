@@ -246,7 +246,7 @@ int run(const std::string& path, const std::string& mode, bool read_ahead) {
   std::uint64_t events_first = 0;
   bool first = true;
   while (reader.next(chunk)) {
-    rp.add(chunk);
+    rp.add(chunk, reader.in_time_order());
     if (first) {
       first = false;
       cpu_loop_start = cpu_seconds();

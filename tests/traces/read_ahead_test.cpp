@@ -3,6 +3,8 @@
 // good trace and on every kind of damaged one.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "test_util.hpp"
 
 namespace labyrinth::traces {
@@ -174,6 +176,46 @@ TEST_F(ReadAhead, StoppingEarlyStopsTheThread) {
     std::span<const PageEvent> chunk;
     for (int i = 0; i < round % 5 && reader.next(chunk); ++i) {
       EXPECT_FALSE(chunk.empty());
+    }
+  }
+}
+
+// in_time_order() may say "unknown" (false) for an ordered batch, never "ordered" for one
+// that is not; and on an ordered trace it says so for every batch, however it is read.
+TEST_F(ReadAhead, InTimeOrderHoldsForEveryBatchItClaims) {
+  const std::string disordered = dir_.file("disordered.trace");
+  write_file(disordered, bytes_);
+  const std::string ordered = dir_.file("ordered.trace");
+  {
+    auto events = testing::random_events(5'000, 7, 2);
+    std::stable_sort(events.begin(), events.end(), [](const PageEvent& a, const PageEvent& b) { return a.ts_ns < b.ts_ns; });
+    WriterOptions options;
+    options.chunk_events = 1000;
+    TraceWriter writer(ordered, testing::test_header(), options);
+    for (const auto& e : events) writer.append(e);
+    writer.finish(Snapshot{}, TraceFooter{});
+  }
+  auto by_time = [](const PageEvent& a, const PageEvent& b) { return a.ts_ns < b.ts_ns; };
+  for (const Mode mode : {Mode::Off, Mode::Blocks, Mode::Events}) {
+    for (const std::size_t batch : {std::size_t{0}, std::size_t{256}}) {
+      std::size_t claimed = 0, batches = 0;
+      TraceReader reader(disordered);
+      reader.set_read_ahead(mode);
+      reader.set_batch_events(batch);
+      std::span<const PageEvent> chunk;
+      while (reader.next(chunk)) {
+        ++batches;
+        if (!reader.in_time_order()) continue;
+        ++claimed;
+        EXPECT_TRUE(std::is_sorted(chunk.begin(), chunk.end(), by_time)) << "mode " << static_cast<int>(mode);
+      }
+      EXPECT_LT(claimed, batches) << "every batch claimed ordered, though one event in 50 is out of order";
+
+      TraceReader good(ordered);
+      good.set_read_ahead(mode);
+      good.set_batch_events(batch);
+      while (good.next(chunk)) EXPECT_TRUE(good.in_time_order()) << "mode " << static_cast<int>(mode);
+      EXPECT_EQ(good.events_read(), 5'000u);
     }
   }
 }

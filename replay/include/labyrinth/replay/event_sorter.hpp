@@ -28,15 +28,18 @@ class EventSorter {
   }
 
   // Adds a chunk; calls sink(std::span<const PageEvent>) with events that are now final.
+  // in_order: the caller knows the chunk is in timestamp order (its decoder saw it), so
+  // that the sorter need not read the whole chunk to find out.
   template <typename Sink>
-  void push(std::span<const traces::PageEvent> chunk, Sink&& sink) {
+  void push(std::span<const traces::PageEvent> chunk, Sink&& sink, bool in_order = false) {
     // Fast path, the common case: the chunk in order and no older than anything held. The
     // held events older than the window go first; then, if none is left, the chunk's events
     // older than the window go to the sink straight from the chunk, without a copy (only the
     // last window's worth is copied into the ring).
     if (!chunk.empty() && chunk.front().ts_ns >= std::max(last_released_, size_ != 0 ? ts_at(size_ - 1) : 0) &&
-        std::is_sorted(chunk.begin(), chunk.end(),
-                       [](const traces::PageEvent& a, const traces::PageEvent& b) { return a.ts_ns < b.ts_ns; })) {
+        (in_order || std::is_sorted(chunk.begin(), chunk.end(), [](const traces::PageEvent& a, const traces::PageEvent& b) {
+          return a.ts_ns < b.ts_ns;
+        }))) {
       max_ts_ = std::max(max_ts_, chunk.back().ts_ns);
       const std::uint64_t limit = max_ts_ > window_ns_ ? max_ts_ - window_ns_ : 0;
       emit(upper_bound(limit), sink);

@@ -47,6 +47,9 @@ class TraceReader {
   // From now on next() gives at most `events` events at a time (0, the default: a whole
   // chunk), so that a consumer finds them still in cache. Chunk boundaries are unchanged.
   void set_batch_events(std::size_t events);
+  // Whether the events of the last next() are in timestamp order among themselves (found
+  // while decoding them): a consumer that sorts can skip its own pass over them.
+  [[nodiscard]] bool in_time_order() const;
   // Reading on a second thread, a few chunks ahead in constant memory: the same events, names
   // and damage reports, in less wall time. Blocks: checksums, decompression and the column
   // checks run ahead, the events are decoded by next() in cache-sized batches (for a light
