@@ -87,12 +87,25 @@ bool varints_exact(const unsigned char* p, const unsigned char* end, std::uint64
   std::uint64_t ends = 0;
   unsigned run = 0;  // continuation bytes since the last terminator
 #if defined(__SSE2__)
+  // Terminators are counted per byte lane (+1 each) and summed before a lane can wrap:
+  // std::popcount would be a library call without -mpopcnt.
+  const __m128i zero = _mm_setzero_si128();
+  __m128i lanes = zero;
+  unsigned lane_words = 0;
+  auto sum_lanes = [&] {
+    const __m128i sums = _mm_sad_epu8(lanes, zero);  // two 64-bit sums of eight lanes each
+    ends += static_cast<std::uint64_t>(_mm_cvtsi128_si64(sums)) +
+            static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums)));
+    lanes = zero;
+    lane_words = 0;
+  };
   for (; end - p >= 16; p += 16) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     // One bit per byte, set on a terminator (top bit clear).
-    const auto term = static_cast<std::uint32_t>(
-        ~_mm_movemask_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))) & 0xffff);
+    const auto term = static_cast<std::uint32_t>(~_mm_movemask_epi8(bytes) & 0xffff);
     if (term == 0) return false;  // 16 continuation bytes
-    ends += static_cast<std::uint64_t>(std::popcount(term));
+    lanes = _mm_sub_epi8(lanes, _mm_cmpgt_epi8(bytes, _mm_set1_epi8(-1)));  // -(-1) per terminator
+    if (++lane_words == 255) sum_lanes();
     if (run + static_cast<unsigned>(std::countr_zero(term)) >= 10) return false;
     // Ten continuation bytes in a row inside the word: runs of 2, 4, 8, then 8 + 2.
     const std::uint32_t cont = ~term & 0xffffu;
@@ -102,6 +115,7 @@ bool varints_exact(const unsigned char* p, const unsigned char* end, std::uint64
     if ((eight & (two >> 8)) != 0) return false;
     run = static_cast<unsigned>(std::countl_zero(term)) - 16;
   }
+  sum_lanes();
 #endif
   constexpr std::uint64_t kHigh = 0x8080808080808080ull;
   for (; end - p >= 8; p += 8) {
