@@ -1,7 +1,7 @@
 #!/bin/sh
 # Replay benchmarks (issue #5), in one run:
-#   1. throughput: decode alone (the ceiling), then mirror and simulate, single-threaded, in
-#      CPU time and wall time (this machine is shared: CPU time is the comparable figure);
+#   1. throughput: decode alone (the ceiling), then mirror and simulate (the model on one
+#      thread, the reader on a second), in CPU time and wall time, best and median of RUNS;
 #   2. peak RSS of `labyrinth replay` on a ~10 MiB and a ~1 GiB trace (must be the same);
 #   3. the ratio against `perf kmem stat --page` on the same events (root: perf record).
 # Usage: bench/replay/run.sh BUILD_DIR [WORKDIR]   (SMALL_EVENTS/LARGE_EVENTS override the sizes)
@@ -18,9 +18,26 @@ echo "== generating traces in $work"
 [ -s "$work/large.trace" ] || "$bench" gen "$work/large.trace" "$large_events"
 ls -l "$work/small.trace" "$work/large.trace"
 
-echo "== throughput (single thread, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
-"$bench" read "$work/large.trace"
-for mode in mirror simulate; do "$bench" run "$work/large.trace" $mode; done
+# This host's speed drifts from minute to minute (DEVELOPERS.md, "Measuring speed"): each
+# figure is run RUNS times, every run is shown, then the best and the median.
+runs=${RUNS:-3}
+summary() {  # replay_bench result lines on stdin: best and median of the wall and CPU rates
+  python3 -c '
+import re, statistics, sys
+text = sys.stdin.read()
+wall = [float(x) for x in re.findall(r"([0-9.]+) M events/s wall", text)]
+cpu = [float(x) for x in re.findall(r"([0-9.]+) M events/s CPU", text)]
+print(f"{sys.argv[1]}, {len(wall)} runs: best {max(wall):.2f} M events/s wall (median {statistics.median(wall):.2f}), "
+      f"best {max(cpu):.2f} M events/s CPU (median {statistics.median(cpu):.2f})")
+' "$1"
+}
+echo "== throughput ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)), $runs runs each"
+for r in $(seq "$runs"); do "$bench" read "$work/large.trace"; done | tee "$work/t.read"
+for mode in mirror simulate; do
+  for r in $(seq "$runs"); do "$bench" run "$work/large.trace" $mode; done | tee "$work/t.run.$mode"
+done
+summary "decode alone" < "$work/t.read"
+for mode in mirror simulate; do summary "$mode" < "$work/t.run.$mode"; done
 
 echo "== peak RSS of labyrinth replay"
 for t in small large; do
