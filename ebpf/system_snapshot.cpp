@@ -82,6 +82,27 @@ std::uint64_t clock_ns(clockid_t clock) {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
+// A small /proc file and the CLOCK_BOOTTIME instant it describes: the middle of its read
+// calls, with the open and everything else outside the two clock reads.
+std::pair<std::string, std::uint64_t> read_proc_file_at(const char* path) {
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error(std::string(path) + ": " + std::strerror(errno));
+  std::string text(std::size_t{64} << 10, '\0');
+  std::size_t size = 0;
+  const std::uint64_t t0 = clock_ns(CLOCK_BOOTTIME);
+  for (;;) {
+    if (size == text.size()) text.resize(text.size() * 2);
+    const ssize_t n = ::read(fd, text.data() + size, text.size() - size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    size += static_cast<std::size_t>(n);
+  }
+  const std::uint64_t t1 = clock_ns(CLOCK_BOOTTIME);
+  ::close(fd);
+  text.resize(size);
+  return {std::move(text), t0 + (t1 - t0) / 2};
+}
+
 // Builds runs of KPF_BUDDY pages; a run never crosses the end of a zone.
 class RunBuilder {
  public:
@@ -452,10 +473,12 @@ traces::Snapshot take_snapshot(const std::vector<ZoneInfo>& header_zones, const 
                                std::vector<std::string>* warnings) {
   traces::Snapshot snap;
   snap.present = true;
-  // buddyinfo first and right at ts_ns: replay validates the model's free blocks per order
-  // against it at that instant, and the allocator keeps running while the files are read.
-  snap.ts_ns = boottime_ns();
-  const auto buddy = parse_buddyinfo(read_file("/proc/buddyinfo"));
+  // buddyinfo first, and ts_ns is when it was read: replay validates the model's free blocks
+  // per order against it at that instant. The window is the read alone: the allocator keeps
+  // running, and a burst of frees moves hundreds of order-0 pages in a fraction of a ms.
+  auto [buddy_text, buddy_ts] = read_proc_file_at("/proc/buddyinfo");
+  snap.ts_ns = buddy_ts;
+  const auto buddy = parse_buddyinfo(buddy_text);
   const auto zones = parse_zoneinfo(read_file("/proc/zoneinfo"));
   PagetypeInfo pti;
   std::string text;
