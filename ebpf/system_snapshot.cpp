@@ -12,8 +12,6 @@
 #include <charconv>
 #include <cstring>
 #include <ctime>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 namespace labyrinth::ebpf {
@@ -59,13 +57,45 @@ void for_each_line(std::string_view text, F&& f) {
   }
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+std::uint64_t clock_ns(clockid_t clock) {
+  timespec ts{};
+  ::clock_gettime(clock, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
 }
+
+// A file's text and the CLOCK_BOOTTIME instant it describes (for /proc files, which the
+// kernel writes as they are read): the middle of the read calls, with the open outside them.
+struct TimedText {
+  std::string text;
+  std::uint64_t ts_ns = 0;
+};
+TimedText read_file_timed(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error(path + ": " + std::strerror(errno));
+  TimedText out;
+  out.text.resize(std::size_t{64} << 10);
+  std::size_t size = 0;
+  const std::uint64_t t0 = clock_ns(CLOCK_BOOTTIME);
+  for (;;) {
+    if (size == out.text.size()) out.text.resize(out.text.size() * 2);
+    const ssize_t n = ::read(fd, out.text.data() + size, out.text.size() - size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      throw std::runtime_error(path + ": " + std::strerror(err));
+    }
+    if (n == 0) break;
+    size += static_cast<std::size_t>(n);
+  }
+  const std::uint64_t t1 = clock_ns(CLOCK_BOOTTIME);
+  ::close(fd);
+  out.text.resize(size);
+  out.ts_ns = t0 + (t1 - t0) / 2;
+  return out;
+}
+
+std::string read_file(const std::string& path) { return read_file_timed(path).text; }
 
 bool try_read_file(const std::string& path, std::string& out) {
   try {
@@ -74,33 +104,6 @@ bool try_read_file(const std::string& path, std::string& out) {
   } catch (const std::exception&) {
     return false;
   }
-}
-
-std::uint64_t clock_ns(clockid_t clock) {
-  timespec ts{};
-  ::clock_gettime(clock, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-// A small /proc file and the CLOCK_BOOTTIME instant it describes: the middle of its read
-// calls, with the open and everything else outside the two clock reads.
-std::pair<std::string, std::uint64_t> read_proc_file_at(const char* path) {
-  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error(std::string(path) + ": " + std::strerror(errno));
-  std::string text(std::size_t{64} << 10, '\0');
-  std::size_t size = 0;
-  const std::uint64_t t0 = clock_ns(CLOCK_BOOTTIME);
-  for (;;) {
-    if (size == text.size()) text.resize(text.size() * 2);
-    const ssize_t n = ::read(fd, text.data() + size, text.size() - size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    size += static_cast<std::size_t>(n);
-  }
-  const std::uint64_t t1 = clock_ns(CLOCK_BOOTTIME);
-  ::close(fd);
-  text.resize(size);
-  return {std::move(text), t0 + (t1 - t0) / 2};
 }
 
 // Builds runs of KPF_BUDDY pages; a run never crosses the end of a zone.
@@ -476,9 +479,9 @@ traces::Snapshot take_snapshot(const std::vector<ZoneInfo>& header_zones, const 
   // buddyinfo first, and ts_ns is when it was read: replay validates the model's free blocks
   // per order against it at that instant. The window is the read alone: the allocator keeps
   // running, and a burst of frees moves hundreds of order-0 pages in a fraction of a ms.
-  auto [buddy_text, buddy_ts] = read_proc_file_at("/proc/buddyinfo");
-  snap.ts_ns = buddy_ts;
-  const auto buddy = parse_buddyinfo(buddy_text);
+  const TimedText buddyinfo = read_file_timed("/proc/buddyinfo");
+  snap.ts_ns = buddyinfo.ts_ns;
+  const auto buddy = parse_buddyinfo(buddyinfo.text);
   const auto zones = parse_zoneinfo(read_file("/proc/zoneinfo"));
   PagetypeInfo pti;
   std::string text;

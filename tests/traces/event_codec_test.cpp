@@ -50,21 +50,11 @@ std::string column_with_long_varint(std::uint32_t count, std::size_t at, std::si
   return column;
 }
 
-TEST(EventColumns, VarintsOfUpToTenBytesPassAtEveryAlignment) {
+TEST(EventColumns, VarintsOfUpToTenBytesPassAndLongerOnesFailAtEveryAlignment) {
   constexpr std::uint32_t kCount = 48;  // 47 one-byte varints + the long one: several 16-byte words
   for (std::size_t at = 0; at < kCount; ++at) {
-    for (std::size_t length = 1; length <= 10; ++length) {
-      EXPECT_TRUE(decodes(block_with_ts_column(kCount, column_with_long_varint(kCount, at, length)), kCount))
-          << "a " << length << "-byte varint after " << at << " bytes";
-    }
-  }
-}
-
-TEST(EventColumns, VarintsOfElevenBytesOrMoreFailAtEveryAlignment) {
-  constexpr std::uint32_t kCount = 48;
-  for (std::size_t at = 0; at < kCount; ++at) {
-    for (std::size_t length = 11; length <= 20; ++length) {
-      EXPECT_FALSE(decodes(block_with_ts_column(kCount, column_with_long_varint(kCount, at, length)), kCount))
+    for (std::size_t length = 1; length <= 20; ++length) {
+      EXPECT_EQ(decodes(block_with_ts_column(kCount, column_with_long_varint(kCount, at, length)), kCount), length <= 10)
           << "a " << length << "-byte varint after " << at << " bytes";
     }
   }
