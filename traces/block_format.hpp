@@ -25,6 +25,7 @@ enum class BlockType : std::uint32_t {
   Events = 5,         // event column codec
   EndSnapshot = 6,
   Footer = 7,         // JSON TraceFooter
+  Keyframe = 8,       // snapshot codec, without a free-page map: the kernel's state mid-recording
 };
 
 inline constexpr std::uint32_t kFlagZstd = 1u;

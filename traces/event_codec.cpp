@@ -66,6 +66,10 @@ void encode_events(const std::vector<PageEvent>& events, std::string& out) {
       col[kExtra].push_back(static_cast<char>(e.change_ownership ? 1 : 0));
     } else if (e.kind == EventKind::PcpRefill) {
       col[kExtra].push_back(static_cast<char>(e.percpu_refill ? 1 : 0));
+    } else if (e.kind == EventKind::Isolate) {
+      put_varint(col[kGfp], e.range_pages);
+      put_varint(col[kGfp], e.taken_pages);
+      col[kExtra].push_back(static_cast<char>(e.fast_isolate ? 1 : 0));
     }
     if (has_stack) put_varint(col[kStack], e.stack_id);
   }
@@ -205,7 +209,7 @@ bool EventDecoder::open(const unsigned char* data, std::size_t size, std::uint32
     ++hist[3][tags[2 * t + 6]];
   }
   for (; t < tagged; ++t) ++hist[0][tags[2 * t]];
-  std::uint64_t with_pfn = 0, allocs = 0, extra = 0, stacks = 0;
+  std::uint64_t with_pfn = 0, gfps = 0, extra = 0, stacks = 0;
   bool bad_tag = false;
   for (unsigned tag = 0; tag < 256; ++tag) {
     const std::uint64_t n = std::uint64_t{hist[0][tag]} + hist[1][tag] + hist[2][tag] + hist[3][tag];
@@ -215,7 +219,11 @@ bool EventDecoder::open(const unsigned char* data, std::size_t size, std::uint32
     bad_tag |= kind >= kEventKindCount || ctx >= kExecContextCount;
     if ((tag & kFailedBit) == 0) with_pfn += n;
     if ((tag & kStackBit) != 0) stacks += n;
-    if (kind == static_cast<unsigned>(EventKind::Alloc)) allocs += n;
+    if (kind == static_cast<unsigned>(EventKind::Alloc)) gfps += n;
+    if (kind == static_cast<unsigned>(EventKind::Isolate)) {
+      gfps += 2 * n;  // range and pages taken
+      extra += n;
+    }
     if (kind == static_cast<unsigned>(EventKind::Extfrag)) extra += 2 * n;
     if (kind == static_cast<unsigned>(EventKind::PcpRefill)) extra += n;
   }
@@ -226,7 +234,7 @@ bool EventDecoder::open(const unsigned char* data, std::size_t size, std::uint32
   auto exact = [&](std::size_t c, std::uint64_t n) { return varints_exact(bound[c], bound[c + 1], n); };
   const bool ok = tags_len == 2 * std::uint64_t{count} && exact(kTs, count) && exact(kCpu, count) &&
                   exact(kPfn, with_pfn) && exact(kPid, count) && exact(kTid, count) && exact(kComm, count) &&
-                  exact(kGfp, allocs) && static_cast<std::uint64_t>(bound[kExtra + 1] - bound[kExtra]) == extra &&
+                  exact(kGfp, gfps) && static_cast<std::uint64_t>(bound[kExtra + 1] - bound[kExtra]) == extra &&
                   exact(kStack, stacks);
   if (!ok) {
     error = "events block columns do not match the event count";
@@ -297,6 +305,9 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
     e.fallback_migratetype = -1;
     e.change_ownership = false;
     e.percpu_refill = false;
+    e.fast_isolate = false;
+    e.range_pages = 0;
+    e.taken_pages = 0;
     switch (e.kind) {
       case EventKind::Alloc:
         e.gfp = take_varint(gfp);
@@ -309,6 +320,11 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
         break;
       case EventKind::PcpRefill:
         e.percpu_refill = *extra++ != 0;
+        break;
+      case EventKind::Isolate:
+        e.range_pages = static_cast<std::uint32_t>(take_varint(gfp));
+        e.taken_pages = static_cast<std::uint32_t>(take_varint(gfp));
+        e.fast_isolate = *extra++ != 0;
         break;
       default:
         break;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <istream>
 #include <optional>
@@ -142,6 +143,7 @@ class TextParser {
     }
     if (in.bad()) fail("read error");
     start_writer();
+    for (const Snapshot& k : keyframes_) writer_->write_keyframe(k);
     writer_->finish(end_, footer_);
     result_.lines = line_no_;
     return result_;
@@ -249,6 +251,13 @@ class TextParser {
     } else if (name == "end_ts") {
       end_.ts_ns = number(name, one());
       end_.present = true;
+    } else if (name == "keyframe_ts") {
+      keyframes_.emplace_back();
+      keyframes_.back().ts_ns = number(name, one());
+      keyframes_.back().present = true;
+    } else if (name == "keyframe_zone") {
+      if (keyframes_.empty()) fail("!keyframe_zone before any !keyframe_ts");
+      keyframes_.back().zones.push_back(zone_snapshot(args));
     } else if (name == "stack") {
       if (args.size() < 1) fail("!stack takes ID FRAME;FRAME;...");
       StackTrace stack;
@@ -327,6 +336,7 @@ class TextParser {
       else if (k == "low") z.low_pages = number(k, v);
       else if (k == "high") z.high_pages = number(k, v);
       else if (k == "boost") z.boost_pages = number(k, v);
+      else if (k == "managed") z.managed_pages = number(k, v);
       else if (k == "pageblocks") z.pageblocks_by_type = numbers(k, v);
       else fail("unknown snapshot zone key '" + std::string(k) + "'");
     }
@@ -404,6 +414,12 @@ class TextParser {
         e.change_ownership = number(k, v) != 0;
       } else if (k == "refill") {
         e.percpu_refill = number(k, v) != 0;
+      } else if (k == "range") {
+        e.range_pages = static_cast<std::uint32_t>(std::min<std::uint64_t>(number(k, v), 0xffffffffu));
+      } else if (k == "taken") {
+        e.taken_pages = static_cast<std::uint32_t>(std::min<std::uint64_t>(number(k, v), 0xffffffffu));
+      } else if (k == "fast") {
+        e.fast_isolate = number(k, v) != 0;
       } else if (k == "stack") {
         e.stack_id = static_cast<std::uint32_t>(number(k, v));
       } else {
@@ -439,6 +455,7 @@ class TextParser {
   std::vector<GfpFlagName> gfp_entries_;
   Snapshot start_;
   Snapshot end_;
+  std::vector<Snapshot> keyframes_;
   TraceFooter footer_;
   std::vector<StackTrace> pending_stacks_;
   std::unique_ptr<TraceWriter> writer_;
@@ -452,6 +469,7 @@ void write_snapshot_text(std::ostream& out, const Snapshot& snap, std::string_vi
     out << '!' << prefix << "_zone node=" << z.node << " name=" << z.zone << " free=" << z.free_pages
         << " pcp=" << z.pcp_pages << " min=" << z.min_pages << " low=" << z.low_pages << " high=" << z.high_pages
         << " boost=" << z.boost_pages;
+    if (z.managed_pages != 0) out << " managed=" << z.managed_pages;
     if (!z.buddyinfo.empty()) out << " buddyinfo=" << join(z.buddyinfo, ',');
     if (!z.pageblocks_by_type.empty()) out << " pageblocks=" << join(z.pageblocks_by_type, ',');
     out << '\n';
@@ -497,6 +515,10 @@ std::string format_event_line(const PageEvent& e, const TraceReader* names, cons
             " owner=" + (e.change_ownership ? "1" : "0");
   }
   if (e.kind == EventKind::PcpRefill) line += std::string(" refill=") + (e.percpu_refill ? "1" : "0");
+  if (e.kind == EventKind::Isolate) {
+    line += " range=" + std::to_string(e.range_pages) + " taken=" + std::to_string(e.taken_pages) +
+            " fast=" + (e.fast_isolate ? "1" : "0");
+  }
   line += " cpu=" + std::to_string(e.cpu) + " pid=" + std::to_string(e.pid);
   if (e.tid != e.pid) line += " tid=" + std::to_string(e.tid);
   if (names != nullptr && e.comm_id != kUnknownComm) line += " comm=" + escape(names->comm(e.comm_id));
@@ -551,6 +573,7 @@ std::uint64_t write_text_trace(TraceReader& reader, std::ostream& out) {
       ++written;
     }
   }
+  for (const Snapshot& k : reader.keyframes()) write_snapshot_text(out, k, "keyframe");
   write_snapshot_text(out, reader.end_snapshot(), "end");
   const TraceFooter& f = reader.footer();
   if (f.present) {

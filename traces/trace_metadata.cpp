@@ -2,6 +2,8 @@
 
 #include "labyrinth/traces/metadata_json.hpp"
 
+#include <algorithm>
+
 namespace labyrinth::traces {
 
 using nlohmann::json;
@@ -69,7 +71,8 @@ void to_json(json& j, const ZoneSnapshot& z) {
            {"min_pages", z.min_pages},
            {"low_pages", z.low_pages},
            {"high_pages", z.high_pages},
-           {"boost_pages", z.boost_pages}};
+           {"boost_pages", z.boost_pages},
+           {"managed_pages", z.managed_pages}};
 }
 
 void from_json(const json& j, ZoneSnapshot& z) {
@@ -84,6 +87,7 @@ void from_json(const json& j, ZoneSnapshot& z) {
   z.low_pages = j.value("low_pages", std::uint64_t{0});
   z.high_pages = j.value("high_pages", std::uint64_t{0});
   z.boost_pages = j.value("boost_pages", std::uint64_t{0});
+  z.managed_pages = j.value("managed_pages", std::uint64_t{0});
 }
 
 void to_json(json& j, const TraceHeader& h) {
@@ -169,7 +173,10 @@ void to_json(json& j, const TraceFooter& f) {
 void from_json(const json& j, TraceFooter& f) {
   f.present = true;
   f.events = j.value("events", std::uint64_t{0});
-  f.events_by_kind = j.value("events_by_kind", std::array<std::uint64_t, kEventKindCount>{});
+  // Older traces count fewer kinds, newer ones may count more.
+  const auto by_kind = j.value("events_by_kind", std::vector<std::uint64_t>{});
+  f.events_by_kind = {};
+  for (std::size_t k = 0; k < std::min(by_kind.size(), f.events_by_kind.size()); ++k) f.events_by_kind[k] = by_kind[k];
   f.first_ts_ns = j.value("first_ts_ns", std::uint64_t{0});
   f.last_ts_ns = j.value("last_ts_ns", std::uint64_t{0});
   f.end_time_unix_ns = j.value("end_time_unix_ns", std::uint64_t{0});

@@ -56,6 +56,7 @@ struct TraceReader::Impl {
   TraceHeader header;
   Snapshot start;
   Snapshot end;
+  std::vector<Snapshot> keyframes;  // by time
   TraceFooter footer;
   ReadDamage damage;
   bool done = false;
@@ -136,22 +137,29 @@ struct TraceReader::Impl {
     return b;
   }
 
-  // Finds the end snapshot ahead of the events by walking the block headers from `from`
-  // (40 bytes read per block), so that a consumer knows its time before the events that
-  // were recorded after it. Silent on damage: streaming reports it where it is met.
-  void read_end_snapshot_ahead(std::uint64_t from) {
+  // Finds the keyframes and the end snapshot ahead of the events by walking the block
+  // headers from `from` (40 bytes read per block), so that a consumer knows their times
+  // before the events that were recorded after them. Silent on damage: streaming reports
+  // it where it is met, and keyframes past it are not used.
+  void read_snapshots_ahead(std::uint64_t from) {
     format::BlockHeader h{};
     std::vector<unsigned char> payload;
     for (std::uint64_t pos = from; pos < file_size; pos += format::kBlockHeaderSize + h.stored_size) {
       if (loader->load_header(pos, h)) return;
-      if (h.type == static_cast<std::uint32_t>(format::BlockType::Footer)) return;
-      if (h.type != static_cast<std::uint32_t>(format::BlockType::EndSnapshot)) continue;
+      const auto type = static_cast<format::BlockType>(h.type);
+      if (type == format::BlockType::Footer) return;
+      if (type != format::BlockType::EndSnapshot && type != format::BlockType::Keyframe) continue;
       std::string error;
       Snapshot found;
-      if (!loader->load_payload(pos, h, payload) && decode_snapshot(payload.data(), payload.size(), found, error)) {
-        end = std::move(found);
-        end_offset = pos;
+      if (loader->load_payload(pos, h, payload) || !decode_snapshot(payload.data(), payload.size(), found, error)) {
+        return;
       }
+      if (type == format::BlockType::Keyframe) {
+        keyframes.push_back(std::move(found));
+        continue;
+      }
+      end = std::move(found);
+      end_offset = pos;
       return;
     }
   }
@@ -217,7 +225,9 @@ TraceReader::TraceReader(std::string path) : impl_(std::make_unique<Impl>()) {
   } else {
     r.offset = after_header;  // not a snapshot: next() reads it again
   }
-  if (!r.done) r.read_end_snapshot_ahead(r.offset);
+  if (!r.done) r.read_snapshots_ahead(r.offset);
+  std::stable_sort(r.keyframes.begin(), r.keyframes.end(),
+                   [](const Snapshot& a, const Snapshot& b) { return a.ts_ns < b.ts_ns; });
 }
 
 TraceReader::~TraceReader() = default;
@@ -258,6 +268,8 @@ bool TraceReader::next(std::span<const PageEvent>& out) {
       case format::BlockType::Stacks:
         if (!decode_stacks(b.raw.data(), b.raw.size(), b.header.count, r.stacks, error)) r.mark(false, false, error);
         break;
+      case format::BlockType::Keyframe:  // read ahead at open
+        break;
       case format::BlockType::EndSnapshot:
         if (r.block_offset == r.end_offset) break;  // read ahead at open
         if (!decode_snapshot(b.raw.data(), b.raw.size(), r.end, error)) r.mark(false, false, error);
@@ -297,6 +309,7 @@ void TraceReader::set_read_ahead(ReadAhead mode) {
 const TraceHeader& TraceReader::header() const { return impl_->header; }
 const Snapshot& TraceReader::start_snapshot() const { return impl_->start; }
 const Snapshot& TraceReader::end_snapshot() const { return impl_->end; }
+const std::vector<Snapshot>& TraceReader::keyframes() const { return impl_->keyframes; }
 std::uint64_t TraceReader::end_snapshot_offset() const { return impl_->end_offset; }
 const TraceFooter& TraceReader::footer() const { return impl_->footer; }
 bool TraceReader::complete() const { return impl_->footer.present && !impl_->damage.any(); }

@@ -190,6 +190,16 @@ void TraceWriter::write_start_snapshot(const Snapshot& snapshot) {
                      payload, true);
 }
 
+void TraceWriter::write_keyframe(const Snapshot& snapshot) {
+  Snapshot zones_only;
+  zones_only.present = true;
+  zones_only.ts_ns = snapshot.ts_ns;
+  zones_only.zones = snapshot.zones;
+  std::string payload;
+  encode_snapshot(zones_only, payload);
+  impl_->write_block(format::BlockType::Keyframe, 0, payload, true);
+}
+
 std::uint32_t TraceWriter::intern_comm(std::string_view comm) {
   auto it = impl_->comm_ids.find(std::string(comm));
   if (it != impl_->comm_ids.end()) return it->second;

@@ -44,6 +44,7 @@ std::string kind_name(EventKind kind) {
     case EventKind::PcpRefill: return "mm_page_alloc_zone_locked";
     case EventKind::PcpDrain: return "mm_page_pcpu_drain";
     case EventKind::Extfrag: return "mm_page_alloc_extfrag";
+    case EventKind::Isolate: return "mm_compaction_isolate_freepages";
   }
   return "?";
 }

@@ -98,6 +98,11 @@ inline std::vector<PageEvent> random_events(std::size_t n, std::uint32_t seed, s
       e.change_ownership = rng() % 2 == 0;
     }
     if (e.kind == EventKind::PcpRefill) e.percpu_refill = rng() % 2 == 0;
+    if (e.kind == EventKind::Isolate) {
+      e.range_pages = static_cast<std::uint32_t>(rng() % 100'000);
+      e.taken_pages = static_cast<std::uint32_t>(rng() % 1024);
+      e.fast_isolate = rng() % 2 == 0;
+    }
     if (rng() % 10 == 0) e.stack_id = static_cast<std::uint32_t>(1 + rng() % 5);
     out.push_back(e);
   }

@@ -211,6 +211,8 @@ KmemParseResult parse_kmem_fields(EventKind kind, std::string_view text, GfpDeco
       if (error == nullptr) error = parse_migratetype(f.fallback_migratetype, event.fallback_migratetype);
       if (error == nullptr) error = parse_flag(f.change_ownership, event.change_ownership);
       break;
+    case EventKind::Isolate:  // compaction events are not kmem events: never named above
+      break;
   }
   if (error != nullptr) {
     result.error = error;

@@ -15,8 +15,10 @@ enum class EventKind : std::uint8_t {
   PcpRefill = 3,    // kmem:mm_page_alloc_zone_locked (buddy -> pcp list or caller)
   PcpDrain = 4,     // kmem:mm_page_pcpu_drain (pcp list -> buddy)
   Extfrag = 5,      // kmem:mm_page_alloc_extfrag (migratetype fallback)
+  Isolate = 6,      // compaction:mm_compaction_(fast_)isolate_freepages: free blocks taken off
+                    // the buddy lists by compaction's free scanner, which no kmem event reports
 };
-inline constexpr int kEventKindCount = 6;
+inline constexpr int kEventKindCount = 7;
 
 // Where the CPU was when the tracepoint fired.
 enum class ExecContext : std::uint8_t { Task = 0, Softirq = 1, Hardirq = 2, Nmi = 3, Unknown = 4 };
@@ -46,6 +48,12 @@ struct PageEvent {
   bool change_ownership = false;
   // PcpRefill only:
   bool percpu_refill = false;
+  // Isolate only: `taken_pages` free pages were taken from [pfn, pfn + range_pages). A block
+  // scan (isolate_freepages_block) takes every free block whose head is in the range; a fast
+  // isolation (fast_isolate_freepages) takes one block of taken_pages somewhere in it.
+  bool fast_isolate = false;
+  std::uint32_t range_pages = 0;
+  std::uint32_t taken_pages = 0;
 
   [[nodiscard]] bool failed() const { return kind == EventKind::Alloc && pfn == kFailedPfn; }
   [[nodiscard]] std::uint64_t pages() const { return std::uint64_t{1} << order; }

@@ -51,6 +51,7 @@ struct ZoneSnapshot {
   std::uint64_t free_pages = 0;                            // NR_FREE_PAGES
   std::uint64_t pcp_pages = 0;
   std::uint64_t min_pages = 0, low_pages = 0, high_pages = 0, boost_pages = 0;
+  std::uint64_t managed_pages = 0;  // grows mid-recording with deferred init or hotplug; 0 = not read
   friend bool operator==(const ZoneSnapshot&, const ZoneSnapshot&) = default;
 };
 

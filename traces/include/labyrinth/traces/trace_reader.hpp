@@ -16,7 +16,7 @@
 namespace labyrinth::traces {
 
 inline constexpr std::uint16_t kFormatMajor = 1;
-inline constexpr std::uint16_t kFormatMinor = 0;
+inline constexpr std::uint16_t kFormatMinor = 1;  // 1.1: isolate events, keyframes
 
 // What went wrong while reading, if anything; the reader stops at the first damage and
 // keeps every event before it.
@@ -67,6 +67,9 @@ class TraceReader {
   // The end snapshot, from open on (present == false if the file has none, or if damage
   // comes before it), and the file offset of its block (0 if none).
   [[nodiscard]] const Snapshot& end_snapshot() const;
+  // The keyframes (the kernel's state taken during the recording, without free-page maps),
+  // by time, from open on; those after damage are left out.
+  [[nodiscard]] const std::vector<Snapshot>& keyframes() const;
   [[nodiscard]] std::uint64_t end_snapshot_offset() const;
   // Valid after next() returned false.
   [[nodiscard]] const TraceFooter& footer() const;
