@@ -203,6 +203,7 @@ int run_replay(const ReplayCliOptions& o) {
   std::unique_ptr<replay::Replayer> replayer;
   try {
     replayer = std::make_unique<replay::Replayer>(header, start, reader->end_snapshot(), options);
+    replayer->set_keyframes(reader->keyframes());
   } catch (const std::exception& e) {
     close_csv(false);
     error("{}: {}", o.input, e.what());

@@ -1,6 +1,9 @@
 // Mirror replay (kernel-allocator.md §7, §9.2, §9.4): the model applies the kernel's own
 // choices. Every inconsistency between the trace and the model is counted and resolved in
 // the kernel's favour, since the kernel saw the real state.
+#include <bit>
+#include <vector>
+
 #include "engine.hpp"
 
 namespace labyrinth::replay::detail {
@@ -46,6 +49,7 @@ class MirrorEngine final : public Engine {
         case EventKind::PcpRefill: on_refill(e); break;
         case EventKind::PcpDrain: on_drain(e); break;
         case EventKind::Extfrag: on_extfrag(e); break;
+        case EventKind::Isolate: on_isolate(e); break;
       }
     }
   }
@@ -274,6 +278,81 @@ class MirrorEngine final : public Engine {
       if (b && b->state == BlockState::Free) refill(e.pfn, e.order, cpu, *alloc_mt, false);
     }
   }
+
+  // Compaction's free scanner took free blocks off the buddy lists (no kmem event), the way
+  // mm/compaction.c does it: a block scan (isolate_freepages_block) visits every pfn of its
+  // range (sync compaction, CMA) or every 32nd (async: COMPACT_CLUSTER_MAX) and takes each
+  // free block whose head it lands on; the event does not say which stride, so the one
+  // whose blocks add up to the pages taken wins. A fast isolation (fast_isolate_freepages)
+  // takes one movable block of the order from its free list's tail end; the kernel does not
+  // report which, so the model makes the kernel's pick on its own lists, and a later event
+  // of the real block resynchronises when they differ. The pages become the compactor's
+  // allocation; migration targets and leftovers are freed with ordinary events.
+  void on_isolate(const PageEvent& e) {
+    ++counters.isolations;
+    const std::uint64_t end = e.pfn + e.range_pages;
+    std::uint64_t taken = 0;
+    if (e.fast_isolate) {
+      quality.add(DataQuality::isolate_guessed);
+      taken = fast_isolate(e, end);
+    } else {
+      const auto every = scan_free_blocks(e.pfn, end, 1);
+      const auto sparse = scan_free_blocks(e.pfn, end, kAsyncScanStride);
+      const auto pages = [](const std::vector<allocator::BlockInfo>& v) {
+        std::uint64_t n = 0;
+        for (const auto& b : v) n += std::uint64_t{1} << b.order;
+        return n;
+      };
+      const bool sparse_fits = pages(sparse) == e.taken_pages && pages(every) != e.taken_pages;
+      for (const auto& b : sparse_fits ? sparse : every) taken += isolate_block(b.head.value, b.order, b.migratetype);
+    }
+    counters.isolated_pages += taken;
+    if (taken != e.taken_pages) quality.add(DataQuality::isolate_mismatch);
+  }
+
+  static constexpr unsigned kAsyncScanStride = 32;  // COMPACT_CLUSTER_MAX
+  static constexpr unsigned kFastScanLimit = 16;    // freelist_scan_limit() / 2 before any failed search
+
+  // The free blocks isolate_freepages_block() would take in [start, end) with this stride: it
+  // lands on pfns, takes a free block whose head is there and jumps past it (and past a
+  // compound page's head), and steps `stride` on.
+  std::vector<allocator::BlockInfo> scan_free_blocks(std::uint64_t start, std::uint64_t end, unsigned stride) const {
+    std::vector<allocator::BlockInfo> out;
+    for (std::uint64_t p = start; p < end; p += stride) {
+      const auto b = model.block_containing(Pfn{p});
+      if (!b || b->head.value != p) continue;
+      if (b->state == BlockState::Free) out.push_back(*b);
+      if (b->state != BlockState::Pcp) p += (std::uint64_t{1} << b->order) - 1;
+    }
+    return out;
+  }
+
+  // fast_isolate_freepages(): the range is [min_pfn, free_pfn); it prefers blocks at or
+  // above low_pfn, a quarter of the scanners' distance below free_pfn, i.e. the middle of it.
+  std::uint64_t fast_isolate(const PageEvent& e, std::uint64_t end) {
+    const unsigned order = static_cast<unsigned>(std::bit_width(std::uint64_t{e.taken_pages}) - 1);
+    const std::uint64_t pageblock = std::uint64_t{1} << pageblock_order_;
+    const std::uint64_t low = (e.pfn + (end - e.pfn) / 2) & ~(pageblock - 1);
+    if (const auto head = model.fast_isolate_pick(order, MigrateType::Movable, Pfn{e.pfn}, Pfn{low}, kFastScanLimit)) {
+      return isolate_block(head->value, order, MigrateType::Movable);
+    }
+    // The model's lists differ from the kernel's (pageblock types seeded from counts, an
+    // earlier guess): keep the counts per order right with any block of the order in range.
+    for (const MigrateType mt : {MigrateType::Movable, MigrateType::Reclaimable, MigrateType::Unmovable}) {
+      if (const auto head = model.fast_isolate_pick(order, mt, Pfn{e.pfn}, Pfn{e.pfn}, ~0u)) {
+        return isolate_block(head->value, order, mt);
+      }
+    }
+    return 0;
+  }
+
+  std::uint64_t isolate_block(std::uint64_t head, unsigned order, MigrateType list_type) {
+    const MigrateType mt = allocator::is_mergeable(list_type) ? list_type : MigrateType::Movable;
+    const auto r = model.carve(Pfn{head}, order, mt, kCompactionOwner);
+    return r.ok() ? std::uint64_t{1} << order : 0;
+  }
+
+  static constexpr allocator::Owner kCompactionOwner = ~allocator::Owner{0} - 2;
 
   bool manual_pcp_;
   unsigned pageblock_order_;

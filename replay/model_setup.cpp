@@ -255,4 +255,21 @@ allocator::Snapshot model_snapshot(const traces::Snapshot& snapshot, const trace
   return out;
 }
 
+void follow_zone_levels(allocator::Model& model, const ModelSetup& setup, const traces::TraceHeader& header,
+                        const traces::Snapshot& snapshot) {
+  for (std::size_t mz = 0; mz < model.zone_count(); ++mz) {
+    const traces::ZoneInfo& hz = header.zones[setup.header_zone_of_model[mz]];
+    for (const auto& z : snapshot.zones) {
+      if (z.node != hz.node || z.zone != hz.name || z.high_pages == 0) continue;
+      const auto zone = static_cast<std::uint16_t>(mz);
+      allocator::Watermarks wm = model.watermarks(zone);
+      wm.min = z.min_pages;
+      wm.low = z.low_pages;
+      wm.high = z.high_pages;
+      model.set_watermarks(zone, wm);
+      model.set_watermark_boost(zone, z.boost_pages);
+    }
+  }
+}
+
 }  // namespace labyrinth::replay

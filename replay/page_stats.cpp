@@ -224,6 +224,8 @@ inline void PageStats::add_one(const PageEvent& e) {
       if (e.fallback_order < header_.pageblock_order) ++r_.extfrag_fragmenting;
       if (e.change_ownership) ++r_.extfrag_ownership_changes;
       break;
+    case EventKind::Isolate:  // compaction's free scanner: buddy-internal, like refills and drains
+      break;
   }
 }
 

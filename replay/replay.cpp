@@ -54,6 +54,9 @@ struct Replayer::Impl {
   std::uint64_t skip_before_ts = 0;
   bool validate_at_end = false;  // mirror with an end snapshot, not validated yet
   Validation validation;
+  std::vector<traces::Snapshot> keyframes;  // mirror: by time
+  std::size_t next_keyframe = 0;
+  std::vector<KeyframeCheck> keyframe_checks;
   std::uint64_t after_end = 0;  // events applied after validating
 
   Impl(const traces::TraceHeader& h, const traces::Snapshot& s, const traces::Snapshot& e, ReplayOptions o)
@@ -134,16 +137,34 @@ struct Replayer::Impl {
     }
     if (events.empty()) return;
     skip_before_ts = 0;  // sorted: nothing later is older
-    if (validate_at_end && events.back().ts_ns > end.ts_ns) {
-      const auto cut = std::upper_bound(events.begin(), events.end(), end.ts_ns,
+    // Checkpoints (keyframes, then the end snapshot) inside this span: apply up to each.
+    for (;;) {
+      const bool keyframe = next_keyframe < keyframes.size();
+      const std::uint64_t at = keyframe ? keyframes[next_keyframe].ts_ns : end.ts_ns;
+      if ((!keyframe && !validate_at_end) || events.empty() || events.back().ts_ns <= at) break;
+      const auto cut = std::upper_bound(events.begin(), events.end(), at,
                                         [](std::uint64_t ts, const traces::PageEvent& e) { return ts < e.ts_ns; });
       const std::span<const traces::PageEvent> before = events.first(static_cast<std::size_t>(cut - events.begin()));
       if (!before.empty()) engine->apply(before);
-      validate();
       events = events.subspan(before.size());
+      if (keyframe) {
+        at_keyframe(keyframes[next_keyframe++]);
+      } else {
+        validate();
+      }
     }
+    if (events.empty()) return;
     if (!validate_at_end) after_end += events.size();
     engine->apply(events);
+  }
+
+  // The kernel's state mid-recording: check the model against it, then take its watermarks
+  // and boost (they change with min_free_kbytes, deferred init and hotplug, and boost decays
+  // in kswapd, none of it traced).
+  void at_keyframe(const traces::Snapshot& k) {
+    if (engine->seeded_from != "start_snapshot") return;
+    keyframe_checks.push_back(keyframe_check(validate_end_state(engine->model, engine->setup, header, k), k.ts_ns));
+    follow_zone_levels(engine->model, engine->setup, header, k);
   }
 
   void validate() {
@@ -163,6 +184,16 @@ void Replayer::add(std::span<const traces::PageEvent> events, bool in_order) {
   s.sorter.push(events, [&s](std::span<const traces::PageEvent> sorted) { s.apply(sorted); }, in_order);
 }
 
+void Replayer::set_keyframes(std::vector<traces::Snapshot> keyframes) {
+  Impl& s = *impl_;
+  if (s.options.mode != ReplayMode::Mirror) return;  // simulate keeps its own (what-if) watermarks
+  s.keyframes = std::move(keyframes);
+  // Those at or before the start snapshot, or after the end snapshot, say nothing new.
+  std::erase_if(s.keyframes, [&](const traces::Snapshot& k) {
+    return !k.present || (s.start.present && k.ts_ns <= s.start.ts_ns) || (s.end.present && k.ts_ns >= s.end.ts_ns);
+  });
+}
+
 std::uint64_t Replayer::events_replayed() const { return impl_->engine ? impl_->engine->counters.events : 0; }
 
 ReplayResult Replayer::finish(const traces::TraceReader& reader) {
@@ -171,6 +202,7 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   auto sink = [&s](std::span<const traces::PageEvent> sorted) { s.apply(sorted); };
   detail::Engine& e = *s.engine;
   s.sorter.finish(sink);
+  while (s.next_keyframe < s.keyframes.size()) s.at_keyframe(s.keyframes[s.next_keyframe++]);
   // No event after the end snapshot's time: the state is checked after the last one, unless
   // damage stopped the events before the snapshot.
   if (s.validate_at_end) {
@@ -248,6 +280,7 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   }
   if (s.options.mode == ReplayMode::Mirror) {
     r.validation = std::move(s.validation);
+    r.keyframes = std::move(s.keyframe_checks);
     if (r.validation.available && e.seeded_from != "start_snapshot") {
       r.validation.reason = "the model did not start from the kernel's state";
     }

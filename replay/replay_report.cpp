@@ -198,6 +198,8 @@ ordered_json summary_json(const ReplayResult& r) {
       {"pcp_drains", c.pcp_drains},
       {"extfrag_events", c.extfrag_events},
       {"pageblock_changes", c.pageblock_changes},
+      {"compaction_isolations", c.isolations},
+      {"compaction_isolated_pages", c.isolated_pages},
       {"kernel_internal_events_ignored", c.kernel_internal_ignored},
       {"model_metadata_bytes", r.model_metadata_bytes},
   };
@@ -260,6 +262,54 @@ ordered_json timeline_json(const ReplayResult& r) {
                       {"kept_interval_ns", r.timeline_kept_interval_ns},
                       {"samples_taken", r.timeline_samples},
                       {"zones", zones}};
+}
+
+// Mirror's validation at every keyframe: the error as a time series.
+ordered_json keyframes_json(const ReplayResult& r) {
+  std::uint64_t passed = 0;
+  double worst_free = 0, worst_order = 0;
+  ordered_json series = ordered_json::array();
+  for (const auto& k : r.keyframes) {
+    passed += k.passed ? 1 : 0;
+    worst_free = std::max(worst_free, k.free_relative_error);
+    worst_order = std::max(worst_order, k.worst_order_error);
+    series.push_back(ordered_json{{"ts_ns", k.ts_ns},
+                                  {"model_free_pages", k.model_free_pages},
+                                  {"kernel_free_pages", k.kernel_free_pages},
+                                  {"free_relative_error", k.free_relative_error},
+                                  {"worst_order_error", k.worst_order_error},
+                                  {"worst_order_zone", k.worst_order_zone.empty() ? ordered_json(nullptr)
+                                                                                  : ordered_json(k.worst_order_zone)},
+                                  {"worst_order", k.worst_order},
+                                  {"passed", k.passed}});
+  }
+  return ordered_json{{"checked", r.keyframes.size()},
+                      {"passed", passed},
+                      {"worst_free_relative_error", worst_free},
+                      {"worst_order_error", worst_order},
+                      {"series", std::move(series)}};
+}
+
+double seconds_since(const ReplayResult& r, std::uint64_t ts_ns) {
+  return ts_ns >= r.first_ts_ns ? static_cast<double>(ts_ns - r.first_ts_ns) / 1e9 : 0.0;
+}
+
+void print_keyframes(std::FILE* out, const ReplayResult& r) {
+  if (r.keyframes.empty()) return;
+  const auto passed = std::count_if(r.keyframes.begin(), r.keyframes.end(), [](const KeyframeCheck& k) { return k.passed; });
+  const auto worst = std::max_element(r.keyframes.begin(), r.keyframes.end(), [](const KeyframeCheck& a, const KeyframeCheck& b) {
+    return a.worst_order_error < b.worst_order_error;
+  });
+  const auto worst_free = std::max_element(r.keyframes.begin(), r.keyframes.end(), [](const KeyframeCheck& a, const KeyframeCheck& b) {
+    return a.free_relative_error < b.free_relative_error;
+  });
+  fmt::print(out, "\nValidation at {} keyframes: {} passed; worst free-page error {:.2f}% at {:.3f} s", r.keyframes.size(),
+             passed, 100.0 * worst_free->free_relative_error, seconds_since(r, worst_free->ts_ns));
+  if (!worst->worst_order_zone.empty()) {
+    fmt::print(out, ", worst order error {:.1f}% ({} order {} at {:.3f} s)", 100.0 * worst->worst_order_error,
+               worst->worst_order_zone, worst->worst_order, seconds_since(r, worst->ts_ns));
+  }
+  fmt::print(out, "\n");
 }
 
 ordered_json validation_json(const ReplayResult& r) {
@@ -367,6 +417,7 @@ ordered_json replay_to_json(const ReplayResult& r, std::size_t top_n) {
                                  {"items", items}};
   doc["timeline"] = timeline_json(r);
   doc["validation"] = validation_json(r);
+  doc["keyframes"] = keyframes_json(r);
   doc["model_invariants"] = r.invariant_violation ? ordered_json(*r.invariant_violation) : ordered_json("ok");
   doc["data_quality"] = data_quality_json(r.quality);
   return doc;
@@ -420,6 +471,10 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
   }
   if (c.extfrag_events != 0) {
     fmt::print(out, "  extfrag events {}, pageblock type changes {}\n", c.extfrag_events, c.pageblock_changes);
+    if (c.isolations != 0) {
+      fmt::print(out, "  compaction isolations {} ({} pages taken off the free lists)\n", c.isolations,
+                 c.isolated_pages);
+    }
   }
   if (r.mode == ReplayMode::Simulate) {
     const std::uint64_t requests = c.both_succeeded + c.both_failed + c.model_failed_kernel_succeeded +
@@ -512,6 +567,7 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
       fmt::print(out, "  => {} (orders with >= {} blocks within 5%: {})\n", v.passed ? "PASS" : "FAIL", kOrderMinBlocks,
                  v.orders_within ? "yes" : "no");
     }
+    print_keyframes(out, r);
   }
   if (r.invariant_violation) fmt::print(out, "\nmodel invariant violated: {}\n", *r.invariant_violation);
   print_data_quality(out, r.quality);

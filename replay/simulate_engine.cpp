@@ -68,7 +68,8 @@ class SimulateEngine final : public Engine {
         case EventKind::FreeBatched: quality.add(DataQuality::batched_free_duplicates); break;
         case EventKind::PcpRefill:
         case EventKind::PcpDrain:
-        case EventKind::Extfrag: ++counters.kernel_internal_ignored; break;
+        case EventKind::Extfrag:
+        case EventKind::Isolate: ++counters.kernel_internal_ignored; break;
       }
     }
   }

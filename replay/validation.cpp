@@ -40,6 +40,25 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> model_free_runs(const alloc
   return runs;
 }
 
+KeyframeCheck keyframe_check(const Validation& v, std::uint64_t ts_ns) {
+  KeyframeCheck k;
+  k.ts_ns = ts_ns;
+  k.model_free_pages = v.model_free_pages;
+  k.kernel_free_pages = v.kernel_free_pages;
+  k.free_relative_error = v.free_relative_error;
+  k.passed = v.passed;
+  for (const auto& z : v.zones) {
+    for (const auto& o : z.orders) {
+      if (o.checked && o.relative_error > k.worst_order_error) {
+        k.worst_order_error = o.relative_error;
+        k.worst_order_zone = z.zone;
+        k.worst_order = o.order;
+      }
+    }
+  }
+  return k;
+}
+
 Validation validate_end_state(const allocator::Model& model, const ModelSetup& setup, const traces::TraceHeader& header,
                               const traces::Snapshot& end) {
   Validation v;

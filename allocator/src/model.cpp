@@ -330,6 +330,31 @@ void Model::set_tunables(const Tunables& tunables) {
   impl_->cfg.tunables = tunables;
 }
 
+std::optional<Pfn> Model::fast_isolate_pick(unsigned order, MigrateType mt, Pfn min_pfn, Pfn low_pfn,
+                                            unsigned scan_limit) const {
+  const Zone* z = impl_->zone_for(min_pfn.value);
+  if (z == nullptr || order > impl_->params.max_order) {
+    return std::nullopt;
+  }
+  std::optional<Pfn> high;
+  const detail::PageMeta* m = z->meta_.data();
+  unsigned scanned = 0;
+  for (std::uint32_t i = z->area_.lists[order][index_of(mt)].tail; i != kNil; i = m[i].prev) {
+    const std::uint64_t pfn = z->pfn(i);
+    if (pfn >= low_pfn.value) {
+      return Pfn{pfn};
+    }
+    if (pfn >= min_pfn.value && (!high || pfn > high->value)) {
+      high = Pfn{pfn};
+      scan_limit = std::max(1u, scan_limit / 2);  // a candidate shortens the scan
+    }
+    if (++scanned >= scan_limit) {
+      break;
+    }
+  }
+  return high;
+}
+
 std::optional<BlockInfo> Model::block_containing(Pfn pfn) const {
   const Zone* z = impl_->zone_for(pfn.value);
   if (z == nullptr) {

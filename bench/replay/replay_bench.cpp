@@ -239,6 +239,7 @@ int run(const std::string& path, const std::string& mode, bool read_ahead) {
   traces::TraceReader reader(path);
   reader.set_read_ahead(read_ahead ? traces::TraceReader::ReadAhead::Events : traces::TraceReader::ReadAhead::Off);
   replay::Replayer rp(reader.header(), reader.start_snapshot(), reader.end_snapshot(), o);
+  rp.set_keyframes(reader.keyframes());
   std::span<const traces::PageEvent> chunk;
   // The model is built and seeded at the first chunk; the steady-state rate is measured from
   // the second chunk on, in CPU time (this machine is shared: wall time is also printed).

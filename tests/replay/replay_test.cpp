@@ -74,6 +74,29 @@ TEST(ReplayMirror, AtomicOrder3FailsByFragmentationThenSucceedsAfterMerge) {
 // follow the snapshot's time. Validation must see the state at that time: here 600,001 later
 // events (more than a bounded hold-back could keep) leave the order-2 block at 0x10008
 // allocated, which the kernel's end snapshot still shows free.
+// --- compaction's isolation, and a keyframe's watermarks -----------------------------------
+
+TEST(ReplayMirror, CompactionIsolationAndKeyframeWatermarksAreFollowed) {
+  const ReplayResult r = replay_text(read_text(case_path("compaction_isolate.txt")), mirror());
+  EXPECT_EQ(r.counters.isolations, 2u);
+  EXPECT_EQ(r.counters.isolated_pages, 16u + 512u);
+  EXPECT_EQ(r.quality.get(DataQuality::isolate_mismatch), 0u);
+  EXPECT_EQ(r.quality.get(DataQuality::isolate_guessed), 1u);
+  EXPECT_EQ(r.quality.get(DataQuality::double_free), 0u);  // the target was the model's isolated page
+  ASSERT_EQ(r.keyframes.size(), 1u);
+  EXPECT_EQ(r.keyframes[0].ts_ns, 1500u);
+  EXPECT_TRUE(r.keyframes[0].passed);
+  EXPECT_EQ(r.keyframes[0].model_free_pages, 61u);
+  ASSERT_EQ(r.failures.total(), 1u);
+  const FailureRecord& f = r.failures.records().front();
+  EXPECT_EQ(f.cause, FailureCause::Watermark);
+  EXPECT_EQ(f.state.free_pages, 61);
+  EXPECT_EQ(f.state.effective_min_pages, 75);  // 200 - 100 - 25: the keyframe's min
+  ASSERT_TRUE(r.validation.available);
+  EXPECT_TRUE(r.validation.passed);
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
 TEST(ReplayMirror, ValidatesAtTheEndSnapshotTimeHoweverManyEventsFollowIt) {
   std::string text = read_text(case_path("fragmentation_then_merge.txt"));
   const std::size_t end_at = text.find("!end_ts");

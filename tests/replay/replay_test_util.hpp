@@ -40,6 +40,7 @@ inline std::string trace_from_text(const TempDir& dir, const std::string& text, 
 inline ReplayResult replay_file(const std::string& path, ReplayOptions options) {
   traces::TraceReader reader(path);
   Replayer replayer(reader.header(), reader.start_snapshot(), reader.end_snapshot(), options);
+  replayer.set_keyframes(reader.keyframes());
   std::span<const traces::PageEvent> chunk;
   while (reader.next(chunk)) replayer.add(chunk);
   return replayer.finish(reader);

@@ -218,6 +218,12 @@ class Model {
   // --- queries ----------------------------------------------------------------------------
   [[nodiscard]] std::optional<BlockInfo> block_containing(Pfn pfn) const;
   [[nodiscard]] std::optional<MigrateType> pageblock_type(Pfn pfn) const;
+  /// Compaction's fast_isolate_freepages() pick on the `mt` free list of `order` in the zone
+  /// of `min_pfn` (mm/compaction.c): walking from the list's tail, at most `scan_limit`
+  /// entries, the first block at or above `low_pfn`; failing that, the highest one seen at
+  /// or above `min_pfn`. nullopt when neither exists.
+  [[nodiscard]] std::optional<Pfn> fast_isolate_pick(unsigned order, MigrateType mt, Pfn min_pfn, Pfn low_pfn,
+                                                     unsigned scan_limit) const;
   [[nodiscard]] ZoneMetrics metrics(std::uint16_t zone) const;
   [[nodiscard]] std::uint64_t nr_free_pages(std::uint16_t zone) const;
   [[nodiscard]] std::uint64_t pcp_pages(std::uint16_t zone) const;

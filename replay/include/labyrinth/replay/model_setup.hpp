@@ -63,6 +63,11 @@ allocator::Snapshot model_snapshot(const traces::Snapshot& snapshot, const trace
                                    const ModelSetup& setup);
 
 // Parses "min_free_kbytes"-style sysctl values; nullopt when absent or not a number.
+// Sets each model zone's watermarks and boost to those of the snapshot (a keyframe's),
+// where the snapshot has them.
+void follow_zone_levels(allocator::Model& model, const ModelSetup& setup, const traces::TraceHeader& header,
+                        const traces::Snapshot& snapshot);
+
 std::optional<std::uint64_t> sysctl_u64(const traces::TraceHeader& header, const std::string& key);
 
 }  // namespace labyrinth::replay

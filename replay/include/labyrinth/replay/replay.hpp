@@ -68,6 +68,8 @@ struct ReplayCounters {
   std::uint64_t pcp_drains = 0;
   std::uint64_t extfrag_events = 0;
   std::uint64_t pageblock_changes = 0;
+  std::uint64_t isolations = 0;      // compaction free-scanner events applied
+  std::uint64_t isolated_pages = 0;  // pages they took off the model's buddy lists
   std::uint64_t kernel_internal_ignored = 0;  // simulate: refill/drain/extfrag events (the model decides)
   // simulate only
   std::uint64_t kernel_failures = 0;           // failures in the recording
@@ -115,6 +117,7 @@ struct ReplayResult {
   std::vector<TimelineZone> timeline;
   unsigned orders = 11;
   Validation validation;
+  std::vector<KeyframeCheck> keyframes;  // mirror: validation at every keyframe, by time
   std::optional<std::string> invariant_violation;
   DataQualityCounters quality;
 };
@@ -129,6 +132,10 @@ class Replayer {
   ~Replayer();
   Replayer(const Replayer&) = delete;
   Replayer& operator=(const Replayer&) = delete;
+
+  // The keyframes of the trace (TraceReader::keyframes()), before the first add(). Mirror
+  // validates at each and takes the kernel's watermarks and boost from it from then on.
+  void set_keyframes(std::vector<traces::Snapshot> keyframes);
 
   // Events in file order (they are sorted by timestamp internally). in_order: known to be in
   // timestamp order among themselves (TraceReader::in_time_order()), which saves a pass.

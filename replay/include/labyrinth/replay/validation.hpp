@@ -63,6 +63,19 @@ struct Validation {
   std::uint64_t free_only_kernel_pages = 0;
 };
 
+// One keyframe's validation in a mirror replay: the error over time.
+struct KeyframeCheck {
+  std::uint64_t ts_ns = 0;
+  std::uint64_t model_free_pages = 0;
+  std::uint64_t kernel_free_pages = 0;
+  double free_relative_error = 0;
+  double worst_order_error = 0;  // over the orders with >= kOrderMinBlocks kernel blocks
+  std::string worst_order_zone;
+  unsigned worst_order = 0;
+  bool passed = false;           // as Validation::passed
+};
+KeyframeCheck keyframe_check(const Validation& v, std::uint64_t ts_ns);
+
 Validation validate_end_state(const allocator::Model& model, const ModelSetup& setup, const traces::TraceHeader& header,
                               const traces::Snapshot& end);
 
