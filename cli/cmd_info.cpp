@@ -66,7 +66,7 @@ ordered_json to_json(const ebpf::KernelSupport& ks, const ebpf::SystemFacts& f,
                      {"missing_for_record", c.missing_for_record()}};
   ordered_json tps = ordered_json::array();
   for (const auto& t : ks.tracepoints) {
-    tps.push_back({{"name", std::string("kmem:") + t.spec->name},
+    tps.push_back({{"name", std::string(t.spec->category) + ":" + t.spec->name},
                    {"kind", std::string(traces::to_string(t.spec->kind))},
                    {"required", t.spec->required},
                    {"recorded_by_default", t.spec->default_on},
@@ -176,8 +176,8 @@ void print_text(const ebpf::KernelSupport& ks, const ebpf::SystemFacts& f, const
       state += ")";
     }
     const char* role = t.spec->required ? "required" : t.spec->default_on ? "default" : "optional, -e";
-    const char* hook = t.raw_ok && ks.page_struct_shift != 0 ? "raw_tp" : "tracepoint";
-    fmt::print("  {:<32} {:<9} {:<11} {}\n", std::string("kmem:") + t.spec->name, state, hook, role);
+    const char* hook = t.raw_ok && (!t.spec->raw_page_first || ks.page_struct_shift != 0) ? "raw_tp" : "tracepoint";
+    fmt::print("  {:<32} {:<9} {:<11} {}\n", std::string(t.spec->category) + ":" + t.spec->name, state, hook, role);
   }
   line("record", ready ? "ready" : "NOT READY: " + not_ready);
   fmt::print("\nmemory           MAX_PAGE_ORDER {}, pageblock order {}\n", f.max_order, f.pageblock_order);

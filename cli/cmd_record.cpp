@@ -33,6 +33,7 @@ struct RecordCliOptions {
   std::uint32_t batch = 64;
   std::string attach = "auto";
   bool no_kpageflags = false;
+  std::string keyframe_interval = "1s";
   std::vector<std::string> command;
 };
 
@@ -92,6 +93,7 @@ std::string summary(const ebpf::RecordResult& r) {
   if (k(traces::EventKind::PcpRefill) != 0) kinds += fmt::format(", zone_locked {}", k(traces::EventKind::PcpRefill));
   if (k(traces::EventKind::PcpDrain) != 0) kinds += fmt::format(", pcpu_drain {}", k(traces::EventKind::PcpDrain));
   if (k(traces::EventKind::Extfrag) != 0) kinds += fmt::format(", extfrag {}", k(traces::EventKind::Extfrag));
+  if (k(traces::EventKind::Isolate) != 0) kinds += fmt::format(", isolate {}", k(traces::EventKind::Isolate));
   if (k(traces::EventKind::FreeBatched) != 0)
     kinds += fmt::format(", free_batched {}", k(traces::EventKind::FreeBatched));
   const double mib = static_cast<double>(r.bytes) / (1024.0 * 1024.0);
@@ -124,6 +126,13 @@ int run(const RecordCliOptions& o) {
       hint("use a number with an optional unit: 10, 1.5s, 500ms, 2m, 1h");
       return kExitUsage;
     }
+  }
+  if (const auto k = ebpf::parse_duration(o.keyframe_interval); k) {
+    ro.keyframe_interval = *k;
+  } else {
+    error("bad --keyframe-interval '{}'", o.keyframe_interval);
+    hint("use a duration (1s, 500ms, 0 for none)");
+    return kExitUsage;
   }
   if (!o.events.empty()) {
     std::string why;
@@ -212,6 +221,9 @@ void setup_record(CLI::App& app) {
       ->capture_default_str()
       ->group("");
   cmd->add_flag("--no-kpageflags", opts->no_kpageflags, "Leave the free-page map out of the snapshots (faster)");
+  cmd->add_option("--keyframe-interval", opts->keyframe_interval,
+                  "Record buddyinfo and zoneinfo this often (0: never); replay validates at each")
+      ->capture_default_str();
   cmd->add_option("command", opts->command, "COMMAND [ARGS...] after --: record while it runs, exit with its status");
   cmd->callback([opts] {
     if (!opts->command.empty() && !opts->duration.empty())

@@ -141,6 +141,9 @@ struct Collector::Impl {
   }
 
   std::vector<EventKind> raw;             // kinds attached through raw_tp (after attach)
+  std::vector<EventKind> unrecorded;      // wanted, but only a raw_tp program exists and raw_tp is off
+  std::vector<bpf_program*> attached_optional;
+  std::vector<std::string> optional_missing;  // optional programs that could not be attached
   std::vector<EventKind> raw_candidates;  // kinds whose raw_tp program was loaded
   std::string raw_problem;
 
@@ -152,21 +155,44 @@ struct Collector::Impl {
       case EventKind::PcpRefill: return skel->progs.handle_mm_page_alloc_zone_locked;
       case EventKind::PcpDrain: return skel->progs.handle_mm_page_pcpu_drain;
       case EventKind::Extfrag: return skel->progs.handle_mm_page_alloc_extfrag;
+      case EventKind::Isolate: return nullptr;  // raw_tp only
     }
     return nullptr;
   }
 
-  bpf_program* raw_program_for(EventKind kind) const {
+  // The raw_tp programs of a kind: one copy per execution context for the page events (a
+  // raw_tp program interrupted by itself loses the inner event; see page_recorder.bpf.c).
+  std::vector<bpf_program*> raw_programs_for(EventKind kind) const {
+    auto& p = skel->progs;
     switch (kind) {
-      case EventKind::Alloc: return skel->progs.raw_mm_page_alloc;
-      case EventKind::Free: return skel->progs.raw_mm_page_free;
-      case EventKind::FreeBatched: return skel->progs.raw_mm_page_free_batched;
-      case EventKind::PcpRefill: return skel->progs.raw_mm_page_alloc_zone_locked;
-      case EventKind::PcpDrain: return skel->progs.raw_mm_page_pcpu_drain;
-      case EventKind::Extfrag: return nullptr;
+      case EventKind::Alloc: return {p.raw_mm_page_alloc_task, p.raw_mm_page_alloc_softirq, p.raw_mm_page_alloc_irq};
+      case EventKind::Free: return {p.raw_mm_page_free_task, p.raw_mm_page_free_softirq, p.raw_mm_page_free_irq};
+      case EventKind::FreeBatched:
+        return {p.raw_mm_page_free_batched_task, p.raw_mm_page_free_batched_softirq, p.raw_mm_page_free_batched_irq};
+      case EventKind::PcpRefill:
+        return {p.raw_mm_page_alloc_zone_locked_task, p.raw_mm_page_alloc_zone_locked_softirq,
+                p.raw_mm_page_alloc_zone_locked_irq};
+      case EventKind::PcpDrain:
+        return {p.raw_mm_page_pcpu_drain_task, p.raw_mm_page_pcpu_drain_softirq, p.raw_mm_page_pcpu_drain_irq};
+      case EventKind::Extfrag: return {};
+      case EventKind::Isolate:
+        return {p.raw_mm_compaction_isolate_freepages, p.raw_mm_compaction_fast_isolate_freepages};
     }
-    return nullptr;
+    return {};
   }
+
+  // The kind whose per-context copies `p` is one of, if it is.
+  std::optional<EventKind> copy_kind(const bpf_program* p) const {
+    for (const auto k : raw) {
+      if (!needs_calibration(k)) continue;
+      const auto progs = raw_programs_for(k);
+      if (std::find(progs.begin(), progs.end(), p) != progs.end()) return k;
+    }
+    return std::nullopt;
+  }
+
+  // Only the struct page * programs need vmemmap_base.
+  static bool needs_calibration(EventKind kind) { return kind != EventKind::Isolate; }
 
   bool is_raw_candidate(EventKind k) const {
     return std::find(raw_candidates.begin(), raw_candidates.end(), k) != raw_candidates.end();
@@ -335,21 +361,29 @@ Collector::Collector(CollectorConfig config) : impl_(std::make_unique<Impl>()) {
       throw RecordError(Kind::Usage, "bad stack map size: " + errno_text(err));
   }
   ro.page_shift = d.config.page_struct_shift;
-  const bool raw_possible = d.config.attach != AttachMode::Classic && d.config.page_struct_shift != 0;
-  if (d.config.attach == AttachMode::Raw && !raw_possible)
+  const bool page_raw_possible = d.config.attach != AttachMode::Classic && d.config.page_struct_shift != 0;
+  if (d.config.attach == AttachMode::Raw && !page_raw_possible)
     throw RecordError(Kind::Unsupported, "raw_tp attach needs the size of struct page from the kernel BTF");
+  bool calibrate = false;
   for (const auto& k : {EventKind::Alloc, EventKind::Free, EventKind::FreeBatched, EventKind::PcpRefill,
-                        EventKind::PcpDrain, EventKind::Extfrag}) {
-    const bool want = std::find(d.config.kinds.begin(), d.config.kinds.end(), k) != d.config.kinds.end();
-    const bool raw = want && raw_possible && d.raw_program_for(k) != nullptr &&
+                        EventKind::PcpDrain, EventKind::Extfrag, EventKind::Isolate}) {
+    bool want = std::find(d.config.kinds.begin(), d.config.kinds.end(), k) != d.config.kinds.end();
+    const std::vector<bpf_program*> raw_progs = d.raw_programs_for(k);
+    const bool raw_possible = Impl::needs_calibration(k) ? page_raw_possible : d.config.attach != AttachMode::Classic;
+    const bool raw = want && raw_possible && !raw_progs.empty() &&
                      std::find(d.config.raw_kinds.begin(), d.config.raw_kinds.end(), k) != d.config.raw_kinds.end();
+    if (want && !raw && d.program_for(k) == nullptr) {
+      d.unrecorded.push_back(k);  // raw_tp only, and raw_tp cannot be used
+      want = false;
+    }
     // The classic program is loaded too: it takes over if vmemmap_base cannot be measured.
-    bpf_program__set_autoload(d.program_for(k), want);
-    if (d.raw_program_for(k) != nullptr) bpf_program__set_autoload(d.raw_program_for(k), raw);
+    if (d.program_for(k) != nullptr) bpf_program__set_autoload(d.program_for(k), want && Impl::needs_calibration(k));
+    for (bpf_program* p : raw_progs) bpf_program__set_autoload(p, raw);
     if (want) d.kinds.push_back(k);
     if (raw) d.raw_candidates.push_back(k);
+    calibrate |= raw && Impl::needs_calibration(k);
   }
-  bpf_program__set_autoload(d.skel->progs.calibrate, !d.raw_candidates.empty());
+  bpf_program__set_autoload(d.skel->progs.calibrate, calibrate);
   const bool rename = d.config.comm && d.config.task_rename;
   bpf_program__set_autoload(d.skel->progs.handle_task_rename, rename);
   if (d.kinds.empty()) throw RecordError(Kind::Usage, "no event to record");
@@ -380,16 +414,31 @@ void Collector::attach() {
   LogScope scope(d.config.log, d.warnings);
   d.programs.clear();
   d.raw.clear();
-  const bool raw = !d.raw_candidates.empty() && d.calibrate();
+  const bool page_candidates = std::any_of(d.raw_candidates.begin(), d.raw_candidates.end(), Impl::needs_calibration);
+  const bool raw = page_candidates && d.calibrate();
   if (d.config.attach == AttachMode::Raw && !raw)
     throw RecordError(Kind::Unsupported,
                       "cannot attach through raw_tp: " + (d.raw_problem.empty() ? "no raw_tp variant fits" : d.raw_problem));
+  std::vector<bpf_program*> optional;  // may be missing on this kernel: attached if possible
   for (const auto k : d.kinds) {
-    if (raw && d.is_raw_candidate(k)) {
-      d.programs.push_back(d.raw_program_for(k));
+    if (d.is_raw_candidate(k) && (raw || !Impl::needs_calibration(k))) {
+      const auto progs = d.raw_programs_for(k);
+      d.programs.push_back(progs.front());
+      for (std::size_t i = 1; i < progs.size(); ++i) {
+        (k == EventKind::Isolate ? optional : d.programs).push_back(progs[i]);
+      }
       d.raw.push_back(k);
     } else {
       d.programs.push_back(d.program_for(k));
+    }
+  }
+  optional.push_back(d.skel->progs.raw_mm_setup_per_zone_wmarks);
+  for (bpf_program* p : optional) {
+    if (bpf_link* link = bpf_program__attach(p); link != nullptr) {
+      d.links.push_back(link);
+      d.attached_optional.push_back(p);
+    } else {
+      d.optional_missing.emplace_back(bpf_program__section_name(p));
     }
   }
   if (d.config.comm && d.config.task_rename) d.programs.push_back(d.skel->progs.handle_task_rename);
@@ -454,20 +503,39 @@ std::uint64_t Collector::finish(EventSink& sink) {
 CollectorCounters Collector::counters() const {
   CollectorCounters c;
   const auto& d = *impl_;
+  std::array<std::uint64_t, PGREC_NR_KINDS_POW2> copy_skips{};
   for (const auto& s : d.read_cpu_state()) {
     for (std::size_t k = 0; k < c.seen.size(); ++k) c.seen[k] += s.seen[k];
+    for (std::size_t k = 0; k < copy_skips.size(); ++k) copy_skips[k] += s.copy_skips[k];
     c.drops += s.drops;
     c.comm_drops += s.comm_drops;
     c.stack_errors += s.stack_errors;
     c.bypass += s.bypass;
   }
-  for (bpf_program* p : d.programs) {
+  // The kernel counts a miss for every raw_tp copy it skips, and skips copies that would
+  // have returned at once (another copy takes the event). An event is lost only when every
+  // copy of its handler was skipped: the copies that ran counted the other skips.
+  std::array<std::uint64_t, PGREC_NR_KINDS_POW2> copy_misses{};
+  std::vector<bpf_program*> all = d.programs;
+  all.insert(all.end(), d.attached_optional.begin(), d.attached_optional.end());
+  for (bpf_program* p : all) {
     bpf_prog_info info{};
     std::uint32_t len = sizeof info;
     if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) == 0) {
-      c.recursion_misses += info.recursion_misses;
+      if (const auto k = d.copy_kind(p)) {
+        copy_misses[static_cast<std::size_t>(*k)] += info.recursion_misses;
+      } else {
+        c.recursion_misses += info.recursion_misses;
+      }
+      c.kernel_recursion_misses += info.recursion_misses;
+      if (info.recursion_misses != 0) c.misses_by_program.emplace_back(bpf_program__name(p), info.recursion_misses);
       c.run_time_ns += info.run_time_ns;
       c.run_count += info.run_cnt;
+    }
+  }
+  for (std::size_t k = 0; k < copy_misses.size(); ++k) {
+    if (copy_misses[k] > copy_skips[k]) {
+      c.recursion_misses += (copy_misses[k] - copy_skips[k] + PGREC_USED_COPIES - 1) / PGREC_USED_COPIES;
     }
   }
   c.late = d.merger.late();
@@ -512,5 +580,11 @@ std::string Collector::attach_summary() const {
 }
 
 const std::string& Collector::raw_problem() const { return impl_->raw_problem; }
+
+std::uint64_t Collector::watermark_changes() const {
+  return *static_cast<const volatile __u64*>(&impl_->skel->bss->watermark_changes);
+}
+const std::vector<EventKind>& Collector::unrecorded_kinds() const { return impl_->unrecorded; }
+const std::vector<std::string>& Collector::optional_missing() const { return impl_->optional_missing; }
 
 }  // namespace labyrinth::ebpf

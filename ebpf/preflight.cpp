@@ -63,6 +63,10 @@ const std::vector<TracepointSpec>& tracepoint_specs() {
        {"pfn", "alloc_order", "fallback_order", "alloc_migratetype", "fallback_migratetype"}, {"change_ownership"}, 0},
       {EventKind::FreeBatched, "mm_page_free_batched", "trace_event_raw_mm_page_free_batched", "free_batched",
        false, false, {"pfn"}, {}, 1},
+      // Compaction's free scanner takes free blocks off the buddy lists without a kmem event;
+      // mm_compaction_fast_isolate_freepages comes along when the kernel has it. raw_tp only.
+      {EventKind::Isolate, "mm_compaction_isolate_freepages", "trace_event_raw_mm_compaction_isolate_template",
+       "isolate", false, true, {"start_pfn", "end_pfn", "nr_taken"}, {}, 4, "compaction", false},
   };
   return specs;
 }
@@ -75,7 +79,10 @@ const TracepointSpec* find_tracepoint(EventKind kind) {
 
 const TracepointSpec* find_tracepoint(const std::string& name) {
   std::string n = name;
-  if (n.rfind("kmem:", 0) == 0) n = n.substr(5);
+  for (const auto& s : tracepoint_specs()) {
+    const std::string prefix = std::string(s.category) + ":";
+    if (n.rfind(prefix, 0) == 0 && n.substr(prefix.size()) == s.name) return &s;
+  }
   for (const auto& s : tracepoint_specs())
     if (n == s.name || n == s.short_name) return &s;
   return nullptr;
@@ -170,8 +177,8 @@ KernelSupport probe_kernel() {
   } catch (const std::exception& e) {
     ks.btf_problem = e.what();
   }
-  const std::string events = ks.tracefs.path + "/events/kmem/";
   for (const auto& spec : tracepoint_specs()) {
+    const std::string events = ks.tracefs.path + "/events/" + spec.category + "/";
     TracepointStatus ts;
     ts.spec = &spec;
     ts.format_path = events + spec.name + "/format";
@@ -186,8 +193,8 @@ KernelSupport probe_kernel() {
     if (btf && spec.raw_args != 0) {
       // the raw_tp variant reads (struct page *, then integers) at fixed positions
       if (const auto args = btf->raw_tracepoint_args(spec.name)) {
-        ts.raw_ok = args->size() == spec.raw_args && args->front() == "struct page *";
-        for (std::size_t i = 1; ts.raw_ok && i < args->size(); ++i)
+        ts.raw_ok = args->size() == spec.raw_args && (!spec.raw_page_first || args->front() == "struct page *");
+        for (std::size_t i = spec.raw_page_first ? 1 : 0; ts.raw_ok && i < args->size(); ++i)
           ts.raw_ok = (*args)[i].find('*') == std::string::npos && (*args)[i].rfind("struct", 0) != 0;
       }
     }
@@ -252,7 +259,7 @@ std::vector<std::string> check_record_preflight(const KernelSupport& ks, const s
   for (const auto kind : wanted) {
     const TracepointStatus* ts = ks.tracepoint(kind);
     if (ts == nullptr) continue;
-    const std::string name = std::string("kmem:") + ts->spec->name;
+    const std::string name = std::string(ts->spec->category) + ":" + ts->spec->name;
     if (!ts->present) {
       if (ts->spec->required) {
         throw RecordError(Kind::Unsupported, "this kernel has no tracepoint " + name,

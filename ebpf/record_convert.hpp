@@ -44,6 +44,12 @@ inline bool to_page_event(const pgrec_event& r, traces::PageEvent& e) {
     case traces::EventKind::PcpRefill:
       e.percpu_refill = (r.ctx & PGREC_FLAG_PERCPU_REFILL) != 0;
       break;
+    case traces::EventKind::Isolate:
+      e.range_pages = r.stack;
+      e.taken_pages = r.gfp;
+      e.fast_isolate = (r.ctx & PGREC_FLAG_FAST_ISOLATE) != 0;
+      e.stack_id = traces::kNoStack;
+      break;
     default:
       break;
   }

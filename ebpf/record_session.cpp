@@ -416,9 +416,18 @@ class SnapshotTask {
   std::thread thread_;
 };
 
+void protect_from_oom_killer(RecordObserver& observer) {
+  const int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  const char value[] = "-900";
+  if (fd < 0 || ::write(fd, value, sizeof value - 1) != static_cast<ssize_t>(sizeof value - 1)) {
+    observer.debug(1, std::string("cannot lower oom_score_adj: ") + std::strerror(errno));
+  }
+  if (fd >= 0) ::close(fd);
+}
+
 std::string event_name(EventKind k) {
   const TracepointSpec* s = find_tracepoint(k);
-  return s != nullptr ? std::string("kmem:") + s->name : std::string(traces::to_string(k));
+  return s != nullptr ? std::string(s->category) + ":" + s->name : std::string(traces::to_string(k));
 }
 
 std::string join(const std::vector<std::string>& v, std::string_view sep) {
@@ -568,6 +577,10 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
     argv.front() = command_path;
     child.emplace(argv);
   }
+  // Recordings matter most when memory runs out, which is when the OOM killer looks for the
+  // largest process: the ring buffer's mapping makes that us. Step out of its way (as sshd
+  // and journald do); the command was forked above and keeps the default.
+  protect_from_oom_killer(observer);
   SignalGuard signals;
 
   // ---- BPF ----
@@ -609,7 +622,19 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
   fill_header(header, facts);
   header.clock = "boot";
   header.command = o.command;
-  for (const auto k : attach) header.events.push_back(event_name(k));
+  for (const auto k : attach) {
+    const auto& gone = collector.unrecorded_kinds();
+    if (std::find(gone.begin(), gone.end(), k) != gone.end()) {
+      observer.warning("cannot record " + event_name(k) + " without raw_tp programs; recording without it");
+      missing.push_back(event_name(k));
+    } else {
+      header.events.push_back(event_name(k));
+    }
+  }
+  for (const auto& section : collector.optional_missing()) {
+    observer.warning("cannot attach " + section + "; recording without it");
+    missing.push_back(section.substr(section.find('/') + 1));
+  }
   header.missing_events = missing;
   header.options["events"] = join(header.events, ",");
   header.options["pid"] = std::to_string(o.pid);
@@ -619,6 +644,7 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
   header.options["wakeup_kib"] = std::to_string(o.wakeup_kib);
   header.options["batch"] = std::to_string(o.batch);
   header.options["kpageflags"] = o.kpageflags ? "1" : "0";
+  header.options["keyframe_interval_ns"] = std::to_string(o.keyframe_interval.count());
   header.options["exec_context"] = ks.preempt.found ? ks.preempt.via : "unknown";
   header.options["attach"] = collector.attach_summary();
   if (o.duration) header.options["duration_ns"] = std::to_string(o.duration->count());
@@ -686,6 +712,9 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
 
   auto last_status = Clock::now();
   auto last_flush = Clock::now();
+  auto last_keyframe = Clock::now();
+  const SnapshotOptions keyframe_options{false, false};
+  std::uint64_t keyframe_wmark_changes = collector.watermark_changes();
   std::uint64_t events_at_status = 0;
   while (stop_reason.empty() && !write_error) {
     consume(50);
@@ -696,6 +725,22 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
       stop_reason = "command-exit";
     } else if (o.duration && now - t_start >= *o.duration) {
       stop_reason = "duration";
+    }
+    const std::uint64_t wmark_changes = collector.watermark_changes();
+    const bool watermarks_changed = wmark_changes != keyframe_wmark_changes;
+    if (o.keyframe_interval.count() > 0 && stop_reason.empty() &&
+        (now - last_keyframe >= o.keyframe_interval || watermarks_changed)) {
+      keyframe_wmark_changes = wmark_changes;
+      // About a millisecond (buddyinfo and zoneinfo); the ring buffer covers far more.
+      last_keyframe = now;
+      try {
+        writer->write_keyframe(take_snapshot(zones, keyframe_options));
+        ++result.keyframes;
+      } catch (const traces::TraceError& e) {
+        write_error = e.what();
+      } catch (const std::exception& e) {
+        observer.warning(std::string("no keyframe: ") + e.what());
+      }
     }
     if (now - last_flush >= std::chrono::seconds(1)) {
       try {
@@ -744,6 +789,8 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
     }
   }
   result.counters = collector.counters();
+  for (const auto& [program, misses] : result.counters.misses_by_program)
+    observer.debug(1, fmt::format("{}: the kernel skipped it {} times", program, misses));
   observer.debug(1, fmt::format("{} records sent outside a batch, {} arrived late, {} not understood",
                                 result.counters.bypass, result.counters.late, result.counters.bad_records));
   if (result.counters.run_count != 0)

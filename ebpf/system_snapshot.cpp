@@ -485,7 +485,9 @@ traces::Snapshot take_snapshot(const std::vector<ZoneInfo>& header_zones, const 
   const auto zones = parse_zoneinfo(read_file("/proc/zoneinfo"));
   PagetypeInfo pti;
   std::string text;
-  if (try_read_file("/proc/pagetypeinfo", text)) {
+  if (!options.pagetypeinfo) {
+    // a keyframe: buddyinfo and zoneinfo only
+  } else if (try_read_file("/proc/pagetypeinfo", text)) {
     pti = parse_pagetypeinfo(text);
   } else if (warnings != nullptr) {
     warnings->emplace_back("cannot read /proc/pagetypeinfo; the snapshot has no per-migratetype counts");
@@ -503,6 +505,7 @@ traces::Snapshot take_snapshot(const std::vector<ZoneInfo>& header_zones, const 
       zs.low_pages = z.low_pages;
       zs.high_pages = z.high_pages;
       zs.boost_pages = z.boost_pages;
+      zs.managed_pages = z.managed_pages;
     }
     for (const auto& p : pti.zones) {
       if (p.node != row.node || p.zone != row.zone) continue;

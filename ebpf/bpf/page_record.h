@@ -24,7 +24,8 @@ enum pgrec_kind {
 	PGREC_PCP_REFILL = 3,   /* kmem:mm_page_alloc_zone_locked */
 	PGREC_PCP_DRAIN = 4,    /* kmem:mm_page_pcpu_drain */
 	PGREC_EXTFRAG = 5,      /* kmem:mm_page_alloc_extfrag */
-	PGREC_NR_KINDS = 6,
+	PGREC_ISOLATE = 6,      /* compaction:mm_compaction_(fast_)isolate_freepages */
+	PGREC_NR_KINDS = 7,
 	PGREC_COMM = 7,         /* struct pgrec_comm: a thread's name */
 };
 
@@ -40,13 +41,14 @@ enum pgrec_ctx {
 	PGREC_FLAG_BH_DISABLED = 0x08,     /* task context with bottom halves disabled */
 	PGREC_FLAG_CHANGE_OWNER = 0x10,    /* extfrag: change_ownership */
 	PGREC_FLAG_PERCPU_REFILL = 0x20,   /* zone_locked: percpu_refill */
+	PGREC_FLAG_FAST_ISOLATE = 0x40,    /* isolate: fast_isolate_freepages (one block in the range) */
 };
 
 struct pgrec_event {
 	__u64 ts_ns;      /* bpf_ktime_get_boot_ns(): CLOCK_BOOTTIME */
 	__u64 pfn;        /* (__u64)-1 for a failed allocation */
-	__u32 gfp;        /* alloc only; every 6.x GFP bit fits in 32 bits */
-	__u32 stack;      /* kernel stack id + 1; 0 = none */
+	__u32 gfp;        /* alloc: every 6.x GFP bit fits in 32 bits; isolate: pages taken */
+	__u32 stack;      /* kernel stack id + 1, 0 = none; isolate: pages scanned from pfn */
 	__u32 tid;
 	__u32 tgid;
 	__u16 cpu;
@@ -72,6 +74,16 @@ struct pgrec_comm {
 	__u8 pad[5];
 };
 
+/* raw_tp handlers are loaded once per execution context (page_recorder.bpf.c). */
+enum pgrec_copy {
+	PGREC_COPY_TASK = 0,
+	PGREC_COPY_SOFTIRQ = 1,
+	PGREC_COPY_IRQ = 2, /* hardirq and NMI */
+	PGREC_COPIES = 4,   /* array stride (a power of two); three are used */
+	PGREC_USED_COPIES = 3,
+};
+#define PGREC_NR_KINDS_POW2 8
+
 /* Records per batch; a power of two. */
 #define PGREC_BATCH 64
 
@@ -87,6 +99,8 @@ struct pgrec_cpu_state {
 	__u64 comm_drops;            /* name records lost: ring buffer full */
 	__u64 stack_errors;          /* bpf_get_stackid() failed: event kept without stack */
 	__u64 bypass;                /* records sent alone while a flush held the batch */
+	__u64 copy_skips[PGREC_NR_KINDS_POW2]; /* raw_tp copies the kernel skipped, as seen by the copy that ran */
+	__u8 running[PGREC_NR_KINDS_POW2][PGREC_COPIES]; /* raw_tp copy running on this CPU, per kind */
 	struct pgrec_event batch[PGREC_BATCH];
 };
 

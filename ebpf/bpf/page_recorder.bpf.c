@@ -48,6 +48,11 @@ __u64 vmemmap_base = 0;
 __u32 calib_tid = 0;
 __u64 calib_page = 0;
 
+/* Times the kernel recomputed the watermarks (min_free_kbytes or watermark_scale_factor
+ * written, memory onlined, deferred init growing a zone): user space reads it from the
+ * mapped .bss and takes a keyframe at once, so that replay follows the new values. */
+__u64 watermark_changes = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20); /* resized by user space */
@@ -147,6 +152,43 @@ static __always_inline __u8 exec_context(struct pgrec_cpu_state *st)
 	return PGREC_CTX_TASK;
 }
 
+/* Which copy of a raw_tp handler owns an event of this context; unknown counts as task. */
+static __always_inline __u8 copy_of(__u8 ectx)
+{
+	__u8 base = ectx & PGREC_CTX_MASK;
+
+	return base == PGREC_CTX_NMI ? PGREC_COPY_IRQ : base == PGREC_CTX_UNKNOWN ? PGREC_COPY_TASK : base;
+}
+
+/*
+ * Whether copy `me` of the `kind` handler sends this event. Every copy runs for every event
+ * (the kernel calls them in turn), and the kernel skips a copy that is already running on
+ * this CPU in an outer frame: `running` marks those. The owner sends its event; when the
+ * owner is marked (a softirq's event while the owner copy was making its early return for a
+ * task's event, say), the first copy that does run sends it instead. That copy also counts
+ * the copies skipped for this event, so that user space can tell the kernel's
+ * recursion_misses that lost nothing from those that lost an event (every copy skipped).
+ */
+static __always_inline int copy_sends(struct pgrec_cpu_state *st, __u8 kind, __u8 me, __u8 ectx)
+{
+	__u8 *running = st->running[kind & (PGREC_NR_KINDS_POW2 - 1)];
+	__u8 owner = copy_of(ectx);
+	__u32 skipped = 0, first = 1;
+
+	for (__u8 j = 0; j < PGREC_USED_COPIES; j++) {
+		if (j == me || !running[j])
+			continue;
+		skipped++;
+	}
+	for (__u8 j = 0; j < PGREC_USED_COPIES; j++) {
+		if (j < me && !running[j])
+			first = 0;
+	}
+	if (first && skipped)
+		st->copy_skips[kind & (PGREC_NR_KINDS_POW2 - 1)] += skipped;
+	return owner == me || (first && running[owner & (PGREC_COPIES - 1)]);
+}
+
 static __always_inline void fill_comm(struct pgrec_comm *c, __u64 ts, __u32 tid, __u32 tgid)
 {
 	c->ts_ns = ts;
@@ -165,9 +207,10 @@ struct pgrec_fields {
 	__s32 fb_order;
 	__s32 fb_migratetype;
 	__u8 flags;
+	__u32 range; /* isolate: pages scanned from pfn (sent in the stack field) */
 };
 
-static __always_inline void fill_event(struct pgrec_event *e, struct pgrec_cpu_state *st, __u64 ts, __u8 kind,
+static __always_inline void fill_event(struct pgrec_event *e, __u8 ectx, __u64 ts, __u8 kind,
 				       const struct pgrec_fields *f, __u32 tid, __u32 tgid, __u32 stack)
 {
 	e->ts_ns = ts;
@@ -178,7 +221,7 @@ static __always_inline void fill_event(struct pgrec_event *e, struct pgrec_cpu_s
 	e->tgid = tgid;
 	e->cpu = (__u16)bpf_get_smp_processor_id();
 	e->kind = kind;
-	e->ctx = exec_context(st) | f->flags;
+	e->ctx = ectx | f->flags;
 	e->order = (__u8)f->order;
 	e->migratetype = (__s8)f->migratetype;
 	e->fb_order = (__s8)f->fb_order;
@@ -186,8 +229,8 @@ static __always_inline void fill_event(struct pgrec_event *e, struct pgrec_cpu_s
 }
 
 /* A flush holds this CPU's batch (we interrupted it): send the record alone. */
-static __always_inline void emit_alone(struct pgrec_cpu_state *st, __u64 ts, __u8 kind, const struct pgrec_fields *f,
-				       __u32 tid, __u32 tgid, __u32 stack)
+static __always_inline void emit_alone(struct pgrec_cpu_state *st, __u8 ectx, __u64 ts, __u8 kind,
+				       const struct pgrec_fields *f, __u32 tid, __u32 tgid, __u32 stack)
 {
 	struct pgrec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
@@ -196,29 +239,26 @@ static __always_inline void emit_alone(struct pgrec_cpu_state *st, __u64 ts, __u
 		st->drops++;
 		return;
 	}
-	fill_event(e, st, ts, kind, f, tid, tgid, stack);
+	fill_event(e, ectx, ts, kind, f, tid, tgid, stack);
 	bpf_ringbuf_submit(e, submit_flags());
 }
 
-static __always_inline int emit(void *ctx, const __u8 kind, const struct pgrec_fields *f)
+/* Sends one event; `ectx` is where the CPU is (exec_context()). */
+static __always_inline int emit_with(void *ctx, struct pgrec_cpu_state *st, __u8 ectx, const __u8 kind,
+				     const struct pgrec_fields *f)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 	__u32 tid = (__u32)id;
-	__u32 zero = 0;
-	struct pgrec_cpu_state *st;
-	__u32 stack = 0;
+	__u32 stack = f->range;
 	__u64 ts;
 
 	if (target_tgid && tgid != target_tgid)
 		return 0;
 	if (f->order < min_order)
 		return 0;
-	st = bpf_map_lookup_elem(&cpu_state, &zero);
-	if (!st)
-		return 0;
 	st->seen[kind]++;
-	if (want_stacks) {
+	if (want_stacks && kind != PGREC_ISOLATE) {
 		long sid = bpf_get_stackid(ctx, &stacks, 0);
 
 		if (sid >= 0)
@@ -227,7 +267,7 @@ static __always_inline int emit(void *ctx, const __u8 kind, const struct pgrec_f
 			st->stack_errors++;
 	}
 	if (READ_ONCE_U32(st->busy)) {
-		emit_alone(st, bpf_ktime_get_boot_ns(), kind, f, tid, tgid, stack);
+		emit_alone(st, ectx, bpf_ktime_get_boot_ns(), kind, f, tid, tgid, stack);
 		return 0;
 	}
 	/* Own the batch before taking the time: a flush that finds it free has every record
@@ -239,11 +279,48 @@ static __always_inline int emit(void *ctx, const __u8 kind, const struct pgrec_f
 		fill_comm((struct pgrec_comm *)slot(st), ts, tid, tgid);
 		st->last_tid = tid;
 	}
-	fill_event(slot(st), st, ts, kind, f, tid, tgid, stack);
+	fill_event(slot(st), ectx, ts, kind, f, tid, tgid, stack);
 	if (st->n >= batch_max)
 		flush(st);
 	barrier();
 	WRITE_ONCE_U32(st->busy, 0);
+	return 0;
+}
+
+static __always_inline struct pgrec_cpu_state *cpu_state_here(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&cpu_state, &zero);
+}
+
+/* Classic tracepoint programs: one copy serves every context (they never nest). */
+static __always_inline int emit(void *ctx, const __u8 kind, const struct pgrec_fields *f)
+{
+	struct pgrec_cpu_state *st = cpu_state_here();
+
+	if (!st)
+		return 0;
+	return emit_with(ctx, st, exec_context(st), kind, f);
+}
+
+/* A raw_tp copy: sends the event if it owns it or stands in for its skipped owner. */
+static __always_inline int emit_in(void *ctx, const __u8 kind, const struct pgrec_fields *f, __u8 me)
+{
+	struct pgrec_cpu_state *st = cpu_state_here();
+	__u8 *running;
+	__u8 ectx;
+
+	if (!st)
+		return 0;
+	running = st->running[kind & (PGREC_NR_KINDS_POW2 - 1)];
+	running[me & (PGREC_COPIES - 1)] = 1;
+	barrier();
+	ectx = exec_context(st);
+	if (copy_sends(st, kind, me, ectx))
+		emit_with(ctx, st, ectx, kind, f);
+	barrier();
+	running[me & (PGREC_COPIES - 1)] = 0;
 	return 0;
 }
 
@@ -334,16 +411,21 @@ int handle_mm_page_alloc_extfrag(struct trace_event_raw_mm_page_alloc_extfrag *c
  * The same events through raw tracepoints: the kernel calls these directly with the
  * tracepoint's arguments, without first filling a perf trace record, which costs less per
  * event. Used when the kernel's argument lists match and vmemmap_base is known.
- * Unlike classic tracepoint programs, raw ones can nest on a CPU (one program interrupted by
- * another, e.g. a free in a softirq); the batch owner flag sends the inner record alone.
+ *
+ * A raw_tp program is skipped (and counted in its recursion_misses) when the same program is
+ * already running on that CPU: a softirq's allocation that interrupts a task's is lost. So
+ * each handler is loaded once per execution context (task, softirq, hardirq or NMI) and each
+ * copy returns at once outside its own: an interrupting context runs another program and
+ * never collides. Hardirq and NMI share a copy (no page allocation has been seen in either;
+ * an NMI inside a hardirq's handler is the only collision left). The batch owner flag
+ * sends the inner record alone.
  */
 static __always_inline __u64 page_to_pfn(__u64 page)
 {
 	return (page - vmemmap_base) >> page_shift;
 }
 
-SEC("raw_tp/mm_page_alloc")
-int raw_mm_page_alloc(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int raw_page_alloc(struct bpf_raw_tracepoint_args *ctx, __u8 want)
 {
 	/* (struct page *page, unsigned int order, gfp_t gfp_flags, int migratetype) */
 	__u64 page = ctx->args[0];
@@ -355,11 +437,10 @@ int raw_mm_page_alloc(struct bpf_raw_tracepoint_args *ctx)
 		.fb_migratetype = -1,
 	};
 
-	return emit(ctx, PGREC_ALLOC, &f);
+	return emit_in(ctx, PGREC_ALLOC, &f, want);
 }
 
-SEC("raw_tp/mm_page_free")
-int raw_mm_page_free(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int raw_page_free(struct bpf_raw_tracepoint_args *ctx, __u8 want)
 {
 	/* (struct page *page, unsigned int order) */
 	struct pgrec_fields f = {
@@ -369,11 +450,10 @@ int raw_mm_page_free(struct bpf_raw_tracepoint_args *ctx)
 		.fb_migratetype = -1,
 	};
 
-	return emit(ctx, PGREC_FREE, &f);
+	return emit_in(ctx, PGREC_FREE, &f, want);
 }
 
-SEC("raw_tp/mm_page_free_batched")
-int raw_mm_page_free_batched(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int raw_page_free_batched(struct bpf_raw_tracepoint_args *ctx, __u8 want)
 {
 	/* (struct page *page) */
 	struct pgrec_fields f = {
@@ -382,11 +462,10 @@ int raw_mm_page_free_batched(struct bpf_raw_tracepoint_args *ctx)
 		.fb_migratetype = -1,
 	};
 
-	return emit(ctx, PGREC_FREE_BATCHED, &f);
+	return emit_in(ctx, PGREC_FREE_BATCHED, &f, want);
 }
 
-SEC("raw_tp/mm_page_alloc_zone_locked")
-int raw_mm_page_alloc_zone_locked(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int raw_page_alloc_zone_locked(struct bpf_raw_tracepoint_args *ctx, __u8 want)
 {
 	/* (struct page *page, unsigned int order, int migratetype, int percpu_refill) */
 	struct pgrec_fields f = {
@@ -398,11 +477,10 @@ int raw_mm_page_alloc_zone_locked(struct bpf_raw_tracepoint_args *ctx)
 
 	if ((__s32)ctx->args[3])
 		f.flags = PGREC_FLAG_PERCPU_REFILL;
-	return emit(ctx, PGREC_PCP_REFILL, &f);
+	return emit_in(ctx, PGREC_PCP_REFILL, &f, want);
 }
 
-SEC("raw_tp/mm_page_pcpu_drain")
-int raw_mm_page_pcpu_drain(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int raw_page_pcpu_drain(struct bpf_raw_tracepoint_args *ctx, __u8 want)
 {
 	/* (struct page *page, unsigned int order, int migratetype) */
 	struct pgrec_fields f = {
@@ -412,7 +490,69 @@ int raw_mm_page_pcpu_drain(struct bpf_raw_tracepoint_args *ctx)
 		.fb_migratetype = -1,
 	};
 
-	return emit(ctx, PGREC_PCP_DRAIN, &f);
+	return emit_in(ctx, PGREC_PCP_DRAIN, &f, want);
+}
+
+/*
+ * Compaction's free scanner takes free blocks off the buddy lists with __isolate_free_page(),
+ * which no kmem tracepoint reports (kernel-allocator.md §7.4). Its own tracepoints give the
+ * range scanned and the pages taken: (start_pfn, end_pfn, nr_scanned, nr_taken).
+ * isolate_freepages_block() takes every free block whose head lies in [start, end);
+ * fast_isolate_freepages() takes one block of nr_taken pages somewhere in the range.
+ * The record carries the range length in `stack` and the pages taken in `gfp`.
+ */
+static __always_inline int raw_isolate(struct bpf_raw_tracepoint_args *ctx, __u8 want, __u8 flags)
+{
+	__u64 start = ctx->args[0], end = ctx->args[1], taken = ctx->args[3];
+	struct pgrec_fields f = {
+		.pfn = start,
+		.gfp = (__u32)taken,
+		.migratetype = -1,
+		.fb_migratetype = -1,
+		.flags = flags,
+		.range = end > start ? (__u32)(end - start) : 0,
+	};
+
+	if (taken == 0)
+		return 0;
+	return emit_in(ctx, PGREC_ISOLATE, &f, want);
+}
+
+#define RAW_COPY(tp, handler, suffix, want)                                   \
+	SEC("raw_tp/" #tp)                                                    \
+	int raw_##tp##_##suffix(struct bpf_raw_tracepoint_args *ctx)          \
+	{                                                                     \
+		return handler(ctx, want);                                    \
+	}
+#define RAW_COPIES(tp, handler)                                               \
+	RAW_COPY(tp, handler, task, PGREC_COPY_TASK)                          \
+	RAW_COPY(tp, handler, softirq, PGREC_COPY_SOFTIRQ)                    \
+	RAW_COPY(tp, handler, irq, PGREC_COPY_IRQ)
+
+RAW_COPIES(mm_page_alloc, raw_page_alloc)
+RAW_COPIES(mm_page_free, raw_page_free)
+RAW_COPIES(mm_page_free_batched, raw_page_free_batched)
+RAW_COPIES(mm_page_alloc_zone_locked, raw_page_alloc_zone_locked)
+RAW_COPIES(mm_page_pcpu_drain, raw_page_pcpu_drain)
+
+/* Compaction runs in task context (kcompactd, direct compaction, alloc_contig_range). */
+SEC("raw_tp/mm_compaction_isolate_freepages")
+int raw_mm_compaction_isolate_freepages(struct bpf_raw_tracepoint_args *ctx)
+{
+	return raw_isolate(ctx, PGREC_COPY_TASK, 0);
+}
+
+SEC("raw_tp/mm_compaction_fast_isolate_freepages")
+int raw_mm_compaction_fast_isolate_freepages(struct bpf_raw_tracepoint_args *ctx)
+{
+	return raw_isolate(ctx, PGREC_COPY_TASK, PGREC_FLAG_FAST_ISOLATE);
+}
+
+SEC("raw_tp/mm_setup_per_zone_wmarks")
+int raw_mm_setup_per_zone_wmarks(struct bpf_raw_tracepoint_args *ctx)
+{
+	__sync_fetch_and_add(&watermark_changes, 1);
+	return 0;
 }
 
 /* Attached alone, before the others: remembers the page user space's thread allocates. */

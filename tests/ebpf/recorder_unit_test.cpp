@@ -45,10 +45,10 @@ TEST(RecordOptions, ParsesEventLists) {
   ASSERT_TRUE(l);
   EXPECT_EQ(*l, default_record_events());
   EXPECT_EQ(std::count(l->begin(), l->end(), EventKind::FreeBatched), 0);  // off by default
-  EXPECT_EQ(l->size(), 5u);
+  EXPECT_EQ(l->size(), 6u);  // alloc, free, zone_locked, pcpu_drain, extfrag, isolate
   l = parse_event_list("all", &why);
   ASSERT_TRUE(l);
-  EXPECT_EQ(l->size(), 6u);
+  EXPECT_EQ(l->size(), 7u);
   EXPECT_FALSE(parse_event_list("alloc,bogus", &why));
   EXPECT_NE(why.find("bogus"), std::string::npos);
   EXPECT_FALSE(parse_event_list(",", &why));
@@ -140,12 +140,14 @@ TEST(Tracepoints, SpecsCoverEveryEventKindOnce) {
   for (int k = 0; k < traces::kEventKindCount; ++k) {
     const auto* spec = find_tracepoint(static_cast<EventKind>(k));
     ASSERT_NE(spec, nullptr) << k;
-    EXPECT_EQ(find_tracepoint(std::string("kmem:") + spec->name), spec);
+    EXPECT_EQ(find_tracepoint(std::string(spec->category) + ":" + spec->name), spec);
     EXPECT_EQ(find_tracepoint(std::string(spec->short_name)), spec);
   }
   EXPECT_TRUE(find_tracepoint(EventKind::Alloc)->required);
   EXPECT_TRUE(find_tracepoint(EventKind::Free)->required);
   EXPECT_FALSE(find_tracepoint(EventKind::FreeBatched)->default_on);
+  EXPECT_EQ(find_tracepoint("compaction:mm_compaction_isolate_freepages"), find_tracepoint(EventKind::Isolate));
+  EXPECT_EQ(find_tracepoint("kmem:mm_compaction_isolate_freepages"), nullptr);  // wrong category
 }
 
 // A BTF blob written to a file, standing in for /sys/kernel/btf/vmlinux.

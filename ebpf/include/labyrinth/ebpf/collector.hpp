@@ -46,7 +46,9 @@ struct CollectorCounters {
   std::uint64_t drops = 0;             // records lost to a full ring buffer
   std::uint64_t comm_drops = 0;        // thread names lost to a full ring buffer
   std::uint64_t stack_errors = 0;      // events recorded without their stack
-  std::uint64_t recursion_misses = 0;  // program runs the kernel skipped (bpf_prog_active)
+  std::uint64_t recursion_misses = 0;  // events lost: the kernel skipped every program that could take them
+  std::uint64_t kernel_recursion_misses = 0;  // the kernel's count: every program run it skipped
+  std::vector<std::pair<std::string, std::uint64_t>> misses_by_program;  // the programs that had any
   std::uint64_t bypass = 0;            // records sent outside a batch (a flush held it)
   std::uint64_t late = 0;              // records that arrived after their time was released
   std::uint64_t bad_records = 0;       // samples or records user space did not understand
@@ -81,6 +83,9 @@ class Collector {
   // buffer (also below the threshold) into the queues. Returns the records taken; 0 on
   // timeout or signal.
   int poll(int timeout_ms);
+  // How often the kernel recomputed its watermarks since attach (0 when the kernel has no
+  // kmem:mm_setup_per_zone_wmarks); read from memory, no system call.
+  [[nodiscard]] std::uint64_t watermark_changes() const;
   // Pushes out every CPU's partial batch, takes the ring buffer, and gives the sink, in
   // time order, every record stamped before the sync started. Returns the records given.
   std::uint64_t sync(EventSink& sink);
@@ -95,6 +100,10 @@ class Collector {
   // was not used, if it was wanted.
   [[nodiscard]] std::string attach_summary() const;
   [[nodiscard]] const std::string& raw_problem() const;
+  // Wanted kinds that could not be recorded (raw_tp-only with raw_tp off), and optional
+  // programs that did not attach (e.g. a tracepoint this kernel lacks), by section name.
+  [[nodiscard]] const std::vector<traces::EventKind>& unrecorded_kinds() const;
+  [[nodiscard]] const std::vector<std::string>& optional_missing() const;
 
  private:
   struct Impl;

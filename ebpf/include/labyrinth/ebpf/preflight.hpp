@@ -24,6 +24,8 @@ struct TracepointSpec {
   std::vector<const char*> fields;           // must exist
   std::vector<const char*> optional_fields;  // used when present
   std::size_t raw_args = 0;  // arguments the raw_tp variant reads (0: no raw variant)
+  const char* category = "kmem";
+  bool raw_page_first = true;  // the raw_tp variant's first argument is a struct page *
 };
 const std::vector<TracepointSpec>& tracepoint_specs();
 const TracepointSpec* find_tracepoint(traces::EventKind kind);

@@ -30,6 +30,9 @@ struct RecordOptions {
   std::uint32_t wakeup_kib = 256;                  // consumer wake-up threshold; 0 = per sample
   std::uint32_t batch = 64;                        // records per ring-buffer sample (1 = no batching)
   bool kpageflags = true;                          // free-page map in the snapshots
+  // --keyframe-interval: buddyinfo and zoneinfo this often while recording (0 = never), so
+  // that replay follows watermark and managed-page changes and validates along the way.
+  std::chrono::nanoseconds keyframe_interval = std::chrono::seconds(1);
   AttachMode attach = AttachMode::Auto;            // raw_tp where possible, else tracepoints
   bool status_line = false;                        // live status (stderr is a terminal)
   std::string tool_version;
@@ -56,6 +59,7 @@ struct RecordResult {
   bool trace_complete = false;        // the footer was written
   std::uint64_t events = 0;
   std::uint64_t bytes = 0;
+  std::uint64_t keyframes = 0;        // written during the recording
   double seconds = 0;
   double recorder_cpu_seconds = 0;    // user + system CPU of this process while recording
   CollectorCounters counters;

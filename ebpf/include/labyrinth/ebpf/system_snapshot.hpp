@@ -83,6 +83,7 @@ std::uint64_t realtime_ns();
 
 struct SnapshotOptions {
   bool kpageflags = true;  // scan the free-page map (about 0.2 s for 24 GiB)
+  bool pagetypeinfo = true;  // per-migratetype counts (takes each zone's lock)
 };
 // The state now. Zone rows come from zoneinfo, buddyinfo and pagetypeinfo (the latter only
 // when readable); throws std::runtime_error when /proc/zoneinfo or /proc/buddyinfo is missing.
