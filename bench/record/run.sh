@@ -20,6 +20,8 @@
 #   none            no recorder
 #   labyrinth       labyrinth record (default: 5 tracepoints, kpageflags snapshots)
 #   labyrinth-af    labyrinth record -e alloc,free --no-kpageflags (the peers' event set)
+#   labyrinth-prev  labyrinth record of another build, LABYRINTH_PREV=/path/to/labyrinth
+#                   (a change's cost side by side with the build before it)
 #   perf            perf record -e kmem:mm_page_alloc -e kmem:mm_page_free -a
 #   trace-cmd       trace-cmd record -e kmem:mm_page_alloc -e kmem:mm_page_free; where
 #                   trace-cmd cannot run (it insists on setting up the function tracer),
@@ -98,6 +100,9 @@ run_one() { # run_one NAME ROUND
     none) "$MEASURE" run -- "${wl[@]}" >"$log" 2>&1 ;;
     labyrinth) "$MEASURE" run -- "$LABYRINTH" record -o "$data" -- "${wl[@]}" >"$log" 2>&1 ;;
     labyrinth-af) "$MEASURE" run -- "$LABYRINTH" record -e alloc,free --no-kpageflags -o "$data" -- "${wl[@]}" >"$log" 2>&1 ;;
+    labyrinth-prev)
+      [[ -x "${LABYRINTH_PREV:-}" ]] || { echo "labyrinth-prev needs LABYRINTH_PREV=/path/to/labyrinth" >&2; return 1; }
+      "$MEASURE" run -- "$LABYRINTH_PREV" record -o "$data" -- "${wl[@]}" >"$log" 2>&1 ;;
     perf) "$MEASURE" run -- perf record -e kmem:mm_page_alloc -e kmem:mm_page_free -a -o "$data" -- "${wl[@]}" >"$log" 2>&1 ;;
     trace-cmd)
       if [[ $TRACECMD_MODE == trace-cmd ]]; then
@@ -117,7 +122,7 @@ run_one() { # run_one NAME ROUND
   local mline; mline="$(grep 'measure: wall_s' "$log" | tail -1)"
   wall="$(value wall_s "$mline")"; tuser="$(value user_s "$mline")"; tsys="$(value sys_s "$mline")"
   case "$name" in
-    labyrinth|labyrinth-af)
+    labyrinth|labyrinth-af|labyrinth-prev)
       local f; f="$("$MEASURE" footer "$data" 2>/dev/null || true)"
       events="$(value events "$f")"; drops="$(value drops "$f")"; bytes="$(value bytes "$f")" ;;
     perf)
