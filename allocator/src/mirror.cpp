@@ -1,5 +1,5 @@
 // Mirror replay: carving the kernel's chosen block, freeing, pcp refills and drains, and
-// pageblock ownership changes (kernel-allocator.md §9.2). Every bad request is reported and
+// pageblock ownership changes (docs/kernel-rules.md §12.2). Every bad request is reported and
 // leaves the model unchanged.
 #include <algorithm>
 
