@@ -14,6 +14,7 @@
 #include "labyrinth/traces/import/capture_importer.hpp"
 #include "labyrinth/traces/import/gfp_table_loader.hpp"
 #include "labyrinth/traces/trace_error.hpp"
+#include "labyrinth/version.hpp"
 #include "log.hpp"
 
 namespace labyrinth::cli {

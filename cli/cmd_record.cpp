@@ -10,6 +10,7 @@
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "labyrinth/version.hpp"
 #include "log.hpp"
 
 #ifdef LABYRINTH_WITH_BPF

@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "labyrinth/version.hpp"
 #include "log.hpp"
 
 int main(int argc, char** argv) {

@@ -1,4 +1,4 @@
-// Mirror replay (kernel-allocator.md §7, §9.2, §9.4): the model applies the kernel's own
+// Mirror replay (docs/kernel-rules.md §10, §12.2, §12.4): the model applies the kernel's own
 // choices. Every inconsistency between the trace and the model is counted and resolved in
 // the kernel's favour, since the kernel saw the real state.
 #include <bit>

@@ -3,10 +3,7 @@
 #include <fmt/core.h>
 
 #include "labyrinth/traces/metadata_json.hpp"
-
-#ifndef LABYRINTH_VERSION
-#define LABYRINTH_VERSION "0.1.0"
-#endif
+#include "labyrinth/version.hpp"
 
 namespace labyrinth::replay {
 

@@ -18,5 +18,5 @@ case "$flavour" in
     targets=(--target fuzzers) ;;
   *) echo "build.sh: unknown flavour '$flavour' (release, asan or fuzz)" >&2; exit 2 ;;
 esac
-cmake -S . -B "build/$flavour" -G Ninja "${args[@]}" >/dev/null
+cmake -S . -B "build/$flavour" -G Ninja -DLABYRINTH_WERROR=ON "${args[@]}" >/dev/null
 cmake --build "build/$flavour" -j "$(nproc)" "${targets[@]}"

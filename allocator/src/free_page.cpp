@@ -1,5 +1,5 @@
 // Returning blocks to the buddy lists: free_one_page / split_large_buddy / __free_one_page
-// (kernel-allocator.md §6.1, §6.2; mm/page_alloc.c).
+// (docs/kernel-rules.md §9.1, §9.2; mm/page_alloc.c).
 #include "zone.hpp"
 
 namespace labyrinth::allocator::detail {

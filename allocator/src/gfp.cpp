@@ -1,4 +1,4 @@
-// gfp mask -> zone, migratetype and ALLOC_* flags (kernel-allocator.md §1.5, §1.6, §2).
+// gfp mask -> zone, migratetype and ALLOC_* flags (docs/kernel-rules.md §3.1, §3.2, §4).
 #include "labyrinth/allocator/gfp.hpp"
 
 namespace labyrinth::allocator {

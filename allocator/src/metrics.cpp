@@ -1,4 +1,4 @@
-// Fragmentation metrics (kernel-allocator.md §8.1; mm/vmstat.c: fill_contig_page_info,
+// Fragmentation metrics (docs/kernel-rules.md §11.1; mm/vmstat.c: fill_contig_page_info,
 // unusable_free_index, __fragmentation_index, extfrag_for_order) and zone snapshots.
 #include "labyrinth/allocator/metrics.hpp"
 

@@ -1,5 +1,5 @@
 // Mirror replay: carving the kernel's chosen block, freeing, pcp refills and drains, and
-// pageblock ownership changes (kernel-allocator.md §9.2). Every bad request is reported and
+// pageblock ownership changes (docs/kernel-rules.md §12.2). Every bad request is reported and
 // leaves the model unchanged.
 #include <algorithm>
 
@@ -13,7 +13,15 @@ using detail::PageMeta;
 using detail::Zone;
 
 namespace {
-bool aligned(std::uint64_t pfn, unsigned order) { return (pfn & ((std::uint64_t{1} << order) - 1)) == 0; }
+// A block request names an order the model has and a pfn aligned to it.
+bool valid_block(std::uint64_t pfn, unsigned order, unsigned max_order) {
+  return order <= max_order && (pfn & ((std::uint64_t{1} << order) - 1)) == 0;
+}
+
+// z (the zone of pfn, or nullptr) if it holds all of the block [pfn, pfn + 2^order).
+Zone* holding_block(Zone* z, std::uint64_t pfn, unsigned order) {
+  return z != nullptr && pfn + (std::uint64_t{1} << order) <= z->end_ ? z : nullptr;
+}
 }  // namespace
 
 // Turns [idx, idx + 2^order) from seed-owned pages into unowned pages if every block in it is
@@ -48,7 +56,7 @@ bool Model::Impl::route_free(Zone& z, std::uint32_t idx, unsigned order, unsigne
 CarveResult Model::carve(Pfn pfn, unsigned order, MigrateType mt, Owner owner) {
   Impl& s = *impl_;
   CarveResult r;
-  if (order > s.params.max_order || !aligned(pfn.value, order)) {
+  if (!valid_block(pfn.value, order, s.params.max_order)) {
     r.status = CarveStatus::InvalidOrder;
     return r;
   }
@@ -56,8 +64,8 @@ CarveResult Model::carve(Pfn pfn, unsigned order, MigrateType mt, Owner owner) {
     r.status = CarveStatus::InvalidType;
     return r;
   }
-  Zone* z = s.zone_for(pfn.value);
-  if (z == nullptr || pfn.value + (std::uint64_t{1} << order) > z->end_) {
+  Zone* z = holding_block(s.zone_for(pfn.value), pfn.value, order);
+  if (z == nullptr) {
     r.status = CarveStatus::OutsideZone;
     return r;
   }
@@ -117,7 +125,7 @@ CarveResult Model::carve(Pfn pfn, unsigned order, MigrateType mt, Owner owner) {
 FreeResult Model::free(Pfn pfn, unsigned order, unsigned cpu) {
   Impl& s = *impl_;
   FreeResult r;
-  if (order > s.params.max_order || !aligned(pfn.value, order)) {
+  if (!valid_block(pfn.value, order, s.params.max_order)) {
     r.status = FreeStatus::InvalidOrder;
     return r;
   }
@@ -125,8 +133,8 @@ FreeResult Model::free(Pfn pfn, unsigned order, unsigned cpu) {
     r.status = FreeStatus::InvalidCpu;
     return r;
   }
-  Zone* z = s.zone_for(pfn.value);
-  if (z == nullptr || pfn.value + (std::uint64_t{1} << order) > z->end_) {
+  Zone* z = holding_block(s.zone_for(pfn.value), pfn.value, order);
+  if (z == nullptr) {
     r.status = FreeStatus::OutsideZone;
     return r;
   }
@@ -209,7 +217,7 @@ PcpResult Model::pcp_refill(Pfn pfn, unsigned order, unsigned cpu, MigrateType l
     r.status = PcpStatus::Disabled;
     return r;
   }
-  if (order > s.params.max_order || !aligned(pfn.value, order)) {
+  if (!valid_block(pfn.value, order, s.params.max_order)) {
     r.status = PcpStatus::InvalidOrder;
     return r;
   }
@@ -221,8 +229,8 @@ PcpResult Model::pcp_refill(Pfn pfn, unsigned order, unsigned cpu, MigrateType l
     r.status = PcpStatus::InvalidType;
     return r;
   }
-  Zone* z = s.zone_for(pfn.value);
-  if (z == nullptr || pfn.value + (std::uint64_t{1} << order) > z->end_) {
+  Zone* z = holding_block(s.zone_for(pfn.value), pfn.value, order);
+  if (z == nullptr) {
     r.status = PcpStatus::OutsideZone;
     return r;
   }
@@ -267,7 +275,7 @@ PcpResult Model::pcp_drain(Pfn pfn, unsigned order) {
     r.status = PcpStatus::Disabled;
     return r;
   }
-  if (order > s.params.max_order || !aligned(pfn.value, order)) {
+  if (!valid_block(pfn.value, order, s.params.max_order)) {
     r.status = PcpStatus::InvalidOrder;
     return r;
   }

@@ -181,7 +181,7 @@ Model::Impl::Impl(const Impl& o)
   }
 }
 
-// Watermarks (§4.3), lowmem_reserve (§4.4) and pcp limits (§5.2) for every zone, keeping the
+// Watermarks, lowmem_reserve and pcp limits (docs/kernel-rules.md §6.3, §6.4, §7.1) for every zone, keeping the
 // recorded values when asked to.
 void Model::Impl::resolve_reserves(bool keep_recorded) {
   const Tunables& t = params.tunables;

@@ -1,5 +1,5 @@
 // Allocation by choosing (simulate): prepare_alloc_pages, the fast path, the slow-path flags,
-// get_page_from_freelist and rmqueue (kernel-allocator.md §1.5, §2, §3.4, §5.3, §5.5).
+// get_page_from_freelist and rmqueue (docs/kernel-rules.md §3.1, §4, §5.4, §8.2, §8.4).
 #include <algorithm>
 
 #include "model_impl.hpp"

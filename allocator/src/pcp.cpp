@@ -1,4 +1,4 @@
-// Per-cpu page lists (kernel-allocator.md §5.2, §6.2; mm/page_alloc.c: rmqueue_pcplist,
+// Per-cpu page lists (docs/kernel-rules.md §7.1, §7.2; mm/page_alloc.c: rmqueue_pcplist,
 // __rmqueue_pcplist, nr_pcp_alloc, rmqueue_bulk, free_unref_page_commit / K7
 // free_frozen_page_commit, nr_pcp_high, nr_pcp_free, free_pcppages_bulk).
 #include <algorithm>

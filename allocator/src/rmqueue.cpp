@@ -1,6 +1,6 @@
 // Taking blocks off the buddy lists: __rmqueue_smallest, the 6.15+ fallback split into
 // __rmqueue_claim / __rmqueue_steal, rmqueue_buddy, the watermark boost and the highatomic
-// reserve (kernel-allocator.md §4.5, §5.3, §5.4, §5.6; mm/page_alloc.c).
+// reserve (docs/kernel-rules.md §6.5, §8.2, §8.3, §8.5; mm/page_alloc.c).
 #include <algorithm>
 #include <bit>
 
@@ -52,7 +52,7 @@ int Zone::find_suitable_fallback(unsigned order, MigrateType mt, bool claimable)
 
 // try_to_claim_block() (K6: try_to_steal_block). Whole blocks of pageblock_order or more are
 // taken over outright; a smaller block claims its pageblock when at least half of it is free
-// or "alike" (movable pages approximated by allocations made with a Movable gfp type, §9.3).
+// or "alike" (movable pages approximated by allocations made with a Movable gfp type, docs/kernel-rules.md §12.3).
 std::uint32_t Zone::try_to_claim_block(std::uint32_t idx, unsigned current_order, unsigned order, MigrateType start_mt,
                                        MigrateType block_mt, AllocFlags flags) {
   const unsigned pbo = params_->pageblock_order;

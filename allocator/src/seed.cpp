@@ -1,5 +1,5 @@
-// Seeding the model from a snapshot of the kernel's free pages (kernel-allocator.md §8.3,
-// §9.1): free runs become maximal aligned free blocks, every other page an allocation of the
+// Seeding the model from a snapshot of the kernel's free pages (docs/kernel-rules.md §11.3,
+// §12.1): free runs become maximal aligned free blocks, every other page an allocation of the
 // seed owner.
 #include <algorithm>
 #include <utility>

@@ -1,4 +1,4 @@
-// Reserve arithmetic (kernel-allocator.md §4, §5.2). Every division truncates like the
+// Reserve arithmetic (docs/kernel-rules.md §6, §7.1). Every division truncates like the
 // kernel's unsigned long arithmetic.
 #include "labyrinth/allocator/watermarks.hpp"
 

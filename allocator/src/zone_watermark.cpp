@@ -1,4 +1,4 @@
-// The watermark check (kernel-allocator.md §3; mm/page_alloc.c: __zone_watermark_unusable_free,
+// The watermark check (docs/kernel-rules.md §5; mm/page_alloc.c: __zone_watermark_unusable_free,
 // __zone_watermark_ok, zone_watermark_fast).
 #include <algorithm>
 

@@ -1,5 +1,5 @@
 // Buddy splitting and merging, carving, freeing and their typed errors, seeding
-// (kernel-allocator.md §5.4 expand, §6.1 __free_one_page, §9.2).
+// (docs/kernel-rules.md §8.3 expand, §9.1 __free_one_page, §12.2).
 #include <gtest/gtest.h>
 
 #include "alloc_test_util.hpp"

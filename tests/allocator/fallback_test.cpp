@@ -1,5 +1,5 @@
 // Fallbacks between migratetypes (6.15+ __rmqueue_claim / __rmqueue_steal), ALLOC_NOFRAGMENT,
-// the watermark boost and the highatomic reserve (kernel-allocator.md §4.5, §5.3-§5.6).
+// the watermark boost and the highatomic reserve (docs/kernel-rules.md §6.5, §8.2-§8.5).
 #include <gtest/gtest.h>
 
 #include "alloc_test_util.hpp"
@@ -233,7 +233,7 @@ TEST(HighAtomic, KernelRulesDecideTheFastPath) {
   }
 }
 
-// 6.10/6.11 count the whole reserve as unusable, 6.12+ only its free pages (§3.1).
+// 6.10/6.11 count the whole reserve as unusable, 6.12+ only its free pages (§5.1).
 TEST(HighAtomic, UnusableReserveAccountingByVersion) {
   for (const bool counts_free : {true, false}) {
     ModelConfig c = reserve_zone();

@@ -1,4 +1,4 @@
-// Cross-checks against the running kernel (kernel-allocator.md §4, §8.2, §8.3):
+// Cross-checks against the running kernel (docs/kernel-rules.md §6, §11.2, §11.3):
 //  (a) the free-block histogram the model builds from a /proc/kpageflags free map equals
 //      /proc/buddyinfo in the quiet zones DMA and DMA32;
 //  (b) the watermarks (and lowmem reserves, pcp limits) computed from vm.min_free_kbytes,
@@ -141,7 +141,7 @@ std::map<std::string, std::vector<std::uint64_t>> parse_buddyinfo(const std::str
 constexpr std::uint64_t kKpfBuddy = 1ull << 10;
 
 // Free runs of [start, start + pages) from /proc/kpageflags, read with pread in 64Ki-pfn
-// chunks until a short read. Every page of a free buddy block has KPF_BUDDY (§8.3).
+// chunks until a short read. Every page of a free buddy block has KPF_BUDDY (§11.3).
 std::optional<std::vector<FreeRun>> kpageflags_runs(std::uint64_t start, std::uint64_t pages) {
   const int fd = ::open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
   if (fd < 0) {

@@ -1,4 +1,4 @@
-// Fragmentation indices against the mm/vmstat.c formulas on fixed free areas (§8.1).
+// Fragmentation indices against the mm/vmstat.c formulas on fixed free areas (docs/kernel-rules.md §11.1).
 #include <gtest/gtest.h>
 
 #include "alloc_test_util.hpp"

@@ -1,4 +1,4 @@
-// Per-cpu lists (kernel-allocator.md §5.2, §6.2): refill by nr_pcp_alloc, LIFO reuse, drain by
+// Per-cpu lists (docs/kernel-rules.md §7.1, §7.2): refill by nr_pcp_alloc, LIFO reuse, drain by
 // nr_pcp_high / nr_pcp_free / free_pcppages_bulk, HighAtomic and Isolate pageblocks, and the
 // explicit refill/drain operations of mirror replay.
 #include <gtest/gtest.h>

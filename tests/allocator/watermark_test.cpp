@@ -1,4 +1,4 @@
-// Watermark arithmetic, hand-computed from kernel-allocator.md §2-§4 (mm/page_alloc.c:
+// Watermark arithmetic, hand-computed from docs/kernel-rules.md §4-§6 (mm/page_alloc.c:
 // __zone_watermark_ok, zone_watermark_fast, gfp_to_alloc_flags, __setup_per_zone_wmarks,
 // setup_per_zone_lowmem_reserve, zone_batchsize, zone_highsize, boost_watermark).
 #include <gtest/gtest.h>
@@ -142,7 +142,7 @@ TEST(WatermarkBoundary, RequestCheckReportsEffectiveMin) {
 }
 
 // Free highatomic pages are unusable for requests without ALLOC_RESERVES (GFP_KERNEL) but not
-// for GFP_NOWAIT, whose ALLOC_NON_BLOCK is one of the reserve flags (§3.2).
+// for GFP_NOWAIT, whose ALLOC_NON_BLOCK is one of the reserve flags (§5.1, §5.2).
 TEST(WatermarkBoundary, FreeHighatomicPagesCountOnlyForReserveUsers) {
   ModelConfig c = one_zone(4096, Watermarks{1000, 1250, 1500, 1750});
   c.tunables.reclaim = ReclaimPolicy::Fail;
@@ -222,7 +222,7 @@ TEST(WatermarkBoundary, HighOrderNeedsABlockOfTheOrder) {
   EXPECT_TRUE(m.allocate(kGfpAtomic, 0, 0, 1).ok());
 }
 
-// §4.3 illustration: 16 GiB, min_free_kbytes 67584, Normal managed 3145728 of 4063000 lowmem.
+// §6.3 example: 16 GiB, min_free_kbytes 67584, Normal managed 3145728 of 4063000 lowmem.
 TEST(WatermarkSetup, KernelExample) {
   const std::vector<ZoneSize> zones{{ZoneType::Dma, 3840}, {ZoneType::Dma32, 913432}, {ZoneType::Normal, 3145728}};
   const auto wm = setup_per_zone_wmarks(zones, 67584, 10, 4096);
@@ -268,7 +268,7 @@ TEST(WatermarkSetup, MinFreeKbytes) {
   EXPECT_EQ(int_sqrt(99), 9u);
   EXPECT_EQ(int_sqrt(100), 10u);
   EXPECT_EQ(int_sqrt(~std::uint64_t{0}), 0xffffffffu);
-  // THP with DMA, DMA32 and Normal: 11 * 512 * 3 pages = 67584 KiB (§4.2).
+  // THP with DMA, DMA32 and Normal: 11 * 512 * 3 pages = 67584 KiB (§6.2).
   EXPECT_EQ(thp_recommended_min_free_kbytes(3, 9, 4000000, 4096), 67584u);
   EXPECT_EQ(thp_recommended_min_free_kbytes(3, 9, 100000, 4096), 100000u / 20 * 4);
 }

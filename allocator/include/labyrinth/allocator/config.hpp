@@ -44,12 +44,12 @@ struct ZoneConfig {
   /// Pages that exist (0: same as managed_pages). Zonelists hold only zones with present pages.
   std::uint64_t present_pages = 0;
   std::uint64_t managed_pages = 0;
-  /// As recorded (boost excluded). Unset: computed like __setup_per_zone_wmarks (§4.3).
+  /// As recorded (boost excluded). Unset: computed like __setup_per_zone_wmarks (docs/kernel-rules.md §6.3).
   std::optional<Watermarks> watermarks;
   std::uint64_t watermark_boost = 0;
-  /// As recorded. Unset: computed like setup_per_zone_lowmem_reserve (§4.4).
+  /// As recorded. Unset: computed like setup_per_zone_lowmem_reserve (docs/kernel-rules.md §6.4).
   std::optional<LowmemReserve> lowmem_reserve;
-  /// As recorded. Unset: computed from zone_batchsize/zone_highsize (§5.2).
+  /// As recorded. Unset: computed from zone_batchsize/zone_highsize (docs/kernel-rules.md §7.1).
   std::optional<PcpLimits> pcp;
 };
 
@@ -68,7 +68,7 @@ enum class BoostReset : std::uint8_t { OnKswapdWake, Manual };
 enum class ReclaimPolicy : std::uint8_t { AssumeSuccess, Fail };
 
 struct Tunables {
-  /// vm.min_free_kbytes. Unset: calculate_min_free_kbytes() from the zones (§4.1).
+  /// vm.min_free_kbytes. Unset: calculate_min_free_kbytes() from the zones (docs/kernel-rules.md §6.1).
   std::optional<std::uint64_t> min_free_kbytes;
   std::uint64_t watermark_scale_factor = 10;
   std::uint64_t watermark_boost_factor = 15000;
@@ -83,7 +83,7 @@ struct Tunables {
   ReclaimPolicy reclaim = ReclaimPolicy::AssumeSuccess;
 };
 
-/// The parts of the algorithm that differ between kernel versions (kernel-allocator.md §9.1).
+/// The parts of the algorithm that differ between kernel versions (docs/kernel-rules.md §12.1).
 /// The fallback algorithm is always the 6.15+ claim/steal split (also in 6.12.95 stable).
 struct KernelRules {
   /// __zone_watermark_unusable_free subtracts nr_free_highatomic (>= 6.12); false: the whole

@@ -1,5 +1,5 @@
 // GFP bits (runtime layout, because it changes between kernels), the ALLOC_* flags and the
-// kernel's mapping from one to the other (kernel-allocator.md §1, §2).
+// kernel's mapping from one to the other (docs/kernel-rules.md §2-§4).
 #pragma once
 
 #include <cstdint>
@@ -31,7 +31,7 @@ struct GfpLayout {
   Gfp nomemalloc = 0;      ///< __GFP_NOMEMALLOC
   Gfp hardwall = 0;        ///< __GFP_HARDWALL
 
-  /// include/linux/gfp_types.h of 6.10 and later (kernel-allocator.md §1.1). Bits 0..23 are the
+  /// include/linux/gfp_types.h of 6.10 and later (docs/kernel-rules.md §2.1). Bits 0..23 are the
   /// same from 6.3 on, and apart from bit 9 (__GFP_ATOMIC, which the model does not read) also
   /// before, so this table serves every kernel the model's rules describe (6.3+).
   [[nodiscard]] static constexpr GfpLayout linux_6_10() {
@@ -64,7 +64,7 @@ struct GfpLayout {
   [[nodiscard]] constexpr Gfp highuser_movable() const { return user() | highmem | movable; }
 };
 
-/// ALLOC_* flags (mm/internal.h in 6.12, mm/page_alloc.h in 7.x; kernel-allocator.md §2.1).
+/// ALLOC_* flags (mm/internal.h in 6.12, mm/page_alloc.h in 7.x; docs/kernel-rules.md §4.1).
 using AllocFlags = unsigned;
 namespace alloc {
 inline constexpr AllocFlags kWmarkMin = 0x0;
@@ -119,7 +119,7 @@ enum class Watermark : std::uint8_t { Min = 0, Low = 1, High = 2 };
 }
 
 /// Slow-path flags: K6 mm/page_alloc.c:gfp_to_alloc_flags, K7 alloc_flags_slowpath +
-/// alloc_flags_nonblocking, plus gfp_to_alloc_flags_cma (kernel-allocator.md §2.3). The
+/// alloc_flags_nonblocking, plus gfp_to_alloc_flags_cma (docs/kernel-rules.md §4.3). The
 /// RT-task bonus and PF_MEMALLOC are unknowable from a trace and are not applied.
 [[nodiscard]] AllocFlags slow_path_alloc_flags(Gfp gfp, unsigned order, const GfpLayout& layout,
                                                bool grouping_disabled = false);

@@ -1,5 +1,5 @@
 // Fragmentation metrics with the formulas and integer scaling of mm/vmstat.c
-// (kernel-allocator.md §8.1), and the per-zone metrics snapshot.
+// (docs/kernel-rules.md §11.1), and the per-zone metrics snapshot.
 #pragma once
 
 #include <array>

@@ -2,7 +2,7 @@
 // allocator (zones, watermarks, migratetypes, pageblocks, per-cpu lists, highatomic reserve),
 // driven either by its own policy (simulate) or by the kernel's recorded choices (mirror).
 //
-// Rules follow ../shared/design/kernel-allocator.md; section numbers (§) refer to it.
+// Rules follow docs/kernel-rules.md; section numbers (§) refer to it.
 //
 // Driving it from a trace (mirror mode; PcpMode::Manual when refills and drains are recorded,
 // else Off):
@@ -76,7 +76,7 @@ struct SeedReport {
   std::uint64_t pageblock_count_shortfall = 0;  ///< counts asking for more pageblocks than exist
 };
 
-/// The result of a watermark check on one zone (§3.2/§3.3).
+/// The result of a watermark check on one zone (§5.2/§5.3).
 struct WatermarkCheck {
   std::uint16_t zone = 0;
   bool ok = false;
@@ -154,13 +154,13 @@ class Model {
   void seed_all_free();
 
   // --- simulate: the kernel's policy picks the block --------------------------------------
-  /// __alloc_pages for one request issued on `cpu` (§2-§5): zonelist of the CPU's node by
+  /// __alloc_pages for one request issued on `cpu` (§3-§8): zonelist of the CPU's node by
   /// gfp_zone, fast path, slow path, __GFP_MEMALLOC, then the ReclaimPolicy for requests that
   /// may direct-reclaim.
   AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner);
   /// Watermark verdicts for a request, without side effects.
   [[nodiscard]] RequestCheck check_request(Gfp gfp, unsigned order, unsigned cpu) const;
-  /// zone_watermark_fast() (with the high-mark short-cut and the boost rule of §3.3) for any
+  /// zone_watermark_fast() (with the high-mark short-cut and the boost rule of §5.3) for any
   /// flags, on one zone; `highest` is the request's gfp_zone.
   [[nodiscard]] WatermarkCheck watermark_check(std::uint16_t zone, unsigned order, AllocFlags flags,
                                                ZoneType highest) const;
@@ -170,7 +170,7 @@ class Model {
   /// free buddy block containing it (expand()); the other halves stay on their free lists.
   CarveResult carve(Pfn pfn, unsigned order, MigrateType migratetype, Owner owner);
   /// Frees an allocation (or seed pages): to the CPU's pcp list when pcp is on and the order
-  /// has one, else __free_one_page with merging (§6).
+  /// has one, else __free_one_page with merging (§7.2, §9).
   FreeResult free(Pfn pfn, unsigned order, unsigned cpu);
   /// Splits an allocation into aligned pieces of new_order with the same owner and type
   /// (split_page, or the partial frees of a non-compound high-order page).

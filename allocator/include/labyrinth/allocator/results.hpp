@@ -8,7 +8,7 @@
 
 namespace labyrinth::allocator {
 
-/// Why an allocation failed (architecture.md §4).
+/// Why an allocation failed (docs/kernel-rules.md §5.5).
 enum class AllocFailure : std::uint8_t {
   None = 0,
   Watermark,        ///< too few free pages above the request's reserve

@@ -1,4 +1,4 @@
-// The kernel's reserve arithmetic as pure functions (kernel-allocator.md §4, §5.2): watermarks,
+// The kernel's reserve arithmetic as pure functions (docs/kernel-rules.md §6, §7.1): watermarks,
 // lowmem_reserve, min_free_kbytes, the boost and the pcp batch/high sizes.
 #pragma once
 

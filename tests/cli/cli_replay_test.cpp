@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "json_schema_check.hpp"
-#include "replay_test_util.hpp"
+#include "../replay/replay_test_util.hpp"
 #include "run_command.hpp"
 
 namespace labyrinth {
