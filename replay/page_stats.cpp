@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 
+#include "labyrinth/replay/callsite.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
 
 namespace labyrinth::replay {
@@ -254,22 +255,6 @@ std::vector<Row> failures_only(const std::vector<Row>& rows, std::size_t top_n) 
 }
 
 }  // namespace
-
-std::string callsite_of(const traces::StackTrace& stack) {
-  for (const auto& frame : stack.frames) {
-    std::string_view name = frame;
-    const auto plus = name.find('+');
-    if (plus != std::string_view::npos) name = name.substr(0, plus);
-    std::string_view core = name;
-    while (!core.empty() && core.front() == '_') core.remove_prefix(1);
-    const bool allocator = core.starts_with("alloc_page") || core.starts_with("get_free_page") ||
-                           core.starts_with("get_zeroed_page") || core.starts_with("alloc_frozen_pages") ||
-                           core.starts_with("folio_alloc") || core.starts_with("alloc_pages") ||
-                           core.starts_with("get_page_from_freelist") || core.starts_with("rmqueue");
-    if (!allocator) return std::string(frame);
-  }
-  return stack.frames.empty() ? std::string("[unknown]") : stack.frames.back();
-}
 
 StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_n) {
   flush_alloc_run();

@@ -4,8 +4,8 @@
 #include <unordered_set>
 
 #include "engine.hpp"
+#include "labyrinth/replay/callsite.hpp"
 #include "labyrinth/replay/event_sorter.hpp"
-#include "labyrinth/replay/page_stats.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
 
 namespace labyrinth::replay {

@@ -147,8 +147,4 @@ class PageStats {
   std::uint64_t prev_ts_ = 0;
 };
 
-// Callsite of a stack: the first frame that is not the page allocator itself
-// (perf kmem's rule: skip frames matching ^_?_?(alloc|get_free|get_zeroed)_pages?).
-std::string callsite_of(const traces::StackTrace& stack);
-
 }  // namespace labyrinth::replay
