@@ -4,6 +4,7 @@
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "labyrinth/replay/callsite.hpp"
 #include "labyrinth/replay/page_stats.hpp"
 #include "labyrinth/replay/stat_report.hpp"
 #include "log.hpp"
@@ -17,6 +18,7 @@ struct StatOptions {
   std::string input = kDefaultTraceFile;
   std::string json_path;
   std::size_t top = 20;
+  unsigned callsite_depth = replay::kDefaultCallsiteDepth;
   bool quiet = false;
 };
 
@@ -29,7 +31,7 @@ int run_stat(const StatOptions& options) {
   reader->skip_cpu_and_tid();  // stat reads neither
   std::span<const traces::PageEvent> chunk;
   while (reader->next(chunk)) stats.add(chunk);
-  const replay::StatResult result = stats.finish(*reader, options.top);
+  const replay::StatResult result = stats.finish(*reader, options.top, options.callsite_depth);
 
   const bool json_to_stdout = options.json_path == "-";
   if (!options.quiet && !json_to_stdout) replay::print_stat_text(stdout, result);
@@ -51,6 +53,10 @@ void setup_stat(CLI::App& app) {
   cmd->add_option("-i,--input", options->input, "Trace file (same as the positional argument)");
   cmd->add_option("--json", options->json_path, "Also write the JSON report to FILE ('-' for stdout, text suppressed)");
   cmd->add_option("--top", options->top, "Rows per breakdown (0 = all)")->capture_default_str();
+  cmd->add_option("--callsite-depth", options->callsite_depth,
+                  "Frames from the call site on that make one call-site row (1 = the call site alone)")
+      ->check(CLI::Range(1u, replay::kMaxCallsiteDepth))
+      ->capture_default_str();
   cmd->add_flag("-q,--quiet", options->quiet, "No text summary");
   cmd->callback([options] {
     const int rc = run_stat(*options);

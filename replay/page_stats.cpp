@@ -256,7 +256,7 @@ std::vector<Row> failures_only(const std::vector<Row>& rows, std::size_t top_n) 
 
 }  // namespace
 
-StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_n) {
+StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_n, unsigned callsite_depth) {
   flush_alloc_run();
   flush_free_run();
   StatResult r = r_;
@@ -265,6 +265,7 @@ StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_
   r.footer = reader.footer();
   r.complete = reader.complete();
   r.damage = reader.damage().message;
+  r.callsite_depth = std::max(callsite_depth, 1u);
   for (const std::uint64_t word : live_bits_) r.alloc_only += static_cast<std::uint64_t>(std::popcount(word));
   r.alloc_only += live_sparse_.size();
 
@@ -303,7 +304,7 @@ StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_
   std::unordered_map<std::string, Tally> callsites;
   for (const auto& [id, tally] : stack_) {
     const traces::StackTrace* stack = reader.stack(id);
-    Tally& t = callsites[stack != nullptr ? callsite_of(*stack) : std::string("[stack lost]")];
+    Tally& t = callsites[stack != nullptr ? callsite_of(*stack, r.callsite_depth) : std::string("[stack lost]")];
     t.allocations += tally.allocations;
     t.pages += tally.pages;
     t.failures += tally.failures;

@@ -217,6 +217,7 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   r.quality = e.quality;
 
   // Names for the failure records.
+  r.callsite_depth = std::max(s.options.callsite_depth, 1u);
   std::unordered_set<std::uint32_t> comm_ids, stack_ids;
   for (const auto& f : r.failures.records()) {
     comm_ids.insert(f.comm_id);
@@ -227,7 +228,7 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   for (const auto id : comm_ids) r.comms.emplace_back(id, std::string(reader.comm(id)));
   for (const auto id : stack_ids) {
     const traces::StackTrace* st = reader.stack(id);
-    r.callsites.emplace_back(id, st != nullptr ? callsite_of(*st) : std::string("[stack lost]"));
+    r.callsites.emplace_back(id, st != nullptr ? callsite_of(*st, r.callsite_depth) : std::string("[stack lost]"));
   }
 
   // Losses of the capture.

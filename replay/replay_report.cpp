@@ -151,6 +151,7 @@ ordered_json config_json(const ReplayResult& r) {
       {"highatomic", t.highatomic},
       {"watermarks_recomputed", w.changes_watermarks()},
       {"balloon_bytes", w.balloon_bytes},
+      {"callsite_depth", r.callsite_depth},
       {"what_if", ordered_json{{"min_free_kbytes", nullable(w.min_free_kbytes)},
                                {"watermark_scale_factor", nullable(w.watermark_scale_factor)},
                                {"watermark_boost_factor", nullable(w.watermark_boost_factor)},

@@ -55,6 +55,7 @@ ordered_json stat_to_json(const StatResult& r) {
   doc["kernel"] = kernel_json(r.header);
   doc["capture"] = capture_json(CaptureSummary{r.trace_path, r.complete, r.damage, r.events, r.first_ts_ns, r.last_ts_ns},
                                 r.header, r.footer);
+  doc["config"] = ordered_json{{"callsite_depth", r.callsite_depth}};
   ordered_json classes;
   for (int c = 0; c < kFailureClassCount; ++c) {
     classes[std::string(to_string(static_cast<FailureClass>(c)))] =

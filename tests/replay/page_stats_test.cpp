@@ -167,7 +167,8 @@ TEST_F(StatOnText, JsonReportHasSchemaAndNumbers) {
 200 alloc pfn=failed order=0 mt=0 gfp=GFP_ATOMIC ctx=softirq
 )");
   const auto doc = stat_to_json(r);
-  EXPECT_EQ(doc["schema_version"], 1);
+  EXPECT_EQ(doc["schema_version"], 2);
+  EXPECT_EQ(doc["config"]["callsite_depth"], 1);
   EXPECT_EQ(doc["tool"]["command"], "stat");
   EXPECT_EQ(doc["summary"]["allocations"], 1);
   EXPECT_EQ(doc["summary"]["allocated_bytes"], 8192);

@@ -48,6 +48,7 @@ struct StatResult {
   std::string damage;
   std::uint64_t events = 0;
   std::uint64_t first_ts_ns = 0, last_ts_ns = 0;
+  unsigned callsite_depth = 1;  // frames from the call site on that group by_callsite
   // totals
   Tally total;
   std::uint64_t batched_frees = 0;
@@ -80,8 +81,9 @@ class PageStats {
 
   void add(const traces::PageEvent& event);
   void add(std::span<const traces::PageEvent> events);
-  // Reads names, stacks, losses and damage from the reader (after its last chunk).
-  [[nodiscard]] StatResult finish(const traces::TraceReader& reader, std::size_t top_n);
+  // Reads names, stacks, losses and damage from the reader (after its last chunk). Call
+  // sites are grouped by `callsite_depth` frames (see callsite.hpp).
+  [[nodiscard]] StatResult finish(const traces::TraceReader& reader, std::size_t top_n, unsigned callsite_depth = 1);
 
  private:
   static constexpr int kOrders = 16;
