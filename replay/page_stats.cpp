@@ -311,6 +311,16 @@ StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_
     t.failed_pages += tally.failed_pages;
   }
   for (const auto& [site, tally] : callsites) r.by_callsite.push_back(Row{site, 0, 0, 0, {}, tally});
+  r.by_stack_id.assign(stack_.begin(), stack_.end());
+  std::sort(r.by_stack_id.begin(), r.by_stack_id.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  r.without_stack = r.total;
+  for (const auto& [id, tally] : r.by_stack_id) {
+    r.without_stack.allocations -= tally.allocations;
+    r.without_stack.pages -= tally.pages;
+    r.without_stack.failures -= tally.failures;
+    r.without_stack.failed_pages -= tally.failed_pages;
+  }
+  r.without_stack.frees = r.without_stack.freed_pages = 0;  // frees are not tallied by stack
 
   r.failures_by_order.clear();
   std::array<Tally, kOrders> order_failures{};

@@ -70,6 +70,9 @@ struct StatResult {
   std::vector<Row> failures_by_gfp;
   std::vector<Row> failures_by_context;
   std::vector<Row> failures_by_process;
+  // allocations and failures by recorded stack, for folded stacks (see folded_stacks.hpp)
+  std::vector<std::pair<std::uint32_t, Tally>> by_stack_id;  // sorted by id
+  Tally without_stack;  // events that carry no stack id
   DataQualityCounters quality;
 };
 
