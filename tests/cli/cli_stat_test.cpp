@@ -233,6 +233,16 @@ TEST_F(CliFolded, RefusesToClobberOrFollowSymlinksAndSharesStdoutWithNothing) {
   EXPECT_NE(r.out.find("By call site"), std::string::npos);
 }
 
+// A 7-digit pid (pid_max goes to 4194304) used to run into its comm: "1234567bash".
+TEST_F(CliFolded, ProcessTablesKeepLongPidsApartFromTheComm) {
+  const auto r = run_labyrinth({"stat", stacks_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("1234567bash"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  1234567  bash\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  0        swapper/0\n"), std::string::npos) << r.out;  // pids in one column
+  EXPECT_NE(r.out.find("  pid      comm\n"), std::string::npos) << r.out;
+}
+
 // flamegraph.pl (Brendan Gregg's FlameGraph) draws our output; Debian 12 does not package it,
 // so this runs where someone has put it on the PATH.
 TEST_F(CliFolded, FlamegraphPlAcceptsTheOutput) {
