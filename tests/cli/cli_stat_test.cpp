@@ -257,6 +257,24 @@ TEST_F(CliFolded, FlamegraphPlAcceptsTheOutput) {
   EXPECT_NE(ss.str().find("do_wp_page"), std::string::npos);
 }
 
+// A help ends with a blank line, so that what the shell prints next stands apart (record's
+// footer once ended right at its last example). Help needs no privileges: nothing is recorded.
+TEST(CliHelp, EveryHelpEndsWithABlankLine) {
+  for (const char* cmd : {"record", "stat", "replay", "import", "script", "info"}) {
+    const auto r = run_labyrinth({cmd, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_TRUE(r.out.ends_with("\n\n")) << cmd << " --help ends with: ..." << r.out.substr(r.out.size() - std::min<std::size_t>(r.out.size(), 60));
+    EXPECT_FALSE(r.out.ends_with("\n\n\n")) << cmd;
+  }
+  const auto top = run_labyrinth({"--help"});
+  EXPECT_TRUE(top.out.ends_with("\n\n")) << top.out;
+  // A wrong option: one error and the pointer to --help, each on its own line, no help text.
+  const auto r = run_labyrinth({"record", "--bogus"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_EQ(r.err, "The following argument was not expected: --bogus\nRun with --help for more information.\n");
+}
+
 TEST_F(CliStat, ScriptPrintsTheTextTwinWhichImportsBack) {
   const auto r = run_labyrinth({"script", trace_});
   ASSERT_EQ(r.exit_code, 0) << r.err;
