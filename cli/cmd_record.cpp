@@ -197,7 +197,7 @@ void setup_record(CLI::App& app) {
       "Examples:\n"
       "  labyrinth record -d 10s                 10 seconds, system-wide\n"
       "  labyrinth record -g -- make -j2         while make runs, with kernel call stacks\n"
-      "  labyrinth record -p 1234 -o app.trace   only process 1234, until Ctrl-C");
+      "  labyrinth record -p 1234 -o app.trace   only process 1234, until Ctrl-C\n");  // a blank line ends every help
   cmd->add_option("-o,--output", opts->output, "Trace file to write")->capture_default_str();
   cmd->add_flag("-f,--force", opts->force, "Overwrite the output file if it exists");
   cmd->add_flag("-a,--all-cpus", opts->all_cpus, "System-wide (the default; accepted for perf compatibility)");

@@ -11,6 +11,7 @@
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "labyrinth/replay/callsite.hpp"
 #include "labyrinth/replay/replay.hpp"
 #include "labyrinth/replay/replay_report.hpp"
 #include "labyrinth/replay/zoneinfo.hpp"
@@ -36,6 +37,7 @@ struct ReplayCliOptions {
   std::string json_path;
   std::size_t top = 20;
   std::size_t max_failures = 10000;
+  unsigned callsite_depth = replay::kDefaultCallsiteDepth;
   bool quiet = false;
   bool no_progress = false;
 };
@@ -118,6 +120,7 @@ int run_replay(const ReplayCliOptions& o) {
   }
   options.interval_ns = interval.value;
   options.max_failures = o.max_failures;
+  options.callsite_depth = o.callsite_depth;
   const bool what_if = w.min_free_kbytes || w.watermark_scale_factor || w.watermark_boost_factor || w.no_highatomic ||
                        w.no_pcp || w.balloon_bytes != 0;
 
@@ -267,6 +270,10 @@ void setup_replay(CLI::App& app) {
   cmd->add_option("--json", o->json_path, "Also write the JSON report to FILE ('-' for stdout, text suppressed)");
   cmd->add_option("--top", o->top, "Rows per table and failures listed in the text (0 = all)")->capture_default_str();
   cmd->add_option("--max-failures", o->max_failures, "Failure records kept for the JSON report (0 = all)")
+      ->capture_default_str();
+  cmd->add_option("--callsite-depth", o->callsite_depth,
+                  "Frames from the call site on that name a failure's call site (1 = the call site alone)")
+      ->check(CLI::Range(1u, replay::kMaxCallsiteDepth))
       ->capture_default_str();
   cmd->add_flag("-q,--quiet", o->quiet, "No text summary, no progress bar");
   cmd->add_flag("--no-progress", o->no_progress, "No progress bar even on a terminal");

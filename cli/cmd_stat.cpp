@@ -4,6 +4,8 @@
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "labyrinth/replay/callsite.hpp"
+#include "labyrinth/replay/folded_stacks.hpp"
 #include "labyrinth/replay/page_stats.hpp"
 #include "labyrinth/replay/stat_report.hpp"
 #include "log.hpp"
@@ -17,10 +19,19 @@ struct StatOptions {
   std::string input = kDefaultTraceFile;
   std::string json_path;
   std::size_t top = 20;
+  unsigned callsite_depth = replay::kDefaultCallsiteDepth;
+  std::string folded_path;
+  std::string folded_by = "allocations";
+  bool force = false;
   bool quiet = false;
 };
 
 int run_stat(const StatOptions& options) {
+  if (options.json_path == "-" && options.folded_path == "-") {
+    error("--json - and --folded - cannot both write to standard output");
+    return kExitUsage;
+  }
+  const replay::FoldedCount folded_count = replay::parse_folded_count(options.folded_by).value();
   auto reader = open_trace_or_exit(options.input, traces::TraceReader::ReadAhead::Blocks);
   replay::PageStats stats(reader->header());
   // Events in batches that stay in L1 between the decoder and the tallies (a whole chunk
@@ -29,12 +40,29 @@ int run_stat(const StatOptions& options) {
   reader->skip_cpu_and_tid();  // stat reads neither
   std::span<const traces::PageEvent> chunk;
   while (reader->next(chunk)) stats.add(chunk);
-  const replay::StatResult result = stats.finish(*reader, options.top);
+  const replay::StatResult result = stats.finish(*reader, options.top, options.callsite_depth);
+
+  std::string folded;
+  if (!options.folded_path.empty()) {
+    if (result.by_stack_id.empty()) {
+      error("{} holds no kernel stacks, so there is nothing to fold", options.input);
+      hint("record with 'labyrinth record -g'");
+      return kExitFailure;
+    }
+    folded = replay::folded_stacks(result, *reader, folded_count);
+    if (folded.empty()) warning("no stack has {}: {} is empty", options.folded_by, options.folded_path);
+  }
 
   const bool json_to_stdout = options.json_path == "-";
-  if (!options.quiet && !json_to_stdout) replay::print_stat_text(stdout, result);
+  if (!options.quiet && !json_to_stdout && options.folded_path != "-") replay::print_stat_text(stdout, result);
   if (!options.json_path.empty()) {
     if (const std::string err = write_json_output(options.json_path, replay::stat_to_json(result)); !err.empty()) {
+      error("{}", err);
+      return kExitFailure;
+    }
+  }
+  if (!options.folded_path.empty()) {
+    if (const std::string err = write_trace_data_output(options.folded_path, options.force, folded); !err.empty()) {
       error("{}", err);
       return kExitFailure;
     }
@@ -51,6 +79,18 @@ void setup_stat(CLI::App& app) {
   cmd->add_option("-i,--input", options->input, "Trace file (same as the positional argument)");
   cmd->add_option("--json", options->json_path, "Also write the JSON report to FILE ('-' for stdout, text suppressed)");
   cmd->add_option("--top", options->top, "Rows per breakdown (0 = all)")->capture_default_str();
+  cmd->add_option("--callsite-depth", options->callsite_depth,
+                  "Frames from the call site on that make one call-site row (1 = the call site alone)")
+      ->check(CLI::Range(1u, replay::kMaxCallsiteDepth))
+      ->capture_default_str();
+  auto* folded = cmd->add_option("--folded", options->folded_path,
+                                 "Write folded stacks for a flame graph to FILE ('-' for stdout, text suppressed; "
+                                 "created 0600)");
+  cmd->add_option("--folded-by", options->folded_by, "What --folded counts: allocations, failures or pages")
+      ->check(CLI::IsMember({"allocations", "failures", "pages"}))
+      ->needs(folded)
+      ->capture_default_str();
+  cmd->add_flag("-f,--force", options->force, "Overwrite the --folded FILE if it exists");
   cmd->add_flag("-q,--quiet", options->quiet, "No text summary");
   cmd->callback([options] {
     const int rc = run_stat(*options);

@@ -74,6 +74,26 @@ int open_trace_data_output(const std::string& path, bool force, std::string& err
   return fd;
 }
 
+std::string write_trace_data_output(const std::string& path, bool force, const std::string& content) {
+  if (path == "-") return write_text_output(path, content);
+  std::string error;
+  const int fd = open_trace_data_output(path, force, error);
+  if (fd < 0) return error;
+  std::size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string message = path + ": write failed: " + std::strerror(errno);
+      ::close(fd);
+      return message;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0) return path + ": write failed: " + std::strerror(errno);
+  return {};
+}
+
 std::string write_json_output(const std::string& path, const nlohmann::ordered_json& document) {
   return write_text_output(path, document.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
 }

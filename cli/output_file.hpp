@@ -16,4 +16,8 @@ std::string write_json_output(const std::string& path, const nlohmann::ordered_j
 // written as is). Returns the descriptor, or -1 with `error` set.
 int open_trace_data_output(const std::string& path, bool force, std::string& error);
 
+// Writes content that holds trace data (folded stacks) through open_trace_data_output, or
+// to stdout for "-". Returns an error message, or "" on success.
+std::string write_trace_data_output(const std::string& path, bool force, const std::string& content);
+
 }  // namespace labyrinth::cli

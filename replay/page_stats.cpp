@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 
+#include "labyrinth/replay/callsite.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
 
 namespace labyrinth::replay {
@@ -257,23 +258,7 @@ std::vector<Row> failures_only(const std::vector<Row>& rows, std::size_t top_n) 
 
 }  // namespace
 
-std::string callsite_of(const traces::StackTrace& stack) {
-  for (const auto& frame : stack.frames) {
-    std::string_view name = frame;
-    const auto plus = name.find('+');
-    if (plus != std::string_view::npos) name = name.substr(0, plus);
-    std::string_view core = name;
-    while (!core.empty() && core.front() == '_') core.remove_prefix(1);
-    const bool allocator = core.starts_with("alloc_page") || core.starts_with("get_free_page") ||
-                           core.starts_with("get_zeroed_page") || core.starts_with("alloc_frozen_pages") ||
-                           core.starts_with("folio_alloc") || core.starts_with("alloc_pages") ||
-                           core.starts_with("get_page_from_freelist") || core.starts_with("rmqueue");
-    if (!allocator) return std::string(frame);
-  }
-  return stack.frames.empty() ? std::string("[unknown]") : stack.frames.back();
-}
-
-StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_n) {
+StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_n, unsigned callsite_depth) {
   flush_alloc_run();
   flush_free_run();
   StatResult r = r_;
@@ -282,6 +267,7 @@ StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_
   r.footer = reader.footer();
   r.complete = reader.complete();
   r.damage = reader.damage().message;
+  r.callsite_depth = std::max(callsite_depth, 1u);
   for (const std::uint64_t word : live_bits_) r.alloc_only += static_cast<std::uint64_t>(std::popcount(word));
   r.alloc_only += live_sparse_.size();
 
@@ -320,13 +306,23 @@ StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_
   std::unordered_map<std::string, Tally> callsites;
   for (const auto& [id, tally] : stack_) {
     const traces::StackTrace* stack = reader.stack(id);
-    Tally& t = callsites[stack != nullptr ? callsite_of(*stack) : std::string("[stack lost]")];
+    Tally& t = callsites[stack != nullptr ? callsite_of(*stack, r.callsite_depth) : std::string("[stack lost]")];
     t.allocations += tally.allocations;
     t.pages += tally.pages;
     t.failures += tally.failures;
     t.failed_pages += tally.failed_pages;
   }
   for (const auto& [site, tally] : callsites) r.by_callsite.push_back(Row{site, 0, 0, 0, {}, tally});
+  r.by_stack_id.assign(stack_.begin(), stack_.end());
+  std::sort(r.by_stack_id.begin(), r.by_stack_id.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  r.without_stack = r.total;
+  for (const auto& [id, tally] : r.by_stack_id) {
+    r.without_stack.allocations -= tally.allocations;
+    r.without_stack.pages -= tally.pages;
+    r.without_stack.failures -= tally.failures;
+    r.without_stack.failed_pages -= tally.failed_pages;
+  }
+  r.without_stack.frees = r.without_stack.freed_pages = 0;  // frees are not tallied by stack
 
   r.failures_by_order.clear();
   std::array<Tally, kOrders> order_failures{};

@@ -4,8 +4,8 @@
 #include <unordered_set>
 
 #include "engine.hpp"
+#include "labyrinth/replay/callsite.hpp"
 #include "labyrinth/replay/event_sorter.hpp"
-#include "labyrinth/replay/page_stats.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
 
 namespace labyrinth::replay {
@@ -249,6 +249,7 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   r.quality = e.quality;
 
   // Names for the failure records.
+  r.callsite_depth = std::max(s.options.callsite_depth, 1u);
   std::unordered_set<std::uint32_t> comm_ids, stack_ids;
   for (const auto& f : r.failures.records()) {
     comm_ids.insert(f.comm_id);
@@ -259,7 +260,7 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   for (const auto id : comm_ids) r.comms.emplace_back(id, std::string(reader.comm(id)));
   for (const auto id : stack_ids) {
     const traces::StackTrace* st = reader.stack(id);
-    r.callsites.emplace_back(id, st != nullptr ? callsite_of(*st) : std::string("[stack lost]"));
+    r.callsites.emplace_back(id, st != nullptr ? callsite_of(*st, r.callsite_depth) : std::string("[stack lost]"));
   }
 
   // Losses of the capture.

@@ -151,6 +151,7 @@ ordered_json config_json(const ReplayResult& r) {
       {"highatomic", t.highatomic},
       {"watermarks_recomputed", w.changes_watermarks()},
       {"balloon_bytes", w.balloon_bytes},
+      {"callsite_depth", r.callsite_depth},
       {"what_if", ordered_json{{"min_free_kbytes", nullable(w.min_free_kbytes)},
                                {"watermark_scale_factor", nullable(w.watermark_scale_factor)},
                                {"watermark_boost_factor", nullable(w.watermark_boost_factor)},
@@ -549,11 +550,12 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
       for (const auto& z : v.zones) {
         fmt::print(out, "  {}/{}: free {} vs {}; pcp {} vs {}\n    order ", z.node, z.zone, z.model_free_pages,
                    z.kernel_free_pages, z.model_pcp_pages, z.kernel_pcp_pages);
-        for (const auto& o : z.orders) fmt::print(out, "{:>9}", o.order);
+        // " {:>8}": the columns stay 9 wide, and a count of 9 digits or more still has a space before it.
+        for (const auto& o : z.orders) fmt::print(out, " {:>8}", o.order);
         fmt::print(out, "\n    model ");
-        for (const auto& o : z.orders) fmt::print(out, "{:>9}", o.model_blocks);
+        for (const auto& o : z.orders) fmt::print(out, " {:>8}", o.model_blocks);
         fmt::print(out, "\n    kernel");
-        for (const auto& o : z.orders) fmt::print(out, "{:>9}", o.kernel_blocks);
+        for (const auto& o : z.orders) fmt::print(out, " {:>8}", o.kernel_blocks);
         fmt::print(out, "\n    error ");
         for (const auto& o : z.orders) {
           fmt::print(out, "{:>8.1f}{}", 100.0 * o.relative_error, !o.checked ? ' ' : (o.within ? '%' : '!'));

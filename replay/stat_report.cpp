@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+
 #include "labyrinth/replay/report_common.hpp"
 
 namespace labyrinth::replay {
@@ -55,6 +57,7 @@ ordered_json stat_to_json(const StatResult& r) {
   doc["kernel"] = kernel_json(r.header);
   doc["capture"] = capture_json(CaptureSummary{r.trace_path, r.complete, r.damage, r.events, r.first_ts_ns, r.last_ts_ns},
                                 r.header, r.footer);
+  doc["config"] = ordered_json{{"callsite_depth", r.callsite_depth}};
   ordered_json classes;
   for (int c = 0; c < kFailureClassCount; ++c) {
     classes[std::string(to_string(static_cast<FailureClass>(c)))] =
@@ -101,11 +104,15 @@ namespace {
 void print_rows(std::FILE* out, const std::string& title, const std::string& key_title, const std::vector<Row>& rows,
                 std::uint32_t page_size, bool show_pid) {
   if (rows.empty()) return;
+  // The pid column is as wide as the widest pid shown (pid_max allows 7 digits), and two
+  // spaces keep it apart from the comm.
+  std::size_t pid_width = 3;
+  for (const Row& row : rows) pid_width = std::max(pid_width, std::to_string(row.pid).size());
   fmt::print(out, "\n{}\n", title);
-  fmt::print(out, "  {:>12} {:>12} {:>10} {:>9}  {}{}\n", "allocs", "bytes", "failures", "frees", show_pid ? "pid  " : "",
-             key_title);
+  fmt::print(out, "  {:>12} {:>12} {:>10} {:>9}  {}{}\n", "allocs", "bytes", "failures", "frees",
+             show_pid ? fmt::format("{:<{}}  ", "pid", pid_width) : std::string(), key_title);
   for (const Row& row : rows) {
-    const std::string pid = show_pid ? fmt::format("{:<5}", row.pid) : std::string();
+    const std::string pid = show_pid ? fmt::format("{:<{}}  ", row.pid, pid_width) : std::string();
     fmt::print(out, "  {:>12} {:>12} {:>10} {:>9}  {}{}\n", row.tally.allocations,
                format_bytes(row.tally.pages * page_size), row.tally.failures, row.tally.frees, pid, row.key);
   }

@@ -159,6 +159,52 @@ TEST_F(CliReplay, TimelineCsvHasAHeaderAndOneRowPerZoneAndInterval) {
   EXPECT_FALSE(std::filesystem::exists(csv + ".tmp"));
 }
 
+// Call sites of a `record -g` trace (6.18 frames): the same rule and depth in stat and replay,
+// and the depth in both reports' config.
+TEST_F(CliReplay, CallsiteDepthGroupsStatAndNamesReplayFailures) {
+  const testing::SchemaChecker checker(load(kSchema));
+  const std::string t = trace("recorded_stacks.txt");
+  auto r = run_labyrinth({"stat", t, "--json", "-"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(checker.check(doc).empty());
+  EXPECT_EQ(doc["config"]["callsite_depth"], 1);
+  ASSERT_EQ(doc["breakdowns"]["callsite"].size(), 3u);
+  EXPECT_EQ(doc["breakdowns"]["callsite"][0]["callsite"], "do_wp_page+0x5f1");
+  EXPECT_EQ(doc["breakdowns"]["callsite"][1]["callsite"], "do_anonymous_page+0x10e");
+  EXPECT_EQ(doc["breakdowns"]["callsite"][2]["callsite"], "skb_page_frag_refill+0x7b");
+  EXPECT_EQ(doc["breakdowns"]["callsite"][2]["failures"], 1);
+
+  const std::string stat_json = file("stat2.json");
+  r = run_labyrinth({"stat", t, "--callsite-depth", "2", "--json", stat_json});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("do_wp_page+0x5f1 <- __handle_mm_fault+0x9d5"), std::string::npos) << r.out;
+  doc = load(stat_json);
+  EXPECT_TRUE(checker.check(doc).empty());
+  python_validate(stat_json);
+  EXPECT_EQ(doc["config"]["callsite_depth"], 2);
+  EXPECT_EQ(doc["breakdowns"]["callsite"][0]["callsite"], "do_wp_page+0x5f1 <- __handle_mm_fault+0x9d5");
+
+  const std::string replay_json = file("replay2.json");
+  r = run_labyrinth({"replay", t, "--callsite-depth", "2", "--json", replay_json});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("skb_page_frag_refill+0x7b <- sk_page_frag_refill+0x1c"), std::string::npos) << r.out;
+  doc = load(replay_json);
+  EXPECT_TRUE(checker.check(doc).empty());
+  python_validate(replay_json);
+  EXPECT_EQ(doc["config"]["callsite_depth"], 2);
+  ASSERT_EQ(doc["failures"]["items"].size(), 1u);
+  EXPECT_EQ(doc["failures"]["items"][0]["callsite"], "skb_page_frag_refill+0x7b <- sk_page_frag_refill+0x1c");
+  EXPECT_EQ(doc["breakdowns"]["failures_by_callsite"][0]["callsite"],
+            "skb_page_frag_refill+0x7b <- sk_page_frag_refill+0x1c");
+
+  for (const char* cmd : {"stat", "replay"}) {
+    r = run_labyrinth({cmd, t, "--callsite-depth", "0"});
+    EXPECT_EQ(r.exit_code, 2) << cmd;
+    EXPECT_NE(r.err.find("--callsite-depth"), std::string::npos) << r.err;
+  }
+}
+
 TEST_F(CliReplay, TextSummaryShowsForensicsAndDataQuality) {
   const auto r = run_labyrinth({"replay", trace("bad_frees.txt")});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -126,6 +126,27 @@ TEST_F(StatOnText, ReportsCallSitesSkippingAllocatorFrames) {
   EXPECT_EQ(r.by_callsite[1].key, "filemap_alloc_folio+0x10");
 }
 
+// Stacks as `labyrinth script` prints a `record -g` trace of a 6.18 kernel: the BPF program
+// (unsymbolized, or named with its [bpf] module, the space escaped) and bpf_trace_run4 come
+// first; neither is the call site.
+TEST_F(StatOnText, CallSitesOfRecordedStacksSkipTheTracingMachinery) {
+  const StatResult r = run(std::string(kHeader) + R"(
+!stack 1 0xffffffffc00295e9;bpf_trace_run4+0x13d;__alloc_frozen_pages_noprof+0x2d1;alloc_pages_mpol+0x95;vma_alloc_folio_noprof+0x62;do_wp_page+0x5f1;__handle_mm_fault+0x9d5;handle_mm_fault+0x1a2
+!stack 2 0xffffffffc00295e9;bpf_trace_run4+0x13d;__alloc_frozen_pages_noprof+0x2d1;alloc_pages_mpol+0x95;vma_alloc_folio_noprof+0x62;do_wp_page+0x5f1;wp_page_copy+0x10;handle_mm_fault+0x1a2
+!stack 3 bpf_prog_6deef7357e7b4530_handle_mm_page_alloc+0x1a9\x20[bpf];bpf_trace_run4+0x13d;__alloc_frozen_pages_noprof+0x2d1;alloc_pages_mpol+0x95;alloc_slab_page+0x2f;allocate_slab+0x8b
+100 alloc pfn=0x1000 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE stack=1
+110 alloc pfn=0x1001 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE stack=2
+120 alloc pfn=0x1002 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE stack=1
+130 alloc pfn=0x1008 order=3 mt=0 gfp=GFP_KERNEL stack=3
+140 alloc pfn=failed order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE stack=2
+)");
+  ASSERT_EQ(r.by_callsite.size(), 2u);
+  EXPECT_EQ(r.by_callsite[0].key, "alloc_slab_page+0x2f");  // 8 pages
+  EXPECT_EQ(r.by_callsite[1].key, "do_wp_page+0x5f1");     // both stacks, 3 pages
+  EXPECT_EQ(r.by_callsite[1].tally.allocations, 3u);
+  EXPECT_EQ(r.by_callsite[1].tally.failures, 1u);
+}
+
 TEST_F(StatOnText, CarriesLossesIntoDataQuality) {
   const StatResult r = run(std::string(kHeader) + R"(
 100 alloc pfn=0x1000 order=0 mt=1 gfp=GFP_KERNEL
@@ -146,7 +167,8 @@ TEST_F(StatOnText, JsonReportHasSchemaAndNumbers) {
 200 alloc pfn=failed order=0 mt=0 gfp=GFP_ATOMIC ctx=softirq
 )");
   const auto doc = stat_to_json(r);
-  EXPECT_EQ(doc["schema_version"], 1);
+  EXPECT_EQ(doc["schema_version"], 2);
+  EXPECT_EQ(doc["config"]["callsite_depth"], 1);
   EXPECT_EQ(doc["tool"]["command"], "stat");
   EXPECT_EQ(doc["summary"]["allocations"], 1);
   EXPECT_EQ(doc["summary"]["allocated_bytes"], 8192);

@@ -48,6 +48,7 @@ struct StatResult {
   std::string damage;
   std::uint64_t events = 0;
   std::uint64_t first_ts_ns = 0, last_ts_ns = 0;
+  unsigned callsite_depth = 1;  // frames from the call site on that group by_callsite
   // totals
   Tally total;
   std::uint64_t batched_frees = 0;
@@ -69,6 +70,9 @@ struct StatResult {
   std::vector<Row> failures_by_gfp;
   std::vector<Row> failures_by_context;
   std::vector<Row> failures_by_process;
+  // allocations and failures by recorded stack, for folded stacks (see folded_stacks.hpp)
+  std::vector<std::pair<std::uint32_t, Tally>> by_stack_id;  // sorted by id
+  Tally without_stack;  // events that carry no stack id
   DataQualityCounters quality;
 };
 
@@ -80,8 +84,9 @@ class PageStats {
 
   void add(const traces::PageEvent& event);
   void add(std::span<const traces::PageEvent> events);
-  // Reads names, stacks, losses and damage from the reader (after its last chunk).
-  [[nodiscard]] StatResult finish(const traces::TraceReader& reader, std::size_t top_n);
+  // Reads names, stacks, losses and damage from the reader (after its last chunk). Call
+  // sites are grouped by `callsite_depth` frames (see callsite.hpp).
+  [[nodiscard]] StatResult finish(const traces::TraceReader& reader, std::size_t top_n, unsigned callsite_depth = 1);
 
  private:
   static constexpr int kOrders = 16;
@@ -146,9 +151,5 @@ class PageStats {
   StatResult r_;
   std::uint64_t prev_ts_ = 0;
 };
-
-// Callsite of a stack: the first frame that is not the page allocator itself
-// (perf kmem's rule: skip frames matching ^_?_?(alloc|get_free|get_zeroed)_pages?).
-std::string callsite_of(const traces::StackTrace& stack);
 
 }  // namespace labyrinth::replay

@@ -50,6 +50,7 @@ struct ReplayOptions {
   std::uint64_t sort_window_ns = 10'000'000;  // reorder window of the event sorter
   std::size_t sort_max_held = 1u << 18;
   bool check_invariants = true;               // full model consistency check at the end
+  unsigned callsite_depth = 1;                // frames from the call site on that name a failure's call site
 };
 
 // What the replay did with the events, beyond the data-quality counters.
@@ -110,7 +111,8 @@ struct ReplayResult {
   FailureLog failures;
   // names resolved at the end (failure records keep ids)
   std::vector<std::pair<std::uint32_t, std::string>> comms;
-  std::vector<std::pair<std::uint32_t, std::string>> callsites;
+  std::vector<std::pair<std::uint32_t, std::string>> callsites;  // by stack id, callsite_depth frames
+  unsigned callsite_depth = 1;
   std::uint64_t timeline_interval_ns = 0;
   std::uint64_t timeline_kept_interval_ns = 0;
   std::uint64_t timeline_samples = 0;

@@ -11,7 +11,9 @@
 
 namespace labyrinth::replay {
 
-inline constexpr int kReportSchemaVersion = 1;
+// 2: stat has a config object; both configs hold callsite_depth, and a call site may be a
+// chain of frames. A version adds keys; a key's meaning never changes within one.
+inline constexpr int kReportSchemaVersion = 2;
 
 struct CaptureSummary {
   std::string trace_path;
