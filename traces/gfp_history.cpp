@@ -91,7 +91,7 @@ GfpTable build(GfpEra era) {
   add(atomic, "GFP_ATOMIC");
   add(reclaim, "GFP_NOIO");
   if (b.kswapd_reclaim != 0) {
-    add(b.kswapd_reclaim | b.nowarn, "GFP_NOWAIT");  // 6.8 added __GFP_NOWARN to it
+    if (era == GfpEra::V6_3) add(b.kswapd_reclaim | b.nowarn, "GFP_NOWAIT");  // 6.8 added __GFP_NOWARN to it
     add(b.kswapd_reclaim, "GFP_NOWAIT");
   }
   add(b.dma, "GFP_DMA");
