@@ -458,12 +458,11 @@ Explanation explain_report(const FailureReport& r, const std::optional<traces::K
       allocator::ZoneFreeState unboosted = s;
       unboosted.mark = v.min_pages - v.boost_pages;
       const auto retry = allocator::zone_watermark_ok_history(gen, unboosted, e.order, rights.wm);
+      // The retry is the kernel's last word, pass or fail: show its numbers.
       v.boost_ignored = true;
-      if (retry.ok) {
-        v.outcome = retry;
-        s = unboosted;
-        v.mark_pages = unboosted.mark;
-      }
+      v.outcome = retry;
+      s = unboosted;
+      v.mark_pages = unboosted.mark;
     }
     if (!missing.empty()) {
       v.cause = Cause::Incomplete;

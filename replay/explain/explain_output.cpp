@@ -89,9 +89,13 @@ std::string explain_to_text(const std::vector<Explanation>& failures) {
   std::size_t i = 0;
   for (const Explanation& e : failures) {
     ++i;
-    out += fmt::format("failure {} of {} (input line {}): {} order {} ({} kB) mode 0x{:x} = {}\n", i, failures.size(),
-                       e.line, e.comm.empty() ? "?" : e.comm, e.order, e.page_kb > 0 ? (e.page_kb << e.order) : 0,
-                       e.gfp, join(e.gfp_flags, "|"));
+    if (e.gfp_flags.empty()) {
+      out += fmt::format("failure {} of {} (input line {}): {}\n", i, failures.size(), e.line, e.comm.empty() ? "?" : e.comm);
+    } else {
+      out += fmt::format("failure {} of {} (input line {}): {} order {} ({} kB) mode 0x{:x} = {}\n", i, failures.size(),
+                         e.line, e.comm.empty() ? "?" : e.comm, e.order, e.page_kb > 0 ? (e.page_kb << e.order) : 0,
+                         e.gfp, join(e.gfp_flags, "|"));
+    }
     out += fmt::format("  {}\n", e.verdict);
     if (e.status == Status::Unsupported || (e.zones.empty() && e.status != Status::Explained)) {
       for (const std::string& n : e.notes) out += fmt::format("  note: {}\n", n);
@@ -102,9 +106,7 @@ std::string explain_to_text(const std::vector<Explanation>& failures) {
                        e.version_source, e.gfp_era, e.rules);
     out += fmt::format("  request: {}; zones {} and below, in zonelist order\n", e.request, e.highest_zone);
     table(out, e);
-    for (const ZoneVerdict& v : e.zones) {
-      if (&v != &e.zones.front() || e.cause == Cause::WouldPass) out += fmt::format("  - {}\n", v.why);
-    }
+    for (const ZoneVerdict& v : e.zones) out += fmt::format("  - {}\n", v.why);
     if (!e.advice.empty()) out += fmt::format("  advice: {}\n", e.advice);
     if (!e.callers.empty()) out += fmt::format("  requested by: {}\n", join(e.callers, " <- "));
     for (const std::string& n : e.notes) out += fmt::format("  note: {}\n", n);
