@@ -170,6 +170,16 @@ bool should_join(const std::string& prev, std::string_view piece) {
     return !p.empty() && (is_digit(p.front()) || p.front() == '(' || p.front() == '=');
   }
   if (is_zone_stats(prev) && looks_like_key_values(piece)) return true;
+  // "CPU: 2 PID: 0 Comm: x Tainted: G OE" wrapped before the release.
+  if (prev.find("ainted") != std::string::npos && prev.find("omm:") != std::string::npos) {
+    const auto tainted = prev.find("ainted");
+    bool has_release = false;
+    for (std::size_t i = tainted; i + 1 < prev.size(); ++i) {
+      if (is_digit(prev[i]) && prev[i + 1] == '.') has_release = true;
+    }
+    const std::string_view p = trim_left(piece);
+    if (!has_release && !p.empty() && is_digit(p.front())) return true;
+  }
   // "foo: page allocation failure: order:3," wrapped before "mode:".
   if (prev.find("page allocation failure") != std::string::npos && prev.find("mode:") == std::string::npos) {
     return true;
