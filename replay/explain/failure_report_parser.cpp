@@ -60,15 +60,16 @@ std::string_view take_node(std::string_view s, int& node) {
   return s;
 }
 
-ZoneLines& zone_of(FailureReport& r, int node, std::string_view name) {
-  for (ZoneLines& z : r.zones) {
-    if (z.node == node && z.name == name) return z;
+// An index, not a reference: adding a zone moves the others.
+std::size_t zone_of(FailureReport& r, int node, std::string_view name) {
+  for (std::size_t i = 0; i < r.zones.size(); ++i) {
+    if (r.zones[i].node == node && r.zones[i].name == name) return i;
   }
   ZoneLines z;
   z.node = node;
   z.name = std::string(name);
   r.zones.push_back(std::move(z));
-  return r.zones.back();
+  return r.zones.size() - 1;
 }
 
 void parse_failure_line(std::string_view text, FailureReport& r) {
@@ -218,7 +219,7 @@ void parse_free_area(std::string_view s, ZoneLines& z) {
 }
 
 // A zone line of either kind; returns false if `text` is neither.
-bool parse_zone_line(std::string_view text, FailureReport& r, ZoneLines*& last_stats) {
+bool parse_zone_line(std::string_view text, FailureReport& r, std::optional<std::size_t>& last_stats) {
   int node = 0;
   std::string_view s = take_node(text, node);
   std::size_t n = 0;
@@ -227,17 +228,17 @@ bool parse_zone_line(std::string_view text, FailureReport& r, ZoneLines*& last_s
   if (!is_zone_name(name) || n >= s.size()) return false;
   std::string_view rest = s.substr(n);
   if (rest.front() == ':') {
-    ZoneLines& z = zone_of(r, node, name);
+    ZoneLines& z = r.zones[zone_of(r, node, name)];
     if (!z.has_free_area) parse_free_area(rest.substr(1), z);
     return true;
   }
   if (rest.substr(0, 6) == " free:") {
-    ZoneLines& z = zone_of(r, node, name);
-    if (!z.has_stats) {
-      parse_zone_stats(rest, z);
-      last_stats = &z;
+    const std::size_t i = zone_of(r, node, name);
+    if (!r.zones[i].has_stats) {
+      parse_zone_stats(rest, r.zones[i]);
+      last_stats = i;
     } else {
-      last_stats = nullptr;
+      last_stats.reset();
     }
     return true;
   }
@@ -252,7 +253,7 @@ std::vector<FailureReport> parse_failure_reports(const std::vector<LogLine>& lin
   bool in_trace = false;
   bool closed = false;  // a second Mem-Info or an OOM report: stop taking lines
   std::size_t trace_lines = 0;
-  ZoneLines* last_stats = nullptr;
+  std::optional<std::size_t> last_stats;  // the zone a lowmem_reserve[] line belongs to
   for (const LogLine& line : lines) {
     const std::string_view text = line.text;
     if (text.find("page allocation failure") != std::string_view::npos) {
@@ -262,7 +263,7 @@ std::vector<FailureReport> parse_failure_reports(const std::vector<LogLine>& lin
       parse_failure_line(text, *cur);
       in_trace = false;
       closed = false;
-      last_stats = nullptr;
+      last_stats.reset();
       continue;
     }
     if (cur == nullptr || closed) continue;
@@ -292,18 +293,19 @@ std::vector<FailureReport> parse_failure_reports(const std::vector<LogLine>& lin
     }
     if (!cur->saw_mem_info) continue;
     if (text.substr(0, 16) == "lowmem_reserve[]") {
-      if (last_stats != nullptr && !last_stats->has_lowmem_reserve) {
-        last_stats->has_lowmem_reserve = true;
+      if (last_stats && !cur->zones[*last_stats].has_lowmem_reserve) {
+        ZoneLines& z = cur->zones[*last_stats];
+        z.has_lowmem_reserve = true;
         std::string_view v = text.substr(16);
         if (!v.empty() && v.front() == ':') v.remove_prefix(1);
         while (true) {
           v = trim(v);
           const auto n = take_number(v);
-          if (!n || last_stats->lowmem_reserve.size() >= 8) break;
-          last_stats->lowmem_reserve.push_back(*n);
+          if (!n || z.lowmem_reserve.size() >= 8) break;
+          z.lowmem_reserve.push_back(*n);
         }
       }
-      last_stats = nullptr;
+      last_stats.reset();
       continue;
     }
     (void)parse_zone_line(text, *cur, last_stats);
