@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   setup_import(app);
   setup_script(app);
   setup_info(app);
+  setup_explain(app);
 
   try {
     app.parse(argc, argv);

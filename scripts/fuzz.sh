@@ -12,7 +12,7 @@ seconds=${1:-60}
 shift || true
 jobs=${FUZZ_JOBS:-2}
 all=(trace_reader event_decoder snapshot_decoder import_ftrace import_tracecmd import_perf_script
-     import_auto text_trace gfp_format units)
+     import_auto text_trace gfp_format units explain_log)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
@@ -39,6 +39,7 @@ dict() {
     text_trace) echo tests/fuzz/dict/text_trace.dict ;;
     gfp_format) echo tests/fuzz/dict/gfp_format.dict ;;
     units) echo tests/fuzz/dict/units.dict ;;
+    explain_log) echo tests/fuzz/dict/explain_log.dict ;;
   esac
 }
 

@@ -150,6 +150,8 @@ GfpBits GfpBits::from(const GfpTable& table) {
   bits.dma32 = table.bits_of("__GFP_DMA32");
   bits.highmem = table.bits_of("__GFP_HIGHMEM");
   bits.account = table.bits_of("__GFP_ACCOUNT");
+  bits.atomic = table.bits_of("__GFP_ATOMIC");
+  bits.wait = table.bits_of("__GFP_WAIT");
   return bits;
 }
 

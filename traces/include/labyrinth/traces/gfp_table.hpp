@@ -64,6 +64,8 @@ struct GfpBits {
   std::uint64_t dma32 = 0;           // __GFP_DMA32
   std::uint64_t highmem = 0;         // __GFP_HIGHMEM
   std::uint64_t account = 0;         // __GFP_ACCOUNT
+  std::uint64_t atomic = 0;          // __GFP_ATOMIC (4.4 .. 6.2)
+  std::uint64_t wait = 0;            // __GFP_WAIT (before 4.4)
   static GfpBits from(const GfpTable& table);
 };
 
