@@ -1,4 +1,4 @@
-// GFP tables of the kernel eras (kernel-allocator.md §1.2, plus the include/linux/gfp.h history
+// GFP tables of the kernel eras (docs/kernel-rules.md §2.2, plus the include/linux/gfp.h history
 // of 2.6.24 .. 6.2 read from upstream patch mails: the 4.4 reclaim split, the 4.10 removal of
 // __GFP_OTHER_NODE, the 4.18 refill of stranded bits, the 5.1 shuffle, the 6.3 removal of
 // __GFP_ATOMIC). Names are what %pGg prints; a renamed flag gets two entries with the same

@@ -5,7 +5,7 @@
 //  4.4 .. 6.2: same reductions; a caller without ALLOC_HARDER also loses the highatomic
 //          reserve; order > 0 needs one block of the order or above on a list it may use.
 //  6.3+:   ALLOC_MIN_RESERVE min/2, then with ALLOC_NON_BLOCK min/4; callers outside
-//          ALLOC_RESERVES lose the highatomic pages (kernel-allocator.md §3.1, §3.2).
+//          ALLOC_RESERVES lose the highatomic pages (docs/kernel-rules.md §5.1, §5.2).
 #include "labyrinth/allocator/watermark_history.hpp"
 
 namespace labyrinth::allocator {

@@ -495,7 +495,7 @@ static __always_inline int raw_page_pcpu_drain(struct bpf_raw_tracepoint_args *c
 
 /*
  * Compaction's free scanner takes free blocks off the buddy lists with __isolate_free_page(),
- * which no kmem tracepoint reports (kernel-allocator.md §7.4). Its own tracepoints give the
+ * which no kmem tracepoint reports (docs/kernel-rules.md §10.4). Its own tracepoints give the
  * range scanned and the pages taken: (start_pfn, end_pfn, nr_scanned, nr_taken).
  * isolate_freepages_block() takes every free block whose head lies in [start, end);
  * fast_isolate_freepages() takes one block of nr_taken pages somewhere in the range.

@@ -1,5 +1,5 @@
-// Explaining one warn_alloc() report (kernel-allocator.md §1.5 zonelist, §2 flags, §3 the check,
-// §4.3 min_free_kbytes -> min). The log is printed after the allocator gave up, so the numbers
+// Explaining one warn_alloc() report (docs/kernel-rules.md §3.1 zonelist, §4 flags, §5 the check,
+// §6.1 min_free_kbytes -> min). The log is printed after the allocator gave up, so the numbers
 // are a later state: every verdict says what it rests on.
 #include "labyrinth/explain/explain.hpp"
 

@@ -89,7 +89,7 @@ TEST(WatermarkHistory, ReductionsPerGeneration) {
   z.free_pages = 1000;
   z.mark = 13081;
   allocator::WatermarkRights atomic{true, true, false, false};
-  // 13081 - 6540 = 6541; 6541 - 1635 = 4906 (kernel-allocator.md §3.2), in every generation.
+  // 13081 - 6540 = 6541; 6541 - 1635 = 4906 (docs/kernel-rules.md §5.2), in every generation.
   for (auto g : {allocator::WatermarkGeneration::PerOrderLoop, allocator::WatermarkGeneration::HarderFlag,
                  allocator::WatermarkGeneration::ReserveFlags}) {
     EXPECT_EQ(allocator::zone_watermark_ok_history(g, z, 0, atomic).min, 4906);

@@ -1,6 +1,6 @@
 // GFP flag tables of older kernels, for decoding a mask printed by a kernel we never ran
 // (labyrinth explain reads `mode:0x...` from logs of 2.6 to 7.x). The bit values moved four
-// times (kernel-allocator.md §1.2): each era below has its own table.
+// times (docs/kernel-rules.md §2.2): each era below has its own table.
 #pragma once
 
 #include <optional>
