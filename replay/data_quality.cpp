@@ -22,6 +22,14 @@ std::string_view to_string(Severity severity) {
 
 const DataQualityInfo& info(DataQuality counter) { return kInfo[static_cast<std::size_t>(counter)]; }
 
+std::uint64_t DataQualityCounters::losses() const {
+  std::uint64_t n = 0;
+  for (std::size_t i = 0; i < kDataQualityCount; ++i) {
+    if (kInfo[i].severity != Severity::Info) n += values[i];
+  }
+  return n;
+}
+
 bool DataQualityCounters::lossy() const {
   for (std::size_t i = 0; i < kDataQualityCount; ++i) {
     if (values[i] != 0 && kInfo[i].severity != Severity::Info) return true;

@@ -1,5 +1,9 @@
 #include "engine.hpp"
 
+#include <fmt/format.h>
+
+#include <bit>
+
 #include "labyrinth/allocator/gfp.hpp"
 
 namespace labyrinth::replay::detail {
@@ -44,6 +48,31 @@ void Engine::seed(const traces::Snapshot& start) {
   }
 }
 
+// The kernel failed a request the model would serve. Within the kernel's counter drift of
+// the watermark it is a watermark failure the model cannot see; otherwise name what is missing.
+void Engine::explain_near_miss(FailureRecord& r) const {
+  const ZoneState& s = r.state;
+  const std::int64_t margin = s.free_pages - s.unusable_pages - s.effective_min_pages;
+  std::int64_t drift = 0;
+  if (s.zone) {
+    const unsigned shift = static_cast<unsigned>(std::countr_zero(std::uint64_t{setup.config.page_size}));
+    drift = vmstat_drift_pages(model.zone_config(*s.zone).managed_pages, nr_cpus_, shift);
+  }
+  if (s.zone && margin >= 0 && margin <= drift) {
+    r.cause = FailureCause::Watermark;
+    r.evidence = fmt::format("{} pages above the effective min in the model, within the {} pages the kernel's "
+                             "NR_FREE_PAGES may lag (per-CPU counter drift)",
+                             margin, drift);
+    return;
+  }
+  const std::uint64_t losses = quality.losses();
+  r.evidence = fmt::format(
+      "the model serves it ({} pages above the effective min{}); missing: the kernel's free state at that "
+      "instant ({} lost or inconsistent events before it; state untraced by any event: page reporting, "
+      "lazily initialised memory, bulk allocations)",
+      margin, s.block_available ? ", a block of the order free" : "", losses);
+}
+
 void Engine::record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause,
                             bool kernel_failed) {
   FailureRecord r;
@@ -60,6 +89,7 @@ void Engine::record_failure(const traces::PageEvent& e, unsigned cpu, std::optio
   r.kernel_failed = kernel_failed;
   r.state = inspect_request(model, e.gfp, e.order, cpu);
   r.cause = cause ? *cause : cause_from_state(r.state, e.order);
+  if (r.cause == FailureCause::Unexplained && kernel_failed) explain_near_miss(r);
   failures.add(r);
   ++counters.failures;
   counters.failed_pages += std::uint64_t{1} << e.order;

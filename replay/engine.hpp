@@ -81,6 +81,7 @@ class Engine {
     const LastOnCpu& l = last[cpu];
     return account_bit_ != 0 && (e.gfp & account_bit_) != 0 && l.kind == traces::EventKind::Free && l.order == e.order;
   }
+  void explain_near_miss(FailureRecord& r) const;
   // Builds and logs the failure record from the model's state now.
   void record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause, bool kernel_failed);
 };

@@ -1,5 +1,7 @@
 #include "labyrinth/replay/forensics.hpp"
 
+#include <algorithm>
+#include <bit>
 #include <span>
 
 #include "labyrinth/allocator/metrics.hpp"
@@ -72,6 +74,13 @@ FailureCause cause_from_state(const ZoneState& s, unsigned order) {
   }
   if (!s.block_available) return s.reserve_blocks_at_order != 0 ? FailureCause::Reserve : FailureCause::Fragmentation;
   return FailureCause::Reserve;
+}
+
+std::int64_t vmstat_drift_pages(std::uint64_t managed_pages, unsigned nr_cpus, unsigned page_shift) {
+  const auto fls = [](std::uint64_t x) { return x == 0 ? 0 : 64 - std::countl_zero(x); };
+  const std::uint64_t mem = page_shift < 27 ? managed_pages >> (27 - page_shift) : managed_pages;  // in 128 MiB units
+  const std::int64_t threshold = std::min<std::int64_t>(125, 2 * fls(nr_cpus) * (1 + fls(mem)));
+  return threshold * static_cast<std::int64_t>(nr_cpus);
 }
 
 void FailureLog::add(const FailureRecord& r) {

@@ -90,6 +90,16 @@ struct Replayer::Impl {
         has_pcp_events = refills && drains;
       }
       pcp = has_pcp_events ? allocator::PcpMode::Manual : allocator::PcpMode::Off;
+      if (header.source == "record" && !events.empty() &&
+          !lists_event(events, "compaction:mm_compaction_isolate_freepages")) {
+        notes.emplace_back(
+            "the recording has no compaction isolation events (an older labyrinth, or a kernel without them): "
+            "blocks compaction takes stay free in the model until their pages come back, so the low orders read high");
+      }
+      if (header.source == "record" && keyframes.empty()) {
+        notes.emplace_back("the recording has no keyframes: the watermarks stay those of the start, and the state is "
+                           "validated at the end only");
+      }
       if (!has_pcp_events) {
         notes.emplace_back(
             "the trace has no mm_page_alloc_zone_locked/mm_page_pcpu_drain events: per-CPU lists are not modelled, "

@@ -75,6 +75,7 @@ ordered_json failure_json(const ReplayResult& r, const FailureRecord& f, const N
       {"class", std::string(to_string(f.cls))},
       {"cause", std::string(to_string(f.cause))},
       {"kernel_failed", f.kernel_failed},
+      {"evidence", f.evidence.empty() ? ordered_json(nullptr) : ordered_json(f.evidence)},
       {"callsite", callsite ? ordered_json(*callsite) : ordered_json(nullptr)},
       {"zone", zone},
       {"free_pages", s.free_pages},

@@ -63,6 +63,8 @@ struct DataQualityCounters {
   [[nodiscard]] std::uint64_t get(DataQuality counter) const { return values[static_cast<std::size_t>(counter)]; }
   // True when any data-loss or error counter is non-zero: results must say so.
   [[nodiscard]] bool lossy() const;
+  // The sum of the data-loss and error counters.
+  [[nodiscard]] std::uint64_t losses() const;
 };
 
 }  // namespace labyrinth::replay

@@ -57,6 +57,12 @@ struct ZoneState {
 ZoneState inspect_request(const allocator::Model& model, std::uint64_t gfp, unsigned order, unsigned cpu);
 FailureCause cause_from_state(const ZoneState& state, unsigned order);
 
+// How far the kernel's NR_FREE_PAGES may lag the true count, in pages: every CPU may hold up
+// to the zone's stat threshold uncommitted (mm/vmstat.c:calculate_normal_threshold, since
+// 2.6.27), and the allocator's watermark check reads the lagging counter (zone_page_state in
+// zone_watermark_fast). The model counts exactly.
+std::int64_t vmstat_drift_pages(std::uint64_t managed_pages, unsigned nr_cpus, unsigned page_shift);
+
 struct FailureRecord {
   std::uint64_t ts_ns = 0;
   std::uint16_t cpu = 0;
@@ -71,6 +77,9 @@ struct FailureRecord {
   FailureCause cause = FailureCause::Watermark;
   bool kernel_failed = true;  // simulate: what the recording says
   ZoneState state;
+  // Why the cause was decided against the model's numbers (a watermark failure inside the
+  // kernel's counter drift), or, for an unexplained one, what evidence is missing.
+  std::string evidence;
 };
 
 struct Tallies {
