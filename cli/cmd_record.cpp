@@ -35,6 +35,7 @@ struct RecordCliOptions {
   std::string attach = "auto";
   bool no_kpageflags = false;
   std::string keyframe_interval = "1s";
+  std::uint32_t keyframe_free_map = 10;
   std::vector<std::string> command;
 };
 
@@ -130,6 +131,7 @@ int run(const RecordCliOptions& o) {
   }
   if (const auto k = ebpf::parse_duration(o.keyframe_interval); k) {
     ro.keyframe_interval = *k;
+    ro.keyframe_free_map = o.keyframe_free_map;
   } else {
     error("bad --keyframe-interval '{}'", o.keyframe_interval);
     hint("use a duration (1s, 500ms, 0 for none)");
@@ -206,7 +208,7 @@ void setup_record(CLI::App& app) {
   cmd->add_option("--min-order", opts->min_order, "Skip events of smaller orders")->check(CLI::Range(0, 15));
   cmd->add_flag("-g,--call-graph", opts->call_graph, "Record kernel call stacks (symbolized with /proc/kallsyms)");
   cmd->add_option("-e,--events", opts->events,
-                  "Events, comma-separated: alloc,free,zone_locked,pcpu_drain,extfrag,free_batched; "
+                  "Events, comma-separated: alloc,free,zone_locked,pcpu_drain,extfrag,isolate,free_batched; "
                   "'default' (all but free_batched) or 'all'");
   cmd->add_option("-m,--buffer-size", opts->buffer_mib, "Ring buffer size in MiB (power of two)")
       ->capture_default_str();
@@ -224,6 +226,9 @@ void setup_record(CLI::App& app) {
   cmd->add_flag("--no-kpageflags", opts->no_kpageflags, "Leave the free-page map out of the snapshots (faster)");
   cmd->add_option("--keyframe-interval", opts->keyframe_interval,
                   "Record buddyinfo and zoneinfo this often (0: never); replay validates at each")
+      ->capture_default_str();
+  cmd->add_option("--keyframe-free-map", opts->keyframe_free_map,
+                  "Every Nth keyframe also carries the free-page map (0: none); mirror resyncs from it")
       ->capture_default_str();
   cmd->add_option("command", opts->command, "COMMAND [ARGS...] after --: record while it runs, exit with its status");
   cmd->callback([opts] {

@@ -206,7 +206,9 @@ int run_replay(const ReplayCliOptions& o) {
   std::unique_ptr<replay::Replayer> replayer;
   try {
     replayer = std::make_unique<replay::Replayer>(header, start, reader->end_snapshot(), options);
-    replayer->set_keyframes(reader->keyframes());
+    replayer->set_keyframes(reader->keyframes(), [&reader](std::size_t i, std::vector<traces::FreeRun>& runs) {
+      return reader->keyframe_free_map(i, runs);
+    });
   } catch (const std::exception& e) {
     close_csv(false);
     error("{}: {}", o.input, e.what());

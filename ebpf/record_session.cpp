@@ -645,6 +645,7 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
   header.options["batch"] = std::to_string(o.batch);
   header.options["kpageflags"] = o.kpageflags ? "1" : "0";
   header.options["keyframe_interval_ns"] = std::to_string(o.keyframe_interval.count());
+  header.options["keyframe_free_map"] = std::to_string(o.keyframe_free_map);
   header.options["exec_context"] = ks.preempt.found ? ks.preempt.via : "unknown";
   header.options["attach"] = collector.attach_summary();
   if (o.duration) header.options["duration_ns"] = std::to_string(o.duration->count());
@@ -734,7 +735,15 @@ RecordResult run_record(const RecordOptions& o, RecordObserver& observer) {
       // About a millisecond (buddyinfo and zoneinfo); the ring buffer covers far more.
       last_keyframe = now;
       try {
-        writer->write_keyframe(take_snapshot(zones, keyframe_options));
+        const bool with_map = o.kpageflags && o.keyframe_free_map != 0 &&
+                              result.keyframes % o.keyframe_free_map == o.keyframe_free_map - 1;
+        if (with_map) {
+          SnapshotTask task(zones, SnapshotOptions{true, true});  // the ring buffer is kept drained meanwhile
+          while (!task.done()) consume(20);
+          writer->write_keyframe(task.take(observer));
+        } else {
+          writer->write_keyframe(take_snapshot(zones, keyframe_options));
+        }
         ++result.keyframes;
       } catch (const traces::TraceError& e) {
         write_error = e.what();

@@ -55,6 +55,8 @@ struct Replayer::Impl {
   bool validate_at_end = false;  // mirror with an end snapshot, not validated yet
   Validation validation;
   std::vector<traces::Snapshot> keyframes;  // mirror: by time
+  std::vector<std::size_t> keyframe_index;   // each one's index in the trace, for free_map
+  Replayer::FreeMapReader free_map;
   std::size_t next_keyframe = 0;
   std::vector<KeyframeCheck> keyframe_checks;
   std::uint64_t after_end = 0;  // events applied after validating
@@ -158,7 +160,7 @@ struct Replayer::Impl {
       if (!before.empty()) engine->apply(before);
       events = events.subspan(before.size());
       if (keyframe) {
-        at_keyframe(keyframes[next_keyframe++]);
+        at_keyframe(next_keyframe++);
       } else {
         validate();
       }
@@ -168,12 +170,60 @@ struct Replayer::Impl {
     engine->apply(events);
   }
 
+  // Whether the free-page map's blocks, per zone and order, are within the end validation's
+  // tolerances of the snapshot's buddyinfo (blocks of the map: maximal aligned runs, as the
+  // buddy allocator keeps them).
+  [[nodiscard]] bool free_map_matches_buddyinfo(const traces::Snapshot& s) const {
+    const unsigned max_order = header.max_order;
+    for (const auto& z : s.zones) {
+      const traces::ZoneInfo* hz = nullptr;
+      for (const auto& h : header.zones) {
+        if (h.node == z.node && h.name == z.zone) hz = &h;
+      }
+      if (hz == nullptr || z.buddyinfo.empty()) continue;
+      std::vector<std::uint64_t> blocks(max_order + 1, 0);
+      const std::uint64_t lo = hz->start_pfn, hi = hz->start_pfn + hz->spanned_pages;
+      for (const auto& run : s.free_runs) {
+        std::uint64_t p = std::max(run.start_pfn, lo);
+        const std::uint64_t run_end = std::min(run.start_pfn + run.pages, hi);
+        while (p < run_end) {
+          unsigned o = max_order;
+          while (o > 0 && ((p & ((std::uint64_t{1} << o) - 1)) != 0 || p + (std::uint64_t{1} << o) > run_end)) --o;
+          ++blocks[o];
+          p += std::uint64_t{1} << o;
+        }
+      }
+      for (unsigned o = 0; o <= max_order && o < z.buddyinfo.size(); ++o) {
+        const std::uint64_t kernel = z.buddyinfo[o];
+        if (kernel < kOrderMinBlocks) continue;
+        const double off = blocks[o] > kernel ? static_cast<double>(blocks[o] - kernel) : static_cast<double>(kernel - blocks[o]);
+        if (off > kOrderTolerance * static_cast<double>(kernel)) return false;
+      }
+    }
+    return true;
+  }
+
   // The kernel's state mid-recording: check the model against it, then take its watermarks
   // and boost (they change with min_free_kbytes, deferred init and hotplug, and boost decays
   // in kswapd, none of it traced).
-  void at_keyframe(const traces::Snapshot& k) {
+  void at_keyframe(std::size_t i) {
+    const traces::Snapshot& k = keyframes[i];
     if (engine->seeded_from != "start_snapshot") return;
-    keyframe_checks.push_back(keyframe_check(validate_end_state(engine->model, engine->setup, header, k), k.ts_ns));
+    KeyframeCheck check = keyframe_check(validate_end_state(engine->model, engine->setup, header, k), k.ts_ns);
+    if (!check.passed && k.free_map_in_file && free_map) {
+      traces::Snapshot full = k;
+      // The map takes a fifth of a second to scan and is not atomic: under heavy churn it
+      // describes no single instant, and reseeding from it would do harm. It is used only when
+      // its blocks agree with the buddyinfo read at the keyframe's instant.
+      if (free_map(keyframe_index[i], full.free_runs) && free_map_matches_buddyinfo(full)) {
+        engine->seed(full);
+        engine->quality.add(DataQuality::keyframe_resyncs);
+        check.resynced = true;
+      } else {
+        engine->quality.add(DataQuality::keyframe_map_unsteady);
+      }
+    }
+    keyframe_checks.push_back(check);
     follow_zone_levels(engine->model, engine->setup, header, k);
   }
 
@@ -194,14 +244,17 @@ void Replayer::add(std::span<const traces::PageEvent> events, bool in_order) {
   s.sorter.push(events, [&s](std::span<const traces::PageEvent> sorted) { s.apply(sorted); }, in_order);
 }
 
-void Replayer::set_keyframes(std::vector<traces::Snapshot> keyframes) {
+void Replayer::set_keyframes(std::vector<traces::Snapshot> keyframes, FreeMapReader free_map) {
   Impl& s = *impl_;
   if (s.options.mode != ReplayMode::Mirror) return;  // simulate keeps its own (what-if) watermarks
-  s.keyframes = std::move(keyframes);
+  s.free_map = std::move(free_map);
   // Those at or before the start snapshot, or after the end snapshot, say nothing new.
-  std::erase_if(s.keyframes, [&](const traces::Snapshot& k) {
-    return !k.present || (s.start.present && k.ts_ns <= s.start.ts_ns) || (s.end.present && k.ts_ns >= s.end.ts_ns);
-  });
+  for (std::size_t i = 0; i < keyframes.size(); ++i) {
+    const traces::Snapshot& k = keyframes[i];
+    if (!k.present || (s.start.present && k.ts_ns <= s.start.ts_ns) || (s.end.present && k.ts_ns >= s.end.ts_ns)) continue;
+    s.keyframes.push_back(std::move(keyframes[i]));
+    s.keyframe_index.push_back(i);
+  }
 }
 
 std::uint64_t Replayer::events_replayed() const { return impl_->engine ? impl_->engine->counters.events : 0; }
@@ -212,7 +265,7 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   auto sink = [&s](std::span<const traces::PageEvent> sorted) { s.apply(sorted); };
   detail::Engine& e = *s.engine;
   s.sorter.finish(sink);
-  while (s.next_keyframe < s.keyframes.size()) s.at_keyframe(s.keyframes[s.next_keyframe++]);
+  while (s.next_keyframe < s.keyframes.size()) s.at_keyframe(s.next_keyframe++);
   // No event after the end snapshot's time: the state is checked after the last one, unless
   // damage stopped the events before the snapshot.
   if (s.validate_at_end) {

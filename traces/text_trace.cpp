@@ -258,6 +258,9 @@ class TextParser {
     } else if (name == "keyframe_zone") {
       if (keyframes_.empty()) fail("!keyframe_zone before any !keyframe_ts");
       keyframes_.back().zones.push_back(zone_snapshot(args));
+    } else if (name == "keyframe_free") {
+      if (keyframes_.empty()) fail("!keyframe_free before any !keyframe_ts");
+      for (const auto run : args) keyframes_.back().free_runs.push_back(free_run(run, keyframes_.back()));
     } else if (name == "stack") {
       if (args.size() < 1) fail("!stack takes ID FRAME;FRAME;...");
       StackTrace stack;
@@ -573,7 +576,11 @@ std::uint64_t write_text_trace(TraceReader& reader, std::ostream& out) {
       ++written;
     }
   }
-  for (const Snapshot& k : reader.keyframes()) write_snapshot_text(out, k, "keyframe");
+  for (std::size_t i = 0; i < reader.keyframes().size(); ++i) {
+    Snapshot k = reader.keyframes()[i];
+    if (k.free_map_in_file) reader.keyframe_free_map(i, k.free_runs);
+    write_snapshot_text(out, k, "keyframe");
+  }
   write_snapshot_text(out, reader.end_snapshot(), "end");
   const TraceFooter& f = reader.footer();
   if (f.present) {

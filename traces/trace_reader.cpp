@@ -57,6 +57,7 @@ struct TraceReader::Impl {
   Snapshot start;
   Snapshot end;
   std::vector<Snapshot> keyframes;  // by time
+  std::vector<std::uint64_t> keyframe_offsets;  // file offset of each keyframe's block
   TraceFooter footer;
   ReadDamage damage;
   bool done = false;
@@ -155,7 +156,12 @@ struct TraceReader::Impl {
         return;
       }
       if (type == format::BlockType::Keyframe) {
+        // The free-page map can be megabytes: it stays in the file until a resync needs it.
+        found.free_map_in_file = !found.free_runs.empty();
+        found.free_runs = {};
+        found.free_runs.shrink_to_fit();
         keyframes.push_back(std::move(found));
+        keyframe_offsets.push_back(pos);
         continue;
       }
       end = std::move(found);
@@ -226,8 +232,19 @@ TraceReader::TraceReader(std::string path) : impl_(std::make_unique<Impl>()) {
     r.offset = after_header;  // not a snapshot: next() reads it again
   }
   if (!r.done) r.read_snapshots_ahead(r.offset);
-  std::stable_sort(r.keyframes.begin(), r.keyframes.end(),
-                   [](const Snapshot& a, const Snapshot& b) { return a.ts_ns < b.ts_ns; });
+  // Recorded in time order; sort the pairs all the same (a hand-made text trace may not be).
+  std::vector<std::size_t> order(r.keyframes.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&r](std::size_t a, std::size_t b) { return r.keyframes[a].ts_ns < r.keyframes[b].ts_ns; });
+  std::vector<Snapshot> keyframes;
+  std::vector<std::uint64_t> offsets;
+  for (const std::size_t i : order) {
+    keyframes.push_back(std::move(r.keyframes[i]));
+    offsets.push_back(r.keyframe_offsets[i]);
+  }
+  r.keyframes = std::move(keyframes);
+  r.keyframe_offsets = std::move(offsets);
 }
 
 TraceReader::~TraceReader() = default;
@@ -310,6 +327,25 @@ const TraceHeader& TraceReader::header() const { return impl_->header; }
 const Snapshot& TraceReader::start_snapshot() const { return impl_->start; }
 const Snapshot& TraceReader::end_snapshot() const { return impl_->end; }
 const std::vector<Snapshot>& TraceReader::keyframes() const { return impl_->keyframes; }
+
+bool TraceReader::keyframe_free_map(std::size_t index, std::vector<FreeRun>& runs) const {
+  runs.clear();
+  const Impl& r = *impl_;
+  if (index >= r.keyframes.size() || !r.keyframes[index].free_map_in_file) return false;
+  // A loader of its own: the reader's may be in the middle of a block.
+  BlockLoader loader(r.fd, r.path, r.file_size);
+  format::BlockHeader h{};
+  std::vector<unsigned char> payload;
+  Snapshot found;
+  std::string error;
+  const std::uint64_t at = r.keyframe_offsets[index];
+  if (loader.load_header(at, h) || loader.load_payload(at, h, payload) ||
+      !decode_snapshot(payload.data(), payload.size(), found, error)) {
+    return false;
+  }
+  runs = std::move(found.free_runs);
+  return true;
+}
 std::uint64_t TraceReader::end_snapshot_offset() const { return impl_->end_offset; }
 const TraceFooter& TraceReader::footer() const { return impl_->footer; }
 bool TraceReader::complete() const { return impl_->footer.present && !impl_->damage.any(); }

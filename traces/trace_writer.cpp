@@ -191,13 +191,9 @@ void TraceWriter::write_start_snapshot(const Snapshot& snapshot) {
 }
 
 void TraceWriter::write_keyframe(const Snapshot& snapshot) {
-  Snapshot zones_only;
-  zones_only.present = true;
-  zones_only.ts_ns = snapshot.ts_ns;
-  zones_only.zones = snapshot.zones;
   std::string payload;
-  encode_snapshot(zones_only, payload);
-  impl_->write_block(format::BlockType::Keyframe, 0, payload, true);
+  encode_snapshot(snapshot, payload);
+  impl_->write_block(format::BlockType::Keyframe, static_cast<std::uint32_t>(snapshot.free_runs.size()), payload, true);
 }
 
 std::uint32_t TraceWriter::intern_comm(std::string_view comm) {

@@ -239,7 +239,9 @@ int run(const std::string& path, const std::string& mode, bool read_ahead) {
   traces::TraceReader reader(path);
   reader.set_read_ahead(read_ahead ? traces::TraceReader::ReadAhead::Events : traces::TraceReader::ReadAhead::Off);
   replay::Replayer rp(reader.header(), reader.start_snapshot(), reader.end_snapshot(), o);
-  rp.set_keyframes(reader.keyframes());
+  rp.set_keyframes(reader.keyframes(), [&reader](std::size_t i, std::vector<traces::FreeRun>& runs) {
+    return reader.keyframe_free_map(i, runs);
+  });
   std::span<const traces::PageEvent> chunk;
   // The model is built and seeded at the first chunk; the steady-state rate is measured from
   // the second chunk on, in CPU time (this machine is shared: wall time is also printed).

@@ -97,6 +97,23 @@ TEST(ReplayMirror, CompactionIsolationAndKeyframeWatermarksAreFollowed) {
   EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
 }
 
+TEST(ReplayMirror, ResynchronisesFromAFailedKeyframesFreeMap) {
+  const ReplayResult r = replay_text(read_text(case_path("keyframe_resync.txt")), mirror());
+  ASSERT_EQ(r.keyframes.size(), 1u);
+  EXPECT_FALSE(r.keyframes[0].passed);
+  EXPECT_TRUE(r.keyframes[0].resynced);
+  EXPECT_EQ(r.keyframes[0].model_free_pages, 15u);
+  EXPECT_EQ(r.keyframes[0].kernel_free_pages, 31u);
+  EXPECT_EQ(r.quality.get(DataQuality::keyframe_resyncs), 1u);
+  EXPECT_EQ(r.quality.get(DataQuality::double_alloc), 0u);  // 0x10100 was free after the resync
+  ASSERT_TRUE(r.validation.available);
+  EXPECT_TRUE(r.validation.passed);
+  EXPECT_EQ(r.validation.model_free_pages, 23u);
+  EXPECT_EQ(r.validation.free_only_model_pages, 0u);
+  EXPECT_EQ(r.validation.free_only_kernel_pages, 0u);
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
 TEST(ReplayMirror, ValidatesAtTheEndSnapshotTimeHoweverManyEventsFollowIt) {
   std::string text = read_text(case_path("fragmentation_then_merge.txt"));
   const std::size_t end_at = text.find("!end_ts");

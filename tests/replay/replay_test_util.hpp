@@ -40,7 +40,9 @@ inline std::string trace_from_text(const TempDir& dir, const std::string& text, 
 inline ReplayResult replay_file(const std::string& path, ReplayOptions options) {
   traces::TraceReader reader(path);
   Replayer replayer(reader.header(), reader.start_snapshot(), reader.end_snapshot(), options);
-  replayer.set_keyframes(reader.keyframes());
+  replayer.set_keyframes(reader.keyframes(), [&reader](std::size_t i, std::vector<traces::FreeRun>& runs) {
+    return reader.keyframe_free_map(i, runs);
+  });
   std::span<const traces::PageEvent> chunk;
   while (reader.next(chunk)) replayer.add(chunk);
   return replayer.finish(reader);

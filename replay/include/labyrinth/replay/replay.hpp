@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -136,8 +137,11 @@ class Replayer {
   Replayer& operator=(const Replayer&) = delete;
 
   // The keyframes of the trace (TraceReader::keyframes()), before the first add(). Mirror
-  // validates at each and takes the kernel's watermarks and boost from it from then on.
-  void set_keyframes(std::vector<traces::Snapshot> keyframes);
+  // validates at each and takes the kernel's watermarks and boost from it from then on; at a
+  // keyframe that fails validation and has a free-page map, it resynchronises from the map,
+  // which `free_map` reads (TraceReader::keyframe_free_map).
+  using FreeMapReader = std::function<bool(std::size_t index, std::vector<traces::FreeRun>& runs)>;
+  void set_keyframes(std::vector<traces::Snapshot> keyframes, FreeMapReader free_map = {});
 
   // Events in file order (they are sorted by timestamp internally). in_order: known to be in
   // timestamp order among themselves (TraceReader::in_time_order()), which saves a pass.

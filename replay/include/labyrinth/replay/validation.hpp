@@ -73,6 +73,7 @@ struct KeyframeCheck {
   std::string worst_order_zone;
   unsigned worst_order = 0;
   bool passed = false;           // as Validation::passed
+  bool resynced = false;         // failed, and the model was reseeded from the keyframe's free-page map
 };
 KeyframeCheck keyframe_check(const Validation& v, std::uint64_t ts_ns);
 

@@ -61,6 +61,8 @@ struct Snapshot {
   std::vector<ZoneSnapshot> zones;
   std::vector<FreeRun> free_runs;          // sorted by pfn, from /proc/kpageflags
   std::uint64_t kpageflags_scan_ns = 0;    // how long the scan took (it is not atomic)
+  // A keyframe whose free-page map stays in the file until asked for (TraceReader::keyframe_free_map).
+  bool free_map_in_file = false;
   friend bool operator==(const Snapshot&, const Snapshot&) = default;
 };
 

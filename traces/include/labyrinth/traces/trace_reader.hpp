@@ -70,6 +70,9 @@ class TraceReader {
   // The keyframes (the kernel's state taken during the recording, without free-page maps),
   // by time, from open on; those after damage are left out.
   [[nodiscard]] const std::vector<Snapshot>& keyframes() const;
+  // The free-page map of keyframes()[index] (free_map_in_file), read from the file now;
+  // false when it has none or it cannot be read.
+  bool keyframe_free_map(std::size_t index, std::vector<FreeRun>& runs) const;
   [[nodiscard]] std::uint64_t end_snapshot_offset() const;
   // Valid after next() returned false.
   [[nodiscard]] const TraceFooter& footer() const;

@@ -34,8 +34,8 @@ class TraceWriter {
 
   // Before the first event.
   void write_start_snapshot(const Snapshot& snapshot);
-  // The kernel's state mid-recording (buddyinfo and zoneinfo; its free-page map is not
-  // written). Events recorded before it may follow it in the file: readers order by time.
+  // The kernel's state mid-recording (buddyinfo and zoneinfo, and the free-page map when the
+  // snapshot has one). Events recorded before it may follow it in the file: readers order by time.
   void write_keyframe(const Snapshot& snapshot);
 
   // Process names and stacks are stored once; ids are small integers (0 = unknown / none).
