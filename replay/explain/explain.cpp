@@ -196,8 +196,13 @@ ZoneIndex zone_index(const FailureReport& r) {
   }
   zi.configured[allocator::index_of(ZoneType::Normal)] = true;
   zi.configured[allocator::index_of(ZoneType::Movable)] = true;
+  // ZONE_DMA32 exists only on 64-bit kernels and ZONE_HIGHMEM only on 32-bit ones: with 32-bit
+  // frame addresses an unprinted zone is HighMem (a 6.x report prints only the zones the request
+  // may use, so a ppc32 GFP_KERNEL report shows DMA alone: DMA, Normal, HighMem, Movable).
+  const bool bits32 = r.narrow_addresses && !r.wide_addresses;
   const std::vector<ZoneType> fill = highmem ? std::vector<ZoneType>{ZoneType::Dma, ZoneType::Device}
-                                             : std::vector<ZoneType>{ZoneType::Dma32, ZoneType::Dma, ZoneType::Device};
+                                     : bits32 ? std::vector<ZoneType>{ZoneType::Dma, ZoneType::HighMem, ZoneType::Device}
+                                              : std::vector<ZoneType>{ZoneType::Dma32, ZoneType::Dma, ZoneType::Device};
   auto count = [&zi] {
     std::size_t n = 0;
     for (bool c : zi.configured) {
@@ -585,10 +590,18 @@ Explanation explain_report(const FailureReport& r, const std::optional<traces::K
                               : "no vm.min_free_kbytes setting makes this request pass: the free pages do not exceed "
                                 "lowmem_reserve (vm.lowmem_reserve_ratio) and the order's own pages even at min 0";
   }
+  // Kernels unwinding without frame pointers mark every frame "?" (2.6/3.x x86 logs often do):
+  // then the "?" frames are all there is, used and said so.
+  const bool any_reliable =
+      std::any_of(r.frames.begin(), r.frames.end(), [](const CallFrame& f) { return f.reliable; });
   for (const CallFrame& f : r.frames) {
-    if (!f.reliable || allocator_frame(f.function)) continue;
+    if ((any_reliable && !f.reliable) || allocator_frame(f.function)) continue;
     if (e.callers.size() >= 6) break;
     e.callers.push_back(f.function);
+  }
+  if (!any_reliable && !e.callers.empty()) {
+    e.notes.push_back("every stack frame is marked \"?\" (unwound without frame pointers): the callers shown may "
+                      "include stale return addresses");
   }
   return e;
 }

@@ -122,6 +122,15 @@ bool parse_cpu_line(std::string_view text, FailureReport& r) {
 
 bool identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '$'; }
 
+// The number of hex digits in a leading "[c07926d4]", or 0.
+std::size_t bracketed_hex(std::string_view s) {
+  if (s.size() < 3 || s.front() != '[') return 0;
+  std::size_t i = 1;
+  while (i < s.size() && std::isxdigit(static_cast<unsigned char>(s[i]))) ++i;
+  if (i >= s.size() || s[i] != ']' || (i - 1 != 8 && i - 1 != 16)) return 0;
+  return i - 1;
+}
+
 // One call-trace line; false if it is not a frame.
 bool parse_frame(std::string_view s, FailureReport& r) {
   bool reliable = true;
@@ -132,7 +141,13 @@ bool parse_frame(std::string_view s, FailureReport& r) {
       const auto close = s.find(">]");
       if (close == std::string_view::npos) return false;
       if (close >= 18) r.wide_addresses = true;
+      if (close == 10) r.narrow_addresses = true;
       s.remove_prefix(close + 2);
+    } else if (const std::size_t hex = bracketed_hex(s); hex > 0) {
+      // powerpc: "[c1c65940] [c07926d4] dump_stack_lvl+0x80/0xac (unreliable)", stack then pc.
+      if (hex == 16) r.wide_addresses = true;
+      if (hex == 8) r.narrow_addresses = true;
+      s.remove_prefix(hex + 2);
     } else if (!s.empty() && s.front() == '<') {
       const auto close = s.find('>');
       if (close == std::string_view::npos) return false;
@@ -218,6 +233,17 @@ void parse_free_area(std::string_view s, ZoneLines& z) {
   }
 }
 
+// The rest of a line after a leading "<EOI>", "<IRQ>", "</IRQ>", "<TASK>" stack marker.
+std::string_view after_stack_marker(std::string_view s) {
+  if (s.size() < 3 || s.front() != '<') return {};
+  std::size_t i = 1;
+  if (s[i] == '/') ++i;
+  const std::size_t start = i;
+  while (i < s.size() && std::isupper(static_cast<unsigned char>(s[i]))) ++i;
+  if (i == start || i >= s.size() || s[i] != '>') return {};
+  return trim(s.substr(i + 1));
+}
+
 // A zone line of either kind; returns false if `text` is neither.
 bool parse_zone_line(std::string_view text, FailureReport& r, std::optional<std::size_t>& last_stats) {
   int node = 0;
@@ -277,7 +303,9 @@ std::vector<FailureReport> parse_failure_reports(const std::vector<LogLine>& lin
       trace_lines = 0;
       continue;
     }
-    if (text.substr(0, 8) == "Mem-Info") {
+    // "<EOI> Mem-Info:": show_mem printed right after an interrupt stack's end marker, on its
+    // line (linux-mm, tests/fixtures/explain/linuxmm_4.2_x86_64_atomic_order1_bug107111.log).
+    if (text.substr(0, 8) == "Mem-Info" || text.substr(0, 8) == "Mem-info" || after_stack_marker(text) == "Mem-Info:") {
       if (cur->saw_mem_info) {
         closed = true;
         continue;

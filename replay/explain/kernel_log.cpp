@@ -28,6 +28,13 @@ bool strip_bracket_stamp(std::string_view& s) {
   const auto close = s.find(']');
   if (close == std::string_view::npos || close > 40 || close < 2) return false;
   const std::string_view inside = s.substr(1, close - 1);
+  // "[c07926d4]", "[c000000000235264]": a powerpc frame's stack/pc address, not a stamp (a
+  // stamp always holds '.', ':' or a space).
+  if (inside.size() == 8 || inside.size() == 16) {
+    bool hex = true;
+    for (char c : inside) hex = hex && std::isxdigit(static_cast<unsigned char>(c)) != 0;
+    if (hex) return false;
+  }
   bool digit = false;
   for (char c : inside) {
     if (is_digit(c)) digit = true;
@@ -35,6 +42,21 @@ bool strip_bracket_stamp(std::string_view& s) {
   }
   if (!digit) return false;
   s.remove_prefix(close + 1);
+  return true;
+}
+
+// "123.456789] text": a timestamp whose opening bracket was lost when the log was pasted
+// (seen in a linux-mm report, tests/fixtures/explain/linuxmm_4.1_x86_64_atomic_order0.log).
+// Only digits and one '.', then "] ".
+bool strip_unopened_stamp(std::string_view& s) {
+  std::size_t i = 0;
+  bool dot = false;
+  while (i < s.size() && i < 20 && (is_digit(s[i]) || (s[i] == '.' && !dot && i > 0))) {
+    dot = dot || s[i] == '.';
+    ++i;
+  }
+  if (!dot || i + 1 >= s.size() || s[i] != ']' || s[i + 1] != ' ' || !is_digit(s[i - 1])) return false;
+  s.remove_prefix(i + 1);
   return true;
 }
 
@@ -180,6 +202,14 @@ bool should_join(const std::string& prev, std::string_view piece) {
     const std::string_view p = trim_left(piece);
     if (!has_release && !p.empty() && is_digit(p.front())) return true;
   }
+  // A call-trace line wrapped after its address ("[<ffffffff814a9bb9>] ?" and the symbol on the
+  // next line, linux-mm quote of bug 107111): the "?" belongs to the symbol that follows.
+  {
+    const std::string_view p = trim(prev);
+    if ((p.size() > 3 && p.substr(p.size() - 3) == "] ?") || (p.size() > 2 && p.substr(p.size() - 2) == ">]")) {
+      if (p.find("[<") != std::string_view::npos && p.find('+') == std::string_view::npos) return true;
+    }
+  }
   // "foo: page allocation failure: order:3," wrapped before "mode:".
   if (prev.find("page allocation failure") != std::string::npos && prev.find("mode:") == std::string::npos) {
     return true;
@@ -196,7 +226,8 @@ std::string_view strip_log_prefixes(std::string_view s) {
       s = t.substr(1);
       continue;
     }
-    if (strip_level(t) || strip_syslog(t) || strip_facility(t) || strip_bracket_stamp(t) || strip_android_tag(t)) {
+    if (strip_level(t) || strip_syslog(t) || strip_facility(t) || strip_bracket_stamp(t) || strip_android_tag(t) ||
+        strip_unopened_stamp(t)) {
       s = t;
       continue;
     }

@@ -47,7 +47,8 @@ struct FailureReport {
   std::string release;    ///< "5.15.0-91-generic"
   bool saw_call_trace = false;
   bool saw_mem_info = false;
-  bool wide_addresses = false;  ///< 16-hex-digit frame addresses: a 64-bit kernel
+  bool wide_addresses = false;    ///< 16-hex-digit frame addresses: a 64-bit kernel
+  bool narrow_addresses = false;  ///< 8-hex-digit frame addresses: a 32-bit kernel (no ZONE_DMA32)
   std::vector<CallFrame> frames;
   std::vector<ZoneLines> zones;
 };
