@@ -245,7 +245,10 @@ std::string_view after_stack_marker(std::string_view s) {
 }
 
 // A zone line of either kind; returns false if `text` is neither.
-bool parse_zone_line(std::string_view text, FailureReport& r, std::optional<std::size_t>& last_stats) {
+// last_stats: the zone whose stats line came last (a lowmem_reserve[] line follows it), or kNoZone.
+constexpr std::size_t kNoZone = ~std::size_t{0};
+
+bool parse_zone_line(std::string_view text, FailureReport& r, std::size_t& last_stats) {
   int node = 0;
   std::string_view s = take_node(text, node);
   std::size_t n = 0;
@@ -264,7 +267,7 @@ bool parse_zone_line(std::string_view text, FailureReport& r, std::optional<std:
       parse_zone_stats(rest, r.zones[i]);
       last_stats = i;
     } else {
-      last_stats.reset();
+      last_stats = kNoZone;
     }
     return true;
   }
@@ -279,7 +282,7 @@ std::vector<FailureReport> parse_failure_reports(const std::vector<LogLine>& lin
   bool in_trace = false;
   bool closed = false;  // a second Mem-Info or an OOM report: stop taking lines
   std::size_t trace_lines = 0;
-  std::optional<std::size_t> last_stats;  // the zone a lowmem_reserve[] line belongs to
+  std::size_t last_stats = kNoZone;  // the zone a lowmem_reserve[] line belongs to
   for (const LogLine& line : lines) {
     const std::string_view text = line.text;
     if (text.find("page allocation failure") != std::string_view::npos) {
@@ -289,7 +292,7 @@ std::vector<FailureReport> parse_failure_reports(const std::vector<LogLine>& lin
       parse_failure_line(text, *cur);
       in_trace = false;
       closed = false;
-      last_stats.reset();
+      last_stats = kNoZone;
       continue;
     }
     if (cur == nullptr || closed) continue;
@@ -321,8 +324,8 @@ std::vector<FailureReport> parse_failure_reports(const std::vector<LogLine>& lin
     }
     if (!cur->saw_mem_info) continue;
     if (text.substr(0, 16) == "lowmem_reserve[]") {
-      if (last_stats && !cur->zones[*last_stats].has_lowmem_reserve) {
-        ZoneLines& z = cur->zones[*last_stats];
+      if (last_stats < cur->zones.size() && !cur->zones[last_stats].has_lowmem_reserve) {
+        ZoneLines& z = cur->zones[last_stats];
         z.has_lowmem_reserve = true;
         std::string_view v = text.substr(16);
         if (!v.empty() && v.front() == ':') v.remove_prefix(1);
@@ -333,7 +336,7 @@ std::vector<FailureReport> parse_failure_reports(const std::vector<LogLine>& lin
           z.lowmem_reserve.push_back(*n);
         }
       }
-      last_stats.reset();
+      last_stats = kNoZone;
       continue;
     }
     (void)parse_zone_line(text, *cur, last_stats);
