@@ -230,7 +230,7 @@ EventImporter::EventImporter(CaptureFormat format, const GfpTable& gfp, EventSin
       gfp_(gfp),
       sink_(sink),
       bad_lines_kept_(options.bad_lines_kept),
-      sorter_(options.reorder_window_ns, options.reorder_max_events, [this](const PageEvent& e) { emit(e); }) {
+      sorter_(options.reorder_window_ns, options.reorder_max_events) {
   report_.format = format;
 }
 
@@ -342,12 +342,17 @@ void EventImporter::feed(std::string_view line, std::uint64_t line_number, bool 
     report_.nr_cpus = std::max(report_.nr_cpus, static_cast<std::uint32_t>(max_cpu_ + 1));
   }
   max_order_ = std::max({max_order_, event.order, event.fallback_order});
-  sorter_.push(event);
+  // One event at a time: an event is late only if a later one was released before it arrived.
+  sorter_.push(std::span<const PageEvent>(&event, 1), [this](std::span<const PageEvent> released) {
+    for (const PageEvent& e : released) emit(e);
+  });
 }
 
 void EventImporter::finish() {
-  sorter_.flush();
-  report_.reordered = sorter_.reordered();
+  sorter_.finish([this](std::span<const PageEvent> released) {
+    for (const PageEvent& e : released) emit(e);
+  });
+  report_.reordered = sorter_.out_of_order() - sorter_.late();
   report_.late = sorter_.late();
   if (report_.nr_cpus == 0) report_.nr_cpus = 1;
   report_.max_order = std::max<std::uint32_t>(kDefaultMaxOrder, max_order_);

@@ -15,8 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "labyrinth/traces/event_sorter.hpp"
 #include "labyrinth/traces/gfp_table.hpp"
-#include "labyrinth/traces/import/event_sorter.hpp"
 #include "labyrinth/traces/import/input_source.hpp"
 #include "labyrinth/traces/import/kmem_event_parser.hpp"
 #include "labyrinth/traces/import/line_tokenizer.hpp"
