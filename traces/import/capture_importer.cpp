@@ -47,7 +47,7 @@ class InputStreambuf : public std::streambuf {
 
 // Owns the comm table so that ids can be handed out before the writer exists (events wait in
 // the sorter while the capture's header lines are read) and replayed into a second writer.
-class WriterSink : public EventSink {
+class WriterSink : public ParsedEventSink {
  public:
   WriterSink(std::string path, TraceHeader header, WriterOptions options)
       : path_(std::move(path)), header_(std::move(header)), options_(options) {
@@ -225,7 +225,7 @@ std::string describe_no_events(const ImportReport& r) {
 
 }  // namespace
 
-EventImporter::EventImporter(CaptureFormat format, const GfpTable& gfp, EventSink& sink, const ImportOptions& options)
+EventImporter::EventImporter(CaptureFormat format, const GfpTable& gfp, ParsedEventSink& sink, const ImportOptions& options)
     : format_(format),
       gfp_(gfp),
       sink_(sink),
