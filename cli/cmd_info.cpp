@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "labyrinth/common/output_file.hpp"
 #include "labyrinth/version.hpp"
 #include "log.hpp"
 
@@ -267,10 +268,10 @@ int run(const InfoOptions& o) {
     if (o.json == "-") {
       fmt::print("{}", text);
     } else {
-      std::ofstream out(o.json);
-      out << text;
-      if (!out) {
-        error("cannot write {}", o.json);
+      try {
+        common::write_file(o.json, text, common::OutputPolicy{.overwrite = true});
+      } catch (const common::OutputError& e) {
+        error("{}", e.what());
         return kExitFailure;
       }
     }

@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <memory>
 #include <cstdio>
 #include <filesystem>
 #include <span>
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "labyrinth/common/output_file.hpp"
 #include "labyrinth/replay/callsite.hpp"
 #include "labyrinth/replay/replay.hpp"
 #include "labyrinth/replay/replay_report.hpp"
@@ -144,36 +147,44 @@ int run_replay(const ReplayCliOptions& o) {
 
   // The timeline CSV goes to a temporary file renamed at the end, like every report.
   std::FILE* csv = nullptr;
-  std::string csv_tmp;
+  std::unique_ptr<common::OutputFile> csv_out;
   if (!o.timeline_path.empty()) {
-    csv_tmp = o.timeline_path == "-" ? std::string() : o.timeline_path + ".tmp." + std::to_string(::getpid());
     if (o.timeline_path == "-") {
       csv = stdout;
     } else {
-      // O_EXCL and O_NOFOLLOW: the temporary name is predictable, so never reuse what is there.
-      const int fd = ::open(csv_tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+      try {
+        csv_out = std::make_unique<common::OutputFile>(o.timeline_path, common::OutputPolicy{.overwrite = true});
+      } catch (const common::OutputError& e) {
+        error("{}", e.what());
+        return kExitFailure;
+      }
+      const int fd = ::dup(csv_out->fd());
       csv = fd < 0 ? nullptr : ::fdopen(fd, "w");
       if (csv == nullptr && fd >= 0) ::close(fd);
-    }
-    if (csv == nullptr) {
-      error("cannot write {}: {}", o.timeline_path, std::strerror(errno));
-      return kExitFailure;
+      if (csv == nullptr) {
+        error("cannot write {}: {}", o.timeline_path, std::strerror(errno));
+        return kExitFailure;
+      }
     }
     options.timeline_csv = csv;
   }
   auto close_csv = [&](bool keep) -> bool {
     if (csv == nullptr || csv == stdout) return true;
     const bool ok = std::fflush(csv) == 0 && std::ferror(csv) == 0;
-    std::fclose(csv);
+    const bool closed = std::fclose(csv) == 0;
     csv = nullptr;
-    if (!keep || !ok) {
-      std::remove(csv_tmp.c_str());
+    if (!keep || !ok || !closed) {
+      csv_out.reset();  // removes the temporary file
       return !keep;
     }
-    std::error_code ec;
-    std::filesystem::rename(csv_tmp, o.timeline_path, ec);
-    if (ec) std::remove(csv_tmp.c_str());
-    return !ec;
+    try {
+      csv_out->commit();
+    } catch (const common::OutputError&) {
+      csv_out.reset();
+      return false;
+    }
+    csv_out.reset();
+    return true;
   };
 
   // A trace without zones (an import of perf script or ftrace text) replays into this

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "labyrinth/common/output_file.hpp"
+
 namespace labyrinth::cli {
 
 std::string write_text_output(const std::string& path, const std::string& content) {
@@ -17,25 +19,10 @@ std::string write_text_output(const std::string& path, const std::string& conten
     }
     return {};
   }
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) return path + ": cannot create: " + std::strerror(errno);
-  std::size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string message = path + ": write failed: " + std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return message;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string message = path + ": cannot write: " + std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return message;
+  try {
+    common::write_file(path, content, common::OutputPolicy{.overwrite = true, .private_data = false});
+  } catch (const common::OutputError& e) {
+    return e.what();
   }
   return {};
 }

@@ -1,5 +1,7 @@
-// Writing a report: "-" is stdout; a file is written to a temporary name and renamed, so
-// a failed run never leaves a half-written report behind.
+// Writing a report: "-" is stdout; a file goes through labyrinth::common::OutputFile
+// (common/include/labyrinth/common/output_file.hpp): a temporary name renamed into place, so
+// a failed run never leaves a half-written report behind, and never through a symbolic link.
+// Reports replace an existing file, as they always have.
 #pragma once
 
 #include <nlohmann/json.hpp>

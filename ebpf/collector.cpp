@@ -272,7 +272,7 @@ struct Collector::Impl {
     return 0;
   }
 
-  void dispatch(const pgrec_event& rec, EventSink& sink) {
+  void dispatch(const pgrec_event& rec, CollectedEventSink& sink) {
     if (rec.kind == PGREC_COMM) {
       pgrec_comm c;
       std::memcpy(&c, &rec, sizeof c);
@@ -304,7 +304,7 @@ struct Collector::Impl {
     }
   }
 
-  std::uint64_t release(std::uint64_t watermark, EventSink& sink) {
+  std::uint64_t release(std::uint64_t watermark, CollectedEventSink& sink) {
     std::uint64_t n = 0;
     merger.release(watermark, [&](const pgrec_event& r) {
       dispatch(r, sink);
@@ -474,7 +474,7 @@ int Collector::poll(int timeout_ms) {
   return static_cast<int>(d.merger.queued() - std::min(before, d.merger.queued()));
 }
 
-std::uint64_t Collector::sync(EventSink& sink) {
+std::uint64_t Collector::sync(CollectedEventSink& sink) {
   auto& d = *impl_;
   // Everything stamped before this moment is, once every CPU's batch was pushed out, in
   // the ring buffer: a tracepoint program takes the batch before it reads the clock.
@@ -484,7 +484,7 @@ std::uint64_t Collector::sync(EventSink& sink) {
   return d.release(watermark, sink);
 }
 
-std::uint64_t Collector::finish(EventSink& sink) {
+std::uint64_t Collector::finish(CollectedEventSink& sink) {
   auto& d = *impl_;
   d.flush_all();
   d.take_ring();

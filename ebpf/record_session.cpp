@@ -259,7 +259,7 @@ struct PendingComm {
   std::string comm;
 };
 
-class TraceSink final : public EventSink {
+class TraceSink final : public CollectedEventSink {
  public:
   TraceSink(traces::TraceWriter& writer, const Collector& collector, const KernelSymbols* symbols)
       : writer_(writer), collector_(collector), symbols_(symbols) {}

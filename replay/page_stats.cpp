@@ -104,7 +104,7 @@ void PageStats::track_free(std::uint64_t pfn, unsigned order) {
 }
 
 void PageStats::flush_alloc_run() {
-  AllocRun& run = alloc_run_;
+  AllocEventRun& run = alloc_run_;
   if (run.n == 0) return;
   const std::uint64_t pages = run.n << run.order;
   for (Tally* t : run.rows) {
@@ -116,7 +116,7 @@ void PageStats::flush_alloc_run() {
 }
 
 void PageStats::flush_free_run() {
-  FreeRun& run = free_run_;
+  FreeEventRun& run = free_run_;
   if (run.n == 0) return;
   const std::uint64_t pages = run.n << run.order;
   for (Tally* t : run.rows) {
@@ -170,7 +170,7 @@ inline void PageStats::add_one(const PageEvent& e) {
       } else {
         const std::uint64_t shape = (std::uint64_t{e.stack_id} << 32) | (std::uint64_t{static_cast<std::uint8_t>(e.ctx)} << 16) |
                                     (order << 8) | (static_cast<unsigned>(e.migratetype + 1) & (kTypes - 1));
-        AllocRun& run = alloc_run_;
+        AllocEventRun& run = alloc_run_;
         if (e.gfp != run.gfp || who != run.who || shape != run.shape || run.rows[0] == nullptr) {
           flush_alloc_run();
           // Hash lookups only for the keys that changed.
@@ -194,7 +194,7 @@ inline void PageStats::add_one(const PageEvent& e) {
     }
     case EventKind::Free: {
       const std::uint64_t shape = (std::uint64_t{static_cast<std::uint8_t>(e.ctx)} << 8) | order;
-      FreeRun& run = free_run_;
+      FreeEventRun& run = free_run_;
       if (who != run.who || shape != run.shape || run.rows[0] == nullptr) {
         flush_free_run();
         if (who != run.who || run.rows[0] == nullptr) run.rows[1] = &process_tally(e.pid, e.comm_id);

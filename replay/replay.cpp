@@ -5,7 +5,7 @@
 
 #include "engine.hpp"
 #include "labyrinth/replay/callsite.hpp"
-#include "labyrinth/replay/event_sorter.hpp"
+#include "labyrinth/traces/event_sorter.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
 
 namespace labyrinth::replay {
@@ -47,7 +47,7 @@ struct Replayer::Impl {
   traces::Snapshot start;
   traces::Snapshot end;
   ReplayOptions options;
-  EventSorter sorter;
+  traces::EventSorter sorter;
   std::unique_ptr<detail::Engine> engine;
   std::vector<std::string> notes;
   std::uint64_t before_start = 0;

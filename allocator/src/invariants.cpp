@@ -165,7 +165,7 @@ std::optional<std::string> Model::check_invariants() const {
             if (z.page_is_buddy(buddy, k)) {
               const PageMeta& bm = z.meta_[z.idx(buddy)];
               const bool types_block = m.mt() != bm.mt() && (!is_mergeable(m.mt()) || !is_mergeable(bm.mt()));
-              const bool moved = m.flag() || bm.flag();
+              const bool moved = m.moved_while_free() || bm.moved_while_free();
               if (k < pbo || !(types_block || moved)) {
                 return where(z, p) + "free buddies of order " + std::to_string(k) + " left unmerged";
               }

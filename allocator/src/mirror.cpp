@@ -30,7 +30,7 @@ bool Model::Impl::take_seed_range(Zone& z, std::uint32_t idx, unsigned order) {
   const std::uint32_t end = idx + (1u << order);
   for (std::uint32_t p = idx; p < end;) {
     const PageMeta& m = z.meta_[p];
-    if (m.kind() != PageKind::Alloc || !m.flag() || p + (1u << m.order) > end) {
+    if (m.kind() != PageKind::Alloc || !m.seed_owned() || p + (1u << m.order) > end) {
       return false;
     }
     p += 1u << m.order;
@@ -92,7 +92,7 @@ CarveResult Model::carve(Pfn pfn, unsigned order, MigrateType mt, Owner owner) {
         r.status = CarveStatus::CarvedFromPcp;
         return r;
       case PageKind::Alloc:
-        if (m.flag()) {
+        if (m.seed_owned()) {
           z->split_seed_block(h, m.order, i, order);
           z->unmark_allocated(i);
           z->mark_allocated(i, order, mt, owner, false);
@@ -113,7 +113,7 @@ CarveResult Model::carve(Pfn pfn, unsigned order, MigrateType mt, Owner owner) {
     return r;
   }
   const PageMeta& first = z->meta_[i];
-  if (first.kind() == PageKind::Alloc && !first.flag()) {
+  if (first.kind() == PageKind::Alloc && !first.seed_owned()) {
     r.status = CarveStatus::NotFree;
     r.owner = first.owner();
     return r;
@@ -145,7 +145,7 @@ FreeResult Model::free(Pfn pfn, unsigned order, unsigned cpu) {
     r.owner = m.owner();
     r.migratetype = m.mt();
     r.allocated_order = m.order;
-    r.status = m.flag() ? FreeStatus::FreedSeed : FreeStatus::Freed;
+    r.status = m.seed_owned() ? FreeStatus::FreedSeed : FreeStatus::Freed;
     z->unmark_allocated(i);
     r.to_pcp = s.route_free(*z, i, order, cpu);
     return r;
@@ -164,7 +164,7 @@ FreeResult Model::free(Pfn pfn, unsigned order, unsigned cpu) {
   r.migratetype = mh.mt();
   r.allocated_order = mh.order;
   r.allocation_head = Pfn{z->pfn(h)};
-  if (mh.flag()) {
+  if (mh.seed_owned()) {
     // Pages allocated before the recording: the trace frees them with the kernel's order.
     bool taken = false;
     if (mh.order >= order) {
@@ -204,7 +204,7 @@ SplitStatus Model::split_allocation(Pfn head, unsigned new_order) {
   const unsigned k = m.order;
   z->unmark_allocated(i);
   for (std::uint32_t p = i; p < i + (1u << k); p += 1u << new_order) {
-    z->mark_allocated(p, new_order, m.mt(), m.owner(), m.flag());
+    z->mark_allocated(p, new_order, m.mt(), m.owner(), m.seed_owned());
   }
   return SplitStatus::Split;
 }
@@ -249,7 +249,7 @@ PcpResult Model::pcp_refill(Pfn pfn, unsigned order, unsigned cpu, MigrateType l
       z->pcp_add(cpu, i, order, list_type, true);
       return r;
     }
-    if (m.kind() == PageKind::Alloc && m.flag()) {
+    if (m.kind() == PageKind::Alloc && m.seed_owned()) {
       z->split_seed_block(h, m.order, i, order);
       z->unmark_allocated(i);
       z->pcp_add(cpu, i, order, list_type, true);

@@ -379,7 +379,7 @@ std::optional<BlockInfo> Model::block_containing(Pfn pfn) const {
       b.cpu = m.cpu;
       break;
     case PageKind::Alloc:
-      b.state = m.flag() ? BlockState::Seed : BlockState::Allocated;
+      b.state = m.seed_owned() ? BlockState::Seed : BlockState::Allocated;
       b.owner = m.owner();
       break;
     case PageKind::Tail:

@@ -141,7 +141,7 @@ SeedReport Model::Impl::seed(const Snapshot& snapshot) {
         const std::uint32_t i = z.idx(p);
         if (free) {
           z.add_to_free_list(i, k, z.pb_type(i), true);
-          z.meta_[i].set_flag(split_by_type);
+          z.meta_[i].set_moved_while_free(split_by_type);
           report.free_pages += std::uint64_t{1} << k;
         } else {
           z.mark_allocated(i, k, z.seed_alloc_type(i), kSeedOwner, true);

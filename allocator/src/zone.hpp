@@ -29,21 +29,31 @@ enum class PageKind : std::uint8_t { Tail = 0, Free = 1, Pcp = 2, Alloc = 3 };
 /// Per page frame metadata, 12 bytes. prev/next link the block into a free list or pcp list;
 /// for an allocated block they hold the 64-bit owner instead.
 struct PageMeta {
+  static constexpr unsigned kMark = 0x20u;  ///< bit 5 of `bits`
+
   std::uint32_t prev = kNil;
   std::uint32_t next = kNil;
   std::uint8_t order = 0;
-  /// bits 0-1 kind, 2-4 migratetype, 5 flag: Alloc = seed-owned; Free = moved across types
-  /// while free (may legitimately sit unmerged next to an equal free buddy, as in the kernel).
+  /// bits 0-1 kind, 2-4 migratetype, 5 a mark whose meaning depends on the kind: see
+  /// seed_owned() (Alloc) and moved_while_free() (Free).
   std::uint8_t bits = 0;
   std::uint16_t cpu = 0;  ///< Pcp: the CPU whose list holds it
 
   [[nodiscard]] PageKind kind() const { return static_cast<PageKind>(bits & 3u); }
   [[nodiscard]] MigrateType mt() const { return static_cast<MigrateType>((bits >> 2) & 7u); }
-  [[nodiscard]] bool flag() const { return (bits & 0x20u) != 0; }
-  void set(PageKind kind, MigrateType mt, bool flag = false) {
-    bits = static_cast<std::uint8_t>(static_cast<unsigned>(kind) | (index_of(mt) << 2) | (flag ? 0x20u : 0u));
+  /// Alloc: allocated before the recording, known only from the seed snapshot (its owner is
+  /// kSeedOwner; the trace frees or carves it with the kernel's orders).
+  [[nodiscard]] bool seed_owned() const { return (bits & kMark) != 0; }
+  /// Free: moved to another migratetype's list while free; it may legitimately sit unmerged
+  /// next to an equal free buddy, as in the kernel.
+  [[nodiscard]] bool moved_while_free() const { return (bits & kMark) != 0; }
+  /// `mark`: seed_owned for Alloc, moved_while_free for Free.
+  void set(PageKind kind, MigrateType mt, bool mark = false) {
+    bits = static_cast<std::uint8_t>(static_cast<unsigned>(kind) | (index_of(mt) << 2) | (mark ? kMark : 0u));
   }
-  void set_flag(bool flag) { bits = static_cast<std::uint8_t>(flag ? (bits | 0x20u) : (bits & ~0x20u)); }
+  void set_moved_while_free(bool moved) {
+    bits = static_cast<std::uint8_t>(moved ? (bits | kMark) : (bits & ~kMark));
+  }
   [[nodiscard]] Owner owner() const { return (static_cast<Owner>(next) << 32) | prev; }
   void set_owner(Owner owner) {
     prev = static_cast<std::uint32_t>(owner);

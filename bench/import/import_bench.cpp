@@ -48,7 +48,7 @@ const Sample& sample(const std::string& file) {
   return s;
 }
 
-class CountingSink : public EventSink {
+class CountingSink : public ParsedEventSink {
  public:
   std::uint32_t intern_comm(std::string_view comm) override { return static_cast<std::uint32_t>(comm.size()); }
   void append(const PageEvent& event) override { sum_ += event.pfn; }

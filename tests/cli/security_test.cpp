@@ -100,11 +100,13 @@ TEST_F(OutputSafety, ASymbolicLinkAtTheOutputIsRefusedEvenWithForce) {
   EXPECT_EQ(slurp(victim), "precious");
   EXPECT_EQ(mode_of(victim), 0666u);
   EXPECT_FALSE(fs::exists(file("nowhere")));
-  // Reports go through a new file renamed into place: a link there is replaced, not followed.
+  // Reports go through common::OutputFile like every output: a link there is refused too.
   fs::create_symlink(victim, file("report.json"));
   const auto r = run_labyrinth({"stat", trace, "--json", file("report.json")});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_FALSE(fs::is_symlink(file("report.json")));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(file("report.json") + ": is a symbolic link; refusing to write through it"), std::string::npos)
+      << r.err;
+  EXPECT_TRUE(fs::is_symlink(file("report.json")));
   EXPECT_EQ(slurp(victim), "precious");
 }
 

@@ -11,7 +11,7 @@
 
 namespace labyrinth::fuzz {
 
-class CheckingSink : public traces::import::EventSink {
+class CheckingSink : public traces::import::ParsedEventSink {
  public:
   std::uint32_t intern_comm(std::string_view comm) override {
     if (comm.empty()) fail("an empty comm was interned (it should be the unknown id)");

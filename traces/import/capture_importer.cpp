@@ -47,7 +47,7 @@ class InputStreambuf : public std::streambuf {
 
 // Owns the comm table so that ids can be handed out before the writer exists (events wait in
 // the sorter while the capture's header lines are read) and replayed into a second writer.
-class WriterSink : public EventSink {
+class WriterSink : public ParsedEventSink {
  public:
   WriterSink(std::string path, TraceHeader header, WriterOptions options)
       : path_(std::move(path)), header_(std::move(header)), options_(options) {
@@ -225,12 +225,12 @@ std::string describe_no_events(const ImportReport& r) {
 
 }  // namespace
 
-EventImporter::EventImporter(CaptureFormat format, const GfpTable& gfp, EventSink& sink, const ImportOptions& options)
+EventImporter::EventImporter(CaptureFormat format, const GfpTable& gfp, ParsedEventSink& sink, const ImportOptions& options)
     : format_(format),
       gfp_(gfp),
       sink_(sink),
       bad_lines_kept_(options.bad_lines_kept),
-      sorter_(options.reorder_window_ns, options.reorder_max_events, [this](const PageEvent& e) { emit(e); }) {
+      sorter_(options.reorder_window_ns, options.reorder_max_events) {
   report_.format = format;
 }
 
@@ -342,12 +342,17 @@ void EventImporter::feed(std::string_view line, std::uint64_t line_number, bool 
     report_.nr_cpus = std::max(report_.nr_cpus, static_cast<std::uint32_t>(max_cpu_ + 1));
   }
   max_order_ = std::max({max_order_, event.order, event.fallback_order});
-  sorter_.push(event);
+  // One event at a time: an event is late only if a later one was released before it arrived.
+  sorter_.push(std::span<const PageEvent>(&event, 1), [this](std::span<const PageEvent> released) {
+    for (const PageEvent& e : released) emit(e);
+  });
 }
 
 void EventImporter::finish() {
-  sorter_.flush();
-  report_.reordered = sorter_.reordered();
+  sorter_.finish([this](std::span<const PageEvent> released) {
+    for (const PageEvent& e : released) emit(e);
+  });
+  report_.reordered = sorter_.out_of_order() - sorter_.late();
   report_.late = sorter_.late();
   if (report_.nr_cpus == 0) report_.nr_cpus = 1;
   report_.max_order = std::max<std::uint32_t>(kDefaultMaxOrder, max_order_);

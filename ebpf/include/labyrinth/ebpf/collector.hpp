@@ -58,9 +58,9 @@ struct CollectorCounters {
   [[nodiscard]] std::uint64_t seen_total() const;
 };
 
-class EventSink {
+class CollectedEventSink {
  public:
-  virtual ~EventSink() = default;
+  virtual ~CollectedEventSink() = default;
   virtual void on_event(const traces::PageEvent& event) = 0;
   // A thread's name from this time on; tgid 0 when unknown.
   virtual void on_comm(std::uint32_t tid, std::uint32_t tgid, std::string_view comm) = 0;
@@ -88,9 +88,9 @@ class Collector {
   [[nodiscard]] std::uint64_t watermark_changes() const;
   // Pushes out every CPU's partial batch, takes the ring buffer, and gives the sink, in
   // time order, every record stamped before the sync started. Returns the records given.
-  std::uint64_t sync(EventSink& sink);
+  std::uint64_t sync(CollectedEventSink& sink);
   // After detach(): gives the sink everything that is left, in time order.
-  std::uint64_t finish(EventSink& sink);
+  std::uint64_t finish(CollectedEventSink& sink);
 
   [[nodiscard]] CollectorCounters counters() const;
   // The kernel frames (innermost first) of a stack id as found in PageEvent::stack_id.

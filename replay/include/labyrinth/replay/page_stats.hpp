@@ -96,7 +96,7 @@ class PageStats {
   // rows when the run ends: most events repeat the previous one's process, GFP and order.
   // The rows are looked up when a run starts, so they are created in the same order as
   // one event at a time would create them (ties in the breakdowns keep their order).
-  struct AllocRun {
+  struct AllocEventRun {
     std::uint64_t gfp = 0;
     std::uint64_t who = 0;    // pid << 32 | comm_id
     std::uint64_t shape = 0;  // stack_id << 32 | ctx << 16 | order << 8 | migratetype + 1
@@ -104,7 +104,7 @@ class PageStats {
     unsigned order = 0;
     std::array<Tally*, 6> rows{};  // total, order x type, context, gfp, process, stack or null
   };
-  struct FreeRun {
+  struct FreeEventRun {
     std::uint64_t who = 0;
     std::uint64_t shape = 0;  // ctx << 8 | order
     std::uint64_t n = 0;
@@ -132,8 +132,8 @@ class PageStats {
   std::uint64_t last_process_ = ~0ull;
   Tally* last_process_tally_ = nullptr;
 
-  AllocRun alloc_run_;
-  FreeRun free_run_;
+  AllocEventRun alloc_run_;
+  FreeEventRun free_run_;
 
   // Live allocations by head pfn: one bit per page frame keeps the map small (a 24 GiB
   // machine needs 768 KiB); a second bitmap marks heads of order > 0, whose order is kept in

@@ -15,8 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "labyrinth/traces/event_sorter.hpp"
 #include "labyrinth/traces/gfp_table.hpp"
-#include "labyrinth/traces/import/event_sorter.hpp"
 #include "labyrinth/traces/import/input_source.hpp"
 #include "labyrinth/traces/import/kmem_event_parser.hpp"
 #include "labyrinth/traces/import/line_tokenizer.hpp"
@@ -76,9 +76,9 @@ struct ImportReport {
 };
 
 // Where parsed events go. The trace writer in `import_capture`; a counter in benchmarks.
-class EventSink {
+class ParsedEventSink {
  public:
-  virtual ~EventSink() = default;
+  virtual ~ParsedEventSink() = default;
   virtual std::uint32_t intern_comm(std::string_view comm) = 0;
   virtual void append(const PageEvent& event) = 0;
 };
@@ -86,7 +86,7 @@ class EventSink {
 // Lines in, events out; no I/O of its own. Feed every line of the capture, then finish().
 class EventImporter {
  public:
-  EventImporter(CaptureFormat format, const GfpTable& gfp, EventSink& sink, const ImportOptions& options = {});
+  EventImporter(CaptureFormat format, const GfpTable& gfp, ParsedEventSink& sink, const ImportOptions& options = {});
   EventImporter(const EventImporter&) = delete;
   EventImporter& operator=(const EventImporter&) = delete;
 
@@ -105,7 +105,7 @@ class EventImporter {
 
   CaptureFormat format_;
   GfpDecoder gfp_;
-  EventSink& sink_;
+  ParsedEventSink& sink_;
   std::size_t bad_lines_kept_;
   ImportReport report_;
   EventSorter sorter_;

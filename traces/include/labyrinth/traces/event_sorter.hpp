@@ -1,10 +1,14 @@
-// Puts a trace's events in timestamp order before they reach the model (after Perfetto's
-// TraceSorter). A recorder's per-CPU ring buffers and an importer's merged text interleave
-// CPUs slightly out of order; replaying a free after the allocation that reused the page
-// would corrupt the model. The sorter holds the events of the last `window_ns` of trace time
-// (at most `max_held` events, so memory is constant), sorts only the tail that arrived out of
-// order (stable: equal timestamps keep file order), and releases the rest in order. An event
-// older than one already released cannot be fixed: it is released at once and counted late.
+// Puts events in timestamp order (after Perfetto's TraceSorter): before they reach the model
+// in `replay`, and before they are written in `import`. A recorder's per-CPU ring buffers and
+// an importer's merged text interleave CPUs slightly out of order; replaying a free after the
+// allocation that reused the page would corrupt the model. The sorter holds the events of the
+// last `window_ns` of trace time (at most `max_held` events, so memory is constant), sorts
+// only the tail that arrived out of order (stable: equal timestamps keep file order), and
+// releases the rest in order. An event older than one already released cannot be fixed: it
+// is released at once and counted late.
+//
+// The importer pushes one event at a time, the replayer whole decoded chunks; out_of_order()
+// counts the late events too (the importer reports out_of_order() - late() as reordered).
 //
 // The held events live in a ring of max_held + one batch, so that releasing costs no copy;
 // a release that wraps reaches the sink as two spans.
@@ -18,7 +22,7 @@
 
 #include "labyrinth/traces/page_event.hpp"
 
-namespace labyrinth::replay {
+namespace labyrinth::traces {
 
 class EventSorter {
  public:
@@ -31,23 +35,24 @@ class EventSorter {
   // in_order: the caller knows the chunk is in timestamp order (its decoder saw it), so
   // that the sorter need not read the whole chunk to find out.
   template <typename Sink>
-  void push(std::span<const traces::PageEvent> chunk, Sink&& sink, bool in_order = false) {
+  void push(std::span<const PageEvent> chunk, Sink&& sink, bool in_order = false) {
     // Fast path, the common case: the chunk in order and no older than anything held. The
     // held events older than the window go first; then, if none is left, the chunk's events
     // older than the window go to the sink straight from the chunk, without a copy (only the
     // last window's worth is copied into the ring).
     if (!chunk.empty() && chunk.front().ts_ns >= std::max(last_released_, size_ != 0 ? ts_at(size_ - 1) : 0) &&
-        (in_order || std::is_sorted(chunk.begin(), chunk.end(), [](const traces::PageEvent& a, const traces::PageEvent& b) {
+        (in_order || std::is_sorted(chunk.begin(), chunk.end(), [](const PageEvent& a, const PageEvent& b) {
           return a.ts_ns < b.ts_ns;
         }))) {
       max_ts_ = std::max(max_ts_, chunk.back().ts_ns);
-      const std::uint64_t limit = max_ts_ > window_ns_ ? max_ts_ - window_ns_ : 0;
-      emit(upper_bound(limit), sink);
+      emit(past_window(), sink);
       if (size_ == 0) {
-        auto cut = static_cast<std::size_t>(
-            std::upper_bound(chunk.begin(), chunk.end(), limit,
-                             [](std::uint64_t ts, const traces::PageEvent& e) { return ts < e.ts_ns; }) -
-            chunk.begin());
+        auto cut = max_ts_ <= window_ns_
+                       ? std::size_t{0}
+                       : static_cast<std::size_t>(
+                             std::upper_bound(chunk.begin(), chunk.end(), max_ts_ - window_ns_ - 1,
+                                              [](std::uint64_t ts, const PageEvent& e) { return ts < e.ts_ns; }) -
+                             chunk.begin());
         if (chunk.size() - cut > max_held_) cut = chunk.size() - max_held_;
         if (cut != 0) {
           last_released_ = chunk[cut - 1].ts_ns;
@@ -92,6 +97,11 @@ class EventSorter {
     return p >= cap_ ? p - cap_ : p;
   }
   [[nodiscard]] std::uint64_t ts_at(std::size_t k) const { return ring_[slot(k)].ts_ns; }
+  // The number of held events more than the window older than the newest event seen (a
+  // prefix: they are sorted). An event exactly the window older is still held.
+  [[nodiscard]] std::size_t past_window() const {
+    return max_ts_ <= window_ns_ ? 0 : upper_bound(max_ts_ - window_ns_ - 1);
+  }
   // The number of held events with ts <= value (they are sorted).
   [[nodiscard]] std::size_t upper_bound(std::uint64_t value) const {
     std::size_t lo = 0, n = size_;
@@ -107,7 +117,7 @@ class EventSorter {
     return lo;
   }
 
-  void append(std::span<const traces::PageEvent> events) {
+  void append(std::span<const PageEvent> events) {
     if (size_ == 0) head_ = 0;
     const std::size_t n = events.size();  // <= kBatch, and size_ <= max_held_: it fits
     const std::size_t first_new = size_;
@@ -118,7 +128,7 @@ class EventSorter {
     std::size_t dirty = ~std::size_t{0};
     std::uint64_t prev = size_ != 0 ? ts_at(size_ - 1) : last_released_;
     for (std::size_t k = 0; k < n; ++k) {
-      const traces::PageEvent& e = events[k];
+      const PageEvent& e = events[k];
       ring_[w] = e;
       if (++w == cap_) w = 0;
       if (e.ts_ns < prev) {
@@ -152,15 +162,14 @@ class EventSorter {
     }
     const auto base = ring_.begin() + static_cast<std::ptrdiff_t>(head_);
     std::stable_sort(base + static_cast<std::ptrdiff_t>(from), base + static_cast<std::ptrdiff_t>(size_),
-                     [](const traces::PageEvent& a, const traces::PageEvent& b) { return a.ts_ns < b.ts_ns; });
+                     [](const PageEvent& a, const PageEvent& b) { return a.ts_ns < b.ts_ns; });
   }
 
   template <typename Sink>
   void release(Sink& sink, bool all) {
     std::size_t end = size_;
     if (!all) {
-      const std::uint64_t limit = max_ts_ > window_ns_ ? max_ts_ - window_ns_ : 0;
-      end = upper_bound(limit);
+      end = past_window();
       // Over the memory bound: release the oldest regardless of the window.
       if (size_ - end > max_held_) end = size_ - max_held_;
     }
@@ -190,14 +199,14 @@ class EventSorter {
     const std::size_t first = std::min(count, cap_ - h);
     head_ = slot(count);
     size_ -= count;
-    sink(std::span<const traces::PageEvent>(ring_.data() + h, first));
-    if (first < count) sink(std::span<const traces::PageEvent>(ring_.data(), count - first));
+    sink(std::span<const PageEvent>(ring_.data() + h, first));
+    if (first < count) sink(std::span<const PageEvent>(ring_.data(), count - first));
   }
 
   std::uint64_t window_ns_;
   std::size_t max_held_;
   std::size_t cap_;
-  std::vector<traces::PageEvent> ring_;  // grows to cap_, then wraps
+  std::vector<PageEvent> ring_;  // grows to cap_, then wraps
   std::size_t head_ = 0;                 // slot of the oldest held event
   std::size_t size_ = 0;                 // events held
   std::uint64_t max_ts_ = 0;
@@ -206,4 +215,4 @@ class EventSorter {
   std::uint64_t late_ = 0;
 };
 
-}  // namespace labyrinth::replay
+}  // namespace labyrinth::traces
