@@ -120,7 +120,7 @@ ordered_json to_json(const ebpf::KernelSupport& ks, const ebpf::SystemFacts& f,
     for (const auto& b : buddy)
       if (b.node == z.node && b.zone == z.name) zj["buddyinfo_blocks"] = b.free_blocks;
     if (fm.scanned) {
-      zj["kpageflags_blocks"] = ebpf::decompose_free_runs(fm.runs, f.max_order, z.start_pfn,
+      zj["kpageflags_blocks"] = traces::decompose_free_runs(fm.runs, f.max_order, z.start_pfn,
                                                           z.start_pfn + z.spanned_pages);
     }
     zones.push_back(zj);
@@ -209,7 +209,7 @@ void print_text(const ebpf::KernelSupport& ks, const ebpf::SystemFacts& f, const
       if (!fm.scanned) continue;
       for (const auto& z : f.zones) {
         if (z.node != b.node || z.name != b.zone) continue;
-        const auto blocks = ebpf::decompose_free_runs(fm.runs, f.max_order, z.start_pfn, z.start_pfn + z.spanned_pages);
+        const auto blocks = traces::decompose_free_runs(fm.runs, f.max_order, z.start_pfn, z.start_pfn + z.spanned_pages);
         std::string krow;
         for (const auto v : blocks) krow += fmt::format(" {:>6}", v);
         fmt::print("  {:>4} {:<8}{}  (kpageflags)\n", "", "", krow);

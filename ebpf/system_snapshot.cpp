@@ -336,24 +336,6 @@ std::vector<FreeRun> scan_kpageflags(const std::string& path, const std::vector<
   return runs;
 }
 
-std::vector<std::uint64_t> decompose_free_runs(const std::vector<FreeRun>& runs, unsigned max_order,
-                                               std::uint64_t first_pfn, std::uint64_t end_pfn) {
-  std::vector<std::uint64_t> blocks(max_order + 1, 0);
-  for (const auto& r : runs) {
-    std::uint64_t p = std::max(r.start_pfn, first_pfn);
-    const std::uint64_t e = std::min(r.start_pfn + r.pages, end_pfn);
-    while (p < e) {
-      unsigned k = 0;
-      while (k < max_order && (p & ((std::uint64_t{1} << (k + 1)) - 1)) == 0 &&
-             p + (std::uint64_t{1} << (k + 1)) <= e)
-        ++k;
-      ++blocks[k];
-      p += std::uint64_t{1} << k;
-    }
-  }
-  return blocks;
-}
-
 std::map<std::string, std::string> read_vm_sysctls(const std::string& dir) {
   std::map<std::string, std::string> out;
   DIR* d = ::opendir(dir.c_str());

@@ -296,15 +296,17 @@ class MirrorEngine final : public Engine {
       quality.add(DataQuality::isolate_guessed);
       taken = fast_isolate(e, end);
     } else {
-      const auto every = scan_free_blocks(e.pfn, end, 1);
-      const auto sparse = scan_free_blocks(e.pfn, end, kAsyncScanStride);
       const auto pages = [](const std::vector<allocator::BlockInfo>& v) {
         std::uint64_t n = 0;
         for (const auto& b : v) n += std::uint64_t{1} << b.order;
         return n;
       };
-      const bool sparse_fits = pages(sparse) == e.taken_pages && pages(every) != e.taken_pages;
-      for (const auto& b : sparse_fits ? sparse : every) taken += isolate_block(b.head.value, b.order, b.migratetype);
+      auto blocks = scan_free_blocks(e.pfn, end, 1);
+      if (pages(blocks) != e.taken_pages) {
+        auto sparse = scan_free_blocks(e.pfn, end, kAsyncScanStride);
+        if (pages(sparse) == e.taken_pages) blocks = std::move(sparse);
+      }
+      for (const auto& b : blocks) taken += isolate_block(b.head.value, b.order, b.migratetype);
     }
     counters.isolated_pages += taken;
     if (taken != e.taken_pages) quality.add(DataQuality::isolate_mismatch);

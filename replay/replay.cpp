@@ -171,8 +171,7 @@ struct Replayer::Impl {
   }
 
   // Whether the free-page map's blocks, per zone and order, are within the end validation's
-  // tolerances of the snapshot's buddyinfo (blocks of the map: maximal aligned runs, as the
-  // buddy allocator keeps them).
+  // tolerances of the snapshot's buddyinfo.
   [[nodiscard]] bool free_map_matches_buddyinfo(const traces::Snapshot& s) const {
     const unsigned max_order = header.max_order;
     for (const auto& z : s.zones) {
@@ -181,18 +180,8 @@ struct Replayer::Impl {
         if (h.node == z.node && h.name == z.zone) hz = &h;
       }
       if (hz == nullptr || z.buddyinfo.empty()) continue;
-      std::vector<std::uint64_t> blocks(max_order + 1, 0);
-      const std::uint64_t lo = hz->start_pfn, hi = hz->start_pfn + hz->spanned_pages;
-      for (const auto& run : s.free_runs) {
-        std::uint64_t p = std::max(run.start_pfn, lo);
-        const std::uint64_t run_end = std::min(run.start_pfn + run.pages, hi);
-        while (p < run_end) {
-          unsigned o = max_order;
-          while (o > 0 && ((p & ((std::uint64_t{1} << o) - 1)) != 0 || p + (std::uint64_t{1} << o) > run_end)) --o;
-          ++blocks[o];
-          p += std::uint64_t{1} << o;
-        }
-      }
+      const auto blocks =
+          traces::decompose_free_runs(s.free_runs, max_order, hz->start_pfn, hz->start_pfn + hz->spanned_pages);
       for (unsigned o = 0; o <= max_order && o < z.buddyinfo.size(); ++o) {
         const std::uint64_t kernel = z.buddyinfo[o];
         if (kernel < kOrderMinBlocks) continue;

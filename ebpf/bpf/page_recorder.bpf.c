@@ -176,13 +176,12 @@ static __always_inline int copy_sends(struct pgrec_cpu_state *st, __u8 kind, __u
 	__u32 skipped = 0, first = 1;
 
 	for (__u8 j = 0; j < PGREC_USED_COPIES; j++) {
-		if (j == me || !running[j])
+		if (j == me)
 			continue;
-		skipped++;
-	}
-	for (__u8 j = 0; j < PGREC_USED_COPIES; j++) {
-		if (j < me && !running[j])
-			first = 0;
+		if (running[j])
+			skipped++;
+		else if (j < me)
+			first = 0; /* a copy before us ran: it was the first */
 	}
 	if (first && skipped)
 		st->copy_skips[kind & (PGREC_NR_KINDS_POW2 - 1)] += skipped;

@@ -10,6 +10,7 @@
 namespace labyrinth::ebpf {
 namespace {
 
+using traces::decompose_free_runs;
 using traces::FreeRun;
 
 constexpr const char* kZoneinfo = R"(Node 0, zone      DMA

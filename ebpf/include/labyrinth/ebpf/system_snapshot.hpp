@@ -46,13 +46,6 @@ std::vector<traces::FreeRun> scan_kpageflags(const std::string& path, const std:
 std::vector<traces::FreeRun> free_runs_from_flags(const std::uint64_t* flags, std::uint64_t count,
                                                   std::uint64_t first_pfn, std::uint64_t zone_end_pfn);
 
-// Splits free runs into naturally aligned power-of-two blocks, largest first (every page of
-// a free buddy block has KPF_BUDDY on Linux >= 4.x, the order is not exported). Returns
-// blocks per order 0..max_order. Only for reporting: it is exact when the allocator has
-// merged every pair of free buddies, and the scan is not atomic.
-std::vector<std::uint64_t> decompose_free_runs(const std::vector<traces::FreeRun>& runs, unsigned max_order,
-                                               std::uint64_t first_pfn = 0,
-                                               std::uint64_t end_pfn = ~std::uint64_t{0});
 
 // Everything the header says about the machine.
 struct SystemFacts {

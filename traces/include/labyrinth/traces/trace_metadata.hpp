@@ -41,6 +41,14 @@ struct FreeRun {
   friend bool operator==(const FreeRun&, const FreeRun&) = default;
 };
 
+// Splits free runs into naturally aligned power-of-two blocks, largest first (every page of
+// a free buddy block has KPF_BUDDY on Linux >= 4.x, the order is not exported). Returns
+// blocks per order 0..max_order of the pages in [first_pfn, end_pfn). Exact when the
+// allocator has merged every pair of free buddies; a kpageflags scan is not atomic.
+std::vector<std::uint64_t> decompose_free_runs(const std::vector<FreeRun>& runs, unsigned max_order,
+                                               std::uint64_t first_pfn = 0,
+                                               std::uint64_t end_pfn = ~std::uint64_t{0});
+
 // The kernel's memory state at one instant.
 struct ZoneSnapshot {
   int node = 0;
