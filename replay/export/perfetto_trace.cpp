@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <iterator>
 #include <optional>
 
 namespace labyrinth::replay {
@@ -36,38 +37,51 @@ struct ZoneTrack {
   int pid = 0;
 };
 
+// The traceEvents array, written as text as it goes: a document tree of tens of thousands of
+// small events costs more to build and free than the replay that made them.
 class TraceEvents {
  public:
   explicit TraceEvents(std::uint64_t origin_ns) : origin_(origin_ns) {}
 
-  // Microseconds since the origin; earlier instants (a start snapshot) are put at 0.
-  [[nodiscard]] double ts(std::uint64_t ns) const {
-    return ns <= origin_ ? 0.0 : static_cast<double>(ns - origin_) / 1000.0;
-  }
   void name_process(int pid, const std::string& name, int sort_index) {
-    metadata(pid, 0, "process_name", {{"name", name}});
-    metadata(pid, 0, "process_sort_index", {{"sort_index", sort_index}});
+    metadata(pid, 0, "process_name", ordered_json{{"name", name}});
+    metadata(pid, 0, "process_sort_index", ordered_json{{"sort_index", sort_index}});
   }
-  void name_thread(int pid, int tid, const std::string& name) { metadata(pid, tid, "thread_name", {{"name", name}}); }
-  void counter(int pid, std::string_view name, std::uint64_t ts_ns, ordered_json args) {
-    events_.push_back(ordered_json{{"name", name}, {"ph", "C"}, {"ts", ts(ts_ns)}, {"pid", pid}, {"tid", 0},
-                                   {"args", std::move(args)}});
+  void name_thread(int pid, int tid, const std::string& name) {
+    metadata(pid, tid, "thread_name", ordered_json{{"name", name}});
+  }
+  void counter(int pid, std::string_view name, std::uint64_t ts_ns, const ordered_json& args) {
+    event(name, "C", {}, {}, ts_ns, pid, 0, args);
   }
   // scope: "t" on the thread's track, "g" across the whole trace.
-  void instant(int pid, int tid, const std::string& name, std::string_view category, std::uint64_t ts_ns,
-               std::string_view scope, ordered_json args) {
-    events_.push_back(ordered_json{{"name", name}, {"cat", category}, {"ph", "i"}, {"s", scope}, {"ts", ts(ts_ns)},
-                                   {"pid", pid}, {"tid", tid}, {"args", std::move(args)}});
+  void instant(int pid, int tid, std::string_view name, std::string_view category, std::uint64_t ts_ns,
+               std::string_view scope, const ordered_json& args) {
+    event(name, "i", category, scope, ts_ns, pid, tid, args);
   }
-  ordered_json take() { return std::move(events_); }
+  std::string take() { return std::move(text_); }
 
  private:
-  void metadata(int pid, int tid, std::string_view what, ordered_json args) {
-    events_.push_back(ordered_json{{"name", what}, {"ph", "M"}, {"ts", 0}, {"pid", pid}, {"tid", tid},
-                                   {"args", std::move(args)}});
+  static std::string quoted(std::string_view s) {
+    return ordered_json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
+  void metadata(int pid, int tid, std::string_view what, const ordered_json& args) {
+    event(what, "M", {}, {}, std::nullopt, pid, tid, args);
+  }
+  // ts in microseconds since the origin with nanosecond digits; earlier instants (a start
+  // snapshot) are put at 0. Metadata events carry ts 0.
+  void event(std::string_view name, std::string_view ph, std::string_view category, std::string_view scope,
+             std::optional<std::uint64_t> ts_ns, int pid, int tid, const ordered_json& args) {
+    const std::uint64_t rel = ts_ns && *ts_ns > origin_ ? *ts_ns - origin_ : 0;
+    text_ += text_.empty() ? "\n" : ",\n";
+    fmt::format_to(std::back_inserter(text_), R"({{"name":{},"ph":"{}",)", quoted(name), ph);
+    if (!category.empty()) fmt::format_to(std::back_inserter(text_), R"("cat":{},)", quoted(category));
+    if (!scope.empty()) fmt::format_to(std::back_inserter(text_), R"("s":"{}",)", scope);
+    fmt::format_to(std::back_inserter(text_), R"("ts":{}.{:03},"pid":{},"tid":{},"args":{}}})", rel / 1000, rel % 1000,
+                   pid, tid, args.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+
   std::uint64_t origin_;
-  ordered_json events_ = ordered_json::array();
+  std::string text_;
 };
 
 std::vector<ZoneTrack> zone_tracks(const ordered_json& doc) {
@@ -235,10 +249,7 @@ std::string perfetto_trace_json(const ordered_json& doc, const std::vector<trace
   const std::uint64_t extfrag_written = write_extfrag(out, doc, zones, extfrag);
   write_keyframes(out, doc);
 
-  ordered_json trace;
-  trace["traceEvents"] = out.take();
-  trace["displayTimeUnit"] = "ms";
-  trace["otherData"] = ordered_json{
+  const ordered_json other{
       {"tool", doc["tool"]},
       {"trace", doc["capture"]["trace"]},
       {"mode", mode},
@@ -249,7 +260,8 @@ std::string perfetto_trace_json(const ordered_json& doc, const std::vector<trace
       {"extfrag_total", extfrag.seen()},
       {"extfrag_written", extfrag_written},
   };
-  return trace.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return "{\"traceEvents\":[" + out.take() + "\n],\n\"displayTimeUnit\":\"ms\",\n\"otherData\":" +
+         other.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "}\n";
 }
 
 }  // namespace labyrinth::replay
