@@ -20,13 +20,17 @@ namespace {
 
 using nlohmann::ordered_json;
 
-// pids and tids of the tracks: one process for the replay, one per zone.
+// pids and tids of the tracks: one process for the replay, one per zone. Viewers take tids as
+// system-wide, as Linux does (Perfetto's process tracker would see a tid shared by two pids
+// as one thread moving between them), so a thread's tid is its pid * 100 + its number, and
+// counters and names of a process sit on its main thread (tid == pid).
 constexpr int kReplayPid = 1;
 constexpr int kFirstZonePid = 10;
-constexpr int kKeyframeTid = 1;
-constexpr int kUnzonedFailureTid = 2;
-constexpr int kFailureTid = 1;
-constexpr int kExtfragTid = 2;
+constexpr int kKeyframeThread = 1;
+constexpr int kUnzonedFailureThread = 2;
+constexpr int kFailureThread = 1;
+constexpr int kExtfragThread = 2;
+constexpr int tid_of(int pid, int thread) { return pid * 100 + thread; }
 
 std::uint64_t u64(const ordered_json& j) { return j.is_number_unsigned() ? j.get<std::uint64_t>() : 0; }
 
@@ -44,19 +48,19 @@ class TraceEvents {
   explicit TraceEvents(std::uint64_t origin_ns) : origin_(origin_ns) {}
 
   void name_process(int pid, const std::string& name, int sort_index) {
-    metadata(pid, 0, "process_name", ordered_json{{"name", name}});
-    metadata(pid, 0, "process_sort_index", ordered_json{{"sort_index", sort_index}});
+    metadata(pid, pid, "process_name", ordered_json{{"name", name}});
+    metadata(pid, pid, "process_sort_index", ordered_json{{"sort_index", sort_index}});
   }
-  void name_thread(int pid, int tid, const std::string& name) {
-    metadata(pid, tid, "thread_name", ordered_json{{"name", name}});
+  void name_thread(int pid, int thread, const std::string& name) {
+    metadata(pid, tid_of(pid, thread), "thread_name", ordered_json{{"name", name}});
   }
   void counter(int pid, std::string_view name, std::uint64_t ts_ns, const ordered_json& args) {
-    event(name, "C", {}, {}, ts_ns, pid, 0, args);
+    event(name, "C", {}, {}, ts_ns, pid, pid, args);
   }
   // scope: "t" on the thread's track, "g" across the whole trace.
-  void instant(int pid, int tid, std::string_view name, std::string_view category, std::uint64_t ts_ns,
+  void instant(int pid, int thread, std::string_view name, std::string_view category, std::uint64_t ts_ns,
                std::string_view scope, const ordered_json& args) {
-    event(name, "i", category, scope, ts_ns, pid, tid, args);
+    event(name, "i", category, scope, ts_ns, pid, tid_of(pid, thread), args);
   }
   std::string take() { return std::move(text_); }
 
@@ -176,7 +180,7 @@ std::uint64_t write_failures(TraceEvents& out, const ordered_json& doc, const st
     args.erase("offset_ns");
     const std::string name = fmt::format("{} order {} {} ({})", simulate ? "predicted failure" : "failure",
                                          u64(f["order"]), f["class"].get<std::string>(), f["cause"].get<std::string>());
-    out.instant(z != nullptr ? z->pid : kReplayPid, z != nullptr ? kFailureTid : kUnzonedFailureTid, name, "failure",
+    out.instant(z != nullptr ? z->pid : kReplayPid, z != nullptr ? kFailureThread : kUnzonedFailureThread, name, "failure",
                 u64(f["ts_ns"]), "t", std::move(args));
     ++written;
   }
@@ -201,7 +205,7 @@ std::uint64_t write_extfrag(TraceEvents& out, const ordered_json& doc, const std
     if (z == nullptr) continue;  // counted by the replay's data quality (outside_zones)
     const std::string wanted = migratetype_name(names, e.migratetype);
     const std::string taken = migratetype_name(names, e.fallback_migratetype);
-    out.instant(z->pid, kExtfragTid, fmt::format("extfrag {} from {}", wanted, taken), "extfrag", e.ts_ns, "t",
+    out.instant(z->pid, kExtfragThread, fmt::format("extfrag {} from {}", wanted, taken), "extfrag", e.ts_ns, "t",
                 {{"pfn", fmt::format("{:#x}", e.pfn)},
                  {"alloc_order", e.order},
                  {"fallback_order", e.fallback_order},
@@ -221,7 +225,7 @@ void write_keyframes(TraceEvents& out, const ordered_json& doc) {
   for (const auto& k : doc["keyframes"]["series"]) {
     ordered_json args = k;
     args.erase("ts_ns");
-    out.instant(kReplayPid, kKeyframeTid, k["passed"].get<bool>() ? "keyframe: model matches" : "keyframe: model differs",
+    out.instant(kReplayPid, kKeyframeThread, k["passed"].get<bool>() ? "keyframe: model matches" : "keyframe: model differs",
                 "keyframe", u64(k["ts_ns"]), "g", std::move(args));
   }
 }
@@ -236,12 +240,12 @@ std::string perfetto_trace_json(const ordered_json& doc, const std::vector<trace
   const std::vector<ZoneTrack> zones = zone_tracks(doc);
 
   out.name_process(kReplayPid, fmt::format("labyrinth replay ({}): {}", mode, doc["capture"]["trace"].get<std::string>()), 0);
-  out.name_thread(kReplayPid, kKeyframeTid, "keyframes");
-  out.name_thread(kReplayPid, kUnzonedFailureTid, "failures in no zone");
+  out.name_thread(kReplayPid, kKeyframeThread, "keyframes");
+  out.name_thread(kReplayPid, kUnzonedFailureThread, "failures in no zone");
   for (const auto& z : zones) {
     out.name_process(z.pid, fmt::format("zone {}/{}", z.node, z.zone), z.pid);
-    out.name_thread(z.pid, kFailureTid, mode == "simulate" ? "predicted failures" : "failures");
-    out.name_thread(z.pid, kExtfragTid, "extfrag (migratetype fallbacks)");
+    out.name_thread(z.pid, kFailureThread, mode == "simulate" ? "predicted failures" : "failures");
+    out.name_thread(z.pid, kExtfragThread, "extfrag (migratetype fallbacks)");
   }
   write_watermarks(out, doc, zones, keyframes);
   write_timeline(out, doc, zones);
