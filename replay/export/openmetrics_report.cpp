@@ -293,7 +293,8 @@ std::string replay_openmetrics(const ordered_json& doc, MetricsDialect dialect) 
     m.family(kValidationPassed);
     m.add({}, std::uint64_t{validation["passed"].get<bool>() ? 1u : 0u});
     m.family(kValidationError);
-    m.add({}, validation["free_relative_error"].get<double>());
+    const ordered_json& error = validation["free_relative_error"];  // a NaN would have been written as null
+    if (error.is_number()) m.add({}, error.get<double>());
   }
   return m.finish();
 }

@@ -92,6 +92,28 @@ TEST_F(CliExport, StatMetricsParseAndEqualTheJsonReport) {
   }
 }
 
+// Every bundled sample, stat in the textfile dialect and replay in both modes as OpenMetrics:
+// the parser reads every file (imports without zones or snapshots included).
+TEST_F(CliExport, MetricsOfEverySampleParse) {
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(kSamples)) {
+    if (entry.path().extension() != ".trace") continue;
+    const std::string t = entry.path().string();
+    const std::vector<std::vector<std::string>> runs{{"stat", t, "-q", "--openmetrics", file("m.prom")},
+                                                     {"replay", t, "-q", "--mode", "mirror", "--openmetrics", file("m.txt")},
+                                                     {"replay", t, "-q", "--mode", "simulate", "--openmetrics", file("m.txt")}};
+    for (const auto& args : runs) {
+      const auto r = run_labyrinth(args);
+      ASSERT_TRUE(r.exit_code == 0 || r.exit_code == 3) << r.err;  // 3: a sample cut short on purpose
+      const auto parsed = parse_metrics_file(args.back());
+      LABYRINTH_REQUIRE_PARSED(parsed);
+      EXPECT_GT(samples_of(parsed.families, "labyrinth_trace_events_total").at(0)["value"].get<double>(), 0) << t;
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 18);
+}
+
 // The zone families of stat come from the end snapshot: 99 free order-2 blocks, 396 free
 // pages, and the unusable index the kernel would print for that buddyinfo.
 TEST_F(CliExport, StatZoneMetricsComeFromTheEndSnapshot) {
