@@ -4,6 +4,9 @@
 // event's fields, phases, counter tracks in time order, named processes and threads) and
 // against the replay's own failures, timeline and extfrag events; both bounded in size.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -159,6 +162,48 @@ TEST_F(CliExport, ReplayMetricsCarryForensicsAndTheModelsEndState) {
             last["free_blocks_by_order"][2].get<double>());
   EXPECT_EQ(value_of(parsed.families, "labyrinth_zone_mixed_pageblocks", mirror), last["mixed_pageblocks"].get<double>());
   EXPECT_EQ(value_of(parsed.families, "labyrinth_validation_passed", mirror), doc["validation"]["passed"].get<bool>() ? 1.0 : 0.0);
+}
+
+// The real consumer, when installed (Debian's prometheus-node-exporter, or $NODE_EXPORTER; not
+// a dependency: its package starts a daemon): the textfile collector reads the .prom files of
+// stat and both replay modes side by side, without an error, with typed counters.
+TEST_F(CliExport, NodeExporterTextfileCollectorReadsThePromFiles) {
+  const char* env = std::getenv("NODE_EXPORTER");
+  const std::string exporter = env != nullptr ? env : "/usr/bin/prometheus-node-exporter";
+  if (::access(exporter.c_str(), X_OK) != 0 || ::access("/usr/bin/curl", X_OK) != 0)
+    GTEST_SKIP() << "prometheus-node-exporter or curl is not installed";
+  const std::string textfiles = file("textfile");
+  std::filesystem::create_directories(textfiles);
+  const std::string t = trace("fragmentation_then_merge.txt");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"stat", t, "-q", "--openmetrics", textfiles + "/stat.prom"},
+        std::vector<std::string>{"replay", t, "-q", "--mode", "mirror", "--openmetrics", textfiles + "/mirror.prom"},
+        std::vector<std::string>{"replay", t, "-q", "--mode", "simulate", "--openmetrics", textfiles + "/simulate.prom"}}) {
+    ASSERT_EQ(run_labyrinth(args).exit_code, 0);
+  }
+  const std::string address = "127.0.0.1:" + std::to_string(20000 + ::getpid() % 20000);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const std::string listen = "--web.listen-address=" + address, dir = "--collector.textfile.directory=" + textfiles;
+    ::execl(exporter.c_str(), exporter.c_str(), listen.c_str(), "--collector.disable-defaults", "--collector.textfile",
+            dir.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const std::string scrape = file("scrape.txt");
+  bool scraped = false;
+  for (int i = 0; i < 50 && !scraped; ++i) {
+    ::usleep(200'000);
+    scraped = std::system(("/usr/bin/curl -sf -o '" + scrape + "' http://" + address + "/metrics").c_str()) == 0;
+  }
+  ::kill(child, SIGTERM);
+  ::waitpid(child, nullptr, 0);
+  ASSERT_TRUE(scraped) << exporter << " did not answer on " << address;
+  const std::string text = read_text(scrape);
+  EXPECT_NE(text.find("\nnode_textfile_scrape_error 0\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE labyrinth_allocations_total counter\n"), std::string::npos);
+  for (const char* source : {"stat", "mirror", "simulate"})
+    EXPECT_NE(text.find("labyrinth_allocations_total{source=\"" + std::string(source) + "\"}"), std::string::npos) << source;
 }
 
 TEST_F(CliExport, BadMetricsOutputsAreClearErrors) {
