@@ -24,6 +24,7 @@
 #include "page_recorder.skel.h"
 #include "record_convert.hpp"
 #include "record_merger.hpp"
+#include "labyrinth/common/text.hpp"
 
 namespace labyrinth::ebpf {
 namespace {
@@ -74,7 +75,7 @@ class LogScope {
   LogScope& operator=(const LogScope&) = delete;
 };
 
-std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+using common::errno_text;
 
 std::uint64_t boottime_now() {
   timespec ts{};
