@@ -10,12 +10,13 @@
 #include "commands.hpp"
 #include "exit_codes.hpp"
 #include "labyrinth/common/output_file.hpp"
+#include "labyrinth/procfs/files.hpp"
+#include "labyrinth/procfs/free_blocks.hpp"
+#include "labyrinth/procfs/system_facts.hpp"
 #include "labyrinth/version.hpp"
 #include "log.hpp"
 
 #ifdef LABYRINTH_WITH_BPF
-#include <fstream>
-
 #include "labyrinth/ebpf/preflight.hpp"
 #include "labyrinth/ebpf/record_session.hpp"
 #include "labyrinth/ebpf/system_snapshot.hpp"
@@ -29,13 +30,15 @@ struct InfoOptions {
   bool kpageflags = false;
 };
 
-#ifdef LABYRINTH_WITH_BPF
-
 using nlohmann::ordered_json;
 
-std::string yes_no(bool b) { return b ? "yes" : "no"; }
-
 std::string hex(std::uint64_t v) { return fmt::format("{:#x}", v); }
+
+#ifdef LABYRINTH_WITH_BPF
+using KernelSupport = ebpf::KernelSupport;
+#else
+struct KernelSupport {};  // what the recorder's preflight finds; nothing without it
+#endif
 
 struct FreeMap {
   bool scanned = false;
@@ -44,13 +47,14 @@ struct FreeMap {
   std::vector<traces::FreeRun> runs;
 };
 
-ordered_json to_json(const ebpf::KernelSupport& ks, const ebpf::SystemFacts& f,
-                     const std::vector<ebpf::BuddyinfoRow>& buddy, const FreeMap& fm, bool ready,
-                     const std::string& not_ready) {
-  ordered_json j;
-  j["schema_version"] = 1;
-  j["tool"] = {{"name", "labyrinth"}, {"version", LABYRINTH_VERSION}};
-  j["kernel"] = {{"release", ks.release}, {"machine", ks.machine}, {"hostname", f.hostname}};
+// Whether `labyrinth record` can run here; in a build without the recorder, that it cannot.
+struct RecordReadiness {
+  bool ready = false;
+  std::string problem;
+};
+
+#ifdef LABYRINTH_WITH_BPF
+void kernel_support_json(ordered_json& j, const ebpf::KernelSupport& ks) {
   j["btf"] = {{"present", ks.btf_present}, {"path", "/sys/kernel/btf/vmlinux"}, {"problem", ks.btf_problem}};
   j["tracefs"] = {{"path", ks.tracefs.path},
                   {"mounted", ks.tracefs.mounted},
@@ -89,7 +93,12 @@ ordered_json to_json(const ebpf::KernelSupport& ks, const ebpf::SystemFacts& f,
                  {"unprivileged_bpf_disabled",
                   ks.unprivileged_bpf_disabled ? ordered_json(*ks.unprivileged_bpf_disabled) : ordered_json()},
                  {"kptr_restrict", ks.kptr_restrict ? ordered_json(*ks.kptr_restrict) : ordered_json()}};
-  j["record"] = {{"ready", ready}, {"problem", not_ready}};
+}
+#endif
+
+ordered_json memory_json(const procfs::SystemFacts& f, const std::vector<procfs::BuddyinfoRow>& buddy,
+                         const FreeMap& fm) {
+  ordered_json j;
   j["memory"] = {{"page_size", f.page_size},
                  {"max_order", f.max_order},
                  {"pageblock_order", f.pageblock_order},
@@ -139,10 +148,29 @@ ordered_json to_json(const ebpf::KernelSupport& ks, const ebpf::SystemFacts& f,
   return j;
 }
 
-void print_text(const ebpf::KernelSupport& ks, const ebpf::SystemFacts& f, const std::vector<ebpf::BuddyinfoRow>& buddy,
-                const FreeMap& fm, bool ready, const std::string& not_ready) {
-  auto line = [](std::string_view key, const std::string& value) { fmt::print("{:<17}{}\n", key, value); };
-  line("kernel", fmt::format("{} ({}), {} possible CPUs, page size {}", ks.release, ks.machine, f.nr_cpus, f.page_size));
+ordered_json to_json(const KernelSupport* ks, const procfs::SystemFacts& f,
+                     const std::vector<procfs::BuddyinfoRow>& buddy, const FreeMap& fm, const RecordReadiness& record) {
+  ordered_json j;
+  j["schema_version"] = 1;
+  j["tool"] = {{"name", "labyrinth"}, {"version", LABYRINTH_VERSION}};
+  j["kernel"] = {{"release", f.kernel_release}, {"machine", f.machine}, {"hostname", f.hostname}};
+#ifdef LABYRINTH_WITH_BPF
+  if (ks != nullptr) kernel_support_json(j, *ks);
+#else
+  (void)ks;
+#endif
+  j["record"] = {{"ready", record.ready}, {"problem", record.problem}};
+  j.update(memory_json(f, buddy, fm));
+  return j;
+}
+
+void print_line(std::string_view key, const std::string& value) { fmt::print("{:<17}{}\n", key, value); }
+
+#ifdef LABYRINTH_WITH_BPF
+std::string yes_no(bool b) { return b ? "yes" : "no"; }
+
+void print_kernel_support(const ebpf::KernelSupport& ks) {
+  auto line = print_line;
   line("BTF", ks.btf_present ? "/sys/kernel/btf/vmlinux" : "MISSING: " + ks.btf_problem);
   line("tracefs", ks.tracefs.accessible ? ks.tracefs.path
                   : ks.tracefs.mounted  ? ks.tracefs.path + " (" + ks.tracefs.problem + ")"
@@ -181,7 +209,12 @@ void print_text(const ebpf::KernelSupport& ks, const ebpf::SystemFacts& f, const
     const char* hook = t.raw_ok && (!t.spec->raw_page_first || ks.page_struct_shift != 0) ? "raw_tp" : "tracepoint";
     fmt::print("  {:<32} {:<9} {:<11} {}\n", std::string(t.spec->category) + ":" + t.spec->name, state, hook, role);
   }
-  line("record", ready ? "ready" : "NOT READY: " + not_ready);
+}
+#endif
+
+void print_memory(const procfs::SystemFacts& f, const std::vector<procfs::BuddyinfoRow>& buddy, const FreeMap& fm,
+                  const std::string& tracefs) {
+  auto line = print_line;
   fmt::print("\nmemory           MAX_PAGE_ORDER {}, pageblock order {}\n", f.max_order, f.pageblock_order);
   std::string mts;
   for (std::size_t i = 0; i < f.migratetype_names.size(); ++i)
@@ -230,41 +263,47 @@ void print_text(const ebpf::KernelSupport& ks, const ebpf::SystemFacts& f, const
   }
   fmt::print("\n\nGFP flags ({}{})\n", traces::to_string(f.gfp_table_source),
              f.gfp_table_source == traces::GfpTableSource::FormatFile
-                 ? ", " + ks.tracefs.path + "/events/kmem/mm_page_alloc/format"
+                 ? ", " + tracefs + "/events/kmem/mm_page_alloc/format"
                  : "; " + f.gfp_table_problem);
   for (const auto& e : f.gfp_table.entries()) fmt::print("  {:#010x}  {}\n", e.mask, e.name);
 }
 
 int run(const InfoOptions& o) {
-  const auto ks = ebpf::probe_kernel();
-  const auto facts = ebpf::collect_system_facts(ks.tracefs.path);
-  std::vector<ebpf::BuddyinfoRow> buddy;
-  {
-    std::ifstream in("/proc/buddyinfo");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    buddy = ebpf::parse_buddyinfo(text);
-  }
+  std::string tracefs = "/sys/kernel/tracing";
+  RecordReadiness record;
   FreeMap fm;
+#ifdef LABYRINTH_WITH_BPF
+  const auto ks = ebpf::probe_kernel();
+  const KernelSupport* support = &ks;
+  tracefs = ks.tracefs.path;
+  try {
+    (void)ebpf::check_record_preflight(ks, ebpf::default_record_events());
+    record.ready = true;
+  } catch (const ebpf::RecordError& e) {
+    record.problem = e.what();
+  }
+#else
+  const KernelSupport* support = nullptr;
+  record.problem = "this labyrinth was built without the eBPF recorder (LABYRINTH_WITH_BPF=OFF)";
+#endif
+  const auto facts = procfs::collect_system_facts(tracefs);
+  const auto buddy = procfs::parse_buddyinfo(procfs::try_read_file("/proc/buddyinfo").value_or(""));
   if (o.kpageflags) {
-    const auto t0 = ebpf::boottime_ns();
+#ifdef LABYRINTH_WITH_BPF
+    const auto t0 = procfs::boottime_ns();
     try {
       fm.runs = ebpf::scan_kpageflags("/proc/kpageflags", facts.zones);
       fm.scanned = true;
     } catch (const std::exception& e) {
       fm.problem = e.what();
     }
-    fm.seconds = static_cast<double>(ebpf::boottime_ns() - t0) / 1e9;
-  }
-  bool ready = true;
-  std::string not_ready;
-  try {
-    (void)ebpf::check_record_preflight(ks, ebpf::default_record_events());
-  } catch (const ebpf::RecordError& e) {
-    ready = false;
-    not_ready = e.what();
+    fm.seconds = static_cast<double>(procfs::boottime_ns() - t0) / 1e9;
+#else
+    fm.problem = "the /proc/kpageflags scan comes with the eBPF recorder, which this labyrinth was built without";
+#endif
   }
   if (!o.json.empty()) {
-    const std::string text = to_json(ks, facts, buddy, fm, ready, not_ready).dump(2) + "\n";
+    const std::string text = to_json(support, facts, buddy, fm, record).dump(2) + "\n";
     if (o.json == "-") {
       fmt::print("{}", text);
     } else {
@@ -277,12 +316,18 @@ int run(const InfoOptions& o) {
     }
     return kExitOk;
   }
-  print_text(ks, facts, buddy, fm, ready, not_ready);
+  print_line("kernel", fmt::format("{} ({}), {} possible CPUs, page size {}", facts.kernel_release, facts.machine,
+                                   facts.nr_cpus, facts.page_size));
+#ifdef LABYRINTH_WITH_BPF
+  print_kernel_support(ks);
+#endif
+  print_line("record", record.ready ? "ready" : "NOT READY: " + record.problem);
+  print_memory(facts, buddy, fm, tracefs);
   for (const auto& w : facts.warnings) debug(1, "{}", w);
   return kExitOk;
 }
 
-#endif  // LABYRINTH_WITH_BPF
+
 
 }  // namespace
 
@@ -293,13 +338,8 @@ void setup_info(CLI::App& app) {
   cmd->add_flag("--kpageflags", opts->kpageflags,
                 "Also scan /proc/kpageflags and compare its free blocks with /proc/buddyinfo (root)");
   cmd->callback([opts] {
-#ifdef LABYRINTH_WITH_BPF
     const int rc = run(*opts);
     if (rc != kExitOk) throw CLI::RuntimeError(rc);
-#else
-    error("this labyrinth was built without the eBPF recorder (LABYRINTH_WITH_BPF=OFF); info needs it");
-    throw CLI::RuntimeError(kExitUnsupported);
-#endif
   });
 }
 

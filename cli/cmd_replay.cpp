@@ -14,12 +14,13 @@
 #include "commands.hpp"
 #include "exit_codes.hpp"
 #include "labyrinth/common/output_file.hpp"
+#include "labyrinth/procfs/files.hpp"
+#include "labyrinth/procfs/zoneinfo.hpp"
 #include "labyrinth/replay/callsite.hpp"
 #include "labyrinth/replay/openmetrics_report.hpp"
 #include "labyrinth/replay/perfetto_trace.hpp"
 #include "labyrinth/replay/replay.hpp"
 #include "labyrinth/replay/replay_report.hpp"
-#include "labyrinth/replay/zoneinfo.hpp"
 #include "log.hpp"
 #include "output_file.hpp"
 #include "trace_input.hpp"
@@ -199,14 +200,7 @@ int run_replay(const ReplayCliOptions& o) {
   // machine's zones, if it has any to offer.
   traces::TraceHeader header = reader->header();
   if (header.zones.empty()) {
-    std::string text;
-    if (std::FILE* f = std::fopen("/proc/zoneinfo", "r")) {
-      char buf[65536];
-      std::size_t n;
-      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-      std::fclose(f);
-    }
-    header.zones = replay::parse_zoneinfo(text);
+    header.zones = procfs::populated_zones(procfs::parse_zoneinfo(procfs::try_read_file("/proc/zoneinfo").value_or("")));
     if (header.zones.empty()) {
       close_csv(false);
       error("{} describes no memory zones and /proc/zoneinfo cannot be read", o.input);

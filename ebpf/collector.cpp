@@ -24,6 +24,9 @@
 #include "page_recorder.skel.h"
 #include "record_convert.hpp"
 #include "record_merger.hpp"
+#include "labyrinth/common/text.hpp"
+#include "labyrinth/procfs/cpus.hpp"
+#include "labyrinth/procfs/files.hpp"
 
 namespace labyrinth::ebpf {
 namespace {
@@ -74,44 +77,7 @@ class LogScope {
   LogScope& operator=(const LogScope&) = delete;
 };
 
-std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
-
-std::uint64_t boottime_now() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_BOOTTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-// "0-3,5" -> {0,1,2,3,5}
-std::vector<std::uint32_t> parse_cpu_list(const std::string& text) {
-  std::vector<std::uint32_t> cpus;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t end = text.find(',', pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(pos, end - pos);
-    pos = end + 1;
-    if (item.empty() || item[0] < '0' || item[0] > '9') continue;
-    const auto dash = item.find('-');
-    try {
-      const auto lo = static_cast<std::uint32_t>(std::stoul(item.substr(0, dash)));
-      const auto hi = dash == std::string::npos ? lo : static_cast<std::uint32_t>(std::stoul(item.substr(dash + 1)));
-      for (std::uint32_t c = lo; c <= hi && c < 65536; ++c) cpus.push_back(c);
-    } catch (const std::exception&) {
-    }
-  }
-  return cpus;
-}
-
-std::vector<std::uint32_t> online_cpus(std::uint32_t possible) {
-  std::ifstream in("/sys/devices/system/cpu/online");
-  std::string line;
-  std::vector<std::uint32_t> cpus;
-  if (std::getline(in, line)) cpus = parse_cpu_list(line);
-  if (cpus.empty())
-    for (std::uint32_t c = 0; c < possible; ++c) cpus.push_back(c);
-  return cpus;
-}
+using common::errno_text;
 
 }  // namespace
 
@@ -333,7 +299,7 @@ Collector::Collector(CollectorConfig config) : impl_(std::make_unique<Impl>()) {
 
   const int ncpus = libbpf_num_possible_cpus();
   d.possible_cpus = ncpus > 0 ? static_cast<std::uint32_t>(ncpus) : 1u;
-  d.cpus = online_cpus(d.possible_cpus);
+  d.cpus = procfs::online_cpus(d.possible_cpus);
   d.merger = detail::RecordMerger(d.possible_cpus);
 
   d.skel = page_recorder_bpf__open();
@@ -478,7 +444,7 @@ std::uint64_t Collector::sync(CollectedEventSink& sink) {
   auto& d = *impl_;
   // Everything stamped before this moment is, once every CPU's batch was pushed out, in
   // the ring buffer: a tracepoint program takes the batch before it reads the clock.
-  const std::uint64_t watermark = boottime_now();
+  const std::uint64_t watermark = procfs::boottime_ns();
   d.flush_all();
   d.take_ring();
   return d.release(watermark, sink);

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "labyrinth/ebpf/errors.hpp"
+#include "labyrinth/common/text.hpp"
 
 namespace labyrinth::ebpf {
 namespace {
@@ -38,14 +39,7 @@ std::optional<int> read_int_file(const std::string& path) {
   return std::nullopt;
 }
 
-std::string join(const std::vector<std::string>& items, std::string_view sep) {
-  std::string out;
-  for (const auto& s : items) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
+using common::join;
 
 }  // namespace
 

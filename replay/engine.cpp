@@ -34,11 +34,11 @@ Engine::Engine(const traces::TraceHeader& h, ModelSetup s, const ReplayOptions& 
 
 void Engine::seed(const traces::Snapshot& start) {
   if (!start.present || start.free_runs.empty()) {
-    seeded_from = "all_free";
+    seeded_from = SeedSource::AllFree;
     return;  // the constructor seeded every managed page free
   }
   const allocator::SeedReport report = model.seed(model_snapshot(start, header, setup));
-  seeded_from = "start_snapshot";
+  seeded_from = SeedSource::StartSnapshot;
   if (report.pages_outside_zones != 0) {
     setup.notes.push_back(std::to_string(report.pages_outside_zones) +
                           " free pages of the start snapshot lie outside the replayed zones");

@@ -41,7 +41,7 @@ class Engine {
   std::vector<LastOnCpu> last;
   std::uint64_t first_ts = 0;
   std::uint64_t last_ts = 0;
-  std::string seeded_from = "all_free";
+  SeedSource seeded_from = SeedSource::AllFree;
 
   // Seeds the model from the start snapshot when it has a free-page map.
   void seed(const traces::Snapshot& start);

@@ -262,21 +262,12 @@ StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_
   flush_alloc_run();
   flush_free_run();
   StatResult r = r_;
-  r.trace_path = reader.path();
-  r.header = header_;
-  r.footer = reader.footer();
-  r.complete = reader.complete();
-  r.damage = reader.damage().message;
+  describe_capture(r, reader, header_);
   r.callsite_depth = std::max(callsite_depth, 1u);
   for (const std::uint64_t word : live_bits_) r.alloc_only += static_cast<std::uint64_t>(std::popcount(word));
   r.alloc_only += live_sparse_.size();
 
-  const auto& losses = r.footer.losses;
-  r.quality.add(DataQuality::ringbuf_drops, losses.ringbuf_drops);
-  r.quality.add(DataQuality::recursion_misses, losses.recursion_misses);
-  r.quality.add(DataQuality::lost_events, losses.lost_events);
-  r.quality.add(DataQuality::lines_skipped, losses.lines_skipped);
-  if (!r.complete) r.quality.add(DataQuality::trace_incomplete);
+  add_capture_quality(r.quality, r);
 
   for (unsigned order = 0; order < kOrders; ++order) {
     for (int t = 0; t < kTypes; ++t) {

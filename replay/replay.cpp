@@ -11,6 +11,9 @@
 namespace labyrinth::replay {
 
 std::string_view to_string(ReplayMode mode) { return mode == ReplayMode::Mirror ? "mirror" : "simulate"; }
+std::string_view to_string(SeedSource source) {
+  return source == SeedSource::StartSnapshot ? "start_snapshot" : "all_free";
+}
 
 namespace {
 
@@ -115,8 +118,8 @@ struct Replayer::Impl {
       engine = detail::make_simulate_engine(header, std::move(setup), options);
     }
     engine->seed(start);
-    if (engine->seeded_from == "start_snapshot") skip_before_ts = start.ts_ns;
-    if (options.mode == ReplayMode::Mirror && engine->seeded_from != "start_snapshot") {
+    if (engine->seeded_from == SeedSource::StartSnapshot) skip_before_ts = start.ts_ns;
+    if (options.mode == ReplayMode::Mirror && engine->seeded_from != SeedSource::StartSnapshot) {
       notes.emplace_back("the trace has no start free-page map: mirror starts from all memory free, so its state "
                          "is not the kernel's");
     }
@@ -197,7 +200,7 @@ struct Replayer::Impl {
   // in kswapd, none of it traced).
   void at_keyframe(std::size_t i) {
     const traces::Snapshot& k = keyframes[i];
-    if (engine->seeded_from != "start_snapshot") return;
+    if (engine->seeded_from != SeedSource::StartSnapshot) return;
     KeyframeCheck check = keyframe_check(validate_end_state(engine->model, engine->setup, header, k), k.ts_ns);
     if (!check.passed && k.free_map_in_file && free_map) {
       traces::Snapshot full = k;
@@ -272,12 +275,8 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   e.timeline.finish(e.last_ts, e.model);
 
   ReplayResult r;
-  r.trace_path = reader.path();
-  r.header = s.header;
-  r.footer = reader.footer();
-  r.complete = reader.complete();
-  r.damage = reader.damage().message;
-  r.events_read = reader.events_read();
+  describe_capture(r, reader, s.header);
+  r.events = reader.events_read();
   r.first_ts_ns = e.first_ts;
   r.last_ts_ns = e.last_ts;
   r.mode = s.options.mode;
@@ -316,12 +315,7 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   }
 
   // Losses of the capture.
-  const auto& losses = r.footer.losses;
-  r.quality.add(DataQuality::ringbuf_drops, losses.ringbuf_drops);
-  r.quality.add(DataQuality::recursion_misses, losses.recursion_misses);
-  r.quality.add(DataQuality::lost_events, losses.lost_events);
-  r.quality.add(DataQuality::lines_skipped, losses.lines_skipped);
-  if (!r.complete) r.quality.add(DataQuality::trace_incomplete);
+  add_capture_quality(r.quality, r);
   r.quality.add(DataQuality::out_of_order_events, s.sorter.out_of_order());
   r.quality.add(DataQuality::late_events, s.sorter.late());
 
@@ -334,7 +328,7 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   if (s.options.mode == ReplayMode::Mirror) {
     r.validation = std::move(s.validation);
     r.keyframes = std::move(s.keyframe_checks);
-    if (r.validation.available && e.seeded_from != "start_snapshot") {
+    if (r.validation.available && e.seeded_from != SeedSource::StartSnapshot) {
       r.validation.reason = "the model did not start from the kernel's state";
     }
   } else {

@@ -143,7 +143,7 @@ ordered_json config_json(const ReplayResult& r) {
   const WhatIf& w = r.what_if;
   return ordered_json{
       {"mode", std::string(to_string(r.mode))},
-      {"seeded_from", r.seeded_from},
+      {"seeded_from", std::string(to_string(r.seeded_from))},
       {"pcp", std::string(pcp_mode_name(r.pcp_mode))},
       {"min_free_kbytes", nullable(t.min_free_kbytes)},
       {"recorded_min_free_kbytes", r.recorded_min_free_kbytes == 0 ? ordered_json(nullptr) : ordered_json(r.recorded_min_free_kbytes)},
@@ -373,8 +373,7 @@ ordered_json replay_to_json(const ReplayResult& r, std::size_t top_n) {
   doc["schema_version"] = kReportSchemaVersion;
   doc["tool"] = tool_json("replay");
   doc["kernel"] = kernel_json(r.header);
-  doc["capture"] = capture_json(CaptureSummary{r.trace_path, r.complete, r.damage, r.events_read, r.first_ts_ns, r.last_ts_ns},
-                                r.header, r.footer);
+  doc["capture"] = capture_json(r);
   doc["config"] = config_json(r);
   doc["summary"] = summary_json(r);
   doc["breakdowns"] = ordered_json{
@@ -429,14 +428,14 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
   const Names names(r);
   const ReplayCounters& c = r.counters;
   const std::uint32_t ps = r.header.page_size;
-  const std::uint64_t duration = r.last_ts_ns >= r.first_ts_ns ? r.last_ts_ns - r.first_ts_ns : 0;
+  const std::uint64_t duration = r.duration_ns();
   fmt::print(out, "labyrinth replay ({}): {}\n", to_string(r.mode), r.trace_path);
   fmt::print(out, "  kernel {} ({}), {} CPUs; {} events over {}{}\n",
              r.header.kernel_release.empty() ? "unknown" : r.header.kernel_release,
              r.header.machine.empty() ? "?" : r.header.machine, r.header.nr_cpus, c.events, format_duration_ns(duration),
              r.complete ? "" : "  [INCOMPLETE]");
   fmt::print(out, "  model seeded from {}; per-CPU lists {}\n",
-             r.seeded_from == "start_snapshot" ? "the start snapshot" : "all memory free (no start free-page map)",
+             r.seeded_from == SeedSource::StartSnapshot ? "the start snapshot" : "all memory free (no start free-page map)",
              pcp_mode_name(r.pcp_mode));
   const auto& t = r.model_config.tunables;
   fmt::print(out, "  min_free_kbytes {}{}, watermark_scale_factor {}, watermark_boost_factor {}, highatomic {}\n",

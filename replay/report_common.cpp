@@ -2,7 +2,6 @@
 
 #include <fmt/core.h>
 
-#include "labyrinth/traces/metadata_json.hpp"
 #include "labyrinth/version.hpp"
 
 namespace labyrinth::replay {
@@ -22,23 +21,6 @@ ordered_json kernel_json(const traces::TraceHeader& h) {
                       {"nr_cpus", h.nr_cpus},
                       {"gfp_table_source", std::string(traces::to_string(h.gfp_table_source))},
                       {"migratetype_names", h.migratetype_names}};
-}
-
-ordered_json capture_json(const CaptureSummary& c, const traces::TraceHeader& h, const traces::TraceFooter& f) {
-  ordered_json losses = nlohmann::json(f.losses);
-  ordered_json out{{"trace", c.trace_path},
-                   {"source", h.source},
-                   {"clock", h.clock},
-                   {"complete", c.complete},
-                   {"damage", c.damage.empty() ? ordered_json(nullptr) : ordered_json(c.damage)},
-                   {"events", c.events},
-                   {"first_ts_ns", c.first_ts_ns},
-                   {"last_ts_ns", c.last_ts_ns},
-                   {"duration_ns", c.last_ts_ns >= c.first_ts_ns ? c.last_ts_ns - c.first_ts_ns : 0},
-                   {"command", h.command},
-                   {"losses", losses}};
-  if (f.present) out["stop_reason"] = f.stop_reason;
-  return out;
 }
 
 ordered_json data_quality_json(const DataQualityCounters& quality) {

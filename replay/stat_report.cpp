@@ -55,8 +55,7 @@ ordered_json stat_to_json(const StatResult& r) {
   doc["schema_version"] = kReportSchemaVersion;
   doc["tool"] = tool_json("stat");
   doc["kernel"] = kernel_json(r.header);
-  doc["capture"] = capture_json(CaptureSummary{r.trace_path, r.complete, r.damage, r.events, r.first_ts_ns, r.last_ts_ns},
-                                r.header, r.footer);
+  doc["capture"] = capture_json(r);
   doc["config"] = ordered_json{{"callsite_depth", r.callsite_depth}};
   ordered_json classes;
   for (int c = 0; c < kFailureClassCount; ++c) {
@@ -122,7 +121,7 @@ void print_rows(std::FILE* out, const std::string& title, const std::string& key
 
 void print_stat_text(std::FILE* out, const StatResult& r) {
   const std::uint32_t ps = r.header.page_size;
-  const std::uint64_t duration = r.last_ts_ns >= r.first_ts_ns ? r.last_ts_ns - r.first_ts_ns : 0;
+  const std::uint64_t duration = r.duration_ns();
   fmt::print(out, "labyrinth stat: {}\n", r.trace_path);
   fmt::print(out, "  kernel {} ({}), {} CPUs, source {}, GFP table {}\n",
              r.header.kernel_release.empty() ? "unknown" : r.header.kernel_release,

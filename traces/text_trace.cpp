@@ -11,6 +11,7 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "labyrinth/common/text.hpp"
 #include "labyrinth/traces/trace_error.hpp"
 
 namespace labyrinth::traces {
@@ -18,17 +19,7 @@ namespace {
 
 // ---- small lexical helpers -------------------------------------------------------------
 
-std::vector<std::string_view> split_ws(std::string_view line) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-    const std::size_t start = i;
-    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-    if (i > start) out.push_back(line.substr(start, i - start));
-  }
-  return out;
-}
+std::vector<std::string_view> split_ws(std::string_view line) { return common::split_words(line, " \t"); }
 
 std::vector<std::string_view> split(std::string_view text, char sep) {
   std::vector<std::string_view> out;
@@ -100,20 +91,6 @@ std::string hex(std::uint64_t v) {
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, 16);
   (void)ec;
   return "0x" + std::string(buf, end);
-}
-
-template <typename T>
-std::string join(const std::vector<T>& values, char sep) {
-  std::string out;
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += sep;
-    if constexpr (std::is_same_v<T, std::string>) {
-      out += values[i];
-    } else {
-      out += std::to_string(values[i]);
-    }
-  }
-  return out;
 }
 
 // ---- the parser ----------------------------------------------------------------------
@@ -473,8 +450,8 @@ void write_snapshot_text(std::ostream& out, const Snapshot& snap, std::string_vi
         << " pcp=" << z.pcp_pages << " min=" << z.min_pages << " low=" << z.low_pages << " high=" << z.high_pages
         << " boost=" << z.boost_pages;
     if (z.managed_pages != 0) out << " managed=" << z.managed_pages;
-    if (!z.buddyinfo.empty()) out << " buddyinfo=" << join(z.buddyinfo, ',');
-    if (!z.pageblocks_by_type.empty()) out << " pageblocks=" << join(z.pageblocks_by_type, ',');
+    if (!z.buddyinfo.empty()) out << " buddyinfo=" << common::join(z.buddyinfo, ",");
+    if (!z.pageblocks_by_type.empty()) out << " pageblocks=" << common::join(z.pageblocks_by_type, ",");
     out << '\n';
   }
   // Runs eight to a line keep a 24 GiB snapshot readable.
@@ -548,13 +525,13 @@ std::uint64_t write_text_trace(TraceReader& reader, std::ostream& out) {
   }
   for (const auto& [k, v] : h.options) out << "!option " << k << '=' << escape(v) << '\n';
   for (const auto& [k, v] : h.vm_sysctls) out << "!sysctl " << k << '=' << escape(v) << '\n';
-  out << "!migratetypes " << join(h.migratetype_names, ',') << '\n';
+  out << "!migratetypes " << common::join(h.migratetype_names, ",") << '\n';
   for (const auto& g : h.gfp_table.entries()) out << "!gfp " << hex(g.mask) << ' ' << g.name << '\n';
   for (const auto& z : h.zones) {
     out << "!zone node=" << z.node << " name=" << z.name << " start_pfn=" << hex(z.start_pfn)
         << " spanned=" << z.spanned_pages << " present=" << z.present_pages << " managed=" << z.managed_pages
         << " min=" << z.min_pages << " low=" << z.low_pages << " high=" << z.high_pages << " boost=" << z.boost_pages;
-    if (!z.lowmem_reserve_pages.empty()) out << " protection=" << join(z.lowmem_reserve_pages, ',');
+    if (!z.lowmem_reserve_pages.empty()) out << " protection=" << common::join(z.lowmem_reserve_pages, ",");
     out << " pcp_high=" << z.pcp_high << " pcp_batch=" << z.pcp_batch << " pcp_count=" << z.pcp_count_pages
         << " free=" << z.free_pages << '\n';
   }

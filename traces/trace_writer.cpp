@@ -16,13 +16,14 @@
 #include "labyrinth/traces/trace_error.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
 #include "snapshot_codec.hpp"
+#include "labyrinth/common/text.hpp"
 
 namespace labyrinth::traces {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string errno_text(int err) { return std::strerror(err); }
+using common::errno_text;
 
 int open_output(const std::string& path, const WriterOptions& options) {
   const auto mode = static_cast<mode_t>(options.file_mode);

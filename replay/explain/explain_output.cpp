@@ -6,20 +6,14 @@
 #include <fmt/core.h>
 
 #include "labyrinth/version.hpp"
+#include "labyrinth/common/text.hpp"
 
 #include <algorithm>
 
 namespace labyrinth::explain {
 namespace {
 
-std::string join(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string out;
-  for (const std::string& p : parts) {
-    if (!out.empty()) out += sep;
-    out += p;
-  }
-  return out;
-}
+using common::join;
 
 std::string blocks_from(const ZoneVerdict& v, unsigned order) {
   std::vector<std::string> parts;

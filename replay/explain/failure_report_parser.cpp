@@ -8,6 +8,7 @@
 #include <cctype>
 
 #include "labyrinth/explain/failure_report.hpp"
+#include "labyrinth/common/text.hpp"
 
 namespace labyrinth::explain {
 namespace {
@@ -19,11 +20,8 @@ constexpr std::size_t kMaxFrames = 64;
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == ',')) s.remove_suffix(1);
-  return s;
-}
+// Blanks around a value, and the commas that end a list item.
+std::string_view trim(std::string_view s) { return common::trim_right(common::trim_left(s), " \t\r\n,"); }
 
 // A leading decimal number; advances `s`.
 std::optional<std::int64_t> take_number(std::string_view& s) {

@@ -1,6 +1,7 @@
 // Log normalisation for labyrinth explain. Everything here is a heuristic about how text got
 // mangled on its way from printk to the user; each rule names the source it undoes.
 #include "labyrinth/explain/kernel_log.hpp"
+#include "labyrinth/common/text.hpp"
 
 #include <array>
 #include <cctype>
@@ -11,15 +12,8 @@ namespace {
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
-std::string_view trim_left(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  return s;
-}
-std::string_view trim(std::string_view s) {
-  s = trim_left(s);
-  while (!s.empty() && (is_space(s.back()) || s.back() == '\n')) s.remove_suffix(1);
-  return s;
-}
+using common::trim;
+using common::trim_left;
 
 // "[  123.456789]", "[Mon Apr 20 15:08:07 2020]", "[  T123]", "[    C1]": a bracket at the
 // start holding only timestamp characters. "[<ffffffff81234567>]" (a frame address) is kept.

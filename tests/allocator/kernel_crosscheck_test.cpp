@@ -3,7 +3,8 @@
 //      /proc/buddyinfo in the quiet zones DMA and DMA32;
 //  (b) the watermarks (and lowmem reserves, pcp limits) computed from vm.min_free_kbytes,
 //      vm.watermark_scale_factor and the zones' managed pages equal /proc/zoneinfo's.
-// The /proc readers live here, not in the allocator library, which does no I/O.
+// /proc is read by procfs/ (the allocator library does no I/O); /proc/kpageflags by the
+// scan below, which builds the runs the model seeds from.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -19,121 +20,33 @@
 #include <gtest/gtest.h>
 
 #include "labyrinth/allocator/allocator.hpp"
+#include "labyrinth/common/text.hpp"
+#include "labyrinth/procfs/files.hpp"
+#include "labyrinth/procfs/free_blocks.hpp"
+#include "labyrinth/procfs/zoneinfo.hpp"
 
 namespace labyrinth::allocator::testing {
 namespace {
 
-struct ProcZone {
-  int node = 0;
-  std::string name;
-  std::uint64_t start_pfn = 0, spanned = 0, present = 0, managed = 0;
-  std::uint64_t min = 0, low = 0, high = 0, promo = 0, boost = 0;
-  std::vector<std::uint64_t> protection;
-  std::int64_t batch = -1, high_min = -1, high_max = -1;  // first CPU's pageset
-  unsigned cpus = 0;                                       // pagesets listed
-};
+using ProcZone = procfs::ZoneinfoZone;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string slurp(const std::string& path) { return procfs::try_read_file(path).value_or(""); }
 
 std::optional<std::uint64_t> read_number(const std::string& path) {
-  std::ifstream in(path);
   std::uint64_t v = 0;
-  if (in >> v) {
+  if (common::parse_number(common::trim(slurp(path)), v)) {
     return v;
   }
   return std::nullopt;
 }
 
-std::vector<ProcZone> parse_zoneinfo(const std::string& text) {
-  std::vector<ProcZone> zones;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string key;
-    ls >> key;
-    if (key == "Node") {
-      ProcZone z;
-      std::string comma_zone;
-      char comma = 0;
-      ls >> z.node >> comma >> comma_zone >> z.name;
-      zones.push_back(z);
-      continue;
-    }
-    if (zones.empty()) {
-      continue;
-    }
-    ProcZone& z = zones.back();
-    auto num = [&](std::uint64_t& out) { ls >> out; };
-    if (key == "min") {
-      num(z.min);
-    } else if (key == "low") {
-      num(z.low);
-    } else if (key == "high") {
-      num(z.high);
-    } else if (key == "promo") {
-      num(z.promo);
-    } else if (key == "boost") {
-      num(z.boost);
-    } else if (key == "spanned") {
-      num(z.spanned);
-    } else if (key == "present") {
-      num(z.present);
-    } else if (key == "managed") {
-      num(z.managed);
-    } else if (key == "start_pfn:") {
-      num(z.start_pfn);
-    } else if (key == "protection:") {
-      std::string rest;
-      std::getline(ls, rest);
-      for (char& c : rest) {
-        if (c == '(' || c == ')' || c == ',') {
-          c = ' ';
-        }
-      }
-      std::istringstream ps(rest);
-      std::uint64_t v = 0;
-      while (ps >> v) {
-        z.protection.push_back(v);
-      }
-    } else if (key == "cpu:") {
-      ++z.cpus;
-    } else if (key == "batch:" && z.batch < 0) {
-      ls >> z.batch;
-    } else if (key == "high_min:" && z.high_min < 0) {
-      ls >> z.high_min;
-    } else if (key == "high_max:" && z.high_max < 0) {
-      ls >> z.high_max;
-    }
-  }
-  return zones;
-}
-
-// /proc/buddyinfo: "Node 0, zone   DMA32  2 3 0 ..." -> free blocks per order.
-std::map<std::string, std::vector<std::uint64_t>> parse_buddyinfo(const std::string& text, int node) {
+// /proc/buddyinfo of one node: zone name -> free blocks per order.
+std::map<std::string, std::vector<std::uint64_t>> buddyinfo_of_node(int node) {
   std::map<std::string, std::vector<std::uint64_t>> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string word, zone_word, name;
-    int n = -1;
-    char comma = 0;
-    ls >> word >> n >> comma >> zone_word >> name;
-    if (word != "Node" || n != node) {
-      continue;
+  for (const auto& row : procfs::parse_buddyinfo(slurp("/proc/buddyinfo"))) {
+    if (row.node == node) {
+      out[row.zone] = row.free_blocks;
     }
-    std::vector<std::uint64_t> counts;
-    std::uint64_t v = 0;
-    while (ls >> v) {
-      counts.push_back(v);
-    }
-    out[name] = counts;
   }
   return out;
 }
@@ -206,10 +119,10 @@ TEST(KernelCrossCheck, KpageflagsFreeMapRebuildsBuddyinfoInQuietZones) {
     }
     GTEST_SKIP() << "/proc/kpageflags is not readable (needs root)";
   }
-  const std::vector<ProcZone> all = parse_zoneinfo(slurp("/proc/zoneinfo"));
+  const std::vector<ProcZone> all = procfs::parse_zoneinfo_detail(slurp("/proc/zoneinfo"));
   std::vector<ProcZone> quiet;
   for (const ProcZone& z : all) {
-    if (z.node == 0 && (z.name == "DMA" || z.name == "DMA32") && z.spanned != 0) {
+    if (z.zone.node == 0 && (z.zone.name == "DMA" || z.zone.name == "DMA32") && z.zone.spanned_pages != 0) {
       quiet.push_back(z);
     }
   }
@@ -220,11 +133,11 @@ TEST(KernelCrossCheck, KpageflagsFreeMapRebuildsBuddyinfoInQuietZones) {
   cfg.tunables.pcp = PcpMode::Off;
   for (const ProcZone& z : quiet) {
     ZoneConfig zc;
-    zc.type = *type_of(z.name);
-    zc.start_pfn = Pfn{z.start_pfn};
-    zc.spanned_pages = z.spanned;
-    zc.present_pages = z.present;
-    zc.managed_pages = z.managed;
+    zc.type = *type_of(z.zone.name);
+    zc.start_pfn = Pfn{z.zone.start_pfn};
+    zc.spanned_pages = z.zone.spanned_pages;
+    zc.present_pages = z.zone.present_pages;
+    zc.managed_pages = z.zone.managed_pages;
     cfg.zones.push_back(zc);
   }
   Model model(cfg);
@@ -233,11 +146,11 @@ TEST(KernelCrossCheck, KpageflagsFreeMapRebuildsBuddyinfoInQuietZones) {
   // after the scan and the model agrees.
   std::string last_diff;
   for (int attempt = 0; attempt < 8; ++attempt) {
-    const auto before = parse_buddyinfo(slurp("/proc/buddyinfo"), 0);
+    const auto before = buddyinfo_of_node(0);
     Snapshot snap;
     bool readable = true;
     for (const ProcZone& z : quiet) {
-      const auto r = kpageflags_runs(z.start_pfn, z.spanned);
+      const auto r = kpageflags_runs(z.zone.start_pfn, z.zone.spanned_pages);
       if (!r) {
         readable = false;
         break;
@@ -245,11 +158,11 @@ TEST(KernelCrossCheck, KpageflagsFreeMapRebuildsBuddyinfoInQuietZones) {
       snap.free_runs.insert(snap.free_runs.end(), r->begin(), r->end());
     }
     ASSERT_TRUE(readable);
-    const auto after = parse_buddyinfo(slurp("/proc/buddyinfo"), 0);
+    const auto after = buddyinfo_of_node(0);
     bool changed = false;
     for (const ProcZone& z : quiet) {  // Normal is busy; only the zones checked must hold still
-      changed = changed || before.count(z.name) == 0 || after.count(z.name) == 0 ||
-                before.at(z.name) != after.at(z.name);
+      changed = changed || before.count(z.zone.name) == 0 || after.count(z.zone.name) == 0 ||
+                before.at(z.zone.name) != after.at(z.zone.name);
     }
     if (changed) {
       last_diff = "buddyinfo changed during the scan";
@@ -261,11 +174,11 @@ TEST(KernelCrossCheck, KpageflagsFreeMapRebuildsBuddyinfoInQuietZones) {
     for (std::size_t i = 0; i < quiet.size(); ++i) {
       const ZoneMetrics zm = model.metrics(static_cast<std::uint16_t>(i));
       const std::vector<std::uint64_t> mine(zm.nr_free.begin(), zm.nr_free.begin() + zm.orders);
-      const auto it = after.find(quiet[i].name);
-      ASSERT_NE(it, after.end()) << quiet[i].name << " missing from /proc/buddyinfo";
+      const auto it = after.find(quiet[i].zone.name);
+      ASSERT_NE(it, after.end()) << quiet[i].zone.name << " missing from /proc/buddyinfo";
       if (mine != it->second) {
         equal = false;
-        diff << quiet[i].name << ": model";
+        diff << quiet[i].zone.name << ": model";
         for (auto v : mine) {
           diff << ' ' << v;
         }
@@ -300,13 +213,13 @@ TEST(KernelCrossCheck, WatermarksReservesAndPcpLimitsMatchZoneinfo) {
     if (!mfk || !wsf || first.empty()) {
       GTEST_SKIP() << "no /proc/zoneinfo or vm sysctls";
     }
-    zones = parse_zoneinfo(second);
+    zones = procfs::parse_zoneinfo_detail(second);
     min_free_kbytes = *mfk;
     scale = *wsf;
-    const auto a = parse_zoneinfo(first);
+    const auto a = procfs::parse_zoneinfo_detail(first);
     stable = a.size() == zones.size();
     for (std::size_t i = 0; stable && i < a.size(); ++i) {
-      stable = a[i].managed == zones[i].managed;
+      stable = a[i].zone.managed_pages == zones[i].zone.managed_pages;
     }
   }
   ASSERT_TRUE(stable) << "managed pages kept changing between reads";
@@ -314,31 +227,31 @@ TEST(KernelCrossCheck, WatermarksReservesAndPcpLimitsMatchZoneinfo) {
   const long page_size = sysconf(_SC_PAGESIZE);
 
   std::vector<ZoneSize> sizes;
-  for (const ProcZone& z : zones) {
-    const auto t = type_of(z.name);
-    ASSERT_TRUE(t.has_value()) << "unknown zone " << z.name;
-    sizes.push_back(ZoneSize{*t, z.managed});
+  for (const ProcZone& d : zones) {
+    const auto t = type_of(d.zone.name);
+    ASSERT_TRUE(t.has_value()) << "unknown zone " << d.zone.name;
+    sizes.push_back(ZoneSize{*t, d.zone.managed_pages});
   }
   const std::vector<Watermarks> wm =
       setup_per_zone_wmarks(sizes, min_free_kbytes, scale, static_cast<std::uint64_t>(page_size));
   for (std::size_t i = 0; i < zones.size(); ++i) {
-    const ProcZone& z = zones[i];
-    // /proc/zoneinfo's min/low/high/promo include the boost.
+    const traces::ZoneInfo& z = zones[i].zone;
+    // procfs takes off the boost /proc/zoneinfo adds to min/low/high/promo.
     const std::string ctx = "node " + std::to_string(z.node) + " zone " + z.name + " (managed " +
-                            std::to_string(z.managed) + ", boost " + std::to_string(z.boost) +
+                            std::to_string(z.managed_pages) + ", boost " + std::to_string(z.boost_pages) +
                             "): a difference means managed changed since the kernel last ran "
                             "__setup_per_zone_wmarks (deferred init, hotplug) or the formula drifted";
-    EXPECT_EQ(wm[i].min, z.min - z.boost) << ctx;
-    EXPECT_EQ(wm[i].low, z.low - z.boost) << ctx;
-    EXPECT_EQ(wm[i].high, z.high - z.boost) << ctx;
-    EXPECT_EQ(wm[i].promo, z.promo - z.boost) << ctx;
+    EXPECT_EQ(wm[i].min, z.min_pages) << ctx;
+    EXPECT_EQ(wm[i].low, z.low_pages) << ctx;
+    EXPECT_EQ(wm[i].high, z.high_pages) << ctx;
+    EXPECT_EQ(wm[i].promo, zones[i].promo_pages) << ctx;
   }
 
   // lowmem_reserve per node: zoneinfo prints it by kernel zone index, i.e. in the order the
   // node's zones are listed.
   std::map<int, std::vector<std::size_t>> by_node;
   for (std::size_t i = 0; i < zones.size(); ++i) {
-    by_node[zones[i].node].push_back(i);
+    by_node[zones[i].zone.node].push_back(i);
   }
   std::array<std::uint64_t, kZoneTypes> ratio{};
   {
@@ -361,10 +274,10 @@ TEST(KernelCrossCheck, WatermarksReservesAndPcpLimitsMatchZoneinfo) {
     }
     const std::vector<LowmemReserve> lr = setup_per_zone_lowmem_reserve(node_sizes, ratio);
     for (std::size_t k = 0; k < ids.size(); ++k) {
-      const ProcZone& z = zones[ids[k]];
-      ASSERT_EQ(z.protection.size(), ids.size()) << z.name;
+      const traces::ZoneInfo& z = zones[ids[k]].zone;
+      ASSERT_EQ(z.lowmem_reserve_pages.size(), ids.size()) << z.name;
       for (std::size_t j = 0; j < ids.size(); ++j) {
-        EXPECT_EQ(lr[k][index_of(sizes[ids[j]].type)], z.protection[j])
+        EXPECT_EQ(lr[k][index_of(sizes[ids[j]].type)], z.lowmem_reserve_pages[j])
             << "node " << node << " zone " << z.name << " protection[" << j << "]";
       }
     }
@@ -374,15 +287,16 @@ TEST(KernelCrossCheck, WatermarksReservesAndPcpLimitsMatchZoneinfo) {
   // the low watermark (boost excluded).
   const auto fraction = read_number("/proc/sys/vm/percpu_pagelist_high_fraction").value_or(0);
   for (std::size_t i = 0; i < zones.size(); ++i) {
-    const ProcZone& z = zones[i];
-    if (z.batch < 0 || z.managed == 0) {
+    const ProcZone& d = zones[i];
+    const traces::ZoneInfo& z = d.zone;
+    if (d.pcp_batch < 0 || z.managed_pages == 0) {
       continue;
     }
     const PcpLimits l =
-        pcp_limits(z.managed, z.low - z.boost, static_cast<std::uint64_t>(page_size), z.cpus, fraction);
-    EXPECT_EQ(l.batch, z.batch) << z.name;
-    EXPECT_EQ(l.high_min, z.high_min) << z.name;
-    EXPECT_EQ(l.high_max, z.high_max) << z.name;
+        pcp_limits(z.managed_pages, z.low_pages, static_cast<std::uint64_t>(page_size), d.pagesets, fraction);
+    EXPECT_EQ(l.batch, d.pcp_batch) << z.name;
+    EXPECT_EQ(l.high_min, d.pcp_high_min) << z.name;
+    EXPECT_EQ(l.high_max, d.pcp_high_max) << z.name;
   }
 }
 

@@ -1,5 +1,5 @@
-// The /proc parsers, the free-run decomposition and the kallsyms symbolizer, on samples
-// copied from Linux 6.18 (no privileges needed).
+// The free-page map (kpageflags runs and their decomposition) and the kallsyms symbolizer,
+// on samples (no privileges needed). The /proc text parsers are tested in tests/procfs.
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -12,154 +12,6 @@ namespace {
 
 using traces::decompose_free_runs;
 using traces::FreeRun;
-
-constexpr const char* kZoneinfo = R"(Node 0, zone      DMA
-  per-node stats
-      nr_inactive_anon 1307
-      nr_free_pages 99
-  pages free     3840
-        boost    0
-        min      57
-        low      71
-        high     85
-        promo    99
-        spanned  4095
-        present  3998
-        managed  3840
-        cma      0
-        protection: (0, 3018, 4426, 4426, 4426)
-      nr_free_pages 3840
-  pagesets
-    cpu: 0
-              count:    0
-              high:     0
-              batch:    1
-              high_min: 35
-              high_max: 240
-  vm stats threshold: 4
-    cpu: 1
-              count:    0
-              high:     0
-              batch:    1
-              high_min: 35
-              high_max: 240
-  vm stats threshold: 4
-  node_unreclaimable:  0
-  start_pfn:           1
-Node 0, zone   Normal
-  pages free     303466
-        boost    1000
-        min      6355
-        low      7693
-        high     9031
-        promo    9369
-        spanned  5505024
-        present  5505024
-        managed  360448
-        cma      0
-        protection: (0, 0, 0, 0, 0)
-  pagesets
-    cpu: 0
-              count:    2892
-              high:     3409
-              batch:    63
-              high_min: 3346
-              high_max: 22528
-  vm stats threshold: 20
-    cpu: 1
-              count:    3792
-              high:     3990
-              batch:    63
-              high_min: 3346
-              high_max: 22528
-  vm stats threshold: 20
-  node_unreclaimable:  0
-  start_pfn:           1048576
-Node 0, zone  Movable
-  pages free     0
-        boost    0
-        min      32
-        low      32
-        high     32
-        promo    32
-        spanned  0
-        present  0
-        managed  0
-        cma      0
-        protection: (0, 0, 0, 0, 0)
-)";
-
-TEST(Zoneinfo, ParsesWatermarksPcpAndProtection) {
-  const auto zones = parse_zoneinfo(kZoneinfo);
-  ASSERT_EQ(zones.size(), 3u);
-  const auto& dma = zones[0];
-  EXPECT_EQ(dma.node, 0);
-  EXPECT_EQ(dma.name, "DMA");
-  EXPECT_EQ(dma.start_pfn, 1u);
-  EXPECT_EQ(dma.spanned_pages, 4095u);
-  EXPECT_EQ(dma.present_pages, 3998u);
-  EXPECT_EQ(dma.managed_pages, 3840u);
-  EXPECT_EQ(dma.free_pages, 3840u);
-  EXPECT_EQ(dma.min_pages, 57u);
-  EXPECT_EQ(dma.low_pages, 71u);
-  EXPECT_EQ(dma.high_pages, 85u);
-  EXPECT_EQ(dma.lowmem_reserve_pages, (std::vector<std::uint64_t>{0, 3018, 4426, 4426, 4426}));
-  EXPECT_EQ(dma.pcp_batch, 1u);
-  EXPECT_EQ(dma.pcp_count_pages, 0u);
-}
-
-TEST(Zoneinfo, SubtractsBoostAndSumsPcpCountsOverCpus) {
-  const auto zones = parse_zoneinfo(kZoneinfo);
-  const auto& normal = zones[1];
-  EXPECT_EQ(normal.boost_pages, 1000u);
-  EXPECT_EQ(normal.min_pages, 5355u);  // zoneinfo prints the boost included
-  EXPECT_EQ(normal.low_pages, 6693u);
-  EXPECT_EQ(normal.high_pages, 8031u);
-  EXPECT_EQ(normal.pcp_high, 3409u);  // first CPU's pageset
-  EXPECT_EQ(normal.pcp_batch, 63u);
-  EXPECT_EQ(normal.pcp_count_pages, 2892u + 3792u);
-  EXPECT_EQ(normal.start_pfn, 1048576u);
-  // "high:" of the pagesets never overwrites the watermark "high"
-  EXPECT_NE(normal.high_pages, 3990u);
-  EXPECT_EQ(zones[2].spanned_pages, 0u);
-}
-
-TEST(Buddyinfo, ParsesEveryOrder) {
-  const auto rows = parse_buddyinfo(
-      "Node 0, zone      DMA      0      0      0      0      0      0      0      0      1      1      3 \n"
-      "Node 0, zone   Normal    187    273     23    116    101     58    103     95     54     31    244 \n");
-  ASSERT_EQ(rows.size(), 2u);
-  EXPECT_EQ(rows[1].zone, "Normal");
-  ASSERT_EQ(rows[1].free_blocks.size(), 11u);
-  EXPECT_EQ(rows[1].free_blocks[0], 187u);
-  EXPECT_EQ(rows[1].free_blocks[10], 244u);
-}
-
-TEST(Pagetypeinfo, ParsesOrderTypesAndBlocks) {
-  const auto info = parse_pagetypeinfo(
-      "Page block order: 9\n"
-      "Pages per block:  512\n"
-      "\n"
-      "Free pages count per migrate type at order       0      1      2\n"
-      "Node    0, zone      DMA, type    Unmovable      0      0      1\n"
-      "Node    0, zone      DMA, type      Movable      0      2 >100000\n"
-      "Node    0, zone      DMA, type  Reclaimable      0      0      0\n"
-      "Node    0, zone      DMA, type   HighAtomic      0      0      0\n"
-      "Node    0, zone      DMA, type      Isolate      0      0      0\n"
-      "Node    0, zone   Normal, type    Unmovable     41    260     10\n"
-      "Node    0, zone   Normal, type      Movable      3      0      2\n"
-      "\n"
-      "Number of blocks type     Unmovable      Movable  Reclaimable   HighAtomic      Isolate \n"
-      "Node 0, zone      DMA            1            7            0            0            0 \n"
-      "Node 0, zone   Normal           44          631           29            0            0 \n");
-  EXPECT_EQ(info.pageblock_order, 9u);
-  EXPECT_EQ(info.migratetype_names,
-            (std::vector<std::string>{"Unmovable", "Movable", "Reclaimable", "HighAtomic", "Isolate"}));
-  ASSERT_EQ(info.zones.size(), 2u);
-  ASSERT_EQ(info.zones[0].free_blocks.size(), 5u);
-  EXPECT_EQ(info.zones[0].free_blocks[1], (std::vector<std::uint64_t>{0, 2, 100000}));
-  EXPECT_EQ(info.zones[1].pageblocks, (std::vector<std::uint64_t>{44, 631, 29, 0, 0}));
-}
 
 TEST(FreeRuns, BuildsRunsOfBuddyPagesWithinTheZone) {
   const std::uint64_t buddy = 1ull << kKpfBuddyBit;
@@ -219,28 +71,6 @@ TEST(KernelSymbols, RestrictedKallsymsIsReportedAsUnusable) {
   syms.load(in);
   EXPECT_EQ(syms.size(), 0u);
   EXPECT_EQ(syms.symbolize(0xffffffff81000000), "0xffffffff81000000");
-}
-
-TEST(VmSysctls, ReadsTheRunningKernelsValues) {
-  const auto sysctls = read_vm_sysctls();
-  if (sysctls.empty()) GTEST_SKIP() << "no /proc/sys/vm";
-  ASSERT_TRUE(sysctls.count("min_free_kbytes"));
-  EXPECT_FALSE(sysctls.at("min_free_kbytes").empty());
-  EXPECT_EQ(sysctls.count("drop_caches"), 0u);
-  EXPECT_EQ(sysctls.count("stat_refresh"), 0u);
-}
-
-TEST(SystemFacts, DescribesThisMachine) {
-  const auto facts = collect_system_facts("/nonexistent");
-  EXPECT_FALSE(facts.kernel_release.empty());
-  EXPECT_GE(facts.nr_cpus, 1u);
-  EXPECT_GT(facts.page_size, 0u);
-  EXPECT_FALSE(facts.zones.empty());
-  EXPECT_FALSE(facts.migratetype_names.empty());
-  // no format file there: the built-in table, and a warning that says so
-  EXPECT_EQ(facts.gfp_table_source, traces::GfpTableSource::BuiltIn);
-  EXPECT_FALSE(facts.gfp_table.empty());
-  EXPECT_FALSE(facts.warnings.empty());
 }
 
 }  // namespace

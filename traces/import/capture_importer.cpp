@@ -16,6 +16,7 @@
 #include "labyrinth/traces/text_trace.hpp"
 #include "labyrinth/traces/trace_error.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
+#include "labyrinth/common/text.hpp"
 
 namespace labyrinth::traces::import {
 namespace {
@@ -25,7 +26,7 @@ constexpr std::size_t kMaxOtherEventNames = 64;
 constexpr std::size_t kMaxUnknownGfpNames = 32;
 constexpr std::uint32_t kDefaultMaxOrder = 10;
 
-std::string errno_text(int err) { return std::strerror(err); }
+using common::errno_text;
 
 // A std::streambuf over an InputSource, for the text twin's istream-based converter.
 class InputStreambuf : public std::streambuf {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "labyrinth/traces/gfp_table.hpp"
+#include "labyrinth/common/text.hpp"
 
 namespace labyrinth::traces {
 namespace {
@@ -355,11 +356,7 @@ std::size_t scan_to(std::string_view text, std::size_t pos, char stop) {
   return std::string_view::npos;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n')) s.remove_suffix(1);
-  return s;
-}
+using common::trim;
 
 }  // namespace
 

@@ -1,4 +1,5 @@
 #include "labyrinth/traces/import/line_tokenizer.hpp"
+#include "labyrinth/common/text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -14,17 +15,9 @@ constexpr bool is_ident(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
-std::string_view trim_left(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size() && is_space(s[i])) ++i;
-  return s.substr(i);
-}
-std::string_view trim_right(std::string_view s) {
-  std::size_t n = s.size();
-  while (n > 0 && is_space(s[n - 1])) --n;
-  return s.substr(0, n);
-}
-std::string_view trim(std::string_view s) { return trim_right(trim_left(s)); }
+using common::trim;
+using common::trim_left;
+using common::trim_right;
 
 bool all_digits(std::string_view s) {
   if (s.empty()) return false;

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "labyrinth/replay/capture.hpp"
 #include "labyrinth/replay/data_quality.hpp"
 #include "labyrinth/replay/failure_class.hpp"
 #include "labyrinth/traces/page_event.hpp"
@@ -39,15 +40,7 @@ struct Row {
   Tally tally;
 };
 
-struct StatResult {
-  // what was read
-  std::string trace_path;
-  traces::TraceHeader header;
-  traces::TraceFooter footer;
-  bool complete = false;
-  std::string damage;
-  std::uint64_t events = 0;
-  std::uint64_t first_ts_ns = 0, last_ts_ns = 0;
+struct StatResult : CaptureDescription {
   unsigned callsite_depth = 1;  // frames from the call site on that group by_callsite
   // totals
   Tally total;

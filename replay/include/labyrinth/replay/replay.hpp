@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "labyrinth/allocator/config.hpp"
+#include "labyrinth/replay/capture.hpp"
 #include "labyrinth/replay/data_quality.hpp"
 #include "labyrinth/replay/forensics.hpp"
 #include "labyrinth/replay/model_setup.hpp"
@@ -40,6 +41,11 @@ namespace labyrinth::replay {
 
 enum class ReplayMode : std::uint8_t { Mirror, Simulate };
 std::string_view to_string(ReplayMode mode);
+
+// Where the model's free pages came from: the start snapshot's free-page map, or every
+// managed page free (no map). "start_snapshot", "all_free" in the report.
+enum class SeedSource : std::uint8_t { StartSnapshot, AllFree };
+std::string_view to_string(SeedSource source);
 
 struct ReplayOptions {
   ReplayMode mode = ReplayMode::Mirror;
@@ -87,19 +93,11 @@ struct ReplayCounters {
   std::uint64_t balloon_requested_pages = 0;
 };
 
-struct ReplayResult {
-  // input
-  std::string trace_path;
-  traces::TraceHeader header;
-  traces::TraceFooter footer;
-  bool complete = false;
-  std::string damage;
-  std::uint64_t events_read = 0;
-  std::uint64_t first_ts_ns = 0, last_ts_ns = 0;
+struct ReplayResult : CaptureDescription {
   // configuration
   ReplayMode mode = ReplayMode::Mirror;
   WhatIf what_if;
-  std::string seeded_from;  // "start_snapshot" or "all_free"
+  SeedSource seeded_from = SeedSource::AllFree;
   allocator::PcpMode pcp_mode = allocator::PcpMode::Manual;
   allocator::ModelConfig model_config;  // zones with the watermarks in force
   std::uint64_t recorded_min_free_kbytes = 0;

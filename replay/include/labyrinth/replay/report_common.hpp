@@ -1,5 +1,5 @@
-// Report sections shared by every analysis command (stat, replay): tool, kernel, capture,
-// data quality. Units are in key names; numbers are numbers.
+// Report sections shared by every analysis command (stat, replay): tool, kernel, data
+// quality (the capture is capture.hpp's). Units are in key names; numbers are numbers.
 #pragma once
 
 #include <cstdio>
@@ -15,19 +15,8 @@ namespace labyrinth::replay {
 // chain of frames. A version adds keys; a key's meaning never changes within one.
 inline constexpr int kReportSchemaVersion = 2;
 
-struct CaptureSummary {
-  std::string trace_path;
-  bool complete = false;
-  std::string damage;
-  std::uint64_t events = 0;
-  std::uint64_t first_ts_ns = 0;
-  std::uint64_t last_ts_ns = 0;
-};
-
 nlohmann::ordered_json tool_json(const std::string& command);
 nlohmann::ordered_json kernel_json(const traces::TraceHeader& header);
-nlohmann::ordered_json capture_json(const CaptureSummary& capture, const traces::TraceHeader& header,
-                                    const traces::TraceFooter& footer);
 nlohmann::ordered_json data_quality_json(const DataQualityCounters& quality);
 
 // "Data quality" block of the text reports: every non-zero counter, loss first.
