@@ -54,6 +54,16 @@ std::vector<allocator::ZoneType> node_zone_kinds(const traces::TraceHeader& head
 // Kernel-version rules from the release string ("6.12.95-...", "7.3.4").
 allocator::KernelRules kernel_rules_of(const traces::TraceHeader& header);
 
+// Whether the model's rules are those of the recorded kernel (docs/kernel-rules.md §1, §12.1).
+// modelled == false: a generation whose allocation policy the model does not have (simulate
+// refuses it: its predictions would be another kernel's); `why` names the rule. A release that
+// cannot be read, or one newer than the model knows, is modelled with a note in `why`.
+struct KernelGeneration {
+  bool modelled = true;
+  std::string why;  // empty when the release is one the rules describe
+};
+KernelGeneration kernel_generation(const std::string& release);
+
 // Builds the model configuration. Throws std::invalid_argument when the header has no zone
 // the model can use.
 ModelSetup make_model_setup(const traces::TraceHeader& header, allocator::PcpMode pcp, const WhatIf& what_if);
