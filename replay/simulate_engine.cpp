@@ -136,7 +136,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
         }
         map_.set(e.pfn, r.pfn.value, e.order);
         if ((r.migratetype == allocator::MigrateType::Movable || r.migratetype == allocator::MigrateType::Reclaimable) &&
-            (e.gfp & direct_reclaim_bit_) != 0) {
+            (e.gfp & direct_reclaim_bit_) != 0 && !is_hugetlb_pool_page(e.gfp)) {
           remember(r.zone, e.pfn, e.order);
         }
       } else {
@@ -225,6 +225,13 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       return;
     }
     quality.add(DataQuality::free_of_unmapped_page);
+  }
+
+  // mm/hugetlb.c:alloc_buddy_hugetlb_folio asks for __GFP_THISNODE | __GFP_RETRY_MAYFAIL: a
+  // hugetlb pool page, movable but on no LRU, which no reclaim frees.
+  [[nodiscard]] bool is_hugetlb_pool_page(std::uint64_t gfp) const {
+    const allocator::Gfp mask = setup.config.gfp.thisnode | setup.config.gfp.retry_mayfail;
+    return setup.config.gfp.thisnode != 0 && (gfp & mask) == mask;
   }
 
   // Queues a reclaimable allocation. A recorded pfn is queued at most once (re-allocations of

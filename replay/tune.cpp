@@ -50,7 +50,7 @@ TuneEvaluate simulate_evaluator(const TunedTrace& trace, WhatIf what_if) {
     }
     o.interval_ns = ~std::uint64_t{0} / 4;  // no timeline: only the failures count here
     o.timeline_points = 1;
-    o.max_failures = 1;
+    o.max_failures = 0;  // every record: the atomic ones are counted from them
     o.check_invariants = false;
     const traces::TraceReader& reader = *trace.reader;
     Replayer replayer(trace.header, reader.start_snapshot(), traces::Snapshot{}, o);
@@ -60,7 +60,11 @@ TuneEvaluate simulate_evaluator(const TunedTrace& trace, WhatIf what_if) {
     p.knob = knob;
     p.value = value;
     for (int c = 0; c < kFailureClassCount; ++c) p.failures_by_class[static_cast<std::size_t>(c)] = r.failures.by_class(static_cast<FailureClass>(c));
-    p.atomic_by_cause = r.failures.by_class_cause()[static_cast<std::size_t>(FailureClass::Atomic)];
+    for (const FailureRecord& f : r.failures.records()) {
+      if (!is_atomic(f.gfp, r.bits) || f.order > kCostlyOrder) continue;
+      ++p.atomic_failures;
+      ++p.atomic_by_cause[static_cast<std::size_t>(f.cause)];
+    }
     p.oom_kills = r.counters.oom_kills;
     for (const auto& z : r.model_config.zones) {
       const auto wm = z.watermarks.value_or(allocator::Watermarks{});

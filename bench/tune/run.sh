@@ -15,6 +15,7 @@ build=${1:?usage: run.sh BUILD_DIR [TRACE...]}
 shift
 laby=$build/cli/labyrinth
 work=${WORK:-$(mktemp -d)}
+mkdir -p "$work"
 src=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "${RECORD:-0}" -gt 0 ]; then
   i=0

@@ -1,7 +1,9 @@
 // `labyrinth tune`: the smallest vm.min_free_kbytes, and separately the smallest
-// vm.watermark_scale_factor, with which simulate predicts no atomic failure on a recording
-// (failure class Atomic: GFP_ATOMIC/GFP_NOWAIT without __GFP_NOWARN, the requests that end in
-// "page allocation failure" in the kernel log).
+// vm.watermark_scale_factor, with which simulate predicts no atomic failure on a recording:
+// a failed request that cannot direct-reclaim (GFP_ATOMIC, GFP_NOWAIT, with or without
+// __GFP_NOWARN) of order 0 to PAGE_ALLOC_COSTLY_ORDER (3). The order-9 requests that cannot
+// reclaim (THP's GFP_TRANSHUGE_LIGHT) are left out: they fail for want of a huge block, which
+// no watermark provides.
 //
 // The trace is decoded once (TunedTrace); every try is one simulate run over those events. The
 // two searches run on two threads, each a sequence of simulate runs: the recorded value, then
@@ -40,13 +42,14 @@ struct TunePoint {
   TuneKnob knob = TuneKnob::MinFreeKbytes;
   std::uint64_t value = 0;
   std::array<std::uint64_t, kFailureClassCount> failures_by_class{};
+  std::uint64_t atomic_failures = 0;  // see the file comment
   std::array<std::uint64_t, kFailureCauseCount> atomic_by_cause{};
   std::uint64_t oom_kills = 0;
   // Sums over the zones of the watermarks in force, in pages.
   std::uint64_t min_pages = 0;
   std::uint64_t high_pages = 0;
   double seconds = 0;  // wall time of the run
-  [[nodiscard]] std::uint64_t atomic() const { return failures_by_class[static_cast<std::size_t>(FailureClass::Atomic)]; }
+  [[nodiscard]] std::uint64_t atomic() const { return atomic_failures; }
 };
 
 struct TuneSearch {
