@@ -271,8 +271,9 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   void wake_kswapd(std::uint64_t now, const allocator::AllocResult& r) {
     Kswapd& k = kswapd_[r.zone];
     if (k.awake) return;
+    // Most requests pass the fast path of an unboosted zone: no wake-up, and no levels read.
+    if (r.ok() && r.path == allocator::AllocPath::Fast && model.watermark_boost(r.zone) == 0) return;
     const allocator::ZoneLevels z = model.levels(r.zone);
-    if (r.ok() && r.path == allocator::AllocPath::Fast && z.boost == 0) return;
     if (z.boost == 0 && z.free_pages > z.watermarks.high) return;
     k = Kswapd{true, now, 0.0};
     ++kswapd_awake_;
