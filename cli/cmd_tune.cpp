@@ -20,6 +20,7 @@ struct TuneCliOptions {
   bool no_highatomic = false;
   bool no_pcp = false;
   std::string balloon;
+  std::optional<std::uint64_t> kswapd_rate;
   std::string json_path;
   bool quiet = false;
 };
@@ -29,6 +30,7 @@ int run_tune(const TuneCliOptions& o) {
   w.watermark_boost_factor = o.watermark_boost_factor;
   w.no_highatomic = o.no_highatomic;
   w.no_pcp = o.no_pcp;
+  if (o.kswapd_rate) w.kswapd_mib_per_s = *o.kswapd_rate;
   if (!o.balloon.empty()) {
     const ParsedUnit size = parse_size(o.balloon);
     if (!size.ok()) {
@@ -83,6 +85,8 @@ void setup_tune(CLI::App& app) {
   cmd->add_flag("--no-highatomic", o->no_highatomic, "No high-order atomic reserve in every run");
   cmd->add_flag("--no-pcp", o->no_pcp, "No per-CPU page lists in every run");
   cmd->add_option("--balloon", o->balloon, "Take SIZE of free memory away at the start of every run (e.g. 512M)");
+  cmd->add_option("--kswapd-rate", o->kswapd_rate, "How fast kswapd reclaims in every run, in MiB/s (default 1024)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30));
   cmd->add_option("--json", o->json_path, "Also write the JSON report to FILE ('-' for stdout, text suppressed)");
   cmd->add_flag("-q,--quiet", o->quiet, "No text report");
   cmd->callback([o] {

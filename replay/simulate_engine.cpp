@@ -12,7 +12,7 @@
 //   __GFP_KSWAPD_RECLAIM (GFP_ATOMIC has it) that left the fast path (wake_all_kswapds) or met a
 //   boosted zone (rmqueue's ZONE_BOOSTED_WATERMARK), unless the zone is balanced and not boosted
 //   (wakeup_kswapd). It runs asynchronously: from the next event on it reclaims at
-//   kKswapdPagesPerMs of trace time until the zone is balanced on NR_FREE_PAGES (above high +
+//   WhatIf::kswapd_mib_per_s of trace time until the zone is balanced on NR_FREE_PAGES (above high +
 //   boost; pages on per-CPU lists do not count, pgdat_balanced) or nothing is left to
 //   reclaim; then the boost goes back to 0, as at the end of balance_pgdat.
 #include <deque>
@@ -30,10 +30,6 @@ using traces::PageEvent;
 
 namespace {
 
-// kswapd's reclaim rate, in pages of trace time per millisecond: 1 GiB/s of 4 KiB pages, the
-// order of a kswapd scanning clean page cache. The trace does not say; what it decides is how
-// long an atomic burst lives off the reserve before kswapd catches up.
-constexpr double kKswapdPagesPerMs = 262.144;
 // kswapd advances at most this often (trace time): it is a thread, not part of each event.
 constexpr std::uint64_t kKswapdTickNs = 50'000;
 
@@ -53,6 +49,10 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     kswapd_.resize(setup.config.zones.size());
     direct_reclaim_bit_ = setup.config.gfp.direct_reclaim;
     kswapd_bit_ = setup.config.gfp.kswapd_reclaim;
+    // WhatIf::kswapd_mib_per_s (1 GiB/s by default, the order of a kswapd scanning clean page
+    // cache): it decides how long an atomic burst lives off the reserve before kswapd catches up.
+    kswapd_pages_per_ms_ = static_cast<double>(o.what_if.kswapd_mib_per_s) * 1024.0 * 1024.0 /
+                           static_cast<double>(setup.config.page_size) / 1000.0;
     model.set_reclaimer(this);
     // The boost stays until kswapd's balance finishes (see kswapd_step), not the wake-up.
     allocator::Tunables t = model.tunables();
@@ -285,7 +285,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     for (std::uint16_t zone = 0; zone < kswapd_.size(); ++zone) {
       Kswapd& k = kswapd_[zone];
       if (!k.awake || now < k.last_ns + kKswapdTickNs) continue;
-      k.credit += static_cast<double>(now - k.last_ns) * kKswapdPagesPerMs / 1e6;
+      k.credit += static_cast<double>(now - k.last_ns) * kswapd_pages_per_ms_ / 1e6;
       k.last_ns = now;
       const allocator::ZoneLevels z = model.levels(zone);
       const std::uint64_t target = z.watermarks.high + z.boost;
@@ -344,6 +344,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   };
   std::vector<Kswapd> kswapd_;
   std::size_t kswapd_awake_ = 0;
+  double kswapd_pages_per_ms_ = 0;
   std::uint64_t reclaimed_pages_ = 0;
   std::uint64_t reclaim_runs_ = 0;
 };

@@ -26,6 +26,9 @@ struct WhatIf {
   bool no_highatomic = false;
   bool no_pcp = false;
   std::uint64_t balloon_bytes = 0;
+  // Simulate's kswapd reclaim rate in MiB of trace time per second (the trace does not say how
+  // fast the kernel's reclaimed; replay/simulate_engine.cpp).
+  std::uint64_t kswapd_mib_per_s = 1024;
   // True when a setting that changes the watermarks is given (they are then recomputed).
   [[nodiscard]] bool changes_watermarks() const { return min_free_kbytes || watermark_scale_factor; }
 };
