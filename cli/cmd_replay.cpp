@@ -38,6 +38,7 @@ struct ReplayCliOptions {
   bool no_highatomic = false;
   bool no_pcp = false;
   std::string balloon;
+  std::optional<std::uint64_t> kswapd_rate;
   std::string interval = "1s";
   std::string timeline_path;
   std::string json_path;
@@ -113,6 +114,7 @@ int run_replay(const ReplayCliOptions& o) {
   w.watermark_boost_factor = o.watermark_boost_factor;
   w.no_highatomic = o.no_highatomic;
   w.no_pcp = o.no_pcp;
+  if (o.kswapd_rate) w.kswapd_mib_per_s = *o.kswapd_rate;
   if (!o.balloon.empty()) {
     const ParsedUnit size = parse_size(o.balloon);
     if (!size.ok()) {
@@ -134,14 +136,15 @@ int run_replay(const ReplayCliOptions& o) {
   options.max_failures = o.max_failures;
   options.callsite_depth = o.callsite_depth;
   const bool what_if = w.min_free_kbytes || w.watermark_scale_factor || w.watermark_boost_factor || w.no_highatomic ||
-                       w.no_pcp || w.balloon_bytes != 0;
+                       w.no_pcp || w.balloon_bytes != 0 || o.kswapd_rate;
 
   auto reader = open_trace_or_exit(o.input, traces::TraceReader::ReadAhead::Events);
   const auto& start = reader->start_snapshot();
   const bool has_map = start.present && !start.free_runs.empty();
   if (o.mode == "mirror") {
     if (what_if) {
-      error("what-if options (--min-free-kbytes, --watermark-*, --no-highatomic, --no-pcp, --balloon) need --mode simulate");
+      error("what-if options (--min-free-kbytes, --watermark-*, --no-highatomic, --no-pcp, --balloon, --kswapd-rate) "
+            "need --mode simulate");
       return kExitUsage;
     }
     options.mode = replay::ReplayMode::Mirror;
@@ -297,6 +300,9 @@ void setup_replay(CLI::App& app) {
   cmd->add_flag("--no-highatomic", o->no_highatomic, "simulate: no high-order atomic reserve");
   cmd->add_flag("--no-pcp", o->no_pcp, "simulate: no per-CPU page lists");
   cmd->add_option("--balloon", o->balloon, "simulate: take SIZE of free memory away at the start (e.g. 512M, 2G)");
+  cmd->add_option("--kswapd-rate", o->kswapd_rate,
+                  "simulate: how fast kswapd reclaims, in MiB of trace time per second (default 1024)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30));
   cmd->add_option("--interval", o->interval, "Timeline interval of trace time (e.g. 100ms, 1s)")->capture_default_str();
   cmd->add_option("--timeline", o->timeline_path, "Write every timeline sample to FILE as CSV ('-' for stdout)");
   cmd->add_option("--json", o->json_path, "Also write the JSON report to FILE ('-' for stdout, text suppressed)");
