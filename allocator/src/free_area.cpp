@@ -16,6 +16,7 @@ Zone::Zone(Params* params, std::uint16_t id, const ZoneConfig& cfg, unsigned nr_
       managed_(cfg.managed_pages),
       present_(cfg.present_pages != 0 ? cfg.present_pages : cfg.managed_pages),
       pb_first_(cfg.start_pfn.value >> params->pageblock_order),
+      max_order_(params->max_order),
       top_bias_(static_cast<std::uint32_t>(cfg.start_pfn.value & ((std::uint64_t{1} << params->max_order) - 1))),
       state_(cfg.spanned_pages),
       links_(cfg.spanned_pages),
@@ -73,11 +74,13 @@ void Zone::add_to_free_list(std::uint32_t idx, unsigned order, MigrateType mt, b
   state_ref(idx, order).set(PageKind::Free, order, mt);
   const unsigned t = index_of(mt);
   ListHead& l = area_.lists[order][t];
-  if (tail) {
-    list_push_back(link_view(order), l, idx);
-  } else {
-    list_push_front(link_view(order), l, idx);
-  }
+  with_links(order, [&](auto m) {
+    if (tail) {
+      list_push_back(m, l, idx);
+    } else {
+      list_push_front(m, l, idx);
+    }
+  });
   ++area_.blocks[order][t];
   ++area_.nr_free[order];
   area_.mask[t] |= 1u << order;
@@ -93,7 +96,7 @@ void Zone::del_from_free_list(std::uint32_t idx) {
   const unsigned order = s.order;
   const unsigned t = index_of(s.mt());
   ListHead& l = area_.lists[order][t];
-  list_unlink(link_view(order), l, idx);
+  with_links(order, [&](auto m) { list_unlink(m, l, idx); });
   --area_.blocks[order][t];
   --area_.nr_free[order];
   if (l.head == kNil) {
@@ -117,8 +120,7 @@ void Zone::move_to_free_list(std::uint32_t idx, MigrateType to) {
   }
   const unsigned from = index_of(s.mt());
   const unsigned t = index_of(to);
-  const LinkView m = link_view(order);
-  list_unlink(m, area_.lists[order][from], idx);
+  with_links(order, [&](auto m) { list_unlink(m, area_.lists[order][from], idx); });
   --area_.blocks[order][from];
   if (area_.lists[order][from].head == kNil) {
     area_.mask[from] &= ~(1u << order);
@@ -131,7 +133,7 @@ void Zone::move_to_free_list(std::uint32_t idx, MigrateType to) {
     area_.nr_free_pages -= std::uint64_t{1} << order;
   }
   state_ref(idx, order).set(PageKind::Free, order, to, true);
-  list_push_back(m, area_.lists[order][t], idx);
+  with_links(order, [&](auto m) { list_push_back(m, area_.lists[order][t], idx); });
   ++area_.blocks[order][t];
   area_.mask[t] |= 1u << order;
   area_.pages[t] += std::uint64_t{1} << order;

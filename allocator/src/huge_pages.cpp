@@ -94,22 +94,25 @@ void clear(void* p, std::size_t bytes) {
   }
 }
 
-namespace {
-// Resident pages of [p, p + size) by mincore(); empty when it is not available.
-std::vector<unsigned char> residency(const void* p, std::size_t size) {
+std::size_t page_bytes() { return page_size(); }
+
+std::vector<unsigned char> residency(const void* p, std::size_t bytes) {
+  if (p == nullptr) {
+    return {};
+  }
+  const std::size_t size = mapped_size(bytes);
   std::vector<unsigned char> in((size + page_size() - 1) / page_size());
   if (mincore(const_cast<void*>(p), size, in.data()) != 0) {
     in.clear();
   }
   return in;
 }
-}  // namespace
 
 void copy_written(void* dst, const void* src, std::size_t bytes) {
   if (src == nullptr || bytes == 0) {
     return;
   }
-  const std::vector<unsigned char> in = residency(src, mapped_size(bytes));
+  const std::vector<unsigned char> in = residency(src, bytes);
   const std::size_t ps = page_size();
   const auto* s = static_cast<const unsigned char*>(src);
   auto* d = static_cast<unsigned char*>(dst);
@@ -132,7 +135,7 @@ std::size_t resident(const void* p, std::size_t bytes) {
   if (p == nullptr) {
     return 0;
   }
-  const std::vector<unsigned char> in = residency(p, mapped_size(bytes));
+  const std::vector<unsigned char> in = residency(p, bytes);
   std::size_t pages = 0;
   for (const unsigned char c : in) {
     pages += c & 1u;

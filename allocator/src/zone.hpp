@@ -79,7 +79,8 @@ static_assert(sizeof(PageState) + sizeof(PageLinks) <= 16, "within the 16-byte b
 
 /// The links of the blocks of one order: per frame, or per MAX_PAGE_ORDER block (shift =
 /// max_order, bias = the zone start's offset in its first such block). Lists hold frame
-/// indices either way.
+/// indices either way. The list functions take it or a plain PageLinks* (per frame, the hot
+/// case: Zone::with_links picks).
 struct LinkView {
   PageLinks* base;
   std::uint32_t bias;
@@ -92,7 +93,8 @@ struct ListHead {
   std::uint32_t tail = kNil;
 };
 
-inline void list_push_front(LinkView m, ListHead& l, std::uint32_t i) {
+template <typename Links>
+inline void list_push_front(Links m, ListHead& l, std::uint32_t i) {
   m[i].prev = kNil;
   m[i].next = l.head;
   if (l.head != kNil) {
@@ -102,7 +104,8 @@ inline void list_push_front(LinkView m, ListHead& l, std::uint32_t i) {
   }
   l.head = i;
 }
-inline void list_push_back(LinkView m, ListHead& l, std::uint32_t i) {
+template <typename Links>
+inline void list_push_back(Links m, ListHead& l, std::uint32_t i) {
   m[i].next = kNil;
   m[i].prev = l.tail;
   if (l.tail != kNil) {
@@ -112,7 +115,8 @@ inline void list_push_back(LinkView m, ListHead& l, std::uint32_t i) {
   }
   l.tail = i;
 }
-inline void list_unlink(LinkView m, ListHead& l, std::uint32_t i) {
+template <typename Links>
+inline void list_unlink(Links m, ListHead& l, std::uint32_t i) {
   const std::uint32_t p = m[i].prev;
   const std::uint32_t n = m[i].next;
   if (p != kNil) {
@@ -199,8 +203,8 @@ class Zone {
   [[nodiscard]] std::uint64_t pageblock_pages() const { return std::uint64_t{1} << params_->pageblock_order; }
 
   // --- page metadata: per frame below MAX_PAGE_ORDER, per top block at it ---
-  [[nodiscard]] bool is_top(unsigned order) const { return order == params_->max_order; }
-  [[nodiscard]] std::uint32_t top_of(std::uint32_t idx) const { return (idx + top_bias_) >> params_->max_order; }
+  [[nodiscard]] bool is_top(unsigned order) const { return __builtin_expect(order == max_order_, 0) != 0; }
+  [[nodiscard]] std::uint32_t top_of(std::uint32_t idx) const { return (idx + top_bias_) >> max_order_; }
   /// The record of the block of `order` whose head is idx (empty when there is none).
   [[nodiscard]] PageState state_at(std::uint32_t idx, unsigned order) const {
     return is_top(order) ? top_state_[top_of(idx)] : state_[idx];
@@ -211,7 +215,7 @@ class Zone {
   /// The record of page frame idx, whatever its block's order: Tail for a non-head.
   [[nodiscard]] PageState state(std::uint32_t idx) const {
     const PageState s = state_[idx];
-    if (!s.empty() || ((idx + top_bias_) & ((1u << params_->max_order) - 1)) != 0) {
+    if (__builtin_expect(!s.empty() || ((idx + top_bias_) & ((1u << max_order_) - 1)) != 0, 1)) {
       return s;
     }
     return top_state_[top_of(idx)];
@@ -223,9 +227,18 @@ class Zone {
     return is_top(order) ? top_links_[top_of(idx)] : links_[idx];
   }
   [[nodiscard]] LinkView link_view(unsigned order) {
-    return is_top(order) ? LinkView{top_links_.data(), top_bias_, params_->max_order} : LinkView{links_.data(), 0, 0};
+    return is_top(order) ? LinkView{top_links_.data(), top_bias_, max_order_} : LinkView{links_.data(), 0, 0};
   }
   [[nodiscard]] LinkView link_view(unsigned order) const { return const_cast<Zone*>(this)->link_view(order); }
+  /// f(links) with the links of `order`'s blocks: a plain per-frame pointer below the top order.
+  template <typename F>
+  void with_links(unsigned order, F&& f) {
+    if (is_top(order)) {
+      f(LinkView{top_links_.data(), top_bias_, max_order_});
+    } else {
+      f(links_.data());
+    }
+  }
   /// The owner of the allocated block s heads at idx.
   [[nodiscard]] Owner owner(std::uint32_t idx, PageState s) const {
     return s.seed_owned() ? kSeedOwner : links(idx, s.order).owner();
@@ -377,6 +390,7 @@ class Zone {
   std::uint64_t managed_;
   std::uint64_t present_;
   std::uint64_t pb_first_;
+  unsigned max_order_;      ///< params_->max_order, read on every metadata access
   std::uint32_t top_bias_;  ///< start_ mod 2^max_order
   ZeroedArray<PageState> state_;      ///< per frame: heads of blocks below max_order
   ZeroedArray<PageLinks> links_;      ///< per frame
@@ -467,15 +481,16 @@ inline void Zone::unmark_allocated(std::uint32_t idx) {
 
 inline void Zone::pcp_add(unsigned cpu, std::uint32_t idx, unsigned order, MigrateType list_mt, bool tail) {
   state_ref(idx, order).set(PageKind::Pcp, order, list_mt);
-  const LinkView m = link_view(order);
-  m[idx].cpu = static_cast<std::uint16_t>(cpu);
   PerCpuPages& pcp = pcp_[cpu];
   ListHead& l = pcp.lists[pindex(order, list_mt)];
-  if (tail) {
-    list_push_back(m, l, idx);
-  } else {
-    list_push_front(m, l, idx);
-  }
+  with_links(order, [&](auto m) {
+    m[idx].cpu = static_cast<std::uint16_t>(cpu);
+    if (tail) {
+      list_push_back(m, l, idx);
+    } else {
+      list_push_front(m, l, idx);
+    }
+  });
   const auto n = std::int64_t{1} << order;
   pcp.count += n;
   pcp_pages_ += static_cast<std::uint64_t>(n);
@@ -484,12 +499,13 @@ inline void Zone::pcp_add(unsigned cpu, std::uint32_t idx, unsigned order, Migra
 inline void Zone::pcp_remove(std::uint32_t idx) {
   const PageState s = state(idx);
   const unsigned order = s.order;
-  const LinkView m = link_view(order);
-  PerCpuPages& pcp = pcp_[m[idx].cpu];
-  list_unlink(m, pcp.lists[pindex(order, s.mt())], idx);
-  const auto n = std::int64_t{1} << order;
-  pcp.count -= n;
-  pcp_pages_ -= static_cast<std::uint64_t>(n);
+  with_links(order, [&](auto m) {
+    PerCpuPages& pcp = pcp_[m[idx].cpu];
+    list_unlink(m, pcp.lists[pindex(order, s.mt())], idx);
+    const auto n = std::int64_t{1} << order;
+    pcp.count -= n;
+    pcp_pages_ -= static_cast<std::uint64_t>(n);
+  });
   state_ref(idx, order) = PageState{};
 }
 

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace labyrinth::allocator {
 
@@ -43,6 +44,10 @@ void clear(void* p, std::size_t bytes);
 void copy_written(void* dst, const void* src, std::size_t bytes);
 /// Bytes of the mapping that are resident (written or faulted in).
 std::size_t resident(const void* p, std::size_t bytes);
+/// One byte per page of the mapping (sysconf page size), bit 0 set where it is resident;
+/// empty when the kernel cannot tell.
+std::vector<unsigned char> residency(const void* p, std::size_t bytes);
+std::size_t page_bytes();
 }  // namespace zeroed
 
 template <typename T>
@@ -75,6 +80,9 @@ class ZeroedArray {
   /// Every element back to zero bytes, in time proportional to the pages written.
   void clear() { zeroed::clear(data_, bytes()); }
   [[nodiscard]] std::size_t resident_bytes() const { return zeroed::resident(data_, bytes()); }
+  /// Elements per page, and which pages were ever faulted in: the others hold zero bytes.
+  [[nodiscard]] static std::size_t per_page() { return zeroed::page_bytes() / sizeof(T); }
+  [[nodiscard]] std::vector<unsigned char> residency() const { return zeroed::residency(data_, bytes()); }
 
  private:
   T* data_ = nullptr;
