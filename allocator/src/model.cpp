@@ -40,6 +40,17 @@ void validate(const ModelConfig& c) {
   if (c.zones.empty() || c.zones.size() > 0xfffe) {
     fail("need 1..65534 zones");
   }
+  // Page frame indices are 32-bit, and the metadata's address space grows with the span
+  // (14 bytes a frame, reserved, not resident): 16 TiB of 4 KiB pages is 2^32 frames.
+  std::uint64_t spanned = 0;
+  for (const ZoneConfig& z : c.zones) {
+    spanned = spanned + z.spanned_pages < spanned ? ~std::uint64_t{0} : spanned + z.spanned_pages;
+  }
+  if (spanned > kMaxMachineBytes / c.page_size) {
+    const std::uint64_t gib = c.page_size >= (std::uint64_t{1} << 30) ? spanned * (c.page_size >> 30)
+                                                                       : spanned / ((std::uint64_t{1} << 30) / c.page_size);
+    fail("the zones span " + std::to_string(gib) + " GiB of page frames; the model handles machines up to 16 TiB");
+  }
   for (const ZoneConfig& z : c.zones) {
     if (z.spanned_pages >= kNil) {
       fail("a zone spans more than 2^32 - 2 pages");
@@ -56,17 +67,6 @@ void validate(const ModelConfig& c) {
     if (z.start_pfn.value + z.spanned_pages < z.start_pfn.value) {
       fail("a zone wraps around the pfn space");
     }
-  }
-  // Page frame indices are 32-bit, and the metadata's address space grows with the span
-  // (14 bytes a frame, reserved, not resident): 16 TiB of 4 KiB pages is 2^32 frames.
-  std::uint64_t spanned = 0;
-  for (const ZoneConfig& z : c.zones) {
-    spanned += z.spanned_pages;
-  }
-  if (spanned > kMaxMachineBytes / c.page_size) {
-    const std::uint64_t gib = c.page_size >= (std::uint64_t{1} << 30) ? spanned * (c.page_size >> 30)
-                                                                       : spanned / ((std::uint64_t{1} << 30) / c.page_size);
-    fail("the zones span " + std::to_string(gib) + " GiB of page frames; the model handles machines up to 16 TiB");
   }
   std::vector<const ZoneConfig*> sorted;
   for (const ZoneConfig& z : c.zones) {
