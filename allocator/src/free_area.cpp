@@ -16,17 +16,18 @@ Zone::Zone(Params* params, std::uint16_t id, const ZoneConfig& cfg, unsigned nr_
       managed_(cfg.managed_pages),
       present_(cfg.present_pages != 0 ? cfg.present_pages : cfg.managed_pages),
       pb_first_(cfg.start_pfn.value >> params->pageblock_order),
-      meta_(cfg.spanned_pages),
+      max_order_(params->max_order),
+      top_bias_(static_cast<std::uint32_t>(cfg.start_pfn.value & ((std::uint64_t{1} << params->max_order) - 1))),
+      state_(cfg.spanned_pages),
+      links_(cfg.spanned_pages),
       pcp_(nr_cpus) {
   if (cfg.spanned_pages != 0) {
-    const unsigned pbo = params->pageblock_order;
-    const std::uint64_t last = (end_ - 1) >> pbo;
-    pb_.resize(static_cast<std::size_t>(last - pb_first_ + 1));
-    for (std::uint64_t b = pb_first_; b <= last; ++b) {
-      const std::uint64_t lo = b << pbo;
-      const std::uint64_t hi = (b + 1) << pbo;
-      pb_[static_cast<std::size_t>(b - pb_first_)].straddles = lo < start_ || hi > end_;
-    }
+    const std::uint64_t tops = ((end_ - 1) >> params->max_order) - (start_ >> params->max_order) + 1;
+    top_state_ = ZeroedArray<PageState>(static_cast<std::size_t>(tops));
+    top_links_ = ZeroedArray<PageLinks>(static_cast<std::size_t>(tops));
+    const std::uint64_t last = (end_ - 1) >> params->pageblock_order;
+    pb_ = ZeroedArray<PageblockMeta>(static_cast<std::size_t>(last - pb_first_ + 1));
+    clear_metadata();
   }
   if (cfg.watermarks) {
     wm_ = *cfg.watermarks;
@@ -38,6 +39,21 @@ Zone::Zone(Params* params, std::uint16_t id, const ZoneConfig& cfg, unsigned nr_
   if (cfg.pcp) {
     limits_ = *cfg.pcp;
   }
+}
+
+// Only the first and the last pageblock can straddle the zone's edges.
+void Zone::clear_metadata() {
+  state_.clear();
+  links_.clear();
+  top_state_.clear();
+  top_links_.clear();
+  pb_.clear();
+  if (pb_.size() == 0) {
+    return;
+  }
+  const unsigned pbo = params_->pageblock_order;
+  pb_[0].straddles = (start_ & ((std::uint64_t{1} << pbo) - 1)) != 0 || end_ - start_ < (std::uint64_t{1} << pbo);
+  pb_[pb_.size() - 1].straddles = pb_[pb_.size() - 1].straddles || (end_ & ((std::uint64_t{1} << pbo) - 1)) != 0;
 }
 
 void Zone::pb_free_add(std::uint32_t idx, unsigned order, bool add) {
@@ -55,16 +71,16 @@ void Zone::pb_free_add(std::uint32_t idx, unsigned order, bool add) {
 }
 
 void Zone::add_to_free_list(std::uint32_t idx, unsigned order, MigrateType mt, bool tail) {
-  PageMeta* m = meta_.data();
-  m[idx].order = static_cast<std::uint8_t>(order);
-  m[idx].set(PageKind::Free, mt);
+  state_ref(idx, order).set(PageKind::Free, order, mt);
   const unsigned t = index_of(mt);
   ListHead& l = area_.lists[order][t];
-  if (tail) {
-    list_push_back(m, l, idx);
-  } else {
-    list_push_front(m, l, idx);
-  }
+  with_links(order, [&](auto m) {
+    if (tail) {
+      list_push_back(m, l, idx);
+    } else {
+      list_push_front(m, l, idx);
+    }
+  });
   ++area_.blocks[order][t];
   ++area_.nr_free[order];
   area_.mask[t] |= 1u << order;
@@ -76,11 +92,11 @@ void Zone::add_to_free_list(std::uint32_t idx, unsigned order, MigrateType mt, b
 }
 
 void Zone::del_from_free_list(std::uint32_t idx) {
-  PageMeta* m = meta_.data();
-  const unsigned order = m[idx].order;
-  const unsigned t = index_of(m[idx].mt());
+  const PageState s = state(idx);
+  const unsigned order = s.order;
+  const unsigned t = index_of(s.mt());
   ListHead& l = area_.lists[order][t];
-  list_unlink(m, l, idx);
+  with_links(order, [&](auto m) { list_unlink(m, l, idx); });
   --area_.blocks[order][t];
   --area_.nr_free[order];
   if (l.head == kNil) {
@@ -91,20 +107,20 @@ void Zone::del_from_free_list(std::uint32_t idx) {
     area_.nr_free_pages -= std::uint64_t{1} << order;
   }
   pb_free_add(idx, order, false);
-  m[idx] = PageMeta{};
+  state_ref(idx, order) = PageState{};
 }
 
 // move_to_free_list(): list_move_tail onto the new type's list; the free page counts move
 // with it (account_freepages).
 void Zone::move_to_free_list(std::uint32_t idx, MigrateType to) {
-  PageMeta* m = meta_.data();
-  const unsigned order = m[idx].order;
-  if (m[idx].mt() == to) {
+  const PageState s = state(idx);
+  const unsigned order = s.order;
+  if (s.mt() == to) {
     return;
   }
-  const unsigned from = index_of(m[idx].mt());
+  const unsigned from = index_of(s.mt());
   const unsigned t = index_of(to);
-  list_unlink(m, area_.lists[order][from], idx);
+  with_links(order, [&](auto m) { list_unlink(m, area_.lists[order][from], idx); });
   --area_.blocks[order][from];
   if (area_.lists[order][from].head == kNil) {
     area_.mask[from] &= ~(1u << order);
@@ -116,8 +132,8 @@ void Zone::move_to_free_list(std::uint32_t idx, MigrateType to) {
   } else if (t == iso) {
     area_.nr_free_pages -= std::uint64_t{1} << order;
   }
-  m[idx].set(PageKind::Free, to, true);
-  list_push_back(m, area_.lists[order][t], idx);
+  state_ref(idx, order).set(PageKind::Free, order, to, true);
+  with_links(order, [&](auto m) { list_push_back(m, area_.lists[order][t], idx); });
   ++area_.blocks[order][t];
   area_.mask[t] |= 1u << order;
   area_.pages[t] += std::uint64_t{1} << order;
@@ -142,7 +158,7 @@ void Zone::split_to_free_lists(std::uint32_t head, unsigned high, std::uint32_t 
 }
 
 void Zone::split_seed_block(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low) {
-  const MigrateType mt = meta_[head].mt();
+  const MigrateType mt = state_at(head, high).mt();
   unmark_allocated(head);
   std::uint32_t cur = head;
   while (high > low) {
@@ -165,9 +181,10 @@ std::uint32_t Zone::find_head(std::uint32_t idx) const {
     if (h < start_) {
       return kNil;
     }
-    const PageMeta& m = meta_[static_cast<std::size_t>(h - start_)];
+    const auto hi = static_cast<std::uint32_t>(h - start_);
+    const PageState m = state_at(hi, o);
     if (m.kind() != PageKind::Tail && m.order >= o) {
-      return static_cast<std::uint32_t>(h - start_);
+      return hi;
     }
   }
   return kNil;

@@ -9,7 +9,7 @@ namespace labyrinth::allocator {
 using detail::kNil;
 using detail::ListHead;
 using detail::PageKind;
-using detail::PageMeta;
+using detail::PageState;
 using detail::Zone;
 
 namespace {
@@ -19,19 +19,20 @@ std::string where(const Zone& z, std::uint32_t idx) {
          std::to_string(z.pfn(idx)) + ": ";
 }
 
-// Walks one intrusive list, checking the back links; calls f on each element.
+// Walks one intrusive list of blocks of `order`, checking the back links; calls f on each element.
 template <typename F>
-std::optional<std::string> walk(const Zone& z, const ListHead& l, F&& f) {
+std::optional<std::string> walk(const Zone& z, const ListHead& l, unsigned order, F&& f) {
   std::uint32_t prev = kNil;
   std::uint64_t steps = 0;
-  for (std::uint32_t i = l.head; i != kNil; i = z.meta_[i].next) {
-    if (i >= z.meta_.size()) {
+  const detail::LinkView m = z.link_view(order);
+  for (std::uint32_t i = l.head; i != kNil; i = m[i].next) {
+    if (i >= z.frames()) {
       return "list link out of the zone";
     }
-    if (z.meta_[i].prev != prev) {
+    if (m[i].prev != prev) {
       return where(z, i) + "broken back link";
     }
-    if (++steps > z.meta_.size()) {
+    if (++steps > z.frames()) {
       return where(z, i) + "list cycle";
     }
     if (auto e = f(i)) {
@@ -60,7 +61,7 @@ std::optional<std::string> Model::check_invariants() const {
   const unsigned max_order = s.params.max_order;
   const unsigned pbo = s.params.pageblock_order;
   for (const Zone& z : s.zones) {
-    const auto size = static_cast<std::uint32_t>(z.meta_.size());
+    const std::uint32_t size = z.frames();
     // Free lists.
     std::array<std::uint64_t, kMigrateTypes> pages{};
     std::uint64_t listed_free = 0;
@@ -68,8 +69,8 @@ std::optional<std::string> Model::check_invariants() const {
       std::uint64_t nr = 0;
       for (unsigned t = 0; t < kMigrateTypes; ++t) {
         std::uint64_t count = 0;
-        auto e = walk(z, z.area_.lists[o][t], [&](std::uint32_t i) -> std::optional<std::string> {
-          const PageMeta& m = z.meta_[i];
+        auto e = walk(z, z.area_.lists[o][t], o, [&](std::uint32_t i) -> std::optional<std::string> {
+          const PageState m = z.state_at(i, o);
           if (m.kind() != PageKind::Free || m.order != o || index_of(m.mt()) != t) {
             return where(z, i) + "on free list [" + std::to_string(o) + "][" + std::to_string(t) +
                    "] but not a free head of that order and type";
@@ -106,9 +107,10 @@ std::optional<std::string> Model::check_invariants() const {
     for (std::size_t c = 0; c < z.pcp_.size(); ++c) {
       std::int64_t count = 0;
       for (unsigned pi = 0; pi < detail::kMaxPcpLists; ++pi) {
-        auto e = walk(z, z.pcp_[c].lists[pi], [&](std::uint32_t i) -> std::optional<std::string> {
-          const PageMeta& m = z.meta_[i];
-          if (m.kind() != PageKind::Pcp || m.cpu != c || pi >= s.params.pcp_lists ||
+        const unsigned order = pi < s.params.pcp_lists ? z.pindex_to_order(pi) : 0;
+        auto e = walk(z, z.pcp_[c].lists[pi], order, [&](std::uint32_t i) -> std::optional<std::string> {
+          const PageState m = z.state_at(i, order);
+          if (m.kind() != PageKind::Pcp || z.pcp_cpu(i, m) != c || pi >= s.params.pcp_lists ||
               z.pindex(m.order, m.mt()) != pi) {
             return where(z, i) + "on a pcp list it does not belong to";
           }
@@ -130,10 +132,14 @@ std::optional<std::string> Model::check_invariants() const {
     }
     // Every page frame belongs to exactly one block.
     std::vector<detail::PageblockMeta> pb(z.pb_.size());
+    // Pages of the state array never faulted in hold Tail records only: a model of a large,
+    // mostly free machine is audited in time proportional to its blocks.
+    const std::vector<unsigned char> written = z.state_.residency();
+    const std::size_t per_page = decltype(z.state_)::per_page();
     std::uint64_t heads_free = 0;
     std::uint64_t heads_pcp = 0;
     for (std::uint32_t p = 0; p < size;) {
-      const PageMeta& m = z.meta_[p];
+      const PageState m = z.state(p);
       const std::uint64_t pfn = z.pfn(p);
       if (m.kind() == PageKind::Tail) {
         return where(z, p) + "belongs to no block";
@@ -143,7 +149,11 @@ std::optional<std::string> Model::check_invariants() const {
         return where(z, p) + "block of order " + std::to_string(k) + " misaligned or past the zone end";
       }
       for (std::uint32_t q = p + 1; q < p + (1u << k); ++q) {
-        if (z.meta_[q].kind() != PageKind::Tail) {
+        if (!written.empty() && (written[q / per_page] & 1u) == 0) {
+          q = static_cast<std::uint32_t>((q / per_page + 1) * per_page - 1);  // a zero page: all Tail
+          continue;
+        }
+        if (z.state(q).kind() != PageKind::Tail) {
           return where(z, q) + "overlaps the block at pfn " + std::to_string(pfn) + " (exclusive ownership)";
         }
       }
@@ -163,7 +173,7 @@ std::optional<std::string> Model::check_invariants() const {
           if (k < max_order) {
             const std::uint64_t buddy = pfn ^ (std::uint64_t{1} << k);
             if (z.page_is_buddy(buddy, k)) {
-              const PageMeta& bm = z.meta_[z.idx(buddy)];
+              const PageState bm = z.state_at(z.idx(buddy), k);
               const bool types_block = m.mt() != bm.mt() && (!is_mergeable(m.mt()) || !is_mergeable(bm.mt()));
               const bool moved = m.moved_while_free() || bm.moved_while_free();
               if (k < pbo || !(types_block || moved)) {

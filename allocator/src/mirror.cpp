@@ -9,7 +9,7 @@ namespace labyrinth::allocator {
 
 using detail::kNil;
 using detail::PageKind;
-using detail::PageMeta;
+using detail::PageState;
 using detail::Zone;
 
 namespace {
@@ -29,14 +29,14 @@ Zone* holding_block(Zone* z, std::uint64_t pfn, unsigned order) {
 bool Model::Impl::take_seed_range(Zone& z, std::uint32_t idx, unsigned order) {
   const std::uint32_t end = idx + (1u << order);
   for (std::uint32_t p = idx; p < end;) {
-    const PageMeta& m = z.meta_[p];
+    const PageState m = z.state(p);
     if (m.kind() != PageKind::Alloc || !m.seed_owned() || p + (1u << m.order) > end) {
       return false;
     }
     p += 1u << m.order;
   }
   for (std::uint32_t p = idx; p < end;) {
-    const unsigned k = z.meta_[p].order;
+    const unsigned k = z.state(p).order;
     z.unmark_allocated(p);
     p += 1u << k;
   }
@@ -72,8 +72,8 @@ CarveResult Model::carve(Pfn pfn, unsigned order, MigrateType mt, Owner owner) {
   r.zone = z->id_;
   const std::uint32_t i = z->idx(pfn.value);
   const std::uint32_t h = z->find_head(i);
-  if (h != kNil && z->meta_[h].order >= order) {
-    const PageMeta m = z->meta_[h];
+  const PageState m = h != kNil ? z->state(h) : PageState{};
+  if (h != kNil && m.order >= order) {
     r.block_order = m.order;
     switch (m.kind()) {
       case PageKind::Free:
@@ -83,7 +83,7 @@ CarveResult Model::carve(Pfn pfn, unsigned order, MigrateType mt, Owner owner) {
         r.status = CarveStatus::Carved;
         return r;
       case PageKind::Pcp:
-        r.cpu = m.cpu;
+        r.cpu = static_cast<std::uint16_t>(z->pcp_cpu(h, m));
         z->pcp_remove(h);
         // A pcp block larger than the request (the model disagrees with the kernel about
         // its order): the rest goes back to the buddy lists.
@@ -100,7 +100,7 @@ CarveResult Model::carve(Pfn pfn, unsigned order, MigrateType mt, Owner owner) {
           return r;
         }
         r.status = CarveStatus::NotFree;
-        r.owner = m.owner();
+        r.owner = z->owner(h, m);
         return r;
       case PageKind::Tail:
         break;
@@ -112,10 +112,10 @@ CarveResult Model::carve(Pfn pfn, unsigned order, MigrateType mt, Owner owner) {
     r.status = CarveStatus::CarvedFromSeed;
     return r;
   }
-  const PageMeta& first = z->meta_[i];
+  const PageState first = z->state(i);
   if (first.kind() == PageKind::Alloc && !first.seed_owned()) {
     r.status = CarveStatus::NotFree;
-    r.owner = first.owner();
+    r.owner = z->owner(i, first);
     return r;
   }
   r.status = CarveStatus::RangeMixed;
@@ -140,9 +140,9 @@ FreeResult Model::free(Pfn pfn, unsigned order, unsigned cpu) {
   }
   r.zone = z->id_;
   const std::uint32_t i = z->idx(pfn.value);
-  const PageMeta m = z->meta_[i];
+  const PageState m = z->state(i);
   if (m.kind() == PageKind::Alloc && m.order == order) {
-    r.owner = m.owner();
+    r.owner = z->owner(i, m);
     r.migratetype = m.mt();
     r.allocated_order = m.order;
     r.status = m.seed_owned() ? FreeStatus::FreedSeed : FreeStatus::Freed;
@@ -155,12 +155,12 @@ FreeResult Model::free(Pfn pfn, unsigned order, unsigned cpu) {
     r.status = FreeStatus::UnknownPage;
     return r;
   }
-  const PageMeta mh = z->meta_[h];
+  const PageState mh = z->state(h);
   if (mh.kind() == PageKind::Free || mh.kind() == PageKind::Pcp) {
     r.status = FreeStatus::DoubleFree;
     return r;
   }
-  r.owner = mh.owner();
+  r.owner = z->owner(h, mh);
   r.migratetype = mh.mt();
   r.allocated_order = mh.order;
   r.allocation_head = Pfn{z->pfn(h)};
@@ -194,7 +194,7 @@ SplitStatus Model::split_allocation(Pfn head, unsigned new_order) {
     return SplitStatus::OutsideZone;
   }
   const std::uint32_t i = z->idx(head.value);
-  const PageMeta m = z->meta_[i];
+  const PageState m = z->state(i);
   if (m.kind() != PageKind::Alloc) {
     return SplitStatus::NotAllocated;
   }
@@ -202,9 +202,10 @@ SplitStatus Model::split_allocation(Pfn head, unsigned new_order) {
     return SplitStatus::InvalidOrder;
   }
   const unsigned k = m.order;
+  const Owner owner = z->owner(i, m);
   z->unmark_allocated(i);
   for (std::uint32_t p = i; p < i + (1u << k); p += 1u << new_order) {
-    z->mark_allocated(p, new_order, m.mt(), m.owner(), m.seed_owned());
+    z->mark_allocated(p, new_order, m.mt(), owner, m.seed_owned());
   }
   return SplitStatus::Split;
 }
@@ -241,8 +242,8 @@ PcpResult Model::pcp_refill(Pfn pfn, unsigned order, unsigned cpu, MigrateType l
   r.zone = z->id_;
   const std::uint32_t i = z->idx(pfn.value);
   const std::uint32_t h = z->find_head(i);
-  if (h != kNil && z->meta_[h].order >= order) {
-    const PageMeta m = z->meta_[h];
+  const PageState m = h != kNil ? z->state(h) : PageState{};
+  if (h != kNil && m.order >= order) {
     if (m.kind() == PageKind::Free) {
       z->del_from_free_list(h);
       z->split_to_free_lists(h, m.order, i, order, m.mt());
@@ -286,12 +287,12 @@ PcpResult Model::pcp_drain(Pfn pfn, unsigned order) {
   }
   r.zone = z->id_;
   const std::uint32_t i = z->idx(pfn.value);
-  const PageMeta m = z->meta_[i];
+  const PageState m = z->state(i);
   if (m.kind() != PageKind::Pcp || m.order != order) {
     r.status = PcpStatus::NotOnPcp;
     return r;
   }
-  r.cpu = m.cpu;
+  r.cpu = static_cast<std::uint16_t>(z->pcp_cpu(i, m));
   z->pcp_remove(i);
   z->free_one_page_piece(i, order, z->pb_type(i));
   s.params.counters.pcp_drained_pages += std::uint64_t{1} << order;
@@ -341,11 +342,12 @@ PageblockResult Model::change_pageblock_type(Pfn pfn, MigrateType type) {
   };
   const std::uint32_t i = z->idx(pfn.value);
   const std::uint32_t h = z->find_head(i);
-  if (h != kNil && z->meta_[h].kind() == PageKind::Free && z->meta_[h].order > s.params.pageblock_order) {
+  const PageState hs = h != kNil ? z->state(h) : PageState{};
+  if (h != kNil && hs.kind() == PageKind::Free && hs.order > s.params.pageblock_order) {
     // A claim of a free block of pageblock_order or more takes all its pageblocks.
-    const unsigned k = z->meta_[h].order;
+    const unsigned k = hs.order;
     const MigrateType from = z->pb_type(h);
-    if (from == type && z->meta_[h].mt() == type) {
+    if (from == type && hs.mt() == type) {
       r.status = PageblockStatus::Unchanged;
       return r;
     }

@@ -40,6 +40,17 @@ void validate(const ModelConfig& c) {
   if (c.zones.empty() || c.zones.size() > 0xfffe) {
     fail("need 1..65534 zones");
   }
+  // Page frame indices are 32-bit, and the metadata's address space grows with the span
+  // (14 bytes a frame, reserved, not resident): 16 TiB of 4 KiB pages is 2^32 frames.
+  std::uint64_t spanned = 0;
+  for (const ZoneConfig& z : c.zones) {
+    spanned = spanned + z.spanned_pages < spanned ? ~std::uint64_t{0} : spanned + z.spanned_pages;
+  }
+  if (spanned > kMaxMachineBytes / c.page_size) {
+    const std::uint64_t gib = c.page_size >= (std::uint64_t{1} << 30) ? spanned * (c.page_size >> 30)
+                                                                       : spanned / ((std::uint64_t{1} << 30) / c.page_size);
+    fail("the zones span " + std::to_string(gib) + " GiB of page frames; the model handles machines up to 16 TiB");
+  }
   for (const ZoneConfig& z : c.zones) {
     if (z.spanned_pages >= kNil) {
       fail("a zone spans more than 2^32 - 2 pages");
@@ -292,19 +303,20 @@ void Model::seed_all_free() {
 
 void Model::prefetch(Pfn pfn, unsigned order) const {
   const Zone* z = impl_->zone_for(pfn.value);
-  if (z == nullptr || order > impl_->params.max_order) {
+  if (z == nullptr || order >= impl_->params.max_order) {
     return;
   }
   const std::uint64_t i = pfn.value - z->start_;
-  const std::uint64_t n = z->meta_.size();
-  // A 12-byte entry may straddle two cache lines: fetch both ends.
-  const auto* base = reinterpret_cast<const char*>(z->meta_.data());
-  __builtin_prefetch(base + i * sizeof(detail::PageMeta));
-  __builtin_prefetch(base + i * sizeof(detail::PageMeta) + sizeof(detail::PageMeta) - 1);
-  // The buddy: a free or a drain merges with it (__free_one_page); same line for order 0-1.
+  const std::uint64_t n = z->state_.size();
+  // The block's state and links (12 bytes: may straddle two cache lines, fetch both ends).
+  __builtin_prefetch(z->state_.data() + i);
+  const auto* links = reinterpret_cast<const char*>(z->links_.data() + i);
+  __builtin_prefetch(links);
+  __builtin_prefetch(links + sizeof(detail::PageLinks) - 1);
+  // The buddy's state: a free or a drain merges with it (__free_one_page).
   const std::uint64_t b = (pfn.value ^ (std::uint64_t{1} << order)) - z->start_;  // wraps when below
-  if (order >= 2 && b < n) {
-    __builtin_prefetch(base + b * sizeof(detail::PageMeta));
+  if (b < n) {
+    __builtin_prefetch(z->state_.data() + b);
   }
 }
 
@@ -337,7 +349,7 @@ std::optional<Pfn> Model::fast_isolate_pick(unsigned order, MigrateType mt, Pfn 
     return std::nullopt;
   }
   std::optional<Pfn> high;
-  const detail::PageMeta* m = z->meta_.data();
+  const detail::LinkView m = z->link_view(order);
   unsigned scanned = 0;
   for (std::uint32_t i = z->area_.lists[order][index_of(mt)].tail; i != kNil; i = m[i].prev) {
     const std::uint64_t pfn = z->pfn(i);
@@ -364,7 +376,7 @@ std::optional<BlockInfo> Model::block_containing(Pfn pfn) const {
   if (h == kNil) {
     return std::nullopt;
   }
-  const detail::PageMeta& m = z->meta_[h];
+  const detail::PageState m = z->state(h);
   BlockInfo b;
   b.head = Pfn{z->pfn(h)};
   b.order = m.order;
@@ -376,11 +388,11 @@ std::optional<BlockInfo> Model::block_containing(Pfn pfn) const {
       break;
     case PageKind::Pcp:
       b.state = BlockState::Pcp;
-      b.cpu = m.cpu;
+      b.cpu = static_cast<std::uint16_t>(z->pcp_cpu(h, m));
       break;
     case PageKind::Alloc:
       b.state = m.seed_owned() ? BlockState::Seed : BlockState::Allocated;
-      b.owner = m.owner();
+      b.owner = z->owner(h, m);
       break;
     case PageKind::Tail:
       return std::nullopt;
@@ -410,8 +422,15 @@ const ModelCounters& Model::counters() const { return impl_->params.counters; }
 std::size_t Model::metadata_bytes() const {
   std::size_t bytes = sizeof(Impl);
   for (const Zone& z : impl_->zones) {
-    bytes += sizeof(Zone) + z.meta_.capacity() * sizeof(detail::PageMeta) +
-             z.pb_.capacity() * sizeof(detail::PageblockMeta) + z.pcp_.capacity() * sizeof(detail::PerCpuPages);
+    bytes += sizeof(Zone) + z.metadata_bytes() + z.pcp_.capacity() * sizeof(detail::PerCpuPages);
+  }
+  return bytes;
+}
+
+std::size_t Model::metadata_resident_bytes() const {
+  std::size_t bytes = 0;
+  for (const Zone& z : impl_->zones) {
+    bytes += z.metadata_resident_bytes();
   }
   return bytes;
 }

@@ -40,7 +40,7 @@ std::int64_t Zone::move_freepages_block(std::uint32_t pbi, MigrateType to) {
     p = end;
   }
   while (p < end) {
-    const PageMeta& m = meta_[p];
+    const PageState m = state(p);
     if (m.kind() == PageKind::Tail) {
       ++p;  // unreachable while invariants hold
       continue;

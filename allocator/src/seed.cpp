@@ -9,18 +9,11 @@
 
 namespace labyrinth::allocator {
 
-using detail::PageblockMeta;
-using detail::PageMeta;
 using detail::Zone;
 
 void Model::Impl::reset_zone(Zone& z) const {
-  std::fill(z.meta_.begin(), z.meta_.end(), PageMeta{});
+  z.clear_metadata();
   z.area_ = detail::FreeArea{};
-  for (PageblockMeta& b : z.pb_) {
-    const bool straddles = b.straddles;
-    b = PageblockMeta{};
-    b.straddles = straddles;
-  }
   z.pb_type_counts_ = {};
   z.pb_type_counts_[index_of(MigrateType::Movable)] = z.pb_.size();
   for (detail::PerCpuPages& pcp : z.pcp_) {
@@ -74,17 +67,20 @@ SeedReport Model::Impl::seed(const Snapshot& snapshot) {
     const auto& zr = runs[z.id_];
 
     // Pageblock types. Free pages per pageblock order the candidates for non-movable types.
-    std::vector<std::uint64_t> free_in_pb(z.pb_.size(), 0);
-    for (const auto& [a, b] : zr) {
-      for (std::uint64_t p = a; p < b;) {
-        const std::uint64_t block_end = std::min(b, ((p >> pbo) + 1) << pbo);
-        free_in_pb[static_cast<std::size_t>((p >> pbo) - z.pb_first_)] += block_end - p;
-        p = block_end;
-      }
-    }
+    std::vector<std::uint64_t> free_in_pb;
     for (const ZonePageblockCounts& c : snapshot.pageblock_counts) {
       if (c.zone != z.id_) {
         continue;
+      }
+      if (free_in_pb.empty()) {
+        free_in_pb.assign(z.pb_.size(), 0);
+        for (const auto& [a, b] : zr) {
+          for (std::uint64_t p = a; p < b;) {
+            const std::uint64_t block_end = std::min(b, ((p >> pbo) + 1) << pbo);
+            free_in_pb[static_cast<std::size_t>((p >> pbo) - z.pb_first_)] += block_end - p;
+            p = block_end;
+          }
+        }
       }
       std::vector<std::uint32_t> order(z.pb_.size());
       for (std::uint32_t i = 0; i < order.size(); ++i) {
@@ -111,9 +107,10 @@ SeedReport Model::Impl::seed(const Snapshot& snapshot) {
     }
     z.nr_reserved_highatomic_ = z.pb_type_counts_[index_of(MigrateType::HighAtomic)] * z.pageblock_pages();
 
-    // Blocks: greedy maximal aligned decomposition. A free block above pageblock_order must
-    // have one type across its pageblocks (as __free_one_page leaves it); seed blocks stay
-    // within a pageblock so that each is attributed to its pageblock's type.
+    // Blocks: greedy maximal aligned decomposition. A block above pageblock_order must have
+    // one type across its pageblocks: a free one as __free_one_page leaves it, a seed one so
+    // that it is attributed to its pageblocks' type. Large blocks keep the seeding of a large
+    // machine to one record per block, not per pageblock.
     auto uniform_type = [&](std::uint64_t p, unsigned k) {
       const std::uint32_t first = z.pb_of(z.idx(p));
       for (std::uint32_t i = 1; i < (1u << (k - pbo)); ++i) {
@@ -130,18 +127,14 @@ SeedReport Model::Impl::seed(const Snapshot& snapshot) {
           --k;
         }
         bool split_by_type = false;
-        if (free) {
-          while (k > pbo && !uniform_type(p, k)) {
-            --k;
-            split_by_type = true;
-          }
-        } else {
-          k = std::min(k, pbo);
+        while (k > pbo && !uniform_type(p, k)) {
+          --k;
+          split_by_type = true;
         }
         const std::uint32_t i = z.idx(p);
         if (free) {
           z.add_to_free_list(i, k, z.pb_type(i), true);
-          z.meta_[i].set_moved_while_free(split_by_type);
+          z.set_moved_while_free(i, k, split_by_type);
           report.free_pages += std::uint64_t{1} << k;
         } else {
           z.mark_allocated(i, k, z.seed_alloc_type(i), kSeedOwner, true);

@@ -1,6 +1,11 @@
-// Internal: one zone of the model. Page metadata is a pfn-indexed array of 12-byte PageMeta
-// with intrusive u32 index lists (free lists and pcp lists), so every buddy check and list
-// removal is O(1) and every allocation/free is O(max_order). Not part of the public API.
+// Internal: one zone of the model. Page metadata is split by temperature: a 2-byte PageState
+// per page frame (what a buddy check or a head search reads) apart from 12 bytes of list links
+// (PageLinks), both pfn-indexed with intrusive u32 index lists (free lists and pcp lists), so
+// every buddy check and list removal is O(1) and every allocation/free is O(max_order).
+// Blocks of MAX_PAGE_ORDER keep both records in a per-block table instead (top_state_,
+// top_links_): a free machine is seeded by writing one record per free block, and the per-frame
+// arrays, zero-filled mappings, take memory only where smaller blocks were ever made.
+// Not part of the public API.
 #pragma once
 
 #include <array>
@@ -26,19 +31,17 @@ inline constexpr unsigned kMaxPcpLists = 14;         // + 2 THP lists
 /// allocated block, or a non-head page inside one of those (Tail).
 enum class PageKind : std::uint8_t { Tail = 0, Free = 1, Pcp = 2, Alloc = 3 };
 
-/// Per page frame metadata, 12 bytes. prev/next link the block into a free list or pcp list;
-/// for an allocated block they hold the 64-bit owner instead.
-struct PageMeta {
+/// The hot half of a page frame's metadata, 2 bytes. All zero: a Tail page, the state of every
+/// page frame a model never split a block at.
+struct PageState {
   static constexpr unsigned kMark = 0x20u;  ///< bit 5 of `bits`
 
-  std::uint32_t prev = kNil;
-  std::uint32_t next = kNil;
   std::uint8_t order = 0;
   /// bits 0-1 kind, 2-4 migratetype, 5 a mark whose meaning depends on the kind: see
   /// seed_owned() (Alloc) and moved_while_free() (Free).
   std::uint8_t bits = 0;
-  std::uint16_t cpu = 0;  ///< Pcp: the CPU whose list holds it
 
+  [[nodiscard]] bool empty() const { return (order | bits) == 0; }
   [[nodiscard]] PageKind kind() const { return static_cast<PageKind>(bits & 3u); }
   [[nodiscard]] MigrateType mt() const { return static_cast<MigrateType>((bits >> 2) & 7u); }
   /// Alloc: allocated before the recording, known only from the seed snapshot (its owner is
@@ -48,26 +51,50 @@ struct PageMeta {
   /// next to an equal free buddy, as in the kernel.
   [[nodiscard]] bool moved_while_free() const { return (bits & kMark) != 0; }
   /// `mark`: seed_owned for Alloc, moved_while_free for Free.
-  void set(PageKind kind, MigrateType mt, bool mark = false) {
+  void set(PageKind kind, unsigned block_order, MigrateType mt, bool mark = false) {
+    order = static_cast<std::uint8_t>(block_order);
     bits = static_cast<std::uint8_t>(static_cast<unsigned>(kind) | (index_of(mt) << 2) | (mark ? kMark : 0u));
   }
   void set_moved_while_free(bool moved) {
     bits = static_cast<std::uint8_t>(moved ? (bits | kMark) : (bits & ~kMark));
   }
+};
+static_assert(sizeof(PageState) == 2, "the hot record must stay small enough to stay in cache");
+
+/// The cold half, 12 bytes: prev/next link the block into a free list or pcp list; for an
+/// allocated block they hold the 64-bit owner instead (not stored for seed-owned blocks).
+/// Only meaningful while the PageState says so: nothing clears it.
+struct PageLinks {
+  std::uint32_t prev = 0;
+  std::uint32_t next = 0;
+  std::uint16_t cpu = 0;  ///< Pcp: the CPU whose list holds it
+
   [[nodiscard]] Owner owner() const { return (static_cast<Owner>(next) << 32) | prev; }
   void set_owner(Owner owner) {
     prev = static_cast<std::uint32_t>(owner);
     next = static_cast<std::uint32_t>(owner >> 32);
   }
 };
-static_assert(sizeof(PageMeta) == 12, "PageMeta must stay within the 16-byte budget per page frame");
+static_assert(sizeof(PageState) + sizeof(PageLinks) <= 16, "within the 16-byte budget per page frame");
+
+/// The links of the blocks of one order: per frame, or per MAX_PAGE_ORDER block (shift =
+/// max_order, bias = the zone start's offset in its first such block). Lists hold frame
+/// indices either way. The list functions take it or a plain PageLinks* (per frame, the hot
+/// case: Zone::with_links picks).
+struct LinkView {
+  PageLinks* base;
+  std::uint32_t bias;
+  unsigned shift;
+  PageLinks& operator[](std::uint32_t i) const { return base[(i + bias) >> shift]; }
+};
 
 struct ListHead {
   std::uint32_t head = kNil;
   std::uint32_t tail = kNil;
 };
 
-inline void list_push_front(PageMeta* m, ListHead& l, std::uint32_t i) {
+template <typename Links>
+inline void list_push_front(Links m, ListHead& l, std::uint32_t i) {
   m[i].prev = kNil;
   m[i].next = l.head;
   if (l.head != kNil) {
@@ -77,7 +104,8 @@ inline void list_push_front(PageMeta* m, ListHead& l, std::uint32_t i) {
   }
   l.head = i;
 }
-inline void list_push_back(PageMeta* m, ListHead& l, std::uint32_t i) {
+template <typename Links>
+inline void list_push_back(Links m, ListHead& l, std::uint32_t i) {
   m[i].next = kNil;
   m[i].prev = l.tail;
   if (l.tail != kNil) {
@@ -87,7 +115,8 @@ inline void list_push_back(PageMeta* m, ListHead& l, std::uint32_t i) {
   }
   l.tail = i;
 }
-inline void list_unlink(PageMeta* m, ListHead& l, std::uint32_t i) {
+template <typename Links>
+inline void list_unlink(Links m, ListHead& l, std::uint32_t i) {
   const std::uint32_t p = m[i].prev;
   const std::uint32_t n = m[i].next;
   if (p != kNil) {
@@ -112,10 +141,26 @@ struct FreeArea {
   std::uint64_t nr_free_pages = 0;                   ///< NR_FREE_PAGES: all but Isolate
 };
 
+/// A migratetype stored so that zero bytes mean Movable, the type of every pageblock at boot,
+/// so that the pageblock table of a large machine can start as zero pages too.
+class StoredMigrateType {
+ public:
+  StoredMigrateType() = default;
+  StoredMigrateType(MigrateType t)  // NOLINT(google-explicit-constructor): a stored MigrateType
+      : code_(static_cast<std::uint8_t>(index_of(t) ^ index_of(MigrateType::Movable))) {}
+  operator MigrateType() const {  // NOLINT(google-explicit-constructor)
+    return static_cast<MigrateType>(code_ ^ index_of(MigrateType::Movable));
+  }
+
+ private:
+  std::uint8_t code_ = 0;
+};
+
+/// One pageblock; all zero bytes is a Movable pageblock with nothing free or allocated.
 struct PageblockMeta {
   std::array<std::uint32_t, kPcpTypes> alloc_pages{};  ///< allocated pages by allocation type
   std::uint32_t free_pages = 0;                         ///< pages of buddy blocks inside it
-  MigrateType type = MigrateType::Movable;
+  StoredMigrateType type;
   bool straddles = false;  ///< not entirely inside the zone
   bool mixed = false;
 };
@@ -157,6 +202,66 @@ class Zone {
   [[nodiscard]] MigrateType pb_type(std::uint32_t idx) const { return pb_[pb_of(idx)].type; }
   [[nodiscard]] std::uint64_t pageblock_pages() const { return std::uint64_t{1} << params_->pageblock_order; }
 
+  // --- page metadata: per frame below MAX_PAGE_ORDER, per top block at it ---
+  [[nodiscard]] bool is_top(unsigned order) const { return __builtin_expect(order == max_order_, 0) != 0; }
+  [[nodiscard]] std::uint32_t top_of(std::uint32_t idx) const { return (idx + top_bias_) >> max_order_; }
+  /// The record of the block of `order` whose head is idx (empty when there is none).
+  [[nodiscard]] PageState state_at(std::uint32_t idx, unsigned order) const {
+    return is_top(order) ? top_state_[top_of(idx)] : state_[idx];
+  }
+  PageState& state_ref(std::uint32_t idx, unsigned order) {
+    return is_top(order) ? top_state_[top_of(idx)] : state_[idx];
+  }
+  /// The record of page frame idx, whatever its block's order: Tail for a non-head.
+  [[nodiscard]] PageState state(std::uint32_t idx) const {
+    const PageState s = state_[idx];
+    if (__builtin_expect(!s.empty() || ((idx + top_bias_) & ((1u << max_order_) - 1)) != 0, 1)) {
+      return s;
+    }
+    return top_state_[top_of(idx)];
+  }
+  PageLinks& links(std::uint32_t idx, unsigned order) {
+    return is_top(order) ? top_links_[top_of(idx)] : links_[idx];
+  }
+  [[nodiscard]] const PageLinks& links(std::uint32_t idx, unsigned order) const {
+    return is_top(order) ? top_links_[top_of(idx)] : links_[idx];
+  }
+  [[nodiscard]] LinkView link_view(unsigned order) {
+    return is_top(order) ? LinkView{top_links_.data(), top_bias_, max_order_} : LinkView{links_.data(), 0, 0};
+  }
+  [[nodiscard]] LinkView link_view(unsigned order) const { return const_cast<Zone*>(this)->link_view(order); }
+  /// f(links) with the links of `order`'s blocks: a plain per-frame pointer below the top order.
+  template <typename F>
+  void with_links(unsigned order, F&& f) {
+    if (is_top(order)) {
+      f(LinkView{top_links_.data(), top_bias_, max_order_});
+    } else {
+      f(links_.data());
+    }
+  }
+  /// The owner of the allocated block s heads at idx.
+  [[nodiscard]] Owner owner(std::uint32_t idx, PageState s) const {
+    return s.seed_owned() ? kSeedOwner : links(idx, s.order).owner();
+  }
+  /// The CPU whose list holds the pcp block s heads at idx.
+  [[nodiscard]] unsigned pcp_cpu(std::uint32_t idx, PageState s) const { return links(idx, s.order).cpu; }
+  void set_moved_while_free(std::uint32_t idx, unsigned order, bool moved) {
+    if (moved) {
+      state_ref(idx, order).set_moved_while_free(true);
+    }
+  }
+  [[nodiscard]] std::uint32_t frames() const { return static_cast<std::uint32_t>(end_ - start_); }
+  /// Bytes of metadata address space; only the pages written are resident.
+  [[nodiscard]] std::size_t metadata_bytes() const {
+    return state_.bytes() + links_.bytes() + top_state_.bytes() + top_links_.bytes() + pb_.bytes();
+  }
+  [[nodiscard]] std::size_t metadata_resident_bytes() const {
+    return state_.resident_bytes() + links_.resident_bytes() + top_state_.resident_bytes() +
+           top_links_.resident_bytes() + pb_.resident_bytes();
+  }
+  /// Every page frame back to a Tail record and every pageblock to an empty Movable one.
+  void clear_metadata();
+
   // --- free lists (free_area.cpp) ---
   void add_to_free_list(std::uint32_t idx, unsigned order, MigrateType mt, bool tail);
   void del_from_free_list(std::uint32_t idx);
@@ -165,7 +270,7 @@ class Zone {
     if (!contains(buddy_pfn)) {
       return false;
     }
-    const PageMeta& b = meta_[idx(buddy_pfn)];
+    const PageState b = state_at(idx(buddy_pfn), order);
     return b.kind() == PageKind::Free && b.order == order;
   }
   /// Splits the block [head, head + 2^high) down to the order-`low` block holding `target`;
@@ -285,9 +390,14 @@ class Zone {
   std::uint64_t managed_;
   std::uint64_t present_;
   std::uint64_t pb_first_;
-  std::vector<PageMeta, allocator::HugePageAllocator<PageMeta>> meta_;
+  unsigned max_order_;      ///< params_->max_order, read on every metadata access
+  std::uint32_t top_bias_;  ///< start_ mod 2^max_order
+  ZeroedArray<PageState> state_;      ///< per frame: heads of blocks below max_order
+  ZeroedArray<PageLinks> links_;      ///< per frame
+  ZeroedArray<PageState> top_state_;  ///< per max_order-aligned block
+  ZeroedArray<PageLinks> top_links_;
   FreeArea area_;
-  std::vector<PageblockMeta> pb_;
+  ZeroedArray<PageblockMeta> pb_;
   std::vector<PerCpuPages> pcp_;
   PcpLimits limits_;
   Watermarks wm_;
@@ -356,46 +466,47 @@ inline void Zone::pb_alloc_add(std::uint32_t idx, unsigned order, MigrateType mt
 }
 
 inline void Zone::mark_allocated(std::uint32_t idx, unsigned order, MigrateType mt, Owner owner, bool seed) {
-  PageMeta& m = meta_[idx];
-  m.order = static_cast<std::uint8_t>(order);
-  m.set(PageKind::Alloc, mt, seed);
-  m.set_owner(owner);
-  m.cpu = 0;
+  state_ref(idx, order).set(PageKind::Alloc, order, mt, seed);
+  if (!seed) {
+    links(idx, order).set_owner(owner);
+  }
   pb_alloc_add(idx, order, mt, true);
 }
 
 inline void Zone::unmark_allocated(std::uint32_t idx) {
-  PageMeta& m = meta_[idx];
-  pb_alloc_add(idx, m.order, m.mt(), false);
-  m = PageMeta{};
+  const PageState s = state(idx);
+  pb_alloc_add(idx, s.order, s.mt(), false);
+  state_ref(idx, s.order) = PageState{};
 }
 
 inline void Zone::pcp_add(unsigned cpu, std::uint32_t idx, unsigned order, MigrateType list_mt, bool tail) {
-  PageMeta* m = meta_.data();
-  m[idx].order = static_cast<std::uint8_t>(order);
-  m[idx].set(PageKind::Pcp, list_mt);
-  m[idx].cpu = static_cast<std::uint16_t>(cpu);
+  state_ref(idx, order).set(PageKind::Pcp, order, list_mt);
   PerCpuPages& pcp = pcp_[cpu];
   ListHead& l = pcp.lists[pindex(order, list_mt)];
-  if (tail) {
-    list_push_back(m, l, idx);
-  } else {
-    list_push_front(m, l, idx);
-  }
+  with_links(order, [&](auto m) {
+    m[idx].cpu = static_cast<std::uint16_t>(cpu);
+    if (tail) {
+      list_push_back(m, l, idx);
+    } else {
+      list_push_front(m, l, idx);
+    }
+  });
   const auto n = std::int64_t{1} << order;
   pcp.count += n;
   pcp_pages_ += static_cast<std::uint64_t>(n);
 }
 
 inline void Zone::pcp_remove(std::uint32_t idx) {
-  PageMeta* m = meta_.data();
-  const unsigned order = m[idx].order;
-  PerCpuPages& pcp = pcp_[m[idx].cpu];
-  list_unlink(m, pcp.lists[pindex(order, m[idx].mt())], idx);
-  const auto n = std::int64_t{1} << order;
-  pcp.count -= n;
-  pcp_pages_ -= static_cast<std::uint64_t>(n);
-  m[idx] = PageMeta{};
+  const PageState s = state(idx);
+  const unsigned order = s.order;
+  with_links(order, [&](auto m) {
+    PerCpuPages& pcp = pcp_[m[idx].cpu];
+    list_unlink(m, pcp.lists[pindex(order, s.mt())], idx);
+    const auto n = std::int64_t{1} << order;
+    pcp.count -= n;
+    pcp_pages_ -= static_cast<std::uint64_t>(n);
+  });
+  state_ref(idx, order) = PageState{};
 }
 
 /// fallbacks[][] (mm/page_alloc.c).

@@ -1,12 +1,21 @@
-// An allocator for large arrays read at random (the model's page metadata, a replay's
-// per-pfn maps): tens of MiB for a large zone, so every access is a cache miss, and with 4 KiB
-// pages also a TLB miss. Arrays of 2 MiB or more are 2 MiB-aligned and, on Linux, advised as
-// transparent huge pages (THP in "madvise" mode would otherwise give 4 KiB pages). Only a
+// Large arrays read at random (the model's page metadata, a replay's per-pfn maps).
+//
+// HugePageAllocator: tens of MiB for a large zone, so every access is a cache miss, and with
+// 4 KiB pages also a TLB miss. Arrays of 2 MiB or more are 2 MiB-aligned and, on Linux, advised
+// as transparent huge pages (THP in "madvise" mode would otherwise give 4 KiB pages). Only a
 // hint: without THP they work the same.
+//
+// ZeroedArray: metadata that costs what is used. The array is one anonymous mapping reserved
+// without swap accounting (MAP_NORESERVE), so its elements start as zero bytes and a page of it
+// takes memory only once written: the kernel's zero page serves every page frame a model never
+// touches. Zero bytes must be the element's common (default) state.
 #pragma once
 
 #include <cstddef>
 #include <cstdlib>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace labyrinth::allocator {
 
@@ -22,6 +31,62 @@ struct HugePageAllocator {
   T* allocate(std::size_t n) { return static_cast<T*>(alloc_huge(n * sizeof(T))); }
   void deallocate(T* p, std::size_t /*n*/) { std::free(p); }
   friend bool operator==(const HugePageAllocator&, const HugePageAllocator&) { return true; }
+};
+
+namespace zeroed {
+/// Reserves `bytes` of zero-filled address space (nullptr for 0). Throws std::runtime_error
+/// with the size when the kernel refuses the reservation.
+void* map(std::size_t bytes);
+void unmap(void* p, std::size_t bytes);
+/// Back to zero bytes; the written pages are given back to the kernel.
+void clear(void* p, std::size_t bytes);
+/// Copies the pages of `src` that were ever written into the zero-filled `dst`.
+void copy_written(void* dst, const void* src, std::size_t bytes);
+/// Bytes of the mapping that are resident (written or faulted in).
+std::size_t resident(const void* p, std::size_t bytes);
+/// One byte per page of the mapping (sysconf page size), bit 0 set where it is resident;
+/// empty when the kernel cannot tell.
+std::vector<unsigned char> residency(const void* p, std::size_t bytes);
+std::size_t page_bytes();
+}  // namespace zeroed
+
+template <typename T>
+class ZeroedArray {
+  static_assert(std::is_trivially_copyable_v<T>, "elements are created and copied as bytes");
+
+ public:
+  ZeroedArray() = default;
+  explicit ZeroedArray(std::size_t n) : data_(static_cast<T*>(zeroed::map(n * sizeof(T)))), size_(n) {}
+  ZeroedArray(const ZeroedArray& o) : ZeroedArray(o.size_) { zeroed::copy_written(data_, o.data_, bytes()); }
+  ZeroedArray(ZeroedArray&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  ZeroedArray& operator=(ZeroedArray o) noexcept {
+    std::swap(data_, o.data_);
+    std::swap(size_, o.size_);
+    return *this;
+  }
+  ~ZeroedArray() { zeroed::unmap(data_, bytes()); }
+
+  T& operator[](std::size_t i) { return data_[i]; }
+  const T& operator[](std::size_t i) const { return data_[i]; }
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  [[nodiscard]] std::size_t size() const { return size_; }
+  [[nodiscard]] std::size_t bytes() const { return size_ * sizeof(T); }
+  T* begin() { return data_; }
+  T* end() { return data_ + size_; }
+  const T* begin() const { return data_; }
+  const T* end() const { return data_ + size_; }
+  /// Every element back to zero bytes, in time proportional to the pages written.
+  void clear() { zeroed::clear(data_, bytes()); }
+  [[nodiscard]] std::size_t resident_bytes() const { return zeroed::resident(data_, bytes()); }
+  /// Elements per page, and which pages were ever faulted in: the others hold zero bytes.
+  [[nodiscard]] static std::size_t per_page() { return zeroed::page_bytes() / sizeof(T); }
+  [[nodiscard]] std::vector<unsigned char> residency() const { return zeroed::residency(data_, bytes()); }
+
+ private:
+  T* data_ = nullptr;
+  std::size_t size_ = 0;
 };
 
 }  // namespace labyrinth::allocator

@@ -254,8 +254,12 @@ class Model {
   /// checks them after every allocation).
   [[nodiscard]] ZoneLevels levels(std::uint16_t zone) const;
   [[nodiscard]] const ModelCounters& counters() const;
-  /// Bytes of model state (page metadata, pageblocks, lists) over all zones.
+  /// Bytes of model state (page metadata, pageblocks, lists) over all zones: the address
+  /// space reserved for it, 14 bytes a page frame and a little more.
   [[nodiscard]] std::size_t metadata_bytes() const;
+  /// The part of metadata_bytes() in memory: page metadata starts as zero pages and takes
+  /// memory only where blocks below MAX_PAGE_ORDER were ever made (O(metadata pages), mincore).
+  [[nodiscard]] std::size_t metadata_resident_bytes() const;
   /// Page frames the metadata covers (sum of spanned pages).
   [[nodiscard]] std::uint64_t page_frames() const;
 

@@ -24,6 +24,8 @@ inline constexpr Owner kSeedOwner = ~Owner{0};
 
 /// Largest max_order (inclusive, the kernel's MAX_PAGE_ORDER) the model supports.
 inline constexpr unsigned kMaxOrderLimit = 15;
+/// The largest machine a model takes: the span of all its zones, holes included.
+inline constexpr std::uint64_t kMaxMachineBytes = std::uint64_t{16} << 40;
 /// Array extent for per-order tables (orders 0..kMaxOrderLimit).
 inline constexpr unsigned kOrderSlots = kMaxOrderLimit + 1;
 
