@@ -533,15 +533,26 @@ TokenizedLine tokenize_line(CaptureFormat format, std::string_view line) {
   return tokenize_ftrace_line(line);
 }
 
-std::string_view binary_file_kind(std::string_view head) {
-  if (head.substr(0, 8) == "PERFILE2" || head.substr(0, 8) == "PERFFILE") return "a perf.data file";
+BinaryFileKind binary_file_kind(std::string_view head) {
+  if (head.substr(0, 8) == "PERFILE2" || head.substr(0, 8) == "PERFFILE") return BinaryFileKind::PerfData;
   if (head.size() >= 10 && head[0] == '\x17' && head[1] == '\x08' && head[2] == 'D' && head.substr(3, 7) == "tracing") {
-    return "a trace-cmd trace.dat file";
+    return BinaryFileKind::TraceCmdDat;
   }
-  if (head.substr(0, 8) == "LABYRNTH") return "a labyrinth trace";
+  if (head.substr(0, 8) == "LABYRNTH") return BinaryFileKind::LabyrinthTrace;
   const std::string_view probe = head.substr(0, 4096);
-  if (probe.find('\0') != std::string_view::npos) return "a binary file";
-  return {};
+  if (probe.find('\0') != std::string_view::npos) return BinaryFileKind::OtherBinary;
+  return BinaryFileKind::Text;
+}
+
+std::string_view to_string(BinaryFileKind kind) {
+  switch (kind) {
+    case BinaryFileKind::Text: return "a text file";
+    case BinaryFileKind::PerfData: return "a perf.data file";
+    case BinaryFileKind::TraceCmdDat: return "a trace-cmd trace.dat file";
+    case BinaryFileKind::LabyrinthTrace: return "a labyrinth trace";
+    case BinaryFileKind::OtherBinary: break;
+  }
+  return "a binary file";
 }
 
 std::optional<CaptureFormat> sniff_capture_format(std::string_view head) {
