@@ -1,6 +1,7 @@
 // The line tokenizers on the line shapes of text-formats.md and their variants.
 #include <gtest/gtest.h>
 
+#include "labyrinth/traces/import/format_sniffer.hpp"
 #include "labyrinth/traces/import/line_tokenizer.hpp"
 
 namespace labyrinth {

@@ -13,6 +13,7 @@
 #include <streambuf>
 #include <utility>
 
+#include "labyrinth/traces/import/format_sniffer.hpp"
 #include "labyrinth/traces/text_trace.hpp"
 #include "labyrinth/traces/trace_error.hpp"
 #include "labyrinth/traces/trace_reader.hpp"

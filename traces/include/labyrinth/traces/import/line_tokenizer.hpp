@@ -69,13 +69,4 @@ TokenizedLine tokenize_tracecmd_line(std::string_view line);  // default, -l and
 TokenizedLine tokenize_perf_script_line(std::string_view line);
 TokenizedLine tokenize_line(CaptureFormat format, std::string_view line);
 
-// Guesses the format from the first bytes of a capture; nullopt when nothing matches.
-std::optional<CaptureFormat> sniff_capture_format(std::string_view head);
-
-// What the first bytes of an input say it is, when it is not a text capture.
-enum class BinaryFileKind : std::uint8_t { Text, PerfData, TraceCmdDat, LabyrinthTrace, OtherBinary };
-BinaryFileKind binary_file_kind(std::string_view head);
-// "a perf.data file", "a trace-cmd trace.dat file", "a labyrinth trace", "a binary file", "a text file"
-std::string_view to_string(BinaryFileKind kind);
-
 }  // namespace labyrinth::traces::import
