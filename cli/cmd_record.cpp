@@ -12,9 +12,11 @@
 #include "exit_codes.hpp"
 #include "labyrinth/version.hpp"
 #include "log.hpp"
+#include "units.hpp"
 
 #ifdef LABYRINTH_WITH_BPF
 #include "labyrinth/ebpf/record_session.hpp"
+#include "record_events.hpp"
 #endif
 
 namespace labyrinth::cli {
@@ -40,6 +42,9 @@ struct RecordCliOptions {
 };
 
 #ifdef LABYRINTH_WITH_BPF
+
+// Durations beyond this (about 31 years) are refused rather than overflowing the clock.
+constexpr std::uint64_t kLongestDurationNs = 1'000'000'000'000'000'000;
 
 int exit_code_for(ebpf::RecordError::Kind kind) {
   using K = ebpf::RecordError::Kind;
@@ -122,15 +127,16 @@ int run(const RecordCliOptions& o) {
   ro.status_line = ::isatty(STDERR_FILENO) == 1;
   ro.tool_version = LABYRINTH_VERSION;
   if (!o.duration.empty()) {
-    ro.duration = ebpf::parse_duration(o.duration);
-    if (!ro.duration) {
+    const ParsedUnit d = parse_duration(o.duration);
+    if (!d.ok() || d.value == 0 || d.value > kLongestDurationNs) {
       error("bad duration '{}'", o.duration);
       hint("use a number with an optional unit: 10, 1.5s, 500ms, 2m, 1h");
       return kExitUsage;
     }
+    ro.duration = std::chrono::nanoseconds(d.value);
   }
-  if (const auto k = ebpf::parse_duration(o.keyframe_interval); k) {
-    ro.keyframe_interval = *k;
+  if (const ParsedUnit k = parse_duration(o.keyframe_interval); k.ok() && k.value <= kLongestDurationNs) {
+    ro.keyframe_interval = std::chrono::nanoseconds(k.value);
     ro.keyframe_free_map = o.keyframe_free_map;
   } else {
     error("bad --keyframe-interval '{}'", o.keyframe_interval);
@@ -138,13 +144,12 @@ int run(const RecordCliOptions& o) {
     return kExitUsage;
   }
   if (!o.events.empty()) {
-    std::string why;
-    auto list = ebpf::parse_event_list(o.events, &why);
-    if (!list) {
-      error("-e {}: {}", o.events, why);
+    const ParsedEvents list = parse_event_list(o.events);
+    if (!list.ok()) {
+      error("-e {}: {}", o.events, list.error);
       return kExitUsage;
     }
-    ro.events = *list;
+    ro.events = list.kinds;
   }
 
   CliObserver observer;

@@ -17,6 +17,8 @@
 #include "labyrinth/procfs/files.hpp"
 #include "labyrinth/procfs/zoneinfo.hpp"
 #include "labyrinth/replay/callsite.hpp"
+#include "labyrinth/replay/openmetrics_report.hpp"
+#include "labyrinth/replay/perfetto_trace.hpp"
 #include "labyrinth/replay/replay.hpp"
 #include "labyrinth/replay/replay_report.hpp"
 #include "log.hpp"
@@ -36,9 +38,12 @@ struct ReplayCliOptions {
   bool no_highatomic = false;
   bool no_pcp = false;
   std::string balloon;
+  std::optional<std::uint64_t> kswapd_rate;
   std::string interval = "1s";
   std::string timeline_path;
   std::string json_path;
+  std::string openmetrics_path;
+  std::string perfetto_path;
   std::size_t top = 20;
   std::size_t max_failures = 10000;
   unsigned callsite_depth = replay::kDefaultCallsiteDepth;
@@ -109,6 +114,7 @@ int run_replay(const ReplayCliOptions& o) {
   w.watermark_boost_factor = o.watermark_boost_factor;
   w.no_highatomic = o.no_highatomic;
   w.no_pcp = o.no_pcp;
+  if (o.kswapd_rate) w.kswapd_mib_per_s = *o.kswapd_rate;
   if (!o.balloon.empty()) {
     const ParsedUnit size = parse_size(o.balloon);
     if (!size.ok()) {
@@ -123,17 +129,22 @@ int run_replay(const ReplayCliOptions& o) {
     return kExitUsage;
   }
   options.interval_ns = interval.value;
+  if ((o.json_path == "-") + (o.timeline_path == "-") + (o.openmetrics_path == "-") + (o.perfetto_path == "-") > 1) {
+    error("only one of --json, --timeline, --openmetrics and --perfetto can write to standard output");
+    return kExitUsage;
+  }
   options.max_failures = o.max_failures;
   options.callsite_depth = o.callsite_depth;
   const bool what_if = w.min_free_kbytes || w.watermark_scale_factor || w.watermark_boost_factor || w.no_highatomic ||
-                       w.no_pcp || w.balloon_bytes != 0;
+                       w.no_pcp || w.balloon_bytes != 0 || o.kswapd_rate;
 
   auto reader = open_trace_or_exit(o.input, traces::TraceReader::ReadAhead::Events);
   const auto& start = reader->start_snapshot();
   const bool has_map = start.present && !start.free_runs.empty();
   if (o.mode == "mirror") {
     if (what_if) {
-      error("what-if options (--min-free-kbytes, --watermark-*, --no-highatomic, --no-pcp, --balloon) need --mode simulate");
+      error("what-if options (--min-free-kbytes, --watermark-*, --no-highatomic, --no-pcp, --balloon, --kswapd-rate) "
+            "need --mode simulate");
       return kExitUsage;
     }
     options.mode = replay::ReplayMode::Mirror;
@@ -222,9 +233,11 @@ int run_replay(const ReplayCliOptions& o) {
   Progress progress(!o.quiet && !o.no_progress && ::isatty(2) == 1);
   std::span<const traces::PageEvent> chunk;
   std::optional<replay::ReplayResult> replayed;
+  replay::ExtfragEvents extfrag;  // for --perfetto: the replay keeps only their count
   try {
     while (reader->next(chunk)) {
       replayer->add(chunk, reader->in_time_order());
+      if (!o.perfetto_path.empty()) extfrag.add(chunk);
       progress.update(*reader, reader->events_read());
     }
     progress.done();
@@ -237,16 +250,31 @@ int run_replay(const ReplayCliOptions& o) {
   }
   const replay::ReplayResult& result = *replayed;
 
-  const bool json_to_stdout = o.json_path == "-";
+  const bool to_stdout = o.json_path == "-" || o.timeline_path == "-" || o.openmetrics_path == "-" || o.perfetto_path == "-";
   if (!close_csv(true)) {
     error("cannot write the timeline to {}", o.timeline_path);
     return kExitFailure;
   }
-  if (!o.quiet && !json_to_stdout && o.timeline_path != "-") replay::print_replay_text(stdout, result, o.top);
+  if (!o.quiet && !to_stdout) replay::print_replay_text(stdout, result, o.top);
   if (!o.json_path.empty()) {
     if (const std::string err = write_json_output(o.json_path, replay::replay_to_json(result, o.top)); !err.empty()) {
       error("{}", err);
       return kExitFailure;
+    }
+  }
+  // Both exporters read the report document, every row of it (top_n 0).
+  if (!o.openmetrics_path.empty() || !o.perfetto_path.empty()) {
+    const nlohmann::ordered_json doc = replay::replay_to_json(result, 0);
+    const std::vector<std::pair<std::string, std::string>> outputs{
+        {o.openmetrics_path, o.openmetrics_path.empty() ? std::string()
+                                                        : replay::replay_openmetrics(doc, common::metrics_dialect_for_path(o.openmetrics_path))},
+        {o.perfetto_path, o.perfetto_path.empty() ? std::string() : replay::perfetto_trace_json(doc, reader->keyframes(), extfrag)}};
+    for (const auto& [path, content] : outputs) {
+      if (path.empty()) continue;
+      if (const std::string err = write_text_output(path, content); !err.empty()) {
+        error("{}", err);
+        return kExitFailure;
+      }
     }
   }
   return report_trace_damage(*reader);
@@ -272,9 +300,19 @@ void setup_replay(CLI::App& app) {
   cmd->add_flag("--no-highatomic", o->no_highatomic, "simulate: no high-order atomic reserve");
   cmd->add_flag("--no-pcp", o->no_pcp, "simulate: no per-CPU page lists");
   cmd->add_option("--balloon", o->balloon, "simulate: take SIZE of free memory away at the start (e.g. 512M, 2G)");
+  cmd->add_option("--kswapd-rate", o->kswapd_rate,
+                  "simulate: how fast kswapd reclaims, in MiB of trace time per second (default 1024)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30));
   cmd->add_option("--interval", o->interval, "Timeline interval of trace time (e.g. 100ms, 1s)")->capture_default_str();
   cmd->add_option("--timeline", o->timeline_path, "Write every timeline sample to FILE as CSV ('-' for stdout)");
   cmd->add_option("--json", o->json_path, "Also write the JSON report to FILE ('-' for stdout, text suppressed)");
+  cmd->add_option("--openmetrics", o->openmetrics_path,
+                  "Write totals, failures by order, class and cause, the zones' end state and data-quality counters as "
+                  "metrics to FILE: OpenMetrics text, or the Prometheus text format for a *.prom file (node_exporter's "
+                  "textfile collector); '-' for stdout");
+  cmd->add_option("--perfetto", o->perfetto_path,
+                  "Write the timeline, failures, extfrag events and keyframes as a trace-event JSON file for "
+                  "ui.perfetto.dev or chrome://tracing ('-' for stdout)");
   cmd->add_option("--top", o->top, "Rows per table and failures listed in the text (0 = all)")->capture_default_str();
   cmd->add_option("--max-failures", o->max_failures, "Failure records kept for the JSON report (0 = all)")
       ->capture_default_str();

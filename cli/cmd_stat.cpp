@@ -6,6 +6,7 @@
 #include "exit_codes.hpp"
 #include "labyrinth/replay/callsite.hpp"
 #include "labyrinth/replay/folded_stacks.hpp"
+#include "labyrinth/replay/openmetrics_report.hpp"
 #include "labyrinth/replay/page_stats.hpp"
 #include "labyrinth/replay/stat_report.hpp"
 #include "log.hpp"
@@ -22,13 +23,14 @@ struct StatOptions {
   unsigned callsite_depth = replay::kDefaultCallsiteDepth;
   std::string folded_path;
   std::string folded_by = "allocations";
+  std::string openmetrics_path;
   bool force = false;
   bool quiet = false;
 };
 
 int run_stat(const StatOptions& options) {
-  if (options.json_path == "-" && options.folded_path == "-") {
-    error("--json - and --folded - cannot both write to standard output");
+  if ((options.json_path == "-") + (options.folded_path == "-") + (options.openmetrics_path == "-") > 1) {
+    error("only one of --json, --folded and --openmetrics can write to standard output");
     return kExitUsage;
   }
   const replay::FoldedCount folded_count = replay::parse_folded_count(options.folded_by).value();
@@ -53,10 +55,21 @@ int run_stat(const StatOptions& options) {
     if (folded.empty()) warning("no stack has {}: {} is empty", options.folded_by, options.folded_path);
   }
 
-  const bool json_to_stdout = options.json_path == "-";
-  if (!options.quiet && !json_to_stdout && options.folded_path != "-") replay::print_stat_text(stdout, result);
+  const bool to_stdout = options.json_path == "-" || options.folded_path == "-" || options.openmetrics_path == "-";
+  if (!options.quiet && !to_stdout) replay::print_stat_text(stdout, result);
+  const nlohmann::ordered_json doc = replay::stat_to_json(result);
   if (!options.json_path.empty()) {
-    if (const std::string err = write_json_output(options.json_path, replay::stat_to_json(result)); !err.empty()) {
+    if (const std::string err = write_json_output(options.json_path, doc); !err.empty()) {
+      error("{}", err);
+      return kExitFailure;
+    }
+  }
+  if (!options.openmetrics_path.empty()) {
+    // The zones' state at the end of the recording, else at its start.
+    const auto& end = reader->end_snapshot();
+    const std::string metrics = replay::stat_openmetrics(doc, reader->header(), end.present ? end : reader->start_snapshot(),
+                                                         common::metrics_dialect_for_path(options.openmetrics_path));
+    if (const std::string err = write_text_output(options.openmetrics_path, metrics); !err.empty()) {
       error("{}", err);
       return kExitFailure;
     }
@@ -90,6 +103,10 @@ void setup_stat(CLI::App& app) {
       ->check(CLI::IsMember({"allocations", "failures", "pages"}))
       ->needs(folded)
       ->capture_default_str();
+  cmd->add_option("--openmetrics", options->openmetrics_path,
+                  "Write the totals, failures, zone state and data-quality counters as metrics to FILE: OpenMetrics "
+                  "text, or the Prometheus text format for a *.prom file (node_exporter's textfile collector); "
+                  "'-' for stdout");
   cmd->add_flag("-f,--force", options->force, "Overwrite the --folded FILE if it exists");
   cmd->add_flag("-q,--quiet", options->quiet, "No text summary");
   cmd->callback([options] {

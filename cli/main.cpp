@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   setup_script(app);
   setup_info(app);
   setup_explain(app);
+  setup_tune(app);
 
   try {
     app.parse(argc, argv);

@@ -50,14 +50,32 @@ void Engine::seed(const traces::Snapshot& start) {
 
 // The kernel failed a request the model would serve. Within the kernel's counter drift of
 // the watermark it is a watermark failure the model cannot see; otherwise name what is missing.
+std::int64_t Engine::drift_pages(const ZoneState& s) const {
+  if (!s.zone) return 0;
+  const unsigned shift = static_cast<unsigned>(std::countr_zero(std::uint64_t{setup.config.page_size}));
+  return vmstat_drift_pages(model.zone_config(*s.zone).managed_pages, nr_cpus_, shift);
+}
+
+// A watermark failure decided by the model's exact count: whether the kernel's lagging
+// NR_FREE_PAGES (zone_page_state in zone_watermark_fast) could have decided otherwise.
+void Engine::note_drift(FailureRecord& r) const {
+  const ZoneState& s = r.state;
+  if (!s.zone || r.cause != FailureCause::Watermark || !r.evidence.empty()) return;
+  const std::int64_t short_by = s.effective_min_pages - (s.free_pages - s.unusable_pages) + 1;
+  const std::int64_t drift = drift_pages(s);
+  r.evidence = short_by <= drift
+                   ? fmt::format("{} pages short of the effective min, within the {} pages the kernel's NR_FREE_PAGES "
+                                 "may lag (per-CPU counter drift): the drift could flip it",
+                                 short_by, drift)
+                   : fmt::format("{} pages short of the effective min, beyond the {} pages of per-CPU counter drift: "
+                                 "the drift cannot flip it",
+                                 short_by, drift);
+}
+
 void Engine::explain_near_miss(FailureRecord& r) const {
   const ZoneState& s = r.state;
   const std::int64_t margin = s.free_pages - s.unusable_pages - s.effective_min_pages;
-  std::int64_t drift = 0;
-  if (s.zone) {
-    const unsigned shift = static_cast<unsigned>(std::countr_zero(std::uint64_t{setup.config.page_size}));
-    drift = vmstat_drift_pages(model.zone_config(*s.zone).managed_pages, nr_cpus_, shift);
-  }
+  const std::int64_t drift = drift_pages(s);
   if (s.zone && margin >= 0 && margin <= drift) {
     r.cause = FailureCause::Watermark;
     r.evidence = fmt::format("{} pages above the effective min in the model, within the {} pages the kernel's "
@@ -90,6 +108,7 @@ void Engine::record_failure(const traces::PageEvent& e, unsigned cpu, std::optio
   r.state = inspect_request(model, e.gfp, e.order, cpu);
   r.cause = cause ? *cause : cause_from_state(r.state, e.order);
   if (r.cause == FailureCause::Unexplained && kernel_failed) explain_near_miss(r);
+  note_drift(r);
   failures.add(r);
   ++counters.failures;
   counters.failed_pages += std::uint64_t{1} << e.order;

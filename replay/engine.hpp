@@ -37,6 +37,7 @@ class Engine {
   ReplayCounters counters;
   DataQualityCounters quality;
   FailureLog failures;
+  FailureAgreement agreement;  // simulate only
   Timeline timeline;
   std::vector<LastOnCpu> last;
   std::uint64_t first_ts = 0;
@@ -82,6 +83,8 @@ class Engine {
     return account_bit_ != 0 && (e.gfp & account_bit_) != 0 && l.kind == traces::EventKind::Free && l.order == e.order;
   }
   void explain_near_miss(FailureRecord& r) const;
+  void note_drift(FailureRecord& r) const;
+  [[nodiscard]] std::int64_t drift_pages(const ZoneState& state) const;
   // Builds and logs the failure record from the model's state now.
   void record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause, bool kernel_failed);
 };

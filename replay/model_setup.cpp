@@ -1,5 +1,7 @@
 #include "labyrinth/replay/model_setup.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -88,11 +90,14 @@ allocator::GfpLayout gfp_layout_of(const traces::GfpTable& table) {
   l.direct_reclaim = table.bits_of("__GFP_DIRECT_RECLAIM");
   l.kswapd_reclaim = table.bits_of("__GFP_KSWAPD_RECLAIM");
   l.nowarn = table.bits_of("__GFP_NOWARN");
+  l.retry_mayfail = table.bits_of("__GFP_RETRY_MAYFAIL");
+  l.nofail = table.bits_of("__GFP_NOFAIL");
   l.noretry = table.bits_of("__GFP_NORETRY");
   l.memalloc = table.bits_of("__GFP_MEMALLOC");
   l.comp = table.bits_of("__GFP_COMP");
   l.nomemalloc = table.bits_of("__GFP_NOMEMALLOC");
   l.hardwall = table.bits_of("__GFP_HARDWALL");
+  l.thisnode = table.bits_of("__GFP_THISNODE");
   // A table without single-bit entries (e.g. only composites): fall back to the built-in one.
   if (l.high == 0 && l.direct_reclaim == 0 && l.kswapd_reclaim == 0) return allocator::GfpLayout::linux_6_10();
   return l;
@@ -128,6 +133,40 @@ std::vector<ZoneType> node_zone_kinds(const traces::TraceHeader& header, int nod
     }
   }
   return kinds;
+}
+
+KernelGeneration kernel_generation(const std::string& r) {
+  unsigned major = 0, minor = 0, patch = 0;
+  const char* end = r.data() + r.size();
+  const auto [p1, ec1] = std::from_chars(r.data(), end, major);
+  if (ec1 != std::errc() || p1 == end || *p1 != '.') {
+    return {true, fmt::format("the kernel version is not recorded{}: the rules of Linux 6.12.95 to 7.x are assumed",
+                              r.empty() ? std::string() : fmt::format(" ('{}' is not one)", r))};
+  }
+  const auto [p2, ec2] = std::from_chars(p1 + 1, end, minor);
+  if (ec2 == std::errc() && p2 != end && *p2 == '.') std::from_chars(p2 + 1, end, patch);
+  const auto before = [&](unsigned ma, unsigned mi) { return major < ma || (major == ma && minor < mi); };
+  if (before(6, 3)) {
+    return {false, fmt::format("Linux {}.{} grants reserves with ALLOC_HARDER (__GFP_ATOMIC, before 6.3), not the "
+                               "ALLOC_MIN_RESERVE/ALLOC_NON_BLOCK rules the model has",
+                               major, minor)};
+  }
+  if (before(6, 10)) {
+    return {false, fmt::format("Linux {}.{} predates the model's watermark and per-CPU list rules (6.10: "
+                               "__zone_watermark_unusable_free without the whole nr_reserved_highatomic, the GFP "
+                               "layout of 6.10)",
+                               major, minor)};
+  }
+  if (major == 6 && (minor == 13 || minor == 14 || (minor == 12 && patch < 95))) {
+    return {false, fmt::format("Linux 6.{}{} falls back with __rmqueue_fallback/steal_suitable_fallback; the model has "
+                               "the claim/steal split of 6.15 (and of 6.12.95)",
+                               minor, minor == 12 ? fmt::format(".{}", patch) : std::string())};
+  }
+  if (major > 7 || (major == 7 && minor > 3)) {
+    return {true, fmt::format("Linux {}.{} is newer than the rules the model has (up to 7.3): those are assumed", major,
+                              minor)};
+  }
+  return {};
 }
 
 allocator::KernelRules kernel_rules_of(const traces::TraceHeader& header) {
@@ -183,7 +222,7 @@ ModelSetup make_model_setup(const traces::TraceHeader& header, allocator::PcpMod
   }
   t.highatomic = !what_if.no_highatomic;
   t.pcp = what_if.no_pcp ? allocator::PcpMode::Off : pcp;
-  t.reclaim = allocator::ReclaimPolicy::AssumeSuccess;
+  t.reclaim = allocator::ReclaimPolicy::Kernel;
   t.boost_reset = allocator::BoostReset::OnKswapdWake;
 
   s.model_zone_of_header.assign(header.zones.size(), -1);

@@ -1,6 +1,7 @@
 #include "labyrinth/replay/replay.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 #include <unordered_set>
 
 #include "engine.hpp"
@@ -71,14 +72,28 @@ struct Replayer::Impl {
         options(o),
         sorter(o.sort_window_ns, o.sort_max_held),
         validate_at_end(o.mode == ReplayMode::Mirror && e.present) {
-    // Fail early on a header the model cannot use.
+    // Fail early on a header the model cannot use, and on a kernel whose allocation policy
+    // simulate would replace by another generation's.
     (void)make_model_setup(header, allocator::PcpMode::Manual, options.what_if);
+    const KernelGeneration g = kernel_generation(header.kernel_release);
+    if (!g.modelled && options.mode == ReplayMode::Simulate) {
+      throw std::invalid_argument("cannot simulate this recording: " + g.why +
+                                  "; its predictions would be another kernel's (mirror mode replays it, applying the "
+                                  "kernel's own choices)");
+    }
+    if (!g.why.empty()) {
+      generation_note = g.modelled ? g.why
+                                   : g.why + ": mirror applies the kernel's own choices, but explains failures with "
+                                             "the watermark rules of Linux 6.12.95 to 7.x";
+    }
   }
+  std::string generation_note;
 
   // The engine is built at the first chunk: whether mirror models the pcp lists depends on
   // whether the trace has the zone_locked/pcpu_drain events, which an importer's header may
   // not list.
   void build(std::span<const traces::PageEvent> first) {
+    if (!generation_note.empty()) notes.push_back(generation_note);
     allocator::PcpMode pcp = allocator::PcpMode::Auto;
     if (options.mode == ReplayMode::Mirror) {
       bool has_pcp_events = false;
@@ -292,6 +307,8 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   r.model_metadata_bytes = e.model.metadata_bytes();
   r.bits = e.setup.bits;
   r.failures = e.failures;
+  r.agreement = e.agreement;
+  r.agreement.finish();
   r.timeline_interval_ns = e.timeline.interval_ns();
   r.timeline_kept_interval_ns = e.timeline.kept_interval_ns();
   r.timeline_samples = e.timeline.samples_taken();

@@ -206,18 +206,15 @@ ordered_json summary_json(const ReplayResult& r) {
       {"model_metadata_bytes", r.model_metadata_bytes},
   };
   if (r.mode == ReplayMode::Simulate) {
-    const std::uint64_t requests = c.both_succeeded + c.both_failed + c.model_failed_kernel_succeeded +
-                                   c.model_served_kernel_failed;
-    const double agree = requests == 0 ? 1.0
-                                       : static_cast<double>(c.both_succeeded + c.both_failed) / static_cast<double>(requests);
     out["simulation"] = ordered_json{
         {"kernel_failures", c.kernel_failures},
         {"both_succeeded", c.both_succeeded},
         {"both_failed", c.both_failed},
         {"model_failed_kernel_succeeded", c.model_failed_kernel_succeeded},
         {"model_served_kernel_failed", c.model_served_kernel_failed},
-        {"agreement_ratio", agree},
+        {"against_recording", agreement_json(r.agreement)},
         {"reclaim_stalls", c.reclaim_stalls},
+        {"oom_kills", c.oom_kills},
         {"compaction_needed", c.compaction_needed},
         {"reclaim_runs", c.kswapd_runs},
         {"reclaimed_pages", c.kswapd_reclaimed_pages},
@@ -478,19 +475,19 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
     }
   }
   if (r.mode == ReplayMode::Simulate) {
-    const std::uint64_t requests = c.both_succeeded + c.both_failed + c.model_failed_kernel_succeeded +
-                                   c.model_served_kernel_failed;
     fmt::print(out, "\nAgainst the recording\n");
+    print_agreement(out, r.agreement);
     fmt::print(out, "  both succeeded    {:>12}\n  both failed       {:>12}\n", c.both_succeeded, c.both_failed);
     fmt::print(out, "  model failed, kernel succeeded {:>8}\n  model served, kernel failed    {:>8}\n",
                c.model_failed_kernel_succeeded, c.model_served_kernel_failed);
-    if (requests != 0) {
-      fmt::print(out, "  agreement         {:>11.3f}%\n",
-                 100.0 * static_cast<double>(c.both_succeeded + c.both_failed) / static_cast<double>(requests));
+    fmt::print(out, "  reclaim stalls    {:>12}  (requests that direct-reclaimed from the model's reclaimable memory)\n",
+               c.reclaim_stalls);
+    if (c.oom_kills != 0) {
+      fmt::print(out, "  OOM kills         {:>12}  (nothing left to reclaim: served as the kernel's OOM killer would let them)\n",
+                 c.oom_kills);
     }
-    fmt::print(out, "  reclaim stalls    {:>12}  (non-atomic requests served by assuming reclaim)\n", c.reclaim_stalls);
     fmt::print(out, "  compaction needed {:>12}  (no free block of the order)\n", c.compaction_needed);
-    fmt::print(out, "  model reclaim     {:>12}  pages in {} passes (below the low watermark)\n", c.kswapd_reclaimed_pages,
+    fmt::print(out, "  kswapd reclaim    {:>12}  pages in {} wake-ups (the model's kswapd, towards the high watermark)\n", c.kswapd_reclaimed_pages,
                c.kswapd_runs);
     if (c.balloon_requested_pages != 0) {
       fmt::print(out, "  balloon           {:>12}  of {} requested\n", format_bytes(c.balloon_pages * ps),

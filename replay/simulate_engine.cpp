@@ -3,14 +3,18 @@
 // Each request's outcome is compared with the recording's.
 //
 // Reclaim: the recording's frees include what the kernel's own reclaim freed under the
-// recorded settings; what-if settings move the watermarks, so the model reclaims too. After
-// every allocation by a task that may reclaim (__GFP_DIRECT_RECLAIM), when the zone's free
-// pages (with its pcp pages) are below its low watermark + boost, the oldest reclaimable
-// allocations of that zone (requests of movable or reclaimable type: LRU and shrinkable
-// memory) are evicted until the zone reaches its high watermark + boost, as kswapd does. A
-// later free of an evicted page is dropped. Atomic bursts (softirq, no direct reclaim) get no
-// reclaim of their own: they live off the reserve between the min watermark and what the
-// last reclaiming task left, which is what min_free_kbytes sizes.
+// recorded settings; what-if settings move the watermarks, so the model reclaims too, from
+// what it knows to be reclaimable: its allocations of movable or reclaimable type (LRU and
+// shrinkable memory), oldest first. A later free of an evicted page is dropped.
+// - Direct reclaim: the allocator's slow path asks (allocator::Reclaimer) when a request that
+//   may direct-reclaim misses the min watermark (docs/kernel-rules.md §4.4).
+// - kswapd (mm/vmscan.c, docs/kernel-rules.md §6.6): woken by a request with
+//   __GFP_KSWAPD_RECLAIM (GFP_ATOMIC has it) that left the fast path (wake_all_kswapds) or met a
+//   boosted zone (rmqueue's ZONE_BOOSTED_WATERMARK), unless the zone is balanced and not boosted
+//   (wakeup_kswapd). It runs asynchronously: from the next event on it reclaims at
+//   WhatIf::kswapd_mib_per_s of trace time until the zone is balanced on NR_FREE_PAGES (above high +
+//   boost; pages on per-CPU lists do not count, pgdat_balanced) or nothing is left to
+//   reclaim; then the boost goes back to 0, as at the end of balance_pgdat.
 #include <deque>
 
 #include "engine.hpp"
@@ -26,7 +30,10 @@ using traces::PageEvent;
 
 namespace {
 
-class SimulateEngine final : public Engine {
+// kswapd advances at most this often (trace time): it is a thread, not part of each event.
+constexpr std::uint64_t kKswapdTickNs = 50'000;
+
+class SimulateEngine final : public Engine, public allocator::Reclaimer {
  public:
   SimulateEngine(const traces::TraceHeader& h, ModelSetup s, const ReplayOptions& o) : Engine(h, std::move(s), o) {
     std::uint64_t lo = ~std::uint64_t{0}, hi = 0;
@@ -38,8 +45,26 @@ class SimulateEngine final : public Engine {
     max_order_ = setup.config.max_order;
     lru_.resize(setup.config.zones.size());
     lru_mark_.assign(setup.config.zones.size(), 1u << 16);
+    lru_pages_.assign(setup.config.zones.size(), 0);
+    kswapd_.resize(setup.config.zones.size());
     direct_reclaim_bit_ = setup.config.gfp.direct_reclaim;
+    kswapd_bit_ = setup.config.gfp.kswapd_reclaim;
+    // WhatIf::kswapd_mib_per_s (1 GiB/s by default, the order of a kswapd scanning clean page
+    // cache): it decides how long an atomic burst lives off the reserve before kswapd catches up.
+    kswapd_pages_per_ms_ = static_cast<double>(o.what_if.kswapd_mib_per_s) * 1024.0 * 1024.0 /
+                           static_cast<double>(setup.config.page_size) / 1000.0;
+    model.set_reclaimer(this);
+    // The boost stays until kswapd's balance finishes (see kswapd_step), not the wake-up.
+    allocator::Tunables t = model.tunables();
+    t.boost_reset = allocator::BoostReset::Manual;
+    model.set_tunables(t);
   }
+
+  // Direct reclaim (the allocator's slow path asks): the zone's oldest reclaimable allocations.
+  std::uint64_t reclaim(std::uint16_t zone, std::uint64_t pages, unsigned cpu) override {
+    return evict(zone, pages, cpu);
+  }
+  [[nodiscard]] std::uint64_t reclaimable_pages(std::uint16_t zone) const override { return lru_pages_[zone]; }
 
   void close() override {
     counters.kswapd_reclaimed_pages = reclaimed_pages_;
@@ -62,6 +87,7 @@ class SimulateEngine final : public Engine {
       }
       const PageEvent& e = events[i];
       begin_event(e);
+      if (kswapd_awake_ != 0) kswapd_step(e.ts_ns, cpu_of(e));
       switch (e.kind) {
         case EventKind::Alloc: on_alloc(e); break;
         case EventKind::Free: on_free(e); break;
@@ -80,6 +106,7 @@ class SimulateEngine final : public Engine {
     const bool kernel_ok = e.pfn != traces::kFailedPfn;
     const bool memcg = !kernel_ok && is_memcg_failure(e, cpu);
     if (!kernel_ok) ++counters.kernel_failures;
+    const std::uint64_t reclaims_before = model.counters().direct_reclaims;
     if (memcg) quality.add(DataQuality::memcg_charge_failures);
     last[cpu] = LastOnCpu{EventKind::Alloc, e.order, false};
     if (e.order > max_order_) {
@@ -87,8 +114,13 @@ class SimulateEngine final : public Engine {
       return;
     }
     const allocator::AllocResult r = model.allocate(e.gfp, e.order, cpu, kernel_ok ? e.pfn : ~std::uint64_t{0});
+    if (model.counters().direct_reclaims != reclaims_before) ++counters.reclaim_stalls;
+    if (!r.ok() || (!kernel_ok && !memcg)) {
+      agreement.add(e.ts_ns >= first_ts ? e.ts_ns - first_ts : 0, classify(e.gfp, e.order, setup.bits), !kernel_ok && !memcg, !r.ok());
+    }
+    if ((e.gfp & kswapd_bit_) != 0) wake_kswapd(e.ts_ns, r);
     if (r.ok()) {
-      if (r.path == allocator::AllocPath::ReclaimAssumed) ++counters.reclaim_stalls;
+      if (r.path == allocator::AllocPath::OomKill) ++counters.oom_kills;
       ++counters.allocations;
       counters.allocated_pages += std::uint64_t{1} << e.order;
       if (is_atomic_request(e.gfp)) {
@@ -104,10 +136,9 @@ class SimulateEngine final : public Engine {
         }
         map_.set(e.pfn, r.pfn.value, e.order);
         if ((r.migratetype == allocator::MigrateType::Movable || r.migratetype == allocator::MigrateType::Reclaimable) &&
-            (e.gfp & direct_reclaim_bit_) != 0) {
-          remember(r.zone, e.pfn);
+            (e.gfp & direct_reclaim_bit_) != 0 && !is_hugetlb_pool_page(e.gfp)) {
+          remember(r.zone, e.pfn, e.order);
         }
-        if ((e.gfp & direct_reclaim_bit_) != 0) reclaim(r.zone, cpu);
       } else {
         // The kernel had no page; the caller's use of one is unknown, so it goes back at once.
         if (!memcg) ++counters.model_served_kernel_failed;
@@ -137,6 +168,7 @@ class SimulateEngine final : public Engine {
       return;
     }
     const auto [head, entry] = *hit;
+    if (map_.queued(head) && !entry.model_failed) forget_reclaimable(entry.model_pfn, entry.order);
     if (entry.model_failed) {
       // The model failed this request: nothing to free. Drop the part freed.
       if (head == e.pfn && entry.order <= e.order) map_.erase(head);
@@ -170,6 +202,7 @@ class SimulateEngine final : public Engine {
         ++p;
         continue;
       }
+      if (map_.queued(p) && !m->model_failed) forget_reclaimable(m->model_pfn, m->order);
       map_.erase(p);
       if (!m->model_failed) model.free(Pfn{m->model_pfn}, m->order, cpu);
       p += std::uint64_t{1} << m->order;
@@ -194,10 +227,19 @@ class SimulateEngine final : public Engine {
     quality.add(DataQuality::free_of_unmapped_page);
   }
 
+  // mm/hugetlb.c:alloc_buddy_hugetlb_folio asks for __GFP_THISNODE | __GFP_RETRY_MAYFAIL: a
+  // hugetlb pool page, movable but on no LRU, which no reclaim frees.
+  [[nodiscard]] bool is_hugetlb_pool_page(std::uint64_t gfp) const {
+    const allocator::Gfp mask = setup.config.gfp.thisnode | setup.config.gfp.retry_mayfail;
+    return setup.config.gfp.thisnode != 0 && (gfp & mask) == mask;
+  }
+
   // Queues a reclaimable allocation. A recorded pfn is queued at most once (re-allocations of
   // a queued pfn keep its place), so the queues stay within the zones' size.
-  void remember(std::uint16_t zone, std::uint64_t recorded_pfn) {
-    if (!map_.dense(recorded_pfn) || map_.queued(recorded_pfn)) return;
+  void remember(std::uint16_t zone, std::uint64_t recorded_pfn, unsigned order) {
+    if (!map_.dense(recorded_pfn)) return;
+    lru_pages_[zone] += std::uint64_t{1} << order;
+    if (map_.queued(recorded_pfn)) return;
     map_.set_queued(recorded_pfn, true);
     auto& q = lru_[zone];
     q.push_back(recorded_pfn);
@@ -215,15 +257,65 @@ class SimulateEngine final : public Engine {
     lru_mark_[zone] = std::max<std::size_t>(1u << 16, 2 * q.size());
   }
 
-  // kswapd/direct reclaim of one zone (see the file comment).
-  void reclaim(std::uint16_t zone, unsigned cpu) {
-    const allocator::ZoneLevels z = model.levels(zone);
-    std::uint64_t free = z.free_pages + z.pcp_pages;
-    if (free >= z.watermarks.low + z.boost) return;
+  // A queued allocation freed by the recording: no longer reclaimable (its pfn keeps its place
+  // in the queue for a re-allocation).
+  void forget_reclaimable(std::uint64_t model_pfn, unsigned order) {
+    const auto zone = model.zone_of(Pfn{model_pfn});
+    if (!zone || *zone >= lru_pages_.size()) return;
+    const std::uint64_t pages = std::uint64_t{1} << order;
+    lru_pages_[*zone] -= std::min(lru_pages_[*zone], pages);
+  }
+
+  // wake_all_kswapds / rmqueue's boosted-zone wake-up, then wakeup_kswapd's test (see the file
+  // comment). r.zone: the zone served, or the one that decided the failure.
+  void wake_kswapd(std::uint64_t now, const allocator::AllocResult& r) {
+    Kswapd& k = kswapd_[r.zone];
+    if (k.awake) return;
+    // Most requests pass the fast path of an unboosted zone: no wake-up, and no levels read.
+    if (r.ok() && r.path == allocator::AllocPath::Fast && model.watermark_boost(r.zone) == 0) return;
+    const allocator::ZoneLevels z = model.levels(r.zone);
+    if (z.boost == 0 && z.free_pages > z.watermarks.high) return;
+    k = Kswapd{true, now, 0.0};
+    ++kswapd_awake_;
     ++reclaim_runs_;
-    const std::uint64_t target = z.watermarks.high + z.boost;
+  }
+
+  // balance_pgdat, advanced to `now` for every awake zone.
+  void kswapd_step(std::uint64_t now, unsigned cpu) {
+    for (std::uint16_t zone = 0; zone < kswapd_.size(); ++zone) {
+      Kswapd& k = kswapd_[zone];
+      if (!k.awake || now < k.last_ns + kKswapdTickNs) continue;
+      k.credit += static_cast<double>(now - k.last_ns) * kswapd_pages_per_ms_ / 1e6;
+      k.last_ns = now;
+      const allocator::ZoneLevels z = model.levels(zone);
+      const std::uint64_t target = z.watermarks.high + z.boost;
+      if (z.free_pages > target) {
+        kswapd_sleep(zone);
+        continue;
+      }
+      const std::uint64_t deficit = target + 1 - z.free_pages;
+      const auto want = std::min(static_cast<std::uint64_t>(k.credit), deficit);
+      // Time kswapd did not need is not banked: it reclaims no faster later for having kept up.
+      k.credit = want == deficit ? 0.0 : k.credit - static_cast<double>(want);
+      if (want == 0) continue;
+      const std::uint64_t got = evict(zone, want, cpu);
+      reclaimed_pages_ += got;
+      if (got < want && lru_[zone].empty()) kswapd_sleep(zone);  // nothing left: kswapd gives up
+    }
+  }
+
+  void kswapd_sleep(std::uint16_t zone) {
+    kswapd_[zone].awake = false;
+    --kswapd_awake_;
+    if (model.watermark_boost(zone) != 0) model.set_watermark_boost(zone, 0);
+  }
+
+  // Evicts the zone's oldest reclaimable allocations until `pages` pages are freed or none is
+  // left; a later free of an evicted page is dropped. Returns the pages freed.
+  std::uint64_t evict(std::uint16_t zone, std::uint64_t pages, unsigned cpu) {
+    std::uint64_t freed = 0;
     auto& q = lru_[zone];
-    while (free < target && !q.empty()) {
+    while (freed < pages && !q.empty()) {
       const std::uint64_t p = q.front();
       q.pop_front();
       map_.set_queued(p, false);
@@ -231,17 +323,28 @@ class SimulateEngine final : public Engine {
       if (!m || m->model_failed) continue;
       if (!model.free(Pfn{m->model_pfn}, m->order, cpu).ok()) continue;
       map_.set_failed(p, m->order);  // evicted: the recording's free of it is dropped
-      const std::uint64_t pages = std::uint64_t{1} << m->order;
-      reclaimed_pages_ += pages;
-      free += pages;
+      const std::uint64_t n = std::uint64_t{1} << m->order;
+      lru_pages_[zone] -= std::min(lru_pages_[zone], n);
+      freed += n;
     }
+    return freed;
   }
 
   PfnMap map_;
   unsigned max_order_ = 10;
   std::vector<std::deque<std::uint64_t>> lru_;
   std::vector<std::size_t> lru_mark_;
+  std::vector<std::uint64_t> lru_pages_;  // live pages queued per zone (zone_reclaimable_pages)
   allocator::Gfp direct_reclaim_bit_ = 0;
+  allocator::Gfp kswapd_bit_ = 0;
+  struct Kswapd {
+    bool awake = false;
+    std::uint64_t last_ns = 0;  // trace time it last advanced to
+    double credit = 0.0;        // pages it may still reclaim by then
+  };
+  std::vector<Kswapd> kswapd_;
+  std::size_t kswapd_awake_ = 0;
+  double kswapd_pages_per_ms_ = 0;
   std::uint64_t reclaimed_pages_ = 0;
   std::uint64_t reclaim_runs_ = 0;
 };

@@ -57,6 +57,7 @@ struct Model::Impl {
   /// The zone of the last non-const lookup: consecutive events mostly hit the same zone.
   /// Const lookups only read it, so concurrent const use stays race-free.
   std::uint16_t last_zone = 0;
+  Reclaimer* reclaimer = nullptr;
 
   [[nodiscard]] detail::Zone* zone_for(std::uint64_t pfn) {
     detail::Zone& z = zones[last_zone];
@@ -106,6 +107,10 @@ struct Model::Impl {
                                                                 bool watermarks_ignored) const;
   AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner);
   AllocResult allocate_slowpath(const AllocContext& ac, Gfp gfp, Owner owner, AllocResult r);
+  AllocResult direct_reclaim_path(const AllocContext& ac, Gfp gfp, AllocFlags slow, Owner owner, AllocResult r);
+  std::uint64_t perform_reclaim(const AllocContext& ac);
+  bool unreserve_highatomic(const AllocContext& ac, bool force);
+  [[nodiscard]] bool reclaim_could_pass(const AllocContext& ac, AllocFlags flags) const;
   AllocResult success(const Hit& h, AllocPath path, AllocResult r);
 
   // mirror.cpp

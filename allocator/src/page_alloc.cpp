@@ -183,9 +183,9 @@ AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner o
   return allocate_slowpath(ac, gfp, owner, r);
 }
 
-// __alloc_pages_slowpath() without reclaim and compaction: the slow-path flags, the
-// __GFP_MEMALLOC retry with ALLOC_NO_WATERMARKS, then the ReclaimPolicy for requests that may
-// direct-reclaim; a failure is classified with the last flags tried.
+// __alloc_pages_slowpath() without compaction: the slow-path flags, the __GFP_MEMALLOC retry
+// with ALLOC_NO_WATERMARKS, then the ReclaimPolicy for requests that may direct-reclaim; a
+// failure is classified with the last flags tried.
 [[gnu::noinline]] AllocResult Model::Impl::allocate_slowpath(const AllocContext& ac, Gfp gfp, Owner owner,
                                                             AllocResult r) {
   AllocFlags slow = slow_path_alloc_flags(gfp, ac.order, cfg.gfp, params.grouping_disabled);
@@ -208,26 +208,165 @@ AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner o
   }
 
   const bool can_reclaim = (gfp & cfg.gfp.direct_reclaim) != 0;
-  bool ignored = reserve != 0;
-  if (can_reclaim && params.tunables.reclaim == ReclaimPolicy::AssumeSuccess) {
-    h = get_page_from_freelist(ac, slow | alloc::kNoWatermarks, owner);
-    if (h.idx != kNil) {
-      r.watermark_missed = true;
-      ++params.counters.reclaim_stalls;
-      return success(h, AllocPath::ReclaimAssumed, r);
-    }
-    ignored = true;
+  // PF_MEMALLOC tasks (the reserve users) do not reclaim: they go to nopage.
+  if (can_reclaim && reserve == 0 && params.tunables.reclaim == ReclaimPolicy::Kernel) {
+    return direct_reclaim_path(ac, gfp, slow, owner, r);
   }
-  const auto [cause, zone] = classify(ac, slow, ignored);
+  const auto [cause, zone] = classify(ac, slow, reserve != 0);
   r.failure = cause;
   r.zone = zone;
   ++params.counters.failures;
   return r;
 }
 
+// The rest of __alloc_pages_slowpath() for a request that may direct-reclaim, compaction left
+// out (docs/kernel-rules.md §4.4):
+// - __alloc_pages_direct_reclaim: __perform_reclaim, and when the retry after it fails, once,
+//   unreserve_highatomic_pageblock(ac, false) and drain_all_pages, then retry again;
+// - nopage at once for __GFP_NORETRY, and for costly orders without __GFP_RETRY_MAYFAIL;
+// - should_reclaim_retry: progress (non-costly orders only) resets the no-progress count; past
+//   MAX_RECLAIM_RETRIES the highatomic reserve is given back (force) before giving up; else
+//   retry while free + reclaimable pages would pass the min watermark;
+// - __alloc_pages_may_oom: no OOM kill for costly orders, __GFP_RETRY_MAYFAIL, __GFP_THISNODE
+//   or requests limited to zones below Normal; otherwise the victim's memory lets the request
+//   through (served without watermarks; without __GFP_FS the kernel retries instead, with the
+//   same outcome);
+// - nopage: __GFP_NOFAIL is never failed (__alloc_pages_cpuset_fallback with
+//   ALLOC_MIN_RESERVE, then without watermarks, as the kernel loops until it succeeds).
+AllocResult Model::Impl::direct_reclaim_path(const AllocContext& ac, Gfp gfp, AllocFlags slow, Owner owner,
+                                             AllocResult r) {
+  constexpr unsigned kCostlyOrder = 3;         // PAGE_ALLOC_COSTLY_ORDER
+  constexpr unsigned kMaxReclaimRetries = 16;  // MAX_RECLAIM_RETRIES
+  const GfpLayout& g = cfg.gfp;
+  const bool costly = ac.order > kCostlyOrder;
+  ++params.counters.direct_reclaims;
+  bool drained = false;
+  unsigned no_progress_loops = 0;
+  bool retry_first = false;  // a retry (goto retry) tries the free lists before reclaiming
+  for (;;) {
+    Hit h;
+    if (retry_first) {
+      h = get_page_from_freelist(ac, slow, owner);
+    }
+    std::uint64_t progress = 0;
+    if (h.idx == kNil) {
+      progress = perform_reclaim(ac);
+      if (progress != 0) {
+        h = get_page_from_freelist(ac, slow, owner);
+        if (h.idx == kNil && !drained) {
+          if (unreserve_highatomic(ac, false)) {
+            ++params.counters.reclaim_unreserves;
+          }
+          for (Zone& z : zones) {
+            for (unsigned cpu = 0; cpu < cfg.nr_cpus; ++cpu) {
+              z.drain_pcp(cpu);
+            }
+          }
+          ++params.counters.reclaim_drains;
+          drained = true;
+          h = get_page_from_freelist(ac, slow, owner);
+        }
+      }
+    }
+    if (h.idx != kNil) {
+      return success(h, AllocPath::Reclaimed, r);
+    }
+    retry_first = true;
+    if ((gfp & g.noretry) != 0 || (costly && (gfp & g.retry_mayfail) == 0)) {
+      break;
+    }
+    no_progress_loops = progress != 0 && !costly ? 0 : no_progress_loops + 1;
+    if (no_progress_loops > kMaxReclaimRetries) {
+      if (unreserve_highatomic(ac, true)) {
+        ++params.counters.reclaim_unreserves;
+        continue;
+      }
+    } else if (reclaim_could_pass(ac, slow)) {
+      continue;
+    }
+    const bool may_oom = !costly && (gfp & (g.retry_mayfail | g.thisnode)) == 0 &&
+                         index_of(ac.highest) >= index_of(ZoneType::Normal);
+    if (may_oom) {
+      h = get_page_from_freelist(ac, slow | alloc::kNoWatermarks, owner);
+      if (h.idx != kNil) {
+        ++params.counters.oom_kills;
+        r.watermark_missed = true;
+        return success(h, AllocPath::OomKill, r);
+      }
+    }
+    break;
+  }
+  if ((gfp & g.nofail) != 0) {
+    Hit h = get_page_from_freelist(ac, alloc::kMinReserve | (slow & alloc::kCma), owner);
+    if (h.idx == kNil) {
+      h = get_page_from_freelist(ac, alloc::kNoWatermarks | (slow & alloc::kCma), owner);
+    }
+    if (h.idx != kNil) {
+      ++params.counters.nofail_forced;
+      r.watermark_missed = true;
+      return success(h, AllocPath::NoFail, r);
+    }
+  }
+  ++params.counters.reclaim_failures;
+  const auto [cause, zone] = classify(ac, slow, false);
+  r.failure = cause;
+  r.zone = zone;
+  ++params.counters.failures;
+  return r;
+}
+
+// try_to_free_pages(): SWAP_CLUSTER_MAX pages from the zones of the zonelist, highest first.
+std::uint64_t Model::Impl::perform_reclaim(const AllocContext& ac) {
+  constexpr std::uint64_t kSwapClusterMax = 32;
+  if (reclaimer == nullptr) {
+    return 0;
+  }
+  std::uint64_t got = 0;
+  for (const std::uint16_t id : *ac.zonelist) {
+    if (got >= kSwapClusterMax) {
+      break;
+    }
+    got += reclaimer->reclaim(id, kSwapClusterMax - got, ac.cpu);
+  }
+  params.counters.direct_reclaimed_pages += got;
+  return got;
+}
+
+// unreserve_highatomic_pageblock(ac, force): the first zone of the zonelist that gives a block
+// back to the request's type (without force, each zone keeps one pageblock).
+bool Model::Impl::unreserve_highatomic(const AllocContext& ac, bool force) {
+  if (!is_mergeable(ac.mt)) {
+    return false;
+  }
+  for (const std::uint16_t id : *ac.zonelist) {
+    if (zones[id].unreserve_highatomic_pageblock(ac.mt, force)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// should_reclaim_retry()'s test: would the request pass __zone_watermark_ok at the min mark in
+// some zone if every reclaimable page were free (available = NR_FREE_PAGES + reclaimable)?
+bool Model::Impl::reclaim_could_pass(const AllocContext& ac, AllocFlags flags) const {
+  for (const std::uint16_t id : *ac.zonelist) {
+    const Zone& z = zones[id];
+    const WatermarkCheck c =
+        z.watermark_ok(ac.order, static_cast<std::int64_t>(z.wmark_pages(Watermark::Min)), ac.highest, flags);
+    const std::uint64_t reclaimable = reclaimer != nullptr ? reclaimer->reclaimable_pages(id) : 0;
+    const std::int64_t available = c.free_pages + static_cast<std::int64_t>(reclaimable);
+    if (available - c.unusable > c.effective_min && (ac.order == 0 || c.block_available)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 AllocResult Model::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner) {
   return impl_->allocate(gfp, order, cpu, owner);
 }
+
+void Model::set_reclaimer(Reclaimer* reclaimer) { impl_->reclaimer = reclaimer; }
 
 RequestCheck Model::check_request(Gfp gfp, unsigned order, unsigned cpu) const {
   const Impl& s = *impl_;

@@ -153,7 +153,7 @@ void add(ModelCounters& sum, const ModelCounters& k) {
   sum.pcp_drained_pages += k.pcp_drained_pages;
   sum.boosts += k.boosts;
   sum.highatomic_reservations += k.highatomic_reservations;
-  sum.reclaim_stalls += k.reclaim_stalls;
+  sum.direct_reclaims += k.direct_reclaims;
   sum.nofragment_retries += k.nofragment_retries;
 }
 
@@ -289,7 +289,7 @@ TEST_P(Simulate, InvariantsHoldAfterEveryOperationWithPcp) {
   EXPECT_GT(sum.pcp_drained_pages, 0u);
   EXPECT_GT(sum.claims, 0u);
   EXPECT_GT(sum.failures, 0u);
-  EXPECT_GT(sum.reclaim_stalls, 0u);
+  EXPECT_GT(sum.direct_reclaims, 0u);
 }
 
 TEST_P(Simulate, InvariantsHoldAfterEveryOperationWithoutPcp) {

@@ -10,7 +10,7 @@ namespace {
 
 // A Normal zone of 4096 pages with min 1000, low 1250, high 1500 and exactly `free` free pages
 // (a run at the end of the zone, so every block is Movable and large).
-Model zone_with_free(std::uint64_t free, ReclaimPolicy reclaim = ReclaimPolicy::AssumeSuccess) {
+Model zone_with_free(std::uint64_t free, ReclaimPolicy reclaim = ReclaimPolicy::Kernel) {
   ModelConfig c = one_zone(4096, Watermarks{1000, 1250, 1500, 1750});
   c.tunables.reclaim = reclaim;
   Model m(c);
@@ -103,13 +103,14 @@ TEST(WatermarkBoundary, KernelOrder0AtLowAndMin) {
   EXPECT_EQ(zone_with_free(1251).allocate(kGfpKernel, 0, 0, 1).path, AllocPath::Fast);
   EXPECT_EQ(zone_with_free(1250).allocate(kGfpKernel, 0, 0, 1).path, AllocPath::Slow);
   EXPECT_EQ(zone_with_free(1001).allocate(kGfpKernel, 0, 0, 1).path, AllocPath::Slow);
-  // At min, GFP_KERNEL would direct-reclaim: the model serves it and reports the stall...
+  // At min, GFP_KERNEL direct-reclaims (nothing reclaimable here: the OOM killer's case,
+  // slowpath_test.cpp)...
   Model m = zone_with_free(1000);
   const AllocResult r = m.allocate(kGfpKernel, 0, 0, 1);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r.path, AllocPath::ReclaimAssumed);
+  EXPECT_EQ(r.path, AllocPath::OomKill);
   EXPECT_TRUE(r.watermark_missed);
-  EXPECT_EQ(m.counters().reclaim_stalls, 1u);
+  EXPECT_EQ(m.counters().direct_reclaims, 1u);
   // ...or, with ReclaimPolicy::Fail, fails it on the watermark.
   Model strict = zone_with_free(1000, ReclaimPolicy::Fail);
   EXPECT_EQ(strict.allocate(kGfpKernel, 0, 0, 1).failure, AllocFailure::Watermark);
@@ -119,8 +120,8 @@ TEST(WatermarkBoundary, NowaitGetsNoReduction) {
   EXPECT_EQ(zone_with_free(1001).allocate(kGfpNowait, 0, 0, 1).path, AllocPath::Slow);
   Model m = zone_with_free(1000);
   EXPECT_EQ(m.allocate(kGfpNowait, 0, 0, 1).failure, AllocFailure::Watermark);
-  // GFP_NOWAIT cannot reclaim: no stall, a failure.
-  EXPECT_EQ(m.counters().reclaim_stalls, 0u);
+  // GFP_NOWAIT cannot reclaim: no direct reclaim, a failure.
+  EXPECT_EQ(m.counters().direct_reclaims, 0u);
 }
 
 // Order n subtracts 2^n - 1 unusable pages: GFP_ATOMIC order 2 needs free - 3 > 375.

@@ -214,5 +214,41 @@ TEST_F(CliReplay, TextSummaryShowsForensicsAndDataQuality) {
   EXPECT_EQ(r.err.find("\r"), std::string::npos);  // no progress bar when stderr is not a terminal
 }
 
+// labyrinth tune on the atomic failure below min (tests/replay/cases/atomic_below_min.txt): the
+// second GFP_ATOMIC fails at 47 free pages against 3/8 of min (48). Nothing the zone holds is
+// reclaimable, so a larger min_free_kbytes only raises the mark: from 1024 KiB (min 256 pages,
+// 3/8 of it 96) the first GFP_ATOMIC, at 60 free, fails too; watermark_scale_factor leaves min
+// alone. Both searches refuse at the top of their range (half of the 32 MiB zone: 16384 KiB;
+// 3000) and say what remains, exit 1.
+TEST_F(CliReplay, TuneRefusesWhenNoSettingRemovesTheAtomicFailure) {
+  const std::string t = trace("atomic_below_min.txt");
+  const std::string json = file("tune.json");
+  const auto r = run_labyrinth({"tune", t, "--json", json});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.out.find("refused: no min_free_kbytes up to 16384 removes the atomic failures: 2 remain (2 watermark)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("refused: no watermark_scale_factor up to 3000 removes the atomic failures: 1 remain (1 watermark)"),
+            std::string::npos)
+      << r.out;
+  const nlohmann::json doc = load(json);
+  const testing::SchemaChecker checker(load(LABYRINTH_SOURCE_DIR "/replay/schema/labyrinth-tune.schema.json"));
+  const auto errors = checker.check(doc);
+  EXPECT_TRUE(errors.empty()) << (errors.empty() ? "" : errors.front());
+  EXPECT_TRUE(doc["recommendation"]["min_free_kbytes"].is_null());
+  EXPECT_TRUE(doc["recommendation"]["watermark_scale_factor"].is_null());
+  EXPECT_EQ(doc["recorded"]["atomic_failures"], 1);
+  EXPECT_EQ(doc["searches"]["min_free_kbytes"]["start"], 512);
+  // 512 doubles to 1024, 2048, ..., 16384: five runs besides the recorded one.
+  EXPECT_EQ(doc["searches"]["min_free_kbytes"]["tried"].size(), 6u);
+}
+
+// A trace without zones (an import of perf script) cannot be tuned: the message says why.
+TEST_F(CliReplay, TuneNeedsTheRecordedZones) {
+  const auto r = run_labyrinth({"tune", LABYRINTH_SOURCE_DIR "/traces/samples/perf-script.trace"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("describes no memory zones"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace labyrinth

@@ -1,4 +1,4 @@
-// Record options, the BPF record conversion and the kernel-BTF lookups, without a kernel.
+// The BPF record conversion and the kernel-BTF lookups, without a kernel.
 #include <bpf/btf.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -19,41 +19,6 @@ namespace {
 using traces::EventKind;
 using traces::ExecContext;
 using namespace std::chrono_literals;
-
-TEST(RecordOptions, ParsesDurations) {
-  EXPECT_EQ(parse_duration("10"), std::chrono::nanoseconds(10s));
-  EXPECT_EQ(parse_duration("1.5s"), std::chrono::nanoseconds(1500ms));
-  EXPECT_EQ(parse_duration("500ms"), std::chrono::nanoseconds(500ms));
-  EXPECT_EQ(parse_duration("2m"), std::chrono::nanoseconds(120s));
-  EXPECT_EQ(parse_duration("1h"), std::chrono::nanoseconds(3600s));
-  EXPECT_FALSE(parse_duration(""));
-  EXPECT_FALSE(parse_duration("s"));
-  EXPECT_FALSE(parse_duration("10x"));
-  EXPECT_FALSE(parse_duration("0"));
-  EXPECT_FALSE(parse_duration("-1"));
-  EXPECT_FALSE(parse_duration("1.2.3s"));
-}
-
-TEST(RecordOptions, ParsesEventLists) {
-  std::string why;
-  auto l = parse_event_list("alloc,free", &why);
-  ASSERT_TRUE(l);
-  EXPECT_EQ(*l, (std::vector<EventKind>{EventKind::Alloc, EventKind::Free}));
-  l = parse_event_list("kmem:mm_page_alloc,mm_page_free,alloc", &why);
-  ASSERT_TRUE(l);
-  EXPECT_EQ(l->size(), 2u);
-  l = parse_event_list("default", &why);
-  ASSERT_TRUE(l);
-  EXPECT_EQ(*l, default_record_events());
-  EXPECT_EQ(std::count(l->begin(), l->end(), EventKind::FreeBatched), 0);  // off by default
-  EXPECT_EQ(l->size(), 6u);  // alloc, free, zone_locked, pcpu_drain, extfrag, isolate
-  l = parse_event_list("all", &why);
-  ASSERT_TRUE(l);
-  EXPECT_EQ(l->size(), 7u);
-  EXPECT_FALSE(parse_event_list("alloc,bogus", &why));
-  EXPECT_NE(why.find("bogus"), std::string::npos);
-  EXPECT_FALSE(parse_event_list(",", &why));
-}
 
 TEST(RecordConvert, MapsEveryFieldOfAnAllocation) {
   pgrec_event r{};

@@ -63,9 +63,13 @@ enum class PcpMode : std::uint8_t { Off, Auto, Manual };
 /// leaves it to the caller (set_watermark_boost).
 enum class BoostReset : std::uint8_t { OnKswapdWake, Manual };
 
-/// What a request that may direct-reclaim does when it misses the watermark: the model cannot
-/// reclaim, so it either serves it ignoring watermarks (counting a reclaim stall) or fails it.
-enum class ReclaimPolicy : std::uint8_t { AssumeSuccess, Fail };
+/// What a request that may direct-reclaim does when it misses the min watermark.
+/// Kernel: the outcome of mm/page_alloc.c:__alloc_pages_slowpath (docs/kernel-rules.md §4.4):
+/// direct reclaim from the model's Reclaimer, a pcp drain and a highatomic unreserve, the retry
+/// rules of should_reclaim_retry, failure for __GFP_NORETRY, costly orders and
+/// __GFP_RETRY_MAYFAIL, an OOM kill for the rest, never a failure for __GFP_NOFAIL.
+/// Fail: fails at once (the watermark's verdict alone).
+enum class ReclaimPolicy : std::uint8_t { Kernel, Fail };
 
 struct Tunables {
   /// vm.min_free_kbytes. Unset: calculate_min_free_kbytes() from the zones (docs/kernel-rules.md §6.1).
@@ -80,7 +84,7 @@ struct Tunables {
   bool highatomic = true;
   PcpMode pcp = PcpMode::Auto;
   BoostReset boost_reset = BoostReset::OnKswapdWake;
-  ReclaimPolicy reclaim = ReclaimPolicy::AssumeSuccess;
+  ReclaimPolicy reclaim = ReclaimPolicy::Kernel;
 };
 
 /// The parts of the algorithm that differ between kernel versions (docs/kernel-rules.md §12.1).

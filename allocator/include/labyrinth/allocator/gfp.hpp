@@ -25,11 +25,14 @@ struct GfpLayout {
   Gfp direct_reclaim = 0;  ///< __GFP_DIRECT_RECLAIM
   Gfp kswapd_reclaim = 0;  ///< __GFP_KSWAPD_RECLAIM
   Gfp nowarn = 0;          ///< __GFP_NOWARN
+  Gfp retry_mayfail = 0;   ///< __GFP_RETRY_MAYFAIL
+  Gfp nofail = 0;          ///< __GFP_NOFAIL
   Gfp noretry = 0;         ///< __GFP_NORETRY
   Gfp memalloc = 0;        ///< __GFP_MEMALLOC
   Gfp comp = 0;            ///< __GFP_COMP
   Gfp nomemalloc = 0;      ///< __GFP_NOMEMALLOC
   Gfp hardwall = 0;        ///< __GFP_HARDWALL
+  Gfp thisnode = 0;        ///< __GFP_THISNODE
 
   /// include/linux/gfp_types.h of 6.10 and later (docs/kernel-rules.md §2.1). Bits 0..23 are the
   /// same from 6.3 on, and apart from bit 9 (__GFP_ATOMIC, which the model does not read) also
@@ -47,11 +50,14 @@ struct GfpLayout {
     l.direct_reclaim = 0x400;
     l.kswapd_reclaim = 0x800;
     l.nowarn = 0x2000;
+    l.retry_mayfail = 0x4000;
+    l.nofail = 0x8000;
     l.noretry = 0x10000;
     l.memalloc = 0x20000;
     l.comp = 0x40000;
     l.nomemalloc = 0x80000;
     l.hardwall = 0x100000;
+    l.thisnode = 0x200000;
     return l;
   }
 

@@ -122,7 +122,26 @@ struct ModelCounters {
   std::uint64_t nofragment_retries = 0;
   std::uint64_t boosts = 0;
   std::uint64_t highatomic_reservations = 0;
-  std::uint64_t reclaim_stalls = 0;  ///< AllocPath::ReclaimAssumed
+  std::uint64_t direct_reclaims = 0;        ///< requests that entered direct reclaim
+  std::uint64_t direct_reclaimed_pages = 0;  ///< pages the Reclaimer freed for them
+  std::uint64_t reclaim_drains = 0;          ///< pcp drains after a reclaim that did not suffice
+  std::uint64_t reclaim_unreserves = 0;      ///< highatomic blocks given back by the slow path
+  std::uint64_t oom_kills = 0;               ///< AllocPath::OomKill
+  std::uint64_t nofail_forced = 0;           ///< AllocPath::NoFail
+  std::uint64_t reclaim_failures = 0;        ///< failed after direct reclaim (NORETRY, costly, MAYFAIL)
+};
+
+/// What the model's user can reclaim: the allocator knows pages, not which of them are page
+/// cache or shrinkable. A replay evicts its oldest reclaimable allocations; without one,
+/// direct reclaim makes no progress.
+class Reclaimer {
+ public:
+  virtual ~Reclaimer() = default;
+  /// try_to_free_pages on one zone: frees up to `pages` pages with Model::free and returns how
+  /// many it freed.
+  virtual std::uint64_t reclaim(std::uint16_t zone, std::uint64_t pages, unsigned cpu) = 0;
+  /// zone_reclaimable_pages(): what reclaim could still free in the zone.
+  [[nodiscard]] virtual std::uint64_t reclaimable_pages(std::uint16_t zone) const = 0;
 };
 
 class Model {
@@ -158,6 +177,9 @@ class Model {
   /// gfp_zone, fast path, slow path, __GFP_MEMALLOC, then the ReclaimPolicy for requests that
   /// may direct-reclaim.
   AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner);
+  /// Who direct reclaim asks for pages (not owned; nullptr: nothing reclaimable). A copy of the
+  /// model starts without one.
+  void set_reclaimer(Reclaimer* reclaimer);
   /// Watermark verdicts for a request, without side effects.
   [[nodiscard]] RequestCheck check_request(Gfp gfp, unsigned order, unsigned cpu) const;
   /// zone_watermark_fast() (with the high-mark short-cut and the boost rule of §5.3) for any

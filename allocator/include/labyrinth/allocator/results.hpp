@@ -24,7 +24,10 @@ enum class AllocPath : std::uint8_t {
   Fast,            ///< first get_page_from_freelist (LOW watermark, NOFRAGMENT)
   Slow,            ///< slow-path flags (MIN watermark, reserve reductions)
   NoWatermarks,    ///< __GFP_MEMALLOC: ALLOC_NO_WATERMARKS
-  ReclaimAssumed,  ///< missed every watermark; served as if direct reclaim had made room
+  Reclaimed,       ///< served after direct reclaim (and a pcp drain / highatomic unreserve)
+  OomKill,         ///< nothing left to reclaim: the kernel's OOM killer would free memory; served
+                   ///< without watermarks, as the victim's pages would let it
+  NoFail,          ///< __GFP_NOFAIL that the kernel would retry forever; served with reserves
 };
 
 /// Where the block came from.
@@ -45,7 +48,8 @@ struct AllocResult {
   AllocPath path = AllocPath::Fast;
   BlockSource source = BlockSource::Buddy;
   MigrateType migratetype = MigrateType::Unmovable;  ///< gfp_migratetype of the request
-  /// Served although the slow-path watermark check failed everywhere: a reclaim stall.
+  /// Served although the slow-path watermark check failed everywhere (NoWatermarks, OomKill,
+  /// NoFail).
   bool watermark_missed = false;
   [[nodiscard]] bool ok() const { return failure == AllocFailure::None; }
   explicit operator bool() const { return ok(); }

@@ -52,9 +52,13 @@ class RecordObserver {
   virtual void status(std::string_view line) = 0;
 };
 
+// Why a recording stopped; to_string gives the word the trace's footer stores.
+enum class StopReason { None, Signal, Duration, CommandExit, ProcessExit, WriteError };
+std::string_view to_string(StopReason reason);
+
 struct RecordResult {
   std::string output;
-  std::string stop_reason;            // "signal", "duration", "command-exit", "process-exit", "write-error"
+  StopReason stop_reason = StopReason::None;
   bool interrupted_before_start = false;  // stopped by a signal before the file was created
   bool command_ran = false;
   int command_exit_code = 0;          // exit status, or 128 + signal number
@@ -75,11 +79,7 @@ struct RecordResult {
 // reported in the result and the file is left as complete as possible.
 RecordResult run_record(const RecordOptions& options, RecordObserver& observer);
 
-// The default event set and the parser for -e ("alloc,free,extfrag", "default", "all").
+// The events recorded when -e is not given.
 std::vector<traces::EventKind> default_record_events();
-std::optional<std::vector<traces::EventKind>> parse_event_list(std::string_view list, std::string* error);
-
-// "12.3s", "500ms", "2m", "1h", "10" (seconds). nullopt if malformed.
-std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text);
 
 }  // namespace labyrinth::ebpf

@@ -26,6 +26,9 @@ struct WhatIf {
   bool no_highatomic = false;
   bool no_pcp = false;
   std::uint64_t balloon_bytes = 0;
+  // Simulate's kswapd reclaim rate in MiB of trace time per second (the trace does not say how
+  // fast the kernel's reclaimed; replay/simulate_engine.cpp).
+  std::uint64_t kswapd_mib_per_s = 1024;
   // True when a setting that changes the watermarks is given (they are then recomputed).
   [[nodiscard]] bool changes_watermarks() const { return min_free_kbytes || watermark_scale_factor; }
 };
@@ -53,6 +56,16 @@ std::vector<allocator::ZoneType> node_zone_kinds(const traces::TraceHeader& head
 
 // Kernel-version rules from the release string ("6.12.95-...", "7.3.4").
 allocator::KernelRules kernel_rules_of(const traces::TraceHeader& header);
+
+// Whether the model's rules are those of the recorded kernel (docs/kernel-rules.md §1, §12.1).
+// modelled == false: a generation whose allocation policy the model does not have (simulate
+// refuses it: its predictions would be another kernel's); `why` names the rule. A release that
+// cannot be read, or one newer than the model knows, is modelled with a note in `why`.
+struct KernelGeneration {
+  bool modelled = true;
+  std::string why;  // empty when the release is one the rules describe
+};
+KernelGeneration kernel_generation(const std::string& release);
 
 // Builds the model configuration. Throws std::invalid_argument when the header has no zone
 // the model can use.

@@ -26,6 +26,7 @@
 #include "labyrinth/allocator/config.hpp"
 #include "labyrinth/replay/capture.hpp"
 #include "labyrinth/replay/data_quality.hpp"
+#include "labyrinth/replay/failure_agreement.hpp"
 #include "labyrinth/replay/forensics.hpp"
 #include "labyrinth/replay/model_setup.hpp"
 #include "labyrinth/replay/timeline.hpp"
@@ -85,7 +86,8 @@ struct ReplayCounters {
   std::uint64_t both_failed = 0;
   std::uint64_t model_failed_kernel_succeeded = 0;
   std::uint64_t model_served_kernel_failed = 0;  // memcg charge failures excluded
-  std::uint64_t reclaim_stalls = 0;      // non-atomic requests served only by assuming reclaim
+  std::uint64_t reclaim_stalls = 0;      // requests that direct-reclaimed (served or not)
+  std::uint64_t oom_kills = 0;           // requests served only by an OOM kill the kernel would make
   std::uint64_t compaction_needed = 0;   // requests that found no block of their order
   std::uint64_t kswapd_runs = 0;         // reclaim passes of the model (see simulate_engine.cpp)
   std::uint64_t kswapd_reclaimed_pages = 0;
@@ -108,6 +110,7 @@ struct ReplayResult : CaptureDescription {
   std::uint64_t model_metadata_bytes = 0;
   traces::GfpBits bits;
   FailureLog failures;
+  FailureAgreement agreement;  // simulate: failures against the recording
   // names resolved at the end (failure records keep ids)
   std::vector<std::pair<std::uint32_t, std::string>> comms;
   std::vector<std::pair<std::uint32_t, std::string>> callsites;  // by stack id, callsite_depth frames

@@ -1,0 +1,70 @@
+#!/bin/sh
+# Simulate against real failures and the cost of `labyrinth tune` (issue #15), in one run:
+#   1. for each recording, `labyrinth replay --mode simulate` with the recorded settings:
+#      the kernel's failures and the model's per class in 100 ms windows, precision and recall
+#      (the report's `against_recording`), and the wall time of that run;
+#   2. `labyrinth tune` on the same recording: wall time, as a ratio to the simulate run (the
+#      target is under 10x on a 10 s recording), the recommendation, and whether it is minimal
+#      (0 atomic failures at it, more than 0 at 90% of it).
+# Recordings with real failures: pass them, or RECORD=N records N here with the pressure
+# scenario (tests/ebpf/workloads/pressure.sh, HEADROOM 2 MiB pages left above the floor: the
+# smaller, the more atomic failures) under the machine lock; needs root and BPF.
+# Usage: bench/tune/run.sh BUILD_DIR [TRACE...]
+set -eu
+build=${1:?usage: run.sh BUILD_DIR [TRACE...]}
+shift
+laby=$build/cli/labyrinth
+work=${WORK:-$(mktemp -d)}
+mkdir -p "$work"
+src=$(cd "$(dirname "$0")/../.." && pwd)
+if [ "${RECORD:-0}" -gt 0 ]; then
+  i=0
+  while [ "$i" -lt "$RECORD" ]; do
+    i=$((i + 1))
+    t="$work/pressure$i.trace"
+    # pressure.sh gives the balloon back on any exit; the outer trap is a second guard.
+    flock -x /tmp/labyrinth-machine.lock sh -c "trap 'echo 0 > /proc/sys/vm/nr_hugepages' EXIT;
+      '$laby' record -o '$t' -m 64 -- bash '$src/tests/ebpf/workloads/pressure.sh' \
+        '$build/tests/ebpf/page_workload' 5 ${HEADROOM:-16}" >"$work/record$i.log" 2>&1 || true
+    [ -s "$t" ] && set -- "$@" "$t"
+  done
+fi
+[ $# -gt 0 ] || { echo "no recording: pass traces or set RECORD=N" >&2; exit 2; }
+
+now() { python3 -c 'import time; print(time.monotonic())'; }
+for t in "$@"; do
+  echo "== $t"
+  a=$(now)
+  "$laby" replay --mode simulate -q --no-progress --json "$work/sim.json" "$t" || true
+  b=$(now)
+  "$laby" tune -q --json "$work/tune.json" "$t" || true
+  c=$(now)
+  python3 - "$work/sim.json" "$work/tune.json" "$a" "$b" "$c" <<'PY'
+import json, sys
+sim = json.load(open(sys.argv[1]))["summary"]["simulation"]["against_recording"]
+a, b, c = map(float, sys.argv[3:6])
+pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"
+print(f"  {'class':<14} {'kernel':>7} {'model':>7} {'matched':>8} {'precision':>10} {'recall':>8}")
+for name, row in list(sim["classes"].items()) + [("all", sim["all"])]:
+    if row["kernel_failures"] + row["model_failures"] == 0 and name != "all":
+        continue
+    print(f"  {name:<14} {row['kernel_failures']:>7} {row['model_failures']:>7} {row['matched']:>8} "
+          f"{pct(row['precision']):>10} {pct(row['recall']):>8}")
+try:
+    tune = json.load(open(sys.argv[2]))
+except (OSError, ValueError):
+    print("  tune: no report")
+    sys.exit(0)
+print(f"  simulate {b - a:.2f} s, tune {c - b:.2f} s ({tune['simulate_runs']} runs): {(c - b) / (b - a):.1f}x")
+for knob in ("min_free_kbytes", "watermark_scale_factor"):
+    s = tune["searches"][knob]
+    if s["recommended"] is None:
+        print(f"  {knob}: refused: {s['refused']}")
+        continue
+    at = next(p for p in s["tried"] if p["value"] == s["recommended"])
+    ninety = s["at_90_percent"]
+    minimal = ninety is not None and ninety["atomic_failures"] > 0 and at["atomic_failures"] == 0
+    print(f"  {knob}: {s['recommended']} (recorded {s['start']}), atomic failures 0 there, "
+          f"{'-' if ninety is None else ninety['atomic_failures']} at 90%: {'minimal' if minimal else 'not shown minimal'}")
+PY
+done

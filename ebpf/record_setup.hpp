@@ -1,0 +1,49 @@
+// The steps before a recording starts, shared by every kind of recording: option checks,
+// what the kernel can record, the collector's configuration, the trace header.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "labyrinth/ebpf/collector.hpp"
+#include "labyrinth/ebpf/kallsyms.hpp"
+#include "labyrinth/ebpf/preflight.hpp"
+#include "labyrinth/ebpf/record_session.hpp"
+#include "labyrinth/ebpf/system_snapshot.hpp"
+
+namespace labyrinth::ebpf {
+
+// What the recording will hook and where it runs.
+struct RecordPlan {
+  KernelSupport kernel;
+  std::vector<traces::EventKind> attach;  // wanted and recordable
+  std::vector<std::string> missing;       // wanted but not recordable (tracepoint names)
+  std::string command_path;               // the command resolved through PATH
+  SystemFacts facts;
+  KernelSymbols symbols;                  // loaded with -g
+};
+
+// "kmem:mm_page_alloc" for the header and messages.
+std::string event_name(traces::EventKind kind);
+
+// Throws RecordError(Usage) for options that cannot work (buffer size, order, pid, command).
+void check_record_options(const RecordOptions& options, RecordPlan& plan);
+// Probes the kernel and decides which tracepoints to attach; preflight warnings go to the observer.
+void plan_events(const RecordOptions& options, RecordPlan& plan, RecordObserver& observer);
+// The output must be creatable: no symbolic link, no directory, no existing file without -f.
+void check_output_path(const std::string& output, bool overwrite);
+// The machine's facts for the header, and kernel symbols for -g.
+void collect_facts(const RecordOptions& options, RecordPlan& plan, RecordObserver& observer);
+
+// Step out of the OOM killer's way: the ring buffer's mapping makes the recorder the largest
+// process just when memory runs out, which is when a recording matters most.
+void protect_from_oom_killer(RecordObserver& observer);
+
+CollectorConfig collector_config(const RecordOptions& options, const RecordPlan& plan, RecordObserver& observer);
+
+// The trace header: machine, events attached (kinds the collector could not hook move to
+// plan.missing with a warning), options, start times.
+traces::TraceHeader make_header(const RecordOptions& options, RecordPlan& plan, const Collector& collector,
+                                RecordObserver& observer);
+
+}  // namespace labyrinth::ebpf

@@ -1,0 +1,108 @@
+#include "labyrinth/replay/failure_agreement.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <string>
+
+namespace labyrinth::replay {
+
+std::optional<double> ClassAgreement::precision() const {
+  if (model_failures == 0) return std::nullopt;
+  return static_cast<double>(matched) / static_cast<double>(model_failures);
+}
+
+std::optional<double> ClassAgreement::recall() const {
+  if (kernel_failures == 0) return std::nullopt;
+  return static_cast<double>(matched) / static_cast<double>(kernel_failures);
+}
+
+ClassAgreement& ClassAgreement::operator+=(const ClassAgreement& o) {
+  kernel_failures += o.kernel_failures;
+  model_failures += o.model_failures;
+  matched += o.matched;
+  same_request += o.same_request;
+  return *this;
+}
+
+void FailureAgreement::add(std::uint64_t ts_ns, FailureClass cls, bool kernel_failed, bool model_failed) {
+  if (!kernel_failed && !model_failed) return;
+  const std::uint64_t w = ts_ns / window_ns_;
+  if (!window_ || w > *window_) {
+    close_window();
+    window_ = w;
+  }
+  auto& open = open_[static_cast<std::size_t>(cls)];
+  ClassAgreement& t = totals_[static_cast<std::size_t>(cls)];
+  if (kernel_failed) {
+    ++open[0];
+    ++t.kernel_failures;
+  }
+  if (model_failed) {
+    ++open[1];
+    ++t.model_failures;
+  }
+  if (kernel_failed && model_failed) ++t.same_request;
+}
+
+void FailureAgreement::close_window() {
+  for (std::size_t c = 0; c < open_.size(); ++c) {
+    totals_[c].matched += std::min(open_[c][0], open_[c][1]);
+    open_[c] = {0, 0};
+  }
+}
+
+void FailureAgreement::finish() { close_window(); }
+
+ClassAgreement FailureAgreement::all() const {
+  ClassAgreement a;
+  for (const auto& t : totals_) a += t;
+  return a;
+}
+
+namespace {
+
+nlohmann::ordered_json ratio_json(const std::optional<double>& v) {
+  return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
+}
+
+nlohmann::ordered_json class_json(const ClassAgreement& a) {
+  return nlohmann::ordered_json{{"kernel_failures", a.kernel_failures}, {"model_failures", a.model_failures},
+                                {"matched", a.matched},                 {"same_request", a.same_request},
+                                {"precision", ratio_json(a.precision())}, {"recall", ratio_json(a.recall())}};
+}
+
+std::string percent(const std::optional<double>& v) { return v ? fmt::format("{:.1f}%", 100.0 * *v) : "-"; }
+
+void print_row(std::FILE* out, std::string_view name, const ClassAgreement& a) {
+  fmt::print(out, "  {:<15} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}\n", name, a.kernel_failures, a.model_failures,
+             a.matched, a.same_request, percent(a.precision()), percent(a.recall()));
+}
+
+}  // namespace
+
+nlohmann::ordered_json agreement_json(const FailureAgreement& agreement) {
+  nlohmann::ordered_json classes = nlohmann::ordered_json::object();
+  for (int k = 0; k < kFailureClassCount; ++k) {
+    const auto cls = static_cast<FailureClass>(k);
+    classes[std::string(to_string(cls))] = class_json(agreement.by_class(cls));
+  }
+  return nlohmann::ordered_json{
+      {"window_ns", agreement.window_ns()}, {"classes", classes}, {"all", class_json(agreement.all())}};
+}
+
+void print_agreement(std::FILE* out, const FailureAgreement& agreement) {
+  fmt::print(out, "  failures in {} ms windows, by class (precision: predicted failures the kernel also had;\n"
+                  "  recall: the kernel's failures the model predicted):\n",
+             agreement.window_ns() / 1'000'000);
+  fmt::print(out, "  {:<15} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}\n", "class", "kernel", "model", "matched", "same req",
+             "precision", "recall");
+  for (int k = 0; k < kFailureClassCount; ++k) {
+    const auto cls = static_cast<FailureClass>(k);
+    const ClassAgreement& a = agreement.by_class(cls);
+    if (a.kernel_failures + a.model_failures != 0) print_row(out, to_string(cls), a);
+  }
+  print_row(out, "all", agreement.all());
+}
+
+}  // namespace labyrinth::replay

@@ -1,0 +1,63 @@
+// Simulate against the recording: which failures the model predicted, per caller class, in
+// fixed time windows. A success-dominated agreement ratio hides a missed failure (8 real
+// failures in 400,000 requests are "99.998% agreement" when the model predicts none), so the
+// measure is precision and recall of failures: in each window and class, min(kernel, model)
+// failures count as matched; precision = matched / model failures, recall = matched / kernel
+// failures. Requests the kernel and the model both failed are also counted one by one.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "labyrinth/replay/failure_class.hpp"
+
+namespace labyrinth::replay {
+
+inline constexpr std::uint64_t kAgreementWindowNs = 100'000'000;  // 100 ms
+
+struct ClassAgreement {
+  std::uint64_t kernel_failures = 0;  // memcg charge failures excluded
+  std::uint64_t model_failures = 0;
+  std::uint64_t matched = 0;       // sum over windows of min(kernel, model)
+  std::uint64_t same_request = 0;  // requests both failed
+  // nullopt when there is nothing to divide by (no predicted, or no real, failure).
+  [[nodiscard]] std::optional<double> precision() const;
+  [[nodiscard]] std::optional<double> recall() const;
+  ClassAgreement& operator+=(const ClassAgreement& other);
+};
+
+class FailureAgreement {
+ public:
+  explicit FailureAgreement(std::uint64_t window_ns = kAgreementWindowNs) : window_ns_(window_ns) {}
+  // One request's outcome in both; ts_ns in replay order (not decreasing, except for events
+  // the sorter could not place, which count in the window current at the time).
+  void add(std::uint64_t ts_ns, FailureClass cls, bool kernel_failed, bool model_failed);
+  // Closes the open window; call before reading.
+  void finish();
+
+  [[nodiscard]] std::uint64_t window_ns() const { return window_ns_; }
+  [[nodiscard]] const ClassAgreement& by_class(FailureClass cls) const {
+    return totals_[static_cast<std::size_t>(cls)];
+  }
+  [[nodiscard]] ClassAgreement all() const;
+
+ private:
+  void close_window();
+
+  std::uint64_t window_ns_;
+  std::optional<std::uint64_t> window_;  // index of the open window
+  std::array<std::array<std::uint64_t, 2>, kFailureClassCount> open_{};  // kernel, model
+  std::array<ClassAgreement, kFailureClassCount> totals_{};
+};
+
+// The report's forms: {"window_ns", "classes": {class: {...}}, "all": {...}} with
+// kernel_failures, model_failures, matched, same_request, precision, recall (null when
+// undefined); and a table, one row per class with failures on either side.
+nlohmann::ordered_json agreement_json(const FailureAgreement& agreement);
+void print_agreement(std::FILE* out, const FailureAgreement& agreement);
+
+}  // namespace labyrinth::replay

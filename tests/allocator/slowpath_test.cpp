@@ -1,0 +1,150 @@
+// The outcome of mm/page_alloc.c:__alloc_pages_slowpath for requests that may direct-reclaim
+// (docs/kernel-rules.md §4.4), hand-computed from __alloc_pages_direct_reclaim,
+// should_reclaim_retry, __alloc_pages_may_oom and the __GFP_NOFAIL fallback. The zone has min
+// 1000 (low 1250, high 1500); the pages outside its one free run are allocated before the
+// model started, and a test reclaimer frees them one by one from pfn 0.
+#include <gtest/gtest.h>
+
+#include "alloc_test_util.hpp"
+
+namespace labyrinth::allocator::testing {
+namespace {
+
+class SeedReclaimer final : public Reclaimer {
+ public:
+  SeedReclaimer(Model& m, std::uint64_t budget, std::uint64_t reported) : m_(m), budget_(budget), reported_(reported) {}
+  std::uint64_t reclaim(std::uint16_t, std::uint64_t pages, unsigned cpu) override {
+    ++calls;
+    std::uint64_t n = 0;
+    for (; n < pages && budget_ != 0; ++n, --budget_) {
+      EXPECT_TRUE(m_.free(Pfn{next_++}, 0, cpu).ok());
+    }
+    reported_ -= std::min(reported_, n);
+    return n;
+  }
+  [[nodiscard]] std::uint64_t reclaimable_pages(std::uint16_t) const override { return reported_; }
+  unsigned calls = 0;
+
+ private:
+  Model& m_;
+  std::uint64_t budget_;    // pages it can really free
+  std::uint64_t reported_;  // what zone_reclaimable_pages says
+  std::uint64_t next_ = 0;
+};
+
+Model zone_with_free(std::uint64_t free, PcpMode pcp = PcpMode::Off) {
+  ModelConfig c = one_zone(4096, Watermarks{1000, 1250, 1500, 1750});
+  c.tunables.pcp = pcp;
+  Model m(c);
+  m.seed(runs({FreeRun{Pfn{4096 - free}, free}}));
+  return m;
+}
+
+// At min (1000 free, the check needs free > min) GFP_KERNEL reclaims SWAP_CLUSTER_MAX (32)
+// pages once and is served: 1032 > 1000.
+TEST(SlowPathReclaim, ReclaimsOneClusterThenServes) {
+  Model m = zone_with_free(1000);
+  SeedReclaimer rec(m, 1000, 1000);
+  m.set_reclaimer(&rec);
+  const AllocResult r = m.allocate(kGfpKernel, 0, 0, 1);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.path, AllocPath::Reclaimed);
+  EXPECT_FALSE(r.watermark_missed);
+  EXPECT_EQ(rec.calls, 1u);
+  EXPECT_EQ(m.counters().direct_reclaimed_pages, 32u);
+  EXPECT_EQ(m.nr_free_pages(0), 1031u);
+  expect_consistent(m);
+}
+
+// Reclaimed pages land on the per-CPU lists (pcp on), so the retry after reclaim still sees
+// 1000 free; the slow path then drains every pcp list once and is served from the buddy lists.
+TEST(SlowPathReclaim, DrainsThePcpListsAfterReclaim) {
+  Model m = zone_with_free(1000, PcpMode::Manual);
+  SeedReclaimer rec(m, 1000, 1000);
+  m.set_reclaimer(&rec);
+  const AllocResult r = m.allocate(kGfpKernel, 0, 0, 1);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.path, AllocPath::Reclaimed);
+  EXPECT_EQ(m.counters().reclaim_drains, 1u);
+  EXPECT_EQ(m.pcp_pages(0), 0u);
+  EXPECT_EQ(m.nr_free_pages(0), 1031u);
+  expect_consistent(m);
+}
+
+// Nothing reclaimable: GFP_KERNEL order 0 is what the OOM killer serves (the kernel does not
+// fail it); __GFP_NORETRY and __GFP_RETRY_MAYFAIL fail on the watermark.
+TEST(SlowPathReclaim, NothingReclaimable) {
+  {
+    Model m = zone_with_free(1000);
+    const AllocResult r = m.allocate(kGfpKernel, 0, 0, 1);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r.path, AllocPath::OomKill);
+    EXPECT_TRUE(r.watermark_missed);
+    EXPECT_EQ(m.counters().oom_kills, 1u);
+  }
+  for (const Gfp extra : {kGfp.noretry, kGfp.retry_mayfail}) {
+    Model m = zone_with_free(1000);
+    const AllocResult r = m.allocate(kGfpKernel | extra, 0, 0, 1);
+    EXPECT_EQ(r.failure, AllocFailure::Watermark);
+    EXPECT_EQ(m.counters().reclaim_failures, 1u);
+    EXPECT_EQ(m.nr_free_pages(0), 1000u);
+  }
+  // The OOM killer is not used for the DMA zone alone (ac->highest_zoneidx < ZONE_NORMAL).
+  ModelConfig c = one_zone(4096, Watermarks{1000, 1250, 1500, 1750}, 0, ZoneType::Dma);
+  Model dma(c);
+  dma.seed(runs({FreeRun{Pfn{3096}, 1000}}));
+  EXPECT_EQ(dma.allocate(kGfpKernel | kGfp.dma, 0, 0, 1).failure, AllocFailure::Watermark);
+}
+
+// A reclaimer that reports 500 reclaimable pages but frees none: should_reclaim_retry retries
+// while free + reclaimable passes min, until no_progress_loops > MAX_RECLAIM_RETRIES (16): 17
+// reclaim attempts, then (no highatomic to give back) the OOM killer.
+TEST(SlowPathReclaim, NoProgressRetriesSixteenTimesThenOom) {
+  Model m = zone_with_free(1000);
+  SeedReclaimer rec(m, 0, 500);
+  m.set_reclaimer(&rec);
+  const AllocResult r = m.allocate(kGfpKernel, 0, 0, 1);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.path, AllocPath::OomKill);
+  EXPECT_EQ(rec.calls, 17u);
+}
+
+// Order 4 (costly) subtracts 15 pages: with 980 free, one cluster gives 1012 - 15 = 997 <= 1000.
+// Without __GFP_RETRY_MAYFAIL a costly request does not retry: it fails after one pass. With
+// it, should_reclaim_retry sees 1012 + 968 reclaimable - 15 > 1000 and a block of order 4, so it
+// reclaims again: 1044 - 15 = 1029 > 1000.
+TEST(SlowPathReclaim, CostlyOrdersRetryOnlyWithRetryMayfail) {
+  {
+    Model m = zone_with_free(980);
+    SeedReclaimer rec(m, 1000, 1000);
+    m.set_reclaimer(&rec);
+    const AllocResult r = m.allocate(kGfpKernel, 4, 0, 1);
+    EXPECT_EQ(r.failure, AllocFailure::Watermark);
+    EXPECT_EQ(rec.calls, 1u);
+    EXPECT_EQ(m.nr_free_pages(0), 1012u);
+  }
+  {
+    Model m = zone_with_free(980);
+    SeedReclaimer rec(m, 1000, 1000);
+    m.set_reclaimer(&rec);
+    const AllocResult r = m.allocate(kGfpKernel | kGfp.retry_mayfail, 4, 0, 1);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r.path, AllocPath::Reclaimed);
+    EXPECT_EQ(rec.calls, 2u);
+    EXPECT_EQ(m.nr_free_pages(0), 1044u - 16u);
+    expect_consistent(m);
+  }
+}
+
+// __GFP_NOFAIL never fails: a costly request (no OOM killer) with nothing reclaimable is served
+// by the ALLOC_MIN_RESERVE fallback (min 500: 1000 - 15 > 500).
+TEST(SlowPathReclaim, NofailNeverFails) {
+  Model m = zone_with_free(1000);
+  const AllocResult r = m.allocate(kGfpKernel | kGfp.nofail, 4, 0, 1);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.path, AllocPath::NoFail);
+  EXPECT_EQ(m.counters().nofail_forced, 1u);
+}
+
+}  // namespace
+}  // namespace labyrinth::allocator::testing

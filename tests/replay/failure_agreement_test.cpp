@@ -1,0 +1,60 @@
+// Precision and recall of predicted failures in 100 ms windows (replay/failure_agreement.cpp).
+#include <gtest/gtest.h>
+
+#include "labyrinth/replay/failure_agreement.hpp"
+
+namespace labyrinth::replay {
+namespace {
+
+constexpr std::uint64_t kMs = 1'000'000;
+
+// Window 0: kernel 3 atomic failures, model 1 (the same request as one of them) -> matched 1.
+// Window 1: kernel 0, model 2 -> matched 0. Window 5: kernel 2, model 2, none the same
+// request -> matched 2. Totals: kernel 5, model 5, matched 3: precision 3/5, recall 3/5.
+// An opportunistic failure only in the kernel: recall 0, precision undefined.
+TEST(FailureAgreement, MatchesByClassInWindows) {
+  FailureAgreement a;
+  a.add(10 * kMs, FailureClass::Atomic, true, true);
+  a.add(20 * kMs, FailureClass::Atomic, true, false);
+  a.add(99 * kMs, FailureClass::Atomic, true, false);
+  a.add(100 * kMs, FailureClass::Atomic, false, true);
+  a.add(150 * kMs, FailureClass::Atomic, false, true);
+  a.add(150 * kMs, FailureClass::Opportunistic, true, false);
+  a.add(160 * kMs, FailureClass::Atomic, false, false);  // both served: not counted
+  a.add(510 * kMs, FailureClass::Atomic, true, false);
+  a.add(520 * kMs, FailureClass::Atomic, false, true);
+  a.add(530 * kMs, FailureClass::Atomic, true, false);
+  a.add(599 * kMs, FailureClass::Atomic, false, true);
+  a.finish();
+  const ClassAgreement& at = a.by_class(FailureClass::Atomic);
+  EXPECT_EQ(at.kernel_failures, 5u);
+  EXPECT_EQ(at.model_failures, 5u);
+  EXPECT_EQ(at.matched, 3u);
+  EXPECT_EQ(at.same_request, 1u);
+  EXPECT_DOUBLE_EQ(*at.precision(), 0.6);
+  EXPECT_DOUBLE_EQ(*at.recall(), 0.6);
+  const ClassAgreement& op = a.by_class(FailureClass::Opportunistic);
+  EXPECT_FALSE(op.precision().has_value());
+  EXPECT_DOUBLE_EQ(*op.recall(), 0.0);
+  const ClassAgreement all = a.all();
+  EXPECT_EQ(all.kernel_failures, 6u);
+  EXPECT_EQ(all.matched, 3u);
+  const auto j = agreement_json(a);
+  EXPECT_EQ(j["window_ns"], 100 * kMs);
+  EXPECT_TRUE(j["classes"]["opportunistic"]["precision"].is_null());
+  EXPECT_EQ(j["classes"]["atomic"]["matched"], 3u);
+}
+
+// A predicted failure one window after the real one does not match: the measure is strict
+// about time.
+TEST(FailureAgreement, NeighbouringWindowsDoNotMatch) {
+  FailureAgreement a;
+  a.add(99 * kMs, FailureClass::Costly, true, false);
+  a.add(101 * kMs, FailureClass::Costly, false, true);
+  a.finish();
+  EXPECT_EQ(a.by_class(FailureClass::Costly).matched, 0u);
+  EXPECT_DOUBLE_EQ(*a.by_class(FailureClass::Costly).recall(), 0.0);
+}
+
+}  // namespace
+}  // namespace labyrinth::replay

@@ -1,0 +1,62 @@
+// labyrinth tune's search (replay/tune.cpp:search_knob) against an evaluator whose failures
+// are known: atomic failures while the value is below a threshold.
+#include <gtest/gtest.h>
+
+#include "labyrinth/replay/tune.hpp"
+
+namespace labyrinth::replay {
+namespace {
+
+TunePoint point(TuneKnob knob, std::uint64_t value, std::uint64_t atomic, std::uint64_t fragmentation = 0) {
+  TunePoint p;
+  p.knob = knob;
+  p.value = value;
+  p.atomic_failures = atomic;
+  p.atomic_by_cause[static_cast<std::size_t>(FailureCause::Watermark)] = atomic - fragmentation;
+  p.atomic_by_cause[static_cast<std::size_t>(FailureCause::Fragmentation)] = fragmentation;
+  return p;
+}
+
+// Failures below 10000: from 1000 the search doubles (2000, 4000, 8000, 16000), then bisects
+// [8000, 16000]: 12000 good, 10000 good, 9000 bad, 9500 bad (9500 * 20 >= 10000 * 19: within
+// 5%, stop). Recommended 10000; the run at 90% (9000) is the one already made.
+TEST(TuneSearch, DoublesThenBisectsToTheSmallestPassingValue) {
+  std::vector<std::uint64_t> asked;
+  const TuneEvaluate eval = [&](TuneKnob knob, std::uint64_t v) {
+    asked.push_back(v);
+    return point(knob, v, v < 10000 ? 5 : 0);
+  };
+  const TuneSearch s = search_knob(TuneKnob::MinFreeKbytes, point(TuneKnob::MinFreeKbytes, 1000, 5), 128, 1 << 20, eval);
+  ASSERT_TRUE(s.recommended.has_value());
+  EXPECT_EQ(*s.recommended, 10000u);
+  EXPECT_EQ(asked, (std::vector<std::uint64_t>{2000, 4000, 8000, 16000, 12000, 10000, 9000, 9500}));
+  ASSERT_TRUE(s.at_90_percent.has_value());
+  EXPECT_EQ(s.at_90_percent->value, 9000u);
+  EXPECT_GT(s.at_90_percent->atomic(), 0u);
+  EXPECT_TRUE(s.refused.empty());
+}
+
+// No failure at the recorded value: halve until failures appear (500 fails), bisect [500, 1000].
+TEST(TuneSearch, HalvesWhenTheRecordedValueAlreadyPasses) {
+  const TuneEvaluate eval = [](TuneKnob knob, std::uint64_t v) { return point(knob, v, v < 700 ? 3 : 0); };
+  const TuneSearch s = search_knob(TuneKnob::WatermarkScaleFactor, point(TuneKnob::WatermarkScaleFactor, 1000, 0), 1,
+                                   3000, eval);
+  ASSERT_TRUE(s.recommended.has_value());
+  EXPECT_GE(*s.recommended, 700u);
+  EXPECT_LE(*s.recommended * 19, 700u * 20);  // within 5% of the true threshold
+  ASSERT_TRUE(s.at_90_percent.has_value());
+  EXPECT_GT(s.at_90_percent->atomic(), 0u);
+}
+
+// Failures at every value: the search stops at the top of its range and names what remains.
+TEST(TuneSearch, RefusesAndNamesFragmentation) {
+  const TuneEvaluate eval = [](TuneKnob knob, std::uint64_t v) { return point(knob, v, 4, 3); };
+  const TuneSearch s = search_knob(TuneKnob::MinFreeKbytes, point(TuneKnob::MinFreeKbytes, 1000, 4, 3), 128, 5000, eval);
+  EXPECT_FALSE(s.recommended.has_value());
+  EXPECT_EQ(s.tried.back().value, 5000u);
+  EXPECT_NE(s.refused.find("4 remain (1 watermark, 3 fragmentation)"), std::string::npos) << s.refused;
+  EXPECT_NE(s.refused.find("no watermark fixes"), std::string::npos) << s.refused;
+}
+
+}  // namespace
+}  // namespace labyrinth::replay
