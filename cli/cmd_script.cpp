@@ -7,6 +7,7 @@
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "labyrinth/common/output_file.hpp"
 #include "labyrinth/traces/text_trace.hpp"
 #include "log.hpp"
 #include "output_file.hpp"
@@ -27,10 +28,11 @@ int run_script(const ScriptOptions& options) {
   std::unique_ptr<std::ostream> file;
   std::ostream* out = &std::cout;
   if (options.output != "-") {
-    std::string why;
-    const int fd = open_trace_data_output(options.output, options.force, why);
-    if (fd < 0) {
-      error("{}", why);
+    int fd = -1;
+    try {
+      fd = open_trace_data_output(options.output, options.force);
+    } catch (const common::OutputError& e) {
+      error("{}", e.what());
       return kExitFailure;
     }
     buffer = std::make_unique<__gnu_cxx::stdio_filebuf<char>>(fd, std::ios::out);

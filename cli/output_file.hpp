@@ -15,8 +15,8 @@ std::string write_json_output(const std::string& path, const nlohmann::ordered_j
 
 // Opens a file that holds trace data (the text twin) for writing: created 0600, never
 // through a symbolic link, an existing regular file only with `force` (a FIFO or device is
-// written as is). Returns the descriptor, or -1 with `error` set.
-int open_trace_data_output(const std::string& path, bool force, std::string& error);
+// written as is). Returns the descriptor; throws common::OutputError.
+int open_trace_data_output(const std::string& path, bool force);
 
 // Writes content that holds trace data (folded stacks) through open_trace_data_output, or
 // to stdout for "-". Returns an error message, or "" on success.

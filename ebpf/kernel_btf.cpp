@@ -6,6 +6,9 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "labyrinth/common/text.hpp"
+#include "labyrinth/ebpf/errors.hpp"
+
 namespace labyrinth::ebpf {
 
 struct KernelBtf::Impl {
@@ -24,7 +27,7 @@ KernelBtf::KernelBtf(const std::string& path) : impl_(std::make_unique<Impl>()) 
   impl_->handle = btf__parse_raw(path.c_str());
   if (impl_->handle == nullptr) {
     const int err = errno;
-    throw std::runtime_error(path + ": cannot read BTF: " + std::strerror(err));
+    throw RecordError(RecordError::Kind::Unsupported, path + ": cannot read BTF: " + common::errno_text(err));
   }
 }
 

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <string>
 
+#include "labyrinth/ebpf/errors.hpp"
 #include "labyrinth/ebpf/kernel_btf.hpp"
 #include "labyrinth/ebpf/preflight.hpp"
 #include "labyrinth/ebpf/record_session.hpp"
@@ -214,8 +215,10 @@ TEST(KernelBtf, UnreadableFileThrowsNamingIt) {
   try {
     KernelBtf kb("/nonexistent/vmlinux");
     FAIL() << "no exception";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/vmlinux"), std::string::npos);
+  } catch (const RecordError& e) {
+    EXPECT_EQ(e.kind(), RecordError::Kind::Unsupported);
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/vmlinux: cannot read BTF: No such file"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -1,6 +1,7 @@
 // The line tokenizers on the line shapes of text-formats.md and their variants.
 #include <gtest/gtest.h>
 
+#include "labyrinth/traces/import/format_sniffer.hpp"
 #include "labyrinth/traces/import/line_tokenizer.hpp"
 
 namespace labyrinth {
@@ -226,11 +227,13 @@ TEST(Formats, NamesAndSniffing) {
   EXPECT_EQ(sniff_capture_format("!labyrinth-text 1\n100 alloc pfn=0x1 order=0\n"), CaptureFormat::Text);
   EXPECT_EQ(sniff_capture_format("100 alloc pfn=0x1000 order=0 mt=1 gfp=GFP_KERNEL\n"), CaptureFormat::Text);
   EXPECT_FALSE(sniff_capture_format("hello\nworld\n"));
-  EXPECT_EQ(binary_file_kind(std::string_view("PERFILE2\0\0\0\0", 12)), "a perf.data file");
-  EXPECT_EQ(binary_file_kind(std::string_view("\x17\x08" "Dtracing6", 11)), "a trace-cmd trace.dat file");
-  EXPECT_EQ(binary_file_kind("LABYRNTH"), "a labyrinth trace");
-  EXPECT_EQ(binary_file_kind(std::string_view("a\0b", 3)), "a binary file");
-  EXPECT_EQ(binary_file_kind("plain text"), "");
+  EXPECT_EQ(binary_file_kind(std::string_view("PERFILE2\0\0\0\0", 12)), BinaryFileKind::PerfData);
+  EXPECT_EQ(binary_file_kind(std::string_view("\x17\x08" "Dtracing6", 11)), BinaryFileKind::TraceCmdDat);
+  EXPECT_EQ(binary_file_kind("LABYRNTH"), BinaryFileKind::LabyrinthTrace);
+  EXPECT_EQ(binary_file_kind(std::string_view("a\0b", 3)), BinaryFileKind::OtherBinary);
+  EXPECT_EQ(binary_file_kind("plain text"), BinaryFileKind::Text);
+  EXPECT_EQ(to_string(BinaryFileKind::PerfData), "a perf.data file");
+  EXPECT_EQ(to_string(BinaryFileKind::OtherBinary), "a binary file");
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <streambuf>
 #include <utility>
 
+#include "labyrinth/traces/import/format_sniffer.hpp"
 #include "labyrinth/traces/text_trace.hpp"
 #include "labyrinth/traces/trace_error.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
@@ -365,15 +366,19 @@ ImportReport import_capture(InputSource& input, const std::string& out_path, con
     throw TraceError(TraceError::Kind::BadInput, input.name() + ": empty input (0 bytes); expected " +
                                                      "ftrace, trace-cmd report or perf script text");
   }
-  if (const std::string_view kind = binary_file_kind(head); !kind.empty()) {
+  if (const BinaryFileKind kind = binary_file_kind(head); kind != BinaryFileKind::Text) {
     std::string hint;
-    if (kind == "a perf.data file") hint = "; run 'perf script -i " + input.name() + " > capture.txt' and import that";
-    if (kind == "a trace-cmd trace.dat file") {
-      hint = "; run 'trace-cmd report -i " + input.name() + " > capture.txt' and import that";
+    switch (kind) {
+      case BinaryFileKind::PerfData: hint = "; run 'perf script -i " + input.name() + " > capture.txt' and import that"; break;
+      case BinaryFileKind::TraceCmdDat:
+        hint = "; run 'trace-cmd report -i " + input.name() + " > capture.txt' and import that";
+        break;
+      case BinaryFileKind::LabyrinthTrace: hint = "; it needs no import (try 'labyrinth stat " + input.name() + "')"; break;
+      case BinaryFileKind::Text:
+      case BinaryFileKind::OtherBinary: break;
     }
-    if (kind == "a labyrinth trace") hint = "; it needs no import (try 'labyrinth stat " + input.name() + "')";
     throw TraceError(TraceError::Kind::BadInput,
-                     input.name() + ": offset 0: this is " + std::string(kind) + ", not a text capture" + hint);
+                     input.name() + ": offset 0: this is " + std::string(to_string(kind)) + ", not a text capture" + hint);
   }
   CaptureFormat format = options.format;
   if (format == CaptureFormat::Auto) {

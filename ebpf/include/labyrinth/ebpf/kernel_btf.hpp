@@ -24,7 +24,7 @@ struct PreemptCountLocation {
 
 class KernelBtf {
  public:
-  // Parses a raw BTF file. Throws std::runtime_error naming the path.
+  // Parses a raw BTF file. Throws RecordError (Unsupported) naming the path.
   explicit KernelBtf(const std::string& path = kVmlinuxBtfPath);
   ~KernelBtf();
   KernelBtf(const KernelBtf&) = delete;

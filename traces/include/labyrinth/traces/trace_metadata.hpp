@@ -15,6 +15,9 @@ namespace labyrinth::traces {
 
 inline constexpr int kMaxSupportedOrder = 15;  // upper bound on max_order we accept in a header
 
+// Default migratetype names of Linux >= 4.4 (UNMOVABLE, MOVABLE, RECLAIMABLE, HIGHATOMIC, CMA, ISOLATE).
+std::vector<std::string> default_migratetype_names();
+
 struct ZoneInfo {
   int node = 0;
   std::string name;                 // "DMA", "DMA32", "Normal", "Movable"
@@ -90,7 +93,7 @@ struct TraceHeader {
   std::uint64_t start_ts_ns = 0;    // trace clock at the start of the recording
   GfpTable gfp_table;
   GfpTableSource gfp_table_source = GfpTableSource::BuiltIn;
-  std::vector<std::string> migratetype_names;  // index = migratetype value
+  std::vector<std::string> migratetype_names = default_migratetype_names();  // index = migratetype value
   std::vector<ZoneInfo> zones;
   std::map<std::string, std::string> vm_sysctls;  // "min_free_kbytes" -> "67584", ...
   std::vector<std::string> command;               // what was recorded (argv), empty = system-wide
@@ -132,7 +135,5 @@ struct StackTrace {
   friend bool operator==(const StackTrace&, const StackTrace&) = default;
 };
 
-// Default migratetype names of Linux >= 4.4 (UNMOVABLE, MOVABLE, RECLAIMABLE, HIGHATOMIC, CMA, ISOLATE).
-std::vector<std::string> default_migratetype_names();
 
 }  // namespace labyrinth::traces

@@ -69,11 +69,4 @@ TokenizedLine tokenize_tracecmd_line(std::string_view line);  // default, -l and
 TokenizedLine tokenize_perf_script_line(std::string_view line);
 TokenizedLine tokenize_line(CaptureFormat format, std::string_view line);
 
-// Guesses the format from the first bytes of a capture; nullopt when nothing matches.
-std::optional<CaptureFormat> sniff_capture_format(std::string_view head);
-
-// Names a binary file that is not a text capture ("perf.data", "trace-cmd trace.dat",
-// "labyrinth trace", "zstd..."), or "" for text.
-std::string_view binary_file_kind(std::string_view head);
-
 }  // namespace labyrinth::traces::import
