@@ -25,7 +25,7 @@ if [ -z "$trace" ]; then
   trace=$tmp/ten-seconds.trace
   "$workload" touch 64 100000 >/dev/null 2>&1 &
   churn=$!
-  "$labyrinth" record -q -g -a -d 10s -o "$trace"
+  "$labyrinth" record -g -a -d 10s -o "$trace" >/dev/null
   kill "$churn" 2>/dev/null || true
   wait "$churn" 2>/dev/null || true
 fi
