@@ -39,6 +39,22 @@ TEST(ReportCli, EveryBundledSampleGivesAnOfflinePageWithCharts) {
   EXPECT_GE(n, 6);
 }
 
+TEST(ReportCli, AnImportedPerfCaptureOfTheFixturesGivesAPage) {
+  replay::testing::TempDir dir;
+  const std::string trace = dir.file("perf.trace");
+  auto r = run_labyrinth({"import", "perf-script", LABYRINTH_SOURCE_DIR "/tests/fixtures/perf-kmem/perf-script.txt.zst", "-o",
+                          trace});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string out = dir.file("perf.html");
+  r = run_labyrinth({"report", trace, "-o", out, "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string page = read_text(out);
+  EXPECT_LT(page.size(), 3u << 20);
+  EXPECT_EQ(offline_violation(page), "");
+  EXPECT_GE(occurrences(page, "<svg class=\"chart order-area"), 1u);
+  EXPECT_GE(occurrences(page, "<svg class=\"chart breakdown process"), 1u);
+}
+
 TEST(ReportCli, FailuresOfAReplayCaseAreMarkedAndListed) {
   replay::testing::TempDir dir;
   const std::string trace = replay::testing::trace_from_text(dir, read_text(replay::testing::case_path("atomic_below_min.txt")));
