@@ -1,5 +1,7 @@
 // `labyrinth report [TRACE] -o FILE.html`: one self-contained HTML page of charts from a replay
 // of the trace and the stat pass over the same events, read once.
+#include <unistd.h>
+
 #include <algorithm>
 #include <optional>
 #include <span>
