@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <memory>
 #include <cstdio>
@@ -14,8 +13,6 @@
 #include "commands.hpp"
 #include "exit_codes.hpp"
 #include "labyrinth/common/output_file.hpp"
-#include "labyrinth/procfs/files.hpp"
-#include "labyrinth/procfs/zoneinfo.hpp"
 #include "labyrinth/replay/callsite.hpp"
 #include "labyrinth/replay/openmetrics_report.hpp"
 #include "labyrinth/replay/perfetto_trace.hpp"
@@ -23,6 +20,7 @@
 #include "labyrinth/replay/replay_report.hpp"
 #include "log.hpp"
 #include "output_file.hpp"
+#include "replay_setup.hpp"
 #include "trace_input.hpp"
 #include "units.hpp"
 
@@ -31,14 +29,7 @@ namespace {
 
 struct ReplayCliOptions {
   std::string input = kDefaultTraceFile;
-  std::string mode;  // "" = decide from the trace
-  std::optional<std::uint64_t> min_free_kbytes;
-  std::optional<std::uint64_t> watermark_scale_factor;
-  std::optional<std::uint64_t> watermark_boost_factor;
-  bool no_highatomic = false;
-  bool no_pcp = false;
-  std::string balloon;
-  std::optional<std::uint64_t> kswapd_rate;
+  ReplayModeOptions mode;
   std::string interval = "1s";
   std::string timeline_path;
   std::string json_path;
@@ -51,78 +42,8 @@ struct ReplayCliOptions {
   bool no_progress = false;
 };
 
-class Progress {
- public:
-  explicit Progress(bool enabled) : enabled_(enabled) {}
-  void update(const traces::TraceReader& reader, std::uint64_t events) {
-    if (!enabled_) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (shown_ && now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now;
-    shown_ = true;
-    const double frac = reader.file_size() == 0 ? 0.0
-                                                : std::min(1.0, static_cast<double>(reader.offset()) /
-                                                                    static_cast<double>(reader.file_size()));
-    const int width = 30;
-    const int fill = static_cast<int>(frac * width);
-    fmt::print(stderr, "\rreplay [{}{}] {:3.0f}%  {:.1f}M events", std::string(static_cast<std::size_t>(fill), '='),
-               std::string(static_cast<std::size_t>(width - fill), ' '), frac * 100.0, static_cast<double>(events) / 1e6);
-    std::fflush(stderr);
-  }
-  void done() {
-    if (enabled_ && shown_) fmt::print(stderr, "\r{}\r", std::string(60, ' '));
-  }
-
- private:
-  bool enabled_;
-  bool shown_ = false;
-  std::chrono::steady_clock::time_point last_{};
-};
-
-// The model keeps metadata for every page frame of the recorded zones (12 bytes, rounded
-// up here), and simulate a few bytes more for every pfn between the lowest and highest zone.
-// A hostile or foreign header can describe more than this machine could hold: say so before
-// allocating, rather than die of it.
-std::string model_too_large(const traces::TraceHeader& header, bool simulate) {
-  constexpr double kBytesPerPage = 16;
-  constexpr double kSimulateBytesPerPfn = 6;
-  std::uint64_t lo = ~std::uint64_t{0}, hi = 0;
-  double pages = 0;
-  for (const auto& z : header.zones) {
-    if (z.spanned_pages == 0 || z.managed_pages == 0) continue;
-    lo = std::min(lo, z.start_pfn);
-    const std::uint64_t end = z.start_pfn + z.spanned_pages;
-    hi = std::max(hi, end < z.start_pfn ? ~std::uint64_t{0} : end);
-    pages += static_cast<double>(z.spanned_pages);
-  }
-  if (hi <= lo) return {};
-  const double need = pages * kBytesPerPage + (simulate ? static_cast<double>(hi - lo) * kSimulateBytesPerPfn : 0.0);
-  const double have = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
-  if (have <= 0 || need <= have * 0.75) return {};
-  constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
-  return fmt::format("its zones span {:.0f} page frames{}; replaying them needs about {:.1f} GiB of memory, more than "
-                     "this machine has ({:.1f} GiB)",
-                     pages, simulate && static_cast<double>(hi - lo) > pages ? fmt::format(" over a range of {} pfns", hi - lo) : "",
-                     need / kGiB, have / kGiB);
-}
-
 int run_replay(const ReplayCliOptions& o) {
   replay::ReplayOptions options;
-  replay::WhatIf& w = options.what_if;
-  w.min_free_kbytes = o.min_free_kbytes;
-  w.watermark_scale_factor = o.watermark_scale_factor;
-  w.watermark_boost_factor = o.watermark_boost_factor;
-  w.no_highatomic = o.no_highatomic;
-  w.no_pcp = o.no_pcp;
-  if (o.kswapd_rate) w.kswapd_mib_per_s = *o.kswapd_rate;
-  if (!o.balloon.empty()) {
-    const ParsedUnit size = parse_size(o.balloon);
-    if (!size.ok()) {
-      error("--balloon {}", size.error);
-      return kExitUsage;
-    }
-    w.balloon_bytes = size.value;
-  }
   const ParsedUnit interval = parse_duration(o.interval);
   if (!interval.ok() || interval.value == 0) {
     error("--interval {}", interval.ok() ? "'" + o.interval + "' must be longer than 0" : interval.error);
@@ -135,27 +56,10 @@ int run_replay(const ReplayCliOptions& o) {
   }
   options.max_failures = o.max_failures;
   options.callsite_depth = o.callsite_depth;
-  const bool what_if = w.min_free_kbytes || w.watermark_scale_factor || w.watermark_boost_factor || w.no_highatomic ||
-                       w.no_pcp || w.balloon_bytes != 0 || o.kswapd_rate;
 
   auto reader = open_trace_or_exit(o.input, traces::TraceReader::ReadAhead::Events);
   const auto& start = reader->start_snapshot();
-  const bool has_map = start.present && !start.free_runs.empty();
-  if (o.mode == "mirror") {
-    if (what_if) {
-      error("what-if options (--min-free-kbytes, --watermark-*, --no-highatomic, --no-pcp, --balloon, --kswapd-rate) "
-            "need --mode simulate");
-      return kExitUsage;
-    }
-    options.mode = replay::ReplayMode::Mirror;
-  } else if (o.mode == "simulate") {
-    options.mode = replay::ReplayMode::Simulate;
-  } else {
-    options.mode = has_map && !what_if ? replay::ReplayMode::Mirror : replay::ReplayMode::Simulate;
-    if (!has_map && !o.quiet) {
-      warning("{} has no start free-page map: simulating from all memory free (not the kernel's state)", o.input);
-    }
-  }
+  if (const int rc = configure_replay_mode(o.mode, *reader, o.quiet, options); rc != kExitOk) return rc;
 
   // The timeline CSV goes to a temporary file renamed at the end, like every report.
   std::FILE* csv = nullptr;
@@ -202,15 +106,9 @@ int run_replay(const ReplayCliOptions& o) {
   // A trace without zones (an import of perf script or ftrace text) replays into this
   // machine's zones, if it has any to offer.
   traces::TraceHeader header = reader->header();
-  if (header.zones.empty()) {
-    header.zones = procfs::populated_zones(procfs::parse_zoneinfo(procfs::try_read_file("/proc/zoneinfo").value_or("")));
-    if (header.zones.empty()) {
-      close_csv(false);
-      error("{} describes no memory zones and /proc/zoneinfo cannot be read", o.input);
-      hint("record with 'labyrinth record', which stores the zones, or replay on the machine the capture came from");
-      return kExitFailure;
-    }
-    if (!o.quiet) warning("{} describes no memory zones: replaying into this machine's (from /proc/zoneinfo)", o.input);
+  if (const int rc = fill_missing_zones(header, o.input, o.quiet); rc != kExitOk) {
+    close_csv(false);
+    return rc;
   }
 
   if (const std::string why = model_too_large(header, options.mode == replay::ReplayMode::Simulate); !why.empty()) {
@@ -289,20 +187,7 @@ void setup_replay(CLI::App& app) {
                                  "timeline, what-if settings");
   cmd->add_option("trace", o->input, "Trace file")->capture_default_str();
   cmd->add_option("-i,--input", o->input, "Trace file (same as the positional argument)");
-  cmd->add_option("--mode", o->mode,
-                  "mirror: apply the kernel's own choices (default with a start snapshot); simulate: the model picks "
-                  "pages under what-if settings (default otherwise, or with a what-if option)")
-      ->check(CLI::IsMember({"mirror", "simulate"}));
-  cmd->add_option("--min-free-kbytes", o->min_free_kbytes, "simulate: vm.min_free_kbytes (watermarks recomputed)");
-  cmd->add_option("--watermark-scale-factor", o->watermark_scale_factor,
-                  "simulate: vm.watermark_scale_factor (watermarks recomputed)");
-  cmd->add_option("--watermark-boost-factor", o->watermark_boost_factor, "simulate: vm.watermark_boost_factor");
-  cmd->add_flag("--no-highatomic", o->no_highatomic, "simulate: no high-order atomic reserve");
-  cmd->add_flag("--no-pcp", o->no_pcp, "simulate: no per-CPU page lists");
-  cmd->add_option("--balloon", o->balloon, "simulate: take SIZE of free memory away at the start (e.g. 512M, 2G)");
-  cmd->add_option("--kswapd-rate", o->kswapd_rate,
-                  "simulate: how fast kswapd reclaims, in MiB of trace time per second (default 1024)")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30));
+  add_replay_mode_options(cmd, o->mode);
   cmd->add_option("--interval", o->interval, "Timeline interval of trace time (e.g. 100ms, 1s)")->capture_default_str();
   cmd->add_option("--timeline", o->timeline_path, "Write every timeline sample to FILE as CSV ('-' for stdout)");
   cmd->add_option("--json", o->json_path, "Also write the JSON report to FILE ('-' for stdout, text suppressed)");

@@ -14,6 +14,7 @@ void setup_script(CLI::App& app);
 void setup_info(CLI::App& app);
 void setup_explain(CLI::App& app);
 void setup_tune(CLI::App& app);
+void setup_report(CLI::App& app);
 
 // The default trace file name, like perf.data.
 inline constexpr const char* kDefaultTraceFile = "labyrinth.trace";

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   setup_record(app);
   setup_stat(app);
   setup_replay(app);
+  setup_report(app);
   setup_import(app);
   setup_script(app);
   setup_info(app);

@@ -64,6 +64,7 @@ struct Replayer::Impl {
   std::size_t next_keyframe = 0;
   std::vector<KeyframeCheck> keyframe_checks;
   std::uint64_t after_end = 0;  // events applied after validating
+  PageblockMap start_map, end_map;
 
   Impl(const traces::TraceHeader& h, const traces::Snapshot& s, const traces::Snapshot& e, ReplayOptions o)
       : header(h),
@@ -148,6 +149,7 @@ struct Replayer::Impl {
                         std::to_string(want) + " pages free at the start");
       }
     }
+    capture_map(start_map, start.present ? start.ts_ns : 0);
     const auto opt = [&](const char* key) {
       const auto it = header.options.find(key);
       return it == header.options.end() ? std::string("0") : it->second;
@@ -237,6 +239,14 @@ struct Replayer::Impl {
   void validate() {
     validation = validate_end_state(engine->model, engine->setup, header, end);
     validate_at_end = false;
+    capture_map(end_map, end.ts_ns);
+  }
+
+  void capture_map(PageblockMap& map, std::uint64_t ts_ns) const {
+    if (options.pageblock_map_cells == 0) return;
+    std::vector<std::string> labels;
+    for (const auto& z : engine->timeline.zones()) labels.push_back("node " + std::to_string(z.node) + " " + z.zone);
+    map = capture_pageblock_map(engine->model, std::move(labels), ts_ns, options.pageblock_map_cells);
   }
 };
 
@@ -288,6 +298,7 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   }
   e.close();
   e.timeline.finish(e.last_ts, e.model);
+  if (!s.end_map.present) s.capture_map(s.end_map, e.last_ts);
 
   ReplayResult r;
   describe_capture(r, reader, s.header);
@@ -315,6 +326,8 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   r.timeline = e.timeline.zones();
   r.orders = e.setup.config.max_order + 1;
   r.quality = e.quality;
+  r.start_map = std::move(s.start_map);
+  r.end_map = std::move(s.end_map);
 
   // Names for the failure records.
   r.callsite_depth = std::max(s.options.callsite_depth, 1u);

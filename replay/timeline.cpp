@@ -91,6 +91,10 @@ void Timeline::take(std::uint64_t ts_ns, std::uint64_t span_ns, const allocator:
     s.pcp_pages = m.pcp_pages;
     s.largest_free_order = m.largest_free_order;
     s.mixed_pageblocks = m.mixed_pageblocks;
+    s.min_pages = m.watermarks.min;
+    s.low_pages = m.watermarks.low;
+    s.high_pages = m.watermarks.high;
+    s.boost_pages = m.watermark_boost;
     s.nr_free = m.nr_free;
     s.unusable_index = m.unusable_index;
     s.fragmentation_index = m.fragmentation_index;

@@ -81,4 +81,22 @@ ZoneMetrics Model::metrics(std::uint16_t zone) const {
   return m;
 }
 
+std::vector<PageblockState> Model::pageblocks(std::uint16_t zone) const {
+  const detail::Zone& z = impl_->zones.at(zone);
+  const unsigned pbo = impl_->params.pageblock_order;
+  std::vector<PageblockState> out;
+  out.reserve(z.pb_.size());
+  for (std::size_t i = 0; i < z.pb_.size(); ++i) {
+    const detail::PageblockMeta& b = z.pb_[i];
+    PageblockState s;
+    s.start_pfn = (z.pb_first_ + i) << pbo;
+    s.free_pages = b.free_pages;
+    s.allocated_pages = b.alloc_pages[0] + b.alloc_pages[1] + b.alloc_pages[2];
+    s.type = b.type;
+    s.mixed = b.mixed;
+    out.push_back(s);
+  }
+  return out;
+}
+
 }  // namespace labyrinth::allocator

@@ -57,4 +57,13 @@ struct ZoneMetrics {
   std::uint64_t watermark_boost = 0;
 };
 
+/// One pageblock of a zone as the model holds it (a physical memory map is drawn from these).
+struct PageblockState {
+  std::uint64_t start_pfn = 0;  ///< first pfn of the pageblock (may lie before the zone when it straddles)
+  std::uint32_t free_pages = 0;  ///< pages of buddy blocks inside it (in the zone)
+  std::uint32_t allocated_pages = 0;  ///< pages allocated (pcp pages count as allocated)
+  MigrateType type = MigrateType::Movable;
+  bool mixed = false;  ///< holds allocations of another mergeable type
+};
+
 }  // namespace labyrinth::allocator

@@ -247,6 +247,8 @@ class Model {
   [[nodiscard]] std::optional<Pfn> fast_isolate_pick(unsigned order, MigrateType mt, Pfn min_pfn, Pfn low_pfn,
                                                      unsigned scan_limit) const;
   [[nodiscard]] ZoneMetrics metrics(std::uint16_t zone) const;
+  /// Every pageblock of a zone, by pfn (O(pageblocks)).
+  [[nodiscard]] std::vector<PageblockState> pageblocks(std::uint16_t zone) const;
   [[nodiscard]] std::uint64_t nr_free_pages(std::uint16_t zone) const;
   [[nodiscard]] std::uint64_t pcp_pages(std::uint16_t zone) const;
   [[nodiscard]] std::uint64_t pcp_count(std::uint16_t zone, unsigned cpu) const;

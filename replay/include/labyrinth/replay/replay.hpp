@@ -29,6 +29,7 @@
 #include "labyrinth/replay/failure_agreement.hpp"
 #include "labyrinth/replay/forensics.hpp"
 #include "labyrinth/replay/model_setup.hpp"
+#include "labyrinth/replay/pageblock_map.hpp"
 #include "labyrinth/replay/timeline.hpp"
 #include "labyrinth/replay/validation.hpp"
 #include "labyrinth/traces/page_event.hpp"
@@ -59,6 +60,7 @@ struct ReplayOptions {
   std::size_t sort_max_held = 1u << 18;
   bool check_invariants = true;               // full model consistency check at the end
   unsigned callsite_depth = 1;                // frames from the call site on that name a failure's call site
+  std::size_t pageblock_map_cells = 0;        // > 0: keep the model's pageblock map at start and end (report)
 };
 
 // What the replay did with the events, beyond the data-quality counters.
@@ -124,6 +126,7 @@ struct ReplayResult : CaptureDescription {
   std::vector<KeyframeCheck> keyframes;  // mirror: validation at every keyframe, by time
   std::optional<std::string> invariant_violation;
   DataQualityCounters quality;
+  PageblockMap start_map, end_map;  // with ReplayOptions::pageblock_map_cells; end: at the end snapshot
 };
 
 class Replayer {

@@ -1,0 +1,132 @@
+#include "replay_setup.hpp"
+
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "exit_codes.hpp"
+#include "labyrinth/procfs/files.hpp"
+#include "labyrinth/procfs/zoneinfo.hpp"
+#include "log.hpp"
+#include "units.hpp"
+
+namespace labyrinth::cli {
+
+void add_replay_mode_options(CLI::App* cmd, ReplayModeOptions& o) {
+  cmd->add_option("--mode", o.mode,
+                  "mirror: apply the kernel's own choices (default with a start snapshot); simulate: the model picks "
+                  "pages under what-if settings (default otherwise, or with a what-if option)")
+      ->check(CLI::IsMember({"mirror", "simulate"}));
+  cmd->add_option("--min-free-kbytes", o.min_free_kbytes, "simulate: vm.min_free_kbytes (watermarks recomputed)");
+  cmd->add_option("--watermark-scale-factor", o.watermark_scale_factor,
+                  "simulate: vm.watermark_scale_factor (watermarks recomputed)");
+  cmd->add_option("--watermark-boost-factor", o.watermark_boost_factor, "simulate: vm.watermark_boost_factor");
+  cmd->add_flag("--no-highatomic", o.no_highatomic, "simulate: no high-order atomic reserve");
+  cmd->add_flag("--no-pcp", o.no_pcp, "simulate: no per-CPU page lists");
+  cmd->add_option("--balloon", o.balloon, "simulate: take SIZE of free memory away at the start (e.g. 512M, 2G)");
+  cmd->add_option("--kswapd-rate", o.kswapd_rate,
+                  "simulate: how fast kswapd reclaims, in MiB of trace time per second (default 1024)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30));
+}
+
+int configure_replay_mode(const ReplayModeOptions& o, const traces::TraceReader& reader, bool quiet,
+                          replay::ReplayOptions& options) {
+  replay::WhatIf& w = options.what_if;
+  w.min_free_kbytes = o.min_free_kbytes;
+  w.watermark_scale_factor = o.watermark_scale_factor;
+  w.watermark_boost_factor = o.watermark_boost_factor;
+  w.no_highatomic = o.no_highatomic;
+  w.no_pcp = o.no_pcp;
+  if (o.kswapd_rate) w.kswapd_mib_per_s = *o.kswapd_rate;
+  if (!o.balloon.empty()) {
+    const ParsedUnit size = parse_size(o.balloon);
+    if (!size.ok()) {
+      error("--balloon {}", size.error);
+      return kExitUsage;
+    }
+    w.balloon_bytes = size.value;
+  }
+  const bool what_if = w.min_free_kbytes || w.watermark_scale_factor || w.watermark_boost_factor || w.no_highatomic ||
+                       w.no_pcp || w.balloon_bytes != 0 || o.kswapd_rate;
+  const auto& start = reader.start_snapshot();
+  const bool has_map = start.present && !start.free_runs.empty();
+  if (o.mode == "mirror") {
+    if (what_if) {
+      error("what-if options (--min-free-kbytes, --watermark-*, --no-highatomic, --no-pcp, --balloon, --kswapd-rate) "
+            "need --mode simulate");
+      return kExitUsage;
+    }
+    options.mode = replay::ReplayMode::Mirror;
+  } else if (o.mode == "simulate") {
+    options.mode = replay::ReplayMode::Simulate;
+  } else {
+    options.mode = has_map && !what_if ? replay::ReplayMode::Mirror : replay::ReplayMode::Simulate;
+    if (!has_map && !quiet) {
+      warning("{} has no start free-page map: simulating from all memory free (not the kernel's state)", reader.path());
+    }
+  }
+  return kExitOk;
+}
+
+int fill_missing_zones(traces::TraceHeader& header, const std::string& input, bool quiet) {
+  if (!header.zones.empty()) return kExitOk;
+  header.zones = procfs::populated_zones(procfs::parse_zoneinfo(procfs::try_read_file("/proc/zoneinfo").value_or("")));
+  if (header.zones.empty()) {
+    error("{} describes no memory zones and /proc/zoneinfo cannot be read", input);
+    hint("record with 'labyrinth record', which stores the zones, or replay on the machine the capture came from");
+    return kExitFailure;
+  }
+  if (!quiet) warning("{} describes no memory zones: replaying into this machine's (from /proc/zoneinfo)", input);
+  return kExitOk;
+}
+
+// The model keeps metadata for every page frame of the recorded zones (12 bytes, rounded
+// up here), and simulate a few bytes more for every pfn between the lowest and highest zone.
+// A hostile or foreign header can describe more than this machine could hold: say so before
+// allocating, rather than die of it.
+std::string model_too_large(const traces::TraceHeader& header, bool simulate) {
+  constexpr double kBytesPerPage = 16;
+  constexpr double kSimulateBytesPerPfn = 6;
+  std::uint64_t lo = ~std::uint64_t{0}, hi = 0;
+  double pages = 0;
+  for (const auto& z : header.zones) {
+    if (z.spanned_pages == 0 || z.managed_pages == 0) continue;
+    lo = std::min(lo, z.start_pfn);
+    const std::uint64_t end = z.start_pfn + z.spanned_pages;
+    hi = std::max(hi, end < z.start_pfn ? ~std::uint64_t{0} : end);
+    pages += static_cast<double>(z.spanned_pages);
+  }
+  if (hi <= lo) return {};
+  const double need = pages * kBytesPerPage + (simulate ? static_cast<double>(hi - lo) * kSimulateBytesPerPfn : 0.0);
+  const double have = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+  if (have <= 0 || need <= have * 0.75) return {};
+  constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+  return fmt::format("its zones span {:.0f} page frames{}; replaying them needs about {:.1f} GiB of memory, more than "
+                     "this machine has ({:.1f} GiB)",
+                     pages, simulate && static_cast<double>(hi - lo) > pages ? fmt::format(" over a range of {} pfns", hi - lo) : "",
+                     need / kGiB, have / kGiB);
+}
+
+void Progress::update(const traces::TraceReader& reader, std::uint64_t events) {
+  if (!enabled_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (shown_ && now - last_ < std::chrono::milliseconds(100)) return;
+  last_ = now;
+  shown_ = true;
+  const double frac = reader.file_size() == 0 ? 0.0
+                                              : std::min(1.0, static_cast<double>(reader.offset()) /
+                                                                  static_cast<double>(reader.file_size()));
+  const int width = 30;
+  const int fill = static_cast<int>(frac * width);
+  fmt::print(stderr, "\rreplay [{}{}] {:3.0f}%  {:.1f}M events", std::string(static_cast<std::size_t>(fill), '='),
+             std::string(static_cast<std::size_t>(width - fill), ' '), frac * 100.0, static_cast<double>(events) / 1e6);
+  std::fflush(stderr);
+}
+
+void Progress::done() {
+  if (enabled_ && shown_) fmt::print(stderr, "\r{}\r", std::string(60, ' '));
+}
+
+}  // namespace labyrinth::cli

@@ -1,0 +1,57 @@
+// What `labyrinth replay` and `labyrinth report` share before the events flow: the mode and
+// what-if options and their checks, the model's memory estimate, the zones of a trace that
+// has none, and the progress bar.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "labyrinth/replay/replay.hpp"
+#include "labyrinth/traces/trace_reader.hpp"
+
+namespace labyrinth::cli {
+
+struct ReplayModeOptions {
+  std::string mode;  // "" = decide from the trace
+  std::optional<std::uint64_t> min_free_kbytes;
+  std::optional<std::uint64_t> watermark_scale_factor;
+  std::optional<std::uint64_t> watermark_boost_factor;
+  bool no_highatomic = false;
+  bool no_pcp = false;
+  std::string balloon;
+  std::optional<std::uint64_t> kswapd_rate;  // MiB of trace time per second
+};
+
+// --mode and the what-if options.
+void add_replay_mode_options(CLI::App* cmd, ReplayModeOptions& o);
+
+// Sets options.mode and options.what_if: mirror when the trace has a start free-page map and
+// no what-if option is given. Prints the error and returns kExitUsage on a bad combination,
+// else kExitOk.
+int configure_replay_mode(const ReplayModeOptions& o, const traces::TraceReader& reader, bool quiet,
+                          replay::ReplayOptions& options);
+
+// A trace without zones (an import of perf script or ftrace text) replays into this machine's
+// zones, from /proc/zoneinfo. Prints the error and returns kExitFailure when there are none.
+int fill_missing_zones(traces::TraceHeader& header, const std::string& input, bool quiet);
+
+// Why the model of these zones would not fit in this machine's memory, or "".
+std::string model_too_large(const traces::TraceHeader& header, bool simulate);
+
+class Progress {
+ public:
+  explicit Progress(bool enabled) : enabled_(enabled) {}
+  void update(const traces::TraceReader& reader, std::uint64_t events);
+  void done();
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+}  // namespace labyrinth::cli
