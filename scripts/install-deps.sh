@@ -8,7 +8,7 @@ packages=(
   libcli11-dev libfmt-dev nlohmann-json3-dev libzstd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang llvm libbpf-dev bpftool libclang-rt-14-dev
-  trace-cmd linux-perf iputils-ping groff-base util-linux procps python3 python3-jsonschema rsync
+  trace-cmd linux-perf iputils-ping groff-base util-linux procps python3 python3-jsonschema python3-prometheus-client rsync
 )
 
 missing=()
