@@ -26,6 +26,8 @@
 namespace labyrinth::cli {
 namespace {
 
+constexpr std::uint32_t kFlightFreeMapEvery = 30;  // keyframes, with --flight-recorder
+
 struct RecordCliOptions {
   std::string output = kDefaultTraceFile;
   bool force = false;
@@ -332,7 +334,11 @@ void setup_record(CLI::App& app) {
       ->capture_default_str()
       ->group("Flight recorder");
   cmd->add_option("command", opts->command, "COMMAND [ARGS...] after --: record while it runs, exit with its status");
-  cmd->callback([opts] {
+  cmd->callback([opts, cmd] {
+    // Always on, a free-page map scan (0.2 s of a CPU for 24 GiB, more on a busy machine)
+    // every 10 s would cost about 2% of a CPU; every 30 s keeps the ring's start points
+    // well inside a window of minutes.
+    if (!opts->flight.empty() && cmd->count("--keyframe-free-map") == 0) opts->keyframe_free_map = kFlightFreeMapEvery;
     if (!opts->command.empty() && !opts->duration.empty())
       warning("the command is stopped with SIGTERM if it outlives -d {}", opts->duration);
 #ifdef LABYRINTH_WITH_BPF

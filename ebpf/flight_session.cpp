@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <exception>
 #include <optional>
 
@@ -88,6 +89,11 @@ class FlightSession {
     header_.options["flight_ring_bytes"] = std::to_string(f_.ring_bytes);
     if (f_.window) header_.options["flight_window_ns"] = std::to_string(f_.window->count());
     zones_ = header_.zones;
+    // A dump starts at a keyframe with a free-page map: keep at least two in a DURATION window.
+    map_every_ = o_.keyframe_free_map;
+    if (f_.window && o_.keyframe_interval.count() > 0 && map_every_ != 0)
+      map_every_ = static_cast<std::uint32_t>(std::clamp<std::int64_t>(
+          f_.window->count() / (2 * o_.keyframe_interval.count()), 1, map_every_));
     ring_.emplace(f_.ring_bytes);
     buffer_.emplace(*ring_, *watch_, kChunkEvents);
     sink_.emplace(*buffer_, *collector_, o_.call_graph ? &plan_.symbols : nullptr);
@@ -160,8 +166,7 @@ class FlightSession {
     if (!interval && wmark_changes == keyframe_wmark_changes_) return;
     keyframe_wmark_changes_ = wmark_changes;
     last_keyframe_ = now;
-    const bool with_map = o_.kpageflags && o_.keyframe_free_map != 0 &&
-                          keyframes_ % o_.keyframe_free_map == 0;
+    const bool with_map = o_.kpageflags && map_every_ != 0 && keyframes_ % map_every_ == 0;
     take_keyframe(with_map);
   }
 
@@ -291,6 +296,7 @@ class FlightSession {
   std::optional<Clock::time_point> last_dump_;
   int usr1_seen_ = 0;
   std::uint64_t keyframes_ = 0;
+  std::uint32_t map_every_ = 0;  // keyframes between two free-page maps
   std::uint64_t keyframe_wmark_changes_ = 0;
   bool metrics_warned_ = false;
   Clock::time_point t_start_, last_keyframe_, last_metrics_, last_status_;

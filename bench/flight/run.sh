@@ -10,11 +10,13 @@
 #            faults in and frees a few hundred MiB of heap, as builds on a server do. Rounds
 #            alternate without and with a flight recorder running (started before, stopped
 #            after the timed compile, so its start and stop are not counted); the table gives
-#            the median wall time of each and their ratio. Target: at most 1.01.
+#            the median wall time of each and their ratio (target: at most 1.01), the
+#            compiler's CPU time, and the recorder's own CPU time over the compile.
 #   touch    The allocator-bound worst case: page_workload touch 64 MiB x 60 (one order-0
 #            allocation and free per page), without a recorder, with bpftrace counting the
 #            two tracepoints in the kernel (the floor of any BPF recorder), and with the
-#            flight recorder. Target: flight <= floor + 5%.
+#            flight recorder; the workload's CPU per iteration and its wall time.
+#            Target: flight's slowdown <= the floor's + 5%.
 #   dump     Dump latency: SIGUSR1 to a running flight recorder, ROUNDS times; the took_s of
 #            its event=dump lines (trigger seen to the dump renamed into place). Target: < 1 s.
 #   soak     Memory flatness over a long churn: the recorder's VmRSS every 10 s while
@@ -69,47 +71,61 @@ now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 if wants compile; then
+  # Wall time is what the target is about, but on a shared machine it moves by 20% from one
+  # compile to the next; the compiler's own CPU time and the recorder's CPU time over the same
+  # seconds are steadier: the recorder's CPU over the compile's wall time is its cost on one CPU.
   CXX_CMD=(g++ -std=c++20 -O2 -I"$SRC/traces/include" -I"$SRC/traces" -c "$SRC/traces/trace_reader.cpp" -o "$OUT/tr.o")
   "${CXX_CMD[@]}"  # warm the page cache
   : >"$OUT/compile.tsv"
+  ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  compile() { # compile LABEL: wall, user+sys of g++, recorder CPU seconds
+    local t0 t1 c0=0 c1=0
+    [[ -n "$REC_PID" ]] && c0=$(ticks "$REC_PID")
+    t0=$(now); /usr/bin/time -f "%U %S" -o "$OUT/time.txt" "${CXX_CMD[@]}"; t1=$(now)
+    [[ -n "$REC_PID" ]] && c1=$(ticks "$REC_PID")
+    echo -e "$1\t$(echo "$t1 - $t0" | bc -l)\t$(awk '{print $1 + $2}' "$OUT/time.txt")\t$(echo "($c1 - $c0) / $(getconf CLK_TCK)" | bc -l)" >>"$OUT/compile.tsv"
+  }
   for ((r = 1; r <= ROUNDS; r++)); do
-    t0=$(now); "${CXX_CMD[@]}"; t1=$(now)
-    echo -e "none\t$(echo "$t1 - $t0" | bc -l)" >>"$OUT/compile.tsv"
+    compile none
     start_recorder
-    t0=$(now); "${CXX_CMD[@]}"; t1=$(now)
+    compile flight
     stop_recorder
-    echo -e "flight\t$(echo "$t1 - $t0" | bc -l)" >>"$OUT/compile.tsv"
-    echo "compile round $r/$ROUNDS: $(tail -2 "$OUT/compile.tsv" | cut -f2 | tr '\n' ' ')" >&2
+    echo "compile round $r/$ROUNDS: $(tail -2 "$OUT/compile.tsv" | cut -f2,3,4 | tr '\n' ' ')" >&2
   done
-  n=$(grep '^none' "$OUT/compile.tsv" | cut -f2 | median)
-  f=$(grep '^flight' "$OUT/compile.tsv" | cut -f2 | median)
-  printf '| compile (g++ -O2 trace_reader.cpp) | no recorder %.2f s | flight recorder %.2f s | ratio %.3f |\n' \
-    "$n" "$f" "$(echo "$f / $n" | bc -l)" | tee "$OUT/compile.md"
+  col() { grep "^$1" "$OUT/compile.tsv" | cut -f"$2" | median; }
+  nw=$(col none 2); fw=$(col flight 2); nc=$(col none 3); fc=$(col flight 3); rc=$(col flight 4)
+  printf '| compile (g++ -O2 trace_reader.cpp), medians of %d | wall: none %.2f s, flight %.2f s, ratio %.3f | g++ CPU: none %.2f s, flight %.2f s, ratio %.3f | recorder CPU %.3f s = %.2f%% of the wall time |\n' \
+    "$ROUNDS" "$nw" "$fw" "$(echo "$fw / $nw" | bc -l)" "$nc" "$fc" "$(echo "$fc / $nc" | bc -l)" "$rc" "$(echo "100 * $rc / $fw" | bc -l)" | tee "$OUT/compile.md"
 fi
 
 if wants touch; then
+  # The workload's own CPU per iteration (cpu_ms_median) is where a BPF recorder's cost lands
+  # (its programs run in the workload's context); wall time is shown too, but on a shared
+  # machine it follows the other tenants.
   COUNT='tracepoint:kmem:mm_page_alloc { @a = count(); } tracepoint:kmem:mm_page_free { @f = count(); }'
   : >"$OUT/touch.tsv"
+  touch_once() { # touch_once LABEL
+    local line; line=$("$WORKLOAD" touch 64 60)
+    echo -e "$1\t$(grep -oE ' ms_median=[0-9.]+' <<<"$line" | cut -d= -f2)\t$(grep -oE 'cpu_ms_median=[0-9.]+' <<<"$line" | cut -d= -f2)" >>"$OUT/touch.tsv"
+  }
   "$WORKLOAD" touch 64 2 >/dev/null
   for ((r = 1; r <= ROUNDS; r++)); do
-    ms=$("$WORKLOAD" touch 64 60 | grep -oE 'ms_median=[0-9.]+' | cut -d= -f2)
-    echo -e "none\t$ms" >>"$OUT/touch.tsv"
+    touch_once none
     bpftrace -e "$COUNT" >"$OUT/bt.log" 2>&1 & bt=$!
-    for _ in $(seq 100); do grep -q Attaching "$OUT/bt.log" && break; sleep 0.1; done; sleep 0.5
-    ms=$("$WORKLOAD" touch 64 60 | grep -oE 'ms_median=[0-9.]+' | cut -d= -f2)
+    for _ in $(seq 300); do grep -q Attaching "$OUT/bt.log" && break; sleep 0.1; done; sleep 0.5
+    touch_once count-floor
     kill -INT "$bt"; wait "$bt" || true
-    echo -e "count-floor\t$ms" >>"$OUT/touch.tsv"
     start_recorder
-    ms=$("$WORKLOAD" touch 64 60 | grep -oE 'ms_median=[0-9.]+' | cut -d= -f2)
+    touch_once flight
     stop_recorder
-    echo -e "flight\t$ms" >>"$OUT/touch.tsv"
-    echo "touch round $r/$ROUNDS: $(tail -3 "$OUT/touch.tsv" | cut -f2 | tr '\n' ' ')" >&2
+    echo "touch round $r/$ROUNDS: $(tail -3 "$OUT/touch.tsv" | tr '\t\n' '  ')" >&2
   done
-  n=$(grep '^none' "$OUT/touch.tsv" | cut -f2 | median)
-  c=$(grep '^count-floor' "$OUT/touch.tsv" | cut -f2 | median)
-  f=$(grep '^flight' "$OUT/touch.tsv" | cut -f2 | median)
-  printf '| touch 64 MiB x 60 (ms/iteration) | none %.1f | bpftrace count (floor) %.1f = %.2fx | flight recorder %.1f = %.2fx | flight / floor %.3f |\n' \
-    "$n" "$c" "$(echo "$c / $n" | bc -l)" "$f" "$(echo "$f / $n" | bc -l)" "$(echo "$f / $c" | bc -l)" | tee "$OUT/touch.md"
+  col() { grep "^$1" "$OUT/touch.tsv" | cut -f"$2" | median; }
+  nw=$(col none 2); cw=$(col count-floor 2); fw=$(col flight 2)
+  nc=$(col none 3); cc=$(col count-floor 3); fc=$(col flight 3)
+  printf '| touch 64 MiB x 60, medians of %d | workload CPU ms/iteration: none %.1f, bpftrace count (floor) %.1f = %.3fx, flight %.1f = %.3fx | wall ms/iteration: none %.1f, floor %.1f = %.3fx, flight %.1f = %.3fx |\n' \
+    "$ROUNDS" "$nc" "$cc" "$(echo "$cc / $nc" | bc -l)" "$fc" "$(echo "$fc / $nc" | bc -l)" \
+    "$nw" "$cw" "$(echo "$cw / $nw" | bc -l)" "$fw" "$(echo "$fw / $nw" | bc -l)" | tee "$OUT/touch.md"
 fi
 
 if wants dump; then
