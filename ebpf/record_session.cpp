@@ -8,9 +8,9 @@
 #include <optional>
 
 #include "child_command.hpp"
+#include "collector_pump.hpp"
 #include "record_setup.hpp"
 #include "record_status.hpp"
-#include "snapshot_task.hpp"
 #include "stop_signals.hpp"
 #include "trace_sink.hpp"
 #include "labyrinth/traces/trace_error.hpp"
@@ -92,38 +92,23 @@ class RecordSession {
     } catch (const traces::TraceError& e) {
       throw RecordError(Kind::Output, e.what(), {"choose another file with -o, or -f to overwrite"});
     }
-    sink_.emplace(*writer_, *collector_, o_.call_graph ? &plan_.symbols : nullptr);
+    target_.emplace(*writer_);
+    sink_.emplace(*target_, *collector_, o_.call_graph ? &plan_.symbols : nullptr);
+    pump_.emplace(*collector_, *sink_);
   }
 
   void start_clocks() {
     t_start_ = Clock::now();
     cpu_start_ = cpu_seconds();
-    last_sync_ = Clock::now();
   }
 
   // ---- recording ----
 
-  // Takes the ring buffer; every 100 ms pushes out the per-CPU batches and hands the
-  // events, in time order, to the trace.
-  void consume(int timeout_ms) {
-    if (write_error_) return;
-    collector_->poll(timeout_ms);
-    const auto now = Clock::now();
-    if (now - last_sync_ < std::chrono::milliseconds(100)) return;
-    last_sync_ = now;
-    try {
-      collector_->sync(*sink_);
-    } catch (const traces::TraceError& e) {
-      write_error_ = e.what();
-    }
-  }
-
-  // A snapshot on a worker thread while the ring buffer is kept drained.
   traces::Snapshot snapshot_while_consuming(SnapshotOptions options) {
-    SnapshotTask task(zones_, options);
-    while (!task.done()) consume(20);
-    return task.take(observer_);
+    return pump_->snapshot(zones_, options, observer_);
   }
+  void consume(int timeout_ms) { pump_->consume(timeout_ms); }
+  [[nodiscard]] bool failed() const { return pump_ && pump_->write_error(); }
 
   // The writer must see the start snapshot before any event: events wait in the sink.
   void write_start_snapshot() {
@@ -134,12 +119,12 @@ class RecordSession {
       writer_->write_start_snapshot(start);
       sink_->replay_buffered();
     } catch (const traces::TraceError& e) {
-      write_error_ = e.what();
+      pump_->fail(e.what());
     }
   }
 
   void release_command() {
-    if (!child_ || write_error_) return;
+    if (!child_ || failed()) return;
     const int exec_errno = child_->release();
     if (exec_errno != 0) {
       observer_.warning(fmt::format("cannot run {}: {}", o_.command.front(), std::strerror(exec_errno)));
@@ -152,7 +137,7 @@ class RecordSession {
   void record_until_stop() {
     last_status_ = last_flush_ = last_keyframe_ = Clock::now();
     keyframe_wmark_changes_ = collector_->watermark_changes();
-    while (stop_reason_ == StopReason::None && !write_error_) {
+    while (stop_reason_ == StopReason::None && !failed()) {
       consume(50);
       const auto now = Clock::now();
       check_stop_conditions(now);
@@ -160,7 +145,7 @@ class RecordSession {
       flush_if_due(now);
       show_status_if_due(now);
     }
-    if (write_error_) stop_reason_ = StopReason::WriteError;
+    if (failed()) stop_reason_ = StopReason::WriteError;
     if (o_.status_line) observer_.status("");
   }
 
@@ -193,7 +178,7 @@ class RecordSession {
         writer_->write_keyframe(take_snapshot(zones_, SnapshotOptions{false, false}));
       ++result_.keyframes;
     } catch (const traces::TraceError& e) {
-      write_error_ = e.what();
+      pump_->fail(e.what());
     } catch (const std::exception& e) {
       observer_.warning(std::string("no keyframe: ") + e.what());
     }
@@ -206,7 +191,7 @@ class RecordSession {
     try {
       sink_->flush_if_due();
     } catch (const traces::TraceError& e) {
-      write_error_ = e.what();
+      pump_->fail(e.what());
     }
     last_flush_ = now;
     if (o_.pid != 0 && !process_alive(static_cast<pid_t>(o_.pid)) && stop_reason_ == StopReason::None)
@@ -242,17 +227,17 @@ class RecordSession {
 
   // Still recording while it is taken; a second stop signal skips it.
   traces::Snapshot take_end_snapshot() {
-    if (write_error_ || stop_signal_count() >= 2) return {};
+    if (failed() || stop_signal_count() >= 2) return {};
     return snapshot_while_consuming(SnapshotOptions{o_.kpageflags});
   }
 
   void detach_and_drain() {
     collector_->detach();
-    if (write_error_) return;
+    if (failed()) return;
     try {
       collector_->finish(*sink_);
     } catch (const traces::TraceError& e) {
-      write_error_ = e.what();
+      pump_->fail(e.what());
     }
   }
 
@@ -295,19 +280,19 @@ class RecordSession {
     footer.losses.stacks_lost = result_.counters.stack_errors + sink_->stacks_lost();
     footer.exit_status = result_.command_exit_code;
     footer.stop_reason = std::string(to_string(stop_reason_));
-    if (write_error_) return;
+    if (failed()) return;
     try {
       writer_->finish(end, footer);
       result_.trace_complete = true;
     } catch (const traces::TraceError& e) {
-      write_error_ = e.what();
+      pump_->fail(e.what());
     }
   }
 
   RecordResult finish_result() {
     result_.bytes = writer_->bytes_written();
-    result_.write_error = write_error_;
-    result_.stop_reason = write_error_ ? StopReason::WriteError : stop_reason_;
+    result_.write_error = pump_->write_error();
+    result_.stop_reason = failed() ? StopReason::WriteError : stop_reason_;
     result_.events = sink_->events();
     result_.comms = sink_->comms();
     result_.stacks = sink_->stacks();
@@ -324,12 +309,13 @@ class RecordSession {
   std::optional<StopSignals> signals_;
   std::optional<Collector> collector_;
   std::optional<traces::TraceWriter> writer_;
+  std::optional<WriterTarget> target_;
   std::optional<TraceSink> sink_;
+  std::optional<CollectorPump> pump_;
 
-  std::optional<std::string> write_error_;
   StopReason stop_reason_ = StopReason::None;
   bool child_signalled_ = false;
-  Clock::time_point t_start_, last_sync_, last_status_, last_flush_, last_keyframe_;
+  Clock::time_point t_start_, last_status_, last_flush_, last_keyframe_;
   double cpu_start_ = 0;
   std::uint64_t keyframe_wmark_changes_ = 0;
   std::uint64_t events_at_status_ = 0;

@@ -1,5 +1,6 @@
-// The signals that stop a recording (SIGINT, SIGTERM, SIGHUP) and SIGCHLD from the recorded
-// command. Handlers only set flags; the consume loop reads them (poll returns EINTR).
+// The signals that stop a recording (SIGINT, SIGTERM, SIGHUP), SIGCHLD from the recorded
+// command and, for the flight recorder, SIGUSR1 (write a dump now). Handlers only set flags;
+// the consume loop reads them (poll returns EINTR).
 #pragma once
 
 namespace labyrinth::ebpf {
@@ -7,7 +8,7 @@ namespace labyrinth::ebpf {
 // Installs the handlers for its lifetime and clears the flags; one at a time.
 class StopSignals {
  public:
-  StopSignals();
+  explicit StopSignals(bool dump_on_usr1 = false);
   ~StopSignals();
   StopSignals(const StopSignals&) = delete;
   StopSignals& operator=(const StopSignals&) = delete;
@@ -19,5 +20,7 @@ int stop_signal_count();
 int last_stop_signal();
 // The last stop signal came from the terminal (it reached the command's process group too).
 bool stop_signal_from_tty();
+// SIGUSR1 received so far (only counted while StopSignals(true) is alive).
+int dump_request_count();
 
 }  // namespace labyrinth::ebpf

@@ -31,7 +31,7 @@ void TraceSink::on_event(const traces::PageEvent& in) {
   traces::PageEvent e = in;
   e.comm_id = comm_of(e.tid, e.pid);
   if (e.stack_id != traces::kNoStack && defined_stacks_.insert(e.stack_id).second) define_stack(e.stack_id);
-  writer_.append(e);
+  target_.append(e);
   ++events_;
   ++by_kind_[static_cast<std::size_t>(e.kind)];
   if (events_ == 1) first_ts_ = e.ts_ns;
@@ -51,7 +51,7 @@ void TraceSink::on_comm(std::uint32_t tid, std::uint32_t tgid, std::string_view 
 
 void TraceSink::flush_if_due() {
   if (!since_flush_) return;
-  writer_.flush();
+  target_.flush();
   since_flush_ = false;
 }
 
@@ -59,7 +59,7 @@ std::uint32_t TraceSink::intern(std::string_view comm) {
   const std::string key(comm);
   auto it = comm_ids_.find(key);
   if (it != comm_ids_.end()) return it->second;
-  const std::uint32_t id = writer_.intern_comm(comm);
+  const std::uint32_t id = target_.intern_comm(comm);
   comm_ids_.emplace(key, id);
   return id;
 }
@@ -93,7 +93,7 @@ void TraceSink::define_stack(std::uint32_t id) {
   frames.reserve(ips.size());
   for (const auto ip : ips)
     frames.push_back(symbols_ != nullptr ? symbols_->symbolize(ip) : fmt::format("{:#x}", ip));
-  writer_.define_stack(id, std::move(frames));
+  target_.define_stack(id, std::move(frames));
 }
 
 }  // namespace labyrinth::ebpf

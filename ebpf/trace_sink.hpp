@@ -1,5 +1,6 @@
 // Where collected events go during `labyrinth record`: process names and kernel stacks are
-// resolved once and interned, then each event is appended to the trace writer.
+// resolved once and interned, then each event is appended to the target (a trace file, or
+// the flight recorder's ring).
 #pragma once
 
 #include <array>
@@ -11,8 +12,8 @@
 #include <variant>
 #include <vector>
 
+#include "event_target.hpp"
 #include "labyrinth/ebpf/collector.hpp"
-#include "labyrinth/traces/trace_writer.hpp"
 
 namespace labyrinth::ebpf {
 
@@ -20,8 +21,8 @@ class KernelSymbols;
 
 class TraceSink final : public CollectedEventSink {
  public:
-  TraceSink(traces::TraceWriter& writer, const Collector& collector, const KernelSymbols* symbols)
-      : writer_(writer), collector_(collector), symbols_(symbols) {}
+  TraceSink(EventTarget& target, const Collector& collector, const KernelSymbols* symbols)
+      : target_(target), collector_(collector), symbols_(symbols) {}
 
   // While the start snapshot is taken the writer must not see events yet: keep them.
   void set_buffering(bool on) { buffering_ = on; }
@@ -53,7 +54,7 @@ class TraceSink final : public CollectedEventSink {
   std::uint32_t lookup_comm(std::uint32_t tid, std::uint32_t tgid);
   void define_stack(std::uint32_t id);
 
-  traces::TraceWriter& writer_;
+  EventTarget& target_;
   const Collector& collector_;
   const KernelSymbols* symbols_;
   static constexpr std::uint32_t kNoCache = ~std::uint32_t{0};

@@ -9,7 +9,6 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang llvm libbpf-dev bpftool libclang-rt-14-dev
   trace-cmd linux-perf iputils-ping groff-base util-linux procps python3 python3-jsonschema python3-prometheus-client rsync
-  trace-cmd linux-perf iputils-ping groff-base util-linux procps python3 python3-jsonschema rsync
   chromium
 )
 

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -12,6 +11,7 @@
 #include "block_format.hpp"
 #include "crc32c.hpp"
 #include "event_codec.hpp"
+#include "labyrinth/traces/chunk_encoder.hpp"
 #include "labyrinth/traces/metadata_json.hpp"
 #include "labyrinth/traces/trace_error.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
@@ -58,12 +58,23 @@ int open_output(const std::string& path, const WriterOptions& options) {
   throw TraceError(TraceError::Kind::Io, path + ": cannot create: " + errno_text(err));
 }
 
+format::BlockType block_type(BlockRole role) {
+  switch (role) {
+    case BlockRole::Events: return format::BlockType::Events;
+    case BlockRole::StartSnapshot: return format::BlockType::StartSnapshot;
+    case BlockRole::Keyframe: return format::BlockType::Keyframe;
+    case BlockRole::EndSnapshot: return format::BlockType::EndSnapshot;
+  }
+  return format::BlockType::Events;
+}
+
 }  // namespace
 
 struct TraceWriter::Impl {
   std::string path;
   WriterOptions options;
   int fd = -1;
+  bool owns_fd = true;  // false: the caller's file (OutputFile), fsynced but not closed
   std::uint64_t offset = 0;
   bool finished = false;
   bool broken = false;
@@ -77,13 +88,13 @@ struct TraceWriter::Impl {
   std::uint32_t appends_since_clock_check = 0;
 
   std::string raw;
-  std::string compressed;
-  ZSTD_CCtx* cctx = nullptr;
+  ChunkEncoder encoder;
+  EncodedBlock sealed;
   TraceFooter totals;
 
+  explicit Impl(const WriterOptions& o) : options(o), encoder(o.compression_level) {}
   ~Impl() {
-    if (cctx != nullptr) ZSTD_freeCCtx(cctx);
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0 && owns_fd) ::close(fd);
   }
 
   void fail(const std::string& message) {
@@ -110,30 +121,28 @@ struct TraceWriter::Impl {
   }
 
   void write_block(format::BlockType type, std::uint32_t count, const std::string& payload, bool compress) {
-    const std::string* stored = &payload;
-    std::uint32_t flags = 0;
-    if (compress && !payload.empty()) {
-      if (cctx == nullptr) cctx = ZSTD_createCCtx();
-      compressed.resize(ZSTD_compressBound(payload.size()));
-      const std::size_t n = ZSTD_compressCCtx(cctx, compressed.data(), compressed.size(), payload.data(),
-                                              payload.size(), options.compression_level);
-      if (ZSTD_isError(n) != 0U) fail(path + ": compression failed: " + ZSTD_getErrorName(n));
-      compressed.resize(n);
-      stored = &compressed;
-      flags |= format::kFlagZstd;
+    try {
+      encoder.seal(payload, compress, sealed);
+    } catch (const TraceError& e) {
+      fail(path + ": " + e.what());
     }
+    sealed.meta.count = count;
+    write_sealed(type, sealed.meta, sealed.payload);
+  }
+
+  void write_sealed(format::BlockType type, const BlockMeta& meta, std::string_view stored) {
     format::BlockHeader header{};
     header.tag = format::kBlockTag;
     header.type = static_cast<std::uint32_t>(type);
-    header.flags = flags;
-    header.count = count;
-    header.stored_size = stored->size();
-    header.raw_size = payload.size();
-    header.payload_crc = crc32c(stored->data(), stored->size());
+    header.flags = meta.zstd ? format::kFlagZstd : 0;
+    header.count = meta.count;
+    header.stored_size = stored.size();
+    header.raw_size = meta.raw_size;
+    header.payload_crc = meta.payload_crc;
     header.header_crc = crc32c(&header, format::kBlockHeaderSize - 4);
     // One buffer, one write: a block is either fully on disk or a detectable torn tail.
     std::string block(reinterpret_cast<const char*>(&header), format::kBlockHeaderSize);
-    block += *stored;
+    block += stored;
     write_all(block.data(), block.size());
   }
 
@@ -156,13 +165,25 @@ struct TraceWriter::Impl {
   }
 };
 
-TraceWriter::TraceWriter(std::string path, TraceHeader header, WriterOptions options) : impl_(std::make_unique<Impl>()) {
+TraceWriter::TraceWriter(std::string path, TraceHeader header, WriterOptions options)
+    : impl_(std::make_unique<Impl>(options)) {
   impl_->path = std::move(path);
-  impl_->options = options;
+  impl_->fd = open_output(impl_->path, impl_->options);
+  start(std::move(header));
+}
+
+TraceWriter::TraceWriter(int fd, std::string name, TraceHeader header, WriterOptions options)
+    : impl_(std::make_unique<Impl>(options)) {
+  impl_->path = std::move(name);
+  impl_->fd = fd;
+  impl_->owns_fd = false;
+  start(std::move(header));
+}
+
+void TraceWriter::start(TraceHeader header) {
   if (impl_->options.chunk_events == 0 || impl_->options.chunk_events > format::kMaxChunkEvents) {
     impl_->options.chunk_events = 1u << 16;
   }
-  impl_->fd = open_output(impl_->path, impl_->options);
   format::FileHeader file_header{};
   std::memcpy(file_header.magic, format::kMagic, sizeof file_header.magic);
   file_header.major = kFormatMajor;
@@ -232,6 +253,18 @@ void TraceWriter::append(const PageEvent& event) {
 
 void TraceWriter::flush() { impl_->flush_chunk(); }
 
+void TraceWriter::write_encoded(const BlockMeta& meta, std::string_view payload) {
+  Impl& w = *impl_;
+  w.flush_chunk();  // names and stacks first, and events in the order they came
+  w.write_sealed(block_type(meta.role), meta, payload);
+  if (meta.role != BlockRole::Events || meta.count == 0) return;
+  TraceFooter& t = w.totals;
+  if (t.events == 0 || meta.first_ts_ns < t.first_ts_ns) t.first_ts_ns = meta.first_ts_ns;
+  if (t.events == 0 || meta.last_ts_ns > t.last_ts_ns) t.last_ts_ns = meta.last_ts_ns;
+  t.events += meta.count;
+  for (std::size_t k = 0; k < t.events_by_kind.size(); ++k) t.events_by_kind[k] += meta.by_kind[k];
+}
+
 void TraceWriter::finish(const Snapshot& end_snapshot, TraceFooter footer) {
   Impl& w = *impl_;
   w.flush_chunk();
@@ -250,6 +283,11 @@ void TraceWriter::finish(const Snapshot& end_snapshot, TraceFooter footer) {
   }
   w.write_block(format::BlockType::Footer, 0, nlohmann::json(footer).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), false);
   if (::fsync(w.fd) != 0 && errno != EINVAL) w.fail(w.path + ": fsync failed: " + errno_text(errno));
+  if (!w.owns_fd) {
+    w.fd = -1;
+    w.finished = true;
+    return;
+  }
   if (::close(w.fd) != 0) {
     w.fd = -1;
     w.fail(w.path + ": close failed: " + errno_text(errno));

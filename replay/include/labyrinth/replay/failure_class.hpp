@@ -1,30 +1,16 @@
-// Which kind of caller an allocation comes from, so users do not chase benign failures.
+// The caller classes of failed allocations live in traces/ (the recorder needs them too);
+// replay uses them under its own names.
 #pragma once
 
-#include <cstdint>
-#include <string_view>
-
-#include "labyrinth/traces/gfp_table.hpp"
+#include "labyrinth/traces/failure_class.hpp"
 
 namespace labyrinth::replay {
 
-enum class FailureClass : std::uint8_t {
-  Atomic,         // cannot direct-reclaim and has no fallback: GFP_ATOMIC, GFP_NOWAIT
-  Opportunistic,  // __GFP_NOWARN or __GFP_NORETRY: the caller has a fallback (skb frags, THP)
-  Costly,         // order > PAGE_ALLOC_COSTLY_ORDER (3) with reclaim allowed
-  Other,          // may reclaim and was expected to succeed: a real failure
-};
-inline constexpr int kFailureClassCount = 4;
-inline constexpr unsigned kCostlyOrder = 3;  // include/linux/mmzone.h:PAGE_ALLOC_COSTLY_ORDER
-
-std::string_view to_string(FailureClass cls);
-
-// Opportunistic wins over atomic: a NOWARN atomic caller expects to fail sometimes.
-FailureClass classify(std::uint64_t gfp, unsigned order, const traces::GfpBits& bits);
-
-// Atomic in the kernel's sense (mm/page_alloc.c:gfp_to_alloc_flags): no direct reclaim.
-inline bool is_atomic(std::uint64_t gfp, const traces::GfpBits& bits) {
-  return bits.direct_reclaim != 0 && (gfp & bits.direct_reclaim) == 0;
-}
+using traces::classify;
+using traces::FailureClass;
+using traces::is_atomic;
+using traces::kCostlyOrder;
+using traces::kFailureClassCount;
+using traces::to_string;
 
 }  // namespace labyrinth::replay

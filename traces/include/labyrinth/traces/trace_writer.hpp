@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "labyrinth/traces/chunk_encoder.hpp"
 #include "labyrinth/traces/page_event.hpp"
 #include "labyrinth/traces/trace_metadata.hpp"
 
@@ -28,6 +29,9 @@ class TraceWriter {
   // Creates the file (O_CREAT|O_EXCL|O_NOFOLLOW, or truncating a regular file with overwrite).
   // Throws TraceError naming the path.
   TraceWriter(std::string path, TraceHeader header, WriterOptions options = {});
+  // Writes to a file the caller created and will commit (common::OutputFile): `name` is for
+  // messages; finish() fsyncs it but leaves closing to the caller.
+  TraceWriter(int fd, std::string name, TraceHeader header, WriterOptions options = {});
   ~TraceWriter();  // flushes pending events but writes no footer: the file stays "incomplete"
   TraceWriter(const TraceWriter&) = delete;
   TraceWriter& operator=(const TraceWriter&) = delete;
@@ -46,6 +50,8 @@ class TraceWriter {
   void append(const PageEvent& event);
   // Writes the pending chunk now (the recorder calls this on a timer as well).
   void flush();
+  // A block encoded earlier by a ChunkEncoder, after the pending chunk; events count in the footer.
+  void write_encoded(const BlockMeta& meta, std::string_view payload);
 
   // Flushes, writes the end snapshot (if present) and the footer, fsyncs and closes.
   void finish(const Snapshot& end_snapshot, TraceFooter footer);
@@ -55,6 +61,7 @@ class TraceWriter {
   [[nodiscard]] std::uint64_t bytes_written() const;    // on disk so far
 
  private:
+  void start(TraceHeader header);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

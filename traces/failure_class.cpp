@@ -1,6 +1,6 @@
-#include "labyrinth/replay/failure_class.hpp"
+#include "labyrinth/traces/failure_class.hpp"
 
-namespace labyrinth::replay {
+namespace labyrinth::traces {
 
 std::string_view to_string(FailureClass cls) {
   switch (cls) {
@@ -12,11 +12,17 @@ std::string_view to_string(FailureClass cls) {
   return "other";
 }
 
-FailureClass classify(std::uint64_t gfp, unsigned order, const traces::GfpBits& bits) {
+std::optional<FailureClass> failure_class_from_name(std::string_view name) {
+  for (const auto cls : {FailureClass::Atomic, FailureClass::Opportunistic, FailureClass::Costly, FailureClass::Other})
+    if (to_string(cls) == name) return cls;
+  return std::nullopt;
+}
+
+FailureClass classify(std::uint64_t gfp, unsigned order, const GfpBits& bits) {
   if ((gfp & (bits.nowarn | bits.noretry)) != 0) return FailureClass::Opportunistic;
   if (is_atomic(gfp, bits)) return FailureClass::Atomic;
   if (order > kCostlyOrder) return FailureClass::Costly;
   return FailureClass::Other;
 }
 
-}  // namespace labyrinth::replay
+}  // namespace labyrinth::traces

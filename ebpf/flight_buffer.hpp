@@ -1,0 +1,74 @@
+// The flight recorder's event target: events are checked against the triggers, gathered into
+// chunks, encoded as the trace file would store them and pushed into the ring. Process names
+// and stacks are kept whole (a dump needs the ones its chunks use, whenever they were first
+// seen); they grow with distinct names and stacks, not with time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "event_target.hpp"
+#include "flight_ring.hpp"
+#include "flight_triggers.hpp"
+#include "labyrinth/traces/chunk_encoder.hpp"
+
+namespace labyrinth::ebpf {
+
+class FlightBuffer final : public EventTarget {
+ public:
+  FlightBuffer(ChunkRing& ring, TriggerWatch& triggers, std::uint32_t chunk_events)
+      : ring_(ring), triggers_(triggers), chunk_events_(chunk_events) {
+    pending_.reserve(chunk_events);
+    names_.emplace_back();  // id 0: unknown
+  }
+
+  std::uint32_t intern_comm(std::string_view comm) override;
+  void define_stack(std::uint32_t stack_id, std::vector<std::string> frames) override;
+  void append(const traces::PageEvent& event) override {
+    triggers_.on_event(event);
+    pending_.push_back(event);
+    ++events_;
+    if (pending_.size() >= chunk_events_) flush();
+  }
+  void flush() override;
+
+  // A keyframe goes into the ring after the events before it (flush first), then what was
+  // held back; an absent snapshot (it could not be read) only releases what was held.
+  void push_keyframe(const traces::Snapshot& snapshot);
+  // While a free-page map is scanned: the events before the scan go into the ring now, the
+  // ones that come during it are encoded but held back, to follow the keyframe (a dump that
+  // starts at the keyframe must have them). Encoded, they take a few bytes an event.
+  void hold_for_keyframe() {
+    flush();
+    holding_ = true;
+  }
+  // The ring-buffer drops so far, stored with each block (a dump reports its own losses).
+  void set_drops(std::uint64_t drops) { drops_ = drops; }
+
+  // Names by id (index 0 is the unknown name) and stacks by id, for a dump.
+  [[nodiscard]] const std::vector<std::string>& names() const { return names_; }
+  [[nodiscard]] const std::map<std::uint32_t, std::vector<std::string>>& stacks() const { return stacks_; }
+  [[nodiscard]] std::uint64_t events() const { return events_; }
+  [[nodiscard]] std::uint64_t blocks_too_large() const { return too_large_; }
+
+ private:
+  ChunkRing& ring_;
+  TriggerWatch& triggers_;
+  std::uint32_t chunk_events_;
+  std::vector<traces::PageEvent> pending_;
+  traces::ChunkEncoder encoder_;
+  traces::EncodedBlock block_;
+  std::vector<std::string> names_;
+  std::unordered_map<std::string, std::uint32_t> ids_;
+  std::map<std::uint32_t, std::vector<std::string>> stacks_;
+  bool holding_ = false;
+  std::vector<traces::EncodedBlock> held_;
+  std::uint64_t drops_ = 0;
+  std::uint64_t events_ = 0;
+  std::uint64_t too_large_ = 0;
+};
+
+}  // namespace labyrinth::ebpf

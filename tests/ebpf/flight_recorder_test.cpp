@@ -1,0 +1,325 @@
+// `labyrinth record --flight-recorder` for real (root, BPF, tracefs): dumps on SIGUSR1 and on
+// allocation failures provoked on this machine, read back and validated by mirror replay; a
+// SIGKILL leaves complete dumps or none; a failed dump is logged and recording goes on;
+// SIGTERM stops it cleanly. Without BPF they skip, unless LABYRINTH_REQUIRE_BPF=1 (CI).
+// The FlightPressure tests squeeze the machine's memory: ctest runs them alone, and by hand
+// they belong under `flock -x /tmp/labyrinth-machine.lock`.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "labyrinth/traces/trace_reader.hpp"
+#include "run_command.hpp"
+#include "temp_dir.hpp"
+
+namespace labyrinth {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::run_labyrinth;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool bpf_required() {
+  const char* v = std::getenv("LABYRINTH_REQUIRE_BPF");
+  return v != nullptr && std::string(v) == "1";
+}
+
+std::string bpf_unavailable() {
+  if (::geteuid() != 0) return "not root";
+  if (::access("/sys/kernel/btf/vmlinux", R_OK) != 0) return "no /sys/kernel/btf/vmlinux";
+  if (::access("/sys/kernel/tracing/events/kmem/mm_page_alloc/id", R_OK) != 0) return "no tracefs";
+  return {};
+}
+
+// The flight recorder running in the background; stderr goes to a file the test reads.
+class Recorder {
+ public:
+  Recorder(const std::vector<std::string>& args, const std::string& err_path) : err_path_(err_path) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      const int null = ::open("/dev/null", O_RDWR);
+      ::dup2(null, 0);
+      ::dup2(null, 1);
+      ::dup2(err, 2);
+      std::vector<std::string> argv{LABYRINTH_CLI, "record"};
+      argv.insert(argv.end(), args.begin(), args.end());
+      std::vector<char*> p;
+      for (auto& a : argv) p.push_back(a.data());
+      p.push_back(nullptr);
+      ::execv(p[0], p.data());
+      ::_exit(127);
+    }
+  }
+  ~Recorder() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  Recorder(const Recorder&) = delete;
+  Recorder& operator=(const Recorder&) = delete;
+
+  [[nodiscard]] std::string log() const { return slurp(err_path_); }
+  // Waits until the log holds `what` `times` times; false on timeout or if it exited.
+  bool wait_for(const std::string& what, int times, std::chrono::seconds timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+      const std::string l = log();
+      int n = 0;
+      for (auto pos = l.find(what); pos != std::string::npos; pos = l.find(what, pos + 1)) ++n;
+      if (n >= times) return true;
+      if (!reaped_ && ::waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
+      if (reaped_) return false;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+  void signal(int sig) const { ::kill(pid_, sig); }
+  // The exit code, or -1 if it did not exit in time (then it is killed).
+  int wait_exit(std::chrono::seconds timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (!reaped_ && std::chrono::steady_clock::now() < end) {
+      if (::waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
+      else std::this_thread::sleep_for(50ms);
+    }
+    if (!reaped_) return -1;
+    return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+  }
+
+ private:
+  std::string err_path_;
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
+std::vector<std::string> traces_in(const std::filesystem::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().extension() == ".trace") out.push_back(e.path().string());
+  return out;
+}
+
+struct Dump {
+  std::vector<traces::PageEvent> events;
+  bool complete = false;
+  std::uint64_t first_ts = 0, last_ts = 0;
+};
+
+Dump read_dump(const std::string& path) {
+  traces::TraceReader reader(path);
+  Dump d;
+  std::span<const traces::PageEvent> chunk;
+  while (reader.next(chunk)) d.events.insert(d.events.end(), chunk.begin(), chunk.end());
+  d.complete = reader.complete();
+  d.first_ts = reader.footer().first_ts_ns;
+  d.last_ts = reader.footer().last_ts_ns;
+  return d;
+}
+
+nlohmann::json mirror(const std::string& dump, const testing::TempDir& dir) {
+  const std::string json = dir.file("mirror.json");
+  const auto r = run_labyrinth({"replay", dump, "--mode", "mirror", "--json", json});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return nlohmann::json::parse(slurp(json));
+}
+
+class FlightRecorder : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string why = bpf_unavailable();
+    if (!why.empty()) {
+      if (bpf_required()) FAIL() << "LABYRINTH_REQUIRE_BPF=1 but cannot record: " << why;
+      GTEST_SKIP() << why;
+    }
+    // One recording at a time on this machine's two CPUs (shared with record_test).
+    lock_fd_ = ::open("/tmp/labyrinth-ebpf-tests.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    ASSERT_GE(lock_fd_, 0);
+    ASSERT_EQ(::flock(lock_fd_, LOCK_EX), 0);
+  }
+  void TearDown() override {
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+  }
+  int lock_fd_ = -1;
+};
+
+TEST_F(FlightRecorder, Sigusr1DumpReadsBackAndValidatesInMirror) {
+  testing::TempDir dir;
+  const std::string metrics = dir.file("m.prom");
+  Recorder rec({"--flight-recorder", "6s,32M", "--trigger", "sigusr1", "--keyframe-free-map", "2", "--openmetrics",
+                metrics, "--openmetrics-interval", "500ms", "-o", dir.file("d.trace")},
+               dir.file("err"));
+  ASSERT_TRUE(rec.wait_for("event=start", 1, 60s)) << rec.log();
+  std::this_thread::sleep_for(8s);  // longer than the window: the ring must drop the oldest
+  rec.signal(SIGUSR1);
+  ASSERT_TRUE(rec.wait_for("event=dump ", 1, 30s)) << rec.log();
+  std::this_thread::sleep_for(1s);  // a metrics interval after the dump
+  rec.signal(SIGTERM);
+  ASSERT_EQ(rec.wait_exit(30s), 0) << rec.log();
+  EXPECT_NE(rec.log().find("flight recorder ran"), std::string::npos) << rec.log();
+
+  const auto dumps = traces_in(dir.path());
+  ASSERT_EQ(dumps.size(), 1u) << rec.log();
+  EXPECT_NE(dumps[0].find("sigusr1"), std::string::npos);
+  struct stat st {};
+  ASSERT_EQ(::stat(dumps[0].c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const Dump d = read_dump(dumps[0]);
+  ASSERT_TRUE(d.complete);
+  ASSERT_GT(d.events.size(), 100u);
+  // At most the window, the post-trigger time and the end snapshot (a second is plenty).
+  EXPECT_LE(d.last_ts - d.first_ts, 7'500'000'000ull) << rec.log();
+
+  const auto m = mirror(dumps[0], dir);
+  ASSERT_TRUE(m["validation"]["available"].get<bool>()) << m["validation"].dump();
+  EXPECT_LE(m["validation"]["free_relative_error"].get<double>(), 0.01);
+  EXPECT_GE(m["keyframes"]["checked"].get<std::uint64_t>(), 1u);
+
+  const std::string prom = slurp(metrics);
+  EXPECT_NE(prom.find("labyrinth_flight_dumps_total{result=\"written\"} 1"), std::string::npos) << prom;
+  EXPECT_NE(prom.find("labyrinth_flight_ring_capacity_bytes 33554432"), std::string::npos) << prom;
+}
+
+TEST_F(FlightRecorder, SigkillLeavesCompleteDumpsOrNone) {
+  testing::TempDir dir;
+  Recorder rec({"--flight-recorder", "4s,16M", "--trigger", "sigusr1", "--rate-limit", "0", "--post-trigger", "0",
+                "--max-dumps", "0", "-o", dir.file("k.trace")},
+               dir.file("err"));
+  ASSERT_TRUE(rec.wait_for("event=start", 1, 60s)) << rec.log();
+  std::this_thread::sleep_for(2s);
+  // Dumps one after another, and a SIGKILL while one is being written.
+  for (int i = 0; i < 6; ++i) {
+    rec.signal(SIGUSR1);
+    std::this_thread::sleep_for(150ms);
+  }
+  ASSERT_TRUE(rec.wait_for("event=dump ", 1, 30s)) << rec.log();
+  rec.signal(SIGUSR1);
+  std::this_thread::sleep_for(20ms);
+  rec.signal(SIGKILL);
+  EXPECT_EQ(rec.wait_exit(10s), 128 + SIGKILL);
+  const auto dumps = traces_in(dir.path());
+  EXPECT_GE(dumps.size(), 1u);
+  for (const auto& p : dumps) EXPECT_TRUE(read_dump(p).complete) << p;
+}
+
+TEST_F(FlightRecorder, AFailedDumpIsLoggedAndRecordingGoesOn) {
+  testing::TempDir dir;
+  const std::string full = dir.file("full");
+  std::filesystem::create_directory(full);
+  ASSERT_EQ(::mount("tmpfs", full.c_str(), "tmpfs", 0, "size=256k"), 0) << std::strerror(errno);
+  struct Unmount {
+    std::string p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{full};
+  Recorder rec({"--flight-recorder", "4s,16M", "--trigger", "sigusr1", "--rate-limit", "0", "-o", full + "/f.trace"},
+               dir.file("err"));
+  ASSERT_TRUE(rec.wait_for("event=start", 1, 60s)) << rec.log();
+  std::this_thread::sleep_for(3s);
+  rec.signal(SIGUSR1);
+  ASSERT_TRUE(rec.wait_for("event=dump_failed", 1, 30s)) << rec.log();
+  EXPECT_NE(rec.log().find("No space left on device"), std::string::npos) << rec.log();
+  rec.signal(SIGUSR1);  // still recording, still answering
+  ASSERT_TRUE(rec.wait_for("event=dump_failed", 2, 30s)) << rec.log();
+  rec.signal(SIGTERM);
+  EXPECT_EQ(rec.wait_exit(30s), 0) << rec.log();
+  EXPECT_TRUE(std::filesystem::is_empty(full)) << "a failed dump leaves nothing behind";
+}
+
+// Hugetlb reservations refused under a balloon (tests/ebpf/workloads/pressure.sh): order-9
+// allocations fail while the flight recorder runs; the dump holds them.
+TEST(FlightPressure, RefusedHugetlbReservationsGiveADumpThatHoldsTheFailure) {
+  const std::string why = bpf_unavailable();
+  if (!why.empty()) {
+    if (bpf_required()) FAIL() << "LABYRINTH_REQUIRE_BPF=1 but cannot record: " << why;
+    GTEST_SKIP() << why;
+  }
+  const std::string hugepages_before = slurp("/proc/sys/vm/nr_hugepages");
+  testing::TempDir dir;
+  Recorder rec({"--flight-recorder", "30s,64M", "--trigger", "failure:order>=9", "-m", "16", "-o",
+                dir.file("oom-%r-%n.trace")},
+               dir.file("err"));
+  ASSERT_TRUE(rec.wait_for("event=start", 1, 60s)) << rec.log();
+  const auto r = testing::run_command(
+      {"/bin/bash", LABYRINTH_SOURCE_DIR "/tests/ebpf/workloads/pressure.sh", LABYRINTH_PAGE_WORKLOAD, "1"});
+  EXPECT_EQ(slurp("/proc/sys/vm/nr_hugepages"), hugepages_before);  // the balloon is given back
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_NE(r.out.find("refused_at="), std::string::npos) << r.out;
+  ASSERT_TRUE(rec.wait_for("event=dump ", 1, 60s)) << rec.log();
+  rec.signal(SIGTERM);
+  ASSERT_EQ(rec.wait_exit(60s), 0) << rec.log();
+
+  const auto dumps = traces_in(dir.path());
+  ASSERT_GE(dumps.size(), 1u) << rec.log();
+  EXPECT_NE(dumps[0].find("failure-order-ge9"), std::string::npos) << dumps[0];
+  const Dump d = read_dump(dumps[0]);
+  ASSERT_TRUE(d.complete);
+  std::size_t failures = 0;
+  for (const auto& e : d.events) failures += e.failed() && e.order >= 9 ? 1u : 0u;
+  EXPECT_GE(failures, 1u) << rec.log();
+  EXPECT_LE(d.last_ts - d.first_ts, 32'000'000'000ull);
+
+  const auto m = mirror(dumps[0], dir);
+  ASSERT_TRUE(m["validation"]["available"].get<bool>()) << m["validation"].dump();
+  EXPECT_LE(m["validation"]["free_relative_error"].get<double>(), 0.01) << m["validation"].dump();
+  std::uint64_t order9 = 0;
+  for (const auto& f : m["failures"]["items"]) order9 += f["order"] == 9 ? 1u : 0u;
+  EXPECT_GE(order9, 1u);
+}
+
+// Kernel-memory charge failures in a small memory cgroup (tests/ebpf/workloads/memcg_charge.sh):
+// page allocations with __GFP_ACCOUNT that the memcg refuses are reported as failed, and a
+// trigger narrowed to that flag catches them.
+TEST(FlightPressure, MemcgChargeFailuresGiveADump) {
+  const std::string why = bpf_unavailable();
+  if (!why.empty()) {
+    if (bpf_required()) FAIL() << "LABYRINTH_REQUIRE_BPF=1 but cannot record: " << why;
+    GTEST_SKIP() << why;
+  }
+  testing::TempDir dir;
+  Recorder rec({"--flight-recorder", "20s,32M", "--trigger", "failure:gfp=__GFP_ACCOUNT", "-o", dir.file("memcg.trace")},
+               dir.file("err"));
+  ASSERT_TRUE(rec.wait_for("event=start", 1, 60s)) << rec.log();
+  std::this_thread::sleep_for(2s);
+  // Its exit status is not asserted: the memcg OOM killer may end it after the refusals.
+  const auto r = testing::run_command({"/bin/bash", LABYRINTH_SOURCE_DIR "/tests/ebpf/workloads/memcg_charge.sh"});
+  ASSERT_TRUE(rec.wait_for("event=dump ", 1, 60s)) << rec.log() << r.out << r.err;
+  rec.signal(SIGTERM);
+  ASSERT_EQ(rec.wait_exit(60s), 0) << rec.log();
+
+  const auto dumps = traces_in(dir.path());
+  ASSERT_EQ(dumps.size(), 1u) << rec.log();
+  traces::TraceReader reader(dumps[0]);
+  const std::uint64_t account = reader.header().gfp_table.bits_of("__GFP_ACCOUNT");
+  ASSERT_NE(account, 0u);
+  const Dump d = read_dump(dumps[0]);
+  ASSERT_TRUE(d.complete);
+  std::size_t refused = 0;
+  for (const auto& e : d.events) refused += e.failed() && (e.gfp & account) != 0 ? 1u : 0u;
+  EXPECT_GE(refused, 1u) << rec.log();
+  const auto m = mirror(dumps[0], dir);
+  ASSERT_TRUE(m["validation"]["available"].get<bool>()) << m["validation"].dump();
+  EXPECT_LE(m["validation"]["free_relative_error"].get<double>(), 0.01) << m["validation"].dump();
+}
+
+}  // namespace
+}  // namespace labyrinth
