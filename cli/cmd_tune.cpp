@@ -8,37 +8,22 @@
 #include "labyrinth/replay/tune.hpp"
 #include "log.hpp"
 #include "output_file.hpp"
+#include "replay_setup.hpp"
 #include "trace_input.hpp"
-#include "units.hpp"
 
 namespace labyrinth::cli {
 namespace {
 
 struct TuneCliOptions {
   std::string input = kDefaultTraceFile;
-  std::optional<std::uint64_t> watermark_boost_factor;
-  bool no_highatomic = false;
-  bool no_pcp = false;
-  std::string balloon;
-  std::optional<std::uint64_t> kswapd_rate;
+  WhatIfOptions what_if;
   std::string json_path;
   bool quiet = false;
 };
 
 int run_tune(const TuneCliOptions& o) {
   replay::WhatIf w;
-  w.watermark_boost_factor = o.watermark_boost_factor;
-  w.no_highatomic = o.no_highatomic;
-  w.no_pcp = o.no_pcp;
-  if (o.kswapd_rate) w.kswapd_mib_per_s = *o.kswapd_rate;
-  if (!o.balloon.empty()) {
-    const ParsedUnit size = parse_size(o.balloon);
-    if (!size.ok()) {
-      error("--balloon {}", size.error);
-      return kExitUsage;
-    }
-    w.balloon_bytes = size.value;
-  }
+  if (const int rc = fill_what_if(o.what_if, w); rc != kExitOk) return rc;
   auto reader = open_trace_or_exit(o.input, traces::TraceReader::ReadAhead::Events);
   const traces::TraceHeader& header = reader->header();
   if (header.zones.empty()) {
@@ -81,12 +66,7 @@ void setup_tune(CLI::App& app) {
               "predicts no atomic allocation failure on a recording");
   cmd->add_option("trace", o->input, "Trace file")->capture_default_str();
   cmd->add_option("-i,--input", o->input, "Trace file (same as the positional argument)");
-  cmd->add_option("--watermark-boost-factor", o->watermark_boost_factor, "vm.watermark_boost_factor in every run");
-  cmd->add_flag("--no-highatomic", o->no_highatomic, "No high-order atomic reserve in every run");
-  cmd->add_flag("--no-pcp", o->no_pcp, "No per-CPU page lists in every run");
-  cmd->add_option("--balloon", o->balloon, "Take SIZE of free memory away at the start of every run (e.g. 512M)");
-  cmd->add_option("--kswapd-rate", o->kswapd_rate, "How fast kswapd reclaims in every run, in MiB/s (default 1024)")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30));
+  add_what_if_options(cmd, o->what_if, "every run: ");
   cmd->add_option("--json", o->json_path, "Also write the JSON report to FILE ('-' for stdout, text suppressed)");
   cmd->add_flag("-q,--quiet", o->quiet, "No text report");
   cmd->callback([o] {

@@ -14,28 +14,17 @@
 
 namespace labyrinth::cli {
 
-void add_replay_mode_options(CLI::App* cmd, ReplayModeOptions& o) {
-  cmd->add_option("--mode", o.mode,
-                  "mirror: apply the kernel's own choices (default with a start snapshot); simulate: the model picks "
-                  "pages under what-if settings (default otherwise, or with a what-if option)")
-      ->check(CLI::IsMember({"mirror", "simulate"}));
-  cmd->add_option("--min-free-kbytes", o.min_free_kbytes, "simulate: vm.min_free_kbytes (watermarks recomputed)");
-  cmd->add_option("--watermark-scale-factor", o.watermark_scale_factor,
-                  "simulate: vm.watermark_scale_factor (watermarks recomputed)");
-  cmd->add_option("--watermark-boost-factor", o.watermark_boost_factor, "simulate: vm.watermark_boost_factor");
-  cmd->add_flag("--no-highatomic", o.no_highatomic, "simulate: no high-order atomic reserve");
-  cmd->add_flag("--no-pcp", o.no_pcp, "simulate: no per-CPU page lists");
-  cmd->add_option("--balloon", o.balloon, "simulate: take SIZE of free memory away at the start (e.g. 512M, 2G)");
+void add_what_if_options(CLI::App* cmd, WhatIfOptions& o, const std::string& prefix) {
+  cmd->add_option("--watermark-boost-factor", o.watermark_boost_factor, prefix + "vm.watermark_boost_factor");
+  cmd->add_flag("--no-highatomic", o.no_highatomic, prefix + "no high-order atomic reserve");
+  cmd->add_flag("--no-pcp", o.no_pcp, prefix + "no per-CPU page lists");
+  cmd->add_option("--balloon", o.balloon, prefix + "take SIZE of free memory away at the start (e.g. 512M, 2G)");
   cmd->add_option("--kswapd-rate", o.kswapd_rate,
-                  "simulate: how fast kswapd reclaims, in MiB of trace time per second (default 1024)")
+                  prefix + "how fast kswapd reclaims, in MiB of trace time per second (default 1024)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30));
 }
 
-int configure_replay_mode(const ReplayModeOptions& o, const traces::TraceReader& reader, bool quiet,
-                          replay::ReplayOptions& options) {
-  replay::WhatIf& w = options.what_if;
-  w.min_free_kbytes = o.min_free_kbytes;
-  w.watermark_scale_factor = o.watermark_scale_factor;
+int fill_what_if(const WhatIfOptions& o, replay::WhatIf& w) {
   w.watermark_boost_factor = o.watermark_boost_factor;
   w.no_highatomic = o.no_highatomic;
   w.no_pcp = o.no_pcp;
@@ -48,6 +37,26 @@ int configure_replay_mode(const ReplayModeOptions& o, const traces::TraceReader&
     }
     w.balloon_bytes = size.value;
   }
+  return kExitOk;
+}
+
+void add_replay_mode_options(CLI::App* cmd, ReplayModeOptions& o) {
+  cmd->add_option("--mode", o.mode,
+                  "mirror: apply the kernel's own choices (default with a start snapshot); simulate: the model picks "
+                  "pages under what-if settings (default otherwise, or with a what-if option)")
+      ->check(CLI::IsMember({"mirror", "simulate"}));
+  cmd->add_option("--min-free-kbytes", o.min_free_kbytes, "simulate: vm.min_free_kbytes (watermarks recomputed)");
+  cmd->add_option("--watermark-scale-factor", o.watermark_scale_factor,
+                  "simulate: vm.watermark_scale_factor (watermarks recomputed)");
+  add_what_if_options(cmd, o, "simulate: ");
+}
+
+int configure_replay_mode(const ReplayModeOptions& o, const traces::TraceReader& reader, bool quiet,
+                          replay::ReplayOptions& options) {
+  replay::WhatIf& w = options.what_if;
+  w.min_free_kbytes = o.min_free_kbytes;
+  w.watermark_scale_factor = o.watermark_scale_factor;
+  if (const int rc = fill_what_if(o, w); rc != kExitOk) return rc;
   const bool what_if = w.min_free_kbytes || w.watermark_scale_factor || w.watermark_boost_factor || w.no_highatomic ||
                        w.no_pcp || w.balloon_bytes != 0 || o.kswapd_rate;
   const auto& start = reader.start_snapshot();

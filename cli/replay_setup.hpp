@@ -15,15 +15,25 @@
 
 namespace labyrinth::cli {
 
-struct ReplayModeOptions {
-  std::string mode;  // "" = decide from the trace
-  std::optional<std::uint64_t> min_free_kbytes;
-  std::optional<std::uint64_t> watermark_scale_factor;
+// The what-if settings every simulate run takes; tune searches the two watermark settings itself.
+struct WhatIfOptions {
   std::optional<std::uint64_t> watermark_boost_factor;
   bool no_highatomic = false;
   bool no_pcp = false;
   std::string balloon;
   std::optional<std::uint64_t> kswapd_rate;  // MiB of trace time per second
+};
+
+// `prefix` starts each option's help ("simulate: " for replay).
+void add_what_if_options(CLI::App* cmd, WhatIfOptions& o, const std::string& prefix);
+
+// Copies the options into `w`. Prints the error and returns kExitUsage on a bad size, else kExitOk.
+int fill_what_if(const WhatIfOptions& o, replay::WhatIf& w);
+
+struct ReplayModeOptions : WhatIfOptions {
+  std::string mode;  // "" = decide from the trace
+  std::optional<std::uint64_t> min_free_kbytes;
+  std::optional<std::uint64_t> watermark_scale_factor;
 };
 
 // --mode and the what-if options.
