@@ -53,6 +53,7 @@ TEST(PressureRecording, MirrorMatchesTheKernelAndExplainsItsFailures) {
   const std::string hugepages_before = read_knob("/proc/sys/vm/nr_hugepages");
   testing::TempDir dir;
   const std::string trace = dir.file("pressure.trace");
+  ASSERT_EQ(testing::run_command({"/bin/sh", LABYRINTH_SOURCE_DIR "/tests/ebpf/workloads/settle_memory.sh"}).exit_code, 0);
   auto r = run_labyrinth({"record", "-o", trace, "-m", "16", "--", "bash",
                           LABYRINTH_SOURCE_DIR "/tests/ebpf/workloads/pressure.sh", LABYRINTH_PAGE_WORKLOAD, "5"});
   // The balloon is given back whatever happened to the recording.
