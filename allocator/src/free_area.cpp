@@ -71,15 +71,15 @@ void Zone::pb_free_add(std::uint32_t idx, unsigned order, bool add) {
 }
 
 void Zone::add_to_free_list(std::uint32_t idx, unsigned order, MigrateType mt, bool tail) {
-  state_ref(idx, order).set(PageKind::Free, order, mt);
   const unsigned t = index_of(mt);
   ListHead& l = area_.lists[order][t];
-  with_links(order, [&](auto m) {
+  with_block(idx, order, [&](PageState& s, auto m) {
     if (tail) {
       list_push_back(m, l, idx);
     } else {
       list_push_front(m, l, idx);
     }
+    s.set(PageKind::Free, order, mt);
   });
   ++area_.blocks[order][t];
   ++area_.nr_free[order];
@@ -91,15 +91,16 @@ void Zone::add_to_free_list(std::uint32_t idx, unsigned order, MigrateType mt, b
   pb_free_add(idx, order, true);
 }
 
-void Zone::del_from_free_list(std::uint32_t idx) {
-  const PageState s = state(idx);
-  const unsigned order = s.order;
-  const unsigned t = index_of(s.mt());
-  ListHead& l = area_.lists[order][t];
-  with_links(order, [&](auto m) { list_unlink(m, l, idx); });
+void Zone::del_from_free_list(std::uint32_t idx, unsigned order) {
+  unsigned t = 0;
+  with_block(idx, order, [&](PageState& s, auto m) {
+    t = index_of(s.mt());
+    list_unlink(m, area_.lists[order][t], idx);
+    s = PageState{};
+  });
   --area_.blocks[order][t];
   --area_.nr_free[order];
-  if (l.head == kNil) {
+  if (area_.lists[order][t].head == kNil) {
     area_.mask[t] &= ~(1u << order);
   }
   area_.pages[t] -= std::uint64_t{1} << order;
@@ -107,7 +108,6 @@ void Zone::del_from_free_list(std::uint32_t idx) {
     area_.nr_free_pages -= std::uint64_t{1} << order;
   }
   pb_free_add(idx, order, false);
-  state_ref(idx, order) = PageState{};
 }
 
 // move_to_free_list(): list_move_tail onto the new type's list; the free page counts move

@@ -55,7 +55,7 @@ void Zone::free_one_page_piece(std::uint32_t idx, unsigned order, MigrateType mt
         break;
       }
     }
-    del_from_free_list(bidx);
+    del_from_free_list(bidx, order);
     if (buddy_mt != mt) {
       change_pageblock_range(bidx, order, mt);
     }

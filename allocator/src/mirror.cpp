@@ -140,13 +140,13 @@ FreeResult Model::free(Pfn pfn, unsigned order, unsigned cpu) {
   }
   r.zone = z->id_;
   const std::uint32_t i = z->idx(pfn.value);
-  const PageState m = z->state(i);
+  // The record of the block the request names; any other block holding i is found below.
+  const PageState m = z->state_at(i, order);
   if (m.kind() == PageKind::Alloc && m.order == order) {
-    r.owner = z->owner(i, m);
     r.migratetype = m.mt();
     r.allocated_order = m.order;
     r.status = m.seed_owned() ? FreeStatus::FreedSeed : FreeStatus::Freed;
-    z->unmark_allocated(i);
+    r.owner = z->unmark_allocated(i, m);
     r.to_pcp = s.route_free(*z, i, order, cpu);
     return r;
   }

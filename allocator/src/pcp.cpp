@@ -171,7 +171,7 @@ std::uint64_t Zone::free_pcppages_bulk(unsigned cpu, std::int64_t count, unsigne
     const auto n = std::int64_t{1} << order;
     do {
       const std::uint32_t idx = l.tail;
-      pcp_remove(idx);
+      pcp_remove(idx, order);
       count -= n;
       drained += static_cast<std::uint64_t>(n);
       free_one_page_piece(idx, order, pb_type(idx));

@@ -19,7 +19,7 @@ std::uint32_t Zone::rmqueue_smallest(unsigned order, MigrateType mt) {
   }
   const auto current = static_cast<unsigned>(std::countr_zero(usable));
   const std::uint32_t idx = area_.lists[current][t].head;
-  del_from_free_list(idx);
+  del_from_free_list(idx, current);
   split_to_free_lists(idx, current, idx, order, mt);
   return idx;
 }

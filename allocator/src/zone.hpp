@@ -239,6 +239,17 @@ class Zone {
       f(links_.data());
     }
   }
+  /// f(state, links) for the block of `order` headed at idx, behind one test of the order: the
+  /// hot paths (pcp lists, allocation marks) would otherwise test it for each record, and
+  /// again after every byte store (a PageState write may alias any member).
+  template <typename F>
+  void with_block(std::uint32_t idx, unsigned order, F&& f) {
+    if (is_top(order)) {
+      f(top_state_[top_of(idx)], LinkView{top_links_.data(), top_bias_, max_order_});
+    } else {
+      f(state_[idx], links_.data());
+    }
+  }
   /// The owner of the allocated block s heads at idx.
   [[nodiscard]] Owner owner(std::uint32_t idx, PageState s) const {
     return s.seed_owned() ? kSeedOwner : links(idx, s.order).owner();
@@ -264,7 +275,9 @@ class Zone {
 
   // --- free lists (free_area.cpp) ---
   void add_to_free_list(std::uint32_t idx, unsigned order, MigrateType mt, bool tail);
-  void del_from_free_list(std::uint32_t idx);
+  void del_from_free_list(std::uint32_t idx) { del_from_free_list(idx, state(idx).order); }
+  /// The free block of `order` headed at idx off its list.
+  void del_from_free_list(std::uint32_t idx, unsigned order);
   void move_to_free_list(std::uint32_t idx, MigrateType to);
   [[nodiscard]] bool page_is_buddy(std::uint64_t buddy_pfn, unsigned order) const {
     if (!contains(buddy_pfn)) {
@@ -283,7 +296,9 @@ class Zone {
 
   // --- allocation bookkeeping (free_area.cpp) ---
   void mark_allocated(std::uint32_t idx, unsigned order, MigrateType mt, Owner owner, bool seed);
-  void unmark_allocated(std::uint32_t idx);
+  void unmark_allocated(std::uint32_t idx) { unmark_allocated(idx, state(idx)); }
+  /// s: the allocated block's record, already read by the caller. Returns its owner.
+  Owner unmark_allocated(std::uint32_t idx, PageState s);
   [[nodiscard]] MigrateType seed_alloc_type(std::uint32_t idx) const;
 
   // --- buddy allocation (rmqueue.cpp) ---
@@ -323,7 +338,7 @@ class Zone {
       return kNil;
     }
     const std::uint32_t idx = l.head;
-    pcp_remove(idx);
+    pcp_remove(idx, order);
     ++params_->counters.pcp_hits;
     return idx;
   }
@@ -332,7 +347,9 @@ class Zone {
   /// the page went to the buddy lists instead (Isolate pageblock).
   bool free_to_pcp(unsigned cpu, std::uint32_t idx, unsigned order, bool apply_limits);
   void pcp_add(unsigned cpu, std::uint32_t idx, unsigned order, MigrateType list_mt, bool tail);
-  void pcp_remove(std::uint32_t idx);
+  void pcp_remove(std::uint32_t idx) { pcp_remove(idx, state(idx).order); }
+  /// The pcp block of `order` headed at idx off its list.
+  void pcp_remove(std::uint32_t idx, unsigned order);
   std::uint64_t free_pcppages_bulk(unsigned cpu, std::int64_t count, unsigned pindex);
   std::uint64_t drain_pcp(unsigned cpu);
 
@@ -466,47 +483,53 @@ inline void Zone::pb_alloc_add(std::uint32_t idx, unsigned order, MigrateType mt
 }
 
 inline void Zone::mark_allocated(std::uint32_t idx, unsigned order, MigrateType mt, Owner owner, bool seed) {
-  state_ref(idx, order).set(PageKind::Alloc, order, mt, seed);
-  if (!seed) {
-    links(idx, order).set_owner(owner);
-  }
+  with_block(idx, order, [&](PageState& s, auto m) {
+    if (!seed) {
+      m[idx].set_owner(owner);
+    }
+    s.set(PageKind::Alloc, order, mt, seed);
+  });
   pb_alloc_add(idx, order, mt, true);
 }
 
-inline void Zone::unmark_allocated(std::uint32_t idx) {
-  const PageState s = state(idx);
+inline Owner Zone::unmark_allocated(std::uint32_t idx, PageState s) {
+  Owner owner = kSeedOwner;
+  with_block(idx, s.order, [&](PageState& st, auto m) {
+    if (!s.seed_owned()) {
+      owner = m[idx].owner();
+    }
+    st = PageState{};
+  });
   pb_alloc_add(idx, s.order, s.mt(), false);
-  state_ref(idx, s.order) = PageState{};
+  return owner;
 }
 
 inline void Zone::pcp_add(unsigned cpu, std::uint32_t idx, unsigned order, MigrateType list_mt, bool tail) {
-  state_ref(idx, order).set(PageKind::Pcp, order, list_mt);
   PerCpuPages& pcp = pcp_[cpu];
   ListHead& l = pcp.lists[pindex(order, list_mt)];
-  with_links(order, [&](auto m) {
+  with_block(idx, order, [&](PageState& s, auto m) {
     m[idx].cpu = static_cast<std::uint16_t>(cpu);
     if (tail) {
       list_push_back(m, l, idx);
     } else {
       list_push_front(m, l, idx);
     }
+    s.set(PageKind::Pcp, order, list_mt);
   });
   const auto n = std::int64_t{1} << order;
   pcp.count += n;
   pcp_pages_ += static_cast<std::uint64_t>(n);
 }
 
-inline void Zone::pcp_remove(std::uint32_t idx) {
-  const PageState s = state(idx);
-  const unsigned order = s.order;
-  with_links(order, [&](auto m) {
+inline void Zone::pcp_remove(std::uint32_t idx, unsigned order) {
+  with_block(idx, order, [&](PageState& s, auto m) {
     PerCpuPages& pcp = pcp_[m[idx].cpu];
     list_unlink(m, pcp.lists[pindex(order, s.mt())], idx);
     const auto n = std::int64_t{1} << order;
     pcp.count -= n;
     pcp_pages_ -= static_cast<std::uint64_t>(n);
+    s = PageState{};
   });
-  state_ref(idx, order) = PageState{};
 }
 
 /// fallbacks[][] (mm/page_alloc.c).
