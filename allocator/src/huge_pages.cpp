@@ -94,6 +94,17 @@ void clear(void* p, std::size_t bytes) {
   }
 }
 
+void advise_huge(void* p, std::size_t bytes) {
+#if defined(MADV_HUGEPAGE)
+  if (p != nullptr) {
+    (void)madvise(p, mapped_size(bytes), MADV_HUGEPAGE);  // only a hint, as in map()
+  }
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
 std::size_t page_bytes() { return page_size(); }
 
 std::vector<unsigned char> residency(const void* p, std::size_t bytes) {
