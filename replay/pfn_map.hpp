@@ -1,7 +1,9 @@
 // Internal to laby_replay: simulate's map from a recorded allocation (head pfn, order) to the
 // model's allocation of the same request. A flat array indexed by recorded pfn (5 bytes a
-// page frame of the recorded zones) for speed; a hash map for pfns beyond it (hostile or
-// hotplugged). An entry may also say "the model failed this request", so that its free is
+// page frame of the recorded zones) for speed, in zero-filled mappings (ZeroedArray) so that
+// it costs memory only where the trace allocates, like the model's page metadata: a 4 TiB
+// machine reserves 5 GiB of address space, not of memory. A hash map for pfns beyond it
+// (hostile or hotplugged). An entry may also say "the model failed this request", so that its free is
 // dropped rather than taken for a page allocated before the recording. Each recorded pfn also
 // has a "queued" bit (simulate's reclaim queue), kept in the order byte so that one prefetched
 // entry answers both.
@@ -10,7 +12,6 @@
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
-#include <vector>
 
 #include "labyrinth/allocator/huge_pages.hpp"
 
@@ -31,8 +32,8 @@ class PfnMap {
     base_ = base;
     const std::uint64_t n = limit > base ? limit - base : 0;
     dense_n_ = n < kDenseMax ? n : 0;
-    model_.assign(static_cast<std::size_t>(dense_n_), 0);
-    order_.assign(static_cast<std::size_t>(dense_n_), 0);
+    model_ = allocator::ZeroedArray<std::uint32_t>(static_cast<std::size_t>(dense_n_));
+    order_ = allocator::ZeroedArray<std::uint8_t>(static_cast<std::size_t>(dense_n_));
     sparse_.clear();
   }
 
@@ -105,7 +106,10 @@ class PfnMap {
   }
   [[nodiscard]] bool dense(std::uint64_t pfn) const { return pfn - base_ < dense_n_; }
 
-  [[nodiscard]] std::size_t bytes() const { return model_.capacity() * 5 + sparse_.size() * 48; }
+  /// Memory in use: the written pages of the flat arrays and the hash map's entries.
+  [[nodiscard]] std::size_t bytes() const {
+    return model_.resident_bytes() + order_.resident_bytes() + sparse_.size() * 48;
+  }
 
  private:
   static constexpr std::uint64_t kDenseMax = std::uint64_t{1} << 32;
@@ -118,8 +122,8 @@ class PfnMap {
   }
   std::uint64_t base_ = 0;
   std::uint64_t dense_n_ = 0;
-  std::vector<std::uint32_t, allocator::HugePageAllocator<std::uint32_t>> model_;
-  std::vector<std::uint8_t, allocator::HugePageAllocator<std::uint8_t>> order_;
+  allocator::ZeroedArray<std::uint32_t> model_;  ///< model pfn - base + 1; 0: no entry
+  allocator::ZeroedArray<std::uint8_t> order_;
   std::unordered_map<std::uint64_t, Entry> sparse_;
 };
 
