@@ -64,6 +64,41 @@ std::vector<std::uint64_t> parse_list(std::string_view s) {
   return out;
 }
 
+std::string zone_text(const traces::ZoneInfo& z) {
+  return fmt::format("zone {} of node {} (pfns {:#x}-{:#x})", z.name, z.node, z.start_pfn, z.start_pfn + z.spanned_pages);
+}
+
+// The machine the header declares, checked before anything is sized from it: zones that wrap
+// around the pfn space or overlap, or that span more than the model takes (16 TiB). The
+// allocator refuses these too, without naming the zones.
+void check_machine(const traces::TraceHeader& header, std::uint64_t page_size) {
+  std::vector<const traces::ZoneInfo*> zones;
+  std::uint64_t spanned = 0;
+  for (const auto& z : header.zones) {
+    if (z.spanned_pages == 0 || z.managed_pages == 0 || !zone_kind(z.name)) continue;  // left out below
+    if (z.start_pfn + z.spanned_pages < z.start_pfn) {
+      throw std::invalid_argument(fmt::format("the trace declares {} pages from pfn {:#x} in zone {} of node {}: past "
+                                              "the end of the pfn space",
+                                              z.spanned_pages, z.start_pfn, z.name, z.node));
+    }
+    spanned = spanned + z.spanned_pages < spanned ? ~std::uint64_t{0} : spanned + z.spanned_pages;
+    zones.push_back(&z);
+  }
+  if (spanned > allocator::kMaxMachineBytes / page_size) {
+    throw std::invalid_argument(fmt::format("the trace declares zones of {} page frames of {} bytes ({:.1f} TiB); the "
+                                            "model takes machines up to 16 TiB",
+                                            spanned, page_size,
+                                            static_cast<double>(spanned) * static_cast<double>(page_size) / 0x1p40));
+  }
+  std::sort(zones.begin(), zones.end(), [](const auto* a, const auto* b) { return a->start_pfn < b->start_pfn; });
+  for (std::size_t i = 1; i < zones.size(); ++i) {
+    if (zones[i - 1]->start_pfn + zones[i - 1]->spanned_pages > zones[i]->start_pfn) {
+      throw std::invalid_argument(fmt::format("the trace declares zones that overlap: {} and {}",
+                                              zone_text(*zones[i - 1]), zone_text(*zones[i])));
+    }
+  }
+}
+
 bool is_64bit(const std::string& machine) {
   return machine.empty() || machine.find("64") != std::string::npos || machine == "s390x";
 }
@@ -193,6 +228,7 @@ ModelSetup make_model_setup(const traces::TraceHeader& header, allocator::PcpMod
   ModelSetup s;
   allocator::ModelConfig& c = s.config;
   c.page_size = header.page_size != 0 ? header.page_size : 4096;
+  check_machine(header, c.page_size);
   c.max_order = header.max_order;
   c.pageblock_order = header.pageblock_order;
   c.nr_cpus = std::max<std::uint32_t>(header.nr_cpus, 1);

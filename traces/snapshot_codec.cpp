@@ -1,5 +1,6 @@
 #include "snapshot_codec.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "labyrinth/traces/metadata_json.hpp"
@@ -11,6 +12,44 @@ namespace {
 constexpr std::uint64_t kMaxRuns = 1ull << 23;
 constexpr std::uint64_t kMaxStringLength = 1u << 16;
 constexpr std::uint64_t kMaxFrames = 1024;
+// A 64-bit physical address space of the smallest page the reader accepts (1 KiB) has 2^54
+// page frames: a snapshot that counts or places more is not of a machine. Refused here,
+// before a seed or a report sizes a loop or a table from the numbers.
+constexpr std::uint64_t kMaxPageFrames = std::uint64_t{1} << 54;
+constexpr std::size_t kMaxOrders = 64;          // buddyinfo columns
+constexpr std::size_t kMaxMigratetypes = 16;    // pagetypeinfo rows, pageblock counts
+
+std::string zone_name(const ZoneSnapshot& z) { return "zone " + z.zone + " of node " + std::to_string(z.node); }
+
+// What a snapshot's zones declare: tables of plausible shape, counts within the frames a
+// machine can have. An empty string when they do.
+std::string absurd_zone(const ZoneSnapshot& z) {
+  if (z.buddyinfo.size() > kMaxOrders) {
+    return zone_name(z) + " lists free blocks of " + std::to_string(z.buddyinfo.size()) + " orders";
+  }
+  if (z.pagetype_free.size() > kMaxMigratetypes || z.pageblocks_by_type.size() > kMaxMigratetypes) {
+    return zone_name(z) + " lists more than " + std::to_string(kMaxMigratetypes) + " migratetypes";
+  }
+  for (const auto& row : z.pagetype_free) {
+    if (row.size() > kMaxOrders) {
+      return zone_name(z) + " lists free blocks of " + std::to_string(row.size()) + " orders";
+    }
+  }
+  std::uint64_t pageblocks = 0;  // saturates just above the limit
+  for (const std::uint64_t n : z.pageblocks_by_type) {
+    pageblocks = std::min(pageblocks + std::min(n, kMaxPageFrames + 1), kMaxPageFrames + 1);
+  }
+  const std::pair<const char*, std::uint64_t> counts[] = {{"free pages", z.free_pages},
+                                                          {"managed pages", z.managed_pages},
+                                                          {"pages on per-CPU lists", z.pcp_pages},
+                                                          {"pageblocks", pageblocks}};
+  for (const auto& [what, n] : counts) {
+    if (n > kMaxPageFrames) {
+      return zone_name(z) + " declares more than 2^54 " + what + ", more page frames than a 64-bit machine has";
+    }
+  }
+  return {};
+}
 
 bool read_string(ByteCursor& in, std::string& out) {
   const std::uint64_t len = in.varint();
@@ -62,6 +101,12 @@ bool decode_snapshot(const unsigned char* data, std::size_t size, Snapshot& out,
     error = std::string("snapshot metadata is not valid JSON: ") + e.what();
     return false;
   }
+  for (const ZoneSnapshot& z : out.zones) {
+    if (const std::string why = absurd_zone(z); !why.empty()) {
+      error = "snapshot " + why;
+      return false;
+    }
+  }
   in.p += json_len;
   const std::uint64_t runs = in.varint();
   if (in.bad || runs > kMaxRuns || runs > static_cast<std::uint64_t>(in.end - in.p)) {
@@ -81,6 +126,11 @@ bool decode_snapshot(const unsigned char* data, std::size_t size, Snapshot& out,
     }
     if (run.pages > ~std::uint64_t{0} - run.start_pfn) {  // the end would wrap around
       error = "snapshot free run at pfn " + std::to_string(run.start_pfn) + " has an impossible page count";
+      return false;
+    }
+    if (run.start_pfn + run.pages > kMaxPageFrames) {
+      error = "snapshot free run at pfn " + std::to_string(run.start_pfn) + " of " + std::to_string(run.pages) +
+              " pages ends beyond the page frames of a 64-bit machine (2^54)";
       return false;
     }
     prev_end = run.start_pfn + run.pages;

@@ -166,6 +166,28 @@ TEST_F(HostileValues, ZonesTooLargeToModelAreRefusedWithTheirSize) {
   }
 }
 
+// Issue 14: zones that overlap are not a machine. Refused before the model is built, naming
+// both zones, in every mode; stat, which models no pages, still reads the trace.
+TEST_F(HostileValues, OverlappingZonesAreRefusedNamingBoth) {
+  traces::TraceHeader h = small_header();
+  traces::ZoneInfo movable = h.zones.front();
+  movable.name = "Movable";
+  movable.start_pfn = 0x11000;  // inside Normal's 0x10000-0x12000
+  h.zones.push_back(movable);
+  const std::string trace = write_trace(dir_.file("overlap.trace"), h, {event(EventKind::Alloc, 1000, 0x10000, 0)});
+  for (const char* mode : {"mirror", "simulate"}) {
+    SCOPED_TRACE(mode);
+    const auto r = run_labyrinth({"replay", trace, "--mode", mode, "-q"});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("the trace declares zones that overlap: zone Normal of node 0 (pfns 0x10000-0x12000) and "
+                         "zone Movable of node 0 (pfns 0x11000-0x13000)"),
+              std::string::npos)
+        << r.err;
+    EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(run_labyrinth({"stat", trace, "-q"}).exit_code, 0);
+}
+
 // Timestamps 2^63 ns apart with a 1 ms timeline interval: the empty stretch must not be
 // sampled interval by interval.
 TEST_F(HostileValues, TimestampsFarApartDoNotStallTheTimeline) {

@@ -233,6 +233,56 @@ TEST_F(Hostile, AbsurdSnapshotSizesAreRefused) {
   expect_cheap();
 }
 
+// Issue 14: a snapshot that declares an absurd machine is refused by the decoder, with the
+// zone and the count named, before a seed or a report sizes anything from it.
+TEST_F(Hostile, ASnapshotDeclaringAnAbsurdMachineIsRefused) {
+  const std::string head = file_header() + header_block();
+  auto snapshot = [](const std::string& zones_json, const std::vector<std::pair<std::uint64_t, std::uint64_t>>& runs) {
+    const std::string meta = R"({"zones": )" + zones_json + "}";
+    std::string s;
+    put_varint(s, 0);  // reserved name
+    put_varint(s, meta.size());
+    s += meta;
+    put_varint(s, runs.size());
+    for (const auto& [delta, pages] : runs) {
+      put_varint(s, delta << 1);  // zigzag of a positive delta
+      put_varint(s, pages);
+    }
+    return s;
+  };
+  auto orders = [](int n) {
+    std::string list = "0";
+    for (int i = 1; i < n; ++i) list += ", 0";
+    return list;
+  };
+  const std::string runs_message = "snapshot free run at pfn " + std::to_string((1ull << 56) + 0x1004) +
+                                   " of 8 pages ends beyond the page frames of a 64-bit machine";
+  struct Case {
+    const char* what;
+    std::string block;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"free pages", snapshot(R"([{"node": 1, "zone": "Normal", "free_pages": 1152921504606846976}])", {}),
+       "snapshot zone Normal of node 1 declares more than 2^54 free pages, more page frames than a 64-bit machine has"},
+      {"pageblocks", snapshot(R"([{"zone": "DMA32", "pageblocks_by_type": [9007199254740992, 9007199254740992, 1]}])", {}),
+       "snapshot zone DMA32 of node 0 declares more than 2^54 pageblocks"},
+      {"orders", snapshot(R"([{"zone": "Normal", "buddyinfo": [)" + orders(100) + "]}]", {}),
+       "snapshot zone Normal of node 0 lists free blocks of 100 orders"},
+      {"runs", snapshot("[]", {{0x1000, 4}, {1ull << 56, 8}}), runs_message.c_str()},
+  };
+  for (const Case& c : cases) {
+    for (const std::uint8_t kind : {kStart, kEnd}) {
+      const std::string m = read_bytes(head + block(kind, 0, c.block));
+      EXPECT_NE(m.find(c.message), std::string::npos) << c.what << ": " << m;
+      if (kind == kStart) {
+        EXPECT_EQ(m.rfind(path_ + ": offset " + std::to_string(head.size()) + ": snapshot ", 0), 0u) << m;
+      }
+      expect_cheap();
+    }
+  }
+}
+
 TEST_F(Hostile, AbsurdHeaderCountsAreRefused) {
   struct Case {
     const char* what;
