@@ -22,7 +22,8 @@ t = collections.defaultdict(lambda: collections.defaultdict(list))
 for line in sys.stdin:
     which, name, cpu_ns = line.split()
     t[name][which].append(float(cpu_ns))
-print(f"{\"benchmark (CPU ns)\":44s} {\"old best\":>9s} {\"median\":>8s} {\"new best\":>9s} {\"median\":>8s} {\"new/old best\":>13s} {\"median\":>7s}")
+print("%-44s %9s %8s %9s %8s %13s %7s" % ("benchmark (CPU ns)", "old best", "median", "new best", "median",
+                                          "new/old best", "median"))
 for name, v in t.items():
     o, n = v["old"], v["new"]
     ob, om, nb, nm = min(o), statistics.median(o), min(n), statistics.median(n)
