@@ -7,22 +7,32 @@
 # - The balloon: nr_hugepages is asked for all of memory at once; the kernel reserves 2 MiB
 #   pages (order-9 __GFP_RETRY_MAYFAIL, reclaiming and compacting) until one is refused, and
 #   HEADROOM_PAGES (default 8: 16 MiB) are given back.
-# - The pile: in a network namespace of its own, a raw ICMP socket (receive buffer forced to
-#   PILE_MIB, default twice the free memory + 1 GiB, so that it outgrows reclaim; an ICMP filter lets only echo replies in) sends
-#   60000-byte echo requests to its own loopback and never reads. Each reply is built in the
-#   receive softirq by net/ipv4/icmp.c:icmp_reply, whose socket allocates with GFP_ATOMIC
-#   (icmp_sk_init): net/core/sock.c:skb_page_frag_refill asks for order 3 with __GFP_NORETRY |
-#   __GFP_NOWARN, then order 0. The queued replies pin those pages, so free memory goes through
-#   the min watermark into the atomic reserve (ALLOC_MIN_RESERVE | ALLOC_NON_BLOCK: 3/8 of min
-#   left, mm/page_alloc.c:__zone_watermark_ok), and the kernel fails the atomic requests.
-# - Safety: the sender runs at oom_score_adj 1000, so if a task's reclaim finds nothing and the
-#   OOM killer runs, it is the one killed, and its queue goes with it. The pile lives at most
-#   FLOOD_SECONDS (default 4).
+# - The fill: anonymous memory (no swap, so no reclaim takes it) down to the Normal zone's low
+#   watermark, since the balloon often stops with a GiB or more free in smaller blocks.
+# - The pile: one sender per CPU, each in the script's own network namespace, with a raw ICMP
+#   socket (receive buffer forced to PILE_MIB, default twice the free memory + 1 GiB, so that
+#   it outgrows reclaim; an ICMP filter lets only echo replies in), sends 60000-byte echo
+#   requests to its loopback and never reads. Each reply is built in the receive softirq by
+#   net/ipv4/icmp.c:icmp_reply, whose socket allocates with GFP_ATOMIC: the page fragments
+#   (net/core/sock.c:skb_page_frag_refill) are asked for at order 3 with __GFP_NORETRY |
+#   __GFP_NOWARN, then at order 0. The queued replies pin them, free memory falls below min,
+#   and the kernel fails atomic requests: in the recordings, the order-3 fragments and
+#   GFP_NOWAIT requests (3/4 of min for them); the order-0 GFP_ATOMIC fallback, which may go
+#   down to 3/8 of min (ALLOC_MIN_RESERVE | ALLOC_NON_BLOCK, mm/page_alloc.c:
+#   __zone_watermark_ok), was always served: the tasks' reclaim and the OOM killer end the
+#   squeeze before that.
+# - vm.watermark_boost_factor is 0 while it runs: the balloon's fragmentation events boost
+#   the zone, which tasks meet as a higher min, so their reclaim would stop the pile early. A
+#   recording should set it before the recorder starts, so that the trace holds the setting
+#   the kernel ran with (bench/tune/run.sh, SCENARIO=atomic).
+# - Safety: the senders run at oom_score_adj 1000 (the fill at 900), so if a task's reclaim
+#   finds nothing and the OOM killer runs, a sender is the one killed, and its queue goes with
+#   it. The pile lives at most FLOOD_SECONDS (default 4).
 # Needs root and the built-in raw sockets and network namespaces (no module is loaded). Run it
 # under the machine lock (flock -x /tmp/labyrinth-machine.lock). Everything is restored on any
-# exit (trap): the sender killed, the namespace deleted (and with it the socket), nr_hugepages
-# back to its value. Prints "balloon_pages=N free_kib=F pile_mib=P" and the sender's
-# "sent=S" line.
+# exit (trap): every process killed, the namespace deleted (and with it the sockets),
+# nr_hugepages and watermark_boost_factor back to their values. Prints the fill's and the
+# balloon's sizes and each sender's "sent=S" line.
 set -u
 flood_s=${1:-4}
 headroom=${2:-8}
