@@ -25,15 +25,21 @@ ClassAgreement& ClassAgreement::operator+=(const ClassAgreement& o) {
   return *this;
 }
 
-void FailureAgreement::add(std::uint64_t ts_ns, FailureClass cls, bool kernel_failed, bool model_failed) {
+void FailureAgreement::add(std::uint64_t ts_ns, FailureClass cls, bool kernel_failed, bool model_failed,
+                           bool atomic_request) {
   if (!kernel_failed && !model_failed) return;
   const std::uint64_t w = ts_ns / window_ns_;
   if (!window_ || w > *window_) {
     close_window();
     window_ = w;
   }
-  auto& open = open_[static_cast<std::size_t>(cls)];
-  ClassAgreement& t = totals_[static_cast<std::size_t>(cls)];
+  count(static_cast<std::size_t>(cls), kernel_failed, model_failed);
+  if (atomic_request) count(kFailureClassCount, kernel_failed, model_failed);
+}
+
+void FailureAgreement::count(std::size_t bucket, bool kernel_failed, bool model_failed) {
+  auto& open = open_[bucket];
+  ClassAgreement& t = totals_[bucket];
   if (kernel_failed) {
     ++open[0];
     ++t.kernel_failures;
@@ -56,7 +62,7 @@ void FailureAgreement::finish() { close_window(); }
 
 ClassAgreement FailureAgreement::all() const {
   ClassAgreement a;
-  for (const auto& t : totals_) a += t;
+  for (int k = 0; k < kFailureClassCount; ++k) a += totals_[static_cast<std::size_t>(k)];
   return a;
 }
 
@@ -88,7 +94,10 @@ nlohmann::ordered_json agreement_json(const FailureAgreement& agreement) {
     classes[std::string(to_string(cls))] = class_json(agreement.by_class(cls));
   }
   return nlohmann::ordered_json{
-      {"window_ns", agreement.window_ns()}, {"classes", classes}, {"all", class_json(agreement.all())}};
+      {"window_ns", agreement.window_ns()},
+      {"classes", classes},
+      {"all", class_json(agreement.all())},
+      {"atomic_requests", class_json(agreement.atomic_requests())}};
 }
 
 void print_agreement(std::FILE* out, const FailureAgreement& agreement) {
@@ -103,6 +112,11 @@ void print_agreement(std::FILE* out, const FailureAgreement& agreement) {
     if (a.kernel_failures + a.model_failures != 0) print_row(out, to_string(cls), a);
   }
   print_row(out, "all", agreement.all());
+  const ClassAgreement& atomic = agreement.atomic_requests();
+  if (atomic.kernel_failures + atomic.model_failures != 0) {
+    print_row(out, "atomic requests", atomic);
+    fmt::print(out, "  (atomic requests: no direct reclaim, order 0 to 3, with or without __GFP_NOWARN; what tune removes)\n");
+  }
 }
 
 }  // namespace labyrinth::replay

@@ -216,6 +216,9 @@ ordered_json summary_json(const ReplayResult& r) {
         {"reclaim_stalls", c.reclaim_stalls},
         {"oom_kills", c.oom_kills},
         {"compaction_needed", c.compaction_needed},
+        {"compactions", c.compactions},
+        {"compaction_successes", c.compaction_successes},
+        {"compaction_migrated_pages", c.compaction_migrated_pages},
         {"reclaim_runs", c.kswapd_runs},
         {"reclaimed_pages", c.kswapd_reclaimed_pages},
         {"balloon_requested_pages", c.balloon_requested_pages},
@@ -487,6 +490,8 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
                  c.oom_kills);
     }
     fmt::print(out, "  compaction needed {:>12}  (no free block of the order)\n", c.compaction_needed);
+    fmt::print(out, "  direct compaction {:>12}  runs, {} requests served after one, {} pages moved\n", c.compactions,
+               c.compaction_successes, c.compaction_migrated_pages);
     fmt::print(out, "  kswapd reclaim    {:>12}  pages in {} wake-ups (the model's kswapd, towards the high watermark)\n", c.kswapd_reclaimed_pages,
                c.kswapd_runs);
     if (c.balloon_requested_pages != 0) {

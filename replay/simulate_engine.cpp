@@ -66,9 +66,24 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   }
   [[nodiscard]] std::uint64_t reclaimable_pages(std::uint16_t zone) const override { return lru_pages_[zone]; }
 
+  // Direct compaction moved a page: the recording's later free of it must reach its new frame.
+  // The owner is the recorded pfn the model's allocation answers; a page allocated before the
+  // recording is owned by its first frame, where the trace will free it (no entry yet).
+  void migrated(allocator::Owner owner, Pfn from, Pfn to) override {
+    ++counters.compaction_migrated_pages;
+    const auto m = map_.get(owner);
+    if (!m) {
+      map_.set(owner, to.value, 0);
+      return;
+    }
+    if (!m->model_failed && m->model_pfn == from.value) map_.set(owner, to.value, m->order);
+  }
+
   void close() override {
     counters.kswapd_reclaimed_pages = reclaimed_pages_;
     counters.kswapd_runs = reclaim_runs_;
+    counters.compactions = model.counters().compactions;
+    counters.compaction_successes = model.counters().compaction_successes;
   }
 
   void apply(std::span<const PageEvent> events) override {
@@ -116,7 +131,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     const allocator::AllocResult r = model.allocate(e.gfp, e.order, cpu, kernel_ok ? e.pfn : ~std::uint64_t{0});
     if (model.counters().direct_reclaims != reclaims_before) ++counters.reclaim_stalls;
     if (!r.ok() || (!kernel_ok && !memcg)) {
-      agreement.add(e.ts_ns >= first_ts ? e.ts_ns - first_ts : 0, classify(e.gfp, e.order, setup.bits), !kernel_ok && !memcg, !r.ok());
+      agreement.add(e.ts_ns >= first_ts ? e.ts_ns - first_ts : 0, classify(e.gfp, e.order, setup.bits),
+                    !kernel_ok && !memcg, !r.ok(), is_atomic_request(e.gfp) && e.order <= traces::kCostlyOrder);
     }
     if ((e.gfp & kswapd_bit_) != 0) wake_kswapd(e.ts_ns, r);
     if (r.ok()) {

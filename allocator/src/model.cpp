@@ -186,7 +186,8 @@ Model::Impl::Impl(const Impl& o)
       cpu_node(o.cpu_node),
       nr_nodes(o.nr_nodes),
       has_highmem(o.has_highmem),
-      last_zone(o.last_zone) {
+      last_zone(o.last_zone),
+      compaction(o.compaction) {
   for (Zone& z : zones) {
     z.params_ = &params;
   }

@@ -34,6 +34,16 @@ struct Hit {
   BlockSource src = BlockSource::Buddy;
 };
 
+/// A zone's direct-compaction state (struct zone's compact_* fields): the scanners' cached
+/// positions, in pageblocks, and the deferral after failures (mm/compaction.c).
+struct CompactionState {
+  std::uint32_t migrate_pb = 0;
+  std::uint32_t free_pb = 0;  ///< 0 with migrate_pb 0: reset on first use
+  unsigned considered = 0;     ///< compact_considered
+  unsigned defer_shift = 0;    ///< compact_defer_shift
+  unsigned order_failed = 0;   ///< compact_order_failed
+};
+
 struct Model::Impl {
   explicit Impl(ModelConfig config);
   Impl(const Impl& other);
@@ -58,6 +68,7 @@ struct Model::Impl {
   /// Const lookups only read it, so concurrent const use stays race-free.
   std::uint16_t last_zone = 0;
   Reclaimer* reclaimer = nullptr;
+  std::vector<CompactionState> compaction;  ///< per zone, sized on first use
 
   [[nodiscard]] detail::Zone* zone_for(std::uint64_t pfn) {
     detail::Zone& z = zones[last_zone];
@@ -112,6 +123,15 @@ struct Model::Impl {
   bool unreserve_highatomic(const AllocContext& ac, bool force);
   [[nodiscard]] bool reclaim_could_pass(const AllocContext& ac, AllocFlags flags) const;
   AllocResult success(const Hit& h, AllocPath path, AllocResult r);
+
+  // compaction.cpp
+  /// try_to_compact_pages + the allocation after it; `tried`: some zone was compacted.
+  Hit direct_compact(const AllocContext& ac, AllocFlags flags, Owner owner, bool sync, bool& tried);
+  bool compact_zone(detail::Zone& z, const AllocContext& ac, bool sync);
+  [[nodiscard]] bool compaction_suitable(const detail::Zone& z, unsigned order, std::uint64_t mark,
+                                         ZoneType highest) const;
+  std::uint32_t isolate_free_page(detail::Zone& z, CompactionState& cs, std::uint32_t floor);
+  void migrate_page(detail::Zone& z, std::uint32_t from, std::uint32_t target);
 
   // mirror.cpp
   bool take_seed_range(detail::Zone& z, std::uint32_t idx, unsigned order);

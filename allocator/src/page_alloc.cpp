@@ -219,14 +219,20 @@ AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner o
   return r;
 }
 
-// The rest of __alloc_pages_slowpath() for a request that may direct-reclaim, compaction left
-// out (docs/kernel-rules.md §4.4):
+// The rest of __alloc_pages_slowpath() for a request that may direct-reclaim
+// (docs/kernel-rules.md §4.4):
+// - direct compaction (compaction.cpp) first, asynchronous, for costly orders and for order > 0
+//   of a non-movable type; a costly __GFP_NORETRY request whose compaction was skipped or
+//   deferred gives up there;
 // - __alloc_pages_direct_reclaim: __perform_reclaim, and when the retry after it fails, once,
-//   unreserve_highatomic_pageblock(ac, false) and drain_all_pages, then retry again;
+//   unreserve_highatomic_pageblock(ac, false) and drain_all_pages, then retry again; then
+//   __alloc_pages_direct_compact at the current priority for order > 0;
 // - nopage at once for __GFP_NORETRY, and for costly orders without __GFP_RETRY_MAYFAIL;
 // - should_reclaim_retry: progress (non-costly orders only) resets the no-progress count; past
 //   MAX_RECLAIM_RETRIES the highatomic reserve is given back (force) before giving up; else
 //   retry while free + reclaimable pages would pass the min watermark;
+// - should_compact_retry: once reclaim made progress, one more round with synchronous
+//   compaction (the priority raised from COMPACT_PRIO_ASYNC);
 // - __alloc_pages_may_oom: no OOM kill for costly orders, __GFP_RETRY_MAYFAIL, __GFP_THISNODE
 //   or requests limited to zones below Normal; otherwise the victim's memory lets the request
 //   through (served without watermarks; without __GFP_FS the kernel retries instead, with the
@@ -243,7 +249,17 @@ AllocResult Model::Impl::direct_reclaim_path(const AllocContext& ac, Gfp gfp, Al
   bool drained = false;
   unsigned no_progress_loops = 0;
   bool retry_first = false;  // a retry (goto retry) tries the free lists before reclaiming
-  for (;;) {
+  bool sync_compaction = false;
+  bool give_up = false;
+  if (ac.order > 0 && (costly || ac.mt != MigrateType::Movable)) {
+    bool compacted = false;
+    const Hit h = direct_compact(ac, slow, owner, false, compacted);
+    if (h.idx != kNil) {
+      return success(h, AllocPath::Compacted, r);
+    }
+    give_up = costly && (gfp & g.noretry) != 0 && !compacted;  // COMPACT_SKIPPED or _DEFERRED
+  }
+  while (!give_up) {
     Hit h;
     if (retry_first) {
       h = get_page_from_freelist(ac, slow, owner);
@@ -271,6 +287,13 @@ AllocResult Model::Impl::direct_reclaim_path(const AllocContext& ac, Gfp gfp, Al
     if (h.idx != kNil) {
       return success(h, AllocPath::Reclaimed, r);
     }
+    if (ac.order > 0) {
+      bool compacted = false;
+      h = direct_compact(ac, slow, owner, sync_compaction, compacted);
+      if (h.idx != kNil) {
+        return success(h, AllocPath::Compacted, r);
+      }
+    }
     retry_first = true;
     if ((gfp & g.noretry) != 0 || (costly && (gfp & g.retry_mayfail) == 0)) {
       break;
@@ -293,6 +316,10 @@ AllocResult Model::Impl::direct_reclaim_path(const AllocContext& ac, Gfp gfp, Al
         r.watermark_missed = true;
         return success(h, AllocPath::OomKill, r);
       }
+    }
+    if (ac.order > 0 && progress != 0 && !sync_compaction) {
+      sync_compaction = true;
+      continue;
     }
     break;
   }

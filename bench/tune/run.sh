@@ -6,9 +6,14 @@
 #   2. `labyrinth tune` on the same recording: wall time, as a ratio to the simulate run (the
 #      target is under 10x on a 10 s recording), the recommendation, and whether it is minimal
 #      (0 atomic failures at it, more than 0 at 90% of it).
-# Recordings with real failures: pass them, or RECORD=N records N here with the pressure
-# scenario (tests/ebpf/workloads/pressure.sh, HEADROOM 2 MiB pages left above the floor: the
-# smaller, the more atomic failures) under the machine lock; needs root and BPF.
+# Recordings with real failures: pass them, or RECORD=N records N here under the machine lock
+# (needs root and BPF) with SCENARIO=
+#   pressure (default): tests/ebpf/workloads/pressure.sh, HEADROOM 2 MiB pages left above the
+#     floor (the smaller, the more failures): opportunistic order-9 failures mostly;
+#   atomic: tests/ebpf/workloads/atomic_squeeze.sh, echo replies piled up in softirq on top of
+#     the balloon: thousands of failed atomic requests (GFP_ATOMIC order 3, GFP_NOWAIT). The
+#     watermark boost is off for the whole recording (the script needs it off, and the trace
+#     header must record the setting the kernel ran with).
 # Usage: bench/tune/run.sh BUILD_DIR [TRACE...]
 set -eu
 build=${1:?usage: run.sh BUILD_DIR [TRACE...]}
@@ -22,10 +27,18 @@ if [ "${RECORD:-0}" -gt 0 ]; then
   while [ "$i" -lt "$RECORD" ]; do
     i=$((i + 1))
     t="$work/pressure$i.trace"
-    # pressure.sh gives the balloon back on any exit; the outer trap is a second guard.
-    flock -x /tmp/labyrinth-machine.lock sh -c "trap 'echo 0 > /proc/sys/vm/nr_hugepages' EXIT;
-      '$laby' record -o '$t' -m 64 -- bash '$src/tests/ebpf/workloads/pressure.sh' \
-        '$build/tests/ebpf/page_workload' 5 ${HEADROOM:-16}" >"$work/record$i.log" 2>&1 || true
+    # The workloads give the balloon back on any exit; the outer trap is a second guard.
+    if [ "${SCENARIO:-pressure}" = atomic ]; then
+      flock -x /tmp/labyrinth-machine.lock sh -c "b=\$(cat /proc/sys/vm/watermark_boost_factor);
+        trap 'echo 0 > /proc/sys/vm/nr_hugepages; echo \$b > /proc/sys/vm/watermark_boost_factor' EXIT;
+        echo 0 > /proc/sys/vm/watermark_boost_factor; sh '$src/tests/ebpf/workloads/settle_memory.sh';
+        '$laby' record -o '$t' -m 128 -- bash '$src/tests/ebpf/workloads/atomic_squeeze.sh' 6 8" \
+        >"$work/record$i.log" 2>&1 || true
+    else
+      flock -x /tmp/labyrinth-machine.lock sh -c "trap 'echo 0 > /proc/sys/vm/nr_hugepages' EXIT;
+        '$laby' record -o '$t' -m 64 -- bash '$src/tests/ebpf/workloads/pressure.sh' \
+          '$build/tests/ebpf/page_workload' 5 ${HEADROOM:-16}" >"$work/record$i.log" 2>&1 || true
+    fi
     [ -s "$t" ] && set -- "$@" "$t"
   done
 fi
@@ -45,8 +58,8 @@ sim = json.load(open(sys.argv[1]))["summary"]["simulation"]["against_recording"]
 a, b, c = map(float, sys.argv[3:6])
 pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"
 print(f"  {'class':<14} {'kernel':>7} {'model':>7} {'matched':>8} {'precision':>10} {'recall':>8}")
-for name, row in list(sim["classes"].items()) + [("all", sim["all"])]:
-    if row["kernel_failures"] + row["model_failures"] == 0 and name != "all":
+for name, row in list(sim["classes"].items()) + [("all", sim["all"]), ("atomic req.", sim["atomic_requests"])]:
+    if row["kernel_failures"] + row["model_failures"] == 0 and name not in ("all", "atomic req."):
         continue
     print(f"  {name:<14} {row['kernel_failures']:>7} {row['model_failures']:>7} {row['matched']:>8} "
           f"{pct(row['precision']):>10} {pct(row['recall']):>8}")

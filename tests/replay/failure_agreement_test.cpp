@@ -56,5 +56,31 @@ TEST(FailureAgreement, NeighbouringWindowsDoNotMatch) {
   EXPECT_DOUBLE_EQ(*a.by_class(FailureClass::Costly).recall(), 0.0);
 }
 
+// Atomic requests are tallied across classes as well: window 0 has an opportunistic
+// (GFP_NOWAIT-like) kernel failure and a model failure of another atomic request of the
+// atomic class -> matched 1 among atomic requests, 0 in each class; window 1 has a costly
+// failure that is no atomic request (left out of that tally) and an atomic one the model
+// alone predicted. Atomic requests: kernel 1, model 2, matched 1: precision 1/2, recall 1.
+TEST(FailureAgreement, AtomicRequestsMatchAcrossClasses) {
+  FailureAgreement a;
+  a.add(10 * kMs, FailureClass::Opportunistic, true, false, true);
+  a.add(20 * kMs, FailureClass::Atomic, false, true, true);
+  a.add(110 * kMs, FailureClass::Costly, true, true, false);
+  a.add(120 * kMs, FailureClass::Opportunistic, false, true, true);
+  a.finish();
+  const ClassAgreement& at = a.atomic_requests();
+  EXPECT_EQ(at.kernel_failures, 1u);
+  EXPECT_EQ(at.model_failures, 2u);
+  EXPECT_EQ(at.matched, 1u);
+  EXPECT_DOUBLE_EQ(*at.precision(), 0.5);
+  EXPECT_DOUBLE_EQ(*at.recall(), 1.0);
+  EXPECT_EQ(a.by_class(FailureClass::Opportunistic).matched, 0u);
+  EXPECT_EQ(a.by_class(FailureClass::Atomic).matched, 0u);
+  const ClassAgreement all = a.all();  // the classes only: no atomic request counted twice
+  EXPECT_EQ(all.kernel_failures, 2u);
+  EXPECT_EQ(all.model_failures, 3u);
+  EXPECT_EQ(agreement_json(a)["atomic_requests"]["matched"], 1u);
+}
+
 }  // namespace
 }  // namespace labyrinth::replay

@@ -129,6 +129,9 @@ struct ModelCounters {
   std::uint64_t oom_kills = 0;               ///< AllocPath::OomKill
   std::uint64_t nofail_forced = 0;           ///< AllocPath::NoFail
   std::uint64_t reclaim_failures = 0;        ///< failed after direct reclaim (NORETRY, costly, MAYFAIL)
+  std::uint64_t compactions = 0;               ///< direct compaction attempts (compact_stall)
+  std::uint64_t compaction_successes = 0;      ///< requests served right after one (compact_success)
+  std::uint64_t compaction_migrated_pages = 0;  ///< pages moved by it (compact_migrate_scanned's moves)
 };
 
 /// What the model's user can reclaim: the allocator knows pages, not which of them are page
@@ -142,6 +145,10 @@ class Reclaimer {
   virtual std::uint64_t reclaim(std::uint16_t zone, std::uint64_t pages, unsigned cpu) = 0;
   /// zone_reclaimable_pages(): what reclaim could still free in the zone.
   [[nodiscard]] virtual std::uint64_t reclaimable_pages(std::uint16_t zone) const = 0;
+  /// Direct compaction moved owner's order-0 page from one frame to another; the allocation
+  /// lives at `to` from now on. A page allocated before the recording (kSeedOwner) moves as an
+  /// allocation owned by its old pfn.
+  virtual void migrated(Owner /*owner*/, Pfn /*from*/, Pfn /*to*/) {}
 };
 
 class Model {

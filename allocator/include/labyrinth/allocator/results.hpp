@@ -28,6 +28,7 @@ enum class AllocPath : std::uint8_t {
   OomKill,         ///< nothing left to reclaim: the kernel's OOM killer would free memory; served
                    ///< without watermarks, as the victim's pages would let it
   NoFail,          ///< __GFP_NOFAIL that the kernel would retry forever; served with reserves
+  Compacted,       ///< served after direct compaction (simulate's slow path, order > 0)
 };
 
 /// Where the block came from.

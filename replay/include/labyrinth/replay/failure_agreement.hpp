@@ -4,6 +4,10 @@
 // measure is precision and recall of failures: in each window and class, min(kernel, model)
 // failures count as matched; precision = matched / model failures, recall = matched / kernel
 // failures. Requests the kernel and the model both failed are also counted one by one.
+// Across the classes, the same is kept for atomic requests (no __GFP_DIRECT_RECLAIM, order 0
+// to 3, with or without __GFP_NOWARN): the failures `labyrinth tune` sets out to remove. On
+// 6.18, GFP_NOWAIT carries __GFP_NOWARN and an skb's page fragment is asked for with it, so
+// these are mostly in the opportunistic class.
 #pragma once
 
 #include <array>
@@ -35,7 +39,8 @@ class FailureAgreement {
   explicit FailureAgreement(std::uint64_t window_ns = kAgreementWindowNs) : window_ns_(window_ns) {}
   // One request's outcome in both; ts_ns in replay order (not decreasing, except for events
   // the sorter could not place, which count in the window current at the time).
-  void add(std::uint64_t ts_ns, FailureClass cls, bool kernel_failed, bool model_failed);
+  void add(std::uint64_t ts_ns, FailureClass cls, bool kernel_failed, bool model_failed,
+           bool atomic_request = false);
   // Closes the open window; call before reading.
   void finish();
 
@@ -44,17 +49,21 @@ class FailureAgreement {
     return totals_[static_cast<std::size_t>(cls)];
   }
   [[nodiscard]] ClassAgreement all() const;
+  [[nodiscard]] const ClassAgreement& atomic_requests() const { return totals_[kFailureClassCount]; }
 
  private:
   void close_window();
+  void count(std::size_t bucket, bool kernel_failed, bool model_failed);
 
   std::uint64_t window_ns_;
   std::optional<std::uint64_t> window_;  // index of the open window
-  std::array<std::array<std::uint64_t, 2>, kFailureClassCount> open_{};  // kernel, model
-  std::array<ClassAgreement, kFailureClassCount> totals_{};
+  // Per class, then the atomic requests (index kFailureClassCount).
+  std::array<std::array<std::uint64_t, 2>, kFailureClassCount + 1> open_{};  // kernel, model
+  std::array<ClassAgreement, kFailureClassCount + 1> totals_{};
 };
 
-// The report's forms: {"window_ns", "classes": {class: {...}}, "all": {...}} with
+// The report's forms: {"window_ns", "classes": {class: {...}}, "all": {...},
+// "atomic_requests": {...}} with
 // kernel_failures, model_failures, matched, same_request, precision, recall (null when
 // undefined); and a table, one row per class with failures on either side.
 nlohmann::ordered_json agreement_json(const FailureAgreement& agreement);

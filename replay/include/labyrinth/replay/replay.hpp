@@ -91,6 +91,9 @@ struct ReplayCounters {
   std::uint64_t reclaim_stalls = 0;      // requests that direct-reclaimed (served or not)
   std::uint64_t oom_kills = 0;           // requests served only by an OOM kill the kernel would make
   std::uint64_t compaction_needed = 0;   // requests that found no block of their order
+  std::uint64_t compactions = 0;                // simulate: direct compaction runs
+  std::uint64_t compaction_successes = 0;       // simulate: requests served right after one
+  std::uint64_t compaction_migrated_pages = 0;  // simulate: pages its direct compaction moved
   std::uint64_t kswapd_runs = 0;         // reclaim passes of the model (see simulate_engine.cpp)
   std::uint64_t kswapd_reclaimed_pages = 0;
   std::uint64_t balloon_pages = 0;       // pages the balloon took

@@ -1,0 +1,243 @@
+// Direct compaction for the slow path (simulate; docs/kernel-rules.md §4.4), after
+// mm/compaction.c:
+// - try_to_compact_pages: the zones of the zonelist, highest first; a zone is skipped while
+//   compaction_deferred (asynchronous priority only), defer_compaction after a synchronous
+//   attempt that found nothing, compaction_defer_reset after a success;
+// - compaction_suitable: the order-0 watermark of the request plus compact_gap (2 << order) of
+//   room for the copies, and, above the costly order, a fragmentation index above
+//   sysctl_extfrag_threshold (below it the failure is lack of memory, for reclaim to fix);
+// - compact_zone: a migrate scanner from the zone start and a free scanner from the zone end,
+//   both resuming where the last run stopped (compact_cached_migrate_pfn / _free_pfn) and
+//   restarting once they meet (COMPACT_COMPLETE);
+// - isolate_migratepages_block: movable order-0 allocations (LRU pages) are moved; compound
+//   pages (THP, hugetlb) are skipped; asynchronous direct compaction takes only pageblocks of
+//   the request's type (suitable_migration_source) and gives up an order-aligned block at the
+//   first page it cannot isolate (skip_on_failure), as moving the rest could not free it;
+// - isolate_freepages_block / __isolate_free_page: free pages of Movable (or CMA) pageblocks,
+//   and only while the zone keeps min + 2^order free (no boost: _watermark);
+// - __compact_finished: done once a free block of the order is on the request's list or one it
+//   may claim from; the moved pages' old frames go straight to the buddy lists, as
+//   drain_local_pages at each order-aligned block and compaction_capture make them.
+// Each move is reported to the Reclaimer (Reclaimer::migrated), so that a replay's frees of
+// the page find it at its new frame; without a Reclaimer nothing is compacted.
+#include <span>
+
+#include "labyrinth/allocator/metrics.hpp"
+#include "model_impl.hpp"
+
+namespace labyrinth::allocator {
+
+using detail::kNil;
+using detail::PageKind;
+using detail::PageState;
+using detail::Zone;
+
+namespace {
+
+constexpr unsigned kMaxDeferShift = 6;  // COMPACT_MAX_DEFER_SHIFT
+constexpr int kExtfragThreshold = 500;  // sysctl_extfrag_threshold, default
+
+// suitable_migration_target(): where the free scanner takes pages.
+bool suitable_target(const Zone& z, std::uint32_t pbi) {
+  const detail::PageblockMeta& b = z.pb_[pbi];
+  return !b.straddles && b.free_pages != 0 && (b.type == MigrateType::Movable || b.type == MigrateType::Cma);
+}
+
+// suitable_migration_source() for direct compaction.
+bool suitable_source(const Zone& z, std::uint32_t pbi, MigrateType mt, bool sync) {
+  const detail::PageblockMeta& b = z.pb_[pbi];
+  if (b.straddles || b.alloc_pages[index_of(MigrateType::Movable)] == 0) {
+    return false;
+  }
+  if (sync) {
+    return true;
+  }
+  return mt == MigrateType::Movable ? (b.type == MigrateType::Movable || b.type == MigrateType::Cma) : b.type == mt;
+}
+
+// __compact_finished(): a free block of the order on the request's list, CMA's for movable
+// requests, or a fallback list it may claim from (find_suitable_fallback(.., true)).
+bool free_block_ready(const Zone& z, unsigned order, MigrateType mt, unsigned pageblock_order) {
+  const std::uint32_t from = ~((1u << order) - 1u);
+  if ((z.area_.mask[index_of(mt)] & from) != 0) {
+    return true;
+  }
+  if (mt == MigrateType::Movable && (z.area_.mask[index_of(MigrateType::Cma)] & from) != 0) {
+    return true;
+  }
+  if (!is_mergeable(mt) || (order < pageblock_order / 2 && mt == MigrateType::Movable)) {
+    return false;
+  }
+  for (const MigrateType fb : detail::kFallbacks[index_of(mt)]) {
+    if ((z.area_.mask[index_of(fb)] & from) != 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+// compaction_suitable(): `mark` is the request's watermark.
+bool Model::Impl::compaction_suitable(const Zone& z, unsigned order, std::uint64_t mark, ZoneType highest) const {
+  const auto gap = static_cast<std::int64_t>(std::uint64_t{2} << order);
+  if (!z.watermark_ok(0, static_cast<std::int64_t>(mark) + gap, highest, alloc::kCma).ok) {
+    return false;
+  }
+  if (order > detail::kCostlyOrder) {
+    const std::span<const std::uint64_t> nr_free(z.area_.nr_free.data(), params.max_order + 1);
+    const int index = fragmentation_index(order, fill_contig_page_info(nr_free, order), params.max_order);
+    if (index >= 0 && index <= kExtfragThreshold) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The free scanner: one free order-0 page from the highest suitable pageblock above `floor`
+// (the migrate scanner's pageblock), split off its buddy block; kNil when the scanners met or
+// the zone is at min + 2^order (__isolate_free_page refuses).
+std::uint32_t Model::Impl::isolate_free_page(Zone& z, CompactionState& cs, std::uint32_t floor) {
+  while (cs.free_pb > floor) {
+    if (suitable_target(z, cs.free_pb)) {
+      const std::uint32_t first = z.idx((z.pb_first_ + cs.free_pb) << params.pageblock_order);
+      const std::uint32_t end = std::min<std::uint32_t>(first + (1u << params.pageblock_order), z.frames());
+      for (std::uint32_t i = first; i < end;) {
+        const std::uint32_t head = z.find_head(i);
+        if (head == kNil) {
+          break;
+        }
+        const PageState s = z.state_at(head, z.state(head).order);
+        if (s.kind() == PageKind::Free) {
+          const auto mark = static_cast<std::int64_t>(z.wm_.min + (std::uint64_t{1} << s.order));
+          if (!z.watermark_ok(0, mark, ZoneType::Dma, alloc::kCma).ok) {
+            return kNil;
+          }
+          z.del_from_free_list(head);
+          z.split_to_free_lists(head, s.order, head, 0, s.mt());
+          return head;
+        }
+        i = head + (1u << s.order);
+      }
+    }
+    --cs.free_pb;
+  }
+  return kNil;
+}
+
+// One order-0 allocation moved to `target` (migrate_pages): the old frame is freed to the buddy
+// lists and the owner told where its page went. A page allocated before the recording becomes
+// an allocation owned by its old pfn, where the trace will free it.
+void Model::Impl::migrate_page(Zone& z, std::uint32_t from, std::uint32_t target) {
+  const PageState s = z.state(from);
+  const Owner owner = s.seed_owned() ? Owner{z.pfn(from)} : z.owner(from, s);
+  z.unmark_allocated(from);
+  z.mark_allocated(target, 0, s.mt(), owner, false);
+  z.free_one_page(from, 0);
+  ++params.counters.compaction_migrated_pages;
+  if (reclaimer != nullptr) {
+    reclaimer->migrated(owner, Pfn{z.pfn(from)}, Pfn{z.pfn(target)});
+  }
+}
+
+// compact_zone(): true when a block of the order is free for the request.
+bool Model::Impl::compact_zone(Zone& z, const AllocContext& ac, bool sync) {
+  CompactionState& cs = compaction[z.id_];
+  const auto pageblocks = static_cast<std::uint32_t>(z.pb_.size());
+  if (cs.migrate_pb >= cs.free_pb || cs.free_pb >= pageblocks) {
+    cs.migrate_pb = 0;  // __reset_isolation_suitable: both scanners back to the zone's ends
+    cs.free_pb = pageblocks - 1;
+  }
+  const unsigned pbo = params.pageblock_order;
+  const unsigned chunk_order = std::min(ac.order, pbo);
+  std::vector<std::uint32_t> movable;
+  for (; cs.migrate_pb < cs.free_pb; ++cs.migrate_pb) {
+    if (!suitable_source(z, cs.migrate_pb, ac.mt, sync)) {
+      continue;
+    }
+    const std::uint32_t first = z.idx((z.pb_first_ + cs.migrate_pb) << pbo);
+    for (std::uint32_t chunk = first; chunk < first + (1u << pbo); chunk += 1u << chunk_order) {
+      // isolate_migratepages_block over one order-aligned block.
+      movable.clear();
+      bool blocked = false;
+      for (std::uint32_t i = chunk; i < chunk + (1u << chunk_order) && !blocked;) {
+        const std::uint32_t head = z.find_head(i);
+        if (head == kNil) {
+          blocked = true;
+          break;
+        }
+        const PageState s = z.state_at(head, z.state(head).order);
+        const bool migratable = s.kind() == PageKind::Alloc && s.order == 0 && s.mt() == MigrateType::Movable;
+        if (migratable) {
+          movable.push_back(head);
+        } else if (s.kind() != PageKind::Free && !sync) {
+          blocked = true;  // skip_on_failure: this block cannot become free
+        }
+        i = head + (1u << s.order);
+      }
+      if (blocked || movable.empty()) {
+        continue;
+      }
+      for (const std::uint32_t from : movable) {
+        const std::uint32_t target = isolate_free_page(z, cs, cs.migrate_pb);
+        if (target == kNil) {
+          cs.migrate_pb = cs.free_pb;  // no free page left to move to: as if the scanners met
+          return free_block_ready(z, ac.order, ac.mt, pbo);
+        }
+        migrate_page(z, from, target);
+      }
+      if (free_block_ready(z, ac.order, ac.mt, pbo)) {
+        return true;
+      }
+    }
+  }
+  return free_block_ready(z, ac.order, ac.mt, pbo);
+}
+
+// try_to_compact_pages() and the allocation attempt after it (__alloc_pages_direct_compact).
+Hit Model::Impl::direct_compact(const AllocContext& ac, AllocFlags flags, Owner owner, bool sync, bool& tried) {
+  tried = false;
+  // Pages move only when their owner can be told: without a Reclaimer (the C API, whose
+  // callers hold pfns) the slow path does not compact.
+  if (ac.order == 0 || reclaimer == nullptr) {
+    return Hit{};
+  }
+  compaction.resize(zones.size());
+  ++params.counters.compactions;
+  const auto mark = static_cast<Watermark>(flags & alloc::kWmarkMask);
+  for (const std::uint16_t id : *ac.zonelist) {
+    Zone& z = zones[id];
+    CompactionState& cs = compaction[id];
+    if (ac.order >= cs.order_failed && ++cs.considered < (1u << cs.defer_shift)) {
+      continue;  // compaction_deferred (every priority above MIN_COMPACT_PRIORITY)
+    }
+    if (!compaction_suitable(z, ac.order, z.wmark_pages(mark), ac.highest)) {
+      continue;
+    }
+    tried = true;
+    if (compact_zone(z, ac, sync)) {
+      if (ac.order >= cs.order_failed) {
+        cs.order_failed = ac.order + 1;  // compaction_defer_reset(zone, order, false)
+      }
+      break;
+    }
+    if (sync) {  // defer_compaction: not after an asynchronous attempt
+      cs.considered = 0;
+      cs.defer_shift = std::min(cs.defer_shift + 1, kMaxDeferShift);
+      cs.order_failed = std::min(cs.order_failed, ac.order);
+    }
+  }
+  Hit h = get_page_from_freelist(ac, flags, owner);
+  if (h.idx != kNil) {
+    CompactionState& cs = compaction[h.zone];
+    cs.considered = 0;  // compaction_defer_reset(zone, order, true)
+    cs.defer_shift = 0;
+    if (ac.order >= cs.order_failed) {
+      cs.order_failed = ac.order + 1;
+    }
+    ++params.counters.compaction_successes;
+  }
+  return h;
+}
+
+}  // namespace labyrinth::allocator

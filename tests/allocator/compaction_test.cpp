@@ -1,0 +1,104 @@
+// Direct compaction in the slow path (allocator/src/compaction.cpp), hand-computed from
+// mm/compaction.c (compaction_suitable, compact_zone, isolate_migratepages_block,
+// isolate_freepages_block, __compact_finished) and mm/page_alloc.c:__alloc_pages_slowpath.
+// One zone of 4096 pages, 8 pageblocks of 512, min 16. Pageblocks 0-3 are a checkerboard:
+// even pfns free, odd pfns allocated before the model started (order-0 seed pages of the
+// Movable pageblock type: movable, as LRU pages are). Pageblocks 4-7 are free but for their
+// first page, so no free block reaches order 9: free = 1024 + 4 * 511 = 3068 pages.
+#include <gtest/gtest.h>
+
+#include <utility>
+#include <vector>
+
+#include "alloc_test_util.hpp"
+
+namespace labyrinth::allocator::testing {
+namespace {
+
+class MoveRecorder final : public Reclaimer {
+ public:
+  std::uint64_t reclaim(std::uint16_t, std::uint64_t, unsigned) override { return 0; }
+  [[nodiscard]] std::uint64_t reclaimable_pages(std::uint16_t) const override { return 0; }
+  void migrated(Owner owner, Pfn from, Pfn to) override { moves.push_back({owner, from.value, to.value}); }
+  struct Move {
+    Owner owner;
+    std::uint64_t from;
+    std::uint64_t to;
+  };
+  std::vector<Move> moves;
+};
+
+Model checkerboard() {
+  Model m(one_zone(4096, Watermarks{16, 20, 24, 28}));
+  std::vector<FreeRun> free;
+  for (std::uint64_t p = 0; p < 2048; p += 2) free.push_back(FreeRun{Pfn{p}, 1});
+  for (std::uint64_t pb = 4; pb < 8; ++pb) free.push_back(FreeRun{Pfn{pb * 512 + 1}, 511});
+  m.seed(runs(free));
+  return m;
+}
+
+// Order 9 (costly, movable, may reclaim): the slow path compacts before reclaiming.
+// compaction_suitable: 3068 free > min 16 + compact_gap 1024; fragmentation index at order 9:
+// 1024 + 4 * 9 = 1060 free blocks, none of order 9: 1000 - (1000 + 3068 * 1000 / 512) / 1060 =
+// 1000 - 6992 / 1060 = 994 > 500. The migrate scanner's first block, pageblock 0, holds only free
+// pages and 256 movable pages (pfns 1, 3, .., 511); the free scanner takes free pages from the
+// top pageblock, lowest first after its allocated first page: 3585 .. 3840. Pageblock 0 is then
+// one free order-9 block, which serves the request; free pages: 3068 - 512.
+TEST(DirectCompaction, MovesAPageblockFreeAndServesFromIt) {
+  Model m = checkerboard();
+  MoveRecorder rec;
+  m.set_reclaimer(&rec);
+  ASSERT_EQ(m.nr_free_pages(0), 3068u);
+  const AllocResult r = m.allocate(kGfpMovable, 9, 0, 77);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.path, AllocPath::Compacted);
+  EXPECT_EQ(r.pfn.value, 0u);
+  EXPECT_EQ(m.counters().compactions, 1u);
+  EXPECT_EQ(m.counters().compaction_successes, 1u);
+  EXPECT_EQ(m.counters().compaction_migrated_pages, 256u);
+  ASSERT_EQ(rec.moves.size(), 256u);
+  EXPECT_EQ(rec.moves.front().from, 1u);
+  EXPECT_EQ(rec.moves.front().to, 3585u);
+  EXPECT_EQ(rec.moves.front().owner, 1u);  // a seed page: owned by its old pfn from now on
+  EXPECT_EQ(rec.moves.back().from, 511u);
+  EXPECT_EQ(rec.moves.back().to, 3840u);
+  EXPECT_EQ(m.nr_free_pages(0), 3068u - 512u);
+  // The moved page is freed at its new frame; its old one is the request's now.
+  EXPECT_TRUE(m.free(Pfn{3585}, 0, 0).ok());
+  expect_consistent(m);
+}
+
+// Asynchronous direct compaction gives up an order-aligned block at the first page it cannot
+// move (isolate_migratepages_block's skip_on_failure): with an unmovable page in each of
+// pageblocks 0-3 (pfn 512k + 1 allocated as Unmovable in place of the seed page) none of them is
+// touched, though each has 255 movable pages. The migrate scanner goes on to pageblock 4, whose
+// one allocated page (pfn 2048) moves to the free scanner's first free page, 3585: pageblock 4
+// is free and serves the request. One page moved instead of 256.
+TEST(DirectCompaction, AsyncSkipsBlocksWithAnUnmovablePage) {
+  Model m = checkerboard();
+  for (std::uint64_t pb = 0; pb < 4; ++pb) {
+    ASSERT_TRUE(m.free(Pfn{pb * 512 + 1}, 0, 0).ok());
+    ASSERT_TRUE(m.carve(Pfn{pb * 512 + 1}, 0, MigrateType::Unmovable, 5).ok());
+  }
+  MoveRecorder rec;
+  m.set_reclaimer(&rec);
+  const AllocResult r = m.allocate(kGfpMovable | kGfp.noretry, 9, 0, 77);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.path, AllocPath::Compacted);
+  EXPECT_EQ(r.pfn.value, 2048u);
+  ASSERT_EQ(rec.moves.size(), 1u);
+  EXPECT_EQ(rec.moves[0].from, 2048u);
+  EXPECT_EQ(rec.moves[0].to, 3585u);
+  expect_consistent(m);
+}
+
+// Without a Reclaimer to tell (the C API), nothing moves: the request fails as before.
+TEST(DirectCompaction, NoReclaimerNoCompaction) {
+  Model m = checkerboard();
+  const AllocResult r = m.allocate(kGfpMovable | kGfp.noretry, 9, 0, 77);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(m.counters().compactions, 0u);
+}
+
+}  // namespace
+}  // namespace labyrinth::allocator::testing
