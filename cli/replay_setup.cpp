@@ -18,6 +18,8 @@ void add_what_if_options(CLI::App* cmd, WhatIfOptions& o, const std::string& pre
   cmd->add_option("--watermark-boost-factor", o.watermark_boost_factor, prefix + "vm.watermark_boost_factor");
   cmd->add_flag("--no-highatomic", o.no_highatomic, prefix + "no high-order atomic reserve");
   cmd->add_flag("--no-pcp", o.no_pcp, prefix + "no per-CPU page lists");
+  cmd->add_flag("--compaction", o.compaction,
+                prefix + "model direct compaction in the slow path (not yet calibrated against the kernel's)");
   cmd->add_option("--balloon", o.balloon, prefix + "take SIZE of free memory away at the start (e.g. 512M, 2G)");
   cmd->add_option("--kswapd-rate", o.kswapd_rate,
                   prefix + "how fast kswapd reclaims, in MiB of trace time per second (default 1024)")
@@ -28,6 +30,7 @@ int fill_what_if(const WhatIfOptions& o, replay::WhatIf& w) {
   w.watermark_boost_factor = o.watermark_boost_factor;
   w.no_highatomic = o.no_highatomic;
   w.no_pcp = o.no_pcp;
+  w.compaction = o.compaction;
   if (o.kswapd_rate) w.kswapd_mib_per_s = *o.kswapd_rate;
   if (!o.balloon.empty()) {
     const ParsedUnit size = parse_size(o.balloon);
@@ -58,13 +61,13 @@ int configure_replay_mode(const ReplayModeOptions& o, const traces::TraceReader&
   w.watermark_scale_factor = o.watermark_scale_factor;
   if (const int rc = fill_what_if(o, w); rc != kExitOk) return rc;
   const bool what_if = w.min_free_kbytes || w.watermark_scale_factor || w.watermark_boost_factor || w.no_highatomic ||
-                       w.no_pcp || w.balloon_bytes != 0 || o.kswapd_rate;
+                       w.no_pcp || w.compaction || w.balloon_bytes != 0 || o.kswapd_rate;
   const auto& start = reader.start_snapshot();
   const bool has_map = start.present && !start.free_runs.empty();
   if (o.mode == "mirror") {
     if (what_if) {
-      error("what-if options (--min-free-kbytes, --watermark-*, --no-highatomic, --no-pcp, --balloon, --kswapd-rate) "
-            "need --mode simulate");
+      error("what-if options (--min-free-kbytes, --watermark-*, --no-highatomic, --no-pcp, --compaction, --balloon, "
+            "--kswapd-rate) need --mode simulate");
       return kExitUsage;
     }
     options.mode = replay::ReplayMode::Mirror;

@@ -20,6 +20,7 @@ struct WhatIfOptions {
   std::optional<std::uint64_t> watermark_boost_factor;
   bool no_highatomic = false;
   bool no_pcp = false;
+  bool compaction = false;
   std::string balloon;
   std::optional<std::uint64_t> kswapd_rate;  // MiB of trace time per second
 };

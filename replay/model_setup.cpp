@@ -259,6 +259,7 @@ ModelSetup make_model_setup(const traces::TraceHeader& header, allocator::PcpMod
   t.highatomic = !what_if.no_highatomic;
   t.pcp = what_if.no_pcp ? allocator::PcpMode::Off : pcp;
   t.reclaim = allocator::ReclaimPolicy::Kernel;
+  t.compaction = what_if.compaction;
   t.boost_reset = allocator::BoostReset::OnKswapdWake;
 
   s.model_zone_of_header.assign(header.zones.size(), -1);

@@ -158,6 +158,7 @@ ordered_json config_json(const ReplayResult& r) {
                                {"watermark_boost_factor", nullable(w.watermark_boost_factor)},
                                {"no_highatomic", w.no_highatomic},
                                {"no_pcp", w.no_pcp},
+                               {"compaction", w.compaction},
                                {"balloon_bytes", w.balloon_bytes}}},
       {"zones", zones_json(r)},
       {"notes", r.notes},

@@ -199,7 +199,7 @@ Hit Model::Impl::direct_compact(const AllocContext& ac, AllocFlags flags, Owner 
   tried = false;
   // Pages move only when their owner can be told: without a Reclaimer (the C API, whose
   // callers hold pfns) the slow path does not compact.
-  if (ac.order == 0 || reclaimer == nullptr) {
+  if (ac.order == 0 || reclaimer == nullptr || !params.tunables.compaction) {
     return Hit{};
   }
   compaction.resize(zones.size());

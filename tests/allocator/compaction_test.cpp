@@ -28,8 +28,10 @@ class MoveRecorder final : public Reclaimer {
   std::vector<Move> moves;
 };
 
-Model checkerboard() {
-  Model m(one_zone(4096, Watermarks{16, 20, 24, 28}));
+Model checkerboard(bool compaction = true) {
+  ModelConfig config = one_zone(4096, Watermarks{16, 20, 24, 28});
+  config.tunables.compaction = compaction;
+  Model m(config);
   std::vector<FreeRun> free;
   for (std::uint64_t p = 0; p < 2048; p += 2) free.push_back(FreeRun{Pfn{p}, 1});
   for (std::uint64_t pb = 4; pb < 8; ++pb) free.push_back(FreeRun{Pfn{pb * 512 + 1}, 511});
@@ -65,6 +67,22 @@ TEST(DirectCompaction, MovesAPageblockFreeAndServesFromIt) {
   EXPECT_EQ(m.nr_free_pages(0), 3068u - 512u);
   // The moved page is freed at its new frame; its old one is the request's now.
   EXPECT_TRUE(m.free(Pfn{3585}, 0, 0).ok());
+  expect_consistent(m);
+}
+
+// Compaction is a what-if (Tunables::compaction, off by default): without it the same request
+// reclaims (nothing: the reclaimer has no pages), moves nothing, and fails, since no free
+// block reaches order 9.
+TEST(DirectCompaction, OffByDefaultNothingMoves) {
+  EXPECT_FALSE(ModelConfig{}.tunables.compaction);
+  Model m = checkerboard(false);
+  MoveRecorder rec;
+  m.set_reclaimer(&rec);
+  const AllocResult r = m.allocate(kGfpMovable, 9, 0, 77);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(m.counters().compaction_migrated_pages, 0u);
+  EXPECT_TRUE(rec.moves.empty());
+  EXPECT_EQ(m.nr_free_pages(0), 3068u);
   expect_consistent(m);
 }
 

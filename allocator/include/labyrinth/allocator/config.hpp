@@ -85,6 +85,11 @@ struct Tunables {
   PcpMode pcp = PcpMode::Auto;
   BoostReset boost_reset = BoostReset::OnKswapdWake;
   ReclaimPolicy reclaim = ReclaimPolicy::Kernel;
+  /// Direct compaction in the slow path (allocator/src/compaction.cpp). Off by default: it is
+  /// not yet calibrated against the kernel's own compaction (every pre-trace page in a Movable
+  /// pageblock moves, no migration fails), and measured on real recordings it predicted fewer
+  /// of the kernel's failures than no compaction (README, "Against the recording").
+  bool compaction = false;
 };
 
 /// The parts of the algorithm that differ between kernel versions (docs/kernel-rules.md §12.1).

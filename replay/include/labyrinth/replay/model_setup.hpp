@@ -25,6 +25,7 @@ struct WhatIf {
   std::optional<std::uint64_t> watermark_boost_factor;
   bool no_highatomic = false;
   bool no_pcp = false;
+  bool compaction = false;  // model direct compaction (allocator Tunables::compaction)
   std::uint64_t balloon_bytes = 0;
   // Simulate's kswapd reclaim rate in MiB of trace time per second (the trace does not say how
   // fast the kernel's reclaimed; replay/simulate_engine.cpp).
