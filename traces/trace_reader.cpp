@@ -23,7 +23,7 @@ namespace labyrinth::traces {
 namespace {
 
 
-std::string text_of(const std::vector<unsigned char>& raw) {
+std::string text_of(const ByteBuffer& raw) {
   return {reinterpret_cast<const char*>(raw.data()), raw.size()};
 }
 
@@ -144,7 +144,7 @@ struct TraceReader::Impl {
   // it where it is met, and keyframes past it are not used.
   void read_snapshots_ahead(std::uint64_t from) {
     format::BlockHeader h{};
-    std::vector<unsigned char> payload;
+    ByteBuffer payload;
     for (std::uint64_t pos = from; pos < file_size; pos += format::kBlockHeaderSize + h.stored_size) {
       if (loader->load_header(pos, h)) return;
       const auto type = static_cast<format::BlockType>(h.type);
@@ -335,7 +335,7 @@ bool TraceReader::keyframe_free_map(std::size_t index, std::vector<FreeRun>& run
   // A loader of its own: the reader's may be in the middle of a block.
   BlockLoader loader(r.fd, r.path, r.file_size);
   format::BlockHeader h{};
-  std::vector<unsigned char> payload;
+  ByteBuffer payload;
   Snapshot found;
   std::string error;
   const std::uint64_t at = r.keyframe_offsets[index];
