@@ -102,7 +102,7 @@ void BlockLoader::load(std::uint64_t at, LoadedBlock& block, EventsLoad events) 
       return;
     }
     if (events == EventsLoad::Decode) {
-      block.events.resize(block.header.count);  // reused: only a larger chunk initializes anything
+      block.events.resize(block.header.count);  // reused, and not initialised: decode() writes it all
       block.decoder.decode(block.events.data(), block.header.count);
     }
   } catch (const TraceError&) {

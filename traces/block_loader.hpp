@@ -11,6 +11,7 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -20,9 +21,10 @@
 
 namespace labyrinth::traces {
 
-// A block's bytes: resizing leaves new bytes uninitialised, since a read or a decompression
-// writes every one of them at once (a value-initialising vector cleared each buffer first,
-// and for a short trace that was most of the reader's time).
+// Buffers that grow without writing their new elements: a read or zstd writes every byte of
+// a block's buffer, and EventDecoder::decode every field of every event, at once (clearing
+// them first was most of the reader's time on a short trace). Only for implicit-lifetime
+// types, which the allocation itself creates.
 template <typename T>
 struct UninitialisedAllocator : std::allocator<T> {
   template <typename U>
@@ -33,8 +35,8 @@ struct UninitialisedAllocator : std::allocator<T> {
   template <typename U>
   explicit UninitialisedAllocator(const UninitialisedAllocator<U>& /*other*/) {}
   template <typename U>
-  void construct(U* p) noexcept {
-    ::new (static_cast<void*>(p)) U;
+  void construct(U* /*p*/) noexcept {
+    static_assert(std::is_trivially_copyable_v<U> && std::is_trivially_destructible_v<U>);
   }
   template <typename U, typename... Args>
   void construct(U* p, Args&&... args) {
@@ -42,6 +44,7 @@ struct UninitialisedAllocator : std::allocator<T> {
   }
 };
 using ByteBuffer = std::vector<unsigned char, UninitialisedAllocator<unsigned char>>;
+using EventBuffer = std::vector<PageEvent, UninitialisedAllocator<PageEvent>>;  // decode() fills them
 
 // Damage found in a block: what the reader reports, and which kind it is.
 struct BlockProblem {
@@ -64,7 +67,7 @@ struct LoadedBlock {
   format::BlockHeader header{};
   ByteBuffer raw;
   EventDecoder decoder;
-  std::vector<PageEvent> events;
+  EventBuffer events;
   std::exception_ptr io_error;  // a TraceError of the file system, for the consumer to rethrow
 };
 

@@ -73,7 +73,7 @@ struct TraceReader::Impl {
   std::size_t batch_events = 0;  // 0: a whole chunk per next()
   // The events of the current chunk: decoded here in batches, or all by the read-ahead.
   EventDecoder* decoder = nullptr;
-  std::vector<PageEvent> events;
+  EventBuffer events;  // decode() writes every field
   std::span<const PageEvent> decoded;
   bool decoded_in_order = false;  // the read-ahead's chunk in `decoded`
   bool batch_in_order = false;    // the span next() returned last
