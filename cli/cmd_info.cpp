@@ -45,6 +45,8 @@ struct FreeMap {
   std::string problem;
   double seconds = 0;
   std::vector<traces::FreeRun> runs;
+  std::uint64_t pages_read = 0;  // pfns whose flags were read (holes left out)
+  unsigned threads = 0;
 };
 
 // Whether `labyrinth record` can run here; in a build without the recorder, that it cannot.
@@ -141,6 +143,8 @@ ordered_json memory_json(const procfs::SystemFacts& f, const std::vector<procfs:
     j["kpageflags"] = {{"scanned", fm.scanned},
                        {"problem", fm.problem},
                        {"scan_seconds", fm.seconds},
+                       {"pages_read", fm.pages_read},
+                       {"threads", fm.threads},
                        {"free_runs", fm.runs.size()},
                        {"free_pages", pages}};
   }
@@ -249,7 +253,10 @@ void print_memory(const procfs::SystemFacts& f, const std::vector<procfs::Buddyi
       }
     }
   }
-  if (fm.scanned) fmt::print("  kpageflags scan: {} free runs in {:.3f} s\n", fm.runs.size(), fm.seconds);
+  if (fm.scanned)
+    fmt::print("  kpageflags scan: {} free runs in {:.3f} s ({} pages read on {} threads, {:.1f} M pages/s)\n",
+               fm.runs.size(), fm.seconds, fm.pages_read, fm.threads,
+               fm.seconds > 0 ? static_cast<double>(fm.pages_read) / fm.seconds / 1e6 : 0.0);
   if (!fm.problem.empty()) fmt::print("  kpageflags scan: {}\n", fm.problem);
 
   fmt::print("\nvm sysctls       ");
@@ -292,7 +299,10 @@ int run(const InfoOptions& o) {
 #ifdef LABYRINTH_WITH_BPF
     const auto t0 = procfs::boottime_ns();
     try {
-      fm.runs = ebpf::scan_kpageflags("/proc/kpageflags", facts.zones);
+      auto scan = ebpf::scan_kpageflags("/proc/kpageflags", facts.zones);
+      fm.runs = std::move(scan.runs);
+      fm.pages_read = scan.pages_read;
+      fm.threads = scan.threads;
       fm.scanned = true;
     } catch (const std::exception& e) {
       fm.problem = e.what();

@@ -18,10 +18,22 @@ PageStats::PageStats(const traces::TraceHeader& header) : header_(header), bits_
   grow_live(static_cast<std::size_t>(words));
 }
 
+namespace {
+
+// `a` resized to n elements, the new ones zero; copies only the pages that were written.
+void grow_zeroed(allocator::ZeroedArray<std::uint64_t>& a, std::size_t n) {
+  if (n <= a.size()) return;
+  allocator::ZeroedArray<std::uint64_t> bigger(n);
+  allocator::zeroed::copy_written(bigger.data(), a.data(), a.bytes());
+  a = std::move(bigger);
+}
+
+}  // namespace
+
 void PageStats::grow_live(std::size_t words) {
-  live_bits_.resize(words);
-  high_order_bits_.resize(words);
-  high_order_words_.resize((words + 63) / 64);
+  grow_zeroed(live_bits_, words);
+  grow_zeroed(high_order_bits_, words);
+  grow_zeroed(high_order_words_, (words + 63) / 64);
 }
 
 Tally& PageStats::gfp_tally(std::uint64_t gfp) {
@@ -61,6 +73,8 @@ void PageStats::track_alloc(std::uint64_t pfn, unsigned order) {
       if ((high_order_bits_[word] &= ~bit) == 0) high_order_words_[word >> 6] &= ~(std::uint64_t{1} << (word & 63));
       high_order_.erase(pfn);
     }
+  } else {
+    ++live_dense_;
   }
   live |= bit;
   if (order != 0) {
@@ -85,6 +99,7 @@ void PageStats::track_free(std::uint64_t pfn, unsigned order) {
     if (word < live_bits_.size() && (live_bits_[word] & bit) != 0) {
       live = true;
       live_bits_[word] &= ~bit;
+      --live_dense_;
       if ((high_order_words_[word >> 6] & (std::uint64_t{1} << (word & 63))) != 0 && (high_order_bits_[word] & bit) != 0) {
         if ((high_order_bits_[word] &= ~bit) == 0) high_order_words_[word >> 6] &= ~(std::uint64_t{1} << (word & 63));
         if (auto it = high_order_.find(pfn); it != high_order_.end()) {
@@ -264,8 +279,7 @@ StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_
   StatResult r = r_;
   describe_capture(r, reader, header_);
   r.callsite_depth = std::max(callsite_depth, 1u);
-  for (const std::uint64_t word : live_bits_) r.alloc_only += static_cast<std::uint64_t>(std::popcount(word));
-  r.alloc_only += live_sparse_.size();
+  r.alloc_only += live_dense_ + live_sparse_.size();
 
   add_capture_quality(r.quality, r);
 

@@ -19,7 +19,17 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> model_free_runs(const alloc
   std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;
   const allocator::ZoneConfig& zc = model.zone_config(zone);
   const std::uint64_t end = zc.start_pfn.value + zc.spanned_pages;
+  // A pageblock without free pages holds no run: skip it whole, so the walk costs what the
+  // free pages need, not a block lookup for every allocated page of the machine.
+  const std::vector<allocator::PageblockState> pageblocks = model.pageblocks(zone);
+  const unsigned pbo = model.config().pageblock_order;
+  const std::uint64_t first_pageblock = pageblocks.empty() ? 0 : pageblocks.front().start_pfn >> pbo;
   for (std::uint64_t p = zc.start_pfn.value; p < end;) {
+    const std::uint64_t pb = (p >> pbo) - first_pageblock;
+    if (pb < pageblocks.size() && pageblocks[pb].free_pages == 0) {
+      p = ((p >> pbo) + 1) << pbo;
+      continue;
+    }
     const auto b = model.block_containing(allocator::Pfn{p});
     if (!b) {
       ++p;

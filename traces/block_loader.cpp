@@ -57,9 +57,11 @@ std::optional<BlockProblem> BlockLoader::load_header(std::uint64_t at, format::B
 }
 
 std::optional<BlockProblem> BlockLoader::load_payload(std::uint64_t at, const format::BlockHeader& h,
-                                                      std::vector<unsigned char>& out) {
+                                                      ByteBuffer& out) {
   stored_.resize(static_cast<std::size_t>(h.stored_size));
-  read_at(stored_.data(), stored_.size(), at + format::kBlockHeaderSize);
+  if (read_at(stored_.data(), stored_.size(), at + format::kBlockHeaderSize) != stored_.size()) {
+    return BlockProblem{"the file ends inside a block (truncated)", true};  // it shrank while read
+  }
   if (crc32c(stored_.data(), stored_.size()) != h.payload_crc) {
     return BlockProblem{"block checksum mismatch (the data is damaged)", false, true};
   }
@@ -100,7 +102,7 @@ void BlockLoader::load(std::uint64_t at, LoadedBlock& block, EventsLoad events) 
       return;
     }
     if (events == EventsLoad::Decode) {
-      block.events.resize(block.header.count);  // reused: only a larger chunk initializes anything
+      block.events.resize(block.header.count);  // reused, and not initialised: decode() writes it all
       block.decoder.decode(block.events.data(), block.header.count);
     }
   } catch (const TraceError&) {

@@ -7,8 +7,12 @@
 
 #include <cstdint>
 #include <exception>
+#include <memory>
+#include <new>
 #include <optional>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "block_format.hpp"
@@ -16,6 +20,31 @@
 #include "labyrinth/traces/page_event.hpp"
 
 namespace labyrinth::traces {
+
+// Buffers that grow without writing their new elements: a read or zstd writes every byte of
+// a block's buffer, and EventDecoder::decode every field of every event, at once (clearing
+// them first was most of the reader's time on a short trace). Only for implicit-lifetime
+// types, which the allocation itself creates.
+template <typename T>
+struct UninitialisedAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitialisedAllocator<U>;
+  };
+  UninitialisedAllocator() = default;
+  template <typename U>
+  explicit UninitialisedAllocator(const UninitialisedAllocator<U>& /*other*/) {}
+  template <typename U>
+  void construct(U* /*p*/) noexcept {
+    static_assert(std::is_trivially_copyable_v<U> && std::is_trivially_destructible_v<U>);
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+using ByteBuffer = std::vector<unsigned char, UninitialisedAllocator<unsigned char>>;
+using EventBuffer = std::vector<PageEvent, UninitialisedAllocator<PageEvent>>;  // decode() fills them
 
 // Damage found in a block: what the reader reports, and which kind it is.
 struct BlockProblem {
@@ -36,9 +65,9 @@ struct LoadedBlock {
   bool end_of_file = false;       // no block here: the file ends cleanly at `offset`
   std::optional<BlockProblem> problem;
   format::BlockHeader header{};
-  std::vector<unsigned char> raw;
+  ByteBuffer raw;
   EventDecoder decoder;
-  std::vector<PageEvent> events;
+  EventBuffer events;
   std::exception_ptr io_error;  // a TraceError of the file system, for the consumer to rethrow
 };
 
@@ -54,8 +83,7 @@ class BlockLoader {
   std::size_t read_at(void* buffer, std::size_t size, std::uint64_t offset) const;
 
   std::optional<BlockProblem> load_header(std::uint64_t at, format::BlockHeader& h) const;
-  std::optional<BlockProblem> load_payload(std::uint64_t at, const format::BlockHeader& h,
-                                           std::vector<unsigned char>& out);
+  std::optional<BlockProblem> load_payload(std::uint64_t at, const format::BlockHeader& h, ByteBuffer& out);
 
   // The block at `at` into `block` (its buffers are reused); damage is block.problem. Never
   // throws: an I/O error is block.io_error.
@@ -67,7 +95,7 @@ class BlockLoader {
   int fd_;
   std::string path_;
   std::uint64_t file_size_;
-  std::vector<unsigned char> stored_;
+  ByteBuffer stored_;
   ZSTD_DCtx* dctx_ = nullptr;
   bool skip_cpu_tid_ = false;
 };

@@ -23,7 +23,7 @@ namespace labyrinth::traces {
 namespace {
 
 
-std::string text_of(const std::vector<unsigned char>& raw) {
+std::string text_of(const ByteBuffer& raw) {
   return {reinterpret_cast<const char*>(raw.data()), raw.size()};
 }
 
@@ -73,7 +73,7 @@ struct TraceReader::Impl {
   std::size_t batch_events = 0;  // 0: a whole chunk per next()
   // The events of the current chunk: decoded here in batches, or all by the read-ahead.
   EventDecoder* decoder = nullptr;
-  std::vector<PageEvent> events;
+  EventBuffer events;  // decode() writes every field
   std::span<const PageEvent> decoded;
   bool decoded_in_order = false;  // the read-ahead's chunk in `decoded`
   bool batch_in_order = false;    // the span next() returned last
@@ -144,7 +144,7 @@ struct TraceReader::Impl {
   // it where it is met, and keyframes past it are not used.
   void read_snapshots_ahead(std::uint64_t from) {
     format::BlockHeader h{};
-    std::vector<unsigned char> payload;
+    ByteBuffer payload;
     for (std::uint64_t pos = from; pos < file_size; pos += format::kBlockHeaderSize + h.stored_size) {
       if (loader->load_header(pos, h)) return;
       const auto type = static_cast<format::BlockType>(h.type);
@@ -335,7 +335,7 @@ bool TraceReader::keyframe_free_map(std::size_t index, std::vector<FreeRun>& run
   // A loader of its own: the reader's may be in the middle of a block.
   BlockLoader loader(r.fd, r.path, r.file_size);
   format::BlockHeader h{};
-  std::vector<unsigned char> payload;
+  ByteBuffer payload;
   Snapshot found;
   std::string error;
   const std::uint64_t at = r.keyframe_offsets[index];

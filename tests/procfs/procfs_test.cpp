@@ -9,6 +9,7 @@
 #include "labyrinth/procfs/cpus.hpp"
 #include "labyrinth/procfs/files.hpp"
 #include "labyrinth/procfs/free_blocks.hpp"
+#include "labyrinth/procfs/iomem.hpp"
 #include "labyrinth/procfs/system_facts.hpp"
 #include "labyrinth/procfs/zoneinfo.hpp"
 
@@ -248,6 +249,30 @@ TEST(SystemFacts, DescribesThisMachine) {
   EXPECT_EQ(facts.gfp_table_source, traces::GfpTableSource::BuiltIn);
   EXPECT_FALSE(facts.gfp_table.empty());
   EXPECT_FALSE(facts.warnings.empty());
+}
+
+TEST(Iomem, SystemRamRangesAsPfnsAtAnyDepthJoinedAndSorted) {
+  const char* text =
+      "00000000-00000fff : Reserved\n"
+      "00001000-0009fbff : System RAM\n"
+      "0009fc00-000fffff : Reserved\n"
+      "  000f0000-000fffff : System ROM\n"
+      "100000000-63fffffff : System RAM\n"
+      "00100000-bfffffff : System RAM\n"
+      "  01000000-02276987 : Kernel code\n"
+      "c0000000-c7ffffff : System RAM\n"
+      "4000000000-7fffffffff : CXL Window 0\n"
+      "  4000000000-400fffffff : System RAM (kmem)\n"
+      "garbage line\n"
+      "zz-10 : System RAM\n";
+  const auto r = parse_iomem_system_ram(text);
+  // the page 0x9f holds RAM only up to 0x9fbff: it counts whole; 0xc0000000 touches the
+  // range before it and joins it
+  EXPECT_EQ(r, (std::vector<PfnRange>{{0x1, 0xa0}, {0x100, 0xc8000}, {0x100000, 0x640000}, {0x4000000, 0x4010000}}));
+}
+
+TEST(Iomem, ZeroedAddressesOfAnUnprivilegedReaderGiveNoRange) {
+  EXPECT_TRUE(parse_iomem_system_ram("00000000-00000000 : System RAM\n00000000-00000000 : System RAM\n").empty());
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "labyrinth/allocator/huge_pages.hpp"
 #include "labyrinth/replay/capture.hpp"
 #include "labyrinth/replay/data_quality.hpp"
 #include "labyrinth/replay/failure_class.hpp"
@@ -132,12 +133,15 @@ class PageStats {
   // machine needs 768 KiB); a second bitmap marks heads of order > 0, whose order is kept in
   // a small map. That second bitmap is only read where a summary bit (one per 64 frames)
   // says it has a bit set, so the common order-0 free touches one cache line, not two.
-  // Pfns beyond kDenseLimit (hostile input) go to a hash map.
+  // Pfns beyond kDenseLimit (hostile input) go to a hash map. The bitmaps are zero-filled
+  // reservations (ZeroedArray): a page of them takes memory, and time, only once an event
+  // writes into it, so a short trace of a large machine starts at once.
   static constexpr std::uint64_t kDenseLimit = 1ull << 32;
   void grow_live(std::size_t word);
-  std::vector<std::uint64_t> live_bits_;
-  std::vector<std::uint64_t> high_order_bits_;
-  std::vector<std::uint64_t> high_order_words_;  // bit w: high_order_bits_[w] != 0
+  allocator::ZeroedArray<std::uint64_t> live_bits_;
+  allocator::ZeroedArray<std::uint64_t> high_order_bits_;
+  allocator::ZeroedArray<std::uint64_t> high_order_words_;  // bit w: high_order_bits_[w] != 0
+  std::uint64_t live_dense_ = 0;  // bits set in live_bits_
   std::unordered_map<std::uint64_t, std::uint8_t> high_order_;
   std::unordered_map<std::uint64_t, std::uint8_t> live_sparse_;  // pfn -> order
 
