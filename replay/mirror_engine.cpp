@@ -289,10 +289,19 @@ class MirrorEngine final : public Engine {
   // of the real block resynchronises when they differ. The pages become the compactor's
   // allocation; migration targets and leftovers are freed with ordinary events.
   void on_isolate(const PageEvent& e) {
+    using traces::IsolateSource;
+    if (e.isolate_source == IsolateSource::Block || e.isolate_source == IsolateSource::Putback) {
+      exact_blocks_ = true;
+      on_exact_block(e);
+      return;
+    }
+    // A recorder that saw the very blocks (1.2) also sends the compaction tracepoints, after
+    // their blocks: those are summaries, already applied.
+    if (exact_blocks_) return;
     ++counters.isolations;
     const std::uint64_t end = e.pfn + e.range_pages;
     std::uint64_t taken = 0;
-    if (e.fast_isolate) {
+    if (e.isolate_source == IsolateSource::FastScan) {
       quality.add(DataQuality::isolate_guessed);
       taken = fast_isolate(e, end);
     } else {
@@ -304,12 +313,53 @@ class MirrorEngine final : public Engine {
       auto blocks = scan_free_blocks(e.pfn, end, 1);
       if (pages(blocks) != e.taken_pages) {
         auto sparse = scan_free_blocks(e.pfn, end, kAsyncScanStride);
-        if (pages(sparse) == e.taken_pages) blocks = std::move(sparse);
+        if (pages(sparse) == e.taken_pages) {
+          blocks = std::move(sparse);
+        } else {
+          // The model has more free blocks there than the kernel took (a block it missed being
+          // allocated): the kernel takes them in pfn order and stops once it has enough for
+          // the pages it migrates, so the first ones are its likeliest.
+          keep_first_pages(blocks, e.taken_pages);
+        }
       }
       for (const auto& b : blocks) taken += isolate_block(b.head.value, b.order, b.migratetype);
     }
     counters.isolated_pages += taken;
     if (taken != e.taken_pages) quality.add(DataQuality::isolate_mismatch);
+  }
+
+  // mm/page_alloc.c:__isolate_free_page took the block of `order` at pfn off its free list
+  // (compaction, page reporting, un-isolation), or __putback_isolated_page gave it back
+  // (merging, no free event). The kernel's view wins where the model differs.
+  void on_exact_block(const PageEvent& e) {
+    const unsigned cpu = cpu_of(e);
+    if (e.isolate_source == traces::IsolateSource::Block) {
+      ++counters.isolations;
+      const auto b = model.block_containing(Pfn{e.pfn});
+      const MigrateType list_type = b && b->state == BlockState::Free ? b->migratetype : MigrateType::Movable;
+      if (!b || b->state != BlockState::Free || b->order < e.order) {
+        quality.add(DataQuality::isolate_mismatch);
+        clear_range(e.pfn, e.order, cpu);
+      }
+      counters.isolated_pages += isolate_block(e.pfn, e.order, list_type);
+      return;
+    }
+    const auto b = model.block_containing(Pfn{e.pfn});
+    if (b && b->state == BlockState::Allocated && b->head.value == e.pfn && b->order == e.order) {
+      const auto r = model.free(Pfn{e.pfn}, e.order, cpu);
+      if (r.to_pcp) model.pcp_drain(Pfn{e.pfn}, e.order);
+      if (r.ok()) return;
+    }
+    quality.add(DataQuality::isolate_mismatch);
+    clear_range(e.pfn, e.order, cpu);
+  }
+
+  // Drops the blocks after the first ones that add up to at least `pages`.
+  static void keep_first_pages(std::vector<allocator::BlockInfo>& blocks, std::uint64_t pages) {
+    std::uint64_t n = 0;
+    std::size_t keep = 0;
+    while (keep < blocks.size() && n < pages) n += std::uint64_t{1} << blocks[keep++].order;
+    blocks.resize(keep);
   }
 
   static constexpr unsigned kAsyncScanStride = 32;  // COMPACT_CLUSTER_MAX
@@ -357,6 +407,7 @@ class MirrorEngine final : public Engine {
   static constexpr allocator::Owner kCompactionOwner = ~allocator::Owner{0} - 2;
 
   bool manual_pcp_;
+  bool exact_blocks_ = false;  // the trace has the very blocks isolated (format 1.2)
   unsigned pageblock_order_;
   unsigned pmd_order_;
 };
