@@ -313,14 +313,7 @@ class MirrorEngine final : public Engine {
       auto blocks = scan_free_blocks(e.pfn, end, 1);
       if (pages(blocks) != e.taken_pages) {
         auto sparse = scan_free_blocks(e.pfn, end, kAsyncScanStride);
-        if (pages(sparse) == e.taken_pages) {
-          blocks = std::move(sparse);
-        } else {
-          // The model has more free blocks there than the kernel took (a block it missed being
-          // allocated): the kernel takes them in pfn order and stops once it has enough for
-          // the pages it migrates, so the first ones are its likeliest.
-          keep_first_pages(blocks, e.taken_pages);
-        }
+        if (pages(sparse) == e.taken_pages) blocks = std::move(sparse);
       }
       for (const auto& b : blocks) taken += isolate_block(b.head.value, b.order, b.migratetype);
     }
@@ -352,14 +345,6 @@ class MirrorEngine final : public Engine {
     }
     quality.add(DataQuality::isolate_mismatch);
     clear_range(e.pfn, e.order, cpu);
-  }
-
-  // Drops the blocks after the first ones that add up to at least `pages`.
-  static void keep_first_pages(std::vector<allocator::BlockInfo>& blocks, std::uint64_t pages) {
-    std::uint64_t n = 0;
-    std::size_t keep = 0;
-    while (keep < blocks.size() && n < pages) n += std::uint64_t{1} << blocks[keep++].order;
-    blocks.resize(keep);
   }
 
   static constexpr unsigned kAsyncScanStride = 32;  // COMPACT_CLUSTER_MAX
