@@ -40,6 +40,7 @@ struct RecordCliOptions {
   std::uint32_t buffer_mib = 32;
   std::uint32_t wakeup_kib = 256;
   std::uint32_t batch = 64;
+  int nice = -10;
   std::string attach = "auto";
   bool no_kpageflags = false;
   std::string keyframe_interval = "1s";
@@ -206,6 +207,7 @@ int run(const RecordCliOptions& o) {
   ro.buffer_mib = o.buffer_mib;
   ro.wakeup_kib = o.wakeup_kib;
   ro.batch = o.batch;
+  ro.nice = o.nice;
   ro.attach = o.attach == "raw"       ? ebpf::AttachMode::Raw
               : o.attach == "classic" ? ebpf::AttachMode::Classic
                                       : ebpf::AttachMode::Auto;
@@ -298,6 +300,11 @@ void setup_record(CLI::App& app) {
   cmd->add_option("--wakeup", opts->wakeup_kib, "Wake the reader at this much unread data, KiB (0 = every sample)")
       ->capture_default_str()
       ->group("");
+  cmd->add_option("--nice", opts->nice,
+                  "The recorder's niceness once COMMAND is forked (-20..19; 0 leaves it): a reader starved "
+                  "by a busy machine drops events")
+      ->check(CLI::Range(-20, 19))
+      ->capture_default_str();
   cmd->add_option("--batch", opts->batch, "Records per ring-buffer sample, 1..64 (1 = no batching)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str()

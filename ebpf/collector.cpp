@@ -3,6 +3,7 @@
 #include "labyrinth/ebpf/collector.hpp"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <sys/mman.h>
@@ -87,6 +88,28 @@ std::uint64_t CollectorCounters::seen_total() const {
   return n;
 }
 
+namespace {
+
+// Whether this kernel lets us load an fentry program on `function`: some refuse tracing
+// programs altogether (EPERM for root, before the verifier), and one such refusal would fail
+// the whole skeleton. "" when it may, else why not.
+std::string fentry_refusal(const char* function) {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (vmlinux == nullptr) return "no kernel BTF";
+  const int id = btf__find_by_name_kind(vmlinux, function, BTF_KIND_FUNC);
+  btf__free(vmlinux);
+  if (id < 0) return std::string(function) + " is not in the kernel BTF (inlined or absent)";
+  const bpf_insn prog[] = {{BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0}, {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
+              .attach_btf_id = static_cast<__u32>(id));
+  const int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "laby_probe", "GPL", prog, 2, &opts);
+  if (fd < 0) return "the kernel refuses fentry programs (" + errno_text(errno) + ")";
+  ::close(fd);
+  return "";
+}
+
+}  // namespace
+
 struct Collector::Impl {
   CollectorConfig config;
   page_recorder_bpf* skel = nullptr;
@@ -146,6 +169,13 @@ struct Collector::Impl {
     }
     return {};
   }
+
+  // fentry/fexit programs of the isolate kind: the very blocks taken and given back.
+  std::vector<bpf_program*> exact_isolation_programs() const {
+    return {skel->progs.isolate_block_exit, skel->progs.putback_block};
+  }
+  bool exact_isolation = false;  // loaded: attached with the page programs once calibrated
+  std::string exact_problem;     // why not, when wanted
 
   // The kind whose per-context copies `p` is one of, if it is.
   std::optional<EventKind> copy_kind(const bpf_program* p) const {
@@ -345,6 +375,17 @@ Collector::Collector(CollectorConfig config) : impl_(std::make_unique<Impl>()) {
     // The classic program is loaded too: it takes over if vmemmap_base cannot be measured.
     if (d.program_for(k) != nullptr) bpf_program__set_autoload(d.program_for(k), want && Impl::needs_calibration(k));
     for (bpf_program* p : raw_progs) bpf_program__set_autoload(p, raw);
+    if (k == EventKind::Isolate) {
+      // The exact blocks need vmemmap_base (calibrated with the page programs) and BTF.
+      d.exact_isolation = raw && page_raw_possible && d.config.exact_isolation;
+      if (d.exact_isolation) {
+        d.exact_problem = fentry_refusal("__isolate_free_page");
+        d.exact_isolation = d.exact_problem.empty();
+      } else if (raw && !d.config.exact_isolation) {
+        d.exact_problem = "__isolate_free_page or __putback_isolated_page is not in the kernel BTF";
+      }
+      for (bpf_program* p : d.exact_isolation_programs()) bpf_program__set_autoload(p, d.exact_isolation);
+    }
     if (want) d.kinds.push_back(k);
     if (raw) d.raw_candidates.push_back(k);
     calibrate |= raw && Impl::needs_calibration(k);
@@ -396,6 +437,21 @@ void Collector::attach() {
       d.raw.push_back(k);
     } else {
       d.programs.push_back(d.program_for(k));
+    }
+  }
+  if (d.exact_isolation) {
+    for (bpf_program* p : d.exact_isolation_programs()) {
+      if (raw) {
+        optional.push_back(p);
+      } else {
+        d.optional_missing.emplace_back(bpf_program__section_name(p));  // no vmemmap_base
+      }
+    }
+  } else if (d.is_raw_candidate(EventKind::Isolate)) {
+    for (bpf_program* p : d.exact_isolation_programs()) {
+      d.optional_missing.push_back(std::string(bpf_program__section_name(p)) +
+                                   (d.exact_problem.empty() ? "" : " (" + d.exact_problem + ")") +
+                                   ": mirror guesses the blocks of fast isolations and misses page reporting");
     }
   }
   optional.push_back(d.skel->progs.raw_mm_setup_per_zone_wmarks);

@@ -201,6 +201,7 @@ KernelSupport probe_kernel() {
   if (btf) {
     ks.preempt = btf->locate_preempt_count();
     ks.has_rdonly_cast = btf->has_function("bpf_rdonly_cast") && btf->has_struct("qspinlock");
+    ks.has_exact_isolation = btf->has_function("__isolate_free_page") && btf->has_function("__putback_isolated_page");
     if (const auto size = btf->struct_size("page"); size && *size != 0 && (*size & (*size - 1)) == 0) {
       std::uint32_t shift = 0;
       while ((1u << shift) < *size) ++shift;

@@ -47,7 +47,10 @@ inline bool to_page_event(const pgrec_event& r, traces::PageEvent& e) {
     case traces::EventKind::Isolate:
       e.range_pages = r.stack;
       e.taken_pages = r.gfp;
-      e.fast_isolate = (r.ctx & PGREC_FLAG_FAST_ISOLATE) != 0;
+      e.isolate_source = (r.ctx & PGREC_FLAG_PUTBACK) != 0          ? traces::IsolateSource::Putback
+                         : (r.ctx & PGREC_FLAG_ISOLATE_BLOCK) != 0  ? traces::IsolateSource::Block
+                         : (r.ctx & PGREC_FLAG_FAST_ISOLATE) != 0   ? traces::IsolateSource::FastScan
+                                                                    : traces::IsolateSource::BlockScan;
       e.stack_id = traces::kNoStack;
       break;
     default:

@@ -1,6 +1,7 @@
 #include "record_setup.hpp"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -97,6 +98,14 @@ void protect_from_oom_killer(RecordObserver& observer) {
   if (fd >= 0) ::close(fd);
 }
 
+void raise_reader_priority(int nice, RecordObserver& observer) {
+  if (nice == 0) return;
+  // Linux: PRIO_PROCESS with a thread id sets that thread; threads started later inherit it.
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice) != 0) {
+    observer.debug(1, std::string("cannot set the recorder's niceness: ") + std::strerror(errno));
+  }
+}
+
 CollectorConfig collector_config(const RecordOptions& o, const RecordPlan& plan, RecordObserver& observer) {
   const KernelSupport& ks = plan.kernel;
   CollectorConfig cc;
@@ -110,6 +119,7 @@ CollectorConfig collector_config(const RecordOptions& o, const RecordPlan& plan,
   cc.task_rename = ks.has_task_rename;
   if (ks.preempt.found) cc.preempt_delta = ks.preempt.delta;
   cc.rdonly_cast = ks.has_rdonly_cast;
+  cc.exact_isolation = ks.has_exact_isolation;
   cc.attach = o.attach;
   cc.page_struct_shift = ks.page_struct_shift;
   for (const auto& t : ks.tracepoints)

@@ -289,10 +289,19 @@ class MirrorEngine final : public Engine {
   // of the real block resynchronises when they differ. The pages become the compactor's
   // allocation; migration targets and leftovers are freed with ordinary events.
   void on_isolate(const PageEvent& e) {
+    using traces::IsolateSource;
+    if (e.isolate_source == IsolateSource::Block || e.isolate_source == IsolateSource::Putback) {
+      exact_blocks_ = true;
+      on_exact_block(e);
+      return;
+    }
+    // A recorder that saw the very blocks (1.2) also sends the compaction tracepoints, after
+    // their blocks: those are summaries, already applied.
+    if (exact_blocks_) return;
     ++counters.isolations;
     const std::uint64_t end = e.pfn + e.range_pages;
     std::uint64_t taken = 0;
-    if (e.fast_isolate) {
+    if (e.isolate_source == IsolateSource::FastScan) {
       quality.add(DataQuality::isolate_guessed);
       taken = fast_isolate(e, end);
     } else {
@@ -310,6 +319,32 @@ class MirrorEngine final : public Engine {
     }
     counters.isolated_pages += taken;
     if (taken != e.taken_pages) quality.add(DataQuality::isolate_mismatch);
+  }
+
+  // mm/page_alloc.c:__isolate_free_page took the block of `order` at pfn off its free list
+  // (compaction, page reporting, un-isolation), or __putback_isolated_page gave it back
+  // (merging, no free event). The kernel's view wins where the model differs.
+  void on_exact_block(const PageEvent& e) {
+    const unsigned cpu = cpu_of(e);
+    if (e.isolate_source == traces::IsolateSource::Block) {
+      ++counters.isolations;
+      const auto b = model.block_containing(Pfn{e.pfn});
+      const MigrateType list_type = b && b->state == BlockState::Free ? b->migratetype : MigrateType::Movable;
+      if (!b || b->state != BlockState::Free || b->order < e.order) {
+        quality.add(DataQuality::isolate_mismatch);
+        clear_range(e.pfn, e.order, cpu);
+      }
+      counters.isolated_pages += isolate_block(e.pfn, e.order, list_type);
+      return;
+    }
+    const auto b = model.block_containing(Pfn{e.pfn});
+    if (b && b->state == BlockState::Allocated && b->head.value == e.pfn && b->order == e.order) {
+      const auto r = model.free(Pfn{e.pfn}, e.order, cpu);
+      if (r.to_pcp) model.pcp_drain(Pfn{e.pfn}, e.order);
+      if (r.ok()) return;
+    }
+    quality.add(DataQuality::isolate_mismatch);
+    clear_range(e.pfn, e.order, cpu);
   }
 
   static constexpr unsigned kAsyncScanStride = 32;  // COMPACT_CLUSTER_MAX
@@ -357,6 +392,7 @@ class MirrorEngine final : public Engine {
   static constexpr allocator::Owner kCompactionOwner = ~allocator::Owner{0} - 2;
 
   bool manual_pcp_;
+  bool exact_blocks_ = false;  // the trace has the very blocks isolated (format 1.2)
   unsigned pageblock_order_;
   unsigned pmd_order_;
 };

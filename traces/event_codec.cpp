@@ -69,7 +69,7 @@ void encode_events(const std::vector<PageEvent>& events, std::string& out) {
     } else if (e.kind == EventKind::Isolate) {
       put_varint(col[kGfp], e.range_pages);
       put_varint(col[kGfp], e.taken_pages);
-      col[kExtra].push_back(static_cast<char>(e.fast_isolate ? 1 : 0));
+      col[kExtra].push_back(static_cast<char>(e.isolate_source));
     }
     if (has_stack) put_varint(col[kStack], e.stack_id);
   }
@@ -305,7 +305,7 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
     e.fallback_migratetype = -1;
     e.change_ownership = false;
     e.percpu_refill = false;
-    e.fast_isolate = false;
+    e.isolate_source = IsolateSource::BlockScan;
     e.range_pages = 0;
     e.taken_pages = 0;
     switch (e.kind) {
@@ -324,7 +324,12 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
       case EventKind::Isolate:
         e.range_pages = static_cast<std::uint32_t>(take_varint(gfp));
         e.taken_pages = static_cast<std::uint32_t>(take_varint(gfp));
-        e.fast_isolate = *extra++ != 0;
+        // 1.1 wrote 0 and 1; a value this reader does not know is taken as a guess (fast).
+        if (const auto v = static_cast<unsigned char>(*extra++); v <= 3) {
+          e.isolate_source = static_cast<IsolateSource>(v);
+        } else {
+          e.isolate_source = IsolateSource::FastScan;
+        }
         break;
       default:
         break;

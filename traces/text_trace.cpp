@@ -399,7 +399,11 @@ class TextParser {
       } else if (k == "taken") {
         e.taken_pages = static_cast<std::uint32_t>(std::min<std::uint64_t>(number(k, v), 0xffffffffu));
       } else if (k == "fast") {
-        e.fast_isolate = number(k, v) != 0;
+        if (number(k, v) != 0) e.isolate_source = IsolateSource::FastScan;
+      } else if (k == "exact") {
+        const std::uint64_t x = number(k, v);
+        if (x == 1) e.isolate_source = IsolateSource::Block;
+        if (x == 2) e.isolate_source = IsolateSource::Putback;
       } else if (k == "stack") {
         e.stack_id = static_cast<std::uint32_t>(number(k, v));
       } else {
@@ -497,7 +501,9 @@ std::string format_event_line(const PageEvent& e, const TraceReader* names, cons
   if (e.kind == EventKind::PcpRefill) line += std::string(" refill=") + (e.percpu_refill ? "1" : "0");
   if (e.kind == EventKind::Isolate) {
     line += " range=" + std::to_string(e.range_pages) + " taken=" + std::to_string(e.taken_pages) +
-            " fast=" + (e.fast_isolate ? "1" : "0");
+            " fast=" + (e.isolate_source == IsolateSource::FastScan ? "1" : "0");
+    if (e.isolate_source == IsolateSource::Block) line += " exact=1";
+    if (e.isolate_source == IsolateSource::Putback) line += " exact=2";
   }
   line += " cpu=" + std::to_string(e.cpu) + " pid=" + std::to_string(e.pid);
   if (e.tid != e.pid) line += " tid=" + std::to_string(e.tid);

@@ -42,6 +42,8 @@ enum pgrec_ctx {
 	PGREC_FLAG_CHANGE_OWNER = 0x10,    /* extfrag: change_ownership */
 	PGREC_FLAG_PERCPU_REFILL = 0x20,   /* zone_locked: percpu_refill */
 	PGREC_FLAG_FAST_ISOLATE = 0x40,    /* isolate: fast_isolate_freepages (one block in the range) */
+	PGREC_FLAG_ISOLATE_BLOCK = 0x10,   /* isolate: __isolate_free_page took this very block */
+	PGREC_FLAG_PUTBACK = 0x20,         /* isolate: __putback_isolated_page gave it back */
 };
 
 struct pgrec_event {

@@ -547,6 +547,44 @@ int raw_mm_compaction_fast_isolate_freepages(struct bpf_raw_tracepoint_args *ctx
 	return raw_isolate(ctx, PGREC_COPY_TASK, PGREC_FLAG_FAST_ISOLATE);
 }
 
+/*
+ * The exact blocks: every path that takes a free block off the buddy lists for its own use
+ * without an allocation (compaction's block scan and fast isolation, free page reporting,
+ * unset_migratetype_isolate) goes through mm/page_alloc.c:__isolate_free_page(), which may
+ * refuse (a watermark check), hence fexit; page reporting and pageblock un-isolation give
+ * blocks back through __putback_isolated_page(), which emits no free event. One record each
+ * with the block's head and order (taken and range = its pages). Arguments come in `ctx` as
+ * u64s: (struct page *page, unsigned int order[, int ret]) and (page, order, int mt).
+ */
+static __always_inline int exact_block(void *ctx, __u64 page, __u32 order, __u8 flags)
+{
+	struct pgrec_fields f = {
+		.pfn = page_to_pfn(page),
+		.order = order,
+		.gfp = 1u << (order & 31),
+		.migratetype = -1,
+		.fb_migratetype = -1,
+		.flags = flags,
+		.range = 1u << (order & 31),
+	};
+
+	return emit(ctx, PGREC_ISOLATE, &f);
+}
+
+SEC("fexit/__isolate_free_page")
+int isolate_block_exit(unsigned long long *ctx)
+{
+	if ((int)ctx[2] == 0)
+		return 0;
+	return exact_block(ctx, ctx[0], (__u32)ctx[1], PGREC_FLAG_ISOLATE_BLOCK);
+}
+
+SEC("fentry/__putback_isolated_page")
+int putback_block(unsigned long long *ctx)
+{
+	return exact_block(ctx, ctx[0], (__u32)ctx[1], PGREC_FLAG_PUTBACK);
+}
+
 SEC("raw_tp/mm_setup_per_zone_wmarks")
 int raw_mm_setup_per_zone_wmarks(struct bpf_raw_tracepoint_args *ctx)
 {

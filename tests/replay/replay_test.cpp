@@ -97,6 +97,19 @@ TEST(ReplayMirror, CompactionIsolationAndKeyframeWatermarksAreFollowed) {
   EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
 }
 
+TEST(ReplayMirror, ExactIsolatedBlocksAndPutbacksAreAppliedAndTheirSummariesAreNot) {
+  const ReplayResult r = replay_text(read_text(case_path("exact_isolate.txt")), mirror());
+  EXPECT_EQ(r.counters.isolations, 2u);
+  EXPECT_EQ(r.counters.isolated_pages, 4u + 512u);
+  EXPECT_EQ(r.quality.get(DataQuality::isolate_mismatch), 0u);
+  EXPECT_EQ(r.quality.get(DataQuality::isolate_guessed), 0u);
+  EXPECT_EQ(r.quality.get(DataQuality::free_split_allocation), 1u);  // a page of the isolated block
+  ASSERT_TRUE(r.validation.available);
+  EXPECT_TRUE(r.validation.passed);
+  EXPECT_EQ(r.validation.model_free_pages, 525u);
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
 TEST(ReplayMirror, ResynchronisesFromAFailedKeyframesFreeMap) {
   const ReplayResult r = replay_text(read_text(case_path("keyframe_resync.txt")), mirror());
   ASSERT_EQ(r.keyframes.size(), 1u);

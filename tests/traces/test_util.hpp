@@ -101,7 +101,7 @@ inline std::vector<PageEvent> random_events(std::size_t n, std::uint32_t seed, s
     if (e.kind == EventKind::Isolate) {
       e.range_pages = static_cast<std::uint32_t>(rng() % 100'000);
       e.taken_pages = static_cast<std::uint32_t>(rng() % 1024);
-      e.fast_isolate = rng() % 2 == 0;
+      e.isolate_source = static_cast<traces::IsolateSource>(rng() % 4);
     }
     if (rng() % 10 == 0) e.stack_id = static_cast<std::uint32_t>(1 + rng() % 5);
     out.push_back(e);

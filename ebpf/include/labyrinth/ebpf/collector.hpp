@@ -37,6 +37,7 @@ struct CollectorConfig {
   bool task_rename = true;                    // follow renames (exec, prctl)
   std::optional<std::int64_t> preempt_delta;  // from KernelBtf::locate_preempt_count()
   bool rdonly_cast = false;                   // kernel has the bpf_rdonly_cast kfunc (6.2+)
+  bool exact_isolation = false;               // __isolate_free_page/__putback_isolated_page have BTF (fentry)
   // libbpf's messages: level 0 warning, 1 info, 2 debug.
   std::function<void(int level, std::string_view message)> log;
 };

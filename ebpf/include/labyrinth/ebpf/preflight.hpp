@@ -72,6 +72,7 @@ struct KernelSupport {
   PreemptCountLocation preempt;
   bool has_task_rename = false;             // process names follow exec/prctl renames
   bool has_rdonly_cast = false;             // bpf_rdonly_cast kfunc: cheap preempt counter reads
+  bool has_exact_isolation = false;         // __isolate_free_page, __putback_isolated_page in BTF (fentry)
   std::uint32_t page_struct_shift = 0;      // log2(sizeof(struct page)); 0 = unknown or not a power of 2
   bool kpageflags_readable = false;
   bool pagetypeinfo_readable = false;

@@ -29,6 +29,9 @@ struct RecordOptions {
   std::uint32_t buffer_mib = 32;                   // ring buffer size (power of two)
   std::uint32_t wakeup_kib = 256;                  // consumer wake-up threshold; 0 = per sample
   std::uint32_t batch = 64;                        // records per ring-buffer sample (1 = no batching)
+  // --nice: the recorder's scheduling niceness once COMMAND is forked (which keeps its own);
+  // a reader starved by a busy machine lets the ring buffer fill and drop events.
+  int nice = -10;
   bool kpageflags = true;                          // free-page map in the snapshots
   // --keyframe-interval: buddyinfo and zoneinfo this often while recording (0 = never), so
   // that replay follows watermark and managed-page changes and validates along the way.

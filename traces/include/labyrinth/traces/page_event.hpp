@@ -29,6 +29,9 @@ inline constexpr std::uint64_t kFailedPfn = ~std::uint64_t{0};
 inline constexpr std::uint32_t kNoStack = 0;
 inline constexpr std::uint32_t kUnknownComm = 0;
 
+// Which kernel path an isolate event comes from; the number is in the file format (1.2).
+enum class IsolateSource : std::uint8_t { BlockScan = 0, FastScan = 1, Block = 2, Putback = 3 };
+
 struct PageEvent {
   std::uint64_t ts_ns = 0;   // trace clock, nanoseconds
   std::uint64_t pfn = 0;     // kFailedPfn for a failed allocation
@@ -50,8 +53,10 @@ struct PageEvent {
   bool percpu_refill = false;
   // Isolate only: `taken_pages` free pages were taken from [pfn, pfn + range_pages). A block
   // scan (isolate_freepages_block) takes every free block whose head is in the range; a fast
-  // isolation (fast_isolate_freepages) takes one block of taken_pages somewhere in it.
-  bool fast_isolate = false;
+  // isolation (fast_isolate_freepages) takes one block of taken_pages somewhere in it; an
+  // exact block (__isolate_free_page) is the block of `order` at pfn, and a putback
+  // (__putback_isolated_page) returns that block to the free lists.
+  IsolateSource isolate_source = IsolateSource::BlockScan;
   std::uint32_t range_pages = 0;
   std::uint32_t taken_pages = 0;
 

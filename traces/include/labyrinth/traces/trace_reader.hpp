@@ -16,7 +16,7 @@
 namespace labyrinth::traces {
 
 inline constexpr std::uint16_t kFormatMajor = 1;
-inline constexpr std::uint16_t kFormatMinor = 1;  // 1.1: isolate events, keyframes
+inline constexpr std::uint16_t kFormatMinor = 2;  // 1.1: isolate events, keyframes; 1.2: exact blocks
 
 // What went wrong while reading, if anything; the reader stops at the first damage and
 // keeps every event before it.
