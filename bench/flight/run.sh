@@ -20,7 +20,8 @@
 #   touch    The allocator-bound worst case: page_workload touch 64 MiB x 60 (one order-0
 #            allocation and free per page; --touch-iterations changes the 60), without a
 #            recorder, with bpftrace counting the two tracepoints in the kernel (the floor of
-#            any BPF recorder), and with the flight recorder; the workload's CPU per iteration
+#            any BPF recorder), with bpftrace counting every tracepoint the flight recorder
+#            attaches (count-same), and with the flight recorder; the workload's CPU per iteration
 #            and its wall time. Target: flight's slowdown <= the floor's + 5%. Then one more
 #            run of each with kernel.bpf_stats_enabled on (restored after): the BPF programs'
 #            run count and time per page touched, where the difference comes from.
@@ -127,16 +128,14 @@ if wants compile; then
     [[ -n "$REC_PID" ]] && { c0=$(ticks "$REC_PID"); b0=$(bpf_runs "$REC_PID"); }
     t0=$(now); /usr/bin/time -f "%U %S" -o "$OUT/time.txt" "${CXX_CMD[@]}"; t1=$(now)
     [[ -n "$REC_PID" ]] && { c1=$(ticks "$REC_PID"); b1=$(bpf_runs "$REC_PID"); }
-    echo -e "$1\t$(echo "$t1 - $t0" | bc -l)\t$(awk '{print $1 + $2}' "$OUT/time.txt")\t$(echo "($c1 - $c0) / $(getconf CLK_TCK)" | bc -l)\t$(echo "(${b1#* } - ${b0#* }) / 1000000000" | bc -l)" >>"$OUT/compile.tsv"
+    echo -e "$1\t$(echo "$t1 - $t0" | bc -l)\t$(awk '{print $1 + $2}' "$OUT/time.txt")\t$(echo "($c1 - $c0) / $(getconf CLK_TCK)" | bc -l)\t$(echo "(${b1#* } - ${b0#* }) / 1000000000" | bc -l)\t$((${b1% *} - ${b0% *}))" >>"$OUT/compile.tsv"
   }
+  with_recorders() { for v in "${VARIANTS[@]}"; do use_variant "$v"; start_recorder; compile "$v"; stop_recorder; done; }
   bpf_stats 1
   for ((r = 1; r <= ROUNDS; r++)); do
-    compile none
-    for v in "${VARIANTS[@]}"; do
-      use_variant "$v"; start_recorder
-      compile "$v"
-      stop_recorder
-    done
+    # Odd rounds start without a recorder, even ones with: a trend in the other load then
+    # does not favour one column.
+    if ((r % 2)); then compile none; with_recorders; else with_recorders; compile none; fi
     echo "compile round $r/$ROUNDS: $(tail -$((1 + ${#VARIANTS[@]})) "$OUT/compile.tsv" | tr '\t\n' '  ')" >&2
   done
   bpf_stats "$STATS_WAS"
@@ -147,8 +146,11 @@ if wants compile; then
     fw=$(col "$v" 2); fc=$(col "$v" 3); rc=$(col "$v" 4); rb=$(col "$v" 5)
     # The share is per round (cost over that round's wall x CPUs), then the median.
     share=$(grep -P "^$v\t" "$OUT/compile.tsv" | awk -F'\t' -v n="$ncpu" '{print 100 * ($4 + $5) / ($2 * n)}' | median)
-    printf '| compile (g++ -O2 trace_reader.cpp), %s, medians of %d | wall: none %.2f s, %s %.2f s, ratio %.3f | g++ CPU: none %.2f s, %s %.2f s, ratio %.3f | recorder: process CPU %.3f s + BPF %.3f s = %.2f%% of wall x %d CPUs |\n' \
-      "$v" "$ROUNDS" "$nw" "$v" "$fw" "$(echo "$fw / $nw" | bc -l)" "$nc" "$v" "$fc" "$(echo "$fc / $nc" | bc -l)" "$rc" "$rb" "$share" "$ncpu"
+    # The recorder sees the whole machine: its cost follows every job's page events, which
+    # the BPF program runs per second show (three program copies run for each event).
+    rate=$(grep -P "^$v\t" "$OUT/compile.tsv" | awk -F'\t' '{print $6 / $2}' | median)
+    printf '| compile (g++ -O2 trace_reader.cpp), %s, medians of %d | wall: none %.2f s, %s %.2f s, ratio %.3f | g++ CPU: none %.2f s, %s %.2f s, ratio %.3f | recorder: process CPU %.3f s + BPF %.3f s = %.2f%% of wall x %d CPUs, at %.0f k BPF runs/s |\n' \
+      "$v" "$ROUNDS" "$nw" "$v" "$fw" "$(echo "$fw / $nw" | bc -l)" "$nc" "$v" "$fc" "$(echo "$fc / $nc" | bc -l)" "$rc" "$rb" "$share" "$ncpu" "$(echo "$rate / 1000" | bc -l)"
   done | tee "$OUT/compile.md"
 fi
 
@@ -157,36 +159,46 @@ if wants touch; then
   # (its programs run in the workload's context); wall time is shown too, but on a shared
   # machine it follows the other tenants.
   COUNT='tracepoint:kmem:mm_page_alloc { @a = count(); } tracepoint:kmem:mm_page_free { @f = count(); }'
+  # The same floor over every tracepoint the flight recorder attaches by default: in this loop
+  # the per-CPU lists' refills and drains fire as often as the allocations and frees.
+  COUNT_SAME="$COUNT"' tracepoint:kmem:mm_page_alloc_zone_locked { @z = count(); }
+    tracepoint:kmem:mm_page_pcpu_drain { @d = count(); } tracepoint:kmem:mm_page_alloc_extfrag { @x = count(); }
+    tracepoint:compaction:mm_compaction_isolate_freepages,
+    tracepoint:compaction:mm_compaction_fast_isolate_freepages { @c = count(); }'
   : >"$OUT/touch.tsv"
   touch_once() { # touch_once LABEL [ITERATIONS]
     local line; line=$("$WORKLOAD" touch 64 "${2:-$TOUCH_ITER}")
     echo -e "$1\t$(grep -oE ' ms_median=[0-9.]+' <<<"$line" | cut -d= -f2)\t$(grep -oE 'cpu_ms_median=[0-9.]+' <<<"$line" | cut -d= -f2)" >>"$OUT/touch.tsv"
   }
   BT_PID=""
-  start_floor() {
-    bpftrace -e "$COUNT" >"$OUT/bt.log" 2>&1 & BT_PID=$!
+  start_floor() { # start_floor PROGRAM
+    bpftrace -e "$1" >"$OUT/bt.log" 2>&1 & BT_PID=$!
     for _ in $(seq 300); do grep -q Attaching "$OUT/bt.log" && break; sleep 0.1; done; sleep 0.5
   }
   stop_floor() { kill -INT "$BT_PID"; wait "$BT_PID" || true; }
   "$WORKLOAD" touch 64 2 >/dev/null
   for ((r = 1; r <= ROUNDS; r++)); do
     touch_once none
-    start_floor; touch_once count-floor; stop_floor
+    start_floor "$COUNT"; touch_once count-floor; stop_floor
+    start_floor "$COUNT_SAME"; touch_once count-same; stop_floor
     for v in "${VARIANTS[@]}"; do
       use_variant "$v"; start_recorder
       touch_once "$v"
       stop_recorder
     done
-    echo "touch round $r/$ROUNDS: $(tail -$((2 + ${#VARIANTS[@]})) "$OUT/touch.tsv" | tr '\t\n' '  ')" >&2
+    echo "touch round $r/$ROUNDS: $(tail -$((3 + ${#VARIANTS[@]})) "$OUT/touch.tsv" | tr '\t\n' '  ')" >&2
   done
   col() { grep -P "^$1\t" "$OUT/touch.tsv" | cut -f"$2" | median; }
   nw=$(col none 2); cw=$(col count-floor 2); nc=$(col none 3); cc=$(col count-floor 3)
+  sw=$(col count-same 2); sc=$(col count-same 3)
+  printf '| touch 64 MiB x %d, the floor over the flight recorder'"'"'s tracepoints, medians of %d | workload CPU ms/iteration %.1f = %.3fx | wall ms/iteration %.1f = %.3fx |\n' \
+    "$TOUCH_ITER" "$ROUNDS" "$sc" "$(echo "$sc / $nc" | bc -l)" "$sw" "$(echo "$sw / $nw" | bc -l)" | tee "$OUT/touch.md"
   for v in "${VARIANTS[@]}"; do
     fw=$(col "$v" 2); fc=$(col "$v" 3)
     printf '| touch 64 MiB x %d, %s, medians of %d | workload CPU ms/iteration: none %.1f, bpftrace count (floor) %.1f = %.3fx, %s %.1f = %.3fx (floor + %.1f%%) | wall ms/iteration: none %.1f, floor %.1f = %.3fx, %s %.1f = %.3fx |\n' \
       "$TOUCH_ITER" "$v" "$ROUNDS" "$nc" "$cc" "$(echo "$cc / $nc" | bc -l)" "$v" "$fc" "$(echo "$fc / $nc" | bc -l)" \
       "$(echo "100 * ($fc - $cc) / $nc" | bc -l)" "$nw" "$cw" "$(echo "$cw / $nw" | bc -l)" "$v" "$fw" "$(echo "$fw / $nw" | bc -l)"
-  done | tee "$OUT/touch.md"
+  done | tee -a "$OUT/touch.md"
   # Where the difference comes from: the programs' own run time per page touched (bpf_stats
   # adds a clock read to every run, so these are a little above the untimed cost).
   pages=$((64 * 256 * 10))
@@ -197,7 +209,8 @@ if wants touch; then
       l, (y[1] - x[1]) / p, (y[2] - x[2]) / p, (y[1] > x[1]) ? (y[2] - x[2]) / (y[1] - x[1]) : 0}'
   }
   bpf_stats 1
-  { start_floor; bpf_cost count-floor "$BT_PID"; stop_floor
+  { start_floor "$COUNT"; bpf_cost count-floor "$BT_PID"; stop_floor
+    start_floor "$COUNT_SAME"; bpf_cost count-same "$BT_PID"; stop_floor
     for v in "${VARIANTS[@]}"; do use_variant "$v"; start_recorder; bpf_cost "$v" "$REC_PID"; stop_recorder; done
   } | tee -a "$OUT/touch.md"
   bpf_stats "$STATS_WAS"
