@@ -175,7 +175,8 @@ if wants touch; then
     bpftrace -e "$1" >"$OUT/bt.log" 2>&1 & BT_PID=$!
     for _ in $(seq 300); do grep -q Attaching "$OUT/bt.log" && break; sleep 0.1; done; sleep 0.5
   }
-  stop_floor() { kill -INT "$BT_PID"; wait "$BT_PID" || true; }
+  # SIGTERM: a bench started in the background hands bpftrace an ignored SIGINT.
+  stop_floor() { kill -TERM "$BT_PID"; wait "$BT_PID" || true; }
   "$WORKLOAD" touch 64 2 >/dev/null
   for ((r = 1; r <= ROUNDS; r++)); do
     touch_once none
