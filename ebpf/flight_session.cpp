@@ -27,6 +27,9 @@ using Kind = RecordError::Kind;
 // Chunks of at most this many events: a dump's window is cut at chunk boundaries, and the
 // chunk being filled is memory outside the ring (about 64 bytes an event).
 constexpr std::uint32_t kChunkEvents = 16384;
+// Events encoded during a free-page map scan wait outside the ring, up to this share of its
+// capacity: the ring's memory stays within 5% of its limit however long a scan takes.
+constexpr std::size_t kHoldShareDivisor = 32;
 
 // A trigger accepted for a dump, written once the post-trigger window has passed.
 struct PendingDump {
@@ -95,7 +98,7 @@ class FlightSession {
       map_every_ = static_cast<std::uint32_t>(std::clamp<std::int64_t>(
           f_.window->count() / (2 * o_.keyframe_interval.count()), 1, map_every_));
     ring_.emplace(f_.ring_bytes);
-    buffer_.emplace(*ring_, *watch_, kChunkEvents);
+    buffer_.emplace(*ring_, *watch_, kChunkEvents, ring_->capacity() / kHoldShareDivisor);
     sink_.emplace(*buffer_, *collector_, o_.call_graph ? &plan_.symbols : nullptr);
     pump_.emplace(*collector_, *sink_);
     t_start_ = Clock::now();
@@ -120,20 +123,28 @@ class FlightSession {
     pump_->sync();
     buffer_->set_drops(collector_->counters().drops);
     traces::Snapshot snap;
+    bool kept = true;  // false: dropped from the ring (its trigger checks still run)
     if (with_map) {
       buffer_->hold_for_keyframe();
+      const auto scan_start = Clock::now();
       snap = pump_->snapshot(zones_, SnapshotOptions{true, true}, observer_);
+      kept = buffer_->push_keyframe(snap);
+      if (!kept)
+        observer_.warning(fmt::format(
+            "event=keyframe_dropped reason=\"the free-page map scan took {:.1f} s; the events held back for it "
+            "reached 1/{} of the ring\"",
+            std::chrono::duration<double>(Clock::now() - scan_start).count(), kHoldShareDivisor));
     } else {
       try {
         snap = take_snapshot(zones_, SnapshotOptions{false, false});
       } catch (const std::exception& e) {
         observer_.warning(std::string("no keyframe: ") + e.what());
       }
+      buffer_->push_keyframe(snap);
     }
-    buffer_->push_keyframe(snap);
     if (!snap.present) return;
     watch_->on_keyframe(snap);
-    ++keyframes_;
+    if (kept) ++keyframes_;  // a dropped map is tried again at the next keyframe
   }
 
   // ---- recording ----
@@ -177,7 +188,8 @@ class FlightSession {
     if (!hit) return;
     std::string refused;
     if (pending_) refused = "a dump is pending";
-    else if (f_.max_dumps != 0 && result_.dumps + result_.dump_failures >= f_.max_dumps) refused = "dump limit reached";
+    // Only dumps written count: a full disk must not use up the budget of a long-running service.
+    else if (f_.max_dumps != 0 && result_.dumps >= f_.max_dumps) refused = "dump limit reached";
     else if (last_dump_ && now - *last_dump_ < f_.rate_limit) refused = "rate limit";
     observer_.info(fmt::format("event=trigger trigger=\"{}\" ts_ns={} {} action={}", hit->trigger, hit->ts_ns,
                                hit->detail, refused.empty() ? "dump" : "none"));
@@ -191,8 +203,10 @@ class FlightSession {
 
   // The end snapshot is taken while recording goes on; the events up to its end are in the dump.
   // It has no free-page map: scanning /proc/kpageflags takes 0.2 s of a quiet 24 GiB machine
-  // and over a second of a loaded one, and a dump must be complete within a second of its
-  // trigger. Mirror validates the per-order counts of buddyinfo and pagetypeinfo.
+  // and over a second of a loaded one (bench/flight dump, 2026-12-02, load 17 to 19: a median
+  // of 1.3 and 2.2 s from trigger to file with the map, 0.39 and 0.37 s without), and a dump
+  // must be complete within a second of its trigger. Mirror validates the per-order counts of
+  // buddyinfo and pagetypeinfo.
   void write_pending_dump() {
     PendingDump p = std::move(*pending_);
     pending_.reset();
@@ -222,8 +236,8 @@ class FlightSession {
           d.started_at_free_map ? 1 : 0, secs(end - p.seen), secs(write_start - snap_start), secs(end - write_start)));
     } catch (const std::exception& e) {
       ++result_.dump_failures;
-      observer_.warning(fmt::format("event=dump_failed trigger=\"{}\" path=\"{}\" error=\"{}\"", p.hit.trigger,
-                                    req.path, e.what()));
+      observer_.warning(fmt::format("event=dump_failed trigger=\"{}\" path=\"{}\" failed={} written={} error=\"{}\"",
+                                    p.hit.trigger, req.path, result_.dump_failures, result_.dumps, e.what()));
     }
   }
 

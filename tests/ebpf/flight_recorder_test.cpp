@@ -1,6 +1,7 @@
 // `labyrinth record --flight-recorder` for real (root, BPF, tracefs): dumps on SIGUSR1 and on
 // allocation failures provoked on this machine, read back and validated by mirror replay; a
-// SIGKILL leaves complete dumps or none; a failed dump is logged and recording goes on;
+// SIGKILL leaves complete dumps or none; a failed dump is logged, recording goes on and only
+// written dumps count against --max-dumps;
 // SIGTERM stops it cleanly. Without BPF they skip, unless LABYRINTH_REQUIRE_BPF=1 (CI).
 // The FlightPressure tests squeeze the machine's memory: ctest runs them alone, and by hand
 // they belong under `flock -x /tmp/labyrinth-machine.lock`.
@@ -239,20 +240,31 @@ TEST_F(FlightRecorder, AFailedDumpIsLoggedAndRecordingGoesOn) {
     while (out.write(block.data(), static_cast<std::streamsize>(block.size())) && out.flush()) {
     }
   }
-  Recorder rec({"--flight-recorder", "4s,16M", "--trigger", "sigusr1", "--rate-limit", "0", "-o", full + "/f.trace"},
+  // --max-dumps 1: failed dumps must not use up the budget, only written ones.
+  Recorder rec({"--flight-recorder", "4s,16M", "--trigger", "sigusr1", "--rate-limit", "0", "--max-dumps", "1",
+                "-o", full + "/f.trace"},
                dir.file("err"));
   ASSERT_TRUE(rec.wait_for("event=start", 1, 60s)) << rec.log();
   std::this_thread::sleep_for(3s);
   rec.signal(SIGUSR1);
   ASSERT_TRUE(rec.wait_for("event=dump_failed", 1, 30s)) << rec.log();
   EXPECT_NE(rec.log().find("No space left on device"), std::string::npos) << rec.log();
-  rec.signal(SIGUSR1);  // still recording, still answering
+  rec.signal(SIGUSR1);  // still recording, still answering, and the limit not reached
   ASSERT_TRUE(rec.wait_for("event=dump_failed", 2, 30s)) << rec.log();
-  rec.signal(SIGTERM);
-  EXPECT_EQ(rec.wait_exit(30s), 0) << rec.log();
+  EXPECT_NE(rec.log().find("failed=2 written=0"), std::string::npos) << rec.log();
   std::vector<std::string> left;
   for (const auto& entry : std::filesystem::directory_iterator(full)) left.push_back(entry.path().string());
   EXPECT_EQ(left, std::vector<std::string>{filler}) << "a failed dump leaves nothing behind";
+
+  // Space again (the directory below the tmpfs): one dump is written, then the limit holds.
+  ASSERT_EQ(::umount2(full.c_str(), MNT_DETACH), 0) << std::strerror(errno);
+  rec.signal(SIGUSR1);
+  ASSERT_TRUE(rec.wait_for("event=dump ", 1, 30s)) << rec.log();
+  rec.signal(SIGUSR1);
+  ASSERT_TRUE(rec.wait_for("reason=\"dump limit reached\"", 1, 30s)) << rec.log();
+  rec.signal(SIGTERM);
+  EXPECT_EQ(rec.wait_exit(30s), 0) << rec.log();
+  EXPECT_EQ(traces_in(full).size(), 1u);
 }
 
 // Hugetlb reservations refused under a balloon (tests/ebpf/workloads/pressure.sh): order-9

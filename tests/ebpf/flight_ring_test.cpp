@@ -108,7 +108,7 @@ TEST(FlightDump, IsACompleteTraceFromTheOldestMapKeyframe) {
   std::vector<FlightTrigger> specs{{FlightTrigger::Kind::Failure, "failure", {}, {}, {}, 0, {}}};
   const traces::GfpTable table = traces::GfpTable::builtin_linux_6_10();
   TriggerWatch watch(specs, table);
-  FlightBuffer buffer(ring, watch, 1000);
+  FlightBuffer buffer(ring, watch, 1000, 1 << 20);
   const std::uint32_t comm = buffer.intern_comm("worker");
   // events, a plain keyframe, a map keyframe, events, a plain keyframe, events with a failure
   auto feed = [&](std::uint64_t ts, std::size_t n) {
@@ -178,7 +178,7 @@ TEST(FlightBuffer, EventsDuringAMapScanFollowTheKeyframe) {
   std::vector<FlightTrigger> specs;
   const traces::GfpTable table = traces::GfpTable::builtin_linux_6_10();
   TriggerWatch watch(specs, table);
-  FlightBuffer buffer(ring, watch, 100);
+  FlightBuffer buffer(ring, watch, 100, 1 << 20);
   for (const auto& e : events(1000, 150, 1)) buffer.append(e);  // a full chunk in the ring, 50 pending
   buffer.hold_for_keyframe();
   for (const auto& e : events(900'000, 250, 2)) buffer.append(e);  // during the scan: held back
@@ -190,6 +190,35 @@ TEST(FlightBuffer, EventsDuringAMapScanFollowTheKeyframe) {
   EXPECT_TRUE(e[2].free_map);
   EXPECT_EQ(e[3].meta.first_ts_ns, 900'000u);
   EXPECT_EQ(e[3].meta.count + e[4].meta.count, 200u);
+}
+
+// A scan that outlasts the hold's limit (a starved recorder) must not grow memory outside the
+// ring: what was held goes into the ring in order, and the keyframe, now behind events newer
+// than it, is dropped; the next scan holds again.
+TEST(FlightBuffer, AHoldBeyondItsLimitIsReleasedAndItsKeyframeDropped) {
+  ChunkRing ring(1 << 20);
+  std::vector<FlightTrigger> specs;
+  const traces::GfpTable table = traces::GfpTable::builtin_linux_6_10();
+  TriggerWatch watch(specs, table);
+  FlightBuffer buffer(ring, watch, 100, 500);  // a chunk of 100 random events is > 500 bytes
+  buffer.hold_for_keyframe();
+  for (const auto& e : events(1000, 300, 3)) buffer.append(e);
+  EXPECT_EQ(buffer.held_bytes(), 0u);
+  ASSERT_EQ(ring.entries().size(), 3u);  // released at the first chunk, the rest went straight in
+  EXPECT_FALSE(buffer.push_keyframe(keyframe(900, true)));
+  EXPECT_EQ(buffer.keyframes_dropped(), 1u);
+  for (const auto& e : ring.entries()) EXPECT_EQ(e.meta.role, traces::BlockRole::Events);
+  std::uint64_t last = 0;
+  for (const auto& e : ring.entries()) {
+    EXPECT_GE(e.meta.first_ts_ns, last);
+    last = e.meta.last_ts_ns;
+  }
+
+  buffer.hold_for_keyframe();  // a short scan: held, then after its keyframe
+  for (const auto& e : events(500'000, 50, 4)) buffer.append(e);
+  EXPECT_TRUE(buffer.push_keyframe(keyframe(400'000, true)));
+  EXPECT_EQ(ring.entries().back().meta.role, traces::BlockRole::Keyframe);
+  EXPECT_EQ(buffer.keyframes_dropped(), 1u);
 }
 
 TEST(FlightDump, NamesFromThePattern) {
