@@ -1,16 +1,19 @@
 // `labyrinth script [TRACE]`: the trace as text, one event per line (the text twin, which
 // `labyrinth import text` turns back into a trace).
 #include <ext/stdio_filebuf.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
 #include "labyrinth/common/output_file.hpp"
+#include "labyrinth/common/text.hpp"
 #include "labyrinth/traces/text_trace.hpp"
 #include "log.hpp"
-#include "output_file.hpp"
 #include "trace_input.hpp"
 
 namespace labyrinth::cli {
@@ -24,15 +27,21 @@ struct ScriptOptions {
 
 int run_script(const ScriptOptions& options) {
   auto reader = open_trace_or_exit(options.input, traces::TraceReader::ReadAhead::Blocks);
+  std::optional<common::OutputFile> target;
   std::unique_ptr<__gnu_cxx::stdio_filebuf<char>> buffer;
   std::unique_ptr<std::ostream> file;
   std::ostream* out = &std::cout;
   if (options.output != "-") {
-    int fd = -1;
     try {
-      fd = open_trace_data_output(options.output, options.force);
+      target.emplace(options.output, common::OutputPolicy{.overwrite = options.force, .private_data = true});
     } catch (const common::OutputError& e) {
       error("{}", e.what());
+      return kExitFailure;
+    }
+    // The stream owns (and closes) a duplicate; the OutputFile commits its own descriptor.
+    const int fd = ::dup(target->fd());
+    if (fd < 0) {
+      error("{}: {}", options.output, common::errno_text(errno));
       return kExitFailure;
     }
     buffer = std::make_unique<__gnu_cxx::stdio_filebuf<char>>(fd, std::ios::out);
@@ -41,9 +50,20 @@ int run_script(const ScriptOptions& options) {
   }
   traces::write_text_trace(*reader, *out);
   out->flush();
-  if (!*out) {
+  const bool written = static_cast<bool>(*out);
+  file.reset();
+  buffer.reset();
+  if (!written) {
     error("{}: write failed", options.output == "-" ? std::string("stdout") : options.output);
     return kExitFailure;
+  }
+  if (target) {
+    try {
+      target->commit();
+    } catch (const common::OutputError& e) {
+      error("{}", e.what());
+      return kExitFailure;
+    }
   }
   return report_trace_damage(*reader);
 }

@@ -13,13 +13,9 @@ namespace labyrinth::cli {
 std::string write_text_output(const std::string& path, const std::string& content);
 std::string write_json_output(const std::string& path, const nlohmann::ordered_json& document);
 
-// Opens a file that holds trace data (the text twin) for writing: created 0600, never
-// through a symbolic link, an existing regular file only with `force` (a FIFO or device is
-// written as is). Returns the descriptor; throws common::OutputError.
-int open_trace_data_output(const std::string& path, bool force);
-
-// Writes content that holds trace data (folded stacks) through open_trace_data_output, or
-// to stdout for "-". Returns an error message, or "" on success.
+// Writes content that holds trace data (folded stacks), or to stdout for "-": 0600, an
+// existing regular file only with `force` (a FIFO or device is written as is). Returns an
+// error message, or "" on success.
 std::string write_trace_data_output(const std::string& path, bool force, const std::string& content);
 
 }  // namespace labyrinth::cli

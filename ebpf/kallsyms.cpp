@@ -37,19 +37,16 @@ void KernelSymbols::load(std::istream& in) {
                    [](const Symbol& x, const Symbol& y) { return x.address < y.address; });
 }
 
-bool KernelSymbols::load_file(const std::string& path, std::string* error) {
+common::Outcome<KernelSymbols> KernelSymbols::from_file(const std::string& path) {
   std::ifstream in(path);
-  if (!in) {
-    if (error != nullptr) *error = path + ": " + std::strerror(errno);
-    return false;
+  if (!in) return common::Outcome<KernelSymbols>::failed(path + ": " + std::strerror(errno));
+  KernelSymbols symbols;
+  symbols.load(in);
+  if (symbols.symbols_.empty()) {
+    return common::Outcome<KernelSymbols>::failed(path +
+                                                  " shows no addresses (kernel.kptr_restrict, or missing CAP_SYSLOG)");
   }
-  load(in);
-  if (symbols_.empty()) {
-    if (error != nullptr)
-      *error = path + " shows no addresses (kernel.kptr_restrict, or missing CAP_SYSLOG)";
-    return false;
-  }
-  return true;
+  return symbols;
 }
 
 std::string KernelSymbols::symbolize(std::uint64_t address) const {

@@ -12,20 +12,12 @@
 #include <cstring>
 
 #include "child_command.hpp"
+#include "labyrinth/common/text.hpp"
 
 namespace labyrinth::ebpf {
 namespace {
 
 using Kind = RecordError::Kind;
-
-std::string join(const std::vector<std::string>& v, std::string_view sep) {
-  std::string out;
-  for (const auto& s : v) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -84,8 +76,11 @@ void collect_facts(const RecordOptions& o, RecordPlan& plan, RecordObserver& obs
   plan.facts = collect_system_facts(plan.kernel.tracefs.path);
   for (const auto& w : plan.facts.warnings) observer.warning(w);
   if (o.call_graph) {
-    std::string why;
-    if (!plan.symbols.load_file("/proc/kallsyms", &why)) observer.warning("kernel stacks stay unsymbolized: " + why);
+    if (auto symbols = KernelSymbols::from_file("/proc/kallsyms")) {
+      plan.symbols = std::move(*symbols);
+    } else {
+      observer.warning("kernel stacks stay unsymbolized: " + symbols.why());
+    }
   }
 }
 
@@ -154,7 +149,7 @@ traces::TraceHeader make_header(const RecordOptions& o, RecordPlan& plan, const 
     plan.missing.push_back(section.substr(section.find('/') + 1));
   }
   header.missing_events = plan.missing;
-  header.options["events"] = join(header.events, ",");
+  header.options["events"] = common::join(header.events, ",");
   header.options["pid"] = std::to_string(o.pid);
   header.options["min_order"] = std::to_string(o.min_order);
   header.options["call_graph"] = o.call_graph ? "1" : "0";

@@ -45,14 +45,13 @@ SystemFacts collect_system_facts(const std::string& tracefs) {
   }
 
   const std::string format = tracefs + "/events/kmem/mm_page_alloc/format";
-  std::string why;
-  if (auto table = traces::GfpTable::from_format_file(format, &why)) {
+  if (auto table = traces::GfpTable::from_format_file(format)) {
     f.gfp_table = std::move(*table);
     f.gfp_table_source = traces::GfpTableSource::FormatFile;
   } else {
     f.gfp_table = traces::GfpTable::builtin_linux_6_10();
     f.gfp_table_source = traces::GfpTableSource::BuiltIn;
-    f.gfp_table_problem = format + ": " + (why.empty() ? std::string("unusable") : why);
+    f.gfp_table_problem = table.why();  // names the file
     f.warnings.push_back("cannot read the GFP flag table (" + f.gfp_table_problem +
                          "); using the built-in Linux 6.10 table");
   }

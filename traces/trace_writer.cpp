@@ -1,11 +1,10 @@
 #include "labyrinth/traces/trace_writer.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 #include "block_format.hpp"
@@ -16,6 +15,7 @@
 #include "labyrinth/traces/trace_error.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
 #include "snapshot_codec.hpp"
+#include "labyrinth/common/output_file.hpp"
 #include "labyrinth/common/text.hpp"
 
 namespace labyrinth::traces {
@@ -24,39 +24,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 using common::errno_text;
-
-int open_output(const std::string& path, const WriterOptions& options) {
-  const auto mode = static_cast<mode_t>(options.file_mode);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd >= 0) return fd;
-  int err = errno;
-  if (err == EEXIST && options.overwrite) {
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-      throw TraceError(TraceError::Kind::Io, path + ": is a symbolic link; refusing to write through it");
-    }
-    if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-      throw TraceError(TraceError::Kind::Io, path + ": exists and is not a regular file");
-    }
-    fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) {
-      ::fchmod(fd, mode);
-      return fd;
-    }
-    err = errno;
-  }
-  if (err == EEXIST) {
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-      throw TraceError(TraceError::Kind::Io, path + ": is a symbolic link; refusing to write through it");
-    }
-    throw TraceError(TraceError::Kind::Io, path + ": file exists (use -f to overwrite it)");
-  }
-  if (err == ELOOP) {
-    throw TraceError(TraceError::Kind::Io, path + ": is a symbolic link; refusing to write through it");
-  }
-  throw TraceError(TraceError::Kind::Io, path + ": cannot create: " + errno_text(err));
-}
 
 format::BlockType block_type(BlockRole role) {
   switch (role) {
@@ -73,8 +40,8 @@ format::BlockType block_type(BlockRole role) {
 struct TraceWriter::Impl {
   std::string path;
   WriterOptions options;
-  int fd = -1;
-  bool owns_fd = true;  // false: the caller's file (OutputFile), fsynced but not closed
+  std::optional<common::OutputFile> file;  // with a path: the trace, written in place
+  int fd = -1;  // file's, or the caller's (fsynced but not closed)
   std::uint64_t offset = 0;
   bool finished = false;
   bool broken = false;
@@ -93,9 +60,6 @@ struct TraceWriter::Impl {
   TraceFooter totals;
 
   explicit Impl(const WriterOptions& o) : options(o), encoder(o.compression_level) {}
-  ~Impl() {
-    if (fd >= 0 && owns_fd) ::close(fd);
-  }
 
   void fail(const std::string& message) {
     broken = true;
@@ -168,7 +132,14 @@ struct TraceWriter::Impl {
 TraceWriter::TraceWriter(std::string path, TraceHeader header, WriterOptions options)
     : impl_(std::make_unique<Impl>(options)) {
   impl_->path = std::move(path);
-  impl_->fd = open_output(impl_->path, impl_->options);
+  // In place: a recording is readable while it grows, and what was written stays after a kill.
+  try {
+    impl_->file.emplace(impl_->path,
+                        common::OutputPolicy{.overwrite = options.overwrite, .private_data = true, .in_place = true});
+  } catch (const common::OutputError& e) {
+    throw TraceError(TraceError::Kind::Io, e.what());
+  }
+  impl_->fd = impl_->file->fd();
   start(std::move(header));
 }
 
@@ -176,7 +147,6 @@ TraceWriter::TraceWriter(int fd, std::string name, TraceHeader header, WriterOpt
     : impl_(std::make_unique<Impl>(options)) {
   impl_->path = std::move(name);
   impl_->fd = fd;
-  impl_->owns_fd = false;
   start(std::move(header));
 }
 
@@ -283,16 +253,14 @@ void TraceWriter::finish(const Snapshot& end_snapshot, TraceFooter footer) {
   }
   w.write_block(format::BlockType::Footer, 0, nlohmann::json(footer).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), false);
   if (::fsync(w.fd) != 0 && errno != EINVAL) w.fail(w.path + ": fsync failed: " + errno_text(errno));
-  if (!w.owns_fd) {
-    w.fd = -1;
-    w.finished = true;
-    return;
-  }
-  if (::close(w.fd) != 0) {
-    w.fd = -1;
-    w.fail(w.path + ": close failed: " + errno_text(errno));
-  }
   w.fd = -1;
+  if (w.file) {
+    try {
+      w.file->commit();
+    } catch (const common::OutputError& e) {
+      w.fail(e.what());
+    }
+  }
   w.finished = true;
 }
 

@@ -9,6 +9,8 @@
 #include <array>
 #include <set>
 
+
+#include "explain_steps.hpp"
 #include "labyrinth/allocator/gfp.hpp"
 #include "labyrinth/allocator/watermarks.hpp"
 
@@ -18,51 +20,9 @@ namespace {
 using allocator::WatermarkFailure;
 using allocator::WatermarkGeneration;
 using allocator::ZoneType;
-
-std::optional<ZoneType> zone_type_of(std::string_view name) {
-  if (name == "DMA") return ZoneType::Dma;
-  if (name == "DMA32") return ZoneType::Dma32;
-  if (name == "Normal") return ZoneType::Normal;
-  if (name == "HighMem") return ZoneType::HighMem;
-  if (name == "Movable") return ZoneType::Movable;
-  if (name == "Device") return ZoneType::Device;
-  return std::nullopt;
-}
-
-std::string_view zone_name(ZoneType t) {
-  static constexpr std::array<std::string_view, 6> kNames{"DMA", "DMA32", "Normal", "HighMem", "Movable", "Device"};
-  return kNames[allocator::index_of(t)];
-}
-
-std::string version_string(const traces::KernelVersion& v) { return fmt::format("{}.{}.{}", v.major, v.minor, v.patch); }
-
-bool version_at_least(const std::optional<traces::KernelVersion>& v, unsigned major, unsigned minor) {
-  return v && (v->major > major || (v->major == major && v->minor >= minor));
-}
-
-std::vector<std::string> split_flags(const std::string& s) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= s.size()) {
-    const auto bar = s.find('|', start);
-    out.push_back(s.substr(start, bar == std::string::npos ? std::string::npos : bar - start));
-    if (bar == std::string::npos) break;
-    start = bar + 1;
-  }
-  return out;
-}
-
-// Frames of the page and slab allocators themselves, and of the stack dump.
-bool allocator_frame(std::string_view f) {
-  static constexpr std::array<std::string_view, 32> kPrefixes{
-      "dump_stack", "__dump_stack", "show_stack", "dump_backtrace", "unwind_backtrace", "warn_alloc",
-      "__alloc_pages", "alloc_pages", "__get_free_pages", "get_free_pages", "get_page_from_freelist",
-      "__alloc_frozen_pages", "alloc_frozen_pages", "__folio_alloc", "folio_alloc", "alloc_slab_page",
-      "allocate_slab", "new_slab", "___slab_alloc", "__slab_alloc", "kmem_cache_alloc", "__kmem_cache_alloc",
-      "__kmalloc", "kmalloc", "__do_kmalloc", "slab_alloc", "cache_grow", "cache_alloc_refill",
-      "____cache_alloc", "fallback_alloc", "kmem_getpages", "__alloc_pages_node"};
-  return std::any_of(kPrefixes.begin(), kPrefixes.end(), [f](std::string_view p) { return f.substr(0, p.size()) == p; });
-}
+using detail::version_at_least;
+using detail::zone_name;
+using detail::zone_type_of;
 
 std::uint8_t type_mask_of(std::string_view letters) {
   using allocator::MigrateType;
@@ -81,46 +41,6 @@ std::uint8_t type_mask_of(std::string_view letters) {
     m = static_cast<std::uint8_t>(m | (1u << allocator::index_of(t)));
   }
   return m;
-}
-
-struct Rights {
-  allocator::WatermarkRights wm;
-  bool boost_retry = false;  // zone_watermark_fast's order-0 retry without the boost
-  std::string text;
-};
-
-Rights rights_for(WatermarkGeneration gen, std::uint64_t gfp, unsigned order, const traces::GfpBits& b,
-                  const std::optional<traces::KernelVersion>& version) {
-  Rights r;
-  const bool nomemalloc = (gfp & b.nomemalloc) != 0;
-  const bool movable = (gfp & b.movable) != 0 && (gfp & b.reclaimable) == 0;
-  r.wm.high = (gfp & b.high) != 0;
-  r.wm.cma = movable && version_at_least(version, 3, 5);
-  switch (gen) {
-    case WatermarkGeneration::PerOrderLoop:
-      // gfp_to_alloc_flags: ALLOC_HARDER for callers that cannot wait.
-      r.wm.harder = (gfp & b.wait) == 0 && !nomemalloc;
-      r.text = fmt::format("ALLOC_WMARK_MIN{}{}{}", r.wm.high ? "|ALLOC_HIGH" : "", r.wm.harder ? "|ALLOC_HARDER" : "",
-                           r.wm.cma ? "|ALLOC_CMA" : "");
-      break;
-    case WatermarkGeneration::HarderFlag:
-      // ALLOC_HARDER is keyed on __GFP_ATOMIC; it also opens the highatomic lists.
-      r.wm.harder = (gfp & b.atomic) != 0 && !nomemalloc;
-      r.wm.highatomic = r.wm.harder;
-      r.boost_retry = order == 0 && (gfp & b.atomic) != 0 && version_at_least(version, 5, 9);
-      r.text = fmt::format("ALLOC_WMARK_MIN{}{}{}", r.wm.high ? "|ALLOC_HIGH" : "", r.wm.harder ? "|ALLOC_HARDER" : "",
-                           r.wm.cma ? "|ALLOC_CMA" : "");
-      break;
-    case WatermarkGeneration::ReserveFlags:
-      r.wm.harder = (gfp & b.direct_reclaim) == 0 && !nomemalloc;  // ALLOC_NON_BLOCK
-      r.wm.highatomic = r.wm.harder && order > 0 && r.wm.high;
-      r.boost_retry = order == 0 && r.wm.high;
-      r.text = fmt::format("ALLOC_WMARK_MIN{}{}{}{}", r.wm.high ? "|ALLOC_MIN_RESERVE" : "",
-                           r.wm.harder ? "|ALLOC_NON_BLOCK" : "", r.wm.highatomic ? "|ALLOC_HIGHATOMIC" : "",
-                           r.wm.cma ? "|ALLOC_CMA" : "");
-      break;
-  }
-  return r;
 }
 
 Cause cause_of(WatermarkFailure f) {
@@ -247,10 +167,7 @@ Explanation explain_report(const FailureReport& r, const std::optional<traces::K
   e.kernel_release = r.release;
   e.gfp_printed_names = r.gfp_names;
   auto give_up = [&e](Status status, std::string problem) {
-    e.status = status;
-    e.cause = Cause::Incomplete;
-    e.problem = std::move(problem);
-    e.verdict = fmt::format("{}: {}", status == Status::Unsupported ? "not modelled" : "incomplete", e.problem);
+    detail::give_up(e, status, std::move(problem));
     return e;
   };
   if (!r.order || !r.gfp) {
@@ -258,88 +175,12 @@ Explanation explain_report(const FailureReport& r, const std::optional<traces::K
   }
   e.order = *r.order;
   e.gfp = *r.gfp;
-
-  // The kernel version: --kernel, else the CPU line, else an assumption that is said so.
-  std::optional<traces::KernelVersion> version = forced ? forced : r.version;
-  e.version_source = forced ? "--kernel" : (r.version ? "log" : "assumed");
-  if (version) {
-    if (version->major < 2 || (version->major == 2 && (version->minor < 6 || (version->minor == 6 && version->patch < 24)))) {
-      e.kernel_version = version_string(*version);
-      return give_up(Status::Unsupported, fmt::format("kernel {} predates mobility grouping (2.6.24); its allocator "
-                                                      "is not modelled", e.kernel_version));
-    }
-    if (version->major >= 8) {
-      e.kernel_version = version_string(*version);
-      return give_up(Status::Unsupported, fmt::format("kernel {} is newer than the rules read (7.x)", e.kernel_version));
-    }
-  }
-  // The GFP era; the printed names, when there are any, must decode to the same bits.
-  std::optional<traces::GfpEra> era;
-  if (version) era = traces::gfp_era_of(*version);
-  if (!r.gfp_names.empty()) {
-    auto consistent = [&r](traces::GfpEra candidate) {
-      // Either the names parse to the mask, or the table prints the mask as those names (a
-      // composite like GFP_NOWAIT changed its bits within one era).
-      const traces::GfpTable t = traces::gfp_table_of(candidate);
-      const auto bits = t.parse(r.gfp_names);
-      return (bits && *bits == *r.gfp) || t.format(*r.gfp) == r.gfp_names;
-    };
-    std::optional<traces::GfpEra> newest;
-    for (traces::GfpEra candidate : traces::kAllGfpEras) {
-      if (consistent(candidate)) newest = candidate;
-    }
-    if (era && !consistent(*era)) {
-      if (newest) {
-        e.notes.push_back(fmt::format("the printed names ({}) do not decode to 0x{:x} with the {} GFP table; they do with "
-                                      "the {} table, which is used",
-                                      r.gfp_names, *r.gfp, traces::to_string(*era), traces::to_string(*newest)));
-        era = newest;
-      } else {
-        e.notes.push_back(fmt::format("the printed names ({}) match no known GFP table; decoding with the {} table",
-                                      r.gfp_names, traces::to_string(*era)));
-      }
-    } else if (!era && newest) {
-      era = newest;
-      e.notes.push_back(fmt::format("no kernel version in the log: the printed names fit the {} GFP layout (assumed)",
-                                    traces::to_string(*era)));
-    }
-  }
-  if (!era) {
-    // Masks were printed without names before 4.6; a mask without names is most likely older.
-    era = traces::GfpEra::Legacy;
-    e.notes.push_back("no kernel version and no flag names in the log: assumed a kernel before 4.4 (use --kernel)");
-  }
-  WatermarkGeneration gen{};
-  if (version) {
-    gen = version_at_least(version, 6, 3)   ? WatermarkGeneration::ReserveFlags
-          : version_at_least(version, 4, 4) ? WatermarkGeneration::HarderFlag
-                                            : WatermarkGeneration::PerOrderLoop;
-    e.kernel_version = version_string(*version);
-  } else {
-    gen = *era == traces::GfpEra::Legacy  ? WatermarkGeneration::PerOrderLoop
-          : *era == traces::GfpEra::V6_3 ? WatermarkGeneration::ReserveFlags
-                                         : WatermarkGeneration::HarderFlag;
-  }
-  e.gfp_era = std::string(traces::to_string(*era));
-  switch (gen) {
-    case WatermarkGeneration::PerOrderLoop: e.rules = "<=4.3 (ALLOC_HIGH/ALLOC_HARDER, per-order loop)"; break;
-    case WatermarkGeneration::HarderFlag: e.rules = "4.4-6.2 (ALLOC_HIGH/ALLOC_HARDER, highatomic, per-type block search)"; break;
-    case WatermarkGeneration::ReserveFlags: e.rules = "6.3+ (ALLOC_MIN_RESERVE/ALLOC_NON_BLOCK/ALLOC_HIGHATOMIC)"; break;
-  }
-  const traces::GfpTable table = traces::gfp_table_of(*era);
-  e.gfp_flags = split_flags(table.format(e.gfp));
-  const traces::GfpBits bits = traces::GfpBits::from(table);
-  const Rights rights = rights_for(gen, e.gfp, e.order, bits, version);
-  e.request = rights.text;
-  if ((e.gfp & bits.memalloc) != 0 && (e.gfp & bits.nomemalloc) == 0) {
-    e.notes.push_back("__GFP_MEMALLOC: the kernel may ignore the watermarks for this request; a failure then means "
-                      "no free page at all");
-  }
-  const bool can_reclaim = (e.gfp & (bits.wait | bits.direct_reclaim)) != 0;
-  if (can_reclaim) {
-    e.notes.push_back("this request could reclaim and compact: the kernel printed the failure after those attempts "
-                      "gave up, so the numbers are after reclaim");
-  }
+  const auto rules = detail::request_rules(e, r, forced);
+  if (!rules) return e;
+  const auto& version = rules->version;
+  const WatermarkGeneration gen = rules->gen;
+  const traces::GfpBits& bits = rules->bits;
+  const detail::Rights& rights = rules->rights;
 
   // Zonelist: every printed zone the request may use, highest first, node by node.
   allocator::GfpLayout layout;
@@ -505,104 +346,8 @@ Explanation explain_report(const FailureReport& r, const std::optional<traces::K
   else e.cause = e.zones.front().cause;
   e.status = e.cause == Cause::Incomplete ? Status::Incomplete : Status::Explained;
 
-  // Advice: the largest vm.min_free_kbytes under which some zone passes. __setup_per_zone_wmarks
-  // gives each lowmem zone min = pages_min * managed / lowmem_pages; boost stays as printed.
-  std::int64_t lowmem = 0;
-  bool managed_known = true;
-  std::int64_t current = 0;
-  for (const ZoneLines& z : r.zones) {
-    if (z.name == "HighMem" || z.name == "Movable" || z.name == "Device" || !z.has_stats) continue;
-    if (!z.managed_kb) managed_known = false;
-    lowmem += z.managed_kb.value_or(0) / ps;
-    current += (z.min_kb.value_or(0) - z.boost_kb.value_or(0));
-  }
-  if (lowmem > 0 && managed_known) e.current_min_free_kbytes = current;
-  for (std::size_t i = 0; i < e.zones.size(); ++i) {
-    ZoneVerdict& v = e.zones[i];
-    if (v.cause == Cause::Incomplete || !v.min_proportional || !managed_known || lowmem <= 0) continue;
-    const std::int64_t boost = rights.boost_retry ? 0 : v.boost_pages;  // the retry tests the unboosted min
-    auto passes = [&](std::int64_t pages_min) {
-      allocator::ZoneFreeState s = states[i];
-      s.mark = static_cast<std::int64_t>(allocator::mult_frac(static_cast<std::uint64_t>(pages_min),
-                                                              static_cast<std::uint64_t>(v.managed_pages),
-                                                              static_cast<std::uint64_t>(lowmem))) + boost;
-      return allocator::zone_watermark_ok_history(gen, s, e.order, rights.wm).ok;
-    };
-    if (!passes(0)) continue;
-    std::int64_t lo = 0, hi = std::int64_t{1} << 26;
-    while (lo < hi) {
-      const std::int64_t mid = lo + (hi - lo + 1) / 2;
-      if (passes(mid)) lo = mid;
-      else hi = mid - 1;
-    }
-    v.max_min_free_kbytes = lo * ps + (ps - 1);
-    if (!e.max_min_free_kbytes || *v.max_min_free_kbytes > *e.max_min_free_kbytes) {
-      e.max_min_free_kbytes = v.max_min_free_kbytes;
-    }
-  }
-
-  const ZoneVerdict& first = e.zones.front();
-  const std::string current_text =
-      e.current_min_free_kbytes ? fmt::format(" (now about {} kB, the sum of the zones' min)", *e.current_min_free_kbytes)
-                                : std::string();
-  switch (e.cause) {
-    case Cause::WouldPass:
-      e.verdict = fmt::format("would_pass: the printed state passes the check ({}); warn_alloc prints Mem-Info after "
-                              "the allocator gave up, so memory was freed in between",
-                              std::find_if(e.zones.begin(), e.zones.end(), [](const ZoneVerdict& v) {
-                                return v.cause == Cause::WouldPass;
-                              })->why);
-      break;
-    case Cause::Watermark:
-      e.verdict = fmt::format("watermark: {}", first.why);
-      break;
-    case Cause::Fragmentation:
-      e.verdict = fmt::format("fragmentation: {}", first.why);
-      break;
-    case Cause::Reserve:
-      e.verdict = fmt::format("reserve: {}", first.why);
-      break;
-    case Cause::Incomplete: {
-      const auto it = std::find_if(e.zones.begin(), e.zones.end(), [](const ZoneVerdict& v) {
-        return v.cause == Cause::Incomplete;
-      });
-      e.problem = it->why;
-      e.verdict = fmt::format("incomplete: {}", it->why);
-      break;
-    }
-  }
-  if (e.max_min_free_kbytes) {
-    e.advice = fmt::format("with vm.min_free_kbytes <= {} kB{} this request passes the watermark check on these "
-                           "numbers. A lower setting only lets it dig deeper into the reserve kept for atomic "
-                           "allocations; raising it makes kswapd keep more memory free ahead of bursts.",
-                           *e.max_min_free_kbytes, current_text);
-  } else if (e.cause == Cause::Fragmentation) {
-    e.advice = fmt::format("no watermark setting helps: {} had no usable free block of order {} (largest free block: "
-                           "order {}); compaction or a smaller order would",
-                           fmt::format("Node {} {}", first.node, first.name), e.order, first.outcome.largest_free_order);
-  } else if (e.cause == Cause::Reserve) {
-    e.advice = fmt::format("no watermark setting helps: the free blocks of order {} or above were highatomic or CMA "
-                           "blocks, which this request may not take",
-                           e.order);
-  } else if (e.cause == Cause::Watermark) {
-    e.advice = !managed_known ? "the zones' managed: sizes are not printed, so the min_free_kbytes that would pass "
-                                "cannot be derived"
-                              : "no vm.min_free_kbytes setting makes this request pass: the free pages do not exceed "
-                                "lowmem_reserve (vm.lowmem_reserve_ratio) and the order's own pages even at min 0";
-  }
-  // Kernels unwinding without frame pointers mark every frame "?" (2.6/3.x x86 logs often do):
-  // then the "?" frames are all there is, used and said so.
-  const bool any_reliable =
-      std::any_of(r.frames.begin(), r.frames.end(), [](const CallFrame& f) { return f.reliable; });
-  for (const CallFrame& f : r.frames) {
-    if ((any_reliable && !f.reliable) || allocator_frame(f.function)) continue;
-    if (e.callers.size() >= 6) break;
-    e.callers.push_back(f.function);
-  }
-  if (!any_reliable && !e.callers.empty()) {
-    e.notes.push_back("every stack frame is marked \"?\" (unwound without frame pointers): the callers shown may "
-                      "include stale return addresses");
-  }
+  detail::conclude(e, r, states, *rules);
+  detail::pick_callers(e, r);
   return e;
 }
 

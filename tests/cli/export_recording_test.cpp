@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "bpf_test.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
 #include "metrics_parser.hpp"
 #include "run_command.hpp"
@@ -49,11 +50,7 @@ class ExportRecording : public ::testing::Test {
                                     kWorkload});
       if (r.exit_code != 0) why = "labyrinth record failed (exit " + std::to_string(r.exit_code) + "): " + r.err;
     }
-    if (!why.empty()) {
-      const char* v = std::getenv("LABYRINTH_REQUIRE_BPF");
-      if (v != nullptr && std::string(v) == "1") FAIL() << "LABYRINTH_REQUIRE_BPF=1 but cannot record: " << why;
-      GTEST_SKIP() << why;
-    }
+    LABYRINTH_SKIP_OR_FAIL_WITHOUT(why.empty() ? why : "cannot record: " + why);
   }
   testing::TempDir dir_;
   std::string trace_;

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "bpf_test.hpp"
 #include "run_command.hpp"
 #include "temp_dir.hpp"
 
@@ -126,11 +127,6 @@ TEST_F(OutputSafety, AnExistingFileIsOverwrittenOnlyWithForce) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
-bool required() {
-  const char* v = std::getenv("LABYRINTH_REQUIRE_BPF");
-  return v != nullptr && std::string(v) == "1";
-}
-
 // import, stat, script and replay as nobody, started from a directory nobody can read:
 // none of them needs root, reads or writes the current directory, or needs /sys/kernel/tracing.
 TEST(Unprivileged, ImportStatScriptAndReplayWorkAsNobody) {
@@ -139,10 +135,7 @@ TEST(Unprivileged, ImportStatScriptAndReplayWorkAsNobody) {
   if (why.empty() && ::access("/usr/bin/setpriv", X_OK) != 0) why = "no setpriv";
   const passwd* nobody = ::getpwnam("nobody");
   if (why.empty() && nobody == nullptr) why = "no user nobody";
-  if (!why.empty()) {
-    if (required()) FAIL() << "LABYRINTH_REQUIRE_BPF=1 but " << why;
-    GTEST_SKIP() << why;
-  }
+  LABYRINTH_SKIP_OR_FAIL_WITHOUT(why);
   testing::TempDir base;
   ASSERT_EQ(::chmod(base.path().c_str(), 0711), 0);  // nobody may pass, not list
   const std::string cwd = base.file("cwd");

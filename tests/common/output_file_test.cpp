@@ -1,8 +1,9 @@
 // The one output module: what it refuses (a symbolic link, an existing file unless asked, a
 // directory), what it leaves behind when writing fails (nothing: read-only directory, disk
-// full), and the modes it creates.
+// full), the modes it creates, writing in place (a recording) and into a FIFO.
 #include "labyrinth/common/output_file.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -155,6 +156,65 @@ TEST_F(OutputFileTest, DiskFullGivesAnErrorAndLeavesNothing) {
   }
   EXPECT_EQ(slurp(small + "/kept"), "kept");
   EXPECT_EQ(entries(small), 1u);
+}
+
+TEST_F(OutputFileTest, InPlaceTheTargetGrowsAndStaysWhenAbandoned) {
+  const OutputPolicy in_place{.private_data = true, .in_place = true};
+  {
+    OutputFile out(path("rec.trace"), in_place);
+    out.write("first chunk");
+    EXPECT_EQ(slurp(path("rec.trace")), "first chunk");  // readable while it grows
+  }  // abandoned, as by a kill: what was written stays
+  EXPECT_EQ(slurp(path("rec.trace")), "first chunk");
+  EXPECT_EQ(entries(dir_.string()), 1u);
+  struct stat st {};
+  ASSERT_EQ(::stat(path("rec.trace").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_THROW(OutputFile(path("rec.trace"), in_place), OutputError);  // exists, no overwrite
+  ::chmod(path("rec.trace").c_str(), 0644);
+  {
+    OutputFile out(path("rec.trace"), OutputPolicy{.overwrite = true, .private_data = true, .in_place = true});
+    out.write("new");
+    out.commit();
+  }
+  EXPECT_EQ(slurp(path("rec.trace")), "new");  // truncated, and private again
+  ASSERT_EQ(::stat(path("rec.trace").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  fs::create_symlink(path("rec.trace"), path("link"));
+  EXPECT_THROW(OutputFile(path("link"), OutputPolicy{.overwrite = true, .in_place = true}), OutputError);
+  EXPECT_EQ(slurp(path("rec.trace")), "new");
+}
+
+TEST_F(OutputFileTest, AFifoIsWrittenAsItIsNotReplaced) {
+  ASSERT_EQ(::mkfifo(path("fifo").c_str(), 0600), 0);
+  const int reader = ::open(path("fifo").c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  write_file(path("fifo"), "through", OutputPolicy{.overwrite = true});
+  char buf[16] = {};
+  EXPECT_EQ(::read(reader, buf, sizeof buf), 7);
+  EXPECT_EQ(std::string(buf), "through");
+  ::close(reader);
+  EXPECT_TRUE(fs::is_fifo(path("fifo")));  // a rename would have put a regular file there
+  EXPECT_EQ(entries(dir_.string()), 1u);
+}
+
+TEST_F(OutputFileTest, CommitTemporaryFollowsTheSameRules) {
+  write_file(path("out"), "old", OutputPolicy{});
+  write_file(path("tmp"), "new", OutputPolicy{});
+  EXPECT_THROW(commit_temporary(path("tmp"), path("out"), false), OutputError);
+  EXPECT_EQ(slurp(path("out")), "old");
+  EXPECT_EQ(slurp(path("tmp")), "new");  // still there for the caller to remove
+  commit_temporary(path("tmp"), path("out"), true);
+  EXPECT_EQ(slurp(path("out")), "new");
+  EXPECT_FALSE(fs::exists(path("tmp")));
+  write_file(path("tmp2"), "x", OutputPolicy{});
+  commit_temporary(path("tmp2"), path("fresh"), false);
+  EXPECT_EQ(slurp(path("fresh")), "x");
+  fs::create_symlink(path("fresh"), path("link"));
+  write_file(path("tmp3"), "evil", OutputPolicy{});
+  EXPECT_THROW(commit_temporary(path("tmp3"), path("link"), true), OutputError);
+  EXPECT_TRUE(fs::is_symlink(path("link")));
+  EXPECT_EQ(slurp(path("fresh")), "x");
 }
 
 TEST_F(OutputFileTest, AnAbandonedFileLeavesNothing) {

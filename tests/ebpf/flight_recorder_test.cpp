@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "labyrinth/traces/trace_reader.hpp"
+#include "bpf_test.hpp"
 #include "run_command.hpp"
 #include "temp_dir.hpp"
 
@@ -37,18 +38,6 @@ std::string slurp(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-bool bpf_required() {
-  const char* v = std::getenv("LABYRINTH_REQUIRE_BPF");
-  return v != nullptr && std::string(v) == "1";
-}
-
-std::string bpf_unavailable() {
-  if (::geteuid() != 0) return "not root";
-  if (::access("/sys/kernel/btf/vmlinux", R_OK) != 0) return "no /sys/kernel/btf/vmlinux";
-  if (::access("/sys/kernel/tracing/events/kmem/mm_page_alloc/id", R_OK) != 0) return "no tracefs";
-  return {};
 }
 
 // The flight recorder running in the background; stderr goes to a file the test reads.
@@ -145,24 +134,7 @@ nlohmann::json mirror(const std::string& dump, const testing::TempDir& dir) {
   return nlohmann::json::parse(slurp(json));
 }
 
-class FlightRecorder : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const std::string why = bpf_unavailable();
-    if (!why.empty()) {
-      if (bpf_required()) FAIL() << "LABYRINTH_REQUIRE_BPF=1 but cannot record: " << why;
-      GTEST_SKIP() << why;
-    }
-    // One recording at a time on this machine's two CPUs (shared with record_test).
-    lock_fd_ = ::open("/tmp/labyrinth-ebpf-tests.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-    ASSERT_GE(lock_fd_, 0);
-    ASSERT_EQ(::flock(lock_fd_, LOCK_EX), 0);
-  }
-  void TearDown() override {
-    if (lock_fd_ >= 0) ::close(lock_fd_);
-  }
-  int lock_fd_ = -1;
-};
+using FlightRecorder = testing::BpfTest;
 
 TEST_F(FlightRecorder, Sigusr1DumpReadsBackAndValidatesInMirror) {
   testing::TempDir dir;
@@ -270,11 +242,7 @@ TEST_F(FlightRecorder, AFailedDumpIsLoggedAndRecordingGoesOn) {
 // Hugetlb reservations refused under a balloon (tests/ebpf/workloads/pressure.sh): order-9
 // allocations fail while the flight recorder runs; the dump holds them.
 TEST(FlightPressure, RefusedHugetlbReservationsGiveADumpThatHoldsTheFailure) {
-  const std::string why = bpf_unavailable();
-  if (!why.empty()) {
-    if (bpf_required()) FAIL() << "LABYRINTH_REQUIRE_BPF=1 but cannot record: " << why;
-    GTEST_SKIP() << why;
-  }
+  LABYRINTH_REQUIRE_RECORDING();
   const std::string hugepages_before = slurp("/proc/sys/vm/nr_hugepages");
   testing::TempDir dir;
   ASSERT_EQ(testing::run_command({"/bin/sh", LABYRINTH_SOURCE_DIR "/tests/ebpf/workloads/settle_memory.sh"}).exit_code, 0);
@@ -317,11 +285,7 @@ TEST(FlightPressure, RefusedHugetlbReservationsGiveADumpThatHoldsTheFailure) {
 // page allocations with __GFP_ACCOUNT that the memcg refuses are reported as failed, and a
 // trigger narrowed to that flag catches them.
 TEST(FlightPressure, MemcgChargeFailuresGiveADump) {
-  const std::string why = bpf_unavailable();
-  if (!why.empty()) {
-    if (bpf_required()) FAIL() << "LABYRINTH_REQUIRE_BPF=1 but cannot record: " << why;
-    GTEST_SKIP() << why;
-  }
+  LABYRINTH_REQUIRE_RECORDING();
   testing::TempDir dir;
   Recorder rec({"--flight-recorder", "20s,32M", "--trigger", "failure:gfp=__GFP_ACCOUNT", "-o", dir.file("memcg.trace")},
                dir.file("err"));

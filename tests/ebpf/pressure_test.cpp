@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "bpf_test.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
 #include "run_command.hpp"
 #include "temp_dir.hpp"
@@ -44,12 +45,7 @@ constexpr double kFreeTolerance = 0.01;
 constexpr double kHighOrderTolerance = 0.02;
 
 TEST(PressureRecording, MirrorMatchesTheKernelAndExplainsItsFailures) {
-  const char* required = std::getenv("LABYRINTH_REQUIRE_BPF");
-  const bool must = required != nullptr && std::string(required) == "1";
-  if (::geteuid() != 0) {
-    if (must) FAIL() << "LABYRINTH_REQUIRE_BPF=1 but not root";
-    GTEST_SKIP() << "not root";
-  }
+  LABYRINTH_REQUIRE_RECORDING();
   const std::string hugepages_before = read_knob("/proc/sys/vm/nr_hugepages");
   testing::TempDir dir;
   const std::string trace = dir.file("pressure.trace");
@@ -58,7 +54,7 @@ TEST(PressureRecording, MirrorMatchesTheKernelAndExplainsItsFailures) {
                           LABYRINTH_SOURCE_DIR "/tests/ebpf/workloads/pressure.sh", LABYRINTH_PAGE_WORKLOAD, "5"});
   // The balloon is given back whatever happened to the recording.
   EXPECT_EQ(read_knob("/proc/sys/vm/nr_hugepages"), hugepages_before);
-  if (r.exit_code != 0 && !must) GTEST_SKIP() << "cannot record: " << r.err;
+  if (r.exit_code != 0 && !testing::bpf_required()) GTEST_SKIP() << "cannot record: " << r.err;
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_NE(r.out.find("refused_at="), std::string::npos) << "the balloon never reached the floor\n" << r.out;
 

@@ -27,6 +27,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "bpf_test.hpp"
 #include "labyrinth/traces/trace_error.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
 
@@ -56,21 +57,6 @@ std::uint64_t boottime_ns() {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-// Why this machine cannot record, or "" if it can.
-std::string bpf_unavailable() {
-  if (::geteuid() != 0) return "not root";
-  if (::access("/sys/kernel/btf/vmlinux", R_OK) != 0) return "no /sys/kernel/btf/vmlinux";
-  if (::access("/sys/kernel/tracing/events/kmem/mm_page_alloc/id", R_OK) != 0 &&
-      ::access("/sys/kernel/debug/tracing/events/kmem/mm_page_alloc/id", R_OK) != 0)
-    return "no tracefs (mount -t tracefs nodev /sys/kernel/tracing)";
-  return {};
-}
-
-bool bpf_required() {
-  const char* v = std::getenv("LABYRINTH_REQUIRE_BPF");
-  return v != nullptr && std::string(v) == "1";
-}
-
 struct Process {
   pid_t pid = -1;
   std::string out_path, err_path;
@@ -87,17 +73,11 @@ struct Finished {
   }
 };
 
-class RecordTest : public ::testing::Test {
+class RecordTest : public labyrinth::testing::BpfTest {
  protected:
   void SetUp() override {
-    const std::string why = bpf_unavailable();
-    if (!why.empty()) {
-      if (bpf_required()) FAIL() << "LABYRINTH_REQUIRE_BPF=1 but cannot record: " << why;
-      GTEST_SKIP() << why;
-    }
-    lock_fd_ = ::open("/tmp/labyrinth-ebpf-tests.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-    ASSERT_GE(lock_fd_, 0);
-    ASSERT_EQ(::flock(lock_fd_, LOCK_EX), 0);
+    BpfTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     char tmpl[] = "/tmp/labyrinth-record-test-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
@@ -108,7 +88,7 @@ class RecordTest : public ::testing::Test {
       std::error_code ec;
       fs::remove_all(dir_, ec);
     }
-    if (lock_fd_ >= 0) ::close(lock_fd_);
+    BpfTest::TearDown();
   }
 
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
@@ -178,7 +158,6 @@ class RecordTest : public ::testing::Test {
 
   std::string dir_;
   std::vector<std::string> mounts_;
-  int lock_fd_ = -1;
 };
 
 std::optional<std::uint32_t> field(const std::string& text, const std::string& key) {

@@ -2,6 +2,9 @@
 // on samples (no privileges needed). The /proc text parsers are tested in tests/procfs.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <sstream>
 
 #include "labyrinth/ebpf/kallsyms.hpp"
@@ -71,6 +74,32 @@ TEST(KernelSymbols, RestrictedKallsymsIsReportedAsUnusable) {
   syms.load(in);
   EXPECT_EQ(syms.size(), 0u);
   EXPECT_EQ(syms.symbolize(0xffffffff81000000), "0xffffffff81000000");
+}
+
+TEST(KernelSymbols, FromFileLoadsOrSaysWhyNot) {
+  const std::string missing = "/nonexistent/kallsyms";
+  const auto none = KernelSymbols::from_file(missing);
+  EXPECT_FALSE(none.ok());
+  EXPECT_EQ(none.why(), missing + ": No such file or directory");
+
+  auto from_text = [](const std::string& text) {
+    char path[] = "/tmp/labyrinth-kallsyms-XXXXXX";
+    const int fd = ::mkstemp(path);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ::close(fd);
+    auto symbols = KernelSymbols::from_file(path);
+    ::unlink(path);
+    return symbols;
+  };
+  const auto hidden = from_text("0000000000000000 T _stext\n0000000000000000 T foo\n");
+  EXPECT_FALSE(hidden.ok());
+  EXPECT_NE(hidden.why().find("kptr_restrict"), std::string::npos) << hidden.why();
+
+  const auto shown = from_text("ffffffff81000000 T _stext\nffffffff81200000 T __alloc_pages_noprof\n");
+  ASSERT_TRUE(shown.ok()) << shown.why();
+  EXPECT_EQ(shown.why(), "");
+  EXPECT_EQ(shown->symbolize(0xffffffff81200010), "__alloc_pages_noprof+0x10");
 }
 
 }  // namespace

@@ -9,10 +9,9 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace labyrinth::traces;
-  std::string error;
-  const auto table = GfpTable::from_format_text(labyrinth::fuzz::as_text(data, size), &error);
+  const auto table = GfpTable::from_format_text(labyrinth::fuzz::as_text(data, size));
   if (!table) {
-    if (error.empty()) labyrinth::fuzz::fail("no table and no reason");
+    if (table.why().empty()) labyrinth::fuzz::fail("no table and no reason");
     return 0;
   }
   if (table->empty()) labyrinth::fuzz::fail("an empty table was accepted");

@@ -26,9 +26,9 @@ std::string format_with(const std::string& list) {
 }
 
 TEST(GfpFormatParser, RealFormatFileOfThisMachine) {
-  std::string error;
-  const auto table = GfpTable::from_format_file(sample_path("mm_page_alloc.format"), &error);
-  ASSERT_TRUE(table.has_value()) << error;
+  const auto table = GfpTable::from_format_file(sample_path("mm_page_alloc.format"));
+  ASSERT_TRUE(table.ok()) << table.why();
+  EXPECT_EQ(table.why(), "");
   EXPECT_EQ(table->bits_of("__GFP_HIGH"), 0x20U);
   EXPECT_EQ(table->bits_of("GFP_ATOMIC"), 0x820U);
   EXPECT_EQ(table->bits_of("__GFP_NO_OBJ_EXT"), std::uint64_t{1} << 24);
@@ -61,9 +61,8 @@ TEST(GfpFormatParser, Pre610HexLiteralsAndCasts) {
       "{(unsigned long)(( gfp_t)0x1000000u), \"__GFP_SKIP_ZERO\"}, "
       "{(unsigned long)(( gfp_t)0), \"__GFP_SKIP_KASAN\"}, "
       "{(unsigned long)(( gfp_t)0x4000000u), \"__GFP_NOLOCKDEP\"}, { -1, NULL }");
-  std::string error;
-  const auto table = GfpTable::from_format_text(text, &error);
-  ASSERT_TRUE(table.has_value()) << error;
+  const auto table = GfpTable::from_format_text(text);
+  ASSERT_TRUE(table.ok()) << table.why();
   EXPECT_EQ(table->bits_of("GFP_ATOMIC"), 0xa20U);
   EXPECT_EQ(table->bits_of("__GFP_ATOMIC"), 0x200U);
   EXPECT_EQ(table->bits_of("GFP_TRANSHUGE_LIGHT"), 0x1c20caU);
@@ -78,41 +77,40 @@ TEST(GfpFormatParser, UnresolvedEnumNamesFail) {
   const std::string text = format_with(
       "{( unsigned long)(( gfp_t)((((1UL))) << (___GFP_HIGH_BIT))), \"__GFP_HIGH\"}, "
       "{( unsigned long)(( gfp_t)((((1UL))) << (___GFP_IO_BIT))), \"__GFP_IO\"}, { 0, ((void *)0) }");
-  std::string error;
-  EXPECT_FALSE(GfpTable::from_format_text(text, &error).has_value());
-  EXPECT_NE(error.find("___GFP_HIGH_BIT"), std::string::npos) << error;
-  EXPECT_NE(error.find("__GFP_HIGH"), std::string::npos) << error;
+  const auto table = GfpTable::from_format_text(text);
+  EXPECT_FALSE(table.ok());
+  EXPECT_NE(table.why().find("___GFP_HIGH_BIT"), std::string::npos) << table.why();
+  EXPECT_NE(table.why().find("__GFP_HIGH"), std::string::npos) << table.why();
 }
 
 TEST(GfpFormatParser, RejectsFilesWithoutAFlagList) {
-  std::string error;
-  EXPECT_FALSE(GfpTable::from_format_text("name: mm_page_free\nprint fmt: \"page=%p pfn=0x%lx order=%d\", "
-                                          "REC->pfn, REC->pfn, REC->order\n",
-                                          &error)
-                   .has_value());
-  EXPECT_NE(error.find("__print_flags"), std::string::npos);
-  EXPECT_FALSE(GfpTable::from_format_text("print fmt: \"%s\", __print_flags(REC->gfp_flags, \"|\", "
-                                          "{(unsigned long)0x20u, \"__GFP_HIGH\"}",
-                                          &error)
-                   .has_value())
-      << "a list cut short is rejected";
-  EXPECT_NE(error.find("no end"), std::string::npos) << error;
-  EXPECT_FALSE(GfpTable::from_format_text(format_with("{(unsigned long)(0x20u +), \"__GFP_HIGH\"}, {0, NULL}"), &error)
-                   .has_value());
-  EXPECT_NE(error.find("__GFP_HIGH"), std::string::npos) << error;
-  EXPECT_FALSE(GfpTable::from_format_text(format_with("{(unsigned long)(1UL << 64), \"__GFP_HIGH\"}, {0, NULL}"), &error)
-                   .has_value());
-  EXPECT_NE(error.find("shift"), std::string::npos) << error;
-  EXPECT_FALSE(GfpTable::from_format_text(format_with("{ 0, ((void *)0) }"), &error).has_value()) << "empty table";
+  // Each unusable text gives no table and a reason that says what is wrong.
+  auto why_not = [](const std::string& text) {
+    const auto table = GfpTable::from_format_text(text);
+    EXPECT_FALSE(table.ok()) << text;
+    EXPECT_FALSE(table.why().empty()) << text;
+    return table.why();
+  };
+  EXPECT_NE(why_not("name: mm_page_free\nprint fmt: \"page=%p pfn=0x%lx order=%d\", REC->pfn, REC->pfn, REC->order\n")
+                .find("__print_flags"),
+            std::string::npos);
+  // a list cut short
+  EXPECT_NE(why_not("print fmt: \"%s\", __print_flags(REC->gfp_flags, \"|\", {(unsigned long)0x20u, \"__GFP_HIGH\"}")
+                .find("no end"),
+            std::string::npos);
+  EXPECT_NE(why_not(format_with("{(unsigned long)(0x20u +), \"__GFP_HIGH\"}, {0, NULL}")).find("__GFP_HIGH"),
+            std::string::npos);
+  EXPECT_NE(why_not(format_with("{(unsigned long)(1UL << 64), \"__GFP_HIGH\"}, {0, NULL}")).find("shift"),
+            std::string::npos);
+  why_not(format_with("{ 0, ((void *)0) }"));  // an empty table
 }
 
 TEST(GfpFormatParser, CIntegerSemantics) {
   // ~ on a 32-bit gfp_t stays 32 bits wide; ~ on an int sign-extends when widened.
   auto single = [](const std::string& expr) {
-    std::string error;
     const auto t = GfpTable::from_format_text(
-        format_with("{" + expr + ", \"__GFP_X\"}, {(unsigned long)0x1u, \"__GFP_DMA\"}, { 0, ((void *)0) }"), &error);
-    EXPECT_TRUE(t.has_value()) << expr << ": " << error;
+        format_with("{" + expr + ", \"__GFP_X\"}, {(unsigned long)0x1u, \"__GFP_DMA\"}, { 0, ((void *)0) }"));
+    EXPECT_TRUE(t.ok()) << expr << ": " << t.why();
     return t ? t->bits_of("__GFP_X") : 0;
   };
   EXPECT_EQ(single("(unsigned long)(~(( gfp_t)0x400u))"), 0xfffffbffULL);

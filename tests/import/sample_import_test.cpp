@@ -78,9 +78,8 @@ TEST_P(SampleImport, MatchesAnIndependentScanOfTheText) {
   const std::string out = dir.file("sample.trace");
   traces::import::ImportOptions options;
   options.format = sample.format;
-  std::string why;
-  const auto table = traces::GfpTable::from_format_file(sample_path("mm_page_alloc.format"), &why);
-  ASSERT_TRUE(table) << why;
+  const auto table = traces::GfpTable::from_format_file(sample_path("mm_page_alloc.format"));
+  ASSERT_TRUE(table) << table.why();
   options.gfp_table = *table;
   options.gfp_table_source = traces::GfpTableSource::FormatFile;
   auto input = traces::import::InputSource::open(sample_path(sample.file));
@@ -187,8 +186,7 @@ TEST(SampleImport, ImportedSampleTracesAreCurrent) {
     auto input = traces::import::InputSource::open(sample_path(sample.file));
     traces::import::ImportOptions options;
     options.format = sample.format;
-    std::string why;
-    options.gfp_table = *traces::GfpTable::from_format_file(sample_path("mm_page_alloc.format"), &why);
+    options.gfp_table = *traces::GfpTable::from_format_file(sample_path("mm_page_alloc.format"));
     options.gfp_table_source = traces::GfpTableSource::FormatFile;
     traces::import::import_capture(*input, dir.file("fresh.trace"), options);
     traces::TraceReader fresh(dir.file("fresh.trace"));

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "bpf_test.hpp"
 #include "json_schema_check.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
 #include "replay_test_util.hpp"
@@ -21,11 +22,6 @@ namespace labyrinth {
 namespace {
 
 using testing::run_labyrinth;
-
-bool bpf_required() {
-  const char* v = std::getenv("LABYRINTH_REQUIRE_BPF");
-  return v != nullptr && std::string(v) == "1";
-}
 
 nlohmann::json load(const std::string& path) {
   std::ifstream in(path);
@@ -62,10 +58,7 @@ class RealRecording : public ::testing::Test {
       const auto r = run_labyrinth({"record", "-o", trace_, "-m", "256", "--", "sh", "-c", kWorkload});
       if (r.exit_code != 0) why = "labyrinth record failed (exit " + std::to_string(r.exit_code) + "): " + r.err;
     }
-    if (!why.empty()) {
-      if (bpf_required()) FAIL() << "LABYRINTH_REQUIRE_BPF=1 but cannot record: " << why;
-      GTEST_SKIP() << why;
-    }
+    LABYRINTH_SKIP_OR_FAIL_WITHOUT(why.empty() ? why : "cannot record: " + why);
   }
   replay::testing::TempDir dir_;
   std::string trace_;

@@ -17,6 +17,7 @@
 #include "labyrinth/traces/text_trace.hpp"
 #include "labyrinth/traces/trace_error.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
+#include "labyrinth/common/output_file.hpp"
 #include "labyrinth/common/text.hpp"
 
 namespace labyrinth::traces::import {
@@ -148,15 +149,13 @@ std::string temp_name(const std::string& out_path, int n) {
 // Fails early, before any parsing, when the output cannot be written.
 void check_output(const std::string& input_name, const std::string& out_path, bool overwrite) {
   if (out_path.empty()) throw TraceError(TraceError::Kind::Io, "no output file given");
+  try {
+    common::check_output_target(out_path, overwrite);
+  } catch (const common::OutputError& e) {
+    throw TraceError(TraceError::Kind::Io, e.what());
+  }
   struct stat out_st {};
-  // lstat: the trace is put in place with rename(2), which would replace a symbolic link
-  // silently; refuse it like record does.
-  if (::lstat(out_path.c_str(), &out_st) == 0) {
-    if (S_ISLNK(out_st.st_mode)) {
-      throw TraceError(TraceError::Kind::Io, out_path + ": is a symbolic link; refusing to write through it");
-    }
-    if (S_ISDIR(out_st.st_mode)) throw TraceError(TraceError::Kind::Io, out_path + ": is a directory");
-    if (!overwrite) throw TraceError(TraceError::Kind::Io, out_path + ": file exists (use -f to overwrite it)");
+  if (::stat(out_path.c_str(), &out_st) == 0) {
     struct stat in_st {};
     if (input_name != "<stdin>" && ::stat(input_name.c_str(), &in_st) == 0 && in_st.st_dev == out_st.st_dev &&
         in_st.st_ino == out_st.st_ino) {
@@ -170,28 +169,12 @@ void check_output(const std::string& input_name, const std::string& out_path, bo
   ::unlink(probe.c_str());
 }
 
-// Puts the finished temporary file in place: atomically, and without replacing an existing
-// file unless asked to.
+// Puts the finished temporary file in place, by common::OutputFile's rules.
 void commit_output(const std::string& tmp, const std::string& out_path, bool overwrite) {
-  if (overwrite) {
-    if (::rename(tmp.c_str(), out_path.c_str()) != 0) {
-      throw TraceError(TraceError::Kind::Io, out_path + ": cannot move the trace into place: " + errno_text(errno));
-    }
-    return;
-  }
-  if (::link(tmp.c_str(), out_path.c_str()) == 0) {
-    ::unlink(tmp.c_str());
-    return;
-  }
-  const int err = errno;
-  if (err == EEXIST) throw TraceError(TraceError::Kind::Io, out_path + ": file exists (use -f to overwrite it)");
-  // Filesystems without hard links: the existence check above is the best we can do.
-  struct stat st {};
-  if (::stat(out_path.c_str(), &st) == 0) {
-    throw TraceError(TraceError::Kind::Io, out_path + ": file exists (use -f to overwrite it)");
-  }
-  if (::rename(tmp.c_str(), out_path.c_str()) != 0) {
-    throw TraceError(TraceError::Kind::Io, out_path + ": cannot move the trace into place: " + errno_text(errno));
+  try {
+    common::commit_temporary(tmp, out_path, overwrite);
+  } catch (const common::OutputError& e) {
+    throw TraceError(TraceError::Kind::Io, e.what());
   }
 }
 

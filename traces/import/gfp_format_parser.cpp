@@ -360,11 +360,8 @@ using common::trim;
 
 }  // namespace
 
-std::optional<GfpTable> GfpTable::from_format_text(std::string_view format_text, std::string* error) {
-  auto fail = [&](const std::string& message) -> std::optional<GfpTable> {
-    if (error != nullptr) *error = message;
-    return std::nullopt;
-  };
+common::Outcome<GfpTable> GfpTable::from_format_text(std::string_view format_text) {
+  auto fail = [](std::string message) { return common::Outcome<GfpTable>::failed(std::move(message)); };
   static constexpr std::string_view kPrintFlags = "__print_flags(";
   std::size_t args = std::string_view::npos;
   for (std::size_t at = format_text.find(kPrintFlags); at != std::string_view::npos;
@@ -433,22 +430,15 @@ std::optional<GfpTable> GfpTable::from_format_text(std::string_view format_text,
   return GfpTable(std::move(entries));
 }
 
-std::optional<GfpTable> GfpTable::from_format_file(const std::string& path, std::string* error) {
+common::Outcome<GfpTable> GfpTable::from_format_file(const std::string& path) {
   // tracefs files report size 0: read to the end instead of trusting the size.
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (error != nullptr) *error = path + ": cannot read: " + std::strerror(errno);
-    return std::nullopt;
-  }
+  if (!in) return common::Outcome<GfpTable>::failed(path + ": cannot read: " + std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad()) {
-    if (error != nullptr) *error = path + ": read failed";
-    return std::nullopt;
-  }
-  std::string why;
-  auto table = from_format_text(text.str(), &why);
-  if (!table && error != nullptr) *error = path + ": " + why;
+  if (in.bad()) return common::Outcome<GfpTable>::failed(path + ": read failed");
+  auto table = from_format_text(text.str());
+  if (!table) return common::Outcome<GfpTable>::failed(path + ": " + table.why());
   return table;
 }
 

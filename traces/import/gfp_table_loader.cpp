@@ -24,14 +24,14 @@ GfpTableChoice choose_gfp_table(const std::optional<std::string>& format_file, c
       throw TraceError(TraceError::Kind::Io, *format_file + ": cannot read the format file: " + std::strerror(errno));
     }
     ::close(fd);
-    std::string why;
-    if (auto table = GfpTable::from_format_file(*format_file, &why)) {
+    auto table = GfpTable::from_format_file(*format_file);
+    if (table) {
       choice.table = std::move(*table);
       choice.source = GfpTableSource::FormatFile;
       choice.path = *format_file;
       return choice;
     }
-    choice.warnings.push_back(why + "; falling back to the built-in table");
+    choice.warnings.push_back(table.why() + "; falling back to the built-in table");
     choice.table = GfpTable::builtin_linux_6_10();
     choice.source = GfpTableSource::BuiltIn;
     return choice;
@@ -39,14 +39,14 @@ GfpTableChoice choose_gfp_table(const std::optional<std::string>& format_file, c
   for (const std::string& dir : tracefs_dirs) {
     const std::string path = dir + "/events/kmem/mm_page_alloc/format";
     if (::access(path.c_str(), R_OK) != 0) continue;
-    std::string why;
-    if (auto table = GfpTable::from_format_file(path, &why)) {
+    auto table = GfpTable::from_format_file(path);
+    if (table) {
       choice.table = std::move(*table);
       choice.source = GfpTableSource::RunningKernel;
       choice.path = path;
       return choice;
     }
-    choice.warnings.push_back(why);
+    choice.warnings.push_back(table.why());
   }
   choice.table = GfpTable::builtin_linux_6_10();
   choice.source = GfpTableSource::BuiltIn;

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "labyrinth/common/outcome.hpp"
+
 namespace labyrinth::ebpf {
 
 class KernelSymbols {
@@ -14,8 +16,9 @@ class KernelSymbols {
   KernelSymbols() = default;
   // Reads a kallsyms-format stream. Symbols with address 0 (kptr_restrict) are skipped.
   void load(std::istream& in);
-  // Loads /proc/kallsyms; false (with *error) if it cannot be read or shows no addresses.
-  bool load_file(const std::string& path = "/proc/kallsyms", std::string* error = nullptr);
+  // Loads /proc/kallsyms. A file that cannot be read or shows no addresses is an expected
+  // outcome (recording goes on with unsymbolized stacks): why() says which.
+  static common::Outcome<KernelSymbols> from_file(const std::string& path = "/proc/kallsyms");
 
   // "func+0x1a", "func+0x1a [mod]", or "0xffffffff81234567" when unknown.
   [[nodiscard]] std::string symbolize(std::uint64_t address) const;

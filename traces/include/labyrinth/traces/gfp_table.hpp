@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "labyrinth/common/outcome.hpp"
+
 namespace labyrinth::traces {
 
 struct GfpFlagName {
@@ -29,9 +31,10 @@ class GfpTable {
   // The table of Linux 6.10+ without KASAN_HW_TAGS and LOCKDEP (this machine's 6.18 layout).
   static GfpTable builtin_linux_6_10();
   // Parse the `__print_flags(REC->gfp_flags, "|", {...})` list of a tracepoint format file.
-  // Returns nullopt (with a reason in *error) when no usable table is found.
-  static std::optional<GfpTable> from_format_text(std::string_view format_text, std::string* error = nullptr);
-  static std::optional<GfpTable> from_format_file(const std::string& path, std::string* error = nullptr);
+  // No usable table is an expected outcome (callers fall back to a built-in table and show
+  // why()): the file's reason names the file.
+  static common::Outcome<GfpTable> from_format_text(std::string_view format_text);
+  static common::Outcome<GfpTable> from_format_file(const std::string& path);
 
   // Render bits the way the kernel's trace_print_flags_seq does: greedy in table order,
   // leftovers as hex, 0 as "none".

@@ -21,13 +21,13 @@ struct WriterOptions {
   int compression_level = 3;               // zstd level
   std::uint32_t chunk_events = 1u << 16;   // events per chunk at most
   std::chrono::milliseconds max_chunk_age{1000};  // flush a chunk at least this often (see append)
-  unsigned file_mode = 0600;               // traces hold physical addresses
 };
 
 class TraceWriter {
  public:
-  // Creates the file (O_CREAT|O_EXCL|O_NOFOLLOW, or truncating a regular file with overwrite).
-  // Throws TraceError naming the path.
+  // Creates the file through common::OutputFile, in place and 0600 (traces hold physical
+  // addresses): exclusively, never through a symbolic link, an existing regular file only
+  // with overwrite. Throws TraceError naming the path.
   TraceWriter(std::string path, TraceHeader header, WriterOptions options = {});
   // Writes to a file the caller created and will commit (common::OutputFile): `name` is for
   // messages; finish() fsyncs it but leaves closing to the caller.
