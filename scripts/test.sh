@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds the release and the ASan+UBSan
-# flavours, runs every test in both, then fuzzes every libFuzzer target for 30 s
+# flavours, runs every test in both, then fuzzes every libFuzzer target for 20 s
 # (LABYRINTH_FUZZ_SECONDS). Tests that need BPF run for real as root; with
 # LABYRINTH_REQUIRE_BPF=1 a skipped BPF test is a failure.
 set -euo pipefail
@@ -14,13 +14,17 @@ for flavour in release asan; do
   bash scripts/build.sh "$flavour"
   echo "== test ($flavour)"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  if ! ctest --test-dir "build/$flavour" --output-on-failure -j "$(nproc)" --timeout 600; then
+  # The browser tests render a page in Chromium; the code that writes the page runs under ASan
+  # in the CLI's report tests, so the ASan pass leaves Chromium out (CI time, DEVELOPERS.md).
+  exclude=()
+  [ "$flavour" = asan ] && exclude=(-LE browser)
+  if ! ctest --test-dir "build/$flavour" --output-on-failure -j "$(nproc)" --timeout 600 "${exclude[@]}"; then
     status=1
   fi
 done
 # A bounded fuzz run of every target (tests/fuzz), two at a time; the budget is in DEVELOPERS.md.
-echo "== fuzz (${LABYRINTH_FUZZ_SECONDS:-30}s per target)"
-if ! bash scripts/fuzz.sh "${LABYRINTH_FUZZ_SECONDS:-30}"; then
+echo "== fuzz (${LABYRINTH_FUZZ_SECONDS:-20}s per target)"
+if ! bash scripts/fuzz.sh "${LABYRINTH_FUZZ_SECONDS:-20}"; then
   status=1
 fi
 exit $status
