@@ -78,19 +78,37 @@ class RecordMerger {
   [[nodiscard]] std::uint64_t late() const { return late_; }
   // records that arrived out of order within their CPU and were put in place
   [[nodiscard]] std::uint64_t reordered() const { return reordered_; }
+  // what the queues hold on to, used or not
+  [[nodiscard]] std::size_t capacity_bytes() const {
+    std::size_t n = 0;
+    for (const auto& q : queues_) n += q.items.capacity() * sizeof(pgrec_event);
+    return n;
+  }
+  // A queue keeps at most this much spare room once it drains (records; 2.5 MiB).
+  static constexpr std::size_t kKeptCapacity = std::size_t{1} << 16;
 
  private:
   struct Queue {
     std::vector<pgrec_event> items;
     std::size_t head = 0;
     std::size_t size() const { return items.size(); }
+    // A backlog drained at once (a reader starved of CPU) leaves a large capacity behind:
+    // give it back, so a long-running recorder returns to its steady memory (bench/flight's
+    // hour-long soak kept 320 MiB of one such queue).
     void compact() {
       if (head == items.size()) {
-        items.clear();
+        if (items.capacity() > kKeptCapacity) {
+          std::vector<pgrec_event> fresh;
+          fresh.reserve(kKeptCapacity);
+          items.swap(fresh);
+        } else {
+          items.clear();
+        }
         head = 0;
       } else if (head > 4096 && head * 2 > items.size()) {
         items.erase(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(head));
         head = 0;
+        if (items.capacity() > kKeptCapacity && items.size() * 4 < items.capacity()) items.shrink_to_fit();
       }
     }
   };

@@ -71,6 +71,20 @@ TEST(RecordMerger, CountsRecordsOlderThanAReleasedWatermark) {
   EXPECT_EQ(release(m, 60), (std::vector<std::uint64_t>{40}));
 }
 
+// A backlog of a million records (40 MB) drained at once: the queue gives its room back.
+TEST(RecordMerger, ADrainedBacklogGivesItsMemoryBack) {
+  RecordMerger m(2);
+  for (std::uint64_t ts = 1; ts <= 1'000'000; ++ts) m.push(rec(ts, 0));
+  EXPECT_GE(m.capacity_bytes(), 1'000'000 * sizeof(pgrec_event));
+  std::uint64_t out = 0;
+  m.release(800'000, [&](const pgrec_event&) { ++out; });
+  EXPECT_EQ(out, 800'000u);
+  EXPECT_LT(m.capacity_bytes(), 1'000'000 * sizeof(pgrec_event));  // mostly drained: shrunk to what is held
+  m.release_all([&](const pgrec_event&) { ++out; });
+  EXPECT_EQ(out, 1'000'000u);
+  EXPECT_LE(m.capacity_bytes(), 2 * RecordMerger::kKeptCapacity * sizeof(pgrec_event));
+}
+
 TEST(RecordMerger, RandomBatchesComeOutSorted) {
   std::mt19937_64 rng(7);
   constexpr int kCpus = 4;
