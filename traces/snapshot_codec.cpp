@@ -93,7 +93,7 @@ bool decode_snapshot(const unsigned char* data, std::size_t size, Snapshot& out,
     return false;
   }
   try {
-    const auto meta = nlohmann::json::parse(in.p, in.p + json_len);
+    const auto meta = parse_metadata(std::string_view(reinterpret_cast<const char*>(in.p), static_cast<std::size_t>(json_len)));
     out.ts_ns = meta.value("ts_ns", std::uint64_t{0});
     out.kpageflags_scan_ns = meta.value("kpageflags_scan_ns", std::uint64_t{0});
     out.zones = meta.value("zones", std::vector<ZoneSnapshot>{});

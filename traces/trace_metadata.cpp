@@ -13,6 +13,15 @@ std::vector<std::string> default_migratetype_names() {
   return {"Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate"};
 }
 
+json parse_metadata(std::string_view text) {
+  return json::parse(text.begin(), text.end(), [](int, json::parse_event_t event, json& value) {
+    if (event == json::parse_event_t::value && value.is_number_float()) {
+      throw json::out_of_range::create(406, "a number with a fraction or exponent, where only integers belong", nullptr);
+    }
+    return true;
+  });
+}
+
 void to_json(json& j, const GfpTable& table) {
   j = json::array();
   for (const auto& entry : table.entries()) j.push_back({{"mask", entry.mask}, {"name", entry.name}});

@@ -215,7 +215,7 @@ TraceReader::TraceReader(std::string path) : impl_(std::make_unique<Impl>()) {
                      r.damage.any() ? r.damage.message : at(r.path, r.block_offset) + "the trace header is missing");
   }
   try {
-    nlohmann::json::parse(text_of(first.raw)).get_to(r.header);
+    parse_metadata(text_of(first.raw)).get_to(r.header);
   } catch (const nlohmann::json::exception& e) {
     throw TraceError(TraceError::Kind::Corrupt, at(r.path, r.block_offset) + "the trace header is not valid: " + e.what());
   }
@@ -293,7 +293,7 @@ bool TraceReader::next(std::span<const PageEvent>& out) {
         break;
       case format::BlockType::Footer:
         try {
-          nlohmann::json::parse(text_of(b.raw)).get_to(r.footer);
+          parse_metadata(text_of(b.raw)).get_to(r.footer);
         } catch (const nlohmann::json::exception& e) {
           r.mark(false, false, std::string("the footer is not valid: ") + e.what());
           break;

@@ -305,6 +305,17 @@ TEST_F(Hostile, AbsurdHeaderCountsAreRefused) {
   }
 }
 
+// Metadata holds integers only: a huge float (found by the snapshot_decoder fuzzer, whose
+// conversion to uint64_t was undefined behaviour) is refused as the JSON is parsed.
+TEST(MetadataJson, NumbersWithAFractionOrExponentAreRefused) {
+  EXPECT_EQ(parse_metadata(R"({"zones": [{"free_pages": 18446744073709551615}]})")["zones"][0]["free_pages"],
+            18446744073709551615ull);
+  for (const char* text : {R"({"free_pages": 1.8493e19})", R"({"zones": [{"buddyinfo": [1, 2.5]}]})", "1e3"}) {
+    SCOPED_TRACE(text);
+    EXPECT_THROW((void)parse_metadata(text), nlohmann::json::exception);
+  }
+}
+
 TEST_F(Hostile, EventsOfUnknownKindsAreRefused) {
   // A valid one-event block, then its kind byte changed to 7 (no such kind).
   std::string raw;

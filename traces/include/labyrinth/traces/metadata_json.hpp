@@ -4,10 +4,17 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "labyrinth/traces/trace_metadata.hpp"
 
 namespace labyrinth::traces {
+
+// Parses metadata JSON read from a file. The metadata holds integers and strings only, so a
+// number with a fraction or an exponent (a damaged file) is refused here with a
+// nlohmann::json::exception: converting one that is out of range to an integer, as get<>
+// would, is undefined behaviour.
+[[nodiscard]] nlohmann::json parse_metadata(std::string_view text);
 
 // An array of {"mask", "name"} in table order.
 void to_json(nlohmann::json& j, const GfpTable& table);
