@@ -24,6 +24,7 @@
 #include "labyrinth/procfs/files.hpp"
 #include "labyrinth/procfs/free_blocks.hpp"
 #include "labyrinth/procfs/zoneinfo.hpp"
+#include "bpf_test.hpp"
 
 namespace labyrinth::allocator::testing {
 namespace {
@@ -94,31 +95,10 @@ std::optional<std::vector<FreeRun>> kpageflags_runs(std::uint64_t start, std::ui
   return runs;
 }
 
-bool kpageflags_readable() {
-  const int fd = ::open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return false;
-  }
-  std::uint64_t v = 0;
-  const bool ok = ::pread(fd, &v, sizeof v, 0) == static_cast<ssize_t>(sizeof v);
-  ::close(fd);
-  return ok;
-}
-
-bool require_privileged() {
-  const char* env = std::getenv("LABYRINTH_REQUIRE_BPF");
-  return env != nullptr && std::string(env) == "1";
-}
-
 std::optional<ZoneType> type_of(const std::string& name) { return zone_type_from_name(name); }
 
 TEST(KernelCrossCheck, KpageflagsFreeMapRebuildsBuddyinfoInQuietZones) {
-  if (!kpageflags_readable()) {
-    if (require_privileged()) {
-      FAIL() << "/proc/kpageflags is not readable and LABYRINTH_REQUIRE_BPF=1";
-    }
-    GTEST_SKIP() << "/proc/kpageflags is not readable (needs root)";
-  }
+  LABYRINTH_SKIP_OR_FAIL_WITHOUT(::labyrinth::testing::kpageflags_unreadable());
   const std::vector<ProcZone> all = procfs::parse_zoneinfo_detail(slurp("/proc/zoneinfo"));
   std::vector<ProcZone> quiet;
   for (const ProcZone& z : all) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bpf_test.hpp"
 #include "labyrinth/ebpf/kpageflags_scan.hpp"
 #include "labyrinth/procfs/files.hpp"
 #include "labyrinth/procfs/free_blocks.hpp"
@@ -123,28 +124,11 @@ TEST(KpageflagsScan, AnUnreadableFileIsAnErrorNamingIt) {
   EXPECT_THROW((void)scan_kpageflags("/dev/null", kZones, o), std::invalid_argument);
 }
 
-bool kpageflags_readable() {
-  const int fd = ::open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  std::uint64_t v = 0;
-  const bool ok = ::pread(fd, &v, sizeof v, 0) == static_cast<ssize_t>(sizeof v);
-  ::close(fd);
-  return ok;
-}
-
-bool require_privileged() {
-  const char* env = std::getenv("LABYRINTH_REQUIRE_BPF");
-  return env != nullptr && std::string(env) == "1";
-}
-
 // Two scans of this machine, the default one (memory ranges of /proc/iomem, threads) and a
 // plain one (the zones' spans whole, one thread), each against /proc/buddyinfo of the zones
 // that held still (DMA, DMA32) while it ran.
 TEST(KpageflagsScan, BothScansRebuildBuddyinfoOfQuietZones) {
-  if (!kpageflags_readable()) {
-    if (require_privileged()) FAIL() << "/proc/kpageflags is not readable and LABYRINTH_REQUIRE_BPF=1";
-    GTEST_SKIP() << "/proc/kpageflags is not readable (needs root)";
-  }
+  LABYRINTH_SKIP_OR_FAIL_WITHOUT(::labyrinth::testing::kpageflags_unreadable());
   const auto zones = procfs::parse_zoneinfo(procfs::read_file("/proc/zoneinfo"));
   KpageflagsScanOptions plain;
   plain.threads = 1;

@@ -8,6 +8,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -26,6 +27,17 @@ inline std::string bpf_unavailable() {
       ::access("/sys/kernel/debug/tracing/events/kmem/mm_page_alloc/id", R_OK) != 0)
     return "no tracefs (mount -t tracefs nodev /sys/kernel/tracing)";
   return {};
+}
+
+// Why /proc/kpageflags cannot be read (it needs root), or "" if it can: the tests that check
+// a free-page map against the kernel's need it, as recording does.
+inline std::string kpageflags_unreadable() {
+  const int fd = ::open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "/proc/kpageflags is not readable (needs root)";
+  std::uint64_t v = 0;
+  const bool ok = ::pread(fd, &v, sizeof v, 0) == static_cast<ssize_t>(sizeof v);
+  ::close(fd);
+  return ok ? std::string() : "/proc/kpageflags gives no data (needs root)";
 }
 
 // bpf_unavailable() as a skip message.
