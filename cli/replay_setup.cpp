@@ -20,6 +20,12 @@ void add_what_if_options(CLI::App* cmd, WhatIfOptions& o, const std::string& pre
   cmd->add_flag("--no-pcp", o.no_pcp, prefix + "no per-CPU page lists");
   cmd->add_flag("--compaction", o.compaction,
                 prefix + "model direct compaction in the slow path (not yet calibrated against the kernel's)");
+  cmd->add_flag("--pcp-decay", o.pcp_decay,
+                prefix + "decay per-CPU list high each vm.stat_interval (vmstat's decay_pcp_high; off: it predicted "
+                         "the kernel's failures worse)");
+  cmd->add_flag("--pcp-reclaim-clamp", o.pcp_reclaim_clamp,
+                prefix + "clamp per-CPU lists while kswapd runs (ZONE_RECLAIM_ACTIVE; off: it predicted the kernel's "
+                         "failures worse)");
   cmd->add_option("--balloon", o.balloon, prefix + "take SIZE of free memory away at the start (e.g. 512M, 2G)");
   cmd->add_option("--kswapd-rate", o.kswapd_rate,
                   prefix + "how fast kswapd reclaims, in MiB of trace time per second (default 1024)")
@@ -31,6 +37,8 @@ int fill_what_if(const WhatIfOptions& o, replay::WhatIf& w) {
   w.no_highatomic = o.no_highatomic;
   w.no_pcp = o.no_pcp;
   w.compaction = o.compaction;
+  w.pcp_decay = o.pcp_decay;
+  w.pcp_reclaim_clamp = o.pcp_reclaim_clamp;
   if (o.kswapd_rate) w.kswapd_mib_per_s = *o.kswapd_rate;
   if (!o.balloon.empty()) {
     const ParsedUnit size = parse_size(o.balloon);
@@ -61,13 +69,14 @@ int configure_replay_mode(const ReplayModeOptions& o, const traces::TraceReader&
   w.watermark_scale_factor = o.watermark_scale_factor;
   if (const int rc = fill_what_if(o, w); rc != kExitOk) return rc;
   const bool what_if = w.min_free_kbytes || w.watermark_scale_factor || w.watermark_boost_factor || w.no_highatomic ||
-                       w.no_pcp || w.compaction || w.balloon_bytes != 0 || o.kswapd_rate;
+                       w.no_pcp || w.compaction || w.pcp_decay || w.pcp_reclaim_clamp || w.balloon_bytes != 0 ||
+                       o.kswapd_rate;
   const auto& start = reader.start_snapshot();
   const bool has_map = start.present && !start.free_runs.empty();
   if (o.mode == "mirror") {
     if (what_if) {
-      error("what-if options (--min-free-kbytes, --watermark-*, --no-highatomic, --no-pcp, --compaction, --balloon, "
-            "--kswapd-rate) need --mode simulate");
+      error("what-if options (--min-free-kbytes, --watermark-*, --no-highatomic, --no-pcp, --pcp-decay, "
+            "--pcp-reclaim-clamp, --compaction, --balloon, --kswapd-rate) need --mode simulate");
       return kExitUsage;
     }
     options.mode = replay::ReplayMode::Mirror;

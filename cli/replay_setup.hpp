@@ -21,6 +21,8 @@ struct WhatIfOptions {
   bool no_highatomic = false;
   bool no_pcp = false;
   bool compaction = false;
+  bool pcp_decay = false;
+  bool pcp_reclaim_clamp = false;
   std::string balloon;
   std::optional<std::uint64_t> kswapd_rate;  // MiB of trace time per second
 };

@@ -215,6 +215,8 @@ allocator::KernelRules kernel_rules_of(const traces::TraceHeader& header) {
     std::from_chars(p1 + 1, end, minor);
     if (major > 7 || (major == 7 && minor >= 3)) rules = allocator::KernelRules::linux_7_3();
     if (major == 6 && (minor == 10 || minor == 11)) rules.unusable_counts_free_highatomic = false;
+    // free_high's threshold rose to batch + high_min / 2 in 6.16 (free_frozen_page_commit).
+    if (major < 6 || (major == 6 && minor < 16)) rules.pcp_free_high_half_high_min = false;
   }
   bool dma32 = false;
   for (const auto& z : header.zones) dma32 = dma32 || iequals(z.name, "DMA32");

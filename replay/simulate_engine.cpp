@@ -14,7 +14,14 @@
 //   (wakeup_kswapd). It runs asynchronously: from the next event on it reclaims at
 //   WhatIf::kswapd_mib_per_s of trace time until the zone is balanced on NR_FREE_PAGES (above high +
 //   boost; pages on per-CPU lists do not count, pgdat_balanced) or nothing is left to
-//   reclaim; then the boost goes back to 0, as at the end of balance_pgdat.
+//   reclaim; then the boost goes back to 0, as at the end of balance_pgdat. While it runs, the
+//   zones it balances (those of its node up to its zone, set_reclaim_active) are
+//   ZONE_RECLAIM_ACTIVE, which clamps the per-CPU lists (allocator nr_pcp_high), with
+//   WhatIf::pcp_reclaim_clamp.
+// - vmstat (mm/vmstat.c:vmstat_update -> refresh_cpu_vm_stats): every stat interval
+//   (vm.stat_interval, 1 s) of trace time, decay_pcp_high on every CPU's lists, with
+//   WhatIf::pcp_decay.
+#include <cstdlib>
 #include <deque>
 
 #include "engine.hpp"
@@ -58,6 +65,12 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     allocator::Tunables t = model.tunables();
     t.boost_reset = allocator::BoostReset::Manual;
     model.set_tunables(t);
+    decay_pcp_ = o.what_if.pcp_decay && t.pcp == allocator::PcpMode::Auto;
+    reclaim_active_clamp_ = o.what_if.pcp_reclaim_clamp;
+    if (const auto it = h.vm_sysctls.find("stat_interval"); it != h.vm_sysctls.end()) {
+      const std::uint64_t secs = std::strtoull(it->second.c_str(), nullptr, 10);
+      if (secs != 0) stat_interval_ns_ = secs * 1'000'000'000ull;
+    }
   }
 
   // Direct reclaim (the allocator's slow path asks): the zone's oldest reclaimable allocations.
@@ -102,6 +115,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       }
       const PageEvent& e = events[i];
       begin_event(e);
+      if (decay_pcp_ && e.ts_ns >= next_vmstat_ns_) vmstat_update(e.ts_ns);
       if (kswapd_awake_ != 0) kswapd_step(e.ts_ns, cpu_of(e));
       switch (e.kind) {
         case EventKind::Alloc: on_alloc(e); break;
@@ -294,6 +308,36 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     k = Kswapd{true, now, 0.0};
     ++kswapd_awake_;
     ++reclaim_runs_;
+    update_reclaim_active();
+  }
+
+  // mm/vmscan.c:update_reclaim_active: kswapd of a node marks its zones up to the one it
+  // balances for (highest_zoneidx); the flag lasts while any such balance runs.
+  void update_reclaim_active() {
+    if (!reclaim_active_clamp_) return;
+    for (std::uint16_t z = 0; z < kswapd_.size(); ++z) {
+      const allocator::ZoneConfig& zc = model.zone_config(z);
+      bool active = false;
+      for (std::uint16_t w = 0; w < kswapd_.size() && !active; ++w) {
+        const allocator::ZoneConfig& wc = model.zone_config(w);
+        active = kswapd_[w].awake && wc.node == zc.node && allocator::index_of(wc.type) >= allocator::index_of(zc.type);
+      }
+      if (model.reclaim_active(z) != active) model.set_reclaim_active(z, active);
+    }
+  }
+
+  // vmstat_update on every CPU for each stat interval up to `now`. A long quiet gap decays
+  // like the intervals it spans, up to 64 of them: (7/8)^64 takes any real high to high_min.
+  void vmstat_update(std::uint64_t now) {
+    if (next_vmstat_ns_ == 0) {
+      next_vmstat_ns_ = now + stat_interval_ns_;  // the first event: vmstat's phase is unknown
+      return;
+    }
+    for (unsigned round = 0; round < 64 && next_vmstat_ns_ <= now; ++round) {
+      for (unsigned cpu = 0; cpu < nr_cpus_; ++cpu) model.decay_pcp_high(cpu);
+      next_vmstat_ns_ += stat_interval_ns_;
+    }
+    if (next_vmstat_ns_ <= now) next_vmstat_ns_ += ((now - next_vmstat_ns_) / stat_interval_ns_ + 1) * stat_interval_ns_;
   }
 
   // balance_pgdat, advanced to `now` for every awake zone.
@@ -324,6 +368,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     kswapd_[zone].awake = false;
     --kswapd_awake_;
     if (model.watermark_boost(zone) != 0) model.set_watermark_boost(zone, 0);
+    update_reclaim_active();
   }
 
   // Evicts the zone's oldest reclaimable allocations until `pages` pages are freed or none is
@@ -363,6 +408,10 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   double kswapd_pages_per_ms_ = 0;
   std::uint64_t reclaimed_pages_ = 0;
   std::uint64_t reclaim_runs_ = 0;
+  bool decay_pcp_ = false;
+  bool reclaim_active_clamp_ = false;
+  std::uint64_t stat_interval_ns_ = 1'000'000'000;  // vm.stat_interval
+  std::uint64_t next_vmstat_ns_ = 0;                // 0: not started
 };
 
 }  // namespace

@@ -332,6 +332,20 @@ void Model::set_watermarks(std::uint16_t zone, const Watermarks& wm) {
 }
 void Model::set_watermark_boost(std::uint16_t zone, std::uint64_t boost) { impl_->zones.at(zone).boost_ = boost; }
 
+bool Model::decay_pcp_high(unsigned cpu) {
+  if (cpu >= impl_->cfg.nr_cpus || impl_->params.tunables.pcp == PcpMode::Off) {
+    return false;
+  }
+  bool todo = false;
+  for (Zone& z : impl_->zones) {
+    todo = z.decay_pcp_high(cpu) || todo;
+  }
+  return todo;
+}
+
+void Model::set_reclaim_active(std::uint16_t zone, bool active) { impl_->zones.at(zone).reclaim_active_ = active; }
+bool Model::reclaim_active(std::uint16_t zone) const { return impl_->zones.at(zone).reclaim_active_; }
+
 void Model::recompute_reserves() { impl_->resolve_reserves(false); }
 const Tunables& Model::tunables() const { return impl_->params.tunables; }
 void Model::set_tunables(const Tunables& tunables) {
@@ -414,6 +428,7 @@ std::uint64_t Model::pcp_pages(std::uint16_t zone) const { return impl_->zones.a
 std::uint64_t Model::pcp_count(std::uint16_t zone, unsigned cpu) const {
   return static_cast<std::uint64_t>(impl_->zones.at(zone).pcp_.at(cpu).count);
 }
+std::int64_t Model::pcp_high(std::uint16_t zone, unsigned cpu) const { return impl_->zones.at(zone).pcp_.at(cpu).high; }
 ZoneLevels Model::levels(std::uint16_t zone) const {
   const Zone& z = impl_->zones.at(zone);
   return ZoneLevels{z.wm_, z.boost_, z.nr_free_pages(), z.pcp_pages_};

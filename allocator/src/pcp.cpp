@@ -1,6 +1,6 @@
-// Per-cpu page lists (docs/kernel-rules.md §7.1, §7.2; mm/page_alloc.c: rmqueue_pcplist,
+// Per-cpu page lists (docs/kernel-rules.md §7.1, §7.2, §7.3; mm/page_alloc.c: rmqueue_pcplist,
 // __rmqueue_pcplist, nr_pcp_alloc, rmqueue_bulk, free_unref_page_commit / K7
-// free_frozen_page_commit, nr_pcp_high, nr_pcp_free, free_pcppages_bulk).
+// free_frozen_page_commit, nr_pcp_high, nr_pcp_free, free_pcppages_bulk, decay_pcp_high).
 #include <algorithm>
 
 #include "zone.hpp"
@@ -65,7 +65,9 @@ bool Zone::refill_pcplist(unsigned cpu, unsigned order, MigrateType mt, AllocFla
   return got != 0;
 }
 
-// nr_pcp_high(): the auto-tuned high limit (reclaim-active shrinking is not modelled).
+// nr_pcp_high(): the auto-tuned high limit. While kswapd balances the zone
+// (ZONE_RECLAIM_ACTIVE) high shrinks by the pages freed in a row and the list keeps at most
+// 4 * batch, so frees go back to the buddy lists where reclaim counts them.
 inline std::int64_t Zone::nr_pcp_high(PerCpuPages& pcp, std::int64_t batch, bool free_high) {
   const std::int64_t high_min = limits_.high_min;
   const std::int64_t high_max = limits_.high_max;
@@ -76,6 +78,10 @@ inline std::int64_t Zone::nr_pcp_high(PerCpuPages& pcp, std::int64_t batch, bool
   if (free_high) {
     pcp.high = std::max(high - (batch << params_->rules.pcp_batch_scale_max), high_min);
     return 0;
+  }
+  if (reclaim_active_) {
+    pcp.high = std::max(high - std::max(pcp.free_count, batch), high_min);
+    return std::min(batch << 2, pcp.high);
   }
   if (high_min == high_max) {
     return high;
@@ -127,7 +133,9 @@ bool Zone::free_to_pcp(unsigned cpu, std::uint32_t idx, unsigned order, bool app
   const std::int64_t batch = limits_.batch;
   bool free_high = false;
   if (order != 0 && order <= kCostlyOrder) {
-    free_high = pcp.free_count >= batch + limits_.high_min / 2 && pcp.prev_free_high_order &&
+    // The free_count threshold is the recorded kernel's (KernelRules::pcp_free_high_half_high_min).
+    const std::int64_t threshold = params_->rules.pcp_free_high_half_high_min ? batch + limits_.high_min / 2 : batch;
+    free_high = pcp.free_count >= threshold && pcp.prev_free_high_order &&
                 (!limits_.free_high_batch || pcp.count >= batch);
     pcp.prev_free_high_order = true;
   } else {
@@ -179,6 +187,27 @@ std::uint64_t Zone::free_pcppages_bulk(unsigned cpu, std::int64_t count, unsigne
   }
   params_->counters.pcp_drained_pages += drained;
   return drained;
+}
+
+// decay_pcp_high(), run by vmstat's refresh_cpu_vm_stats each stat interval: high falls by an
+// eighth (never below high_min, nor below count - (batch << PCP_BATCH_SCALE_MAX), which bounds
+// one drain), then the list is drained down to high. True while there is more to do.
+bool Zone::decay_pcp_high(unsigned cpu) {
+  PerCpuPages& pcp = pcp_[cpu];
+  const std::int64_t high_min = limits_.high_min;
+  const std::int64_t batch = limits_.batch;
+  bool todo = false;
+  if (pcp.high > high_min) {
+    pcp.high = std::max({pcp.count - (batch << params_->rules.pcp_batch_scale_max), pcp.high - (pcp.high >> 3),
+                         high_min});
+    todo = pcp.high > high_min;
+  }
+  const std::int64_t to_drain = pcp.count - pcp.high;
+  if (to_drain > 0) {
+    params_->counters.pcp_decay_drained_pages += free_pcppages_bulk(cpu, to_drain, 0);
+    todo = true;
+  }
+  return todo;
 }
 
 std::uint64_t Zone::drain_pcp(unsigned cpu) {

@@ -352,6 +352,7 @@ class Zone {
   void pcp_remove(std::uint32_t idx, unsigned order);
   std::uint64_t free_pcppages_bulk(unsigned cpu, std::int64_t count, unsigned pindex);
   std::uint64_t drain_pcp(unsigned cpu);
+  bool decay_pcp_high(unsigned cpu);
 
   // --- pageblocks (pageblocks.cpp) ---
   void set_pageblock_type(std::uint32_t pbi, MigrateType mt);
@@ -426,6 +427,7 @@ class Zone {
   std::uint64_t pcp_pages_ = 0;
   bool below_high_ = false;      ///< ZONE_BELOW_HIGH
   bool boosted_flag_ = false;    ///< ZONE_BOOSTED_WATERMARK
+  bool reclaim_active_ = false;  ///< ZONE_RECLAIM_ACTIVE
 
  private:
   void pb_free_add(std::uint32_t idx, unsigned order, bool add);

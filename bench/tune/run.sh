@@ -13,7 +13,9 @@
 #   atomic: tests/ebpf/workloads/atomic_squeeze.sh, echo replies piled up in softirq on top of
 #     the balloon: thousands of failed atomic requests (GFP_ATOMIC order 3, GFP_NOWAIT). The
 #     watermark boost is off for the whole recording (the script needs it off, and the trace
-#     header must record the setting the kernel ran with).
+#     header must record the setting the kernel ran with). The OOM killer may end the recorder
+#     mid-squeeze (its trace is then incomplete); the boost is restored only once the squeeze
+#     script, which restores the value it started with (0), has exited.
 # Usage: bench/tune/run.sh BUILD_DIR [TRACE...]
 set -eu
 build=${1:?usage: run.sh BUILD_DIR [TRACE...]}
@@ -32,7 +34,9 @@ if [ "${RECORD:-0}" -gt 0 ]; then
       flock -x /tmp/labyrinth-machine.lock sh -c "b=\$(cat /proc/sys/vm/watermark_boost_factor);
         trap 'echo 0 > /proc/sys/vm/nr_hugepages; echo \$b > /proc/sys/vm/watermark_boost_factor' EXIT;
         echo 0 > /proc/sys/vm/watermark_boost_factor; sh '$src/tests/ebpf/workloads/settle_memory.sh';
-        '$laby' record -o '$t' -m 128 -- bash '$src/tests/ebpf/workloads/atomic_squeeze.sh' 6 8" \
+        '$laby' record -o '$t' -m 128 -- bash '$src/tests/ebpf/workloads/atomic_squeeze.sh' 6 8;
+        n=0; while [ \$n -lt 120 ] && pgrep -f '^bash $src/tests/ebpf/workloads/atomic_squeeze' >/dev/null; do
+          n=\$((n + 1)); sleep 1; done" \
         >"$work/record$i.log" 2>&1 || true
     else
       flock -x /tmp/labyrinth-machine.lock sh -c "trap 'echo 0 > /proc/sys/vm/nr_hugepages' EXIT;

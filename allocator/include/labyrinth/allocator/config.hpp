@@ -109,6 +109,10 @@ struct KernelRules {
   std::optional<unsigned> pcp_pmd_order = 9;
   /// CONFIG_PCP_BATCH_SCALE_MAX.
   unsigned pcp_batch_scale_max = 5;
+  /// free_frozen_page_commit's free_high needs free_count >= batch + high_min / 2 (6.16 and
+  /// later: "mm: pcp: increase pcp->free_count threshold to trigger free_high"); false: the
+  /// free_count >= batch of 6.8 to 6.15 (docs/kernel-rules.md §7.2).
+  bool pcp_free_high_half_high_min = true;
 
   /// 6.12.x stable to 7.2 (this machine runs 6.18).
   [[nodiscard]] static KernelRules linux_6_12() { return KernelRules{}; }

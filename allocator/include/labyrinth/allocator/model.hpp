@@ -117,6 +117,7 @@ struct ModelCounters {
   std::uint64_t pcp_refills = 0;
   std::uint64_t pcp_refill_pages = 0;
   std::uint64_t pcp_drained_pages = 0;
+  std::uint64_t pcp_decay_drained_pages = 0;  ///< the part of pcp_drained_pages decay_pcp_high drained
   std::uint64_t claims = 0;   ///< pageblocks claimed by a fallback (change_ownership)
   std::uint64_t steals = 0;   ///< fallbacks that took a foreign block without claiming
   std::uint64_t nofragment_retries = 0;
@@ -213,6 +214,17 @@ class Model {
   std::uint64_t drain_cpu(unsigned cpu);
   /// drain_all_pages().
   std::uint64_t drain_all();
+  /// mm/page_alloc.c:decay_pcp_high for `cpu` in every zone, as mm/vmstat.c:
+  /// refresh_cpu_vm_stats runs it from vmstat_update each stat interval (simulate; mirror
+  /// replays the recorded drains instead): high falls by an eighth towards high_min and the
+  /// list is drained down to it. Returns whether any zone has more to do (vmstat_update
+  /// re-arms itself while it has).
+  bool decay_pcp_high(unsigned cpu);
+  /// ZONE_RECLAIM_ACTIVE: kswapd's balance_pgdat sets it on the zones it balances
+  /// (mm/vmscan.c:set_reclaim_active) and clears it when done; while set, nr_pcp_high shrinks
+  /// pcp high and caps the list at 4 * batch.
+  void set_reclaim_active(std::uint16_t zone, bool active);
+  [[nodiscard]] bool reclaim_active(std::uint16_t zone) const;
   /// mm_page_alloc_extfrag with change_ownership, or any explicit type change: sets the
   /// pageblock's type and moves its free blocks (move_freepages_block). When pfn lies in a
   /// free block larger than a pageblock, all its pageblocks change (a claim of order >=
@@ -259,6 +271,8 @@ class Model {
   [[nodiscard]] std::uint64_t nr_free_pages(std::uint16_t zone) const;
   [[nodiscard]] std::uint64_t pcp_pages(std::uint16_t zone) const;
   [[nodiscard]] std::uint64_t pcp_count(std::uint16_t zone, unsigned cpu) const;
+  /// pcp->high of a CPU's lists (as last clamped by the kernel's rules; 0 before any use).
+  [[nodiscard]] std::int64_t pcp_high(std::uint16_t zone, unsigned cpu) const;
   /// watermarks, watermark_boost, nr_free_pages and pcp_pages of a zone in one call (a replay
   /// checks them after every allocation).
   [[nodiscard]] ZoneLevels levels(std::uint16_t zone) const;

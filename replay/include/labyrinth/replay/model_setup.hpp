@@ -26,6 +26,12 @@ struct WhatIf {
   bool no_highatomic = false;
   bool no_pcp = false;
   bool compaction = false;  // model direct compaction (allocator Tunables::compaction)
+  // Simulate's per-CPU list rules that live outside the allocator's calls (docs/kernel-rules.md
+  // §7.3): vmstat's decay_pcp_high each stat interval, and the ZONE_RECLAIM_ACTIVE clamp while
+  // the modelled kswapd runs. Off by default: measured on a real atomic squeeze they made the
+  // prediction of the kernel's failures worse (README, "Against the recording").
+  bool pcp_decay = false;
+  bool pcp_reclaim_clamp = false;
   std::uint64_t balloon_bytes = 0;
   // Simulate's kswapd reclaim rate in MiB of trace time per second (the trace does not say how
   // fast the kernel's reclaimed; replay/simulate_engine.cpp).
