@@ -111,7 +111,7 @@ int run_replay(const ReplayCliOptions& o) {
     return rc;
   }
 
-  if (const std::string why = model_too_large(header, options.mode == replay::ReplayMode::Simulate); !why.empty()) {
+  if (const std::string why = model_too_large(header, *reader, options.mode == replay::ReplayMode::Simulate); !why.empty()) {
     close_csv(false);
     error("{}: {}", o.input, why);
     hint("replay it on a machine with more memory; 'labyrinth stat' reads it in little memory");

@@ -79,6 +79,8 @@ struct TraceReader::Impl {
   bool batch_in_order = false;    // the span next() returned last
   std::uint64_t block_offset = 0;
   std::uint64_t end_offset = 0;  // of the end snapshot block, once found
+  std::uint64_t declared_events = 0;  // the events blocks' counts, summed on open
+  bool walked_to_footer = false;
 
   ~Impl() {
     read_ahead.reset();  // its thread reads fd
@@ -140,16 +142,21 @@ struct TraceReader::Impl {
 
   // Finds the keyframes and the end snapshot ahead of the events by walking the block
   // headers from `from` (40 bytes read per block), so that a consumer knows their times
-  // before the events that were recorded after them. Silent on damage: streaming reports
-  // it where it is met, and keyframes past it are not used.
+  // before the events that were recorded after them, and sums the events blocks' counts on
+  // the way to the footer. Silent on damage: streaming reports it where it is met, and
+  // keyframes past it are not used.
   void read_snapshots_ahead(std::uint64_t from) {
     format::BlockHeader h{};
     ByteBuffer payload;
     for (std::uint64_t pos = from; pos < file_size; pos += format::kBlockHeaderSize + h.stored_size) {
       if (loader->load_header(pos, h)) return;
       const auto type = static_cast<format::BlockType>(h.type);
-      if (type == format::BlockType::Footer) return;
-      if (type != format::BlockType::EndSnapshot && type != format::BlockType::Keyframe) continue;
+      if (type == format::BlockType::Footer) {
+        walked_to_footer = true;
+        return;
+      }
+      if (type == format::BlockType::Events) declared_events += h.count;
+      if (end_offset != 0 || (type != format::BlockType::EndSnapshot && type != format::BlockType::Keyframe)) continue;
       std::string error;
       Snapshot found;
       if (loader->load_payload(pos, h, payload) || !decode_snapshot(payload.data(), payload.size(), found, error)) {
@@ -165,8 +172,7 @@ struct TraceReader::Impl {
         continue;
       }
       end = std::move(found);
-      end_offset = pos;
-      return;
+      end_offset = pos;  // then on to the footer, counting the events recorded after it
     }
   }
 };
@@ -347,6 +353,10 @@ bool TraceReader::keyframe_free_map(std::size_t index, std::vector<FreeRun>& run
   return true;
 }
 std::uint64_t TraceReader::end_snapshot_offset() const { return impl_->end_offset; }
+std::optional<std::uint64_t> TraceReader::events_declared() const {
+  if (!impl_->walked_to_footer) return std::nullopt;
+  return impl_->declared_events;
+}
 const TraceFooter& TraceReader::footer() const { return impl_->footer; }
 bool TraceReader::complete() const { return impl_->footer.present && !impl_->damage.any(); }
 const ReadDamage& TraceReader::damage() const { return impl_->damage; }

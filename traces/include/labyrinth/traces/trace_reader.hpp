@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -74,6 +75,10 @@ class TraceReader {
   // false when it has none or it cannot be read.
   bool keyframe_free_map(std::size_t index, std::vector<FreeRun>& runs) const;
   [[nodiscard]] std::uint64_t end_snapshot_offset() const;
+  // The events the file's events blocks declare, summed from their headers on open (before
+  // the events are read, unlike the footer); nullopt when the walk met no footer (a recording
+  // cut short, damage): the file may hold any number.
+  [[nodiscard]] std::optional<std::uint64_t> events_declared() const;
   // Valid after next() returned false.
   [[nodiscard]] const TraceFooter& footer() const;
   [[nodiscard]] bool complete() const;            // footer present and no damage
