@@ -68,7 +68,7 @@ struct TraceReader::Impl {
   std::unique_ptr<BlockLoader> loader;  // blocks read here, or by the read-ahead thread
   LoadedBlock current;                  // the block being consumed, when read here
   ReadAhead read_ahead_mode = ReadAhead::Off;
-  bool skip_cpu_tid = false;
+  UnreadColumns unread = UnreadColumns::None;
   std::unique_ptr<ReadAheadThread> read_ahead;
   std::size_t batch_events = 0;  // 0: a whole chunk per next()
   // The events of the current chunk: decoded here in batches, or all by the read-ahead.
@@ -126,7 +126,7 @@ struct TraceReader::Impl {
     decoded = {};
     if (read_ahead_mode != ReadAhead::Off && !read_ahead) {
       const EventsLoad load = read_ahead_mode == ReadAhead::Events ? EventsLoad::Decode : EventsLoad::Open;
-      read_ahead = std::make_unique<ReadAheadThread>(fd, path, file_size, offset, load, skip_cpu_tid);
+      read_ahead = std::make_unique<ReadAheadThread>(fd, path, file_size, offset, load, unread);
     }
     LoadedBlock& b = read_ahead ? read_ahead->next() : current;
     if (!read_ahead) loader->load(offset, b, EventsLoad::Open);
@@ -320,9 +320,11 @@ bool TraceReader::next(std::span<const PageEvent>& out) {
 
 void TraceReader::set_batch_events(std::size_t events) { impl_->batch_events = events; }
 bool TraceReader::in_time_order() const { return impl_->batch_in_order; }
-void TraceReader::skip_cpu_and_tid() {
-  impl_->skip_cpu_tid = true;
-  impl_->loader->skip_cpu_and_tid(true);
+void TraceReader::skip_cpu_and_tid() { skip_columns(UnreadColumns::CpuAndTid); }
+void TraceReader::skip_tid() { skip_columns(UnreadColumns::Tid); }
+void TraceReader::skip_columns(UnreadColumns unread) {
+  impl_->unread = unread;
+  impl_->loader->skip_columns(unread);
 }
 
 void TraceReader::set_read_ahead(ReadAhead mode) {

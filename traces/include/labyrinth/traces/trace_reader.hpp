@@ -61,6 +61,8 @@ class TraceReader {
   // For a consumer that never reads PageEvent::cpu or ::tid (stat): their columns are not
   // decoded, and both read as 0. Call before the first next().
   void skip_cpu_and_tid();
+  // For a consumer that never reads PageEvent::tid (replay): the tid column is not decoded.
+  void skip_tid();
 
   [[nodiscard]] std::string_view comm(std::uint32_t comm_id) const;  // "" if unknown
   [[nodiscard]] const StackTrace* stack(std::uint32_t stack_id) const;
@@ -90,6 +92,7 @@ class TraceReader {
   [[nodiscard]] std::uint64_t offset() const;     // bytes consumed so far (for progress bars)
 
  private:
+  void skip_columns(UnreadColumns unread);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
