@@ -58,6 +58,7 @@ int run_replay(const ReplayCliOptions& o) {
   options.callsite_depth = o.callsite_depth;
 
   auto reader = open_trace_or_exit(o.input, traces::TraceReader::ReadAhead::Events);
+  reader->skip_tid();  // nothing in a replay reads it; one column less to decode per event
   const auto& start = reader->start_snapshot();
   if (const int rc = configure_replay_mode(o.mode, *reader, o.quiet, options); rc != kExitOk) return rc;
 
@@ -111,7 +112,7 @@ int run_replay(const ReplayCliOptions& o) {
     return rc;
   }
 
-  if (const std::string why = model_too_large(header, options.mode == replay::ReplayMode::Simulate); !why.empty()) {
+  if (const std::string why = model_too_large(header, *reader, options.mode == replay::ReplayMode::Simulate); !why.empty()) {
     close_csv(false);
     error("{}: {}", o.input, why);
     hint("replay it on a machine with more memory; 'labyrinth stat' reads it in little memory");

@@ -64,7 +64,7 @@ int run_report(const ReportCliOptions& o) {
 
   traces::TraceHeader header = reader->header();
   if (const int rc = fill_missing_zones(header, o.input, o.quiet); rc != kExitOk) return rc;
-  if (const std::string why = model_too_large(header, options.mode == replay::ReplayMode::Simulate); !why.empty()) {
+  if (const std::string why = model_too_large(header, *reader, options.mode == replay::ReplayMode::Simulate); !why.empty()) {
     error("{}: {}", o.input, why);
     hint("replay it on a machine with more memory; 'labyrinth stat' reads it in little memory");
     return kExitFailure;

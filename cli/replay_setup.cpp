@@ -7,8 +7,10 @@
 #include <cstdio>
 
 #include "exit_codes.hpp"
+#include "labyrinth/allocator/types.hpp"
 #include "labyrinth/procfs/files.hpp"
 #include "labyrinth/procfs/zoneinfo.hpp"
+#include "labyrinth/replay/model_footprint.hpp"
 #include "log.hpp"
 #include "units.hpp"
 
@@ -103,30 +105,24 @@ int fill_missing_zones(traces::TraceHeader& header, const std::string& input, bo
   return kExitOk;
 }
 
-// The model keeps metadata for every page frame of the recorded zones (12 bytes, rounded
-// up here), and simulate a few bytes more for every pfn between the lowest and highest zone.
-// A hostile or foreign header can describe more than this machine could hold: say so before
-// allocating, rather than die of it.
-std::string model_too_large(const traces::TraceHeader& header, bool simulate) {
-  constexpr double kBytesPerPage = 16;
-  constexpr double kSimulateBytesPerPfn = 6;
-  std::uint64_t lo = ~std::uint64_t{0}, hi = 0;
-  double pages = 0;
-  for (const auto& z : header.zones) {
-    if (z.spanned_pages == 0 || z.managed_pages == 0) continue;
-    lo = std::min(lo, z.start_pfn);
-    const std::uint64_t end = z.start_pfn + z.spanned_pages;
-    hi = std::max(hi, end < z.start_pfn ? ~std::uint64_t{0} : end);
-    pages += static_cast<double>(z.spanned_pages);
-  }
-  if (hi <= lo) return {};
-  const double need = pages * kBytesPerPage + (simulate ? static_cast<double>(hi - lo) * kSimulateBytesPerPfn : 0.0);
+// The model's metadata is lazy: it costs what the start snapshot and the events touch
+// (replay/model_footprint.cpp), a bound that reaches the eager cost (every frame's records)
+// only for a busy snapshot or a long trace. A hostile or foreign header can describe more than
+// this machine could hold: say so before allocating, rather than die of it. Zones beyond what
+// the model takes (16 TiB) are left to the model setup, which refuses them by name.
+std::string model_too_large(const traces::TraceHeader& header, const traces::TraceReader& reader, bool simulate) {
+  const replay::ModelFootprint f =
+      replay::estimate_model_footprint(header, reader.start_snapshot(), reader.events_declared(), simulate);
+  if (f.frames == 0 || f.frames > allocator::kMaxMachineBytes / std::max<std::uint64_t>(header.page_size, 1)) return {};
+  // The estimate is a bound, not a typical figure: most of the rest is the reader's buffers.
+  constexpr double kShareOfMemory = 0.85;
+  const double need = f.total();
   const double have = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
-  if (have <= 0 || need <= have * 0.75) return {};
+  if (have <= 0 || need <= have * kShareOfMemory) return {};
   constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
-  return fmt::format("its zones span {:.0f} page frames{}; replaying them needs about {:.1f} GiB of memory, more than "
-                     "this machine has ({:.1f} GiB)",
-                     pages, simulate && static_cast<double>(hi - lo) > pages ? fmt::format(" over a range of {} pfns", hi - lo) : "",
+  return fmt::format("its zones span {} page frames{}; replaying them needs up to {:.1f} GiB of memory, more than this "
+                     "machine has ({:.1f} GiB)",
+                     f.frames, simulate && f.pfn_range > f.frames ? fmt::format(" over a range of {} pfns", f.pfn_range) : "",
                      need / kGiB, have / kGiB);
 }
 

@@ -52,8 +52,9 @@ int configure_replay_mode(const ReplayModeOptions& o, const traces::TraceReader&
 // zones, from /proc/zoneinfo. Prints the error and returns kExitFailure when there are none.
 int fill_missing_zones(traces::TraceHeader& header, const std::string& input, bool quiet);
 
-// Why the model of these zones would not fit in this machine's memory, or "".
-std::string model_too_large(const traces::TraceHeader& header, bool simulate);
+// Why replaying the trace (these zones, its start snapshot and its events) would not fit in
+// this machine's memory, or "".
+std::string model_too_large(const traces::TraceHeader& header, const traces::TraceReader& reader, bool simulate);
 
 class Progress {
  public:

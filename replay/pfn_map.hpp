@@ -25,6 +25,12 @@ class PfnMap {
     bool model_failed = false;
   };
 
+  // Recorded pfns the flat arrays take (more go to the hash map), their bytes per pfn, and a
+  // hash map entry's (node and bucket).
+  static constexpr std::uint64_t kDenseMax = std::uint64_t{1} << 32;
+  static constexpr double kBytesPerPfn = sizeof(std::uint32_t) + sizeof(std::uint8_t);
+  static constexpr double kSparseEntryBytes = 48;
+
   PfnMap() = default;
   // Recorded pfns in [base, limit) go to the flat arrays; model pfns must lie in
   // [base, base + 2^32 - 2) (the model's zones are the recorded ones).
@@ -108,11 +114,11 @@ class PfnMap {
 
   /// Memory in use: the written pages of the flat arrays and the hash map's entries.
   [[nodiscard]] std::size_t bytes() const {
-    return model_.resident_bytes() + order_.resident_bytes() + sparse_.size() * 48;
+    return model_.resident_bytes() + order_.resident_bytes() +
+           sparse_.size() * static_cast<std::size_t>(kSparseEntryBytes);
   }
 
  private:
-  static constexpr std::uint64_t kDenseMax = std::uint64_t{1} << 32;
   static constexpr std::uint32_t kFailed = 0xffffffffu;
   static constexpr std::uint8_t kQueued = 0x80;
   static constexpr std::uint8_t kOrderMask = 0x7f;

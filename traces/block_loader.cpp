@@ -97,7 +97,7 @@ void BlockLoader::load(std::uint64_t at, LoadedBlock& block, EventsLoad events) 
     block.next_offset = at + format::kBlockHeaderSize + block.header.stored_size;
     if (block.header.type != static_cast<std::uint32_t>(format::BlockType::Events)) return;
     std::string error;
-    if (!block.decoder.open(block.raw.data(), block.raw.size(), block.header.count, error, skip_cpu_tid_)) {
+    if (!block.decoder.open(block.raw.data(), block.raw.size(), block.header.count, error, unread_)) {
       block.problem = BlockProblem{error};
       return;
     }

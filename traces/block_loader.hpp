@@ -88,8 +88,8 @@ class BlockLoader {
   // The block at `at` into `block` (its buffers are reused); damage is block.problem. Never
   // throws: an I/O error is block.io_error.
   void load(std::uint64_t at, LoadedBlock& block, EventsLoad events);
-  // Events blocks loaded from now on decode without cpu and tid (EventDecoder::skip_cpu_and_tid).
-  void skip_cpu_and_tid(bool skip) { skip_cpu_tid_ = skip; }
+  // Events blocks loaded from now on leave these columns undecoded (EventDecoder::open).
+  void skip_columns(UnreadColumns unread) { unread_ = unread; }
 
  private:
   int fd_;
@@ -97,7 +97,7 @@ class BlockLoader {
   std::uint64_t file_size_;
   ByteBuffer stored_;
   ZSTD_DCtx* dctx_ = nullptr;
-  bool skip_cpu_tid_ = false;
+  UnreadColumns unread_ = UnreadColumns::None;
 };
 
 }  // namespace labyrinth::traces

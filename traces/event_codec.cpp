@@ -161,11 +161,11 @@ inline std::uint64_t take_varint(const unsigned char*& p) {
 }  // namespace
 
 bool EventDecoder::open(const unsigned char* data, std::size_t size, std::uint32_t count, std::string& error,
-                        bool skip_cpu_and_tid) {
+                        UnreadColumns unread) {
   left_ = 0;
   prev_ts_ = prev_pfn_ = 0;
   prev_pid_ = prev_comm_ = 0;
-  skip_cpu_tid_ = skip_cpu_and_tid;
+  unread_ = unread;
   // Checked first, before anything is sized from the count.
   if (count > format::kMaxChunkEvents || size < kEventsTableBytes + std::uint64_t{count} * kMinEventBytes) {
     error = "events block claims " + std::to_string(count) + " events, more than it holds";
@@ -246,10 +246,15 @@ bool EventDecoder::open(const unsigned char* data, std::size_t size, std::uint32
 }
 
 std::size_t EventDecoder::decode(PageEvent* out, std::size_t max) {
-  return skip_cpu_tid_ ? decode_fields<false>(out, max) : decode_fields<true>(out, max);
+  switch (unread_) {
+    case UnreadColumns::None: break;
+    case UnreadColumns::Tid: return decode_fields<true, false>(out, max);
+    case UnreadColumns::CpuAndTid: return decode_fields<false, false>(out, max);
+  }
+  return decode_fields<true, true>(out, max);
 }
 
-template <bool kCpuTid>
+template <bool kDecodeCpu, bool kDecodeTid>
 std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
   const std::size_t n = std::min<std::size_t>(max, left_);
   const unsigned char* tags = col_[kTags];
@@ -278,7 +283,7 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
     backwards |= ts_delta;
     prev_ts += static_cast<std::uint64_t>(unzigzag(ts_delta));
     e.ts_ns = prev_ts;
-    if constexpr (kCpuTid) {
+    if constexpr (kDecodeCpu) {
       e.cpu = static_cast<std::uint16_t>(take_varint(cpu));
     } else {
       e.cpu = 0;
@@ -293,7 +298,7 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
     // overflow a signed sum (fuzz regression event_decoder/pid-delta-overflow).
     prev_pid = static_cast<std::uint32_t>(prev_pid + static_cast<std::uint64_t>(unzigzag(take_varint(pid))));
     e.pid = prev_pid;
-    if constexpr (kCpuTid) {
+    if constexpr (kDecodeTid) {
       e.tid = static_cast<std::uint32_t>(prev_pid + static_cast<std::uint64_t>(unzigzag(take_varint(tid))));
     } else {
       e.tid = 0;

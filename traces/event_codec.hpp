@@ -27,10 +27,10 @@ class EventDecoder {
  public:
   static constexpr std::size_t kColumns = 10;
 
-  // skip_cpu_and_tid: leave every event's cpu and tid undecoded (0), their columns skipped
-  // whole, for a consumer that never reads them.
+  // unread: columns left undecoded (their fields 0), skipped whole, for a consumer that never
+  // reads them.
   bool open(const unsigned char* data, std::size_t size, std::uint32_t count, std::string& error,
-            bool skip_cpu_and_tid = false);
+            UnreadColumns unread = UnreadColumns::None);
   // Decodes the next min(max, remaining()) events into out[0..n); returns n.
   std::size_t decode(PageEvent* out, std::size_t max);
   [[nodiscard]] std::uint32_t remaining() const { return left_; }
@@ -39,10 +39,10 @@ class EventDecoder {
   [[nodiscard]] bool in_order() const { return in_order_; }
 
  private:
-  template <bool kCpuTid>
+  template <bool kDecodeCpu, bool kDecodeTid>
   std::size_t decode_fields(PageEvent* out, std::size_t max);
 
-  bool skip_cpu_tid_ = false;
+  UnreadColumns unread_ = UnreadColumns::None;
   std::array<const unsigned char*, kColumns> col_{};
   std::uint32_t left_ = 0;
   bool in_order_ = true;

@@ -11,9 +11,9 @@ bool ends_stream(const LoadedBlock& b) {
 }  // namespace
 
 ReadAheadThread::ReadAheadThread(int fd, std::string path, std::uint64_t file_size, std::uint64_t from,
-                                 EventsLoad events, bool skip_cpu_and_tid)
+                                 EventsLoad events, UnreadColumns unread)
     : loader_(fd, std::move(path), file_size) {
-  loader_.skip_cpu_and_tid(skip_cpu_and_tid);
+  loader_.skip_columns(unread);
   for (LoadedBlock& b : blocks_) free_.push_back(&b);
   thread_ = std::thread([this, from, events] { run(from, events); });
 }

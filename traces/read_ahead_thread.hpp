@@ -21,7 +21,7 @@ namespace labyrinth::traces {
 class ReadAheadThread {
  public:
   ReadAheadThread(int fd, std::string path, std::uint64_t file_size, std::uint64_t from, EventsLoad events,
-                  bool skip_cpu_and_tid);
+                  UnreadColumns unread);
   ~ReadAheadThread();  // stops the thread and waits for it
   ReadAheadThread(const ReadAheadThread&) = delete;
   ReadAheadThread& operator=(const ReadAheadThread&) = delete;

@@ -68,7 +68,7 @@ struct TraceReader::Impl {
   std::unique_ptr<BlockLoader> loader;  // blocks read here, or by the read-ahead thread
   LoadedBlock current;                  // the block being consumed, when read here
   ReadAhead read_ahead_mode = ReadAhead::Off;
-  bool skip_cpu_tid = false;
+  UnreadColumns unread = UnreadColumns::None;
   std::unique_ptr<ReadAheadThread> read_ahead;
   std::size_t batch_events = 0;  // 0: a whole chunk per next()
   // The events of the current chunk: decoded here in batches, or all by the read-ahead.
@@ -79,6 +79,8 @@ struct TraceReader::Impl {
   bool batch_in_order = false;    // the span next() returned last
   std::uint64_t block_offset = 0;
   std::uint64_t end_offset = 0;  // of the end snapshot block, once found
+  std::uint64_t declared_events = 0;  // the events blocks' counts, summed on open
+  bool walked_to_footer = false;
 
   ~Impl() {
     read_ahead.reset();  // its thread reads fd
@@ -124,7 +126,7 @@ struct TraceReader::Impl {
     decoded = {};
     if (read_ahead_mode != ReadAhead::Off && !read_ahead) {
       const EventsLoad load = read_ahead_mode == ReadAhead::Events ? EventsLoad::Decode : EventsLoad::Open;
-      read_ahead = std::make_unique<ReadAheadThread>(fd, path, file_size, offset, load, skip_cpu_tid);
+      read_ahead = std::make_unique<ReadAheadThread>(fd, path, file_size, offset, load, unread);
     }
     LoadedBlock& b = read_ahead ? read_ahead->next() : current;
     if (!read_ahead) loader->load(offset, b, EventsLoad::Open);
@@ -140,16 +142,21 @@ struct TraceReader::Impl {
 
   // Finds the keyframes and the end snapshot ahead of the events by walking the block
   // headers from `from` (40 bytes read per block), so that a consumer knows their times
-  // before the events that were recorded after them. Silent on damage: streaming reports
-  // it where it is met, and keyframes past it are not used.
+  // before the events that were recorded after them, and sums the events blocks' counts on
+  // the way to the footer. Silent on damage: streaming reports it where it is met, and
+  // keyframes past it are not used.
   void read_snapshots_ahead(std::uint64_t from) {
     format::BlockHeader h{};
     ByteBuffer payload;
     for (std::uint64_t pos = from; pos < file_size; pos += format::kBlockHeaderSize + h.stored_size) {
       if (loader->load_header(pos, h)) return;
       const auto type = static_cast<format::BlockType>(h.type);
-      if (type == format::BlockType::Footer) return;
-      if (type != format::BlockType::EndSnapshot && type != format::BlockType::Keyframe) continue;
+      if (type == format::BlockType::Footer) {
+        walked_to_footer = true;
+        return;
+      }
+      if (type == format::BlockType::Events) declared_events += h.count;
+      if (end_offset != 0 || (type != format::BlockType::EndSnapshot && type != format::BlockType::Keyframe)) continue;
       std::string error;
       Snapshot found;
       if (loader->load_payload(pos, h, payload) || !decode_snapshot(payload.data(), payload.size(), found, error)) {
@@ -165,8 +172,7 @@ struct TraceReader::Impl {
         continue;
       }
       end = std::move(found);
-      end_offset = pos;
-      return;
+      end_offset = pos;  // then on to the footer, counting the events recorded after it
     }
   }
 };
@@ -314,9 +320,11 @@ bool TraceReader::next(std::span<const PageEvent>& out) {
 
 void TraceReader::set_batch_events(std::size_t events) { impl_->batch_events = events; }
 bool TraceReader::in_time_order() const { return impl_->batch_in_order; }
-void TraceReader::skip_cpu_and_tid() {
-  impl_->skip_cpu_tid = true;
-  impl_->loader->skip_cpu_and_tid(true);
+void TraceReader::skip_cpu_and_tid() { skip_columns(UnreadColumns::CpuAndTid); }
+void TraceReader::skip_tid() { skip_columns(UnreadColumns::Tid); }
+void TraceReader::skip_columns(UnreadColumns unread) {
+  impl_->unread = unread;
+  impl_->loader->skip_columns(unread);
 }
 
 void TraceReader::set_read_ahead(ReadAhead mode) {
@@ -347,6 +355,10 @@ bool TraceReader::keyframe_free_map(std::size_t index, std::vector<FreeRun>& run
   return true;
 }
 std::uint64_t TraceReader::end_snapshot_offset() const { return impl_->end_offset; }
+std::optional<std::uint64_t> TraceReader::events_declared() const {
+  if (!impl_->walked_to_footer) return std::nullopt;
+  return impl_->declared_events;
+}
 const TraceFooter& TraceReader::footer() const { return impl_->footer; }
 bool TraceReader::complete() const { return impl_->footer.present && !impl_->damage.any(); }
 const ReadDamage& TraceReader::damage() const { return impl_->damage; }

@@ -142,8 +142,8 @@ void Zone::move_to_free_list(std::uint32_t idx, MigrateType to) {
 // expand() generalised to keep any aligned sub-block: at each level the half without `target`
 // goes to the head of the free list, from order high-1 down to low. With target == head this
 // is exactly the kernel's expand(), which keeps the lowest pages.
-void Zone::split_to_free_lists(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low,
-                               MigrateType mt) {
+void Zone::split_halves_to_free_lists(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low,
+                                      MigrateType mt) {
   std::uint32_t cur = head;
   while (high > low) {
     --high;

@@ -435,6 +435,12 @@ ZoneLevels Model::levels(std::uint16_t zone) const {
 }
 const ModelCounters& Model::counters() const { return impl_->params.counters; }
 
+MetadataCosts metadata_costs(unsigned nr_cpus) {
+  return MetadataCosts{sizeof(detail::PageState) + sizeof(detail::PageLinks), sizeof(detail::PageblockMeta),
+                       sizeof(detail::PageState) + sizeof(detail::PageLinks),
+                       sizeof(Zone) + std::size_t{nr_cpus} * sizeof(detail::PerCpuPages)};
+}
+
 std::size_t Model::metadata_bytes() const {
   std::size_t bytes = sizeof(Impl);
   for (const Zone& z : impl_->zones) {

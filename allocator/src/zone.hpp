@@ -288,7 +288,15 @@ class Zone {
   }
   /// Splits the block [head, head + 2^high) down to the order-`low` block holding `target`;
   /// the other halves go to the head of mt's free lists, largest first (expand()).
-  void split_to_free_lists(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low, MigrateType mt);
+  void split_to_free_lists(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low, MigrateType mt) {
+    // Inline for the common case, a block of the very order asked (a pcp hit in mirror, an
+    // exact free block): nothing to split, no call, and mt need not be looked up.
+    if (high > low) {
+      split_halves_to_free_lists(head, high, target, low, mt);
+    }
+  }
+  void split_halves_to_free_lists(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low,
+                                  MigrateType mt);
   /// Same split of a seed-owned block: every piece, the target's included, stays seed-owned.
   void split_seed_block(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low);
   /// Head of the block containing idx (any kind), or kNil.

@@ -141,27 +141,38 @@ TEST_F(ReadAhead, EveryTruncationAndEveryFlippedBlockReadsTheSame) {
   }
 }
 
-// stat skips the cpu and tid columns: every other field is decoded as before, in every mode.
+// stat skips the cpu and tid columns, replay the tid column: every other field is decoded as
+// before, in every mode.
 TEST_F(ReadAhead, SkippingCpuAndTidLeavesEveryOtherFieldAlone) {
   const std::string path = dir_.file("skip.trace");
   write_file(path, bytes_);
-  std::vector<PageEvent> want = observe(path, Mode::Off, 0).events;
-  ASSERT_EQ(want.size(), 20'000u);
-  bool had_cpu = false;
-  for (PageEvent& e : want) {
-    had_cpu = had_cpu || e.cpu != 0;
-    e.cpu = 0;
-    e.tid = 0;
-  }
-  ASSERT_TRUE(had_cpu);
-  for (const Mode mode : {Mode::Off, Mode::Blocks, Mode::Events}) {
-    for (const std::size_t batch : {std::size_t{0}, std::size_t{256}}) {
-      TraceReader reader(path);
-      reader.set_read_ahead(mode);
-      reader.set_batch_events(batch);
-      reader.skip_cpu_and_tid();
-      EXPECT_EQ(testing::read_all(reader), want) << "mode " << static_cast<int>(mode) << ", batch " << batch;
-      EXPECT_TRUE(reader.complete());
+  const std::vector<PageEvent> all = observe(path, Mode::Off, 0).events;
+  ASSERT_EQ(all.size(), 20'000u);
+  for (const bool cpu_too : {true, false}) {
+    std::vector<PageEvent> want = all;
+    bool had_cpu = false, had_tid = false;
+    for (PageEvent& e : want) {
+      had_cpu = had_cpu || e.cpu != 0;
+      had_tid = had_tid || e.tid != 0;
+      if (cpu_too) e.cpu = 0;
+      e.tid = 0;
+    }
+    ASSERT_TRUE(had_cpu);
+    ASSERT_TRUE(had_tid);
+    for (const Mode mode : {Mode::Off, Mode::Blocks, Mode::Events}) {
+      for (const std::size_t batch : {std::size_t{0}, std::size_t{256}}) {
+        TraceReader reader(path);
+        reader.set_read_ahead(mode);
+        reader.set_batch_events(batch);
+        if (cpu_too) {
+          reader.skip_cpu_and_tid();
+        } else {
+          reader.skip_tid();
+        }
+        EXPECT_EQ(testing::read_all(reader), want)
+            << "mode " << static_cast<int>(mode) << ", batch " << batch << ", cpu too " << cpu_too;
+        EXPECT_TRUE(reader.complete());
+      }
     }
   }
 }

@@ -52,6 +52,18 @@ TEST_F(DamagedTrace, TruncationAtEveryBlockBoundaryKeepsEveryWholeChunk) {
   }
 }
 
+// replay sizes its model from the events a trace declares, before reading them: the blocks'
+// counts when the walk on open reaches the footer, unknown when the file is cut short.
+TEST_F(DamagedTrace, EventsAreDeclaredOnOpenOnlyUpToAFooter) {
+  EXPECT_EQ(TraceReader(path_).events_declared(), std::optional<std::uint64_t>(20'000));
+  const auto offsets = block_offsets(bytes_);
+  const std::string cut = dir_.file("cut.trace");
+  for (const std::size_t b : {std::size_t{5}, offsets.size() - 1}) {
+    write_file(cut, bytes_.substr(0, offsets[b] + 7));
+    EXPECT_EQ(TraceReader(cut).events_declared(), std::nullopt) << "cut in block " << b;
+  }
+}
+
 TEST_F(DamagedTrace, CorruptedPayloadIsCaughtByChecksum) {
   const auto offsets = block_offsets(bytes_);
   std::string bad = bytes_;

@@ -152,6 +152,18 @@ class Reclaimer {
   virtual void migrated(Owner /*owner*/, Pfn /*from*/, Pfn /*to*/) {}
 };
 
+/// What a model's state costs in memory, to size one before it is built: the bytes written
+/// per page frame where blocks below MAX_PAGE_ORDER are made (its state and links; frames never
+/// split cost nothing, zero pages), per pageblock and per MAX_PAGE_ORDER block (written for
+/// every one of the zones), and per zone with its per-CPU lists.
+struct MetadataCosts {
+  std::size_t per_frame = 0;
+  std::size_t per_pageblock = 0;
+  std::size_t per_top_block = 0;
+  std::size_t per_zone = 0;
+};
+[[nodiscard]] MetadataCosts metadata_costs(unsigned nr_cpus);
+
 class Model {
  public:
   /// Validates the configuration (throws std::invalid_argument with a reason), computes the

@@ -30,6 +30,9 @@ inline constexpr std::uint32_t kNoStack = 0;
 inline constexpr std::uint32_t kUnknownComm = 0;
 
 // Which kernel path an isolate event comes from; the number is in the file format (1.2).
+// Columns of an events block a consumer never reads: left undecoded, their fields read 0.
+enum class UnreadColumns : std::uint8_t { None, Tid, CpuAndTid };
+
 enum class IsolateSource : std::uint8_t { BlockScan = 0, FastScan = 1, Block = 2, Putback = 3 };
 
 struct PageEvent {

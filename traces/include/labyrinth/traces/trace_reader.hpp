@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -60,6 +61,8 @@ class TraceReader {
   // For a consumer that never reads PageEvent::cpu or ::tid (stat): their columns are not
   // decoded, and both read as 0. Call before the first next().
   void skip_cpu_and_tid();
+  // For a consumer that never reads PageEvent::tid (replay): the tid column is not decoded.
+  void skip_tid();
 
   [[nodiscard]] std::string_view comm(std::uint32_t comm_id) const;  // "" if unknown
   [[nodiscard]] const StackTrace* stack(std::uint32_t stack_id) const;
@@ -74,6 +77,10 @@ class TraceReader {
   // false when it has none or it cannot be read.
   bool keyframe_free_map(std::size_t index, std::vector<FreeRun>& runs) const;
   [[nodiscard]] std::uint64_t end_snapshot_offset() const;
+  // The events the file's events blocks declare, summed from their headers on open (before
+  // the events are read, unlike the footer); nullopt when the walk met no footer (a recording
+  // cut short, damage): the file may hold any number.
+  [[nodiscard]] std::optional<std::uint64_t> events_declared() const;
   // Valid after next() returned false.
   [[nodiscard]] const TraceFooter& footer() const;
   [[nodiscard]] bool complete() const;            // footer present and no damage
@@ -85,6 +92,7 @@ class TraceReader {
   [[nodiscard]] std::uint64_t offset() const;     // bytes consumed so far (for progress bars)
 
  private:
+  void skip_columns(UnreadColumns unread);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
