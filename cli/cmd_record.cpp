@@ -41,6 +41,7 @@ struct RecordCliOptions {
   std::uint32_t wakeup_kib = 256;
   std::uint32_t batch = 64;
   int nice = -10;
+  int realtime = 0;
   std::string attach = "auto";
   bool no_kpageflags = false;
   std::string keyframe_interval = "1s";
@@ -208,6 +209,7 @@ int run(const RecordCliOptions& o) {
   ro.wakeup_kib = o.wakeup_kib;
   ro.batch = o.batch;
   ro.nice = o.nice;
+  ro.realtime = o.realtime;
   ro.attach = o.attach == "raw"       ? ebpf::AttachMode::Raw
               : o.attach == "classic" ? ebpf::AttachMode::Classic
                                       : ebpf::AttachMode::Auto;
@@ -304,6 +306,11 @@ void setup_record(CLI::App& app) {
                   "The recorder's niceness once COMMAND is forked (-20..19; 0 leaves it): a reader starved "
                   "by a busy machine drops events")
       ->check(CLI::Range(-20, 19))
+      ->capture_default_str();
+  cmd->add_option("--realtime", opts->realtime,
+                  "The reader thread's SCHED_FIFO priority once COMMAND is forked (1..99; 0: the normal class at "
+                  "--nice): a loaded machine no longer keeps the woken reader waiting")
+      ->check(CLI::Range(0, 99))
       ->capture_default_str();
   cmd->add_option("--batch", opts->batch, "Records per ring-buffer sample, 1..64 (1 = no batching)")
       ->check(CLI::Range(1, 64))

@@ -1,6 +1,7 @@
 #include "record_setup.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -93,11 +94,20 @@ void protect_from_oom_killer(RecordObserver& observer) {
   if (fd >= 0) ::close(fd);
 }
 
-void raise_reader_priority(int nice, RecordObserver& observer) {
-  if (nice == 0) return;
+void raise_reader_priority(int nice, int realtime, RecordObserver& observer) {
   // Linux: PRIO_PROCESS with a thread id sets that thread; threads started later inherit it.
-  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice) != 0) {
+  if (nice != 0 && ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice) != 0) {
     observer.debug(1, std::string("cannot set the recorder's niceness: ") + std::strerror(errno));
+  }
+  if (realtime == 0) return;
+  // Only this thread: the snapshot threads started later go back to the normal class (and
+  // take the niceness back themselves, SnapshotTask), so a 2-second /proc/kpageflags scan
+  // never runs in the real-time class.
+  sched_param param{};
+  param.sched_priority = realtime;
+  if (::sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &param) != 0) {
+    observer.debug(1, std::string("cannot make the reader real-time (SCHED_FIFO): ") + std::strerror(errno) +
+                          "; it stays at its niceness");
   }
 }
 

@@ -39,9 +39,10 @@ void collect_facts(const RecordOptions& options, RecordPlan& plan, RecordObserve
 // process just when memory runs out, which is when a recording matters most.
 void protect_from_oom_killer(RecordObserver& observer);
 
-// The reader's niceness (RecordOptions::nice): a reader that gets its share of a busy machine
-// keeps the ring buffer drained. Without the privilege it stays as it is, with a note.
-void raise_reader_priority(int nice, RecordObserver& observer);
+// The reader's niceness (RecordOptions::nice) and real-time priority (RecordOptions::realtime):
+// a reader that runs as soon as it is woken keeps the ring buffer drained on a busy machine.
+// Without the privilege it stays as it is, with a note.
+void raise_reader_priority(int nice, int realtime, RecordObserver& observer);
 
 CollectorConfig collector_config(const RecordOptions& options, const RecordPlan& plan, RecordObserver& observer);
 

@@ -1,5 +1,8 @@
 #include "snapshot_task.hpp"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <exception>
 
 #include "labyrinth/ebpf/record_session.hpp"
@@ -8,7 +11,13 @@ namespace labyrinth::ebpf {
 
 SnapshotTask::SnapshotTask(std::vector<traces::ZoneInfo> zones, SnapshotOptions options)
     : zones_(std::move(zones)), options_(options) {
-  thread_ = std::thread([this] {
+  // A real-time reader's threads start in the normal class at niceness 0 (SCHED_RESET_ON_FORK):
+  // the scan takes the reader's niceness back.
+  const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+  thread_ = std::thread([this, nice] {
+    if (nice < 0 && ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid())) != nice) {
+      ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice);
+    }
     try {
       snapshot_ = take_snapshot(zones_, options_, &warnings_);
     } catch (const std::exception& e) {

@@ -21,6 +21,17 @@ void add_capture_quality(DataQualityCounters& quality, const CaptureDescription&
   quality.add(DataQuality::lost_events, losses.lost_events);
   quality.add(DataQuality::lines_skipped, losses.lines_skipped);
   if (!c.complete) quality.add(DataQuality::trace_incomplete);
+  quality.add(DataQuality::missing_attach_points, missing_attach_points(c.header).size());
+}
+
+ordered_json missing_attach_points_json(const std::vector<MissingAttachPoint>& missing) {
+  ordered_json out = ordered_json::array();
+  for (const auto& m : missing) {
+    out.push_back(ordered_json{{"name", m.name},
+                               {"reason", m.reason.empty() ? ordered_json(nullptr) : ordered_json(m.reason)},
+                               {"cost", m.cost}});
+  }
+  return out;
 }
 
 ordered_json capture_json(const CaptureDescription& c) {
@@ -36,7 +47,8 @@ ordered_json capture_json(const CaptureDescription& c) {
                    {"last_ts_ns", c.last_ts_ns},
                    {"duration_ns", c.duration_ns()},
                    {"command", h.command},
-                   {"losses", losses}};
+                   {"losses", losses},
+                   {"missing_attach_points", missing_attach_points_json(missing_attach_points(h))}};
   if (c.footer.present) out["stop_reason"] = c.footer.stop_reason;
   return out;
 }

@@ -577,7 +577,7 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
     print_keyframes(out, r);
   }
   if (r.invariant_violation) fmt::print(out, "\nmodel invariant violated: {}\n", *r.invariant_violation);
-  print_data_quality(out, r.quality);
+  print_data_quality(out, r.quality, missing_attach_points(r.header));
 }
 
 }  // namespace labyrinth::replay

@@ -35,7 +35,8 @@ ordered_json data_quality_json(const DataQualityCounters& quality) {
   return out;
 }
 
-void print_data_quality(std::FILE* out, const DataQualityCounters& quality) {
+void print_data_quality(std::FILE* out, const DataQualityCounters& quality,
+                        const std::vector<MissingAttachPoint>& missing) {
   bool any = false;
   for (const Severity severity : {Severity::Error, Severity::DataLoss, Severity::Info}) {
     for (std::size_t i = 0; i < kDataQualityCount; ++i) {
@@ -45,6 +46,10 @@ void print_data_quality(std::FILE* out, const DataQualityCounters& quality) {
       any = true;
       fmt::print(out, "  {:<10} {:>12}  {} ({})\n", to_string(meta.severity), quality.values[i], meta.name,
                  meta.description);
+      if (static_cast<DataQuality>(i) != DataQuality::missing_attach_points) continue;
+      for (const auto& m : missing) {
+        fmt::print(out, "      {}{}: {}\n", m.name, m.reason.empty() ? "" : " (" + m.reason + ")", m.cost);
+      }
     }
   }
   if (quality.lossy()) {

@@ -163,7 +163,7 @@ void print_stat_text(std::FILE* out, const StatResult& r) {
     print_rows(out, "Failures by context", "context", r.failures_by_context, ps, false);
     print_rows(out, "Failures by process", "comm", r.failures_by_process, ps, true);
   }
-  print_data_quality(out, r.quality);
+  print_data_quality(out, r.quality, missing_attach_points(r.header));
 }
 
 }  // namespace labyrinth::replay

@@ -197,6 +197,13 @@ class TextParser {
     } else if (name == "option") {
       require_before_events(name);
       for (const auto& [k, v] : key_values(args)) header_.options[std::string(k)] = std::string(v);
+    } else if (name == "missing") {
+      require_before_events(name);
+      for (const auto a : args) {
+        auto entry = unescape(a);
+        if (!entry) fail("bad escape in !missing");
+        header_.missing_events.push_back(*entry);
+      }
     } else if (name == "command") {
       require_before_events(name);
       for (const auto a : args) header_.command.emplace_back(a);
@@ -530,6 +537,11 @@ std::uint64_t write_text_trace(TraceReader& reader, std::ostream& out) {
     out << '\n';
   }
   for (const auto& [k, v] : h.options) out << "!option " << k << '=' << escape(v) << '\n';
+  if (!h.missing_events.empty()) {
+    out << "!missing";
+    for (const auto& m : h.missing_events) out << ' ' << escape(m);
+    out << '\n';
+  }
   for (const auto& [k, v] : h.vm_sysctls) out << "!sysctl " << k << '=' << escape(v) << '\n';
   out << "!migratetypes " << common::join(h.migratetype_names, ",") << '\n';
   for (const auto& g : h.gfp_table.entries()) out << "!gfp " << hex(g.mask) << ' ' << g.name << '\n';

@@ -71,9 +71,11 @@ TEST_F(CliReplay, JsonReportsOfEveryModeValidateAgainstTheSchema) {
       if (n % 3 == 1) python_validate(json);  // one per case: it takes a second each
     }
   }
-  // labyrinth stat's report is described by the same schema.
+  // labyrinth stat's report is described by the same schema; its capture lists the attach
+  // points the recording went without (the capture object is the replay report's too).
   const std::string json = file("stat.json");
-  ASSERT_EQ(run_labyrinth({"stat", trace("bad_frees.txt"), "--json", json, "-q"}).exit_code, 0);
+  ASSERT_EQ(run_labyrinth({"stat", trace("missing_attach_points.txt"), "--json", json, "-q"}).exit_code, 0);
+  EXPECT_EQ(load(json)["capture"]["missing_attach_points"].size(), 3u);
   EXPECT_TRUE(checker.check(load(json)).empty());
   python_validate(json);
 }

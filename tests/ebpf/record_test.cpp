@@ -236,15 +236,30 @@ TEST_F(RecordTest, WorkloadPagesAreAllocatedAndFreedWithoutLoss) {
   EXPECT_EQ(inversions, 0u) << "per-CPU batches are merged back into time order";
 }
 
+// Pages the kernel migrated so far (/proc/vmstat pgmigrate_success).
+std::uint64_t pages_migrated() {
+  std::ifstream in("/proc/vmstat");
+  std::string key;
+  std::uint64_t value = 0;
+  while (in >> key >> value)
+    if (key == "pgmigrate_success") return value;
+  return 0;
+}
+
 // The pfn of every page the workload touched (from its /proc/self/pagemap) must be among
-// its recorded allocations: checks the pfn arithmetic of both ways of attaching.
+// its recorded allocations: checks the pfn arithmetic of both ways of attaching. Compaction
+// may move a touched page before its pfn is read (the pressure tests beside this one make it
+// run): the new page comes from compaction's isolated blocks, with no allocation event, so the
+// machine's migrations while the workload ran are allowed for, with the recorder's losses.
 class RecordPfnTest : public RecordTest, public ::testing::WithParamInterface<std::string> {};
 
 TEST_P(RecordPfnTest, RecordedPfnsAreThePagesTheWorkloadGot) {
   const std::string trace = path("pfn.trace");
   const std::string pfn_file = path("pfns.bin");
+  const std::uint64_t migrated_before = pages_migrated();
   const auto f = run(record({"-o", trace, "--no-kpageflags", "--attach", GetParam(), "-e", "alloc,free", "--",
                              LABYRINTH_PAGE_WORKLOAD, "-p", pfn_file, "touch", "16", "2"}));
+  const std::uint64_t migrated = pages_migrated() - migrated_before;
   ASSERT_EQ(f.exit_code(), 0) << f.err;
   std::vector<std::uint64_t> expected(fs::file_size(pfn_file) / sizeof(std::uint64_t));
   {
@@ -265,7 +280,9 @@ TEST_P(RecordPfnTest, RecordedPfnsAreThePagesTheWorkloadGot) {
       if (e.kind == EventKind::Alloc && e.pid == *pid) allocated.insert(e.pfn);
   std::uint64_t missing = 0;
   for (const auto pfn : expected) missing += allocated.count(pfn) == 0 ? 1u : 0u;
-  EXPECT_LE(missing, r.footer().losses.recursion_misses) << missing << " of " << expected.size() << " pfns not recorded";
+  const auto& losses = r.footer().losses;
+  EXPECT_LE(missing, losses.recursion_misses + losses.ringbuf_drops + migrated)
+      << missing << " of " << expected.size() << " pfns not recorded; " << migrated << " pages migrated meanwhile";
 }
 
 INSTANTIATE_TEST_SUITE_P(Attach, RecordPfnTest, ::testing::Values("raw", "classic"));

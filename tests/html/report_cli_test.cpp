@@ -68,6 +68,24 @@ TEST(ReportCli, FailuresOfAReplayCaseAreMarkedAndListed) {
   EXPECT_NE(page.find("The first 1 failures"), std::string::npos);
 }
 
+// A recording without some attach points: the data-quality section names each with its cost,
+// and does not claim that every event the kernel emitted is in the trace.
+TEST(ReportCli, MissingAttachPointsAreListedWithTheirCost) {
+  replay::testing::TempDir dir;
+  const std::string trace =
+      replay::testing::trace_from_text(dir, read_text(replay::testing::case_path("missing_attach_points.txt")));
+  const std::string out = dir.file("m.html");
+  const auto r = run_labyrinth({"report", trace, "-o", out, "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string page = read_text(out);
+  EXPECT_EQ(page.find("No data loss"), std::string::npos);
+  EXPECT_EQ(occurrences(page, "<ul class=\"missing\">"), 1u);
+  EXPECT_NE(page.find("<li><code>__isolate_free_page</code> (the kernel refuses fentry programs (Operation not "
+                      "permitted)): compaction&#39;s fast isolations are guessed"),
+            std::string::npos);
+  EXPECT_NE(page.find("<li><code>mm_setup_per_zone_wmarks</code>: "), std::string::npos);
+}
+
 TEST(ReportCli, SimulateWithAWhatIfSettingMarksPredictedFailures) {
   replay::testing::TempDir dir;
   const std::string trace = replay::testing::trace_from_text(dir, read_text(replay::testing::case_path("atomic_below_min.txt")));

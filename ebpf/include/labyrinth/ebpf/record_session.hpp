@@ -32,6 +32,10 @@ struct RecordOptions {
   // --nice: the recorder's scheduling niceness once COMMAND is forked (which keeps its own);
   // a reader starved by a busy machine lets the ring buffer fill and drop events.
   int nice = -10;
+  // --realtime: the reader thread's SCHED_FIFO priority (1..99; 0 = the normal class at
+  // --nice). It ends the reader's run-queue waits on a loaded machine (seconds per recording
+  // under CFS) but not the losses of bursts that outrun the reader (README), so it is opt-in.
+  int realtime = 0;
   bool kpageflags = true;                          // free-page map in the snapshots
   // --keyframe-interval: buddyinfo and zoneinfo this often while recording (0 = never), so
   // that replay follows watermark and managed-page changes and validates along the way.

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "labyrinth/replay/data_quality.hpp"
+#include "labyrinth/replay/missing_attach_points.hpp"
 #include "labyrinth/traces/trace_metadata.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
 
@@ -29,8 +30,11 @@ struct CaptureDescription {
 // `header`. Events and timestamps are the analysis's own.
 void describe_capture(CaptureDescription& capture, const traces::TraceReader& reader, traces::TraceHeader header);
 
-// The capture's losses and incompleteness as data-quality counters.
+// The capture's losses, incompleteness and missing attach points as data-quality counters.
 void add_capture_quality(DataQualityCounters& quality, const CaptureDescription& capture);
+
+// The capture object's "missing_attach_points": name, reason (or null) and cost of each.
+nlohmann::ordered_json missing_attach_points_json(const std::vector<MissingAttachPoint>& missing);
 
 // The report's "capture" object.
 nlohmann::ordered_json capture_json(const CaptureDescription& capture);

@@ -25,6 +25,7 @@ std::string_view to_string(Severity severity);
   F(batched_free_duplicates, Info, "mm_page_free_batched events (duplicates of mm_page_free, not counted twice)")  \
   F(late_events, DataLoss, "events too far out of timestamp order to be sorted; replayed where they came")        \
   F(trace_filtered, DataLoss, "the recording was filtered (by pid or minimum order): the model misses events")   \
+  F(missing_attach_points, Info, "attach points the recorder went without (a tracepoint the kernel lacks, a program it refuses), each named with what it costs") \
   F(double_free, Info, "frees of pages the model already had free (compaction frees twice; untraced removals)")  \
   F(memcg_charge_failures, Info, "failures right after their own free on that CPU: a memcg charge failed")        \
   F(free_split_allocation, Info, "frees of part of an allocation (split_page, alloc_pages_exact, partial frees)") \

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "labyrinth/replay/data_quality.hpp"
+#include "labyrinth/replay/missing_attach_points.hpp"
 #include "labyrinth/traces/trace_metadata.hpp"
 
 namespace labyrinth::replay {
@@ -19,8 +20,10 @@ nlohmann::ordered_json tool_json(const std::string& command);
 nlohmann::ordered_json kernel_json(const traces::TraceHeader& header);
 nlohmann::ordered_json data_quality_json(const DataQualityCounters& quality);
 
-// "Data quality" block of the text reports: every non-zero counter, loss first.
-void print_data_quality(std::FILE* out, const DataQualityCounters& quality);
+// "Data quality" block of the text reports: every non-zero counter, loss first, and under
+// missing_attach_points each one with its reason and cost.
+void print_data_quality(std::FILE* out, const DataQualityCounters& quality,
+                        const std::vector<MissingAttachPoint>& missing);
 std::string format_duration_ns(std::uint64_t ns);
 std::string format_bytes(std::uint64_t bytes);
 
