@@ -100,20 +100,28 @@ ordered_json stat_to_json(const StatResult& r) {
 
 namespace {
 
+// Which breakdowns count frees: a free event names its page and order, the task that frees
+// and its context, but not the migratetype, GFP flags or call site of the allocation it ends,
+// so those tables leave the column out rather than show a column of zeros.
+enum class FreesColumn { Shown, Omitted };
+
 void print_rows(std::FILE* out, const std::string& title, const std::string& key_title, const std::vector<Row>& rows,
-                std::uint32_t page_size, bool show_pid) {
+                std::uint32_t page_size, bool show_pid, FreesColumn frees = FreesColumn::Omitted) {
   if (rows.empty()) return;
   // The pid column is as wide as the widest pid shown (pid_max allows 7 digits), and two
   // spaces keep it apart from the comm.
   std::size_t pid_width = 3;
   for (const Row& row : rows) pid_width = std::max(pid_width, std::to_string(row.pid).size());
   fmt::print(out, "\n{}\n", title);
-  fmt::print(out, "  {:>12} {:>12} {:>10} {:>9}  {}{}\n", "allocs", "bytes", "failures", "frees",
+  const bool with_frees = frees == FreesColumn::Shown;
+  fmt::print(out, "  {:>12} {:>12} {:>10}{}  {}{}\n", "allocs", "bytes", "failures",
+             with_frees ? fmt::format(" {:>9}", "frees") : std::string(),
              show_pid ? fmt::format("{:<{}}  ", "pid", pid_width) : std::string(), key_title);
   for (const Row& row : rows) {
     const std::string pid = show_pid ? fmt::format("{:<{}}  ", row.pid, pid_width) : std::string();
-    fmt::print(out, "  {:>12} {:>12} {:>10} {:>9}  {}{}\n", row.tally.allocations,
-               format_bytes(row.tally.pages * page_size), row.tally.failures, row.tally.frees, pid, row.key);
+    fmt::print(out, "  {:>12} {:>12} {:>10}{}  {}{}\n", row.tally.allocations,
+               format_bytes(row.tally.pages * page_size), row.tally.failures,
+               with_frees ? fmt::format(" {:>9}", row.tally.frees) : std::string(), pid, row.key);
   }
 }
 
@@ -154,8 +162,8 @@ void print_stat_text(std::FILE* out, const StatResult& r) {
 
   print_rows(out, "By order and migratetype", "order / migratetype", r.by_order_migratetype, ps, false);
   print_rows(out, "By GFP flags", "gfp", r.by_gfp, ps, false);
-  print_rows(out, "By execution context", "context", r.by_context, ps, false);
-  print_rows(out, "By process", "comm", r.by_process, ps, true);
+  print_rows(out, "By execution context", "context", r.by_context, ps, false, FreesColumn::Shown);
+  print_rows(out, "By process", "comm", r.by_process, ps, true, FreesColumn::Shown);
   print_rows(out, "By call site", "callsite", r.by_callsite, ps, false);
   if (r.total.failures != 0) {
     print_rows(out, "Failures by order", "order", r.failures_by_order, ps, false);

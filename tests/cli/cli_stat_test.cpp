@@ -52,6 +52,24 @@ TEST_F(CliStat, PrintsSummaryAndWritesJson) {
   EXPECT_EQ(doc["summary"]["failures"], 1);
 }
 
+// A free event carries no migratetype, GFP flags or call site: those tables have no frees
+// column (it could only show zeros), the context and process tables count the free.
+TEST_F(CliStat, FreesAreShownOnlyWhereTheyAreCounted) {
+  const auto r = run_labyrinth({"stat", trace_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto table = [&](const std::string& title) {
+    const auto at = r.out.find("\n" + title + "\n");
+    EXPECT_NE(at, std::string::npos) << title << " missing:\n" << r.out;
+    const auto end = r.out.find("\n\n", at + 1);
+    return r.out.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
+  };
+  EXPECT_EQ(table("By order and migratetype").find("frees"), std::string::npos);
+  EXPECT_EQ(table("By GFP flags").find("frees"), std::string::npos);
+  const std::string process = table("By process");
+  EXPECT_NE(process.find("frees"), std::string::npos);
+  EXPECT_TRUE(std::regex_search(process, std::regex(R"(\n\s+1\s+4\.0 KiB\s+0\s+1\s+5\s+w)"))) << process;
+}
+
 TEST_F(CliStat, JsonToStdoutSuppressesText) {
   const auto r = run_labyrinth({"stat", trace_, "--json", "-"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
