@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 
 #include "child_command.hpp"
 #include "labyrinth/common/text.hpp"
@@ -68,7 +67,7 @@ void check_output_path(const std::string& output, bool overwrite) {
   if (const auto slash = output.rfind('/'); slash != std::string::npos) dir = slash == 0 ? "/" : output.substr(0, slash);
   if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0) {
     const int e = errno;
-    throw RecordError(Kind::Output, "cannot write to " + dir + ": " + std::strerror(e),
+    throw RecordError(Kind::Output, "cannot write to " + dir + ": " + common::errno_text(e),
                       {"choose a writable place with -o FILE"});
   }
 }
@@ -89,7 +88,7 @@ void protect_from_oom_killer(RecordObserver& observer) {
   const int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
   const char value[] = "-900";
   if (fd < 0 || ::write(fd, value, sizeof value - 1) != static_cast<ssize_t>(sizeof value - 1)) {
-    observer.debug(1, std::string("cannot lower oom_score_adj: ") + std::strerror(errno));
+    observer.debug(1, "cannot lower oom_score_adj: " + common::errno_text(errno));
   }
   if (fd >= 0) ::close(fd);
 }
@@ -97,7 +96,7 @@ void protect_from_oom_killer(RecordObserver& observer) {
 void raise_reader_priority(int nice, int realtime, RecordObserver& observer) {
   // Linux: PRIO_PROCESS with a thread id sets that thread; threads started later inherit it.
   if (nice != 0 && ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice) != 0) {
-    observer.debug(1, std::string("cannot set the recorder's niceness: ") + std::strerror(errno));
+    observer.debug(1, "cannot set the recorder's niceness: " + common::errno_text(errno));
   }
   if (realtime == 0) return;
   // Only this thread: the snapshot threads started later go back to the normal class (and
@@ -106,7 +105,7 @@ void raise_reader_priority(int nice, int realtime, RecordObserver& observer) {
   sched_param param{};
   param.sched_priority = realtime;
   if (::sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &param) != 0) {
-    observer.debug(1, std::string("cannot make the reader real-time (SCHED_FIFO): ") + std::strerror(errno) +
+    observer.debug(1, "cannot make the reader real-time (SCHED_FIFO): " + common::errno_text(errno) +
                           "; it stays at its niceness");
   }
 }

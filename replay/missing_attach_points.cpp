@@ -4,6 +4,8 @@
 #include <array>
 #include <string_view>
 
+#include "labyrinth/common/text.hpp"
+
 namespace labyrinth::replay {
 namespace {
 
@@ -47,24 +49,18 @@ constexpr std::array<Cost, 10> kCosts = {{
 
 constexpr std::string_view kUnknownCost = "its events are not in the trace: what they report is missing from the model";
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  return s;
-}
-
 // The recorder writes "NAME", "category:NAME" or "NAME (reason)"; labyrinth 1.2's first
 // recorders appended ": cost" after the reason, and a program section may keep its
 // "fexit/" prefix. Nothing else is assumed.
 MissingAttachPoint parse(std::string_view entry) {
   MissingAttachPoint m;
-  entry = trim(entry);
+  entry = common::trim(entry);
   const auto name_end = entry.find_first_of(" (");
   std::string_view name = entry.substr(0, name_end);
   if (const auto slash = name.rfind('/'); slash != std::string_view::npos) name.remove_prefix(slash + 1);
   m.name = std::string(name);
   if (name_end != std::string_view::npos) {
-    std::string_view rest = trim(entry.substr(name_end));
+    std::string_view rest = common::trim(entry.substr(name_end));
     if (!rest.empty() && rest.front() == '(') {
       int depth = 0;
       std::size_t close = std::string_view::npos;
@@ -72,7 +68,7 @@ MissingAttachPoint parse(std::string_view entry) {
         if (rest[i] == '(') ++depth;
         if (rest[i] == ')' && --depth == 0) close = i;
       }
-      m.reason = std::string(trim(rest.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1)));
+      m.reason = std::string(common::trim(rest.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1)));
     }
   }
   std::string_view bare = name;
