@@ -149,20 +149,17 @@ struct Collector::Impl {
     return nullptr;
   }
 
-  // The raw_tp programs of a kind: one copy per execution context for the page events (a
-  // raw_tp program interrupted by itself loses the inner event; see page_recorder.bpf.c).
+  // The raw_tp programs of a kind, in the order they must be attached: the page events have a
+  // main copy and a stand-in (a raw_tp program interrupted by itself loses the inner event;
+  // see page_recorder.bpf.c).
   std::vector<bpf_program*> raw_programs_for(EventKind kind) const {
     auto& p = skel->progs;
     switch (kind) {
-      case EventKind::Alloc: return {p.raw_mm_page_alloc_task, p.raw_mm_page_alloc_softirq, p.raw_mm_page_alloc_irq};
-      case EventKind::Free: return {p.raw_mm_page_free_task, p.raw_mm_page_free_softirq, p.raw_mm_page_free_irq};
-      case EventKind::FreeBatched:
-        return {p.raw_mm_page_free_batched_task, p.raw_mm_page_free_batched_softirq, p.raw_mm_page_free_batched_irq};
-      case EventKind::PcpRefill:
-        return {p.raw_mm_page_alloc_zone_locked_task, p.raw_mm_page_alloc_zone_locked_softirq,
-                p.raw_mm_page_alloc_zone_locked_irq};
-      case EventKind::PcpDrain:
-        return {p.raw_mm_page_pcpu_drain_task, p.raw_mm_page_pcpu_drain_softirq, p.raw_mm_page_pcpu_drain_irq};
+      case EventKind::Alloc: return {p.raw_mm_page_alloc_main, p.raw_mm_page_alloc_standin};
+      case EventKind::Free: return {p.raw_mm_page_free_main, p.raw_mm_page_free_standin};
+      case EventKind::FreeBatched: return {p.raw_mm_page_free_batched_main, p.raw_mm_page_free_batched_standin};
+      case EventKind::PcpRefill: return {p.raw_mm_page_alloc_zone_locked_main, p.raw_mm_page_alloc_zone_locked_standin};
+      case EventKind::PcpDrain: return {p.raw_mm_page_pcpu_drain_main, p.raw_mm_page_pcpu_drain_standin};
       case EventKind::Extfrag: return {};
       case EventKind::Isolate:
         return {p.raw_mm_compaction_isolate_freepages, p.raw_mm_compaction_fast_isolate_freepages};
@@ -178,11 +175,13 @@ struct Collector::Impl {
   std::string exact_problem;     // why not, when wanted
 
   // The kind whose per-context copies `p` is one of, if it is.
-  std::optional<EventKind> copy_kind(const bpf_program* p) const {
+  // The kind and copy (PGREC_COPY_MAIN or _STANDIN) of a page event's raw_tp program.
+  std::optional<std::pair<EventKind, int>> copy_of(const bpf_program* p) const {
     for (const auto k : raw) {
       if (!needs_calibration(k)) continue;
       const auto progs = raw_programs_for(k);
-      if (std::find(progs.begin(), progs.end(), p) != progs.end()) return k;
+      if (const auto it = std::find(progs.begin(), progs.end(), p); it != progs.end())
+        return std::pair{k, static_cast<int>(it - progs.begin())};
     }
     return std::nullopt;
   }
@@ -525,27 +524,27 @@ std::uint64_t Collector::finish(CollectedEventSink& sink) {
 CollectorCounters Collector::counters() const {
   CollectorCounters c;
   const auto& d = *impl_;
-  std::array<std::uint64_t, PGREC_NR_KINDS_POW2> copy_skips{};
+  std::array<std::uint64_t, PGREC_NR_KINDS_POW2> stood_in{};
   for (const auto& s : d.read_cpu_state()) {
     for (std::size_t k = 0; k < c.seen.size(); ++k) c.seen[k] += s.seen[k];
-    for (std::size_t k = 0; k < copy_skips.size(); ++k) copy_skips[k] += s.copy_skips[k];
+    for (std::size_t k = 0; k < stood_in.size(); ++k) stood_in[k] += s.stood_in[k];
     c.drops += s.drops;
     c.comm_drops += s.comm_drops;
     c.stack_errors += s.stack_errors;
     c.bypass += s.bypass;
   }
-  // The kernel counts a miss for every raw_tp copy it skips, and skips copies that would
-  // have returned at once (another copy takes the event). An event is lost only when every
-  // copy of its handler was skipped: the copies that ran counted the other skips.
-  std::array<std::uint64_t, PGREC_NR_KINDS_POW2> copy_misses{};
+  // The kernel counts a miss for every raw_tp program it skips. A page event is lost only when
+  // it skipped both copies: the skips of the main copy less the events the stand-in sent in
+  // its place (a skipped stand-in loses nothing while the main copy ran).
+  std::array<std::uint64_t, PGREC_NR_KINDS_POW2> main_misses{};
   std::vector<bpf_program*> all = d.programs;
   all.insert(all.end(), d.attached_optional.begin(), d.attached_optional.end());
   for (bpf_program* p : all) {
     bpf_prog_info info{};
     std::uint32_t len = sizeof info;
     if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) == 0) {
-      if (const auto k = d.copy_kind(p)) {
-        copy_misses[static_cast<std::size_t>(*k)] += info.recursion_misses;
+      if (const auto copy = d.copy_of(p)) {
+        if (copy->second == PGREC_COPY_MAIN) main_misses[static_cast<std::size_t>(copy->first)] += info.recursion_misses;
       } else {
         c.recursion_misses += info.recursion_misses;
       }
@@ -555,10 +554,8 @@ CollectorCounters Collector::counters() const {
       c.run_count += info.run_cnt;
     }
   }
-  for (std::size_t k = 0; k < copy_misses.size(); ++k) {
-    if (copy_misses[k] > copy_skips[k]) {
-      c.recursion_misses += (copy_misses[k] - copy_skips[k] + PGREC_USED_COPIES - 1) / PGREC_USED_COPIES;
-    }
+  for (std::size_t k = 0; k < main_misses.size(); ++k) {
+    if (main_misses[k] > stood_in[k]) c.recursion_misses += main_misses[k] - stood_in[k];
   }
   c.late = d.merger.late();
   c.bad_records = d.bad_records;

@@ -156,7 +156,7 @@ if wants compile; then
     share=$(grep -P "^$v-acct\t" "$OUT/compile.tsv" | awk -F'\t' -v n="$ncpu" '{print 100 * ($4 + $5) / ($2 * n)}' | median)
     inline=$(grep -P "^$v-acct\t" "$OUT/compile.tsv" | awk -F'\t' '{print 100 * $5 / $2}' | median)
     # The recorder sees the whole machine: its cost follows every job's page events, which
-    # the BPF program runs per second show (three program copies run for each event).
+    # the BPF program runs per second show (two program copies run for each page event).
     rate=$(grep -P "^$v-acct\t" "$OUT/compile.tsv" | awk -F'\t' '{print $6 / $2}' | median)
     printf '| compile (g++ -O2 trace_reader.cpp), %s, %d rounds | wall median: none %.2f s, %s %.2f s, ratio %.3f; best: %.2f s, %.2f s, ratio %.3f | g++ CPU median: none %.2f s, %s %.2f s, ratio %.3f | recorder (bpf_stats on, %d rounds): process CPU %.3f s + BPF %.3f s = %.2f%% of wall x %d CPUs; BPF alone %.2f%% of the compile wall; %.0f k BPF runs/s |\n' \
       "$v" "$ROUNDS" "$nw" "$v" "$fw" "$(echo "$fw / $nw" | bc -l)" "$bw" "$fbw" "$(echo "$fbw / $bw" | bc -l)" "$nc" "$v" "$fc" "$(echo "$fc / $nc" | bc -l)" \

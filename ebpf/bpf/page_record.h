@@ -76,14 +76,14 @@ struct pgrec_comm {
 	__u8 pad[5];
 };
 
-/* raw_tp handlers are loaded once per execution context (page_recorder.bpf.c). */
+/* raw_tp handlers are loaded twice (page_recorder.bpf.c): the first copy sends every event,
+ * the second stands in when the kernel skipped the first. */
 enum pgrec_copy {
-	PGREC_COPY_TASK = 0,
-	PGREC_COPY_SOFTIRQ = 1,
-	PGREC_COPY_IRQ = 2, /* hardirq and NMI */
-	PGREC_COPIES = 4,   /* array stride (a power of two); three are used */
-	PGREC_USED_COPIES = 3,
+	PGREC_COPY_MAIN = 0,
+	PGREC_COPY_STANDIN = 1,
 };
+/* Nesting levels that can interrupt one another on a CPU: task, softirq, hardirq, NMI. */
+#define PGREC_LEVELS 4
 #define PGREC_NR_KINDS_POW2 8
 
 /* Records per batch; a power of two. */
@@ -101,8 +101,8 @@ struct pgrec_cpu_state {
 	__u64 comm_drops;            /* name records lost: ring buffer full */
 	__u64 stack_errors;          /* bpf_get_stackid() failed: event kept without stack */
 	__u64 bypass;                /* records sent alone while a flush held the batch */
-	__u64 copy_skips[PGREC_NR_KINDS_POW2]; /* raw_tp copies the kernel skipped, as seen by the copy that ran */
-	__u8 running[PGREC_NR_KINDS_POW2][PGREC_COPIES]; /* raw_tp copy running on this CPU, per kind */
+	__u64 stood_in[PGREC_NR_KINDS_POW2]; /* events the stand-in copy sent: the kernel skipped the main one */
+	__u64 claimed[PGREC_NR_KINDS_POW2][PGREC_LEVELS]; /* event the main copy sent, per kind and level */
 	struct pgrec_event batch[PGREC_BATCH];
 };
 

@@ -152,42 +152,6 @@ static __always_inline __u8 exec_context(struct pgrec_cpu_state *st)
 	return PGREC_CTX_TASK;
 }
 
-/* Which copy of a raw_tp handler owns an event of this context; unknown counts as task. */
-static __always_inline __u8 copy_of(__u8 ectx)
-{
-	__u8 base = ectx & PGREC_CTX_MASK;
-
-	return base == PGREC_CTX_NMI ? PGREC_COPY_IRQ : base == PGREC_CTX_UNKNOWN ? PGREC_COPY_TASK : base;
-}
-
-/*
- * Whether copy `me` of the `kind` handler sends this event. Every copy runs for every event
- * (the kernel calls them in turn), and the kernel skips a copy that is already running on
- * this CPU in an outer frame: `running` marks those. The owner sends its event; when the
- * owner is marked (a softirq's event while the owner copy was making its early return for a
- * task's event, say), the first copy that does run sends it instead. That copy also counts
- * the copies skipped for this event, so that user space can tell the kernel's
- * recursion_misses that lost nothing from those that lost an event (every copy skipped).
- */
-static __always_inline int copy_sends(struct pgrec_cpu_state *st, __u8 kind, __u8 me, __u8 ectx)
-{
-	__u8 *running = st->running[kind & (PGREC_NR_KINDS_POW2 - 1)];
-	__u8 owner = copy_of(ectx);
-	__u32 skipped = 0, first = 1;
-
-	for (__u8 j = 0; j < PGREC_USED_COPIES; j++) {
-		if (j == me)
-			continue;
-		if (running[j])
-			skipped++;
-		else if (j < me)
-			first = 0; /* a copy before us ran: it was the first */
-	}
-	if (first && skipped)
-		st->copy_skips[kind & (PGREC_NR_KINDS_POW2 - 1)] += skipped;
-	return owner == me || (first && running[owner & (PGREC_COPIES - 1)]);
-}
-
 static __always_inline void fill_comm(struct pgrec_comm *c, __u64 ts, __u32 tid, __u32 tgid)
 {
 	c->ts_ns = ts;
@@ -303,24 +267,37 @@ static __always_inline int emit(void *ctx, const __u8 kind, const struct pgrec_f
 	return emit_with(ctx, st, exec_context(st), kind, f);
 }
 
-/* A raw_tp copy: sends the event if it owns it or stands in for its skipped owner. */
+/*
+ * A raw_tp copy (see RAW_COPIES below). The main copy runs first for every event and sends
+ * it, leaving a tag of the event at its nesting level; the stand-in runs next and sends only
+ * an event the main copy did not tag, one the kernel skipped it for. Levels keep apart the
+ * tags of events that interrupt one another (a softirq's event between the two copies of a
+ * task's). Without the preempt counter every event counts as task level: an interrupting
+ * event may then overwrite a tag and the stand-in send that event a second time.
+ */
 static __always_inline int emit_in(void *ctx, const __u8 kind, const struct pgrec_fields *f, __u8 me)
 {
 	struct pgrec_cpu_state *st = cpu_state_here();
-	__u8 *running;
-	__u8 ectx;
+	__u64 tag = (f->pfn << 1) | 1; /* never 0, the empty slot; failed allocations included */
+	__u64 *claimed;
+	__u8 ectx, level;
 
 	if (!st)
 		return 0;
-	running = st->running[kind & (PGREC_NR_KINDS_POW2 - 1)];
-	running[me & (PGREC_COPIES - 1)] = 1;
-	barrier();
 	ectx = exec_context(st);
-	if (copy_sends(st, kind, me, ectx))
-		emit_with(ctx, st, ectx, kind, f);
-	barrier();
-	running[me & (PGREC_COPIES - 1)] = 0;
-	return 0;
+	level = ectx & PGREC_CTX_MASK;
+	if (level >= PGREC_LEVELS)
+		level = PGREC_CTX_TASK;
+	claimed = &st->claimed[kind & (PGREC_NR_KINDS_POW2 - 1)][level & (PGREC_LEVELS - 1)];
+	if (me == PGREC_COPY_MAIN) {
+		*claimed = tag;
+	} else if (*claimed == tag) {
+		*claimed = 0;
+		return 0;
+	} else {
+		st->stood_in[kind & (PGREC_NR_KINDS_POW2 - 1)]++;
+	}
+	return emit_with(ctx, st, ectx, kind, f);
 }
 
 SEC("tp/kmem/mm_page_alloc")
@@ -413,11 +390,16 @@ int handle_mm_page_alloc_extfrag(struct trace_event_raw_mm_page_alloc_extfrag *c
  *
  * A raw_tp program is skipped (and counted in its recursion_misses) when the same program is
  * already running on that CPU: a softirq's allocation that interrupts a task's is lost. So
- * each handler is loaded once per execution context (task, softirq, hardirq or NMI) and each
- * copy returns at once outside its own: an interrupting context runs another program and
- * never collides. Hardirq and NMI share a copy (no page allocation has been seen in either;
- * an NMI inside a hardirq's handler is the only collision left). The batch owner flag
- * sends the inner record alone.
+ * each handler is loaded twice and the kernel calls both copies, in the order attached, for
+ * every event (emit_in): the main copy sends, and the stand-in sends what the kernel skipped
+ * the main copy for, since the main copy was running in an outer frame on this CPU. An
+ * event is lost only when both were (three levels of page events nested at once); user
+ * space counts those from the kernel's misses of the main copy less `stood_in`. An earlier
+ * design with one copy per execution context that sent only its own context's events ran a
+ * copy more per event and lost a whole softirq's events when the interrupt came between the
+ * kernel marking a copy busy and the copy marking itself (bench/record/ftrace_crosscheck.sh:
+ * 545 frees of 2.6 M missed in 8 s of fork+exec beside a page-touching loop). The batch owner
+ * flag sends the inner record alone.
  */
 static __always_inline __u64 page_to_pfn(__u64 page)
 {
@@ -524,9 +506,8 @@ static __always_inline int raw_isolate(struct bpf_raw_tracepoint_args *ctx, __u8
 		return handler(ctx, want);                                    \
 	}
 #define RAW_COPIES(tp, handler)                                               \
-	RAW_COPY(tp, handler, task, PGREC_COPY_TASK)                          \
-	RAW_COPY(tp, handler, softirq, PGREC_COPY_SOFTIRQ)                    \
-	RAW_COPY(tp, handler, irq, PGREC_COPY_IRQ)
+	RAW_COPY(tp, handler, main, PGREC_COPY_MAIN)                          \
+	RAW_COPY(tp, handler, standin, PGREC_COPY_STANDIN)
 
 RAW_COPIES(mm_page_alloc, raw_page_alloc)
 RAW_COPIES(mm_page_free, raw_page_free)
@@ -538,13 +519,13 @@ RAW_COPIES(mm_page_pcpu_drain, raw_page_pcpu_drain)
 SEC("raw_tp/mm_compaction_isolate_freepages")
 int raw_mm_compaction_isolate_freepages(struct bpf_raw_tracepoint_args *ctx)
 {
-	return raw_isolate(ctx, PGREC_COPY_TASK, 0);
+	return raw_isolate(ctx, PGREC_COPY_MAIN, 0);
 }
 
 SEC("raw_tp/mm_compaction_fast_isolate_freepages")
 int raw_mm_compaction_fast_isolate_freepages(struct bpf_raw_tracepoint_args *ctx)
 {
-	return raw_isolate(ctx, PGREC_COPY_TASK, PGREC_FLAG_FAST_ISOLATE);
+	return raw_isolate(ctx, PGREC_COPY_MAIN, PGREC_FLAG_FAST_ISOLATE);
 }
 
 /*
