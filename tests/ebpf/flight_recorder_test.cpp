@@ -3,8 +3,8 @@
 // SIGKILL leaves complete dumps or none; a failed dump is logged, recording goes on and only
 // written dumps count against --max-dumps;
 // SIGTERM stops it cleanly. Without BPF they skip, unless LABYRINTH_REQUIRE_BPF=1 (CI).
-// The FlightPressure tests squeeze the machine's memory: ctest runs them alone, and by hand
-// they belong under `flock -x /tmp/labyrinth-machine.lock`.
+// The FlightPressure tests squeeze the machine's memory: ctest runs them alone, and the balloon
+// takes the machine lock (testing::MachineLock), as the benchmarks' squeezes do.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -243,6 +243,8 @@ TEST_F(FlightRecorder, AFailedDumpIsLoggedAndRecordingGoesOn) {
 // allocations fail while the flight recorder runs; the dump holds them.
 TEST(FlightPressure, RefusedHugetlbReservationsGiveADumpThatHoldsTheFailure) {
   LABYRINTH_REQUIRE_RECORDING();
+  const testing::MachineLock machine;
+  ASSERT_TRUE(machine.held()) << "cannot lock /tmp/labyrinth-machine.lock";
   const std::string hugepages_before = slurp("/proc/sys/vm/nr_hugepages");
   testing::TempDir dir;
   ASSERT_EQ(testing::run_command({"/bin/sh", LABYRINTH_SOURCE_DIR "/tests/ebpf/workloads/settle_memory.sh"}).exit_code, 0);

@@ -9,9 +9,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "bpf_test.hpp"
@@ -43,9 +45,25 @@ nlohmann::json load(const std::string& path) {
 // the report shows and the next work on mirror has to bring down.
 constexpr double kFreeTolerance = 0.01;
 constexpr double kHighOrderTolerance = 0.02;
+// Free page reporting (virtio-balloon; this VM reports blocks of order 9 and up) takes up to
+// PAGE_REPORTING_CAPACITY free blocks off the lists at a time to hand them to the host, and
+// puts them back without an event (mm/page_reporting.c:page_reporting_cycle,
+// include/linux/page_reporting.h). Blocks in flight when the end snapshot reads
+// /proc/buddyinfo are free in the model and missing in the kernel's counts.
+constexpr std::uint64_t kPageReportingCapacity = 32;
+
+// The lowest order free page reporting takes, or none when the kernel does not report.
+std::optional<unsigned> page_reporting_order() {
+  std::ifstream in("/sys/module/page_reporting/parameters/page_reporting_order");
+  unsigned order = 0;
+  if (!(in >> order)) return std::nullopt;
+  return order;
+}
 
 TEST(PressureRecording, MirrorMatchesTheKernelAndExplainsItsFailures) {
   LABYRINTH_REQUIRE_RECORDING();
+  const testing::MachineLock machine;
+  ASSERT_TRUE(machine.held()) << "cannot lock /tmp/labyrinth-machine.lock";
   const std::string hugepages_before = read_knob("/proc/sys/vm/nr_hugepages");
   testing::TempDir dir;
   const std::string trace = dir.file("pressure.trace");
@@ -75,13 +93,16 @@ TEST(PressureRecording, MirrorMatchesTheKernelAndExplainsItsFailures) {
   ASSERT_TRUE(v["available"].get<bool>()) << v.dump();
   EXPECT_LE(v["free_relative_error"].get<double>(), kFreeTolerance) << r.out;
   const unsigned pageblock_order = reader.header().pageblock_order;
+  const auto reporting = page_reporting_order();
   for (const auto& zone : v["zones"]) {
     for (const auto& o : zone["orders"]) {
       const auto kernel = o["kernel_blocks"].get<std::uint64_t>();
       if (kernel < 100 || o["order"].get<unsigned>() < pageblock_order) continue;
       const auto model = o["model_blocks"].get<std::uint64_t>();
       const double off = model > kernel ? static_cast<double>(model - kernel) : static_cast<double>(kernel - model);
-      EXPECT_LE(off, kHighOrderTolerance * static_cast<double>(kernel) + 2.0 * static_cast<double>(lost))
+      const bool reported = reporting && o["order"].get<unsigned>() >= *reporting && model > kernel;
+      EXPECT_LE(off, kHighOrderTolerance * static_cast<double>(kernel) + 2.0 * static_cast<double>(lost) +
+                         (reported ? static_cast<double>(kPageReportingCapacity) : 0.0))
           << zone["zone"] << " order " << o["order"] << ": model " << model << " kernel " << kernel << ", " << lost
           << " events lost\n"
           << r.out;

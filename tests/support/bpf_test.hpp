@@ -84,4 +84,27 @@ class BpfTest : public ::testing::Test {
   int lock_fd_ = -1;
 };
 
+// The lock of every job that changes the machine's memory settings (a hugetlb balloon writes
+// vm.nr_hugepages): the tests that squeeze, bench/tune/run.sh and the workloads' callers take
+// it, so that two balloons never fight over the knob. ctest's RUN_SERIAL keeps other tests
+// away; this keeps away a benchmark started in another shell.
+class MachineLock {
+ public:
+  MachineLock() : fd_(::open("/tmp/labyrinth-machine.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600)) {
+    if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~MachineLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  MachineLock(const MachineLock&) = delete;
+  MachineLock& operator=(const MachineLock&) = delete;
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  int fd_;
+};
+
 }  // namespace labyrinth::testing
