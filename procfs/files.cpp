@@ -83,6 +83,18 @@ std::map<std::string, std::string> read_vm_sysctls(const std::string& dir) {
   return out;
 }
 
+std::map<std::string, std::string> read_kernel_params(const std::string& sys_module) {
+  std::map<std::string, std::string> out;
+  for (const char* key : {"page_reporting/parameters/page_reporting_order"}) {
+    const std::string k = key;
+    if (const auto value = try_read_file(sys_module + "/" + k)) {
+      const std::string name = k.substr(0, k.find('/')) + "." + k.substr(k.rfind('/') + 1);
+      out[name] = std::string(common::trim(*value));
+    }
+  }
+  return out;
+}
+
 std::uint64_t boottime_ns() { return clock_ns(CLOCK_BOOTTIME); }
 std::uint64_t realtime_ns() { return clock_ns(CLOCK_REALTIME); }
 

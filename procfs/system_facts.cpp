@@ -56,6 +56,7 @@ SystemFacts collect_system_facts(const std::string& tracefs) {
                          "); using the built-in Linux 6.10 table");
   }
   f.vm_sysctls = read_vm_sysctls();
+  f.kernel_params = read_kernel_params();
   return f;
 }
 
@@ -72,6 +73,7 @@ void fill_header(traces::TraceHeader& h, const SystemFacts& f) {
   h.migratetype_names = f.migratetype_names;
   h.zones = f.zones;
   h.vm_sysctls = f.vm_sysctls;
+  h.kernel_params = f.kernel_params;
 }
 
 }  // namespace labyrinth::procfs

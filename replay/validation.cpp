@@ -1,7 +1,9 @@
 #include "labyrinth/replay/validation.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <optional>
 
 namespace labyrinth::replay {
 
@@ -11,6 +13,23 @@ double rel_error(std::uint64_t model, std::uint64_t kernel) {
   if (model == kernel) return 0;
   if (kernel == 0) return 1;
   return std::fabs(static_cast<double>(model) - static_cast<double>(kernel)) / static_cast<double>(kernel);
+}
+
+// Free pages agree when what the blocks free page reporting may hold leaves explains all but
+// kFreePagesTolerance of the difference.
+bool free_within(std::uint64_t model, std::uint64_t kernel, std::int64_t page_reporting_pages) {
+  const double residual = static_cast<double>(model) - static_cast<double>(kernel) - static_cast<double>(page_reporting_pages);
+  return std::fabs(residual) <= kFreePagesTolerance * static_cast<double>(kernel == 0 ? 1 : kernel);
+}
+
+// The lowest order free page reporting took while the trace was recorded, if it ran.
+std::optional<unsigned> page_reporting_order(const traces::TraceHeader& header) {
+  const auto it = header.kernel_params.find("page_reporting.page_reporting_order");
+  if (it == header.kernel_params.end()) return std::nullopt;
+  unsigned order = 0;
+  const auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), order);
+  if (ec != std::errc() || end != it->second.data() + it->second.size() || order > header.max_order) return std::nullopt;
+  return order;
 }
 
 }  // namespace
@@ -78,6 +97,7 @@ Validation validate_end_state(const allocator::Model& model, const ModelSetup& s
   }
   v.available = true;
   v.orders_within = true;
+  const std::optional<unsigned> reporting = page_reporting_order(header);
   for (std::size_t mz = 0; mz < model.zone_count(); ++mz) {
     const traces::ZoneInfo& hz = header.zones[setup.header_zone_of_model[mz]];
     const traces::ZoneSnapshot* ks = nullptr;
@@ -95,7 +115,6 @@ Validation validate_end_state(const allocator::Model& model, const ModelSetup& s
       for (std::size_t o = 0; o < ks->buddyinfo.size() && o < 64; ++o) z.kernel_free_pages += ks->buddyinfo[o] << o;
     }
     z.free_relative_error = rel_error(z.model_free_pages, z.kernel_free_pages);
-    z.free_within = z.free_relative_error <= kFreePagesTolerance;
     z.model_pcp_pages = m.pcp_pages;
     z.kernel_pcp_pages = ks->pcp_pages;
     for (unsigned o = 0; o < m.orders; ++o) {
@@ -106,6 +125,13 @@ Validation validate_end_state(const allocator::Model& model, const ModelSetup& s
       ov.relative_error = rel_error(ov.model_blocks, ov.kernel_blocks);
       ov.checked = ov.kernel_blocks >= kOrderMinBlocks;
       ov.within = !ov.checked || ov.relative_error <= kOrderTolerance;
+      if (reporting && o >= *reporting) {
+        const auto diff = static_cast<std::int64_t>(ov.model_blocks) - static_cast<std::int64_t>(ov.kernel_blocks);
+        if (static_cast<std::uint64_t>(diff < 0 ? -diff : diff) <= kPageReportingCapacity) {
+          z.page_reporting_pages += diff * (std::int64_t{1} << o);
+          if (!ov.within) ov.within = ov.page_reporting = true;
+        }
+      }
       z.orders_within = z.orders_within && ov.within;
       z.orders.push_back(ov);
     }
@@ -145,8 +171,10 @@ Validation validate_end_state(const allocator::Model& model, const ModelSetup& s
       v.free_only_model_pages += z.free_only_model_pages;
       v.free_only_kernel_pages += z.free_only_kernel_pages;
     }
+    z.free_within = free_within(z.model_free_pages, z.kernel_free_pages, z.page_reporting_pages);
     v.model_free_pages += z.model_free_pages;
     v.kernel_free_pages += z.kernel_free_pages;
+    v.page_reporting_pages += z.page_reporting_pages;
     v.orders_within = v.orders_within && z.orders_within;
     v.zones.push_back(std::move(z));
   }
@@ -156,7 +184,7 @@ Validation validate_end_state(const allocator::Model& model, const ModelSetup& s
     return v;
   }
   v.free_relative_error = rel_error(v.model_free_pages, v.kernel_free_pages);
-  v.free_within = v.free_relative_error <= kFreePagesTolerance;
+  v.free_within = free_within(v.model_free_pages, v.kernel_free_pages, v.page_reporting_pages);
   v.passed = v.free_within && v.orders_within;
   return v;
 }

@@ -194,6 +194,9 @@ class TextParser {
     } else if (name == "sysctl") {
       require_before_events(name);
       for (const auto& [k, v] : key_values(args)) header_.vm_sysctls[std::string(k)] = std::string(v);
+    } else if (name == "param") {
+      require_before_events(name);
+      for (const auto& [k, v] : key_values(args)) header_.kernel_params[std::string(k)] = std::string(v);
     } else if (name == "option") {
       require_before_events(name);
       for (const auto& [k, v] : key_values(args)) header_.options[std::string(k)] = std::string(v);
@@ -543,6 +546,7 @@ std::uint64_t write_text_trace(TraceReader& reader, std::ostream& out) {
     out << '\n';
   }
   for (const auto& [k, v] : h.vm_sysctls) out << "!sysctl " << k << '=' << escape(v) << '\n';
+  for (const auto& [k, v] : h.kernel_params) out << "!param " << k << '=' << escape(v) << '\n';
   out << "!migratetypes " << common::join(h.migratetype_names, ",") << '\n';
   for (const auto& g : h.gfp_table.entries()) out << "!gfp " << hex(g.mask) << ' ' << g.name << '\n';
   for (const auto& z : h.zones) {

@@ -43,13 +43,13 @@ nlohmann::json load(const std::string& path) {
 // failures. The low orders are not asserted: when compaction runs hard, its fast isolations
 // (the kernel does not say which block) and page reporting leave them 3% to 47% off, which
 // the report shows and the next work on mirror has to bring down.
-constexpr double kFreeTolerance = 0.01;
 constexpr double kHighOrderTolerance = 0.02;
 // Free page reporting (virtio-balloon; this VM reports blocks of order 9 and up) takes up to
 // PAGE_REPORTING_CAPACITY free blocks off the lists at a time to hand them to the host, and
 // puts them back without an event (mm/page_reporting.c:page_reporting_cycle,
 // include/linux/page_reporting.h). Blocks in flight when the end snapshot reads
-// /proc/buddyinfo are free in the model and missing in the kernel's counts.
+// /proc/buddyinfo are free in the model and missing in the kernel's counts; blocks in flight at
+// the start snapshot come back unseen, free in the kernel and not in the model.
 constexpr std::uint64_t kPageReportingCapacity = 32;
 
 // The lowest order free page reporting takes, or none when the kernel does not report.
@@ -91,7 +91,8 @@ TEST(PressureRecording, MirrorMatchesTheKernelAndExplainsItsFailures) {
   // The end state, with the targets; a lost event can leave each order a block or two off.
   const auto& v = m["validation"];
   ASSERT_TRUE(v["available"].get<bool>()) << v.dump();
-  EXPECT_LE(v["free_relative_error"].get<double>(), kFreeTolerance) << r.out;
+  // Within kFreeTolerance once the blocks free page reporting may hold are allowed for.
+  EXPECT_TRUE(v["free_within_tolerance"].get<bool>()) << r.out;
   const unsigned pageblock_order = reader.header().pageblock_order;
   const auto reporting = page_reporting_order();
   for (const auto& zone : v["zones"]) {
@@ -100,7 +101,7 @@ TEST(PressureRecording, MirrorMatchesTheKernelAndExplainsItsFailures) {
       if (kernel < 100 || o["order"].get<unsigned>() < pageblock_order) continue;
       const auto model = o["model_blocks"].get<std::uint64_t>();
       const double off = model > kernel ? static_cast<double>(model - kernel) : static_cast<double>(kernel - model);
-      const bool reported = reporting && o["order"].get<unsigned>() >= *reporting && model > kernel;
+      const bool reported = reporting && o["order"].get<unsigned>() >= *reporting;
       EXPECT_LE(off, kHighOrderTolerance * static_cast<double>(kernel) + 2.0 * static_cast<double>(lost) +
                          (reported ? static_cast<double>(kPageReportingCapacity) : 0.0))
           << zone["zone"] << " order " << o["order"] << ": model " << model << " kernel " << kernel << ", " << lost

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,7 @@
 #include "labyrinth/procfs/iomem.hpp"
 #include "labyrinth/procfs/system_facts.hpp"
 #include "labyrinth/procfs/zoneinfo.hpp"
+#include "temp_dir.hpp"
 
 namespace labyrinth::procfs {
 namespace {
@@ -236,6 +239,17 @@ TEST(VmSysctls, ReadsTheRunningKernelsValues) {
   EXPECT_FALSE(sysctls.at("min_free_kbytes").empty());
   EXPECT_EQ(sysctls.count("drop_caches"), 0u);
   EXPECT_EQ(sysctls.count("stat_refresh"), 0u);
+}
+
+TEST(KernelParams, ReadsFreePageReportingsOrderWhereTheModuleIsBuiltIn) {
+  testing::TempDir dir;
+  const std::string sys_module = dir.file("module");
+  EXPECT_TRUE(read_kernel_params(sys_module).empty());  // no page_reporting: nothing
+  std::filesystem::create_directories(sys_module + "/page_reporting/parameters");
+  std::ofstream(sys_module + "/page_reporting/parameters/page_reporting_order") << "9\n";
+  const auto params = read_kernel_params(sys_module);
+  ASSERT_EQ(params.size(), 1u);
+  EXPECT_EQ(params.at("page_reporting.page_reporting_order"), "9");
 }
 
 TEST(SystemFacts, DescribesThisMachine) {

@@ -75,7 +75,7 @@ TEST_F(RealRecording, MirrorEndStateMatchesTheKernelAndABalloonPredictsAtomicFai
   EXPECT_TRUE(checker.check(m).empty());
   const auto& v = m["validation"];
   ASSERT_TRUE(v["available"].get<bool>()) << v.dump();
-  EXPECT_LE(v["free_relative_error"].get<double>(), 0.01) << r.out;
+  EXPECT_TRUE(v["free_within_tolerance"].get<bool>()) << r.out;  // 1%, blocks page reporting holds allowed for
   // Events the kernel or the recorder lost (a BPF program already running on the CPU, a full
   // ring) are counted in the trace. One lost free, drain, refill or allocation leaves the
   // model one block off at each order it merges through; allow two per lost event.

@@ -33,6 +33,11 @@ TimedText read_file_timed(const std::string& path);  // throws ReadError
 // tabs and newlines turned into spaces. An unreadable directory gives an empty map.
 std::map<std::string, std::string> read_vm_sysctls(const std::string& dir = "/proc/sys/vm");
 
+// Module parameters of mechanisms that move free pages without an event, as
+// "module.parameter" -> value, from `sys_module` (/sys/module): page_reporting's
+// page_reporting_order. Absent modules and unreadable files are left out.
+std::map<std::string, std::string> read_kernel_params(const std::string& sys_module = "/sys/module");
+
 // CLOCK_BOOTTIME (the BPF clock) and CLOCK_REALTIME in nanoseconds.
 std::uint64_t boottime_ns();
 std::uint64_t realtime_ns();

@@ -23,6 +23,7 @@ struct SystemFacts {
   std::vector<std::string> migratetype_names;
   std::vector<traces::ZoneInfo> zones;  // those with spanned_pages > 0
   std::map<std::string, std::string> vm_sysctls;
+  std::map<std::string, std::string> kernel_params;
   std::vector<std::string> warnings;    // things that fell back to defaults
 };
 

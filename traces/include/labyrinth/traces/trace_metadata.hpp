@@ -96,6 +96,9 @@ struct TraceHeader {
   std::vector<std::string> migratetype_names = default_migratetype_names();  // index = migratetype value
   std::vector<ZoneInfo> zones;
   std::map<std::string, std::string> vm_sysctls;  // "min_free_kbytes" -> "67584", ...
+  // Module parameters of mechanisms that move free pages without an event:
+  // "page_reporting.page_reporting_order" -> "9" (free page reporting, virtio-balloon).
+  std::map<std::string, std::string> kernel_params;
   std::vector<std::string> command;               // what was recorded (argv), empty = system-wide
   std::vector<std::string> events;                // tracepoints captured, "kmem:mm_page_alloc", ...
   std::vector<std::string> missing_events;        // optional tracepoints that were not available
