@@ -43,6 +43,26 @@ bool Model::Impl::take_seed_range(Zone& z, std::uint32_t idx, unsigned order) {
   return true;
 }
 
+// Mirror's commonest free (pcp lists as recorded, a pcp order below the top one, not an
+// Isolate pageblock): the allocation goes onto its pcp list in one pass, as route_free() would
+// put it there. Out of line so that the allocate-and-free path of simulate and the C API
+// (PcpMode::Auto) pays one test of the mode for it. False, nothing changed, otherwise.
+[[gnu::noinline]] bool Model::Impl::free_to_recorded_pcp(Zone& z, std::uint32_t idx, PageState s, unsigned cpu,
+                                                         FreeResult& r) {
+  const unsigned order = s.order;
+  if (z.is_top(order) || !z.pcp_allowed_order(order)) {
+    return false;
+  }
+  const MigrateType pageblock_mt = z.pb_type(idx);
+  if (pageblock_mt == MigrateType::Isolate) {
+    return false;
+  }
+  ++params.counters.frees;
+  r.owner = z.free_to_pcp_manual(idx, s, cpu, pageblock_mt);
+  r.to_pcp = true;
+  return true;
+}
+
 bool Model::Impl::route_free(Zone& z, std::uint32_t idx, unsigned order, unsigned cpu) {
   ++params.counters.frees;
   const PcpMode mode = pcp_mode();
@@ -71,6 +91,17 @@ CarveResult Model::carve(Pfn pfn, unsigned order, MigrateType mt, Owner owner) {
   }
   r.zone = z->id_;
   const std::uint32_t i = z->idx(pfn.value);
+  // The common case first: a pcp block of the very order at pfn (an allocation from a per-CPU
+  // list). Below the top order its record is state_[i], the one find_head() would stop at.
+  if (!z->is_top(order)) {
+    const PageState head = z->state_[i];
+    if (head.kind() == PageKind::Pcp && head.order == order) {
+      r.block_order = head.order;
+      r.cpu = static_cast<std::uint16_t>(z->allocate_from_pcp(i, head, mt, owner));
+      r.status = CarveStatus::CarvedFromPcp;
+      return r;
+    }
+  }
   const std::uint32_t h = z->find_head(i);
   const PageState m = h != kNil ? z->state(h) : PageState{};
   if (h != kNil && m.order >= order) {
@@ -146,6 +177,9 @@ FreeResult Model::free(Pfn pfn, unsigned order, unsigned cpu) {
     r.migratetype = m.mt();
     r.allocated_order = m.order;
     r.status = m.seed_owned() ? FreeStatus::FreedSeed : FreeStatus::Freed;
+    if (s.pcp_mode() == PcpMode::Manual && s.free_to_recorded_pcp(*z, i, m, cpu, r)) {
+      return r;
+    }
     r.owner = z->unmark_allocated(i, m);
     r.to_pcp = s.route_free(*z, i, order, cpu);
     return r;

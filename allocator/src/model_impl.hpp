@@ -136,6 +136,7 @@ struct Model::Impl {
   // mirror.cpp
   bool take_seed_range(detail::Zone& z, std::uint32_t idx, unsigned order);
   bool route_free(detail::Zone& z, std::uint32_t idx, unsigned order, unsigned cpu);
+  bool free_to_recorded_pcp(detail::Zone& z, std::uint32_t idx, detail::PageState s, unsigned cpu, FreeResult& r);
 };
 
 }  // namespace labyrinth::allocator

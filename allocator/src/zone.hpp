@@ -354,6 +354,14 @@ class Zone {
   /// Frees to cpu's pcp list (free_unref_page / free_frozen_page_commit). Returns false when
   /// the page went to the buddy lists instead (Isolate pageblock).
   bool free_to_pcp(unsigned cpu, std::uint32_t idx, unsigned order, bool apply_limits);
+  /// Mirror's two commonest events, each in one pass over the block's records (per frame: the
+  /// block is below the top order). allocate_from_pcp: the pcp block s heads at idx becomes an
+  /// allocation of its own order (pcp_remove, then mark_allocated); returns the CPU whose list
+  /// held it. free_to_pcp_manual: the allocated block s heads at idx goes to the head of cpu's
+  /// list for its pageblock's type pageblock_mt, not Isolate (unmark_allocated, then
+  /// free_to_pcp without limits: a pcp order, PcpMode::Manual); returns its owner.
+  unsigned allocate_from_pcp(std::uint32_t idx, PageState s, MigrateType mt, Owner owner);
+  Owner free_to_pcp_manual(std::uint32_t idx, PageState s, unsigned cpu, MigrateType pageblock_mt);
   void pcp_add(unsigned cpu, std::uint32_t idx, unsigned order, MigrateType list_mt, bool tail);
   void pcp_remove(std::uint32_t idx) { pcp_remove(idx, state(idx).order); }
   /// The pcp block of `order` headed at idx off its list.
@@ -540,6 +548,38 @@ inline void Zone::pcp_remove(std::uint32_t idx, unsigned order) {
     pcp_pages_ -= static_cast<std::uint64_t>(n);
     s = PageState{};
   });
+}
+
+inline unsigned Zone::allocate_from_pcp(std::uint32_t idx, PageState s, MigrateType mt, Owner owner) {
+  const unsigned order = s.order;
+  PageLinks& l = links_[idx];
+  const unsigned cpu = l.cpu;
+  PerCpuPages& pcp = pcp_[cpu];
+  list_unlink(links_.data(), pcp.lists[pindex(order, s.mt())], idx);
+  const auto n = std::int64_t{1} << order;
+  pcp.count -= n;
+  pcp_pages_ -= static_cast<std::uint64_t>(n);
+  l.set_owner(owner);
+  state_[idx].set(PageKind::Alloc, order, mt);
+  pb_alloc_add(idx, order, mt, true);
+  return cpu;
+}
+
+inline Owner Zone::free_to_pcp_manual(std::uint32_t idx, PageState s, unsigned cpu, MigrateType pageblock_mt) {
+  const unsigned order = s.order;
+  // HighAtomic and CMA pages go to the Movable list, as in free_to_pcp().
+  const MigrateType list_mt = is_mergeable(pageblock_mt) ? pageblock_mt : MigrateType::Movable;
+  PageLinks& l = links_[idx];
+  const Owner owner = s.seed_owned() ? kSeedOwner : l.owner();
+  pb_alloc_add(idx, order, s.mt(), false);
+  PerCpuPages& pcp = pcp_[cpu];
+  l.cpu = static_cast<std::uint16_t>(cpu);
+  list_push_front(links_.data(), pcp.lists[pindex(order, list_mt)], idx);
+  state_[idx].set(PageKind::Pcp, order, list_mt);
+  const auto n = std::int64_t{1} << order;
+  pcp.count += n;
+  pcp_pages_ += static_cast<std::uint64_t>(n);
+  return owner;
 }
 
 /// fallbacks[][] (mm/page_alloc.c).
