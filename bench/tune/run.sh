@@ -25,6 +25,11 @@ work=${WORK:-$(mktemp -d)}
 mkdir -p "$work"
 src=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "${RECORD:-0}" -gt 0 ]; then
+  # The squeeze's own shell restores the boost and the balloon on exit, but the OOM killer can
+  # end that shell too (it happened: the boost stayed 0); this one puts them back once more.
+  boost_before=$(cat /proc/sys/vm/watermark_boost_factor)
+  restore_machine() { echo 0 > /proc/sys/vm/nr_hugepages; echo "$boost_before" > /proc/sys/vm/watermark_boost_factor; }
+  trap restore_machine EXIT
   i=0
   while [ "$i" -lt "$RECORD" ]; do
     i=$((i + 1))
@@ -38,6 +43,7 @@ if [ "${RECORD:-0}" -gt 0 ]; then
         n=0; while [ \$n -lt 120 ] && pgrep -f '^bash $src/tests/ebpf/workloads/atomic_squeeze' >/dev/null; do
           n=\$((n + 1)); sleep 1; done" \
         >"$work/record$i.log" 2>&1 || true
+      restore_machine
     else
       flock -x /tmp/labyrinth-machine.lock sh -c "trap 'echo 0 > /proc/sys/vm/nr_hugepages' EXIT;
         '$laby' record -o '$t' -m 64 -- bash '$src/tests/ebpf/workloads/pressure.sh' \
