@@ -174,7 +174,6 @@ struct Collector::Impl {
   bool exact_isolation = false;  // loaded: attached with the page programs once calibrated
   std::string exact_problem;     // why not, when wanted
 
-  // The kind whose per-context copies `p` is one of, if it is.
   // The kind and copy (PGREC_COPY_MAIN or _STANDIN) of a page event's raw_tp program.
   std::optional<std::pair<EventKind, int>> copy_of(const bpf_program* p) const {
     for (const auto k : raw) {

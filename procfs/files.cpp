@@ -85,12 +85,8 @@ std::map<std::string, std::string> read_vm_sysctls(const std::string& dir) {
 
 std::map<std::string, std::string> read_kernel_params(const std::string& sys_module) {
   std::map<std::string, std::string> out;
-  for (const char* key : {"page_reporting/parameters/page_reporting_order"}) {
-    const std::string k = key;
-    if (const auto value = try_read_file(sys_module + "/" + k)) {
-      const std::string name = k.substr(0, k.find('/')) + "." + k.substr(k.rfind('/') + 1);
-      out[name] = std::string(common::trim(*value));
-    }
+  if (const auto order = try_read_file(sys_module + "/page_reporting/parameters/page_reporting_order")) {
+    out["page_reporting.page_reporting_order"] = std::string(common::trim(*order));
   }
   return out;
 }

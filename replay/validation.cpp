@@ -1,9 +1,10 @@
 #include "labyrinth/replay/validation.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <optional>
+
+#include "labyrinth/common/text.hpp"
 
 namespace labyrinth::replay {
 
@@ -27,8 +28,7 @@ std::optional<unsigned> page_reporting_order(const traces::TraceHeader& header) 
   const auto it = header.kernel_params.find("page_reporting.page_reporting_order");
   if (it == header.kernel_params.end()) return std::nullopt;
   unsigned order = 0;
-  const auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), order);
-  if (ec != std::errc() || end != it->second.data() + it->second.size() || order > header.max_order) return std::nullopt;
+  if (!common::parse_number(it->second, order) || order > header.max_order) return std::nullopt;
   return order;
 }
 

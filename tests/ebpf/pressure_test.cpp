@@ -52,12 +52,11 @@ constexpr double kHighOrderTolerance = 0.02;
 // the start snapshot come back unseen, free in the kernel and not in the model.
 constexpr std::uint64_t kPageReportingCapacity = 32;
 
-// The lowest order free page reporting takes, or none when the kernel does not report.
-std::optional<unsigned> page_reporting_order() {
-  std::ifstream in("/sys/module/page_reporting/parameters/page_reporting_order");
-  unsigned order = 0;
-  if (!(in >> order)) return std::nullopt;
-  return order;
+// The lowest order free page reporting took while the trace was recorded (its header), if any.
+std::optional<unsigned> page_reporting_order(const traces::TraceHeader& header) {
+  const auto it = header.kernel_params.find("page_reporting.page_reporting_order");
+  if (it == header.kernel_params.end()) return std::nullopt;
+  return static_cast<unsigned>(std::stoul(it->second));
 }
 
 TEST(PressureRecording, MirrorMatchesTheKernelAndExplainsItsFailures) {
@@ -94,7 +93,7 @@ TEST(PressureRecording, MirrorMatchesTheKernelAndExplainsItsFailures) {
   // Within kFreeTolerance once the blocks free page reporting may hold are allowed for.
   EXPECT_TRUE(v["free_within_tolerance"].get<bool>()) << r.out;
   const unsigned pageblock_order = reader.header().pageblock_order;
-  const auto reporting = page_reporting_order();
+  const auto reporting = page_reporting_order(reader.header());
   for (const auto& zone : v["zones"]) {
     for (const auto& o : zone["orders"]) {
       const auto kernel = o["kernel_blocks"].get<std::uint64_t>();
