@@ -479,10 +479,9 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
   }
   if (c.extfrag_events != 0) {
     fmt::print(out, "  extfrag events {}, pageblock type changes {}\n", c.extfrag_events, c.pageblock_changes);
-    if (c.isolations != 0) {
-      fmt::print(out, "  compaction isolations {} ({} pages taken off the free lists)\n", c.isolations,
-                 c.isolated_pages);
-    }
+  }
+  if (c.isolations != 0) {
+    fmt::print(out, "  compaction isolations {} ({} pages taken off the free lists)\n", c.isolations, c.isolated_pages);
   }
   if (r.mode == ReplayMode::Simulate) {
     fmt::print(out, "\nAgainst the recording\n");
@@ -501,6 +500,10 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
                c.compaction_successes, c.compaction_migrated_pages);
     fmt::print(out, "  kswapd reclaim    {:>12}  pages in {} wake-ups (the model's kswapd, towards the high watermark)\n", c.kswapd_reclaimed_pages,
                c.kswapd_runs);
+    fmt::print(out, "  seed pages freed  {:>12}  (held from before the recording, then allocated or drained by the kernel: on a per-CPU list at the start)\n",
+               c.seed_pages_released);
+    fmt::print(out, "  reclaim allowance {:>12}  pages the model's reclaim may hold free beyond the recording's own reclaim (what the what-if adds)\n",
+               c.reclaim_allowance_pages);
     if (c.balloon_requested_pages != 0) {
       fmt::print(out, "  balloon           {:>12}  of {} requested\n", format_bytes(c.balloon_pages * ps),
                  format_bytes(c.balloon_requested_pages * ps));

@@ -2,10 +2,17 @@
 // settings given; recorded pfns are mapped to the model's pages so that frees land on them.
 // Each request's outcome is compared with the recording's.
 //
-// Reclaim: the recording's frees include what the kernel's own reclaim freed under the
-// recorded settings; what-if settings move the watermarks, so the model reclaims too, from
-// what it knows to be reclaimable: its allocations of movable or reclaimable type (LRU and
-// shrinkable memory), oldest first. A later free of an evicted page is dropped.
+// Reclaim: the recording's frees already hold what the kernel's own reclaim freed under the
+// recorded settings (kswapd's frees, and a direct reclaimer's before its mm_page_alloc), at the
+// rate the kernel managed and from the memory it could reclaim (no anonymous memory without
+// swap: mm/vmscan.c:can_reclaim_anon_pages). The model's own reclaim is what the what-if adds:
+// a zone may hold at most `allowance` pages more free than the kernel by evicting, the amount
+// by which the what-if raises its high watermark above the recorded one, plus the balloon's
+// pages in it (the kernel would have had to reclaim those too); 0 with the recorded settings.
+// An evicted page whose free then comes in the recording gives its pages back to the
+// allowance (the model only freed it earlier). Evictions take the model's reclaimable
+// allocations (movable or reclaimable type, by a task that may reclaim), oldest first; a later
+// free of an evicted page is dropped.
 // - Direct reclaim: the allocator's slow path asks (allocator::Reclaimer) when a request that
 //   may direct-reclaim misses the min watermark (docs/kernel-rules.md §4.4).
 // - kswapd (mm/vmscan.c, docs/kernel-rules.md §6.6): woken by a request with
@@ -23,8 +30,10 @@
 //   WhatIf::pcp_decay.
 #include <cstdlib>
 #include <deque>
+#include <unordered_map>
 
 #include "engine.hpp"
+#include "labyrinth/allocator/watermarks.hpp"
 #include "pfn_map.hpp"
 
 namespace labyrinth::replay::detail {
@@ -67,6 +76,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     model.set_tunables(t);
     decay_pcp_ = o.what_if.pcp_decay && t.pcp == allocator::PcpMode::Auto;
     reclaim_active_clamp_ = o.what_if.pcp_reclaim_clamp;
+    allowance_ = recorded_high_excess(h);
+    outstanding_.assign(allowance_.size(), 0);
     if (const auto it = h.vm_sysctls.find("stat_interval"); it != h.vm_sysctls.end()) {
       const std::uint64_t secs = std::strtoull(it->second.c_str(), nullptr, 10);
       if (secs != 0) stat_interval_ns_ = secs * 1'000'000'000ull;
@@ -77,7 +88,17 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   std::uint64_t reclaim(std::uint16_t zone, std::uint64_t pages, unsigned cpu) override {
     return evict(zone, pages, cpu);
   }
-  [[nodiscard]] std::uint64_t reclaimable_pages(std::uint16_t zone) const override { return lru_pages_[zone]; }
+  [[nodiscard]] std::uint64_t reclaimable_pages(std::uint16_t zone) const override {
+    return std::min(lru_pages_[zone], allowance_left(zone));
+  }
+  // The recording's reclaim (a direct reclaimer's frees come before its mm_page_alloc) is taken
+  // to have progressed while the zone holds reclaimable allocations: which frees were the
+  // reclaim's the trace does not say, and they are applied already.
+  [[nodiscard]] bool progressed(std::uint16_t zone) const override { return lru_pages_[zone] != 0; }
+
+  void took_balloon(const std::vector<std::uint64_t>& pages_per_zone) override {
+    for (std::size_t z = 0; z < pages_per_zone.size() && z < allowance_.size(); ++z) allowance_[z] += pages_per_zone[z];
+  }
 
   // Direct compaction moved a page: the recording's later free of it must reach its new frame.
   // The owner is the recorded pfn the model's allocation answers; a page allocated before the
@@ -94,6 +115,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
 
   void close() override {
     counters.kswapd_reclaimed_pages = reclaimed_pages_;
+    counters.reclaim_allowance_pages = 0;
+    for (const std::uint64_t a : allowance_) counters.reclaim_allowance_pages += a;
     counters.kswapd_runs = reclaim_runs_;
     counters.compactions = model.counters().compactions;
     counters.compaction_successes = model.counters().compaction_successes;
@@ -112,6 +135,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       if (i + kAhead < n && events[i + kAhead].kind == EventKind::Free) {
         const PageEvent& f = events[i + kAhead];
         if (const auto m = map_.get(f.pfn); m && !m->model_failed) model.prefetch(Pfn{m->model_pfn}, m->order);
+      } else if (i + kAhead < n && events[i + kAhead].kind == EventKind::Alloc && !events[i + kAhead].failed()) {
+        model.prefetch(Pfn{events[i + kAhead].pfn}, 0);  // the seed page it may release
       }
       const PageEvent& e = events[i];
       begin_event(e);
@@ -121,10 +146,13 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
         case EventKind::Alloc: on_alloc(e); break;
         case EventKind::Free: on_free(e); break;
         case EventKind::FreeBatched: quality.add(DataQuality::batched_free_duplicates); break;
-        case EventKind::PcpRefill:
+        case EventKind::Isolate: on_isolate(e); break;
         case EventKind::PcpDrain:
-        case EventKind::Extfrag:
-        case EventKind::Isolate: ++counters.kernel_internal_ignored; break;
+          release_seed(e.pfn, e.order, cpu_of(e), true);
+          ++counters.kernel_internal_ignored;
+          break;
+        case EventKind::PcpRefill:
+        case EventKind::Extfrag: ++counters.kernel_internal_ignored; break;
       }
     }
   }
@@ -137,6 +165,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     if (!kernel_ok) ++counters.kernel_failures;
     const std::uint64_t reclaims_before = model.counters().direct_reclaims;
     if (memcg) quality.add(DataQuality::memcg_charge_failures);
+    if (kernel_ok && e.order <= max_order_) release_seed(e.pfn, e.order, cpu, false);
     last[cpu] = LastOnCpu{EventKind::Alloc, e.order, false};
     if (e.order > max_order_) {
       quality.add(DataQuality::invalid_events);
@@ -159,6 +188,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       }
       if (kernel_ok) {
         ++counters.both_succeeded;
+        returned_to_allowance(e.pfn);  // an evicted page whose free the recording lost
         if (const auto old = map_.get(e.pfn); old && !old->model_failed) {
           // The recording lost the free of the previous allocation at this pfn.
           quality.add(DataQuality::double_alloc);
@@ -192,6 +222,12 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     ++counters.frees;
     counters.freed_pages += std::uint64_t{1} << e.order;
     last[cpu] = LastOnCpu{EventKind::Free, e.order, false};
+    release(e, cpu);
+  }
+
+  // The recorded block (e.pfn, e.order) goes back to the free lists: the model frees what it
+  // answered it with.
+  void release(const PageEvent& e, unsigned cpu) {
     const auto hit = map_.containing(e.pfn, max_order_);
     if (!hit) {
       free_unmapped(e, cpu);
@@ -200,8 +236,11 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     const auto [head, entry] = *hit;
     if (map_.queued(head) && !entry.model_failed) forget_reclaimable(entry.model_pfn, entry.order);
     if (entry.model_failed) {
-      // The model failed this request: nothing to free. Drop the part freed.
-      if (head == e.pfn && entry.order <= e.order) map_.erase(head);
+      // The model failed this request, or evicted it: nothing to free. Drop the part freed.
+      if (head == e.pfn && entry.order <= e.order) {
+        map_.erase(head);
+        returned_to_allowance(head);
+      }
       return;
     }
     if (head == e.pfn && entry.order == e.order) {
@@ -237,6 +276,121 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       if (!m->model_failed) model.free(Pfn{m->model_pfn}, m->order, cpu);
       p += std::uint64_t{1} << m->order;
     }
+  }
+
+  // mm/page_alloc.c:__isolate_free_page took the free block (e.pfn, e.order) off the lists
+  // (trace format 1.2: compaction's free scanners, page reporting), or
+  // __putback_isolated_page gave such a block back (docs/kernel-rules.md §10.4). Compaction
+  // copies movable pages into the isolated pages (mm/migrate.c, no mm_page_alloc) and frees
+  // the sources (mm_page_free), so the model takes as many free pages as the kernel did, and
+  // the sources' frees then leave it with the kernel's free count; unused pieces come back
+  // with mm_page_free too, and the copies with the frees of their new pfns. The compaction
+  // summaries (block scan, fast scan) come after the exact blocks and say nothing more.
+  void on_isolate(const PageEvent& e) {
+    if (e.isolate_source == traces::IsolateSource::Putback) {
+      release(e, cpu_of(e));
+      return;
+    }
+    if (e.isolate_source != traces::IsolateSource::Block || e.order > max_order_) {
+      ++counters.kernel_internal_ignored;
+      return;
+    }
+    ++counters.isolations;
+    counters.isolated_pages += isolate(e.pfn, e.order, cpu_of(e));
+  }
+
+  // Takes 2^order free pages for the recorded block at `pfn`, in the model's zone of that pfn:
+  // the very block when the model has it free (the model starts from the kernel's free-page
+  // map, and the kernel's free scanner works from the zone's end, which both leave alone the
+  // longest), else free blocks of the same zone, largest first, taken whole or from the head of
+  // a larger one, each mapped to its aligned part of the recorded block. The part the model
+  // cannot find (it has fewer free pages than the kernel) is mapped as failed, so that its
+  // frees are dropped. No watermark check: the kernel's passed (min + 2^order at order 0), and
+  // the pages hold migrated data whatever the model's count. Returns the pages taken.
+  std::uint64_t isolate(std::uint64_t pfn, unsigned order, unsigned cpu) {
+    const std::uint64_t size = std::uint64_t{1} << order;
+    for (std::uint64_t p = pfn; p < pfn + size; ++p) {
+      // Entries inside a block the kernel had free are stale (their free was not recorded).
+      if (const auto old = map_.get(p)) {
+        if (map_.queued(p) && !old->model_failed) forget_reclaimable(old->model_pfn, old->order);
+        if (!old->model_failed) model.free(Pfn{old->model_pfn}, old->order, cpu);
+        map_.erase(p);
+        returned_to_allowance(p);
+      }
+    }
+    const auto zone = model.zone_of(Pfn{pfn});
+    if (!zone) {
+      quality.add(DataQuality::outside_zones);
+      return 0;
+    }
+    if (take_block(pfn, order, pfn)) return size;
+    const allocator::ZoneConfig& zc = model.zone_config(*zone);
+    std::uint64_t taken = 0;  // of the recorded block, mapped
+    for (int o = static_cast<int>(order); o >= 0 && taken < size;) {
+      const std::uint64_t piece = std::uint64_t{1} << o;
+      if (size - taken < piece) {
+        --o;
+        continue;
+      }
+      const auto head = free_block_from(zc.start_pfn, static_cast<unsigned>(o));
+      if (!head || !take_block(*head, static_cast<unsigned>(o), pfn + taken)) {
+        --o;
+        continue;
+      }
+      taken += piece;
+    }
+    const std::uint64_t found = taken;
+    // Whatever is left, in aligned pieces: the model had no free page for it.
+    for (int o = static_cast<int>(order); o >= 0 && taken < size; --o) {
+      const std::uint64_t piece = std::uint64_t{1} << o;
+      if (size - taken >= piece) {
+        map_.set_failed(pfn + taken, static_cast<unsigned>(o));
+        taken += piece;
+      }
+    }
+    return found;
+  }
+
+  // Carves the model's free block of `order` at `head` (free now, checked) for the recorded
+  // block at `owner`.
+  bool take_block(std::uint64_t head, unsigned order, std::uint64_t owner) {
+    const auto b = model.block_containing(Pfn{head});
+    if (!b || b->state != BlockState::Free || b->order < order) return false;
+    const allocator::MigrateType mt = allocator::is_mergeable(b->migratetype) ? b->migratetype
+                                                                               : allocator::MigrateType::Movable;
+    if (!model.carve(Pfn{head}, order, mt, owner).ok()) return false;
+    map_.set(owner, head, order);
+    return true;
+  }
+
+  // A free block of at least `order` in the zone starting at `zone_start`: the smallest order
+  // that has one, on a Movable, Unmovable or Reclaimable list (the tail, where the kernel's
+  // free scanner looks first).
+  std::optional<std::uint64_t> free_block_from(Pfn zone_start, unsigned order) const {
+    using allocator::MigrateType;
+    for (unsigned o = order; o <= max_order_; ++o) {
+      for (const MigrateType mt : {MigrateType::Movable, MigrateType::Unmovable, MigrateType::Reclaimable}) {
+        if (const auto head = model.fast_isolate_pick(o, mt, zone_start, zone_start, 1)) return head->value;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // The kernel handed out (or drained from a per-CPU list to the buddy lists) the block at
+  // `pfn`: it had it free. Where the model still holds it from before the recording, it was on
+  // a per-CPU list when the start snapshot was taken (free, but not KPF_BUDDY: the free-page
+  // map shows it allocated, docs/kernel-rules.md §11.3, §12.4 trap 1), or its free was lost.
+  // The model frees it, or it would stay allocated to the end (the model serves the request
+  // with a page of its own choosing and does not replay drains): every such page was one
+  // fewer free page than the kernel had. A drained page goes to the buddy lists, as the
+  // kernel's drain put it there (free_pcppages_bulk).
+  void release_seed(std::uint64_t pfn, unsigned order, unsigned cpu, bool to_buddy) {
+    const auto b = model.block_containing(Pfn{pfn});
+    if (!b || b->state != BlockState::Seed) return;
+    const auto r = model.free(Pfn{pfn}, order, cpu);
+    if (!r.ok()) return;
+    if (to_buddy && r.to_pcp) model.pcp_drain(Pfn{pfn}, order);
+    counters.seed_pages_released += std::uint64_t{1} << order;
   }
 
   // A page the model never handed out: allocated before the recording (free the seed page at
@@ -376,6 +530,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   std::uint64_t evict(std::uint16_t zone, std::uint64_t pages, unsigned cpu) {
     std::uint64_t freed = 0;
     auto& q = lru_[zone];
+    pages = std::min(pages, allowance_left(zone));
     while (freed < pages && !q.empty()) {
       const std::uint64_t p = q.front();
       q.pop_front();
@@ -387,8 +542,50 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       const std::uint64_t n = std::uint64_t{1} << m->order;
       lru_pages_[zone] -= std::min(lru_pages_[zone], n);
       freed += n;
+      evicted_[p] = Evicted{zone, static_cast<std::uint8_t>(m->order)};
+      outstanding_[zone] += n;
     }
     return freed;
+  }
+
+  // Pages a zone's reclaim may still hold free beyond the kernel's.
+  [[nodiscard]] std::uint64_t allowance_left(std::uint16_t zone) const {
+    return allowance_[zone] > outstanding_[zone] ? allowance_[zone] - outstanding_[zone] : 0;
+  }
+
+  // The recording freed (or re-allocated) the evicted page at recorded pfn `p`: the model had
+  // only freed it earlier than the kernel, and its pages go back to the allowance.
+  void returned_to_allowance(std::uint64_t p) {
+    if (evicted_.empty()) return;
+    const auto it = evicted_.find(p);
+    if (it == evicted_.end()) return;
+    const std::uint64_t n = std::uint64_t{1} << it->second.order;
+    outstanding_[it->second.zone] -= std::min(outstanding_[it->second.zone], n);
+    evicted_.erase(it);
+  }
+
+  // Per model zone: how far the what-if's high watermark lies above the recorded one (the
+  // header's, or __setup_per_zone_wmarks at the recorded sysctls when the header has none).
+  std::vector<std::uint64_t> recorded_high_excess(const traces::TraceHeader& h) const {
+    const std::size_t n = setup.config.zones.size();
+    std::vector<std::uint64_t> out(n, 0);
+    std::vector<allocator::ZoneSize> sizes;
+    for (const auto& z : setup.config.zones) sizes.push_back(allocator::ZoneSize{z.type, z.managed_pages});
+    const auto sysctl = [&h](const char* name, std::uint64_t fallback) {
+      const auto it = h.vm_sysctls.find(name);
+      return it == h.vm_sysctls.end() ? fallback : std::strtoull(it->second.c_str(), nullptr, 10);
+    };
+    const std::uint64_t min_free = sysctl("min_free_kbytes", setup.config.tunables.min_free_kbytes.value_or(0));
+    const std::vector<allocator::Watermarks> computed = allocator::setup_per_zone_wmarks(
+        sizes, min_free, sysctl("watermark_scale_factor", 10), setup.config.page_size);
+    for (std::uint16_t z = 0; z < n; ++z) {
+      const traces::ZoneInfo& hz = h.zones[setup.header_zone_of_model[z]];
+      const std::uint64_t now = model.watermarks(z).high;
+      // Neither recorded nor computable (no min_free_kbytes either): the model's are the kernel's.
+      const std::uint64_t recorded = hz.high_pages != 0 ? hz.high_pages : min_free != 0 ? computed[z].high : now;
+      out[z] = now > recorded ? now - recorded : 0;
+    }
+    return out;
   }
 
   PfnMap map_;
@@ -410,6 +607,13 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   std::uint64_t reclaim_runs_ = 0;
   bool decay_pcp_ = false;
   bool reclaim_active_clamp_ = false;
+  std::vector<std::uint64_t> allowance_;    // per zone: pages the model's reclaim may hold free beyond the kernel's
+  std::vector<std::uint64_t> outstanding_;  // per zone: evicted pages whose free the recording has not given yet
+  struct Evicted {
+    std::uint16_t zone;
+    std::uint8_t order;
+  };
+  std::unordered_map<std::uint64_t, Evicted> evicted_;  // by recorded pfn
   std::uint64_t stat_interval_ns_ = 1'000'000'000;  // vm.stat_interval
   std::uint64_t next_vmstat_ns_ = 0;                // 0: not started
 };

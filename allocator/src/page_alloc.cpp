@@ -343,20 +343,26 @@ AllocResult Model::Impl::direct_reclaim_path(const AllocContext& ac, Gfp gfp, Al
 }
 
 // try_to_free_pages(): SWAP_CLUSTER_MAX pages from the zones of the zonelist, highest first.
+// Returns the progress (did_some_progress): the pages the Reclaimer freed, or 1 when it freed
+// none but says that reclaim outside the model progressed (Reclaimer::progressed: a replay
+// whose recording already holds the kernel's reclaim), so that the rest of
+// __alloc_pages_direct_reclaim (the drain and the highatomic unreserve) follows as in the kernel.
 std::uint64_t Model::Impl::perform_reclaim(const AllocContext& ac) {
   constexpr std::uint64_t kSwapClusterMax = 32;
   if (reclaimer == nullptr) {
     return 0;
   }
   std::uint64_t got = 0;
+  bool progressed = false;
   for (const std::uint16_t id : *ac.zonelist) {
     if (got >= kSwapClusterMax) {
       break;
     }
     got += reclaimer->reclaim(id, kSwapClusterMax - got, ac.cpu);
+    progressed = progressed || reclaimer->progressed(id);
   }
   params.counters.direct_reclaimed_pages += got;
-  return got;
+  return got != 0 ? got : progressed ? 1 : 0;
 }
 
 // unreserve_highatomic_pageblock(ac, force): the first zone of the zonelist that gives a block

@@ -281,6 +281,32 @@ TEST(ReplaySimulate, AtomicOrder0ServedBelowMinButAboveThreeEighthsAndFailsBelow
   EXPECT_EQ(atomic.same_request, 1u);
 }
 
+// --- the kernel's compaction in simulate ---------------------------------------------------
+
+TEST(ReplaySimulate, KernelCompactionIsolationTakesTheModelsPagesSoMigrationFreesDoNotAddAny) {
+  const ReplayResult r = replay_text(read_text(case_path("simulate_compaction_migration.txt")), simulate(false));
+  // 48 free at the start; the order-4 isolation leaves 32, the 16 migrated sources bring it
+  // back to 48, not above 3/8 of min (48): the request at 2000 fails as in the kernel. The
+  // copies' frees give 64 (served at 4000, 63 left); reporting's order-5 isolation leaves 31
+  // (fails at 5050), its putback 63 (served at 5200). The compaction summary is not applied.
+  EXPECT_EQ(r.counters.isolations, 2u);
+  EXPECT_EQ(r.counters.isolated_pages, 16u + 32u);
+  EXPECT_EQ(r.counters.kernel_failures, 2u);
+  EXPECT_EQ(r.counters.both_failed, 2u);
+  EXPECT_EQ(r.counters.both_succeeded, 2u);
+  EXPECT_EQ(r.counters.model_served_kernel_failed, 0u);
+  EXPECT_EQ(r.counters.model_failed_kernel_succeeded, 0u);
+  ASSERT_EQ(r.failures.total(), 2u);
+  EXPECT_EQ(r.failures.records()[0].state.free_pages, 48);
+  EXPECT_EQ(r.failures.records()[0].state.effective_min_pages, 48);
+  EXPECT_EQ(r.failures.records()[1].state.free_pages, 31);
+  const ClassAgreement& atomic = r.agreement.by_class(FailureClass::Atomic);
+  EXPECT_EQ(atomic.kernel_failures, 2u);
+  EXPECT_EQ(atomic.model_failures, 2u);
+  EXPECT_EQ(atomic.same_request, 2u);
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
 TEST(ReplayMirror, AtomicOrder0FailureExplainedByTheWatermark) {
   const ReplayResult r = replay_text(read_text(case_path("atomic_below_min.txt")), mirror());
   ASSERT_EQ(r.failures.total(), 1u);
@@ -347,31 +373,50 @@ TEST(ReplaySimulate, LargerMinFreeKbytesPreventsTheAtomicBurstFailuresButNotFrag
   larger.what_if.min_free_kbytes = 2048;
   const ReplayResult more = replay_text(text, larger);
 
-  // Recorded settings: the burst eats the reserve down to 3/8 of min and fails. Its first 200
-  // pages meet a zone kswapd left between low and high (160..192): about 140 above 48, plus
-  // some 13 kswapd reclaims in its first 50 us, so some 50 of them fail.
+  // Recorded settings: the recording's frees are all the reclaim there was (none), so the
+  // model reclaims nothing of its own. 1200 pages free; the cat requests take 1100 (those that
+  // find 128 or fewer free, from the 1073rd on, and the last one, are what the OOM killer
+  // would serve: 29), leaving 100. The burst is served while more than 3/8 of min (48) are
+  // free: its first 52 requests, from 100 down to 48; the next 48 fail. Its last 100 pages
+  // (and the last cat's) lie outside the start's free pages: the kernel had them free on a
+  // per-CPU list, so the model frees each (101 seed pages) before the request, which it then
+  // serves (49 free, back to 48). The kernel's 200 failures fail; so does the order-3 request
+  // (48 - 7 = 41, not above 48) on the watermark.
+  EXPECT_EQ(recorded.counters.reclaim_allowance_pages, 0u);
+  EXPECT_EQ(recorded.counters.kswapd_reclaimed_pages, 0u);
+  EXPECT_EQ(recorded.model_counters.direct_reclaimed_pages, 0u);
+  EXPECT_EQ(recorded.counters.seed_pages_released, 101u);
+  EXPECT_EQ(recorded.counters.oom_kills, 29u);
   const auto wm_recorded = failures_with(recorded, FailureCause::Watermark);
-  EXPECT_GE(wm_recorded.size(), 40u);
+  EXPECT_EQ(wm_recorded.size(), 48u + 200u + 1u);
   for (const auto& f : wm_recorded) {
     EXPECT_EQ(f.cls, FailureClass::Atomic);
     EXPECT_LE(f.state.free_pages, 48);
   }
-  // min_free_kbytes 2048: watermarks 512/640/768; kswapd keeps 640+ free, the burst fits.
+  EXPECT_EQ(recorded.counters.model_failed_kernel_succeeded, 48u);
+  EXPECT_TRUE(failures_with(recorded, FailureCause::Fragmentation).empty());
+
+  // min_free_kbytes 2048: watermarks 512/640/768, 576 pages above the recorded high (192):
+  // the model's reclaim may free 576 of the cat pages, no more (the recording never frees
+  // them). 1200 + 576 + 101 - 1100 - 200 - 1 = 576 free at the end (the kernel's 200 failures
+  // are served and given back).
   ASSERT_TRUE(more.model_config.zones.front().watermarks.has_value());
   EXPECT_EQ(more.model_config.zones.front().watermarks->min, 512u);
   EXPECT_EQ(more.model_config.zones.front().watermarks->low, 640u);
   EXPECT_EQ(more.model_config.zones.front().watermarks->high, 768u);
+  EXPECT_EQ(more.counters.reclaim_allowance_pages, 576u);
+  EXPECT_EQ(more.counters.kswapd_reclaimed_pages + more.model_counters.direct_reclaimed_pages, 576u);
   EXPECT_TRUE(failures_with(more, FailureCause::Watermark).empty());
-  EXPECT_GT(more.counters.kswapd_reclaimed_pages, recorded.counters.kswapd_reclaimed_pages);
+  EXPECT_EQ(more.counters.model_served_kernel_failed, 200u);
 
-  // The order-3 request fails by fragmentation either way: only order-0 pages are ever free.
-  for (const ReplayResult* r : {&recorded, &more}) {
-    const auto frag = failures_with(*r, FailureCause::Fragmentation);
-    ASSERT_EQ(frag.size(), 1u);
-    EXPECT_EQ(frag.front().order, 3u);
-    EXPECT_EQ(frag.front().state.largest_free_order, 0);
-    EXPECT_FALSE(r->invariant_violation.has_value());
-  }
+  // The order-3 request then fails by fragmentation (576 - 7 above 3/8 of 512, 192): only
+  // order-0 pages are ever free.
+  const auto frag = failures_with(more, FailureCause::Fragmentation);
+  ASSERT_EQ(frag.size(), 1u);
+  EXPECT_EQ(frag.front().order, 3u);
+  EXPECT_EQ(frag.front().state.free_pages, 576);
+  EXPECT_EQ(frag.front().state.largest_free_order, 0);
+  for (const ReplayResult* r : {&recorded, &more}) EXPECT_FALSE(r->invariant_violation.has_value());
 }
 
 // --- frees the model cannot pair, counted and never fatal -----------------------------------

@@ -146,6 +146,10 @@ class Reclaimer {
   virtual std::uint64_t reclaim(std::uint16_t zone, std::uint64_t pages, unsigned cpu) = 0;
   /// zone_reclaimable_pages(): what reclaim could still free in the zone.
   [[nodiscard]] virtual std::uint64_t reclaimable_pages(std::uint16_t zone) const = 0;
+  /// Whether reclaim in the zone made progress although reclaim() freed nothing: the pages were
+  /// freed outside the model (a replay whose recording holds the kernel's own reclaim). The
+  /// slow path then goes on as after progress (drain_all_pages, the highatomic unreserve).
+  [[nodiscard]] virtual bool progressed(std::uint16_t /*zone*/) const { return false; }
   /// Direct compaction moved owner's order-0 page from one frame to another; the allocation
   /// lives at `to` from now on. A page allocated before the recording (kSeedOwner) moves as an
   /// allocation owned by its old pfn.
