@@ -534,17 +534,30 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     while (freed < pages && !q.empty()) {
       const std::uint64_t p = q.front();
       q.pop_front();
-      map_.set_queued(p, false);
       const auto m = map_.get(p);
-      if (!m || m->model_failed) continue;
-      if (!model.free(Pfn{m->model_pfn}, m->order, cpu).ok()) continue;
-      map_.set_failed(p, m->order);  // evicted: the recording's free of it is dropped
+      if (!m || m->model_failed) {
+        map_.set_queued(p, false);
+        continue;
+      }
+      // A re-allocation keeps its pfn's place in the queue, but the model may have served it
+      // from another zone: it belongs in that zone's queue.
+      if (const auto home = model.zone_of(Pfn{m->model_pfn}); home && *home != zone && *home < lru_.size()) {
+        lru_[*home].push_back(p);
+        continue;
+      }
+      map_.set_queued(p, false);
       const std::uint64_t n = std::uint64_t{1} << m->order;
       lru_pages_[zone] -= std::min(lru_pages_[zone], n);
+      if (!model.free(Pfn{m->model_pfn}, m->order, cpu).ok()) continue;
+      map_.set_failed(p, m->order);  // evicted: the recording's free of it is dropped
       freed += n;
       evicted_[p] = Evicted{zone, static_cast<std::uint8_t>(m->order)};
       outstanding_[zone] += n;
     }
+    // The count can outlive the queue (pages counted here whose pfns sit in another zone's
+    // queue until an eviction there moves them): an empty queue has nothing to reclaim, and a
+    // count left over would make the slow path retry for ever (reclaimable, yet nothing freed).
+    if (q.empty()) lru_pages_[zone] = 0;
     return freed;
   }
 

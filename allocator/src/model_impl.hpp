@@ -34,6 +34,14 @@ struct Hit {
   BlockSource src = BlockSource::Buddy;
 };
 
+/// What one __perform_reclaim achieved: pages the Reclaimer freed in the model, and whether it
+/// reported progress made outside the model (Reclaimer::progressed).
+struct ReclaimProgress {
+  std::uint64_t freed = 0;
+  bool outside = false;
+  [[nodiscard]] bool any() const { return freed != 0 || outside; }
+};
+
 /// A zone's direct-compaction state (struct zone's compact_* fields): the scanners' cached
 /// positions, in pageblocks, and the deferral after failures (mm/compaction.c).
 struct CompactionState {
@@ -119,7 +127,7 @@ struct Model::Impl {
   AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner);
   AllocResult allocate_slowpath(const AllocContext& ac, Gfp gfp, Owner owner, AllocResult r);
   AllocResult direct_reclaim_path(const AllocContext& ac, Gfp gfp, AllocFlags slow, Owner owner, AllocResult r);
-  std::uint64_t perform_reclaim(const AllocContext& ac);
+  ReclaimProgress perform_reclaim(const AllocContext& ac);
   bool unreserve_highatomic(const AllocContext& ac, bool force);
   [[nodiscard]] bool reclaim_could_pass(const AllocContext& ac, AllocFlags flags) const;
   AllocResult success(const Hit& h, AllocPath path, AllocResult r);

@@ -264,10 +264,10 @@ AllocResult Model::Impl::direct_reclaim_path(const AllocContext& ac, Gfp gfp, Al
     if (retry_first) {
       h = get_page_from_freelist(ac, slow, owner);
     }
-    std::uint64_t progress = 0;
+    ReclaimProgress progress;
     if (h.idx == kNil) {
       progress = perform_reclaim(ac);
-      if (progress != 0) {
+      if (progress.any()) {
         h = get_page_from_freelist(ac, slow, owner);
         if (h.idx == kNil && !drained) {
           if (unreserve_highatomic(ac, false)) {
@@ -298,7 +298,9 @@ AllocResult Model::Impl::direct_reclaim_path(const AllocContext& ac, Gfp gfp, Al
     if ((gfp & g.noretry) != 0 || (costly && (gfp & g.retry_mayfail) == 0)) {
       break;
     }
-    no_progress_loops = progress != 0 && !costly ? 0 : no_progress_loops + 1;
+    // Only pages the model freed reset the count: a retry after progress made outside the
+    // model (Reclaimer::progressed) meets an unchanged model, and would retry for ever.
+    no_progress_loops = progress.freed != 0 && !costly ? 0 : no_progress_loops + 1;
     if (no_progress_loops > kMaxReclaimRetries) {
       if (unreserve_highatomic(ac, true)) {
         ++params.counters.reclaim_unreserves;
@@ -317,7 +319,7 @@ AllocResult Model::Impl::direct_reclaim_path(const AllocContext& ac, Gfp gfp, Al
         return success(h, AllocPath::OomKill, r);
       }
     }
-    if (ac.order > 0 && progress != 0 && !sync_compaction) {
+    if (ac.order > 0 && progress.any() && !sync_compaction) {
       sync_compaction = true;
       continue;
     }
@@ -343,14 +345,14 @@ AllocResult Model::Impl::direct_reclaim_path(const AllocContext& ac, Gfp gfp, Al
 }
 
 // try_to_free_pages(): SWAP_CLUSTER_MAX pages from the zones of the zonelist, highest first.
-// Returns the progress (did_some_progress): the pages the Reclaimer freed, or 1 when it freed
-// none but says that reclaim outside the model progressed (Reclaimer::progressed: a replay
-// whose recording already holds the kernel's reclaim), so that the rest of
-// __alloc_pages_direct_reclaim (the drain and the highatomic unreserve) follows as in the kernel.
-std::uint64_t Model::Impl::perform_reclaim(const AllocContext& ac) {
+// Returns the progress (did_some_progress): the pages the Reclaimer freed, and whether it says
+// that reclaim outside the model progressed (Reclaimer::progressed: a replay whose recording
+// already holds the kernel's reclaim), so that the rest of __alloc_pages_direct_reclaim (the
+// drain and the highatomic unreserve) follows as in the kernel.
+ReclaimProgress Model::Impl::perform_reclaim(const AllocContext& ac) {
   constexpr std::uint64_t kSwapClusterMax = 32;
   if (reclaimer == nullptr) {
-    return 0;
+    return {};
   }
   std::uint64_t got = 0;
   bool progressed = false;
@@ -362,7 +364,7 @@ std::uint64_t Model::Impl::perform_reclaim(const AllocContext& ac) {
     progressed = progressed || reclaimer->progressed(id);
   }
   params.counters.direct_reclaimed_pages += got;
-  return got != 0 ? got : progressed ? 1 : 0;
+  return ReclaimProgress{got, progressed};
 }
 
 // unreserve_highatomic_pageblock(ac, force): the first zone of the zonelist that gives a block

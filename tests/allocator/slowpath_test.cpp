@@ -109,6 +109,31 @@ TEST(SlowPathReclaim, NoProgressRetriesSixteenTimesThenOom) {
   EXPECT_EQ(rec.calls, 17u);
 }
 
+// Progress made outside the model (Reclaimer::progressed: a replay whose recording holds the
+// kernel's reclaim) leads to the drain and the highatomic unreserve, but it changes nothing in
+// the model, so it does not reset no_progress_loops: 17 attempts, then the OOM killer, as
+// without progress (a reset would retry for ever while 500 pages stay "reclaimable").
+TEST(SlowPathReclaim, ProgressOutsideTheModelDoesNotRetryForEver) {
+  class OutsideProgress final : public Reclaimer {
+   public:
+    std::uint64_t reclaim(std::uint16_t, std::uint64_t, unsigned) override {
+      ++calls;
+      return 0;
+    }
+    [[nodiscard]] std::uint64_t reclaimable_pages(std::uint16_t) const override { return 500; }
+    [[nodiscard]] bool progressed(std::uint16_t) const override { return true; }
+    unsigned calls = 0;
+  };
+  Model m = zone_with_free(1000, PcpMode::Manual);
+  OutsideProgress rec;
+  m.set_reclaimer(&rec);
+  const AllocResult r = m.allocate(kGfpKernel, 0, 0, 1);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.path, AllocPath::OomKill);
+  EXPECT_EQ(rec.calls, 17u);
+  EXPECT_EQ(m.counters().reclaim_drains, 1u);
+}
+
 // Order 4 (costly) subtracts 15 pages: with 980 free, one cluster gives 1012 - 15 = 997 <= 1000.
 // Without __GFP_RETRY_MAYFAIL a costly request does not retry: it fails after one pass. With
 // it, should_reclaim_retry sees 1012 + 968 reclaimable - 15 > 1000 and a block of order 4, so it
