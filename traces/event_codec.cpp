@@ -81,45 +81,43 @@ void encode_events(const std::vector<PageEvent>& events, std::string& out) {
 
 namespace {
 
+// Bits set in a 64-bit word, without a library call (std::popcount is one without -mpopcnt).
+inline std::uint64_t bits_set(std::uint64_t x) {
+  x -= (x >> 1) & 0x5555555555555555ull;
+  x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+  return (x * 0x0101010101010101ull) >> 56;
+}
+
 // Checks that a varint column holds exactly `expected` varints and nothing else, with the
 // rules of ByteCursor::varint(): every varint ends inside the column and has at most 10
-// bytes. This pass runs over every byte of the chunk: 16 bytes at a time where SSE2 is
-// there, then 8, then one.
+// bytes. This pass runs over every byte of the chunk: 64 bytes at a time where SSE2 is
+// there (their top bits gathered into one word), then 8, then one.
 bool varints_exact(const unsigned char* p, const unsigned char* end, std::uint64_t expected) {
   if (p == end) return expected == 0;
   if ((end[-1] & 0x80u) != 0) return false;  // the last varint runs past the column
   std::uint64_t ends = 0;
   unsigned run = 0;  // continuation bytes since the last terminator
 #if defined(__SSE2__)
-  // Terminators are counted per byte lane (+1 each) and summed before a lane can wrap:
-  // std::popcount would be a library call without -mpopcnt.
-  const __m128i zero = _mm_setzero_si128();
-  __m128i lanes = zero;
-  unsigned lane_words = 0;
-  auto sum_lanes = [&] {
-    const __m128i sums = _mm_sad_epu8(lanes, zero);  // two 64-bit sums of eight lanes each
-    ends += static_cast<std::uint64_t>(_mm_cvtsi128_si64(sums)) +
-            static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums)));
-    lanes = zero;
-    lane_words = 0;
-  };
-  for (; end - p >= 16; p += 16) {
-    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    // One bit per byte, set on a terminator (top bit clear).
-    const auto term = static_cast<std::uint32_t>(~_mm_movemask_epi8(bytes) & 0xffff);
-    if (term == 0) return false;  // 16 continuation bytes
-    lanes = _mm_sub_epi8(lanes, _mm_cmpgt_epi8(bytes, _mm_set1_epi8(-1)));  // -(-1) per terminator
-    if (++lane_words == 255) sum_lanes();
+  for (; end - p >= 64; p += 64) {
+    // One bit per byte, set on a continuation byte (top bit set).
+    auto top_bits = [p](int at) {
+      return static_cast<std::uint64_t>(static_cast<std::uint32_t>(
+                 _mm_movemask_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at)))))
+             << at;
+    };
+    const std::uint64_t cont = top_bits(0) | top_bits(16) | top_bits(32) | top_bits(48);
+    const std::uint64_t term = ~cont;
+    if (term == 0) return false;  // 64 continuation bytes
+    ends += bits_set(term);
     if (run + static_cast<unsigned>(std::countr_zero(term)) >= 10) return false;
     // Ten continuation bytes in a row inside the word: runs of 2, 4, 8, then 8 + 2.
-    const std::uint32_t cont = ~term & 0xffffu;
-    const std::uint32_t two = cont & (cont >> 1);
-    const std::uint32_t four = two & (two >> 2);
-    const std::uint32_t eight = four & (four >> 4);
+    const std::uint64_t two = cont & (cont >> 1);
+    const std::uint64_t four = two & (two >> 2);
+    const std::uint64_t eight = four & (four >> 4);
     if ((eight & (two >> 8)) != 0) return false;
-    run = static_cast<unsigned>(std::countl_zero(term)) - 16;
+    run = static_cast<unsigned>(std::countl_zero(term));
   }
-  sum_lanes();
 #endif
   constexpr std::uint64_t kHigh = 0x8080808080808080ull;
   for (; end - p >= 8; p += 8) {
@@ -157,6 +155,29 @@ inline std::uint64_t take_varint(const unsigned char*& p) {
     if (b < 0x80u) return value;
   }
 }
+
+// The ts and pfn deltas of a chunk vary in length from event to event (2 to 4 bytes), so a
+// loop over their bytes mispredicts its exit about every other event. This reads 8 bytes at
+// once, finds the terminator and gathers the 7-bit groups with masks and shifts, without a
+// branch on the length; the rare 9- and 10-byte varints take the loop. The 8 bytes at p must
+// be readable: they may run into the next column, whose bytes are masked off.
+inline std::uint64_t take_varint_wide(const unsigned char*& p) {
+  if constexpr (std::endian::native != std::endian::little) return take_varint(p);
+  std::uint64_t w = 0;
+  std::memcpy(&w, p, 8);
+  const std::uint64_t stops = ~w & 0x8080808080808080ull;  // the top bit of each terminator
+  if (stops == 0) [[unlikely]] return take_varint(p);
+  p += (static_cast<unsigned>(std::countr_zero(stops)) >> 3) + 1;
+  w &= (stops ^ (stops - 1)) & 0x7f7f7f7f7f7f7f7full;  // this varint's bytes, without their top bits
+  w = (w & 0x007f007f007f007full) | ((w >> 1) & 0x3f803f803f803f80ull);  // pairs of 7 bits: 14
+  w = (w & 0x00003fff00003fffull) | ((w >> 2) & 0x0fffc0000fffc000ull);  // 28
+  return (w & 0x000000000fffffffull) | ((w >> 4) & 0x00fffffff0000000ull);  // 56
+}
+
+// With at least this many events, an 8-byte read at any varint of the ts or pfn column stays
+// inside the chunk: at least one byte of each of the cpu, pid, tid and comm columns (one
+// varint per event each, checked by open()) follows the pfn column, so 1 + 3 * 3 >= 8.
+constexpr std::uint32_t kWideReadEvents = 3;
 
 }  // namespace
 
@@ -242,19 +263,30 @@ bool EventDecoder::open(const unsigned char* data, std::size_t size, std::uint32
   }
   for (std::size_t i = 0; i < kColumnCount; ++i) col_[i] = bound[i];
   left_ = count;
+  wide_ = count >= kWideReadEvents;
   return true;
 }
 
 std::size_t EventDecoder::decode(PageEvent* out, std::size_t max) {
+  if (!wide_) return decode_narrow(out, max);
   switch (unread_) {
     case UnreadColumns::None: break;
-    case UnreadColumns::Tid: return decode_fields<true, false>(out, max);
-    case UnreadColumns::CpuAndTid: return decode_fields<false, false>(out, max);
+    case UnreadColumns::Tid: return decode_fields<true, false, true>(out, max);
+    case UnreadColumns::CpuAndTid: return decode_fields<false, false, true>(out, max);
   }
-  return decode_fields<true, true>(out, max);
+  return decode_fields<true, true, true>(out, max);
 }
 
-template <bool kDecodeCpu, bool kDecodeTid>
+std::size_t EventDecoder::decode_narrow(PageEvent* out, std::size_t max) {
+  switch (unread_) {
+    case UnreadColumns::None: break;
+    case UnreadColumns::Tid: return decode_fields<true, false, false>(out, max);
+    case UnreadColumns::CpuAndTid: return decode_fields<false, false, false>(out, max);
+  }
+  return decode_fields<true, true, false>(out, max);
+}
+
+template <bool kDecodeCpu, bool kDecodeTid, bool kWide>
 std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
   const std::size_t n = std::min<std::size_t>(max, left_);
   const unsigned char* tags = col_[kTags];
@@ -291,7 +323,7 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
     if ((tag & kFailedBit) != 0) {
       e.pfn = kFailedPfn;
     } else {
-      prev_pfn += static_cast<std::uint64_t>(unzigzag(take_varint(pfn)));
+      prev_pfn += static_cast<std::uint64_t>(unzigzag(kWide ? take_varint_wide(pfn) : take_varint(pfn)));
       e.pfn = prev_pfn;
     }
     // Deltas are added modulo 2^64 and cut to 32 bits: a hostile delta near INT64_MAX must not

@@ -1,7 +1,10 @@
 // The events-block column checks: a varint column must hold exactly the events' varints, each
-// of at most 10 bytes, wherever it falls against the checker's 16- and 8-byte words.
+// of at most 10 bytes, wherever it falls against the checker's 64- and 8-byte words; and the
+// decoder's 8-byte reads of pfn deltas, at every varint length and chunk size.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -51,7 +54,7 @@ std::string column_with_long_varint(std::uint32_t count, std::size_t at, std::si
 }
 
 TEST(EventColumns, VarintsOfUpToTenBytesPassAndLongerOnesFailAtEveryAlignment) {
-  constexpr std::uint32_t kCount = 48;  // 47 one-byte varints + the long one: several 16-byte words
+  constexpr std::uint32_t kCount = 160;  // 159 one-byte varints + the long one: 64-byte words and a tail
   for (std::size_t at = 0; at < kCount; ++at) {
     for (std::size_t length = 1; length <= 20; ++length) {
       EXPECT_EQ(decodes(block_with_ts_column(kCount, column_with_long_varint(kCount, at, length)), kCount), length <= 10)
@@ -70,6 +73,43 @@ TEST(EventColumns, ColumnMustHoldExactlyTheEventsVarints) {
   std::string merged = exact;
   merged[20] = '\x82';  // two varints become one: one too few
   EXPECT_FALSE(decodes(block_with_ts_column(kCount, merged), kCount));
+}
+
+// Pfn deltas of every varint length, 1 to 10 bytes, up and down, around failed allocations
+// (which carry no pfn), in chunks of 1 to 6 events: from 3 events on, the decoder reads them
+// 8 bytes at a time, up to the last one of the chunk.
+TEST(EventColumns, PfnDeltasOfEveryLengthRoundTripInChunksOfAnySize) {
+  std::vector<PageEvent> events;
+  std::uint64_t pfn = 0;
+  for (unsigned bits = 0; bits < 64; ++bits) {
+    for (const std::uint64_t delta : {std::uint64_t{1} << bits, -(std::uint64_t{1} << bits) - 1}) {
+      pfn += delta;
+      PageEvent e;
+      e.kind = bits % 2 == 0 ? EventKind::Free : EventKind::Alloc;
+      e.pfn = pfn == kFailedPfn ? 0 : pfn;
+      e.ts_ns = events.size() * 1000;
+      e.gfp = e.kind == EventKind::Alloc ? 0xcc0 : 0;  // frees carry none
+      events.push_back(e);
+      if (bits % 7 == 0) {
+        e.pfn = kFailedPfn;
+        events.push_back(e);
+      }
+    }
+  }
+  for (std::size_t chunk = 1; chunk <= 6; ++chunk) {
+    for (std::size_t from = 0; from < events.size(); from += chunk) {
+      const std::vector<PageEvent> in(events.begin() + static_cast<std::ptrdiff_t>(from),
+                                      events.begin() + static_cast<std::ptrdiff_t>(std::min(events.size(), from + chunk)));
+      std::string block;
+      encode_events(in, block);
+      std::vector<PageEvent> out;
+      std::string error;
+      ASSERT_TRUE(decode_events(reinterpret_cast<const unsigned char*>(block.data()), block.size(),
+                                static_cast<std::uint32_t>(in.size()), out, error))
+          << error;
+      EXPECT_EQ(out, in) << "chunks of " << chunk << ", from event " << from;
+    }
+  }
 }
 
 }  // namespace
