@@ -81,7 +81,7 @@ int run_report(const ReportCliOptions& o) {
     std::span<const traces::PageEvent> chunk;
     while (reader->next(chunk)) {
       replayer.add(chunk, reader->in_time_order());
-      stats.add(chunk);
+      stats.add(chunk, reader->in_time_order());
       progress.update(*reader, reader->events_read());
     }
     progress.done();

@@ -41,7 +41,7 @@ int run_stat(const StatOptions& options) {
   reader->set_batch_events(256);
   reader->skip_cpu_and_tid();  // stat reads neither
   std::span<const traces::PageEvent> chunk;
-  while (reader->next(chunk)) stats.add(chunk);
+  while (reader->next(chunk)) stats.add(chunk, reader->in_time_order());
   const replay::StatResult result = stats.finish(*reader, options.top, options.callsite_depth);
 
   std::string folded;

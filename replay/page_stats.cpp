@@ -34,6 +34,7 @@ void PageStats::grow_live(std::size_t words) {
   grow_zeroed(live_bits_, words);
   grow_zeroed(high_order_bits_, words);
   grow_zeroed(high_order_words_, (words + 63) / 64);
+  dense_words_ = std::min<std::uint64_t>(live_bits_.size(), kDenseLimit >> 6);
 }
 
 Tally& PageStats::gfp_tally(std::uint64_t gfp) {
@@ -53,7 +54,23 @@ Tally& PageStats::process_tally(std::uint32_t pid, std::uint32_t comm_id) {
   return *last_process_tally_;
 }
 
-void PageStats::track_alloc(std::uint64_t pfn, unsigned order) {
+// The common allocation: an order-0 page in the bitmap that was not live. Everything else
+// (a high order, a double allocation, a pfn outside the bitmap) takes the full path.
+inline void PageStats::track_alloc(std::uint64_t pfn, unsigned order) {
+  const std::uint64_t word = pfn >> 6;
+  if (word < dense_words_ && order == 0) {
+    std::uint64_t& live = live_bits_[static_cast<std::size_t>(word)];
+    const std::uint64_t bit = std::uint64_t{1} << (pfn & 63);
+    if ((live & bit) == 0) {
+      live |= bit;
+      ++live_dense_;
+      return;
+    }
+  }
+  track_alloc_fully(pfn, order);
+}
+
+void PageStats::track_alloc_fully(std::uint64_t pfn, unsigned order) {
   if (pfn >= kDenseLimit) {
     auto [it, inserted] = live_sparse_.try_emplace(pfn, static_cast<std::uint8_t>(order));
     if (!inserted) {
@@ -84,7 +101,25 @@ void PageStats::track_alloc(std::uint64_t pfn, unsigned order) {
   }
 }
 
-void PageStats::track_free(std::uint64_t pfn, unsigned order) {
+// The common free: an order-0 page that is live in the bitmap, among 64 frames of which
+// none is the head of a higher order. Everything else takes the full path.
+inline void PageStats::track_free(std::uint64_t pfn, unsigned order) {
+  const std::uint64_t word = pfn >> 6;
+  if (word < dense_words_ && order == 0 &&
+      (high_order_words_[static_cast<std::size_t>(word >> 6)] & (std::uint64_t{1} << (word & 63))) == 0) {
+    std::uint64_t& live = live_bits_[static_cast<std::size_t>(word)];
+    const std::uint64_t bit = std::uint64_t{1} << (pfn & 63);
+    if ((live & bit) != 0) {
+      live &= ~bit;
+      --live_dense_;
+      ++r_.alloc_freed;
+      return;
+    }
+  }
+  track_free_fully(pfn, order);
+}
+
+void PageStats::track_free_fully(std::uint64_t pfn, unsigned order) {
   bool live = false;
   unsigned allocated_order = 0;
   if (pfn >= kDenseLimit) {
@@ -141,88 +176,114 @@ void PageStats::flush_free_run() {
   run.n = 0;
 }
 
-void PageStats::add(const PageEvent& e) { add_one(e); }
+void PageStats::start_alloc_run(const PageEvent& e, std::uint64_t who, std::uint64_t shape, unsigned order) {
+  AllocEventRun& run = alloc_run_;
+  flush_alloc_run();
+  // Hash lookups only for the keys that changed.
+  if (e.gfp != run.gfp || run.rows[3] == nullptr) run.rows[3] = &gfp_tally(e.gfp);
+  if (who != run.who || run.rows[4] == nullptr) run.rows[4] = &process_tally(e.pid, e.comm_id);
+  if (shape != run.shape) run.rows[5] = e.stack_id != traces::kNoStack ? &stack_[e.stack_id] : nullptr;
+  run.gfp = e.gfp;
+  run.who = who;
+  run.shape = shape;
+  run.order = order;
+  run.rows[0] = &r_.total;
+  run.rows[1] = &order_type_[order][static_cast<std::size_t>(e.migratetype + 1) & (kTypes - 1)];
+  run.rows[2] = &context_[static_cast<std::size_t>(e.ctx)];
+}
 
-void PageStats::add(std::span<const PageEvent> events) {
+void PageStats::start_free_run(const PageEvent& e, std::uint64_t who, std::uint64_t shape, unsigned order) {
+  FreeEventRun& run = free_run_;
+  flush_free_run();
+  if (who != run.who || run.rows[0] == nullptr) run.rows[1] = &process_tally(e.pid, e.comm_id);
+  run.who = who;
+  run.shape = shape;
+  run.order = order;
+  run.rows[0] = &r_.total;
+  run.rows[2] = &context_[static_cast<std::size_t>(e.ctx)];
+}
+
+void PageStats::add(const PageEvent& e) { add(std::span<const PageEvent>(&e, 1)); }
+
+void PageStats::add(std::span<const PageEvent> events, bool in_time_order) {
+  if (events.empty()) return;
+  note_times(events, in_time_order);
   // The live bitmap is larger than L2 and pfns jump around it: ask for the word of an
   // event a few places ahead so that it is in cache when its turn comes.
   constexpr std::size_t kAhead = 8;
   const std::size_t n = events.size();
-  const std::uint64_t dense_pfns = std::uint64_t{live_bits_.size()} * 64;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (i + kAhead < n && events[i + kAhead].pfn < dense_pfns) {
-      __builtin_prefetch(&live_bits_[static_cast<std::size_t>(events[i + kAhead].pfn >> 6)], 1);
+  std::size_t i = 0;
+  for (; i + kAhead < n; ++i) {
+    if (const std::uint64_t word = events[i + kAhead].pfn >> 6; word < dense_words_) {
+      __builtin_prefetch(&live_bits_[static_cast<std::size_t>(word)], 1);
     }
     add_one(events[i]);
   }
+  for (; i < n; ++i) add_one(events[i]);
+}
+
+// The capture's first and last times and its events out of time order. In a span the decoder
+// found in order, only its first event can be older than the one before it.
+void PageStats::note_times(std::span<const PageEvent> events, bool in_time_order) {
+  auto note = [this](std::uint64_t ts) {
+    if (ts < prev_ts_) r_.quality.add(DataQuality::out_of_order_events);
+    prev_ts_ = ts;
+    r_.first_ts_ns = std::min(r_.first_ts_ns, ts);
+    r_.last_ts_ns = std::max(r_.last_ts_ns, ts);
+  };
+  if (r_.events == 0) r_.first_ts_ns = events.front().ts_ns;
+  r_.events += events.size();
+  if (!in_time_order) {
+    for (const PageEvent& e : events) note(e.ts_ns);
+    return;
+  }
+  note(events.front().ts_ns);
+  note(events.back().ts_ns);
 }
 
 inline void PageStats::add_one(const PageEvent& e) {
-  ++r_.events;
-  if (e.ts_ns < prev_ts_) r_.quality.add(DataQuality::out_of_order_events);
-  prev_ts_ = e.ts_ns;
-  if (r_.events == 1 || e.ts_ns < r_.first_ts_ns) r_.first_ts_ns = e.ts_ns;
-  r_.last_ts_ns = std::max(r_.last_ts_ns, e.ts_ns);
   const unsigned order = e.order & (kOrders - 1);
+  if (e.kind == EventKind::Alloc && e.pfn != traces::kFailedPfn) {
+    const std::uint64_t who = (std::uint64_t{e.pid} << 32) | e.comm_id;
+    const std::uint64_t shape = (std::uint64_t{e.stack_id} << 32) | (std::uint64_t{static_cast<std::uint8_t>(e.ctx)} << 16) |
+                                (order << 8) | (static_cast<unsigned>(e.migratetype + 1) & (kTypes - 1));
+    const AllocEventRun& run = alloc_run_;
+    if (e.gfp != run.gfp || who != run.who || shape != run.shape) start_alloc_run(e, who, shape, order);
+    ++alloc_run_.n;
+    track_alloc(e.pfn, order);
+  } else if (e.kind == EventKind::Free) {
+    const std::uint64_t who = (std::uint64_t{e.pid} << 32) | e.comm_id;
+    const std::uint64_t shape = (std::uint64_t{static_cast<std::uint8_t>(e.ctx)} << 8) | order;
+    const FreeEventRun& run = free_run_;
+    if (who != run.who || shape != run.shape) start_free_run(e, who, shape, order);
+    ++free_run_.n;
+    track_free(e.pfn, order);
+  } else {
+    add_other(e, order);
+  }
+}
+
+void PageStats::add_other(const PageEvent& e, unsigned order) {
   const std::uint64_t pages = std::uint64_t{1} << order;
-  const std::uint64_t who = (std::uint64_t{e.pid} << 32) | e.comm_id;
   switch (e.kind) {
-    case EventKind::Alloc: {
-      if (e.pfn == traces::kFailedPfn) {
-        Tally& ot = order_type_[order][static_cast<std::size_t>(e.migratetype + 1) & (kTypes - 1)];
-        Tally& ct = context_[static_cast<std::size_t>(e.ctx)];
-        Tally& gt = gfp_tally(e.gfp);
-        Tally& pt = process_tally(e.pid, e.comm_id);
-        Tally* st = e.stack_id != traces::kNoStack ? &stack_[e.stack_id] : nullptr;
-        for (Tally* t : {&r_.total, &ot, &ct, &gt, &pt, st}) {
-          if (t == nullptr) continue;
-          ++t->failures;
-          t->failed_pages += pages;
-        }
-        const auto cls = static_cast<std::size_t>(classify(e.gfp, order, bits_));
-        ++r_.failures_by_class[cls];
-        r_.failed_pages_by_class[cls] += pages;
-      } else {
-        const std::uint64_t shape = (std::uint64_t{e.stack_id} << 32) | (std::uint64_t{static_cast<std::uint8_t>(e.ctx)} << 16) |
-                                    (order << 8) | (static_cast<unsigned>(e.migratetype + 1) & (kTypes - 1));
-        AllocEventRun& run = alloc_run_;
-        if (e.gfp != run.gfp || who != run.who || shape != run.shape || run.rows[0] == nullptr) {
-          flush_alloc_run();
-          // Hash lookups only for the keys that changed.
-          if (e.gfp != run.gfp || run.rows[3] == nullptr) run.rows[3] = &gfp_tally(e.gfp);
-          if (who != run.who || run.rows[4] == nullptr) run.rows[4] = &process_tally(e.pid, e.comm_id);
-          if (shape != run.shape || run.rows[0] == nullptr) {
-            run.rows[5] = e.stack_id != traces::kNoStack ? &stack_[e.stack_id] : nullptr;
-          }
-          run.gfp = e.gfp;
-          run.who = who;
-          run.shape = shape;
-          run.order = order;
-          run.rows[0] = &r_.total;
-          run.rows[1] = &order_type_[order][static_cast<std::size_t>(e.migratetype + 1) & (kTypes - 1)];
-          run.rows[2] = &context_[static_cast<std::size_t>(e.ctx)];
-        }
-        ++run.n;
-        track_alloc(e.pfn, order);
+    case EventKind::Alloc: {  // a failure: the successes are counted by add_one
+      Tally& ot = order_type_[order][static_cast<std::size_t>(e.migratetype + 1) & (kTypes - 1)];
+      Tally& ct = context_[static_cast<std::size_t>(e.ctx)];
+      Tally& gt = gfp_tally(e.gfp);
+      Tally& pt = process_tally(e.pid, e.comm_id);
+      Tally* st = e.stack_id != traces::kNoStack ? &stack_[e.stack_id] : nullptr;
+      for (Tally* t : {&r_.total, &ot, &ct, &gt, &pt, st}) {
+        if (t == nullptr) continue;
+        ++t->failures;
+        t->failed_pages += pages;
       }
+      const auto cls = static_cast<std::size_t>(classify(e.gfp, order, bits_));
+      ++r_.failures_by_class[cls];
+      r_.failed_pages_by_class[cls] += pages;
       break;
     }
-    case EventKind::Free: {
-      const std::uint64_t shape = (std::uint64_t{static_cast<std::uint8_t>(e.ctx)} << 8) | order;
-      FreeEventRun& run = free_run_;
-      if (who != run.who || shape != run.shape || run.rows[0] == nullptr) {
-        flush_free_run();
-        if (who != run.who || run.rows[0] == nullptr) run.rows[1] = &process_tally(e.pid, e.comm_id);
-        run.who = who;
-        run.shape = shape;
-        run.order = order;
-        run.rows[0] = &r_.total;
-        run.rows[2] = &context_[static_cast<std::size_t>(e.ctx)];
-      }
-      ++run.n;
-      track_free(e.pfn, order);
+    case EventKind::Free:  // counted by add_one
       break;
-    }
     case EventKind::FreeBatched:
       ++r_.batched_frees;
       r_.quality.add(DataQuality::batched_free_duplicates);

@@ -77,7 +77,9 @@ class PageStats {
   PageStats& operator=(const PageStats&) = delete;
 
   void add(const traces::PageEvent& event);
-  void add(std::span<const traces::PageEvent> events);
+  // in_time_order: the reader found the events in time order (TraceReader::in_time_order), so
+  // their times need not be checked one by one.
+  void add(std::span<const traces::PageEvent> events, bool in_time_order = false);
   // Reads names, stacks, losses and damage from the reader (after its last chunk). Call
   // sites are grouped by `callsite_depth` frames (see callsite.hpp).
   [[nodiscard]] StatResult finish(const traces::TraceReader& reader, std::size_t top_n, unsigned callsite_depth = 1);
@@ -90,29 +92,38 @@ class PageStats {
   // rows when the run ends: most events repeat the previous one's process, GFP and order.
   // The rows are looked up when a run starts, so they are created in the same order as
   // one event at a time would create them (ties in the breakdowns keep their order).
+  // A run's shape starts as a value no event has, so that the first event starts a run.
   struct AllocEventRun {
     std::uint64_t gfp = 0;
     std::uint64_t who = 0;    // pid << 32 | comm_id
-    std::uint64_t shape = 0;  // stack_id << 32 | ctx << 16 | order << 8 | migratetype + 1
+    std::uint64_t shape = ~std::uint64_t{0};  // stack_id << 32 | ctx << 16 | order << 8 | migratetype + 1
     std::uint64_t n = 0;
     unsigned order = 0;
     std::array<Tally*, 6> rows{};  // total, order x type, context, gfp, process, stack or null
   };
   struct FreeEventRun {
     std::uint64_t who = 0;
-    std::uint64_t shape = 0;  // ctx << 8 | order
+    std::uint64_t shape = ~std::uint64_t{0};  // ctx << 8 | order
     std::uint64_t n = 0;
     unsigned order = 0;
     std::array<Tally*, 3> rows{};  // total, process, context
   };
+  void note_times(std::span<const traces::PageEvent> events, bool in_time_order);
+  // Successful allocations and frees, the bulk of a trace; add_other() the rest.
   void add_one(const traces::PageEvent& event);
+  void add_other(const traces::PageEvent& event, unsigned order);
+  void start_alloc_run(const traces::PageEvent& event, std::uint64_t who, std::uint64_t shape, unsigned order);
+  void start_free_run(const traces::PageEvent& event, std::uint64_t who, std::uint64_t shape, unsigned order);
   void flush_alloc_run();
   void flush_free_run();
 
   Tally& gfp_tally(std::uint64_t gfp);
   Tally& process_tally(std::uint32_t pid, std::uint32_t comm_id);
+  // The common case inline, the rest in the *_fully forms.
   void track_alloc(std::uint64_t pfn, unsigned order);
+  void track_alloc_fully(std::uint64_t pfn, unsigned order);
   void track_free(std::uint64_t pfn, unsigned order);
+  void track_free_fully(std::uint64_t pfn, unsigned order);
 
   traces::TraceHeader header_;
   traces::GfpBits bits_;
@@ -141,7 +152,8 @@ class PageStats {
   allocator::ZeroedArray<std::uint64_t> live_bits_;
   allocator::ZeroedArray<std::uint64_t> high_order_bits_;
   allocator::ZeroedArray<std::uint64_t> high_order_words_;  // bit w: high_order_bits_[w] != 0
-  std::uint64_t live_dense_ = 0;  // bits set in live_bits_
+  std::uint64_t dense_words_ = 0;  // live_bits_'s words below kDenseLimit
+  std::uint64_t live_dense_ = 0;   // bits set in live_bits_
   std::unordered_map<std::uint64_t, std::uint8_t> high_order_;
   std::unordered_map<std::uint64_t, std::uint8_t> live_sparse_;  // pfn -> order
 
