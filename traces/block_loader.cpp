@@ -58,7 +58,7 @@ std::optional<BlockProblem> BlockLoader::load_header(std::uint64_t at, format::B
 
 std::optional<BlockProblem> BlockLoader::load_payload(std::uint64_t at, const format::BlockHeader& h,
                                                       ByteBuffer& out) {
-  stored_.resize(static_cast<std::size_t>(h.stored_size));
+  resize_for_overwrite(stored_, static_cast<std::size_t>(h.stored_size));
   if (read_at(stored_.data(), stored_.size(), at + format::kBlockHeaderSize) != stored_.size()) {
     return BlockProblem{"the file ends inside a block (truncated)", true};  // it shrank while read
   }
@@ -77,7 +77,7 @@ std::optional<BlockProblem> BlockLoader::load_payload(std::uint64_t at, const fo
     return BlockProblem{"block does not decompress (its sizes do not match its data)"};
   }
   if (dctx_ == nullptr) dctx_ = ZSTD_createDCtx();
-  out.resize(static_cast<std::size_t>(h.raw_size));
+  resize_for_overwrite(out, static_cast<std::size_t>(h.raw_size));
   const std::size_t n = ZSTD_decompressDCtx(dctx_, out.data(), out.size(), stored_.data(), stored_.size());
   if (ZSTD_isError(n) != 0U || n != out.size()) return BlockProblem{"block does not decompress"};
   return std::nullopt;
@@ -102,7 +102,7 @@ void BlockLoader::load(std::uint64_t at, LoadedBlock& block, EventsLoad events) 
       return;
     }
     if (events == EventsLoad::Decode) {
-      block.events.resize(block.header.count);  // reused, and not initialised: decode() writes it all
+      resize_for_overwrite(block.events, block.header.count);  // decode() writes it all
       block.decoder.decode(block.events.data(), block.header.count);
     }
   } catch (const TraceError&) {

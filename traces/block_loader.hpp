@@ -46,6 +46,21 @@ struct UninitialisedAllocator : std::allocator<T> {
 using ByteBuffer = std::vector<unsigned char, UninitialisedAllocator<unsigned char>>;
 using EventBuffer = std::vector<PageEvent, UninitialisedAllocator<PageEvent>>;  // decode() fills them
 
+// Sizes a reused buffer for n elements about to be overwritten whole. What it held is not
+// kept (a vector that grows copies it, element by element, into pages faulted in for the
+// purpose), and it grows with a quarter to spare, so that the next blocks, a little larger or
+// smaller, reuse its pages: growing like a vector, the read-ahead's buffers took more than
+// half of stat's page faults.
+template <typename Buffer>
+void resize_for_overwrite(Buffer& buffer, std::size_t n) {
+  if (buffer.capacity() < n) {
+    Buffer fresh;
+    fresh.reserve(n + n / 4);
+    buffer.swap(fresh);
+  }
+  buffer.resize(n);
+}
+
 // Damage found in a block: what the reader reports, and which kind it is.
 struct BlockProblem {
   std::string message;

@@ -101,7 +101,7 @@ struct TraceReader::Impl {
     } else {
       const std::size_t n =
           batch_events == 0 ? decoder->remaining() : std::min<std::size_t>(batch_events, decoder->remaining());
-      if (events.size() < n) events.resize(n);
+      if (events.size() < n) resize_for_overwrite(events, n);
       decoder->decode(events.data(), n);
       out = {events.data(), n};
       batch_in_order = decoder->in_order();
