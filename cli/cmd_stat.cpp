@@ -57,7 +57,9 @@ int run_stat(const StatOptions& options) {
 
   const bool to_stdout = options.json_path == "-" || options.folded_path == "-" || options.openmetrics_path == "-";
   if (!options.quiet && !to_stdout) replay::print_stat_text(stdout, result);
-  const nlohmann::ordered_json doc = replay::stat_to_json(result);
+  // The JSON document only for the outputs made from it (the text report is not).
+  nlohmann::ordered_json doc;
+  if (!options.json_path.empty() || !options.openmetrics_path.empty()) doc = replay::stat_to_json(result);
   if (!options.json_path.empty()) {
     if (const std::string err = write_json_output(options.json_path, doc); !err.empty()) {
       error("{}", err);
