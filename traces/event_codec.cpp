@@ -144,6 +144,18 @@ bool varints_exact(const unsigned char* p, const unsigned char* end, std::uint64
   return ends == expected;
 }
 
+// A varint that is one byte nearly always (pid and comm deltas: one process at work): that
+// byte is laid out as the straight path, where take_varint() branches away to it.
+inline std::uint64_t take_small_varint(const unsigned char*& p) {
+  if (*p < 0x80u) [[likely]] return *p++;
+  std::uint64_t value = 0;
+  for (unsigned shift = 0;; shift += 7) {
+    const std::uint64_t b = *p++;
+    value |= (b & 0x7fu) << shift;
+    if (b < 0x80u) return value;
+  }
+}
+
 // Without bounds checks: varints_exact() has proven the column.
 inline std::uint64_t take_varint(const unsigned char*& p) {
   std::uint64_t b = *p++;
@@ -302,8 +314,12 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
   std::uint64_t prev_ts = prev_ts_, prev_pfn = prev_pfn_;
   std::uint32_t prev_pid = prev_pid_, prev_comm = prev_comm_;
   std::uint64_t backwards = 0;  // bit 0 set by any negative (odd, zigzagged) time delta
+  // Each event starts as a copy of a blank one (four 16-byte stores): the fields its kind does
+  // not have, and those of the columns left unread, keep their defaults.
+  static constexpr PageEvent kBlank{};
   for (std::size_t i = 0; i < n; ++i) {
     PageEvent& e = out[i];
+    std::memcpy(static_cast<void*>(&e), &kBlank, sizeof e);
     const unsigned tag = tags[0];
     const unsigned nib = tags[1];
     tags += 2;
@@ -317,8 +333,6 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
     e.ts_ns = prev_ts;
     if constexpr (kDecodeCpu) {
       e.cpu = static_cast<std::uint16_t>(take_varint(cpu));
-    } else {
-      e.cpu = 0;
     }
     if ((tag & kFailedBit) != 0) {
       e.pfn = kFailedPfn;
@@ -328,23 +342,13 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
     }
     // Deltas are added modulo 2^64 and cut to 32 bits: a hostile delta near INT64_MAX must not
     // overflow a signed sum (fuzz regression event_decoder/pid-delta-overflow).
-    prev_pid = static_cast<std::uint32_t>(prev_pid + static_cast<std::uint64_t>(unzigzag(take_varint(pid))));
+    prev_pid = static_cast<std::uint32_t>(prev_pid + static_cast<std::uint64_t>(unzigzag(take_small_varint(pid))));
     e.pid = prev_pid;
     if constexpr (kDecodeTid) {
       e.tid = static_cast<std::uint32_t>(prev_pid + static_cast<std::uint64_t>(unzigzag(take_varint(tid))));
-    } else {
-      e.tid = 0;
     }
-    prev_comm = static_cast<std::uint32_t>(prev_comm + static_cast<std::uint64_t>(unzigzag(take_varint(comm))));
+    prev_comm = static_cast<std::uint32_t>(prev_comm + static_cast<std::uint64_t>(unzigzag(take_small_varint(comm))));
     e.comm_id = prev_comm;
-    e.gfp = 0;
-    e.fallback_order = 0;
-    e.fallback_migratetype = -1;
-    e.change_ownership = false;
-    e.percpu_refill = false;
-    e.isolate_source = IsolateSource::BlockScan;
-    e.range_pages = 0;
-    e.taken_pages = 0;
     switch (e.kind) {
       case EventKind::Alloc:
         e.gfp = take_varint(gfp);
@@ -371,7 +375,7 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
       default:
         break;
     }
-    e.stack_id = (tag & kStackBit) != 0 ? static_cast<std::uint32_t>(take_varint(stack)) : kNoStack;
+    if ((tag & kStackBit) != 0) e.stack_id = static_cast<std::uint32_t>(take_varint(stack));
   }
   col_ = {tags, ts, cpu, pfn, pid, tid, comm, gfp, extra, stack};
   prev_ts_ = prev_ts;
