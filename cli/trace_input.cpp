@@ -2,6 +2,9 @@
 
 #include <sched.h>
 
+#include <cstdint>
+#include <optional>
+
 #include <CLI/CLI.hpp>
 
 #include "exit_codes.hpp"
@@ -17,13 +20,23 @@ bool may_use_two_cpus() {
   return ::sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) > 1;
 }
 
+// A trace of fewer events is read in a millisecond or two, about one events block as `record`
+// writes them: the read-ahead thread would only wait for it, and its start and the hand-over
+// of each block cost more CPU time than the wall time they could save.
+constexpr std::uint64_t kEventsWorthAThread = std::uint64_t{1} << 16;
+
+bool worth_a_thread(const traces::TraceReader& reader) {
+  const std::optional<std::uint64_t> declared = reader.events_declared();
+  return !declared || *declared >= kEventsWorthAThread;  // unknown (no footer): it may be long
+}
+
 }  // namespace
 
 std::unique_ptr<traces::TraceReader> open_trace_or_exit(const std::string& path,
                                                         traces::TraceReader::ReadAhead read_ahead) {
   try {
     auto reader = std::make_unique<traces::TraceReader>(path);
-    if (may_use_two_cpus()) reader->set_read_ahead(read_ahead);
+    if (may_use_two_cpus() && worth_a_thread(*reader)) reader->set_read_ahead(read_ahead);
     return reader;
   } catch (const traces::TraceError& e) {
     error("{}", e.what());
