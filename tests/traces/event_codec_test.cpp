@@ -75,10 +75,10 @@ TEST(EventColumns, ColumnMustHoldExactlyTheEventsVarints) {
   EXPECT_FALSE(decodes(block_with_ts_column(kCount, merged), kCount));
 }
 
-// Pfn deltas of every varint length, 1 to 10 bytes, up and down, around failed allocations
-// (which carry no pfn), in chunks of 1 to 6 events: from 3 events on, the decoder reads them
-// 8 bytes at a time, up to the last one of the chunk.
-TEST(EventColumns, PfnDeltasOfEveryLengthRoundTripInChunksOfAnySize) {
+// Pfn and time deltas of every varint length, 1 to 10 bytes, up and down, around failed
+// allocations (which carry no pfn), in chunks of 1 to 6 events: from 3 events on, the decoder
+// reads pfns 8 bytes at a time, up to the last one of the chunk; times take a two-byte path.
+TEST(EventColumns, PfnAndTimeDeltasOfEveryLengthRoundTripInChunksOfAnySize) {
   std::vector<PageEvent> events;
   std::uint64_t pfn = 0;
   for (unsigned bits = 0; bits < 64; ++bits) {
@@ -87,7 +87,7 @@ TEST(EventColumns, PfnDeltasOfEveryLengthRoundTripInChunksOfAnySize) {
       PageEvent e;
       e.kind = bits % 2 == 0 ? EventKind::Free : EventKind::Alloc;
       e.pfn = pfn == kFailedPfn ? 0 : pfn;
-      e.ts_ns = events.size() * 1000;
+      e.ts_ns = events.size() % 3 == 0 ? pfn * 3 : events.size() * 1000;  // long deltas, and 2-byte ones
       e.gfp = e.kind == EventKind::Alloc ? 0xcc0 : 0;  // frees carry none
       events.push_back(e);
       if (bits % 7 == 0) {
