@@ -144,37 +144,6 @@ bool varints_exact(const unsigned char* p, const unsigned char* end, std::uint64
   return ends == expected;
 }
 
-// A varint that is one byte nearly always (pid and comm deltas: one process at work): that
-// byte is laid out as the straight path, where take_varint() branches away to it.
-inline std::uint64_t take_small_varint(const unsigned char*& p) {
-  if (*p < 0x80u) [[likely]] return *p++;
-  std::uint64_t value = 0;
-  for (unsigned shift = 0;; shift += 7) {
-    const std::uint64_t b = *p++;
-    value |= (b & 0x7fu) << shift;
-    if (b < 0x80u) return value;
-  }
-}
-
-// A varint of two bytes nearly always (time deltas of a few microseconds, 94% of them in perf
-// and labyrinth recordings alike): two byte reads and one test take that case, the others the
-// loop. The byte after p is always readable: the cpu column, one varint per event, follows
-// the ts column.
-inline std::uint64_t take_two_byte_varint(const unsigned char*& p) {
-  const std::uint64_t b0 = p[0];
-  const std::uint64_t b1 = p[1];
-  if ((b0 & 0x80u) != 0 && (b1 & 0x80u) == 0) [[likely]] {
-    p += 2;
-    return (b0 & 0x7fu) | (b1 << 7);
-  }
-  std::uint64_t value = 0;
-  for (unsigned shift = 0;; shift += 7) {
-    const std::uint64_t b = *p++;
-    value |= (b & 0x7fu) << shift;
-    if (b < 0x80u) return value;
-  }
-}
-
 // Without bounds checks: varints_exact() has proven the column.
 inline std::uint64_t take_varint(const unsigned char*& p) {
   std::uint64_t b = *p++;
@@ -187,9 +156,29 @@ inline std::uint64_t take_varint(const unsigned char*& p) {
   }
 }
 
-// The ts and pfn deltas of a chunk vary in length from event to event (2 to 4 bytes), so a
-// loop over their bytes mispredicts its exit about every other event. This reads 8 bytes at
-// once, finds the terminator and gathers the 7-bit groups with masks and shifts, without a
+// A varint that is one byte nearly always (pid and comm deltas: one process at work): that
+// byte is laid out as the straight path, where take_varint() branches away to it.
+inline std::uint64_t take_small_varint(const unsigned char*& p) {
+  if (*p < 0x80u) [[likely]] return *p++;
+  return take_varint(p);
+}
+
+// A varint of two bytes nearly always (time deltas of a few microseconds, 94% of them in perf
+// and labyrinth recordings alike): two byte reads and one test take that case. The byte after
+// p is always readable: the cpu column, one varint per event, follows the ts column.
+inline std::uint64_t take_two_byte_varint(const unsigned char*& p) {
+  const std::uint64_t b0 = p[0];
+  const std::uint64_t b1 = p[1];
+  if ((b0 & 0x80u) != 0 && (b1 & 0x80u) == 0) [[likely]] {
+    p += 2;
+    return (b0 & 0x7fu) | (b1 << 7);
+  }
+  return take_varint(p);
+}
+
+// Pfn deltas vary in length from event to event (3 or 4 bytes, one in three and two in
+// three), so a loop over their bytes mispredicts its exit on most events. This reads 8 bytes
+// at once, finds the terminator and gathers the 7-bit groups with masks and shifts, without a
 // branch on the length; the rare 9- and 10-byte varints take the loop. The 8 bytes at p must
 // be readable: they may run into the next column, whose bytes are masked off.
 inline std::uint64_t take_varint_wide(const unsigned char*& p) {
@@ -205,9 +194,9 @@ inline std::uint64_t take_varint_wide(const unsigned char*& p) {
   return (w & 0x000000000fffffffull) | ((w >> 4) & 0x00fffffff0000000ull);  // 56
 }
 
-// With at least this many events, an 8-byte read at any varint of the ts or pfn column stays
-// inside the chunk: at least one byte of each of the cpu, pid, tid and comm columns (one
-// varint per event each, checked by open()) follows the pfn column, so 1 + 3 * 3 >= 8.
+// With at least this many events, an 8-byte read at any varint of the pfn column stays inside
+// the chunk: the pid, tid and comm columns follow it, one varint (at least a byte) per event
+// each (checked by open()), so at least 1 + 3 * 3 bytes are there from the varint's first.
 constexpr std::uint32_t kWideReadEvents = 3;
 
 }  // namespace

@@ -40,7 +40,7 @@ class EventDecoder {
 
  private:
   std::size_t decode_narrow(PageEvent* out, std::size_t max);  // a chunk of one or two events
-  // kWide: the ts and pfn columns are read 8 bytes at a time (a chunk of 3 events or more).
+  // kWide: the pfn column is read 8 bytes at a time (a chunk of 3 events or more).
   template <bool kDecodeCpu, bool kDecodeTid, bool kWide>
   std::size_t decode_fields(PageEvent* out, std::size_t max);
 
