@@ -247,15 +247,15 @@ inline void PageStats::add_one(const PageEvent& e) {
     const std::uint64_t who = (std::uint64_t{e.pid} << 32) | e.comm_id;
     const std::uint64_t shape = (std::uint64_t{e.stack_id} << 32) | (std::uint64_t{static_cast<std::uint8_t>(e.ctx)} << 16) |
                                 (order << 8) | (static_cast<unsigned>(e.migratetype + 1) & (kTypes - 1));
-    const AllocEventRun& run = alloc_run_;
-    if (e.gfp != run.gfp || who != run.who || shape != run.shape) start_alloc_run(e, who, shape, order);
+    if (e.gfp != alloc_run_.gfp || who != alloc_run_.who || shape != alloc_run_.shape) {
+      start_alloc_run(e, who, shape, order);
+    }
     ++alloc_run_.n;
     track_alloc(e.pfn, order);
   } else if (e.kind == EventKind::Free) {
     const std::uint64_t who = (std::uint64_t{e.pid} << 32) | e.comm_id;
     const std::uint64_t shape = (std::uint64_t{static_cast<std::uint8_t>(e.ctx)} << 8) | order;
-    const FreeEventRun& run = free_run_;
-    if (who != run.who || shape != run.shape) start_free_run(e, who, shape, order);
+    if (who != free_run_.who || shape != free_run_.shape) start_free_run(e, who, shape, order);
     ++free_run_.n;
     track_free(e.pfn, order);
   } else {
