@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -20,9 +21,8 @@ namespace labyrinth::ebpf {
 
 class FlightBuffer final : public EventTarget {
  public:
-  // `hold_limit_bytes`: the most encoded bytes held back during a free-page map scan.
-  FlightBuffer(ChunkRing& ring, TriggerWatch& triggers, std::uint32_t chunk_events, std::size_t hold_limit_bytes)
-      : ring_(ring), triggers_(triggers), chunk_events_(chunk_events), hold_limit_(hold_limit_bytes) {
+  FlightBuffer(ChunkRing& ring, TriggerWatch& triggers, std::uint32_t chunk_events)
+      : ring_(ring), triggers_(triggers), chunk_events_(chunk_events) {
     pending_.reserve(chunk_events);
     names_.emplace_back();  // id 0: unknown
   }
@@ -37,20 +37,18 @@ class FlightBuffer final : public EventTarget {
   }
   void flush() override;
 
-  // A keyframe goes into the ring after the events before it (flush first), then what was
-  // held back; an absent snapshot (it could not be read) only releases what was held.
-  // False if the keyframe was dropped because the hold overflowed (see hold_for_keyframe).
-  bool push_keyframe(const traces::Snapshot& snapshot);
-  // While a free-page map is scanned: the events before the scan go into the ring now, the
-  // ones that come during it are encoded but held back, to follow the keyframe (a dump that
-  // starts at the keyframe must have them). Encoded, they take a few bytes an event. The hold
-  // is memory outside the ring, so it is bounded: a scan that outlasts the limit (a starved
-  // recorder on a loaded machine took minutes) releases what was held into the ring, and its
-  // keyframe, which those events would precede, is dropped.
-  void hold_for_keyframe() {
+  // While a free-page map is scanned, events keep going into the ring; the keyframe, pushed
+  // after them, names the first block made since the scan began (ChunkRing::Entry::
+  // events_from), and a dump that starts at it writes those blocks after it. No memory is held
+  // outside the ring however long a scan takes (a starved recorder took minutes).
+  void begin_map_scan() {
     flush();
-    holding_ = true;
+    scan_from_ = ring_.next_seq();
   }
+  // A keyframe goes into the ring after the events before it (flush first). False if it was
+  // dropped: the ring pushed out blocks made during its scan, so no dump could start at it.
+  // An absent snapshot (it could not be read) only ends the scan.
+  bool push_keyframe(const traces::Snapshot& snapshot);
   // The ring-buffer drops so far, stored with each block (a dump reports its own losses).
   void set_drops(std::uint64_t drops) { drops_ = drops; }
 
@@ -59,27 +57,21 @@ class FlightBuffer final : public EventTarget {
   [[nodiscard]] const std::map<std::uint32_t, std::vector<std::string>>& stacks() const { return stacks_; }
   [[nodiscard]] std::uint64_t events() const { return events_; }
   [[nodiscard]] std::uint64_t blocks_too_large() const { return too_large_; }
-  // Encoded bytes held back now (memory outside the ring), and keyframes dropped so far.
-  [[nodiscard]] std::size_t held_bytes() const { return held_bytes_; }
+  // Keyframes dropped so far (see push_keyframe).
   [[nodiscard]] std::uint64_t keyframes_dropped() const { return keyframes_dropped_; }
 
  private:
-  void release_held();  // the held blocks into the ring, in order; holding stops
 
   ChunkRing& ring_;
   TriggerWatch& triggers_;
   std::uint32_t chunk_events_;
-  std::size_t hold_limit_;
   std::vector<traces::PageEvent> pending_;
   traces::ChunkEncoder encoder_;
   traces::EncodedBlock block_;
   std::vector<std::string> names_;
   std::unordered_map<std::string, std::uint32_t> ids_;
   std::map<std::uint32_t, std::vector<std::string>> stacks_;
-  bool holding_ = false;
-  std::vector<traces::EncodedBlock> held_;
-  std::size_t held_bytes_ = 0;
-  bool hold_overflowed_ = false;  // the keyframe being scanned will be dropped
+  std::optional<std::uint64_t> scan_from_;  // during a map scan: the ring's next block at its start
   std::uint64_t keyframes_dropped_ = 0;
   std::uint64_t drops_ = 0;
   std::uint64_t events_ = 0;

@@ -1,6 +1,8 @@
 #include "flight_dump.hpp"
 
+#include <algorithm>
 #include <ctime>
+#include <vector>
 #include <stdexcept>
 
 #include "labyrinth/common/output_file.hpp"
@@ -11,13 +13,14 @@
 namespace labyrinth::ebpf {
 namespace {
 
-// The newest keyframe with a free-page map, or else the oldest keyframe: mirror seeds from
-// the map and validates at every later keyframe; without one it seeds from counts only.
+// The oldest keyframe with a free-page map, or else the oldest keyframe: mirror seeds from
+// the map and validates at every later keyframe; without one it seeds from counts only. A
+// keyframe whose scan's events the ring has pushed out cannot start a dump.
 std::ptrdiff_t start_index(const ChunkRing& ring) {
   const auto& e = ring.entries();
   std::ptrdiff_t oldest_map = -1, oldest_keyframe = -1;
   for (std::size_t i = 0; i < e.size(); ++i) {
-    if (e[i].meta.role != traces::BlockRole::Keyframe) continue;
+    if (e[i].meta.role != traces::BlockRole::Keyframe || e[i].events_from < ring.first_seq()) continue;
     if (oldest_keyframe < 0) oldest_keyframe = static_cast<std::ptrdiff_t>(i);
     if (e[i].free_map) {
       oldest_map = static_cast<std::ptrdiff_t>(i);
@@ -25,6 +28,25 @@ std::ptrdiff_t start_index(const ChunkRing& ring) {
     }
   }
   return oldest_map >= 0 ? oldest_map : oldest_keyframe;
+}
+
+// The blocks a dump writes after its start, as indices into the ring's entries: from the first
+// block made during the start's scan on, and each later keyframe where its own scan began, as
+// a recording writes it (its scan's events follow it).
+std::vector<std::size_t> blocks_after_start(const ChunkRing& ring, std::size_t start) {
+  const auto& e = ring.entries();
+  const std::uint64_t first_seq = ring.first_seq();  // entries are numbered in order
+  std::vector<std::size_t> out;
+  for (auto i = static_cast<std::size_t>(e[start].events_from - first_seq); i < e.size(); ++i) {
+    if (i == start) continue;
+    if (e[i].meta.role == traces::BlockRole::Keyframe && e[i].events_from < e[i].seq) {
+      const auto at = static_cast<std::size_t>(e[i].events_from - first_seq);
+      out.insert(std::find(out.begin(), out.end(), at), i);
+    } else {
+      out.push_back(i);
+    }
+  }
+  return out;
 }
 
 std::string safe_for_file_name(const std::string& text) {
@@ -95,7 +117,7 @@ DumpResult write_dump(const DumpRequest& req, const ChunkRing& ring, const Fligh
   for (std::size_t id = 1; id < buffer.names().size(); ++id) writer.intern_comm(buffer.names()[id]);
   for (const auto& [id, frames] : buffer.stacks()) writer.define_stack(id, frames);
   DumpResult r;
-  for (std::size_t i = static_cast<std::size_t>(first) + 1; i < entries.size(); ++i) {
+  for (const std::size_t i : blocks_after_start(ring, static_cast<std::size_t>(first))) {
     const traces::BlockMeta& m = entries[i].meta;
     writer.write_encoded(m, ring.payload(entries[i]));
     if (m.role != traces::BlockRole::Events || m.count == 0) continue;

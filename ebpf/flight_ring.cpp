@@ -36,9 +36,17 @@ bool ChunkRing::push(const traces::EncodedBlock& block, bool free_map, std::uint
     drop_front();
   }
   std::memcpy(arena_.get() + next_, block.payload.data(), size);
-  entries_.push_back(Entry{block.meta, next_, size, free_map, drops_before});
+  entries_.push_back(Entry{block.meta, next_, size, free_map, drops_before, next_seq_, next_seq_});
+  ++next_seq_;
   next_ += size;
   used_ += size;
+  return true;
+}
+
+bool ChunkRing::push_keyframe(const traces::EncodedBlock& block, bool free_map, std::uint64_t drops_before,
+                              std::uint64_t events_from) {
+  if (!push(block, free_map, drops_before)) return false;
+  entries_.back().events_from = events_from;
   return true;
 }
 

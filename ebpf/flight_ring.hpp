@@ -21,6 +21,10 @@ class ChunkRing {
     std::size_t size = 0;    // stored payload bytes
     bool free_map = false;   // a keyframe with the free-page map: a dump may start here
     std::uint64_t drops_before = 0;  // ring-buffer drops counted before this block was made
+    std::uint64_t seq = 0;           // the block's number in push order
+    // A keyframe: the first block whose events follow it. Its free-page map was scanned while
+    // the blocks from there on were made, so a dump that starts at it writes them after it.
+    std::uint64_t events_from = 0;
   };
 
   explicit ChunkRing(std::size_t capacity_bytes);
@@ -28,6 +32,12 @@ class ChunkRing {
   // Copies the block in, dropping the oldest entries whole to make room. False (nothing
   // dropped) if the block alone is larger than the ring.
   bool push(const traces::EncodedBlock& block, bool free_map, std::uint64_t drops_before);
+  // A keyframe (see Entry::events_from); the same as push otherwise.
+  bool push_keyframe(const traces::EncodedBlock& block, bool free_map, std::uint64_t drops_before,
+                     std::uint64_t events_from);
+  // The number the next block will get, and that of the oldest block held (next_seq if none).
+  [[nodiscard]] std::uint64_t next_seq() const { return next_seq_; }
+  [[nodiscard]] std::uint64_t first_seq() const { return entries_.empty() ? next_seq_ : entries_.front().seq; }
   // Drops entries whose newest timestamp is older than `ts_ns` (the window of a DURATION ring).
   void drop_older_than(std::uint64_t ts_ns);
 
@@ -50,6 +60,7 @@ class ChunkRing {
   std::deque<Entry> entries_;
   std::size_t next_ = 0;  // where the next block goes
   std::size_t used_ = 0;
+  std::uint64_t next_seq_ = 0;
   std::uint64_t dropped_blocks_ = 0;
   std::uint64_t dropped_events_ = 0;
 };

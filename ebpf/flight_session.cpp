@@ -27,9 +27,6 @@ using Kind = RecordError::Kind;
 // Chunks of at most this many events: a dump's window is cut at chunk boundaries, and the
 // chunk being filled is memory outside the ring (about 64 bytes an event).
 constexpr std::uint32_t kChunkEvents = 16384;
-// Events encoded during a free-page map scan wait outside the ring, up to this share of its
-// capacity: the ring's memory stays within 5% of its limit however long a scan takes.
-constexpr std::size_t kHoldShareDivisor = 32;
 
 // A trigger accepted for a dump, written once the post-trigger window has passed.
 struct PendingDump {
@@ -98,7 +95,7 @@ class FlightSession {
       map_every_ = static_cast<std::uint32_t>(std::clamp<std::int64_t>(
           f_.window->count() / (2 * o_.keyframe_interval.count()), 1, map_every_));
     ring_.emplace(f_.ring_bytes);
-    buffer_.emplace(*ring_, *watch_, kChunkEvents, ring_->capacity() / kHoldShareDivisor);
+    buffer_.emplace(*ring_, *watch_, kChunkEvents);
     sink_.emplace(*buffer_, *collector_, o_.call_graph ? &plan_.symbols : nullptr);
     pump_.emplace(*collector_, *sink_);
     t_start_ = Clock::now();
@@ -117,23 +114,24 @@ class FlightSession {
     return out;
   }
 
-  // Events collected before the keyframe go into the ring before it; the ones that come while
-  // a free-page map is scanned follow it (FlightBuffer::hold_for_keyframe).
+  // Events collected before the keyframe go into the ring before it; a dump that starts at it
+  // writes the ones that came while its free-page map was scanned after it
+  // (FlightBuffer::begin_map_scan).
   void take_keyframe(bool with_map) {
     pump_->sync();
     buffer_->set_drops(collector_->counters().drops);
     traces::Snapshot snap;
     bool kept = true;  // false: dropped from the ring (its trigger checks still run)
     if (with_map) {
-      buffer_->hold_for_keyframe();
+      buffer_->begin_map_scan();
       const auto scan_start = Clock::now();
       snap = pump_->snapshot(zones_, SnapshotOptions{true, true}, observer_);
       kept = buffer_->push_keyframe(snap);
       if (!kept)
         observer_.warning(fmt::format(
-            "event=keyframe_dropped reason=\"the free-page map scan took {:.1f} s; the events held back for it "
-            "reached 1/{} of the ring\"",
-            std::chrono::duration<double>(Clock::now() - scan_start).count(), kHoldShareDivisor));
+            "event=keyframe_dropped reason=\"the free-page map scan took {:.1f} s; the ring pushed out events "
+            "recorded during it\"",
+            std::chrono::duration<double>(Clock::now() - scan_start).count()));
     } else {
       try {
         snap = take_snapshot(zones_, SnapshotOptions{false, false});

@@ -108,7 +108,7 @@ TEST(FlightDump, IsACompleteTraceFromTheOldestMapKeyframe) {
   std::vector<FlightTrigger> specs{{FlightTrigger::Kind::Failure, "failure", {}, {}, {}, 0, {}}};
   const traces::GfpTable table = traces::GfpTable::builtin_linux_6_10();
   TriggerWatch watch(specs, table);
-  FlightBuffer buffer(ring, watch, 1000, 1 << 20);
+  FlightBuffer buffer(ring, watch, 1000);
   const std::uint32_t comm = buffer.intern_comm("worker");
   // events, a plain keyframe, a map keyframe, events, a plain keyframe, events with a failure
   auto feed = [&](std::uint64_t ts, std::size_t n) {
@@ -173,48 +173,72 @@ TEST(FlightDump, IsACompleteTraceFromTheOldestMapKeyframe) {
   fs::remove_all(dir);
 }
 
-TEST(FlightBuffer, EventsDuringAMapScanFollowTheKeyframe) {
+// Events that come while a free-page map is scanned go into the ring before its keyframe,
+// which names the first of them; a dump that starts at the keyframe writes them after it, and
+// a later map keyframe where its own scan began, as a recording does.
+TEST(FlightBuffer, EventsDuringAMapScanFollowTheKeyframeInADump) {
+  const fs::path dir = fs::temp_directory_path() / ("labyrinth-flight-scan-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
   ChunkRing ring(1 << 20);
   std::vector<FlightTrigger> specs;
   const traces::GfpTable table = traces::GfpTable::builtin_linux_6_10();
   TriggerWatch watch(specs, table);
-  FlightBuffer buffer(ring, watch, 100, 1 << 20);
+  FlightBuffer buffer(ring, watch, 100);
   for (const auto& e : events(1000, 150, 1)) buffer.append(e);  // a full chunk in the ring, 50 pending
-  buffer.hold_for_keyframe();
-  for (const auto& e : events(900'000, 250, 2)) buffer.append(e);  // during the scan: held back
-  ASSERT_EQ(ring.entries().size(), 2u);
-  buffer.push_keyframe(keyframe(800'000, true));
+  buffer.begin_map_scan();
+  for (const auto& e : events(900'000, 250, 2)) buffer.append(e);  // during the scan
+  EXPECT_TRUE(buffer.push_keyframe(keyframe(800'000, true)));
   const auto& e = ring.entries();
-  ASSERT_EQ(e.size(), 5u);  // 100 + 50 before, the keyframe, 2 x 100 held; 50 still pending
-  EXPECT_EQ(e[2].meta.role, traces::BlockRole::Keyframe);
-  EXPECT_TRUE(e[2].free_map);
-  EXPECT_EQ(e[3].meta.first_ts_ns, 900'000u);
-  EXPECT_EQ(e[3].meta.count + e[4].meta.count, 200u);
+  ASSERT_EQ(e.size(), 6u);  // 100 + 50 before; 100 + 100 + 50 during; the keyframe
+  EXPECT_EQ(e[5].meta.role, traces::BlockRole::Keyframe);
+  EXPECT_TRUE(e[5].free_map);
+  EXPECT_EQ(e[5].events_from, e[2].seq);
+  EXPECT_EQ(e[2].meta.first_ts_ns, 900'000u);
+  buffer.begin_map_scan();  // a second scan with events during it
+  for (const auto& e2 : events(2'000'000, 100, 3)) buffer.append(e2);
+  EXPECT_TRUE(buffer.push_keyframe(keyframe(1'900'000, true)));
+  for (const auto& e3 : events(3'000'000, 100, 4)) buffer.append(e3);
+  buffer.flush();
+
+  DumpRequest req;
+  req.path = (dir / "d.trace").string();
+  req.header.source = "record";
+  req.header.zones.resize(1);
+  req.hit = TriggerHit{"sigusr1", 3'500'000, ""};
+  req.end = keyframe(3'600'000, true);
+  const DumpResult r = write_dump(req, ring, buffer);
+  EXPECT_TRUE(r.started_at_free_map);
+  EXPECT_EQ(r.events, 450u);  // the 150 before the first scan are left out
+  traces::TraceReader reader(req.path);
+  EXPECT_EQ(reader.start_snapshot().ts_ns, 800'000u);
+  std::vector<PageEvent> got;
+  std::span<const PageEvent> batch;
+  while (reader.next(batch)) got.insert(got.end(), batch.begin(), batch.end());
+  ASSERT_EQ(got.size(), 450u);
+  EXPECT_EQ(got.front().ts_ns, 900'000u);
+  ASSERT_EQ(reader.keyframes().size(), 1u);  // the second map keyframe, before its scan's events
+  EXPECT_EQ(reader.keyframes()[0].ts_ns, 1'900'000u);
+  EXPECT_TRUE(reader.complete());
+  fs::remove_all(dir);
 }
 
-// A scan that outlasts the hold's limit (a starved recorder) must not grow memory outside the
-// ring: what was held goes into the ring in order, and the keyframe, now behind events newer
-// than it, is dropped; the next scan holds again.
-TEST(FlightBuffer, AHoldBeyondItsLimitIsReleasedAndItsKeyframeDropped) {
-  ChunkRing ring(1 << 20);
+// A scan during which the ring pushes out what was recorded since the scan began (a starved
+// recorder) drops its keyframe: no dump could start there. No memory waits outside the ring,
+// and the next scan's keyframe is kept.
+TEST(FlightBuffer, AKeyframeWhoseScanEventsLeftTheRingIsDropped) {
+  ChunkRing ring(4096);
   std::vector<FlightTrigger> specs;
   const traces::GfpTable table = traces::GfpTable::builtin_linux_6_10();
   TriggerWatch watch(specs, table);
-  FlightBuffer buffer(ring, watch, 100, 500);  // a chunk of 100 random events is > 500 bytes
-  buffer.hold_for_keyframe();
-  for (const auto& e : events(1000, 300, 3)) buffer.append(e);
-  EXPECT_EQ(buffer.held_bytes(), 0u);
-  ASSERT_EQ(ring.entries().size(), 3u);  // released at the first chunk, the rest went straight in
+  FlightBuffer buffer(ring, watch, 100);  // the 4 KiB ring holds a few chunks of 100 events
+  buffer.begin_map_scan();
+  for (const auto& e : events(1000, 3000, 3)) buffer.append(e);
+  EXPECT_GT(ring.dropped_blocks(), 0u);
   EXPECT_FALSE(buffer.push_keyframe(keyframe(900, true)));
   EXPECT_EQ(buffer.keyframes_dropped(), 1u);
   for (const auto& e : ring.entries()) EXPECT_EQ(e.meta.role, traces::BlockRole::Events);
-  std::uint64_t last = 0;
-  for (const auto& e : ring.entries()) {
-    EXPECT_GE(e.meta.first_ts_ns, last);
-    last = e.meta.last_ts_ns;
-  }
 
-  buffer.hold_for_keyframe();  // a short scan: held, then after its keyframe
+  buffer.begin_map_scan();  // a short scan: kept
   for (const auto& e : events(500'000, 50, 4)) buffer.append(e);
   EXPECT_TRUE(buffer.push_keyframe(keyframe(400'000, true)));
   EXPECT_EQ(ring.entries().back().meta.role, traces::BlockRole::Keyframe);
