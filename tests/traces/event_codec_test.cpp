@@ -112,5 +112,48 @@ TEST(EventColumns, PfnAndTimeDeltasOfEveryLengthRoundTripInChunksOfAnySize) {
   }
 }
 
+// The encoder writes each column at the offset its widest event allows: events whose every field
+// takes the most bytes (and deltas that swing between the extremes) must come back unchanged.
+TEST(EventColumns, WidestValuesInEveryColumnRoundTrip) {
+  std::vector<PageEvent> events;
+  for (std::uint32_t i = 0; i < 64; ++i) {
+    PageEvent e;
+    e.kind = static_cast<EventKind>(i % kEventKindCount);
+    e.ctx = static_cast<ExecContext>(i % 5);
+    const bool high = i % 2 == 0;
+    e.ts_ns = high ? ~std::uint64_t{0} - i : i;
+    e.pfn = e.kind == EventKind::Alloc && i % 4 == 0 ? kFailedPfn : (high ? ~std::uint64_t{0} - 2 : i);
+    e.gfp = e.kind == EventKind::Alloc ? ~std::uint64_t{0} : 0;
+    e.pid = high ? 0xffffffffu : 0;
+    e.tid = high ? 0 : 0xffffffffu;
+    e.comm_id = high ? 0xffffffffu : 0;
+    e.stack_id = high ? 0xfffffffeu : kNoStack;
+    e.cpu = 0xffff;
+    e.order = 15;
+    e.migratetype = high ? 14 : -1;
+    if (e.kind == EventKind::Extfrag) {
+      e.fallback_order = 15;
+      e.fallback_migratetype = 14;
+      e.change_ownership = true;
+    }
+    if (e.kind == EventKind::PcpRefill) e.percpu_refill = true;
+    if (e.kind == EventKind::Isolate) {
+      e.range_pages = 0xffffffffu;
+      e.taken_pages = 0xffffffffu;
+      e.isolate_source = IsolateSource::Putback;
+    }
+    events.push_back(e);
+  }
+  std::string block = "left over from an earlier chunk";
+  encode_events(events, block);
+  std::vector<PageEvent> back;
+  std::string error;
+  ASSERT_TRUE(decode_events(reinterpret_cast<const unsigned char*>(block.data()), block.size(),
+                            static_cast<std::uint32_t>(events.size()), back, error))
+      << error;
+  ASSERT_EQ(back.size(), events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) EXPECT_EQ(back[i], events[i]) << "event " << i;
+}
+
 }  // namespace
 }  // namespace labyrinth::traces
