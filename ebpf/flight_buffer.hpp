@@ -61,12 +61,17 @@ class FlightBuffer final : public EventTarget {
   [[nodiscard]] std::uint64_t keyframes_dropped() const { return keyframes_dropped_; }
 
  private:
+  // zstd level of the ring's chunks: compression is the largest share of the recorder's own CPU,
+  // and level 1 takes about 16 ns an event where level 3 takes 30, for 4% more bytes at equal
+  // chunk size (1.84 M recorded events). A trace written by `record` keeps level 3.
+  static constexpr int kCompressionLevel = 1;
+
 
   ChunkRing& ring_;
   TriggerWatch& triggers_;
   std::uint32_t chunk_events_;
   std::vector<traces::PageEvent> pending_;
-  traces::ChunkEncoder encoder_;
+  traces::ChunkEncoder encoder_{kCompressionLevel};
   traces::EncodedBlock block_;
   std::vector<std::string> names_;
   std::unordered_map<std::string, std::uint32_t> ids_;

@@ -25,8 +25,11 @@ using Clock = std::chrono::steady_clock;
 using Kind = RecordError::Kind;
 
 // Chunks of at most this many events: a dump's window is cut at chunk boundaries, and the
-// chunk being filled is memory outside the ring (about 64 bytes an event).
-constexpr std::uint32_t kChunkEvents = 16384;
+// chunk being filled is memory outside the ring (about 60 bytes an event). A keyframe ends a
+// chunk too (one a second). Twice the 16 k of before: zstd level 1 then stores an event in
+// as few bytes as level 3 did in the smaller chunks (3.61 against 3.64 on a compile, 4.28
+// against 4.37 on page churn), at 13 ns less CPU an event.
+constexpr std::uint32_t kChunkEvents = 32768;
 
 // A trigger accepted for a dump, written once the post-trigger window has passed.
 struct PendingDump {
