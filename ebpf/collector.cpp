@@ -257,12 +257,7 @@ struct Collector::Impl {
       ++self->bad_records;
       return 0;
     }
-    const auto* bytes = static_cast<const unsigned char*>(data);
-    for (std::size_t off = 0; off < size; off += sizeof(pgrec_event)) {
-      pgrec_event rec;
-      std::memcpy(&rec, bytes + off, sizeof rec);
-      self->merger.push(rec);
-    }
+    self->merger.push_sample(static_cast<const unsigned char*>(data), size / sizeof(pgrec_event));
     return 0;
   }
 

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <queue>
 #include <utility>
 #include <vector>
@@ -35,6 +37,39 @@ class RecordMerger {
       q.items.push_back(r);
     }
     ++queued_;
+  }
+
+  // One ring-buffer sample of `count` records: a CPU's batch, in that CPU's time order and after
+  // what its queue holds, goes in with one copy; anything else record by record.
+  void push_sample(const unsigned char* bytes, std::size_t count) {
+    if (count == 0) return;
+    pgrec_event first;
+    std::memcpy(&first, bytes, sizeof first);
+    Queue& q = queues_[first.cpu < queues_.size() ? first.cpu : queues_.size() - 1];
+    std::uint64_t prev = q.size() > q.head ? q.items.back().ts_ns : 0;
+    std::uint64_t late = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      const unsigned char* at = bytes + i * sizeof(pgrec_event);
+      std::uint64_t ts = 0;
+      std::uint16_t cpu = 0;
+      std::memcpy(&ts, at + offsetof(pgrec_event, ts_ns), sizeof ts);
+      std::memcpy(&cpu, at + offsetof(pgrec_event, cpu), sizeof cpu);
+      if (cpu != first.cpu || ts < prev) {
+        for (std::size_t j = 0; j < count; ++j) {
+          pgrec_event r;
+          std::memcpy(&r, bytes + j * sizeof r, sizeof r);
+          push(r);
+        }
+        return;
+      }
+      if (ts < released_) ++late;
+      prev = ts;
+    }
+    const std::size_t old = q.items.size();
+    q.items.resize(old + count);
+    std::memcpy(q.items.data() + old, bytes, count * sizeof(pgrec_event));
+    late_ += late;
+    queued_ += count;
   }
 
   // Calls f(record) for every queued record stamped at or before `watermark`, in time

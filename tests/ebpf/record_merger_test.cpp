@@ -121,5 +121,37 @@ TEST(RecordMerger, RandomBatchesComeOutSorted) {
   EXPECT_EQ(m.late(), 0u);
 }
 
+// A sample goes in whole when it is one CPU's run in time order after what that CPU holds, and
+// record by record otherwise; either way the merger gives what pushing each record gives.
+TEST(RecordMerger, ASampleGivesWhatItsRecordsPushedOneByOneGive) {
+  const std::vector<std::vector<pgrec_event>> samples = {
+      {rec(10, 0, 1), rec(20, 0, 2), rec(20, 0, 3), rec(30, 0, 4)},  // a batch, with a tie
+      {rec(15, 1, 5), rec(25, 1, 6)},
+      {rec(22, 0, 7)},                                                  // bypassed its batch: older than 30
+      {rec(40, 0, 8), rec(35, 0, 9)},                                   // out of order within
+      {rec(50, 1, 10), rec(45, 0, 11)},                                 // two CPUs
+      {rec(5, 1, 12), rec(60, 1, 13)},                                  // older than the release
+  };
+  RecordMerger whole(2), single(2);
+  std::vector<std::uint64_t> a, b;
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    const auto& s = samples[i];
+    whole.push_sample(reinterpret_cast<const unsigned char*>(s.data()), s.size());
+    for (const auto& r : s) single.push(r);
+    if (i == 3) {  // a release before the late sample
+      whole.release(12, [&](const pgrec_event& r) { a.push_back(r.pfn); });
+      single.release(12, [&](const pgrec_event& r) { b.push_back(r.pfn); });
+    }
+  }
+  whole.release_all([&](const pgrec_event& r) { a.push_back(r.pfn); });
+  single.release_all([&](const pgrec_event& r) { b.push_back(r.pfn); });
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a.size(), 13u);
+  EXPECT_EQ(whole.late(), single.late());
+  EXPECT_EQ(whole.late(), 1u);
+  EXPECT_EQ(whole.reordered(), single.reordered());
+  EXPECT_EQ(whole.queued(), 0u);
+}
+
 }  // namespace
 }  // namespace labyrinth::ebpf::detail
