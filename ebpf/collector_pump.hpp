@@ -1,5 +1,6 @@
-// Keeps the BPF ring buffer drained: polls it, and every 100 ms pushes the per-CPU batches
-// out to the sink in time order. A write error of the sink stops the pumping and is kept.
+// Keeps the BPF ring buffer drained: polls it, and every `sync_every` (100 ms by default)
+// pushes the per-CPU batches out to the sink in time order. A write error of the sink stops
+// the pumping and is kept.
 #pragma once
 
 #include <chrono>
@@ -15,13 +16,15 @@ namespace labyrinth::ebpf {
 
 class CollectorPump {
  public:
-  CollectorPump(Collector& collector, CollectedEventSink& sink) : collector_(collector), sink_(sink) {}
+  CollectorPump(Collector& collector, CollectedEventSink& sink,
+                std::chrono::milliseconds sync_every = std::chrono::milliseconds(100))
+      : collector_(collector), sink_(sink), sync_every_(sync_every) {}
 
   void consume(int timeout_ms) {
     if (write_error_) return;
     collector_.poll(timeout_ms);
     const auto now = std::chrono::steady_clock::now();
-    if (now - last_sync_ < std::chrono::milliseconds(100)) return;
+    if (now - last_sync_ < sync_every_) return;
     last_sync_ = now;
     sync();
   }
@@ -47,6 +50,7 @@ class CollectorPump {
  private:
   Collector& collector_;
   CollectedEventSink& sink_;
+  std::chrono::milliseconds sync_every_;
   std::chrono::steady_clock::time_point last_sync_ = std::chrono::steady_clock::now();
   std::optional<std::string> write_error_;
 };

@@ -66,7 +66,6 @@ class FlightBuffer final : public EventTarget {
   // chunk size (1.84 M recorded events). A trace written by `record` keeps level 3.
   static constexpr int kCompressionLevel = 1;
 
-
   ChunkRing& ring_;
   TriggerWatch& triggers_;
   std::uint32_t chunk_events_;
