@@ -14,8 +14,7 @@ namespace labyrinth::replay::detail {
 
 using allocator::Pfn;
 
-std::uint64_t inflate_balloon(allocator::Model& model, std::uint64_t pages, std::vector<std::uint64_t>* per_zone) {
-  if (per_zone != nullptr) per_zone->assign(model.zone_count(), 0);
+std::uint64_t inflate_balloon(allocator::Model& model, std::uint64_t pages) {
   std::vector<std::uint16_t> zones(model.zone_count());
   for (std::size_t i = 0; i < zones.size(); ++i) zones[i] = static_cast<std::uint16_t>(i);
   std::stable_sort(zones.begin(), zones.end(), [&](std::uint16_t a, std::uint16_t b) {
@@ -45,10 +44,7 @@ std::uint64_t inflate_balloon(allocator::Model& model, std::uint64_t pages, std:
       const std::uint64_t size = std::uint64_t{1} << order;
       const std::uint64_t want = std::min(size, pages - taken);
       if (want == size) {
-        if (model.carve(Pfn{head}, order, allocator::MigrateType::Movable, kBalloonOwner).ok()) {
-          taken += size;
-          if (per_zone != nullptr) (*per_zone)[z] += size;
-        }
+        if (model.carve(Pfn{head}, order, allocator::MigrateType::Movable, kBalloonOwner).ok()) taken += size;
         continue;
       }
       // The top `want` pages of the block, as aligned pieces from the top down.
@@ -59,7 +55,6 @@ std::uint64_t inflate_balloon(allocator::Model& model, std::uint64_t pages, std:
         top -= piece;
         if (model.carve(Pfn{top}, static_cast<unsigned>(o), allocator::MigrateType::Movable, kBalloonOwner).ok()) {
           taken += piece;
-          if (per_zone != nullptr) (*per_zone)[z] += piece;
         }
       }
     }

@@ -29,8 +29,6 @@ class Engine {
   virtual void apply(std::span<const traces::PageEvent> events) = 0;
   // Before the result is taken (e.g. nothing for mirror).
   virtual void close() {}
-  // Simulate's balloon took these pages of each model zone at the start.
-  virtual void took_balloon(const std::vector<std::uint64_t>& /*pages_per_zone*/) {}
 
   const traces::TraceHeader& header;
   ModelSetup setup;
@@ -96,10 +94,8 @@ std::unique_ptr<Engine> make_mirror_engine(const traces::TraceHeader& header, Mo
 std::unique_ptr<Engine> make_simulate_engine(const traces::TraceHeader& header, ModelSetup setup,
                                              const ReplayOptions& options);
 
-// Simulate's balloon: takes `pages` free pages at the start (see balloon.cpp); per_zone, when
-// given, gets the pages taken from each model zone.
+// Simulate's balloon: takes `pages` free pages at the start (see balloon.cpp).
 inline constexpr allocator::Owner kBalloonOwner = ~allocator::Owner{0} - 1;
-std::uint64_t inflate_balloon(allocator::Model& model, std::uint64_t pages,
-                              std::vector<std::uint64_t>* per_zone = nullptr);
+std::uint64_t inflate_balloon(allocator::Model& model, std::uint64_t pages);
 
 }  // namespace labyrinth::replay::detail

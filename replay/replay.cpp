@@ -143,9 +143,7 @@ struct Replayer::Impl {
       const std::uint64_t page = engine->setup.config.page_size;
       const std::uint64_t want = (options.what_if.balloon_bytes + page - 1) / page;
       engine->counters.balloon_requested_pages = want;
-      std::vector<std::uint64_t> per_zone;
-      engine->counters.balloon_pages = detail::inflate_balloon(engine->model, want, &per_zone);
-      engine->took_balloon(per_zone);
+      engine->counters.balloon_pages = detail::inflate_balloon(engine->model, want);
       if (engine->counters.balloon_pages < want) {
         notes.push_back("the balloon found only " + std::to_string(engine->counters.balloon_pages) + " of " +
                         std::to_string(want) + " pages free at the start");

@@ -7,8 +7,10 @@
 // rate the kernel managed and from the memory it could reclaim (no anonymous memory without
 // swap: mm/vmscan.c:can_reclaim_anon_pages). The model's own reclaim is what the what-if adds:
 // a zone may hold at most `allowance` pages more free than the kernel by evicting, the amount
-// by which the what-if raises its high watermark above the recorded one, plus the balloon's
-// pages in it (the kernel would have had to reclaim those too); 0 with the recorded settings.
+// by which the what-if raises its high watermark above the recorded one; 0 with the recorded
+// settings. A balloon's pages add nothing: reclaiming them back from the recording's
+// allocations (anonymous memory among them, which this swapless kind of machine cannot
+// reclaim) made a balloon of nearly all free memory predict no failure at all.
 // An evicted page whose free then comes in the recording gives its pages back to the
 // allowance (the model only freed it earlier). Evictions take the model's reclaimable
 // allocations (movable or reclaimable type, by a task that may reclaim), oldest first; a later
@@ -95,10 +97,6 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // to have progressed while the zone holds reclaimable allocations: which frees were the
   // reclaim's the trace does not say, and they are applied already.
   [[nodiscard]] bool progressed(std::uint16_t zone) const override { return lru_pages_[zone] != 0; }
-
-  void took_balloon(const std::vector<std::uint64_t>& pages_per_zone) override {
-    for (std::size_t z = 0; z < pages_per_zone.size() && z < allowance_.size(); ++z) allowance_[z] += pages_per_zone[z];
-  }
 
   // Direct compaction moved a page: the recording's later free of it must reach its new frame.
   // The owner is the recorded pfn the model's allocation answers; a page allocated before the
