@@ -53,6 +53,16 @@ std::string column_with_long_varint(std::uint32_t count, std::size_t at, std::si
   return column;
 }
 
+// Decodes a block of `count` events; a decode error fails the test and gives no events.
+std::vector<PageEvent> decode_all(const std::string& block, std::size_t count) {
+  std::vector<PageEvent> out;
+  std::string error;
+  EXPECT_TRUE(decode_events(reinterpret_cast<const unsigned char*>(block.data()), block.size(),
+                            static_cast<std::uint32_t>(count), out, error))
+      << error;
+  return out;
+}
+
 TEST(EventColumns, VarintsOfUpToTenBytesPassAndLongerOnesFailAtEveryAlignment) {
   constexpr std::uint32_t kCount = 160;  // 159 one-byte varints + the long one: 64-byte words and a tail
   for (std::size_t at = 0; at < kCount; ++at) {
@@ -102,12 +112,7 @@ TEST(EventColumns, PfnAndTimeDeltasOfEveryLengthRoundTripInChunksOfAnySize) {
                                       events.begin() + static_cast<std::ptrdiff_t>(std::min(events.size(), from + chunk)));
       std::string block;
       encode_events(in, block);
-      std::vector<PageEvent> out;
-      std::string error;
-      ASSERT_TRUE(decode_events(reinterpret_cast<const unsigned char*>(block.data()), block.size(),
-                                static_cast<std::uint32_t>(in.size()), out, error))
-          << error;
-      EXPECT_EQ(out, in) << "chunks of " << chunk << ", from event " << from;
+      EXPECT_EQ(decode_all(block, in.size()), in) << "chunks of " << chunk << ", from event " << from;
     }
   }
 }
@@ -146,11 +151,7 @@ TEST(EventColumns, WidestValuesInEveryColumnRoundTrip) {
   }
   std::string block = "left over from an earlier chunk";
   encode_events(events, block);
-  std::vector<PageEvent> back;
-  std::string error;
-  ASSERT_TRUE(decode_events(reinterpret_cast<const unsigned char*>(block.data()), block.size(),
-                            static_cast<std::uint32_t>(events.size()), back, error))
-      << error;
+  const std::vector<PageEvent> back = decode_all(block, events.size());
   ASSERT_EQ(back.size(), events.size());
   for (std::size_t i = 0; i < events.size(); ++i) EXPECT_EQ(back[i], events[i]) << "event " << i;
 }
