@@ -4,6 +4,7 @@
 #include <bit>
 #include <vector>
 
+#include "compaction_guess.hpp"
 #include "engine.hpp"
 
 namespace labyrinth::replay::detail {
@@ -303,19 +304,13 @@ class MirrorEngine final : public Engine {
     std::uint64_t taken = 0;
     if (e.isolate_source == IsolateSource::FastScan) {
       quality.add(DataQuality::isolate_guessed);
-      taken = fast_isolate(e, end);
-    } else {
-      const auto pages = [](const std::vector<allocator::BlockInfo>& v) {
-        std::uint64_t n = 0;
-        for (const auto& b : v) n += std::uint64_t{1} << b.order;
-        return n;
-      };
-      auto blocks = scan_free_blocks(e.pfn, end, 1);
-      if (pages(blocks) != e.taken_pages) {
-        auto sparse = scan_free_blocks(e.pfn, end, kAsyncScanStride);
-        if (pages(sparse) == e.taken_pages) blocks = std::move(sparse);
+      if (const auto b = guess_fast_isolation(model, e.pfn, end, e.taken_pages, pageblock_order_)) {
+        taken = isolate_block(b->head.value, b->order, b->migratetype);
       }
-      for (const auto& b : blocks) taken += isolate_block(b.head.value, b.order, b.migratetype);
+    } else {
+      for (const auto& b : guess_block_scan(model, e.pfn, end, e.taken_pages)) {
+        taken += isolate_block(b.head.value, b.order, b.migratetype);
+      }
     }
     counters.isolated_pages += taken;
     if (taken != e.taken_pages) quality.add(DataQuality::isolate_mismatch);
@@ -345,42 +340,6 @@ class MirrorEngine final : public Engine {
     }
     quality.add(DataQuality::isolate_mismatch);
     clear_range(e.pfn, e.order, cpu);
-  }
-
-  static constexpr unsigned kAsyncScanStride = 32;  // COMPACT_CLUSTER_MAX
-  static constexpr unsigned kFastScanLimit = 16;    // freelist_scan_limit() / 2 before any failed search
-
-  // The free blocks isolate_freepages_block() would take in [start, end) with this stride: it
-  // lands on pfns, takes a free block whose head is there and jumps past it (and past a
-  // compound page's head), and steps `stride` on.
-  std::vector<allocator::BlockInfo> scan_free_blocks(std::uint64_t start, std::uint64_t end, unsigned stride) const {
-    std::vector<allocator::BlockInfo> out;
-    for (std::uint64_t p = start; p < end; p += stride) {
-      const auto b = model.block_containing(Pfn{p});
-      if (!b || b->head.value != p) continue;
-      if (b->state == BlockState::Free) out.push_back(*b);
-      if (b->state != BlockState::Pcp) p += (std::uint64_t{1} << b->order) - 1;
-    }
-    return out;
-  }
-
-  // fast_isolate_freepages(): the range is [min_pfn, free_pfn); it prefers blocks at or
-  // above low_pfn, a quarter of the scanners' distance below free_pfn, i.e. the middle of it.
-  std::uint64_t fast_isolate(const PageEvent& e, std::uint64_t end) {
-    const unsigned order = static_cast<unsigned>(std::bit_width(std::uint64_t{e.taken_pages}) - 1);
-    const std::uint64_t pageblock = std::uint64_t{1} << pageblock_order_;
-    const std::uint64_t low = (e.pfn + (end - e.pfn) / 2) & ~(pageblock - 1);
-    if (const auto head = model.fast_isolate_pick(order, MigrateType::Movable, Pfn{e.pfn}, Pfn{low}, kFastScanLimit)) {
-      return isolate_block(head->value, order, MigrateType::Movable);
-    }
-    // The model's lists differ from the kernel's (pageblock types seeded from counts, an
-    // earlier guess): keep the counts per order right with any block of the order in range.
-    for (const MigrateType mt : {MigrateType::Movable, MigrateType::Reclaimable, MigrateType::Unmovable}) {
-      if (const auto head = model.fast_isolate_pick(order, mt, Pfn{e.pfn}, Pfn{e.pfn}, ~0u)) {
-        return isolate_block(head->value, order, mt);
-      }
-    }
-    return 0;
   }
 
   std::uint64_t isolate_block(std::uint64_t head, unsigned order, MigrateType list_type) {

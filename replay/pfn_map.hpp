@@ -6,7 +6,8 @@
 // (hostile or hotplugged). An entry may also say "the model failed this request", so that its free is
 // dropped rather than taken for a page allocated before the recording. Each recorded pfn also
 // has a "queued" bit (simulate's reclaim queue), kept in the order byte so that one prefetched
-// entry answers both.
+// entry answers both, and an entry an "isolated" bit: the model's block stands for free pages
+// compaction's free scanner took, which the kernel splits as it copies pages into them.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,7 @@ class PfnMap {
     std::uint64_t model_pfn = 0;
     unsigned order = 0;
     bool model_failed = false;
+    bool isolated = false;
   };
 
   // Recorded pfns the flat arrays take (more go to the hash map), their bytes per pfn, and a
@@ -55,23 +57,24 @@ class PfnMap {
     if (pfn - base_ < dense_n_) {
       const std::uint32_t m = model_[pfn - base_];
       if (m == 0) return std::nullopt;
-      const auto o = static_cast<std::uint8_t>(order_[pfn - base_] & kOrderMask);
-      if (m == kFailed) return Entry{0, o, true};
-      return Entry{base_ + m - 1, o, false};
+      const std::uint8_t b = order_[pfn - base_];
+      const auto o = static_cast<std::uint8_t>(b & kOrderMask);
+      if (m == kFailed) return Entry{0, o, true, false};
+      return Entry{base_ + m - 1, o, false, (b & kIsolated) != 0};
     }
     const auto it = sparse_.find(pfn);
     if (it == sparse_.end()) return std::nullopt;
     return it->second;
   }
 
-  void set(std::uint64_t pfn, std::uint64_t model_pfn, unsigned order) {
+  void set(std::uint64_t pfn, std::uint64_t model_pfn, unsigned order, bool isolated = false) {
     if (pfn - base_ < dense_n_ && model_pfn - base_ < kFailed - 1) {
       model_[pfn - base_] = static_cast<std::uint32_t>(model_pfn - base_ + 1);
-      set_order(pfn - base_, order);
+      set_order(pfn - base_, isolated ? (order | kIsolated) : order);
       return;
     }
     if (pfn - base_ < dense_n_) erase(pfn);
-    sparse_[pfn] = Entry{model_pfn, order, false};
+    sparse_[pfn] = Entry{model_pfn, order, false, isolated};
   }
 
   void set_failed(std::uint64_t pfn, unsigned order) {
@@ -80,7 +83,7 @@ class PfnMap {
       set_order(pfn - base_, order);
       return;
     }
-    sparse_[pfn] = Entry{0, order, true};
+    sparse_[pfn] = Entry{0, order, true, false};
   }
 
   void erase(std::uint64_t pfn) {
@@ -108,7 +111,7 @@ class PfnMap {
   void set_queued(std::uint64_t pfn, bool queued) {
     if (pfn - base_ >= dense_n_) return;
     std::uint8_t& b = order_[pfn - base_];
-    b = static_cast<std::uint8_t>(queued ? (b | kQueued) : (b & kOrderMask));
+    b = static_cast<std::uint8_t>(queued ? (b | kQueued) : (b & static_cast<std::uint8_t>(~kQueued)));
   }
   [[nodiscard]] bool dense(std::uint64_t pfn) const { return pfn - base_ < dense_n_; }
 
@@ -121,10 +124,12 @@ class PfnMap {
  private:
   static constexpr std::uint32_t kFailed = 0xffffffffu;
   static constexpr std::uint8_t kQueued = 0x80;
-  static constexpr std::uint8_t kOrderMask = 0x7f;
+  static constexpr std::uint8_t kIsolated = 0x40;
+  static constexpr std::uint8_t kOrderMask = 0x3f;
 
-  void set_order(std::uint64_t i, unsigned order) {
-    order_[i] = static_cast<std::uint8_t>((order_[i] & kQueued) | (order & kOrderMask));
+  // The order and the isolated bit; the queued bit stays.
+  void set_order(std::uint64_t i, unsigned order_and_isolated) {
+    order_[i] = static_cast<std::uint8_t>((order_[i] & kQueued) | (order_and_isolated & (kOrderMask | kIsolated)));
   }
   std::uint64_t base_ = 0;
   std::uint64_t dense_n_ = 0;

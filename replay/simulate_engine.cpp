@@ -30,10 +30,12 @@
 // - vmstat (mm/vmstat.c:vmstat_update -> refresh_cpu_vm_stats): every stat interval
 //   (vm.stat_interval, 1 s) of trace time, decay_pcp_high on every CPU's lists, with
 //   WhatIf::pcp_decay.
+#include <bit>
 #include <cstdlib>
 #include <deque>
 #include <unordered_map>
 
+#include "compaction_guess.hpp"
 #include "engine.hpp"
 #include "labyrinth/allocator/watermarks.hpp"
 #include "pfn_map.hpp"
@@ -61,6 +63,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     }
     map_.reset(lo, hi);
     max_order_ = setup.config.max_order;
+    pageblock_order_ = setup.config.pageblock_order;
+    pool_.resize(setup.config.zones.size());
     lru_.resize(setup.config.zones.size());
     lru_mark_.assign(setup.config.zones.size(), 1u << 16);
     lru_pages_.assign(setup.config.zones.size(), 0);
@@ -103,6 +107,14 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // recording is owned by its first frame, where the trace will free it (no entry yet).
   void migrated(allocator::Owner owner, Pfn from, Pfn to) override {
     ++counters.compaction_migrated_pages;
+    if (owner == kCompactionPoolOwner) {
+      for (auto& pool : pool_) {
+        for (PoolBlock& b : pool) {
+          if (b.head == from.value) b.head = to.value;
+        }
+      }
+      return;
+    }
     const auto m = map_.get(owner);
     if (!m) {
       map_.set(owner, to.value, 0);
@@ -248,13 +260,14 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       return;
     }
     if (e.order < entry.order) {
-      // Part of the allocation: split both the recorded and the model allocation.
-      quality.add(DataQuality::free_split_allocation);
+      // Part of the allocation: split both the recorded and the model allocation. Compaction
+      // splits the blocks its free scanner took as it copies pages into them: no note.
+      if (!entry.isolated) quality.add(DataQuality::free_split_allocation);
       model.split_allocation(Pfn{entry.model_pfn}, e.order);
       map_.erase(head);
       for (std::uint64_t k = 0; k < (std::uint64_t{1} << (entry.order - e.order)); ++k) {
         const std::uint64_t off = k << e.order;
-        if (head + off != e.pfn) map_.set(head + off, entry.model_pfn + off, e.order);
+        if (head + off != e.pfn) map_.set(head + off, entry.model_pfn + off, e.order, entry.isolated);
       }
       const auto r = model.free(Pfn{entry.model_pfn + (e.pfn - head)}, e.order, cpu);
       if (!r.ok()) quality.add(DataQuality::free_of_unmapped_page);
@@ -282,19 +295,116 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // copies movable pages into the isolated pages (mm/migrate.c, no mm_page_alloc) and frees
   // the sources (mm_page_free), so the model takes as many free pages as the kernel did, and
   // the sources' frees then leave it with the kernel's free count; unused pieces come back
-  // with mm_page_free too, and the copies with the frees of their new pfns. The compaction
-  // summaries (block scan, fast scan) come after the exact blocks and say nothing more.
+  // with mm_page_free too, and the copies with the frees of their new pfns. Without the very
+  // blocks (a kernel that refuses the fentry programs), the compaction summaries say how many
+  // pages the free scanner took in which range (isolate_summary); with them, the summaries
+  // come after the blocks and say nothing more.
   void on_isolate(const PageEvent& e) {
-    if (e.isolate_source == traces::IsolateSource::Putback) {
+    using traces::IsolateSource;
+    if (e.isolate_source == IsolateSource::Putback) {
+      exact_blocks_ = true;
       release(e, cpu_of(e));
       return;
     }
-    if (e.isolate_source != traces::IsolateSource::Block || e.order > max_order_) {
+    if (e.isolate_source == IsolateSource::Block) exact_blocks_ = true;
+    if (exact_blocks_ ? e.isolate_source != IsolateSource::Block || e.order > max_order_ : e.taken_pages == 0) {
       ++counters.kernel_internal_ignored;
       return;
     }
     ++counters.isolations;
-    counters.isolated_pages += isolate(e.pfn, e.order, cpu_of(e));
+    counters.isolated_pages += exact_blocks_ ? isolate(e.pfn, e.order, cpu_of(e)) : isolate_summary(e);
+  }
+
+  // The free scanner took e.taken_pages free pages in [e.pfn, e.pfn + e.range_pages), which
+  // ones the event does not say. The model takes the blocks the scanner would have taken on its
+  // own lists (compaction_guess.hpp), each held for the recorded pfns it stands at, so that the
+  // frees of the copies placed there release it. What it cannot find there (its lists are not
+  // the kernel's) comes from the zone's other free blocks into a pool that the frees of
+  // recorded pages it never mapped (the copies and unused pieces of the kernel's blocks) empty.
+  // Without this, every page compaction moved stayed free in the model (the source's free
+  // released it, the copy held nothing) and simulate served what the squeezed kernel failed.
+  std::uint64_t isolate_summary(const PageEvent& e) {
+    const auto zone = model.zone_of(Pfn{e.pfn});
+    if (!zone) {
+      quality.add(DataQuality::outside_zones);
+      return 0;
+    }
+    const std::uint64_t end = e.pfn + e.range_pages;
+    std::uint64_t taken = 0;
+    const auto hold = [&](const allocator::BlockInfo& b) {
+      const std::uint64_t size = std::uint64_t{1} << b.order;
+      if (taken + size > e.taken_pages || map_.containing(b.head.value, max_order_) || any_mapped(b.head.value, size)) return;
+      if (take_block(b.head.value, b.order, b.head.value)) taken += size;
+    };
+    if (e.isolate_source == traces::IsolateSource::FastScan) {
+      if (const auto b = guess_fast_isolation(model, e.pfn, end, e.taken_pages, pageblock_order_)) hold(*b);
+    } else {
+      for (const auto& b : guess_block_scan(model, e.pfn, end, e.taken_pages)) hold(b);
+    }
+    if (taken < e.taken_pages) taken += fill_pool(*zone, e.taken_pages - taken);
+    return taken;
+  }
+
+  [[nodiscard]] bool any_mapped(std::uint64_t head, std::uint64_t size) const {
+    for (std::uint64_t p = head; p < head + size; ++p) {
+      if (map_.get(p)) return true;
+    }
+    return false;
+  }
+
+  // Takes `pages` free pages of the zone into its compaction pool, largest blocks first.
+  std::uint64_t fill_pool(std::uint16_t zone, std::uint64_t pages) {
+    const allocator::ZoneConfig& zc = model.zone_config(zone);
+    std::uint64_t taken = 0;
+    for (int o = std::min<int>(static_cast<int>(max_order_), static_cast<int>(std::bit_width(pages)) - 1); o >= 0 && taken < pages;) {
+      const std::uint64_t piece = std::uint64_t{1} << o;
+      if (pages - taken < piece) {
+        --o;
+        continue;
+      }
+      const auto head = free_block_from(zc.start_pfn, static_cast<unsigned>(o));
+      if (!head || !hold_in_pool(zone, *head, static_cast<unsigned>(o))) {
+        --o;
+        continue;
+      }
+      taken += piece;
+    }
+    return taken;
+  }
+
+  bool hold_in_pool(std::uint16_t zone, std::uint64_t head, unsigned order) {
+    const auto b = model.block_containing(Pfn{head});
+    if (!b || b->state != BlockState::Free || b->order < order) return false;
+    const allocator::MigrateType mt = allocator::is_mergeable(b->migratetype) ? b->migratetype
+                                                                               : allocator::MigrateType::Movable;
+    if (!model.carve(Pfn{head}, order, mt, kCompactionPoolOwner).ok()) return false;
+    pool_[zone].push_back(PoolBlock{head, order});
+    return true;
+  }
+
+  // A free of a recorded page the model never mapped, in a zone whose pool holds pages: a copy
+  // compaction placed (or an unused piece) in a block the model took from elsewhere. The pool
+  // gives back as many pages, splitting a larger block. Returns false when the pool is empty.
+  bool release_from_pool(std::uint16_t zone, unsigned order, unsigned cpu) {
+    auto& pool = pool_[zone];
+    if (pool.empty()) return false;
+    const std::uint64_t want = std::uint64_t{1} << order;
+    std::uint64_t freed = 0;
+    while (freed < want && !pool.empty()) {
+      const PoolBlock b = pool.back();
+      pool.pop_back();
+      unsigned piece = b.order;
+      if ((std::uint64_t{1} << b.order) > want - freed) {
+        piece = static_cast<unsigned>(std::bit_width(want - freed) - 1);
+        model.split_allocation(Pfn{b.head}, piece);
+        for (std::uint64_t k = 1; k < (std::uint64_t{1} << (b.order - piece)); ++k) {
+          pool.push_back(PoolBlock{b.head + (k << piece), piece});
+        }
+      }
+      model.free(Pfn{b.head}, piece, cpu);
+      freed += std::uint64_t{1} << piece;
+    }
+    return true;
   }
 
   // Takes 2^order free pages for the recorded block at `pfn`, in the model's zone of that pfn:
@@ -357,7 +467,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     const allocator::MigrateType mt = allocator::is_mergeable(b->migratetype) ? b->migratetype
                                                                                : allocator::MigrateType::Movable;
     if (!model.carve(Pfn{head}, order, mt, owner).ok()) return false;
-    map_.set(owner, head, order);
+    map_.set(owner, head, order, true);
     return true;
   }
 
@@ -406,6 +516,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       quality.add(DataQuality::outside_zones);
       return;
     }
+    if (e.order <= max_order_ && release_from_pool(b->zone, e.order, cpu)) return;
     quality.add(DataQuality::free_of_unmapped_page);
   }
 
@@ -601,6 +712,15 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
 
   PfnMap map_;
   unsigned max_order_ = 10;
+  unsigned pageblock_order_ = 9;
+  bool exact_blocks_ = false;  // the trace has the very blocks isolated (format 1.2)
+  // Per zone: blocks held for compaction's free scanner that no recorded pfn names.
+  struct PoolBlock {
+    std::uint64_t head;
+    unsigned order;
+  };
+  std::vector<std::vector<PoolBlock>> pool_;
+  static constexpr allocator::Owner kCompactionPoolOwner = ~allocator::Owner{0} - 3;
   std::vector<std::deque<std::uint64_t>> lru_;
   std::vector<std::size_t> lru_mark_;
   std::vector<std::uint64_t> lru_pages_;  // live pages queued per zone (zone_reclaimable_pages)

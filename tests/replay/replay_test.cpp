@@ -307,6 +307,26 @@ TEST(ReplaySimulate, KernelCompactionIsolationTakesTheModelsPagesSoMigrationFree
   EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
 }
 
+TEST(ReplaySimulate, CompactionSummariesTakeTheModelsPagesWhenTheBlocksAreNotRecorded) {
+  const ReplayResult r = replay_text(read_text(case_path("simulate_compaction_summaries.txt")), simulate(false));
+  // See the case's comment: 48, 32, 48 (fails), 64, 63 (served), 31 (fails), 63 (served).
+  EXPECT_EQ(r.counters.isolations, 2u);
+  EXPECT_EQ(r.counters.isolated_pages, 16u + 32u);
+  EXPECT_EQ(r.counters.kernel_failures, 2u);
+  EXPECT_EQ(r.counters.both_failed, 2u);
+  EXPECT_EQ(r.counters.both_succeeded, 2u);
+  EXPECT_EQ(r.counters.model_served_kernel_failed, 0u);
+  EXPECT_EQ(r.counters.model_failed_kernel_succeeded, 0u);
+  ASSERT_EQ(r.failures.total(), 2u);
+  EXPECT_EQ(r.failures.records()[0].state.free_pages, 48);
+  EXPECT_EQ(r.failures.records()[1].state.free_pages, 31);
+  // The copies land in the block held for them, the unused block's free empties the pool:
+  // neither is a free of a page the model does not know, nor a split allocation of the trace.
+  EXPECT_EQ(r.quality.get(DataQuality::free_of_unmapped_page), 0u);
+  EXPECT_EQ(r.quality.get(DataQuality::free_split_allocation), 0u);
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
 TEST(ReplayMirror, AtomicOrder0FailureExplainedByTheWatermark) {
   const ReplayResult r = replay_text(read_text(case_path("atomic_below_min.txt")), mirror());
   ASSERT_EQ(r.failures.total(), 1u);
