@@ -9,8 +9,9 @@
 // - compact_zone: a migrate scanner from the zone start and a free scanner from the zone end,
 //   both resuming where the last run stopped (compact_cached_migrate_pfn / _free_pfn) and
 //   restarting once they meet (COMPACT_COMPLETE);
-// - isolate_migratepages_block: movable order-0 allocations (LRU pages) are moved; compound
-//   pages (THP, hugetlb) are skipped; asynchronous direct compaction takes only pageblocks of
+// - isolate_migratepages_block: movable allocations (LRU folios) are moved, large ones too when
+//   their order is below the request's and the pageblock's (skip_isolation_on_order), each to a
+//   free block of its order (compaction_alloc); asynchronous direct compaction takes only pageblocks of
 //   the request's type (suitable_migration_source) and gives up an order-aligned block at the
 //   first page it cannot isolate (skip_on_failure), as moving the rest could not free it;
 // - isolate_freepages_block / __isolate_free_page: free pages of Movable (or CMA) pageblocks,
@@ -94,10 +95,10 @@ bool Model::Impl::compaction_suitable(const Zone& z, unsigned order, std::uint64
   return true;
 }
 
-// The free scanner: one free order-0 page from the highest suitable pageblock above `floor`
-// (the migrate scanner's pageblock), split off its buddy block; kNil when the scanners met or
-// the zone is at min + 2^order (__isolate_free_page refuses).
-std::uint32_t Model::Impl::isolate_free_page(Zone& z, CompactionState& cs, std::uint32_t floor) {
+// The free scanner: one free block of `order` from the highest suitable pageblock above `floor`
+// (the migrate scanner's pageblock), split off a free block of at least that order; kNil when
+// the scanners met or the zone is at min + 2^order (__isolate_free_page refuses).
+std::uint32_t Model::Impl::isolate_free_page(Zone& z, CompactionState& cs, std::uint32_t floor, unsigned order) {
   while (cs.free_pb > floor) {
     if (suitable_target(z, cs.free_pb)) {
       const std::uint32_t first = z.idx((z.pb_first_ + cs.free_pb) << params.pageblock_order);
@@ -108,13 +109,13 @@ std::uint32_t Model::Impl::isolate_free_page(Zone& z, CompactionState& cs, std::
           break;
         }
         const PageState s = z.state_at(head, z.state(head).order);
-        if (s.kind() == PageKind::Free) {
+        if (s.kind() == PageKind::Free && s.order >= order) {
           const auto mark = static_cast<std::int64_t>(z.wm_.min + (std::uint64_t{1} << s.order));
           if (!z.watermark_ok(0, mark, ZoneType::Dma, alloc::kCma).ok) {
             return kNil;
           }
           z.del_from_free_list(head);
-          z.split_to_free_lists(head, s.order, head, 0, s.mt());
+          z.split_to_free_lists(head, s.order, head, order, s.mt());
           return head;
         }
         i = head + (1u << s.order);
@@ -125,16 +126,16 @@ std::uint32_t Model::Impl::isolate_free_page(Zone& z, CompactionState& cs, std::
   return kNil;
 }
 
-// One order-0 allocation moved to `target` (migrate_pages): the old frame is freed to the buddy
-// lists and the owner told where its page went. A page allocated before the recording becomes
-// an allocation owned by its old pfn, where the trace will free it.
-void Model::Impl::migrate_page(Zone& z, std::uint32_t from, std::uint32_t target) {
-  const PageState s = z.state(from);
+// One allocation of `order` moved to `target` (migrate_pages): the old frames are freed to the
+// buddy lists and the owner told where its pages went. A page allocated before the recording
+// (order 0) becomes an allocation owned by its old pfn, where the trace will free it.
+void Model::Impl::migrate_page(Zone& z, std::uint32_t from, std::uint32_t target, unsigned order) {
+  const PageState s = z.state_at(from, order);
   const Owner owner = s.seed_owned() ? Owner{z.pfn(from)} : z.owner(from, s);
-  z.unmark_allocated(from);
-  z.mark_allocated(target, 0, s.mt(), owner, false);
-  z.free_one_page(from, 0);
-  ++params.counters.compaction_migrated_pages;
+  z.unmark_allocated(from, s);
+  z.mark_allocated(target, order, s.mt(), owner, false);
+  z.free_one_page(from, order);
+  params.counters.compaction_migrated_pages += std::uint64_t{1} << order;
   if (reclaimer != nullptr) {
     reclaimer->migrated(owner, Pfn{z.pfn(from)}, Pfn{z.pfn(target)});
   }
@@ -150,7 +151,7 @@ bool Model::Impl::compact_zone(Zone& z, const AllocContext& ac, bool sync) {
   }
   const unsigned pbo = params.pageblock_order;
   const unsigned chunk_order = std::min(ac.order, pbo);
-  std::vector<std::uint32_t> movable;
+  std::vector<std::pair<std::uint32_t, unsigned>> movable;  // head, order
   for (; cs.migrate_pb < cs.free_pb; ++cs.migrate_pb) {
     if (!suitable_source(z, cs.migrate_pb, ac.mt, sync)) {
       continue;
@@ -167,9 +168,12 @@ bool Model::Impl::compact_zone(Zone& z, const AllocContext& ac, bool sync) {
           break;
         }
         const PageState s = z.state_at(head, z.state(head).order);
-        const bool migratable = s.kind() == PageKind::Alloc && s.order == 0 && s.mt() == MigrateType::Movable;
+        // skip_isolation_on_order: a folio below the request's order (and the pageblock's);
+        // a page allocated before the recording moves only as the order-0 page it is owned as.
+        const bool migratable = s.kind() == PageKind::Alloc && s.mt() == MigrateType::Movable &&
+                                s.order < chunk_order && (s.order == 0 || !s.seed_owned());
         if (migratable) {
-          movable.push_back(head);
+          movable.emplace_back(head, s.order);
         } else if (s.kind() != PageKind::Free && !sync) {
           blocked = true;  // skip_on_failure: this block cannot become free
         }
@@ -178,13 +182,13 @@ bool Model::Impl::compact_zone(Zone& z, const AllocContext& ac, bool sync) {
       if (blocked || movable.empty()) {
         continue;
       }
-      for (const std::uint32_t from : movable) {
-        const std::uint32_t target = isolate_free_page(z, cs, cs.migrate_pb);
+      for (const auto& [from, order] : movable) {
+        const std::uint32_t target = isolate_free_page(z, cs, cs.migrate_pb, order);
         if (target == kNil) {
-          cs.migrate_pb = cs.free_pb;  // no free page left to move to: as if the scanners met
+          cs.migrate_pb = cs.free_pb;  // no free block left to move to: as if the scanners met
           return free_block_ready(z, ac.order, ac.mt, pbo);
         }
-        migrate_page(z, from, target);
+        migrate_page(z, from, target, order);
       }
       if (free_block_ready(z, ac.order, ac.mt, pbo)) {
         return true;

@@ -138,8 +138,8 @@ struct Model::Impl {
   bool compact_zone(detail::Zone& z, const AllocContext& ac, bool sync);
   [[nodiscard]] bool compaction_suitable(const detail::Zone& z, unsigned order, std::uint64_t mark,
                                          ZoneType highest) const;
-  std::uint32_t isolate_free_page(detail::Zone& z, CompactionState& cs, std::uint32_t floor);
-  void migrate_page(detail::Zone& z, std::uint32_t from, std::uint32_t target);
+  std::uint32_t isolate_free_page(detail::Zone& z, CompactionState& cs, std::uint32_t floor, unsigned order);
+  void migrate_page(detail::Zone& z, std::uint32_t from, std::uint32_t target, unsigned order);
 
   // mirror.cpp
   bool take_seed_range(detail::Zone& z, std::uint32_t idx, unsigned order);

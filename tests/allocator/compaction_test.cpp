@@ -110,6 +110,38 @@ TEST(DirectCompaction, AsyncSkipsBlocksWithAnUnmovablePage) {
   expect_consistent(m);
 }
 
+// Large folios move too when their order is below the request's (mm/compaction.c:
+// skip_isolation_on_order), each to a free block of its order (compaction_alloc). As above,
+// pageblocks 0-3 hold an unmovable page; pageblock 4's first four pages are one order-2 movable
+// allocation instead of a seed page. The migrate scanner moves it whole to the free scanner's
+// first free order-2 block in the top pageblock: 3584 is allocated, 3585 (order 0) and 3586
+// (order 1) are too small, 3588 is taken. Pageblock 4 is then free and serves the request.
+// Before, the folio blocked pageblock 4 and the request was served at 2560, after moving
+// pageblock 5's seed page.
+TEST(DirectCompaction, MovesALargeFolioBelowTheRequestsOrder) {
+  Model m = checkerboard();
+  for (std::uint64_t pb = 0; pb < 4; ++pb) {
+    ASSERT_TRUE(m.free(Pfn{pb * 512 + 1}, 0, 0).ok());
+    ASSERT_TRUE(m.carve(Pfn{pb * 512 + 1}, 0, MigrateType::Unmovable, 5).ok());
+  }
+  ASSERT_TRUE(m.free(Pfn{2048}, 0, 0).ok());
+  ASSERT_TRUE(m.carve(Pfn{2048}, 2, MigrateType::Movable, 9).ok());
+  MoveRecorder rec;
+  m.set_reclaimer(&rec);
+  const AllocResult r = m.allocate(kGfpMovable | kGfp.noretry, 9, 0, 77);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.path, AllocPath::Compacted);
+  EXPECT_EQ(r.pfn.value, 2048u);
+  ASSERT_EQ(rec.moves.size(), 1u);
+  EXPECT_EQ(rec.moves[0].owner, 9u);
+  EXPECT_EQ(rec.moves[0].from, 2048u);
+  EXPECT_EQ(rec.moves[0].to, 3588u);
+  EXPECT_EQ(m.counters().compaction_migrated_pages, 4u);
+  // The folio lives at its new frames: the owner frees it there.
+  EXPECT_TRUE(m.free(Pfn{3588}, 2, 0).ok());
+  expect_consistent(m);
+}
+
 // Without a Reclaimer to tell (the C API), nothing moves: the request fails as before.
 TEST(DirectCompaction, NoReclaimerNoCompaction) {
   Model m = checkerboard();
