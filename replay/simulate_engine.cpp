@@ -493,8 +493,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // fewer free page than the kernel had. A drained page goes to the buddy lists, as the
   // kernel's drain put it there (free_pcppages_bulk).
   void release_seed(std::uint64_t pfn, unsigned order, unsigned cpu, bool to_buddy) {
-    const auto b = model.block_containing(Pfn{pfn});
-    if (!b || b->state != BlockState::Seed) return;
+    if (model.block_state(Pfn{pfn}) != BlockState::Seed) return;
     const auto r = model.free(Pfn{pfn}, order, cpu);
     if (!r.ok()) return;
     if (to_buddy && r.to_pcp) model.pcp_drain(Pfn{pfn}, order);

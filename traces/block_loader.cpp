@@ -1,14 +1,39 @@
 #include "block_loader.hpp"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "crc32c.hpp"
 #include "labyrinth/traces/trace_error.hpp"
 
 namespace labyrinth::traces {
+
+namespace {
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+std::size_t huge_rounded(std::size_t bytes) { return (bytes + kHugePage - 1) / kHugePage * kHugePage; }
+}  // namespace
+
+void* allocate_buffer(std::size_t bytes) {
+  if (bytes < kHugePage) return ::operator new(bytes);
+  void* p = std::aligned_alloc(kHugePage, huge_rounded(bytes));
+  if (p == nullptr) throw std::bad_alloc();
+#if defined(MADV_HUGEPAGE)
+  (void)madvise(p, huge_rounded(bytes), MADV_HUGEPAGE);  // a hint: without THP, 4 KiB pages
+#endif
+  return p;
+}
+
+void release_buffer(void* p, std::size_t bytes) noexcept {
+  if (bytes < kHugePage) {
+    ::operator delete(p);
+  } else {
+    std::free(p);
+  }
+}
 namespace {
 
 constexpr std::uint64_t kMaxZstdRatio = 128 * 1024 / 4;  // ZSTD_BLOCKSIZE_MAX from a 4-byte RLE block

@@ -175,19 +175,31 @@ void Zone::split_seed_block(std::uint32_t head, unsigned high, std::uint32_t tar
 }
 
 std::uint32_t Zone::find_head(std::uint32_t idx) const {
-  const std::uint64_t p = pfn(idx);
-  for (unsigned o = 0; o <= params_->max_order; ++o) {
-    const std::uint64_t h = p & ~((std::uint64_t{1} << o) - 1);
+  // The head of idx's block of order o is its pfn with the o low bits cleared; orders whose
+  // head is the same frame share its record, so only the distinct heads are read, each against
+  // the smallest order reaching it (a record that fails there fails for every larger order):
+  // the pfn's set bits below max_order, one probe each, instead of a probe per order.
+  const unsigned top = max_order_;
+  const std::uint64_t below_top = (std::uint64_t{1} << top) - 1;
+  std::uint64_t h = pfn(idx);
+  unsigned o = 0;  // the smallest order whose head is h
+  for (;;) {
     if (h < start_) {
       return kNil;
     }
     const auto hi = static_cast<std::uint32_t>(h - start_);
-    const PageState m = state_at(hi, o);
+    if (o == top) {
+      const PageState m = top_state_[top_of(hi)];
+      return m.kind() != PageKind::Tail && m.order >= top ? hi : kNil;
+    }
+    const PageState m = state_[hi];
     if (m.kind() != PageKind::Tail && m.order >= o) {
       return hi;
     }
+    const std::uint64_t low = h & below_top;
+    o = low == 0 ? top : static_cast<unsigned>(std::countr_zero(low)) + 1;
+    h &= ~((std::uint64_t{1} << o) - 1);
   }
-  return kNil;
 }
 
 // Pages allocated before the recording are attributed to their pageblock's type, which is

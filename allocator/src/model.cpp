@@ -382,6 +382,25 @@ std::optional<Pfn> Model::fast_isolate_pick(unsigned order, MigrateType mt, Pfn 
   return high;
 }
 
+std::optional<BlockState> Model::block_state(Pfn pfn) const {
+  const Zone* z = impl_->zone_for(pfn.value);
+  if (z == nullptr) {
+    return std::nullopt;
+  }
+  const std::uint32_t h = z->find_head(z->idx(pfn.value));
+  if (h == kNil) {
+    return std::nullopt;
+  }
+  const detail::PageState m = z->state(h);
+  switch (m.kind()) {
+    case PageKind::Free: return BlockState::Free;
+    case PageKind::Pcp: return BlockState::Pcp;
+    case PageKind::Alloc: return m.seed_owned() ? BlockState::Seed : BlockState::Allocated;
+    case PageKind::Tail: break;
+  }
+  return std::nullopt;
+}
+
 std::optional<BlockInfo> Model::block_containing(Pfn pfn) const {
   const Zone* z = impl_->zone_for(pfn.value);
   if (z == nullptr) {

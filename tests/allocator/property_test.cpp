@@ -350,6 +350,11 @@ TEST_P(Simulate, InvariantsHoldUnderMirrorOperations) {
     } else if (op < 80) {
       // A seed free: pages the model has as allocated before the recording.
       const auto b = m.block_containing(Pfn{pfn});
+      // The block found holds pfn, and block_state (replay's cheap question) agrees with it.
+      if (b) {
+        EXPECT_TRUE(b->head.value <= pfn && pfn - b->head.value < (std::uint64_t{1} << b->order)) << h.where("find");
+      }
+      EXPECT_EQ(m.block_state(Pfn{pfn}), b ? std::optional<BlockState>{b->state} : std::nullopt) << h.where("state");
       if (b && b->state == BlockState::Seed) {
         const FreeStatus st = m.free(Pfn{pfn}, order, 0).status;
         ++seen["seedfree" + std::to_string(static_cast<int>(st))];

@@ -274,6 +274,9 @@ class Model {
 
   // --- queries ----------------------------------------------------------------------------
   [[nodiscard]] std::optional<BlockInfo> block_containing(Pfn pfn) const;
+  /// block_containing(pfn)->state alone: without the block's owner or CPU, whose records a
+  /// replay asking this on every event would otherwise fetch from memory.
+  [[nodiscard]] std::optional<BlockState> block_state(Pfn pfn) const;
   [[nodiscard]] std::optional<MigrateType> pageblock_type(Pfn pfn) const;
   /// Compaction's fast_isolate_freepages() pick on the `mt` free list of `order` in the zone
   /// of `min_pfn` (mm/compaction.c): walking from the list's tail, at most `scan_limit`
