@@ -29,6 +29,12 @@ class Engine {
   virtual void apply(std::span<const traces::PageEvent> events) = 0;
   // Before the result is taken (e.g. nothing for mirror).
   virtual void close() {}
+  // Before the state is validated against a snapshot: mirror takes what its free-page map
+  // shows of movements no event reports, leaving out the pages that `later` (the events after
+  // the snapshot's time, up to the end of its map's scan) touches.
+  virtual void settle_at_snapshot(const traces::Snapshot& /*snapshot*/, std::span<const traces::PageEvent> /*later*/) {}
+  // Whether settle_at_snapshot wants the events after the snapshot.
+  [[nodiscard]] virtual bool wants_events_after(const traces::Snapshot& /*snapshot*/) const { return false; }
 
   const traces::TraceHeader& header;
   ModelSetup setup;

@@ -1,7 +1,9 @@
 // Mirror replay (docs/kernel-rules.md §10, §12.2, §12.4): the model applies the kernel's own
 // choices. Every inconsistency between the trace and the model is counted and resolved in
 // the kernel's favour, since the kernel saw the real state.
+#include <algorithm>
 #include <bit>
+#include <unordered_set>
 #include <vector>
 
 #include "compaction_guess.hpp"
@@ -60,6 +62,91 @@ class MirrorEngine final : public Engine {
 
   [[nodiscard]] bool pcp_order(unsigned order) const { return order <= 3 || order == pmd_order_; }
 
+  // Interrupt-context frees the model put on a pcp list, whose page no event has touched since.
+  // The kernel may have put them in the buddy lists instead: mm/page_alloc.c:__free_frozen_pages
+  // frees to the buddy lists (free_one_page) when pcp_spin_trylock() fails, as it does in an
+  // interrupt that came while a task on that CPU held its pcp list (or while another CPU drains
+  // it), and mm_page_free is the same either way. Only later evidence tells.
+  std::unordered_set<std::uint64_t> interrupt_pcp_frees_;
+  // Most events are of pages no interrupt freed: a bit per pfn (modulo its size) that may be in
+  // the set spares them the hash lookup (6% of a replay's instructions without it). Rebuilt
+  // from the set when the inserts since the last rebuild could have filled it.
+  static constexpr std::uint64_t kFilterBits = std::uint64_t{1} << 20;
+  std::vector<std::uint64_t> interrupt_filter_ = std::vector<std::uint64_t>(kFilterBits / 64);
+  std::uint64_t filter_inserts_ = 0;
+
+  void note_interrupt_free(std::uint64_t pfn) {
+    interrupt_pcp_frees_.insert(pfn);
+    interrupt_filter_[(pfn % kFilterBits) / 64] |= std::uint64_t{1} << (pfn % 64);
+    if (++filter_inserts_ < kFilterBits / 16 + interrupt_pcp_frees_.size()) return;
+    std::fill(interrupt_filter_.begin(), interrupt_filter_.end(), 0);
+    for (const std::uint64_t p : interrupt_pcp_frees_) interrupt_filter_[(p % kFilterBits) / 64] |= std::uint64_t{1} << (p % 64);
+    filter_inserts_ = interrupt_pcp_frees_.size();
+  }
+
+  void forget_interrupt_free(std::uint64_t pfn) {
+    if ((interrupt_filter_[(pfn % kFilterBits) / 64] >> (pfn % 64) & 1) != 0) interrupt_pcp_frees_.erase(pfn);
+  }
+
+  // Whether [pfn, pfn + 2^order) is free in the model but for interrupt frees on pcp lists
+  // (the kernel merged them with their free buddies: a refill may take the merged block).
+  [[nodiscard]] bool on_pcp_after_interrupt_free(std::uint64_t pfn, unsigned order) const {
+    const std::uint64_t end = pfn + (std::uint64_t{1} << order);
+    bool any = false;
+    for (std::uint64_t p = pfn; p < end;) {
+      const auto b = model.block_containing(Pfn{p});
+      if (!b) return false;
+      if (b->state == BlockState::Pcp && interrupt_pcp_frees_.contains(b->head.value)) {
+        any = true;
+      } else if (b->state != BlockState::Free) {
+        return false;
+      }
+      p = std::max(p + 1, b->head.value + (std::uint64_t{1} << b->order));
+    }
+    return any;
+  }
+
+ public:
+  [[nodiscard]] bool wants_events_after(const traces::Snapshot& s) const override {
+    return !s.free_runs.empty() && !interrupt_pcp_frees_.empty();
+  }
+
+  // The snapshot's free-page map shows in the buddy lists pages whose last event was an
+  // interrupt's free that the model put on a pcp list: they went to the buddy lists at that
+  // free (a page on a pcp list is not PageBuddy). The map is read after buddyinfo (a fifth of
+  // a second later on 21 GiB), so a page counts only if its next event, if any, is one that
+  // takes it from the buddy lists (a refill, an allocation): a drain (or a free) next means it
+  // was on a pcp list at buddyinfo's instant, and went to the buddy lists before the map.
+  void settle_at_snapshot(const traces::Snapshot& s, std::span<const PageEvent> later) override {
+    if (s.free_runs.empty() || interrupt_pcp_frees_.empty()) return;
+    std::unordered_set<std::uint64_t> seen;
+    for (const PageEvent& e : later) {
+      if (!interrupt_pcp_frees_.contains(e.pfn) || !seen.insert(e.pfn).second) continue;
+      if (e.kind == EventKind::PcpDrain || e.kind == EventKind::Free) interrupt_pcp_frees_.erase(e.pfn);
+    }
+    std::vector<traces::FreeRun> runs = s.free_runs;
+    std::sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.start_pfn < b.start_pfn; });
+    const auto free_in_map = [&runs](std::uint64_t pfn, std::uint64_t pages) {
+      auto it = std::upper_bound(runs.begin(), runs.end(), pfn, [](std::uint64_t p, const auto& r) { return p < r.start_pfn; });
+      if (it == runs.begin()) return false;
+      --it;
+      return pfn + pages <= it->start_pfn + it->pages;
+    };
+    for (auto it = interrupt_pcp_frees_.begin(); it != interrupt_pcp_frees_.end();) {
+      const auto b = model.block_containing(Pfn{*it});
+      if (b && b->state == BlockState::Pcp && b->head.value == *it &&
+          free_in_map(*it, std::uint64_t{1} << b->order)) {
+        model.pcp_drain(b->head, b->order);
+        quality.add(DataQuality::interrupt_free_to_buddy);
+        it = interrupt_pcp_frees_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+ private:
+
   // Makes [pfn, pfn + 2^order) free in the buddy lists: frees the allocations and drains the
   // pcp blocks that overlap it. The kernel has just shown the range free (or taking it).
   void clear_range(std::uint64_t pfn, unsigned order, unsigned cpu) {
@@ -86,6 +173,7 @@ class MirrorEngine final : public Engine {
   }
 
   void on_alloc(const PageEvent& e) {
+    forget_interrupt_free(e.pfn);
     const unsigned cpu = cpu_of(e);
     const MigrateType mt = request_type(e);
     const allocator::Owner owner = (std::uint64_t{1} << 40) | e.pid;
@@ -160,6 +248,11 @@ class MirrorEngine final : public Engine {
       case FreeStatus::InvalidOrder:
       case FreeStatus::InvalidCpu: quality.add(DataQuality::invalid_events); break;
     }
+    if (r.ok() && r.to_pcp && e.ctx != traces::ExecContext::Task && e.ctx != traces::ExecContext::Unknown) {
+      note_interrupt_free(e.pfn);
+    } else {
+      forget_interrupt_free(e.pfn);
+    }
     last[cpu] = LastOnCpu{EventKind::Free, e.order, double_free};
   }
 
@@ -196,10 +289,14 @@ class MirrorEngine final : public Engine {
   void refill(std::uint64_t pfn, unsigned order, unsigned cpu, MigrateType mt, bool resync) {
     allocator::PcpResult r = model.pcp_refill(Pfn{pfn}, order, cpu, mt);
     if (r.status == PcpStatus::NotInBuddy && resync) {
-      quality.add(DataQuality::refill_not_free);
+      // Taken from the buddy lists: an interrupt's free that the model put on a pcp list went
+      // there (no event was lost); anything else is a movement the trace missed.
+      quality.add(on_pcp_after_interrupt_free(pfn, order) ? DataQuality::interrupt_free_to_buddy
+                                                          : DataQuality::refill_not_free);
       clear_range(pfn, order, cpu);
       r = model.pcp_refill(Pfn{pfn}, order, cpu, mt);
     }
+    forget_interrupt_free(pfn);
     switch (r.status) {
       case PcpStatus::Moved: ++counters.pcp_refills; break;
       case PcpStatus::MovedFromSeed:
@@ -223,6 +320,7 @@ class MirrorEngine final : public Engine {
       return;
     }
     ++counters.pcp_drains;
+    forget_interrupt_free(e.pfn);
     const allocator::PcpResult r = model.pcp_drain(Pfn{e.pfn}, e.order);
     if (r.ok()) return;
     if (r.status == PcpStatus::OutsideZone) {

@@ -64,6 +64,10 @@ struct Replayer::Impl {
   std::size_t next_keyframe = 0;
   std::vector<KeyframeCheck> keyframe_checks;
   std::uint64_t after_end = 0;  // events applied after validating
+  // Mirror holds the events after the end snapshot's time until they pass the end of its
+  // free-page map's scan, so that it can tell which pages moved between buddyinfo and the map.
+  bool holding_after_end = false;
+  std::vector<traces::PageEvent> held_after_end;
   PageblockMap start_map, end_map;
 
   Impl(const traces::TraceHeader& h, const traces::Snapshot& s, const traces::Snapshot& e, ReplayOptions o)
@@ -162,6 +166,11 @@ struct Replayer::Impl {
   }
 
   void apply(std::span<const traces::PageEvent> events) {
+    if (holding_after_end) {
+      held_after_end.insert(held_after_end.end(), events.begin(), events.end());
+      if (!held_after_end.empty() && held_after_end.back().ts_ns > map_read_by()) release_after_end();
+      return;
+    }
     // Events older than the start snapshot are already part of its state.
     while (!events.empty() && skip_before_ts != 0 && events.front().ts_ns < skip_before_ts) {
       ++before_start;
@@ -181,6 +190,10 @@ struct Replayer::Impl {
       events = events.subspan(before.size());
       if (keyframe) {
         at_keyframe(next_keyframe++);
+      } else if (engine->wants_events_after(end)) {
+        holding_after_end = true;
+        apply(events);
+        return;
       } else {
         validate();
       }
@@ -236,7 +249,21 @@ struct Replayer::Impl {
     follow_zone_levels(engine->model, engine->setup, header, k);
   }
 
-  void validate() {
+  // When the end snapshot's map was surely read: buddyinfo's time, then zoneinfo and
+  // pagetypeinfo (milliseconds), then the scan; a second of margin for a busy machine.
+  [[nodiscard]] std::uint64_t map_read_by() const { return end.ts_ns + end.kpageflags_scan_ns + 1'000'000'000; }
+
+  // Validates with what the held events say, then applies them.
+  void release_after_end() {
+    holding_after_end = false;
+    validate(held_after_end);
+    after_end += held_after_end.size();
+    engine->apply(held_after_end);
+    held_after_end = {};
+  }
+
+  void validate(std::span<const traces::PageEvent> later = {}) {
+    engine->settle_at_snapshot(end, later);
     validation = validate_end_state(engine->model, engine->setup, header, end);
     validate_at_end = false;
     capture_map(end_map, end.ts_ns);
@@ -282,6 +309,7 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   auto sink = [&s](std::span<const traces::PageEvent> sorted) { s.apply(sorted); };
   detail::Engine& e = *s.engine;
   s.sorter.finish(sink);
+  if (s.holding_after_end) s.release_after_end();
   while (s.next_keyframe < s.keyframes.size()) s.at_keyframe(s.next_keyframe++);
   // No event after the end snapshot's time: the state is checked after the last one, unless
   // damage stopped the events before the snapshot.

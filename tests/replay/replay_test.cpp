@@ -127,6 +127,38 @@ TEST(ReplayMirror, ResynchronisesFromAFailedKeyframesFreeMap) {
   EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
 }
 
+TEST(ReplayMirror, InterruptFreesThatWentStraightToTheBuddyListsFollowTheKernelsEvidence) {
+  const ReplayResult r = replay_text(read_text(case_path("interrupt_free_to_buddy.txt")), mirror());
+  // One shown by the refill (no resync counted as lost), one by the end snapshot's map; the
+  // task's free stays on its pcp list.
+  EXPECT_EQ(r.quality.get(DataQuality::interrupt_free_to_buddy), 2u);
+  EXPECT_EQ(r.quality.get(DataQuality::refill_not_free), 0u);
+  EXPECT_FALSE(r.quality.lossy());
+  ASSERT_TRUE(r.validation.available);
+  EXPECT_TRUE(r.validation.passed);
+  EXPECT_EQ(r.validation.model_free_pages, 14u);
+  ASSERT_EQ(r.validation.zones.size(), 1u);
+  EXPECT_EQ(r.validation.zones[0].orders[0].model_blocks, 2u);
+  EXPECT_EQ(r.validation.free_only_model_pages, 0u);
+  EXPECT_EQ(r.validation.free_only_kernel_pages, 0u);
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
+TEST(ReplayMirror, AnInterruptFreeDrainedBeforeTheEndMapWasReadStaysOnItsPcpList) {
+  // The drain after the snapshot's time shows 0x10000 on a pcp list at buddyinfo's instant;
+  // the map, read later, has it free all the same.
+  std::string text = read_text(case_path("interrupt_free_to_buddy.txt"));
+  const std::size_t end_at = text.find("!end_ts");
+  ASSERT_NE(end_at, std::string::npos);
+  text.insert(end_at, "3500 pcp_drain pfn=0x10000 order=0 mt=1 cpu=1 pid=9 comm=kworker ctx=task\n");
+  const ReplayResult r = replay_text(text, mirror());
+  EXPECT_EQ(r.quality.get(DataQuality::interrupt_free_to_buddy), 1u);  // the refill's only
+  ASSERT_TRUE(r.validation.available);
+  EXPECT_EQ(r.validation.model_free_pages, 13u);
+  EXPECT_EQ(r.counters.pcp_drains, 1u);
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
 TEST(ReplayMirror, ValidatesAtTheEndSnapshotTimeHoweverManyEventsFollowIt) {
   std::string text = read_text(case_path("fragmentation_then_merge.txt"));
   const std::size_t end_at = text.find("!end_ts");

@@ -87,11 +87,14 @@ class BpfTest : public ::testing::Test {
 // The lock of every job that changes the machine's memory settings (a hugetlb balloon writes
 // vm.nr_hugepages): the tests that squeeze, bench/tune/run.sh and the workloads' callers take
 // it, so that two balloons never fight over the knob. ctest's RUN_SERIAL keeps other tests
-// away; this keeps away a benchmark started in another shell.
+// away; this keeps away a benchmark started in another shell. A test that only needs no
+// balloon while it records takes it shared: alongside other such tests, never a squeeze.
 class MachineLock {
  public:
-  MachineLock() : fd_(::open("/tmp/labyrinth-machine.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600)) {
-    if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
+  enum Mode { Exclusive, Shared };
+  explicit MachineLock(Mode mode = Exclusive)
+      : fd_(::open("/tmp/labyrinth-machine.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600)) {
+    if (fd_ >= 0 && ::flock(fd_, mode == Shared ? LOCK_SH : LOCK_EX) != 0) {
       ::close(fd_);
       fd_ = -1;
     }

@@ -33,6 +33,7 @@ std::string_view to_string(Severity severity);
   F(alloc_range_resync, DataLoss, "allocations of a range the model had in several states; resynchronised")      \
   F(refill_from_seed, Info, "pcp refills of pages the start snapshot had in use (freed untraced)")               \
   F(refill_not_free, DataLoss, "pcp refills of pages the model did not have free; resynchronised")               \
+  F(interrupt_free_to_buddy, Info, "interrupt-context frees that went straight to the buddy lists, the CPU's pcp list being locked (no event says so): shown by a refill or the end snapshot's free-page map") \
   F(drain_of_start_pcp_page, Info, "pcp drains of pages that were on a pcp list when the recording started")     \
   F(drain_not_on_pcp, Info, "pcp drains of pages the model had in the buddy lists (untraced steal or claim)")     \
   F(drain_of_allocated_page, DataLoss, "pcp drains of pages the model had allocated (a free was lost)")         \
