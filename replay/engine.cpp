@@ -83,12 +83,27 @@ void Engine::explain_near_miss(FailureRecord& r) const {
                              margin, drift);
     return;
   }
-  const std::uint64_t losses = quality.losses();
   r.evidence = fmt::format(
       "the model serves it ({} pages above the effective min{}); missing: the kernel's free state at that "
-      "instant ({} lost or inconsistent events before it; state untraced by any event: page reporting, "
-      "lazily initialised memory, bulk allocations)",
-      margin, s.block_available ? ", a block of the order free" : "", losses);
+      "instant. Before it: {}; untraced by any event: page reporting, lazily initialised memory, bulk "
+      "allocations",
+      margin, s.block_available ? ", a block of the order free" : "", evidence_gaps());
+}
+
+// What the trace lacked up to now, by name: every data-loss and error counter that is not
+// zero, and the compaction isolations whose block the model guessed.
+std::string Engine::evidence_gaps() const {
+  std::string gaps;
+  const auto add = [&](std::uint64_t n, std::string_view name) {
+    if (n == 0) return;
+    gaps += fmt::format("{}{} {}", gaps.empty() ? "" : ", ", n, name);
+  };
+  for (std::size_t i = 0; i < kDataQualityCount; ++i) {
+    const auto counter = static_cast<DataQuality>(i);
+    if (info(counter).severity != Severity::Info) add(quality.get(counter), info(counter).name);
+  }
+  add(quality.get(DataQuality::isolate_guessed), "isolate_guessed");
+  return gaps.empty() ? "no event lost, inconsistent or guessed" : gaps;
 }
 
 void Engine::record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause,

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "labyrinth/allocator/model.hpp"
@@ -89,6 +90,7 @@ class Engine {
     return account_bit_ != 0 && (e.gfp & account_bit_) != 0 && l.kind == traces::EventKind::Free && l.order == e.order;
   }
   void explain_near_miss(FailureRecord& r) const;
+  [[nodiscard]] std::string evidence_gaps() const;
   void note_drift(FailureRecord& r) const;
   [[nodiscard]] std::int64_t drift_pages(const ZoneState& state) const;
   // Builds and logs the failure record from the model's state now.

@@ -76,6 +76,27 @@ TEST(ReplayMirror, AtomicOrder3FailsByFragmentationThenSucceedsAfterMerge) {
 // allocated, which the kernel's end snapshot still shows free.
 // --- compaction's isolation, and a keyframe's watermarks -----------------------------------
 
+// A real failure the model cannot explain names, by counter, the evidence the trace lacked.
+TEST(ReplayMirror, AnUnexplainedFailureNamesTheEvidenceTheTraceLacked) {
+  const ReplayResult r = replay_text(read_text(case_path("unexplained_failure_evidence.txt")), mirror());
+  ASSERT_EQ(r.failures.total(), 1u);
+  const FailureRecord& f = r.failures.records().front();
+  EXPECT_TRUE(f.kernel_failed);
+  EXPECT_EQ(f.cause, FailureCause::Unexplained);
+  EXPECT_EQ(r.quality.get(DataQuality::double_alloc), 1u);
+  EXPECT_EQ(r.quality.get(DataQuality::isolate_guessed), 1u);
+  EXPECT_NE(f.evidence.find("Before it: 1 double_alloc, 1 isolate_guessed;"), std::string::npos) << f.evidence;
+
+  // Without the lost free and the guess, it says that nothing was lost.
+  std::string text = read_text(case_path("unexplained_failure_evidence.txt"));
+  text.erase(text.find("1000 isolate"), text.find("2000 alloc") - text.find("1000 isolate"));
+  const ReplayResult clean = replay_text(text, mirror());
+  ASSERT_EQ(clean.failures.total(), 1u);
+  EXPECT_NE(clean.failures.records().front().evidence.find("Before it: no event lost, inconsistent or guessed;"),
+            std::string::npos)
+      << clean.failures.records().front().evidence;
+}
+
 TEST(ReplayMirror, CompactionIsolationAndKeyframeWatermarksAreFollowed) {
   const ReplayResult r = replay_text(read_text(case_path("compaction_isolate.txt")), mirror());
   EXPECT_EQ(r.counters.isolations, 2u);
