@@ -3,6 +3,7 @@
 // the kernel's favour, since the kernel saw the real state.
 #include <algorithm>
 #include <bit>
+#include <deque>
 #include <unordered_set>
 #include <vector>
 
@@ -163,6 +164,7 @@ class MirrorEngine final : public Engine {
         case BlockState::Pcp: model.pcp_drain(b->head, b->order); break;
         case BlockState::Allocated:
         case BlockState::Seed: {
+          if (b->owner == kCompactionOwner) release_fast_guess(b->head.value);
           const auto r = model.free(b->head, b->order, cpu);
           if (r.to_pcp) model.pcp_drain(b->head, b->order);
           if (!r.ok()) p = b->head.value + (std::uint64_t{1} << b->order);  // cannot happen; no loop
@@ -223,6 +225,9 @@ class MirrorEngine final : public Engine {
     counters.freed_pages += std::uint64_t{1} << e.order;
     bool double_free = false;
     allocator::FreeResult r = model.free(Pfn{e.pfn}, e.order, cpu);
+    if (r.status == FreeStatus::DoubleFree && correct_fast_guess(e.pfn, e.order, cpu)) {
+      r = model.free(Pfn{e.pfn}, e.order, cpu);
+    }
     switch (r.status) {
       case FreeStatus::Freed: break;
       case FreeStatus::FreedSeed: quality.add(DataQuality::free_of_unknown_page); break;
@@ -235,6 +240,7 @@ class MirrorEngine final : public Engine {
         if (r.allocated_order > e.order && (r.status == FreeStatus::WrongOrder || r.allocation_head.value != 0)) {
           // Part of a larger allocation: split_page, alloc_pages_exact, partial frees.
           const Pfn head = r.status == FreeStatus::WrongOrder ? Pfn{e.pfn} : r.allocation_head;
+          close_fast_guess(head.value);
           quality.add(DataQuality::free_split_allocation);
           model.split_allocation(head, e.order);
           r = model.free(Pfn{e.pfn}, e.order, cpu);
@@ -404,6 +410,7 @@ class MirrorEngine final : public Engine {
       quality.add(DataQuality::isolate_guessed);
       if (const auto b = guess_fast_isolation(model, e.pfn, end, e.taken_pages, pageblock_order_)) {
         taken = isolate_block(b->head.value, b->order, b->migratetype);
+        if (taken != 0) open_fast_guess(b->head.value, b->order);
       }
     } else {
       for (const auto& b : guess_block_scan(model, e.pfn, end, e.taken_pages)) {
@@ -440,6 +447,68 @@ class MirrorEngine final : public Engine {
     clear_range(e.pfn, e.order, cpu);
   }
 
+  // A fast isolation's guessed block stays open until an event shows whether the kernel took
+  // it: a free of its own pages confirms it; a free of a page the model has free, inside a
+  // free block of at least its order, shows the kernel took that block instead (migration
+  // frees the targets it used, release_free_list the rest: mm/compaction.c). The model then
+  // gives the guess back (unless the kernel already used its pages, which released it) and
+  // takes the freed page's block, so both blocks are right again.
+  struct FastGuess {
+    std::uint64_t head;
+    unsigned order;
+    std::uint16_t zone;
+    bool released;  // the kernel allocated from it: the guess was wrong and is already undone
+  };
+
+  void open_fast_guess(std::uint64_t head, unsigned order) {
+    const auto b = model.block_containing(Pfn{head});
+    if (!b) return;
+    fast_guesses_.push_back(FastGuess{head, order, b->zone, false});
+    if (fast_guesses_.size() > kOpenFastGuesses) fast_guesses_.pop_front();
+  }
+
+  // The guess whose block holds pfn, if any.
+  std::deque<FastGuess>::iterator fast_guess_at(std::uint64_t pfn) {
+    return std::find_if(fast_guesses_.begin(), fast_guesses_.end(), [&](const FastGuess& g) {
+      return pfn >= g.head && pfn < g.head + (std::uint64_t{1} << g.order);
+    });
+  }
+
+  void close_fast_guess(std::uint64_t pfn) {
+    if (fast_guesses_.empty()) return;
+    if (const auto it = fast_guess_at(pfn); it != fast_guesses_.end() && !it->released) fast_guesses_.erase(it);
+  }
+
+  void release_fast_guess(std::uint64_t pfn) {
+    if (fast_guesses_.empty()) return;
+    if (const auto it = fast_guess_at(pfn); it != fast_guesses_.end()) it->released = true;
+  }
+
+  bool correct_fast_guess(std::uint64_t pfn, unsigned order, unsigned cpu) {
+    if (fast_guesses_.empty()) return false;
+    const auto free_block = model.block_containing(Pfn{pfn});
+    if (!free_block || free_block->state != BlockState::Free) return false;
+    for (auto it = fast_guesses_.rbegin(); it != fast_guesses_.rend(); ++it) {
+      if (it->order < order || it->order > free_block->order || it->zone != free_block->zone) continue;
+      if (!it->released) {
+        const auto g = model.block_containing(Pfn{it->head});
+        if (!g || g->state != BlockState::Allocated || g->owner != kCompactionOwner || g->head.value != it->head ||
+            g->order != it->order) {
+          continue;  // partly used by the compactor already: it was right
+        }
+        const auto r = model.free(g->head, g->order, cpu);
+        if (r.to_pcp) model.pcp_drain(g->head, g->order);
+      }
+      const std::uint64_t real = pfn & ~((std::uint64_t{1} << it->order) - 1);
+      const unsigned guess_order = it->order;
+      fast_guesses_.erase(std::next(it).base());
+      isolate_block(real, guess_order, free_block->migratetype);
+      quality.add(DataQuality::isolate_guess_corrected);
+      return true;
+    }
+    return false;
+  }
+
   std::uint64_t isolate_block(std::uint64_t head, unsigned order, MigrateType list_type) {
     const MigrateType mt = allocator::is_mergeable(list_type) ? list_type : MigrateType::Movable;
     const auto r = model.carve(Pfn{head}, order, mt, kCompactionOwner);
@@ -448,6 +517,8 @@ class MirrorEngine final : public Engine {
 
   static constexpr allocator::Owner kCompactionOwner = ~allocator::Owner{0} - 2;
 
+  static constexpr std::size_t kOpenFastGuesses = 64;
+  std::deque<FastGuess> fast_guesses_;
   bool manual_pcp_;
   bool exact_blocks_ = false;  // the trace has the very blocks isolated (format 1.2)
   unsigned pageblock_order_;

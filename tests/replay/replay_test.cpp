@@ -118,6 +118,33 @@ TEST(ReplayMirror, CompactionIsolationAndKeyframeWatermarksAreFollowed) {
   EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
 }
 
+// A free from a block the model has free, after a fast isolation it guessed, shows which block
+// the kernel took: the guess is given back and the freed page's block taken instead.
+TEST(ReplayMirror, AFreeFromAnotherBlockCorrectsAGuessedFastIsolation) {
+  const ReplayResult r = replay_text(read_text(case_path("fast_isolation_corrected.txt")), mirror());
+  EXPECT_EQ(r.quality.get(DataQuality::isolate_guessed), 1u);
+  EXPECT_EQ(r.quality.get(DataQuality::isolate_guess_corrected), 1u);
+  EXPECT_EQ(r.quality.get(DataQuality::double_free), 0u);
+  ASSERT_TRUE(r.validation.available);
+  EXPECT_TRUE(r.validation.passed);
+  EXPECT_EQ(r.validation.free_map_pages_compared, 8192u);
+  EXPECT_EQ(r.validation.free_only_model_pages, 0u);
+  EXPECT_EQ(r.validation.free_only_kernel_pages, 0u);
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+
+  // A free of the guessed block's own page confirms the guess: nothing is corrected.
+  std::string text = read_text(case_path("fast_isolation_corrected.txt"));
+  for (std::size_t at; (at = text.find("0x10403 ")) != std::string::npos;) text.replace(at, 7, "0x10483");
+  const std::string end_free = "!end_free 0x10403+1 0x10480+16";
+  ASSERT_NE(text.find(end_free), std::string::npos);
+  text.replace(text.find(end_free), end_free.size(), "!end_free 0x10400+16 0x10483+1");
+  const ReplayResult confirmed = replay_text(text, mirror());
+  EXPECT_EQ(confirmed.quality.get(DataQuality::isolate_guess_corrected), 0u);
+  EXPECT_EQ(confirmed.quality.get(DataQuality::double_free), 0u);
+  EXPECT_EQ(confirmed.validation.free_only_model_pages, 0u);
+  EXPECT_EQ(confirmed.validation.free_only_kernel_pages, 0u);
+}
+
 TEST(ReplayMirror, ExactIsolatedBlocksAndPutbacksAreAppliedAndTheirSummariesAreNot) {
   const ReplayResult r = replay_text(read_text(case_path("exact_isolate.txt")), mirror());
   EXPECT_EQ(r.counters.isolations, 2u);

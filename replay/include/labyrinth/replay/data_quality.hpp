@@ -38,6 +38,7 @@ std::string_view to_string(Severity severity);
   F(drain_not_on_pcp, Info, "pcp drains of pages the model had in the buddy lists (untraced steal or claim)")     \
   F(drain_of_allocated_page, DataLoss, "pcp drains of pages the model had allocated (a free was lost)")         \
   F(isolate_guessed, Info, "compaction fast isolations: the kernel reports the order, not the block; the model took the likeliest") \
+  F(isolate_guess_corrected, Info, "guessed fast isolations a later free showed wrong (a page freed from a block the model had free): the guess given back, the freed page's block taken") \
   F(keyframe_resyncs, DataLoss, "keyframes the model failed, after which it was reseeded from their free-page map") \
   F(keyframe_map_unsteady, Info, "failed keyframes whose free-page map disagreed with their buddyinfo (memory moved during the scan): not used") \
   F(isolate_mismatch, DataLoss, "compaction block scans taking other pages than the model had free in the range")  \
