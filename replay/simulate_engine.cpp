@@ -34,6 +34,7 @@
 #include <cstdlib>
 #include <deque>
 #include <unordered_map>
+#include <vector>
 
 #include "compaction_guess.hpp"
 #include "engine.hpp"
@@ -62,6 +63,9 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       hi = std::max(hi, z.start_pfn.value + z.spanned_pages);
     }
     map_.reset(lo, hi);
+    seed_base_ = lo;
+    left_seed_bits_ = hi > lo && hi - lo < PfnMap::kDenseMax ? hi - lo : 0;
+    left_seed_ = allocator::ZeroedArray<std::uint64_t>((left_seed_bits_ + 63) / 64);
     max_order_ = setup.config.max_order;
     pageblock_order_ = setup.config.pageblock_order;
     pool_.resize(setup.config.zones.size());
@@ -145,7 +149,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       if (i + kAhead < n && events[i + kAhead].kind == EventKind::Free) {
         const PageEvent& f = events[i + kAhead];
         if (const auto m = map_.get(f.pfn); m && !m->model_failed) model.prefetch(Pfn{m->model_pfn}, m->order);
-      } else if (i + kAhead < n && events[i + kAhead].kind == EventKind::Alloc && !events[i + kAhead].failed()) {
+      } else if (i + kAhead < n && events[i + kAhead].kind == EventKind::Alloc && !events[i + kAhead].failed() &&
+                 !left_seed(events[i + kAhead].pfn)) {
         model.prefetch(Pfn{events[i + kAhead].pfn}, 0);  // the seed page it may release
       }
       const PageEvent& e = events[i];
@@ -493,11 +498,29 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // fewer free page than the kernel had. A drained page goes to the buddy lists, as the
   // kernel's drain put it there (free_pcppages_bulk).
   void release_seed(std::uint64_t pfn, unsigned order, unsigned cpu, bool to_buddy) {
-    if (model.block_state(Pfn{pfn}) != BlockState::Seed) return;
+    if (left_seed(pfn)) return;
+    if (model.block_state(Pfn{pfn}) != BlockState::Seed) {
+      mark_left_seed(pfn);
+      return;
+    }
     const auto r = model.free(Pfn{pfn}, order, cpu);
     if (!r.ok()) return;
+    mark_left_seed(pfn);
     if (to_buddy && r.to_pcp) model.pcp_drain(Pfn{pfn}, order);
     counters.seed_pages_released += std::uint64_t{1} << order;
+  }
+
+  // Whether the block holding pfn is known to be no seed block: once it is not, it never is
+  // again (nothing in simulate makes a page seed-owned after the start; splits, carves and
+  // migrations only take pages away from the seed). One bit a page frame spares most
+  // allocations release_seed's head search and the prefetch for it.
+  [[nodiscard]] bool left_seed(std::uint64_t pfn) const {
+    const std::uint64_t i = pfn - seed_base_;
+    return i < left_seed_bits_ && ((left_seed_[i / 64] >> (i % 64)) & 1u) != 0;
+  }
+  void mark_left_seed(std::uint64_t pfn) {
+    const std::uint64_t i = pfn - seed_base_;
+    if (i < left_seed_bits_) left_seed_[i / 64] |= std::uint64_t{1} << (i % 64);
   }
 
   // A page the model never handed out: allocated before the recording (free the seed page at
@@ -710,6 +733,9 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   }
 
   PfnMap map_;
+  allocator::ZeroedArray<std::uint64_t> left_seed_;  // a bit per pfn of [seed_base_, + left_seed_bits_)
+  std::uint64_t seed_base_ = 0;
+  std::uint64_t left_seed_bits_ = 0;
   unsigned max_order_ = 10;
   unsigned pageblock_order_ = 9;
   bool exact_blocks_ = false;  // the trace has the very blocks isolated (format 1.2)
