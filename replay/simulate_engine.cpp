@@ -178,7 +178,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     const bool kernel_ok = e.pfn != traces::kFailedPfn;
     const bool memcg = !kernel_ok && is_memcg_failure(e, cpu);
     if (!kernel_ok) ++counters.kernel_failures;
-    const std::uint64_t reclaims_before = model.counters().direct_reclaims;
+    const allocator::ModelCounters& model_counters = model.counters();  // a reference into the model
+    const std::uint64_t reclaims_before = model_counters.direct_reclaims;
     if (memcg) quality.add(DataQuality::memcg_charge_failures);
     if (kernel_ok && e.order <= max_order_) release_seed(e.pfn, e.order, cpu, false);
     last[cpu] = LastOnCpu{EventKind::Alloc, e.order, false};
@@ -187,7 +188,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       return;
     }
     const allocator::AllocResult r = model.allocate(e.gfp, e.order, cpu, kernel_ok ? e.pfn : ~std::uint64_t{0});
-    if (model.counters().direct_reclaims != reclaims_before) ++counters.reclaim_stalls;
+    if (model_counters.direct_reclaims != reclaims_before) ++counters.reclaim_stalls;
     if (!r.ok() || (!kernel_ok && !memcg)) {
       agreement.add(e.ts_ns >= first_ts ? e.ts_ns - first_ts : 0, classify(e.gfp, e.order, setup.bits),
                     !kernel_ok && !memcg, !r.ok(), is_atomic_request(e.gfp) && e.order <= traces::kCostlyOrder);
@@ -249,7 +250,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       return;
     }
     const auto [head, entry] = *hit;
-    if (map_.queued(head) && !entry.model_failed) forget_reclaimable(entry.model_pfn, entry.order);
+    const bool queued = map_.queued(head) && !entry.model_failed;
     if (entry.model_failed) {
       // The model failed this request, or evicted it: nothing to free. Drop the part freed.
       if (head == e.pfn && entry.order <= e.order) {
@@ -261,9 +262,12 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     if (head == e.pfn && entry.order == e.order) {
       map_.erase(head);
       const auto r = model.free(Pfn{entry.model_pfn}, e.order, cpu);
+      // The model's own block, in a zone and of a valid order: the free found its zone.
+      if (queued) forget_reclaimable_in(r.zone, entry.order);
       if (!r.ok()) quality.add(DataQuality::free_of_unmapped_page);
       return;
     }
+    if (queued) forget_reclaimable(entry.model_pfn, entry.order);
     if (e.order < entry.order) {
       // Part of the allocation: split both the recorded and the model allocation. Compaction
       // splits the blocks its free scanner took as it copies pages into them: no note.
@@ -575,10 +579,12 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // A queued allocation freed by the recording: no longer reclaimable (its pfn keeps its place
   // in the queue for a re-allocation).
   void forget_reclaimable(std::uint64_t model_pfn, unsigned order) {
-    const auto zone = model.zone_of(Pfn{model_pfn});
-    if (!zone || *zone >= lru_pages_.size()) return;
+    if (const auto zone = model.zone_of(Pfn{model_pfn})) forget_reclaimable_in(*zone, order);
+  }
+  void forget_reclaimable_in(std::uint16_t zone, unsigned order) {
+    if (zone >= lru_pages_.size()) return;
     const std::uint64_t pages = std::uint64_t{1} << order;
-    lru_pages_[*zone] -= std::min(lru_pages_[*zone], pages);
+    lru_pages_[zone] -= std::min(lru_pages_[zone], pages);
   }
 
   // wake_all_kswapds / rmqueue's boosted-zone wake-up, then wakeup_kswapd's test (see the file
