@@ -32,8 +32,9 @@ class Engine {
   virtual void close() {}
   // Before the state is validated against a snapshot: mirror takes what its free-page map
   // shows of movements no event reports, leaving out the pages that `later` (the events after
-  // the snapshot's time, up to the end of its map's scan) touches.
-  virtual void settle_at_snapshot(const traces::Snapshot& /*snapshot*/, std::span<const traces::PageEvent> /*later*/) {}
+  // the snapshot's time, up to the end of its map's scan, in order over the spans) touches.
+  virtual void settle_at_snapshot(const traces::Snapshot& /*snapshot*/,
+                                  std::span<const std::span<const traces::PageEvent>> /*later*/) {}
   // Whether settle_at_snapshot wants the events after the snapshot.
   [[nodiscard]] virtual bool wants_events_after(const traces::Snapshot& /*snapshot*/) const { return false; }
 

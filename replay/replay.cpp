@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "engine.hpp"
+#include "held_events.hpp"
 #include "labyrinth/replay/callsite.hpp"
 #include "labyrinth/traces/event_sorter.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
@@ -67,7 +68,7 @@ struct Replayer::Impl {
   // Mirror holds the events after the end snapshot's time until they pass the end of its
   // free-page map's scan, so that it can tell which pages moved between buddyinfo and the map.
   bool holding_after_end = false;
-  std::vector<traces::PageEvent> held_after_end;
+  detail::HeldEvents held_after_end;
   PageblockMap start_map, end_map;
 
   Impl(const traces::TraceHeader& h, const traces::Snapshot& s, const traces::Snapshot& e, ReplayOptions o)
@@ -167,7 +168,7 @@ struct Replayer::Impl {
 
   void apply(std::span<const traces::PageEvent> events) {
     if (holding_after_end) {
-      held_after_end.insert(held_after_end.end(), events.begin(), events.end());
+      held_after_end.append(events);
       if (!held_after_end.empty() && held_after_end.back().ts_ns > map_read_by()) release_after_end();
       return;
     }
@@ -256,13 +257,14 @@ struct Replayer::Impl {
   // Validates with what the held events say, then applies them.
   void release_after_end() {
     holding_after_end = false;
-    validate(held_after_end);
+    const std::vector<std::span<const traces::PageEvent>> held = held_after_end.spans();
+    validate(held);
     after_end += held_after_end.size();
-    engine->apply(held_after_end);
-    held_after_end = {};
+    for (const auto events : held) engine->apply(events);
+    held_after_end.clear();
   }
 
-  void validate(std::span<const traces::PageEvent> later = {}) {
+  void validate(std::span<const std::span<const traces::PageEvent>> later = {}) {
     engine->settle_at_snapshot(end, later);
     validation = validate_end_state(engine->model, engine->setup, header, end);
     validate_at_end = false;

@@ -34,6 +34,7 @@
 #include <cstdlib>
 #include <deque>
 #include <unordered_map>
+#include <vector>
 
 #include "compaction_guess.hpp"
 #include "engine.hpp"
@@ -62,6 +63,9 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       hi = std::max(hi, z.start_pfn.value + z.spanned_pages);
     }
     map_.reset(lo, hi);
+    seed_base_ = lo;
+    left_seed_bits_ = hi > lo && hi - lo < PfnMap::kDenseMax ? hi - lo : 0;
+    left_seed_ = allocator::ZeroedArray<std::uint64_t>((left_seed_bits_ + 63) / 64);
     max_order_ = setup.config.max_order;
     pageblock_order_ = setup.config.pageblock_order;
     pool_.resize(setup.config.zones.size());
@@ -145,7 +149,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       if (i + kAhead < n && events[i + kAhead].kind == EventKind::Free) {
         const PageEvent& f = events[i + kAhead];
         if (const auto m = map_.get(f.pfn); m && !m->model_failed) model.prefetch(Pfn{m->model_pfn}, m->order);
-      } else if (i + kAhead < n && events[i + kAhead].kind == EventKind::Alloc && !events[i + kAhead].failed()) {
+      } else if (i + kAhead < n && events[i + kAhead].kind == EventKind::Alloc && !events[i + kAhead].failed() &&
+                 !left_seed(events[i + kAhead].pfn)) {
         model.prefetch(Pfn{events[i + kAhead].pfn}, 0);  // the seed page it may release
       }
       const PageEvent& e = events[i];
@@ -173,7 +178,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     const bool kernel_ok = e.pfn != traces::kFailedPfn;
     const bool memcg = !kernel_ok && is_memcg_failure(e, cpu);
     if (!kernel_ok) ++counters.kernel_failures;
-    const std::uint64_t reclaims_before = model.counters().direct_reclaims;
+    const allocator::ModelCounters& model_counters = model.counters();  // a reference into the model
+    const std::uint64_t reclaims_before = model_counters.direct_reclaims;
     if (memcg) quality.add(DataQuality::memcg_charge_failures);
     if (kernel_ok && e.order <= max_order_) release_seed(e.pfn, e.order, cpu, false);
     last[cpu] = LastOnCpu{EventKind::Alloc, e.order, false};
@@ -182,7 +188,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       return;
     }
     const allocator::AllocResult r = model.allocate(e.gfp, e.order, cpu, kernel_ok ? e.pfn : ~std::uint64_t{0});
-    if (model.counters().direct_reclaims != reclaims_before) ++counters.reclaim_stalls;
+    if (model_counters.direct_reclaims != reclaims_before) ++counters.reclaim_stalls;
     if (!r.ok() || (!kernel_ok && !memcg)) {
       agreement.add(e.ts_ns >= first_ts ? e.ts_ns - first_ts : 0, classify(e.gfp, e.order, setup.bits),
                     !kernel_ok && !memcg, !r.ok(), is_atomic_request(e.gfp) && e.order <= traces::kCostlyOrder);
@@ -244,7 +250,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       return;
     }
     const auto [head, entry] = *hit;
-    if (map_.queued(head) && !entry.model_failed) forget_reclaimable(entry.model_pfn, entry.order);
+    const bool queued = map_.queued(head) && !entry.model_failed;
     if (entry.model_failed) {
       // The model failed this request, or evicted it: nothing to free. Drop the part freed.
       if (head == e.pfn && entry.order <= e.order) {
@@ -256,9 +262,12 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     if (head == e.pfn && entry.order == e.order) {
       map_.erase(head);
       const auto r = model.free(Pfn{entry.model_pfn}, e.order, cpu);
+      // The model's own block, in a zone and of a valid order: the free found its zone.
+      if (queued) forget_reclaimable_in(r.zone, entry.order);
       if (!r.ok()) quality.add(DataQuality::free_of_unmapped_page);
       return;
     }
+    if (queued) forget_reclaimable(entry.model_pfn, entry.order);
     if (e.order < entry.order) {
       // Part of the allocation: split both the recorded and the model allocation. Compaction
       // splits the blocks its free scanner took as it copies pages into them: no note.
@@ -493,11 +502,29 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // fewer free page than the kernel had. A drained page goes to the buddy lists, as the
   // kernel's drain put it there (free_pcppages_bulk).
   void release_seed(std::uint64_t pfn, unsigned order, unsigned cpu, bool to_buddy) {
-    if (model.block_state(Pfn{pfn}) != BlockState::Seed) return;
+    if (left_seed(pfn)) return;
+    if (model.block_state(Pfn{pfn}) != BlockState::Seed) {
+      mark_left_seed(pfn);
+      return;
+    }
     const auto r = model.free(Pfn{pfn}, order, cpu);
     if (!r.ok()) return;
+    mark_left_seed(pfn);
     if (to_buddy && r.to_pcp) model.pcp_drain(Pfn{pfn}, order);
     counters.seed_pages_released += std::uint64_t{1} << order;
+  }
+
+  // Whether the block holding pfn is known to be no seed block: once it is not, it never is
+  // again (nothing in simulate makes a page seed-owned after the start; splits, carves and
+  // migrations only take pages away from the seed). One bit a page frame spares most
+  // allocations release_seed's head search and the prefetch for it.
+  [[nodiscard]] bool left_seed(std::uint64_t pfn) const {
+    const std::uint64_t i = pfn - seed_base_;
+    return i < left_seed_bits_ && ((left_seed_[i / 64] >> (i % 64)) & 1u) != 0;
+  }
+  void mark_left_seed(std::uint64_t pfn) {
+    const std::uint64_t i = pfn - seed_base_;
+    if (i < left_seed_bits_) left_seed_[i / 64] |= std::uint64_t{1} << (i % 64);
   }
 
   // A page the model never handed out: allocated before the recording (free the seed page at
@@ -552,10 +579,12 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // A queued allocation freed by the recording: no longer reclaimable (its pfn keeps its place
   // in the queue for a re-allocation).
   void forget_reclaimable(std::uint64_t model_pfn, unsigned order) {
-    const auto zone = model.zone_of(Pfn{model_pfn});
-    if (!zone || *zone >= lru_pages_.size()) return;
+    if (const auto zone = model.zone_of(Pfn{model_pfn})) forget_reclaimable_in(*zone, order);
+  }
+  void forget_reclaimable_in(std::uint16_t zone, unsigned order) {
+    if (zone >= lru_pages_.size()) return;
     const std::uint64_t pages = std::uint64_t{1} << order;
-    lru_pages_[*zone] -= std::min(lru_pages_[*zone], pages);
+    lru_pages_[zone] -= std::min(lru_pages_[zone], pages);
   }
 
   // wake_all_kswapds / rmqueue's boosted-zone wake-up, then wakeup_kswapd's test (see the file
@@ -710,6 +739,9 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   }
 
   PfnMap map_;
+  allocator::ZeroedArray<std::uint64_t> left_seed_;  // a bit per pfn of [seed_base_, + left_seed_bits_)
+  std::uint64_t seed_base_ = 0;
+  std::uint64_t left_seed_bits_ = 0;
   unsigned max_order_ = 10;
   unsigned pageblock_order_ = 9;
   bool exact_blocks_ = false;  // the trace has the very blocks isolated (format 1.2)

@@ -1,6 +1,8 @@
 // Loads the blocks of a trace ahead of its consumer, on a thread of its own: checksums,
 // decompression, the column checks, and (EventsLoad::Decode) event decoding run on a second
-// core while the first replays or counts. Bounded: at most kDepth blocks wait, so memory
+// core while the first replays or counts. Bounded: at most kDepth blocks wait (kDecodedDepth
+// when they hold decoded events, 4 MiB each: the heavy consumer of those, replay, keeps the
+// reader waiting anyway, and every buffer is memory the kernel must zero first), so memory
 // stays constant. Blocks arrive in file order; the thread stops after the first block that
 // ends the stream (end of file, damage, an I/O error, or the footer).
 #pragma once
@@ -31,6 +33,7 @@ class ReadAheadThread {
 
  private:
   static constexpr std::size_t kDepth = 3;
+  static constexpr std::size_t kDecodedDepth = 1;
   void run(std::uint64_t from, EventsLoad events);
 
   BlockLoader loader_;
