@@ -299,6 +299,19 @@ double seconds_since(const ReplayResult& r, std::uint64_t ts_ns) {
   return ts_ns >= r.first_ts_ns ? static_cast<double>(ts_ns - r.first_ts_ns) / 1e9 : 0.0;
 }
 
+// The first ranges where the maps differ, so their pages can be followed in `labyrinth script`.
+void print_free_map_differences(std::FILE* out, const ZoneValidation& z) {
+  constexpr std::size_t kShown = 8;
+  if (z.free_map_differences.empty()) return;
+  fmt::print(out, "      differ at (pfn+pages, free in):");
+  for (std::size_t i = 0; i < z.free_map_differences.size() && i < kShown; ++i) {
+    const FreeMapDifference& d = z.free_map_differences[i];
+    fmt::print(out, " {:#x}+{} {}", d.start_pfn, d.pages, d.free_in_model ? "model" : "kernel");
+  }
+  if (z.free_map_difference_ranges > kShown) fmt::print(out, " ... ({} ranges)", z.free_map_difference_ranges);
+  fmt::print(out, "\n");
+}
+
 void print_keyframes(std::FILE* out, const ReplayResult& r) {
   if (r.keyframes.empty()) return;
   const auto passed = std::count_if(r.keyframes.begin(), r.keyframes.end(), [](const KeyframeCheck& k) { return k.passed; });
@@ -360,9 +373,15 @@ ordered_json validation_json(const ReplayResult& r) {
                       {"orders_within_tolerance", z.orders_within}};
     if (z.page_reporting_pages != 0) zone["page_reporting_pages"] = z.page_reporting_pages;
     if (z.free_map) {
+      ordered_json differences = ordered_json::array();
+      for (const FreeMapDifference& d : z.free_map_differences) {
+        differences.push_back(ordered_json{{"start_pfn", d.start_pfn}, {"pages", d.pages}, {"free_in", d.free_in_model ? "model" : "kernel"}});
+      }
       zone["free_map"] = ordered_json{{"free_both_pages", z.free_both_pages},
                                       {"free_only_model_pages", z.free_only_model_pages},
-                                      {"free_only_kernel_pages", z.free_only_kernel_pages}};
+                                      {"free_only_kernel_pages", z.free_only_kernel_pages},
+                                      {"difference_ranges", z.free_map_difference_ranges},
+                                      {"differences", differences}};
     } else {
       zone["free_map"] = nullptr;
     }
@@ -582,6 +601,7 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
         if (z.free_map) {
           fmt::print(out, "    free map: {} pages free in both, {} only in the model, {} only in the kernel\n",
                      z.free_both_pages, z.free_only_model_pages, z.free_only_kernel_pages);
+          print_free_map_differences(out, z);
         }
       }
       if (reporting_marks) {

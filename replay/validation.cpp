@@ -32,6 +32,32 @@ std::optional<unsigned> page_reporting_order(const traces::TraceHeader& header) 
   return order;
 }
 
+using Runs = std::vector<std::pair<std::uint64_t, std::uint64_t>>;  // [first, second), sorted
+
+// The ranges free in one map and not the other, in pfn order; counts them all, keeps the first
+// kFreeMapDifferencesKept.
+void free_map_differences(const Runs& mine, const Runs& theirs, ZoneValidation& z) {
+  std::vector<std::pair<std::uint64_t, int>> edges;  // pfn, change of (in mine, in theirs) as +-1, +-2
+  edges.reserve(2 * (mine.size() + theirs.size()));
+  for (const auto& r : mine) edges.insert(edges.end(), {{r.first, 1}, {r.second, -1}});
+  for (const auto& r : theirs) edges.insert(edges.end(), {{r.first, 2}, {r.second, -2}});
+  std::sort(edges.begin(), edges.end());
+  int state = 0;  // bit 0: free in the model, bit 1: free in the kernel
+  std::uint64_t since = 0;
+  for (std::size_t i = 0; i < edges.size();) {
+    const std::uint64_t pfn = edges[i].first;
+    int next = state;
+    for (; i < edges.size() && edges[i].first == pfn; ++i) next += edges[i].second;
+    const bool was_one_only = state == 1 || state == 2;
+    if (next != state && was_one_only && pfn > since) {
+      ++z.free_map_difference_ranges;
+      if (z.free_map_differences.size() < kFreeMapDifferencesKept) z.free_map_differences.push_back({since, pfn - since, state == 1});
+    }
+    if (next != state) since = pfn;
+    state = next;
+  }
+}
+
 }  // namespace
 
 std::vector<std::pair<std::uint64_t, std::uint64_t>> model_free_runs(const allocator::Model& model, std::uint16_t zone) {
@@ -166,6 +192,7 @@ Validation validate_end_state(const allocator::Model& model, const ModelSetup& s
       z.free_both_pages = both;
       z.free_only_model_pages = mine_pages - both;
       z.free_only_kernel_pages = theirs_pages - both;
+      free_map_differences(mine, theirs, z);
       v.free_map_pages_compared += hi - lo;
       v.free_both_pages += z.free_both_pages;
       v.free_only_model_pages += z.free_only_model_pages;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The kernel as the oracle for the recorder: records one workload with `labyrinth record` and,
-# at the same time, with the kernel's own ftrace (kmem:mm_page_alloc and mm_page_free, in a
+# at the same time, with the kernel's own ftrace (kmem:mm_page_alloc, mm_page_free,
+# mm_page_alloc_zone_locked and mm_page_pcpu_drain, in a
 # tracefs instance of its own with the boot clock, so both carry the same timestamps), then
 # matches the two event by event (kind, pfn, time within 2 ms) and prints what labyrinth
 # missed or added, grouped by the task ftrace names and its context flags. ftrace's own
@@ -12,6 +13,8 @@
 # (raw_tp and classic tracepoint alike, no recursion miss counted), while ftrace sees them.
 #
 # Needs root and tracefs. Usage: bench/record/ftrace_crosscheck.sh [BUILD_DIR] [-- WORKLOAD...]
+# (FTRACE_BUFFER_KB: ftrace's buffer per CPU, default 65536; raise it for a long workload.
+# KEEP=DIR keeps both recordings: laby.trace and ftrace.txt.)
 # Default workload: 8 s of fork+exec of /bin/true (page-table pages freed from RCU softirqs).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,14 +32,17 @@ tmp=$(mktemp -d /tmp/laby-xcheck.XXXXXX)
 inst=$tracefs/instances/labyrinth-xcheck-$$
 cleanup() {
   [ -d "$inst" ] && { echo 0 > "$inst/tracing_on"; rmdir "$inst"; } 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$tmp/laby.trace" "$tmp/ftrace.txt" "$KEEP"/ 2>/dev/null; fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 mkdir "$inst"
 echo boot > "$inst/trace_clock"
-echo 65536 > "$inst/buffer_size_kb"
+echo "${FTRACE_BUFFER_KB:-65536}" > "$inst/buffer_size_kb"
 echo 1 > "$inst/events/kmem/mm_page_alloc/enable"
 echo 1 > "$inst/events/kmem/mm_page_free/enable"
+echo 1 > "$inst/events/kmem/mm_page_alloc_zone_locked/enable"
+echo 1 > "$inst/events/kmem/mm_page_pcpu_drain/enable"
 
 if [ $# -eq 0 ]; then set -- bash -c 'end=$((SECONDS + 8)); while [ $SECONDS -lt $end ]; do /bin/true; done'; fi
 echo 1 > "$inst/tracing_on"
@@ -53,22 +59,26 @@ python3 - "$tmp/laby.txt" "$tmp/ftrace.txt" "$ftrace_lost" <<'PY'
 import collections, re, sys
 laby_path, ftrace_path, ftrace_lost = sys.argv[1], sys.argv[2], int(sys.argv[3])
 window_s = 0.002
+kinds = {"mm_page_alloc": "alloc", "mm_page_free": "free", "mm_page_alloc_zone_locked": "pcp_refill",
+         "mm_page_pcpu_drain": "pcp_drain"}  # ftrace's event: labyrinth's text twin
 lab = collections.defaultdict(list)  # (kind, pfn) -> [ts]
 first = last = None
 for line in open(laby_path):
     if line[0] in "!#":
         continue
     f = line.split()
-    if len(f) < 3 or f[1] not in ("alloc", "free"):
+    if len(f) < 3 or f[1] not in kinds.values():
         continue
     kv = dict(x.split("=", 1) for x in f[2:] if "=" in x)
+    if not kv.get("pfn", "").startswith("0x"):
+        continue  # a failed allocation: no page
     ts = int(f[0]) / 1e9
     lab[(f[1], int(kv["pfn"], 16))].append(ts)
     first = ts if first is None else min(first, ts)
     last = ts if last is None else max(last, ts)
 if first is None:
     sys.exit("no alloc/free events in the labyrinth trace")
-rx = re.compile(r"^\s*(.+?)-(\d+)\s+\[(\d+)\]\s+(\S+)\s+([\d.]+): (mm_page_alloc|mm_page_free): page=\S+ pfn=0x([0-9a-f]+)")
+rx = re.compile(r"^\s*(.+?)-(\d+)\s+\[(\d+)\]\s+(\S+)\s+([\d.]+): (mm_page_alloc|mm_page_free|mm_page_alloc_zone_locked|mm_page_pcpu_drain): page=\S+ pfn=0x([0-9a-f]+)")
 matched, missed = 0, []
 for line in open(ftrace_path):
     m = rx.match(line)
@@ -77,7 +87,7 @@ for line in open(ftrace_path):
     ts = float(m.group(5))
     if ts < first + window_s or ts > last - window_s:
         continue  # outside what both recorded
-    kind = "alloc" if m.group(6) == "mm_page_alloc" else "free"
+    kind = kinds[m.group(6)]
     times = lab.get((kind, int(m.group(7), 16)), [])
     hit = next((i for i, t in enumerate(times) if abs(t - ts) <= window_s), None)
     if hit is None:
@@ -97,6 +107,8 @@ print(f"window {last - first:.2f} s: {matched} events in both, {len(missed)} onl
 by_task = collections.Counter((comm, pid, flags, kind) for comm, pid, flags, kind in missed)
 if by_task:
     print(f"  {'missed':>7}  task (tgid)                       flags  kind")
+    for kind in sorted(set(k for *_, k in missed)):
+        print(f"  {sum(1 for *_, k in missed if k == kind):>7}  (all tasks)                                {kind}")
     for (comm, pid, flags, kind), n in by_task.most_common(20):
         print(f"  {n:>7}  {comm + '-' + str(pid) + ' (' + tgid(pid) + ')':<33} {flags}  {kind}")
 PY

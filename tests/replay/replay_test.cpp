@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <random>
+#include <tuple>
+#include <vector>
 
 #include "labyrinth/traces/trace_writer.hpp"
 
@@ -143,6 +145,30 @@ TEST(ReplayMirror, AFreeFromAnotherBlockCorrectsAGuessedFastIsolation) {
   EXPECT_EQ(confirmed.quality.get(DataQuality::double_free), 0u);
   EXPECT_EQ(confirmed.validation.free_only_model_pages, 0u);
   EXPECT_EQ(confirmed.validation.free_only_kernel_pages, 0u);
+}
+
+// Where the free maps differ, the report names the pfn ranges, so their pages can be followed
+// in the trace: free in the model only, free in the kernel only, in pfn order.
+TEST(ReplayMirror, ValidationNamesThePfnRangesWhereTheFreeMapsDiffer) {
+  std::string text = read_text(case_path("fast_isolation_corrected.txt"));
+  const std::string end_free = "!end_free 0x10403+1 0x10480+16";
+  ASSERT_NE(text.find(end_free), std::string::npos);
+  text.replace(text.find(end_free), end_free.size(), "!end_free 0x10480+14 0x10600+4");
+  const ReplayResult r = replay_text(text, mirror());
+  ASSERT_TRUE(r.validation.available);
+  ASSERT_EQ(r.validation.zones.size(), 1u);
+  const ZoneValidation& z = r.validation.zones[0];
+  EXPECT_EQ(z.free_only_model_pages, 3u);
+  EXPECT_EQ(z.free_only_kernel_pages, 4u);
+  EXPECT_EQ(z.free_map_difference_ranges, 3u);
+  ASSERT_EQ(z.free_map_differences.size(), 3u);
+  const std::vector<std::tuple<std::uint64_t, std::uint64_t, bool>> expected = {
+      {0x10403, 1, true}, {0x1048e, 2, true}, {0x10600, 4, false}};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(z.free_map_differences[i].start_pfn, std::get<0>(expected[i])) << i;
+    EXPECT_EQ(z.free_map_differences[i].pages, std::get<1>(expected[i])) << i;
+    EXPECT_EQ(z.free_map_differences[i].free_in_model, std::get<2>(expected[i])) << i;
+  }
 }
 
 TEST(ReplayMirror, ExactIsolatedBlocksAndPutbacksAreAppliedAndTheirSummariesAreNot) {

@@ -27,6 +27,8 @@ inline constexpr std::uint64_t kOrderMinBlocks = 100;
 // unseen, free in the kernel and not in the model. So at those orders the counts may differ by
 // that many blocks either way, and the free pages by those blocks' pages.
 inline constexpr std::uint64_t kPageReportingCapacity = 32;
+// Pfn ranges that differ between the free maps, kept per zone for the report.
+inline constexpr std::size_t kFreeMapDifferencesKept = 32;
 
 struct OrderValidation {
   unsigned order = 0;
@@ -36,6 +38,13 @@ struct OrderValidation {
   bool checked = false;       // kernel_blocks >= kOrderMinBlocks
   bool within = true;         // checked and within kOrderTolerance (true when not checked)
   bool page_reporting = false;  // within only by the blocks free page reporting may hold
+};
+
+// A pfn range free in one map only (model or kernel), for following its pages in the trace.
+struct FreeMapDifference {
+  std::uint64_t start_pfn = 0;
+  std::uint64_t pages = 0;
+  bool free_in_model = false;  // else free in the kernel only
 };
 
 struct ZoneValidation {
@@ -56,6 +65,8 @@ struct ZoneValidation {
   std::uint64_t free_both_pages = 0;
   std::uint64_t free_only_model_pages = 0;
   std::uint64_t free_only_kernel_pages = 0;
+  std::uint64_t free_map_difference_ranges = 0;
+  std::vector<FreeMapDifference> free_map_differences;  // the first kFreeMapDifferencesKept, by pfn
 };
 
 struct Validation {
