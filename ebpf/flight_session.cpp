@@ -145,7 +145,7 @@ class FlightSession {
             std::chrono::duration<double>(Clock::now() - scan_start).count()));
     } else {
       try {
-        snap = take_snapshot(zones_, SnapshotOptions{false, false});
+        snap = take_snapshot(zones_, SnapshotOptions{false, false, false});
       } catch (const std::exception& e) {
         observer_.warning(std::string("no keyframe: ") + e.what());
       }

@@ -176,7 +176,7 @@ class RecordSession {
       if (with_map)
         writer_->write_keyframe(snapshot_while_consuming(SnapshotOptions{true, true}));
       else
-        writer_->write_keyframe(take_snapshot(zones_, SnapshotOptions{false, false}));
+        writer_->write_keyframe(take_snapshot(zones_, SnapshotOptions{false, false, false}));
       ++result_.keyframes;
     } catch (const traces::TraceError& e) {
       pump_->fail(e.what());

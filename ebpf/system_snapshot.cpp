@@ -2,6 +2,7 @@
 
 #include "labyrinth/procfs/files.hpp"
 #include "labyrinth/procfs/free_blocks.hpp"
+#include "labyrinth/procfs/vmstat.hpp"
 #include "labyrinth/procfs/zoneinfo.hpp"
 
 namespace labyrinth::ebpf {
@@ -18,6 +19,17 @@ traces::Snapshot take_snapshot(const std::vector<ZoneInfo>& header_zones, const 
   const procfs::TimedText buddyinfo = procfs::read_file_timed("/proc/buddyinfo");
   snap.ts_ns = buddyinfo.ts_ns;
   const auto buddy = procfs::parse_buddyinfo(buddyinfo.text);
+  if (options.vmstat) {
+    // Right after buddyinfo, so that the kernel's counts and the trace's events cover the same
+    // span; a kernel without vm event counters still has the nr_* gauges.
+    try {
+      const procfs::TimedText vmstat = procfs::read_file_timed("/proc/vmstat");
+      snap.vmstat_ts_ns = vmstat.ts_ns;
+      snap.vmstat = procfs::parse_vmstat(vmstat.text);
+    } catch (const std::exception& e) {
+      if (warnings != nullptr) warnings->push_back(std::string("the snapshot has no kernel counters: ") + e.what());
+    }
+  }
   const auto zones = procfs::parse_zoneinfo(procfs::read_file("/proc/zoneinfo"));
   procfs::PagetypeInfo pti;
   if (!options.pagetypeinfo) {

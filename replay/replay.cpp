@@ -267,6 +267,8 @@ struct Replayer::Impl {
   void validate(std::span<const std::span<const traces::PageEvent>> later = {}) {
     engine->settle_at_snapshot(end, later);
     validation = validate_end_state(engine->model, engine->setup, header, end);
+    validation.kernel_counters =
+        check_kernel_counters(start, end, engine->counters.allocated_pages, engine->counters.freed_pages);
     validate_at_end = false;
     capture_map(end_map, end.ts_ns);
   }

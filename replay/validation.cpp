@@ -216,4 +216,32 @@ Validation validate_end_state(const allocator::Model& model, const ModelSetup& s
   return v;
 }
 
+KernelCounterCheck check_kernel_counters(const traces::Snapshot& start, const traces::Snapshot& end,
+                                         std::uint64_t trace_allocated_pages, std::uint64_t trace_freed_pages) {
+  KernelCounterCheck c;
+  if (start.vmstat.empty() || end.vmstat.empty() || end.vmstat_ts_ns <= start.vmstat_ts_ns) return c;
+  bool rose = true;
+  auto delta = [&](std::string_view name) -> std::uint64_t {
+    const auto a = start.vmstat.find(std::string(name));
+    const auto b = end.vmstat.find(std::string(name));
+    if (a == start.vmstat.end() || b == end.vmstat.end()) return 0;
+    if (b->second < a->second) rose = false;  // not a counter since boot: no comparison
+    return b->second - a->second;
+  };
+  for (const char* zone : {"pgalloc_dma", "pgalloc_dma32", "pgalloc_normal", "pgalloc_movable", "pgalloc_high",
+                           "pgalloc_device"}) {
+    c.kernel_allocated_pages += delta(zone);
+  }
+  c.kernel_freed_pages = delta("pgfree");
+  c.compact_stall = delta("compact_stall");
+  c.compact_success = delta("compact_success");
+  c.compact_fail = delta("compact_fail");
+  c.compact_isolated = delta("compact_isolated");
+  c.available = rose && end.vmstat.contains("pgfree") && start.vmstat.contains("pgfree");
+  c.ns = end.vmstat_ts_ns - start.vmstat_ts_ns;
+  c.trace_allocated_pages = trace_allocated_pages;
+  c.trace_freed_pages = trace_freed_pages;
+  return c;
+}
+
 }  // namespace labyrinth::replay

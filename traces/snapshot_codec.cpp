@@ -67,9 +67,13 @@ void put_string(std::string& out, std::string_view s) {
 }  // namespace
 
 void encode_snapshot(const Snapshot& snapshot, std::string& out) {
-  const nlohmann::json meta{{"ts_ns", snapshot.ts_ns},
-                            {"kpageflags_scan_ns", snapshot.kpageflags_scan_ns},
-                            {"zones", snapshot.zones}};
+  nlohmann::json meta{{"ts_ns", snapshot.ts_ns},
+                      {"kpageflags_scan_ns", snapshot.kpageflags_scan_ns},
+                      {"zones", snapshot.zones}};
+  if (!snapshot.vmstat.empty()) {
+    meta["vmstat_ts_ns"] = snapshot.vmstat_ts_ns;
+    meta["vmstat"] = snapshot.vmstat;
+  }
   const std::string text = meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   out.clear();
   put_string(out, "");  // reserved: a future name for the snapshot
@@ -97,6 +101,8 @@ bool decode_snapshot(const unsigned char* data, std::size_t size, Snapshot& out,
     out.ts_ns = meta.value("ts_ns", std::uint64_t{0});
     out.kpageflags_scan_ns = meta.value("kpageflags_scan_ns", std::uint64_t{0});
     out.zones = meta.value("zones", std::vector<ZoneSnapshot>{});
+    out.vmstat_ts_ns = meta.value("vmstat_ts_ns", std::uint64_t{0});
+    out.vmstat = meta.value("vmstat", std::map<std::string, std::uint64_t>{});
   } catch (const nlohmann::json::exception& e) {
     error = std::string("snapshot metadata is not valid JSON: ") + e.what();
     return false;

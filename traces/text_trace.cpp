@@ -235,6 +235,13 @@ class TextParser {
       Snapshot& snap = name == "start_zone" ? start_ : end_;
       snap.zones.push_back(zone_snapshot(args));
       snap.present = true;
+    } else if (name == "start_vmstat" || name == "end_vmstat") {
+      if (name == "start_vmstat") require_before_events(name);
+      Snapshot& snap = name == "start_vmstat" ? start_ : end_;
+      for (const auto& [k, v] : key_values(args)) {
+        if (k == "ts") snap.vmstat_ts_ns = number(k, v);
+        else snap.vmstat[std::string(k)] = number(k, v);
+      }
     } else if (name == "end_ts") {
       end_.ts_ns = number(name, one());
       end_.present = true;
@@ -245,6 +252,12 @@ class TextParser {
     } else if (name == "keyframe_zone") {
       if (keyframes_.empty()) fail("!keyframe_zone before any !keyframe_ts");
       keyframes_.back().zones.push_back(zone_snapshot(args));
+    } else if (name == "keyframe_vmstat") {
+      if (keyframes_.empty()) fail("!keyframe_vmstat before any !keyframe_ts");
+      for (const auto& [k, v] : key_values(args)) {
+        if (k == "ts") keyframes_.back().vmstat_ts_ns = number(k, v);
+        else keyframes_.back().vmstat[std::string(k)] = number(k, v);
+      }
     } else if (name == "keyframe_free") {
       if (keyframes_.empty()) fail("!keyframe_free before any !keyframe_ts");
       for (const auto run : args) keyframes_.back().free_runs.push_back(free_run(run, keyframes_.back()));
@@ -468,6 +481,14 @@ void write_snapshot_text(std::ostream& out, const Snapshot& snap, std::string_vi
     if (!z.pageblocks_by_type.empty()) out << " pageblocks=" << common::join(z.pageblocks_by_type, ",");
     out << '\n';
   }
+  // Counters eight to a line, the first line with the instant they were read.
+  std::size_t n = 0;
+  for (const auto& [name, value] : snap.vmstat) {
+    if (n % 8 == 0) out << (n == 0 ? "" : "\n") << '!' << prefix << "_vmstat" << (n == 0 ? " ts=" + std::to_string(snap.vmstat_ts_ns) : "");
+    out << ' ' << name << '=' << value;
+    ++n;
+  }
+  if (n != 0) out << '\n';
   // Runs eight to a line keep a 24 GiB snapshot readable.
   for (std::size_t i = 0; i < snap.free_runs.size(); i += 8) {
     out << '!' << prefix << "_free";

@@ -13,6 +13,7 @@
 #include "labyrinth/procfs/free_blocks.hpp"
 #include "labyrinth/procfs/iomem.hpp"
 #include "labyrinth/procfs/system_facts.hpp"
+#include "labyrinth/procfs/vmstat.hpp"
 #include "labyrinth/procfs/zoneinfo.hpp"
 #include "temp_dir.hpp"
 
@@ -128,6 +129,24 @@ TEST(Zoneinfo, SubtractsBoostAndSumsPcpCountsOverCpus) {
   // "high:" of the pagesets never overwrites the watermark "high"
   EXPECT_NE(normal.high_pages, 3990u);
   EXPECT_EQ(zones[2].spanned_pages, 0u);
+}
+
+TEST(Vmstat, ParsesNamedCountersAndSkipsOtherLines) {
+  const auto v = parse_vmstat(
+      "nr_free_pages 5741119\npgalloc_normal 4000324358\npgfree 18446744073709551615\n"
+      "broken\n 12\nnr_x -3\nnr_y 12abc\ncompact_isolated 21247315");
+  EXPECT_EQ(v.size(), 4u);
+  EXPECT_EQ(v.at("nr_free_pages"), 5741119u);
+  EXPECT_EQ(v.at("pgalloc_normal"), 4000324358u);
+  EXPECT_EQ(v.at("pgfree"), 18446744073709551615ull);
+  EXPECT_EQ(v.at("compact_isolated"), 21247315u);  // a last line without a newline
+}
+
+TEST(Vmstat, ThisMachinesFileHasTheCountersReplayCompares) {
+  const auto v = parse_vmstat(read_file("/proc/vmstat"));
+  for (const char* name : {"pgalloc_normal", "pgfree", "compact_stall", "compact_isolated"}) {
+    EXPECT_TRUE(v.contains(name)) << name;
+  }
 }
 
 TEST(Buddyinfo, ParsesEveryOrder) {

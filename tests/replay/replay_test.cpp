@@ -171,6 +171,39 @@ TEST(ReplayMirror, ValidationNamesThePfnRangesWhereTheFreeMapsDiffer) {
   }
 }
 
+// The kernel's counters at the snapshots (/proc/vmstat) against the trace's pages between them:
+// what moved with no event. pgalloc_* of every zone add up.
+TEST(ReplayMirror, ValidationComparesTheKernelsCountersWithTheTrace) {
+  std::string text = read_text(case_path("fast_isolation_corrected.txt"));
+  const std::string start_free = "!start_free 0x10400+16 0x10480+16\n";
+  ASSERT_NE(text.find(start_free), std::string::npos);
+  text.insert(text.find(start_free) + start_free.size(),
+              "!start_vmstat ts=600 pgalloc_dma32=7 pgalloc_normal=1000 pgfree=2000 compact_stall=3\n"
+              "!start_vmstat compact_success=1 compact_fail=2 compact_isolated=10 nr_free_pages=32\n");
+  text += "!end_vmstat ts=2600 pgalloc_dma32=8 pgalloc_normal=1004 pgfree=2003 compact_stall=4 compact_success=2\n"
+          "!end_vmstat compact_fail=2 compact_isolated=26 nr_free_pages=17\n";
+  const ReplayResult r = replay_text(text, mirror());
+  ASSERT_TRUE(r.validation.available);
+  const KernelCounterCheck& c = r.validation.kernel_counters;
+  ASSERT_TRUE(c.available);
+  EXPECT_EQ(c.ns, 2000u);
+  EXPECT_EQ(c.kernel_allocated_pages, 5u);  // 1 in DMA32, 4 in Normal
+  EXPECT_EQ(c.trace_allocated_pages, 0u);
+  EXPECT_EQ(c.kernel_freed_pages, 3u);
+  EXPECT_EQ(c.trace_freed_pages, 1u);  // the one free; a drain is no free
+  EXPECT_EQ(c.compact_stall, 1u);
+  EXPECT_EQ(c.compact_success, 1u);
+  EXPECT_EQ(c.compact_fail, 0u);
+  EXPECT_EQ(c.compact_isolated, 16u);
+
+  // A gauge that fell is fine; a counter since boot that fell is no counter: no comparison.
+  std::string fell = text;
+  fell.replace(fell.find("pgfree=2003"), 11, "pgfree=1999");
+  EXPECT_FALSE(replay_text(fell, mirror()).validation.kernel_counters.available);
+  // Traces without the counters (before format 1.3) have none.
+  EXPECT_FALSE(replay_text(read_text(case_path("fast_isolation_corrected.txt")), mirror()).validation.kernel_counters.available);
+}
+
 TEST(ReplayMirror, ExactIsolatedBlocksAndPutbacksAreAppliedAndTheirSummariesAreNot) {
   const ReplayResult r = replay_text(read_text(case_path("exact_isolate.txt")), mirror());
   EXPECT_EQ(r.counters.isolations, 2u);

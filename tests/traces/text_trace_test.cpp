@@ -110,6 +110,43 @@ TEST(TextTrace, BinaryToTextToBinaryIsLossless) {
   EXPECT_EQ(reader2.stack(3)->frames, (std::vector<std::string>{"frame 3", "caller;x"}));
 }
 
+// The kernel's counters in the start and end snapshots (format 1.3) survive the binary file and
+// the text twin.
+TEST(TextTrace, SnapshotVmstatCountersSurviveTheFileAndTheTextTwin) {
+  TempDir dir;
+  const std::string first = dir.file("first.trace");
+  Snapshot start, end;
+  start.present = end.present = true;
+  start.ts_ns = 1000;
+  end.ts_ns = 9000;
+  start.vmstat_ts_ns = 1010;
+  end.vmstat_ts_ns = 9010;
+  for (std::uint64_t i = 0; i < 11; ++i) start.vmstat["counter_" + std::to_string(i)] = 100 + i;
+  start.vmstat["pgfree"] = 5;
+  end.vmstat = start.vmstat;
+  end.vmstat["pgfree"] = 18446744073709551615ull;  // the whole u64 range
+  {
+    TraceWriter writer(first, testing::test_header());
+    writer.write_start_snapshot(start);
+    writer.finish(end, {});
+  }
+  TraceReader reader1(first);
+  EXPECT_EQ(reader1.start_snapshot().vmstat, start.vmstat);
+  EXPECT_EQ(reader1.start_snapshot().vmstat_ts_ns, 1010u);
+  EXPECT_EQ(reader1.end_snapshot().vmstat, end.vmstat);
+  EXPECT_EQ(reader1.end_snapshot().vmstat_ts_ns, 9010u);
+  std::stringstream text;
+  write_text_trace(reader1, text);
+  EXPECT_NE(text.str().find("!start_vmstat ts=1010 counter_0=100 "), std::string::npos) << text.str();
+  const std::string second = dir.file("second.trace");
+  convert_text_to_trace(text, "roundtrip.txt", second);
+  TraceReader reader2(second);
+  EXPECT_EQ(reader2.start_snapshot().vmstat, start.vmstat);
+  EXPECT_EQ(reader2.start_snapshot().vmstat_ts_ns, 1010u);
+  EXPECT_EQ(reader2.end_snapshot().vmstat, end.vmstat);
+  EXPECT_EQ(reader2.end_snapshot().vmstat_ts_ns, 9010u);
+}
+
 TEST(TextTrace, BadLineNamesInputAndLineAndLeavesNoOutput) {
   TempDir dir;
   const std::string path = dir.file("t.trace");

@@ -25,6 +25,7 @@ using procfs::SystemFacts;
 struct SnapshotOptions {
   bool kpageflags = true;  // scan the free-page map (about 0.2 s for 24 GiB)
   bool pagetypeinfo = true;  // per-migratetype counts (takes each zone's lock)
+  bool vmstat = true;        // /proc/vmstat's counters (not in the light keyframes)
 };
 // The state now. Zone rows come from zoneinfo, buddyinfo and pagetypeinfo (the latter only
 // when readable); throws std::runtime_error when /proc/zoneinfo or /proc/buddyinfo is missing.

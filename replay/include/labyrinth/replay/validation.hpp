@@ -69,6 +69,24 @@ struct ZoneValidation {
   std::vector<FreeMapDifference> free_map_differences;  // the first kFreeMapDifferencesKept, by pfn
 };
 
+// The kernel's own counts over the recording (/proc/vmstat at the start and end snapshots)
+// against the events the trace holds between the snapshots: movements no event shows.
+// pgalloc_* counts what rmqueue_pcplist, rmqueue_buddy and alloc_pages_bulk hand out
+// (mm/page_alloc.c); the bulk allocator emits no mm_page_alloc. pgfree counts every free.
+struct KernelCounterCheck {
+  bool available = false;
+  std::uint64_t ns = 0;  // between the two reads of /proc/vmstat
+  std::uint64_t kernel_allocated_pages = 0;
+  std::uint64_t trace_allocated_pages = 0;
+  std::uint64_t kernel_freed_pages = 0;
+  std::uint64_t trace_freed_pages = 0;
+  // Compaction over the same span (mm/compaction.c), which moves pages with no page event.
+  std::uint64_t compact_stall = 0;
+  std::uint64_t compact_success = 0;
+  std::uint64_t compact_fail = 0;
+  std::uint64_t compact_isolated = 0;  // pages isolated by the migration and free scanners
+};
+
 struct Validation {
   bool available = false;
   std::string reason;  // why not available
@@ -84,6 +102,7 @@ struct Validation {
   std::uint64_t free_both_pages = 0;
   std::uint64_t free_only_model_pages = 0;
   std::uint64_t free_only_kernel_pages = 0;
+  KernelCounterCheck kernel_counters;
 };
 
 // One keyframe's validation in a mirror replay: the error over time.
@@ -99,6 +118,10 @@ struct KeyframeCheck {
   bool resynced = false;         // failed, and the model was reseeded from the keyframe's free-page map
 };
 KeyframeCheck keyframe_check(const Validation& v, std::uint64_t ts_ns);
+
+// Available when both snapshots carry /proc/vmstat (traces from 1.3 on) and its counters rose.
+KernelCounterCheck check_kernel_counters(const traces::Snapshot& start, const traces::Snapshot& end,
+                                         std::uint64_t trace_allocated_pages, std::uint64_t trace_freed_pages);
 
 Validation validate_end_state(const allocator::Model& model, const ModelSetup& setup, const traces::TraceHeader& header,
                               const traces::Snapshot& end);
