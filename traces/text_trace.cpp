@@ -237,11 +237,7 @@ class TextParser {
       snap.present = true;
     } else if (name == "start_vmstat" || name == "end_vmstat") {
       if (name == "start_vmstat") require_before_events(name);
-      Snapshot& snap = name == "start_vmstat" ? start_ : end_;
-      for (const auto& [k, v] : key_values(args)) {
-        if (k == "ts") snap.vmstat_ts_ns = number(k, v);
-        else snap.vmstat[std::string(k)] = number(k, v);
-      }
+      vmstat(name == "start_vmstat" ? start_ : end_, args);
     } else if (name == "end_ts") {
       end_.ts_ns = number(name, one());
       end_.present = true;
@@ -254,10 +250,7 @@ class TextParser {
       keyframes_.back().zones.push_back(zone_snapshot(args));
     } else if (name == "keyframe_vmstat") {
       if (keyframes_.empty()) fail("!keyframe_vmstat before any !keyframe_ts");
-      for (const auto& [k, v] : key_values(args)) {
-        if (k == "ts") keyframes_.back().vmstat_ts_ns = number(k, v);
-        else keyframes_.back().vmstat[std::string(k)] = number(k, v);
-      }
+      vmstat(keyframes_.back(), args);
     } else if (name == "keyframe_free") {
       if (keyframes_.empty()) fail("!keyframe_free before any !keyframe_ts");
       for (const auto run : args) keyframes_.back().free_runs.push_back(free_run(run, keyframes_.back()));
@@ -298,6 +291,14 @@ class TextParser {
       header_.start_time_unix_ns = number(name, one());
     } else {
       fail("unknown directive !" + std::string(name));
+    }
+  }
+
+  // ts=NS and the counters of a !start_vmstat, !end_vmstat or !keyframe_vmstat line.
+  void vmstat(Snapshot& snap, std::span<const std::string_view> args) const {
+    for (const auto& [k, v] : key_values(args)) {
+      if (k == "ts") snap.vmstat_ts_ns = number(k, v);
+      else snap.vmstat[std::string(k)] = number(k, v);
     }
   }
 
