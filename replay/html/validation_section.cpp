@@ -3,6 +3,7 @@
 // worst keyframes in a table.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "palette.hpp"
 #include "plot.hpp"
@@ -40,6 +41,24 @@ void end_state_tables(Markup& m, const ReportContext& c) {
     m.put("<p class=\"note\">Page by page against the kernel's free-page map: {} pages free in both, {} free only in "
           "the model, {} free only in the kernel.</p>\n",
           v.free_both_pages, v.free_only_model_pages, v.free_only_kernel_pages);
+  }
+  const replay::KernelCounterCheck& k = v.kernel_counters;
+  if (k.available) {
+    auto diff = [](std::uint64_t kernel, std::uint64_t trace) {
+      return static_cast<std::int64_t>(kernel) - static_cast<std::int64_t>(trace);
+    };
+    m.put("<table class=\"kernel-counters\"><thead><tr><th>over {:.3f} s</th><th>the kernel counted (/proc/vmstat)</th>"
+          "<th>the trace holds</th><th>with no event</th></tr></thead><tbody>\n"
+          "<tr><td>pages allocated</td><td>{}</td><td>{}</td><td>{}</td></tr>\n"
+          "<tr><td>pages freed</td><td>{}</td><td>{}</td><td>{}</td></tr>\n</tbody></table>\n",
+          static_cast<double>(k.ns) / 1e9, k.kernel_allocated_pages, k.trace_allocated_pages,
+          diff(k.kernel_allocated_pages, k.trace_allocated_pages), k.kernel_freed_pages, k.trace_freed_pages,
+          diff(k.kernel_freed_pages, k.trace_freed_pages));
+    m.put("<p class=\"note\">A free always has an event, so the freed pages with no event are the recorder's blind spots "
+          "and unannounced losses. pgalloc also counts alloc_pages_bulk's pages, which have no event, and not the blocks "
+          "direct compaction captured for its caller (negative: the trace holds more). Compaction over the same span: "
+          "{} direct stalls ({} succeeded, {} failed), {} pages isolated.</p>\n",
+          k.compact_stall, k.compact_success, k.compact_fail, k.compact_isolated);
   }
 }
 

@@ -141,6 +141,23 @@ TEST(HtmlReport, AnHourOfEventsGivesABoundedPageWithEveryChart) {
   EXPECT_NE(page.find("time since the start of the trace (s)"), std::string::npos);
 }
 
+// With the kernel's counters in both snapshots, the validation section sets them against the
+// trace's pages: allocated and freed, and the difference.
+TEST(HtmlReport, ValidationShowsTheKernelsCountsAgainstTheTraces) {
+  replay::testing::TempDir dir;
+  std::string text = replay::testing::read_text(replay::testing::case_path("fast_isolation_corrected.txt"));
+  const std::string start_free = "!start_free 0x10400+16 0x10480+16\n";
+  ASSERT_NE(text.find(start_free), std::string::npos);
+  text.insert(text.find(start_free) + start_free.size(), "!start_vmstat ts=600 pgalloc_normal=1000 pgfree=2000\n");
+  text += "!end_vmstat ts=2600 pgalloc_normal=1004 pgfree=2003\n";
+  const Replayed r = replay_like_the_report(replay::testing::trace_from_text(dir, text), 100'000'000);
+  ASSERT_TRUE(r.replay.validation.kernel_counters.available);
+  const std::string page = render_report(r.replay, r.stat);
+  EXPECT_NE(page.find("<tr><td>pages allocated</td><td>4</td><td>0</td><td>4</td></tr>"), std::string::npos);
+  EXPECT_NE(page.find("<tr><td>pages freed</td><td>3</td><td>1</td><td>2</td></tr>"), std::string::npos);
+  EXPECT_EQ(offline_violation(page), "");
+}
+
 // The worst case of every bounded part at once: the most zones charted, full timelines with
 // varying values, thousands of failures, memory maps where no two neighbouring cells look the
 // same, and long names in every breakdown.
