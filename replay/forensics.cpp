@@ -83,6 +83,12 @@ std::int64_t vmstat_drift_pages(std::uint64_t managed_pages, unsigned nr_cpus, u
   return threshold * static_cast<std::int64_t>(nr_cpus);
 }
 
+void FailureLog::append_evidence(FailureCause cause, std::string_view text) {
+  for (FailureRecord& r : records_) {
+    if (r.cause == cause) r.evidence += text;
+  }
+}
+
 void FailureLog::add(const FailureRecord& r) {
   ++total_;
   const std::uint64_t pages = std::uint64_t{1} << (r.order & 63u);

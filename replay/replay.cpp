@@ -1,5 +1,7 @@
 #include "labyrinth/replay/replay.hpp"
 
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <stdexcept>
 #include <unordered_set>
@@ -392,6 +394,15 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
     r.keyframes = std::move(s.keyframe_checks);
     if (r.validation.available && e.seeded_from != SeedSource::StartSnapshot) {
       r.validation.reason = "the model did not start from the kernel's state";
+    }
+    // What the kernel counted and no event showed, known only at the end snapshot.
+    const KernelCounterCheck& k = r.validation.kernel_counters;
+    if (k.available && (k.kernel_allocated_pages > k.trace_allocated_pages || k.kernel_freed_pages > k.trace_freed_pages)) {
+      r.failures.append_evidence(
+          FailureCause::Unexplained,
+          fmt::format("; by the kernel's counters, over the recording {} pages were allocated and {} freed with no event",
+                      k.kernel_allocated_pages > k.trace_allocated_pages ? k.kernel_allocated_pages - k.trace_allocated_pages : 0,
+                      k.kernel_freed_pages > k.trace_freed_pages ? k.kernel_freed_pages - k.trace_freed_pages : 0));
     }
   } else {
     r.validation.reason = "simulate picks its own pages; only mirror is validated against the end snapshot";

@@ -1,12 +1,18 @@
 // labyrinth import as a user runs it: the GFP table it says it used, bad input of every kind
 // (a clear error naming the file and line, a non-zero exit, no output left behind), unknown
 // lines counted with their line numbers, loss markers, stdin, overwriting, SIGINT.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <string>
 #include <thread>
 
 #include "import_test_util.hpp"
@@ -218,19 +224,38 @@ TEST_F(ImportCli, InterruptLeavesNothingBehind) {
             static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  {
-    std::ofstream writer(fifo);  // blocks until the importer opens the FIFO
-    for (int i = 0; i < 20000; ++i) {
-      writer << "  w-1 [000] " << 100 + i << ".000001: mm_page_free: page=0x1 pfn=0x1 order=0\n";
-    }
-    writer.flush();
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the importer now waits for more input
-    ::kill(pid, SIGINT);
+  // Open the FIFO only once the importer has, without blocking: an importer that dies first
+  // (an exec refused for want of memory beside a balloon) must fail the test, not hang it.
+  int fd = -1;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while ((fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+    ASSERT_EQ(errno, ENXIO) << std::strerror(errno);  // ENXIO: no reader yet
     int status = 0;
-    ::waitpid(pid, &status, 0);
-    ASSERT_TRUE(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), 130);
+    if (::waitpid(pid, &status, WNOHANG) == pid) FAIL() << "the importer exited before opening its input: status " << status;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      FAIL() << "the importer did not open its input in 60 s";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  ASSERT_EQ(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK), 0);
+  std::string lines;
+  for (int i = 0; i < 20000; ++i) {
+    lines += "  w-1 [000] " + std::to_string(100 + i) + ".000001: mm_page_free: page=0x1 pfn=0x1 order=0\n";
+  }
+  for (std::size_t at = 0; at < lines.size();) {
+    const ssize_t n = ::write(fd, lines.data() + at, lines.size() - at);
+    ASSERT_GT(n, 0) << std::strerror(errno);
+    at += static_cast<std::size_t>(n);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the importer now waits for more input
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(fd);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
   expect_only({"in.fifo"});
 }
 

@@ -97,6 +97,18 @@ TEST(ReplayMirror, AnUnexplainedFailureNamesTheEvidenceTheTraceLacked) {
   EXPECT_NE(clean.failures.records().front().evidence.find("Before it: no event lost, inconsistent or guessed;"),
             std::string::npos)
       << clean.failures.records().front().evidence;
+
+  // With the kernel's counters at both snapshots, it adds what they saw that no event shows.
+  text = read_text(case_path("unexplained_failure_evidence.txt"));
+  text.insert(text.find("1000 isolate"), "!start_vmstat ts=510 pgalloc_normal=100 pgfree=50\n");
+  text += "!end_ts 3000\n!end_zone node=0 name=Normal buddyinfo=0,0,0,0,0,0,0,0,0,1,0 free=512\n"
+          "!end_vmstat ts=3010 pgalloc_normal=107 pgfree=55\n";
+  const ReplayResult counted = replay_text(text, mirror());
+  ASSERT_EQ(counted.failures.total(), 1u);
+  EXPECT_NE(counted.failures.records().front().evidence.find(
+                "; by the kernel's counters, over the recording 5 pages were allocated and 5 freed with no event"),
+            std::string::npos)
+      << counted.failures.records().front().evidence;
 }
 
 TEST(ReplayMirror, CompactionIsolationAndKeyframeWatermarksAreFollowed) {

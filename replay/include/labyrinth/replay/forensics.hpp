@@ -91,6 +91,8 @@ class FailureLog {
  public:
   explicit FailureLog(std::size_t max_records = 10000) : max_records_(max_records) {}
   void add(const FailureRecord& record);
+  // Adds `text` to the evidence of every kept failure of that cause (what is known only later).
+  void append_evidence(FailureCause cause, std::string_view text);
 
   [[nodiscard]] std::uint64_t total() const { return total_; }
   [[nodiscard]] const std::vector<FailureRecord>& records() const { return records_; }
