@@ -35,25 +35,25 @@ std::optional<unsigned> page_reporting_order(const traces::TraceHeader& header) 
 using Runs = std::vector<std::pair<std::uint64_t, std::uint64_t>>;  // [first, second), sorted
 
 // The ranges free in one map and not the other, in pfn order; counts them all, keeps the first
-// kFreeMapDifferencesKept.
+// kFreeMapDifferencesKept. Both lists are sorted and disjoint, so their edges merge in one pass.
 void free_map_differences(const Runs& mine, const Runs& theirs, ZoneValidation& z) {
-  std::vector<std::pair<std::uint64_t, int>> edges;  // pfn, change of (in mine, in theirs) as +-1, +-2
-  edges.reserve(2 * (mine.size() + theirs.size()));
-  for (const auto& r : mine) edges.insert(edges.end(), {{r.first, 1}, {r.second, -1}});
-  for (const auto& r : theirs) edges.insert(edges.end(), {{r.first, 2}, {r.second, -2}});
-  std::sort(edges.begin(), edges.end());
-  int state = 0;  // bit 0: free in the model, bit 1: free in the kernel
+  // Edge k of a list: the start of run k/2 (even k) or its end (odd k).
+  auto edge = [](const Runs& runs, std::size_t k) { return k % 2 == 0 ? runs[k / 2].first : runs[k / 2].second; };
+  std::size_t a = 0, b = 0;  // next edge of mine, of theirs
+  int state = 0;             // bit 0: free in the model, bit 1: free in the kernel
   std::uint64_t since = 0;
-  for (std::size_t i = 0; i < edges.size();) {
-    const std::uint64_t pfn = edges[i].first;
+  while (a < 2 * mine.size() || b < 2 * theirs.size()) {
+    const std::uint64_t pfn = std::min(a < 2 * mine.size() ? edge(mine, a) : ~std::uint64_t{0},
+                                       b < 2 * theirs.size() ? edge(theirs, b) : ~std::uint64_t{0});
     int next = state;
-    for (; i < edges.size() && edges[i].first == pfn; ++i) next += edges[i].second;
-    const bool was_one_only = state == 1 || state == 2;
-    if (next != state && was_one_only && pfn > since) {
+    for (; a < 2 * mine.size() && edge(mine, a) == pfn; ++a) next ^= 1;
+    for (; b < 2 * theirs.size() && edge(theirs, b) == pfn; ++b) next ^= 2;
+    if (next == state) continue;  // one run ends where the next begins
+    if ((state == 1 || state == 2) && pfn > since) {
       ++z.free_map_difference_ranges;
       if (z.free_map_differences.size() < kFreeMapDifferencesKept) z.free_map_differences.push_back({since, pfn - since, state == 1});
     }
-    if (next != state) since = pfn;
+    since = pfn;
     state = next;
   }
 }
