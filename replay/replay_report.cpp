@@ -365,9 +365,10 @@ void print_kernel_counters(std::FILE* out, const KernelCounterCheck& c) {
   };
   constexpr const char* kApart = "the counters are read microseconds after buddyinfo";
   row("allocated", c.kernel_allocated_pages, c.trace_allocated_pages,
-      "alloc_pages_bulk's pages from per-CPU lists, tasks no BPF program runs in, lost events",
+      "alloc_pages_bulk's pages, allocations no tracepoint reports, tasks no BPF program runs in, lost events",
       c.compact_success != 0 ? "blocks direct compaction captured for its caller, which pgalloc does not count" : kApart);
-  row("freed", c.kernel_freed_pages, c.trace_freed_pages, "tasks no BPF program runs in, lost events", kApart);
+  row("freed", c.kernel_freed_pages, c.trace_freed_pages,
+      "frees no tracepoint reports, tasks no BPF program runs in, lost events", kApart);
   if (c.compact_stall != 0 || c.compact_isolated != 0) {
     fmt::print(out, "    compaction: {} direct stalls ({} succeeded, {} failed), {} pages isolated by its two scanners\n",
                c.compact_stall, c.compact_success, c.compact_fail, c.compact_isolated);

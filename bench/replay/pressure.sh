@@ -51,7 +51,8 @@ for i in range(1, runs + 1):
     quality = {q["name"]: q["value"] for q in d["data_quality"]}
     bad = {q["name"]: q["value"] for q in d["data_quality"] if q["severity"] != "info" and q["value"]}
     # Frees the kernel counted (/proc/vmstat pgfree) with no event in the trace: losses no
-    # counter announces (PID 1's agent on this VM runs no BPF program).
+    # counter announces (PID 1's agent on this VM runs no BPF program) and frees no tracepoint
+    # reports at all.
     kc = v.get("kernel_counters") or {}
     unseen = kc.get("untraced_freed_pages", "-")
     totals["unseen"] = totals.get("unseen", 0) + (unseen if isinstance(unseen, int) else 0)

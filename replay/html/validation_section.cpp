@@ -54,8 +54,8 @@ void end_state_tables(Markup& m, const ReportContext& c) {
           static_cast<double>(k.ns) / 1e9, k.kernel_allocated_pages, k.trace_allocated_pages,
           diff(k.kernel_allocated_pages, k.trace_allocated_pages), k.kernel_freed_pages, k.trace_freed_pages,
           diff(k.kernel_freed_pages, k.trace_freed_pages));
-    m.put("<p class=\"note\">A free always has an event, so the freed pages with no event are the recorder's blind spots "
-          "and unannounced losses. pgalloc also counts alloc_pages_bulk's pages, which have no event, and not the blocks "
+    m.put("<p class=\"note\">Freed pages with no event are the recorder's blind spots, unannounced losses and frees no "
+          "tracepoint reports. pgalloc also counts alloc_pages_bulk's pages, which have no event, and not the blocks "
           "direct compaction captured for its caller (negative: the trace holds more). Compaction over the same span: "
           "{} direct stalls ({} succeeded, {} failed), {} pages isolated.</p>\n",
           k.compact_stall, k.compact_success, k.compact_fail, k.compact_isolated);
