@@ -71,6 +71,8 @@ struct Replayer::Impl {
   // free-page map's scan, so that it can tell which pages moved between buddyinfo and the map.
   bool holding_after_end = false;
   detail::HeldEvents held_after_end;
+  // The trace's pages between the snapshots' two reads of /proc/vmstat (KernelCounterCheck).
+  std::uint64_t counted_allocated_pages = 0, counted_freed_pages = 0;
   PageblockMap start_map, end_map;
 
   Impl(const traces::TraceHeader& h, const traces::Snapshot& s, const traces::Snapshot& e, ReplayOptions o)
@@ -189,7 +191,7 @@ struct Replayer::Impl {
       const auto cut = std::upper_bound(events.begin(), events.end(), at,
                                         [](std::uint64_t ts, const traces::PageEvent& e) { return ts < e.ts_ns; });
       const std::span<const traces::PageEvent> before = events.first(static_cast<std::size_t>(cut - events.begin()));
-      if (!before.empty()) engine->apply(before);
+      if (!before.empty()) apply_counted(before);
       events = events.subspan(before.size());
       if (keyframe) {
         at_keyframe(next_keyframe++);
@@ -203,7 +205,32 @@ struct Replayer::Impl {
     }
     if (events.empty()) return;
     if (!validate_at_end) after_end += events.size();
-    engine->apply(events);
+    apply_counted(events);
+  }
+
+  // engine->apply, counting mirror's pages of the events between the two reads of /proc/vmstat:
+  // the kernel's counts cover that span, not the snapshots' (buddyinfo is read first).
+  void apply_counted(std::span<const traces::PageEvent> events) {
+    const std::uint64_t from = start.vmstat_ts_ns, to = end.vmstat_ts_ns;
+    if (options.mode != ReplayMode::Mirror || events.empty() || from == 0 || to <= from || events.back().ts_ns < from ||
+        events.front().ts_ns > to) {
+      engine->apply(events);
+      return;
+    }
+    const auto after = [&events](std::uint64_t ts) {
+      return static_cast<std::size_t>(
+          std::upper_bound(events.begin(), events.end(), ts,
+                           [](std::uint64_t t, const traces::PageEvent& e) { return t < e.ts_ns; }) -
+          events.begin());
+    };
+    const std::size_t first = after(from - 1);  // the first at or after `from`
+    const std::size_t last = after(to);         // past the last at or before `to`
+    if (first > 0) engine->apply(events.first(first));
+    const std::uint64_t allocated = engine->counters.allocated_pages, freed = engine->counters.freed_pages;
+    engine->apply(events.subspan(first, last - first));
+    counted_allocated_pages += engine->counters.allocated_pages - allocated;
+    counted_freed_pages += engine->counters.freed_pages - freed;
+    if (last < events.size()) engine->apply(events.subspan(last));
   }
 
   // Whether the free-page map's blocks, per zone and order, are within the end validation's
@@ -262,15 +289,13 @@ struct Replayer::Impl {
     const std::vector<std::span<const traces::PageEvent>> held = held_after_end.spans();
     validate(held);
     after_end += held_after_end.size();
-    for (const auto events : held) engine->apply(events);
+    for (const auto events : held) apply_counted(events);
     held_after_end.clear();
   }
 
   void validate(std::span<const std::span<const traces::PageEvent>> later = {}) {
     engine->settle_at_snapshot(end, later);
     validation = validate_end_state(engine->model, engine->setup, header, end);
-    validation.kernel_counters =
-        check_kernel_counters(start, end, engine->counters.allocated_pages, engine->counters.freed_pages);
     validate_at_end = false;
     capture_map(end_map, end.ts_ns);
   }
@@ -395,7 +420,11 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
     if (r.validation.available && e.seeded_from != SeedSource::StartSnapshot) {
       r.validation.reason = "the model did not start from the kernel's state";
     }
-    // What the kernel counted and no event showed, known only at the end snapshot.
+    // What the kernel counted and no event showed, known once the events after the end
+    // snapshot's vmstat read are in.
+    if (r.validation.available) {
+      r.validation.kernel_counters = check_kernel_counters(s.start, s.end, s.counted_allocated_pages, s.counted_freed_pages);
+    }
     const KernelCounterCheck& k = r.validation.kernel_counters;
     if (k.available && (k.kernel_allocated_pages > k.trace_allocated_pages || k.kernel_freed_pages > k.trace_freed_pages)) {
       r.failures.append_evidence(
