@@ -36,6 +36,7 @@ int run_stat(const StatOptions& options) {
   const replay::FoldedCount folded_count = replay::parse_folded_count(options.folded_by).value();
   auto reader = open_trace_or_exit(options.input, traces::TraceReader::ReadAhead::Blocks);
   replay::PageStats stats(reader->header());
+  stats.count_between(reader->start_snapshot(), reader->end_snapshot());
   // Events in batches that stay in L1 between the decoder and the tallies (a whole chunk
   // is megabytes of decoded events); stat does not depend on where a span ends.
   reader->set_batch_events(256);

@@ -205,9 +205,32 @@ void PageStats::start_free_run(const PageEvent& e, std::uint64_t who, std::uint6
 
 void PageStats::add(const PageEvent& e) { add(std::span<const PageEvent>(&e, 1)); }
 
+void PageStats::count_between(const traces::Snapshot& start, const traces::Snapshot& end) {
+  if (start.vmstat.empty() || end.vmstat.empty() || end.vmstat_ts_ns <= start.vmstat_ts_ns) return;
+  // The counters and when they were read; not the snapshots' free maps.
+  for (auto [from, to] : {std::pair{&start, &counter_start_}, std::pair{&end, &counter_end_}}) {
+    to->present = true;
+    to->vmstat_ts_ns = from->vmstat_ts_ns;
+    to->vmstat = from->vmstat;
+  }
+}
+
+void PageStats::count_outside(std::span<const PageEvent> events) {
+  for (const PageEvent& e : events) {
+    if (e.ts_ns >= counter_start_.vmstat_ts_ns && e.ts_ns <= counter_end_.vmstat_ts_ns) continue;
+    const std::uint64_t pages = std::uint64_t{1} << (e.order & (kOrders - 1));
+    if (e.kind == EventKind::Alloc && e.pfn != traces::kFailedPfn) outside_allocated_pages_ += pages;
+    if (e.kind == EventKind::Free) outside_freed_pages_ += pages;
+  }
+}
+
 void PageStats::add(std::span<const PageEvent> events, bool in_time_order) {
   if (events.empty()) return;
   note_times(events, in_time_order);
+  if (counter_end_.present && (!in_time_order || events.front().ts_ns < counter_start_.vmstat_ts_ns ||
+                               events.back().ts_ns > counter_end_.vmstat_ts_ns)) {
+    count_outside(events);
+  }
   // The live bitmap is larger than L2 and pfns jump around it: ask for the word of an
   // event a few places ahead so that it is in cache when its turn comes.
   constexpr std::size_t kAhead = 8;
@@ -343,6 +366,10 @@ StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_
   r.alloc_only += live_dense_ + live_sparse_.size();
 
   add_capture_quality(r.quality, r);
+  if (counter_end_.present) {
+    r.kernel_counters = check_kernel_counters(counter_start_, counter_end_, r.total.pages - outside_allocated_pages_,
+                                              r.total.freed_pages - outside_freed_pages_);
+  }
 
   for (unsigned order = 0; order < kOrders; ++order) {
     for (int t = 0; t < kTypes; ++t) {

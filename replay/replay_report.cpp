@@ -330,51 +330,6 @@ void print_keyframes(std::FILE* out, const ReplayResult& r) {
   fmt::print(out, "\n");
 }
 
-ordered_json kernel_counters_json(const KernelCounterCheck& c) {
-  if (!c.available) return nullptr;
-  auto signed_diff = [](std::uint64_t kernel, std::uint64_t trace) {
-    return static_cast<std::int64_t>(kernel) - static_cast<std::int64_t>(trace);
-  };
-  return ordered_json{{"seconds", static_cast<double>(c.ns) / 1e9},
-                      {"kernel_allocated_pages", c.kernel_allocated_pages},
-                      {"trace_allocated_pages", c.trace_allocated_pages},
-                      {"untraced_allocated_pages", signed_diff(c.kernel_allocated_pages, c.trace_allocated_pages)},
-                      {"kernel_freed_pages", c.kernel_freed_pages},
-                      {"trace_freed_pages", c.trace_freed_pages},
-                      {"untraced_freed_pages", signed_diff(c.kernel_freed_pages, c.trace_freed_pages)},
-                      {"compact_stall", c.compact_stall},
-                      {"compact_success", c.compact_success},
-                      {"compact_fail", c.compact_fail},
-                      {"compact_isolated", c.compact_isolated}};
-}
-
-// The kernel's counts against the trace's: what moved with no event, and compaction beside it.
-void print_kernel_counters(std::FILE* out, const KernelCounterCheck& c) {
-  if (!c.available) return;
-  fmt::print(out, "  kernel counters (/proc/vmstat over {:.3f} s) against the trace's events:\n", static_cast<double>(c.ns) / 1e9);
-  auto row = [out](const char* what, std::uint64_t kernel, std::uint64_t trace, const char* fewer, const char* more) {
-    const auto diff = static_cast<std::int64_t>(kernel) - static_cast<std::int64_t>(trace);
-    fmt::print(out, "    pages {:<10} kernel {:>12}  trace {:>12}  ", what, kernel, trace);
-    if (diff > 0) {
-      fmt::print(out, "{} with no event ({})\n", diff, fewer);
-    } else if (diff < 0) {
-      fmt::print(out, "{} more in the trace ({})\n", -diff, more);
-    } else {
-      fmt::print(out, "all traced\n");
-    }
-  };
-  constexpr const char* kApart = "the counters are read microseconds after buddyinfo";
-  row("allocated", c.kernel_allocated_pages, c.trace_allocated_pages,
-      "alloc_pages_bulk's pages, allocations no tracepoint reports, tasks no BPF program runs in, lost events",
-      c.compact_success != 0 ? "blocks direct compaction captured for its caller, which pgalloc does not count" : kApart);
-  row("freed", c.kernel_freed_pages, c.trace_freed_pages,
-      "frees no tracepoint reports, tasks no BPF program runs in, lost events", kApart);
-  if (c.compact_stall != 0 || c.compact_isolated != 0) {
-    fmt::print(out, "    compaction: {} direct stalls ({} succeeded, {} failed), {} pages isolated by its two scanners\n",
-               c.compact_stall, c.compact_success, c.compact_fail, c.compact_isolated);
-  }
-}
-
 ordered_json validation_json(const ReplayResult& r) {
   const Validation& v = r.validation;
   ordered_json out{{"available", v.available}, {"reason", v.reason.empty() ? ordered_json(nullptr) : ordered_json(v.reason)}};
@@ -656,7 +611,7 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
       }
       fmt::print(out, "  => {} (orders with >= {} blocks within 5%: {})\n", v.passed ? "PASS" : "FAIL", kOrderMinBlocks,
                  v.orders_within ? "yes" : "no");
-      print_kernel_counters(out, v.kernel_counters);
+      print_kernel_counters(out, v.kernel_counters, "  ");
     }
     print_keyframes(out, r);
   }

@@ -94,6 +94,7 @@ ordered_json stat_to_json(const StatResult& r) {
                                  {"by_gfp", rows_json(r.failures_by_gfp, ps, "gfp")},
                                  {"by_context", rows_json(r.failures_by_context, ps, "context")},
                                  {"by_process", rows_json(r.failures_by_process, ps, "process")}};
+  doc["kernel_counters"] = kernel_counters_json(r.kernel_counters);
   doc["data_quality"] = data_quality_json(r.quality);
   return doc;
 }
@@ -138,6 +139,7 @@ void print_stat_text(std::FILE* out, const StatResult& r) {
   fmt::print(out, "  {} events over {} ({} .. {} ns){}\n", r.events, format_duration_ns(duration), r.first_ts_ns,
              r.last_ts_ns, r.complete ? "" : "  [INCOMPLETE]");
   if (!r.damage.empty()) fmt::print(out, "  damage: {}\n", r.damage);
+  print_kernel_counters(out, r.kernel_counters, "  ");
 
   fmt::print(out, "\nSummary\n");
   fmt::print(out, "  allocations       {:>12}  {:>12}\n", r.total.allocations, format_bytes(r.total.pages * ps));

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 
@@ -14,7 +16,7 @@ namespace {
 
 class StatOnText : public ::testing::Test {
  protected:
-  StatResult run(const std::string& text) {
+  StatResult run(const std::string& text, bool in_time_order = false) {
     const auto dir = std::filesystem::temp_directory_path() / ("laby-stat-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     const std::string path = (dir / "t.trace").string();
@@ -23,8 +25,9 @@ class StatOnText : public ::testing::Test {
     traces::convert_text_to_trace(in, "case.txt", path);
     traces::TraceReader reader(path);
     PageStats stats(reader.header());
+    stats.count_between(reader.start_snapshot(), reader.end_snapshot());
     std::span<const traces::PageEvent> chunk;
-    while (reader.next(chunk)) stats.add(chunk);
+    while (reader.next(chunk)) stats.add(chunk, in_time_order);
     StatResult r = stats.finish(reader, 0);
     std::filesystem::remove_all(dir);
     return r;
@@ -34,6 +37,49 @@ class StatOnText : public ::testing::Test {
 constexpr const char* kHeader = R"(!cpus 2
 !zone node=0 name=Normal start_pfn=0x1000 spanned=4096 managed=4096 min=128 low=160 high=192
 )";
+
+// The kernel's counts (/proc/vmstat at the snapshots) against the trace's pages between the
+// two reads of it; events before and after them are left out, spans in time order or not.
+TEST_F(StatOnText, ComparesTheKernelsCountersWithTheTracesPagesBetweenTheirReads) {
+  const std::string text = std::string(kHeader) + R"(!start_ts 100
+!start_zone node=0 name=Normal buddyinfo=0 free=4096
+!start_vmstat ts=150 pgalloc_normal=1000 pgalloc_dma32=5 pgfree=2000 compact_stall=2 compact_isolated=7
+120 alloc pfn=0x1000 order=3 mt=1 gfp=GFP_KERNEL cpu=0 pid=10 comm=a ctx=task
+200 alloc pfn=0x1010 order=2 mt=0 gfp=GFP_KERNEL cpu=0 pid=10 comm=a ctx=task
+300 alloc pfn=failed order=3 mt=0 gfp=GFP_ATOMIC cpu=1 pid=0 comm=swapper/1 ctx=softirq
+400 free pfn=0x1010 order=2 cpu=0 pid=10 comm=a ctx=task
+950 free pfn=0x1000 order=3 cpu=0 pid=10 comm=a ctx=task
+!end_ts 800
+!end_zone node=0 name=Normal buddyinfo=0 free=4096
+!end_vmstat ts=900 pgalloc_normal=1007 pgalloc_dma32=5 pgfree=2004 compact_stall=3 compact_isolated=7
+)";
+  for (const bool in_time_order : {false, true}) {
+    const KernelCounterCheck c = run(text, in_time_order).kernel_counters;
+    ASSERT_TRUE(c.available);
+    EXPECT_EQ(c.ns, 750u);
+    EXPECT_EQ(c.kernel_allocated_pages, 7u);
+    EXPECT_EQ(c.trace_allocated_pages, 4u);  // the order-3 at 120 came before the first read
+    EXPECT_EQ(c.kernel_freed_pages, 4u);
+    EXPECT_EQ(c.trace_freed_pages, 4u);  // the order-3 free at 950 came after the second
+    EXPECT_EQ(c.compact_stall, 1u);
+    EXPECT_EQ(c.compact_isolated, 0u);
+  }
+  std::string text_out;
+  {
+    char* buf = nullptr;
+    std::size_t len = 0;
+    std::FILE* f = ::open_memstream(&buf, &len);
+    print_stat_text(f, run(text));
+    std::fclose(f);
+    text_out.assign(buf, len);
+    std::free(buf);
+  }
+  EXPECT_NE(text_out.find("pages allocated  kernel            7  trace            4  3 with no event"), std::string::npos)
+      << text_out;
+  EXPECT_NE(text_out.find("pages freed      kernel            4  trace            4  all traced"), std::string::npos)
+      << text_out;
+  EXPECT_TRUE(stat_to_json(run(std::string(kHeader) + "100 free pfn=0x1000 order=0 cpu=0 pid=1\n"))["kernel_counters"].is_null());
+}
 
 TEST_F(StatOnText, CountsTotalsPagesAndMatchesAllocationsToFrees) {
   const StatResult r = run(std::string(kHeader) + R"(

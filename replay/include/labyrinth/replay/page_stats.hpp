@@ -13,6 +13,7 @@
 #include "labyrinth/replay/capture.hpp"
 #include "labyrinth/replay/data_quality.hpp"
 #include "labyrinth/replay/failure_class.hpp"
+#include "labyrinth/replay/validation.hpp"
 #include "labyrinth/traces/page_event.hpp"
 #include "labyrinth/traces/trace_metadata.hpp"
 
@@ -68,6 +69,7 @@ struct StatResult : CaptureDescription {
   std::vector<std::pair<std::uint32_t, Tally>> by_stack_id;  // sorted by id
   Tally without_stack;  // events that carry no stack id
   DataQualityCounters quality;
+  KernelCounterCheck kernel_counters;  // the kernel's counts against the trace's (see count_between)
 };
 
 class PageStats {
@@ -80,6 +82,9 @@ class PageStats {
   // in_time_order: the reader found the events in time order (TraceReader::in_time_order), so
   // their times need not be checked one by one.
   void add(std::span<const traces::PageEvent> events, bool in_time_order = false);
+  // Also counts the pages allocated and freed between the snapshots' reads of /proc/vmstat,
+  // for StatResult::kernel_counters (a no-op when either snapshot lacks them). Before add().
+  void count_between(const traces::Snapshot& start, const traces::Snapshot& end);
   // Reads names, stacks, losses and damage from the reader (after its last chunk). Call
   // sites are grouped by `callsite_depth` frames (see callsite.hpp).
   [[nodiscard]] StatResult finish(const traces::TraceReader& reader, std::size_t top_n, unsigned callsite_depth = 1);
@@ -158,6 +163,11 @@ class PageStats {
   std::unordered_map<std::uint64_t, std::uint8_t> live_sparse_;  // pfn -> order
 
   StatResult r_;
+  // count_between: the span, and the pages of events outside it (only the spans at the edges
+  // of the capture are looked at event by event).
+  traces::Snapshot counter_start_, counter_end_;
+  std::uint64_t outside_allocated_pages_ = 0, outside_freed_pages_ = 0;
+  void count_outside(std::span<const traces::PageEvent> events);
   std::uint64_t prev_ts_ = 0;
 };
 

@@ -5,9 +5,11 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "labyrinth/replay/data_quality.hpp"
 #include "labyrinth/replay/missing_attach_points.hpp"
+#include "labyrinth/replay/validation.hpp"
 #include "labyrinth/traces/trace_metadata.hpp"
 
 namespace labyrinth::replay {
@@ -24,6 +26,10 @@ nlohmann::ordered_json data_quality_json(const DataQualityCounters& quality);
 // missing_attach_points each one with its reason and cost.
 void print_data_quality(std::FILE* out, const DataQualityCounters& quality,
                         const std::vector<MissingAttachPoint>& missing);
+// The kernel's counts (/proc/vmstat) against the trace's: replay's validation and stat's
+// capture. The JSON is null when the trace lacks them.
+nlohmann::ordered_json kernel_counters_json(const KernelCounterCheck& check);
+void print_kernel_counters(std::FILE* out, const KernelCounterCheck& check, std::string_view indent);
 std::string format_duration_ns(std::uint64_t ns);
 std::string format_bytes(std::uint64_t bytes);
 

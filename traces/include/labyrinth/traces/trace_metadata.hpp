@@ -74,7 +74,7 @@ struct Snapshot {
   std::uint64_t kpageflags_scan_ns = 0;    // how long the scan took (it is not atomic)
   // A keyframe whose free-page map stays in the file until asked for (TraceReader::keyframe_free_map).
   bool free_map_in_file = false;
-  // /proc/vmstat at the start and end snapshots (not keyframes): the kernel's own counts of the
+  // /proc/vmstat in the start and end snapshots (and keyframes with a free map): the kernel's own counts of the
   // pages it allocated and freed (pgalloc_*, pgfree) and of compaction, to measure what no event
   // shows. Empty in traces older than format 1.3 and in imports.
   std::uint64_t vmstat_ts_ns = 0;
