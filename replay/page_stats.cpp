@@ -207,17 +207,13 @@ void PageStats::add(const PageEvent& e) { add(std::span<const PageEvent>(&e, 1))
 
 void PageStats::count_between(const traces::Snapshot& start, const traces::Snapshot& end) {
   if (start.vmstat.empty() || end.vmstat.empty() || end.vmstat_ts_ns <= start.vmstat_ts_ns) return;
-  // The counters and when they were read; not the snapshots' free maps.
-  for (auto [from, to] : {std::pair{&start, &counter_start_}, std::pair{&end, &counter_end_}}) {
-    to->present = true;
-    to->vmstat_ts_ns = from->vmstat_ts_ns;
-    to->vmstat = from->vmstat;
-  }
+  counted_from_ns_ = start.vmstat_ts_ns;
+  counted_to_ns_ = end.vmstat_ts_ns;
 }
 
 void PageStats::count_outside(std::span<const PageEvent> events) {
   for (const PageEvent& e : events) {
-    if (e.ts_ns >= counter_start_.vmstat_ts_ns && e.ts_ns <= counter_end_.vmstat_ts_ns) continue;
+    if (e.ts_ns >= counted_from_ns_ && e.ts_ns <= counted_to_ns_) continue;
     const std::uint64_t pages = std::uint64_t{1} << (e.order & (kOrders - 1));
     if (e.kind == EventKind::Alloc && e.pfn != traces::kFailedPfn) outside_allocated_pages_ += pages;
     if (e.kind == EventKind::Free) outside_freed_pages_ += pages;
@@ -227,8 +223,8 @@ void PageStats::count_outside(std::span<const PageEvent> events) {
 void PageStats::add(std::span<const PageEvent> events, bool in_time_order) {
   if (events.empty()) return;
   note_times(events, in_time_order);
-  if (counter_end_.present && (!in_time_order || events.front().ts_ns < counter_start_.vmstat_ts_ns ||
-                               events.back().ts_ns > counter_end_.vmstat_ts_ns)) {
+  if (counted_to_ns_ != 0 &&
+      (!in_time_order || events.front().ts_ns < counted_from_ns_ || events.back().ts_ns > counted_to_ns_)) {
     count_outside(events);
   }
   // The live bitmap is larger than L2 and pfns jump around it: ask for the word of an
@@ -366,8 +362,9 @@ StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_
   r.alloc_only += live_dense_ + live_sparse_.size();
 
   add_capture_quality(r.quality, r);
-  if (counter_end_.present) {
-    r.kernel_counters = check_kernel_counters(counter_start_, counter_end_, r.total.pages - outside_allocated_pages_,
+  if (counted_to_ns_ != 0) {
+    r.kernel_counters = check_kernel_counters(reader.start_snapshot(), reader.end_snapshot(),
+                                              r.total.pages - outside_allocated_pages_,
                                               r.total.freed_pages - outside_freed_pages_);
   }
 

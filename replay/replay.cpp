@@ -426,12 +426,11 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
       r.validation.kernel_counters = check_kernel_counters(s.start, s.end, s.counted_allocated_pages, s.counted_freed_pages);
     }
     const KernelCounterCheck& k = r.validation.kernel_counters;
-    if (k.available && (k.kernel_allocated_pages > k.trace_allocated_pages || k.kernel_freed_pages > k.trace_freed_pages)) {
+    if (k.available && (k.untraced_allocated_pages() > 0 || k.untraced_freed_pages() > 0)) {
       r.failures.append_evidence(
           FailureCause::Unexplained,
           fmt::format("; by the kernel's counters, over the recording {} pages were allocated and {} freed with no event",
-                      k.kernel_allocated_pages > k.trace_allocated_pages ? k.kernel_allocated_pages - k.trace_allocated_pages : 0,
-                      k.kernel_freed_pages > k.trace_freed_pages ? k.kernel_freed_pages - k.trace_freed_pages : 0));
+                      std::max<std::int64_t>(k.untraced_allocated_pages(), 0), std::max<std::int64_t>(k.untraced_freed_pages(), 0)));
     }
   } else {
     r.validation.reason = "simulate picks its own pages; only mirror is validated against the end snapshot";

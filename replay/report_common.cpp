@@ -73,27 +73,24 @@ std::string format_bytes(std::uint64_t bytes) {
 
 nlohmann::ordered_json kernel_counters_json(const KernelCounterCheck& c) {
   if (!c.available) return nullptr;
-  auto signed_diff = [](std::uint64_t kernel, std::uint64_t trace) {
-    return static_cast<std::int64_t>(kernel) - static_cast<std::int64_t>(trace);
-  };
   return nlohmann::ordered_json{{"seconds", static_cast<double>(c.ns) / 1e9},
                                 {"kernel_allocated_pages", c.kernel_allocated_pages},
-                      {"trace_allocated_pages", c.trace_allocated_pages},
-                      {"untraced_allocated_pages", signed_diff(c.kernel_allocated_pages, c.trace_allocated_pages)},
-                      {"kernel_freed_pages", c.kernel_freed_pages},
-                      {"trace_freed_pages", c.trace_freed_pages},
-                      {"untraced_freed_pages", signed_diff(c.kernel_freed_pages, c.trace_freed_pages)},
-                      {"compact_stall", c.compact_stall},
-                      {"compact_success", c.compact_success},
-                      {"compact_fail", c.compact_fail},
-                      {"compact_isolated", c.compact_isolated}};
+                                {"trace_allocated_pages", c.trace_allocated_pages},
+                                {"untraced_allocated_pages", c.untraced_allocated_pages()},
+                                {"kernel_freed_pages", c.kernel_freed_pages},
+                                {"trace_freed_pages", c.trace_freed_pages},
+                                {"untraced_freed_pages", c.untraced_freed_pages()},
+                                {"compact_stall", c.compact_stall},
+                                {"compact_success", c.compact_success},
+                                {"compact_fail", c.compact_fail},
+                                {"compact_isolated", c.compact_isolated}};
 }
 
 void print_kernel_counters(std::FILE* out, const KernelCounterCheck& c, std::string_view indent) {
   if (!c.available) return;
   fmt::print(out, "{}kernel counters (/proc/vmstat over {:.3f} s) against the trace's events:\n", indent, static_cast<double>(c.ns) / 1e9);
-  auto row = [out, indent](const char* what, std::uint64_t kernel, std::uint64_t trace, const char* fewer, const char* more) {
-    const auto diff = static_cast<std::int64_t>(kernel) - static_cast<std::int64_t>(trace);
+  auto row = [out, indent](const char* what, std::uint64_t kernel, std::uint64_t trace, std::int64_t diff,
+                           const char* fewer, const char* more) {
     fmt::print(out, "{}  pages {:<10} kernel {:>12}  trace {:>12}  ", indent, what, kernel, trace);
     if (diff > 0) {
       fmt::print(out, "{} with no event ({})\n", diff, fewer);
@@ -104,10 +101,10 @@ void print_kernel_counters(std::FILE* out, const KernelCounterCheck& c, std::str
     }
   };
   constexpr const char* kApart = "events while the counters were read";
-  row("allocated", c.kernel_allocated_pages, c.trace_allocated_pages,
+  row("allocated", c.kernel_allocated_pages, c.trace_allocated_pages, c.untraced_allocated_pages(),
       "alloc_pages_bulk's pages, allocations no tracepoint reports, tasks no BPF program runs in, lost events",
       c.compact_success != 0 ? "blocks direct compaction captured for its caller, which pgalloc does not count" : kApart);
-  row("freed", c.kernel_freed_pages, c.trace_freed_pages,
+  row("freed", c.kernel_freed_pages, c.trace_freed_pages, c.untraced_freed_pages(),
       "frees no tracepoint reports, tasks no BPF program runs in, lost events", kApart);
   if (c.compact_stall != 0 || c.compact_isolated != 0) {
     fmt::print(out, "{}  compaction: {} direct stalls ({} succeeded, {} failed), {} pages isolated by its two scanners\n",

@@ -34,9 +34,10 @@ std::optional<unsigned> page_reporting_order(const traces::TraceHeader& header) 
 
 using Runs = std::vector<std::pair<std::uint64_t, std::uint64_t>>;  // [first, second), sorted
 
-// The ranges free in one map and not the other, in pfn order; counts them all, keeps the first
-// kFreeMapDifferencesKept. Both lists are sorted and disjoint, so their edges merge in one pass.
-void free_map_differences(const Runs& mine, const Runs& theirs, ZoneValidation& z) {
+// Page by page: the pages free in both maps, in one only, and the ranges free in one only (all
+// counted, the first kFreeMapDifferencesKept kept). Both lists are sorted and disjoint, so their
+// edges merge in one pass.
+void compare_free_maps(const Runs& mine, const Runs& theirs, ZoneValidation& z) {
   // Edge k of a list: the start of run k/2 (even k) or its end (odd k).
   auto edge = [](const Runs& runs, std::size_t k) { return k % 2 == 0 ? runs[k / 2].first : runs[k / 2].second; };
   std::size_t a = 0, b = 0;  // next edge of mine, of theirs
@@ -49,9 +50,13 @@ void free_map_differences(const Runs& mine, const Runs& theirs, ZoneValidation& 
     for (; a < 2 * mine.size() && edge(mine, a) == pfn; ++a) next ^= 1;
     for (; b < 2 * theirs.size() && edge(theirs, b) == pfn; ++b) next ^= 2;
     if (next == state) continue;  // one run ends where the next begins
-    if ((state == 1 || state == 2) && pfn > since) {
+    const std::uint64_t pages = pfn - since;
+    if (state == 3) z.free_both_pages += pages;
+    if (state == 1) z.free_only_model_pages += pages;
+    if (state == 2) z.free_only_kernel_pages += pages;
+    if ((state == 1 || state == 2) && pages != 0) {
       ++z.free_map_difference_ranges;
-      if (z.free_map_differences.size() < kFreeMapDifferencesKept) z.free_map_differences.push_back({since, pfn - since, state == 1});
+      if (z.free_map_differences.size() < kFreeMapDifferencesKept) z.free_map_differences.push_back({since, pages, state == 1});
     }
     since = pfn;
     state = next;
@@ -166,33 +171,13 @@ Validation validate_end_state(const allocator::Model& model, const ModelSetup& s
       const std::uint64_t lo = hz.start_pfn;
       const std::uint64_t hi = hz.start_pfn + hz.spanned_pages;
       const auto mine = model_free_runs(model, static_cast<std::uint16_t>(mz));
-      std::vector<std::pair<std::uint64_t, std::uint64_t>> theirs;
-      std::uint64_t theirs_pages = 0, mine_pages = 0;
+      Runs theirs;
       for (const auto& r : end.free_runs) {
         const std::uint64_t a = std::max(lo, r.start_pfn);
         const std::uint64_t b = std::min(hi, r.start_pfn + r.pages);
-        if (a < b) {
-          theirs.emplace_back(a, b);
-          theirs_pages += b - a;
-        }
+        if (a < b) theirs.emplace_back(a, b);
       }
-      for (const auto& r : mine) mine_pages += r.second - r.first;
-      std::uint64_t both = 0;
-      std::size_t i = 0, j = 0;
-      while (i < mine.size() && j < theirs.size()) {
-        const std::uint64_t a = std::max(mine[i].first, theirs[j].first);
-        const std::uint64_t b = std::min(mine[i].second, theirs[j].second);
-        if (a < b) both += b - a;
-        if (mine[i].second < theirs[j].second) {
-          ++i;
-        } else {
-          ++j;
-        }
-      }
-      z.free_both_pages = both;
-      z.free_only_model_pages = mine_pages - both;
-      z.free_only_kernel_pages = theirs_pages - both;
-      free_map_differences(mine, theirs, z);
+      compare_free_maps(mine, theirs, z);
       v.free_map_pages_compared += hi - lo;
       v.free_both_pages += z.free_both_pages;
       v.free_only_model_pages += z.free_only_model_pages;

@@ -44,16 +44,12 @@ void end_state_tables(Markup& m, const ReportContext& c) {
   }
   const replay::KernelCounterCheck& k = v.kernel_counters;
   if (k.available) {
-    auto diff = [](std::uint64_t kernel, std::uint64_t trace) {
-      return static_cast<std::int64_t>(kernel) - static_cast<std::int64_t>(trace);
-    };
     m.put("<table class=\"kernel-counters\"><thead><tr><th>over {:.3f} s</th><th>the kernel counted (/proc/vmstat)</th>"
           "<th>the trace holds</th><th>with no event</th></tr></thead><tbody>\n"
           "<tr><td>pages allocated</td><td>{}</td><td>{}</td><td>{}</td></tr>\n"
           "<tr><td>pages freed</td><td>{}</td><td>{}</td><td>{}</td></tr>\n</tbody></table>\n",
           static_cast<double>(k.ns) / 1e9, k.kernel_allocated_pages, k.trace_allocated_pages,
-          diff(k.kernel_allocated_pages, k.trace_allocated_pages), k.kernel_freed_pages, k.trace_freed_pages,
-          diff(k.kernel_freed_pages, k.trace_freed_pages));
+          k.untraced_allocated_pages(), k.kernel_freed_pages, k.trace_freed_pages, k.untraced_freed_pages());
     m.put("<p class=\"note\">Freed pages with no event are the recorder's blind spots, unannounced losses and frees no "
           "tracepoint reports. pgalloc also counts alloc_pages_bulk's pages, which have no event, and not the blocks "
           "direct compaction captured for its caller (negative: the trace holds more). Compaction over the same span: "

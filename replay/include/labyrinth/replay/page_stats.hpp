@@ -83,7 +83,8 @@ class PageStats {
   // their times need not be checked one by one.
   void add(std::span<const traces::PageEvent> events, bool in_time_order = false);
   // Also counts the pages allocated and freed between the snapshots' reads of /proc/vmstat,
-  // for StatResult::kernel_counters (a no-op when either snapshot lacks them). Before add().
+  // for StatResult::kernel_counters (a no-op when either snapshot lacks them). Before add();
+  // finish() then reads the counters from the reader's snapshots.
   void count_between(const traces::Snapshot& start, const traces::Snapshot& end);
   // Reads names, stacks, losses and damage from the reader (after its last chunk). Call
   // sites are grouped by `callsite_depth` frames (see callsite.hpp).
@@ -163,9 +164,9 @@ class PageStats {
   std::unordered_map<std::uint64_t, std::uint8_t> live_sparse_;  // pfn -> order
 
   StatResult r_;
-  // count_between: the span, and the pages of events outside it (only the spans at the edges
-  // of the capture are looked at event by event).
-  traces::Snapshot counter_start_, counter_end_;
+  // count_between: the span (0, 0: not counted), and the pages of events outside it (only the
+  // spans at the edges of the capture are looked at event by event).
+  std::uint64_t counted_from_ns_ = 0, counted_to_ns_ = 0;
   std::uint64_t outside_allocated_pages_ = 0, outside_freed_pages_ = 0;
   void count_outside(std::span<const traces::PageEvent> events);
   std::uint64_t prev_ts_ = 0;

@@ -85,6 +85,14 @@ struct KernelCounterCheck {
   std::uint64_t compact_success = 0;
   std::uint64_t compact_fail = 0;
   std::uint64_t compact_isolated = 0;  // pages isolated by the migration and free scanners
+
+  // Kernel - trace: pages with no event, negative where the trace holds more.
+  [[nodiscard]] std::int64_t untraced_allocated_pages() const {
+    return static_cast<std::int64_t>(kernel_allocated_pages) - static_cast<std::int64_t>(trace_allocated_pages);
+  }
+  [[nodiscard]] std::int64_t untraced_freed_pages() const {
+    return static_cast<std::int64_t>(kernel_freed_pages) - static_cast<std::int64_t>(trace_freed_pages);
+  }
 };
 
 struct Validation {
