@@ -86,6 +86,14 @@ nlohmann::ordered_json kernel_counters_json(const KernelCounterCheck& c) {
                                 {"compact_isolated", c.compact_isolated}};
 }
 
+nlohmann::ordered_json kernel_compaction_json(const KernelCounterCheck& c) {
+  if (!c.available) return nullptr;
+  return nlohmann::ordered_json{{"compact_stall", c.compact_stall},
+                                {"compact_success", c.compact_success},
+                                {"compact_fail", c.compact_fail},
+                                {"compact_isolated", c.compact_isolated}};
+}
+
 void print_kernel_counters(std::FILE* out, const KernelCounterCheck& c, std::string_view indent) {
   if (!c.available) return;
   fmt::print(out, "{}kernel counters (/proc/vmstat over {:.3f} s) against the trace's events:\n", indent, static_cast<double>(c.ns) / 1e9);

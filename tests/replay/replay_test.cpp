@@ -4,6 +4,8 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <tuple>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "labyrinth/traces/trace_writer.hpp"
 
 #include "labyrinth/replay/replay.hpp"
+#include "labyrinth/replay/replay_report.hpp"
 #include "replay_test_util.hpp"
 
 namespace labyrinth::replay {
@@ -214,6 +217,40 @@ TEST(ReplayMirror, ValidationComparesTheKernelsCountersWithTheTrace) {
   EXPECT_FALSE(replay_text(fell, mirror()).validation.kernel_counters.available);
   // Traces without the counters (before format 1.3) have none.
   EXPECT_FALSE(replay_text(read_text(case_path("fast_isolation_corrected.txt")), mirror()).validation.kernel_counters.available);
+}
+
+// Simulate shows the kernel's direct compaction over the recording beside its own, so that a
+// model that compacts where the kernel could not is seen (JSON kernel_compaction, text line).
+TEST(ReplaySimulate, ReportsTheKernelsCompactionBesideTheModels) {
+  std::string text = read_text(case_path("fast_isolation_corrected.txt"));
+  const std::string start_free = "!start_free 0x10400+16 0x10480+16\n";
+  ASSERT_NE(text.find(start_free), std::string::npos);
+  text.insert(text.find(start_free) + start_free.size(),
+              "!start_vmstat ts=600 pgfree=2000 compact_stall=3 compact_success=1 compact_fail=2 compact_isolated=10\n");
+  text += "!end_vmstat ts=2600 pgfree=2003 compact_stall=7 compact_success=1 compact_fail=6 compact_isolated=10\n";
+  const ReplayResult r = replay_text(text, simulate());
+  ASSERT_TRUE(r.kernel_counters.available);
+  EXPECT_EQ(r.kernel_counters.compact_stall, 4u);
+  EXPECT_EQ(r.kernel_counters.compact_success, 0u);
+  EXPECT_EQ(r.kernel_counters.compact_fail, 4u);
+  EXPECT_EQ(r.kernel_counters.compact_isolated, 0u);
+  const auto k = replay_to_json(r, 10)["summary"]["simulation"]["kernel_compaction"];
+  EXPECT_EQ(k["compact_stall"], 4);
+  EXPECT_EQ(k["compact_success"], 0);
+  EXPECT_EQ(k["compact_fail"], 4);
+  char* buf = nullptr;
+  std::size_t len = 0;
+  std::FILE* out = open_memstream(&buf, &len);
+  print_replay_text(out, r, 10);
+  std::fclose(out);
+  const std::string report(buf, len);
+  std::free(buf);
+  EXPECT_NE(report.find("kernel compaction            4  stalls, 0 succeeded, 0 pages isolated"), std::string::npos) << report;
+
+  // A trace without the counters has no line and a null.
+  const ReplayResult old = replay_text(read_text(case_path("fast_isolation_corrected.txt")), simulate());
+  EXPECT_FALSE(old.kernel_counters.available);
+  EXPECT_TRUE(replay_to_json(old, 10)["summary"]["simulation"]["kernel_compaction"].is_null());
 }
 
 TEST(ReplayMirror, ExactIsolatedBlocksAndPutbacksAreAppliedAndTheirSummariesAreNot) {

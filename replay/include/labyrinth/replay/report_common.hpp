@@ -29,6 +29,8 @@ void print_data_quality(std::FILE* out, const DataQualityCounters& quality,
 // The kernel's counts (/proc/vmstat) against the trace's: replay's validation and stat's
 // capture. The JSON is null when the trace lacks them.
 nlohmann::ordered_json kernel_counters_json(const KernelCounterCheck& check);
+// The kernel's direct compaction over the recording (compact_* of /proc/vmstat), or null.
+nlohmann::ordered_json kernel_compaction_json(const KernelCounterCheck& check);
 void print_kernel_counters(std::FILE* out, const KernelCounterCheck& check, std::string_view indent);
 std::string format_duration_ns(std::uint64_t ns);
 std::string format_bytes(std::uint64_t bytes);
