@@ -67,6 +67,11 @@ void summary_section(Markup& m, const ReportContext& c) {
     row(m, "against the kernel", fmt::format("kernel failures {}, both failed {}, model only {}, kernel only {}",
                                              k.kernel_failures, k.both_failed, k.model_failed_kernel_succeeded,
                                              k.model_served_kernel_failed));
+    const replay::KernelCounterCheck& kc = r.kernel_counters;
+    row(m, "direct compaction",
+        fmt::format("model {} runs, {} requests served after one; kernel {}", k.compactions, k.compaction_successes,
+                    kc.available ? fmt::format("{} stalls, {} succeeded", kc.compact_stall, kc.compact_success)
+                                 : std::string("not counted in this trace")));
   }
   row(m, "validation", r.validation.available ? (r.validation.passed ? "end state within tolerance" : "end state off")
                                               : "not validated");

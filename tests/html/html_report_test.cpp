@@ -87,10 +87,11 @@ struct Replayed {
   replay::StatResult stat;
 };
 
-Replayed replay_like_the_report(const std::string& path, std::uint64_t interval_ns) {
+Replayed replay_like_the_report(const std::string& path, std::uint64_t interval_ns,
+                                replay::ReplayMode mode = replay::ReplayMode::Mirror) {
   traces::TraceReader reader(path);
   replay::ReplayOptions o;
-  o.mode = replay::ReplayMode::Mirror;
+  o.mode = mode;
   o.interval_ns = interval_ns;
   o.timeline_points = kReportTimelinePoints;
   o.pageblock_map_cells = kReportMapCells;
@@ -155,6 +156,27 @@ TEST(HtmlReport, ValidationShowsTheKernelsCountsAgainstTheTraces) {
   const std::string page = render_report(r.replay, r.stat);
   EXPECT_NE(page.find("<tr><td>pages allocated</td><td>4</td><td>0</td><td>4</td></tr>"), std::string::npos);
   EXPECT_NE(page.find("<tr><td>pages freed</td><td>3</td><td>1</td><td>2</td></tr>"), std::string::npos);
+  EXPECT_EQ(offline_violation(page), "");
+}
+
+// A simulate report sets the model's direct compaction beside the kernel's over the recording.
+TEST(HtmlReport, SimulateShowsTheModelsCompactionBesideTheKernels) {
+  replay::testing::TempDir dir;
+  std::string text = replay::testing::read_text(replay::testing::case_path("fast_isolation_corrected.txt"));
+  const std::string start_free = "!start_free 0x10400+16 0x10480+16\n";
+  ASSERT_NE(text.find(start_free), std::string::npos);
+  const std::string path = replay::testing::trace_from_text(dir, text, "old.trace");
+  text.insert(text.find(start_free) + start_free.size(), "!start_vmstat ts=600 pgfree=2000 compact_stall=3 compact_success=1\n");
+  text += "!end_vmstat ts=2600 pgfree=2003 compact_stall=5 compact_success=2\n";
+  const std::string counted = replay::testing::trace_from_text(dir, text, "counted.trace");
+  const std::string page =
+      render_report(replay_like_the_report(counted, 100'000'000, replay::ReplayMode::Simulate).replay, {});
+  EXPECT_NE(page.find("<tr><th>direct compaction</th><td>model 0 runs, 0 requests served after one; kernel 2 stalls, 1 "
+                      "succeeded</td></tr>"),
+            std::string::npos);
+  const std::string old =
+      render_report(replay_like_the_report(path, 100'000'000, replay::ReplayMode::Simulate).replay, {});
+  EXPECT_NE(old.find("kernel not counted in this trace"), std::string::npos);
   EXPECT_EQ(offline_violation(page), "");
 }
 
