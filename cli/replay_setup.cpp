@@ -22,6 +22,9 @@ void add_what_if_options(CLI::App* cmd, WhatIfOptions& o, const std::string& pre
   cmd->add_flag("--no-pcp", o.no_pcp, prefix + "no per-CPU page lists");
   cmd->add_flag("--compaction", o.compaction,
                 prefix + "model direct compaction in the slow path (not yet calibrated against the kernel's)");
+  cmd->add_flag("--model-placement", o.model_placement,
+                prefix + "the model's free lists pick every page (default: a request the kernel served takes the "
+                         "kernel's page where it is free in the model)");
   cmd->add_flag("--pcp-decay", o.pcp_decay,
                 prefix + "decay per-CPU list high each vm.stat_interval (vmstat's decay_pcp_high; off: it predicted "
                          "the kernel's failures worse)");
@@ -39,6 +42,7 @@ int fill_what_if(const WhatIfOptions& o, replay::WhatIf& w) {
   w.no_highatomic = o.no_highatomic;
   w.no_pcp = o.no_pcp;
   w.compaction = o.compaction;
+  w.model_placement = o.model_placement;
   w.pcp_decay = o.pcp_decay;
   w.pcp_reclaim_clamp = o.pcp_reclaim_clamp;
   if (o.kswapd_rate) w.kswapd_mib_per_s = *o.kswapd_rate;
@@ -71,14 +75,14 @@ int configure_replay_mode(const ReplayModeOptions& o, const traces::TraceReader&
   w.watermark_scale_factor = o.watermark_scale_factor;
   if (const int rc = fill_what_if(o, w); rc != kExitOk) return rc;
   const bool what_if = w.min_free_kbytes || w.watermark_scale_factor || w.watermark_boost_factor || w.no_highatomic ||
-                       w.no_pcp || w.compaction || w.pcp_decay || w.pcp_reclaim_clamp || w.balloon_bytes != 0 ||
+                       w.no_pcp || w.compaction || w.model_placement || w.pcp_decay || w.pcp_reclaim_clamp || w.balloon_bytes != 0 ||
                        o.kswapd_rate;
   const auto& start = reader.start_snapshot();
   const bool has_map = start.present && !start.free_runs.empty();
   if (o.mode == "mirror") {
     if (what_if) {
       error("what-if options (--min-free-kbytes, --watermark-*, --no-highatomic, --no-pcp, --pcp-decay, "
-            "--pcp-reclaim-clamp, --compaction, --balloon, --kswapd-rate) need --mode simulate");
+            "--pcp-reclaim-clamp, --compaction, --model-placement, --balloon, --kswapd-rate) need --mode simulate");
       return kExitUsage;
     }
     options.mode = replay::ReplayMode::Mirror;

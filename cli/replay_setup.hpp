@@ -21,6 +21,7 @@ struct WhatIfOptions {
   bool no_highatomic = false;
   bool no_pcp = false;
   bool compaction = false;
+  bool model_placement = false;
   bool pcp_decay = false;
   bool pcp_reclaim_clamp = false;
   std::string balloon;

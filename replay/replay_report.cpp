@@ -159,6 +159,7 @@ ordered_json config_json(const ReplayResult& r) {
                                {"no_highatomic", w.no_highatomic},
                                {"no_pcp", w.no_pcp},
                                {"compaction", w.compaction},
+                               {"model_placement", w.model_placement},
                                {"pcp_decay", w.pcp_decay},
                                {"pcp_reclaim_clamp", w.pcp_reclaim_clamp},
                                {"balloon_bytes", w.balloon_bytes}}},

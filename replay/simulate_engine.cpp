@@ -1,6 +1,14 @@
-// Simulate replay (what-if): the model picks the pages with the kernel's policy under the
+// Simulate replay (what-if): the model decides each request with the kernel's policy under the
 // settings given; recorded pfns are mapped to the model's pages so that frees land on them.
 // Each request's outcome is compared with the recording's.
+//
+// Placement: the policy decides whether a request is served and from which zone; the block
+// the free lists then hand out depends on their order, which no snapshot records (kpageflags
+// shows which pages are free, not in which order they are listed). So a request the kernel
+// served takes the kernel's block where it is free in the model's serving zone, and the lists
+// pick only where it is not (WhatIf::model_placement: always). Picking otherwise let the
+// model's layout drift: on pressure recordings its hugetlb balloon ran out of order-9 blocks
+// dozens of requests before the kernel's did.
 //
 // Reclaim: the recording's frees already hold what the kernel's own reclaim freed under the
 // recorded settings (kswapd's frees, and a direct reclaimer's before its mm_page_alloc), at the
@@ -85,6 +93,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     t.boost_reset = allocator::BoostReset::Manual;
     model.set_tunables(t);
     decay_pcp_ = o.what_if.pcp_decay && t.pcp == allocator::PcpMode::Auto;
+    prefer_recorded_ = !o.what_if.model_placement;
     reclaim_active_clamp_ = o.what_if.pcp_reclaim_clamp;
     allowance_ = recorded_high_excess(h);
     outstanding_.assign(allowance_.size(), 0);
@@ -187,7 +196,10 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       quality.add(DataQuality::invalid_events);
       return;
     }
-    const allocator::AllocResult r = model.allocate(e.gfp, e.order, cpu, kernel_ok ? e.pfn : ~std::uint64_t{0});
+    const allocator::AllocResult r =
+        kernel_ok && prefer_recorded_
+            ? model.allocate(e.gfp, e.order, cpu, e.pfn, Pfn{e.pfn})
+            : model.allocate(e.gfp, e.order, cpu, kernel_ok ? e.pfn : ~std::uint64_t{0});
     if (model_counters.direct_reclaims != reclaims_before) ++counters.reclaim_stalls;
     if (!r.ok() || (!kernel_ok && !memcg)) {
       agreement.add(e.ts_ns >= first_ts ? e.ts_ns - first_ts : 0, classify(e.gfp, e.order, setup.bits),
@@ -756,6 +768,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   std::vector<std::size_t> lru_mark_;
   std::vector<std::uint64_t> lru_pages_;  // live pages queued per zone (zone_reclaimable_pages)
   allocator::Gfp direct_reclaim_bit_ = 0;
+  bool prefer_recorded_ = false;
   allocator::Gfp kswapd_bit_ = 0;
   struct Kswapd {
     bool awake = false;

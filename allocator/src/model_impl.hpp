@@ -26,6 +26,10 @@ struct AllocContext {
   unsigned cpu = 0;
   unsigned order = 0;
   int preferred = -1;  ///< first usable zone, -1 when none
+  /// A block to take when it is free in the zone that serves the request (Model::allocate's
+  /// `prefer`); kNoPreference: the free lists' pick.
+  std::uint64_t prefer = kNoPreference;
+  static constexpr std::uint64_t kNoPreference = ~std::uint64_t{0};
 };
 
 struct Hit {
@@ -124,7 +128,9 @@ struct Model::Impl {
   [[gnu::always_inline]] inline Hit rmqueue(detail::Zone& z, const AllocContext& ac, AllocFlags flags, bool& from_buddy);
   [[nodiscard]] std::pair<AllocFailure, std::uint16_t> classify(const AllocContext& ac, AllocFlags flags,
                                                                 bool watermarks_ignored) const;
-  AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner);
+  AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner,
+                       std::uint64_t prefer = AllocContext::kNoPreference);
+  bool take_preferred(detail::Zone& z, const AllocContext& ac, Hit& h);
   AllocResult allocate_slowpath(const AllocContext& ac, Gfp gfp, Owner owner, AllocResult r);
   AllocResult direct_reclaim_path(const AllocContext& ac, Gfp gfp, AllocFlags slow, Owner owner, AllocResult r);
   ReclaimProgress perform_reclaim(const AllocContext& ac);

@@ -16,7 +16,9 @@ inline Hit Model::Impl::rmqueue(Zone& z, const AllocContext& ac, AllocFlags flag
   h.zone = z.id_;
   from_buddy = false;
   const PcpMode mode = pcp_mode();
-  if (mode != PcpMode::Off && z.pcp_allowed_order(ac.order)) {
+  if (ac.prefer != AllocContext::kNoPreference && z.contains(ac.prefer) && take_preferred(z, ac, h)) {
+    from_buddy = h.src == BlockSource::Buddy;
+  } else if (mode != PcpMode::Off && z.pcp_allowed_order(ac.order)) {
     h.idx = z.rmqueue_pcplist(ac.cpu, ac.order, ac.mt, flags, mode == PcpMode::Auto);
     h.src = BlockSource::Pcp;
   }
@@ -31,6 +33,34 @@ inline Hit Model::Impl::rmqueue(Zone& z, const AllocContext& ac, AllocFlags flag
     }
   }
   return h;
+}
+
+// The preferred block, when it is free in this zone: a free block holding it is split down to
+// it (expand()), or it is a per-CPU list block of the very order. Otherwise false: the lists pick.
+bool Model::Impl::take_preferred(Zone& z, const AllocContext& ac, Hit& h) {
+  if ((ac.prefer & ((std::uint64_t{1} << ac.order) - 1)) != 0) {
+    return false;
+  }
+  const std::uint32_t i = z.idx(ac.prefer);
+  const std::uint32_t head = z.find_head(i);
+  if (head == kNil) {
+    return false;
+  }
+  const detail::PageState s = z.state(head);
+  if (s.kind() == detail::PageKind::Free && s.order >= ac.order) {
+    z.del_from_free_list(head);
+    z.split_to_free_lists(head, s.order, i, ac.order, s.mt());
+    h.idx = i;
+    h.src = BlockSource::Buddy;
+    return true;
+  }
+  if (s.kind() == detail::PageKind::Pcp && s.order == ac.order) {
+    z.pcp_remove(head);
+    h.idx = i;
+    h.src = BlockSource::Pcp;
+    return true;
+  }
+  return false;
 }
 
 // get_page_from_freelist(): the zonelist walk with the high-mark probe (ZONE_BELOW_HIGH), the
@@ -154,7 +184,7 @@ AllocResult Model::Impl::success(const Hit& h, AllocPath path, AllocResult r) {
 
 // __alloc_pages(): the fast path here; the slow path, the __GFP_MEMALLOC retry and the reclaim
 // policy in allocate_slowpath().
-AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner) {
+AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner, std::uint64_t prefer) {
   AllocResult r;
   r.order = static_cast<std::uint8_t>(std::min(order, 255u));
   if (order > params.max_order || cpu >= cfg.nr_cpus) {
@@ -162,7 +192,8 @@ AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner o
     ++params.counters.failures;
     return r;
   }
-  const AllocContext ac = prepare(gfp, order, cpu);
+  AllocContext ac = prepare(gfp, order, cpu);
+  ac.prefer = prefer;
   r.migratetype = ac.mt;
   if (ac.preferred < 0) {
     r.failure = AllocFailure::ZoneUnavailable;
@@ -399,6 +430,10 @@ bool Model::Impl::reclaim_could_pass(const AllocContext& ac, AllocFlags flags) c
 
 AllocResult Model::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner) {
   return impl_->allocate(gfp, order, cpu, owner);
+}
+
+AllocResult Model::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner, Pfn prefer) {
+  return impl_->allocate(gfp, order, cpu, owner, prefer.value);
 }
 
 void Model::set_reclaimer(Reclaimer* reclaimer) { impl_->reclaimer = reclaimer; }

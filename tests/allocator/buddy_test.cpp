@@ -273,5 +273,39 @@ TEST(Model, CopiesAreIndependent) {
   expect_consistent(b);
 }
 
+
+// A preferred block (the recording's page) is taken where it is free in the zone that serves
+// the request: the free block holding it is split down to it, the rest stays on the lists.
+TEST(BuddyPrefer, TakesThePreferredBlockWhereItIsFree) {
+  Model m(one_zone(4096));
+  const AllocResult r = m.allocate(kGfpMovable, 2, 0, 7, Pfn{1028});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.pfn, Pfn{1028});
+  EXPECT_EQ(r.source, BlockSource::Buddy);
+  EXPECT_EQ(m.block_containing(Pfn{1028})->state, BlockState::Allocated);
+  EXPECT_EQ(m.block_containing(Pfn{1028})->owner, 7u);
+  // The order-10 block at 1024 split around it: 1024+4 (order 2) and halves up to order 9.
+  EXPECT_EQ(m.block_containing(Pfn{1024})->order, 2);
+  EXPECT_EQ(m.block_containing(Pfn{1536})->order, 9);
+  EXPECT_EQ(m.nr_free_pages(0), 4096u - 4);
+  // Not free (it is now allocated), misaligned or outside the zone: the lists' own pick, the
+  // smallest block first (the split's halves).
+  EXPECT_EQ(m.allocate(kGfpMovable, 2, 0, 8, Pfn{1028}).pfn, Pfn{1024});
+  EXPECT_EQ(m.allocate(kGfpMovable, 2, 0, 9, Pfn{2050}).pfn, Pfn{1032});
+  EXPECT_EQ(m.allocate(kGfpMovable, 0, 0, 10, Pfn{99999}).pfn, Pfn{1036});
+  expect_consistent(m);
+}
+
+// The preference changes which block, never whether: a zone below its watermark still fails.
+TEST(BuddyPrefer, TheWatermarkStillDecides) {
+  Model m(one_zone(4096, Watermarks{1000, 1250, 1500, 1750}));
+  m.seed(runs({FreeRun{Pfn{3096}, 1000}}));
+  const AllocResult r = m.allocate(kGfpKernel | kGfp.noretry, 0, 0, 1, Pfn{3096});
+  EXPECT_EQ(r.failure, AllocFailure::Watermark);
+  EXPECT_EQ(m.block_containing(Pfn{3096})->state, BlockState::Free);
+  EXPECT_EQ(m.nr_free_pages(0), 1000u);
+  expect_consistent(m);
+}
+
 }  // namespace
 }  // namespace labyrinth::allocator::testing

@@ -172,5 +172,20 @@ TEST(Pcp, OffModeFreesStraightToBuddy) {
   expect_consistent(m);
 }
 
+
+// A preferred block on a per-CPU list is taken off it, with no refill.
+TEST(Pcp, APreferredBlockIsTakenOffItsList) {
+  Model m(pcp_zone(PcpMode::Auto));
+  ASSERT_EQ(m.allocate(kGfpMovable, 0, 0, 1).pfn, Pfn{0});  // refills 1, 2, 3 onto the list
+  ASSERT_EQ(m.pcp_pages(0), 3u);
+  const AllocResult r = m.allocate(kGfpMovable, 0, 0, 2, Pfn{3});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.pfn, Pfn{3});
+  EXPECT_EQ(r.source, BlockSource::Pcp);
+  EXPECT_EQ(m.pcp_pages(0), 2u);
+  EXPECT_EQ(m.counters().pcp_refills, 1u);
+  expect_consistent(m);
+}
+
 }  // namespace
 }  // namespace labyrinth::allocator::testing

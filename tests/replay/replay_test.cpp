@@ -627,6 +627,36 @@ TEST(ReplaySimulate, LargerMinFreeKbytesPreventsTheAtomicBurstFailuresButNotFrag
   for (const ReplayResult* r : {&recorded, &more}) EXPECT_FALSE(r->invariant_violation.has_value());
 }
 
+// The kernel's lists gave the first page of a free order-9 block to an order-0 request, where
+// the model's own lists would give the lone free page at 0x10300 (the smallest block first;
+// 32 more free pages at 0x10340 keep the watermark out of it):
+// the kernel then failed an order-9 request. Taking the recorded page where it is free keeps
+// the model's layout the kernel's, and the model fails it too; the lists' own pick
+// (--model-placement) keeps the order-9 block whole and serves it.
+TEST(ReplaySimulate, TakesTheKernelsPageWhereItIsFree) {
+  const std::string text =
+      "!labyrinth-text 1\n!kernel 6.18.0-test\n!cpus 1\n!max_order 10\n!pageblock_order 9\n"
+      "!sysctl min_free_kbytes=4\n"
+      "!zone node=0 name=Normal start_pfn=0x10000 spanned=8192 managed=8192 min=1 low=2 high=3 "
+      "protection=0,0,0,0,0\n"
+      "!start_ts 500\n!start_free 0x10000+512 0x10300+1 0x10340+32\n"
+      "1000 alloc pfn=0x10000 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE cpu=0 pid=9 comm=a ctx=task\n"
+      "2000 alloc pfn=failed order=9 mt=1 gfp=GFP_HIGHUSER_MOVABLE|__GFP_NORETRY cpu=0 pid=9 comm=a ctx=task\n";
+  const ReplayResult recorded = replay_text(text, simulate(false));
+  EXPECT_FALSE(recorded.what_if.model_placement);
+  EXPECT_EQ(recorded.counters.both_failed, 1u);
+  EXPECT_EQ(recorded.counters.model_served_kernel_failed, 0u);
+  ASSERT_EQ(recorded.failures.total(), 1u);
+  EXPECT_EQ(recorded.failures.records().front().cause, FailureCause::Fragmentation);
+
+  ReplayOptions own = simulate(false);
+  own.what_if.model_placement = true;
+  const ReplayResult lists = replay_text(text, own);
+  EXPECT_EQ(lists.counters.both_failed, 0u);
+  EXPECT_EQ(lists.counters.model_served_kernel_failed, 1u);
+  for (const ReplayResult* r : {&recorded, &lists}) EXPECT_FALSE(r->invariant_violation.has_value());
+}
+
 // --- frees the model cannot pair, counted and never fatal -----------------------------------
 
 TEST(ReplayMirror, UnknownAndDoubleFreesAreCountedNotFatal) {

@@ -201,6 +201,10 @@ class Model {
   /// gfp_zone, fast path, slow path, __GFP_MEMALLOC, then the ReclaimPolicy for requests that
   /// may direct-reclaim.
   AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner);
+  /// The same decisions, but the block is `prefer` when it is free (on the buddy lists, or a
+  /// per-CPU list block of the order) in the zone that serves the request: the page the
+  /// recording says the kernel's lists gave, whose order the model cannot see.
+  AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner, Pfn prefer);
   /// Who direct reclaim asks for pages (not owned; nullptr: nothing reclaimable). A copy of the
   /// model starts without one.
   void set_reclaimer(Reclaimer* reclaimer);

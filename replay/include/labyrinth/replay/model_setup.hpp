@@ -26,6 +26,11 @@ struct WhatIf {
   bool no_highatomic = false;
   bool no_pcp = false;
   bool compaction = false;  // model direct compaction (allocator Tunables::compaction)
+  // The model's free lists pick every page. By default a request the kernel served takes the
+  // kernel's page where it is free in the model: the lists' order, which decides the page, is
+  // in no snapshot, and picking otherwise sent the model's layout another way
+  // (replay/simulate_engine.cpp).
+  bool model_placement = false;
   // Simulate's per-CPU list rules that live outside the allocator's calls (docs/kernel-rules.md
   // §7.3): vmstat's decay_pcp_high each stat interval, and the ZONE_RECLAIM_ACTIVE clamp while
   // the modelled kswapd runs. Off by default: measured on a real atomic squeeze they made the
