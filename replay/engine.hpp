@@ -57,8 +57,16 @@ class Engine {
 
  protected:
   unsigned nr_cpus_;
+  allocator::MetadataSpan span_;  // of the last zone prefetched
   allocator::GfpLayout layout_;
   std::uint64_t account_bit_;
+
+  // Starts loading the model's records of the block of `order` at pfn (Model::metadata_span),
+  // a few events ahead of its use.
+  void prefetch(std::uint64_t pfn, unsigned order) {
+    if (!span_.holds(pfn)) span_ = model.metadata_span(allocator::Pfn{pfn});
+    span_.prefetch(pfn, order);
+  }
 
   void begin_event(const traces::PageEvent& e) {
     if (counters.events == 0) {

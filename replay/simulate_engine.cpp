@@ -148,10 +148,10 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       if (i + 2 * kAhead < n) map_.prefetch(events[i + 2 * kAhead].pfn);
       if (i + kAhead < n && events[i + kAhead].kind == EventKind::Free) {
         const PageEvent& f = events[i + kAhead];
-        if (const auto m = map_.get(f.pfn); m && !m->model_failed) model.prefetch(Pfn{m->model_pfn}, m->order);
+        if (const auto m = map_.get(f.pfn); m && !m->model_failed) prefetch(m->model_pfn, m->order);
       } else if (i + kAhead < n && events[i + kAhead].kind == EventKind::Alloc && !events[i + kAhead].failed() &&
                  !left_seed(events[i + kAhead].pfn)) {
-        model.prefetch(Pfn{events[i + kAhead].pfn}, 0);  // the seed page it may release
+        prefetch(events[i + kAhead].pfn, 0);  // the seed page it may release
       }
       const PageEvent& e = events[i];
       begin_event(e);

@@ -302,28 +302,18 @@ void Model::seed_all_free() {
   impl_->seed(s);
 }
 
-void Model::prefetch(Pfn pfn, unsigned order) const {
-  const Zone* z = impl_->zone_for(pfn.value);
-  if (z == nullptr || order >= impl_->params.max_order) {
-    return;
+MetadataSpan Model::metadata_span(Pfn pfn) const {
+  const Zone* z = static_cast<const Impl&>(*impl_).zone_for(pfn.value);
+  if (z == nullptr) {
+    return {};
   }
-  const std::uint64_t i = pfn.value - z->start_;
-  // The block's state and links (12 bytes: may straddle two cache lines, fetch both ends).
-  __builtin_prefetch(z->state_.data() + i);
-  const auto* links = reinterpret_cast<const char*>(z->links_.data() + i);
-  __builtin_prefetch(links);
-  __builtin_prefetch(links + sizeof(detail::PageLinks) - 1);
-  // The buddy's state: a free or a drain merges with it (__free_one_page). Below order 5 the
-  // block and its buddy (2^(order+1) two-byte records) share a 64-byte line in an aligned zone,
-  // and mirror's events are mostly of order 0: only larger blocks need a second fetch.
-  constexpr unsigned kSameLineOrders = 5;
-  if (order < kSameLineOrders) {
-    return;
-  }
-  const std::uint64_t b = (pfn.value ^ (std::uint64_t{1} << order)) - z->start_;  // wraps when below
-  if (b < z->state_.size()) {
-    __builtin_prefetch(z->state_.data() + b);
-  }
+  return MetadataSpan{z->start_,
+                      z->end_ - z->start_,
+                      impl_->params.max_order,
+                      sizeof(detail::PageState),
+                      sizeof(detail::PageLinks),
+                      reinterpret_cast<const char*>(z->state_.data()),
+                      reinterpret_cast<const char*>(z->links_.data())};
 }
 
 Watermarks Model::watermarks(std::uint16_t zone) const { return impl_->zones.at(zone).wm_; }
