@@ -68,11 +68,15 @@ class Engine {
     span_.prefetch(pfn, order);
   }
 
-  void begin_event(const traces::PageEvent& e) {
-    if (counters.events == 0) {
-      first_ts = e.ts_ns;
-      timeline.start(e.ts_ns);
+  // Before a span's events: the first event of the replay starts the timeline (a test per
+  // span, not per event).
+  void begin_span(std::span<const traces::PageEvent> events) {
+    if (counters.events == 0 && !events.empty()) {
+      first_ts = events.front().ts_ns;
+      timeline.start(first_ts);
     }
+  }
+  void begin_event(const traces::PageEvent& e) {
     ++counters.events;
     if (timeline.due(e.ts_ns)) timeline.sample_until(e.ts_ns, model);
     last_ts = e.ts_ns > last_ts ? e.ts_ns : last_ts;

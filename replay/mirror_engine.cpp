@@ -34,6 +34,7 @@ class MirrorEngine final : public Engine {
   void apply(std::span<const PageEvent> events) override {
     // Each event touches the metadata of a random page frame (the Normal zone's array is far
     // larger than the cache): start loading it a few events ahead.
+    begin_span(events);
     const std::size_t n = events.size();
     for (std::size_t k = 0; k < std::min(n, kAhead); ++k) prefetch(events[k].pfn, events[k].order);
     for (std::size_t i = 0; i < n; ++i) {

@@ -142,6 +142,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     // kAhead * 2 events ahead, then, kAhead events ahead, the model page it names (a hint:
     // the entry may change before the event, which costs only a wasted prefetch).
     constexpr std::size_t kAhead = 8;
+    begin_span(events);
     const std::size_t n = events.size();
     for (std::size_t k = 0; k < std::min(n, 2 * kAhead); ++k) map_.prefetch(events[k].pfn);
     for (std::size_t i = 0; i < n; ++i) {
