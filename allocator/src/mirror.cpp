@@ -74,6 +74,20 @@ bool Model::Impl::route_free(Zone& z, std::uint32_t idx, unsigned order, unsigne
 CarveResult Model::carve(Pfn pfn, unsigned order, MigrateType mt, Owner owner) {
   Impl& s = *impl_;
   CarveResult r;
+  // The common case first: a pcp block of the very order at pfn (an allocation from a per-CPU
+  // list). Below the top order its record is state_[i], the one find_head() would stop at; such
+  // a block is aligned and inside its zone, so it needs none of the checks below but the type's.
+  if (Zone* z = s.zone_for(pfn.value); z != nullptr && !z->is_top(order) && is_mergeable(mt)) {
+    const std::uint32_t i = z->idx(pfn.value);
+    const PageState head = z->state_[i];
+    if (head.kind() == PageKind::Pcp && head.order == order) {
+      r.zone = z->id_;
+      r.block_order = head.order;
+      r.cpu = static_cast<std::uint16_t>(z->allocate_from_pcp(i, head, mt, owner));
+      r.status = CarveStatus::CarvedFromPcp;
+      return r;
+    }
+  }
   if (!valid_block(pfn.value, order, s.params.max_order)) {
     r.status = CarveStatus::InvalidOrder;
     return r;
@@ -89,17 +103,6 @@ CarveResult Model::carve(Pfn pfn, unsigned order, MigrateType mt, Owner owner) {
   }
   r.zone = z->id_;
   const std::uint32_t i = z->idx(pfn.value);
-  // The common case first: a pcp block of the very order at pfn (an allocation from a per-CPU
-  // list). Below the top order its record is state_[i], the one find_head() would stop at.
-  if (!z->is_top(order)) {
-    const PageState head = z->state_[i];
-    if (head.kind() == PageKind::Pcp && head.order == order) {
-      r.block_order = head.order;
-      r.cpu = static_cast<std::uint16_t>(z->allocate_from_pcp(i, head, mt, owner));
-      r.status = CarveStatus::CarvedFromPcp;
-      return r;
-    }
-  }
   const std::uint32_t h = z->find_head(i);
   const PageState m = h != kNil ? z->state(h) : PageState{};
   if (h != kNil && m.order >= order) {
