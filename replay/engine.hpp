@@ -2,6 +2,7 @@
 // log, timeline) and the two engines. Not a public header.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <span>
 #include <string>
@@ -58,6 +59,10 @@ class Engine {
  protected:
   unsigned nr_cpus_;
   allocator::MetadataSpan span_;  // of the last zone prefetched
+  // recorded_type of each recorded value (as a byte) when it is mergeable, else kNotMergeable:
+  // one load per allocation for request_type.
+  static constexpr std::uint8_t kNotMergeable = 0xff;
+  std::array<std::uint8_t, 256> mergeable_of_{};
   allocator::GfpLayout layout_;
   std::uint64_t account_bit_;
 
@@ -89,7 +94,8 @@ class Engine {
   // The request's migratetype: the recorded value mapped by name, else from the gfp bits.
   // Inline: mirror asks for every allocation event.
   [[nodiscard]] allocator::MigrateType request_type(const traces::PageEvent& e) const {
-    if (const auto t = recorded_type(e.migratetype); t && allocator::is_mergeable(*t)) return *t;
+    const std::uint8_t t = mergeable_of_[static_cast<std::uint8_t>(e.migratetype)];
+    if (t != kNotMergeable) return static_cast<allocator::MigrateType>(t);
     return allocator::gfp_migratetype(e.gfp, layout_, model.mobility_grouping_disabled());
   }
   [[nodiscard]] std::optional<allocator::MigrateType> recorded_type(std::int8_t mt) const {
