@@ -190,6 +190,7 @@ Model::Impl::Impl(const Impl& o)
       compaction(o.compaction) {
   for (Zone& z : zones) {
     z.params_ = &params;
+    z.advise_pages();
   }
 }
 

@@ -272,6 +272,8 @@ class Zone {
   }
   /// Every page frame back to a Tail record and every pageblock to an empty Movable one.
   void clear_metadata();
+  /// Page sizes for the per-frame arrays (free_area.cpp), at creation and in a copy.
+  void advise_pages();
 
   // --- free lists (free_area.cpp) ---
   void add_to_free_list(std::uint32_t idx, unsigned order, MigrateType mt, bool tail);
