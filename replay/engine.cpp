@@ -30,7 +30,14 @@ Engine::Engine(const traces::TraceHeader& h, ModelSetup s, const ReplayOptions& 
       last(setup.config.nr_cpus),
       nr_cpus_(setup.config.nr_cpus),
       layout_(setup.config.gfp),
-      account_bit_(setup.bits.account) {}
+      account_bit_(setup.bits.account) {
+  mergeable_of_.fill(kNotMergeable);
+  for (unsigned v = 0; v < 128; ++v) {
+    if (const auto t = recorded_type(static_cast<std::int8_t>(v)); t && allocator::is_mergeable(*t)) {
+      mergeable_of_[v] = static_cast<std::uint8_t>(*t);
+    }
+  }
+}
 
 void Engine::seed(const traces::Snapshot& start) {
   if (!start.present || start.free_runs.empty()) {

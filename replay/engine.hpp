@@ -2,6 +2,7 @@
 // log, timeline) and the two engines. Not a public header.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <span>
 #include <string>
@@ -57,14 +58,30 @@ class Engine {
 
  protected:
   unsigned nr_cpus_;
+  allocator::MetadataSpan span_;  // of the last zone prefetched
+  // recorded_type of each recorded value (as a byte) when it is mergeable, else kNotMergeable:
+  // one load per allocation for request_type.
+  static constexpr std::uint8_t kNotMergeable = 0xff;
+  std::array<std::uint8_t, 256> mergeable_of_{};
   allocator::GfpLayout layout_;
   std::uint64_t account_bit_;
 
-  void begin_event(const traces::PageEvent& e) {
-    if (counters.events == 0) {
-      first_ts = e.ts_ns;
-      timeline.start(e.ts_ns);
+  // Starts loading the model's records of the block of `order` at pfn (Model::metadata_span),
+  // a few events ahead of its use.
+  void prefetch(std::uint64_t pfn, unsigned order) {
+    if (!span_.holds(pfn)) span_ = model.metadata_span(allocator::Pfn{pfn});
+    span_.prefetch(pfn, order);
+  }
+
+  // Before a span's events: the first event of the replay starts the timeline (a test per
+  // span, not per event).
+  void begin_span(std::span<const traces::PageEvent> events) {
+    if (counters.events == 0 && !events.empty()) {
+      first_ts = events.front().ts_ns;
+      timeline.start(first_ts);
     }
+  }
+  void begin_event(const traces::PageEvent& e) {
     ++counters.events;
     if (timeline.due(e.ts_ns)) timeline.sample_until(e.ts_ns, model);
     last_ts = e.ts_ns > last_ts ? e.ts_ns : last_ts;
@@ -77,7 +94,8 @@ class Engine {
   // The request's migratetype: the recorded value mapped by name, else from the gfp bits.
   // Inline: mirror asks for every allocation event.
   [[nodiscard]] allocator::MigrateType request_type(const traces::PageEvent& e) const {
-    if (const auto t = recorded_type(e.migratetype); t && allocator::is_mergeable(*t)) return *t;
+    const std::uint8_t t = mergeable_of_[static_cast<std::uint8_t>(e.migratetype)];
+    if (t != kNotMergeable) return static_cast<allocator::MigrateType>(t);
     return allocator::gfp_migratetype(e.gfp, layout_, model.mobility_grouping_disabled());
   }
   [[nodiscard]] std::optional<allocator::MigrateType> recorded_type(std::int8_t mt) const {

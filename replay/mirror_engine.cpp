@@ -34,10 +34,11 @@ class MirrorEngine final : public Engine {
   void apply(std::span<const PageEvent> events) override {
     // Each event touches the metadata of a random page frame (the Normal zone's array is far
     // larger than the cache): start loading it a few events ahead.
+    begin_span(events);
     const std::size_t n = events.size();
-    for (std::size_t k = 0; k < std::min(n, kAhead); ++k) model.prefetch(Pfn{events[k].pfn}, events[k].order);
+    for (std::size_t k = 0; k < std::min(n, kAhead); ++k) prefetch(events[k].pfn, events[k].order);
     for (std::size_t i = 0; i < n; ++i) {
-      if (i + kAhead < n) model.prefetch(Pfn{events[i + kAhead].pfn}, events[i + kAhead].order);
+      if (i + kAhead < n) prefetch(events[i + kAhead].pfn, events[i + kAhead].order);
       const PageEvent& e = events[i];
       begin_event(e);
       switch (e.kind) {

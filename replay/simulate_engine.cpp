@@ -151,16 +151,17 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     // kAhead * 2 events ahead, then, kAhead events ahead, the model page it names (a hint:
     // the entry may change before the event, which costs only a wasted prefetch).
     constexpr std::size_t kAhead = 8;
+    begin_span(events);
     const std::size_t n = events.size();
     for (std::size_t k = 0; k < std::min(n, 2 * kAhead); ++k) map_.prefetch(events[k].pfn);
     for (std::size_t i = 0; i < n; ++i) {
       if (i + 2 * kAhead < n) map_.prefetch(events[i + 2 * kAhead].pfn);
       if (i + kAhead < n && events[i + kAhead].kind == EventKind::Free) {
         const PageEvent& f = events[i + kAhead];
-        if (const auto m = map_.get(f.pfn); m && !m->model_failed) model.prefetch(Pfn{m->model_pfn}, m->order);
+        if (const auto m = map_.get(f.pfn); m && !m->model_failed) prefetch(m->model_pfn, m->order);
       } else if (i + kAhead < n && events[i + kAhead].kind == EventKind::Alloc && !events[i + kAhead].failed() &&
                  (prefer_recorded_ || !left_seed(events[i + kAhead].pfn))) {
-        model.prefetch(Pfn{events[i + kAhead].pfn}, 0);  // the block it prefers, or the seed page it may release
+        prefetch(events[i + kAhead].pfn, 0);  // the block it prefers, or the seed page it may release
       }
       const PageEvent& e = events[i];
       begin_event(e);

@@ -105,6 +105,17 @@ void advise_huge(void* p, std::size_t bytes) {
 #endif
 }
 
+void advise_small(void* p, std::size_t bytes) {
+#if defined(MADV_NOHUGEPAGE)
+  if (p != nullptr) {
+    (void)madvise(p, mapped_size(bytes), MADV_NOHUGEPAGE);  // only a hint
+  }
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
 std::size_t page_bytes() { return page_size(); }
 
 std::vector<unsigned char> residency(const void* p, std::size_t bytes) {

@@ -45,20 +45,18 @@ bool Model::Impl::take_seed_range(Zone& z, std::uint32_t idx, unsigned order) {
 
 // Mirror's commonest free (pcp lists as recorded, a pcp order below the top one, not an
 // Isolate pageblock): the allocation goes onto its pcp list in one pass, as route_free() would
-// put it there. Out of line so that the allocate-and-free path of simulate and the C API
-// (PcpMode::Auto) pays one test of the mode for it. False, nothing changed, otherwise.
-[[gnu::noinline]] bool Model::Impl::free_to_recorded_pcp(Zone& z, std::uint32_t idx, PageState s, unsigned cpu,
-                                                         FreeResult& r) {
+// put it there. False, nothing changed, otherwise.
+inline bool Model::Impl::free_to_recorded_pcp(Zone& z, std::uint32_t idx, PageState s, unsigned cpu, FreeResult& r) {
   const unsigned order = s.order;
   if (z.is_top(order) || !z.pcp_allowed_order(order)) {
     return false;
   }
-  const MigrateType pageblock_mt = z.pb_type(idx);
-  if (pageblock_mt == MigrateType::Isolate) {
+  const std::uint32_t pbi = z.pb_of(idx);
+  if (z.pb_[pbi].type == MigrateType::Isolate) {
     return false;
   }
   ++params.counters.frees;
-  r.owner = z.free_to_pcp_manual(idx, s, cpu, pageblock_mt);
+  r.owner = z.free_to_pcp_manual(idx, s, cpu, pbi);
   r.to_pcp = true;
   return true;
 }
@@ -76,6 +74,20 @@ bool Model::Impl::route_free(Zone& z, std::uint32_t idx, unsigned order, unsigne
 CarveResult Model::carve(Pfn pfn, unsigned order, MigrateType mt, Owner owner) {
   Impl& s = *impl_;
   CarveResult r;
+  // The common case first: a pcp block of the very order at pfn (an allocation from a per-CPU
+  // list). Below the top order its record is state_[i], the one find_head() would stop at; such
+  // a block is aligned and inside its zone, so it needs none of the checks below but the type's.
+  if (Zone* z = s.zone_for(pfn.value); z != nullptr && !z->is_top(order) && is_mergeable(mt)) {
+    const std::uint32_t i = z->idx(pfn.value);
+    const PageState head = z->state_[i];
+    if (head.kind() == PageKind::Pcp && head.order == order) {
+      r.zone = z->id_;
+      r.block_order = head.order;
+      r.cpu = static_cast<std::uint16_t>(z->allocate_from_pcp(i, head, mt, owner));
+      r.status = CarveStatus::CarvedFromPcp;
+      return r;
+    }
+  }
   if (!valid_block(pfn.value, order, s.params.max_order)) {
     r.status = CarveStatus::InvalidOrder;
     return r;
@@ -91,17 +103,6 @@ CarveResult Model::carve(Pfn pfn, unsigned order, MigrateType mt, Owner owner) {
   }
   r.zone = z->id_;
   const std::uint32_t i = z->idx(pfn.value);
-  // The common case first: a pcp block of the very order at pfn (an allocation from a per-CPU
-  // list). Below the top order its record is state_[i], the one find_head() would stop at.
-  if (!z->is_top(order)) {
-    const PageState head = z->state_[i];
-    if (head.kind() == PageKind::Pcp && head.order == order) {
-      r.block_order = head.order;
-      r.cpu = static_cast<std::uint16_t>(z->allocate_from_pcp(i, head, mt, owner));
-      r.status = CarveStatus::CarvedFromPcp;
-      return r;
-    }
-  }
   const std::uint32_t h = z->find_head(i);
   const PageState m = h != kNil ? z->state(h) : PageState{};
   if (h != kNil && m.order >= order) {
@@ -153,8 +154,9 @@ CarveResult Model::carve(Pfn pfn, unsigned order, MigrateType mt, Owner owner) {
   return r;
 }
 
-FreeResult Model::free(Pfn pfn, unsigned order, unsigned cpu) {
-  Impl& s = *impl_;
+template <bool kRecordedPcp>
+[[gnu::always_inline]] inline FreeResult Model::Impl::free_block(Pfn pfn, unsigned order, unsigned cpu) {
+  Impl& s = *this;
   FreeResult r;
   if (!valid_block(pfn.value, order, s.params.max_order)) {
     r.status = FreeStatus::InvalidOrder;
@@ -177,8 +179,10 @@ FreeResult Model::free(Pfn pfn, unsigned order, unsigned cpu) {
     r.migratetype = m.mt();
     r.allocated_order = m.order;
     r.status = m.seed_owned() ? FreeStatus::FreedSeed : FreeStatus::Freed;
-    if (s.pcp_mode() == PcpMode::Manual && s.free_to_recorded_pcp(*z, i, m, cpu, r)) {
-      return r;
+    if constexpr (kRecordedPcp) {
+      if (s.free_to_recorded_pcp(*z, i, m, cpu, r)) {
+        return r;
+      }
     }
     r.owner = z->unmark_allocated(i, m);
     r.to_pcp = s.route_free(*z, i, order, cpu);
@@ -219,6 +223,14 @@ FreeResult Model::free(Pfn pfn, unsigned order, unsigned cpu) {
   }
   r.status = h == i ? FreeStatus::WrongOrder : FreeStatus::UnknownPage;
   return r;
+}
+
+// One body, two copies inline: with pcp lists as recorded (mirror) the commonest free is
+// inline too; the allocate-and-free path of simulate and the C API (PcpMode::Auto) pays no test
+// for it.
+FreeResult Model::free(Pfn pfn, unsigned order, unsigned cpu) {
+  Impl& s = *impl_;
+  return s.pcp_mode() == PcpMode::Manual ? s.free_block<true>(pfn, order, cpu) : s.free_block<false>(pfn, order, cpu);
 }
 
 SplitStatus Model::split_allocation(Pfn head, unsigned new_order) {

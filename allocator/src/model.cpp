@@ -190,6 +190,7 @@ Model::Impl::Impl(const Impl& o)
       compaction(o.compaction) {
   for (Zone& z : zones) {
     z.params_ = &params;
+    z.advise_pages();
   }
 }
 
@@ -302,23 +303,18 @@ void Model::seed_all_free() {
   impl_->seed(s);
 }
 
-void Model::prefetch(Pfn pfn, unsigned order) const {
-  const Zone* z = impl_->zone_for(pfn.value);
-  if (z == nullptr || order >= impl_->params.max_order) {
-    return;
+MetadataSpan Model::metadata_span(Pfn pfn) const {
+  const Zone* z = static_cast<const Impl&>(*impl_).zone_for(pfn.value);
+  if (z == nullptr) {
+    return {};
   }
-  const std::uint64_t i = pfn.value - z->start_;
-  const std::uint64_t n = z->state_.size();
-  // The block's state and links (12 bytes: may straddle two cache lines, fetch both ends).
-  __builtin_prefetch(z->state_.data() + i);
-  const auto* links = reinterpret_cast<const char*>(z->links_.data() + i);
-  __builtin_prefetch(links);
-  __builtin_prefetch(links + sizeof(detail::PageLinks) - 1);
-  // The buddy's state: a free or a drain merges with it (__free_one_page).
-  const std::uint64_t b = (pfn.value ^ (std::uint64_t{1} << order)) - z->start_;  // wraps when below
-  if (b < n) {
-    __builtin_prefetch(z->state_.data() + b);
-  }
+  return MetadataSpan{z->start_,
+                      z->end_ - z->start_,
+                      impl_->params.max_order,
+                      sizeof(detail::PageState),
+                      sizeof(detail::PageLinks),
+                      reinterpret_cast<const char*>(z->state_.data()),
+                      reinterpret_cast<const char*>(z->links_.data())};
 }
 
 Watermarks Model::watermarks(std::uint16_t zone) const { return impl_->zones.at(zone).wm_; }

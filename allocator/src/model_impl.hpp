@@ -151,6 +151,9 @@ struct Model::Impl {
   bool take_seed_range(detail::Zone& z, std::uint32_t idx, unsigned order);
   bool route_free(detail::Zone& z, std::uint32_t idx, unsigned order, unsigned cpu);
   bool free_to_recorded_pcp(detail::Zone& z, std::uint32_t idx, detail::PageState s, unsigned cpu, FreeResult& r);
+  /// Model::free; kRecordedPcp: PcpMode::Manual.
+  template <bool kRecordedPcp>
+  FreeResult free_block(Pfn pfn, unsigned order, unsigned cpu);
 };
 
 }  // namespace labyrinth::allocator

@@ -272,6 +272,8 @@ class Zone {
   }
   /// Every page frame back to a Tail record and every pageblock to an empty Movable one.
   void clear_metadata();
+  /// Page sizes for the per-frame arrays (free_area.cpp), at creation and in a copy.
+  void advise_pages();
 
   // --- free lists (free_area.cpp) ---
   void add_to_free_list(std::uint32_t idx, unsigned order, MigrateType mt, bool tail);
@@ -358,10 +360,10 @@ class Zone {
   /// block is below the top order). allocate_from_pcp: the pcp block s heads at idx becomes an
   /// allocation of its own order (pcp_remove, then mark_allocated); returns the CPU whose list
   /// held it. free_to_pcp_manual: the allocated block s heads at idx goes to the head of cpu's
-  /// list for its pageblock's type pageblock_mt, not Isolate (unmark_allocated, then
-  /// free_to_pcp without limits: a pcp order, PcpMode::Manual); returns its owner.
+  /// list for the type of its pageblock pbi, not Isolate (unmark_allocated, then free_to_pcp
+  /// without limits: a pcp order, PcpMode::Manual); returns its owner.
   unsigned allocate_from_pcp(std::uint32_t idx, PageState s, MigrateType mt, Owner owner);
-  Owner free_to_pcp_manual(std::uint32_t idx, PageState s, unsigned cpu, MigrateType pageblock_mt);
+  Owner free_to_pcp_manual(std::uint32_t idx, PageState s, unsigned cpu, std::uint32_t pbi);
   void pcp_add(unsigned cpu, std::uint32_t idx, unsigned order, MigrateType list_mt, bool tail);
   void pcp_remove(std::uint32_t idx) { pcp_remove(idx, state(idx).order); }
   /// The pcp block of `order` headed at idx off its list.
@@ -447,7 +449,11 @@ class Zone {
 
  private:
   void pb_free_add(std::uint32_t idx, unsigned order, bool add);
-  void pb_alloc_add(std::uint32_t idx, unsigned order, MigrateType mt, bool add);
+  void pb_alloc_add(std::uint32_t idx, unsigned order, MigrateType mt, bool add) {
+    pb_alloc_add_at(pb_of(idx), order, mt, add);
+  }
+  /// pbi: the pageblock of the block's head, when the caller has it.
+  void pb_alloc_add_at(std::uint32_t pbi, unsigned order, MigrateType mt, bool add);
   std::uint32_t rmqueue_claim(unsigned order, MigrateType start_mt, AllocFlags flags);
   std::uint32_t rmqueue_steal(unsigned order, MigrateType start_mt);
   std::uint32_t try_to_claim_block(std::uint32_t idx, unsigned current_order, unsigned order, MigrateType start_mt,
@@ -479,10 +485,9 @@ inline void Zone::refresh_mixed(std::uint32_t pbi) {
   }
 }
 
-inline void Zone::pb_alloc_add(std::uint32_t idx, unsigned order, MigrateType mt, bool add) {
+inline void Zone::pb_alloc_add_at(std::uint32_t pbi, unsigned order, MigrateType mt, bool add) {
   const unsigned pbo = params_->pageblock_order;
   const unsigned t = index_of(mt);
-  std::uint32_t pbi = pb_of(idx);
   if (order <= pbo) {  // the common case: one pageblock
     auto& b = pb_[pbi];
     b.alloc_pages[t] = add ? b.alloc_pages[t] + (1u << order) : b.alloc_pages[t] - (1u << order);
@@ -565,13 +570,14 @@ inline unsigned Zone::allocate_from_pcp(std::uint32_t idx, PageState s, MigrateT
   return cpu;
 }
 
-inline Owner Zone::free_to_pcp_manual(std::uint32_t idx, PageState s, unsigned cpu, MigrateType pageblock_mt) {
+inline Owner Zone::free_to_pcp_manual(std::uint32_t idx, PageState s, unsigned cpu, std::uint32_t pbi) {
   const unsigned order = s.order;
+  const MigrateType pageblock_mt = pb_[pbi].type;
   // HighAtomic and CMA pages go to the Movable list, as in free_to_pcp().
   const MigrateType list_mt = is_mergeable(pageblock_mt) ? pageblock_mt : MigrateType::Movable;
   PageLinks& l = links_[idx];
   const Owner owner = s.seed_owned() ? kSeedOwner : l.owner();
-  pb_alloc_add(idx, order, s.mt(), false);
+  pb_alloc_add_at(pbi, order, s.mt(), false);
   PerCpuPages& pcp = pcp_[cpu];
   l.cpu = static_cast<std::uint16_t>(cpu);
   list_push_front(links_.data(), pcp.lists[pindex(order, list_mt)], idx);

@@ -42,6 +42,8 @@ void unmap(void* p, std::size_t bytes);
 void clear(void* p, std::size_t bytes);
 /// Advises the mapping as transparent huge pages, for a caller about to write most of it.
 void advise_huge(void* p, std::size_t bytes);
+/// Advises the mapping as 4 KiB pages, for a caller that writes a scattered few of them.
+void advise_small(void* p, std::size_t bytes);
 /// Copies the pages of `src` that were ever written into the zero-filled `dst`.
 void copy_written(void* dst, const void* src, std::size_t bytes);
 /// Bytes of the mapping that are resident (written or faulted in).
@@ -84,6 +86,9 @@ class ZeroedArray {
   /// The whole array on huge pages from now on: for a caller about to write most of its pages,
   /// so that it takes one fault and one TLB entry per 2 MiB instead of per 4 KiB.
   void advise_huge() { zeroed::advise_huge(data_, bytes()); }
+  /// On 4 KiB pages from now on (undone by advise_huge()): for an array whose writes are few
+  /// and scattered, so that each takes 4 KiB of memory, not the 2 MiB the kernel would zero.
+  void advise_small() { zeroed::advise_small(data_, bytes()); }
   [[nodiscard]] std::size_t resident_bytes() const { return zeroed::resident(data_, bytes()); }
   /// Elements per page, and which pages were ever faulted in: the others hold zero bytes.
   [[nodiscard]] static std::size_t per_page() { return zeroed::page_bytes() / sizeof(T); }
