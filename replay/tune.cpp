@@ -78,6 +78,9 @@ TuneEvaluate simulate_evaluator(const TunedTrace& trace, WhatIf what_if) {
 
 namespace {
 
+// Searches below an answer whose 90% point also passes, at most this many times.
+constexpr int kMaxDescents = 4;
+
 // What is left at the top of the range, by cause, for the refusal.
 std::string refusal(const TunePoint& top, TuneKnob knob) {
   std::string causes;
@@ -138,17 +141,39 @@ TuneSearch search_knob(TuneKnob knob, const TunePoint& start, std::uint64_t lowe
     }
   }
   // Bisect until the failing value is within 5% of the passing one.
-  while (bad && *good - *bad > 1 && *bad * 20 < *good * 19) {
-    const std::uint64_t mid = *bad + (*good - *bad) / 2;
-    if (run(mid).atomic() == 0) {
-      good = mid;
-    } else {
-      bad = mid;
+  const auto bisect = [&] {
+    while (bad && *good - *bad > 1 && *bad * 20 < *good * 19) {
+      const std::uint64_t mid = *bad + (*good - *bad) / 2;
+      if (run(mid).atomic() == 0) {
+        good = mid;
+      } else {
+        bad = mid;
+      }
     }
+  };
+  bisect();
+  // The failures need not fall as the knob rises (each value sends the model's memory down
+  // another course): while 90% of the answer also passes, the search goes on below it, so that
+  // the answer is minimal in the sense that 90% of it fails. A few descents at most.
+  for (int descents = 0;; ++descents) {
+    s.at_90_percent.reset();
+    const std::uint64_t ninety = *good * 9 / 10;
+    if (ninety < lowest || ninety >= *good) break;
+    s.at_90_percent = run(ninety);
+    if (s.at_90_percent->atomic() != 0 || descents == kMaxDescents) break;
+    good = ninety;
+    bad.reset();
+    while (!bad && *good > lowest) {
+      const std::uint64_t v = std::max(lowest, *good / 2);
+      if (run(v).atomic() != 0) {
+        bad = v;
+      } else {
+        good = v;
+      }
+    }
+    bisect();
   }
   s.recommended = *good;
-  const std::uint64_t ninety = *good * 9 / 10;
-  if (ninety >= lowest && ninety < *good) s.at_90_percent = run(ninety);
   return s;
 }
 

@@ -2,6 +2,8 @@
 // are known: atomic failures while the value is below a threshold.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "labyrinth/replay/tune.hpp"
 
 namespace labyrinth::replay {
@@ -46,6 +48,24 @@ TEST(TuneSearch, HalvesWhenTheRecordedValueAlreadyPasses) {
   EXPECT_LE(*s.recommended * 19, 700u * 20);  // within 5% of the true threshold
   ASSERT_TRUE(s.at_90_percent.has_value());
   EXPECT_GT(s.at_90_percent->atomic(), 0u);
+}
+
+// Failures that do not fall as the value rises: 1000 passes, but so does 900 (its 90% point),
+// in a window [880, 910) the first bisection never probed. The search goes on below 900 (halving
+// to 450, bisecting to within 5%: 871 fails) and answers 900, whose 90% point (810) fails.
+TEST(TuneSearch, SearchesOnBelowAnAnswerWhoseNinetyPercentPasses) {
+  const TuneEvaluate eval = [](TuneKnob knob, std::uint64_t v) {
+    return point(knob, v, v >= 1000 || (v >= 880 && v < 910) ? 0 : 2);
+  };
+  const TuneSearch s = search_knob(TuneKnob::MinFreeKbytes, point(TuneKnob::MinFreeKbytes, 2000, 0), 128, 1 << 20, eval);
+  ASSERT_TRUE(s.recommended.has_value());
+  EXPECT_EQ(*s.recommended, 900u);
+  ASSERT_TRUE(s.at_90_percent.has_value());
+  EXPECT_EQ(s.at_90_percent->value, 810u);
+  EXPECT_GT(s.at_90_percent->atomic(), 0u);
+  const auto tried_1000 = std::find_if(s.tried.begin(), s.tried.end(), [](const TunePoint& p) { return p.value == 1000; });
+  ASSERT_NE(tried_1000, s.tried.end());
+  EXPECT_EQ(tried_1000->atomic(), 0u);  // the first answer, kept in the table
 }
 
 // Failures at every value: the search stops at the top of its range and names what remains.
