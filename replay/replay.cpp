@@ -434,7 +434,7 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
     }
   } else {
     r.validation.reason = "simulate picks its own pages; only mirror is validated against the end snapshot";
-    r.kernel_counters = check_kernel_counters(s.start, s.end, 0, 0);
+    r.validation.kernel_counters = check_kernel_counters(s.start, s.end, 0, 0);
   }
   if (s.options.check_invariants) r.invariant_violation = e.model.check_invariants();
   return r;

@@ -223,7 +223,7 @@ ordered_json summary_json(const ReplayResult& r) {
         {"compactions", c.compactions},
         {"compaction_successes", c.compaction_successes},
         {"compaction_migrated_pages", c.compaction_migrated_pages},
-        {"kernel_compaction", kernel_compaction_json(r.kernel_counters)},
+        {"kernel_compaction", kernel_compaction_json(r.validation.kernel_counters)},
         {"reclaim_runs", c.kswapd_runs},
         {"reclaimed_pages", c.kswapd_reclaimed_pages},
         {"balloon_requested_pages", c.balloon_requested_pages},
@@ -520,7 +520,7 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
     fmt::print(out, "  compaction needed {:>12}  (no free block of the order)\n", c.compaction_needed);
     fmt::print(out, "  direct compaction {:>12}  runs, {} requests served after one, {} pages moved\n", c.compactions,
                c.compaction_successes, c.compaction_migrated_pages);
-    if (const KernelCounterCheck& k = r.kernel_counters; k.available) {
+    if (const KernelCounterCheck& k = r.validation.kernel_counters; k.available) {
       fmt::print(out, "  kernel compaction {:>12}  stalls, {} succeeded, {} pages isolated by its scanners (/proc/vmstat over the recording)\n",
                  k.compact_stall, k.compact_success, k.compact_isolated);
     }

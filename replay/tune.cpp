@@ -115,8 +115,10 @@ TuneSearch search_knob(TuneKnob knob, const TunePoint& start, std::uint64_t lowe
   };
   // Bracket: bad fails, good passes.
   std::optional<std::uint64_t> bad, good;
-  if (start.atomic() == 0) {
-    good = start.value;
+  // From a passing value, halve until a value fails (or the range ends).
+  const auto halve_from = [&](std::uint64_t passing) {
+    good = passing;
+    bad.reset();
     while (!bad && *good > lowest) {
       const std::uint64_t v = std::max(lowest, *good / 2);
       if (run(v).atomic() != 0) {
@@ -125,6 +127,9 @@ TuneSearch search_knob(TuneKnob knob, const TunePoint& start, std::uint64_t lowe
         good = v;
       }
     }
+  };
+  if (start.atomic() == 0) {
+    halve_from(start.value);
   } else {
     bad = start.value;
     while (!good) {
@@ -161,16 +166,7 @@ TuneSearch search_knob(TuneKnob knob, const TunePoint& start, std::uint64_t lowe
     if (ninety < lowest || ninety >= *good) break;
     s.at_90_percent = run(ninety);
     if (s.at_90_percent->atomic() != 0 || descents == kMaxDescents) break;
-    good = ninety;
-    bad.reset();
-    while (!bad && *good > lowest) {
-      const std::uint64_t v = std::max(lowest, *good / 2);
-      if (run(v).atomic() != 0) {
-        bad = v;
-      } else {
-        good = v;
-      }
-    }
+    halve_from(ninety);
     bisect();
   }
   s.recommended = *good;

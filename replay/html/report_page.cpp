@@ -67,7 +67,7 @@ void summary_section(Markup& m, const ReportContext& c) {
     row(m, "against the kernel", fmt::format("kernel failures {}, both failed {}, model only {}, kernel only {}",
                                              k.kernel_failures, k.both_failed, k.model_failed_kernel_succeeded,
                                              k.model_served_kernel_failed));
-    const replay::KernelCounterCheck& kc = r.kernel_counters;
+    const replay::KernelCounterCheck& kc = r.validation.kernel_counters;
     row(m, "direct compaction",
         fmt::format("model {} runs, {} requests served after one; kernel {}", k.compactions, k.compaction_successes,
                     kc.available ? fmt::format("{} stalls, {} succeeded", kc.compact_stall, kc.compact_success)

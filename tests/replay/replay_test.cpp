@@ -229,11 +229,11 @@ TEST(ReplaySimulate, ReportsTheKernelsCompactionBesideTheModels) {
               "!start_vmstat ts=600 pgfree=2000 compact_stall=3 compact_success=1 compact_fail=2 compact_isolated=10\n");
   text += "!end_vmstat ts=2600 pgfree=2003 compact_stall=7 compact_success=1 compact_fail=6 compact_isolated=10\n";
   const ReplayResult r = replay_text(text, simulate());
-  ASSERT_TRUE(r.kernel_counters.available);
-  EXPECT_EQ(r.kernel_counters.compact_stall, 4u);
-  EXPECT_EQ(r.kernel_counters.compact_success, 0u);
-  EXPECT_EQ(r.kernel_counters.compact_fail, 4u);
-  EXPECT_EQ(r.kernel_counters.compact_isolated, 0u);
+  ASSERT_TRUE(r.validation.kernel_counters.available);
+  EXPECT_EQ(r.validation.kernel_counters.compact_stall, 4u);
+  EXPECT_EQ(r.validation.kernel_counters.compact_success, 0u);
+  EXPECT_EQ(r.validation.kernel_counters.compact_fail, 4u);
+  EXPECT_EQ(r.validation.kernel_counters.compact_isolated, 0u);
   const auto k = replay_to_json(r, 10)["summary"]["simulation"]["kernel_compaction"];
   EXPECT_EQ(k["compact_stall"], 4);
   EXPECT_EQ(k["compact_success"], 0);
@@ -249,7 +249,7 @@ TEST(ReplaySimulate, ReportsTheKernelsCompactionBesideTheModels) {
 
   // A trace without the counters has no line and a null.
   const ReplayResult old = replay_text(read_text(case_path("fast_isolation_corrected.txt")), simulate());
-  EXPECT_FALSE(old.kernel_counters.available);
+  EXPECT_FALSE(old.validation.kernel_counters.available);
   EXPECT_TRUE(replay_to_json(old, 10)["summary"]["simulation"]["kernel_compaction"].is_null());
 }
 

@@ -118,9 +118,6 @@ struct ReplayResult : CaptureDescription {
   traces::GfpBits bits;
   FailureLog failures;
   FailureAgreement agreement;  // simulate: failures against the recording
-  // simulate: the kernel's counts over the recording (its compaction beside the model's); the
-  // trace's pages are not counted in this mode
-  KernelCounterCheck kernel_counters;
   // names resolved at the end (failure records keep ids)
   std::vector<std::pair<std::uint32_t, std::string>> comms;
   std::vector<std::pair<std::uint32_t, std::string>> callsites;  // by stack id, callsite_depth frames

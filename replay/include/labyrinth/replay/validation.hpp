@@ -110,6 +110,8 @@ struct Validation {
   std::uint64_t free_both_pages = 0;
   std::uint64_t free_only_model_pages = 0;
   std::uint64_t free_only_kernel_pages = 0;
+  // Mirror: the kernel's counts against the trace's. Simulate, which is not validated, fills it
+  // too for the kernel's compaction beside the model's; its trace pages are not counted there.
   KernelCounterCheck kernel_counters;
 };
 
