@@ -29,11 +29,13 @@ class MirrorEngine final : public Engine {
       : Engine(h, std::move(s), o),
         manual_pcp_(setup.config.tunables.pcp == allocator::PcpMode::Manual),
         pageblock_order_(setup.config.pageblock_order),
-        pmd_order_(setup.config.rules.pcp_pmd_order.value_or(0xff)) {}
+        pmd_order_(setup.config.rules.pcp_pmd_order.value_or(0xff)),
+        direct_take_(setup.config.nr_cpus, ~std::uint64_t{0}) {}
 
   void apply(std::span<const PageEvent> events) override {
     // Each event touches the metadata of a random page frame (the Normal zone's array is far
     // larger than the cache): start loading it a few events ahead.
+    if (counters.events == 0) reserve_in_model_ = seeded_with_highatomic();
     begin_span(events);
     const std::size_t n = events.size();
     for (std::size_t k = 0; k < std::min(n, kAhead); ++k) prefetch(events[k].pfn, events[k].order);
@@ -187,6 +189,7 @@ class MirrorEngine final : public Engine {
     const unsigned cpu = cpu_of(e);
     const MigrateType mt = request_type(e);
     const allocator::Owner owner = (std::uint64_t{1} << 40) | e.pid;
+    const bool reserve = reserves_highatomic(e, cpu);
     allocator::CarveResult r = model.carve(Pfn{e.pfn}, e.order, mt, owner);
     switch (r.status) {
       case CarveStatus::Carved:
@@ -204,12 +207,55 @@ class MirrorEngine final : public Engine {
     }
     last[cpu] = LastOnCpu{EventKind::Alloc, e.order, false};
     if (!r.ok()) return;
+    if (reserve && model.reserve_highatomic_pageblock(Pfn{e.pfn}, e.order)) {
+      ++counters.highatomic_reservations;
+      reserve_in_model_ = true;
+    }
     ++counters.allocations;
     counters.allocated_pages += std::uint64_t{1} << e.order;
     if (is_atomic_request(e.gfp)) {
       ++counters.atomic_allocations;
       timeline.count_atomic(r.zone, false);
     }
+  }
+
+  // reserve_highatomic_pageblock is not traced: the kernel calls it when a high-order
+  // non-blocking __GFP_HIGH request is served with ALLOC_HIGHATOMIC, which only the slow path
+  // sets, after the fast path's low watermark failed (mm/page_alloc.c:get_page_from_freelist;
+  // K7: from rmqueue_buddy only). Asked before the carve: the state the kernel decided on.
+  [[nodiscard]] bool reserves_highatomic(const PageEvent& e, unsigned cpu) {
+    if (e.order == 0 || e.order > pageblock_order_) return false;
+    if ((allocator::nonblocking_alloc_flags(e.gfp, e.order, layout_) & allocator::alloc::kHighAtomic) == 0) return false;
+    if (setup.config.rules.k7_highatomic && direct_take_[cpu] != e.pfn) return false;
+    return !model.check_request(e.gfp, e.order, cpu).fast_ok;
+  }
+
+  // A zone_locked block came off the free list of its pageblock's type (free pages move with
+  // their pageblock: move_freepages_block). So a take from the highatomic list shows a
+  // reservation the model did not make, and a take from another list of a pageblock the model
+  // has reserved shows unreserve_highatomic_pageblock (direct reclaim): neither is traced.
+  void follow_highatomic(const PageEvent& e, MigrateType list) {
+    if (list != MigrateType::HighAtomic && !reserve_in_model_) return;  // nothing to unreserve
+    const auto current = model.pageblock_type(Pfn{e.pfn});
+    if (!current || *current == list) return;
+    if (list == MigrateType::HighAtomic && allocator::is_mergeable(*current)) {
+      quality.add(DataQuality::highatomic_reserve_shown);
+    } else if (*current == MigrateType::HighAtomic && allocator::is_mergeable(list)) {
+      quality.add(DataQuality::highatomic_unreserve_shown);
+    } else {
+      return;
+    }
+    if (model.change_pageblock_type(Pfn{e.pfn}, list).status == allocator::PageblockStatus::Changed) {
+      ++counters.pageblock_changes;
+      reserve_in_model_ = reserve_in_model_ || list == MigrateType::HighAtomic;
+    }
+  }
+
+  [[nodiscard]] bool seeded_with_highatomic() const {
+    for (std::size_t z = 0; z < model.zone_count(); ++z) {
+      if (model.metrics(static_cast<std::uint16_t>(z)).nr_reserved_highatomic != 0) return true;
+    }
+    return false;
   }
 
   void on_failure(const PageEvent& e) {
@@ -286,15 +332,17 @@ class MirrorEngine final : public Engine {
   }
 
   void on_refill(const PageEvent& e) {
+    const auto mt = recorded_type(e.migratetype);
+    if (mt) follow_highatomic(e, *mt);
     if (!manual_pcp_) {
       ++counters.kernel_internal_ignored;
       return;
     }
     const unsigned cpu = cpu_of(e);
-    const auto mt = recorded_type(e.migratetype);
     if (!e.percpu_refill || !pcp_order(e.order) || !mt || !allocator::is_mergeable(*mt)) {
       // Straight to the caller (rmqueue_buddy): the allocation event that follows carves it.
       ++counters.pcp_direct_takes;
+      direct_take_[cpu] = e.pfn;
       return;
     }
     refill(e.pfn, e.order, cpu, *mt, true);
@@ -531,6 +579,8 @@ class MirrorEngine final : public Engine {
   bool exact_blocks_ = false;  // the trace has the very blocks isolated (format 1.2)
   unsigned pageblock_order_;
   unsigned pmd_order_;
+  bool reserve_in_model_ = false;  // some pageblock is (or was) HighAtomic: takes may show it given back
+  std::vector<std::uint64_t> direct_take_;  // per CPU: the last block a zone_locked event gave straight to its caller
 };
 
 }  // namespace

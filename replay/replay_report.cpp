@@ -13,6 +13,14 @@ using nlohmann::ordered_json;
 
 namespace {
 
+// Pageblock types compared at the end snapshot. Not Movable: the model's zone span includes
+// holes without a memory map (their pageblocks are Movable to it), which pagetypeinfo skips
+// (pfn_to_online_page), so Movable differs by the holes alone.
+bool counted_pageblock_type(const ZoneValidation& z, unsigned type) {
+  return static_cast<allocator::MigrateType>(type) != allocator::MigrateType::Movable &&
+         z.model_pageblocks[type] + z.kernel_pageblocks[type] != 0;
+}
+
 std::string_view pcp_mode_name(allocator::PcpMode m) {
   switch (m) {
     case allocator::PcpMode::Off: return "off";
@@ -204,6 +212,7 @@ ordered_json summary_json(const ReplayResult& r) {
       {"pcp_drains", c.pcp_drains},
       {"extfrag_events", c.extfrag_events},
       {"pageblock_changes", c.pageblock_changes},
+      {"highatomic_reservations", c.highatomic_reservations},
       {"compaction_isolations", c.isolations},
       {"compaction_isolated_pages", c.isolated_pages},
       {"kernel_internal_events_ignored", c.kernel_internal_ignored},
@@ -375,6 +384,15 @@ ordered_json validation_json(const ReplayResult& r) {
                       {"orders", orders},
                       {"orders_within_tolerance", z.orders_within}};
     if (z.page_reporting_pages != 0) zone["page_reporting_pages"] = z.page_reporting_pages;
+    if (z.pageblocks_known) {
+      ordered_json types = ordered_json::object();
+      for (unsigned t = 0; t < allocator::kMigrateTypes; ++t) {
+        if (!counted_pageblock_type(z, t)) continue;
+        types[std::string(allocator::migratetype_name(static_cast<allocator::MigrateType>(t)))] =
+            ordered_json{{"model", z.model_pageblocks[t]}, {"kernel", z.kernel_pageblocks[t]}};
+      }
+      zone["pageblocks"] = std::move(types);
+    }
     if (z.free_map) {
       ordered_json differences = ordered_json::array();
       for (const FreeMapDifference& d : z.free_map_differences) {
@@ -502,6 +520,9 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
   if (c.extfrag_events != 0) {
     fmt::print(out, "  extfrag events {}, pageblock type changes {}\n", c.extfrag_events, c.pageblock_changes);
   }
+  if (c.highatomic_reservations != 0) {
+    fmt::print(out, "  highatomic reservations {} (where the kernel makes them: not traced)\n", c.highatomic_reservations);
+  }
   if (c.isolations != 0) {
     fmt::print(out, "  compaction isolations {} ({} pages taken off the free lists)\n", c.isolations, c.isolated_pages);
   }
@@ -605,6 +626,15 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
           reporting_marks |= o.page_reporting;
         }
         fmt::print(out, "\n");
+        if (z.pageblocks_known) {
+          fmt::print(out, "    pageblocks (model/kernel; Movable the rest):");
+          for (unsigned type = 0; type < allocator::kMigrateTypes; ++type) {
+            if (!counted_pageblock_type(z, type)) continue;
+            fmt::print(out, " {} {}/{}", allocator::migratetype_name(static_cast<allocator::MigrateType>(type)),
+                       z.model_pageblocks[type], z.kernel_pageblocks[type]);
+          }
+          fmt::print(out, "\n");
+        }
         if (z.free_map) {
           fmt::print(out, "    free map: {} pages free in both, {} only in the model, {} only in the kernel\n",
                      z.free_both_pages, z.free_only_model_pages, z.free_only_kernel_pages);

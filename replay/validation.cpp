@@ -166,6 +166,15 @@ Validation validate_end_state(const allocator::Model& model, const ModelSetup& s
       z.orders_within = z.orders_within && ov.within;
       z.orders.push_back(ov);
     }
+    if (!ks->pageblocks_by_type.empty()) {
+      z.pageblocks_known = true;
+      for (std::size_t recorded = 0; recorded < ks->pageblocks_by_type.size() && recorded < setup.migratetype_of.size(); ++recorded) {
+        if (const auto mt = setup.migratetype_of[recorded]) z.kernel_pageblocks[allocator::index_of(*mt)] += ks->pageblocks_by_type[recorded];
+      }
+      for (const allocator::PageblockState& pb : model.pageblocks(static_cast<std::uint16_t>(mz))) {
+        ++z.model_pageblocks[allocator::index_of(pb.type)];
+      }
+    }
     if (!end.free_runs.empty()) {
       z.free_map = true;
       const std::uint64_t lo = hz.start_pfn;

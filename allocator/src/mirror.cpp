@@ -419,6 +419,14 @@ PageblockResult Model::change_pageblock_type(Pfn pfn, MigrateType type) {
   return r;
 }
 
+bool Model::reserve_highatomic_pageblock(Pfn pfn, unsigned order) {
+  Zone* z = impl_->zone_for(pfn.value);
+  if (z == nullptr || !valid_block(pfn.value, order, impl_->params.max_order)) {
+    return false;
+  }
+  return z->reserve_highatomic_pageblock(z->idx(pfn.value), order);
+}
+
 bool Model::unreserve_highatomic_pageblock(std::uint16_t zone, MigrateType to, bool force) {
   if (!is_mergeable(to)) {
     return false;

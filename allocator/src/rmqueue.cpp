@@ -218,25 +218,25 @@ bool Zone::boost_watermark() {
 }
 
 // reserve_highatomic_pageblock(): about 1% of the zone, rounded up to whole pageblocks.
-void Zone::reserve_highatomic_pageblock(std::uint32_t idx, unsigned order) {
+bool Zone::reserve_highatomic_pageblock(std::uint32_t idx, unsigned order) {
   if (!params_->tunables.highatomic) {
-    return;
+    return false;
   }
   const std::uint64_t nr = pageblock_pages();
   if (managed_ / 100 < nr) {
-    return;
+    return false;
   }
   const std::uint64_t max_managed = (managed_ / 100 + nr - 1) / nr * nr;  // ALIGN()
   if (nr_reserved_highatomic_ >= max_managed) {
-    return;
+    return false;
   }
   const MigrateType mt = pb_type(idx);
   if (!is_mergeable(mt)) {
-    return;
+    return false;
   }
   if (order < params_->pageblock_order) {
     if (move_freepages_block(pb_of(idx), MigrateType::HighAtomic) == -1) {
-      return;
+      return false;
     }
     nr_reserved_highatomic_ += nr;
   } else {
@@ -244,6 +244,7 @@ void Zone::reserve_highatomic_pageblock(std::uint32_t idx, unsigned order) {
     nr_reserved_highatomic_ += std::uint64_t{1} << order;
   }
   ++params_->counters.highatomic_reservations;
+  return true;
 }
 
 // unreserve_highatomic_pageblock() for one zone.

@@ -316,7 +316,7 @@ class Zone {
   std::uint32_t rmqueue(unsigned order, MigrateType mt, AllocFlags flags, RmqueueMode& mode, BlockSource& src);
   std::uint32_t rmqueue_buddy(unsigned order, MigrateType mt, AllocFlags flags, BlockSource& src);
   bool boost_watermark();
-  void reserve_highatomic_pageblock(std::uint32_t idx, unsigned order);
+  bool reserve_highatomic_pageblock(std::uint32_t idx, unsigned order);
   bool unreserve_highatomic_pageblock(MigrateType to, bool force);
 
   // --- freeing (free_page.cpp) ---

@@ -743,6 +743,75 @@ TEST(ReplayMirror, ExtfragClaimChangesThePageblockAndStealRefillsThePcpList) {
   EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
 }
 
+// --- the high-order atomic reserve (reserve_highatomic_pageblock is not traced) --------------
+
+// 65536 pages: the reserve may reach ALIGN(655, 512) = 1024 pages, two pageblocks. Pageblock
+// 0x10000 holds a free order-6 and an order-5 block (96 pages), pageblock 0x10200 30 free
+// order-1 blocks (60 pages): 156 free, under the low watermark (160).
+std::string highatomic_case() {
+  std::string t = R"(!labyrinth-text 1
+!kernel 6.18.0-test
+!cpus 2
+!max_order 10
+!pageblock_order 9
+!option events=kmem:mm_page_alloc,kmem:mm_page_free,kmem:mm_page_alloc_zone_locked,kmem:mm_page_pcpu_drain,kmem:mm_page_alloc_extfrag
+!zone node=0 name=Normal start_pfn=0x10000 spanned=65536 managed=65536 min=128 low=160 high=192 protection=0,0,0,0,0
+!start_ts 100
+!start_free 0x10000+96)";
+  for (int i = 0; i < 30; ++i) t += fmt::format(" 0x{:x}+2", 0x10200 + 4 * i);
+  return t + "\n";
+}
+
+// The kernel reserves the pageblock of a high-order GFP_ATOMIC request that the slow path
+// served (get_page_from_freelist with ALLOC_HIGHATOMIC, after the fast path's low watermark
+// failed): mirror does the same where the kernel would, and a GFP_NOWAIT order-3 request then
+// fails because every free order-3 block left is in the reserve, which only ALLOC_HIGHATOMIC
+// may take (__zone_watermark_ok). 156 - 8 = 148 free pages are above min + 7 = 135.
+TEST(ReplayMirror, AHighOrderAtomicRequestFromTheSlowPathReservesItsPageblock) {
+  const std::string text = highatomic_case() +
+                           "1000 alloc pfn=0x10000 order=3 mt=0 gfp=GFP_ATOMIC|__GFP_COMP cpu=0 pid=0 ctx=softirq\n"
+                           "2000 alloc pfn=failed order=3 mt=0 gfp=GFP_NOWAIT|__GFP_NORETRY|__GFP_COMP cpu=1 pid=7 ctx=task\n";
+  const ReplayResult r = replay_text(text, mirror());
+  EXPECT_EQ(r.counters.highatomic_reservations, 1u);
+  ASSERT_EQ(r.failures.total(), 1u);
+  const FailureRecord& f = r.failures.records().front();
+  EXPECT_EQ(f.cause, FailureCause::Reserve);
+  EXPECT_EQ(f.state.free_pages, 148);
+  EXPECT_FALSE(f.state.block_available);
+  EXPECT_EQ(f.state.reserve_blocks_at_order, 4u);  // orders 3, 4, 5 left of the order-6 block, and the order-5
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+
+  // Above the low watermark the fast path serves it: no reservation, and the order-3 request
+  // would have been served (the failure is unexplained).
+  std::string calm = text;
+  calm.insert(calm.find("\n1000 alloc"), " 0x10400+512");
+  const ReplayResult c = replay_text(calm, mirror());
+  EXPECT_EQ(c.counters.highatomic_reservations, 0u);
+  ASSERT_EQ(c.failures.total(), 1u);
+  EXPECT_EQ(c.failures.records().front().cause, FailureCause::Unexplained);
+}
+
+// A take from the highatomic list shows a reservation the model did not make; a take from
+// the movable list of a reserved pageblock shows that direct reclaim unreserved it.
+TEST(ReplayMirror, TakesFromTheFreeListsShowReservationsAndUnreservationsTheModelMissed) {
+  const std::string text = highatomic_case() +
+                           "1000 pcp_refill pfn=0x10000 order=3 mt=3 refill=0 cpu=0\n"
+                           "1001 alloc pfn=0x10000 order=3 mt=0 gfp=GFP_ATOMIC|__GFP_COMP cpu=0 pid=0 ctx=softirq\n"
+                           "2000 alloc pfn=failed order=3 mt=0 gfp=GFP_NOWAIT|__GFP_NORETRY|__GFP_COMP cpu=1 pid=7 ctx=task\n"
+                           "3000 pcp_refill pfn=0x10040 order=3 mt=1 refill=0 cpu=1\n"
+                           "3001 alloc pfn=0x10040 order=3 mt=1 gfp=GFP_HIGHUSER_MOVABLE|__GFP_COMP cpu=1 pid=7 ctx=task\n"
+                           "4000 alloc pfn=failed order=3 mt=0 gfp=GFP_NOWAIT|__GFP_NORETRY|__GFP_COMP cpu=1 pid=7 ctx=task\n";
+  const ReplayResult r = replay_text(text, mirror());
+  EXPECT_EQ(r.quality.get(DataQuality::highatomic_reserve_shown), 1u);
+  EXPECT_EQ(r.quality.get(DataQuality::highatomic_unreserve_shown), 1u);
+  EXPECT_EQ(r.counters.pageblock_changes, 2u);
+  ASSERT_EQ(r.failures.total(), 2u);
+  EXPECT_EQ(r.failures.records()[0].cause, FailureCause::Reserve);
+  EXPECT_EQ(r.failures.records()[0].state.reserve_blocks_at_order, 4u);
+  EXPECT_EQ(r.failures.records()[1].state.reserve_blocks_at_order, 0u);  // movable again
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
 // --- ordering -------------------------------------------------------------------------------
 
 TEST(ReplayMirror, EventsOutOfOrderInTheFileAreSortedBeforeTheModelSeesThem) {

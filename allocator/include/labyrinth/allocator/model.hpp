@@ -287,6 +287,10 @@ class Model {
   /// free block larger than a pageblock, all its pageblocks change (a claim of order >=
   /// pageblock_order). Keeps nr_reserved_highatomic in step when HighAtomic is involved.
   PageblockResult change_pageblock_type(Pfn pfn, MigrateType type);
+  /// reserve_highatomic_pageblock() for the block of `order` the kernel served at pfn (not
+  /// traced: mirror calls it where the kernel would, after a high-order non-blocking
+  /// __GFP_HIGH allocation from the slow path). Returns true when a pageblock became HighAtomic.
+  bool reserve_highatomic_pageblock(Pfn pfn, unsigned order);
   /// unreserve_highatomic_pageblock() on one zone (not traced by the kernel; offered for
   /// what-if runs). Returns true when a block was converted to `to`.
   bool unreserve_highatomic_pageblock(std::uint16_t zone, MigrateType to, bool force);

@@ -5,6 +5,7 @@
 // buddy lists too, so the numbers compare like for like.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -60,6 +61,11 @@ struct ZoneValidation {
   std::uint64_t kernel_pcp_pages = 0;
   std::vector<OrderValidation> orders;
   bool orders_within = true;
+  // Pageblocks by migratetype (the snapshot's /proc/pagetypeinfo), when the snapshot has them:
+  // the highatomic reserve and claims change them with no event of their own.
+  bool pageblocks_known = false;
+  std::array<std::uint64_t, allocator::kMigrateTypes> model_pageblocks{};
+  std::array<std::uint64_t, allocator::kMigrateTypes> kernel_pageblocks{};
   // Page by page against the kpageflags free map (when the end snapshot has one).
   bool free_map = false;
   std::uint64_t free_both_pages = 0;
