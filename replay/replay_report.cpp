@@ -229,6 +229,7 @@ ordered_json summary_json(const ReplayResult& r) {
         {"reclaim_stalls", c.reclaim_stalls},
         {"oom_kills", c.oom_kills},
         {"compaction_needed", c.compaction_needed},
+        {"kernel_block_compactions", c.kernel_block_compactions},
         {"compactions", c.compactions},
         {"compaction_successes", c.compaction_successes},
         {"compaction_migrated_pages", c.compaction_migrated_pages},
@@ -539,6 +540,8 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
                  c.oom_kills);
     }
     fmt::print(out, "  compaction needed {:>12}  (no free block of the order)\n", c.compaction_needed);
+    fmt::print(out, "  kernel's block compacted {:>5}  (served where the kernel served them after moving the model's pages out)\n",
+               c.kernel_block_compactions);
     fmt::print(out, "  direct compaction {:>12}  runs, {} requests served after one, {} pages moved\n", c.compactions,
                c.compaction_successes, c.compaction_migrated_pages);
     if (const KernelCounterCheck& k = r.validation.kernel_counters; k.available) {

@@ -197,10 +197,16 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       quality.add(DataQuality::invalid_events);
       return;
     }
-    const allocator::AllocResult r =
+    allocator::AllocResult r =
         kernel_ok && prefer_recorded_
             ? model.allocate(e.gfp, e.order, cpu, e.pfn, Pfn{e.pfn})
             : model.allocate(e.gfp, e.order, cpu, kernel_ok ? e.pfn : ~std::uint64_t{0});
+    if (!r.ok() && r.failure == allocator::AllocFailure::Fragmentation && kernel_ok && prefer_recorded_ &&
+        model.compact_block(Pfn{e.pfn}, e.order)) {
+      // The kernel's compaction freed its block: the model's pages there moved as it moves them.
+      r = model.allocate(e.gfp, e.order, cpu, e.pfn, Pfn{e.pfn});
+      if (r.ok()) ++counters.kernel_block_compactions;
+    }
     if (model_counters.direct_reclaims != reclaims_before) ++counters.reclaim_stalls;
     if (!r.ok() || (!kernel_ok && !memcg)) {
       agreement.add(e.ts_ns >= first_ts ? e.ts_ns - first_ts : 0, classify(e.gfp, e.order, setup.bits),

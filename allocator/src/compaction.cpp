@@ -141,6 +141,58 @@ void Model::Impl::migrate_page(Zone& z, std::uint32_t from, std::uint32_t target
   }
 }
 
+bool Model::compact_block(Pfn head, unsigned order) {
+  Impl& s = *impl_;
+  Zone* z = s.zone_for(head.value);
+  const std::uint64_t pages = std::uint64_t{1} << order;
+  if (z == nullptr || s.reclaimer == nullptr || order > s.params.max_order || (head.value & (pages - 1)) != 0 ||
+      !z->contains(head.value + pages - 1)) {
+    return false;
+  }
+  const std::uint32_t first = z->idx(head.value);
+  const auto end = static_cast<std::uint32_t>(first + pages);
+  std::vector<std::pair<std::uint32_t, unsigned>> movable;
+  std::vector<std::uint32_t> on_pcp;
+  for (std::uint32_t i = first; i < end;) {
+    const std::uint32_t h = z->find_head(i);
+    if (h == kNil) {
+      return false;
+    }
+    const PageState st = z->state_at(h, z->state(h).order);
+    if (h < first && st.kind() != PageKind::Free) {
+      return false;  // an allocation larger than the block
+    }
+    if (st.kind() == PageKind::Pcp) {
+      on_pcp.push_back(h);
+    } else if (st.kind() == PageKind::Alloc) {
+      if (st.mt() != MigrateType::Movable || (st.order != 0 && st.seed_owned())) {
+        return false;  // what compaction cannot move
+      }
+      movable.emplace_back(h, st.order);
+    }
+    i = h + (1u << st.order);
+  }
+  s.compaction.resize(s.zones.size());
+  CompactionState& cs = s.compaction[z->id_];
+  const std::uint32_t floor = z->pb_of(end - 1);
+  if (cs.free_pb <= floor || cs.free_pb >= z->pb_.size()) {
+    cs.free_pb = static_cast<std::uint32_t>(z->pb_.size() - 1);  // the free scanner starts again at the top
+  }
+  for (const auto& [from, o] : movable) {
+    const std::uint32_t target = s.isolate_free_page(*z, cs, floor, o);
+    if (target == kNil) {
+      return false;
+    }
+    s.migrate_page(*z, from, target, o);
+  }
+  for (const std::uint32_t h : on_pcp) {
+    const unsigned o = z->state(h).order;
+    z->pcp_remove(h);
+    z->free_one_page(h, o);
+  }
+  return true;
+}
+
 // compact_zone(): true when a block of the order is free for the request.
 bool Model::Impl::compact_zone(Zone& z, const AllocContext& ac, bool sync) {
   CompactionState& cs = compaction[z.id_];

@@ -657,6 +657,39 @@ TEST(ReplaySimulate, TakesTheKernelsPageWhereItIsFree) {
   for (const ReplayResult* r : {&recorded, &lists}) EXPECT_FALSE(r->invariant_violation.has_value());
 }
 
+// The kernel served an order-9 block where the model has none free: a page held from before
+// the recording sits in it (0x10100) and a freed one on the per-CPU list (0x101ff). The
+// kernel's compaction freed its block; the model moves its page out as compaction does (to
+// the free scanner's first block from the zone's end, 0x11e00), drains the list, and serves
+// the block where the kernel did. The recording's later free of 0x10100 finds the page at its
+// new frame. The lists' own placement (--model-placement) does not follow the kernel's block.
+TEST(ReplaySimulate, CompactsTheKernelsBlockWhereTheModelHasNoFreeBlock) {
+  const std::string text =
+      "!labyrinth-text 1\n!kernel 6.18.0-test\n!cpus 1\n!max_order 10\n!pageblock_order 9\n"
+      "!sysctl min_free_kbytes=4\n"
+      "!zone node=0 name=Normal start_pfn=0x10000 spanned=8192 managed=8192 min=1 low=2 high=3 "
+      "protection=0,0,0,0,0\n"
+      "!start_ts 500\n!start_free 0x10000+256 0x10101+254 0x11e00+8\n"
+      "1000 free pfn=0x101ff order=0 cpu=0 pid=9 comm=a ctx=task\n"
+      "2000 alloc pfn=0x10000 order=9 mt=1 gfp=GFP_NOWAIT|__GFP_MOVABLE|__GFP_COMP cpu=0 pid=9 comm=a ctx=task\n"
+      "3000 free pfn=0x10100 order=0 cpu=0 pid=9 comm=a ctx=task\n";
+  const ReplayResult recorded = replay_text(text, simulate(false));
+  EXPECT_EQ(recorded.counters.kernel_block_compactions, 1u);
+  EXPECT_EQ(recorded.counters.compaction_migrated_pages, 1u);
+  EXPECT_EQ(recorded.counters.both_succeeded, 1u);
+  EXPECT_EQ(recorded.failures.total(), 0u);
+  EXPECT_EQ(recorded.quality.get(DataQuality::free_of_unmapped_page), 0u);
+
+  ReplayOptions own = simulate(false);
+  own.what_if.model_placement = true;
+  const ReplayResult lists = replay_text(text, own);
+  EXPECT_EQ(lists.counters.kernel_block_compactions, 0u);
+  EXPECT_EQ(lists.counters.model_failed_kernel_succeeded, 1u);
+  ASSERT_EQ(lists.failures.total(), 1u);
+  EXPECT_EQ(lists.failures.records().front().cause, FailureCause::Fragmentation);
+  for (const ReplayResult* r : {&recorded, &lists}) EXPECT_FALSE(r->invariant_violation.has_value()) << *r->invariant_violation;
+}
+
 // --- frees the model cannot pair, counted and never fatal -----------------------------------
 
 TEST(ReplayMirror, UnknownAndDoubleFreesAreCountedNotFatal) {

@@ -242,6 +242,13 @@ class Model {
   /// per-CPU list block of the order) in the zone that serves the request: the page the
   /// recording says the kernel's lists gave, whose order the model cannot see.
   AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner, Pfn prefer);
+  /// The recording says the kernel served [head, head + 2^order), where the model has no free
+  /// block (the kernel's direct compaction made one, or its layout differs): the block's
+  /// movable allocations move out as compaction moves them (to the free scanner's blocks, from
+  /// the zone's end down to the block) and its per-CPU list blocks return to the buddy lists.
+  /// False when something compaction cannot move holds a page of it (nothing moves), or the
+  /// free scanner runs out (what moved stays moved). Needs a Reclaimer, told of every move.
+  bool compact_block(Pfn head, unsigned order);
   /// Who direct reclaim asks for pages (not owned; nullptr: nothing reclaimable). A copy of the
   /// model starts without one.
   void set_reclaimer(Reclaimer* reclaimer);
