@@ -23,12 +23,14 @@ TunedTrace load_for_tune(traces::TraceReader& reader, const traces::TraceHeader&
   t.header = header;
   std::span<const traces::PageEvent> chunk;
   while (reader.next(chunk)) {
-    // Simulate decides refills, drains, claims and isolations itself: only requests and
-    // frees are kept (a subsequence of an ordered chunk is ordered).
+    // Simulate decides refills and claims itself, so only what it reads is kept: requests,
+    // frees, the kernel's compaction isolations (whose pages the migrations' frees give back)
+    // and drains (of pages held from before the recording, which they show free). A
+    // subsequence of an ordered chunk is ordered.
     std::vector<traces::PageEvent> kept;
     kept.reserve(chunk.size());
     for (const auto& e : chunk) {
-      if (e.kind == traces::EventKind::Alloc || e.kind == traces::EventKind::Free) kept.push_back(e);
+      if (e.kind != traces::EventKind::PcpRefill && e.kind != traces::EventKind::Extfrag) kept.push_back(e);
     }
     t.events += kept.size();
     t.chunk_in_order.push_back(reader.in_time_order());
