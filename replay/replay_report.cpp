@@ -290,15 +290,19 @@ ordered_json keyframes_json(const ReplayResult& r) {
     passed += k.passed ? 1 : 0;
     worst_free = std::max(worst_free, k.free_relative_error);
     worst_order = std::max(worst_order, k.worst_order_error);
-    series.push_back(ordered_json{{"ts_ns", k.ts_ns},
-                                  {"model_free_pages", k.model_free_pages},
-                                  {"kernel_free_pages", k.kernel_free_pages},
-                                  {"free_relative_error", k.free_relative_error},
-                                  {"worst_order_error", k.worst_order_error},
-                                  {"worst_order_zone", k.worst_order_zone.empty() ? ordered_json(nullptr)
-                                                                                  : ordered_json(k.worst_order_zone)},
-                                  {"worst_order", k.worst_order},
-                                  {"passed", k.passed}});
+    ordered_json point{{"ts_ns", k.ts_ns},
+                       {"model_free_pages", k.model_free_pages},
+                       {"kernel_free_pages", k.kernel_free_pages},
+                       {"free_relative_error", k.free_relative_error},
+                       {"worst_order_error", k.worst_order_error},
+                       {"worst_order_zone", k.worst_order_zone.empty() ? ordered_json(nullptr) : ordered_json(k.worst_order_zone)},
+                       {"worst_order", k.worst_order},
+                       {"passed", k.passed}};
+    if (k.highatomic_known) {
+      point["highatomic_pageblocks"] =
+          ordered_json{{"model", k.model_highatomic_pageblocks}, {"kernel", k.kernel_highatomic_pageblocks}};
+    }
+    series.push_back(std::move(point));
   }
   return ordered_json{{"checked", r.keyframes.size()},
                       {"passed", passed},
@@ -340,6 +344,13 @@ void print_keyframes(std::FILE* out, const ReplayResult& r) {
                worst->worst_order_zone, worst->worst_order, seconds_since(r, worst->ts_ns));
   }
   fmt::print(out, "\n");
+  std::string highatomic;
+  for (const auto& k : r.keyframes) {
+    if (!k.highatomic_known) continue;
+    highatomic += fmt::format(" {}/{} at {:.3f} s", k.model_highatomic_pageblocks, k.kernel_highatomic_pageblocks,
+                              seconds_since(r, k.ts_ns));
+  }
+  if (!highatomic.empty()) fmt::print(out, "  HighAtomic pageblocks (model/kernel, keyframes with pagetypeinfo):{}\n", highatomic);
 }
 
 ordered_json validation_json(const ReplayResult& r) {

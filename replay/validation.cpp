@@ -108,6 +108,12 @@ KeyframeCheck keyframe_check(const Validation& v, std::uint64_t ts_ns) {
   k.free_relative_error = v.free_relative_error;
   k.passed = v.passed;
   for (const auto& z : v.zones) {
+    if (z.pageblocks_known) {
+      const unsigned ha = allocator::index_of(allocator::MigrateType::HighAtomic);
+      k.highatomic_known = true;
+      k.model_highatomic_pageblocks += z.model_pageblocks[ha];
+      k.kernel_highatomic_pageblocks += z.kernel_pageblocks[ha];
+    }
     for (const auto& o : z.orders) {
       if (o.checked && o.relative_error > k.worst_order_error) {
         k.worst_order_error = o.relative_error;

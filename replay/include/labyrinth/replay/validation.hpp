@@ -132,6 +132,10 @@ struct KeyframeCheck {
   unsigned worst_order = 0;
   bool passed = false;           // as Validation::passed
   bool resynced = false;         // failed, and the model was reseeded from the keyframe's free-page map
+  // HighAtomic pageblocks over all zones, where the keyframe has the kernel's pagetypeinfo.
+  bool highatomic_known = false;
+  std::uint64_t model_highatomic_pageblocks = 0;
+  std::uint64_t kernel_highatomic_pageblocks = 0;
 };
 KeyframeCheck keyframe_check(const Validation& v, std::uint64_t ts_ns);
 
