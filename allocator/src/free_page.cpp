@@ -37,9 +37,14 @@ bool Zone::buddy_merge_likely(std::uint64_t pfn, std::uint64_t buddy_pfn, unsign
 // types: mergeable types merge (the buddy's pageblock takes our type), but a HighAtomic, CMA or
 // Isolate block never merges with a block of another type. Below pageblock_order both halves
 // share one pageblock, hence one type, so types are not looked at.
+//
+// The pageblocks' free pages grow by the piece alone (each buddy merged was counted free
+// already), so they are counted once, not at every merge.
 void Zone::free_one_page_piece(std::uint32_t idx, unsigned order, MigrateType mt) {
   const unsigned pbo = params_->pageblock_order;
   const unsigned max_order = params_->max_order;
+  const std::uint32_t piece = idx;
+  const unsigned piece_order = order;
   std::uint64_t p = pfn(idx);
   std::uint64_t buddy_pfn = 0;
   while (order < max_order) {
@@ -55,7 +60,7 @@ void Zone::free_one_page_piece(std::uint32_t idx, unsigned order, MigrateType mt
         break;
       }
     }
-    del_from_free_list(bidx, order);
+    unlink_free_block(bidx, order);
     if (buddy_mt != mt) {
       change_pageblock_range(bidx, order, mt);
     }
@@ -63,7 +68,8 @@ void Zone::free_one_page_piece(std::uint32_t idx, unsigned order, MigrateType mt
     ++order;
   }
   const bool to_tail = order < max_order && buddy_merge_likely(p, buddy_pfn, order);
-  add_to_free_list(this->idx(p), order, mt, to_tail);
+  link_free_block(this->idx(p), order, mt, to_tail);
+  pb_free_add(piece, piece_order, true);
 }
 
 }  // namespace labyrinth::allocator::detail

@@ -243,7 +243,7 @@ class Zone {
   /// hot paths (pcp lists, allocation marks) would otherwise test it for each record, and
   /// again after every byte store (a PageState write may alias any member).
   template <typename F>
-  void with_block(std::uint32_t idx, unsigned order, F&& f) {
+  [[gnu::always_inline]] void with_block(std::uint32_t idx, unsigned order, F&& f) {
     if (is_top(order)) {
       f(top_state_[top_of(idx)], LinkView{top_links_.data(), top_bias_, max_order_});
     } else {
@@ -277,6 +277,10 @@ class Zone {
 
   // --- free lists (free_area.cpp) ---
   void add_to_free_list(std::uint32_t idx, unsigned order, MigrateType mt, bool tail);
+  /// add_to_free_list / del_from_free_list without the pageblocks' free-page counts, for a
+  /// split or a merge that settles those once for the whole block (pb_free_add).
+  void link_free_block(std::uint32_t idx, unsigned order, MigrateType mt, bool tail);
+  void unlink_free_block(std::uint32_t idx, unsigned order);
   void del_from_free_list(std::uint32_t idx) { del_from_free_list(idx, state(idx).order); }
   /// The free block of `order` headed at idx off its list.
   void del_from_free_list(std::uint32_t idx, unsigned order);
@@ -299,6 +303,9 @@ class Zone {
   }
   void split_halves_to_free_lists(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low,
                                   MigrateType mt);
+  /// The free block of `high` at head off its list, split down to the order-`low` block at
+  /// target (del_from_free_list, then split_to_free_lists with the block's own type mt).
+  void take_from_free_block(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low, MigrateType mt);
   /// Same split of a seed-owned block: every piece, the target's included, stays seed-owned.
   void split_seed_block(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low);
   /// Head of the block containing idx (any kind), or kNil.
@@ -525,6 +532,58 @@ inline Owner Zone::unmark_allocated(std::uint32_t idx, PageState s) {
   });
   pb_alloc_add(idx, s.order, s.mt(), false);
   return owner;
+}
+
+inline void Zone::pb_free_add(std::uint32_t idx, unsigned order, bool add) {
+  const unsigned pbo = params_->pageblock_order;
+  std::uint32_t pbi = pb_of(idx);
+  if (order <= pbo) {
+    const std::uint32_t n = 1u << order;
+    pb_[pbi].free_pages = add ? pb_[pbi].free_pages + n : pb_[pbi].free_pages - n;
+    return;
+  }
+  const std::uint32_t per = 1u << pbo;
+  for (std::uint32_t k = 0; k < (1u << (order - pbo)); ++k, ++pbi) {
+    pb_[pbi].free_pages = add ? pb_[pbi].free_pages + per : pb_[pbi].free_pages - per;
+  }
+}
+
+inline void Zone::link_free_block(std::uint32_t idx, unsigned order, MigrateType mt, bool tail) {
+  const unsigned t = index_of(mt);
+  ListHead& l = area_.lists[order][t];
+  with_block(idx, order, [&](PageState& s, auto m) {
+    if (tail) {
+      list_push_back(m, l, idx);
+    } else {
+      list_push_front(m, l, idx);
+    }
+    s.set(PageKind::Free, order, mt);
+  });
+  ++area_.blocks[order][t];
+  ++area_.nr_free[order];
+  area_.mask[t] |= 1u << order;
+  area_.pages[t] += std::uint64_t{1} << order;
+  if (mt != MigrateType::Isolate) {
+    area_.nr_free_pages += std::uint64_t{1} << order;
+  }
+}
+
+inline void Zone::unlink_free_block(std::uint32_t idx, unsigned order) {
+  unsigned t = 0;
+  with_block(idx, order, [&](PageState& s, auto m) {
+    t = index_of(s.mt());
+    list_unlink(m, area_.lists[order][t], idx);
+    s = PageState{};
+  });
+  --area_.blocks[order][t];
+  --area_.nr_free[order];
+  if (area_.lists[order][t].head == kNil) {
+    area_.mask[t] &= ~(1u << order);
+  }
+  area_.pages[t] -= std::uint64_t{1} << order;
+  if (t != index_of(MigrateType::Isolate)) {
+    area_.nr_free_pages -= std::uint64_t{1} << order;
+  }
 }
 
 inline void Zone::pcp_add(unsigned cpu, std::uint32_t idx, unsigned order, MigrateType list_mt, bool tail) {
