@@ -11,6 +11,8 @@ Zone::Zone(Params* params, std::uint16_t id, const ZoneConfig& cfg, unsigned nr_
       id_(id),
       node_(cfg.node),
       type_(cfg.type),
+      pageblock_order_(static_cast<std::uint8_t>(params->pageblock_order)),
+      pb_bias_(static_cast<std::uint32_t>(cfg.start_pfn.value & ((std::uint64_t{1} << params->pageblock_order) - 1))),
       start_(cfg.start_pfn.value),
       end_(cfg.start_pfn.value + cfg.spanned_pages),
       managed_(cfg.managed_pages),

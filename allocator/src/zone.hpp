@@ -197,7 +197,7 @@ class Zone {
   [[nodiscard]] std::uint32_t idx(std::uint64_t pfn) const { return static_cast<std::uint32_t>(pfn - start_); }
   [[nodiscard]] std::uint64_t pfn(std::uint32_t idx) const { return start_ + idx; }
   [[nodiscard]] std::uint32_t pb_of(std::uint32_t idx) const {
-    return static_cast<std::uint32_t>(((start_ + idx) >> params_->pageblock_order) - pb_first_);
+    return static_cast<std::uint32_t>((std::uint64_t{idx} + pb_bias_) >> pageblock_order_);
   }
   [[nodiscard]] MigrateType pb_type(std::uint32_t idx) const { return pb_[pb_of(idx)].type; }
   [[nodiscard]] std::uint64_t pageblock_pages() const { return std::uint64_t{1} << params_->pageblock_order; }
@@ -330,7 +330,7 @@ class Zone {
   /// free_one_page(): split_large_buddy + __free_one_page with each pageblock's type.
   void free_one_page(std::uint32_t idx, unsigned order);
   /// __free_one_page(): merge and insert on mt's list.
-  void free_one_page_piece(std::uint32_t idx, unsigned order, MigrateType mt);
+  [[gnu::always_inline]] inline void free_one_page_piece(std::uint32_t idx, unsigned order, MigrateType mt);
 
   // --- per-cpu lists (pcp.cpp) ---
   [[nodiscard]] bool pcp_allowed_order(unsigned order) const {
@@ -374,7 +374,7 @@ class Zone {
   void pcp_add(unsigned cpu, std::uint32_t idx, unsigned order, MigrateType list_mt, bool tail);
   void pcp_remove(std::uint32_t idx) { pcp_remove(idx, state(idx).order); }
   /// The pcp block of `order` headed at idx off its list.
-  void pcp_remove(std::uint32_t idx, unsigned order);
+  [[gnu::always_inline]] inline void pcp_remove(std::uint32_t idx, unsigned order);
   std::uint64_t free_pcppages_bulk(unsigned cpu, std::int64_t count, unsigned pindex);
   std::uint64_t drain_pcp(unsigned cpu);
   bool decay_pcp_high(unsigned cpu);
@@ -428,6 +428,10 @@ class Zone {
   std::uint16_t id_;
   int node_;
   ZoneType type_;
+  // Two copies for pb_of(), in the padding before start_ (sizeof(Zone), which metadata_bytes
+  // reports, stays as it was): params_->pageblock_order, and start_ mod 2^pageblock_order.
+  std::uint8_t pageblock_order_;
+  std::uint32_t pb_bias_;
   std::uint64_t start_;
   std::uint64_t end_;
   std::uint64_t managed_;
@@ -534,58 +538,6 @@ inline Owner Zone::unmark_allocated(std::uint32_t idx, PageState s) {
   return owner;
 }
 
-inline void Zone::pb_free_add(std::uint32_t idx, unsigned order, bool add) {
-  const unsigned pbo = params_->pageblock_order;
-  std::uint32_t pbi = pb_of(idx);
-  if (order <= pbo) {
-    const std::uint32_t n = 1u << order;
-    pb_[pbi].free_pages = add ? pb_[pbi].free_pages + n : pb_[pbi].free_pages - n;
-    return;
-  }
-  const std::uint32_t per = 1u << pbo;
-  for (std::uint32_t k = 0; k < (1u << (order - pbo)); ++k, ++pbi) {
-    pb_[pbi].free_pages = add ? pb_[pbi].free_pages + per : pb_[pbi].free_pages - per;
-  }
-}
-
-inline void Zone::link_free_block(std::uint32_t idx, unsigned order, MigrateType mt, bool tail) {
-  const unsigned t = index_of(mt);
-  ListHead& l = area_.lists[order][t];
-  with_block(idx, order, [&](PageState& s, auto m) {
-    if (tail) {
-      list_push_back(m, l, idx);
-    } else {
-      list_push_front(m, l, idx);
-    }
-    s.set(PageKind::Free, order, mt);
-  });
-  ++area_.blocks[order][t];
-  ++area_.nr_free[order];
-  area_.mask[t] |= 1u << order;
-  area_.pages[t] += std::uint64_t{1} << order;
-  if (mt != MigrateType::Isolate) {
-    area_.nr_free_pages += std::uint64_t{1} << order;
-  }
-}
-
-inline void Zone::unlink_free_block(std::uint32_t idx, unsigned order) {
-  unsigned t = 0;
-  with_block(idx, order, [&](PageState& s, auto m) {
-    t = index_of(s.mt());
-    list_unlink(m, area_.lists[order][t], idx);
-    s = PageState{};
-  });
-  --area_.blocks[order][t];
-  --area_.nr_free[order];
-  if (area_.lists[order][t].head == kNil) {
-    area_.mask[t] &= ~(1u << order);
-  }
-  area_.pages[t] -= std::uint64_t{1} << order;
-  if (t != index_of(MigrateType::Isolate)) {
-    area_.nr_free_pages -= std::uint64_t{1} << order;
-  }
-}
-
 inline void Zone::pcp_add(unsigned cpu, std::uint32_t idx, unsigned order, MigrateType list_mt, bool tail) {
   PerCpuPages& pcp = pcp_[cpu];
   ListHead& l = pcp.lists[pindex(order, list_mt)];
@@ -655,3 +607,5 @@ inline constexpr std::array<std::array<MigrateType, 2>, kPcpTypes> kFallbacks{{
 }};
 
 }  // namespace labyrinth::allocator::detail
+
+#include "free_list_steps.hpp"  // the free lists' inline steps, which need Zone complete
