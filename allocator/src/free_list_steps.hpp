@@ -9,7 +9,7 @@
 namespace labyrinth::allocator::detail {
 
 inline void Zone::pb_free_add(std::uint32_t idx, unsigned order, bool add) {
-  const unsigned pbo = params_->pageblock_order;
+  const unsigned pbo = pageblock_order_;
   std::uint32_t pbi = pb_of(idx);
   if (order <= pbo) {
     const std::uint32_t n = 1u << order;
@@ -85,7 +85,7 @@ inline bool Zone::buddy_merge_likely(std::uint64_t pfn, std::uint64_t buddy_pfn,
 // The pageblocks' free pages grow by the piece alone (each buddy merged was counted free
 // already), so they are counted once, not at every merge.
 inline void Zone::free_one_page_piece(std::uint32_t idx, unsigned order, MigrateType mt) {
-  const unsigned pbo = params_->pageblock_order;
+  const unsigned pbo = pageblock_order_;
   const unsigned max_order = params_->max_order;
   const std::uint32_t piece = idx;
   const unsigned piece_order = order;

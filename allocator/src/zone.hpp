@@ -428,8 +428,9 @@ class Zone {
   std::uint16_t id_;
   int node_;
   ZoneType type_;
-  // Two copies for pb_of(), in the padding before start_ (sizeof(Zone), which metadata_bytes
-  // reports, stays as it was): params_->pageblock_order, and start_ mod 2^pageblock_order.
+  // Read by pb_of() and the free lists' steps, kept here in the padding before start_
+  // (sizeof(Zone), which metadata_bytes reports, stays as it was): params_->pageblock_order,
+  // and start_ mod 2^pageblock_order.
   std::uint8_t pageblock_order_;
   std::uint32_t pb_bias_;
   std::uint64_t start_;
