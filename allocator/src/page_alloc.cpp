@@ -19,11 +19,12 @@ inline bool Model::Impl::take_preferred(Zone& z, const AllocContext& ac, Hit& h)
   // The preferred page heads its own block (a pcp page the kernel takes back, the buddy a
   // split left free) about as often as it lies inside a larger one: no head search then.
   const detail::PageState own = z.state_[i];
-  const std::uint32_t head = own.kind() != detail::PageKind::Tail ? i : z.find_head(i);
+  const bool heads_own = own.kind() != detail::PageKind::Tail;
+  const std::uint32_t head = heads_own ? i : z.find_head(i);
   if (head == kNil) {
     return false;
   }
-  const detail::PageState s = head == i && own.kind() != detail::PageKind::Tail ? own : z.state(head);
+  const detail::PageState s = heads_own ? own : z.state(head);
   if (s.kind() == detail::PageKind::Free && s.order >= ac.order) {
     z.take_from_free_block(head, s.order, i, ac.order, s.mt());
     h.idx = i;
