@@ -11,6 +11,8 @@ Zone::Zone(Params* params, std::uint16_t id, const ZoneConfig& cfg, unsigned nr_
       id_(id),
       node_(cfg.node),
       type_(cfg.type),
+      pageblock_order_(static_cast<std::uint8_t>(params->pageblock_order)),
+      pb_bias_(static_cast<std::uint32_t>(cfg.start_pfn.value & ((std::uint64_t{1} << params->pageblock_order) - 1))),
       start_(cfg.start_pfn.value),
       end_(cfg.start_pfn.value + cfg.spanned_pages),
       managed_(cfg.managed_pages),
@@ -57,20 +59,6 @@ void Zone::clear_metadata() {
   pb_[pb_.size() - 1].straddles = pb_[pb_.size() - 1].straddles || (end_ & ((std::uint64_t{1} << pbo) - 1)) != 0;
 }
 
-void Zone::pb_free_add(std::uint32_t idx, unsigned order, bool add) {
-  const unsigned pbo = params_->pageblock_order;
-  std::uint32_t pbi = pb_of(idx);
-  if (order <= pbo) {
-    const std::uint32_t n = 1u << order;
-    pb_[pbi].free_pages = add ? pb_[pbi].free_pages + n : pb_[pbi].free_pages - n;
-    return;
-  }
-  const std::uint32_t per = 1u << pbo;
-  for (std::uint32_t k = 0; k < (1u << (order - pbo)); ++k, ++pbi) {
-    pb_[pbi].free_pages = add ? pb_[pbi].free_pages + per : pb_[pbi].free_pages - per;
-  }
-}
-
 // The links, six bytes in seven of the per-frame records, on 4 KiB pages: a replay writes those
 // of the blocks its events touch, scattered over the machine, and on huge pages each first
 // write to a 2 MiB region made the kernel zero all of it (a 3 M-event mirror replay of a 24 GiB
@@ -79,42 +67,12 @@ void Zone::pb_free_add(std::uint32_t idx, unsigned order, bool add) {
 void Zone::advise_pages() { links_.advise_small(); }
 
 void Zone::add_to_free_list(std::uint32_t idx, unsigned order, MigrateType mt, bool tail) {
-  const unsigned t = index_of(mt);
-  ListHead& l = area_.lists[order][t];
-  with_block(idx, order, [&](PageState& s, auto m) {
-    if (tail) {
-      list_push_back(m, l, idx);
-    } else {
-      list_push_front(m, l, idx);
-    }
-    s.set(PageKind::Free, order, mt);
-  });
-  ++area_.blocks[order][t];
-  ++area_.nr_free[order];
-  area_.mask[t] |= 1u << order;
-  area_.pages[t] += std::uint64_t{1} << order;
-  if (mt != MigrateType::Isolate) {
-    area_.nr_free_pages += std::uint64_t{1} << order;
-  }
+  link_free_block(idx, order, mt, tail);
   pb_free_add(idx, order, true);
 }
 
 void Zone::del_from_free_list(std::uint32_t idx, unsigned order) {
-  unsigned t = 0;
-  with_block(idx, order, [&](PageState& s, auto m) {
-    t = index_of(s.mt());
-    list_unlink(m, area_.lists[order][t], idx);
-    s = PageState{};
-  });
-  --area_.blocks[order][t];
-  --area_.nr_free[order];
-  if (area_.lists[order][t].head == kNil) {
-    area_.mask[t] &= ~(1u << order);
-  }
-  area_.pages[t] -= std::uint64_t{1} << order;
-  if (t != index_of(MigrateType::Isolate)) {
-    area_.nr_free_pages -= std::uint64_t{1} << order;
-  }
+  unlink_free_block(idx, order);
   pb_free_add(idx, order, false);
 }
 
@@ -163,6 +121,25 @@ void Zone::split_halves_to_free_lists(std::uint32_t head, unsigned high, std::ui
       add_to_free_list(cur + size, high, mt, false);
     }
   }
+}
+
+// del_from_free_list + split_to_free_lists in one: the pageblocks' free pages change by the
+// target's alone (the halves stay free), so they are counted once rather than at every step.
+void Zone::take_from_free_block(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low,
+                                MigrateType mt) {
+  unlink_free_block(head, high);
+  std::uint32_t cur = head;
+  while (high > low) {
+    --high;
+    const std::uint32_t size = 1u << high;
+    if (target >= cur + size) {
+      link_free_block(cur, high, mt, false);
+      cur += size;
+    } else {
+      link_free_block(cur + size, high, mt, false);
+    }
+  }
+  pb_free_add(target, low, false);
 }
 
 void Zone::split_seed_block(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low) {

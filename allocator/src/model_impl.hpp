@@ -125,12 +125,14 @@ struct Model::Impl {
   }
   void build_views();
   Hit get_page_from_freelist(const AllocContext& ac, AllocFlags flags, Owner owner);
+  /// The same walk inline, for the fast path that every request takes.
+  [[gnu::always_inline]] inline Hit walk_zonelist(const AllocContext& ac, AllocFlags flags, Owner owner);
   [[gnu::always_inline]] inline Hit rmqueue(detail::Zone& z, const AllocContext& ac, AllocFlags flags, bool& from_buddy);
   [[nodiscard]] std::pair<AllocFailure, std::uint16_t> classify(const AllocContext& ac, AllocFlags flags,
                                                                 bool watermarks_ignored) const;
   AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner,
                        std::uint64_t prefer = AllocContext::kNoPreference);
-  bool take_preferred(detail::Zone& z, const AllocContext& ac, Hit& h);
+  [[gnu::always_inline]] inline bool take_preferred(detail::Zone& z, const AllocContext& ac, Hit& h);
   AllocResult allocate_slowpath(const AllocContext& ac, Gfp gfp, Owner owner, AllocResult r);
   AllocResult direct_reclaim_path(const AllocContext& ac, Gfp gfp, AllocFlags slow, Owner owner, AllocResult r);
   ReclaimProgress perform_reclaim(const AllocContext& ac);

@@ -9,6 +9,37 @@ namespace labyrinth::allocator {
 using detail::kNil;
 using detail::Zone;
 
+// The preferred block, when it is free in this zone: a free block holding it is split down to
+// it (expand()), or it is a per-CPU list block of the very order. Otherwise false: the lists pick.
+inline bool Model::Impl::take_preferred(Zone& z, const AllocContext& ac, Hit& h) {
+  if ((ac.prefer & ((std::uint64_t{1} << ac.order) - 1)) != 0) {
+    return false;
+  }
+  const std::uint32_t i = z.idx(ac.prefer);
+  // The preferred page heads its own block (a pcp page the kernel takes back, the buddy a
+  // split left free) about as often as it lies inside a larger one: no head search then.
+  const detail::PageState own = z.state_[i];
+  const bool heads_own = own.kind() != detail::PageKind::Tail;
+  const std::uint32_t head = heads_own ? i : z.find_head(i);
+  if (head == kNil) {
+    return false;
+  }
+  const detail::PageState s = heads_own ? own : z.state(head);
+  if (s.kind() == detail::PageKind::Free && s.order >= ac.order) {
+    z.take_from_free_block(head, s.order, i, ac.order, s.mt());
+    h.idx = i;
+    h.src = BlockSource::Buddy;
+    return true;
+  }
+  if (s.kind() == detail::PageKind::Pcp && s.order == ac.order) {
+    z.pcp_remove(head, s.order);
+    h.idx = i;
+    h.src = BlockSource::Pcp;
+    return true;
+  }
+  return false;
+}
+
 // rmqueue(): the pcp list for pcp orders, else (or when that fails) rmqueue_buddy; then the
 // kswapd wake-up for a boosted zone, which in the model may clear the boost.
 inline Hit Model::Impl::rmqueue(Zone& z, const AllocContext& ac, AllocFlags flags, bool& from_buddy) {
@@ -35,38 +66,10 @@ inline Hit Model::Impl::rmqueue(Zone& z, const AllocContext& ac, AllocFlags flag
   return h;
 }
 
-// The preferred block, when it is free in this zone: a free block holding it is split down to
-// it (expand()), or it is a per-CPU list block of the very order. Otherwise false: the lists pick.
-bool Model::Impl::take_preferred(Zone& z, const AllocContext& ac, Hit& h) {
-  if ((ac.prefer & ((std::uint64_t{1} << ac.order) - 1)) != 0) {
-    return false;
-  }
-  const std::uint32_t i = z.idx(ac.prefer);
-  const std::uint32_t head = z.find_head(i);
-  if (head == kNil) {
-    return false;
-  }
-  const detail::PageState s = z.state(head);
-  if (s.kind() == detail::PageKind::Free && s.order >= ac.order) {
-    z.del_from_free_list(head);
-    z.split_to_free_lists(head, s.order, i, ac.order, s.mt());
-    h.idx = i;
-    h.src = BlockSource::Buddy;
-    return true;
-  }
-  if (s.kind() == detail::PageKind::Pcp && s.order == ac.order) {
-    z.pcp_remove(head);
-    h.idx = i;
-    h.src = BlockSource::Pcp;
-    return true;
-  }
-  return false;
-}
-
 // get_page_from_freelist(): the zonelist walk with the high-mark probe (ZONE_BELOW_HIGH), the
 // watermark of the request, rmqueue, the highatomic reservation, and one retry without
 // ALLOC_NOFRAGMENT when every zone failed with it.
-Hit Model::Impl::get_page_from_freelist(const AllocContext& ac, AllocFlags flags, Owner owner) {
+inline Hit Model::Impl::walk_zonelist(const AllocContext& ac, AllocFlags flags, Owner owner) {
   for (;;) {
     const bool no_fallback = (flags & alloc::kNoFragment) != 0;
     bool restart = false;
@@ -119,6 +122,10 @@ Hit Model::Impl::get_page_from_freelist(const AllocContext& ac, AllocFlags flags
     }
     return Hit{};
   }
+}
+
+Hit Model::Impl::get_page_from_freelist(const AllocContext& ac, AllocFlags flags, Owner owner) {
+  return walk_zonelist(ac, flags, owner);
 }
 
 // Why the last attempt failed, zone by zone; the zone closest to success decides:
@@ -207,7 +214,7 @@ AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner o
   if (params.rules.k7_highatomic) {
     fast |= nonblocking_alloc_flags(gfp, order, cfg.gfp) & alloc::kHighAtomic;
   }
-  const Hit h = get_page_from_freelist(ac, fast, owner);
+  const Hit h = walk_zonelist(ac, fast, owner);
   if (h.idx != kNil) {
     return success(h, AllocPath::Fast, r);
   }

@@ -178,13 +178,19 @@ std::uint64_t Zone::free_pcppages_bulk(unsigned cpu, std::int64_t count, unsigne
     const unsigned order = pindex_to_order(static_cast<unsigned>(pi));
     const auto n = std::int64_t{1} << order;
     do {
+      // pcp_remove() of a block known to be on this list, with the counts taken once below.
       const std::uint32_t idx = l.tail;
-      pcp_remove(idx, order);
+      with_block(idx, order, [&](PageState& st, auto m) {
+        list_unlink(m, l, idx);
+        st = PageState{};
+      });
       count -= n;
       drained += static_cast<std::uint64_t>(n);
       free_one_page_piece(idx, order, pb_type(idx));
     } while (count > 0 && l.head != kNil);
   }
+  pcp.count -= static_cast<std::int64_t>(drained);
+  pcp_pages_ -= drained;
   params_->counters.pcp_drained_pages += drained;
   return drained;
 }

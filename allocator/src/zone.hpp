@@ -197,7 +197,7 @@ class Zone {
   [[nodiscard]] std::uint32_t idx(std::uint64_t pfn) const { return static_cast<std::uint32_t>(pfn - start_); }
   [[nodiscard]] std::uint64_t pfn(std::uint32_t idx) const { return start_ + idx; }
   [[nodiscard]] std::uint32_t pb_of(std::uint32_t idx) const {
-    return static_cast<std::uint32_t>(((start_ + idx) >> params_->pageblock_order) - pb_first_);
+    return static_cast<std::uint32_t>((std::uint64_t{idx} + pb_bias_) >> pageblock_order_);
   }
   [[nodiscard]] MigrateType pb_type(std::uint32_t idx) const { return pb_[pb_of(idx)].type; }
   [[nodiscard]] std::uint64_t pageblock_pages() const { return std::uint64_t{1} << params_->pageblock_order; }
@@ -243,7 +243,7 @@ class Zone {
   /// hot paths (pcp lists, allocation marks) would otherwise test it for each record, and
   /// again after every byte store (a PageState write may alias any member).
   template <typename F>
-  void with_block(std::uint32_t idx, unsigned order, F&& f) {
+  [[gnu::always_inline]] void with_block(std::uint32_t idx, unsigned order, F&& f) {
     if (is_top(order)) {
       f(top_state_[top_of(idx)], LinkView{top_links_.data(), top_bias_, max_order_});
     } else {
@@ -277,6 +277,10 @@ class Zone {
 
   // --- free lists (free_area.cpp) ---
   void add_to_free_list(std::uint32_t idx, unsigned order, MigrateType mt, bool tail);
+  /// add_to_free_list / del_from_free_list without the pageblocks' free-page counts, for a
+  /// split or a merge that settles those once for the whole block (pb_free_add).
+  void link_free_block(std::uint32_t idx, unsigned order, MigrateType mt, bool tail);
+  void unlink_free_block(std::uint32_t idx, unsigned order);
   void del_from_free_list(std::uint32_t idx) { del_from_free_list(idx, state(idx).order); }
   /// The free block of `order` headed at idx off its list.
   void del_from_free_list(std::uint32_t idx, unsigned order);
@@ -299,6 +303,9 @@ class Zone {
   }
   void split_halves_to_free_lists(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low,
                                   MigrateType mt);
+  /// The free block of `high` at head off its list, split down to the order-`low` block at
+  /// target (del_from_free_list, then split_to_free_lists with the block's own type mt).
+  void take_from_free_block(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low, MigrateType mt);
   /// Same split of a seed-owned block: every piece, the target's included, stays seed-owned.
   void split_seed_block(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low);
   /// Head of the block containing idx (any kind), or kNil.
@@ -323,7 +330,7 @@ class Zone {
   /// free_one_page(): split_large_buddy + __free_one_page with each pageblock's type.
   void free_one_page(std::uint32_t idx, unsigned order);
   /// __free_one_page(): merge and insert on mt's list.
-  void free_one_page_piece(std::uint32_t idx, unsigned order, MigrateType mt);
+  [[gnu::always_inline]] inline void free_one_page_piece(std::uint32_t idx, unsigned order, MigrateType mt);
 
   // --- per-cpu lists (pcp.cpp) ---
   [[nodiscard]] bool pcp_allowed_order(unsigned order) const {
@@ -367,7 +374,7 @@ class Zone {
   void pcp_add(unsigned cpu, std::uint32_t idx, unsigned order, MigrateType list_mt, bool tail);
   void pcp_remove(std::uint32_t idx) { pcp_remove(idx, state(idx).order); }
   /// The pcp block of `order` headed at idx off its list.
-  void pcp_remove(std::uint32_t idx, unsigned order);
+  [[gnu::always_inline]] inline void pcp_remove(std::uint32_t idx, unsigned order);
   std::uint64_t free_pcppages_bulk(unsigned cpu, std::int64_t count, unsigned pindex);
   std::uint64_t drain_pcp(unsigned cpu);
   bool decay_pcp_high(unsigned cpu);
@@ -421,6 +428,11 @@ class Zone {
   std::uint16_t id_;
   int node_;
   ZoneType type_;
+  // Read by pb_of() and the free lists' steps, kept here in the padding before start_
+  // (sizeof(Zone), which metadata_bytes reports, stays as it was): params_->pageblock_order,
+  // and start_ mod 2^pageblock_order.
+  std::uint8_t pageblock_order_;
+  std::uint32_t pb_bias_;
   std::uint64_t start_;
   std::uint64_t end_;
   std::uint64_t managed_;
@@ -596,3 +608,5 @@ inline constexpr std::array<std::array<MigrateType, 2>, kPcpTypes> kFallbacks{{
 }};
 
 }  // namespace labyrinth::allocator::detail
+
+#include "free_list_steps.hpp"  // the free lists' inline steps, which need Zone complete
