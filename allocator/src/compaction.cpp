@@ -114,8 +114,7 @@ std::uint32_t Model::Impl::isolate_free_page(Zone& z, CompactionState& cs, std::
           if (!z.watermark_ok(0, mark, ZoneType::Dma, alloc::kCma).ok) {
             return kNil;
           }
-          z.del_from_free_list(head);
-          z.split_to_free_lists(head, s.order, head, order, s.mt());
+          z.take_from_free_block(head, s.order, head, order, s.mt());
           return head;
         }
         i = head + (1u << s.order);

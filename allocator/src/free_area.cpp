@@ -105,22 +105,32 @@ void Zone::move_to_free_list(std::uint32_t idx, MigrateType to) {
   area_.pages[t] += std::uint64_t{1} << order;
 }
 
-// expand() generalised to keep any aligned sub-block: at each level the half without `target`
-// goes to the head of the free list, from order high-1 down to low. With target == head this
-// is exactly the kernel's expand(), which keeps the lowest pages.
-void Zone::split_halves_to_free_lists(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low,
-                                      MigrateType mt) {
+namespace {
+
+// expand() generalised to keep any aligned sub-block: at each level, from order high-1 down to
+// low, `put(start, order)` gets the half without `target`. With target == head this is exactly
+// the kernel's expand(), which keeps the lowest pages.
+template <typename Put>
+void for_each_split_half(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low, Put put) {
   std::uint32_t cur = head;
   while (high > low) {
     --high;
     const std::uint32_t size = 1u << high;
     if (target >= cur + size) {
-      add_to_free_list(cur, high, mt, false);
+      put(cur, high);
       cur += size;
     } else {
-      add_to_free_list(cur + size, high, mt, false);
+      put(cur + size, high);
     }
   }
+}
+
+}  // namespace
+
+// The halves go to the head of their free lists.
+void Zone::split_halves_to_free_lists(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low,
+                                      MigrateType mt) {
+  for_each_split_half(head, high, target, low, [&](std::uint32_t h, unsigned o) { add_to_free_list(h, o, mt, false); });
 }
 
 // del_from_free_list + split_to_free_lists in one: the pageblocks' free pages change by the
@@ -128,17 +138,7 @@ void Zone::split_halves_to_free_lists(std::uint32_t head, unsigned high, std::ui
 void Zone::take_from_free_block(std::uint32_t head, unsigned high, std::uint32_t target, unsigned low,
                                 MigrateType mt) {
   unlink_free_block(head, high);
-  std::uint32_t cur = head;
-  while (high > low) {
-    --high;
-    const std::uint32_t size = 1u << high;
-    if (target >= cur + size) {
-      link_free_block(cur, high, mt, false);
-      cur += size;
-    } else {
-      link_free_block(cur + size, high, mt, false);
-    }
-  }
+  for_each_split_half(head, high, target, low, [&](std::uint32_t h, unsigned o) { link_free_block(h, o, mt, false); });
   pb_free_add(target, low, false);
 }
 

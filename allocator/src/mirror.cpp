@@ -109,8 +109,7 @@ CarveResult Model::carve(Pfn pfn, unsigned order, MigrateType mt, Owner owner) {
     r.block_order = m.order;
     switch (m.kind()) {
       case PageKind::Free:
-        z->del_from_free_list(h);
-        z->split_to_free_lists(h, m.order, i, order, m.mt());
+        z->take_from_free_block(h, m.order, i, order, m.mt());
         z->mark_allocated(i, order, mt, owner, false);
         r.status = CarveStatus::Carved;
         return r;
@@ -291,8 +290,7 @@ PcpResult Model::pcp_refill(Pfn pfn, unsigned order, unsigned cpu, MigrateType l
   const PageState m = h != kNil ? z->state(h) : PageState{};
   if (h != kNil && m.order >= order) {
     if (m.kind() == PageKind::Free) {
-      z->del_from_free_list(h);
-      z->split_to_free_lists(h, m.order, i, order, m.mt());
+      z->take_from_free_block(h, m.order, i, order, m.mt());
       z->pcp_add(cpu, i, order, list_type, true);
       return r;
     }

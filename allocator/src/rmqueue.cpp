@@ -19,8 +19,7 @@ std::uint32_t Zone::rmqueue_smallest(unsigned order, MigrateType mt) {
   }
   const auto current = static_cast<unsigned>(std::countr_zero(usable));
   const std::uint32_t idx = area_.lists[current][t].head;
-  del_from_free_list(idx, current);
-  split_to_free_lists(idx, current, idx, order, mt);
+  take_from_free_block(idx, current, idx, order, mt);
   return idx;
 }
 
@@ -124,8 +123,7 @@ std::uint32_t Zone::rmqueue_steal(unsigned order, MigrateType start_mt) {
     }
     const auto fb_mt = static_cast<MigrateType>(fb);
     const std::uint32_t idx = area_.lists[co][index_of(fb_mt)].head;
-    del_from_free_list(idx);
-    split_to_free_lists(idx, co, idx, order, fb_mt);
+    take_from_free_block(idx, co, idx, order, fb_mt);
     ++params_->counters.steals;
     return idx;
   }

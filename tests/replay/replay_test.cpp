@@ -627,6 +627,14 @@ TEST(ReplaySimulate, LargerMinFreeKbytesPreventsTheAtomicBurstFailuresButNotFrag
   for (const ReplayResult* r : {&recorded, &more}) EXPECT_FALSE(r->invariant_violation.has_value());
 }
 
+// One CPU and one 8192-page zone (large enough for mobility grouping) with watermarks of a
+// page or two: the placement tests below.
+constexpr const char* kOneCpuZoneHeader =
+    "!labyrinth-text 1\n!kernel 6.18.0-test\n!cpus 1\n!max_order 10\n!pageblock_order 9\n"
+    "!sysctl min_free_kbytes=4\n"
+    "!zone node=0 name=Normal start_pfn=0x10000 spanned=8192 managed=8192 min=1 low=2 high=3 "
+    "protection=0,0,0,0,0\n";
+
 // The kernel's lists gave the first page of a free order-9 block to an order-0 request, where
 // the model's own lists would give the lone free page at 0x10300 (the smallest block first;
 // 32 more free pages at 0x10340 keep the watermark out of it):
@@ -634,11 +642,7 @@ TEST(ReplaySimulate, LargerMinFreeKbytesPreventsTheAtomicBurstFailuresButNotFrag
 // the model's layout the kernel's, and the model fails it too; the lists' own pick
 // (--model-placement) keeps the order-9 block whole and serves it.
 TEST(ReplaySimulate, TakesTheKernelsPageWhereItIsFree) {
-  const std::string text =
-      "!labyrinth-text 1\n!kernel 6.18.0-test\n!cpus 1\n!max_order 10\n!pageblock_order 9\n"
-      "!sysctl min_free_kbytes=4\n"
-      "!zone node=0 name=Normal start_pfn=0x10000 spanned=8192 managed=8192 min=1 low=2 high=3 "
-      "protection=0,0,0,0,0\n"
+  const std::string text = std::string(kOneCpuZoneHeader) +
       "!start_ts 500\n!start_free 0x10000+512 0x10300+1 0x10340+32\n"
       "1000 alloc pfn=0x10000 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE cpu=0 pid=9 comm=a ctx=task\n"
       "2000 alloc pfn=failed order=9 mt=1 gfp=GFP_HIGHUSER_MOVABLE|__GFP_NORETRY cpu=0 pid=9 comm=a ctx=task\n";
@@ -664,11 +668,7 @@ TEST(ReplaySimulate, TakesTheKernelsPageWhereItIsFree) {
 // the block where the kernel did. The recording's later free of 0x10100 finds the page at its
 // new frame. The lists' own placement (--model-placement) does not follow the kernel's block.
 TEST(ReplaySimulate, CompactsTheKernelsBlockWhereTheModelHasNoFreeBlock) {
-  const std::string text =
-      "!labyrinth-text 1\n!kernel 6.18.0-test\n!cpus 1\n!max_order 10\n!pageblock_order 9\n"
-      "!sysctl min_free_kbytes=4\n"
-      "!zone node=0 name=Normal start_pfn=0x10000 spanned=8192 managed=8192 min=1 low=2 high=3 "
-      "protection=0,0,0,0,0\n"
+  const std::string text = std::string(kOneCpuZoneHeader) +
       "!start_ts 500\n!start_free 0x10000+256 0x10101+254 0x11e00+8\n"
       "1000 free pfn=0x101ff order=0 cpu=0 pid=9 comm=a ctx=task\n"
       "2000 alloc pfn=0x10000 order=9 mt=1 gfp=GFP_NOWAIT|__GFP_MOVABLE|__GFP_COMP cpu=0 pid=9 comm=a ctx=task\n"
