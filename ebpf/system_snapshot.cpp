@@ -53,6 +53,7 @@ traces::Snapshot take_snapshot(const std::vector<ZoneInfo>& header_zones, const 
       zs.high_pages = z.high_pages;
       zs.boost_pages = z.boost_pages;
       zs.managed_pages = z.managed_pages;
+      zs.lowmem_reserve_pages = z.lowmem_reserve_pages;
     }
     for (const auto& p : pti.zones) {
       if (p.node != row.node || p.zone != row.zone) continue;

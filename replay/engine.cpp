@@ -55,6 +55,13 @@ void Engine::seed(const traces::Snapshot& start) {
   }
 }
 
+bool Engine::follow_zone_sizes(const traces::Snapshot& keyframe) {
+  if (!replay::follow_zone_sizes(model, setup, header, keyframe)) return false;
+  model.recompute_reserves();
+  ++counters.zone_resizes;
+  return true;
+}
+
 // The kernel failed a request the model would serve. Within the kernel's counter drift of
 // the watermark it is a watermark failure the model cannot see; otherwise name what is missing.
 std::int64_t Engine::drift_pages(const ZoneState& s) const {

@@ -38,6 +38,10 @@ class Engine {
                                   std::span<const std::span<const traces::PageEvent>> /*later*/) {}
   // Whether settle_at_snapshot wants the events after the snapshot.
   [[nodiscard]] virtual bool wants_events_after(const traces::Snapshot& /*snapshot*/) const { return false; }
+  // At a keyframe: zones that grew (deferred init) or shrank (hotplug) take their new size,
+  // with the watermarks, lowmem_reserve and per-CPU limits the kernel recomputes for it
+  // (mm/page_alloc.c:init_per_zone_wmark_min). Returns whether a size changed.
+  virtual bool follow_zone_sizes(const traces::Snapshot& keyframe);
 
   const traces::TraceHeader& header;
   ModelSetup setup;

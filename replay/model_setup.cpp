@@ -333,19 +333,40 @@ allocator::Snapshot model_snapshot(const traces::Snapshot& snapshot, const trace
   return out;
 }
 
+bool follow_zone_sizes(allocator::Model& model, const ModelSetup& setup, const traces::TraceHeader& header,
+                       const traces::Snapshot& snapshot) {
+  bool changed = false;
+  for (std::size_t mz = 0; mz < model.zone_count(); ++mz) {
+    const traces::ZoneInfo& hz = header.zones[setup.header_zone_of_model[mz]];
+    for (const auto& z : snapshot.zones) {
+      if (z.node != hz.node || z.zone != hz.name || z.managed_pages == 0) continue;
+      changed = model.set_managed_pages(static_cast<std::uint16_t>(mz), z.managed_pages) || changed;
+    }
+  }
+  return changed;
+}
+
 void follow_zone_levels(allocator::Model& model, const ModelSetup& setup, const traces::TraceHeader& header,
                         const traces::Snapshot& snapshot) {
   for (std::size_t mz = 0; mz < model.zone_count(); ++mz) {
     const traces::ZoneInfo& hz = header.zones[setup.header_zone_of_model[mz]];
     for (const auto& z : snapshot.zones) {
-      if (z.node != hz.node || z.zone != hz.name || z.high_pages == 0) continue;
+      if (z.node != hz.node || z.zone != hz.name) continue;
       const auto zone = static_cast<std::uint16_t>(mz);
-      allocator::Watermarks wm = model.watermarks(zone);
-      wm.min = z.min_pages;
-      wm.low = z.low_pages;
-      wm.high = z.high_pages;
-      model.set_watermarks(zone, wm);
-      model.set_watermark_boost(zone, z.boost_pages);
+      if (z.high_pages != 0) {
+        allocator::Watermarks wm = model.watermarks(zone);
+        wm.min = z.min_pages;
+        wm.low = z.low_pages;
+        wm.high = z.high_pages;
+        model.set_watermarks(zone, wm);
+        model.set_watermark_boost(zone, z.boost_pages);
+      }
+      const auto kinds = node_zone_kinds(header, z.node);
+      if (!z.lowmem_reserve_pages.empty() && kinds.size() == z.lowmem_reserve_pages.size()) {
+        allocator::LowmemReserve lr{};
+        for (std::size_t k = 0; k < kinds.size(); ++k) lr[allocator::index_of(kinds[k])] = z.lowmem_reserve_pages[k];
+        model.set_lowmem_reserve(zone, lr);
+      }
     }
   }
 }

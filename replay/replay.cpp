@@ -61,7 +61,7 @@ struct Replayer::Impl {
   std::uint64_t skip_before_ts = 0;
   bool validate_at_end = false;  // mirror with an end snapshot, not validated yet
   Validation validation;
-  std::vector<traces::Snapshot> keyframes;  // mirror: by time
+  std::vector<traces::Snapshot> keyframes;  // by time
   std::vector<std::size_t> keyframe_index;   // each one's index in the trace, for free_map
   Replayer::FreeMapReader free_map;
   std::size_t next_keyframe = 0;
@@ -255,12 +255,19 @@ struct Replayer::Impl {
     return true;
   }
 
-  // The kernel's state mid-recording: check the model against it, then take its watermarks
-  // and boost (they change with min_free_kbytes, deferred init and hotplug, and boost decays
-  // in kswapd, none of it traced).
+  // The kernel's state mid-recording. Both modes take its zone sizes (deferred init and hotplug
+  // change them, untraced). Mirror checks the model against it, then takes its watermarks, boost
+  // and lowmem_reserve (they change with min_free_kbytes and the sizes, and boost decays in
+  // kswapd); simulate keeps its own, recomputed for the new sizes.
   void at_keyframe(std::size_t i) {
     const traces::Snapshot& k = keyframes[i];
-    if (engine->seeded_from != SeedSource::StartSnapshot) return;
+    if (options.mode == ReplayMode::Mirror && engine->seeded_from == SeedSource::StartSnapshot) check_keyframe(i);
+    engine->follow_zone_sizes(k);
+    if (options.mode == ReplayMode::Mirror) follow_zone_levels(engine->model, engine->setup, header, k);
+  }
+
+  void check_keyframe(std::size_t i) {
+    const traces::Snapshot& k = keyframes[i];
     KeyframeCheck check = keyframe_check(validate_end_state(engine->model, engine->setup, header, k), k.ts_ns);
     if (!check.passed && k.free_map_in_file && free_map) {
       traces::Snapshot full = k;
@@ -276,7 +283,6 @@ struct Replayer::Impl {
       }
     }
     keyframe_checks.push_back(check);
-    follow_zone_levels(engine->model, engine->setup, header, k);
   }
 
   // When the end snapshot's map was surely read: buddyinfo's time, then zoneinfo and
@@ -321,8 +327,7 @@ void Replayer::add(std::span<const traces::PageEvent> events, bool in_order) {
 
 void Replayer::set_keyframes(std::vector<traces::Snapshot> keyframes, FreeMapReader free_map) {
   Impl& s = *impl_;
-  if (s.options.mode != ReplayMode::Mirror) return;  // simulate keeps its own (what-if) watermarks
-  s.free_map = std::move(free_map);
+  if (s.options.mode == ReplayMode::Mirror) s.free_map = std::move(free_map);
   // Those at or before the start snapshot, or after the end snapshot, say nothing new.
   for (std::size_t i = 0; i < keyframes.size(); ++i) {
     const traces::Snapshot& k = keyframes[i];

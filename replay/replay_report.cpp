@@ -213,6 +213,7 @@ ordered_json summary_json(const ReplayResult& r) {
       {"extfrag_events", c.extfrag_events},
       {"pageblock_changes", c.pageblock_changes},
       {"highatomic_reservations", c.highatomic_reservations},
+      {"zone_resizes", c.zone_resizes},
       {"compaction_isolations", c.isolations},
       {"compaction_isolated_pages", c.isolated_pages},
       {"kernel_internal_events_ignored", c.kernel_internal_ignored},
@@ -534,6 +535,11 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
   }
   if (c.highatomic_reservations != 0) {
     fmt::print(out, "  highatomic reservations {} (where the kernel makes them: not traced)\n", c.highatomic_reservations);
+  }
+  if (c.zone_resizes != 0) {
+    fmt::print(out, "  zones resized at {} keyframes (memory initialised lazily or hot-plugged: each zone's new size, "
+               "with the watermarks and lowmem_reserve the kernel recomputes for it)\n",
+               c.zone_resizes);
   }
   if (c.isolations != 0) {
     fmt::print(out, "  compaction isolations {} ({} pages taken off the free lists)\n", c.isolations, c.isolated_pages);

@@ -56,6 +56,7 @@ TuneEvaluate simulate_evaluator(const TunedTrace& trace, WhatIf what_if) {
     o.check_invariants = false;
     const traces::TraceReader& reader = *trace.reader;
     Replayer replayer(trace.header, reader.start_snapshot(), traces::Snapshot{}, o);
+    replayer.set_keyframes(reader.keyframes(), {});  // the zones' sizes, as simulate follows them
     for (std::size_t i = 0; i < trace.chunks.size(); ++i) replayer.add(trace.chunks[i], trace.chunk_in_order[i]);
     const ReplayResult r = replayer.finish(reader);
     TunePoint p;

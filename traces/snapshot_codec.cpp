@@ -18,6 +18,7 @@ constexpr std::uint64_t kMaxFrames = 1024;
 constexpr std::uint64_t kMaxPageFrames = std::uint64_t{1} << 54;
 constexpr std::size_t kMaxOrders = 64;          // buddyinfo columns
 constexpr std::size_t kMaxMigratetypes = 16;    // pagetypeinfo rows, pageblock counts
+constexpr std::size_t kMaxZoneTypes = 8;        // entries of "protection:" (MAX_NR_ZONES)
 
 std::string zone_name(const ZoneSnapshot& z) { return "zone " + z.zone + " of node " + std::to_string(z.node); }
 
@@ -29,6 +30,9 @@ std::string absurd_zone(const ZoneSnapshot& z) {
   }
   if (z.pagetype_free.size() > kMaxMigratetypes || z.pageblocks_by_type.size() > kMaxMigratetypes) {
     return zone_name(z) + " lists more than " + std::to_string(kMaxMigratetypes) + " migratetypes";
+  }
+  if (z.lowmem_reserve_pages.size() > kMaxZoneTypes) {
+    return zone_name(z) + " lists a lowmem reserve for " + std::to_string(z.lowmem_reserve_pages.size()) + " zone types";
   }
   for (const auto& row : z.pagetype_free) {
     if (row.size() > kMaxOrders) {

@@ -341,6 +341,7 @@ class TextParser {
       else if (k == "high") z.high_pages = number(k, v);
       else if (k == "boost") z.boost_pages = number(k, v);
       else if (k == "managed") z.managed_pages = number(k, v);
+      else if (k == "protection") z.lowmem_reserve_pages = numbers(k, v);
       else if (k == "pageblocks") z.pageblocks_by_type = numbers(k, v);
       else fail("unknown snapshot zone key '" + std::string(k) + "'");
     }
@@ -478,6 +479,7 @@ void write_snapshot_text(std::ostream& out, const Snapshot& snap, std::string_vi
         << " pcp=" << z.pcp_pages << " min=" << z.min_pages << " low=" << z.low_pages << " high=" << z.high_pages
         << " boost=" << z.boost_pages;
     if (z.managed_pages != 0) out << " managed=" << z.managed_pages;
+    if (!z.lowmem_reserve_pages.empty()) out << " protection=" << common::join(z.lowmem_reserve_pages, ",");
     if (!z.buddyinfo.empty()) out << " buddyinfo=" << common::join(z.buddyinfo, ",");
     if (!z.pageblocks_by_type.empty()) out << " pageblocks=" << common::join(z.pageblocks_by_type, ",");
     out << '\n';

@@ -335,6 +335,21 @@ void Model::set_watermarks(std::uint16_t zone, const Watermarks& wm) {
   impl_->cfg.zones.at(zone).watermarks = wm;
 }
 void Model::set_watermark_boost(std::uint16_t zone, std::uint64_t boost) { impl_->zones.at(zone).boost_ = boost; }
+void Model::set_lowmem_reserve(std::uint16_t zone, const LowmemReserve& reserve) {
+  impl_->zones.at(zone).lowmem_ = reserve;
+  impl_->cfg.zones.at(zone).lowmem_reserve = reserve;
+}
+bool Model::set_managed_pages(std::uint16_t zone, std::uint64_t pages) {
+  ZoneConfig& cfg = impl_->cfg.zones.at(zone);
+  pages = std::min(pages, cfg.spanned_pages);
+  if (pages == cfg.managed_pages) {
+    return false;
+  }
+  cfg.managed_pages = pages;
+  impl_->zones.at(zone).managed_ = pages;
+  return true;
+}
+std::uint64_t Model::managed_pages(std::uint16_t zone) const { return impl_->cfg.zones.at(zone).managed_pages; }
 
 bool Model::decay_pcp_high(unsigned cpu) {
   if (cpu >= impl_->cfg.nr_cpus || impl_->params.tunables.pcp == PcpMode::Off) {

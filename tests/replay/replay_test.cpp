@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <stdexcept>
 #include <tuple>
 #include <vector>
 
@@ -133,6 +134,58 @@ TEST(ReplayMirror, CompactionIsolationAndKeyframeWatermarksAreFollowed) {
   ASSERT_TRUE(r.validation.available);
   EXPECT_TRUE(r.validation.passed);
   EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
+// Zone sizes follow the keyframes (tests/replay/cases/zone_growth.txt): Normal grows from 1024
+// to 8192 managed pages, and the request after it fails in both zones only with the
+// watermarks and lowmem_reserve of the new sizes.
+const allocator::ZoneConfig& zone_of(const ReplayResult& r, allocator::ZoneType type) {
+  const auto& zones = r.model_config.zones;
+  const auto it = std::find_if(zones.begin(), zones.end(), [type](const auto& z) { return z.type == type; });
+  if (it == zones.end()) throw std::runtime_error("no such zone");
+  return *it;
+}
+
+TEST(ReplayMirror, AZoneThatGrowsTakesTheLowmemReserveOfItsNewSize) {
+  const ReplayResult r = replay_text(read_text(case_path("zone_growth.txt")), mirror());
+  EXPECT_EQ(r.counters.zone_resizes, 1u);
+  EXPECT_EQ(zone_of(r, allocator::ZoneType::Normal).managed_pages, 8192u);
+  const auto& dma32 = zone_of(r, allocator::ZoneType::Dma32);
+  ASSERT_TRUE(dma32.lowmem_reserve.has_value());
+  EXPECT_EQ((*dma32.lowmem_reserve)[allocator::index_of(allocator::ZoneType::Normal)], 32u);  // 8192 / 256
+  EXPECT_EQ(dma32.watermarks->min, 42u);  // the keyframe's
+  ASSERT_EQ(r.failures.total(), 1u);
+  EXPECT_EQ(r.failures.records().front().cause, FailureCause::Watermark);  // DMA32: 60 <= 42 + 32
+
+  // A keyframe that carries zoneinfo's protection: the kernel's own value is taken.
+  std::string text = read_text(case_path("zone_growth.txt"));
+  const std::string dma32_keyframe = "managed=4096 buddyinfo=0,0,1,1,1,1,0,0,0,0,0\n!keyframe_zone node=0 name=Normal";
+  ASSERT_NE(text.find(dma32_keyframe), std::string::npos);
+  text.replace(text.find(dma32_keyframe), std::string("managed=4096").size(), "managed=4096 protection=0,2,2");
+  const ReplayResult recorded = replay_text(text, mirror());
+  EXPECT_EQ((*zone_of(recorded, allocator::ZoneType::Dma32).lowmem_reserve)[allocator::index_of(allocator::ZoneType::Normal)],
+            2u);
+  ASSERT_EQ(recorded.failures.total(), 1u);
+  EXPECT_EQ(recorded.failures.records().front().cause, FailureCause::Unexplained);  // DMA32: 60 > 42 + 2, beyond the counters' drift
+}
+
+TEST(ReplaySimulate, AZoneThatGrowsGetsTheWatermarksTheKernelComputesForItsNewSize) {
+  const ReplayResult r = replay_text(read_text(case_path("zone_growth.txt")), simulate());
+  EXPECT_EQ(r.counters.zone_resizes, 1u);
+  const auto& normal = zone_of(r, allocator::ZoneType::Normal);
+  const auto& dma32 = zone_of(r, allocator::ZoneType::Dma32);
+  EXPECT_EQ(normal.managed_pages, 8192u);
+  // 128 pages of min_free_kbytes shared by managed pages: 128 * 8192 / 12288 and 128 * 4096 /
+  // 12288; low and high a quarter of min apart (above 0.1% of the zone).
+  EXPECT_EQ(normal.watermarks->min, 85u);
+  EXPECT_EQ(normal.watermarks->low, 106u);
+  EXPECT_EQ(normal.watermarks->high, 127u);
+  EXPECT_EQ(dma32.watermarks->min, 42u);
+  EXPECT_EQ((*dma32.lowmem_reserve)[allocator::index_of(allocator::ZoneType::Normal)], 32u);
+  // With the start's sizes Normal's min of 25 would have served it: the kernel's failure is predicted.
+  ASSERT_EQ(r.failures.total(), 1u);
+  EXPECT_EQ(r.failures.records().front().cause, FailureCause::Watermark);
+  EXPECT_TRUE(r.failures.records().front().kernel_failed);
 }
 
 // A free from a block the model has free, after a fast isolation it guessed, shows which block

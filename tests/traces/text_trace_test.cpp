@@ -147,6 +147,42 @@ TEST(TextTrace, SnapshotVmstatCountersSurviveTheFileAndTheTextTwin) {
   EXPECT_EQ(reader2.end_snapshot().vmstat_ts_ns, 9010u);
 }
 
+// A keyframe's zone sizes and recomputed lowmem_reserve (they change as memory is initialised
+// lazily) survive the binary file and the text twin.
+TEST(TextTrace, KeyframeZoneSizesAndProtectionSurviveTheFileAndTheTextTwin) {
+  TempDir dir;
+  const std::string first = dir.file("first.trace");
+  Snapshot keyframe;
+  keyframe.present = true;
+  keyframe.ts_ns = 5000;
+  ZoneSnapshot z;
+  z.zone = "DMA32";
+  z.buddyinfo = {2, 4, 2, 2, 1, 2, 0, 3, 3, 1, 21};
+  z.free_pages = 23282;
+  z.min_pages = 2116;
+  z.low_pages = 2888;
+  z.high_pages = 3660;
+  z.managed_pages = 772850;
+  z.lowmem_reserve_pages = {0, 0, 21071, 21071, 21071};
+  keyframe.zones.push_back(z);
+  {
+    TraceWriter writer(first, testing::test_header());
+    writer.write_keyframe(keyframe);
+    writer.finish({}, {});
+  }
+  TraceReader reader1(first);
+  ASSERT_EQ(reader1.keyframes().size(), 1u);
+  EXPECT_EQ(reader1.keyframes()[0].zones, keyframe.zones);
+  std::stringstream text;
+  write_text_trace(reader1, text);
+  EXPECT_NE(text.str().find(" managed=772850 protection=0,0,21071,21071,21071 "), std::string::npos) << text.str();
+  const std::string second = dir.file("second.trace");
+  convert_text_to_trace(text, "roundtrip.txt", second);
+  TraceReader reader2(second);
+  ASSERT_EQ(reader2.keyframes().size(), 1u);
+  EXPECT_EQ(reader2.keyframes()[0].zones, keyframe.zones);
+}
+
 TEST(TextTrace, BadLineNamesInputAndLineAndLeavesNoOutput) {
   TempDir dir;
   const std::string path = dir.file("t.trace");

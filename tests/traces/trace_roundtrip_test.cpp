@@ -20,6 +20,8 @@ Snapshot make_snapshot(std::uint64_t ts) {
   z.zone = "Normal";
   z.buddyinfo = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
   z.free_pages = 12345;
+  z.managed_pages = 5394249;               // a zone that grew (deferred init)...
+  z.lowmem_reserve_pages = {0, 0, 0, 0};  // ...and the reserve the kernel recomputed for it
   s.zones.push_back(z);
   return s;
 }

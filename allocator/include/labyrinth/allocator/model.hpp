@@ -315,6 +315,13 @@ class Model {
   [[nodiscard]] PcpLimits pcp_limits(std::uint16_t zone) const;
   void set_watermarks(std::uint16_t zone, const Watermarks& wm);
   void set_watermark_boost(std::uint16_t zone, std::uint64_t boost);
+  /// The kernel's recomputed lowmem_reserve of a zone (zoneinfo's "protection:").
+  void set_lowmem_reserve(std::uint16_t zone, const LowmemReserve& reserve);
+  /// A zone that grew or shrank (deferred init, memory hotplug): its managed pages, clamped to
+  /// its span. Reserves stay as they are; recompute_reserves() then gives what the kernel's
+  /// init_per_zone_wmark_min() gives for the new sizes. Returns whether the size changed.
+  bool set_managed_pages(std::uint16_t zone, std::uint64_t pages);
+  [[nodiscard]] std::uint64_t managed_pages(std::uint16_t zone) const;
   /// Recomputes watermarks, lowmem_reserve and pcp limits of every zone from the tunables
   /// (after set_tunables, or to drop recorded values).
   void recompute_reserves();

@@ -87,12 +87,18 @@ ModelSetup make_model_setup(const traces::TraceHeader& header, allocator::PcpMod
 allocator::Snapshot model_snapshot(const traces::Snapshot& snapshot, const traces::TraceHeader& header,
                                    const ModelSetup& setup);
 
-// Parses "min_free_kbytes"-style sysctl values; nullopt when absent or not a number.
-// Sets each model zone's watermarks and boost to those of the snapshot (a keyframe's),
-// where the snapshot has them.
+// Sets each model zone's managed pages to those of the snapshot (a keyframe's: zones grow
+// with deferred init and hotplug), where it has them. Returns whether any changed; the
+// reserves are then to be recomputed (Model::recompute_reserves), as the kernel does.
+bool follow_zone_sizes(allocator::Model& model, const ModelSetup& setup, const traces::TraceHeader& header,
+                       const traces::Snapshot& snapshot);
+
+// Sets each model zone's watermarks, boost and lowmem_reserve to those of the snapshot (a
+// keyframe's), where the snapshot has them.
 void follow_zone_levels(allocator::Model& model, const ModelSetup& setup, const traces::TraceHeader& header,
                         const traces::Snapshot& snapshot);
 
+// Parses "min_free_kbytes"-style sysctl values; nullopt when absent or not a number.
 std::optional<std::uint64_t> sysctl_u64(const traces::TraceHeader& header, const std::string& key);
 
 }  // namespace labyrinth::replay

@@ -79,6 +79,7 @@ struct ReplayCounters {
   std::uint64_t pcp_drains = 0;
   std::uint64_t extfrag_events = 0;
   std::uint64_t pageblock_changes = 0;
+  std::uint64_t zone_resizes = 0;  // keyframes at which a zone's managed pages changed (followed)
   std::uint64_t highatomic_reservations = 0;  // mirror: reserve_highatomic_pageblock where the kernel calls it
   std::uint64_t isolations = 0;      // compaction free-scanner events applied
   std::uint64_t isolated_pages = 0;  // pages they took off the model's buddy lists

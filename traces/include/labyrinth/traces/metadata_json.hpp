@@ -32,7 +32,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ZoneInfo, node, name, start_pfn,
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ZoneSnapshot, node, zone, buddyinfo, pagetype_free,
                                                 pageblocks_by_type, free_pages, pcp_pages, min_pages, low_pages,
-                                                high_pages, boost_pages, managed_pages)
+                                                high_pages, boost_pages, managed_pages, lowmem_reserve_pages)
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TraceHeader, tool, tool_version, source, kernel_release, machine,
                                                 hostname, page_size, max_order, pageblock_order, nr_cpus, clock,

@@ -63,6 +63,7 @@ struct ZoneSnapshot {
   std::uint64_t pcp_pages = 0;
   std::uint64_t min_pages = 0, low_pages = 0, high_pages = 0, boost_pages = 0;
   std::uint64_t managed_pages = 0;  // grows mid-recording with deferred init or hotplug; 0 = not read
+  std::vector<std::uint64_t> lowmem_reserve_pages;  // "protection:" (recomputed as zones grow); empty = not read
   friend bool operator==(const ZoneSnapshot&, const ZoneSnapshot&) = default;
 };
 
