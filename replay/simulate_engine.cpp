@@ -138,6 +138,21 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     if (!m->model_failed && m->model_pfn == from.value) map_.set(owner, to.value, m->order);
   }
 
+  // A zone that grew: the what-if's high mark is set against the kernel's at the keyframe, for
+  // the new sizes (the start's distance no longer holds once the watermarks are recomputed).
+  bool follow_zone_sizes(const traces::Snapshot& keyframe) override {
+    if (!Engine::follow_zone_sizes(keyframe)) return false;
+    for (std::uint16_t z = 0; z < allowance_.size(); ++z) {
+      const traces::ZoneInfo& hz = header.zones[setup.header_zone_of_model[z]];
+      for (const auto& k : keyframe.zones) {
+        if (k.node != hz.node || k.zone != hz.name || k.high_pages == 0) continue;
+        const std::uint64_t now = model.watermarks(z).high;
+        allowance_[z] = now > k.high_pages ? now - k.high_pages : 0;
+      }
+    }
+    return true;
+  }
+
   void close() override {
     counters.kswapd_reclaimed_pages = reclaimed_pages_;
     counters.reclaim_allowance_pages = 0;

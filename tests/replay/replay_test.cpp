@@ -186,6 +186,16 @@ TEST(ReplaySimulate, AZoneThatGrowsGetsTheWatermarksTheKernelComputesForItsNewSi
   ASSERT_EQ(r.failures.total(), 1u);
   EXPECT_EQ(r.failures.records().front().cause, FailureCause::Watermark);
   EXPECT_TRUE(r.failures.records().front().kernel_failed);
+
+  // A what-if's high marks are set against the kernel's of the new sizes: with a scale factor
+  // of 1000 the step is a tenth of each zone (Normal 85 + 2 * 819 = 1723 against the keyframe's
+  // 127; DMA32 42 + 2 * 409 = 860 against 62): 2394 pages its reclaim may hold free beyond the
+  // kernel's (with the start's sizes, 960).
+  ReplayOptions wide = simulate();
+  wide.what_if.watermark_scale_factor = 1000;
+  const ReplayResult w = replay_text(read_text(case_path("zone_growth.txt")), wide);
+  EXPECT_EQ(zone_of(w, allocator::ZoneType::Normal).watermarks->high, 1723u);
+  EXPECT_EQ(w.counters.reclaim_allowance_pages, 2394u);
 }
 
 // A free from a block the model has free, after a fast isolation it guessed, shows which block
