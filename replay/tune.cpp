@@ -73,6 +73,7 @@ TuneEvaluate simulate_evaluator(const TunedTrace& trace, WhatIf what_if) {
       const auto wm = z.watermarks.value_or(allocator::Watermarks{});
       p.min_pages += wm.min;
       p.high_pages += wm.high;
+      p.managed_pages += z.managed_pages;
     }
     p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
     return p;
@@ -182,12 +183,13 @@ TuneResult tune(const TunedTrace& trace, const WhatIf& what_if) {
   TuneResult r;
   const ModelSetup setup = make_model_setup(trace.header, allocator::PcpMode::Auto, what_if);
   r.page_size = setup.config.page_size;
-  for (const auto& z : setup.config.zones) r.managed_pages += z.managed_pages;
   const std::uint64_t page_kb = std::max<std::uint64_t>(1, r.page_size / 1024);
   const std::uint64_t scale = setup.config.tunables.watermark_scale_factor;
 
   // The recorded run: min_free_kbytes as recorded (or as the zones' min watermarks add up).
   TunePoint recorded = evaluate(TuneKnob::WatermarkScaleFactor, scale);
+  // The memory shares and the search's range are of the machine as it ended the recording.
+  r.managed_pages = recorded.managed_pages;
   const std::uint64_t min_free = setup.config.tunables.min_free_kbytes.value_or(recorded.min_pages * page_kb);
   r.recorded = recorded;
   TunePoint as_min_free = recorded;

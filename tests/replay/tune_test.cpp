@@ -112,5 +112,19 @@ TEST(TuneEvaluator, ReadsTheEventsSimulateReads) {
   EXPECT_EQ(undrained.failures.total(), 1u);
 }
 
+// tune's runs take the zones' sizes from the keyframes as simulate does
+// (tests/replay/cases/zone_growth.txt: Normal grows from 1024 to 8192 managed pages): the
+// request after the growth fails at the recorded setting only with the new sizes' watermarks,
+// and the memory shares are of the zones as they ended.
+TEST(TuneEvaluator, FollowsTheZonesSizesAsSimulateDoes) {
+  testing::TempDir dir;
+  traces::TraceReader reader(testing::trace_from_text(dir, testing::read_text(testing::case_path("zone_growth.txt"))));
+  const TunedTrace trace = load_for_tune(reader, reader.header());
+  const TunePoint p = simulate_evaluator(trace, WhatIf{})(TuneKnob::MinFreeKbytes, 512);
+  EXPECT_EQ(p.atomic_failures, 1u);
+  EXPECT_EQ(p.managed_pages, 4096u + 8192u);
+  EXPECT_EQ(p.min_pages, 42u + 85u);
+}
+
 }  // namespace
 }  // namespace labyrinth::replay

@@ -45,9 +45,11 @@ struct TunePoint {
   std::uint64_t atomic_failures = 0;  // see the file comment
   std::array<std::uint64_t, kFailureCauseCount> atomic_by_cause{};
   std::uint64_t oom_kills = 0;
-  // Sums over the zones of the watermarks in force, in pages.
+  // Sums over the zones of the watermarks in force and of their managed pages at the end (zones
+  // grow during a recording with lazily initialised memory), in pages.
   std::uint64_t min_pages = 0;
   std::uint64_t high_pages = 0;
+  std::uint64_t managed_pages = 0;
   double seconds = 0;  // wall time of the run
   [[nodiscard]] std::uint64_t atomic() const { return atomic_failures; }
 };
