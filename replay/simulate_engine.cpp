@@ -273,6 +273,15 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // The recorded block (e.pfn, e.order) goes back to the free lists: the model frees what it
   // answered it with.
   void release(const PageEvent& e, unsigned cpu) {
+    // Most frees name the very block the model answered (the general case below, in one pass).
+    std::uint64_t model_pfn = 0;
+    bool was_queued = false;
+    if (map_.take_exact(e.pfn, e.order, model_pfn, was_queued)) {
+      const auto r = model.free(Pfn{model_pfn}, e.order, cpu);
+      if (was_queued) forget_reclaimable_in(r.zone, e.order);
+      if (!r.ok()) quality.add(DataQuality::free_of_unmapped_page);
+      return;
+    }
     const auto hit = map_.containing(e.pfn, max_order_);
     if (!hit) {
       free_unmapped(e, cpu);
