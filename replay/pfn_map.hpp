@@ -109,6 +109,18 @@ class PfnMap {
     return true;
   }
 
+  // set() of a dense pfn with no live entry (none, or a failed one), the commonest allocation's
+  // case, in one pass; false, unchanged, otherwise.
+  [[nodiscard]] bool set_fresh(std::uint64_t pfn, std::uint64_t model_pfn, unsigned order) {
+    const std::uint64_t i = pfn - base_;
+    if (i >= dense_n_ || model_pfn - base_ >= kFailed - 1) return false;
+    const std::uint32_t m = model_[i];
+    if (m != 0 && m != kFailed) return false;
+    model_[i] = static_cast<std::uint32_t>(model_pfn - base_ + 1);
+    set_order(i, order);
+    return true;
+  }
+
   // The entry whose recorded block [head, head + 2^order) contains pfn.
   [[nodiscard]] std::optional<std::pair<std::uint64_t, Entry>> containing(std::uint64_t pfn, unsigned max_order) const {
     for (unsigned o = 0; o <= max_order; ++o) {

@@ -154,6 +154,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     // the entry may change before the event, which costs only a wasted prefetch).
     constexpr std::size_t kAhead = 8;
     begin_span(events);
+    unboosted_ = 0;  // see boosted()
     const std::size_t n = events.size();
     for (std::size_t k = 0; k < std::min(n, 2 * kAhead); ++k) map_.prefetch(events[k].pfn);
     for (std::size_t i = 0; i < n; ++i) {
@@ -234,12 +235,14 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       if (kernel_ok) {
         ++counters.both_succeeded;
         returned_to_allowance(e.pfn);  // an evicted page whose free the recording lost
-        if (const auto old = map_.get(e.pfn); old && !old->model_failed) {
-          // The recording lost the free of the previous allocation at this pfn.
-          quality.add(DataQuality::double_alloc);
-          model.free(Pfn{old->model_pfn}, old->order, cpu);
+        if (!map_.set_fresh(e.pfn, r.pfn.value, e.order)) {
+          if (const auto old = map_.get(e.pfn); old && !old->model_failed) {
+            // The recording lost the free of the previous allocation at this pfn.
+            quality.add(DataQuality::double_alloc);
+            model.free(Pfn{old->model_pfn}, old->order, cpu);
+          }
+          map_.set(e.pfn, r.pfn.value, e.order);
         }
-        map_.set(e.pfn, r.pfn.value, e.order);
         if ((r.migratetype == allocator::MigrateType::Movable || r.migratetype == allocator::MigrateType::Reclaimable) &&
             (e.gfp & direct_reclaim_bit_) != 0 && !is_hugetlb_pool_page(e.gfp)) {
           remember(r.zone, e.pfn, e.order);
@@ -630,13 +633,27 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     Kswapd& k = kswapd_[r.zone];
     if (k.awake) return;
     // Most requests pass the fast path of an unboosted zone: no wake-up, and no levels read.
-    if (r.ok() && r.path == allocator::AllocPath::Fast && model.watermark_boost(r.zone) == 0) return;
+    if (r.ok() && r.path == allocator::AllocPath::Fast && !boosted(r.zone)) return;
     const allocator::ZoneLevels z = model.levels(r.zone);
     if (z.boost == 0 && z.free_pages > z.watermarks.high) return;
     k = Kswapd{true, now, 0.0};
     ++kswapd_awake_;
     ++reclaim_runs_;
     update_reclaim_active();
+  }
+
+  // model.watermark_boost(zone) != 0, asked again only after the model set a boost (it counts
+  // each) or a new span began (keyframes and reseeds set boosts between spans); a boost the
+  // engine clears (kswapd_sleep) leaves a known zero one.
+  [[nodiscard]] bool boosted(std::uint16_t zone) {
+    if (model_counters_.boosts != boosts_seen_) {
+      boosts_seen_ = model_counters_.boosts;
+      unboosted_ = 0;
+    }
+    if (zone < 64 && ((unboosted_ >> zone) & 1u) != 0) return false;
+    const bool b = model.watermark_boost(zone) != 0;
+    if (!b && zone < 64) unboosted_ |= std::uint64_t{1} << zone;
+    return b;
   }
 
   // mm/vmscan.c:update_reclaim_active: kswapd of a node marks its zones up to the one it
@@ -804,6 +821,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   };
   std::vector<Kswapd> kswapd_;
   std::size_t kswapd_awake_ = 0;
+  std::uint64_t unboosted_ = 0;     // bit z: zone z known unboosted (boosted())
+  std::uint64_t boosts_seen_ = 0;   // model_counters_.boosts when unboosted_ was last valid
   double kswapd_pages_per_ms_ = 0;
   std::uint64_t reclaimed_pages_ = 0;
   std::uint64_t reclaim_runs_ = 0;
