@@ -132,9 +132,11 @@ struct Model::Impl {
     AllocFlags fast = 0;
   };
   GfpMemo gfp_memo;
-  /// prepare(gfp, order, cpu) into ac; returns ALLOC_WMARK_LOW | alloc_flags_nofragment | CMA
-  /// for a movable request (the fast path's flags before the K7 highatomic bit).
-  [[gnu::always_inline]] AllocFlags prepare_fast(Gfp gfp, unsigned order, unsigned cpu, AllocContext& ac) {
+  /// The memo of (gfp, cpu's node), filled first if it holds another pair: its ac is
+  /// prepare(gfp, 0, cpu) but for cpu and order, its fast ALLOC_WMARK_LOW |
+  /// alloc_flags_nofragment | CMA for a movable request (the fast path's flags before the K7
+  /// highatomic bit).
+  [[gnu::always_inline]] const GfpMemo& prepare_fast(Gfp gfp, unsigned cpu) {
     const int node = cpu_node[cpu];
     if (gfp != gfp_memo.gfp || node != gfp_memo.node) {
       gfp_memo.ac = prepare(gfp, 0, cpu);
@@ -143,10 +145,7 @@ struct Model::Impl {
       gfp_memo.gfp = gfp;
       gfp_memo.node = node;
     }
-    ac = gfp_memo.ac;
-    ac.cpu = cpu;
-    ac.order = order;
-    return gfp_memo.fast;
+    return gfp_memo;
   }
   void build_views();
   Hit get_page_from_freelist(const AllocContext& ac, AllocFlags flags, Owner owner);

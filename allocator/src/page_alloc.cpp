@@ -199,8 +199,11 @@ AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner o
     ++params.counters.failures;
     return r;
   }
-  AllocContext ac;
-  AllocFlags fast = prepare_fast(gfp, order, cpu, ac);
+  const GfpMemo& memo = prepare_fast(gfp, cpu);
+  AllocContext ac = memo.ac;
+  ac.cpu = cpu;
+  ac.order = order;
+  AllocFlags fast = memo.fast;
   ac.prefer = prefer;
   r.migratetype = ac.mt;
   if (ac.preferred < 0) {
