@@ -219,10 +219,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       if (r.ok()) ++counters.kernel_block_compactions;
     }
     if (model_counters_.direct_reclaims != reclaims_before) ++counters.reclaim_stalls;
-    if (!r.ok() || (!kernel_ok && !memcg)) {
-      agreement.add(e.ts_ns >= first_ts ? e.ts_ns - first_ts : 0, classify(e.gfp, e.order, setup.bits),
-                    !kernel_ok && !memcg, !r.ok(), is_atomic_request(e.gfp) && e.order <= traces::kCostlyOrder);
-    }
+    if (!r.ok() || (!kernel_ok && !memcg)) note_agreement(e, !kernel_ok && !memcg, !r.ok());
     if ((e.gfp & kswapd_bit_) != 0) wake_kswapd(e.ts_ns, r);
     if (r.ok()) {
       if (r.path == allocator::AllocPath::OomKill) ++counters.oom_kills;
@@ -235,14 +232,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       if (kernel_ok) {
         ++counters.both_succeeded;
         returned_to_allowance(e.pfn);  // an evicted page whose free the recording lost
-        if (!map_.set_fresh(e.pfn, r.pfn.value, e.order)) {
-          if (const auto old = map_.get(e.pfn); old && !old->model_failed) {
-            // The recording lost the free of the previous allocation at this pfn.
-            quality.add(DataQuality::double_alloc);
-            model.free(Pfn{old->model_pfn}, old->order, cpu);
-          }
-          map_.set(e.pfn, r.pfn.value, e.order);
-        }
+        if (!map_.set_fresh(e.pfn, r.pfn.value, e.order)) remap(e, r.pfn.value, cpu);
         if ((r.migratetype == allocator::MigrateType::Movable || r.migratetype == allocator::MigrateType::Reclaimable) &&
             (e.gfp & direct_reclaim_bit_) != 0 && !is_hugetlb_pool_page(e.gfp)) {
           remember(r.zone, e.pfn, e.order);
@@ -254,6 +244,25 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       }
       return;
     }
+    on_model_failure(e, cpu, r, kernel_ok, memcg);
+  }
+
+  // The rarer paths of on_alloc, out of line: inline they cost its common path registers.
+  [[gnu::noinline]] void note_agreement(const PageEvent& e, bool kernel_failed, bool model_failed) {
+    agreement.add(e.ts_ns >= first_ts ? e.ts_ns - first_ts : 0, classify(e.gfp, e.order, setup.bits), kernel_failed,
+                  model_failed, is_atomic_request(e.gfp) && e.order <= traces::kCostlyOrder);
+  }
+  // The recorded pfn has a live entry (or lies beyond the flat arrays).
+  [[gnu::noinline]] void remap(const PageEvent& e, std::uint64_t model_pfn, unsigned cpu) {
+    if (const auto old = map_.get(e.pfn); old && !old->model_failed) {
+      // The recording lost the free of the previous allocation at this pfn.
+      quality.add(DataQuality::double_alloc);
+      model.free(Pfn{old->model_pfn}, old->order, cpu);
+    }
+    map_.set(e.pfn, model_pfn, e.order);
+  }
+  [[gnu::noinline]] void on_model_failure(const PageEvent& e, unsigned cpu, const allocator::AllocResult& r,
+                                          bool kernel_ok, bool memcg) {
     const FailureCause cause = memcg ? FailureCause::MemcgCharge : cause_of(r.failure);
     if (r.failure == allocator::AllocFailure::Fragmentation) ++counters.compaction_needed;
     record_failure(e, cpu, cause, !kernel_ok);
@@ -285,6 +294,10 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       if (!r.ok()) quality.add(DataQuality::free_of_unmapped_page);
       return;
     }
+    release_other(e, cpu);
+  }
+  // Every other free, out of line: inline it costs the common one registers.
+  [[gnu::noinline]] void release_other(const PageEvent& e, unsigned cpu) {
     const auto hit = map_.containing(e.pfn, max_order_);
     if (!hit) {
       free_unmapped(e, cpu);
@@ -599,6 +612,10 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     if (!map_.dense(recorded_pfn)) return;
     lru_pages_[zone] += std::uint64_t{1} << order;
     if (map_.queued(recorded_pfn)) return;
+    enqueue(zone, recorded_pfn);
+  }
+  // A pfn not queued yet (rarer: its first reclaimable allocation), out of line.
+  [[gnu::noinline]] void enqueue(std::uint16_t zone, std::uint64_t recorded_pfn) {
     map_.set_queued(recorded_pfn, true);
     auto& q = lru_[zone];
     q.push_back(recorded_pfn);
