@@ -362,7 +362,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // blocks (a kernel that refuses the fentry programs), the compaction summaries say how many
   // pages the free scanner took in which range (isolate_summary); with them, the summaries
   // come after the blocks and say nothing more.
-  void on_isolate(const PageEvent& e) {
+  [[gnu::noinline]] void on_isolate(const PageEvent& e) {
     using traces::IsolateSource;
     if (e.isolate_source == IsolateSource::Putback) {
       exact_blocks_ = true;
@@ -557,6 +557,9 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // kernel's drain put it there (free_pcppages_bulk).
   void release_seed(std::uint64_t pfn, unsigned order, unsigned cpu, bool to_buddy) {
     if (left_seed(pfn)) return;
+    release_seed_block(pfn, order, cpu, to_buddy);
+  }
+  [[gnu::noinline]] void release_seed_block(std::uint64_t pfn, unsigned order, unsigned cpu, bool to_buddy) {
     if (model.block_state(Pfn{pfn}) != BlockState::Seed) {
       mark_left_seed(pfn);
       return;
@@ -651,7 +654,11 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     if (k.awake) return;
     // Most requests pass the fast path of an unboosted zone: no wake-up, and no levels read.
     if (r.ok() && r.path == allocator::AllocPath::Fast && !boosted(r.zone)) return;
-    const allocator::ZoneLevels z = model.levels(r.zone);
+    wake_kswapd_if_low(now, r.zone);
+  }
+  [[gnu::noinline]] void wake_kswapd_if_low(std::uint64_t now, std::uint16_t zone) {
+    Kswapd& k = kswapd_[zone];
+    const allocator::ZoneLevels z = model.levels(zone);
     if (z.boost == 0 && z.free_pages > z.watermarks.high) return;
     k = Kswapd{true, now, 0.0};
     ++kswapd_awake_;
@@ -690,7 +697,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
 
   // vmstat_update on every CPU for each stat interval up to `now`. A long quiet gap decays
   // like the intervals it spans, up to 64 of them: (7/8)^64 takes any real high to high_min.
-  void vmstat_update(std::uint64_t now) {
+  [[gnu::noinline]] void vmstat_update(std::uint64_t now) {
     if (next_vmstat_ns_ == 0) {
       next_vmstat_ns_ = now + stat_interval_ns_;  // the first event: vmstat's phase is unknown
       return;
@@ -703,7 +710,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   }
 
   // balance_pgdat, advanced to `now` for every awake zone.
-  void kswapd_step(std::uint64_t now, unsigned cpu) {
+  [[gnu::noinline]] void kswapd_step(std::uint64_t now, unsigned cpu) {
     for (std::uint16_t zone = 0; zone < kswapd_.size(); ++zone) {
       Kswapd& k = kswapd_[zone];
       if (!k.awake || now < k.last_ns + kKswapdTickNs) continue;
