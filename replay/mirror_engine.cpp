@@ -79,7 +79,7 @@ class MirrorEngine final : public Engine {
   std::vector<std::uint64_t> interrupt_filter_ = std::vector<std::uint64_t>(kFilterBits / 64);
   std::uint64_t filter_inserts_ = 0;
 
-  void note_interrupt_free(std::uint64_t pfn) {
+  [[gnu::noinline]] void note_interrupt_free(std::uint64_t pfn) {
     interrupt_pcp_frees_.insert(pfn);
     interrupt_filter_[(pfn % kFilterBits) / 64] |= std::uint64_t{1} << (pfn % 64);
     if (++filter_inserts_ < kFilterBits / 16 + interrupt_pcp_frees_.size()) return;
@@ -160,7 +160,7 @@ class MirrorEngine final : public Engine {
 
   // Makes [pfn, pfn + 2^order) free in the buddy lists: frees the allocations and drains the
   // pcp blocks that overlap it. The kernel has just shown the range free (or taking it).
-  void clear_range(std::uint64_t pfn, unsigned order, unsigned cpu) {
+  [[gnu::noinline]] void clear_range(std::uint64_t pfn, unsigned order, unsigned cpu) {
     const std::uint64_t end = pfn + (std::uint64_t{1} << order);
     std::uint64_t p = pfn;
     for (unsigned guard = 0; p < end && guard < 4096; ++guard) {
@@ -225,6 +225,9 @@ class MirrorEngine final : public Engine {
   // K7: from rmqueue_buddy only). Asked before the carve: the state the kernel decided on.
   [[nodiscard]] bool reserves_highatomic(const PageEvent& e, unsigned cpu) {
     if (e.order == 0 || e.order > pageblock_order_) return false;
+    return reserves_highatomic_at_order(e, cpu);
+  }
+  [[gnu::noinline]] bool reserves_highatomic_at_order(const PageEvent& e, unsigned cpu) {
     if ((allocator::nonblocking_alloc_flags(e.gfp, e.order, layout_) & allocator::alloc::kHighAtomic) == 0) return false;
     if (setup.config.rules.k7_highatomic && direct_take_[cpu] != e.pfn) return false;
     return !model.check_request(e.gfp, e.order, cpu).fast_ok;
@@ -258,7 +261,7 @@ class MirrorEngine final : public Engine {
     return false;
   }
 
-  void on_failure(const PageEvent& e) {
+  [[gnu::noinline]] void on_failure(const PageEvent& e) {
     const unsigned cpu = cpu_of(e);
     std::optional<FailureCause> cause;
     if (is_memcg_failure(e, cpu)) {
@@ -277,8 +280,20 @@ class MirrorEngine final : public Engine {
     const unsigned cpu = cpu_of(e);
     ++counters.frees;
     counters.freed_pages += std::uint64_t{1} << e.order;
-    bool double_free = false;
     allocator::FreeResult r = model.free(Pfn{e.pfn}, e.order, cpu);
+    const bool double_free = r.status != FreeStatus::Freed && on_free_other(e, cpu, r);
+    if (r.ok() && r.to_pcp && e.ctx != traces::ExecContext::Task && e.ctx != traces::ExecContext::Unknown) {
+      note_interrupt_free(e.pfn);
+    } else {
+      forget_interrupt_free(e.pfn);
+    }
+    last[cpu] = LastOnCpu{EventKind::Free, e.order, double_free};
+  }
+
+  // A free the model did not simply take (r: its result, updated): out of line, inline it
+  // costs the common free registers. Returns whether it was a double free.
+  [[gnu::noinline]] bool on_free_other(const PageEvent& e, unsigned cpu, allocator::FreeResult& r) {
+    bool double_free = false;
     if (r.status == FreeStatus::DoubleFree && correct_fast_guess(e.pfn, e.order, cpu)) {
       r = model.free(Pfn{e.pfn}, e.order, cpu);
     }
@@ -308,16 +323,11 @@ class MirrorEngine final : public Engine {
       case FreeStatus::InvalidOrder:
       case FreeStatus::InvalidCpu: quality.add(DataQuality::invalid_events); break;
     }
-    if (r.ok() && r.to_pcp && e.ctx != traces::ExecContext::Task && e.ctx != traces::ExecContext::Unknown) {
-      note_interrupt_free(e.pfn);
-    } else {
-      forget_interrupt_free(e.pfn);
-    }
-    last[cpu] = LastOnCpu{EventKind::Free, e.order, double_free};
+    return double_free;
   }
 
   // Frees every allocation inside [pfn, pfn + 2^order).
-  void release_range(std::uint64_t pfn, unsigned order, unsigned cpu) {
+  [[gnu::noinline]] void release_range(std::uint64_t pfn, unsigned order, unsigned cpu) {
     const std::uint64_t end = pfn + (std::uint64_t{1} << order);
     for (std::uint64_t p = pfn; p < end;) {
       const auto b = model.block_containing(Pfn{p});
@@ -331,7 +341,7 @@ class MirrorEngine final : public Engine {
     }
   }
 
-  void on_refill(const PageEvent& e) {
+  [[gnu::noinline]] void on_refill(const PageEvent& e) {
     const auto mt = recorded_type(e.migratetype);
     if (mt) follow_highatomic(e, *mt);
     if (!manual_pcp_) {
@@ -376,7 +386,7 @@ class MirrorEngine final : public Engine {
     }
   }
 
-  void on_drain(const PageEvent& e) {
+  [[gnu::noinline]] void on_drain(const PageEvent& e) {
     if (!manual_pcp_) {
       ++counters.kernel_internal_ignored;
       return;
@@ -417,7 +427,7 @@ class MirrorEngine final : public Engine {
     }
   }
 
-  void on_extfrag(const PageEvent& e) {
+  [[gnu::noinline]] void on_extfrag(const PageEvent& e) {
     ++counters.extfrag_events;
     const auto alloc_mt = recorded_type(e.migratetype);
     if (!alloc_mt || !allocator::is_mergeable(*alloc_mt)) return;
@@ -449,7 +459,7 @@ class MirrorEngine final : public Engine {
   // report which, so the model makes the kernel's pick on its own lists, and a later event
   // of the real block resynchronises when they differ. The pages become the compactor's
   // allocation; migration targets and leftovers are freed with ordinary events.
-  void on_isolate(const PageEvent& e) {
+  [[gnu::noinline]] void on_isolate(const PageEvent& e) {
     using traces::IsolateSource;
     if (e.isolate_source == IsolateSource::Block || e.isolate_source == IsolateSource::Putback) {
       exact_blocks_ = true;

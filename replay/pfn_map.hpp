@@ -94,6 +94,33 @@ class PfnMap {
     sparse_.erase(pfn);
   }
 
+  // The commonest free's lookup in one pass: a live entry of exactly `order` headed at a dense
+  // pfn is erased; its model pfn and its queued bit are returned. Otherwise false, unchanged.
+  [[nodiscard]] bool take_exact(std::uint64_t pfn, unsigned order, std::uint64_t& model_pfn, bool& queued) {
+    const std::uint64_t i = pfn - base_;
+    if (i >= dense_n_) return false;
+    const std::uint32_t m = model_[i];
+    if (m == 0 || m == kFailed) return false;
+    const std::uint8_t b = order_[i];
+    if ((b & kOrderMask) != order) return false;
+    model_[i] = 0;
+    model_pfn = base_ + m - 1;
+    queued = (b & kQueued) != 0;
+    return true;
+  }
+
+  // set() of a dense pfn with no live entry (none, or a failed one), the commonest allocation's
+  // case, in one pass; false, unchanged, otherwise.
+  [[nodiscard]] bool set_fresh(std::uint64_t pfn, std::uint64_t model_pfn, unsigned order) {
+    const std::uint64_t i = pfn - base_;
+    if (i >= dense_n_ || model_pfn - base_ >= kFailed - 1) return false;
+    const std::uint32_t m = model_[i];
+    if (m != 0 && m != kFailed) return false;
+    model_[i] = static_cast<std::uint32_t>(model_pfn - base_ + 1);
+    set_order(i, order);
+    return true;
+  }
+
   // The entry whose recorded block [head, head + 2^order) contains pfn.
   [[nodiscard]] std::optional<std::pair<std::uint64_t, Entry>> containing(std::uint64_t pfn, unsigned max_order) const {
     for (unsigned o = 0; o <= max_order; ++o) {

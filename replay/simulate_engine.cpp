@@ -169,6 +169,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     // the entry may change before the event, which costs only a wasted prefetch).
     constexpr std::size_t kAhead = 8;
     begin_span(events);
+    unboosted_ = 0;  // see boosted()
     const std::size_t n = events.size();
     for (std::size_t k = 0; k < std::min(n, 2 * kAhead); ++k) map_.prefetch(events[k].pfn);
     for (std::size_t i = 0; i < n; ++i) {
@@ -233,10 +234,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       if (r.ok()) ++counters.kernel_block_compactions;
     }
     if (model_counters_.direct_reclaims != reclaims_before) ++counters.reclaim_stalls;
-    if (!r.ok() || (!kernel_ok && !memcg)) {
-      agreement.add(e.ts_ns >= first_ts ? e.ts_ns - first_ts : 0, classify(e.gfp, e.order, setup.bits),
-                    !kernel_ok && !memcg, !r.ok(), is_atomic_request(e.gfp) && e.order <= traces::kCostlyOrder);
-    }
+    if (!r.ok() || (!kernel_ok && !memcg)) note_agreement(e, !kernel_ok && !memcg, !r.ok());
     if ((e.gfp & kswapd_bit_) != 0) wake_kswapd(e.ts_ns, r);
     if (r.ok()) {
       if (r.path == allocator::AllocPath::OomKill) ++counters.oom_kills;
@@ -249,12 +247,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       if (kernel_ok) {
         ++counters.both_succeeded;
         returned_to_allowance(e.pfn);  // an evicted page whose free the recording lost
-        if (const auto old = map_.get(e.pfn); old && !old->model_failed) {
-          // The recording lost the free of the previous allocation at this pfn.
-          quality.add(DataQuality::double_alloc);
-          model.free(Pfn{old->model_pfn}, old->order, cpu);
-        }
-        map_.set(e.pfn, r.pfn.value, e.order);
+        if (!map_.set_fresh(e.pfn, r.pfn.value, e.order)) remap(e, r.pfn.value, cpu);
         if ((r.migratetype == allocator::MigrateType::Movable || r.migratetype == allocator::MigrateType::Reclaimable) &&
             (e.gfp & direct_reclaim_bit_) != 0 && !is_hugetlb_pool_page(e.gfp)) {
           remember(r.zone, e.pfn, e.order);
@@ -266,6 +259,25 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       }
       return;
     }
+    on_model_failure(e, cpu, r, kernel_ok, memcg);
+  }
+
+  // The rarer paths of on_alloc, out of line: inline they cost its common path registers.
+  [[gnu::noinline]] void note_agreement(const PageEvent& e, bool kernel_failed, bool model_failed) {
+    agreement.add(e.ts_ns >= first_ts ? e.ts_ns - first_ts : 0, classify(e.gfp, e.order, setup.bits), kernel_failed,
+                  model_failed, is_atomic_request(e.gfp) && e.order <= traces::kCostlyOrder);
+  }
+  // The recorded pfn has a live entry (or lies beyond the flat arrays).
+  [[gnu::noinline]] void remap(const PageEvent& e, std::uint64_t model_pfn, unsigned cpu) {
+    if (const auto old = map_.get(e.pfn); old && !old->model_failed) {
+      // The recording lost the free of the previous allocation at this pfn.
+      quality.add(DataQuality::double_alloc);
+      model.free(Pfn{old->model_pfn}, old->order, cpu);
+    }
+    map_.set(e.pfn, model_pfn, e.order);
+  }
+  [[gnu::noinline]] void on_model_failure(const PageEvent& e, unsigned cpu, const allocator::AllocResult& r,
+                                          bool kernel_ok, bool memcg) {
     const FailureCause cause = memcg ? FailureCause::MemcgCharge : cause_of(r.failure);
     if (r.failure == allocator::AllocFailure::Fragmentation) ++counters.compaction_needed;
     record_failure(e, cpu, cause, !kernel_ok);
@@ -288,6 +300,19 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // The recorded block (e.pfn, e.order) goes back to the free lists: the model frees what it
   // answered it with.
   void release(const PageEvent& e, unsigned cpu) {
+    // Most frees name the very block the model answered (the general case below, in one pass).
+    std::uint64_t model_pfn = 0;
+    bool was_queued = false;
+    if (map_.take_exact(e.pfn, e.order, model_pfn, was_queued)) {
+      const auto r = model.free(Pfn{model_pfn}, e.order, cpu);
+      if (was_queued) forget_reclaimable_in(r.zone, e.order);
+      if (!r.ok()) quality.add(DataQuality::free_of_unmapped_page);
+      return;
+    }
+    release_other(e, cpu);
+  }
+  // Every other free, out of line: inline it costs the common one registers.
+  [[gnu::noinline]] void release_other(const PageEvent& e, unsigned cpu) {
     const auto hit = map_.containing(e.pfn, max_order_);
     if (!hit) {
       free_unmapped(e, cpu);
@@ -352,7 +377,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // blocks (a kernel that refuses the fentry programs), the compaction summaries say how many
   // pages the free scanner took in which range (isolate_summary); with them, the summaries
   // come after the blocks and say nothing more.
-  void on_isolate(const PageEvent& e) {
+  [[gnu::noinline]] void on_isolate(const PageEvent& e) {
     using traces::IsolateSource;
     if (e.isolate_source == IsolateSource::Putback) {
       exact_blocks_ = true;
@@ -547,6 +572,9 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // kernel's drain put it there (free_pcppages_bulk).
   void release_seed(std::uint64_t pfn, unsigned order, unsigned cpu, bool to_buddy) {
     if (left_seed(pfn)) return;
+    release_seed_block(pfn, order, cpu, to_buddy);
+  }
+  [[gnu::noinline]] void release_seed_block(std::uint64_t pfn, unsigned order, unsigned cpu, bool to_buddy) {
     if (model.block_state(Pfn{pfn}) != BlockState::Seed) {
       mark_left_seed(pfn);
       return;
@@ -602,6 +630,10 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     if (!map_.dense(recorded_pfn)) return;
     lru_pages_[zone] += std::uint64_t{1} << order;
     if (map_.queued(recorded_pfn)) return;
+    enqueue(zone, recorded_pfn);
+  }
+  // A pfn not queued yet (rarer: its first reclaimable allocation), out of line.
+  [[gnu::noinline]] void enqueue(std::uint16_t zone, std::uint64_t recorded_pfn) {
     map_.set_queued(recorded_pfn, true);
     auto& q = lru_[zone];
     q.push_back(recorded_pfn);
@@ -636,13 +668,31 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     Kswapd& k = kswapd_[r.zone];
     if (k.awake) return;
     // Most requests pass the fast path of an unboosted zone: no wake-up, and no levels read.
-    if (r.ok() && r.path == allocator::AllocPath::Fast && model.watermark_boost(r.zone) == 0) return;
-    const allocator::ZoneLevels z = model.levels(r.zone);
+    if (r.ok() && r.path == allocator::AllocPath::Fast && !boosted(r.zone)) return;
+    wake_kswapd_if_low(now, r.zone);
+  }
+  [[gnu::noinline]] void wake_kswapd_if_low(std::uint64_t now, std::uint16_t zone) {
+    Kswapd& k = kswapd_[zone];
+    const allocator::ZoneLevels z = model.levels(zone);
     if (z.boost == 0 && z.free_pages > z.watermarks.high) return;
     k = Kswapd{true, now, 0.0};
     ++kswapd_awake_;
     ++reclaim_runs_;
     update_reclaim_active();
+  }
+
+  // model.watermark_boost(zone) != 0, asked again only after the model set a boost (it counts
+  // each) or a new span began (keyframes and reseeds set boosts between spans); a boost the
+  // engine clears (kswapd_sleep) leaves a known zero one.
+  [[nodiscard]] bool boosted(std::uint16_t zone) {
+    if (model_counters_.boosts != boosts_seen_) {
+      boosts_seen_ = model_counters_.boosts;
+      unboosted_ = 0;
+    }
+    if (zone < 64 && ((unboosted_ >> zone) & 1u) != 0) return false;
+    const bool b = model.watermark_boost(zone) != 0;
+    if (!b && zone < 64) unboosted_ |= std::uint64_t{1} << zone;
+    return b;
   }
 
   // mm/vmscan.c:update_reclaim_active: kswapd of a node marks its zones up to the one it
@@ -662,7 +712,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
 
   // vmstat_update on every CPU for each stat interval up to `now`. A long quiet gap decays
   // like the intervals it spans, up to 64 of them: (7/8)^64 takes any real high to high_min.
-  void vmstat_update(std::uint64_t now) {
+  [[gnu::noinline]] void vmstat_update(std::uint64_t now) {
     if (next_vmstat_ns_ == 0) {
       next_vmstat_ns_ = now + stat_interval_ns_;  // the first event: vmstat's phase is unknown
       return;
@@ -675,7 +725,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   }
 
   // balance_pgdat, advanced to `now` for every awake zone.
-  void kswapd_step(std::uint64_t now, unsigned cpu) {
+  [[gnu::noinline]] void kswapd_step(std::uint64_t now, unsigned cpu) {
     for (std::uint16_t zone = 0; zone < kswapd_.size(); ++zone) {
       Kswapd& k = kswapd_[zone];
       if (!k.awake || now < k.last_ns + kKswapdTickNs) continue;
@@ -810,6 +860,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   };
   std::vector<Kswapd> kswapd_;
   std::size_t kswapd_awake_ = 0;
+  std::uint64_t unboosted_ = 0;     // bit z: zone z known unboosted (boosted())
+  std::uint64_t boosts_seen_ = 0;   // model_counters_.boosts when unboosted_ was last valid
   double kswapd_pages_per_ms_ = 0;
   std::uint64_t reclaimed_pages_ = 0;
   std::uint64_t reclaim_runs_ = 0;

@@ -480,7 +480,7 @@ MetadataCosts metadata_costs(unsigned nr_cpus) {
 }
 
 std::size_t Model::metadata_bytes() const {
-  std::size_t bytes = sizeof(Impl);
+  std::size_t bytes = sizeof(Impl) - sizeof(Impl::GfpMemo);  // a cache of prepare(), no metadata
   for (const Zone& z : impl_->zones) {
     bytes += sizeof(Zone) + z.metadata_bytes() + z.pcp_.capacity() * sizeof(detail::PerCpuPages);
   }

@@ -123,6 +123,30 @@ struct Model::Impl {
   [[nodiscard]] AllocFlags nofragment_flags(const AllocContext& ac, Gfp gfp) const {
     return ((gfp & cfg.gfp.kswapd_reclaim) != 0 ? alloc::kKswapd : 0u) | (ac.nofragment ? alloc::kNoFragment : 0u);
   }
+  /// What prepare() and the fast path's first flags make of one mask on one node, kept for the
+  /// last pair asked: a recording's requests mostly repeat one mask. (A copy starts empty.)
+  struct GfpMemo {
+    Gfp gfp = 0;
+    int node = -1;  ///< -1: nothing kept
+    AllocContext ac;
+    AllocFlags fast = 0;
+  };
+  GfpMemo gfp_memo;
+  /// The memo of (gfp, cpu's node), filled first if it holds another pair: its ac is
+  /// prepare(gfp, 0, cpu) but for cpu and order, its fast ALLOC_WMARK_LOW |
+  /// alloc_flags_nofragment | CMA for a movable request (the fast path's flags before the K7
+  /// highatomic bit).
+  [[gnu::always_inline]] const GfpMemo& prepare_fast(Gfp gfp, unsigned cpu) {
+    const int node = cpu_node[cpu];
+    if (gfp != gfp_memo.gfp || node != gfp_memo.node) {
+      gfp_memo.ac = prepare(gfp, 0, cpu);
+      gfp_memo.fast = alloc::kWmarkLow | nofragment_flags(gfp_memo.ac, gfp) |
+                      (gfp_memo.ac.mt == MigrateType::Movable ? alloc::kCma : 0u);
+      gfp_memo.gfp = gfp;
+      gfp_memo.node = node;
+    }
+    return gfp_memo;
+  }
   void build_views();
   Hit get_page_from_freelist(const AllocContext& ac, AllocFlags flags, Owner owner);
   /// The same walk inline, for the fast path that every request takes.

@@ -199,17 +199,17 @@ AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner o
     ++params.counters.failures;
     return r;
   }
-  AllocContext ac = prepare(gfp, order, cpu);
+  const GfpMemo& memo = prepare_fast(gfp, cpu);
+  AllocContext ac = memo.ac;
+  ac.cpu = cpu;
+  ac.order = order;
+  AllocFlags fast = memo.fast;
   ac.prefer = prefer;
   r.migratetype = ac.mt;
   if (ac.preferred < 0) {
     r.failure = AllocFailure::ZoneUnavailable;
     ++params.counters.failures;
     return r;
-  }
-  AllocFlags fast = alloc::kWmarkLow | nofragment_flags(ac, gfp);
-  if (ac.mt == MigrateType::Movable) {
-    fast |= alloc::kCma;
   }
   if (params.rules.k7_highatomic) {
     fast |= nonblocking_alloc_flags(gfp, order, cfg.gfp) & alloc::kHighAtomic;
