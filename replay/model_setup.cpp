@@ -347,7 +347,7 @@ bool follow_zone_sizes(allocator::Model& model, const ModelSetup& setup, const t
 }
 
 void follow_zone_levels(allocator::Model& model, const ModelSetup& setup, const traces::TraceHeader& header,
-                        const traces::Snapshot& snapshot) {
+                        const traces::Snapshot& snapshot, bool boost) {
   for (std::size_t mz = 0; mz < model.zone_count(); ++mz) {
     const traces::ZoneInfo& hz = header.zones[setup.header_zone_of_model[mz]];
     for (const auto& z : snapshot.zones) {
@@ -359,7 +359,7 @@ void follow_zone_levels(allocator::Model& model, const ModelSetup& setup, const 
         wm.low = z.low_pages;
         wm.high = z.high_pages;
         model.set_watermarks(zone, wm);
-        model.set_watermark_boost(zone, z.boost_pages);
+        if (boost) model.set_watermark_boost(zone, z.boost_pages);
       }
       const auto kinds = node_zone_kinds(header, z.node);
       if (!z.lowmem_reserve_pages.empty() && kinds.size() == z.lowmem_reserve_pages.size()) {

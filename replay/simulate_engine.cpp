@@ -138,10 +138,13 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     if (!m->model_failed && m->model_pfn == from.value) map_.set(owner, to.value, m->order);
   }
 
-  // A zone that grew: the what-if's high mark is set against the kernel's at the keyframe, for
-  // the new sizes (the start's distance no longer holds once the watermarks are recomputed).
+  // A zone that grew. At the recorded settings the kernel's own marks and reserves stand, as at
+  // the start (its marks can lag its sizes: it recomputes them as memory joins, not per page);
+  // the boost stays the model's. A what-if's high mark is set against the kernel's at the
+  // keyframe, for the new sizes (the start's distance no longer holds).
   bool follow_zone_sizes(const traces::Snapshot& keyframe) override {
     if (!Engine::follow_zone_sizes(keyframe)) return false;
+    if (!options.what_if.changes_watermarks()) follow_zone_levels(model, setup, header, keyframe, false);
     for (std::uint16_t z = 0; z < allowance_.size(); ++z) {
       const traces::ZoneInfo& hz = header.zones[setup.header_zone_of_model[z]];
       for (const auto& k : keyframe.zones) {

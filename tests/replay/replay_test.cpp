@@ -169,7 +169,7 @@ TEST(ReplayMirror, AZoneThatGrowsTakesTheLowmemReserveOfItsNewSize) {
   EXPECT_EQ(recorded.failures.records().front().cause, FailureCause::Unexplained);  // DMA32: 60 > 42 + 2, beyond the counters' drift
 }
 
-TEST(ReplaySimulate, AZoneThatGrowsGetsTheWatermarksTheKernelComputesForItsNewSize) {
+TEST(ReplaySimulate, AZoneThatGrowsGetsTheWatermarksOfItsNewSize) {
   const ReplayResult r = replay_text(read_text(case_path("zone_growth.txt")), simulate());
   EXPECT_EQ(r.counters.zone_resizes, 1u);
   const auto& normal = zone_of(r, allocator::ZoneType::Normal);
@@ -186,6 +186,16 @@ TEST(ReplaySimulate, AZoneThatGrowsGetsTheWatermarksTheKernelComputesForItsNewSi
   ASSERT_EQ(r.failures.total(), 1u);
   EXPECT_EQ(r.failures.records().front().cause, FailureCause::Watermark);
   EXPECT_TRUE(r.failures.records().front().kernel_failed);
+
+  // At the recorded settings the kernel's own marks stand, even where they lag its sizes.
+  std::string lagging = read_text(case_path("zone_growth.txt"));
+  const std::string marks = "min=85 low=106 high=127";
+  ASSERT_NE(lagging.find(marks), std::string::npos);
+  lagging.replace(lagging.find(marks), marks.size(), "min=80 low=100 high=120");
+  const ReplayResult l = replay_text(lagging, simulate());
+  EXPECT_EQ(zone_of(l, allocator::ZoneType::Normal).watermarks->min, 80u);
+  EXPECT_EQ(zone_of(l, allocator::ZoneType::Normal).watermarks->high, 120u);
+  EXPECT_EQ(l.counters.reclaim_allowance_pages, 0u);
 
   // A what-if's high marks are set against the kernel's of the new sizes: with a scale factor
   // of 1000 the step is a tenth of each zone (Normal 85 + 2 * 819 = 1723 against the keyframe's

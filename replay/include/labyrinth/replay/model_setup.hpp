@@ -93,10 +93,10 @@ allocator::Snapshot model_snapshot(const traces::Snapshot& snapshot, const trace
 bool follow_zone_sizes(allocator::Model& model, const ModelSetup& setup, const traces::TraceHeader& header,
                        const traces::Snapshot& snapshot);
 
-// Sets each model zone's watermarks, boost and lowmem_reserve to those of the snapshot (a
-// keyframe's), where the snapshot has them.
+// Sets each model zone's watermarks, lowmem_reserve and (with `boost`) boost to those of the
+// snapshot (a keyframe's), where the snapshot has them.
 void follow_zone_levels(allocator::Model& model, const ModelSetup& setup, const traces::TraceHeader& header,
-                        const traces::Snapshot& snapshot);
+                        const traces::Snapshot& snapshot, bool boost = true);
 
 // Parses "min_free_kbytes"-style sysctl values; nullopt when absent or not a number.
 std::optional<std::uint64_t> sysctl_u64(const traces::TraceHeader& header, const std::string& key);
