@@ -286,12 +286,8 @@ ModelSetup make_model_setup(const traces::TraceHeader& header, allocator::PcpMod
     }
     z.watermark_boost = h.boost_pages;
     if (!h.lowmem_reserve_pages.empty()) {
-      const auto kinds = node_zone_kinds(header, h.node);
-      if (kinds.size() == h.lowmem_reserve_pages.size()) {
-        allocator::LowmemReserve lr{};
-        for (std::size_t k = 0; k < kinds.size(); ++k) lr[allocator::index_of(kinds[k])] = h.lowmem_reserve_pages[k];
-        z.lowmem_reserve = lr;
-      } else {
+      z.lowmem_reserve = lowmem_reserve_of(header, h.node, h.lowmem_reserve_pages);
+      if (!z.lowmem_reserve) {
         s.notes.push_back("zone " + h.name + ": cannot map its protection: list; lowmem_reserve recomputed");
       }
     }
@@ -333,41 +329,48 @@ allocator::Snapshot model_snapshot(const traces::Snapshot& snapshot, const trace
   return out;
 }
 
+std::optional<allocator::LowmemReserve> lowmem_reserve_of(const traces::TraceHeader& header, int node,
+                                                          const std::vector<std::uint64_t>& protection) {
+  const auto kinds = node_zone_kinds(header, node);
+  if (protection.empty() || kinds.size() != protection.size()) return std::nullopt;
+  allocator::LowmemReserve lr{};
+  for (std::size_t k = 0; k < kinds.size(); ++k) lr[allocator::index_of(kinds[k])] = protection[k];
+  return lr;
+}
+
+const traces::ZoneSnapshot* snapshot_zone(const traces::Snapshot& snapshot, const ModelSetup& setup,
+                                          const traces::TraceHeader& header, std::uint16_t model_zone) {
+  const traces::ZoneInfo& hz = header.zones[setup.header_zone_of_model[model_zone]];
+  for (const auto& z : snapshot.zones) {
+    if (z.node == hz.node && z.zone == hz.name) return &z;
+  }
+  return nullptr;
+}
+
 bool follow_zone_sizes(allocator::Model& model, const ModelSetup& setup, const traces::TraceHeader& header,
                        const traces::Snapshot& snapshot) {
   bool changed = false;
-  for (std::size_t mz = 0; mz < model.zone_count(); ++mz) {
-    const traces::ZoneInfo& hz = header.zones[setup.header_zone_of_model[mz]];
-    for (const auto& z : snapshot.zones) {
-      if (z.node != hz.node || z.zone != hz.name || z.managed_pages == 0) continue;
-      changed = model.set_managed_pages(static_cast<std::uint16_t>(mz), z.managed_pages) || changed;
-    }
+  for (std::uint16_t zone = 0; zone < model.zone_count(); ++zone) {
+    const traces::ZoneSnapshot* z = snapshot_zone(snapshot, setup, header, zone);
+    if (z != nullptr && z->managed_pages != 0) changed = model.set_managed_pages(zone, z->managed_pages) || changed;
   }
   return changed;
 }
 
 void follow_zone_levels(allocator::Model& model, const ModelSetup& setup, const traces::TraceHeader& header,
                         const traces::Snapshot& snapshot, bool boost) {
-  for (std::size_t mz = 0; mz < model.zone_count(); ++mz) {
-    const traces::ZoneInfo& hz = header.zones[setup.header_zone_of_model[mz]];
-    for (const auto& z : snapshot.zones) {
-      if (z.node != hz.node || z.zone != hz.name) continue;
-      const auto zone = static_cast<std::uint16_t>(mz);
-      if (z.high_pages != 0) {
-        allocator::Watermarks wm = model.watermarks(zone);
-        wm.min = z.min_pages;
-        wm.low = z.low_pages;
-        wm.high = z.high_pages;
-        model.set_watermarks(zone, wm);
-        if (boost) model.set_watermark_boost(zone, z.boost_pages);
-      }
-      const auto kinds = node_zone_kinds(header, z.node);
-      if (!z.lowmem_reserve_pages.empty() && kinds.size() == z.lowmem_reserve_pages.size()) {
-        allocator::LowmemReserve lr{};
-        for (std::size_t k = 0; k < kinds.size(); ++k) lr[allocator::index_of(kinds[k])] = z.lowmem_reserve_pages[k];
-        model.set_lowmem_reserve(zone, lr);
-      }
+  for (std::uint16_t zone = 0; zone < model.zone_count(); ++zone) {
+    const traces::ZoneSnapshot* z = snapshot_zone(snapshot, setup, header, zone);
+    if (z == nullptr) continue;
+    if (z->high_pages != 0) {
+      allocator::Watermarks wm = model.watermarks(zone);
+      wm.min = z->min_pages;
+      wm.low = z->low_pages;
+      wm.high = z->high_pages;
+      model.set_watermarks(zone, wm);
+      if (boost) model.set_watermark_boost(zone, z->boost_pages);
     }
+    if (const auto lr = lowmem_reserve_of(header, z->node, z->lowmem_reserve_pages)) model.set_lowmem_reserve(zone, *lr);
   }
 }
 

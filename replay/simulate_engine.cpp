@@ -146,12 +146,10 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     if (!Engine::follow_zone_sizes(keyframe)) return false;
     if (!options.what_if.changes_watermarks()) follow_zone_levels(model, setup, header, keyframe, false);
     for (std::uint16_t z = 0; z < allowance_.size(); ++z) {
-      const traces::ZoneInfo& hz = header.zones[setup.header_zone_of_model[z]];
-      for (const auto& k : keyframe.zones) {
-        if (k.node != hz.node || k.zone != hz.name || k.high_pages == 0) continue;
-        const std::uint64_t now = model.watermarks(z).high;
-        allowance_[z] = now > k.high_pages ? now - k.high_pages : 0;
-      }
+      const traces::ZoneSnapshot* k = snapshot_zone(keyframe, setup, header, z);
+      if (k == nullptr || k->high_pages == 0) continue;
+      const std::uint64_t now = model.watermarks(z).high;
+      allowance_[z] = now > k->high_pages ? now - k->high_pages : 0;
     }
     return true;
   }

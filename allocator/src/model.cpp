@@ -349,7 +349,6 @@ bool Model::set_managed_pages(std::uint16_t zone, std::uint64_t pages) {
   impl_->zones.at(zone).managed_ = pages;
   return true;
 }
-std::uint64_t Model::managed_pages(std::uint16_t zone) const { return impl_->cfg.zones.at(zone).managed_pages; }
 
 bool Model::decay_pcp_high(unsigned cpu) {
   if (cpu >= impl_->cfg.nr_cpus || impl_->params.tunables.pcp == PcpMode::Off) {

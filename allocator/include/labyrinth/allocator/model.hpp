@@ -321,7 +321,6 @@ class Model {
   /// its span. Reserves stay as they are; recompute_reserves() then gives what the kernel's
   /// init_per_zone_wmark_min() gives for the new sizes. Returns whether the size changed.
   bool set_managed_pages(std::uint16_t zone, std::uint64_t pages);
-  [[nodiscard]] std::uint64_t managed_pages(std::uint16_t zone) const;
   /// Recomputes watermarks, lowmem_reserve and pcp limits of every zone from the tunables
   /// (after set_tunables, or to drop recorded values).
   void recompute_reserves();

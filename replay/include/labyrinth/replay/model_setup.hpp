@@ -87,6 +87,15 @@ ModelSetup make_model_setup(const traces::TraceHeader& header, allocator::PcpMod
 allocator::Snapshot model_snapshot(const traces::Snapshot& snapshot, const traces::TraceHeader& header,
                                    const ModelSetup& setup);
 
+// A zone's "protection:" list (zoneinfo) as lowmem_reserve by zone type; nullopt when empty or
+// when its length does not fit the node's zones.
+std::optional<allocator::LowmemReserve> lowmem_reserve_of(const traces::TraceHeader& header, int node,
+                                                          const std::vector<std::uint64_t>& protection);
+
+// The snapshot's entry for a model zone (by node and name); nullptr when it has none.
+const traces::ZoneSnapshot* snapshot_zone(const traces::Snapshot& snapshot, const ModelSetup& setup,
+                                          const traces::TraceHeader& header, std::uint16_t model_zone);
+
 // Sets each model zone's managed pages to those of the snapshot (a keyframe's: zones grow
 // with deferred init and hotplug), where it has them. Returns whether any changed; the
 // reserves are then to be recomputed (Model::recompute_reserves), as the kernel does.
