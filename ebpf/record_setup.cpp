@@ -88,7 +88,10 @@ void protect_from_oom_killer(RecordObserver& observer) {
   const int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
   const char value[] = "-900";
   if (fd < 0 || ::write(fd, value, sizeof value - 1) != static_cast<ssize_t>(sizeof value - 1)) {
-    observer.debug(1, "cannot lower oom_score_adj: " + common::errno_text(errno));
+    // Worth a warning: the recorder is for squeezes, where the OOM killer runs.
+    observer.warning("cannot lower the recorder's oom_score_adj (" + common::errno_text(errno) +
+                     "; CAP_SYS_RESOURCE is needed): under memory pressure the OOM killer may end the recording "
+                     "(what was written stays readable); a smaller -m makes that less likely");
   }
   if (fd >= 0) ::close(fd);
 }
