@@ -67,7 +67,9 @@ bool Engine::follow_zone_sizes(const traces::Snapshot& keyframe) {
 std::int64_t Engine::drift_pages(const ZoneState& s) const {
   if (!s.zone) return 0;
   const unsigned shift = static_cast<unsigned>(std::countr_zero(std::uint64_t{setup.config.page_size}));
-  return vmstat_drift_pages(model.zone_config(*s.zone).managed_pages, nr_cpus_, shift);
+  const allocator::Watermarks wm = model.watermarks(*s.zone);
+  return vmstat_drift_pages(model.zone_config(*s.zone).managed_pages, wm.low > wm.min ? wm.low - wm.min : 0, nr_cpus_,
+                            shift);
 }
 
 // A watermark failure decided by the model's exact count: whether the kernel's lagging
@@ -86,6 +88,10 @@ void Engine::note_drift(FailureRecord& r) const {
                                  short_by, drift);
 }
 
+// Blocks outside the reserve few enough to have gone unseen (a compaction round isolates up to
+// 32 pages' worth).
+constexpr std::uint64_t kFewBlocks = 32;
+
 void Engine::explain_near_miss(FailureRecord& r) const {
   const ZoneState& s = r.state;
   const std::int64_t margin = s.free_pages - s.unusable_pages - s.effective_min_pages;
@@ -97,11 +103,22 @@ void Engine::explain_near_miss(FailureRecord& r) const {
                              margin, drift);
     return;
   }
+  // Where the reserve holds most of the free memory, a few blocks outside it decide: one the
+  // kernel gave away unseen (a guessed compaction isolation) leaves the request the reserve only.
+  std::string reserve;
+  if (s.zone && r.order > 0 && s.reserve_blocks_at_order != 0 && s.other_blocks_at_order != 0 &&
+      s.other_blocks_at_order <= kFewBlocks) {
+    reserve = fmt::format(
+        "; outside the highatomic reserve ({} of the zone's {} free pages) only {} block{} of the order {} free: "
+        "if the kernel had given {} away unseen, only the reserve was left, which this request may not use",
+        s.highatomic_free_pages, s.free_pages, s.other_blocks_at_order, s.other_blocks_at_order == 1 ? "" : "s",
+        s.other_blocks_at_order == 1 ? "was" : "were", s.other_blocks_at_order == 1 ? "it" : "them");
+  }
   r.evidence = fmt::format(
-      "the model serves it ({} pages above the effective min{}); missing: the kernel's free state at that "
+      "the model serves it ({} pages above the effective min{}{}); missing: the kernel's free state at that "
       "instant. Before it: {}; untraced by any event: page reporting, lazily initialised memory, bulk "
       "allocations",
-      margin, s.block_available ? ", a block of the order free" : "", evidence_gaps());
+      margin, s.block_available ? ", a block of the order free" : "", reserve, evidence_gaps());
 }
 
 // What the trace lacked up to now, by name: every data-loss and error counter that is not

@@ -57,7 +57,11 @@ ZoneState inspect_request(const allocator::Model& model, std::uint64_t gfp, unsi
   for (unsigned o = order; o < m.orders; ++o) {
     s.reserve_blocks_at_order += m.nr_free_by_type[allocator::index_of(MigrateType::HighAtomic)][o] +
                                  m.nr_free_by_type[allocator::index_of(MigrateType::Cma)][o];
+    for (const MigrateType t : {MigrateType::Unmovable, MigrateType::Movable, MigrateType::Reclaimable}) {
+      s.other_blocks_at_order += m.nr_free_by_type[allocator::index_of(t)][o];
+    }
   }
+  s.highatomic_free_pages = m.nr_free_highatomic;
   return s;
 }
 
@@ -76,11 +80,14 @@ FailureCause cause_from_state(const ZoneState& s, unsigned order) {
   return FailureCause::Reserve;
 }
 
-std::int64_t vmstat_drift_pages(std::uint64_t managed_pages, unsigned nr_cpus, unsigned page_shift) {
+std::int64_t vmstat_drift_pages(std::uint64_t managed_pages, std::uint64_t low_minus_min, unsigned nr_cpus,
+                                unsigned page_shift) {
   const auto fls = [](std::uint64_t x) { return x == 0 ? 0 : 64 - std::countl_zero(x); };
   const std::uint64_t mem = page_shift < 27 ? managed_pages >> (27 - page_shift) : managed_pages;  // in 128 MiB units
-  const std::int64_t threshold = std::min<std::int64_t>(125, 2 * fls(nr_cpus) * (1 + fls(mem)));
-  return threshold * static_cast<std::int64_t>(nr_cpus);
+  const std::int64_t normal = std::min<std::int64_t>(125, 2 * fls(nr_cpus) * (1 + fls(mem)));
+  const std::int64_t pressure =
+      std::min<std::int64_t>(125, std::max<std::int64_t>(1, static_cast<std::int64_t>(low_minus_min / std::max(1u, nr_cpus))));
+  return std::max(normal, pressure) * static_cast<std::int64_t>(nr_cpus);
 }
 
 void FailureLog::append_evidence(FailureCause cause, std::string_view text) {

@@ -326,9 +326,12 @@ class MirrorEngine final : public Engine {
     return double_free;
   }
 
-  // Frees every allocation inside [pfn, pfn + 2^order).
+  // Frees every allocation inside [pfn, pfn + 2^order). The kernel freed one block of that
+  // order, so where the order is not one pcp lists hold, its pieces go to the buddy lists too
+  // (freed one by one, small ones would sit on a pcp list that no drain ever empties).
   [[gnu::noinline]] void release_range(std::uint64_t pfn, unsigned order, unsigned cpu) {
     const std::uint64_t end = pfn + (std::uint64_t{1} << order);
+    const bool to_buddy = !pcp_order(order);
     for (std::uint64_t p = pfn; p < end;) {
       const auto b = model.block_containing(Pfn{p});
       if (!b) {
@@ -336,7 +339,10 @@ class MirrorEngine final : public Engine {
         continue;
       }
       const std::uint64_t next = std::max(p + 1, b->head.value + (std::uint64_t{1} << b->order));
-      if (b->state == BlockState::Allocated || b->state == BlockState::Seed) model.free(b->head, b->order, cpu);
+      if (b->state == BlockState::Allocated || b->state == BlockState::Seed) {
+        const allocator::FreeResult r = model.free(b->head, b->order, cpu);
+        if (r.ok() && r.to_pcp && to_buddy) model.pcp_drain(b->head, b->order);
+      }
       p = next;
     }
   }
@@ -393,6 +399,9 @@ class MirrorEngine final : public Engine {
     }
     ++counters.pcp_drains;
     forget_interrupt_free(e.pfn);
+    // The drain names the pageblock's type as free_pcppages_bulk read it
+    // (get_pfnblock_migratetype): a highatomic reserve made or given back with no event shows.
+    if (const auto mt = recorded_type(e.migratetype)) follow_highatomic(e, *mt);
     const allocator::PcpResult r = model.pcp_drain(Pfn{e.pfn}, e.order);
     if (r.ok()) return;
     if (r.status == PcpStatus::OutsideZone) {

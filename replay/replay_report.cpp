@@ -299,6 +299,15 @@ ordered_json keyframes_json(const ReplayResult& r) {
                        {"worst_order_zone", k.worst_order_zone.empty() ? ordered_json(nullptr) : ordered_json(k.worst_order_zone)},
                        {"worst_order", k.worst_order},
                        {"passed", k.passed}};
+    ordered_json zones = ordered_json::array();
+    for (const auto& z : k.zones) {
+      zones.push_back(ordered_json{{"zone", z.zone},
+                                   {"model_free_pages", z.model_free_pages},
+                                   {"kernel_free_pages", z.kernel_free_pages},
+                                   {"model_pcp_pages", z.model_pcp_pages},
+                                   {"kernel_pcp_pages", z.kernel_pcp_pages}});
+    }
+    point["zones"] = std::move(zones);
     if (k.highatomic_known) {
       point["highatomic_pageblocks"] =
           ordered_json{{"model", k.model_highatomic_pageblocks}, {"kernel", k.kernel_highatomic_pageblocks}};

@@ -51,6 +51,8 @@ struct ZoneState {
   int fragmentation_index = 0;  // x1000, at the request's order
   std::uint64_t pcp_pages = 0;
   std::uint64_t reserve_blocks_at_order = 0;  // highatomic + CMA blocks of order >= request
+  std::uint64_t other_blocks_at_order = 0;    // blocks of order >= request on the other lists
+  std::uint64_t highatomic_free_pages = 0;    // nr_free_highatomic
 };
 
 // Inspects the model for a request; cause is derived like the allocator's own classification.
@@ -58,10 +60,14 @@ ZoneState inspect_request(const allocator::Model& model, std::uint64_t gfp, unsi
 FailureCause cause_from_state(const ZoneState& state, unsigned order);
 
 // How far the kernel's NR_FREE_PAGES may lag the true count, in pages: every CPU may hold up
-// to the zone's stat threshold uncommitted (mm/vmstat.c:calculate_normal_threshold, since
-// 2.6.27), and the allocator's watermark check reads the lagging counter (zone_page_state in
-// zone_watermark_fast). The model counts exactly.
-std::int64_t vmstat_drift_pages(std::uint64_t managed_pages, unsigned nr_cpus, unsigned page_shift);
+// to the zone's stat threshold uncommitted, and the allocator's watermark check reads the
+// lagging counter (zone_page_state in zone_watermark_fast). The threshold is
+// mm/vmstat.c:calculate_normal_threshold, or calculate_pressure_threshold ((low - min) / CPUs,
+// at most 125) while kswapd is awake (mm/vmscan.c:kswapd_try_to_sleep): on a large zone with
+// few CPUs the latter is the larger, and the trace does not say when kswapd slept, so the
+// larger is the bound. The model counts exactly.
+std::int64_t vmstat_drift_pages(std::uint64_t managed_pages, std::uint64_t low_minus_min, unsigned nr_cpus,
+                                unsigned page_shift);
 
 struct FailureRecord {
   std::uint64_t ts_ns = 0;

@@ -122,6 +122,15 @@ struct Validation {
 };
 
 // One keyframe's validation in a mirror replay: the error over time.
+// One zone at a keyframe: where a total error comes from, and whether the per-CPU lists differ.
+struct KeyframeZone {
+  std::string zone;
+  std::uint64_t model_free_pages = 0;
+  std::uint64_t kernel_free_pages = 0;
+  std::uint64_t model_pcp_pages = 0;
+  std::uint64_t kernel_pcp_pages = 0;
+};
+
 struct KeyframeCheck {
   std::uint64_t ts_ns = 0;
   std::uint64_t model_free_pages = 0;
@@ -136,6 +145,7 @@ struct KeyframeCheck {
   bool highatomic_known = false;
   std::uint64_t model_highatomic_pageblocks = 0;
   std::uint64_t kernel_highatomic_pageblocks = 0;
+  std::vector<KeyframeZone> zones;
 };
 KeyframeCheck keyframe_check(const Validation& v, std::uint64_t ts_ns);
 
