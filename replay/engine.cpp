@@ -88,10 +88,6 @@ void Engine::note_drift(FailureRecord& r) const {
                                  short_by, drift);
 }
 
-// Blocks outside the reserve few enough to have gone unseen (a compaction round isolates up to
-// 32 pages' worth).
-constexpr std::uint64_t kFewBlocks = 32;
-
 void Engine::explain_near_miss(FailureRecord& r) const {
   const ZoneState& s = r.state;
   const std::int64_t margin = s.free_pages - s.unusable_pages - s.effective_min_pages;
@@ -137,8 +133,8 @@ std::string Engine::evidence_gaps() const {
   return gaps.empty() ? "no event lost, inconsistent or guessed" : gaps;
 }
 
-void Engine::record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause,
-                            bool kernel_failed) {
+FailureRecord Engine::record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause,
+                                     bool kernel_failed) {
   FailureRecord r;
   r.ts_ns = e.ts_ns;
   r.cpu = static_cast<std::uint16_t>(cpu);
@@ -162,6 +158,7 @@ void Engine::record_failure(const traces::PageEvent& e, unsigned cpu, std::optio
     ++counters.atomic_failures;
     if (r.state.zone) timeline.count_atomic(*r.state.zone, true);
   }
+  return r;
 }
 
 }  // namespace labyrinth::replay::detail

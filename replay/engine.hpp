@@ -116,14 +116,19 @@ class Engine {
   [[nodiscard]] std::string evidence_gaps() const;
   void note_drift(FailureRecord& r) const;
   [[nodiscard]] std::int64_t drift_pages(const ZoneState& state) const;
-  // Builds and logs the failure record from the model's state now.
-  void record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause, bool kernel_failed);
+  // Builds and logs the failure record from the model's state now, and returns it.
+  FailureRecord record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause,
+                               bool kernel_failed);
 };
 
 std::unique_ptr<Engine> make_mirror_engine(const traces::TraceHeader& header, ModelSetup setup,
                                            const ReplayOptions& options);
 std::unique_ptr<Engine> make_simulate_engine(const traces::TraceHeader& header, ModelSetup setup,
                                              const ReplayOptions& options);
+
+// Free blocks of a request's order outside the reserves few enough that the kernel may have
+// given them away unseen (a compaction round isolates up to 32 pages' worth).
+inline constexpr std::uint64_t kFewBlocks = 32;
 
 // Simulate's balloon: takes `pages` free pages at the start (see balloon.cpp).
 inline constexpr allocator::Owner kBalloonOwner = ~allocator::Owner{0} - 1;

@@ -989,6 +989,7 @@ TEST(ReplayMirror, ADrainIntoAHighatomicPageblockShowsTheReservation) {
   ASSERT_EQ(m.failures.total(), 1u);
   EXPECT_TRUE(m.failures.records().front().state.block_available);
   EXPECT_EQ(m.failures.records().front().cause, FailureCause::Watermark);
+  EXPECT_EQ(m.quality.get(DataQuality::failure_shows_blocks_gone), 0u);  // within the drift: no evidence
   EXPECT_NE(m.failures.records().front().evidence.find("22 pages above the effective min"), std::string::npos)
       << m.failures.records().front().evidence;
 
@@ -999,8 +1000,9 @@ TEST(ReplayMirror, ADrainIntoAHighatomicPageblockShowsTheReservation) {
   std::string more = " 0x10400+8";
   for (int i = 0; i < 20; ++i) more += fmt::format(" 0x{:x}+2", 0x10600 + 4 * i);
   one_block.insert(one_block.find("\n1000 free"), more);
+  one_block += "3000 alloc pfn=failed order=3 mt=0 gfp=GFP_NOWAIT|__GFP_NORETRY|__GFP_COMP cpu=1 pid=7 ctx=task\n";
   const ReplayResult o = replay_text(one_block, mirror());
-  ASSERT_EQ(o.failures.total(), 1u);
+  ASSERT_EQ(o.failures.total(), 2u);
   const FailureRecord& u = o.failures.records().front();
   EXPECT_EQ(u.cause, FailureCause::Unexplained);
   EXPECT_EQ(u.state.reserve_blocks_at_order, 2u);
@@ -1010,6 +1012,12 @@ TEST(ReplayMirror, ADrainIntoAHighatomicPageblockShowsTheReservation) {
                             "order was free: if the kernel had given it away unseen"),
             std::string::npos)
       << u.evidence;
+  // The failure shows the kernel had no such block: the model takes it (its count, 70 pages
+  // above min, is beyond the drift), and the same request a moment later fails on the reserve.
+  EXPECT_EQ(o.quality.get(DataQuality::failure_shows_blocks_gone), 1u);
+  EXPECT_EQ(o.failures.records()[1].cause, FailureCause::Reserve);
+  EXPECT_EQ(o.failures.records()[1].state.other_blocks_at_order, 0u);
+  EXPECT_FALSE(o.invariant_violation.has_value()) << *o.invariant_violation;
 }
 
 // --- ordering -------------------------------------------------------------------------------
