@@ -284,7 +284,6 @@ class MirrorEngine final : public Engine {
   // named, as a refill or drain shows a page's state; a later event of theirs tells the rest.
   // Compaction's fast isolations, guessed where the kernel refuses fentry, leave such blocks.
   [[gnu::noinline]] void take_blocks_the_failure_denies(const PageEvent& e, unsigned cpu, ZoneState s) {
-    constexpr std::uint64_t kMaxPages = std::uint64_t{2} << 9;  // two pageblocks' worth at most
     for (std::size_t round = 0; round < model.zone_count() && s.zone && s.slow_ok; ++round) {
       const std::int64_t margin = s.free_pages - s.unusable_pages - s.effective_min_pages;
       if (s.other_blocks_at_order == 0 || s.other_blocks_at_order > kFewBlocks || margin <= drift_pages(s)) return;
@@ -307,7 +306,7 @@ class MirrorEngine final : public Engine {
           p = std::max(p + 1, b->head.value + (std::uint64_t{1} << b->order));
         }
       }
-      if (blocks.empty() || pages > kMaxPages) return;
+      if (blocks.empty() || pages > (std::uint64_t{2} << pageblock_order_)) return;  // two pageblocks' worth at most
       for (const allocator::BlockInfo& b : blocks) {
         if (model.carve(b.head, b.order, b.migratetype, kUnseenOwner).ok()) quality.add(DataQuality::failure_shows_blocks_gone);
       }
