@@ -57,9 +57,7 @@ ZoneState inspect_request(const allocator::Model& model, std::uint64_t gfp, unsi
   for (unsigned o = order; o < m.orders; ++o) {
     s.reserve_blocks_at_order += m.nr_free_by_type[allocator::index_of(MigrateType::HighAtomic)][o] +
                                  m.nr_free_by_type[allocator::index_of(MigrateType::Cma)][o];
-    for (const MigrateType t : {MigrateType::Unmovable, MigrateType::Movable, MigrateType::Reclaimable}) {
-      s.other_blocks_at_order += m.nr_free_by_type[allocator::index_of(t)][o];
-    }
+    for (unsigned t = 0; t < allocator::kPcpTypes; ++t) s.other_blocks_at_order += m.nr_free_by_type[t][o];
   }
   s.highatomic_free_pages = m.nr_free_highatomic;
   return s;

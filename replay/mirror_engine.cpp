@@ -287,28 +287,25 @@ class MirrorEngine final : public Engine {
     for (std::size_t round = 0; round < model.zone_count() && s.zone && s.slow_ok; ++round) {
       const std::int64_t margin = s.free_pages - s.unusable_pages - s.effective_min_pages;
       if (s.other_blocks_at_order == 0 || s.other_blocks_at_order > kFewBlocks || margin <= drift_pages(s)) return;
-      std::vector<allocator::BlockInfo> blocks;
+      struct Block {
+        Pfn head;
+        unsigned order;
+        MigrateType list;
+      };
+      std::vector<Block> blocks;
       std::uint64_t pages = 0;
-      const unsigned pageblock_pages = 1u << pageblock_order_;
-      for (const allocator::PageblockState& pb : model.pageblocks(*s.zone)) {
-        if (pb.free_pages < (1u << e.order)) continue;
-        for (std::uint64_t p = pb.start_pfn; p < pb.start_pfn + pageblock_pages;) {
-          const auto b = model.block_containing(Pfn{p});
-          if (!b) {
-            ++p;
-            continue;
+      for (unsigned o = e.order; o <= model.config().max_order; ++o) {
+        for (unsigned t = 0; t < allocator::kPcpTypes; ++t) {
+          const auto list = static_cast<MigrateType>(t);
+          for (const Pfn head : model.free_list(*s.zone, o, list)) {
+            blocks.push_back({head, o, list});
+            pages += std::uint64_t{1} << o;
           }
-          if (b->state == BlockState::Free && b->order >= e.order && b->zone == *s.zone &&
-              allocator::is_mergeable(b->migratetype)) {
-            blocks.push_back(*b);
-            pages += std::uint64_t{1} << b->order;
-          }
-          p = std::max(p + 1, b->head.value + (std::uint64_t{1} << b->order));
         }
       }
       if (blocks.empty() || pages > (std::uint64_t{2} << pageblock_order_)) return;  // two pageblocks' worth at most
-      for (const allocator::BlockInfo& b : blocks) {
-        if (model.carve(b.head, b.order, b.migratetype, kUnseenOwner).ok()) quality.add(DataQuality::failure_shows_blocks_gone);
+      for (const Block& b : blocks) {
+        if (model.carve(b.head, b.order, b.list, kUnseenOwner).ok()) quality.add(DataQuality::failure_shows_blocks_gone);
       }
       s = inspect_request(model, e.gfp, e.order, cpu);
     }

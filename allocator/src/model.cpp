@@ -400,6 +400,19 @@ std::optional<Pfn> Model::fast_isolate_pick(unsigned order, MigrateType mt, Pfn 
   return high;
 }
 
+std::vector<Pfn> Model::free_list(std::uint16_t zone, unsigned order, MigrateType mt) const {
+  std::vector<Pfn> heads;
+  if (zone >= impl_->zones.size() || order > impl_->params.max_order) {
+    return heads;
+  }
+  const Zone& z = impl_->zones[zone];
+  const detail::LinkView m = z.link_view(order);
+  for (std::uint32_t i = z.area_.lists[order][index_of(mt)].head; i != kNil; i = m[i].next) {
+    heads.push_back(Pfn{z.pfn(i)});
+  }
+  return heads;
+}
+
 std::optional<BlockState> Model::block_state(Pfn pfn) const {
   const Zone* z = impl_->zone_for(pfn.value);
   if (z == nullptr) {

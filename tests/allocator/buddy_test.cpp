@@ -44,6 +44,20 @@ TEST(BuddyMerge, FreeMergesBackToMaxOrder) {
   expect_consistent(m);
 }
 
+// free_list() names the blocks of one list: an allocation of pfn 0 splits the first order-10
+// block, whose upper halves go to the head of each lower order's movable list.
+TEST(BuddySplit, FreeListNamesTheHeadsOfOneListsBlocks) {
+  Model m(one_zone(4096));
+  EXPECT_EQ(m.free_list(0, 10, MigrateType::Movable).size(), 4u);
+  ASSERT_TRUE(m.allocate(kGfpMovable, 0, 0, 7).ok());
+  EXPECT_EQ(m.free_list(0, 10, MigrateType::Movable).size(), 3u);
+  EXPECT_EQ(m.free_list(0, 9, MigrateType::Movable), (std::vector<Pfn>{Pfn{512}}));
+  EXPECT_EQ(m.free_list(0, 0, MigrateType::Movable), (std::vector<Pfn>{Pfn{1}}));
+  EXPECT_TRUE(m.free_list(0, 3, MigrateType::Unmovable).empty());
+  EXPECT_TRUE(m.free_list(9, 3, MigrateType::Movable).empty());  // no such zone
+  EXPECT_TRUE(m.free_list(0, 11, MigrateType::Movable).empty());  // no such order
+}
+
 TEST(BuddyMerge, MergeStopsAtAnAllocatedBuddy) {
   Model m(one_zone(4096));
   ASSERT_TRUE(m.carve(Pfn{0}, 0, MigrateType::Movable, 1).ok());

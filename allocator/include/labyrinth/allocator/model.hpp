@@ -341,6 +341,8 @@ class Model {
   /// or above `min_pfn`. nullopt when neither exists.
   [[nodiscard]] std::optional<Pfn> fast_isolate_pick(unsigned order, MigrateType mt, Pfn min_pfn, Pfn low_pfn,
                                                      unsigned scan_limit) const;
+  /// The heads of the blocks on one free list of a zone, from the list's head (O(its blocks)).
+  [[nodiscard]] std::vector<Pfn> free_list(std::uint16_t zone, unsigned order, MigrateType mt) const;
   [[nodiscard]] ZoneMetrics metrics(std::uint16_t zone) const;
   /// Every pageblock of a zone, by pfn (O(pageblocks)).
   [[nodiscard]] std::vector<PageblockState> pageblocks(std::uint16_t zone) const;
