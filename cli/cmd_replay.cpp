@@ -40,6 +40,7 @@ struct ReplayCliOptions {
   unsigned callsite_depth = replay::kDefaultCallsiteDepth;
   bool quiet = false;
   bool no_progress = false;
+  bool read_ahead = false;
 };
 
 int run_replay(const ReplayCliOptions& o) {
@@ -57,7 +58,7 @@ int run_replay(const ReplayCliOptions& o) {
   options.max_failures = o.max_failures;
   options.callsite_depth = o.callsite_depth;
 
-  auto reader = open_trace_or_exit(o.input, traces::TraceReader::ReadAhead::Events);
+  auto reader = open_trace_or_exit(o.input, traces::TraceReader::ReadAhead::Events, o.read_ahead);
   reader->skip_tid();  // nothing in a replay reads it; one column less to decode per event
   const auto& start = reader->start_snapshot();
   if (const int rc = configure_replay_mode(o.mode, *reader, o.quiet, options); rc != kExitOk) return rc;
@@ -208,6 +209,7 @@ void setup_replay(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("-q,--quiet", o->quiet, "No text summary, no progress bar");
   cmd->add_flag("--no-progress", o->no_progress, "No progress bar even on a terminal");
+  add_read_ahead_flag(cmd, o->read_ahead);
   cmd->callback([o] {
     const int rc = run_replay(*o);
     if (rc != kExitOk) throw CLI::RuntimeError(rc);

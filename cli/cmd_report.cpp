@@ -29,6 +29,7 @@ struct ReportCliOptions {
   unsigned callsite_depth = replay::kDefaultCallsiteDepth;
   bool quiet = false;
   bool no_progress = false;
+  bool read_ahead = false;
 };
 
 // "auto": the span between the snapshots (known at open) in about as many intervals as the
@@ -52,7 +53,7 @@ std::optional<std::uint64_t> timeline_interval(const std::string& text, const tr
 }
 
 int run_report(const ReportCliOptions& o) {
-  auto reader = open_trace_or_exit(o.input, traces::TraceReader::ReadAhead::Events);
+  auto reader = open_trace_or_exit(o.input, traces::TraceReader::ReadAhead::Events, o.read_ahead);
   replay::ReplayOptions options;
   if (const int rc = configure_replay_mode(o.mode, *reader, o.quiet, options); rc != kExitOk) return rc;
   const auto interval = timeline_interval(o.interval, *reader);
@@ -127,6 +128,7 @@ void setup_report(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("-q,--quiet", o->quiet, "No summary line, no progress bar");
   cmd->add_flag("--no-progress", o->no_progress, "No progress bar even on a terminal");
+  add_read_ahead_flag(cmd, o->read_ahead);
   cmd->callback([o] {
     const int rc = run_report(*o);
     if (rc != kExitOk) throw CLI::RuntimeError(rc);

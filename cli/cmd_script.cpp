@@ -23,10 +23,11 @@ struct ScriptOptions {
   std::string input = kDefaultTraceFile;
   std::string output = "-";
   bool force = false;
+  bool read_ahead = false;
 };
 
 int run_script(const ScriptOptions& options) {
-  auto reader = open_trace_or_exit(options.input, traces::TraceReader::ReadAhead::Blocks);
+  auto reader = open_trace_or_exit(options.input, traces::TraceReader::ReadAhead::Blocks, options.read_ahead);
   std::optional<common::OutputFile> target;
   std::unique_ptr<__gnu_cxx::stdio_filebuf<char>> buffer;
   std::unique_ptr<std::ostream> file;
@@ -77,6 +78,7 @@ void setup_script(CLI::App& app) {
   cmd->add_option("-i,--input", options->input, "Trace file");
   cmd->add_option("-o,--output", options->output, "Write to FILE instead of stdout (created 0600)");
   cmd->add_flag("-f,--force", options->force, "Overwrite FILE if it exists");
+  add_read_ahead_flag(cmd, options->read_ahead);
   cmd->callback([options] {
     const int rc = run_script(*options);
     if (rc != kExitOk) throw CLI::RuntimeError(rc);

@@ -26,6 +26,7 @@ struct StatOptions {
   std::string openmetrics_path;
   bool force = false;
   bool quiet = false;
+  bool read_ahead = false;
 };
 
 int run_stat(const StatOptions& options) {
@@ -34,7 +35,7 @@ int run_stat(const StatOptions& options) {
     return kExitUsage;
   }
   const replay::FoldedCount folded_count = replay::parse_folded_count(options.folded_by).value();
-  auto reader = open_trace_or_exit(options.input, traces::TraceReader::ReadAhead::Blocks);
+  auto reader = open_trace_or_exit(options.input, traces::TraceReader::ReadAhead::Blocks, options.read_ahead);
   replay::PageStats stats(reader->header());
   stats.count_between(reader->start_snapshot(), reader->end_snapshot());
   // Events in batches that stay in L1 between the decoder and the tallies (a whole chunk
@@ -112,6 +113,7 @@ void setup_stat(CLI::App& app) {
                   "'-' for stdout");
   cmd->add_flag("-f,--force", options->force, "Overwrite the --folded FILE if it exists");
   cmd->add_flag("-q,--quiet", options->quiet, "No text summary");
+  add_read_ahead_flag(cmd, options->read_ahead);
   cmd->callback([options] {
     const int rc = run_stat(*options);
     if (rc != kExitOk) throw CLI::RuntimeError(rc);

@@ -19,12 +19,13 @@ struct TuneCliOptions {
   WhatIfOptions what_if;
   std::string json_path;
   bool quiet = false;
+  bool read_ahead = false;
 };
 
 int run_tune(const TuneCliOptions& o) {
   replay::WhatIf w;
   if (const int rc = fill_what_if(o.what_if, w); rc != kExitOk) return rc;
-  auto reader = open_trace_or_exit(o.input, traces::TraceReader::ReadAhead::Events);
+  auto reader = open_trace_or_exit(o.input, traces::TraceReader::ReadAhead::Events, o.read_ahead);
   const traces::TraceHeader& header = reader->header();
   if (header.zones.empty()) {
     error("{} describes no memory zones: tune needs the recorded machine's zones", o.input);
@@ -69,6 +70,7 @@ void setup_tune(CLI::App& app) {
   add_what_if_options(cmd, o->what_if, "every run: ");
   cmd->add_option("--json", o->json_path, "Also write the JSON report to FILE ('-' for stdout, text suppressed)");
   cmd->add_flag("-q,--quiet", o->quiet, "No text report");
+  add_read_ahead_flag(cmd, o->read_ahead);
   cmd->callback([o] {
     const int rc = run_tune(*o);
     if (rc != kExitOk) throw CLI::RuntimeError(rc);

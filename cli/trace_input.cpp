@@ -32,11 +32,26 @@ bool worth_a_thread(const traces::TraceReader& reader) {
 
 }  // namespace
 
-std::unique_ptr<traces::TraceReader> open_trace_or_exit(const std::string& path,
-                                                        traces::TraceReader::ReadAhead read_ahead) {
+void add_read_ahead_flag(CLI::App* cmd, bool& read_ahead) {
+  cmd->add_flag("--read-ahead", read_ahead,
+                "Read (and for a replay decode) the trace on a second thread: less wall time where a second core "
+                "is idle and fast to share with, more CPU time");
+}
+
+std::unique_ptr<traces::TraceReader> open_trace_or_exit(const std::string& path, traces::TraceReader::ReadAhead mode,
+                                                        bool read_ahead) {
   try {
     auto reader = std::make_unique<traces::TraceReader>(path);
-    if (may_use_two_cpus() && worth_a_thread(*reader)) reader->set_read_ahead(read_ahead);
+    if (read_ahead) {
+      if (!may_use_two_cpus()) {
+        debug(1, "--read-ahead: this process may run on one CPU only, so the trace is read on one thread");
+      } else if (!worth_a_thread(*reader)) {
+        debug(1, "--read-ahead: the trace holds fewer than {} events, so it is read on one thread", kEventsWorthAThread);
+      } else {
+        reader->set_read_ahead(mode);
+        debug(1, "reading the trace ahead on a second thread");
+      }
+    }
     return reader;
   } catch (const traces::TraceError& e) {
     error("{}", e.what());

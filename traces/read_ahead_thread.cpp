@@ -14,8 +14,7 @@ ReadAheadThread::ReadAheadThread(int fd, std::string path, std::uint64_t file_si
                                  EventsLoad events, UnreadColumns unread)
     : loader_(fd, std::move(path), file_size) {
   loader_.skip_columns(unread);
-  const std::size_t depth = events == EventsLoad::Decode ? kDecodedDepth : kDepth;
-  for (std::size_t i = 0; i <= depth; ++i) free_.push_back(&blocks_[i]);
+  for (LoadedBlock& b : blocks_) free_.push_back(&b);
   thread_ = std::thread([this, from, events] { run(from, events); });
 }
 

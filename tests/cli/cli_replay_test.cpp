@@ -1,6 +1,8 @@
 // labyrinth replay as a user runs it: modes, exit codes, messages, JSON validated against the
 // documented schema, the timeline CSV.
 #include <gtest/gtest.h>
+#include <fmt/format.h>
+#include <sched.h>
 
 #include <filesystem>
 #include <fstream>
@@ -250,6 +252,71 @@ TEST_F(CliReplay, TuneNeedsTheRecordedZones) {
   const auto r = run_labyrinth({"tune", LABYRINTH_SOURCE_DIR "/traces/samples/perf-script.trace"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("describes no memory zones"), std::string::npos) << r.err;
+}
+
+// A report without the run times tune gives each search step ("seconds"): the rest is the
+// answer.
+nlohmann::json without_run_times(nlohmann::json doc) {
+  if (doc.is_object()) {
+    doc.erase("seconds");
+    for (auto& [key, value] : doc.items()) value = without_run_times(value);
+  } else if (doc.is_array()) {
+    for (auto& value : doc) value = without_run_times(value);
+  }
+  return doc;
+}
+
+// --read-ahead moves reading (and for a replay decoding) to a second thread: every command
+// that takes it gives the same output as without, on a trace long enough to start the
+// thread (65536 events), and -v says whether it started.
+TEST_F(CliReplay, ReadAheadGivesTheSameOutputOnEveryCommand) {
+  std::string text = R"(!labyrinth-text 1
+!kernel 6.18.0-test
+!cpus 2
+!max_order 10
+!pageblock_order 9
+!sysctl min_free_kbytes=512
+!zone node=0 name=Normal start_pfn=0x10000 spanned=8192 managed=8192 min=128 low=160 high=192 protection=0,0,0,0,0
+!start_ts 500
+!start_zone node=0 name=Normal buddyinfo=0,0,0,0,0,0,0,0,0,0,2 free=8192
+!start_free 0x10000+8192
+)";
+  constexpr int kPairs = 35'000;  // 70,000 events: more than the thread's 65,536
+  for (int i = 0; i < kPairs; ++i) {
+    const std::string pfn = fmt::format("0x{:x}", 0x10000 + (i * 37) % 4096);
+    text += fmt::format("{} alloc pfn={} order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE cpu={} pid=7 comm=app ctx=task\n",
+                        1000 + 2 * i, pfn, i % 2);
+    text += fmt::format("{} free pfn={} order=0 cpu={} pid=7 comm=app ctx=task\n", 1001 + 2 * i, pfn, i % 2);
+  }
+  const std::string t = replay::testing::trace_from_text(dir_, text, "long.trace");
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  ASSERT_EQ(::sched_getaffinity(0, sizeof cpus, &cpus), 0);
+  const bool two_cpus = CPU_COUNT(&cpus) > 1;
+
+  const std::vector<std::vector<std::string>> commands = {
+      {"stat", t, "--json", "-"},
+      {"script", t},
+      {"replay", t, "--mode", "mirror", "--json", "-"},
+      {"replay", t, "--mode", "simulate", "--json", "-"},
+      {"tune", t, "--json", "-"},
+  };
+  for (const auto& command : commands) {
+    const auto one = run_labyrinth(command);
+    auto with = command;
+    with.insert(with.end(), {"--read-ahead", "-v"});
+    const auto two = run_labyrinth(with);
+    ASSERT_EQ(one.exit_code, two.exit_code) << command[0] << ": " << two.err;
+    ASSERT_GT(one.out.size(), 1000u) << command[0] << ": " << one.err;
+    if (command[0] == "script") {
+      EXPECT_EQ(one.out, two.out) << command[0];
+    } else {
+      EXPECT_EQ(without_run_times(nlohmann::json::parse(one.out)), without_run_times(nlohmann::json::parse(two.out)))
+          << command[0] << " " << command[2];
+    }
+    EXPECT_EQ(two.err.find("reading the trace ahead on a second thread") != std::string::npos, two_cpus)
+        << command[0] << ": " << two.err;
+  }
 }
 
 }  // namespace
