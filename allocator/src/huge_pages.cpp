@@ -116,6 +116,25 @@ void advise_small(void* p, std::size_t bytes) {
 #endif
 }
 
+// Linux 5.14; the number is the kernel's ABI, for headers older than it.
+#if defined(__linux__) && !defined(MADV_POPULATE_WRITE)
+#define MADV_POPULATE_WRITE 23
+#endif
+
+bool populate(void* p, std::size_t bytes) {
+#if defined(MADV_POPULATE_WRITE)
+  if (p == nullptr || bytes == 0) {
+    return true;
+  }
+  // Only a hint: a kernel without it (EINVAL) leaves the pages to fault in when written.
+  return madvise(p, bytes, MADV_POPULATE_WRITE) == 0;
+#else
+  (void)p;
+  (void)bytes;
+  return false;
+#endif
+}
+
 std::size_t page_bytes() { return page_size(); }
 
 std::vector<unsigned char> residency(const void* p, std::size_t bytes) {

@@ -130,6 +130,45 @@ SeedReport Model::Impl::seed(const Snapshot& snapshot) {
       }
       return true;
     };
+    // The blocks are decomposed a batch at a time, the pages of the per-frame records they
+    // will write are then populated in as few calls as those pages' runs, and the blocks
+    // written: on the reference VM a page fault costs several times a populated page
+    // (zeroed::populate), and a busy snapshot's blocks write a few records on each of
+    // thousands of scattered pages. Every pageblock's record and every max_order block's is
+    // written, so those arrays are populated whole.
+    zeroed::populate(z.pb_.data(), z.pb_.bytes());
+    zeroed::populate(z.top_state_.data(), z.top_state_.bytes());
+    zeroed::populate(z.top_links_.data(), z.top_links_.bytes());
+    struct SeedBlock {
+      std::uint32_t idx;
+      std::uint8_t order;
+      bool free;
+      bool split_by_type;
+    };
+    constexpr std::size_t kBatch = 1u << 16;
+    std::vector<SeedBlock> batch;
+    std::vector<std::size_t> states, links;  // frames whose records the batch writes
+    auto flush = [&] {
+      states.clear();
+      links.clear();
+      for (const SeedBlock& b : batch) {
+        if (b.order == max_order) continue;  // its records are in the top arrays
+        states.push_back(b.idx);
+        if (b.free) links.push_back(b.idx);
+      }
+      z.state_.populate(states);
+      z.links_.populate(links);
+      for (const SeedBlock& b : batch) {
+        if (b.free) {
+          z.add_to_free_list(b.idx, b.order, z.pb_type(b.idx), true);
+          z.set_moved_while_free(b.idx, b.order, b.split_by_type);
+          report.free_pages += std::uint64_t{1} << b.order;
+        } else {
+          z.mark_allocated(b.idx, b.order, z.seed_alloc_type(b.idx), kSeedOwner, true);
+        }
+      }
+      batch.clear();
+    };
     auto emit = [&](std::uint64_t lo, std::uint64_t hi, bool free) {
       for (std::uint64_t p = lo; p < hi;) {
         unsigned k = std::min(max_order, static_cast<unsigned>(std::countr_zero(p | (std::uint64_t{1} << 63))));
@@ -141,14 +180,8 @@ SeedReport Model::Impl::seed(const Snapshot& snapshot) {
           --k;
           split_by_type = true;
         }
-        const std::uint32_t i = z.idx(p);
-        if (free) {
-          z.add_to_free_list(i, k, z.pb_type(i), true);
-          z.set_moved_while_free(i, k, split_by_type);
-          report.free_pages += std::uint64_t{1} << k;
-        } else {
-          z.mark_allocated(i, k, z.seed_alloc_type(i), kSeedOwner, true);
-        }
+        batch.push_back(SeedBlock{z.idx(p), static_cast<std::uint8_t>(k), free, split_by_type});
+        if (batch.size() == kBatch) flush();
         p += std::uint64_t{1} << k;
       }
     };
@@ -159,6 +192,7 @@ SeedReport Model::Impl::seed(const Snapshot& snapshot) {
       cursor = b;
     }
     emit(cursor, z.end_, false);
+    flush();
   }
   return report;
 }

@@ -5,6 +5,9 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#include "labyrinth/allocator/huge_pages.hpp"
 
 #include "alloc_test_util.hpp"
 
@@ -93,6 +96,40 @@ TEST(Scale, ACopyCarriesWhatWasWrittenAndNothingMore) {
   EXPECT_EQ(copy.free(r.pfn, 3, 0).status, FreeStatus::Freed);
   EXPECT_EQ(m.block_containing(r.pfn)->state, BlockState::Allocated);
   EXPECT_LT(copy.metadata_resident_bytes(), std::size_t{8} << 20);
+}
+
+TEST(Scale, PopulatingMakesResidentOnlyThePagesOfTheElementsNamed) {
+  ZeroedArray<std::uint64_t> a(std::size_t{1} << 20);  // 8 MiB, on 4 KiB pages
+  a.advise_small();
+  const std::size_t per_page = ZeroedArray<std::uint64_t>::per_page();
+  // Pages 0, 1 (two neighbours: one call), 9 and the last.
+  const std::vector<std::size_t> elements = {0, 1, per_page + 3, 9 * per_page, 9 * per_page + 7, a.size() - 1};
+  if (!a.populate(elements)) GTEST_SKIP() << "this kernel cannot populate (MADV_POPULATE_WRITE is Linux 5.14)";
+  const std::vector<unsigned char> in = a.residency();
+  ASSERT_EQ(in.size(), a.bytes() / zeroed::page_bytes());
+  std::vector<std::size_t> resident;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if ((in[i] & 1u) != 0) resident.push_back(i);
+  }
+  EXPECT_EQ(resident, (std::vector<std::size_t>{0, 1, 9, in.size() - 1}));
+  for (const std::size_t i : elements) EXPECT_EQ(a[i], 0u);  // populated pages read as zero
+}
+
+TEST(Scale, SeedingABusyLargeMachinePopulatesOnlyTheRecordsItWrites) {
+  Model m(machine(kTiB / 4));
+  const std::size_t empty = m.metadata_resident_bytes();
+  // 4,096 free runs of 3 pages, 64 MiB apart: every other frame is the seed's.
+  std::vector<FreeRun> free;
+  const std::uint64_t first = std::uint64_t{1} << 20;  // machine()'s zone starts there
+  for (std::uint64_t i = 0; i < 4096; ++i) free.push_back(FreeRun{Pfn{first + i * 16384 + 5}, 3});
+  const SeedReport r = m.seed(runs(free));
+  EXPECT_EQ(r.free_pages, 4096u * 3);
+  ASSERT_EQ(m.check_invariants(), std::nullopt);
+  EXPECT_EQ(m.nr_free_pages(0), 4096u * 3);
+  // The states (2 bytes a frame, 128 MiB, on huge pages below 256 MiB: one run every 128 KiB
+  // of them makes each resident) and, on 4 KiB pages, the links of each run's two free blocks
+  // (a page or two a run, 32 MiB at most): not the 768 MiB of links between the runs.
+  EXPECT_LT(m.metadata_resident_bytes() - empty, std::size_t{192} << 20);
 }
 
 }  // namespace

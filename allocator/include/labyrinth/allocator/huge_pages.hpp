@@ -11,6 +11,7 @@
 // touches. Zero bytes must be the element's common (default) state.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
 #include <type_traits>
@@ -44,6 +45,11 @@ void clear(void* p, std::size_t bytes);
 void advise_huge(void* p, std::size_t bytes);
 /// Advises the mapping as 4 KiB pages, for a caller that writes a scattered few of them.
 void advise_small(void* p, std::size_t bytes);
+/// Makes the pages of [p, p + bytes) (page-aligned) resident and writable at once, as writing
+/// them would: for pages a caller is about to write, whose faults one by one cost several
+/// times more (13 us a fault against 1.7 us a page populated, in runs of 2.5 pages, on the
+/// Firecracker VM of bench/). Only a hint: false where the kernel cannot (before Linux 5.14).
+bool populate(void* p, std::size_t bytes);
 /// Copies the pages of `src` that were ever written into the zero-filled `dst`.
 void copy_written(void* dst, const void* src, std::size_t bytes);
 /// Bytes of the mapping that are resident (written or faulted in).
@@ -89,6 +95,28 @@ class ZeroedArray {
   /// On 4 KiB pages from now on (undone by advise_huge()): for an array whose writes are few
   /// and scattered, so that each takes 4 KiB of memory, not the 2 MiB the kernel would zero.
   void advise_small() { zeroed::advise_small(data_, bytes()); }
+  /// Populates (zeroed::populate) the pages that hold the elements `first`, which the caller
+  /// is about to write: sorted ascending, repeats allowed; neighbouring pages go in one call.
+  /// False where the kernel cannot (the pages then fault in as they are written).
+  bool populate(const std::vector<std::size_t>& first) {
+    const std::size_t page = zeroed::page_bytes();
+    auto* base = reinterpret_cast<unsigned char*>(data_);
+    std::size_t run_start = 0, run_end = 0;  // pages [run_start, run_end)
+    bool ok = true;
+    for (const std::size_t i : first) {
+      const std::size_t pg = i * sizeof(T) / page;
+      const std::size_t last = ((i + 1) * sizeof(T) - 1) / page;  // an element may straddle two
+      if (run_end != 0 && pg <= run_end) {
+        run_end = std::max(run_end, last + 1);
+        continue;
+      }
+      if (run_end != 0) ok = zeroed::populate(base + run_start * page, (run_end - run_start) * page) && ok;
+      run_start = pg;
+      run_end = last + 1;
+    }
+    if (run_end != 0) ok = zeroed::populate(base + run_start * page, (run_end - run_start) * page) && ok;
+    return ok;
+  }
   [[nodiscard]] std::size_t resident_bytes() const { return zeroed::resident(data_, bytes()); }
   /// Elements per page, and which pages were ever faulted in: the others hold zero bytes.
   [[nodiscard]] static std::size_t per_page() { return zeroed::page_bytes() / sizeof(T); }
