@@ -145,8 +145,9 @@ SeedReport Model::Impl::seed(const Snapshot& snapshot) {
       bool free;
       bool split_by_type;
     };
-    constexpr std::size_t kBatch = 1u << 16;
+    constexpr std::size_t kBatch = 4096;  // 32 KiB: the batch's own pages are faulted in too
     std::vector<SeedBlock> batch;
+    batch.reserve(kBatch);
     std::vector<std::size_t> states, links;  // frames whose records the batch writes
     auto flush = [&] {
       states.clear();
