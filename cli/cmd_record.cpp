@@ -41,6 +41,7 @@ struct RecordCliOptions {
   std::uint32_t wakeup_kib = 256;
   std::uint32_t batch = 64;
   int nice = -10;
+  bool no_mlock = false;
   int realtime = 0;
   std::string attach = "auto";
   bool no_kpageflags = false;
@@ -210,6 +211,7 @@ int run(const RecordCliOptions& o) {
   ro.batch = o.batch;
   ro.nice = o.nice;
   ro.realtime = o.realtime;
+  ro.lock_memory = !o.no_mlock;
   ro.attach = o.attach == "raw"       ? ebpf::AttachMode::Raw
               : o.attach == "classic" ? ebpf::AttachMode::Classic
                                       : ebpf::AttachMode::Auto;
@@ -312,6 +314,9 @@ void setup_record(CLI::App& app) {
                   "--nice): a loaded machine no longer keeps the woken reader waiting")
       ->check(CLI::Range(0, 99))
       ->capture_default_str();
+  cmd->add_flag("--no-mlock", opts->no_mlock,
+                "Leave the recorder's pages evictable (by default it locks what it touches, so that memory "
+                "pressure does not make it read its own code back from disk)");
   cmd->add_option("--batch", opts->batch, "Records per ring-buffer sample, 1..64 (1 = no batching)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str()

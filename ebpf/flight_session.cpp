@@ -54,6 +54,7 @@ class FlightSession {
   FlightResult run() {
     prepare();
     protect_from_oom_killer(observer_);
+    lock_recorder_memory(o_.lock_memory, observer_);
     signals_.emplace(true);
     attach_programs();
     if (stop_signal_count() > 0) {

@@ -34,6 +34,7 @@ class RecordSession {
     prepare();  // throws before anything exists
     fork_command();
     protect_from_oom_killer(observer_);
+    lock_recorder_memory(o_.lock_memory, observer_);
     raise_reader_priority(o_.nice, o_.realtime, observer_);
     signals_.emplace();
     attach_programs();

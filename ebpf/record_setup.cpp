@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -94,6 +95,15 @@ void protect_from_oom_killer(RecordObserver& observer) {
                      "(what was written stays readable); a smaller -m makes that less likely");
   }
   if (fd >= 0) ::close(fd);
+}
+
+void lock_recorder_memory(bool lock, RecordObserver& observer) {
+  if (!lock) return;
+  if (::mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0) {
+    observer.warning("cannot lock the recorder's memory (mlockall: " + common::errno_text(errno) +
+                     "; CAP_IPC_LOCK or a larger RLIMIT_MEMLOCK is needed): under memory pressure the kernel may "
+                     "evict its code and it reads it back, adding its own page-cache allocations to the recording");
+  }
 }
 
 void raise_reader_priority(int nice, int realtime, RecordObserver& observer) {

@@ -39,6 +39,13 @@ void collect_facts(const RecordOptions& options, RecordPlan& plan, RecordObserve
 // process just when memory runs out, which is when a recording matters most.
 void protect_from_oom_killer(RecordObserver& observer);
 
+// Keep the recorder's pages in memory (mlockall, on fault: only what it touches). Under
+// pressure the kernel otherwise evicts its code and libraries and it reads them back, again
+// and again: in one 7 s squeeze 30,000 readahead pages, the largest page-cache load on the
+// machine, at the floor where each one decides whether the workload's requests are served.
+// The forked COMMAND inherits no lock. Without the privilege it stays as it is, with a note.
+void lock_recorder_memory(bool lock, RecordObserver& observer);
+
 // The reader's niceness (RecordOptions::nice) and real-time priority (RecordOptions::realtime):
 // a reader that runs as soon as it is woken keeps the ring buffer drained on a busy machine.
 // Without the privilege it stays as it is, with a note.

@@ -6,6 +6,8 @@
 
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "bpf_test.hpp"
 #include "run_command.hpp"
@@ -36,6 +38,40 @@ TEST_F(RecordPriority, TheReaderIsRealTimeAndTheCommandIsNot) {
   if (IsSkipped() || HasFatalFailure()) return;
   EXPECT_EQ(policies("1"), "1 -10 0");   // SCHED_FIFO; niceness kept for its threads; SCHED_OTHER
   EXPECT_EQ(policies("0"), "0 -10 0");   // the normal class at --nice
+}
+
+// The recorder locks its pages (mlockall on fault) so that memory pressure cannot make it read
+// its own code back; the command inherits no lock, and --no-mlock leaves the recorder as it was.
+// Each side reports VmLck (kB) from /proc.
+class RecordMemoryLock : public testing::BpfTest {
+ protected:
+  // {recorder's VmLck, command's VmLck}
+  std::pair<long, long> locked_kib(bool no_mlock) {
+    std::vector<std::string> args{"record", "-o", dir_.file("l.trace"), "-f", "--no-kpageflags"};
+    if (no_mlock) args.emplace_back("--no-mlock");
+    for (const char* a : {"--", "sh", "-c",
+                          "echo $(awk '/^VmLck/ {print $2}' /proc/$PPID/status) "
+                          "$(awk '/^VmLck/ {print $2}' /proc/self/status)"}) {
+      args.emplace_back(a);
+    }
+    const auto r = run_labyrinth(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::istringstream in(r.out);
+    long recorder = -1, command = -1;
+    in >> recorder >> command;
+    return {recorder, command};
+  }
+  testing::TempDir dir_;
+};
+
+TEST_F(RecordMemoryLock, TheRecorderLocksItsPagesAndTheCommandDoesNot) {
+  if (IsSkipped() || HasFatalFailure()) return;
+  const auto [recorder, command] = locked_kib(false);
+  EXPECT_GT(recorder, 0);
+  EXPECT_EQ(command, 0);
+  const auto [unlocked, command_unlocked] = locked_kib(true);
+  EXPECT_EQ(unlocked, 0);
+  EXPECT_EQ(command_unlocked, 0);
 }
 
 }  // namespace

@@ -36,6 +36,9 @@ struct RecordOptions {
   // --nice). It ends the reader's run-queue waits on a loaded machine (seconds per recording
   // under CFS) but not the losses of bursts that outrun the reader (README), so it is opt-in.
   int realtime = 0;
+  // --no-mlock clears it: the recorder locks its pages (lock_recorder_memory) once COMMAND is
+  // forked, so that memory pressure does not make it read its own code back from disk.
+  bool lock_memory = true;
   bool kpageflags = true;                          // free-page map in the snapshots
   // --keyframe-interval: buddyinfo and zoneinfo this often while recording (0 = never), so
   // that replay follows watermark and managed-page changes and validates along the way.
