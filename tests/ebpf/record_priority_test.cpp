@@ -67,7 +67,12 @@ class RecordMemoryLock : public testing::BpfTest {
 TEST_F(RecordMemoryLock, TheRecorderLocksItsPagesAndTheCommandDoesNot) {
   if (IsSkipped() || HasFatalFailure()) return;
   const auto [recorder, command] = locked_kib(false);
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer intercepts mlockall(2) and makes it a no-op that succeeds.
+  EXPECT_EQ(recorder, 0);
+#else
   EXPECT_GT(recorder, 0);
+#endif
   EXPECT_EQ(command, 0);
   const auto [unlocked, command_unlocked] = locked_kib(true);
   EXPECT_EQ(unlocked, 0);

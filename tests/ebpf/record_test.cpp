@@ -200,7 +200,11 @@ TEST_F(RecordTest, WorkloadPagesAreAllocatedAndFreedWithoutLoss) {
   const int movable = migratetype_index(r, "Movable");
   ASSERT_GE(movable, 0);
 
-  std::unordered_set<std::uint64_t> live;  // workload pages allocated, not yet freed
+  // Its anonymous pages come zeroed (__GFP_ZERO); its page-cache pages (a library read back
+  // cold after another test's squeeze evicted it: 60 live under ASan once) stay cached.
+  const std::uint64_t zeroed = h.gfp_table.parse("__GFP_ZERO").value_or(0);
+  std::unordered_set<std::uint64_t> live;       // workload pages allocated, not yet freed
+  std::unordered_set<std::uint64_t> live_anon;  // of them, the anonymous ones
   std::uint64_t allocs = 0, freed = 0, named = 0, not_task = 0;
   std::uint64_t prev_ts = 0, inversions = 0;
   std::span<const PageEvent> chunk;
@@ -211,10 +215,12 @@ TEST_F(RecordTest, WorkloadPagesAreAllocatedAndFreedWithoutLoss) {
       if (e.kind == EventKind::Alloc && e.pid == *pid && e.order == 0 && e.migratetype == movable && !e.failed()) {
         ++allocs;
         live.insert(e.pfn);
+        if ((e.gfp & zeroed) == zeroed) live_anon.insert(e.pfn);
         if (r.comm(e.comm_id) == "page_workload") ++named;
         if (e.ctx != ExecContext::Task) ++not_task;
       } else if (e.kind == EventKind::Free && e.order == 0 && live.erase(e.pfn) != 0) {
         ++freed;
+        live_anon.erase(e.pfn);
       }
     }
   }
@@ -225,9 +231,9 @@ TEST_F(RecordTest, WorkloadPagesAreAllocatedAndFreedWithoutLoss) {
   EXPECT_EQ(foot.stop_reason, "command-exit");
   EXPECT_GE(allocs, *pages);
   // every page the workload touched was freed by its munmap; only events the kernel skipped
-  // (recursion misses, counted) may be missing, plus the few file pages the process leaves in
-  // the page cache (its stdout file on tmpfs, a cold library page)
-  EXPECT_LE(live.size(), foot.losses.recursion_misses + 32) << "allocated but never freed";
+  // (recursion misses, counted) may be missing, plus the few anonymous pages of its start
+  // that no free in the recording names (22 to 27 in three runs with cold caches)
+  EXPECT_LE(live_anon.size(), foot.losses.recursion_misses + 32) << "allocated but never freed";
   EXPECT_GE(freed + foot.losses.recursion_misses, *pages);
   // before its exec the child still carries the recorder's name; every touch comes after
   EXPECT_GE(named, *pages);
