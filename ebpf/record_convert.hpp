@@ -35,6 +35,7 @@ inline bool to_page_event(const pgrec_event& r, traces::PageEvent& e) {
   switch (e.kind) {
     case traces::EventKind::Alloc:
       e.gfp = r.gfp;
+      e.task_state = static_cast<std::uint8_t>(static_cast<std::uint8_t>(r.fb_order) & traces::kTaskStateMask);
       break;
     case traces::EventKind::Extfrag:
       e.fallback_order = r.fb_order < 0 ? std::uint8_t{0} : static_cast<std::uint8_t>(r.fb_order);

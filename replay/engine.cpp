@@ -142,12 +142,13 @@ FailureRecord Engine::record_failure(const traces::PageEvent& e, unsigned cpu, s
   r.comm_id = e.comm_id;
   r.stack_id = e.stack_id;
   r.context = e.ctx;
+  r.task_state = e.task_state;
   r.order = e.order;
   r.gfp = e.gfp;
   r.migratetype = e.migratetype;
   r.cls = classify(e.gfp, e.order, setup.bits);
   r.kernel_failed = kernel_failed;
-  r.state = inspect_request(model, e.gfp, e.order, cpu);
+  r.state = inspect_request(model, e.gfp, e.order, cpu, task_context(e));
   r.cause = cause ? *cause : cause_from_state(r.state, e.order);
   if (r.cause == FailureCause::Unexplained && kernel_failed) explain_near_miss(r);
   note_drift(r);

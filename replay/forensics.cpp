@@ -35,9 +35,20 @@ FailureCause cause_of(allocator::AllocFailure failure) {
   return FailureCause::Unexplained;
 }
 
-ZoneState inspect_request(const allocator::Model& model, std::uint64_t gfp, unsigned order, unsigned cpu) {
+allocator::TaskContext task_context(const traces::PageEvent& e) {
+  allocator::TaskContext t;
+  t.in_task = e.ctx == traces::ExecContext::Task || e.ctx == traces::ExecContext::Unknown;
+  t.in_serving_softirq = e.ctx == traces::ExecContext::Softirq;
+  t.memalloc = (e.task_state & traces::kTaskMemalloc) != 0;
+  t.realtime = (e.task_state & traces::kTaskRealtime) != 0;
+  t.oom_victim = (e.task_state & traces::kTaskOomVictim) != 0;
+  return t;
+}
+
+ZoneState inspect_request(const allocator::Model& model, std::uint64_t gfp, unsigned order, unsigned cpu,
+                          const allocator::TaskContext& task) {
   ZoneState s;
-  const allocator::RequestCheck rc = model.check_request(gfp, order, cpu);
+  const allocator::RequestCheck rc = model.check_request(gfp, order, cpu, task);
   if (!rc.zone_available) return s;
   const allocator::WatermarkCheck& c = rc.slow;
   s.zone = c.zone;

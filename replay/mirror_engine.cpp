@@ -307,7 +307,7 @@ class MirrorEngine final : public Engine {
       for (const Block& b : blocks) {
         if (model.carve(b.head, b.order, b.list, kUnseenOwner).ok()) quality.add(DataQuality::failure_shows_blocks_gone);
       }
-      s = inspect_request(model, e.gfp, e.order, cpu);
+      s = inspect_request(model, e.gfp, e.order, cpu, task_context(e));
     }
   }
 

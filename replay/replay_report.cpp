@@ -76,6 +76,7 @@ ordered_json failure_json(const ReplayResult& r, const FailureRecord& f, const N
       {"pid", f.pid},
       {"comm", names.comm_of(f.comm_id)},
       {"context", std::string(traces::to_string(f.context))},
+      {"task", traces::task_state_names(f.task_state)},
       {"order", f.order},
       {"gfp", r.header.gfp_table.format(f.gfp)},
       {"gfp_bits", f.gfp},

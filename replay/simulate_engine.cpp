@@ -224,14 +224,15 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       quality.add(DataQuality::invalid_events);
       return;
     }
+    const allocator::TaskContext task = task_context(e);
     allocator::AllocResult r =
         kernel_ok && prefer_recorded_
-            ? model.allocate(e.gfp, e.order, cpu, e.pfn, Pfn{e.pfn})
-            : model.allocate(e.gfp, e.order, cpu, kernel_ok ? e.pfn : ~std::uint64_t{0});
+            ? model.allocate(e.gfp, e.order, cpu, e.pfn, Pfn{e.pfn}, task)
+            : model.allocate(e.gfp, e.order, cpu, kernel_ok ? e.pfn : ~std::uint64_t{0}, task);
     if (!r.ok() && r.failure == allocator::AllocFailure::Fragmentation && kernel_ok && prefer_recorded_ &&
         model.compact_block(Pfn{e.pfn}, e.order)) {
       // The kernel's compaction freed its block: the model's pages there moved as it moves them.
-      r = model.allocate(e.gfp, e.order, cpu, e.pfn, Pfn{e.pfn});
+      r = model.allocate(e.gfp, e.order, cpu, e.pfn, Pfn{e.pfn}, task);
       if (r.ok()) ++counters.kernel_block_compactions;
     }
     if (model_counters_.direct_reclaims != reclaims_before) ++counters.reclaim_stalls;

@@ -26,6 +26,7 @@ enum class BlockType : std::uint32_t {
   EndSnapshot = 6,
   Footer = 7,         // JSON TraceFooter
   Keyframe = 8,       // snapshot codec, without a free-page map: the kernel's state mid-recording
+  TaskStates = 9,     // the task states of the next events block's allocations (1.4)
 };
 
 inline constexpr std::uint32_t kFlagZstd = 1u;

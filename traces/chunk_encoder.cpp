@@ -48,6 +48,16 @@ void ChunkEncoder::encode_events(const std::vector<PageEvent>& events, EncodedBl
   seal(raw_, true, out);
 }
 
+bool ChunkEncoder::encode_task_states(const std::vector<PageEvent>& events, EncodedBlock& out) {
+  const std::uint32_t n = traces::encode_task_states(events, raw_);
+  if (n == 0) return false;
+  out.meta = BlockMeta{};
+  out.meta.role = BlockRole::TaskStates;
+  out.meta.count = n;
+  seal(raw_, false, out);
+  return true;
+}
+
 void ChunkEncoder::encode_snapshot(const Snapshot& snapshot, BlockRole role, EncodedBlock& out) {
   out.meta = BlockMeta{};
   out.meta.role = role;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "labyrinth/traces/page_event.hpp"
@@ -18,6 +19,15 @@ void encode_events(const std::vector<PageEvent>& events, std::string& out);
 // Decodes exactly `count` events; false (with a reason) if the bytes are inconsistent.
 bool decode_events(const unsigned char* data, std::size_t size, std::uint32_t count,
                    std::vector<PageEvent>& out, std::string& error);
+
+// A task-states block (format 1.4): the PageEvent::task_state of the events of a chunk that
+// have one, as (index delta, state) varint pairs, the first delta from 0. A block of its own,
+// written before its events block, so that a 1.3 reader skips it and reads the events as
+// they were. Returns how many events have a state (nothing is written for none).
+std::uint32_t encode_task_states(const std::vector<PageEvent>& events, std::string& out);
+// Indices strictly increasing, below kMaxChunkEvents, states within kTaskStateMask.
+bool decode_task_states(const unsigned char* data, std::size_t size, std::uint32_t count,
+                        std::vector<std::pair<std::uint32_t, std::uint8_t>>& out, std::string& error);
 
 // Decodes a chunk in batches small enough to stay in cache while the caller uses them.
 // open() checks the whole chunk first (column sizes, varint counts, tags), so a damaged

@@ -9,6 +9,13 @@ constexpr std::array<std::string_view, kEventKindCount> kKindNames = {
     "alloc", "free", "free_batched", "pcp_refill", "pcp_drain", "extfrag", "isolate"};
 constexpr std::array<std::string_view, kExecContextCount> kContextNames = {
     "task", "softirq", "hardirq", "nmi", "unknown"};
+struct TaskStateName {
+  std::uint8_t bit;
+  std::string_view name;
+};
+constexpr std::array<TaskStateName, 3> kTaskStateNames = {
+    TaskStateName{kTaskMemalloc, "memalloc"}, TaskStateName{kTaskRealtime, "rt"},
+    TaskStateName{kTaskOomVictim, "oom"}};
 
 }  // namespace
 
@@ -40,6 +47,34 @@ bool parse_exec_context(std::string_view name, ExecContext& out) {
     }
   }
   return false;
+}
+
+std::string task_state_names(std::uint8_t state) {
+  std::string out;
+  for (const auto& [bit, name] : kTaskStateNames) {
+    if ((state & bit) == 0) continue;
+    if (!out.empty()) out += ',';
+    out += name;
+  }
+  return out;
+}
+
+bool parse_task_state(std::string_view names, std::uint8_t& out) {
+  out = 0;
+  while (!names.empty()) {
+    const std::size_t comma = names.find(',');
+    const std::string_view name = names.substr(0, comma);
+    bool known = false;
+    for (const auto& [bit, known_name] : kTaskStateNames) {
+      if (name == known_name) {
+        out = static_cast<std::uint8_t>(out | bit);
+        known = true;
+      }
+    }
+    if (!known) return false;
+    names = comma == std::string_view::npos ? std::string_view{} : names.substr(comma + 1);
+  }
+  return true;
 }
 
 }  // namespace labyrinth::traces

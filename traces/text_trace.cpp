@@ -411,6 +411,8 @@ class TextParser {
         e.comm_id = writer_->intern_comm(*comm);
       } else if (k == "ctx") {
         if (!parse_exec_context(v, e.ctx)) fail("unknown context '" + std::string(v) + "'");
+      } else if (k == "task") {
+        if (!parse_task_state(v, e.task_state)) fail("unknown task state '" + std::string(v) + "'");
       } else if (k == "fb_order") {
         e.fallback_order = static_cast<std::uint8_t>(number(k, v) & 0xfu);
       } else if (k == "fb_mt") {
@@ -437,6 +439,7 @@ class TextParser {
     }
     if (!have_pfn) fail("event without pfn=");
     if (e.pfn == kFailedPfn && e.kind != EventKind::Alloc) fail("only an alloc can fail (pfn=failed)");
+    if (e.task_state != 0 && e.kind != EventKind::Alloc) fail("task= belongs to alloc events");
     if (!have_tid) e.tid = e.pid;
     writer_->append(e);
     ++result_.events;
@@ -544,6 +547,7 @@ std::string format_event_line(const PageEvent& e, const TraceReader* names, cons
   if (names != nullptr && e.comm_id != kUnknownComm) line += " comm=" + escape(names->comm(e.comm_id));
   line += " ctx=";
   line += to_string(e.ctx);
+  if (e.kind == EventKind::Alloc && e.task_state != 0) line += " task=" + task_state_names(e.task_state);
   if (e.stack_id != kNoStack) line += " stack=" + std::to_string(e.stack_id);
   return line;
 }

@@ -76,6 +76,11 @@ struct TraceReader::Impl {
   EventBuffer events;  // decode() writes every field
   std::span<const PageEvent> decoded;
   bool decoded_in_order = false;  // the read-ahead's chunk in `decoded`
+  // The task states of the next (then current) events block, and how far they are applied.
+  std::vector<std::pair<std::uint32_t, std::uint8_t>> task_states;
+  std::size_t task_states_applied = 0;
+  std::uint64_t chunk_pos = 0;    // events of the current chunk handed out
+  std::uint64_t chunk_count = 0;
   bool batch_in_order = false;    // the span next() returned last
   std::uint64_t block_offset = 0;
   std::uint64_t end_offset = 0;  // of the end snapshot block, once found
@@ -103,11 +108,31 @@ struct TraceReader::Impl {
           batch_events == 0 ? decoder->remaining() : std::min<std::size_t>(batch_events, decoder->remaining());
       if (events.size() < n) resize_for_overwrite(events, n);
       decoder->decode(events.data(), n);
+      apply_task_states(events.data(), n);
       out = {events.data(), n};
       batch_in_order = decoder->in_order();
     }
     events_read += out.size();
     return out;
+  }
+
+  // Gives the events [chunk_pos, chunk_pos + n) of the chunk their states; an entry past the
+  // chunk's end is damage.
+  void apply_task_states(PageEvent* batch, std::size_t n) {
+    const std::uint64_t batch_end = chunk_pos + n;
+    while (task_states_applied < task_states.size() && task_states[task_states_applied].first < batch_end) {
+      const auto [index, state] = task_states[task_states_applied++];
+      PageEvent& e = batch[index - chunk_pos];
+      if (e.kind == EventKind::Alloc) e.task_state = state;
+    }
+    chunk_pos = batch_end;
+    if (chunk_pos < chunk_count) return;
+    if (task_states_applied < task_states.size()) {
+      mark(false, false, "the task-states block names event " + std::to_string(task_states[task_states_applied].first) +
+                             " of a chunk of " + std::to_string(chunk_count));
+    }
+    task_states.clear();
+    task_states_applied = 0;
   }
 
   void mark(bool truncated, bool checksum, const std::string& message) {
@@ -276,7 +301,10 @@ bool TraceReader::next(std::span<const PageEvent>& out) {
     std::string error;
     switch (static_cast<format::BlockType>(b.header.type)) {
       case format::BlockType::Events:  // checked by load()
+        r.chunk_pos = 0;
+        r.chunk_count = b.header.count;
         if (r.read_ahead_mode == ReadAhead::Events) {
+          r.apply_task_states(b.events.data(), b.header.count);
           r.decoded = std::span<const PageEvent>(b.events.data(), b.header.count);
           r.decoded_in_order = b.decoder.in_order();
         } else {
@@ -285,6 +313,12 @@ bool TraceReader::next(std::span<const PageEvent>& out) {
         ++r.chunks_read;
         out = r.next_batch();
         return true;
+      case format::BlockType::TaskStates:
+        if (!decode_task_states(b.raw.data(), b.raw.size(), b.header.count, r.task_states, error)) {
+          r.mark(false, false, error);
+        }
+        r.task_states_applied = 0;
+        break;
       case format::BlockType::Comms:
         if (!decode_comms(b.raw.data(), b.raw.size(), b.header.count, r.comms, error)) r.mark(false, false, error);
         break;

@@ -31,6 +31,7 @@ format::BlockType block_type(BlockRole role) {
     case BlockRole::StartSnapshot: return format::BlockType::StartSnapshot;
     case BlockRole::Keyframe: return format::BlockType::Keyframe;
     case BlockRole::EndSnapshot: return format::BlockType::EndSnapshot;
+    case BlockRole::TaskStates: return format::BlockType::TaskStates;
   }
   return format::BlockType::Events;
 }
@@ -122,6 +123,10 @@ struct TraceWriter::Impl {
       pending_stacks.clear();
     }
     if (!pending.empty()) {
+      // Before its events, so that a 1.3 reader, which skips it, reads them as they were.
+      if (const std::uint32_t n = encode_task_states(pending, raw); n != 0) {
+        write_block(format::BlockType::TaskStates, n, raw, false);
+      }
       encode_events(pending, raw);
       write_block(format::BlockType::Events, static_cast<std::uint32_t>(pending.size()), raw, true);
       pending.clear();

@@ -17,7 +17,8 @@ AllocFlags nonblocking_alloc_flags(Gfp gfp, unsigned order, const GfpLayout& l) 
 }
 
 // gfp_to_alloc_flags() / alloc_flags_slowpath() with gfp_to_alloc_flags_cma().
-AllocFlags slow_path_alloc_flags(Gfp gfp, unsigned order, const GfpLayout& l, bool grouping_disabled) {
+AllocFlags slow_path_alloc_flags(Gfp gfp, unsigned order, const GfpLayout& l, bool grouping_disabled,
+                                 const TaskContext& task) {
   AllocFlags flags = alloc::kWmarkMin | alloc::kCpuset;
   if ((gfp & l.high) != 0) {
     flags |= alloc::kMinReserve;
@@ -30,6 +31,8 @@ AllocFlags slow_path_alloc_flags(Gfp gfp, unsigned order, const GfpLayout& l, bo
     if ((flags & alloc::kMinReserve) != 0) {
       flags &= ~alloc::kCpuset;
     }
+  } else if (task.realtime && task.in_task) {
+    flags |= alloc::kMinReserve;
   }
   if (gfp_migratetype(gfp, l, grouping_disabled) == MigrateType::Movable) {
     flags |= alloc::kCma;
@@ -37,12 +40,18 @@ AllocFlags slow_path_alloc_flags(Gfp gfp, unsigned order, const GfpLayout& l, bo
   return flags;
 }
 
-AllocFlags pfmemalloc_alloc_flags(Gfp gfp, const GfpLayout& l) {
+AllocFlags pfmemalloc_alloc_flags(Gfp gfp, const GfpLayout& l, const TaskContext& task) {
   if ((gfp & l.nomemalloc) != 0) {
     return 0;
   }
   if ((gfp & l.memalloc) != 0) {
     return alloc::kNoWatermarks;
+  }
+  if (task.memalloc && (task.in_task || task.in_serving_softirq)) {
+    return alloc::kNoWatermarks;
+  }
+  if (task.oom_victim && task.in_task) {
+    return alloc::kOom;
   }
   return 0;
 }

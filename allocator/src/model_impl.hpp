@@ -155,9 +155,9 @@ struct Model::Impl {
   [[nodiscard]] std::pair<AllocFailure, std::uint16_t> classify(const AllocContext& ac, AllocFlags flags,
                                                                 bool watermarks_ignored) const;
   AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner,
-                       std::uint64_t prefer = AllocContext::kNoPreference);
+                       std::uint64_t prefer = AllocContext::kNoPreference, const TaskContext& task = {});
   [[gnu::always_inline]] inline bool take_preferred(detail::Zone& z, const AllocContext& ac, Hit& h);
-  AllocResult allocate_slowpath(const AllocContext& ac, Gfp gfp, Owner owner, AllocResult r);
+  AllocResult allocate_slowpath(const AllocContext& ac, Gfp gfp, Owner owner, AllocResult r, const TaskContext& task);
   AllocResult direct_reclaim_path(const AllocContext& ac, Gfp gfp, AllocFlags slow, Owner owner, AllocResult r);
   ReclaimProgress perform_reclaim(const AllocContext& ac);
   bool unreserve_highatomic(const AllocContext& ac, bool force);

@@ -191,7 +191,8 @@ AllocResult Model::Impl::success(const Hit& h, AllocPath path, AllocResult r) {
 
 // __alloc_pages(): the fast path here; the slow path, the __GFP_MEMALLOC retry and the reclaim
 // policy in allocate_slowpath().
-AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner, std::uint64_t prefer) {
+AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner, std::uint64_t prefer,
+                                  const TaskContext& task) {
   AllocResult r;
   r.order = static_cast<std::uint8_t>(std::min(order, 255u));
   if (order > params.max_order || cpu >= cfg.nr_cpus) {
@@ -218,15 +219,15 @@ AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner o
   if (h.idx != kNil) {
     return success(h, AllocPath::Fast, r);
   }
-  return allocate_slowpath(ac, gfp, owner, r);
+  return allocate_slowpath(ac, gfp, owner, r, task);
 }
 
 // __alloc_pages_slowpath() without compaction: the slow-path flags, the __GFP_MEMALLOC retry
 // with ALLOC_NO_WATERMARKS, then the ReclaimPolicy for requests that may direct-reclaim; a
 // failure is classified with the last flags tried.
 [[gnu::noinline]] AllocResult Model::Impl::allocate_slowpath(const AllocContext& ac, Gfp gfp, Owner owner,
-                                                            AllocResult r) {
-  AllocFlags slow = slow_path_alloc_flags(gfp, ac.order, cfg.gfp, params.grouping_disabled);
+                                                            AllocResult r, const TaskContext& task) {
+  AllocFlags slow = slow_path_alloc_flags(gfp, ac.order, cfg.gfp, params.grouping_disabled, task);
   if (params.rules.defrag_mode) {
     slow |= alloc::kNoFragment;
   }
@@ -235,7 +236,7 @@ AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner o
     return success(h, AllocPath::Slow, r);
   }
 
-  const AllocFlags reserve = pfmemalloc_alloc_flags(gfp, cfg.gfp);
+  const AllocFlags reserve = pfmemalloc_alloc_flags(gfp, cfg.gfp, task);
   if (reserve != 0) {
     const AllocFlags flags = (slow & alloc::kCma) | reserve | (slow & alloc::kKswapd);
     h = get_page_from_freelist(ac, flags, owner);
@@ -246,11 +247,13 @@ AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner o
   }
 
   const bool can_reclaim = (gfp & cfg.gfp.direct_reclaim) != 0;
-  // PF_MEMALLOC tasks (the reserve users) do not reclaim: they go to nopage.
-  if (can_reclaim && reserve == 0 && params.tunables.reclaim == ReclaimPolicy::Kernel) {
+  // PF_MEMALLOC tasks do not reclaim: they go to nopage. So do __GFP_MEMALLOC requests here
+  // (their callers run under PF_MEMALLOC as a rule); an OOM victim reclaims.
+  const bool memalloc = task.memalloc || (reserve & alloc::kNoWatermarks) != 0;
+  if (can_reclaim && !memalloc && params.tunables.reclaim == ReclaimPolicy::Kernel) {
     return direct_reclaim_path(ac, gfp, slow, owner, r);
   }
-  const auto [cause, zone] = classify(ac, slow, reserve != 0);
+  const auto [cause, zone] = classify(ac, slow, (reserve & alloc::kNoWatermarks) != 0);
   r.failure = cause;
   r.zone = zone;
   ++params.counters.failures;
@@ -435,17 +438,18 @@ bool Model::Impl::reclaim_could_pass(const AllocContext& ac, AllocFlags flags) c
   return false;
 }
 
-AllocResult Model::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner) {
-  return impl_->allocate(gfp, order, cpu, owner);
+AllocResult Model::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner, const TaskContext& task) {
+  return impl_->allocate(gfp, order, cpu, owner, AllocContext::kNoPreference, task);
 }
 
-AllocResult Model::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner, Pfn prefer) {
-  return impl_->allocate(gfp, order, cpu, owner, prefer.value);
+AllocResult Model::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner, Pfn prefer,
+                            const TaskContext& task) {
+  return impl_->allocate(gfp, order, cpu, owner, prefer.value, task);
 }
 
 void Model::set_reclaimer(Reclaimer* reclaimer) { impl_->reclaimer = reclaimer; }
 
-RequestCheck Model::check_request(Gfp gfp, unsigned order, unsigned cpu) const {
+RequestCheck Model::check_request(Gfp gfp, unsigned order, unsigned cpu, const TaskContext& task) const {
   const Impl& s = *impl_;
   RequestCheck rc;
   if (order > s.params.max_order || cpu >= s.cfg.nr_cpus) {
@@ -458,7 +462,10 @@ RequestCheck Model::check_request(Gfp gfp, unsigned order, unsigned cpu) const {
   rc.zone_available = true;
   rc.fast_flags = alloc::kWmarkLow | s.nofragment_flags(ac, gfp) |
                   (ac.mt == MigrateType::Movable ? alloc::kCma : 0u);
-  rc.slow_flags = slow_path_alloc_flags(gfp, order, s.cfg.gfp, s.params.grouping_disabled);
+  // An OOM victim's last try (ALLOC_OOM) is the one that decides; PF_MEMALLOC's ignores the
+  // watermarks and is not a check.
+  rc.slow_flags = slow_path_alloc_flags(gfp, order, s.cfg.gfp, s.params.grouping_disabled, task) |
+                  (pfmemalloc_alloc_flags(gfp, s.cfg.gfp, task) & alloc::kOom);
   int slow_zone = -1;
   for (const std::uint16_t id : *ac.zonelist) {
     const Zone& z = s.zones[id];

@@ -116,8 +116,16 @@ struct cfs_rq {
 struct sched_entity {
 	struct cfs_rq *cfs_rq;
 };
+/* The allocating task's state that __alloc_pages reads besides the gfp mask. */
+struct mm_struct;
+struct signal_struct {
+	struct mm_struct *oom_mm; /* checked with bpf_core_field_exists */
+};
 struct task_struct {
 	struct sched_entity se;
+	unsigned int flags;
+	int prio;
+	struct signal_struct *signal;
 };
 
 /* Any kernel struct with a 4-byte integer at offset 0, to read the preempt counter through

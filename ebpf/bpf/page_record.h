@@ -58,7 +58,7 @@ struct pgrec_event {
 	__u8 ctx;         /* enum pgrec_ctx */
 	__u8 order;       /* extfrag: alloc_order */
 	__s8 migratetype; /* extfrag: alloc_migratetype; -1 unknown */
-	__s8 fb_order;    /* extfrag only */
+	__s8 fb_order;    /* extfrag; alloc: the task's state (traces::kTask* bits) */
 	__s8 fb_migratetype;
 };
 

@@ -152,6 +152,39 @@ static __always_inline __u8 exec_context(struct pgrec_cpu_state *st)
 	return PGREC_CTX_TASK;
 }
 
+/*
+ * The allocating task's state that __alloc_pages reads besides the gfp mask, as the
+ * kTask* bits of traces::PageEvent::task_state: PF_MEMALLOC (no watermarks), a real-time or
+ * deadline priority (rt_or_dl_task: ALLOC_MIN_RESERVE for a request that may reclaim), an OOM
+ * victim (signal->oom_mm: ALLOC_OOM). Direct loads where bpf_rdonly_cast exists.
+ */
+#define PGREC_PF_MEMALLOC 0x00000800 /* include/linux/sched.h */
+#define PGREC_MAX_RT_PRIO 100        /* include/linux/sched/prio.h */
+static __always_inline __s32 task_state(void)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct signal_struct *sig;
+	unsigned int flags;
+	int prio;
+	void *oom_mm = 0;
+
+	if (have_rdonly_cast) {
+		t = bpf_rdonly_cast(t, bpf_core_type_id_kernel(struct task_struct));
+		flags = t->flags;
+		prio = t->prio;
+		sig = bpf_rdonly_cast(t->signal, bpf_core_type_id_kernel(struct signal_struct));
+		if (sig && bpf_core_field_exists(sig->oom_mm))
+			oom_mm = sig->oom_mm;
+	} else {
+		flags = BPF_CORE_READ(t, flags);
+		prio = BPF_CORE_READ(t, prio);
+		sig = BPF_CORE_READ(t, signal);
+		if (sig && bpf_core_field_exists(sig->oom_mm))
+			oom_mm = BPF_CORE_READ(sig, oom_mm);
+	}
+	return ((flags & PGREC_PF_MEMALLOC) ? 1 : 0) | (prio < PGREC_MAX_RT_PRIO ? 2 : 0) | (oom_mm ? 4 : 0);
+}
+
 static __always_inline void fill_comm(struct pgrec_comm *c, __u64 ts, __u32 tid, __u32 tgid)
 {
 	c->ts_ns = ts;
@@ -308,6 +341,7 @@ int handle_mm_page_alloc(struct trace_event_raw_mm_page_alloc *ctx)
 		.order = ctx->order,
 		.gfp = (__u32)ctx->gfp_flags,
 		.migratetype = ctx->migratetype,
+		.fb_order = task_state(),
 		.fb_migratetype = -1,
 	};
 
@@ -415,6 +449,7 @@ static __always_inline int raw_page_alloc(struct bpf_raw_tracepoint_args *ctx, _
 		.order = (__u32)ctx->args[1],
 		.gfp = (__u32)ctx->args[2],
 		.migratetype = (__s32)ctx->args[3],
+		.fb_order = task_state(), /* alloc: the task's state */
 		.fb_migratetype = -1,
 	};
 

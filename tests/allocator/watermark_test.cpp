@@ -327,3 +327,73 @@ TEST(WatermarkSetup, ModelComputesWhatIsNotGiven) {
 
 }  // namespace
 }  // namespace labyrinth::allocator::testing
+
+namespace labyrinth::allocator::testing {
+namespace {
+
+// What __alloc_pages reads from the task (mm/page_alloc.c:gfp_to_alloc_flags,
+// __gfp_pfmemalloc_flags), on the zone above (min 1000), reclaim left out so that only the
+// flags decide.
+TaskContext task_with(bool memalloc, bool realtime, bool oom_victim, bool in_task = true, bool softirq = false) {
+  TaskContext t;
+  t.in_task = in_task;
+  t.in_serving_softirq = softirq;
+  t.memalloc = memalloc;
+  t.realtime = realtime;
+  t.oom_victim = oom_victim;
+  return t;
+}
+
+TEST(GfpFlags, TheTaskAddsItsReserves) {
+  using namespace alloc;
+  const TaskContext rt = task_with(false, true, false);
+  EXPECT_EQ(slow_path_alloc_flags(kGfpKernel, 0, kGfp, false, rt), kWmarkMin | kCpuset | kKswapd | kMinReserve);
+  // Only a task that may reclaim, in task context, gets it.
+  EXPECT_EQ(slow_path_alloc_flags(kGfpNowait, 0, kGfp, false, rt), kWmarkMin | kNonBlock | kKswapd | kCpuset);
+  EXPECT_EQ(slow_path_alloc_flags(kGfpKernel, 0, kGfp, false, task_with(false, true, false, false, true)),
+            kWmarkMin | kCpuset | kKswapd);
+  EXPECT_EQ(pfmemalloc_alloc_flags(kGfpKernel, kGfp, task_with(true, false, false)), kNoWatermarks);
+  EXPECT_EQ(pfmemalloc_alloc_flags(kGfpAtomic, kGfp, task_with(true, false, false, false, true)), kNoWatermarks);
+  EXPECT_EQ(pfmemalloc_alloc_flags(kGfpAtomic, kGfp, task_with(true, false, false, false, false)), 0u);  // hard irq
+  EXPECT_EQ(pfmemalloc_alloc_flags(kGfpKernel | kGfp.nomemalloc, kGfp, task_with(true, false, false)), 0u);
+  EXPECT_EQ(pfmemalloc_alloc_flags(kGfpKernel, kGfp, task_with(false, false, true)), kOom);
+  EXPECT_EQ(pfmemalloc_alloc_flags(kGfpAtomic, kGfp, task_with(false, false, true, false, true)), 0u);
+  EXPECT_EQ(pfmemalloc_alloc_flags(kGfpKernel, kGfp, task_with(true, false, true)), kNoWatermarks);
+}
+
+// ALLOC_MIN_RESERVE: min - min / 2 = 500, so GFP_KERNEL of a real-time task needs free > 500.
+TEST(WatermarkBoundary, ARealTimeTaskGoesDownToHalfOfMin) {
+  const TaskContext rt = task_with(false, true, false);
+  EXPECT_TRUE(zone_with_free(501, ReclaimPolicy::Fail).allocate(kGfpKernel, 0, 0, 1, rt).ok());
+  EXPECT_EQ(zone_with_free(500, ReclaimPolicy::Fail).allocate(kGfpKernel, 0, 0, 1, rt).failure,
+            AllocFailure::Watermark);
+  EXPECT_EQ(zone_with_free(501, ReclaimPolicy::Fail).allocate(kGfpKernel, 0, 0, 1).failure, AllocFailure::Watermark);
+  Model m = zone_with_free(700, ReclaimPolicy::Fail);
+  EXPECT_EQ(m.check_request(kGfpKernel, 0, 0, rt).slow.effective_min, 500);
+}
+
+// ALLOC_OOM: min - min / 2 as well, on the retry after the plain slow-path attempt.
+TEST(WatermarkBoundary, AnOomVictimGoesDownToHalfOfMin) {
+  const TaskContext victim = task_with(false, false, true);
+  const AllocResult r = zone_with_free(501, ReclaimPolicy::Fail).allocate(kGfpKernel, 0, 0, 1, victim);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r.watermark_missed);
+  EXPECT_EQ(zone_with_free(500, ReclaimPolicy::Fail).allocate(kGfpKernel, 0, 0, 1, victim).failure,
+            AllocFailure::Watermark);
+}
+
+// PF_MEMALLOC ignores the watermarks (reclaim's own allocations), in a task or in a softirq
+// serving one, not in a hard irq; and it never reclaims (no recursion into reclaim).
+TEST(WatermarkBoundary, PfMemallocIgnoresTheWatermarks) {
+  Model m = zone_with_free(10);
+  const AllocResult r = m.allocate(kGfpKernel, 0, 0, 1, task_with(true, false, false));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.path, AllocPath::NoWatermarks);
+  EXPECT_EQ(m.counters().direct_reclaims, 0u);
+  EXPECT_TRUE(zone_with_free(10).allocate(kGfpAtomic, 0, 0, 1, task_with(true, false, false, false, true)).ok());
+  EXPECT_EQ(zone_with_free(10).allocate(kGfpAtomic, 0, 0, 1, task_with(true, false, false, false, false)).failure,
+            AllocFailure::Watermark);
+}
+
+}  // namespace
+}  // namespace labyrinth::allocator::testing

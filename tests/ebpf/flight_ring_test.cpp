@@ -128,6 +128,8 @@ TEST(FlightDump, IsACompleteTraceFromTheOldestMapKeyframe) {
   failed.order = 9;
   failed.gfp = 0x140cca;
   failed.ts_ns = 9'000'000;
+  failed.ctx = traces::ExecContext::Task;
+  failed.task_state = traces::kTaskOomVictim;  // its task state reaches the dump (its own block)
   buffer.append(failed);
   buffer.flush();
   const auto hit = watch.take();
@@ -158,6 +160,8 @@ TEST(FlightDump, IsACompleteTraceFromTheOldestMapKeyframe) {
   while (reader.next(batch)) got.insert(got.end(), batch.begin(), batch.end());
   ASSERT_EQ(got.size(), 2501u);
   EXPECT_TRUE(got.back().failed());
+  EXPECT_EQ(got.back().task_state, traces::kTaskOomVictim);
+  EXPECT_EQ(got.front().task_state, 0);
   EXPECT_EQ(reader.comm(got.front().comm_id), "worker");
   EXPECT_TRUE(reader.complete());
   EXPECT_EQ(reader.keyframes().size(), 1u);  // the plain keyframe after the start

@@ -4,6 +4,7 @@
 // parent's (the reader's) scheduling policy and niceness from /proc (fields 41 and 19).
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -77,6 +78,41 @@ TEST_F(RecordMemoryLock, TheRecorderLocksItsPagesAndTheCommandDoesNot) {
   const auto [unlocked, command_unlocked] = locked_kib(true);
   EXPECT_EQ(unlocked, 0);
   EXPECT_EQ(command_unlocked, 0);
+}
+
+// Every allocation event carries the allocating task's state that __alloc_pages reads (trace
+// format 1.4): a command run in the real-time class allocates with it, the recorder without.
+class RecordTaskState : public testing::BpfTest {
+ protected:
+  testing::TempDir dir_;
+};
+
+TEST_F(RecordTaskState, ARealTimeCommandsAllocationsCarryItsState) {
+  if (IsSkipped() || HasFatalFailure()) return;
+  const std::string trace = dir_.file("rt.trace");
+  const auto r = run_labyrinth({"record", "-o", trace, "-f", "--no-kpageflags", "--", "chrt", "-f", "1", "sh", "-c",
+                                "dd if=/dev/zero of=/dev/shm/labyrinth-rt-$$ bs=1M count=4 2>/dev/null; "
+                                "rm -f /dev/shm/labyrinth-rt-$$"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto text = run_labyrinth({"script", trace});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  std::istringstream lines(text.out);
+  std::uint64_t dd = 0, dd_rt = 0, recorder = 0, recorder_rt = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(" alloc ") == std::string::npos || line.find(" ctx=task") == std::string::npos) continue;
+    const bool rt = line.find(" task=rt") != std::string::npos;
+    if (line.find(" comm=dd ") != std::string::npos) {
+      ++dd;
+      dd_rt += rt ? 1 : 0;
+    } else if (line.find(" comm=labyrinth ") != std::string::npos) {
+      ++recorder;
+      recorder_rt += rt ? 1 : 0;
+    }
+  }
+  EXPECT_GE(dd, 1024u);  // 4 MiB of shmem pages, in dd's own context
+  EXPECT_EQ(dd_rt, dd);
+  EXPECT_GT(recorder, 0u);
+  EXPECT_EQ(recorder_rt, 0u);
 }
 
 }  // namespace

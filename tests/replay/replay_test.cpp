@@ -651,6 +651,44 @@ TEST(ReplaySimulate, OneMorePageFreeServesTheSameAtomicRequest) {
   }
 }
 
+// The allocating task's state (trace format 1.4) gives it the kernel's reserves. The worker's
+// twelve GFP_KERNEL pages of atomic_below_min.txt, below min: a plain task direct-reclaims and
+// is served as the OOM killer would let it (above); under PF_MEMALLOC (reclaim's own
+// allocations) they ignore the watermarks and never reclaim.
+TEST(ReplaySimulate, ATaskUnderPfMemallocIsServedBelowMinWithoutReclaiming) {
+  std::string text = read_text(case_path("atomic_below_min.txt"));
+  for (std::size_t at = text.find("comm=worker ctx=task"); at != std::string::npos;
+       at = text.find("comm=worker ctx=task", at + 1)) {
+    text.insert(at + std::string("comm=worker ctx=task").size(), " task=memalloc");
+  }
+  const ReplayResult r = replay_text(text, simulate(false));
+  EXPECT_EQ(r.counters.reclaim_stalls, 0u);
+  EXPECT_EQ(r.counters.oom_kills, 0u);
+  EXPECT_EQ(r.counters.both_succeeded, 13u);
+  ASSERT_EQ(r.failures.total(), 1u);  // the last GFP_ATOMIC, 47 free, still fails
+  EXPECT_EQ(r.failures.records().front().ts_ns, 3000u);
+}
+
+// A real-time task that may reclaim gets ALLOC_MIN_RESERVE: min - min / 2 = 64. With 40 more
+// pages free at the start (100), the worker's pages find 99 down to 88 free: below min 128, so a
+// plain task reclaims (12 stalls), a real-time one is served in the slow path at once.
+TEST(ReplaySimulate, ARealTimeTaskIsServedDownToHalfOfMin) {
+  for (const bool realtime : {false, true}) {
+    std::string text = read_text(case_path("atomic_below_min.txt"));
+    const std::string from = "!start_free 0x10000+32 0x10040+16 0x10080+8 0x100c0+4";
+    text.replace(text.find(from), from.size(), from + " 0x10200+40");
+    if (realtime) {
+      for (std::size_t at = text.find("comm=worker ctx=task"); at != std::string::npos;
+           at = text.find("comm=worker ctx=task", at + 1)) {
+        text.insert(at + std::string("comm=worker ctx=task").size(), " task=rt");
+      }
+    }
+    const ReplayResult r = replay_text(text, simulate(false));
+    EXPECT_EQ(r.counters.reclaim_stalls, realtime ? 0u : 12u) << "realtime " << realtime;
+    EXPECT_EQ(r.counters.both_succeeded, 13u) << "realtime " << realtime;
+  }
+}
+
 // --- a failure a larger min_free_kbytes prevents, and one it does not -------------------------
 
 // 8192 pages; 1200 free, every other page (so nothing above order 0 is ever free). Tasks fill

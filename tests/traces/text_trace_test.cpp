@@ -225,3 +225,38 @@ TEST(TextTrace, DoesNotRemoveAnExistingFileItRefusedToOverwrite) {
 
 }  // namespace
 }  // namespace labyrinth::traces
+
+namespace labyrinth::traces {
+namespace {
+
+TEST(TextTrace, AnAllocationsTaskStateIsWrittenAndReadBack) {
+  TempDir dir;
+  const std::string path = dir.file("t.trace");
+  std::istringstream in(R"(!labyrinth-text 1
+!cpus 1
+1000 alloc pfn=0x10 order=0 mt=1 gfp=GFP_KERNEL cpu=0 pid=1 ctx=task task=rt,oom
+1001 alloc pfn=0x11 order=0 mt=1 gfp=GFP_ATOMIC cpu=0 pid=1 ctx=softirq task=memalloc
+1002 alloc pfn=0x12 order=0 mt=1 gfp=GFP_KERNEL cpu=0 pid=1 ctx=task
+)");
+  convert_text_to_trace(in, "t.txt", path);
+  TraceReader reader(path);
+  const auto events = testing::read_all(reader);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].task_state, kTaskRealtime | kTaskOomVictim);
+  EXPECT_EQ(events[1].task_state, kTaskMemalloc);
+  EXPECT_EQ(events[2].task_state, 0);
+  EXPECT_NE(format_event_line(events[0], &reader, reader.header().gfp_table).find(" task=rt,oom"), std::string::npos);
+  EXPECT_EQ(format_event_line(events[2], &reader, reader.header().gfp_table).find("task="), std::string::npos);
+}
+
+TEST(TextTrace, ATaskStateOnAnythingButAnAllocationOrAnUnknownNameIsRefused) {
+  TempDir dir;
+  for (const char* line : {"1000 free pfn=0x10 order=0 cpu=0 pid=1 ctx=task task=rt\n",
+                           "1000 alloc pfn=0x10 order=0 mt=1 gfp=GFP_KERNEL cpu=0 pid=1 ctx=task task=root\n"}) {
+    std::istringstream in(std::string("!labyrinth-text 1\n!cpus 1\n") + line);
+    EXPECT_THROW(convert_text_to_trace(in, "t.txt", dir.file("bad.trace")), TraceError) << line;
+  }
+}
+
+}  // namespace
+}  // namespace labyrinth::traces

@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "labyrinth/traces/trace_error.hpp"
+#include "block_format.hpp"
+#include "event_codec.hpp"
 #include "test_util.hpp"
 
 namespace labyrinth::traces {
@@ -150,6 +153,69 @@ TEST(TraceFormat, FlushesChunkOnceItIsOlderThanMaxAge) {
   // The age is checked every 1024 appends, so at least two chunks are on disk already.
   TraceReader reader(path);
   EXPECT_GE(testing::read_all(reader).size(), 2048u);
+}
+
+}  // namespace
+}  // namespace labyrinth::traces
+
+namespace labyrinth::traces {
+namespace {
+
+// Format 1.4: the allocating task's state goes in a block of its own before its events block
+// (a 1.3 reader skips it and reads the events as they were), and comes back on the events of
+// both read paths: decoded here in batches, and decoded ahead on the read-ahead thread.
+std::vector<PageEvent> events_with_task_states() {
+  std::vector<PageEvent> events = testing::random_events(5'000, 7, 2);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (events[i].kind == EventKind::Alloc && i % 3 == 0) events[i].task_state = static_cast<std::uint8_t>(1 + i % 7);
+  }
+  return events;
+}
+
+TEST(TaskStates, ComeBackOnEveryAllocationThatHadOneOnBothReadPaths) {
+  testing::TempDir dir;
+  const std::string path = dir.file("states.trace");
+  const std::vector<PageEvent> events = events_with_task_states();
+  WriterOptions options;
+  options.chunk_events = 700;  // chunks of several batches, and a short last one
+  {
+    TraceWriter writer(path, testing::test_header(), options);
+    for (const auto& e : events) writer.append(e);
+    writer.finish({}, {});
+  }
+  using ReadAhead = TraceReader::ReadAhead;
+  for (const ReadAhead mode : {ReadAhead::Off, ReadAhead::Blocks, ReadAhead::Events}) {
+    TraceReader reader(path);
+    reader.set_read_ahead(mode);
+    reader.set_batch_events(128);
+    const auto back = testing::read_all(reader);
+    ASSERT_EQ(back.size(), events.size());
+    for (std::size_t i = 0; i < events.size(); ++i) ASSERT_EQ(back[i], events[i]) << "event " << i;
+    EXPECT_TRUE(reader.complete()) << reader.damage().message;
+  }
+  // One task-states block per chunk with a state, none for a trace without.
+  const std::string bytes = testing::read_file(path);
+  std::size_t state_blocks = 0;
+  for (const std::size_t at : testing::block_offsets(bytes)) {
+    format::BlockHeader h{};
+    std::memcpy(&h, bytes.data() + at, sizeof h);
+    state_blocks += h.type == static_cast<std::uint32_t>(format::BlockType::TaskStates) ? 1 : 0;
+  }
+  EXPECT_EQ(state_blocks, (events.size() + 699) / 700);
+}
+
+TEST(TaskStates, MalformedBlocksAreRefused) {
+  std::vector<std::pair<std::uint32_t, std::uint8_t>> out;
+  std::string error;
+  // (delta 3, rt), (delta 0: not increasing)
+  const unsigned char repeated[] = {3, kTaskRealtime, 0, kTaskRealtime};
+  EXPECT_FALSE(decode_task_states(repeated, sizeof repeated, 2, out, error));
+  const unsigned char unknown_bit[] = {3, 0x8};
+  EXPECT_FALSE(decode_task_states(unknown_bit, sizeof unknown_bit, 1, out, error));
+  const unsigned char good[] = {3, kTaskRealtime, 2, kTaskMemalloc};
+  ASSERT_TRUE(decode_task_states(good, sizeof good, 2, out, error)) << error;
+  EXPECT_EQ(out, (std::vector<std::pair<std::uint32_t, std::uint8_t>>{{3, kTaskRealtime}, {5, kTaskMemalloc}}));
+  EXPECT_FALSE(decode_task_states(good, sizeof good, 3, out, error));  // more entries than bytes
 }
 
 }  // namespace

@@ -124,18 +124,31 @@ enum class Watermark : std::uint8_t { Min = 0, Low = 1, High = 2 };
   return movable ? MigrateType::Movable : MigrateType::Reclaimable;
 }
 
+/// What __alloc_pages reads from `current` and from where it runs, besides the gfp mask
+/// (docs/kernel-rules.md §4.3); a recording's allocation events carry it (trace format 1.4).
+/// The default is a plain task, as for a trace that does not say.
+struct TaskContext {
+  bool in_task = true;              ///< in_task(): neither in an interrupt nor serving a softirq
+  bool in_serving_softirq = false;  ///< in_serving_softirq()
+  bool memalloc = false;            ///< current->flags & PF_MEMALLOC (reclaim's own allocations)
+  bool realtime = false;            ///< rt_or_dl_task(current)
+  bool oom_victim = false;          ///< tsk_is_oom_victim(current)
+};
+
 /// Slow-path flags: K6 mm/page_alloc.c:gfp_to_alloc_flags, K7 alloc_flags_slowpath +
-/// alloc_flags_nonblocking, plus gfp_to_alloc_flags_cma (docs/kernel-rules.md §4.3). The
-/// RT-task bonus and PF_MEMALLOC are unknowable from a trace and are not applied.
+/// alloc_flags_nonblocking, plus gfp_to_alloc_flags_cma (docs/kernel-rules.md §4.3). A
+/// real-time task that may reclaim gets ALLOC_MIN_RESERVE in task context.
 [[nodiscard]] AllocFlags slow_path_alloc_flags(Gfp gfp, unsigned order, const GfpLayout& layout,
-                                               bool grouping_disabled = false);
+                                               bool grouping_disabled = false, const TaskContext& task = {});
 
 /// Non-blocking part of the slow path (K7 alloc_flags_nonblocking): ALLOC_NON_BLOCK unless
 /// __GFP_NOMEMALLOC, and ALLOC_HIGHATOMIC for order > 0 __GFP_HIGH requests.
 [[nodiscard]] AllocFlags nonblocking_alloc_flags(Gfp gfp, unsigned order, const GfpLayout& layout);
 
-/// __gfp_pfmemalloc_flags() without task context: ALLOC_NO_WATERMARKS for __GFP_MEMALLOC
-/// unless __GFP_NOMEMALLOC, else 0.
-[[nodiscard]] AllocFlags pfmemalloc_alloc_flags(Gfp gfp, const GfpLayout& layout);
+/// __gfp_pfmemalloc_flags(): nothing with __GFP_NOMEMALLOC; ALLOC_NO_WATERMARKS for
+/// __GFP_MEMALLOC, for PF_MEMALLOC outside hard irqs (a softirq serving one included), and
+/// ALLOC_OOM for an OOM victim in task context; else 0. (A task with bottom halves disabled is
+/// in_interrupt() for the kernel; the trace calls it a task: taken as one.)
+[[nodiscard]] AllocFlags pfmemalloc_alloc_flags(Gfp gfp, const GfpLayout& layout, const TaskContext& task = {});
 
 }  // namespace labyrinth::allocator

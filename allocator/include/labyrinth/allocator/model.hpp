@@ -235,13 +235,14 @@ class Model {
 
   // --- simulate: the kernel's policy picks the block --------------------------------------
   /// __alloc_pages for one request issued on `cpu` (§3-§8): zonelist of the CPU's node by
-  /// gfp_zone, fast path, slow path, __GFP_MEMALLOC, then the ReclaimPolicy for requests that
+  /// gfp_zone, fast path, slow path, the reserves of __GFP_MEMALLOC and of the task (`task`:
+  /// PF_MEMALLOC, a real-time task, an OOM victim), then the ReclaimPolicy for requests that
   /// may direct-reclaim.
-  AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner);
+  AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner, const TaskContext& task = {});
   /// The same decisions, but the block is `prefer` when it is free (on the buddy lists, or a
   /// per-CPU list block of the order) in the zone that serves the request: the page the
   /// recording says the kernel's lists gave, whose order the model cannot see.
-  AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner, Pfn prefer);
+  AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner, Pfn prefer, const TaskContext& task = {});
   /// The recording says the kernel served [head, head + 2^order), where the model has no free
   /// block (the kernel's direct compaction made one, or its layout differs): the block's
   /// movable allocations move out as compaction moves them (to the free scanner's blocks, from
@@ -253,7 +254,7 @@ class Model {
   /// model starts without one.
   void set_reclaimer(Reclaimer* reclaimer);
   /// Watermark verdicts for a request, without side effects.
-  [[nodiscard]] RequestCheck check_request(Gfp gfp, unsigned order, unsigned cpu) const;
+  [[nodiscard]] RequestCheck check_request(Gfp gfp, unsigned order, unsigned cpu, const TaskContext& task = {}) const;
   /// zone_watermark_fast() (with the high-mark short-cut and the boost rule of §5.3) for any
   /// flags, on one zone; `highest` is the request's gfp_zone.
   [[nodiscard]] WatermarkCheck watermark_check(std::uint16_t zone, unsigned order, AllocFlags flags,

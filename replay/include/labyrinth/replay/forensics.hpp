@@ -55,8 +55,13 @@ struct ZoneState {
   std::uint64_t highatomic_free_pages = 0;    // nr_free_highatomic
 };
 
+// What the allocator reads from the allocating task, from the event: its context and the
+// task state the recorder read (trace format 1.4; a plain task where the trace does not say).
+allocator::TaskContext task_context(const traces::PageEvent& e);
+
 // Inspects the model for a request; cause is derived like the allocator's own classification.
-ZoneState inspect_request(const allocator::Model& model, std::uint64_t gfp, unsigned order, unsigned cpu);
+ZoneState inspect_request(const allocator::Model& model, std::uint64_t gfp, unsigned order, unsigned cpu,
+                          const allocator::TaskContext& task = {});
 FailureCause cause_from_state(const ZoneState& state, unsigned order);
 
 // How far the kernel's NR_FREE_PAGES may lag the true count, in pages: every CPU may hold up
@@ -76,6 +81,7 @@ struct FailureRecord {
   std::uint32_t comm_id = 0;
   std::uint32_t stack_id = 0;
   traces::ExecContext context = traces::ExecContext::Unknown;
+  std::uint8_t task_state = 0;  // traces::kTask* bits of the request (format 1.4)
   unsigned order = 0;
   std::uint64_t gfp = 0;
   int migratetype = -1;  // as recorded

@@ -15,7 +15,7 @@
 namespace labyrinth::traces {
 
 // Where an encoded block goes in a trace file.
-enum class BlockRole : std::uint8_t { Events, StartSnapshot, Keyframe, EndSnapshot };
+enum class BlockRole : std::uint8_t { Events, StartSnapshot, Keyframe, EndSnapshot, TaskStates };
 
 // Everything of a block but its payload bytes.
 struct BlockMeta {
@@ -43,6 +43,9 @@ class ChunkEncoder {
 
   // Throws TraceError if compression fails.
   void encode_events(const std::vector<PageEvent>& events, EncodedBlock& out);
+  // The task states of a chunk's allocations, for the block written before its events block;
+  // false (out untouched) when none has one.
+  bool encode_task_states(const std::vector<PageEvent>& events, EncodedBlock& out);
   void encode_snapshot(const Snapshot& snapshot, BlockRole role, EncodedBlock& out);
   // Compresses `raw` (when asked and not empty) into out.payload and fills size, CRC and flag.
   void seal(const std::string& raw, bool compress, EncodedBlock& out);

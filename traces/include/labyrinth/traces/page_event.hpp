@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace labyrinth::traces {
@@ -35,6 +36,16 @@ enum class UnreadColumns : std::uint8_t { None, Tid, CpuAndTid };
 
 enum class IsolateSource : std::uint8_t { BlockScan = 0, FastScan = 1, Block = 2, Putback = 3 };
 
+// The allocating task's state that __alloc_pages reads besides the gfp mask (Alloc only; trace
+// format 1.4, recorded by the BPF program; 0 in older traces and in imports): bits of
+// PageEvent::task_state. mm/page_alloc.c:__gfp_pfmemalloc_flags gives PF_MEMALLOC no
+// watermarks and an OOM victim ALLOC_OOM; gfp_to_alloc_flags gives a real-time task that may
+// reclaim ALLOC_MIN_RESERVE.
+inline constexpr std::uint8_t kTaskMemalloc = 0x1;   // current->flags & PF_MEMALLOC
+inline constexpr std::uint8_t kTaskRealtime = 0x2;   // rt_or_dl_task(current)
+inline constexpr std::uint8_t kTaskOomVictim = 0x4;  // tsk_is_oom_victim(current)
+inline constexpr std::uint8_t kTaskStateMask = 0x7;
+
 struct PageEvent {
   std::uint64_t ts_ns = 0;   // trace clock, nanoseconds
   std::uint64_t pfn = 0;     // kFailedPfn for a failed allocation
@@ -60,6 +71,8 @@ struct PageEvent {
   // exact block (__isolate_free_page) is the block of `order` at pfn, and a putback
   // (__putback_isolated_page) returns that block to the free lists.
   IsolateSource isolate_source = IsolateSource::BlockScan;
+  // Alloc only: kTask* bits.
+  std::uint8_t task_state = 0;
   std::uint32_t range_pages = 0;
   std::uint32_t taken_pages = 0;
 
@@ -73,5 +86,8 @@ std::string_view to_string(ExecContext ctx);
 // Parse the names printed by to_string(); false if unknown.
 bool parse_event_kind(std::string_view name, EventKind& out);
 bool parse_exec_context(std::string_view name, ExecContext& out);
+// "memalloc,rt,oom" for the kTask* bits set ("" for none), and back; false on an unknown name.
+std::string task_state_names(std::uint8_t state);
+bool parse_task_state(std::string_view names, std::uint8_t& out);
 
 }  // namespace labyrinth::traces
