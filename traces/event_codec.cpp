@@ -440,11 +440,10 @@ std::uint32_t encode_task_states(const std::vector<PageEvent>& events, std::stri
   out.clear();
   std::uint32_t n = 0;
   std::uint64_t prev = 0;
-  unsigned char buf[10];
   for (std::size_t i = 0; i < events.size(); ++i) {
     const std::uint8_t state = events[i].task_state & kTaskStateMask;
     if (state == 0 || events[i].kind != EventKind::Alloc) continue;
-    out.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(put_varint_at(buf, i - prev) - buf));
+    put_varint(out, i - prev);
     out.push_back(static_cast<char>(state));
     prev = i;
     ++n;
@@ -459,35 +458,24 @@ bool decode_task_states(const unsigned char* data, std::size_t size, std::uint32
     error = "task-states block claims more entries than it holds";
     return false;
   }
-  const unsigned char* p = data;
-  const unsigned char* end = data + size;
+  ByteCursor in{data, data + size, false};
   std::uint64_t index = 0;
   for (std::uint32_t k = 0; k < count; ++k) {
-    std::uint64_t delta = 0;
-    unsigned shift = 0;
-    for (;;) {
-      if (p == end || shift > 63) {
-        error = "task-states block is malformed";
-        return false;
-      }
-      const unsigned char b = *p++;
-      delta |= std::uint64_t{b & 0x7fu} << shift;
-      shift += 7;
-      if ((b & 0x80u) == 0) break;
-    }
-    if ((k != 0 && delta == 0) || delta >= format::kMaxChunkEvents || p == end || (*p & ~kTaskStateMask) != 0 ||
-        *p == 0) {
+    const std::uint64_t delta = in.varint();
+    const std::uint8_t state = in.byte();
+    index += delta;
+    if (in.bad || (k != 0 && delta == 0) || delta >= format::kMaxChunkEvents || state == 0 ||
+        (state & ~kTaskStateMask) != 0) {
       error = "task-states block is malformed";
       return false;
     }
-    index += delta;
     if (index >= format::kMaxChunkEvents) {
       error = "task-states block names an event past the largest chunk";
       return false;
     }
-    out.emplace_back(static_cast<std::uint32_t>(index), *p++);
+    out.emplace_back(static_cast<std::uint32_t>(index), state);
   }
-  if (p != end) {
+  if (!in.at_end()) {
     error = "task-states block has trailing bytes";
     return false;
   }
