@@ -21,6 +21,8 @@
 //   drain_local_pages at each order-aligned block and compaction_capture make them.
 // Each move is reported to the Reclaimer (Reclaimer::migrated), so that a replay's frees of
 // the page find it at its new frame; without a Reclaimer nothing is compacted.
+// Model::compact_block empties the one block a replay's kernel compacted, moving each
+// allocation to its home frame when the Reclaimer names one (Reclaimer::home).
 #include <span>
 
 #include "labyrinth/allocator/metrics.hpp"
@@ -36,6 +38,15 @@ using detail::Zone;
 namespace {
 
 constexpr unsigned kMaxDeferShift = 6;  // COMPACT_MAX_DEFER_SHIFT
+
+bool overlaps(std::span<const FrameRange> ranges, std::uint64_t from, std::uint64_t to) {
+  for (const FrameRange& r : ranges) {
+    if (r.overlaps(from, to)) {
+      return true;
+    }
+  }
+  return false;
+}
 constexpr int kExtfragThreshold = 500;  // sysctl_extfrag_threshold, default
 
 // suitable_migration_target(): where the free scanner takes pages.
@@ -98,7 +109,8 @@ bool Model::Impl::compaction_suitable(const Zone& z, unsigned order, std::uint64
 // The free scanner: one free block of `order` from the highest suitable pageblock above `floor`
 // (the migrate scanner's pageblock), split off a free block of at least that order; kNil when
 // the scanners met or the zone is at min + 2^order (__isolate_free_page refuses).
-std::uint32_t Model::Impl::isolate_free_page(Zone& z, CompactionState& cs, std::uint32_t floor, unsigned order) {
+std::uint32_t Model::Impl::isolate_free_page(Zone& z, CompactionState& cs, std::uint32_t floor, unsigned order,
+                                              std::span<const FrameRange> avoid) {
   while (cs.free_pb > floor) {
     if (suitable_target(z, cs.free_pb)) {
       const std::uint32_t first = z.idx((z.pb_first_ + cs.free_pb) << params.pageblock_order);
@@ -109,7 +121,7 @@ std::uint32_t Model::Impl::isolate_free_page(Zone& z, CompactionState& cs, std::
           break;
         }
         const PageState s = z.state_at(head, z.state(head).order);
-        if (s.kind() == PageKind::Free && s.order >= order) {
+        if (s.kind() == PageKind::Free && s.order >= order && !overlaps(avoid, head, head + (1u << s.order))) {
           const auto mark = static_cast<std::int64_t>(z.wm_.min + (std::uint64_t{1} << s.order));
           if (!z.watermark_ok(0, mark, ZoneType::Dma, alloc::kCma).ok) {
             return kNil;
@@ -123,6 +135,50 @@ std::uint32_t Model::Impl::isolate_free_page(Zone& z, CompactionState& cs, std::
     --cs.free_pb;
   }
   return kNil;
+}
+
+// The frame the Reclaimer names for the allocation at `from` (Reclaimer::home), when it lies in
+// the zone, aligned, outside the blocks being emptied; kNil otherwise. A replay's model
+// holds an allocation away from the kernel's frame only where that frame was not free in the
+// model: going back undoes the difference, where a move to the free scanner's page keeps it.
+std::uint32_t Model::Impl::home_frame(const Zone& z, std::uint32_t from, unsigned order,
+                                      std::span<const FrameRange> busy) const {
+  const PageState st = z.state_at(from, order);
+  if (reclaimer == nullptr || st.seed_owned()) {
+    return kNil;
+  }
+  const std::optional<Pfn> home = reclaimer->home(z.owner(from, st));
+  const std::uint64_t size = std::uint64_t{1} << order;
+  if (!home || !z.contains(home->value) || !z.contains(home->value + size - 1) || (home->value & (size - 1)) != 0) {
+    return kNil;
+  }
+  const std::uint32_t target = z.idx(home->value);
+  return overlaps(busy, target, target + size) ? kNil : target;
+}
+
+// The home frame taken off the free lists when a free block holds it, at the free scanner's
+// watermark (__isolate_free_page's); kNil otherwise.
+std::uint32_t Model::Impl::take_home_frame(Zone& z, std::uint32_t from, unsigned order,
+                                           std::span<const FrameRange> busy) {
+  const std::uint32_t target = home_frame(z, from, order, busy);
+  if (target == kNil) {
+    return kNil;
+  }
+  const std::uint32_t head = z.find_head(target);
+  if (head == kNil) {
+    return kNil;
+  }
+  const PageState free = z.state_at(head, z.state(head).order);
+  const std::uint64_t size = std::uint64_t{1} << order;
+  if (free.kind() != PageKind::Free || head + (std::uint64_t{1} << free.order) < target + size) {
+    return kNil;
+  }
+  const auto mark = static_cast<std::int64_t>(z.wm_.min + size);
+  if (!z.watermark_ok(0, mark, ZoneType::Dma, alloc::kCma).ok) {
+    return kNil;
+  }
+  z.take_from_free_block(head, free.order, target, order, free.mt());
+  return target;
 }
 
 // One allocation of `order` moved to `target` (migrate_pages): the old frames are freed to the
@@ -148,16 +204,27 @@ bool Model::compact_block(Pfn head, unsigned order) {
       !z->contains(head.value + pages - 1)) {
     return false;
   }
-  const std::uint32_t first = z->idx(head.value);
-  const auto end = static_cast<std::uint32_t>(first + pages);
+  s.compaction.resize(s.zones.size());
+  return s.empty_block(*z, z->idx(head.value), order, {});
+}
+
+// Moves every allocation out of [first, first + 2^order) and frees its per-CPU pages, as the
+// kernel's compaction did for a block it then handed out. Each allocation goes back to its
+// home frame when that is free (take_home_frame), else to the free scanner's page; a home
+// held by other allocations is emptied first, kMaxHomeDepth calls deep (the model's free pages
+// may have no block of a whole pageblock's order at all, the kernel's did). The free scanner
+// never takes pages of `avoid` (the blocks the outer calls are emptying).
+bool Model::Impl::empty_block(Zone& z, std::uint32_t first, unsigned order, std::span<const FrameRange> avoid) {
+  constexpr std::size_t kMaxHomeDepth = 4;
+  const auto end = static_cast<std::uint32_t>(first + (std::uint64_t{1} << order));
   std::vector<std::pair<std::uint32_t, unsigned>> movable;
   std::vector<std::uint32_t> on_pcp;
   for (std::uint32_t i = first; i < end;) {
-    const std::uint32_t h = z->find_head(i);
+    const std::uint32_t h = z.find_head(i);
     if (h == kNil) {
       return false;
     }
-    const PageState st = z->state_at(h, z->state(h).order);
+    const PageState st = z.state_at(h, z.state(h).order);
     if (h < first && st.kind() != PageKind::Free) {
       return false;  // an allocation larger than the block
     }
@@ -171,23 +238,36 @@ bool Model::compact_block(Pfn head, unsigned order) {
     }
     i = h + (1u << st.order);
   }
-  s.compaction.resize(s.zones.size());
-  CompactionState& cs = s.compaction[z->id_];
-  const std::uint32_t floor = z->pb_of(end - 1);
-  if (cs.free_pb <= floor || cs.free_pb >= z->pb_.size()) {
-    cs.free_pb = static_cast<std::uint32_t>(z->pb_.size() - 1);  // the free scanner starts again at the top
-  }
+  CompactionState& cs = compaction[z.id_];
+  const std::uint32_t floor = z.pb_of(end - 1);
+  std::vector<FrameRange> busy(avoid.begin(), avoid.end());
+  busy.push_back(FrameRange{first, end});
   for (const auto& [from, o] : movable) {
-    const std::uint32_t target = s.isolate_free_page(*z, cs, floor, o);
+    std::uint32_t target = take_home_frame(z, from, o, busy);
+    if (target == kNil && avoid.size() < kMaxHomeDepth) {
+      if (const std::uint32_t home = home_frame(z, from, o, busy); home != kNil) {
+        const std::uint32_t saved = cs.free_pb;
+        if (empty_block(z, home, o, busy)) {
+          target = take_home_frame(z, from, o, busy);
+        }
+        cs.free_pb = saved;
+      }
+    }
+    if (target == kNil) {
+      if (cs.free_pb <= floor || cs.free_pb >= z.pb_.size()) {
+        cs.free_pb = static_cast<std::uint32_t>(z.pb_.size() - 1);  // the free scanner starts again at the top
+      }
+      target = isolate_free_page(z, cs, floor, o, busy);
+    }
     if (target == kNil) {
       return false;
     }
-    s.migrate_page(*z, from, target, o);
+    migrate_page(z, from, target, o);
   }
   for (const std::uint32_t h : on_pcp) {
-    const unsigned o = z->state(h).order;
-    z->pcp_remove(h);
-    z->free_one_page(h, o);
+    const unsigned o = z.state(h).order;
+    z.pcp_remove(h);
+    z.free_one_page(h, o);
   }
   return true;
 }

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "labyrinth/allocator/model.hpp"
@@ -54,6 +55,14 @@ struct CompactionState {
   unsigned considered = 0;     ///< compact_considered
   unsigned defer_shift = 0;    ///< compact_defer_shift
   unsigned order_failed = 0;   ///< compact_order_failed
+};
+
+/// Frames [first, end) of a zone; empty when first == end.
+struct FrameRange {
+  std::uint32_t first = 0;
+  std::uint32_t end = 0;
+  [[nodiscard]] bool empty() const { return first == end; }
+  [[nodiscard]] bool overlaps(std::uint64_t from, std::uint64_t to) const { return from < end && to > first; }
 };
 
 struct Model::Impl {
@@ -170,7 +179,12 @@ struct Model::Impl {
   bool compact_zone(detail::Zone& z, const AllocContext& ac, bool sync);
   [[nodiscard]] bool compaction_suitable(const detail::Zone& z, unsigned order, std::uint64_t mark,
                                          ZoneType highest) const;
-  std::uint32_t isolate_free_page(detail::Zone& z, CompactionState& cs, std::uint32_t floor, unsigned order);
+  std::uint32_t isolate_free_page(detail::Zone& z, CompactionState& cs, std::uint32_t floor, unsigned order,
+                                  std::span<const FrameRange> avoid = {});
+  bool empty_block(detail::Zone& z, std::uint32_t first, unsigned order, std::span<const FrameRange> avoid);
+  std::uint32_t home_frame(const detail::Zone& z, std::uint32_t from, unsigned order,
+                           std::span<const FrameRange> busy) const;
+  std::uint32_t take_home_frame(detail::Zone& z, std::uint32_t from, unsigned order, std::span<const FrameRange> busy);
   void migrate_page(detail::Zone& z, std::uint32_t from, std::uint32_t target, unsigned order);
 
   // mirror.cpp

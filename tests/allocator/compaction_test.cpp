@@ -7,6 +7,8 @@
 // first page, so no free block reaches order 9: free = 1024 + 4 * 511 = 3068 pages.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -148,6 +150,91 @@ TEST(DirectCompaction, NoReclaimerNoCompaction) {
   const AllocResult r = m.allocate(kGfpMovable | kGfp.noretry, 9, 0, 77);
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(m.counters().compactions, 0u);
+}
+
+// Model::compact_block (a replay emptying the block the kernel's compaction freed) with a
+// Reclaimer that names each allocation's home frame: its owner, as simulate's recorded pfns.
+class HomeReclaimer final : public Reclaimer {
+ public:
+  explicit HomeReclaimer(bool homes) : homes_(homes) {}
+  std::uint64_t reclaim(std::uint16_t, std::uint64_t, unsigned) override { return 0; }
+  [[nodiscard]] std::uint64_t reclaimable_pages(std::uint16_t) const override { return 0; }
+  void migrated(Owner owner, Pfn, Pfn to) override { at[owner] = to.value; }
+  [[nodiscard]] std::optional<Pfn> home(Owner owner) const override {
+    return homes_ ? std::optional<Pfn>{Pfn{owner}} : std::nullopt;
+  }
+  std::map<Owner, std::uint64_t> at;
+
+ private:
+  bool homes_;
+};
+
+// 4096 pages, pageblocks of 512. Allocated before the model (seed pages): all of pageblock 7,
+// pages 0 and 256 of pageblocks 0, 1, 3, 4, 5 and page 256 of pageblock 2, so the only free
+// blocks of order 8 are 1024..1279 and pageblock 6. X (order 8) is
+// carved at 3072 owned by 1024, where it belongs; Y (order 0) at 1029, its own home.
+Model displaced_folio() {
+  Model m(one_zone(4096, Watermarks{16, 20, 24, 28}));
+  std::vector<FreeRun> free;
+  for (std::uint64_t pb = 0; pb < 6; ++pb) {
+    const std::uint64_t base = pb * 512;
+    if (pb == 2) {
+      free.push_back(FreeRun{Pfn{base}, 256});
+    } else {
+      free.push_back(FreeRun{Pfn{base + 1}, 255});
+    }
+    free.push_back(FreeRun{Pfn{base + 257}, 255});
+  }
+  free.push_back(FreeRun{Pfn{3072}, 512});
+  m.seed(runs(free));
+  EXPECT_TRUE(m.carve(Pfn{3072}, 8, MigrateType::Movable, 1024).ok());
+  EXPECT_TRUE(m.carve(Pfn{1029}, 0, MigrateType::Movable, 1029).ok());
+  return m;
+}
+
+// The kernel freed pageblock 6 (3072..3583). X has no order-8 block above it (pageblock 7 is
+// full), but its home holds only Y: Y moves to the free scanner's page first, from the top:
+// pageblock 6's free half 3328 is the block being emptied and is skipped, so pageblock 5's
+// first free page, 2561; then X goes home, 1024. Pageblock 6 is one free order-9 block.
+TEST(CompactBlock, EmptiesTheHomeOfAnAllocationAwayFromItAndMovesItThere) {
+  Model m = displaced_folio();
+  HomeReclaimer rec(true);
+  m.set_reclaimer(&rec);
+  const std::uint64_t free_before = m.nr_free_pages(0);
+  ASSERT_TRUE(m.compact_block(Pfn{3072}, 9));
+  EXPECT_EQ(rec.at[1029], 2561u);
+  EXPECT_EQ(rec.at[1024], 1024u);
+  const auto b = m.block_containing(Pfn{3072});
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->state, BlockState::Free);
+  EXPECT_EQ(b->order, 9u);
+  EXPECT_EQ(m.nr_free_pages(0), free_before);  // moves, no page freed or taken
+  EXPECT_TRUE(m.free(Pfn{1024}, 8, 0).ok());
+  EXPECT_TRUE(m.free(Pfn{2561}, 0, 0).ok());
+  expect_consistent(m);
+}
+
+// Without homes the model has nowhere to put X: no free block of order 8 above pageblock 6.
+TEST(CompactBlock, WithoutAHomeAWholeFolioFindsNoTarget) {
+  Model m = displaced_folio();
+  HomeReclaimer rec(false);
+  m.set_reclaimer(&rec);
+  EXPECT_FALSE(m.compact_block(Pfn{3072}, 9));
+  EXPECT_TRUE(rec.at.empty());
+  expect_consistent(m);
+}
+
+// A home that is free takes the allocation before the free scanner does: X at 3072, home
+// 1024 free once Y is gone, and pageblock 5's page would be the scanner's.
+TEST(CompactBlock, AFreeHomeIsTakenFirst) {
+  Model m = displaced_folio();
+  ASSERT_TRUE(m.free(Pfn{1029}, 0, 0).ok());
+  HomeReclaimer rec(true);
+  m.set_reclaimer(&rec);
+  ASSERT_TRUE(m.compact_block(Pfn{3072}, 9));
+  EXPECT_EQ(rec.at.size(), 1u);
+  EXPECT_EQ(rec.at[1024], 1024u);
+  expect_consistent(m);
 }
 
 }  // namespace

@@ -629,6 +629,19 @@ TEST(ReplaySimulate, CompactionSummariesTakeTheModelsPagesWhenTheBlocksAreNotRec
   EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
 }
 
+TEST(ReplaySimulate, AFastIsolationsUnusedBlockReleasesTheBlockTheModelGuessed) {
+  const ReplayResult r =
+      replay_text(read_text(case_path("simulate_fast_isolation_elsewhere.txt")), simulate(false));
+  // See the case's comment: 96, 64 (the guess), 96 (the kernel's block back), 65 > 48: served.
+  EXPECT_EQ(r.counters.isolations, 1u);
+  EXPECT_EQ(r.counters.isolated_pages, 32u);
+  EXPECT_EQ(r.counters.both_succeeded, 1u);
+  EXPECT_EQ(r.counters.model_failed_kernel_succeeded, 0u);
+  EXPECT_EQ(r.failures.total(), 0u);
+  EXPECT_EQ(r.quality.get(DataQuality::free_of_unmapped_page), 0u);
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
 TEST(ReplayMirror, AtomicOrder0FailureExplainedByTheWatermark) {
   const ReplayResult r = replay_text(read_text(case_path("atomic_below_min.txt")), mirror());
   ASSERT_EQ(r.failures.total(), 1u);

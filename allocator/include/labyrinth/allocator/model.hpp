@@ -154,6 +154,10 @@ class Reclaimer {
   /// lives at `to` from now on. A page allocated before the recording (kSeedOwner) moves as an
   /// allocation owned by its old pfn.
   virtual void migrated(Owner /*owner*/, Pfn /*from*/, Pfn /*to*/) {}
+  /// The frame an allocation belongs at, when the caller knows one (a replay: the pfn the
+  /// recording holds it at, where the model could not place it). Model::compact_block moves it
+  /// there when that block is free, before asking the free scanner.
+  [[nodiscard]] virtual std::optional<Pfn> home(Owner /*owner*/) const { return std::nullopt; }
 };
 
 /// What a model's state costs in memory, to size one before it is built: the bytes written
