@@ -42,9 +42,6 @@ class Engine {
   // with the watermarks, lowmem_reserve and per-CPU limits the kernel recomputes for it
   // (mm/page_alloc.c:init_per_zone_wmark_min). Returns whether a size changed.
   virtual bool follow_zone_sizes(const traces::Snapshot& keyframe);
-  // At a keyframe with pagetypeinfo: mirror gives back the highatomic pageblocks the kernel
-  // no longer counts.
-  virtual void follow_pageblock_counts(const traces::Snapshot& /*keyframe*/) {}
 
   const traces::TraceHeader& header;
   ModelSetup setup;

@@ -254,46 +254,6 @@ class MirrorEngine final : public Engine {
     }
   }
 
-  // unreserve_highatomic_pageblock (direct reclaim) is not traced, and only a later take from
-  // a block's free list shows one (follow_highatomic): a reserved block whose free pages are
-  // not touched again, or that has none, stays reserved in the model. Under a squeeze the
-  // model held 15 to 18 highatomic pageblocks with 2 336 to 3 498 free pages where the
-  // kernel's pagetypeinfo counted 5 and none free. Where a keyframe's pagetypeinfo counts fewer
-  // than the model, the model gives blocks back as the kernel does, a block with free pages on
-  // the highatomic lists first (the lowest order's), then reserved blocks with no free page,
-  // to the movable type (the requester's, unknown; movable is the common one). Where it
-  // counts more, which blocks the kernel reserved is unknown: the model waits for the takes.
-  void follow_pageblock_counts(const traces::Snapshot& keyframe) override {
-    using allocator::MigrateType;
-    for (std::uint16_t z = 0; z < model.zone_count(); ++z) {
-      const traces::ZoneSnapshot* k = snapshot_zone(keyframe, setup, header, z);
-      if (k == nullptr || k->pageblocks_by_type.empty()) continue;
-      std::uint64_t kernel = 0;
-      for (std::size_t recorded = 0; recorded < k->pageblocks_by_type.size() && recorded < setup.migratetype_of.size();
-           ++recorded) {
-        if (setup.migratetype_of[recorded] == MigrateType::HighAtomic) kernel += k->pageblocks_by_type[recorded];
-      }
-      std::vector<std::uint64_t> reserved;  // the model's highatomic pageblocks
-      for (const allocator::PageblockState& pb : model.pageblocks(z)) {
-        if (pb.type == MigrateType::HighAtomic) reserved.push_back(pb.start_pfn);
-      }
-      std::uint64_t mine = reserved.size();
-      while (mine > kernel && model.unreserve_highatomic_pageblock(z, MigrateType::Movable, true)) {
-        --mine;
-        quality.add(DataQuality::highatomic_resync);
-      }
-      const std::uint64_t zone_start = model.zone_config(z).start_pfn.value;
-      for (std::size_t i = 0; i < reserved.size() && mine > kernel; ++i) {
-        const Pfn at{std::max(reserved[i], zone_start)};
-        if (model.pageblock_type(at) != MigrateType::HighAtomic) continue;  // given back above
-        if (model.change_pageblock_type(at, MigrateType::Movable).status == allocator::PageblockStatus::Changed) {
-          --mine;
-          quality.add(DataQuality::highatomic_resync);
-        }
-      }
-    }
-  }
-
   [[nodiscard]] bool seeded_with_highatomic() const {
     for (std::size_t z = 0; z < model.zone_count(); ++z) {
       if (model.metrics(static_cast<std::uint16_t>(z)).nr_reserved_highatomic != 0) return true;

@@ -263,7 +263,6 @@ struct Replayer::Impl {
     const traces::Snapshot& k = keyframes[i];
     if (options.mode == ReplayMode::Mirror && engine->seeded_from == SeedSource::StartSnapshot) check_keyframe(i);
     engine->follow_zone_sizes(k);
-    engine->follow_pageblock_counts(k);
     if (options.mode == ReplayMode::Mirror) follow_zone_levels(engine->model, engine->setup, header, k);
   }
 

@@ -989,42 +989,6 @@ TEST(ReplayMirror, AHighOrderAtomicRequestFromTheSlowPathReservesItsPageblock) {
   EXPECT_EQ(c.failures.records().front().cause, FailureCause::Unexplained);
 }
 
-// unreserve_highatomic_pageblock is not traced: a keyframe whose pagetypeinfo counts no
-// highatomic pageblock makes mirror give back the one it reserved (its free order-3, -4 and -5
-// blocks go to the movable list), and the GFP_NOWAIT order-3 request then finds its blocks
-// outside the reserve: 148 - 7 = 141 free above min 128, by less than the counters' drift
-// (2 CPUs x (160 - 128) / 2 = 32 pages), a watermark failure. A keyframe without pagetypeinfo,
-// or one that counts the block, changes nothing: the reserve explains it.
-TEST(ReplayMirror, AKeyframesPagetypeinfoGivesBackTheHighatomicBlocksTheKernelNoLongerCounts) {
-  const std::string keyframe =
-      "!keyframe_ts 1500\n"
-      "!keyframe_zone node=0 name=Normal free=148 min=128 low=160 high=192 boost=0 managed=65536 "
-      "buddyinfo=0,30,0,1,1,2,0,0,0,0,0";
-  const std::string before = highatomic_case() +
-                             "1000 alloc pfn=0x10000 order=3 mt=0 gfp=GFP_ATOMIC|__GFP_COMP cpu=0 pid=0 ctx=softirq\n";
-  const std::string after =
-      "2000 alloc pfn=failed order=3 mt=0 gfp=GFP_NOWAIT|__GFP_NORETRY|__GFP_COMP cpu=1 pid=7 ctx=task\n";
-  const ReplayResult r = replay_text(before + keyframe + " pageblocks=0,128,0,0,0,0\n" + after, mirror());
-  EXPECT_EQ(r.counters.highatomic_reservations, 1u);
-  EXPECT_EQ(r.quality.get(DataQuality::highatomic_resync), 1u);
-  ASSERT_EQ(r.keyframes.size(), 1u);
-  EXPECT_TRUE(r.keyframes[0].passed);
-  EXPECT_EQ(r.keyframes[0].model_highatomic_pageblocks, 1u);  // checked before the resync
-  EXPECT_EQ(r.keyframes[0].kernel_highatomic_pageblocks, 0u);
-  ASSERT_EQ(r.failures.total(), 1u);
-  EXPECT_EQ(r.failures.records()[0].cause, FailureCause::Watermark);
-  EXPECT_EQ(r.failures.records()[0].state.free_pages, 148);
-  EXPECT_EQ(r.failures.records()[0].state.reserve_blocks_at_order, 0u);
-  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
-
-  for (const std::string& counts : {std::string("\n"), std::string(" pageblocks=0,127,0,1,0,0\n")}) {
-    const ReplayResult kept = replay_text(before + keyframe + counts + after, mirror());
-    EXPECT_EQ(kept.quality.get(DataQuality::highatomic_resync), 0u);
-    ASSERT_EQ(kept.failures.total(), 1u);
-    EXPECT_EQ(kept.failures.records()[0].cause, FailureCause::Reserve);
-  }
-}
-
 // A take from the highatomic list shows a reservation the model did not make; a take from
 // the movable list of a reserved pageblock shows that direct reclaim unreserved it.
 TEST(ReplayMirror, TakesFromTheFreeListsShowReservationsAndUnreservationsTheModelMissed) {

@@ -45,7 +45,6 @@ std::string_view to_string(Severity severity);
   F(failure_shows_blocks_gone, DataLoss, "free blocks the model had outside the reserves that a failed request shows the kernel had not (it failed above the watermark by more than the counters' drift): taken as in use by an unseen owner") \
   F(highatomic_reserve_shown, Info, "takes from the highatomic list of (or pcp drains into) a pageblock the model had not reserved (reserve_highatomic_pageblock is not traced): reserved then") \
   F(highatomic_unreserve_shown, Info, "takes from another list of (or pcp drains naming another type into) a pageblock the model had reserved highatomic (unreserve_highatomic_pageblock, in direct reclaim, is not traced): unreserved then") \
-  F(highatomic_resync, Info, "highatomic pageblocks given back at keyframes whose pagetypeinfo counted fewer than the model (unreserve_highatomic_pageblock is not traced)") \
   F(pageblock_change_refused, Info, "extfrag ownership changes the model could not apply (zone edge, type)")      \
   F(free_of_unmapped_page, Info, "simulate: frees of pages the model never handed out and no longer holds")      \
   F(outside_zones, DataLoss, "events of pfns outside every recorded zone (hotplugged memory?)")                    \
