@@ -30,9 +30,11 @@
 //   boosted zone (rmqueue's ZONE_BOOSTED_WATERMARK), unless the zone is balanced and not boosted
 //   (wakeup_kswapd). It runs asynchronously: from the next event on it reclaims at
 //   WhatIf::kswapd_mib_per_s of trace time until the zone is balanced on NR_FREE_PAGES (above high +
-//   boost; pages on per-CPU lists do not count, pgdat_balanced) or nothing is left to
-//   reclaim; then the boost goes back to 0, as at the end of balance_pgdat. While it runs, the
-//   zones it balances (those of its node up to its zone, set_reclaim_active) are
+//   boost; pages on per-CPU lists do not count, pgdat_balanced) or nothing is left that it may
+//   reclaim (with the recorded settings, nothing: the boost lasts until its first step); then
+//   the boost goes back to 0, as at the end of balance_pgdat. A what-if boost above the
+//   recorded settings' cap is reclaim the recording lacks: it adds to the allowance. While it
+//   runs, the zones it balances (those of its node up to its zone, set_reclaim_active) are
 //   ZONE_RECLAIM_ACTIVE, which clamps the per-CPU lists (allocator nr_pcp_high), with
 //   WhatIf::pcp_reclaim_clamp.
 // - vmstat (mm/vmstat.c:vmstat_update -> refresh_cpu_vm_stats): every stat interval
@@ -97,7 +99,9 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     decay_pcp_ = o.what_if.pcp_decay && t.pcp == allocator::PcpMode::Auto;
     prefer_recorded_ = !o.what_if.model_placement;
     reclaim_active_clamp_ = o.what_if.pcp_reclaim_clamp;
-    allowance_ = recorded_high_excess(h);
+    const std::vector<std::uint64_t> recorded_high = recorded_highs(h);
+    allowance_ = high_excess(recorded_high);
+    recorded_boost_cap_ = boost_caps(h, recorded_high);
     outstanding_.assign(allowance_.size(), 0);
     if (const auto it = h.vm_sysctls.find("stat_interval"); it != h.vm_sysctls.end()) {
       const std::uint64_t secs = std::strtoull(it->second.c_str(), nullptr, 10);
@@ -150,6 +154,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       if (k == nullptr || k->high_pages == 0) continue;
       const std::uint64_t now = model.watermarks(z).high;
       allowance_[z] = now > k->high_pages ? now - k->high_pages : 0;
+      recorded_boost_cap_[z] = boost_caps(header, {k->high_pages})[0];
     }
     return true;
   }
@@ -758,7 +763,10 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       if (want == 0) continue;
       const std::uint64_t got = evict(zone, want, cpu);
       reclaimed_pages_ += got;
-      if (got < want && lru_[zone].empty()) kswapd_sleep(zone);  // nothing left: kswapd gives up
+      // Nothing left that the model may reclaim (its queue empty, or the what-if's allowance
+      // spent: with the recorded settings there is none, the recording's frees being the
+      // kernel's own reclaim): the pass ends, and balance_pgdat's end takes the boost back.
+      if (got < want && reclaimable_pages(zone) == 0) kswapd_sleep(zone);
     }
   }
 
@@ -807,7 +815,16 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
 
   // Pages a zone's reclaim may still hold free beyond the kernel's.
   [[nodiscard]] std::uint64_t allowance_left(std::uint16_t zone) const {
-    return allowance_[zone] > outstanding_[zone] ? allowance_[zone] - outstanding_[zone] : 0;
+    const std::uint64_t allowance = allowance_[zone] + boost_excess(zone);
+    return allowance > outstanding_[zone] ? allowance - outstanding_[zone] : 0;
+  }
+  // kswapd's boosted reclaim (mm/vmscan.c:balance_pgdat, nr_boost_reclaim) is in the recording
+  // up to what the recorded settings let a boost reach (mm/page_alloc.c:boost_watermark: the
+  // high watermark times watermark_boost_factor / 10000, at least a pageblock; none at factor
+  // 0). A what-if boost above that cap is reclaim the recording does not hold.
+  [[nodiscard]] std::uint64_t boost_excess(std::uint16_t zone) const {
+    const std::uint64_t boost = model.watermark_boost(zone);
+    return boost > recorded_boost_cap_[zone] ? boost - recorded_boost_cap_[zone] : 0;
   }
 
   // The recording freed (or re-allocated) the evicted page at recorded pfn `p`: the model had
@@ -821,30 +838,46 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     evicted_.erase(it);
   }
 
-  // Per model zone: how far the what-if's high watermark lies above the recorded one (the
-  // header's, or __setup_per_zone_wmarks at the recorded sysctls when the header has none).
-  std::vector<std::uint64_t> recorded_high_excess(const traces::TraceHeader& h) const {
+  // Per model zone: the recorded high watermark (the header's, or __setup_per_zone_wmarks at
+  // the recorded sysctls when the header has none; neither recorded nor computable, no
+  // min_free_kbytes either: the model's, which are then the kernel's).
+  std::vector<std::uint64_t> recorded_highs(const traces::TraceHeader& h) const {
     const std::size_t n = setup.config.zones.size();
-    std::vector<std::uint64_t> out(n, 0);
     std::vector<allocator::ZoneSize> sizes;
     for (const auto& z : setup.config.zones) sizes.push_back(allocator::ZoneSize{z.type, z.managed_pages});
-    const auto sysctl = [&h](const char* name, std::uint64_t fallback) {
-      const auto it = h.vm_sysctls.find(name);
-      return it == h.vm_sysctls.end() ? fallback : std::strtoull(it->second.c_str(), nullptr, 10);
-    };
-    const std::uint64_t min_free = sysctl("min_free_kbytes", setup.config.tunables.min_free_kbytes.value_or(0));
+    const std::uint64_t min_free = recorded_sysctl(h, "min_free_kbytes", setup.config.tunables.min_free_kbytes.value_or(0));
     const std::vector<allocator::Watermarks> computed = allocator::setup_per_zone_wmarks(
-        sizes, min_free, sysctl("watermark_scale_factor", 10), setup.config.page_size);
+        sizes, min_free, recorded_sysctl(h, "watermark_scale_factor", 10), setup.config.page_size);
+    std::vector<std::uint64_t> out(n, 0);
     for (std::uint16_t z = 0; z < n; ++z) {
       const traces::ZoneInfo& hz = h.zones[setup.header_zone_of_model[z]];
-      const std::uint64_t now = model.watermarks(z).high;
-      // Neither recorded nor computable (no min_free_kbytes either): the model's are the kernel's.
-      const std::uint64_t recorded = hz.high_pages != 0 ? hz.high_pages : min_free != 0 ? computed[z].high : now;
-      out[z] = now > recorded ? now - recorded : 0;
+      out[z] = hz.high_pages != 0 ? hz.high_pages : min_free != 0 ? computed[z].high : model.watermarks(z).high;
     }
     return out;
   }
+  static std::uint64_t recorded_sysctl(const traces::TraceHeader& h, const char* name, std::uint64_t fallback) {
+    const auto it = h.vm_sysctls.find(name);
+    return it == h.vm_sysctls.end() ? fallback : std::strtoull(it->second.c_str(), nullptr, 10);
+  }
+  // How far the what-if's high watermark lies above the recorded one, per zone.
+  std::vector<std::uint64_t> high_excess(const std::vector<std::uint64_t>& recorded) const {
+    std::vector<std::uint64_t> out(recorded.size(), 0);
+    for (std::uint16_t z = 0; z < recorded.size(); ++z) {
+      const std::uint64_t now = model.watermarks(z).high;
+      out[z] = now > recorded[z] ? now - recorded[z] : 0;
+    }
+    return out;
+  }
+  // The largest boost the recorded settings allow, per zone (boost_watermark's max_boost).
+  std::vector<std::uint64_t> boost_caps(const traces::TraceHeader& h, const std::vector<std::uint64_t>& recorded) const {
+    const std::uint64_t factor = recorded_sysctl(h, "watermark_boost_factor", 15000);
+    const std::uint64_t pageblock = std::uint64_t{1} << setup.config.pageblock_order;
+    std::vector<std::uint64_t> out(recorded.size(), 0);
+    for (std::size_t z = 0; z < recorded.size() && factor != 0; ++z) out[z] = std::max(pageblock, recorded[z] * factor / 10000);
+    return out;
+  }
 
+  std::vector<std::uint64_t> recorded_boost_cap_;  // per zone: boost_caps
   const allocator::ModelCounters& model_counters_;  // a reference into the model, read at every allocation
   PfnMap map_;
   allocator::ZeroedArray<std::uint64_t> left_seed_;  // a bit per pfn of [seed_base_, + left_seed_bits_)

@@ -792,6 +792,49 @@ TEST(ReplaySimulate, LargerMinFreeKbytesPreventsTheAtomicBurstFailuresButNotFrag
   for (const ReplayResult* r : {&recorded, &more}) EXPECT_FALSE(r->invariant_violation.has_value());
 }
 
+// The watermark boost lives until kswapd's pass ends (mm/vmscan.c:balance_pgdat takes it back
+// at its end, balanced or not). With the recorded settings the model's kswapd may reclaim
+// nothing (the recording's frees are the kernel's own reclaim), so its pass ends at its first
+// step and the boost goes, though it holds reclaimable pages. 400 pages free, every other
+// page, all movable (watermark_boost_factor 15000 by default: boost_watermark's cap is
+// 192 * 1.5 = 288, raised to a pageblock, 512). A page-cache page (movable, by a task that may
+// reclaim: the model could evict it), then a GFP_KERNEL request, placed by the model's lists,
+// that finds no unmovable page and claims from a movable pageblock: boost 512, kswapd woken.
+// 100 us later a movable GFP_NOWAIT request: 398 free, min 128 once the boost is gone, served;
+// had the boost stayed, min + boost = 640 would have failed it (it cannot reclaim).
+TEST(ReplaySimulate, TheBoostEndsWithKswapdsPassEvenWhenItHasNothingToReclaim) {
+  std::string t = kHeader;
+  t += "!start_ts 100\n!start_free";
+  for (int i = 0; i < 400; ++i) t += fmt::format(" 0x{:x}+1", 0x10000 + 2 * i);
+  t += "\n500 alloc pfn=0x10004 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE cpu=0 pid=50 comm=cat ctx=task\n";
+  t += "1000 alloc pfn=0x10000 order=0 mt=0 gfp=GFP_KERNEL cpu=0 pid=50 comm=cat ctx=task\n";
+  t += "101000 alloc pfn=0x10002 order=0 mt=1 gfp=GFP_NOWAIT|__GFP_MOVABLE cpu=0 pid=50 comm=cat ctx=task\n";
+  ReplayOptions o = simulate(false);
+  o.what_if.model_placement = true;
+  const ReplayResult r = replay_text(t, o);
+  EXPECT_EQ(r.model_counters.boosts, 1u);
+  EXPECT_EQ(r.counters.kswapd_runs, 1u);
+  EXPECT_EQ(r.counters.kswapd_reclaimed_pages, 0u);
+  EXPECT_EQ(r.counters.both_succeeded, 3u);
+  EXPECT_EQ(r.failures.total(), 0u);
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+
+  // Recorded with factor 0 (no boost), simulated with 15000: the whole boost, 512 pages, is
+  // reclaim the recording does not hold, and kswapd evicts the page-cache page before its
+  // pass ends.
+  std::string unboosted = t;
+  unboosted.insert(unboosted.find("!option"), "!sysctl watermark_boost_factor=0\n");
+  ReplayOptions raised = o;
+  raised.what_if.watermark_boost_factor = 15000;
+  const ReplayResult b = replay_text(unboosted, raised);
+  EXPECT_EQ(b.model_counters.boosts, 1u);
+  EXPECT_EQ(b.counters.kswapd_runs, 1u);
+  EXPECT_EQ(b.counters.reclaim_allowance_pages, 0u);
+  EXPECT_EQ(b.counters.kswapd_reclaimed_pages, 1u);
+  EXPECT_EQ(r.counters.kswapd_reclaimed_pages, 0u);
+  EXPECT_EQ(b.failures.total(), 0u);
+}
+
 // One CPU and one 8192-page zone (large enough for mobility grouping) with watermarks of a
 // page or two: the placement tests below.
 constexpr const char* kOneCpuZoneHeader =
