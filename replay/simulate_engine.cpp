@@ -101,7 +101,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     reclaim_active_clamp_ = o.what_if.pcp_reclaim_clamp;
     const std::vector<std::uint64_t> recorded_high = recorded_highs(h);
     allowance_ = high_excess(recorded_high);
-    recorded_boost_cap_ = boost_caps(h, recorded_high);
+    recorded_boost_factor_ = sysctl_u64(h, "watermark_boost_factor").value_or(15000);
+    for (std::uint16_t z = 0; z < recorded_high.size(); ++z) recorded_boost_cap_.push_back(boost_cap(z, recorded_high[z]));
     outstanding_.assign(allowance_.size(), 0);
     if (const auto it = h.vm_sysctls.find("stat_interval"); it != h.vm_sysctls.end()) {
       const std::uint64_t secs = std::strtoull(it->second.c_str(), nullptr, 10);
@@ -154,7 +155,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       if (k == nullptr || k->high_pages == 0) continue;
       const std::uint64_t now = model.watermarks(z).high;
       allowance_[z] = now > k->high_pages ? now - k->high_pages : 0;
-      recorded_boost_cap_[z] = boost_caps(header, {k->high_pages})[0];
+      recorded_boost_cap_[z] = boost_cap(z, k->high_pages);
     }
     return true;
   }
@@ -845,19 +846,16 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     const std::size_t n = setup.config.zones.size();
     std::vector<allocator::ZoneSize> sizes;
     for (const auto& z : setup.config.zones) sizes.push_back(allocator::ZoneSize{z.type, z.managed_pages});
-    const std::uint64_t min_free = recorded_sysctl(h, "min_free_kbytes", setup.config.tunables.min_free_kbytes.value_or(0));
+    const std::uint64_t min_free =
+        sysctl_u64(h, "min_free_kbytes").value_or(setup.config.tunables.min_free_kbytes.value_or(0));
     const std::vector<allocator::Watermarks> computed = allocator::setup_per_zone_wmarks(
-        sizes, min_free, recorded_sysctl(h, "watermark_scale_factor", 10), setup.config.page_size);
+        sizes, min_free, sysctl_u64(h, "watermark_scale_factor").value_or(10), setup.config.page_size);
     std::vector<std::uint64_t> out(n, 0);
     for (std::uint16_t z = 0; z < n; ++z) {
       const traces::ZoneInfo& hz = h.zones[setup.header_zone_of_model[z]];
       out[z] = hz.high_pages != 0 ? hz.high_pages : min_free != 0 ? computed[z].high : model.watermarks(z).high;
     }
     return out;
-  }
-  static std::uint64_t recorded_sysctl(const traces::TraceHeader& h, const char* name, std::uint64_t fallback) {
-    const auto it = h.vm_sysctls.find(name);
-    return it == h.vm_sysctls.end() ? fallback : std::strtoull(it->second.c_str(), nullptr, 10);
   }
   // How far the what-if's high watermark lies above the recorded one, per zone.
   std::vector<std::uint64_t> high_excess(const std::vector<std::uint64_t>& recorded) const {
@@ -868,16 +866,17 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     }
     return out;
   }
-  // The largest boost the recorded settings allow, per zone (boost_watermark's max_boost).
-  std::vector<std::uint64_t> boost_caps(const traces::TraceHeader& h, const std::vector<std::uint64_t>& recorded) const {
-    const std::uint64_t factor = recorded_sysctl(h, "watermark_boost_factor", 15000);
-    const std::uint64_t pageblock = std::uint64_t{1} << setup.config.pageblock_order;
-    std::vector<std::uint64_t> out(recorded.size(), 0);
-    for (std::size_t z = 0; z < recorded.size() && factor != 0; ++z) out[z] = std::max(pageblock, recorded[z] * factor / 10000);
-    return out;
+  // The largest boost the recorded settings let a zone reach at a recorded high watermark:
+  // boost_watermark from a boost already past any cap gives the cap (0 where it never boosts).
+  [[nodiscard]] std::uint64_t boost_cap(std::uint16_t zone, std::uint64_t recorded_high) const {
+    constexpr std::uint64_t kPastAnyCap = std::uint64_t{1} << 62;
+    return allocator::boosted_watermark(kPastAnyCap, recorded_high, model.zone_config(zone).managed_pages,
+                                        recorded_boost_factor_, setup.config.pageblock_order)
+        .value_or(0);
   }
 
-  std::vector<std::uint64_t> recorded_boost_cap_;  // per zone: boost_caps
+  std::uint64_t recorded_boost_factor_ = 15000;
+  std::vector<std::uint64_t> recorded_boost_cap_;  // per zone: boost_cap
   const allocator::ModelCounters& model_counters_;  // a reference into the model, read at every allocation
   PfnMap map_;
   allocator::ZeroedArray<std::uint64_t> left_seed_;  // a bit per pfn of [seed_base_, + left_seed_bits_)

@@ -38,6 +38,7 @@ using detail::Zone;
 namespace {
 
 constexpr unsigned kMaxDeferShift = 6;  // COMPACT_MAX_DEFER_SHIFT
+constexpr int kExtfragThreshold = 500;  // sysctl_extfrag_threshold, default
 
 bool overlaps(std::span<const FrameRange> ranges, std::uint64_t from, std::uint64_t to) {
   for (const FrameRange& r : ranges) {
@@ -47,7 +48,12 @@ bool overlaps(std::span<const FrameRange> ranges, std::uint64_t from, std::uint6
   }
   return false;
 }
-constexpr int kExtfragThreshold = 500;  // sysctl_extfrag_threshold, default
+
+// __isolate_free_page's watermark: a free block of `order` leaves the zone at min + 2^order.
+bool may_isolate(const Zone& z, unsigned order) {
+  const auto mark = static_cast<std::int64_t>(z.wm_.min + (std::uint64_t{1} << order));
+  return z.watermark_ok(0, mark, ZoneType::Dma, alloc::kCma).ok;
+}
 
 // suitable_migration_target(): where the free scanner takes pages.
 bool suitable_target(const Zone& z, std::uint32_t pbi) {
@@ -122,8 +128,7 @@ std::uint32_t Model::Impl::isolate_free_page(Zone& z, CompactionState& cs, std::
         }
         const PageState s = z.state_at(head, z.state(head).order);
         if (s.kind() == PageKind::Free && s.order >= order && !overlaps(avoid, head, head + (1u << s.order))) {
-          const auto mark = static_cast<std::int64_t>(z.wm_.min + (std::uint64_t{1} << s.order));
-          if (!z.watermark_ok(0, mark, ZoneType::Dma, alloc::kCma).ok) {
+          if (!may_isolate(z, s.order)) {
             return kNil;
           }
           z.take_from_free_block(head, s.order, head, order, s.mt());
@@ -173,8 +178,7 @@ std::uint32_t Model::Impl::take_home_frame(Zone& z, std::uint32_t from, unsigned
   if (free.kind() != PageKind::Free || head + (std::uint64_t{1} << free.order) < target + size) {
     return kNil;
   }
-  const auto mark = static_cast<std::int64_t>(z.wm_.min + size);
-  if (!z.watermark_ok(0, mark, ZoneType::Dma, alloc::kCma).ok) {
+  if (!may_isolate(z, order)) {
     return kNil;
   }
   z.take_from_free_block(head, free.order, target, order, free.mt());

@@ -57,11 +57,10 @@ struct CompactionState {
   unsigned order_failed = 0;   ///< compact_order_failed
 };
 
-/// Frames [first, end) of a zone; empty when first == end.
+/// Frames [first, end) of a zone.
 struct FrameRange {
   std::uint32_t first = 0;
   std::uint32_t end = 0;
-  [[nodiscard]] bool empty() const { return first == end; }
   [[nodiscard]] bool overlaps(std::uint64_t from, std::uint64_t to) const { return from < end && to > first; }
 };
 
