@@ -29,6 +29,8 @@ Engine::Engine(const traces::TraceHeader& h, ModelSetup s, const ReplayOptions& 
       timeline(o.interval_ns, o.timeline_points, timeline_zones(h, setup), setup.config.max_order + 1, o.timeline_csv),
       last(setup.config.nr_cpus),
       nr_cpus_(setup.config.nr_cpus),
+      free_history_(setup.config.zones.size()),
+      task_allocs_(setup.config.nr_cpus),
       layout_(setup.config.gfp),
       account_bit_(setup.bits.account) {
   mergeable_of_.fill(kNotMergeable);
@@ -88,7 +90,7 @@ void Engine::note_drift(FailureRecord& r) const {
                                  short_by, drift);
 }
 
-void Engine::explain_near_miss(FailureRecord& r) const {
+void Engine::explain_near_miss(FailureRecord& r, const traces::PageEvent& e) const {
   const ZoneState& s = r.state;
   const std::int64_t margin = s.free_pages - s.unusable_pages - s.effective_min_pages;
   const std::int64_t drift = drift_pages(s);
@@ -99,6 +101,7 @@ void Engine::explain_near_miss(FailureRecord& r) const {
                              margin, drift);
     return;
   }
+  if (explain_by_span(r, e, margin, drift)) return;
   // Where the reserve holds most of the free memory, a few blocks outside it decide: one the
   // kernel gave away unseen (a guessed compaction isolation) leaves the request the reserve only.
   std::string reserve;
@@ -115,6 +118,39 @@ void Engine::explain_near_miss(FailureRecord& r) const {
       "instant. Before it: {}; untraced by any event: page reporting, lazily initialised memory, bulk "
       "allocations",
       margin, s.block_available ? ", a block of the order free" : "", reserve, evidence_gaps());
+}
+
+// A request that may direct-reclaim is stamped at the end of __alloc_pages: when its reclaim
+// freed nothing, its last watermark check ran before the reclaim, up to milliseconds before the
+// event. It ran after its task's previous allocation returned: if the zone's free pages came
+// within the drift of the effective min in that span, the kernel may have seen them there.
+// The task is taken by process (replay does not decode the thread column): another thread's
+// later allocation only narrows the span.
+bool Engine::explain_by_span(FailureRecord& r, const traces::PageEvent& e, std::int64_t margin,
+                             std::int64_t drift) const {
+  const ZoneState& s = r.state;
+  if (!s.zone || e.ctx != traces::ExecContext::Task || (e.gfp & layout_.direct_reclaim) == 0 ||
+      (e.task_state & traces::kTaskMemalloc) != 0) {
+    return false;  // it cannot reclaim: checked right before its event
+  }
+  const auto since = task_allocs_.last(e.pid);
+  if (!since) return false;
+  const auto low = free_history_.lowest(*s.zone, *since, e.ts_ns, s.reserves_usable);
+  if (!low) return false;
+  // The request's own unusable pages (its order, CMA) as now; the reserve's as then.
+  const std::int64_t reserve_now = s.reserves_usable ? 0 : static_cast<std::int64_t>(model.levels(*s.zone).reserve_unusable);
+  const std::int64_t reserve_then = s.reserves_usable ? 0 : std::int64_t{low->reserve_unusable};
+  const std::int64_t low_margin =
+      std::int64_t{low->free_pages} - reserve_then - (s.unusable_pages - reserve_now) - s.effective_min_pages;
+  if (low_margin > drift) return false;
+  r.cause = FailureCause::Watermark;
+  r.evidence = fmt::format(
+      "{} pages above the effective min at its event, but {} pages {} it {} us before, {} us after its task's "
+      "previous allocation: a request that may direct-reclaim is stamped after its reclaim, and one that freed "
+      "nothing made its last check before it ({} pages of per-CPU counter drift allowed)",
+      margin, low_margin < 0 ? -low_margin : low_margin, low_margin < 0 ? "below" : "above",
+      (e.ts_ns - low->ts_ns) / 1000, (e.ts_ns - *since) / 1000, drift);
+  return true;
 }
 
 // What the trace lacked up to now, by name: every data-loss and error counter that is not
@@ -150,7 +186,7 @@ FailureRecord Engine::record_failure(const traces::PageEvent& e, unsigned cpu, s
   r.kernel_failed = kernel_failed;
   r.state = inspect_request(model, e.gfp, e.order, cpu, task_context(e));
   r.cause = cause ? *cause : cause_from_state(r.state, e.order);
-  if (r.cause == FailureCause::Unexplained && kernel_failed) explain_near_miss(r);
+  if (r.cause == FailureCause::Unexplained && kernel_failed) explain_near_miss(r, e);
   note_drift(r);
   failures.add(r);
   ++counters.failures;

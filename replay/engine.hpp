@@ -10,6 +10,7 @@
 
 #include "labyrinth/allocator/model.hpp"
 #include "labyrinth/replay/replay.hpp"
+#include "request_span.hpp"
 
 namespace labyrinth::replay::detail {
 
@@ -62,6 +63,9 @@ class Engine {
 
  protected:
   unsigned nr_cpus_;
+  // Mirror fills these: the zones' recent free levels and each task's last allocation.
+  FreePageHistory free_history_;
+  TaskLastEvents task_allocs_;
   allocator::MetadataSpan span_;  // of the last zone prefetched
   // recorded_type of each recorded value (as a byte) when it is mergeable, else kNotMergeable:
   // one load per allocation for request_type.
@@ -112,7 +116,8 @@ class Engine {
     const LastOnCpu& l = last[cpu];
     return account_bit_ != 0 && (e.gfp & account_bit_) != 0 && l.kind == traces::EventKind::Free && l.order == e.order;
   }
-  void explain_near_miss(FailureRecord& r) const;
+  void explain_near_miss(FailureRecord& r, const traces::PageEvent& e) const;
+  bool explain_by_span(FailureRecord& r, const traces::PageEvent& e, std::int64_t margin, std::int64_t drift) const;
   [[nodiscard]] std::string evidence_gaps() const;
   void note_drift(FailureRecord& r) const;
   [[nodiscard]] std::int64_t drift_pages(const ZoneState& state) const;

@@ -43,6 +43,7 @@ class MirrorEngine final : public Engine {
       if (i + kAhead < n) prefetch(events[i + kAhead].pfn, events[i + kAhead].order);
       const PageEvent& e = events[i];
       begin_event(e);
+      if (refilled_zone_ && e.kind != EventKind::PcpRefill) note_refilled_level();
       switch (e.kind) {
         case EventKind::Alloc:
           if (e.pfn == traces::kFailedPfn) {
@@ -58,11 +59,27 @@ class MirrorEngine final : public Engine {
         case EventKind::Extfrag: on_extfrag(e); break;
         case EventKind::Isolate: on_isolate(e); break;
       }
+      if (e.kind == EventKind::Alloc && e.ctx == traces::ExecContext::Task) task_allocs_.note(cpu_of(e), e.pid, e.ts_ns);
     }
   }
 
  private:
   static constexpr std::size_t kAhead = 12;
+
+  // After an event that may have taken free pages, and at every allocation (a task's span
+  // starts there): the zone's level, for failures whose checks ran before their event
+  // (request_span.hpp).
+  void note_free_level(std::uint16_t zone, std::uint64_t ts_ns) {
+    const allocator::ZoneLevels l = model.levels(zone);
+    free_history_.note(zone, ts_ns, l.free_pages, l.reserve_unusable);
+  }
+  // A refill batch's pages come one event each: its level is noted once, after its last page.
+  std::optional<std::uint16_t> refilled_zone_;
+  std::uint64_t refilled_ts_ = 0;
+  void note_refilled_level() {
+    note_free_level(*refilled_zone_, refilled_ts_);
+    refilled_zone_.reset();
+  }
 
   [[nodiscard]] bool pcp_order(unsigned order) const { return order <= 3 || order == pmd_order_; }
 
@@ -207,6 +224,7 @@ class MirrorEngine final : public Engine {
     }
     last[cpu] = LastOnCpu{EventKind::Alloc, e.order, false};
     if (!r.ok()) return;
+    note_free_level(r.zone, e.ts_ns);
     if (reserve && model.reserve_highatomic_pageblock(Pfn{e.pfn}, e.order)) {
       ++counters.highatomic_reservations;
       reserve_in_model_ = true;
@@ -273,6 +291,7 @@ class MirrorEngine final : public Engine {
       }
     }
     const FailureRecord r = record_failure(e, cpu, cause, true);
+    if (r.state.zone) note_free_level(*r.state.zone, e.ts_ns);
     if (r.cause == FailureCause::Unexplained && e.order > 0) take_blocks_the_failure_denies(e, cpu, r.state);
     last[cpu] = LastOnCpu{EventKind::Alloc, e.order, false};
   }
@@ -412,6 +431,10 @@ class MirrorEngine final : public Engine {
       r = model.pcp_refill(Pfn{pfn}, order, cpu, mt);
     }
     forget_interrupt_free(pfn);
+    if (r.ok()) {
+      refilled_zone_ = r.zone;
+      refilled_ts_ = last_ts;
+    }
     switch (r.status) {
       case PcpStatus::Moved: ++counters.pcp_refills; break;
       case PcpStatus::MovedFromSeed:
@@ -531,6 +554,7 @@ class MirrorEngine final : public Engine {
     }
     counters.isolated_pages += taken;
     if (taken != e.taken_pages) quality.add(DataQuality::isolate_mismatch);
+    if (const auto zone = model.zone_of(Pfn{e.pfn})) note_free_level(*zone, e.ts_ns);
   }
 
   // mm/page_alloc.c:__isolate_free_page took the block of `order` at pfn off its free list

@@ -312,6 +312,8 @@ ordered_json keyframes_json(const ReplayResult& r) {
     if (k.highatomic_known) {
       point["highatomic_pageblocks"] =
           ordered_json{{"model", k.model_highatomic_pageblocks}, {"kernel", k.kernel_highatomic_pageblocks}};
+      point["highatomic_free_pages"] =
+          ordered_json{{"model", k.model_highatomic_free_pages}, {"kernel", k.kernel_highatomic_free_pages}};
     }
     series.push_back(std::move(point));
   }
@@ -358,10 +360,13 @@ void print_keyframes(std::FILE* out, const ReplayResult& r) {
   std::string highatomic;
   for (const auto& k : r.keyframes) {
     if (!k.highatomic_known) continue;
-    highatomic += fmt::format(" {}/{} at {:.3f} s", k.model_highatomic_pageblocks, k.kernel_highatomic_pageblocks,
-                              seconds_since(r, k.ts_ns));
+    highatomic += fmt::format(" {}/{} ({}/{}) at {:.3f} s", k.model_highatomic_pageblocks, k.kernel_highatomic_pageblocks,
+                              k.model_highatomic_free_pages, k.kernel_highatomic_free_pages, seconds_since(r, k.ts_ns));
   }
-  if (!highatomic.empty()) fmt::print(out, "  HighAtomic pageblocks (model/kernel, keyframes with pagetypeinfo):{}\n", highatomic);
+  if (!highatomic.empty()) {
+    fmt::print(out, "  HighAtomic pageblocks (and their free pages), model/kernel, at keyframes with pagetypeinfo:{}\n",
+               highatomic);
+  }
 }
 
 ordered_json validation_json(const ReplayResult& r) {

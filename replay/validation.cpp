@@ -114,6 +114,8 @@ KeyframeCheck keyframe_check(const Validation& v, std::uint64_t ts_ns) {
       k.highatomic_known = true;
       k.model_highatomic_pageblocks += z.model_pageblocks[ha];
       k.kernel_highatomic_pageblocks += z.kernel_pageblocks[ha];
+      k.model_highatomic_free_pages += z.model_highatomic_free_pages;
+      k.kernel_highatomic_free_pages += z.kernel_highatomic_free_pages;
     }
     for (const auto& o : z.orders) {
       if (o.checked && o.relative_error > k.worst_order_error) {
@@ -181,6 +183,12 @@ Validation validate_end_state(const allocator::Model& model, const ModelSetup& s
       }
       for (const allocator::PageblockState& pb : model.pageblocks(static_cast<std::uint16_t>(mz))) {
         ++z.model_pageblocks[allocator::index_of(pb.type)];
+      }
+      z.model_highatomic_free_pages = m.nr_free_highatomic;
+      for (std::size_t recorded = 0; recorded < ks->pagetype_free.size() && recorded < setup.migratetype_of.size(); ++recorded) {
+        if (setup.migratetype_of[recorded] != allocator::MigrateType::HighAtomic) continue;
+        const auto& row = ks->pagetype_free[recorded];
+        for (std::size_t o = 0; o < row.size() && o < 64; ++o) z.kernel_highatomic_free_pages += row[o] << o;
       }
     }
     if (!end.free_runs.empty()) {

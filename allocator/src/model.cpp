@@ -481,7 +481,8 @@ std::uint64_t Model::pcp_count(std::uint16_t zone, unsigned cpu) const {
 std::int64_t Model::pcp_high(std::uint16_t zone, unsigned cpu) const { return impl_->zones.at(zone).pcp_.at(cpu).high; }
 ZoneLevels Model::levels(std::uint16_t zone) const {
   const Zone& z = impl_->zones.at(zone);
-  return ZoneLevels{z.wm_, z.boost_, z.nr_free_pages(), z.pcp_pages_};
+  return ZoneLevels{z.wm_, z.boost_, z.nr_free_pages(), z.pcp_pages_,
+                    static_cast<std::uint64_t>(z.unusable_free(0, alloc::kCma))};
 }
 const ModelCounters& Model::counters() const { return impl_->params.counters; }
 

@@ -15,6 +15,7 @@ WatermarkCheck Zone::watermark_ok(unsigned order, std::int64_t mark, ZoneType hi
   c.free_pages = static_cast<std::int64_t>(nr_free_pages());
   c.unusable = unusable_free(order, flags);
   c.mark = mark;
+  c.reserves_usable = (flags & alloc::kReserves) != 0;
   std::int64_t min = mark;
   if ((flags & alloc::kReserves) != 0) {
     if ((flags & alloc::kMinReserve) != 0) {

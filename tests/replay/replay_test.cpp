@@ -115,6 +115,41 @@ TEST(ReplayMirror, AnUnexplainedFailureNamesTheEvidenceTheTraceLacked) {
       << counted.failures.records().front().evidence;
 }
 
+TEST(ReplayMirror, AFailureStampedAfterItsReclaimIsJudgedOverItsSpan) {
+  const std::string text = read_text(case_path("failure_checked_before_reclaim.txt"));
+  const ReplayResult r = replay_text(text, mirror());
+  ASSERT_EQ(r.failures.total(), 1u);
+  const FailureRecord& f = r.failures.records().front();
+  EXPECT_EQ(f.state.free_pages, 368);
+  EXPECT_EQ(f.cause, FailureCause::Watermark);
+  EXPECT_NE(f.evidence.find("240 pages above the effective min at its event, but 16 pages below it 1980 us before, "
+                            "1980 us after its task's previous allocation"),
+            std::string::npos)
+      << f.evidence;
+
+  // A request that cannot reclaim made its checks right before its event: unexplained.
+  std::string nowait = text;
+  nowait.replace(nowait.rfind("gfp=GFP_NOFS"), 12, "gfp=GFP_NOWAIT");
+  const ReplayResult n = replay_text(nowait, mirror());
+  ASSERT_EQ(n.failures.total(), 1u);
+  EXPECT_EQ(n.failures.records().front().cause, FailureCause::Unexplained);
+
+  // Another task, with no allocation before: nothing bounds its span.
+  std::string other = text;
+  other.replace(other.rfind("pid=9"), 5, "pid=10");
+  const ReplayResult o = replay_text(other, mirror());
+  ASSERT_EQ(o.failures.total(), 1u);
+  EXPECT_EQ(o.failures.records().front().cause, FailureCause::Unexplained);
+
+  // The reader allocated again after kswapd's frees: its span starts there, 367 pages free.
+  std::string later = text;
+  later.insert(later.rfind("3000000 alloc"),
+               "2000000 alloc pfn=0x10400 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE cpu=0 pid=9 comm=reader ctx=task\n");
+  const ReplayResult l = replay_text(later, mirror());
+  ASSERT_EQ(l.failures.total(), 1u);
+  EXPECT_EQ(l.failures.records().front().cause, FailureCause::Unexplained);
+}
+
 // The kernel's free pages at a keyframe are buddyinfo's blocks, read at the keyframe's
 // instant under the zone lock; zoneinfo's NR_FREE_PAGES is read later and lags by the
 // per-CPU counter drift, so a different value there does not count against the model.

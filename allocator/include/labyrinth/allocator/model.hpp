@@ -87,6 +87,7 @@ struct WatermarkCheck {
   /// passes the order-0 part iff free_pages - unusable > effective_min.
   std::int64_t effective_min = 0;
   bool block_available = true;     ///< order > 0: a usable block of the order exists
+  bool reserves_usable = false;    ///< ALLOC_RESERVES: the highatomic reserve is not in `unusable`
 };
 
 /// A zone's watermarks and free page counts (Model::levels).
@@ -95,6 +96,9 @@ struct ZoneLevels {
   std::uint64_t boost = 0;       ///< watermark boost
   std::uint64_t free_pages = 0;  ///< NR_FREE_PAGES
   std::uint64_t pcp_pages = 0;   ///< pages on the zone's per-cpu lists
+  /// Of free_pages, what a request without ALLOC_RESERVES may not use: the free highatomic
+  /// pages (before 6.10 the whole reserve), as __zone_watermark_unusable_free counts them.
+  std::uint64_t reserve_unusable = 0;
 };
 
 /// "Would this request pass the watermark?" for reporting, without allocating.

@@ -45,6 +45,7 @@ struct ZoneState {
   std::int64_t watermark_pages = 0;   // the mark tested (min + boost)
   std::int64_t effective_min_pages = 0;  // after reserve reductions, + lowmem_reserve
   bool block_available = false;
+  bool reserves_usable = false;  // ALLOC_RESERVES: the highatomic pages are not in unusable_pages
   bool slow_ok = false;  // the slow-path check passes in some zone
   int largest_free_order = -1;
   int unusable_index = 0;       // x1000, at the request's order

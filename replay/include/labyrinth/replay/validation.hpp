@@ -66,6 +66,10 @@ struct ZoneValidation {
   bool pageblocks_known = false;
   std::array<std::uint64_t, allocator::kMigrateTypes> model_pageblocks{};
   std::array<std::uint64_t, allocator::kMigrateTypes> kernel_pageblocks{};
+  // Free pages in highatomic pageblocks (nr_free_highatomic), which every watermark check of a
+  // request without ALLOC_RESERVES subtracts (__zone_watermark_unusable_free).
+  std::uint64_t model_highatomic_free_pages = 0;
+  std::uint64_t kernel_highatomic_free_pages = 0;
   // Page by page against the kpageflags free map (when the end snapshot has one).
   bool free_map = false;
   std::uint64_t free_both_pages = 0;
@@ -145,6 +149,8 @@ struct KeyframeCheck {
   bool highatomic_known = false;
   std::uint64_t model_highatomic_pageblocks = 0;
   std::uint64_t kernel_highatomic_pageblocks = 0;
+  std::uint64_t model_highatomic_free_pages = 0;
+  std::uint64_t kernel_highatomic_free_pages = 0;
   std::vector<KeyframeZone> zones;
 };
 KeyframeCheck keyframe_check(const Validation& v, std::uint64_t ts_ns);

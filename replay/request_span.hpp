@@ -1,0 +1,99 @@
+// Internal to laby_replay: what mirror needs to judge a failure at the instants its checks ran,
+// not only at its event. The kernel stamps mm_page_alloc at the end of __alloc_pages, after the
+// slow path: a request that direct-reclaims made its last watermark check before the reclaim
+// when the reclaim freed nothing, up to milliseconds before its event. Its checks all ran after
+// its task's previous event (it was in the allocator since), so the zones' free pages over that
+// span bound what they saw.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+namespace labyrinth::replay::detail {
+
+// Each task's last event in task context (by the id the caller chooses: thread or process):
+// per CPU the running task's, and the last one of each task that ran on a CPU since (kept when
+// another task's event shows a switch).
+class TaskLastEvents {
+ public:
+  explicit TaskLastEvents(unsigned nr_cpus) : running_(nr_cpus) {}
+
+  void note(unsigned cpu, std::uint32_t task, std::uint64_t ts_ns) {
+    Running& r = running_[cpu];
+    if (r.task != task && r.ts_ns != 0) switched_out_[r.task] = r.ts_ns;
+    r = Running{task, ts_ns};
+  }
+
+  // The task's last task-context event so far; nullopt if none.
+  [[nodiscard]] std::optional<std::uint64_t> last(std::uint32_t task) const {
+    std::uint64_t ts = 0;
+    if (const auto it = switched_out_.find(task); it != switched_out_.end()) ts = it->second;
+    for (const Running& r : running_) {
+      if (r.task == task && r.ts_ns > ts) ts = r.ts_ns;
+    }
+    return ts == 0 ? std::nullopt : std::optional<std::uint64_t>(ts);
+  }
+
+ private:
+  struct Running {
+    std::uint32_t task = 0;
+    std::uint64_t ts_ns = 0;
+  };
+  std::vector<Running> running_;
+  std::unordered_map<std::uint32_t, std::uint64_t> switched_out_;
+};
+
+// Each zone's free pages after the events that changed them, the last kSamples of them: a ring
+// that covers tens of milliseconds of the busiest squeeze.
+class FreePageHistory {
+ public:
+  struct Sample {
+    std::uint64_t ts_ns = 0;
+    std::uint32_t free_pages = 0;
+    std::uint32_t reserve_unusable = 0;  // ZoneLevels::reserve_unusable
+  };
+
+  explicit FreePageHistory(std::size_t zones) : zones_(zones) {}
+
+  void note(std::uint16_t zone, std::uint64_t ts_ns, std::uint64_t free_pages, std::uint64_t reserve_unusable) {
+    if (zone >= zones_.size()) return;
+    Ring& r = zones_[zone];
+    const Sample s{ts_ns, static_cast<std::uint32_t>(free_pages), static_cast<std::uint32_t>(reserve_unusable)};
+    if (r.samples.empty()) r.samples.resize(kSamples);
+    r.samples[r.next] = s;
+    r.next = (r.next + 1) % kSamples;
+    r.count = r.count < kSamples ? r.count + 1 : kSamples;
+  }
+
+  // The sample in [from, to] with the fewest usable free pages (less the reserve unless
+  // `reserves_usable`); nullopt when the ring holds none in it.
+  [[nodiscard]] std::optional<Sample> lowest(std::uint16_t zone, std::uint64_t from, std::uint64_t to,
+                                             bool reserves_usable) const {
+    if (zone >= zones_.size()) return std::nullopt;
+    const Ring& r = zones_[zone];
+    std::optional<Sample> low;
+    const auto usable = [reserves_usable](const Sample& s) {
+      return std::int64_t{s.free_pages} - (reserves_usable ? 0 : std::int64_t{s.reserve_unusable});
+    };
+    for (std::size_t k = 1; k <= r.count; ++k) {
+      const Sample& s = r.samples[(r.next + kSamples - k) % kSamples];
+      if (s.ts_ns > to) continue;
+      if (s.ts_ns < from) break;
+      if (!low || usable(s) < usable(*low)) low = s;
+    }
+    return low;
+  }
+
+ private:
+  static constexpr std::size_t kSamples = std::size_t{1} << 16;
+  struct Ring {
+    std::vector<Sample> samples;  // allocated at the zone's first sample
+    std::size_t next = 0;
+    std::size_t count = 0;
+  };
+  std::vector<Ring> zones_;
+};
+
+}  // namespace labyrinth::replay::detail
