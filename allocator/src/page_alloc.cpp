@@ -269,9 +269,10 @@ AllocResult Model::Impl::allocate(Gfp gfp, unsigned order, unsigned cpu, Owner o
 //   unreserve_highatomic_pageblock(ac, false) and drain_all_pages, then retry again; then
 //   __alloc_pages_direct_compact at the current priority for order > 0;
 // - nopage at once for __GFP_NORETRY, and for costly orders without __GFP_RETRY_MAYFAIL;
-// - should_reclaim_retry: progress (non-costly orders only) resets the no-progress count; past
-//   MAX_RECLAIM_RETRIES the highatomic reserve is given back (force) before giving up; else
-//   retry while free + reclaimable pages would pass the min watermark;
+// - should_reclaim_retry: progress (non-costly orders only) resets the no-progress count;
+//   retry while it is at most MAX_RECLAIM_RETRIES and free + reclaimable pages would pass the
+//   min watermark; otherwise, before OOM, a highatomic pageblock is given back (force) and the
+//   request retries while there is one;
 // - should_compact_retry: once reclaim made progress, one more round with synchronous
 //   compaction (the priority raised from COMPACT_PRIO_ASYNC);
 // - __alloc_pages_may_oom: no OOM kill for costly orders, __GFP_RETRY_MAYFAIL, __GFP_THISNODE
@@ -342,12 +343,14 @@ AllocResult Model::Impl::direct_reclaim_path(const AllocContext& ac, Gfp gfp, Al
     // Only pages the model freed reset the count: a retry after progress made outside the
     // model (Reclaimer::progressed) meets an unchanged model, and would retry for ever.
     no_progress_loops = progress.freed != 0 && !costly ? 0 : no_progress_loops + 1;
-    if (no_progress_loops > kMaxReclaimRetries) {
-      if (unreserve_highatomic(ac, true)) {
-        ++params.counters.reclaim_unreserves;
-        continue;
-      }
-    } else if (reclaim_could_pass(ac, slow)) {
+    // should_reclaim_retry: before OOM (too many loops without progress, or no zone that could
+    // pass even with every reclaimable page), one highatomic pageblock is given back with
+    // force and the request retries (6.8 on: "unreserve highatomic page blocks before oom").
+    if (no_progress_loops <= kMaxReclaimRetries && reclaim_could_pass(ac, slow)) {
+      continue;
+    }
+    if (unreserve_highatomic(ac, true)) {
+      ++params.counters.reclaim_unreserves;
       continue;
     }
     const bool may_oom = !costly && (gfp & (g.retry_mayfail | g.thisnode)) == 0 &&

@@ -96,6 +96,37 @@ TEST(SlowPathReclaim, NothingReclaimable) {
   EXPECT_EQ(dma.allocate(kGfpKernel | kGfp.dma, 0, 0, 1).failure, AllocFailure::Watermark);
 }
 
+// Nothing reclaimable, and one highatomic pageblock holding 512 of the 1400 free pages:
+// GFP_KERNEL may not use them (888 <= 1000). should_reclaim_retry finds no zone that could pass
+// (1400 - 512 + 0 reclaimable), and before OOM gives the pageblock back with force (the last
+// one of the zone, which the unforced unreserve keeps): the retry is served, 1400 > 1000, and
+// no OOM kill. __GFP_NORETRY never gets there: it fails on the reserve, the block kept.
+TEST(SlowPathReclaim, BeforeOomTheLastHighatomicPageblockIsGivenBack) {
+  const auto with_reserve = [] {
+    Model m(one_zone(4096, Watermarks{1000, 1250, 1500, 1750}));
+    Snapshot s = runs({FreeRun{Pfn{512}, 512}, FreeRun{Pfn{2048}, 888}});
+    s.pageblock_types.push_back(PageblockType{Pfn{512}, MigrateType::HighAtomic});
+    m.seed(s);
+    EXPECT_EQ(m.metrics(0).nr_reserved_highatomic, 512u);
+    return m;
+  };
+  Model m = with_reserve();
+  const AllocResult r = m.allocate(kGfpKernel, 0, 0, 1);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.path, AllocPath::Reclaimed);
+  EXPECT_FALSE(r.watermark_missed);
+  EXPECT_EQ(m.counters().reclaim_unreserves, 1u);
+  EXPECT_EQ(m.counters().oom_kills, 0u);
+  EXPECT_EQ(m.metrics(0).nr_reserved_highatomic, 0u);
+  EXPECT_EQ(m.pageblock_type(Pfn{512}), MigrateType::Unmovable);
+  expect_consistent(m);
+
+  Model noretry = with_reserve();
+  EXPECT_EQ(noretry.allocate(kGfpKernel | kGfp.noretry, 0, 0, 1).failure, AllocFailure::ReserveOnly);
+  EXPECT_EQ(noretry.counters().reclaim_unreserves, 0u);
+  EXPECT_EQ(noretry.pageblock_type(Pfn{512}), MigrateType::HighAtomic);
+}
+
 // A reclaimer that reports 500 reclaimable pages but frees none: should_reclaim_retry retries
 // while free + reclaimable passes min, until no_progress_loops > MAX_RECLAIM_RETRIES (16): 17
 // reclaim attempts, then (no highatomic to give back) the OOM killer.
