@@ -7,9 +7,12 @@
 // dropped rather than taken for a page allocated before the recording. Each recorded pfn also
 // has a "queued" bit (simulate's reclaim queue), kept in the order byte so that one prefetched
 // entry answers both, and an entry an "isolated" bit: the model's block stands for free pages
-// compaction's free scanner took, which the kernel splits as it copies pages into them.
+// compaction's free scanner took, which the kernel splits as it copies pages into them. A
+// failed entry may be "reclaimable" instead: the kernel's allocation went to its LRU (page
+// cache, anonymous memory), which the model does not hold; the map keeps the pages of those.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
@@ -25,6 +28,7 @@ class PfnMap {
     unsigned order = 0;
     bool model_failed = false;
     bool isolated = false;
+    bool reclaimable = false;  // a failed entry the kernel's LRU holds
   };
 
   // Recorded pfns the flat arrays take (more go to the hash map), their bytes per pfn, and a
@@ -43,6 +47,7 @@ class PfnMap {
     model_ = allocator::ZeroedArray<std::uint32_t>(static_cast<std::size_t>(dense_n_));
     order_ = allocator::ZeroedArray<std::uint8_t>(static_cast<std::size_t>(dense_n_));
     sparse_.clear();
+    failed_reclaimable_pages_ = 0;
   }
 
   // Brings the entry of pfn into the cache ahead of its use.
@@ -59,8 +64,8 @@ class PfnMap {
       if (m == 0) return std::nullopt;
       const std::uint8_t b = order_[pfn - base_];
       const auto o = static_cast<std::uint8_t>(b & kOrderMask);
-      if (m == kFailed) return Entry{0, o, true, false};
-      return Entry{base_ + m - 1, o, false, (b & kIsolated) != 0};
+      if (m == kFailed) return Entry{0, o, true, false, (b & kFailedReclaimable) != 0};
+      return Entry{base_ + m - 1, o, false, (b & kIsolated) != 0, false};
     }
     const auto it = sparse_.find(pfn);
     if (it == sparse_.end()) return std::nullopt;
@@ -69,30 +74,45 @@ class PfnMap {
 
   void set(std::uint64_t pfn, std::uint64_t model_pfn, unsigned order, bool isolated = false) {
     if (pfn - base_ < dense_n_ && model_pfn - base_ < kFailed - 1) {
+      forget_reclaimable_failure(pfn - base_);
       model_[pfn - base_] = static_cast<std::uint32_t>(model_pfn - base_ + 1);
       set_order(pfn - base_, isolated ? (order | kIsolated) : order);
       return;
     }
-    if (pfn - base_ < dense_n_) erase(pfn);
-    sparse_[pfn] = Entry{model_pfn, order, false, isolated};
+    erase(pfn);
+    sparse_[pfn] = Entry{model_pfn, order, false, isolated, false};
   }
 
-  void set_failed(std::uint64_t pfn, unsigned order) {
+  // The model failed a request the kernel served; `reclaimable`: the kernel's LRU holds it.
+  void set_failed(std::uint64_t pfn, unsigned order, bool reclaimable = false) {
+    if (reclaimable) failed_reclaimable_pages_ += std::uint64_t{1} << order;
     if (pfn - base_ < dense_n_) {
+      forget_reclaimable_failure(pfn - base_);
       model_[pfn - base_] = kFailed;
-      set_order(pfn - base_, order);
+      set_order(pfn - base_, reclaimable ? (order | kFailedReclaimable) : order);
       return;
     }
-    sparse_[pfn] = Entry{0, order, true, false};
+    erase(pfn);
+    sparse_[pfn] = Entry{0, order, true, false, reclaimable};
   }
 
   void erase(std::uint64_t pfn) {
     if (pfn - base_ < dense_n_) {
+      forget_reclaimable_failure(pfn - base_);
       model_[pfn - base_] = 0;
       return;
     }
-    sparse_.erase(pfn);
+    if (const auto it = sparse_.find(pfn); it != sparse_.end()) {
+      if (it->second.model_failed && it->second.reclaimable) {
+        failed_reclaimable_pages_ -= std::min(failed_reclaimable_pages_, std::uint64_t{1} << it->second.order);
+      }
+      sparse_.erase(it);
+    }
   }
+
+  // Pages of the failed entries the kernel's LRU holds (over every zone: reclaim works on the
+  // node's LRU lists, not a zone's).
+  [[nodiscard]] std::uint64_t failed_reclaimable_pages() const { return failed_reclaimable_pages_; }
 
   // The commonest free's lookup in one pass: a live entry of exactly `order` headed at a dense
   // pfn is erased; its model pfn and its queued bit are returned. Otherwise false, unchanged.
@@ -116,6 +136,7 @@ class PfnMap {
     if (i >= dense_n_ || model_pfn - base_ >= kFailed - 1) return false;
     const std::uint32_t m = model_[i];
     if (m != 0 && m != kFailed) return false;
+    if (m == kFailed) forget_reclaimable_failure(i);
     model_[i] = static_cast<std::uint32_t>(model_pfn - base_ + 1);
     set_order(i, order);
     return true;
@@ -152,7 +173,15 @@ class PfnMap {
   static constexpr std::uint32_t kFailed = 0xffffffffu;
   static constexpr std::uint8_t kQueued = 0x80;
   static constexpr std::uint8_t kIsolated = 0x40;
+  static constexpr std::uint8_t kFailedReclaimable = 0x40;  // kIsolated's bit: only live entries use that
   static constexpr std::uint8_t kOrderMask = 0x3f;
+
+  // The dense entry i is about to be replaced or erased: a reclaimable failure's pages go.
+  void forget_reclaimable_failure(std::uint64_t i) {
+    if (model_[i] != kFailed || (order_[i] & kFailedReclaimable) == 0) return;
+    failed_reclaimable_pages_ -= std::min(failed_reclaimable_pages_, std::uint64_t{1} << (order_[i] & kOrderMask));
+    order_[i] = static_cast<std::uint8_t>(order_[i] & static_cast<std::uint8_t>(~kFailedReclaimable));
+  }
 
   // The order and the isolated bit; the queued bit stays.
   void set_order(std::uint64_t i, unsigned order_and_isolated) {
@@ -163,6 +192,7 @@ class PfnMap {
   allocator::ZeroedArray<std::uint32_t> model_;  ///< model pfn - base + 1; 0: no entry
   allocator::ZeroedArray<std::uint8_t> order_;
   std::unordered_map<std::uint64_t, Entry> sparse_;
+  std::uint64_t failed_reclaimable_pages_ = 0;
 };
 
 }  // namespace labyrinth::replay::detail

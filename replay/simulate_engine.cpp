@@ -118,9 +118,13 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     return std::min(lru_pages_[zone], allowance_left(zone));
   }
   // The recording's reclaim (a direct reclaimer's frees come before its mm_page_alloc) is taken
-  // to have progressed while the zone holds reclaimable allocations: which frees were the
-  // reclaim's the trace does not say, and they are applied already.
-  [[nodiscard]] bool progressed(std::uint16_t zone) const override { return lru_pages_[zone] != 0; }
+  // to have progressed while the zone holds reclaimable allocations, or the kernel holds ones
+  // the model failed to serve (its LRU has them: page cache the kernel read while the model
+  // could not): which frees were the reclaim's the trace does not say, and they are applied
+  // already.
+  [[nodiscard]] bool progressed(std::uint16_t zone) const override {
+    return lru_pages_[zone] != 0 || map_.failed_reclaimable_pages() != 0;
+  }
 
   // Direct compaction moved a page: the recording's later free of it must reach its new frame.
   // The owner is the recorded pfn the model's allocation answers; a page allocated before the
@@ -262,10 +266,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
         ++counters.both_succeeded;
         returned_to_allowance(e.pfn);  // an evicted page whose free the recording lost
         if (!map_.set_fresh(e.pfn, r.pfn.value, e.order)) remap(e, r.pfn.value, cpu);
-        if ((r.migratetype == allocator::MigrateType::Movable || r.migratetype == allocator::MigrateType::Reclaimable) &&
-            (e.gfp & direct_reclaim_bit_) != 0 && !is_hugetlb_pool_page(e.gfp)) {
-          remember(r.zone, e.pfn, e.order);
-        }
+        if (goes_to_lru(r.migratetype, e.gfp)) remember(r.zone, e.pfn, e.order);
       } else {
         // The kernel had no page; the caller's use of one is unknown, so it goes back at once.
         if (!memcg) ++counters.model_served_kernel_failed;
@@ -276,6 +277,12 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     on_model_failure(e, cpu, r, kernel_ok, memcg);
   }
 
+  // What reclaim may take back: movable or reclaimable memory of a task that may reclaim (page
+  // cache, anonymous memory), not hugetlb pool pages.
+  [[nodiscard]] bool goes_to_lru(allocator::MigrateType mt, std::uint64_t gfp) const {
+    return (mt == allocator::MigrateType::Movable || mt == allocator::MigrateType::Reclaimable) &&
+           (gfp & direct_reclaim_bit_) != 0 && !is_hugetlb_pool_page(gfp);
+  }
   // The rarer paths of on_alloc, out of line: inline they cost its common path registers.
   [[gnu::noinline]] void note_agreement(const PageEvent& e, bool kernel_failed, bool model_failed) {
     agreement.add(e.ts_ns >= first_ts ? e.ts_ns - first_ts : 0, classify(e.gfp, e.order, setup.bits), kernel_failed,
@@ -297,7 +304,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     record_failure(e, cpu, cause, !kernel_ok);
     if (kernel_ok) {
       ++counters.model_failed_kernel_succeeded;
-      map_.set_failed(e.pfn, e.order);
+      map_.set_failed(e.pfn, e.order, goes_to_lru(request_type(e), e.gfp));
     } else {
       ++counters.both_failed;
     }

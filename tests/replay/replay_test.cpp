@@ -699,6 +699,19 @@ TEST(ReplaySimulate, OneMorePageFreeServesTheSameAtomicRequest) {
   }
 }
 
+TEST(ReplaySimulate, PageCacheTheModelFailedIsOnTheKernelsLruSoItsReclaimProgresses) {
+  const ReplayResult r = replay_text(read_text(case_path("simulate_progress_on_the_kernels_lru.txt")), simulate());
+  EXPECT_EQ(r.counters.reclaim_stalls, 2u);
+  EXPECT_EQ(r.counters.model_failed_kernel_succeeded, 1u);  // the first request only
+  EXPECT_EQ(r.counters.both_succeeded, 1u);
+  EXPECT_EQ(r.model_counters.reclaim_drains, 1u);
+  ASSERT_EQ(r.failures.total(), 1u);
+  EXPECT_EQ(r.failures.records().front().ts_ns, 1000u);
+  ASSERT_FALSE(r.timeline.empty());
+  ASSERT_FALSE(r.timeline.front().samples.empty());
+  EXPECT_EQ(r.timeline.front().samples.back().free_pages, 139u);
+}
+
 // The allocating task's state (trace format 1.4) gives it the kernel's reserves. The worker's
 // twelve GFP_KERNEL pages of atomic_below_min.txt, below min: a plain task direct-reclaims and
 // is served as the OOM killer would let it (above); under PF_MEMALLOC (reclaim's own
