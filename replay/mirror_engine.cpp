@@ -57,9 +57,15 @@ class MirrorEngine final : public Engine {
         case EventKind::PcpRefill: on_refill(e); break;
         case EventKind::PcpDrain: on_drain(e); break;
         case EventKind::Extfrag: on_extfrag(e); break;
-        case EventKind::Isolate: on_isolate(e); break;
+        case EventKind::Isolate:
+          on_isolate(e);
+          if (const auto zone = model.zone_of(Pfn{e.pfn})) note_free_level(*zone, e.ts_ns);
+          break;
       }
-      if (e.kind == EventKind::Alloc && e.ctx == traces::ExecContext::Task) task_allocs_.note(cpu_of(e), e.pid, e.ts_ns);
+      // The CPU as cpu_of takes it, without counting an invalid one a second time.
+      if (e.kind == EventKind::Alloc && e.ctx == traces::ExecContext::Task) {
+        task_allocs_.note(e.cpu < nr_cpus_ ? e.cpu : 0u, e.pid, e.ts_ns);
+      }
     }
   }
 
@@ -554,7 +560,6 @@ class MirrorEngine final : public Engine {
     }
     counters.isolated_pages += taken;
     if (taken != e.taken_pages) quality.add(DataQuality::isolate_mismatch);
-    if (const auto zone = model.zone_of(Pfn{e.pfn})) note_free_level(*zone, e.ts_ns);
   }
 
   // mm/page_alloc.c:__isolate_free_page took the block of `order` at pfn off its free list
