@@ -57,6 +57,7 @@ ZoneState inspect_request(const allocator::Model& model, std::uint64_t gfp, unsi
   s.watermark_pages = c.mark;
   s.effective_min_pages = c.effective_min;
   s.block_available = c.block_available;
+  s.block_lists = c.block_lists;
   s.reserves_usable = c.reserves_usable;
   s.slow_ok = rc.slow_ok;
   const allocator::ZoneMetrics m = model.metrics(c.zone);

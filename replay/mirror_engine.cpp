@@ -302,16 +302,17 @@ class MirrorEngine final : public Engine {
     last[cpu] = LastOnCpu{EventKind::Alloc, e.order, false};
   }
 
-  // The kernel failed an order > 0 request that the model serves from a few free blocks outside
-  // the reserves, in a zone whose count is above the watermark by more than the counters'
-  // drift: the kernel had none of those blocks free (__zone_watermark_ok found no block of the
-  // order on the lists the request may use). They are taken as in use by an owner no event
-  // named, as a refill or drain shows a page's state; a later event of theirs tells the rest.
-  // Compaction's fast isolations, guessed where the kernel refuses fentry, leave such blocks.
+  // The kernel failed an order > 0 request that the model serves from a few free blocks, in a
+  // zone whose count is above the watermark by more than the counters' drift: the kernel had
+  // none of those blocks free (__zone_watermark_ok found no block of the order on the lists the
+  // request may use: the movability lists, and the highatomic reserve for an ALLOC_HIGHATOMIC
+  // request). They are taken as in use by an owner no event named, as a refill or drain shows
+  // a page's state; a later event of theirs tells the rest. Compaction's fast isolations,
+  // guessed where the kernel refuses fentry, leave such blocks.
   [[gnu::noinline]] void take_blocks_the_failure_denies(const PageEvent& e, unsigned cpu, ZoneState s) {
     for (std::size_t round = 0; round < model.zone_count() && s.zone && s.slow_ok; ++round) {
       const std::int64_t margin = s.free_pages - s.unusable_pages - s.effective_min_pages;
-      if (s.other_blocks_at_order == 0 || s.other_blocks_at_order > kFewBlocks || margin <= drift_pages(s)) return;
+      if (margin <= drift_pages(s)) return;
       struct Block {
         Pfn head;
         unsigned order;
@@ -320,7 +321,8 @@ class MirrorEngine final : public Engine {
       std::vector<Block> blocks;
       std::uint64_t pages = 0;
       for (unsigned o = e.order; o <= model.config().max_order; ++o) {
-        for (unsigned t = 0; t < allocator::kPcpTypes; ++t) {
+        for (unsigned t = 0; t < allocator::kMigrateTypes; ++t) {
+          if ((static_cast<unsigned>(s.block_lists) >> t & 1u) == 0) continue;
           const auto list = static_cast<MigrateType>(t);
           for (const Pfn head : model.free_list(*s.zone, o, list)) {
             blocks.push_back({head, o, list});
@@ -328,9 +330,15 @@ class MirrorEngine final : public Engine {
           }
         }
       }
-      if (blocks.empty() || pages > (std::uint64_t{2} << pageblock_order_)) return;  // two pageblocks' worth at most
+      // A few blocks, two pageblocks' worth at most.
+      if (blocks.empty() || blocks.size() > kFewBlocks || pages > (std::uint64_t{2} << pageblock_order_)) return;
       for (const Block& b : blocks) {
-        if (model.carve(b.head, b.order, b.list, kUnseenOwner).ok()) quality.add(DataQuality::failure_shows_blocks_gone);
+        // Allocated as what a reserve serves: the highatomic reserve atomic (unmovable)
+        // requests, CMA movable ones.
+        const MigrateType as = allocator::is_mergeable(b.list)       ? b.list
+                               : b.list == MigrateType::HighAtomic ? MigrateType::Unmovable
+                                                                   : MigrateType::Movable;
+        if (model.carve(b.head, b.order, as, kUnseenOwner).ok()) quality.add(DataQuality::failure_shows_blocks_gone);
       }
       s = inspect_request(model, e.gfp, e.order, cpu, task_context(e));
     }

@@ -39,12 +39,16 @@ WatermarkCheck Zone::watermark_ok(unsigned order, std::int64_t mark, ZoneType hi
     return c;
   }
   const std::uint32_t from = ~((1u << order) - 1u);
-  std::uint32_t usable = area_.mask[0] | area_.mask[1] | area_.mask[2];
+  c.block_lists = (1u << kPcpTypes) - 1u;
   if ((flags & alloc::kCma) != 0) {
-    usable |= area_.mask[index_of(MigrateType::Cma)];
+    c.block_lists = static_cast<std::uint8_t>(c.block_lists | 1u << index_of(MigrateType::Cma));
   }
   if ((flags & (alloc::kHighAtomic | alloc::kOom)) != 0) {
-    usable |= area_.mask[index_of(MigrateType::HighAtomic)];
+    c.block_lists = static_cast<std::uint8_t>(c.block_lists | 1u << index_of(MigrateType::HighAtomic));
+  }
+  std::uint32_t usable = 0;
+  for (unsigned t = 0; t < kMigrateTypes; ++t) {
+    if ((static_cast<unsigned>(c.block_lists) >> t & 1u) != 0) usable |= area_.mask[t];
   }
   c.block_available = (usable & from) != 0;
   c.ok = c.block_available;

@@ -1101,6 +1101,33 @@ TEST(ReplayMirror, TakesFromTheFreeListsShowReservationsAndUnreservationsTheMode
   EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
 }
 
+// An atomic order-3 request may take from the highatomic reserve (ALLOC_HIGHATOMIC), so
+// __zone_watermark_ok looks there too: the kernel failing one far above the watermark had no
+// block of the order in the reserve either. The model's two (order 6 and 5, in the pageblock
+// the drain shows reserved) are taken as in use by an unseen owner, and the same request a
+// moment later fails on fragmentation: the other blocks are order 1.
+TEST(ReplayMirror, AnAtomicFailureShowsTheHighatomicBlocksGoneToo) {
+  const std::string text = highatomic_case() +
+                           "1000 free pfn=0x10060 order=0 cpu=0 pid=7 comm=a ctx=task\n"
+                           "1100 pcp_drain pfn=0x10060 order=0 mt=3 cpu=0\n"
+                           "2000 alloc pfn=failed order=3 mt=0 gfp=GFP_ATOMIC|__GFP_NOWARN|__GFP_NORETRY|__GFP_COMP cpu=1 "
+                           "pid=0 ctx=softirq\n"
+                           "3000 alloc pfn=failed order=3 mt=0 gfp=GFP_ATOMIC|__GFP_NOWARN|__GFP_NORETRY|__GFP_COMP cpu=1 "
+                           "pid=0 ctx=softirq\n";
+  const ReplayResult r = replay_text(text, mirror());
+  ASSERT_EQ(r.failures.total(), 2u);
+  const FailureRecord& first = r.failures.records()[0];
+  EXPECT_EQ(first.cause, FailureCause::Unexplained);
+  EXPECT_TRUE(first.state.block_available);
+  EXPECT_EQ(first.state.other_blocks_at_order, 0u);
+  EXPECT_EQ(first.state.reserve_blocks_at_order, 2u);
+  EXPECT_NE(static_cast<unsigned>(first.state.block_lists) & (1u << allocator::index_of(allocator::MigrateType::HighAtomic)), 0u);
+  EXPECT_EQ(r.quality.get(DataQuality::failure_shows_blocks_gone), 2u);
+  EXPECT_EQ(r.failures.records()[1].cause, FailureCause::Fragmentation);
+  EXPECT_EQ(r.failures.records()[1].state.reserve_blocks_at_order, 0u);
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
 // free_pcppages_bulk names the pageblock's type in every drain (get_pfnblock_migratetype):
 // a drain into a highatomic pageblock shows a reservation the model did not make, and a
 // GFP_NOWAIT order-3 request then finds its blocks only in the reserve. Free: 96 + 1 + 60 =

@@ -87,6 +87,7 @@ struct WatermarkCheck {
   /// passes the order-0 part iff free_pages - unusable > effective_min.
   std::int64_t effective_min = 0;
   bool block_available = true;     ///< order > 0: a usable block of the order exists
+  std::uint8_t block_lists = 0;    ///< order > 0: the free lists looked in, a bit per MigrateType
   bool reserves_usable = false;    ///< ALLOC_RESERVES: the highatomic reserve is not in `unusable`
 };
 

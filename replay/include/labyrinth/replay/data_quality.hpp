@@ -42,7 +42,7 @@ std::string_view to_string(Severity severity);
   F(keyframe_resyncs, DataLoss, "keyframes the model failed, after which it was reseeded from their free-page map") \
   F(keyframe_map_unsteady, Info, "failed keyframes whose free-page map disagreed with their buddyinfo (memory moved during the scan): not used") \
   F(isolate_mismatch, DataLoss, "compaction block scans taking other pages than the model had free in the range")  \
-  F(failure_shows_blocks_gone, DataLoss, "free blocks the model had outside the reserves that a failed request shows the kernel had not (it failed above the watermark by more than the counters' drift): taken as in use by an unseen owner") \
+  F(failure_shows_blocks_gone, DataLoss, "free blocks the model had on the lists a failed request may use (the highatomic reserve for an atomic one) that its failure shows the kernel had not (it failed above the watermark by more than the counters' drift): taken as in use by an unseen owner") \
   F(highatomic_reserve_shown, Info, "takes from the highatomic list of (or pcp drains into) a pageblock the model had not reserved (reserve_highatomic_pageblock is not traced): reserved then") \
   F(highatomic_unreserve_shown, Info, "takes from another list of (or pcp drains naming another type into) a pageblock the model had reserved highatomic (unreserve_highatomic_pageblock, in direct reclaim, is not traced): unreserved then") \
   F(pageblock_change_refused, Info, "extfrag ownership changes the model could not apply (zone edge, type)")      \

@@ -45,6 +45,7 @@ struct ZoneState {
   std::int64_t watermark_pages = 0;   // the mark tested (min + boost)
   std::int64_t effective_min_pages = 0;  // after reserve reductions, + lowmem_reserve
   bool block_available = false;
+  std::uint8_t block_lists = 0;  // WatermarkCheck::block_lists: the lists an order > 0 request may take from
   bool reserves_usable = false;  // ALLOC_RESERVES: the highatomic pages are not in unusable_pages
   bool slow_ok = false;  // the slow-path check passes in some zone
   int largest_free_order = -1;
