@@ -118,6 +118,8 @@ std::string summary(const ebpf::RecordResult& r) {
   if (k(traces::EventKind::PcpDrain) != 0) kinds += fmt::format(", pcpu_drain {}", k(traces::EventKind::PcpDrain));
   if (k(traces::EventKind::Extfrag) != 0) kinds += fmt::format(", extfrag {}", k(traces::EventKind::Extfrag));
   if (k(traces::EventKind::Isolate) != 0) kinds += fmt::format(", isolate {}", k(traces::EventKind::Isolate));
+  if (k(traces::EventKind::ReclaimBegin) != 0)
+    kinds += fmt::format(", direct reclaims {}", k(traces::EventKind::ReclaimBegin));
   if (k(traces::EventKind::FreeBatched) != 0)
     kinds += fmt::format(", free_batched {}", k(traces::EventKind::FreeBatched));
   const double mib = static_cast<double>(r.bytes) / (1024.0 * 1024.0);

@@ -41,7 +41,8 @@ int run_stat(const StatOptions& options) {
   // Events in batches that stay in L1 between the decoder and the tallies (a whole chunk
   // is megabytes of decoded events); stat does not depend on where a span ends.
   reader->set_batch_events(256);
-  reader->skip_cpu_and_tid();  // stat reads neither
+  // Stat reads no CPU, and thread ids only to pair direct reclaim begins with their ends.
+  if (!replay::PageStats::reads_tid(reader->header())) reader->skip_cpu_and_tid();
   std::span<const traces::PageEvent> chunk;
   while (reader->next(chunk)) stats.add(chunk, reader->in_time_order());
   const replay::StatResult result = stats.finish(*reader, options.top, options.callsite_depth);

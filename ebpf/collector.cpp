@@ -144,7 +144,9 @@ struct Collector::Impl {
       case EventKind::PcpRefill: return skel->progs.handle_mm_page_alloc_zone_locked;
       case EventKind::PcpDrain: return skel->progs.handle_mm_page_pcpu_drain;
       case EventKind::Extfrag: return skel->progs.handle_mm_page_alloc_extfrag;
-      case EventKind::Isolate: return nullptr;  // raw_tp only
+      case EventKind::Isolate:  // raw_tp only
+      case EventKind::ReclaimBegin:
+      case EventKind::ReclaimEnd: return nullptr;
     }
     return nullptr;
   }
@@ -163,6 +165,8 @@ struct Collector::Impl {
       case EventKind::Extfrag: return {};
       case EventKind::Isolate:
         return {p.raw_mm_compaction_isolate_freepages, p.raw_mm_compaction_fast_isolate_freepages};
+      case EventKind::ReclaimBegin: return {p.raw_mm_vmscan_direct_reclaim_begin};
+      case EventKind::ReclaimEnd: return {p.raw_mm_vmscan_direct_reclaim_end};
     }
     return {};
   }
@@ -186,7 +190,7 @@ struct Collector::Impl {
   }
 
   // Only the struct page * programs need vmemmap_base.
-  static bool needs_calibration(EventKind kind) { return kind != EventKind::Isolate; }
+  static bool needs_calibration(EventKind kind) { return kind != EventKind::Isolate && !traces::is_reclaim(kind); }
 
   bool is_raw_candidate(EventKind k) const {
     return std::find(raw_candidates.begin(), raw_candidates.end(), k) != raw_candidates.end();
@@ -355,7 +359,8 @@ Collector::Collector(CollectorConfig config) : impl_(std::make_unique<Impl>()) {
     throw RecordError(Kind::Unsupported, "raw_tp attach needs the size of struct page from the kernel BTF");
   bool calibrate = false;
   for (const auto& k : {EventKind::Alloc, EventKind::Free, EventKind::FreeBatched, EventKind::PcpRefill,
-                        EventKind::PcpDrain, EventKind::Extfrag, EventKind::Isolate}) {
+                        EventKind::PcpDrain, EventKind::Extfrag, EventKind::Isolate, EventKind::ReclaimBegin,
+                        EventKind::ReclaimEnd}) {
     bool want = std::find(d.config.kinds.begin(), d.config.kinds.end(), k) != d.config.kinds.end();
     const std::vector<bpf_program*> raw_progs = d.raw_programs_for(k);
     const bool raw_possible = Impl::needs_calibration(k) ? page_raw_possible : d.config.attach != AttachMode::Classic;

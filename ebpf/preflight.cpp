@@ -61,6 +61,13 @@ const std::vector<TracepointSpec>& tracepoint_specs() {
       // mm_compaction_fast_isolate_freepages comes along when the kernel has it. raw_tp only.
       {EventKind::Isolate, "mm_compaction_isolate_freepages", "trace_event_raw_mm_compaction_isolate_template",
        "isolate", false, true, {"start_pfn", "end_pfn", "nr_taken"}, {}, 4, "compaction", false},
+      // Direct reclaim: when an allocating task stalled to free memory, and how much it freed.
+      // raw_tp only.
+      {EventKind::ReclaimBegin, "mm_vmscan_direct_reclaim_begin",
+       "trace_event_raw_mm_vmscan_direct_reclaim_begin_template", "reclaim_begin", false, true,
+       {"order", "gfp_flags"}, {}, 2, "vmscan", false},
+      {EventKind::ReclaimEnd, "mm_vmscan_direct_reclaim_end", "trace_event_raw_mm_vmscan_direct_reclaim_end_template",
+       "reclaim_end", false, true, {"nr_reclaimed"}, {}, 1, "vmscan", false},
   };
   return specs;
 }

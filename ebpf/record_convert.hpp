@@ -54,6 +54,15 @@ inline bool to_page_event(const pgrec_event& r, traces::PageEvent& e) {
                                                                     : traces::IsolateSource::BlockScan;
       e.stack_id = traces::kNoStack;
       break;
+    case traces::EventKind::ReclaimBegin:
+      e.pfn = 0;
+      e.gfp = r.gfp;
+      break;
+    case traces::EventKind::ReclaimEnd:
+      e.pfn = 0;
+      e.reclaimed_pages = r.gfp;
+      e.order = 0;
+      break;
     default:
       break;
   }

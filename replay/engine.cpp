@@ -5,6 +5,7 @@
 #include <bit>
 
 #include "labyrinth/allocator/gfp.hpp"
+#include "labyrinth/replay/direct_reclaim.hpp"
 
 namespace labyrinth::replay::detail {
 
@@ -31,6 +32,7 @@ Engine::Engine(const traces::TraceHeader& h, ModelSetup s, const ReplayOptions& 
       nr_cpus_(setup.config.nr_cpus),
       free_history_(setup.config.zones.size()),
       task_allocs_(setup.config.nr_cpus),
+      reclaim_recorded_(direct_reclaim_recorded(header)),
       layout_(setup.config.gfp),
       account_bit_(setup.bits.account) {
   mergeable_of_.fill(kNotMergeable);
@@ -135,6 +137,11 @@ bool Engine::explain_by_span(FailureRecord& r, const traces::PageEvent& e, std::
   }
   const auto since = task_allocs_.last(e.pid);
   if (!since) return false;
+  if (reclaim_recorded_) {
+    // Its reclaims name the instants of its checks; without one it compacted or failed at once.
+    const auto reclaims = task_reclaims_.between(e.pid, *since, e.ts_ns);
+    if (!reclaims.empty()) return explain_by_reclaims(r, e, margin, drift, reclaims);
+  }
   const auto low = free_history_.lowest(*s.zone, *since, e.ts_ns, s.reserves_usable);
   if (!low) return false;
   // The request's own unusable pages (its order, CMA) as now; the reserve's as then.
@@ -150,6 +157,45 @@ bool Engine::explain_by_span(FailureRecord& r, const traces::PageEvent& e, std::
       "nothing made its last check before it ({} pages of per-CPU counter drift allowed)",
       margin, low_margin < 0 ? -low_margin : low_margin, low_margin < 0 ? "below" : "above",
       (e.ts_ns - low->ts_ns) / 1000, (e.ts_ns - *since) / 1000, drift);
+  return true;
+}
+
+// With the direct reclaim events: the kernel's checks ran right before each reclaim began
+// (one failed, or it would not have reclaimed) and right after each ended. The request is a
+// watermark failure when the model, at one of those instants, was within the counter drift of
+// the effective min. A request that did not reclaim is left to the span (compaction alone).
+bool Engine::explain_by_reclaims(FailureRecord& r, const traces::PageEvent& e, std::int64_t margin,
+                                 std::int64_t drift, const std::vector<TaskReclaims::Reclaim>& reclaims) const {
+  const ZoneState& s = r.state;
+  const std::int64_t reserve_now = s.reserves_usable ? 0 : static_cast<std::int64_t>(model.levels(*s.zone).reserve_unusable);
+  struct Check {
+    std::int64_t margin;
+    std::uint64_t ts_ns;
+    bool before_reclaim;
+  };
+  std::optional<Check> worst;
+  std::uint64_t reclaimed = 0;
+  for (const TaskReclaims::Reclaim& rc : reclaims) {
+    reclaimed += rc.reclaimed_pages;
+    for (const auto& [ts, before] : {std::pair{rc.begin_ns, true}, std::pair{rc.end_ns, false}}) {
+      if (ts == 0) continue;
+      const auto level = free_history_.at(*s.zone, ts);
+      if (!level) continue;
+      const std::int64_t reserve_then = s.reserves_usable ? 0 : std::int64_t{level->reserve_unusable};
+      const std::int64_t m =
+          std::int64_t{level->free_pages} - reserve_then - (s.unusable_pages - reserve_now) - s.effective_min_pages;
+      if (!worst || m < worst->margin) worst = Check{m, ts, before};
+    }
+  }
+  if (!worst || worst->margin > drift) return false;
+  r.cause = FailureCause::Watermark;
+  r.evidence = fmt::format(
+      "{} pages above the effective min at its event, but {} pages {} it at its check {} its direct reclaim {} us "
+      "before: its task reclaimed {} time{} ({} pages freed) in the {} us before this event, stamped after the "
+      "last ({} pages of per-CPU counter drift allowed)",
+      margin, worst->margin < 0 ? -worst->margin : worst->margin, worst->margin < 0 ? "below" : "above",
+      worst->before_reclaim ? "before" : "after", (e.ts_ns - worst->ts_ns) / 1000, reclaims.size(),
+      reclaims.size() == 1 ? "" : "s", reclaimed, (e.ts_ns - reclaims.front().begin_ns) / 1000, drift);
   return true;
 }
 

@@ -66,6 +66,8 @@ class Engine {
   // Mirror fills these: the zones' recent free levels and each task's last allocation.
   FreePageHistory free_history_;
   TaskLastEvents task_allocs_;
+  TaskReclaims task_reclaims_;
+  bool reclaim_recorded_ = false;  // the trace holds every direct reclaim (direct_reclaim_recorded)
   allocator::MetadataSpan span_;  // of the last zone prefetched
   // recorded_type of each recorded value (as a byte) when it is mergeable, else kNotMergeable:
   // one load per allocation for request_type.
@@ -118,6 +120,8 @@ class Engine {
   }
   void explain_near_miss(FailureRecord& r, const traces::PageEvent& e) const;
   bool explain_by_span(FailureRecord& r, const traces::PageEvent& e, std::int64_t margin, std::int64_t drift) const;
+  bool explain_by_reclaims(FailureRecord& r, const traces::PageEvent& e, std::int64_t margin, std::int64_t drift,
+                           const std::vector<TaskReclaims::Reclaim>& reclaims) const;
   [[nodiscard]] std::string evidence_gaps() const;
   void note_drift(FailureRecord& r) const;
   [[nodiscard]] std::int64_t drift_pages(const ZoneState& state) const;

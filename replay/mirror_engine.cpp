@@ -61,6 +61,14 @@ class MirrorEngine final : public Engine {
           on_isolate(e);
           if (const auto zone = model.zone_of(Pfn{e.pfn})) note_free_level(*zone, e.ts_ns);
           break;
+        case EventKind::ReclaimBegin:
+          task_reclaims_.begin(e.pid, e.ts_ns);
+          note_every_free_level(e.ts_ns);
+          break;
+        case EventKind::ReclaimEnd:
+          task_reclaims_.end(e.pid, e.ts_ns, e.reclaimed_pages);
+          note_every_free_level(e.ts_ns);
+          break;
       }
       // The CPU as cpu_of takes it, without counting an invalid one a second time.
       if (e.kind == EventKind::Alloc && e.ctx == traces::ExecContext::Task) {
@@ -78,6 +86,11 @@ class MirrorEngine final : public Engine {
   void note_free_level(std::uint16_t zone, std::uint64_t ts_ns) {
     const allocator::ZoneLevels l = model.levels(zone);
     free_history_.note(zone, ts_ns, l.free_pages, l.reserve_unusable);
+  }
+  // At a direct reclaim's begin and end, the instants of its task's watermark checks: every
+  // zone's level (frees, which only raise it, are not noted otherwise).
+  void note_every_free_level(std::uint64_t ts_ns) {
+    for (std::size_t z = 0; z < model.zone_count(); ++z) note_free_level(static_cast<std::uint16_t>(z), ts_ns);
   }
   // A refill batch's pages come one event each: its level is noted once, after its last page.
   std::optional<std::uint16_t> refilled_zone_;

@@ -322,6 +322,10 @@ void PageStats::add_other(const PageEvent& e, unsigned order) {
       break;
     case EventKind::Isolate:  // compaction's free scanner: buddy-internal, like refills and drains
       break;
+    case EventKind::ReclaimBegin:
+    case EventKind::ReclaimEnd:
+      note_reclaim(e);
+      break;
   }
 }
 
@@ -432,6 +436,7 @@ StatResult PageStats::finish(const traces::TraceReader& reader, std::size_t top_
   r.failures_by_context = failures_only(r.by_context, 0);
   r.failures_by_process = failures_only(r.by_process, top_n);
 
+  r.direct_reclaim = reclaim_.finish(header_, reader, top_n);
   sort_rows(r.by_gfp, false, top_n);
   sort_rows(r.by_process, false, top_n);
   sort_rows(r.by_callsite, false, top_n);

@@ -83,7 +83,9 @@ nlohmann::ordered_json kernel_counters_json(const KernelCounterCheck& c) {
                                 {"compact_stall", c.compact_stall},
                                 {"compact_success", c.compact_success},
                                 {"compact_fail", c.compact_fail},
-                                {"compact_isolated", c.compact_isolated}};
+                                {"compact_isolated", c.compact_isolated},
+                                {"allocstall", c.allocstall},
+                                {"pgsteal_direct", c.pgsteal_direct}};
 }
 
 nlohmann::ordered_json kernel_compaction_json(const KernelCounterCheck& c) {
@@ -117,6 +119,10 @@ void print_kernel_counters(std::FILE* out, const KernelCounterCheck& c, std::str
   if (c.compact_stall != 0 || c.compact_isolated != 0) {
     fmt::print(out, "{}  compaction: {} direct stalls ({} succeeded, {} failed), {} pages isolated by its two scanners\n",
                indent, c.compact_stall, c.compact_success, c.compact_fail, c.compact_isolated);
+  }
+  if (c.allocstall != 0) {
+    fmt::print(out, "{}  direct reclaim: {} passes (allocstall; a reclaim that retries counts again), {} LRU pages freed "
+               "(pgsteal_direct)\n", indent, c.allocstall, c.pgsteal_direct);
   }
 }
 

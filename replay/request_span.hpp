@@ -3,10 +3,12 @@
 // slow path: a request that direct-reclaims made its last watermark check before the reclaim
 // when the reclaim freed nothing, up to milliseconds before its event. Its checks all ran after
 // its task's previous event (it was in the allocator since), so the zones' free pages over that
-// span bound what they saw.
+// span bound what they saw. A trace with the direct reclaim events pins those checks down: one
+// failed right before each reclaim began, and one ran after each ended.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -67,6 +69,18 @@ class FreePageHistory {
     r.count = r.count < kSamples ? r.count + 1 : kSamples;
   }
 
+  // The last sample at or before `ts`: the zone's level at that instant if one was noted
+  // then; nullopt when the ring no longer reaches back to it.
+  [[nodiscard]] std::optional<Sample> at(std::uint16_t zone, std::uint64_t ts) const {
+    if (zone >= zones_.size()) return std::nullopt;
+    const Ring& r = zones_[zone];
+    for (std::size_t k = 1; k <= r.count; ++k) {
+      const Sample& s = r.samples[(r.next + kSamples - k) % kSamples];
+      if (s.ts_ns <= ts) return s;
+    }
+    return std::nullopt;
+  }
+
   // The sample in [from, to] with the fewest usable free pages (less the reserve unless
   // `reserves_usable`); nullopt when the ring holds none in it.
   [[nodiscard]] std::optional<Sample> lowest(std::uint16_t zone, std::uint64_t from, std::uint64_t to,
@@ -94,6 +108,44 @@ class FreePageHistory {
     std::size_t count = 0;
   };
   std::vector<Ring> zones_;
+};
+
+// Each task's recent direct reclaims (vmscan:mm_vmscan_direct_reclaim_begin/_end), by the id
+// the caller chooses: the instants of the watermark checks a request made before its event.
+class TaskReclaims {
+ public:
+  struct Reclaim {
+    std::uint64_t begin_ns = 0;
+    std::uint64_t end_ns = 0;  // 0 while it runs (or when its end was lost)
+    std::uint32_t reclaimed_pages = 0;
+  };
+
+  void begin(std::uint32_t task, std::uint64_t ts_ns) {
+    auto& list = tasks_[task];
+    if (list.size() == kKept) list.pop_front();
+    list.push_back(Reclaim{ts_ns, 0, 0});
+  }
+  void end(std::uint32_t task, std::uint64_t ts_ns, std::uint32_t reclaimed_pages) {
+    const auto it = tasks_.find(task);
+    if (it == tasks_.end() || it->second.empty() || it->second.back().end_ns != 0) return;  // began before the trace
+    it->second.back().end_ns = ts_ns;
+    it->second.back().reclaimed_pages = reclaimed_pages;
+  }
+  // The task's reclaims that began in [from, to], oldest first.
+  [[nodiscard]] std::vector<Reclaim> between(std::uint32_t task, std::uint64_t from, std::uint64_t to) const {
+    std::vector<Reclaim> out;
+    if (const auto it = tasks_.find(task); it != tasks_.end()) {
+      for (const Reclaim& r : it->second) {
+        if (r.begin_ns >= from && r.begin_ns <= to) out.push_back(r);
+      }
+    }
+    return out;
+  }
+
+ private:
+  // A request that fails retries reclaim up to MAX_RECLAIM_RETRIES (16) times.
+  static constexpr std::size_t kKept = 32;
+  std::unordered_map<std::uint32_t, std::deque<Reclaim>> tasks_;
 };
 
 }  // namespace labyrinth::replay::detail

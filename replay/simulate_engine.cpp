@@ -222,6 +222,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
           break;
         case EventKind::PcpRefill:
         case EventKind::Extfrag: ++counters.kernel_internal_ignored; break;
+        case EventKind::ReclaimBegin:  // the model reclaims by its own rules
+        case EventKind::ReclaimEnd: break;
       }
     }
   }

@@ -49,6 +49,39 @@ ordered_json rows_json(const std::vector<Row>& rows, std::uint32_t page_size, co
 
 }  // namespace
 
+namespace {
+
+ordered_json reclaim_tally_json(const ReclaimTally& t) {
+  return ordered_json{{"stalls", t.stalls},
+                      {"reclaimed_pages", t.reclaimed_pages},
+                      {"stall_ns", t.stall_ns},
+                      {"longest_ns", t.longest_ns},
+                      {"fruitless", t.fruitless}};
+}
+
+// null when the trace cannot hold direct reclaims (older recordings, imports without them).
+ordered_json direct_reclaim_json(const DirectReclaimSummary& d) {
+  if (!d.recorded) return nullptr;
+  ordered_json doc = reclaim_tally_json(d.total);
+  doc["begun_before_trace"] = d.begun_before;
+  doc["unfinished"] = d.unfinished;
+  ordered_json histogram = ordered_json::array();
+  for (std::size_t k = 0; k < d.histogram.size(); ++k) {
+    if (d.histogram[k] != 0) histogram.push_back(ordered_json{{"from_us", k == 0 ? 0 : std::uint64_t{1} << k}, {"stalls", d.histogram[k]}});
+  }
+  doc["histogram"] = histogram;
+  ordered_json rows = ordered_json::array();
+  for (const ReclaimRow& row : d.by_process) {
+    ordered_json j{{"pid", row.pid}, {"comm", row.comm}};
+    j.update(reclaim_tally_json(row.tally));
+    rows.push_back(j);
+  }
+  doc["by_process"] = rows;
+  return doc;
+}
+
+}  // namespace
+
 ordered_json stat_to_json(const StatResult& r) {
   const std::uint32_t ps = r.header.page_size;
   ordered_json doc;
@@ -94,6 +127,7 @@ ordered_json stat_to_json(const StatResult& r) {
                                  {"by_gfp", rows_json(r.failures_by_gfp, ps, "gfp")},
                                  {"by_context", rows_json(r.failures_by_context, ps, "context")},
                                  {"by_process", rows_json(r.failures_by_process, ps, "process")}};
+  doc["direct_reclaim"] = direct_reclaim_json(r.direct_reclaim);
   doc["kernel_counters"] = kernel_counters_json(r.kernel_counters);
   doc["data_quality"] = data_quality_json(r.quality);
   return doc;
@@ -123,6 +157,42 @@ void print_rows(std::FILE* out, const std::string& title, const std::string& key
     fmt::print(out, "  {:>12} {:>12} {:>10}{}  {}{}\n", row.tally.allocations,
                format_bytes(row.tally.pages * page_size), row.tally.failures,
                with_frees ? fmt::format(" {:>9}", row.tally.frees) : std::string(), pid, row.key);
+  }
+}
+
+// drsnoop's question (who stalled in direct reclaim, how long, for how much) over the whole trace.
+void print_direct_reclaim(std::FILE* out, const DirectReclaimSummary& d, std::uint32_t page_size) {
+  if (!d.recorded) return;
+  const ReclaimTally& t = d.total;
+  fmt::print(out, "\nDirect reclaim\n");
+  if (t.stalls == 0 && d.unfinished == 0 && d.begun_before == 0) {
+    fmt::print(out, "  none: no allocating task had to reclaim memory itself\n");
+    return;
+  }
+  fmt::print(out, "  stalls {}, {} in all, longest {}; {} reclaimed ({} stalls freed nothing)\n", t.stalls,
+             format_duration_ns(t.stall_ns), format_duration_ns(t.longest_ns),
+             format_bytes(t.reclaimed_pages * page_size), t.fruitless);
+  if (d.unfinished != 0 || d.begun_before != 0) {
+    fmt::print(out, "  {} still running when the trace stopped, {} begun before it started (not counted)\n",
+               d.unfinished, d.begun_before);
+  }
+  std::uint64_t most = 0;
+  for (const std::uint64_t n : d.histogram) most = std::max(most, n);
+  for (std::size_t k = 0; k < d.histogram.size(); ++k) {
+    if (d.histogram[k] == 0) continue;
+    const std::string from = k == 0 ? "0" : fmt::format("{}", std::uint64_t{1} << k);
+    const std::size_t bar = static_cast<std::size_t>((d.histogram[k] * 40 + most - 1) / most);
+    fmt::print(out, "  {:>9} us .. {:<9} {:>8} |{}\n", from, std::uint64_t{2} << k, d.histogram[k], std::string(bar, '*'));
+  }
+  if (d.by_process.empty()) return;
+  std::size_t pid_width = 3;
+  for (const ReclaimRow& row : d.by_process) pid_width = std::max(pid_width, std::to_string(row.pid).size());
+  fmt::print(out, "  {:>8} {:>12} {:>12} {:>12}  {:<{}}  {}\n", "stalls", "stalled", "longest", "reclaimed", "pid",
+             pid_width, "comm");
+  for (const ReclaimRow& row : d.by_process) {
+    fmt::print(out, "  {:>8} {:>12} {:>12} {:>12}  {:<{}}  {}\n", row.tally.stalls,
+               format_duration_ns(row.tally.stall_ns), format_duration_ns(row.tally.longest_ns),
+               format_bytes(row.tally.reclaimed_pages * page_size), row.pid, pid_width, row.comm);
   }
 }
 
@@ -161,6 +231,8 @@ void print_stat_text(std::FILE* out, const StatResult& r) {
     fmt::print(out, "  extfrag fallbacks {:>12}  ({} fragmenting, {} pageblock ownership changes)\n", r.extfrag,
                r.extfrag_fragmenting, r.extfrag_ownership_changes);
   }
+
+  print_direct_reclaim(out, r.direct_reclaim, ps);
 
   print_rows(out, "By order and migratetype", "order / migratetype", r.by_order_migratetype, ps, false);
   print_rows(out, "By GFP flags", "gfp", r.by_gfp, ps, false);

@@ -247,6 +247,11 @@ KernelCounterCheck check_kernel_counters(const traces::Snapshot& start, const tr
   c.compact_success = delta("compact_success");
   c.compact_fail = delta("compact_fail");
   c.compact_isolated = delta("compact_isolated");
+  for (const char* zone : {"allocstall_dma", "allocstall_dma32", "allocstall_normal", "allocstall_movable",
+                           "allocstall_high", "allocstall_device"}) {
+    c.allocstall += delta(zone);
+  }
+  c.pgsteal_direct = delta("pgsteal_direct");
   c.available = rose && end.vmstat.contains("pgfree") && start.vmstat.contains("pgfree");
   c.ns = end.vmstat_ts_ns - start.vmstat_ts_ns;
   c.trace_allocated_pages = trace_allocated_pages;

@@ -18,7 +18,14 @@ namespace {
 
 enum Column : std::size_t { kTags, kTs, kCpu, kPfn, kPid, kTid, kComm, kGfp, kExtra, kStack, kColumnCount };
 
+// Bit 6: the event has no pfn (a failed allocation, every reclaim event).
 constexpr std::uint8_t kFailedBit = 0x40;
+// The tag keeps three bits of kind: both reclaim kinds are kind 7 there, with a byte in the
+// extra column that says which (0 begin, 1 end).
+constexpr unsigned kReclaimTag = 7;
+constexpr unsigned tag_kind(EventKind kind) {
+  return is_reclaim(kind) ? kReclaimTag : static_cast<unsigned>(kind);
+}
 constexpr std::uint8_t kStackBit = 0x80;
 // Every encoded event takes at least 2 tag bytes and one varint byte in each of the ts, cpu,
 // pid, tid and comm columns, after a 44-byte column table.
@@ -74,9 +81,9 @@ void encode_events(const std::vector<PageEvent>& events, std::string& out) {
   std::uint64_t prev_ts = 0, prev_pfn = 0;
   std::uint32_t prev_pid = 0, prev_comm = 0;
   for (const PageEvent& e : events) {
-    const bool failed = e.failed();
+    const bool failed = e.failed() || is_reclaim(e.kind);
     const bool has_stack = e.stack_id != kNoStack;
-    *col[kTags]++ = static_cast<unsigned char>(static_cast<unsigned>(e.kind) | (static_cast<unsigned>(e.ctx) << 3) |
+    *col[kTags]++ = static_cast<unsigned char>(tag_kind(e.kind) | (static_cast<unsigned>(e.ctx) << 3) |
                                                (failed ? kFailedBit : 0u) | (has_stack ? kStackBit : 0u));
     *col[kTags]++ = pack_nibbles(e.order, e.migratetype);
     col[kTs] = put_varint_at(col[kTs], zigzag(static_cast<std::int64_t>(e.ts_ns - prev_ts)));
@@ -92,8 +99,11 @@ void encode_events(const std::vector<PageEvent>& events, std::string& out) {
     col[kComm] =
         put_varint_at(col[kComm], zigzag(static_cast<std::int64_t>(e.comm_id) - static_cast<std::int64_t>(prev_comm)));
     prev_comm = e.comm_id;
-    if (e.kind == EventKind::Alloc) col[kGfp] = put_varint_at(col[kGfp], e.gfp);
-    if (e.kind == EventKind::Extfrag) {
+    if (e.kind == EventKind::Alloc || e.kind == EventKind::ReclaimBegin) col[kGfp] = put_varint_at(col[kGfp], e.gfp);
+    if (e.kind == EventKind::ReclaimEnd) col[kGfp] = put_varint_at(col[kGfp], e.reclaimed_pages);
+    if (is_reclaim(e.kind)) {
+      *col[kExtra]++ = e.kind == EventKind::ReclaimEnd ? 1 : 0;
+    } else if (e.kind == EventKind::Extfrag) {
       *col[kExtra]++ = pack_nibbles(e.fallback_order, e.fallback_migratetype);
       *col[kExtra]++ = e.change_ownership ? 1 : 0;
     } else if (e.kind == EventKind::PcpRefill) {
@@ -298,7 +308,7 @@ bool EventDecoder::open(const unsigned char* data, std::size_t size, std::uint32
     if (n == 0) continue;
     const unsigned kind = tag & 0x7u;
     const unsigned ctx = (tag >> 3) & 0x7u;
-    bad_tag |= kind >= kEventKindCount || ctx >= kExecContextCount;
+    bad_tag |= ctx >= kExecContextCount || (kind == kReclaimTag && (tag & kFailedBit) == 0);
     if ((tag & kFailedBit) == 0) with_pfn += n;
     if ((tag & kStackBit) != 0) stacks += n;
     if (kind == static_cast<unsigned>(EventKind::Alloc)) gfps += n;
@@ -308,6 +318,10 @@ bool EventDecoder::open(const unsigned char* data, std::size_t size, std::uint32
     }
     if (kind == static_cast<unsigned>(EventKind::Extfrag)) extra += 2 * n;
     if (kind == static_cast<unsigned>(EventKind::PcpRefill)) extra += n;
+    if (kind == kReclaimTag) {
+      gfps += n;  // the request's gfp, or the pages reclaimed
+      extra += n;
+    }
   }
   if (bad_tag) {
     error = "events block holds an unknown event kind or context";
@@ -372,7 +386,7 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
     const unsigned tag = tags[0];
     const unsigned nib = tags[1];
     tags += 2;
-    e.kind = static_cast<EventKind>(tag & 0x7u);
+    e.kind = static_cast<EventKind>(tag & 0x7u);  // a reclaim tag is resolved below
     e.ctx = static_cast<ExecContext>((tag >> 3) & 0x7u);
     e.order = static_cast<std::uint8_t>(nib & 0xfu);
     e.migratetype = static_cast<std::int8_t>(static_cast<int>(nib >> 4) - 1);
@@ -384,7 +398,7 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
       e.cpu = static_cast<std::uint16_t>(take_varint(cpu));
     }
     if ((tag & kFailedBit) != 0) {
-      e.pfn = kFailedPfn;
+      e.pfn = e.kind == EventKind::Alloc ? kFailedPfn : 0;
     } else {
       prev_pfn += static_cast<std::uint64_t>(unzigzag(kWide ? take_varint_wide(pfn) : take_varint(pfn)));
       e.pfn = prev_pfn;
@@ -419,6 +433,14 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
           e.isolate_source = static_cast<IsolateSource>(v);
         } else {
           e.isolate_source = IsolateSource::FastScan;
+        }
+        break;
+      case EventKind::ReclaimBegin:  // the reclaim tag: the extra column says begin or end
+        if (*extra++ == 0) {
+          e.gfp = take_varint(gfp);
+        } else {
+          e.kind = EventKind::ReclaimEnd;
+          e.reclaimed_pages = static_cast<std::uint32_t>(std::min<std::uint64_t>(take_varint(gfp), 0xffffffffu));
         }
         break;
       default:

@@ -6,7 +6,7 @@ namespace labyrinth::traces {
 namespace {
 
 constexpr std::array<std::string_view, kEventKindCount> kKindNames = {
-    "alloc", "free", "free_batched", "pcp_refill", "pcp_drain", "extfrag", "isolate"};
+    "alloc", "free", "free_batched", "pcp_refill", "pcp_drain", "extfrag", "isolate", "reclaim_begin", "reclaim_end"};
 constexpr std::array<std::string_view, kExecContextCount> kContextNames = {
     "task", "softirq", "hardirq", "nmi", "unknown"};
 struct TaskStateName {

@@ -20,6 +20,11 @@ namespace {
 // ---- small lexical helpers -------------------------------------------------------------
 
 std::vector<std::string_view> split_ws(std::string_view line) { return common::split_words(line, " \t"); }
+std::vector<std::string> split_list(std::string_view list) {
+  std::vector<std::string> out;
+  for (const auto item : common::split_words(list, ",")) out.emplace_back(item);
+  return out;
+}
 
 std::vector<std::string_view> split(std::string_view text, char sep) {
   std::vector<std::string_view> out;
@@ -199,7 +204,10 @@ class TextParser {
       for (const auto& [k, v] : key_values(args)) header_.kernel_params[std::string(k)] = std::string(v);
     } else if (name == "option") {
       require_before_events(name);
-      for (const auto& [k, v] : key_values(args)) header_.options[std::string(k)] = std::string(v);
+      for (const auto& [k, v] : key_values(args)) {
+        header_.options[std::string(k)] = std::string(v);
+        if (k == "events") header_.events = split_list(v);  // the recorder's list of what it captured
+      }
     } else if (name == "missing") {
       require_before_events(name);
       for (const auto a : args) {
@@ -431,13 +439,16 @@ class TextParser {
         const std::uint64_t x = number(k, v);
         if (x == 1) e.isolate_source = IsolateSource::Block;
         if (x == 2) e.isolate_source = IsolateSource::Putback;
+      } else if (k == "reclaimed") {
+        e.reclaimed_pages = static_cast<std::uint32_t>(std::min<std::uint64_t>(number(k, v), 0xffffffffu));
       } else if (k == "stack") {
         e.stack_id = static_cast<std::uint32_t>(number(k, v));
       } else {
         fail("unknown event key '" + std::string(k) + "'");
       }
     }
-    if (!have_pfn) fail("event without pfn=");
+    if (!have_pfn && !is_reclaim(e.kind)) fail("event without pfn=");
+    if (have_pfn && is_reclaim(e.kind)) fail("a reclaim event has no pfn=");
     if (e.pfn == kFailedPfn && e.kind != EventKind::Alloc) fail("only an alloc can fail (pfn=failed)");
     if (e.task_state != 0 && e.kind != EventKind::Alloc) fail("task= belongs to alloc events");
     if (!have_tid) e.tid = e.pid;
@@ -526,10 +537,16 @@ std::string format_event_line(const PageEvent& e, const TraceReader* names, cons
   std::string line = std::to_string(e.ts_ns);
   line += ' ';
   line += to_string(e.kind);
-  line += " pfn=";
-  line += e.pfn == kFailedPfn ? std::string("failed") : hex(e.pfn);
-  line += " order=" + std::to_string(e.order);
-  if (e.migratetype >= 0 || e.kind != EventKind::Free) line += " mt=" + std::to_string(e.migratetype);
+  if (e.kind == EventKind::ReclaimBegin) {
+    line += " order=" + std::to_string(e.order) + " gfp=" + gfp.format(e.gfp);
+  } else if (e.kind == EventKind::ReclaimEnd) {
+    line += " reclaimed=" + std::to_string(e.reclaimed_pages);
+  } else {
+    line += " pfn=";
+    line += e.pfn == kFailedPfn ? std::string("failed") : hex(e.pfn);
+    line += " order=" + std::to_string(e.order);
+    if (e.migratetype >= 0 || e.kind != EventKind::Free) line += " mt=" + std::to_string(e.migratetype);
+  }
   if (e.kind == EventKind::Alloc) line += " gfp=" + gfp.format(e.gfp);
   if (e.kind == EventKind::Extfrag) {
     line += " fb_order=" + std::to_string(e.fallback_order) + " fb_mt=" + std::to_string(e.fallback_migratetype) +

@@ -25,8 +25,10 @@ enum pgrec_kind {
 	PGREC_PCP_DRAIN = 4,    /* kmem:mm_page_pcpu_drain */
 	PGREC_EXTFRAG = 5,      /* kmem:mm_page_alloc_extfrag */
 	PGREC_ISOLATE = 6,      /* compaction:mm_compaction_(fast_)isolate_freepages */
-	PGREC_NR_KINDS = 7,
-	PGREC_COMM = 7,         /* struct pgrec_comm: a thread's name */
+	PGREC_RECLAIM_BEGIN = 7, /* vmscan:mm_vmscan_direct_reclaim_begin (order, gfp) */
+	PGREC_RECLAIM_END = 8,  /* vmscan:mm_vmscan_direct_reclaim_end (nr_reclaimed in gfp) */
+	PGREC_NR_KINDS = 9,
+	PGREC_COMM = 9,         /* struct pgrec_comm: a thread's name */
 };
 
 /* pgrec_event.ctx: bits 0-2 the execution context (values of traces::ExecContext),
@@ -49,7 +51,8 @@ enum pgrec_ctx {
 struct pgrec_event {
 	__u64 ts_ns;      /* bpf_ktime_get_boot_ns(): CLOCK_BOOTTIME */
 	__u64 pfn;        /* (__u64)-1 for a failed allocation */
-	__u32 gfp;        /* alloc: every 6.x GFP bit fits in 32 bits; isolate: pages taken */
+	__u32 gfp;        /* alloc, reclaim begin: every 6.x GFP bit fits in 32 bits; isolate: pages
+			   * taken; reclaim end: pages reclaimed */
 	__u32 stack;      /* kernel stack id + 1, 0 = none; isolate: pages scanned from pfn */
 	__u32 tid;
 	__u32 tgid;
@@ -84,6 +87,7 @@ enum pgrec_copy {
 };
 /* Nesting levels that can interrupt one another on a CPU: task, softirq, hardirq, NMI. */
 #define PGREC_LEVELS 4
+/* The kinds with two raw_tp copies (the page events) are below this power of two. */
 #define PGREC_NR_KINDS_POW2 8
 
 /* Records per batch; a power of two. */

@@ -251,10 +251,11 @@ static __always_inline int emit_with(void *ctx, struct pgrec_cpu_state *st, __u8
 
 	if (target_tgid && tgid != target_tgid)
 		return 0;
-	if (f->order < min_order)
+	/* --min-order picks page events; a reclaim stall matters whatever the order */
+	if (f->order < min_order && kind != PGREC_RECLAIM_BEGIN && kind != PGREC_RECLAIM_END)
 		return 0;
 	st->seen[kind]++;
-	if (want_stacks && kind != PGREC_ISOLATE) {
+	if (want_stacks && kind != PGREC_ISOLATE && kind != PGREC_RECLAIM_END) {
 		long sid = bpf_get_stackid(ctx, &stacks, 0);
 
 		if (sid >= 0)
@@ -599,6 +600,40 @@ SEC("fentry/__putback_isolated_page")
 int putback_block(unsigned long long *ctx)
 {
 	return exact_block(ctx, ctx[0], (__u32)ctx[1], PGREC_FLAG_PUTBACK);
+}
+
+/*
+ * Direct reclaim (mm/vmscan.c:try_to_free_pages): a task whose allocation failed its
+ * watermark check frees memory itself before it checks again, and mm_page_alloc is stamped
+ * only when __alloc_pages returns. Begin and end give the instants of those checks and what
+ * the kernel reclaimed. Task context only and never nested: one copy each, no page pointer.
+ */
+SEC("raw_tp/mm_vmscan_direct_reclaim_begin")
+int raw_mm_vmscan_direct_reclaim_begin(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* (int order, gfp_t gfp_flags) */
+	struct pgrec_fields f = {
+		.order = (__u32)ctx->args[0],
+		.gfp = (__u32)ctx->args[1],
+		.migratetype = -1,
+		.fb_migratetype = -1,
+	};
+
+	return emit(ctx, PGREC_RECLAIM_BEGIN, &f);
+}
+
+SEC("raw_tp/mm_vmscan_direct_reclaim_end")
+int raw_mm_vmscan_direct_reclaim_end(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* (unsigned long nr_reclaimed) */
+	__u64 reclaimed = ctx->args[0];
+	struct pgrec_fields f = {
+		.gfp = reclaimed > 0xffffffffULL ? 0xffffffffU : (__u32)reclaimed,
+		.migratetype = -1,
+		.fb_migratetype = -1,
+	};
+
+	return emit(ctx, PGREC_RECLAIM_END, &f);
 }
 
 SEC("raw_tp/mm_setup_per_zone_wmarks")

@@ -25,10 +25,17 @@ TEST(RecordEvents, DefaultAndAll) {
   ASSERT_TRUE(l.ok());
   EXPECT_EQ(l.kinds, ebpf::default_record_events());
   EXPECT_EQ(std::count(l.kinds.begin(), l.kinds.end(), EventKind::FreeBatched), 0);  // off by default
-  EXPECT_EQ(l.kinds.size(), 6u);  // alloc, free, zone_locked, pcpu_drain, extfrag, isolate
+  // alloc, free, zone_locked, pcpu_drain, extfrag, isolate, reclaim_begin, reclaim_end
+  EXPECT_EQ(l.kinds.size(), 8u);
   l = parse_event_list("all");
   ASSERT_TRUE(l.ok());
-  EXPECT_EQ(l.kinds.size(), 7u);
+  EXPECT_EQ(l.kinds.size(), 9u);
+}
+
+TEST(RecordEvents, ReclaimNamesBothEndsOfADirectReclaim) {
+  const auto l = parse_event_list("alloc,reclaim");
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l.kinds, (std::vector<EventKind>{EventKind::Alloc, EventKind::ReclaimBegin, EventKind::ReclaimEnd}));
 }
 
 TEST(RecordEvents, UnknownOrEmptyIsRefusedWithTheKnownNames) {

@@ -88,6 +88,34 @@ TEST(RecordConvert, ExtfragAndRefillFlags) {
   EXPECT_FALSE(e.change_ownership);
 }
 
+// Direct reclaim records carry no page: a begin its request's order and gfp, an end the pages
+// reclaimed in the gfp field.
+TEST(RecordConvert, DirectReclaimBeginAndEnd) {
+  pgrec_event r{};
+  r.kind = PGREC_RECLAIM_BEGIN;
+  r.order = 2;
+  r.gfp = 0xcc0;
+  r.pfn = 1234;  // whatever the program left there
+  r.ctx = PGREC_CTX_TASK;
+  r.tid = 8;
+  r.tgid = 7;
+  traces::PageEvent e;
+  ASSERT_TRUE(detail::to_page_event(r, e));
+  EXPECT_EQ(e.kind, EventKind::ReclaimBegin);
+  EXPECT_EQ(e.order, 2u);
+  EXPECT_EQ(e.gfp, 0xcc0u);
+  EXPECT_EQ(e.pfn, 0u);
+  EXPECT_EQ(e.tid, 8u);
+  EXPECT_EQ(e.pid, 7u);
+  r.kind = PGREC_RECLAIM_END;
+  r.gfp = 33;
+  ASSERT_TRUE(detail::to_page_event(r, e));
+  EXPECT_EQ(e.kind, EventKind::ReclaimEnd);
+  EXPECT_EQ(e.reclaimed_pages, 33u);
+  EXPECT_EQ(e.gfp, 0u);
+  EXPECT_EQ(e.order, 0u);
+}
+
 TEST(RecordConvert, UnknownKindsAndContexts) {
   pgrec_event r{};
   r.kind = PGREC_NR_KINDS;
@@ -114,6 +142,8 @@ TEST(Tracepoints, SpecsCoverEveryEventKindOnce) {
   EXPECT_FALSE(find_tracepoint(EventKind::FreeBatched)->default_on);
   EXPECT_EQ(find_tracepoint("compaction:mm_compaction_isolate_freepages"), find_tracepoint(EventKind::Isolate));
   EXPECT_EQ(find_tracepoint("kmem:mm_compaction_isolate_freepages"), nullptr);  // wrong category
+  EXPECT_EQ(find_tracepoint("vmscan:mm_vmscan_direct_reclaim_end"), find_tracepoint(EventKind::ReclaimEnd));
+  static_assert(PGREC_NR_KINDS == traces::kEventKindCount, "one record kind per event kind");
 }
 
 // A BTF blob written to a file, standing in for /sys/kernel/btf/vmlinux.

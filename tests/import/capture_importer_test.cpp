@@ -117,6 +117,34 @@ TEST(CaptureImporter, ProcessNamesPidsAndUnknownComms) {
   EXPECT_EQ(events[3].pid, 11U) << "no tgid printed: the thread id stands in";
 }
 
+// A capture with vmscan's direct reclaim events keeps them (no page: pfn 0) and names in its
+// header what it held, so that stat pairs begins and ends by thread.
+TEST(CaptureImporter, DirectReclaimEventsAreKeptAndNamedInTheHeader) {
+  const std::string text =
+      "  cc1-20 (   20) [000] ..... 1.000001: mm_vmscan_direct_reclaim_begin: order=0 gfp_flags=GFP_KERNEL\n"
+      "  cc1-20 (   20) [000] ..... 1.000002: mm_page_free: pfn=0x1 order=0\n"
+      "  cc1-20 (   20) [000] ..... 1.000500: mm_vmscan_direct_reclaim_end: nr_reclaimed=32\n"
+      "  cc1-20 (   20) [000] ..... 1.000501: mm_page_alloc: page=0000000012345678 pfn=0x1 order=0 migratetype=0 "
+      "gfp_flags=GFP_KERNEL\n";
+  TempDir dir;
+  const ImportReport report = import_text(text, CaptureFormat::Ftrace, dir.file("t.trace"));
+  EXPECT_TRUE(report.header_rewritten);
+  traces::TraceReader reader(dir.file("t.trace"));
+  const auto events = read_events(reader);
+  ASSERT_EQ(events.size(), 4U);
+  EXPECT_EQ(events[0].kind, traces::EventKind::ReclaimBegin);
+  EXPECT_EQ(events[0].tid, 20U);
+  EXPECT_EQ(events[2].kind, traces::EventKind::ReclaimEnd);
+  EXPECT_EQ(events[2].reclaimed_pages, 32U);
+  EXPECT_EQ(reader.header().events,
+            (std::vector<std::string>{"kmem:mm_page_alloc", "kmem:mm_page_free", "vmscan:mm_vmscan_direct_reclaim_begin",
+                                      "vmscan:mm_vmscan_direct_reclaim_end"}));
+  // Without them, nothing is rewritten and the header names nothing, as before.
+  const ImportReport plain = import_text("  cc1-20 (   20) [000] ..... 1.000002: mm_page_free: pfn=0x1 order=0\n",
+                                         CaptureFormat::Ftrace, dir.file("p.trace"));
+  EXPECT_FALSE(plain.header_rewritten);
+}
+
 TEST(CaptureImporter, LossesReachTheFooter) {
   const std::string text =
       "# tracer: nop\n"

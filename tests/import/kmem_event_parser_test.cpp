@@ -30,6 +30,12 @@ TEST_F(KmemFields, EventNames) {
   EXPECT_EQ(kmem_event_kind("mm_page_alloc_zone_locked"), EventKind::PcpRefill);
   EXPECT_EQ(kmem_event_kind("mm_page_pcpu_drain"), EventKind::PcpDrain);
   EXPECT_EQ(kmem_event_kind("mm_page_alloc_extfrag"), EventKind::Extfrag);
+  EXPECT_EQ(kmem_event_kind("mm_vmscan_direct_reclaim_begin"), EventKind::ReclaimBegin);
+  EXPECT_EQ(kmem_event_kind("mm_vmscan_direct_reclaim_end"), EventKind::ReclaimEnd);
+  EXPECT_EQ(event_system(EventKind::ReclaimEnd), "vmscan");
+  EXPECT_EQ(event_system(EventKind::Isolate), "compaction");
+  EXPECT_EQ(event_system(EventKind::Free), "kmem");
+  EXPECT_FALSE(kmem_event_kind("mm_vmscan_kswapd_wake"));
   EXPECT_FALSE(kmem_event_kind("mm_page_alloc_foo"));
   EXPECT_FALSE(kmem_event_kind("kmalloc"));
   EXPECT_FALSE(kmem_event_kind("tracing_mark_write"));
@@ -107,6 +113,24 @@ TEST_F(KmemFields, FreesRefillDrainExtfrag) {
   EXPECT_TRUE(event_.change_ownership);
   ASSERT_TRUE(parse(EventKind::Free, "page=c1234 pfn=4660 order=1").ok) << "old kernels print a decimal pfn";
   EXPECT_EQ(event_.pfn, 4660U);
+}
+
+// vmscan's direct reclaim: "order=0 gfp_flags=GFP_KERNEL" and "nr_reclaimed=32", no page.
+TEST_F(KmemFields, DirectReclaimBeginAndEnd) {
+  auto r = parse(EventKind::ReclaimBegin, "order=9 gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_NOWARN|__GFP_RETRY_MAYFAIL");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(event_.kind, EventKind::ReclaimBegin);
+  EXPECT_EQ(event_.order, 9);
+  EXPECT_EQ(event_.gfp, table_.parse("GFP_HIGHUSER_MOVABLE|__GFP_NOWARN|__GFP_RETRY_MAYFAIL").value());
+  EXPECT_EQ(event_.pfn, 0u);
+  r = parse(EventKind::ReclaimEnd, "nr_reclaimed=32");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(event_.kind, EventKind::ReclaimEnd);
+  EXPECT_EQ(event_.reclaimed_pages, 32u);
+  EXPECT_FALSE(parse(EventKind::ReclaimEnd, "nr_reclaimed=lots").ok);
+  EXPECT_FALSE(parse(EventKind::ReclaimEnd, "").ok);
+  EXPECT_FALSE(parse(EventKind::ReclaimBegin, "gfp_flags=GFP_KERNEL").ok);  // no order
+  EXPECT_FALSE(parse(EventKind::ReclaimBegin, "order=0").ok);               // no gfp_flags
 }
 
 TEST_F(KmemFields, BadFields) {

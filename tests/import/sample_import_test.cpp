@@ -3,6 +3,8 @@
 // timestamp and GFP flags; other events and loss markers are counted, nothing is skipped.
 #include <gtest/gtest.h>
 
+#include "labyrinth/traces/import/kmem_event_parser.hpp"
+
 #include <algorithm>
 
 #include "import_test_util.hpp"
@@ -36,18 +38,7 @@ const Sample kSamples[] = {
     {"ftrace-pipe-lost.txt.zst", CaptureFormat::Ftrace, 1, false, true},
 };
 
-std::string kind_name(EventKind kind) {
-  switch (kind) {
-    case EventKind::Alloc: return "mm_page_alloc";
-    case EventKind::Free: return "mm_page_free";
-    case EventKind::FreeBatched: return "mm_page_free_batched";
-    case EventKind::PcpRefill: return "mm_page_alloc_zone_locked";
-    case EventKind::PcpDrain: return "mm_page_pcpu_drain";
-    case EventKind::Extfrag: return "mm_page_alloc_extfrag";
-    case EventKind::Isolate: return "mm_compaction_isolate_freepages";
-  }
-  return "?";
-}
+std::string kind_name(EventKind kind) { return std::string(traces::import::tracepoint_name(kind)); }
 
 char context_char(ExecContext ctx) {
   switch (ctx) {

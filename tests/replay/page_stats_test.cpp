@@ -81,6 +81,56 @@ TEST_F(StatOnText, ComparesTheKernelsCountersWithTheTracesPagesBetweenTheirReads
   EXPECT_TRUE(stat_to_json(run(std::string(kHeader) + "100 free pfn=0x1000 order=0 cpu=0 pid=1\n"))["kernel_counters"].is_null());
 }
 
+// Direct reclaim stalls, paired by thread: two threads of one process reclaim at once, one
+// end has no begin (it began before the trace) and one begin no end (still running).
+TEST_F(StatOnText, PairsDirectReclaimsByThreadAndSumsTheirStalls) {
+  const std::string text = std::string(kHeader) +
+                           "!option events=kmem:mm_page_alloc,vmscan:mm_vmscan_direct_reclaim_begin,"
+                           "vmscan:mm_vmscan_direct_reclaim_end\n" + R"(!start_ts 100
+!start_zone node=0 name=Normal buddyinfo=0 free=4096
+!start_vmstat ts=150 pgfree=10 allocstall_normal=4 allocstall_movable=1 pgsteal_direct=100
+1000 reclaim_end reclaimed=5 cpu=0 pid=10 tid=13 comm=java ctx=task
+2000 reclaim_begin order=0 gfp=GFP_KERNEL cpu=0 pid=10 tid=11 comm=java ctx=task
+2500 reclaim_begin order=0 gfp=GFP_KERNEL cpu=1 pid=10 tid=12 comm=java ctx=task
+5000 reclaim_end reclaimed=0 cpu=0 pid=10 tid=11 comm=java ctx=task
+1502500 reclaim_end reclaimed=40 cpu=1 pid=10 tid=12 comm=java ctx=task
+1600000 reclaim_begin order=2 gfp=GFP_KERNEL cpu=0 pid=20 comm=cc1 ctx=task
+1601000 reclaim_end reclaimed=8 cpu=0 pid=20 comm=cc1 ctx=task
+1700000 reclaim_begin order=0 gfp=GFP_KERNEL cpu=0 pid=10 tid=14 comm=java ctx=task
+!end_ts 1800000
+!end_zone node=0 name=Normal buddyinfo=0 free=4096
+!end_vmstat ts=1800000 pgfree=10 allocstall_normal=6 allocstall_movable=2 pgsteal_direct=140
+)";
+  const StatResult r = run(text);
+  const DirectReclaimSummary& d = r.direct_reclaim;
+  ASSERT_TRUE(d.recorded);
+  EXPECT_EQ(d.total.stalls, 3u);
+  EXPECT_EQ(d.total.reclaimed_pages, 48u);
+  EXPECT_EQ(d.total.stall_ns, 3000u + 1500000u + 1000u);
+  EXPECT_EQ(d.total.longest_ns, 1500000u);
+  EXPECT_EQ(d.total.fruitless, 1u);
+  EXPECT_EQ(d.begun_before, 1u);
+  EXPECT_EQ(d.unfinished, 1u);
+  EXPECT_EQ(d.histogram[1], 1u);   // 3 us: [2, 4)
+  EXPECT_EQ(d.histogram[0], 1u);   // 1 us: [0, 2)
+  EXPECT_EQ(d.histogram[10], 1u);  // 1500 us: [1024, 2048)
+  ASSERT_EQ(d.by_process.size(), 2u);
+  EXPECT_EQ(d.by_process[0].pid, 10u);  // most stall time first
+  EXPECT_EQ(d.by_process[0].comm, "java");
+  EXPECT_EQ(d.by_process[0].tally.stalls, 2u);
+  EXPECT_EQ(d.by_process[1].comm, "cc1");
+  // The kernel's passes and LRU pages over the same span, beside them.
+  EXPECT_EQ(r.kernel_counters.allocstall, 3u);
+  EXPECT_EQ(r.kernel_counters.pgsteal_direct, 40u);
+  const auto json = stat_to_json(r);
+  EXPECT_EQ(json["direct_reclaim"]["stalls"], 3);
+  EXPECT_EQ(json["direct_reclaim"]["by_process"][0]["comm"], "java");
+  EXPECT_EQ(json["kernel_counters"]["allocstall"], 3);
+
+  // A trace that could not hold them says nothing of direct reclaim.
+  EXPECT_TRUE(stat_to_json(run(std::string(kHeader) + "100 free pfn=0x1000 order=0 cpu=0 pid=1\n"))["direct_reclaim"].is_null());
+}
+
 TEST_F(StatOnText, CountsTotalsPagesAndMatchesAllocationsToFrees) {
   const StatResult r = run(std::string(kHeader) + R"(
 100 alloc pfn=0x1000 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE cpu=0 pid=10 comm=a ctx=task

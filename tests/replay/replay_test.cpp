@@ -150,6 +150,43 @@ TEST(ReplayMirror, AFailureStampedAfterItsReclaimIsJudgedOverItsSpan) {
   EXPECT_EQ(l.failures.records().front().cause, FailureCause::Unexplained);
 }
 
+TEST(ReplayMirror, AFailureAfterItsDirectReclaimIsJudgedAtTheReclaimsInstants) {
+  const std::string text = read_text(case_path("failure_after_direct_reclaim.txt"));
+  const ReplayResult r = replay_text(text, mirror());
+  ASSERT_EQ(r.failures.total(), 1u);
+  const FailureRecord& f = r.failures.records().front();
+  EXPECT_EQ(f.state.free_pages, 368);
+  EXPECT_EQ(f.cause, FailureCause::Watermark);
+  EXPECT_NE(f.evidence.find("240 pages above the effective min at its event, but 16 pages below it at its check "
+                            "before its direct reclaim 1970 us before: its task reclaimed 1 time (0 pages freed) in "
+                            "the 1970 us before this event"),
+            std::string::npos)
+      << f.evidence;
+
+  // The reclaim began after kswapd's frees: the zone was above min at both of its task's
+  // checks, so the low point earlier in the span explains nothing (the span alone would).
+  std::string late = text;
+  const std::string begin_line = late.substr(late.find("1030000 reclaim_begin"));
+  late.erase(late.find("1030000 reclaim_begin"), begin_line.find('\n') + 1);
+  late.insert(late.find("2900000 reclaim_end"), "1700000" + begin_line.substr(7, begin_line.find('\n') - 7 + 1));
+  const ReplayResult l = replay_text(late, mirror());
+  ASSERT_EQ(l.failures.total(), 1u);
+  EXPECT_EQ(l.failures.records().front().cause, FailureCause::Unexplained) << l.failures.records().front().evidence;
+
+  // Without the reclaim events the trace says nothing of the instants: the span judges.
+  std::string without = text;
+  without.replace(without.find(",vmscan:mm_vmscan_direct_reclaim_begin,vmscan:mm_vmscan_direct_reclaim_end"),
+                  std::string(",vmscan:mm_vmscan_direct_reclaim_begin,vmscan:mm_vmscan_direct_reclaim_end").size(), "");
+  for (const char* kind : {"1030000 reclaim_begin", "2900000 reclaim_end"}) {
+    const std::size_t at = without.find(kind);
+    without.erase(at, without.find('\n', at) - at + 1);
+  }
+  const ReplayResult w = replay_text(without, mirror());
+  ASSERT_EQ(w.failures.total(), 1u);
+  EXPECT_EQ(w.failures.records().front().cause, FailureCause::Watermark);
+  EXPECT_NE(w.failures.records().front().evidence.find("after its task's previous allocation"), std::string::npos);
+}
+
 // The kernel's free pages at a keyframe are buddyinfo's blocks, read at the keyframe's
 // instant under the zone lock; zoneinfo's NR_FREE_PAGES is read later and lags by the
 // per-CPU counter drift, so a different value there does not count against the model.

@@ -147,6 +147,9 @@ TEST(EventColumns, WidestValuesInEveryColumnRoundTrip) {
       e.taken_pages = 0xffffffffu;
       e.isolate_source = IsolateSource::Putback;
     }
+    if (is_reclaim(e.kind)) e.pfn = 0;  // a reclaim event has no page
+    if (e.kind == EventKind::ReclaimBegin) e.gfp = ~std::uint64_t{0};
+    if (e.kind == EventKind::ReclaimEnd) e.reclaimed_pages = 0xffffffffu;
     events.push_back(e);
   }
   std::string block = "left over from an earlier chunk";

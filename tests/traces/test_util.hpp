@@ -103,6 +103,15 @@ inline std::vector<PageEvent> random_events(std::size_t n, std::uint32_t seed, s
       e.taken_pages = static_cast<std::uint32_t>(rng() % 1024);
       e.isolate_source = static_cast<traces::IsolateSource>(rng() % 4);
     }
+    if (traces::is_reclaim(e.kind)) {  // no page: a request's order and gfp, or the pages reclaimed
+      e.pfn = 0;
+      e.migratetype = -1;
+      if (e.kind == EventKind::ReclaimBegin) e.gfp = 0x140cca;
+      if (e.kind == EventKind::ReclaimEnd) {
+        e.order = 0;
+        e.reclaimed_pages = static_cast<std::uint32_t>(rng() % 64);
+      }
+    }
     if (rng() % 10 == 0) e.stack_id = static_cast<std::uint32_t>(1 + rng() % 5);
     out.push_back(e);
   }

@@ -258,5 +258,34 @@ TEST(TextTrace, ATaskStateOnAnythingButAnAllocationOrAnUnknownNameIsRefused) {
   }
 }
 
+TEST(TextTrace, DirectReclaimEventsHaveNoPageAndSurviveTheTwin) {
+  TempDir dir;
+  const std::string path = dir.file("t.trace");
+  std::istringstream in(R"(!labyrinth-text 1
+!cpus 1
+!option events=kmem:mm_page_alloc,vmscan:mm_vmscan_direct_reclaim_begin,vmscan:mm_vmscan_direct_reclaim_end
+1000 reclaim_begin order=3 gfp=GFP_KERNEL|__GFP_COMP cpu=0 pid=5 tid=6 ctx=task
+2000 reclaim_end reclaimed=17 cpu=0 pid=5 tid=6 ctx=task
+)");
+  convert_text_to_trace(in, "t.txt", path);
+  TraceReader reader(path);
+  EXPECT_EQ(reader.header().events, (std::vector<std::string>{"kmem:mm_page_alloc", "vmscan:mm_vmscan_direct_reclaim_begin",
+                                                             "vmscan:mm_vmscan_direct_reclaim_end"}));
+  const auto events = testing::read_all(reader);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind, EventKind::ReclaimBegin);
+  EXPECT_EQ(events[0].order, 3);
+  EXPECT_EQ(events[0].gfp, reader.header().gfp_table.parse("GFP_KERNEL|__GFP_COMP").value());
+  EXPECT_EQ(events[0].tid, 6u);
+  EXPECT_EQ(events[1].kind, EventKind::ReclaimEnd);
+  EXPECT_EQ(events[1].reclaimed_pages, 17u);
+  const GfpTable& gfp = reader.header().gfp_table;
+  EXPECT_EQ(format_event_line(events[0], &reader, gfp), "1000 reclaim_begin order=3 gfp=GFP_KERNEL|__GFP_COMP cpu=0 pid=5 tid=6 ctx=task");
+  EXPECT_EQ(format_event_line(events[1], &reader, gfp), "2000 reclaim_end reclaimed=17 cpu=0 pid=5 tid=6 ctx=task");
+  // A reclaim names no page.
+  std::istringstream bad("!labyrinth-text 1\n!cpus 1\n1000 reclaim_end pfn=0x10 reclaimed=1 cpu=0 pid=1 ctx=task\n");
+  EXPECT_THROW(convert_text_to_trace(bad, "t.txt", dir.file("bad.trace")), TraceError);
+}
+
 }  // namespace
 }  // namespace labyrinth::traces

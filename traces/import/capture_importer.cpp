@@ -284,7 +284,7 @@ void EventImporter::feed(std::string_view line, std::uint64_t line_number, bool 
   }
 
   const auto kind = kmem_event_kind(t.event);
-  if (!kind || (!t.system.empty() && t.system != "kmem")) {
+  if (!kind || (!t.system.empty() && t.system != event_system(*kind))) {
     ++report_.losses.lines_other_events;
     auto it = report_.other_events.find(std::string(t.event));
     if (it != report_.other_events.end()) {
@@ -468,10 +468,24 @@ ImportReport import_capture(InputSource& input, const std::string& out_path, con
   sink.close();
   const TraceHeader& written = sink.header();
   std::string final_tmp = tmp;
-  if (written.nr_cpus != report.nr_cpus || written.max_order != report.max_order) {
+  // A capture with direct reclaim events names what it captured, as a recording does: stat
+  // pairs their begins and ends by thread only when the header says they are there.
+  std::vector<std::string> captured;
+  if (report.events_by_kind[static_cast<std::size_t>(EventKind::ReclaimBegin)] +
+          report.events_by_kind[static_cast<std::size_t>(EventKind::ReclaimEnd)] !=
+      0) {
+    for (int k = 0; k < kEventKindCount; ++k) {
+      const auto kind = static_cast<EventKind>(k);
+      if (report.events_by_kind[static_cast<std::size_t>(k)] != 0) {
+        captured.push_back(std::string(event_system(kind)) + ":" + std::string(tracepoint_name(kind)));
+      }
+    }
+  }
+  if (written.nr_cpus != report.nr_cpus || written.max_order != report.max_order || captured != written.events) {
     TraceHeader fixed = written;
     fixed.nr_cpus = report.nr_cpus;
     fixed.max_order = report.max_order;
+    fixed.events = captured;
     final_tmp = temps.add(temp_name(out_path, 1));
     rewrite_with_header(tmp, final_tmp, fixed, sink.names(), footer, writer_options);
     report.header_rewritten = true;

@@ -1,5 +1,6 @@
 #include "labyrinth/traces/import/kmem_event_parser.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "labyrinth/traces/trace_metadata.hpp"
@@ -36,6 +37,7 @@ bool null_pointer(std::string_view page) {
 struct Fields {
   std::string_view page, pfn, order, migratetype, gfp_flags, percpu_refill;
   std::string_view alloc_order, fallback_order, alloc_migratetype, fallback_migratetype, change_ownership;
+  std::string_view nr_reclaimed;
 };
 
 void split_fields(std::string_view text, Fields& f) {
@@ -65,6 +67,9 @@ void split_fields(std::string_view text, Fields& f) {
       case 11:
         if (key == "migratetype") f.migratetype = value;
         else if (key == "alloc_order") f.alloc_order = value;
+        break;
+      case 12:
+        if (key == "nr_reclaimed") f.nr_reclaimed = value;
         break;
       case 13:
         if (key == "percpu_refill") f.percpu_refill = value;
@@ -111,9 +116,43 @@ const char* parse_flag(std::string_view text, bool& out) {
   return nullptr;
 }
 
+const char* parse_gfp(std::string_view text, GfpDecoder& gfp, std::uint64_t& out, KmemParseResult& result) {
+  if (text.empty()) return "no gfp_flags= field";
+  const GfpDecodeResult& decoded = gfp.decode(text);
+  out = decoded.bits;
+  result.unknown_gfp_name_count = decoded.unknown_names;
+  result.unknown_gfp_names = decoded.first_unknown;
+  return nullptr;
+}
+
+// "order=0 gfp_flags=GFP_KERNEL" and "nr_reclaimed=32": no page, so no pfn.
+KmemParseResult parse_reclaim_fields(const Fields& f, GfpDecoder& gfp, PageEvent& event) {
+  KmemParseResult result;
+  event.migratetype = -1;
+  const char* error = nullptr;
+  if (event.kind == EventKind::ReclaimBegin) {
+    error = parse_order(f.order, "no order= field", event.order);
+    if (error == nullptr) error = parse_gfp(f.gfp_flags, gfp, event.gfp, result);
+  } else {
+    std::uint64_t pages = 0;
+    if (f.nr_reclaimed.empty()) {
+      error = "no nr_reclaimed= field";
+    } else if (!parse_unsigned(f.nr_reclaimed, pages)) {
+      error = "nr_reclaimed is not a number";
+    } else {
+      event.reclaimed_pages = static_cast<std::uint32_t>(std::min<std::uint64_t>(pages, 0xffffffffu));
+    }
+  }
+  result.error = error;
+  result.ok = error == nullptr;
+  return result;
+}
+
 }  // namespace
 
 std::optional<EventKind> kmem_event_kind(std::string_view name) {
+  if (name == "mm_vmscan_direct_reclaim_begin") return EventKind::ReclaimBegin;
+  if (name == "mm_vmscan_direct_reclaim_end") return EventKind::ReclaimEnd;
   if (name.substr(0, 7) != "mm_page") return std::nullopt;
   if (name == "mm_page_alloc") return EventKind::Alloc;
   if (name == "mm_page_free") return EventKind::Free;
@@ -122,6 +161,26 @@ std::optional<EventKind> kmem_event_kind(std::string_view name) {
   if (name == "mm_page_pcpu_drain") return EventKind::PcpDrain;
   if (name == "mm_page_alloc_extfrag") return EventKind::Extfrag;
   return std::nullopt;
+}
+
+std::string_view event_system(EventKind kind) {
+  if (is_reclaim(kind)) return "vmscan";
+  return kind == EventKind::Isolate ? "compaction" : "kmem";
+}
+
+std::string_view tracepoint_name(EventKind kind) {
+  switch (kind) {
+    case EventKind::Alloc: return "mm_page_alloc";
+    case EventKind::Free: return "mm_page_free";
+    case EventKind::FreeBatched: return "mm_page_free_batched";
+    case EventKind::PcpRefill: return "mm_page_alloc_zone_locked";
+    case EventKind::PcpDrain: return "mm_page_pcpu_drain";
+    case EventKind::Extfrag: return "mm_page_alloc_extfrag";
+    case EventKind::Isolate: return "mm_compaction_isolate_freepages";
+    case EventKind::ReclaimBegin: return "mm_vmscan_direct_reclaim_begin";
+    case EventKind::ReclaimEnd: return "mm_vmscan_direct_reclaim_end";
+  }
+  return "";
 }
 
 const GfpDecodeResult& GfpDecoder::decode(std::string_view text) {
@@ -156,6 +215,7 @@ KmemParseResult parse_kmem_fields(EventKind kind, std::string_view text, GfpDeco
   Fields f;
   split_fields(text, f);
   event.kind = kind;
+  if (is_reclaim(kind)) return parse_reclaim_fields(f, gfp, event);
   if (f.pfn.empty()) {
     result.error = "no pfn= field";
     return result;
@@ -177,16 +237,7 @@ KmemParseResult parse_kmem_fields(EventKind kind, std::string_view text, GfpDeco
     case EventKind::Alloc: {
       error = parse_order(f.order, "no order= field", event.order);
       if (error == nullptr) error = parse_migratetype(f.migratetype, event.migratetype);
-      if (error == nullptr) {
-        if (f.gfp_flags.empty()) {
-          error = "no gfp_flags= field";
-        } else {
-          const GfpDecodeResult& decoded = gfp.decode(f.gfp_flags);
-          event.gfp = decoded.bits;
-          result.unknown_gfp_name_count = decoded.unknown_names;
-          result.unknown_gfp_names = decoded.first_unknown;
-        }
-      }
+      if (error == nullptr) error = parse_gfp(f.gfp_flags, gfp, event.gfp, result);
       break;
     }
     case EventKind::Free:
@@ -212,6 +263,8 @@ KmemParseResult parse_kmem_fields(EventKind kind, std::string_view text, GfpDeco
       if (error == nullptr) error = parse_flag(f.change_ownership, event.change_ownership);
       break;
     case EventKind::Isolate:  // compaction events are not kmem events: never named above
+    case EventKind::ReclaimBegin:
+    case EventKind::ReclaimEnd:
       break;
   }
   if (error != nullptr) {

@@ -12,6 +12,7 @@
 #include "labyrinth/allocator/huge_pages.hpp"
 #include "labyrinth/replay/capture.hpp"
 #include "labyrinth/replay/data_quality.hpp"
+#include "labyrinth/replay/direct_reclaim.hpp"
 #include "labyrinth/replay/failure_class.hpp"
 #include "labyrinth/replay/validation.hpp"
 #include "labyrinth/traces/page_event.hpp"
@@ -68,6 +69,7 @@ struct StatResult : CaptureDescription {
   // allocations and failures by recorded stack, for folded stacks (see folded_stacks.hpp)
   std::vector<std::pair<std::uint32_t, Tally>> by_stack_id;  // sorted by id
   Tally without_stack;  // events that carry no stack id
+  DirectReclaimSummary direct_reclaim;
   DataQualityCounters quality;
   KernelCounterCheck kernel_counters;  // the kernel's counts against the trace's (see count_between)
 };
@@ -75,6 +77,8 @@ struct StatResult : CaptureDescription {
 class PageStats {
  public:
   explicit PageStats(const traces::TraceHeader& header);
+  // Whether add() needs the events' thread ids (to pair direct reclaim begins with ends).
+  [[nodiscard]] static bool reads_tid(const traces::TraceHeader& header) { return direct_reclaim_recorded(header); }
   PageStats(const PageStats&) = delete;  // the open runs point into the object
   PageStats& operator=(const PageStats&) = delete;
 
@@ -118,6 +122,7 @@ class PageStats {
   // Successful allocations and frees, the bulk of a trace; add_other() the rest.
   void add_one(const traces::PageEvent& event);
   void add_other(const traces::PageEvent& event, unsigned order);
+  void note_reclaim(const traces::PageEvent& event) { reclaim_.add(event); }
   void start_alloc_run(const traces::PageEvent& event, std::uint64_t who, std::uint64_t shape, unsigned order);
   void start_free_run(const traces::PageEvent& event, std::uint64_t who, std::uint64_t shape, unsigned order);
   void flush_alloc_run();
@@ -145,6 +150,7 @@ class PageStats {
 
   AllocEventRun alloc_run_;
   FreeEventRun free_run_;
+  DirectReclaimStats reclaim_;
 
   // Live allocations by head pfn: one bit per page frame keeps the map small (a 24 GiB
   // machine needs 768 KiB); a second bitmap marks heads of order > 0, whose order is kept in

@@ -95,6 +95,11 @@ struct KernelCounterCheck {
   std::uint64_t compact_success = 0;
   std::uint64_t compact_fail = 0;
   std::uint64_t compact_isolated = 0;  // pages isolated by the migration and free scanners
+  // Direct reclaim over the same span (mm/vmscan.c:do_try_to_free_pages): passes, counted again
+  // when one reclaim retries (so at least the trace's reclaims), and the LRU pages it freed
+  // (the reclaims' nr_reclaimed adds the slab pages freed).
+  std::uint64_t allocstall = 0;
+  std::uint64_t pgsteal_direct = 0;
 
   // Kernel - trace: pages with no event, negative where the trace holds more.
   [[nodiscard]] std::int64_t untraced_allocated_pages() const {

@@ -18,8 +18,14 @@ enum class EventKind : std::uint8_t {
   Extfrag = 5,      // kmem:mm_page_alloc_extfrag (migratetype fallback)
   Isolate = 6,      // compaction:mm_compaction_(fast_)isolate_freepages: free blocks taken off
                     // the buddy lists by compaction's free scanner, which no kmem event reports
+  ReclaimBegin = 7, // vmscan:mm_vmscan_direct_reclaim_begin: an allocating task enters direct
+                    // reclaim (its watermark check just failed); order and gfp of its request
+  ReclaimEnd = 8,   // vmscan:mm_vmscan_direct_reclaim_end: it leaves, reclaimed_pages freed
 };
-inline constexpr int kEventKindCount = 7;
+inline constexpr int kEventKindCount = 9;
+[[nodiscard]] constexpr bool is_reclaim(EventKind kind) {
+  return kind == EventKind::ReclaimBegin || kind == EventKind::ReclaimEnd;
+}
 
 // Where the CPU was when the tracepoint fired.
 enum class ExecContext : std::uint8_t { Task = 0, Softirq = 1, Hardirq = 2, Nmi = 3, Unknown = 4 };
@@ -48,8 +54,8 @@ inline constexpr std::uint8_t kTaskStateMask = 0x7;
 
 struct PageEvent {
   std::uint64_t ts_ns = 0;   // trace clock, nanoseconds
-  std::uint64_t pfn = 0;     // kFailedPfn for a failed allocation
-  std::uint64_t gfp = 0;     // raw gfp bits of the recorded kernel (Alloc only)
+  std::uint64_t pfn = 0;     // kFailedPfn for a failed allocation; 0 on reclaim events
+  std::uint64_t gfp = 0;     // raw gfp bits of the recorded kernel (Alloc, ReclaimBegin)
   std::uint32_t pid = 0;     // thread-group id (meaningless in irq context)
   std::uint32_t tid = 0;
   std::uint32_t comm_id = kUnknownComm;  // index into the trace's process-name table
@@ -75,11 +81,15 @@ struct PageEvent {
   std::uint8_t task_state = 0;
   std::uint32_t range_pages = 0;
   std::uint32_t taken_pages = 0;
+  // ReclaimEnd only: the pages this direct reclaim freed (the kernel's nr_reclaimed).
+  std::uint32_t reclaimed_pages = 0;
 
   [[nodiscard]] bool failed() const { return kind == EventKind::Alloc && pfn == kFailedPfn; }
   [[nodiscard]] std::uint64_t pages() const { return std::uint64_t{1} << order; }
   friend bool operator==(const PageEvent&, const PageEvent&) = default;
 };
+// Replay holds events by the million: keep one in a cache line.
+static_assert(sizeof(PageEvent) == 64);
 
 std::string_view to_string(EventKind kind);
 std::string_view to_string(ExecContext ctx);
