@@ -261,15 +261,23 @@ struct Replayer::Impl {
   // kswapd); simulate keeps its own, recomputed for the new sizes.
   void at_keyframe(std::size_t i) {
     const traces::Snapshot& k = keyframes[i];
-    if (options.mode == ReplayMode::Mirror && engine->seeded_from == SeedSource::StartSnapshot) check_keyframe(i);
+    if (engine->seeded_from == SeedSource::StartSnapshot && compares_keyframes()) check_keyframe(i);
     engine->follow_zone_sizes(k);
     if (options.mode == ReplayMode::Mirror) follow_zone_levels(engine->model, engine->setup, header, k);
+  }
+
+  // Mirror, and simulate with the recorded watermarks: how far its own decisions took the model
+  // from the kernel (it is never resynchronised: that would hide what it predicts).
+  [[nodiscard]] bool compares_keyframes() const {
+    return options.mode == ReplayMode::Mirror ||
+           (!options.what_if.changes_watermarks() && !options.what_if.watermark_boost_factor &&
+            options.what_if.balloon_bytes == 0);
   }
 
   void check_keyframe(std::size_t i) {
     const traces::Snapshot& k = keyframes[i];
     KeyframeCheck check = keyframe_check(validate_end_state(engine->model, engine->setup, header, k), k.ts_ns);
-    if (!check.passed && k.free_map_in_file && free_map) {
+    if (!check.passed && options.mode == ReplayMode::Mirror && k.free_map_in_file && free_map) {
       traces::Snapshot full = k;
       // The map takes a fifth of a second to scan and is not atomic: under heavy churn it
       // describes no single instant, and reseeding from it would do harm. It is used only when
@@ -438,6 +446,8 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
                       std::max<std::int64_t>(k.untraced_allocated_pages(), 0), std::max<std::int64_t>(k.untraced_freed_pages(), 0)));
     }
   } else {
+    // With the recorded watermarks: how far simulate's own decisions took it from the kernel.
+    r.keyframes = std::move(s.keyframe_checks);
     r.validation.reason = "simulate picks its own pages; only mirror is validated against the end snapshot";
     r.validation.kernel_counters = check_kernel_counters(s.start, s.end, 0, 0);
   }

@@ -350,8 +350,9 @@ void print_keyframes(std::FILE* out, const ReplayResult& r) {
   const auto worst_free = std::max_element(r.keyframes.begin(), r.keyframes.end(), [](const KeyframeCheck& a, const KeyframeCheck& b) {
     return a.free_relative_error < b.free_relative_error;
   });
-  fmt::print(out, "\nValidation at {} keyframes: {} passed; worst free-page error {:.2f}% at {:.3f} s", r.keyframes.size(),
-             passed, 100.0 * worst_free->free_relative_error, seconds_since(r, worst_free->ts_ns));
+  fmt::print(out, "\n{} at {} keyframes: {} passed; worst free-page error {:.2f}% at {:.3f} s",
+             r.mode == ReplayMode::Mirror ? "Validation" : "Against the kernel (simulate, never resynchronised)",
+             r.keyframes.size(), passed, 100.0 * worst_free->free_relative_error, seconds_since(r, worst_free->ts_ns));
   if (!worst->worst_order_zone.empty()) {
     fmt::print(out, ", worst order error {:.1f}% ({} order {} at {:.3f} s)", 100.0 * worst->worst_order_error,
                worst->worst_order_zone, worst->worst_order, seconds_since(r, worst->ts_ns));
@@ -685,6 +686,8 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
       print_kernel_counters(out, v.kernel_counters, "  ");
     }
     print_keyframes(out, r);
+  } else {
+    print_keyframes(out, r);  // simulate with the recorded watermarks: how far it went from the kernel
   }
   if (r.invariant_violation) fmt::print(out, "\nmodel invariant violated: {}\n", *r.invariant_violation);
   print_data_quality(out, r.quality, missing_attach_points(r.header));

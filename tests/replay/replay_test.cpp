@@ -446,6 +446,23 @@ TEST(ReplayMirror, ResynchronisesFromAFailedKeyframesFreeMap) {
   EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
 }
 
+// Simulate with the recorded watermarks is compared with the kernel at every keyframe (how far
+// its own decisions took it), and never resynchronised: that would hide what it predicts. A
+// what-if of the watermarks has no kernel to compare with.
+TEST(ReplaySimulate, IsComparedWithTheKernelAtKeyframesButNeverResynchronised) {
+  const std::string text = read_text(case_path("keyframe_resync.txt"));
+  const ReplayResult r = replay_text(text, simulate());
+  ASSERT_EQ(r.keyframes.size(), 1u);
+  EXPECT_FALSE(r.keyframes[0].passed);
+  EXPECT_FALSE(r.keyframes[0].resynced);
+  EXPECT_EQ(r.keyframes[0].kernel_free_pages, 31u);
+  EXPECT_EQ(r.quality.get(DataQuality::keyframe_resyncs), 0u);
+  EXPECT_FALSE(r.validation.available);
+  ReplayOptions what_if = simulate();
+  what_if.what_if.min_free_kbytes = 1024;
+  EXPECT_TRUE(replay_text(text, what_if).keyframes.empty());
+}
+
 TEST(ReplayMirror, InterruptFreesThatWentStraightToTheBuddyListsFollowTheKernelsEvidence) {
   const ReplayResult r = replay_text(read_text(case_path("interrupt_free_to_buddy.txt")), mirror());
   // One shown by the refill (no resync counted as lost), one by the end snapshot's map; the
