@@ -122,8 +122,23 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // the model failed to serve (its LRU has them: page cache the kernel read while the model
   // could not): which frees were the reclaim's the trace does not say, and they are applied
   // already.
+  // Where the trace holds the direct reclaims and the request's task reclaimed before its
+  // event, the kernel's own verdict (its reclaims freed pages or not) is taken instead.
   [[nodiscard]] bool progressed(std::uint16_t zone) const override {
+    if (kernel_reclaim_progress_) return *kernel_reclaim_progress_;
     return lru_pages_[zone] != 0 || map_.failed_reclaimable_pages() != 0;
+  }
+  std::optional<bool> kernel_reclaim_progress_;
+  // Whether the kernel's direct reclaims for this request freed anything; nullopt when the
+  // trace cannot say (no reclaim events, or its task did not reclaim since its last allocation).
+  [[nodiscard]] std::optional<bool> kernel_reclaim_progress(const PageEvent& e) const {
+    if (!reclaim_recorded_ || e.ctx != traces::ExecContext::Task) return std::nullopt;
+    const auto since = task_allocs_.last(e.pid);
+    if (!since) return std::nullopt;
+    const auto reclaims = task_reclaims_.between(e.pid, *since, e.ts_ns);
+    if (reclaims.empty()) return std::nullopt;
+    return std::any_of(reclaims.begin(), reclaims.end(),
+                       [](const TaskReclaims::Reclaim& r) { return r.end_ns != 0 && r.reclaimed_pages != 0; });
   }
 
   // Direct compaction moved a page: the recording's later free of it must reach its new frame.
@@ -222,8 +237,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
           break;
         case EventKind::PcpRefill:
         case EventKind::Extfrag: ++counters.kernel_internal_ignored; break;
-        case EventKind::ReclaimBegin:  // the model reclaims by its own rules
-        case EventKind::ReclaimEnd: break;
+        case EventKind::ReclaimBegin: task_reclaims_.begin(e.pid, e.ts_ns); break;
+        case EventKind::ReclaimEnd: task_reclaims_.end(e.pid, e.ts_ns, e.reclaimed_pages); break;
       }
     }
   }
@@ -243,16 +258,19 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       return;
     }
     const allocator::TaskContext task = task_context(e);
+    kernel_reclaim_progress_ = kernel_reclaim_progress(e);
     allocator::AllocResult r =
         kernel_ok && prefer_recorded_
             ? model.allocate(e.gfp, e.order, cpu, e.pfn, Pfn{e.pfn}, task)
             : model.allocate(e.gfp, e.order, cpu, kernel_ok ? e.pfn : ~std::uint64_t{0}, task);
+    if (e.ctx == traces::ExecContext::Task) task_allocs_.note(cpu, e.pid, e.ts_ns);
     if (!r.ok() && r.failure == allocator::AllocFailure::Fragmentation && kernel_ok && prefer_recorded_ &&
         model.compact_block(Pfn{e.pfn}, e.order)) {
       // The kernel's compaction freed its block: the model's pages there moved as it moves them.
       r = model.allocate(e.gfp, e.order, cpu, e.pfn, Pfn{e.pfn}, task);
       if (r.ok()) ++counters.kernel_block_compactions;
     }
+    kernel_reclaim_progress_.reset();
     if (model_counters_.direct_reclaims != reclaims_before) ++counters.reclaim_stalls;
     if (!r.ok() || (!kernel_ok && !memcg)) note_agreement(e, !kernel_ok && !memcg, !r.ok());
     if ((e.gfp & kswapd_bit_) != 0) wake_kswapd(e.ts_ns, r);

@@ -766,6 +766,26 @@ TEST(ReplaySimulate, PageCacheTheModelFailedIsOnTheKernelsLruSoItsReclaimProgres
   EXPECT_EQ(r.timeline.front().samples.back().free_pages, 139u);
 }
 
+// With the direct reclaim events the kernel's own verdict replaces that guess: the reader's
+// reclaim before its second request freed nothing, so the model's made no progress either and
+// the slow path gives up without draining (__alloc_pages_direct_reclaim returns before it); a
+// reclaim that freed pages progresses as above.
+TEST(ReplaySimulate, TheKernelsReclaimSaysWhetherTheModelsProgressed) {
+  std::string text = read_text(case_path("simulate_progress_on_the_kernels_lru.txt"));
+  const std::string events = "kmem:mm_page_alloc_extfrag";
+  text.insert(text.find(events) + events.size(), ",vmscan:mm_vmscan_direct_reclaim_begin,vmscan:mm_vmscan_direct_reclaim_end");
+  for (const auto& [reclaimed, progressed] : {std::pair{0, false}, std::pair{5, true}}) {
+    std::string t = text;
+    t.insert(t.find("2000 alloc"), fmt::format("1900 reclaim_begin order=0 gfp=GFP_NOFS cpu=1 pid=50 comm=reader ctx=task\n"
+                                               "1950 reclaim_end reclaimed={} cpu=1 pid=50 comm=reader ctx=task\n",
+                                               reclaimed));
+    const ReplayResult r = replay_text(t, simulate());
+    EXPECT_EQ(r.counters.reclaim_stalls, 2u);
+    EXPECT_EQ(r.model_counters.reclaim_drains, progressed ? 1u : 0u) << reclaimed;
+    EXPECT_EQ(r.counters.model_failed_kernel_succeeded, progressed ? 1u : 2u) << reclaimed;
+  }
+}
+
 // The allocating task's state (trace format 1.4) gives it the kernel's reserves. The worker's
 // twelve GFP_KERNEL pages of atomic_below_min.txt, below min: a plain task direct-reclaims and
 // is served as the OOM killer would let it (above); under PF_MEMALLOC (reclaim's own
