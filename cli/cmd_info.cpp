@@ -2,7 +2,9 @@
 // flag table, the zones and their watermarks.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -197,6 +199,8 @@ void print_kernel_support(const ebpf::KernelSupport& ks) {
                     ? "raw_tp where marked (cheaper; needs CAP_SYS_ADMIN to map struct page to pfn), else tracepoint"
                     : "classic tracepoints (no struct page size in BTF)");
   fmt::print("tracepoints\n");
+  std::size_t width = 0;  // the longest "category:name"
+  for (const auto& t : ks.tracepoints) width = std::max(width, std::strlen(t.spec->category) + 1 + std::strlen(t.spec->name));
   for (const auto& t : ks.tracepoints) {
     std::string state = t.present ? "present" : "MISSING";
     if (!t.missing_fields.empty()) {
@@ -211,7 +215,7 @@ void print_kernel_support(const ebpf::KernelSupport& ks) {
     }
     const char* role = t.spec->required ? "required" : t.spec->default_on ? "default" : "optional, -e";
     const char* hook = t.raw_ok && (!t.spec->raw_page_first || ks.page_struct_shift != 0) ? "raw_tp" : "tracepoint";
-    fmt::print("  {:<32} {:<9} {:<11} {}\n", std::string(t.spec->category) + ":" + t.spec->name, state, hook, role);
+    fmt::print("  {:<{}} {:<9} {:<11} {}\n", std::string(t.spec->category) + ":" + t.spec->name, width, state, hook, role);
   }
 }
 #endif

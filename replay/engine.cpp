@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <bit>
+#include <utility>
 
 #include "labyrinth/allocator/gfp.hpp"
 #include "labyrinth/replay/direct_reclaim.hpp"
@@ -104,6 +105,7 @@ void Engine::explain_near_miss(FailureRecord& r, const traces::PageEvent& e) con
     return;
   }
   if (explain_by_span(r, e, margin, drift)) return;
+  const std::string checks = std::exchange(r.evidence, {});  // what its reclaims' instants showed
   // Where the reserve holds most of the free memory, a few blocks outside it decide: one the
   // kernel gave away unseen (a guessed compaction isolation) leaves the request the reserve only.
   std::string reserve;
@@ -116,10 +118,10 @@ void Engine::explain_near_miss(FailureRecord& r, const traces::PageEvent& e) con
         s.other_blocks_at_order == 1 ? "was" : "were", s.other_blocks_at_order == 1 ? "it" : "them");
   }
   r.evidence = fmt::format(
-      "the model serves it ({} pages above the effective min{}{}); missing: the kernel's free state at that "
+      "the model serves it ({} pages above the effective min{}{}){}; missing: the kernel's free state at that "
       "instant. Before it: {}; untraced by any event: page reporting, lazily initialised memory, bulk "
       "allocations",
-      margin, s.block_available ? ", a block of the order free" : "", reserve, evidence_gaps());
+      margin, s.block_available ? ", a block of the order free" : "", reserve, checks, evidence_gaps());
 }
 
 // A request that may direct-reclaim is stamped at the end of __alloc_pages: when its reclaim
@@ -187,7 +189,17 @@ bool Engine::explain_by_reclaims(FailureRecord& r, const traces::PageEvent& e, s
       if (!worst || m < worst->margin) worst = Check{m, ts, before};
     }
   }
-  if (!worst || worst->margin > drift) return false;
+  if (!worst) return false;
+  if (worst->margin > drift) {
+    // Not explained: say how far the model was from the kernel at the check that mattered.
+    r.evidence = fmt::format(
+        "; at its task's check {} its direct reclaim {} us before, where the kernel {}, the model was {} pages above "
+        "the effective min, beyond the {} pages of counter drift",
+        worst->before_reclaim ? "before" : "after", (e.ts_ns - worst->ts_ns) / 1000,
+        worst->before_reclaim ? "was below its watermark (it reclaimed)" : "failed the request in the end",
+        worst->margin, drift);
+    return false;
+  }
   r.cause = FailureCause::Watermark;
   r.evidence = fmt::format(
       "{} pages above the effective min at its event, but {} pages {} it at its check {} its direct reclaim {} us "

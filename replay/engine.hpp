@@ -63,7 +63,8 @@ class Engine {
 
  protected:
   unsigned nr_cpus_;
-  // Mirror fills these: the zones' recent free levels and each task's last allocation.
+  // The zones' recent free levels (mirror), each task's last allocation and its direct
+  // reclaims (both engines).
   FreePageHistory free_history_;
   TaskLastEvents task_allocs_;
   TaskReclaims task_reclaims_;

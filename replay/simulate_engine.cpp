@@ -128,6 +128,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     if (kernel_reclaim_progress_) return *kernel_reclaim_progress_;
     return lru_pages_[zone] != 0 || map_.failed_reclaimable_pages() != 0;
   }
+  // The kernel's verdict for the request being served, while it is (kernel_reclaim_progress).
   std::optional<bool> kernel_reclaim_progress_;
   // Whether the kernel's direct reclaims for this request freed anything; nullopt when the
   // trace cannot say (no reclaim events, or its task did not reclaim since its last allocation).

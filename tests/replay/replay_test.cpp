@@ -172,6 +172,12 @@ TEST(ReplayMirror, AFailureAfterItsDirectReclaimIsJudgedAtTheReclaimsInstants) {
   const ReplayResult l = replay_text(late, mirror());
   ASSERT_EQ(l.failures.total(), 1u);
   EXPECT_EQ(l.failures.records().front().cause, FailureCause::Unexplained) << l.failures.records().front().evidence;
+  // Its evidence says where the model and the kernel parted: at the check before the reclaim.
+  EXPECT_NE(l.failures.records().front().evidence.find(
+                "; at its task's check before its direct reclaim 1300 us before, where the kernel was below its "
+                "watermark (it reclaimed), the model was 240 pages above the effective min"),
+            std::string::npos)
+      << l.failures.records().front().evidence;
 
   // Without the reclaim events the trace says nothing of the instants: the span judges.
   std::string without = text;
