@@ -22,11 +22,6 @@ using Kind = RecordError::Kind;
 
 }  // namespace
 
-std::string event_name(traces::EventKind k) {
-  const TracepointSpec* s = find_tracepoint(k);
-  return s != nullptr ? std::string(s->category) + ":" + s->name : std::string(traces::to_string(k));
-}
-
 void check_record_options(const RecordOptions& o, RecordPlan& plan) {
   if (o.buffer_mib == 0 || (o.buffer_mib & (o.buffer_mib - 1)) != 0 || o.buffer_mib > 2048)
     throw RecordError(Kind::Usage, fmt::format("--buffer-size {} MiB: must be a power of two up to 2048", o.buffer_mib));
@@ -48,7 +43,7 @@ void plan_events(const RecordOptions& o, RecordPlan& plan, RecordObserver& obser
     if (ts != nullptr && ts->present && ts->missing_fields.empty())
       plan.attach.push_back(k);
     else
-      plan.missing.push_back(event_name(k));
+      plan.missing.push_back(traces::tracepoint_of(k));
   }
 }
 
@@ -160,10 +155,10 @@ traces::TraceHeader make_header(const RecordOptions& o, RecordPlan& plan, const 
   const auto& gone = collector.unrecorded_kinds();
   for (const auto k : plan.attach) {
     if (std::find(gone.begin(), gone.end(), k) != gone.end()) {
-      observer.warning("cannot record " + event_name(k) + " without raw_tp programs; recording without it");
-      plan.missing.push_back(event_name(k));
+      observer.warning("cannot record " + traces::tracepoint_of(k) + " without raw_tp programs; recording without it");
+      plan.missing.push_back(traces::tracepoint_of(k));
     } else {
-      header.events.push_back(event_name(k));
+      header.events.push_back(traces::tracepoint_of(k));
     }
   }
   for (const auto& section : collector.optional_missing()) {

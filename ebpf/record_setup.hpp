@@ -23,9 +23,6 @@ struct RecordPlan {
   KernelSymbols symbols;                  // loaded with -g
 };
 
-// "kmem:mm_page_alloc" for the header and messages.
-std::string event_name(traces::EventKind kind);
-
 // Throws RecordError(Usage) for options that cannot work (buffer size, order, pid, command).
 void check_record_options(const RecordOptions& options, RecordPlan& plan);
 // Probes the kernel and decides which tracepoints to attach; preflight warnings go to the observer.

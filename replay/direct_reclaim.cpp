@@ -11,23 +11,23 @@ bool direct_reclaim_recorded(const traces::TraceHeader& header) {
   auto has = [&header](std::string_view name) {
     return std::find(header.events.begin(), header.events.end(), name) != header.events.end();
   };
-  return has("vmscan:mm_vmscan_direct_reclaim_begin") && has("vmscan:mm_vmscan_direct_reclaim_end");
+  return has(traces::tracepoint_of(traces::EventKind::ReclaimBegin)) &&
+         has(traces::tracepoint_of(traces::EventKind::ReclaimEnd));
 }
 
 void DirectReclaimStats::add(const traces::PageEvent& e) {
-  if (!traces::is_reclaim(e.kind)) return;
   ++seen_;
   if (e.kind == traces::EventKind::ReclaimBegin) {
-    open_[e.tid] = Open{e.ts_ns};  // a begin without an end before it: the end was lost
+    began_[e.tid] = e.ts_ns;  // a begin without an end before it: the end was lost
     return;
   }
-  const auto it = open_.find(e.tid);
-  if (it == open_.end()) {
+  const auto it = began_.find(e.tid);
+  if (it == began_.end()) {
     ++begun_before_;
     return;
   }
-  const std::uint64_t ns = e.ts_ns > it->second.begin_ns ? e.ts_ns - it->second.begin_ns : 0;
-  open_.erase(it);
+  const std::uint64_t ns = e.ts_ns > it->second ? e.ts_ns - it->second : 0;
+  began_.erase(it);
   for (ReclaimTally* t : {&total_, &by_process_[(std::uint64_t{e.pid} << 32) | e.comm_id]}) {
     ++t->stalls;
     t->reclaimed_pages += e.reclaimed_pages;
@@ -46,7 +46,7 @@ DirectReclaimSummary DirectReclaimStats::finish(const traces::TraceHeader& heade
   s.recorded = direct_reclaim_recorded(header) || seen_ != 0;
   s.total = total_;
   s.begun_before = begun_before_;
-  s.unfinished = open_.size();
+  s.unfinished = began_.size();
   s.histogram = histogram_;
   for (const auto& [key, tally] : by_process_) {
     s.by_process.push_back(ReclaimRow{static_cast<std::uint32_t>(key >> 32),

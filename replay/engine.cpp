@@ -124,6 +124,15 @@ void Engine::explain_near_miss(FailureRecord& r, const traces::PageEvent& e) con
       margin, s.block_available ? ", a block of the order free" : "", reserve, checks, evidence_gaps());
 }
 
+// The request's margin over its effective min had the zone been at `level`: its own unusable
+// pages (its order, CMA) as now, the reserve's as then.
+std::int64_t Engine::margin_then(const ZoneState& s, const FreePageHistory::Sample& level) const {
+  if (s.reserves_usable) return std::int64_t{level.free_pages} - s.unusable_pages - s.effective_min_pages;
+  const auto reserve_now = static_cast<std::int64_t>(model.levels(*s.zone).reserve_unusable);
+  return std::int64_t{level.free_pages} - std::int64_t{level.reserve_unusable} - (s.unusable_pages - reserve_now) -
+         s.effective_min_pages;
+}
+
 // A request that may direct-reclaim is stamped at the end of __alloc_pages: when its reclaim
 // freed nothing, its last watermark check ran before the reclaim, up to milliseconds before the
 // event. It ran after its task's previous allocation returned: if the zone's free pages came
@@ -146,11 +155,7 @@ bool Engine::explain_by_span(FailureRecord& r, const traces::PageEvent& e, std::
   }
   const auto low = free_history_.lowest(*s.zone, *since, e.ts_ns, s.reserves_usable);
   if (!low) return false;
-  // The request's own unusable pages (its order, CMA) as now; the reserve's as then.
-  const std::int64_t reserve_now = s.reserves_usable ? 0 : static_cast<std::int64_t>(model.levels(*s.zone).reserve_unusable);
-  const std::int64_t reserve_then = s.reserves_usable ? 0 : std::int64_t{low->reserve_unusable};
-  const std::int64_t low_margin =
-      std::int64_t{low->free_pages} - reserve_then - (s.unusable_pages - reserve_now) - s.effective_min_pages;
+  const std::int64_t low_margin = margin_then(s, *low);
   if (low_margin > drift) return false;
   r.cause = FailureCause::Watermark;
   r.evidence = fmt::format(
@@ -169,7 +174,6 @@ bool Engine::explain_by_span(FailureRecord& r, const traces::PageEvent& e, std::
 bool Engine::explain_by_reclaims(FailureRecord& r, const traces::PageEvent& e, std::int64_t margin,
                                  std::int64_t drift, const std::vector<TaskReclaims::Reclaim>& reclaims) const {
   const ZoneState& s = r.state;
-  const std::int64_t reserve_now = s.reserves_usable ? 0 : static_cast<std::int64_t>(model.levels(*s.zone).reserve_unusable);
   struct Check {
     std::int64_t margin;
     std::uint64_t ts_ns;
@@ -183,9 +187,7 @@ bool Engine::explain_by_reclaims(FailureRecord& r, const traces::PageEvent& e, s
       if (ts == 0) continue;
       const auto level = free_history_.at(*s.zone, ts);
       if (!level) continue;
-      const std::int64_t reserve_then = s.reserves_usable ? 0 : std::int64_t{level->reserve_unusable};
-      const std::int64_t m =
-          std::int64_t{level->free_pages} - reserve_then - (s.unusable_pages - reserve_now) - s.effective_min_pages;
+      const std::int64_t m = margin_then(s, *level);
       if (!worst || m < worst->margin) worst = Check{m, ts, before};
     }
   }

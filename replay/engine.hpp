@@ -121,6 +121,7 @@ class Engine {
   }
   void explain_near_miss(FailureRecord& r, const traces::PageEvent& e) const;
   bool explain_by_span(FailureRecord& r, const traces::PageEvent& e, std::int64_t margin, std::int64_t drift) const;
+  [[nodiscard]] std::int64_t margin_then(const ZoneState& s, const FreePageHistory::Sample& level) const;
   bool explain_by_reclaims(FailureRecord& r, const traces::PageEvent& e, std::int64_t margin, std::int64_t drift,
                            const std::vector<TaskReclaims::Reclaim>& reclaims) const;
   [[nodiscard]] std::string evidence_gaps() const;

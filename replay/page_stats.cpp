@@ -324,7 +324,7 @@ void PageStats::add_other(const PageEvent& e, unsigned order) {
       break;
     case EventKind::ReclaimBegin:
     case EventKind::ReclaimEnd:
-      note_reclaim(e);
+      reclaim_.add(e);
       break;
   }
 }

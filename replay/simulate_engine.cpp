@@ -125,11 +125,13 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // Where the trace holds the direct reclaims and the request's task reclaimed before its
   // event, the kernel's own verdict (its reclaims freed pages or not) is taken instead.
   [[nodiscard]] bool progressed(std::uint16_t zone) const override {
-    if (kernel_reclaim_progress_) return *kernel_reclaim_progress_;
+    if (serving_ != nullptr) {
+      if (const auto kernel = kernel_reclaim_progress(*serving_)) return *kernel;
+    }
     return lru_pages_[zone] != 0 || map_.failed_reclaimable_pages() != 0;
   }
-  // The kernel's verdict for the request being served, while it is (kernel_reclaim_progress).
-  std::optional<bool> kernel_reclaim_progress_;
+  // The request being served, while it is (for progressed, asked only when it reclaims).
+  const PageEvent* serving_ = nullptr;
   // Whether the kernel's direct reclaims for this request freed anything; nullopt when the
   // trace cannot say (no reclaim events, or its task did not reclaim since its last allocation).
   [[nodiscard]] std::optional<bool> kernel_reclaim_progress(const PageEvent& e) const {
@@ -259,19 +261,20 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       return;
     }
     const allocator::TaskContext task = task_context(e);
-    kernel_reclaim_progress_ = kernel_reclaim_progress(e);
+    serving_ = &e;
     allocator::AllocResult r =
         kernel_ok && prefer_recorded_
             ? model.allocate(e.gfp, e.order, cpu, e.pfn, Pfn{e.pfn}, task)
             : model.allocate(e.gfp, e.order, cpu, kernel_ok ? e.pfn : ~std::uint64_t{0}, task);
-    if (e.ctx == traces::ExecContext::Task) task_allocs_.note(cpu, e.pid, e.ts_ns);
     if (!r.ok() && r.failure == allocator::AllocFailure::Fragmentation && kernel_ok && prefer_recorded_ &&
         model.compact_block(Pfn{e.pfn}, e.order)) {
       // The kernel's compaction freed its block: the model's pages there moved as it moves them.
       r = model.allocate(e.gfp, e.order, cpu, e.pfn, Pfn{e.pfn}, task);
       if (r.ok()) ++counters.kernel_block_compactions;
     }
-    kernel_reclaim_progress_.reset();
+    serving_ = nullptr;
+    // The next request of this task reclaims in a span that starts here.
+    if (reclaim_recorded_ && e.ctx == traces::ExecContext::Task) task_allocs_.note(cpu, e.pid, e.ts_ns);
     if (model_counters_.direct_reclaims != reclaims_before) ++counters.reclaim_stalls;
     if (!r.ok() || (!kernel_ok && !memcg)) note_agreement(e, !kernel_ok && !memcg, !r.ok());
     if ((e.gfp & kswapd_bit_) != 0) wake_kswapd(e.ts_ns, r);

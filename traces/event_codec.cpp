@@ -19,7 +19,7 @@ namespace {
 enum Column : std::size_t { kTags, kTs, kCpu, kPfn, kPid, kTid, kComm, kGfp, kExtra, kStack, kColumnCount };
 
 // Bit 6: the event has no pfn (a failed allocation, every reclaim event).
-constexpr std::uint8_t kFailedBit = 0x40;
+constexpr std::uint8_t kNoPfnBit = 0x40;
 // The tag keeps three bits of kind: both reclaim kinds are kind 7 there, with a byte in the
 // extra column that says which (0 begin, 1 end).
 constexpr unsigned kReclaimTag = 7;
@@ -81,15 +81,15 @@ void encode_events(const std::vector<PageEvent>& events, std::string& out) {
   std::uint64_t prev_ts = 0, prev_pfn = 0;
   std::uint32_t prev_pid = 0, prev_comm = 0;
   for (const PageEvent& e : events) {
-    const bool failed = e.failed() || is_reclaim(e.kind);
+    const bool no_pfn = e.failed() || is_reclaim(e.kind);
     const bool has_stack = e.stack_id != kNoStack;
     *col[kTags]++ = static_cast<unsigned char>(tag_kind(e.kind) | (static_cast<unsigned>(e.ctx) << 3) |
-                                               (failed ? kFailedBit : 0u) | (has_stack ? kStackBit : 0u));
+                                               (no_pfn ? kNoPfnBit : 0u) | (has_stack ? kStackBit : 0u));
     *col[kTags]++ = pack_nibbles(e.order, e.migratetype);
     col[kTs] = put_varint_at(col[kTs], zigzag(static_cast<std::int64_t>(e.ts_ns - prev_ts)));
     prev_ts = e.ts_ns;
     col[kCpu] = put_varint_at(col[kCpu], e.cpu);
-    if (!failed) {
+    if (!no_pfn) {
       col[kPfn] = put_varint_at(col[kPfn], zigzag(static_cast<std::int64_t>(e.pfn - prev_pfn)));
       prev_pfn = e.pfn;
     }
@@ -308,8 +308,8 @@ bool EventDecoder::open(const unsigned char* data, std::size_t size, std::uint32
     if (n == 0) continue;
     const unsigned kind = tag & 0x7u;
     const unsigned ctx = (tag >> 3) & 0x7u;
-    bad_tag |= ctx >= kExecContextCount || (kind == kReclaimTag && (tag & kFailedBit) == 0);
-    if ((tag & kFailedBit) == 0) with_pfn += n;
+    bad_tag |= ctx >= kExecContextCount || (kind == kReclaimTag && (tag & kNoPfnBit) == 0);
+    if ((tag & kNoPfnBit) == 0) with_pfn += n;
     if ((tag & kStackBit) != 0) stacks += n;
     if (kind == static_cast<unsigned>(EventKind::Alloc)) gfps += n;
     if (kind == static_cast<unsigned>(EventKind::Isolate)) {
@@ -397,7 +397,7 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
     if constexpr (kDecodeCpu) {
       e.cpu = static_cast<std::uint16_t>(take_varint(cpu));
     }
-    if ((tag & kFailedBit) != 0) {
+    if ((tag & kNoPfnBit) != 0) {
       e.pfn = e.kind == EventKind::Alloc ? kFailedPfn : 0;
     } else {
       prev_pfn += static_cast<std::uint64_t>(unzigzag(kWide ? take_varint_wide(pfn) : take_varint(pfn)));

@@ -1,12 +1,28 @@
 #include "labyrinth/traces/page_event.hpp"
 
 #include <array>
+#include <string>
 
 namespace labyrinth::traces {
 namespace {
 
 constexpr std::array<std::string_view, kEventKindCount> kKindNames = {
     "alloc", "free", "free_batched", "pcp_refill", "pcp_drain", "extfrag", "isolate", "reclaim_begin", "reclaim_end"};
+struct Tracepoint {
+  std::string_view system;
+  std::string_view name;
+};
+constexpr std::array<Tracepoint, kEventKindCount> kTracepoints = {{
+    {"kmem", "mm_page_alloc"},
+    {"kmem", "mm_page_free"},
+    {"kmem", "mm_page_free_batched"},
+    {"kmem", "mm_page_alloc_zone_locked"},
+    {"kmem", "mm_page_pcpu_drain"},
+    {"kmem", "mm_page_alloc_extfrag"},
+    {"compaction", "mm_compaction_isolate_freepages"},
+    {"vmscan", "mm_vmscan_direct_reclaim_begin"},
+    {"vmscan", "mm_vmscan_direct_reclaim_end"},
+}};
 constexpr std::array<std::string_view, kExecContextCount> kContextNames = {
     "task", "softirq", "hardirq", "nmi", "unknown"};
 struct TaskStateName {
@@ -22,6 +38,20 @@ constexpr std::array<TaskStateName, 3> kTaskStateNames = {
 std::string_view to_string(EventKind kind) {
   const auto index = static_cast<std::size_t>(kind);
   return index < kKindNames.size() ? kKindNames[index] : "invalid";
+}
+
+std::string_view tracepoint_system(EventKind kind) {
+  const auto index = static_cast<std::size_t>(kind);
+  return index < kTracepoints.size() ? kTracepoints[index].system : "";
+}
+
+std::string_view tracepoint_name(EventKind kind) {
+  const auto index = static_cast<std::size_t>(kind);
+  return index < kTracepoints.size() ? kTracepoints[index].name : "";
+}
+
+std::string tracepoint_of(EventKind kind) {
+  return std::string(tracepoint_system(kind)) + ":" + std::string(tracepoint_name(kind));
 }
 
 std::string_view to_string(ExecContext ctx) {

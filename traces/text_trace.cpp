@@ -537,17 +537,16 @@ std::string format_event_line(const PageEvent& e, const TraceReader* names, cons
   std::string line = std::to_string(e.ts_ns);
   line += ' ';
   line += to_string(e.kind);
-  if (e.kind == EventKind::ReclaimBegin) {
-    line += " order=" + std::to_string(e.order) + " gfp=" + gfp.format(e.gfp);
-  } else if (e.kind == EventKind::ReclaimEnd) {
-    line += " reclaimed=" + std::to_string(e.reclaimed_pages);
-  } else {
+  if (!is_reclaim(e.kind)) {  // a reclaim names no page
     line += " pfn=";
     line += e.pfn == kFailedPfn ? std::string("failed") : hex(e.pfn);
-    line += " order=" + std::to_string(e.order);
-    if (e.migratetype >= 0 || e.kind != EventKind::Free) line += " mt=" + std::to_string(e.migratetype);
   }
-  if (e.kind == EventKind::Alloc) line += " gfp=" + gfp.format(e.gfp);
+  if (e.kind != EventKind::ReclaimEnd) line += " order=" + std::to_string(e.order);
+  if (!is_reclaim(e.kind) && (e.migratetype >= 0 || e.kind != EventKind::Free)) {
+    line += " mt=" + std::to_string(e.migratetype);
+  }
+  if (e.kind == EventKind::Alloc || e.kind == EventKind::ReclaimBegin) line += " gfp=" + gfp.format(e.gfp);
+  if (e.kind == EventKind::ReclaimEnd) line += " reclaimed=" + std::to_string(e.reclaimed_pages);
   if (e.kind == EventKind::Extfrag) {
     line += " fb_order=" + std::to_string(e.fallback_order) + " fb_mt=" + std::to_string(e.fallback_migratetype) +
             " owner=" + (e.change_ownership ? "1" : "0");

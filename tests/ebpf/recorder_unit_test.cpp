@@ -136,6 +136,7 @@ TEST(Tracepoints, SpecsCoverEveryEventKindOnce) {
     ASSERT_NE(spec, nullptr) << k;
     EXPECT_EQ(find_tracepoint(std::string(spec->category) + ":" + spec->name), spec);
     EXPECT_EQ(find_tracepoint(std::string(spec->short_name)), spec);
+    EXPECT_EQ(std::string(spec->category) + ":" + spec->name, traces::tracepoint_of(static_cast<EventKind>(k)));
   }
   EXPECT_TRUE(find_tracepoint(EventKind::Alloc)->required);
   EXPECT_TRUE(find_tracepoint(EventKind::Free)->required);

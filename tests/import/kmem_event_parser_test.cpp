@@ -32,9 +32,10 @@ TEST_F(KmemFields, EventNames) {
   EXPECT_EQ(kmem_event_kind("mm_page_alloc_extfrag"), EventKind::Extfrag);
   EXPECT_EQ(kmem_event_kind("mm_vmscan_direct_reclaim_begin"), EventKind::ReclaimBegin);
   EXPECT_EQ(kmem_event_kind("mm_vmscan_direct_reclaim_end"), EventKind::ReclaimEnd);
-  EXPECT_EQ(event_system(EventKind::ReclaimEnd), "vmscan");
-  EXPECT_EQ(event_system(EventKind::Isolate), "compaction");
-  EXPECT_EQ(event_system(EventKind::Free), "kmem");
+  EXPECT_EQ(traces::tracepoint_system(EventKind::ReclaimEnd), "vmscan");
+  EXPECT_EQ(traces::tracepoint_system(EventKind::Isolate), "compaction");
+  EXPECT_EQ(traces::tracepoint_system(EventKind::Free), "kmem");
+  EXPECT_FALSE(kmem_event_kind("mm_compaction_isolate_freepages"));  // not read from text captures
   EXPECT_FALSE(kmem_event_kind("mm_vmscan_kswapd_wake"));
   EXPECT_FALSE(kmem_event_kind("mm_page_alloc_foo"));
   EXPECT_FALSE(kmem_event_kind("kmalloc"));

@@ -38,7 +38,7 @@ const Sample kSamples[] = {
     {"ftrace-pipe-lost.txt.zst", CaptureFormat::Ftrace, 1, false, true},
 };
 
-std::string kind_name(EventKind kind) { return std::string(traces::import::tracepoint_name(kind)); }
+std::string kind_name(EventKind kind) { return std::string(traces::tracepoint_name(kind)); }
 
 char context_char(ExecContext ctx) {
   switch (ctx) {

@@ -284,7 +284,7 @@ void EventImporter::feed(std::string_view line, std::uint64_t line_number, bool 
   }
 
   const auto kind = kmem_event_kind(t.event);
-  if (!kind || (!t.system.empty() && t.system != event_system(*kind))) {
+  if (!kind || (!t.system.empty() && t.system != tracepoint_system(*kind))) {
     ++report_.losses.lines_other_events;
     auto it = report_.other_events.find(std::string(t.event));
     if (it != report_.other_events.end()) {
@@ -477,7 +477,7 @@ ImportReport import_capture(InputSource& input, const std::string& out_path, con
     for (int k = 0; k < kEventKindCount; ++k) {
       const auto kind = static_cast<EventKind>(k);
       if (report.events_by_kind[static_cast<std::size_t>(k)] != 0) {
-        captured.push_back(std::string(event_system(kind)) + ":" + std::string(tracepoint_name(kind)));
+        captured.push_back(tracepoint_of(kind));
       }
     }
   }

@@ -151,36 +151,12 @@ KmemParseResult parse_reclaim_fields(const Fields& f, GfpDecoder& gfp, PageEvent
 }  // namespace
 
 std::optional<EventKind> kmem_event_kind(std::string_view name) {
-  if (name == "mm_vmscan_direct_reclaim_begin") return EventKind::ReclaimBegin;
-  if (name == "mm_vmscan_direct_reclaim_end") return EventKind::ReclaimEnd;
-  if (name.substr(0, 7) != "mm_page") return std::nullopt;
-  if (name == "mm_page_alloc") return EventKind::Alloc;
-  if (name == "mm_page_free") return EventKind::Free;
-  if (name == "mm_page_free_batched") return EventKind::FreeBatched;
-  if (name == "mm_page_alloc_zone_locked") return EventKind::PcpRefill;
-  if (name == "mm_page_pcpu_drain") return EventKind::PcpDrain;
-  if (name == "mm_page_alloc_extfrag") return EventKind::Extfrag;
-  return std::nullopt;
-}
-
-std::string_view event_system(EventKind kind) {
-  if (is_reclaim(kind)) return "vmscan";
-  return kind == EventKind::Isolate ? "compaction" : "kmem";
-}
-
-std::string_view tracepoint_name(EventKind kind) {
-  switch (kind) {
-    case EventKind::Alloc: return "mm_page_alloc";
-    case EventKind::Free: return "mm_page_free";
-    case EventKind::FreeBatched: return "mm_page_free_batched";
-    case EventKind::PcpRefill: return "mm_page_alloc_zone_locked";
-    case EventKind::PcpDrain: return "mm_page_pcpu_drain";
-    case EventKind::Extfrag: return "mm_page_alloc_extfrag";
-    case EventKind::Isolate: return "mm_compaction_isolate_freepages";
-    case EventKind::ReclaimBegin: return "mm_vmscan_direct_reclaim_begin";
-    case EventKind::ReclaimEnd: return "mm_vmscan_direct_reclaim_end";
+  // Compaction's isolate events carry what no text capture's importer reads: not imported.
+  for (int k = 0; k < kEventKindCount; ++k) {
+    const auto kind = static_cast<EventKind>(k);
+    if (kind != EventKind::Isolate && tracepoint_name(kind) == name) return kind;
   }
-  return "";
+  return std::nullopt;
 }
 
 const GfpDecodeResult& GfpDecoder::decode(std::string_view text) {
@@ -262,7 +238,7 @@ KmemParseResult parse_kmem_fields(EventKind kind, std::string_view text, GfpDeco
       if (error == nullptr) error = parse_migratetype(f.fallback_migratetype, event.fallback_migratetype);
       if (error == nullptr) error = parse_flag(f.change_ownership, event.change_ownership);
       break;
-    case EventKind::Isolate:  // compaction events are not kmem events: never named above
+    case EventKind::Isolate:  // never named by kmem_event_kind
     case EventKind::ReclaimBegin:
     case EventKind::ReclaimEnd:
       break;

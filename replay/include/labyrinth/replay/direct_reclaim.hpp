@@ -49,16 +49,13 @@ bool direct_reclaim_recorded(const traces::TraceHeader& header);
 
 class DirectReclaimStats {
  public:
-  // Reclaim events only; needs their thread ids (the tid column decoded).
+  // Reclaim events; needs their thread ids (the tid column decoded).
   void add(const traces::PageEvent& event);
   [[nodiscard]] DirectReclaimSummary finish(const traces::TraceHeader& header, const traces::TraceReader& reader,
                                             std::size_t top_n) const;
 
  private:
-  struct Open {
-    std::uint64_t begin_ns = 0;
-  };
-  std::unordered_map<std::uint32_t, Open> open_;  // by tid
+  std::unordered_map<std::uint32_t, std::uint64_t> began_;  // the open reclaims' begins, by tid
   std::unordered_map<std::uint64_t, ReclaimTally> by_process_;  // pid << 32 | comm_id
   ReclaimTally total_;
   std::uint64_t begun_before_ = 0;

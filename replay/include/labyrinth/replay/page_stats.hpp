@@ -122,7 +122,6 @@ class PageStats {
   // Successful allocations and frees, the bulk of a trace; add_other() the rest.
   void add_one(const traces::PageEvent& event);
   void add_other(const traces::PageEvent& event, unsigned order);
-  void note_reclaim(const traces::PageEvent& event) { reclaim_.add(event); }
   void start_alloc_run(const traces::PageEvent& event, std::uint64_t who, std::uint64_t shape, unsigned order);
   void start_free_run(const traces::PageEvent& event, std::uint64_t who, std::uint64_t shape, unsigned order);
   void flush_alloc_run();

@@ -93,6 +93,11 @@ static_assert(sizeof(PageEvent) == 64);
 
 std::string_view to_string(EventKind kind);
 std::string_view to_string(ExecContext ctx);
+// The kernel tracepoint each kind records: its system ("kmem", "compaction", "vmscan") and
+// name ("mm_page_alloc"), and both as "kmem:mm_page_alloc".
+std::string_view tracepoint_system(EventKind kind);
+std::string_view tracepoint_name(EventKind kind);
+std::string tracepoint_of(EventKind kind);
 // Parse the names printed by to_string(); false if unknown.
 bool parse_event_kind(std::string_view name, EventKind& out);
 bool parse_exec_context(std::string_view name, ExecContext& out);

@@ -15,12 +15,8 @@
 namespace labyrinth::traces::import {
 
 // Which page event a tracepoint name is (the kmem page events and vmscan's direct reclaim
-// begin and end); nullopt for every other event.
+// begin and end; traces::tracepoint_name); nullopt for every other event.
 std::optional<EventKind> kmem_event_kind(std::string_view event_name);
-// The tracepoint system of a kind's events ("kmem", "compaction" or "vmscan") and the name of
-// its tracepoint.
-std::string_view event_system(EventKind kind);
-std::string_view tracepoint_name(EventKind kind);
 
 // gfp_flags strings ("GFP_ATOMIC|__GFP_NOWARN|0x1000000", "none") to bits with one kernel's
 // table; each distinct string is decoded once and cached (a capture holds a few dozen).
