@@ -148,32 +148,60 @@ bool Engine::explain_by_span(FailureRecord& r, const traces::PageEvent& e, std::
   }
   const auto since = task_allocs_.last(e.pid);
   if (!since) return false;
+  // An OOM victim at its event that was none at its previous allocation was chosen in the span,
+  // and its checks may have run before: a pass of mm/page_alloc.c:__alloc_pages_slowpath takes
+  // ALLOC_OOM from its task's state where it starts (reserve_flags), under the plain task's
+  // higher min before the kill. Its reclaims' events do not date the kill: the OOM killer's
+  // SIGKILL makes mm/vmscan.c:throttle_direct_reclaim skip reclaim without an event, so a
+  // reclaim recorded after the kill began before its pass saw it.
+  const bool chosen_in_span = (e.task_state & ~since->task_state & traces::kTaskOomVictim) != 0;
+  const ZoneState flags =
+      chosen_in_span ? state_with_task(r, e, static_cast<std::uint8_t>(e.task_state & ~traces::kTaskOomVictim)) : s;
+  if (!flags.zone) return false;
+  const std::string flags_note = chosen_in_span ? other_flags_note(s, flags, kChosenInSpan) : "";
   if (reclaim_recorded_) {
     // Its reclaims name the instants of its checks; without one it compacted or failed at once.
-    const auto reclaims = task_reclaims_.between(e.pid, *since, e.ts_ns);
-    if (!reclaims.empty()) return explain_by_reclaims(r, e, margin, drift, reclaims);
+    const auto reclaims = task_reclaims_.between(e.pid, since->ts_ns, e.ts_ns);
+    if (!reclaims.empty()) return explain_by_reclaims(r, e, margin, drift, reclaims, flags, flags_note);
   }
-  const auto low = free_history_.lowest(*s.zone, *since, e.ts_ns, s.reserves_usable);
-  if (!low) return false;
-  const std::int64_t low_margin = margin_then(s, *low);
+  // The zone's level over the span: its lowest sample, or where it stayed since the last one.
+  FreePageHistory::Sample low{e.ts_ns, static_cast<std::uint32_t>(flags.free_pages),
+                              static_cast<std::uint32_t>(model.levels(*flags.zone).reserve_unusable)};
+  if (const auto sampled = free_history_.lowest(*flags.zone, since->ts_ns, e.ts_ns, flags.reserves_usable)) {
+    low = *sampled;
+  } else if (!chosen_in_span) {
+    return false;  // the zone stood at its event's level, judged already
+  }
+  const std::int64_t low_margin = margin_then(flags, low);
   if (low_margin > drift) return false;
   r.cause = FailureCause::Watermark;
   r.evidence = fmt::format(
-      "{} pages above the effective min at its event, but {} pages {} it {} us before, {} us after its task's "
+      "{} pages above the effective min at its event, but {} pages {} it{} {} us before, {} us after its task's "
       "previous allocation: a request that may direct-reclaim is stamped after its reclaim, and one that freed "
       "nothing made its last check before it ({} pages of per-CPU counter drift allowed)",
       margin, low_margin < 0 ? -low_margin : low_margin, low_margin < 0 ? "below" : "above",
-      (e.ts_ns - low->ts_ns) / 1000, (e.ts_ns - *since) / 1000, drift);
+      flags_note, (e.ts_ns - low.ts_ns) / 1000, (e.ts_ns - since->ts_ns) / 1000, drift);
   return true;
+}
+
+// " (in DMA32: why)" when a check ran under other flags than the event's.
+std::string Engine::other_flags_note(const ZoneState& s, const ZoneState& flags, std::string_view why) const {
+  return fmt::format(" ({}{})", flags.zone == s.zone ? "" : fmt::format("in {}: ", zone_name(*flags.zone)), why);
+}
+
+std::string_view Engine::zone_name(std::uint16_t zone) const {
+  return allocator::zone_type_name(model.zone_config(zone).type);
 }
 
 // With the direct reclaim events: the kernel's checks ran right before each reclaim began
 // (one failed, or it would not have reclaimed) and right after each ended. The request is a
 // watermark failure when the model, at one of those instants, was within the counter drift of
 // the effective min. A request that did not reclaim is left to the span (compaction alone).
+// `flags`: the request as its checks saw it (explain_by_span), `flags_note` says so if not as
+// at its event.
 bool Engine::explain_by_reclaims(FailureRecord& r, const traces::PageEvent& e, std::int64_t margin,
-                                 std::int64_t drift, const std::vector<TaskReclaims::Reclaim>& reclaims) const {
-  const ZoneState& s = r.state;
+                                 std::int64_t drift, const std::vector<TaskReclaims::Reclaim>& reclaims,
+                                 const ZoneState& flags, std::string_view flags_note) const {
   struct Check {
     std::int64_t margin;
     std::uint64_t ts_ns;
@@ -185,9 +213,9 @@ bool Engine::explain_by_reclaims(FailureRecord& r, const traces::PageEvent& e, s
     reclaimed += rc.reclaimed_pages;
     for (const auto& [ts, before] : {std::pair{rc.begin_ns, true}, std::pair{rc.end_ns, false}}) {
       if (ts == 0) continue;
-      const auto level = free_history_.at(*s.zone, ts);
+      const auto level = free_history_.at(*flags.zone, ts);
       if (!level) continue;
-      const std::int64_t m = margin_then(s, *level);
+      const std::int64_t m = margin_then(flags, *level);
       if (!worst || m < worst->margin) worst = Check{m, ts, before};
     }
   }
@@ -205,12 +233,20 @@ bool Engine::explain_by_reclaims(FailureRecord& r, const traces::PageEvent& e, s
   r.cause = FailureCause::Watermark;
   r.evidence = fmt::format(
       "{} pages above the effective min at its event, but {} pages {} it at its check {} its direct reclaim {} us "
-      "before: its task reclaimed {} time{} ({} pages freed) in the {} us before this event, stamped after the "
+      "before{}: its task reclaimed {} time{} ({} pages freed) in the {} us before this event, stamped after the "
       "last ({} pages of per-CPU counter drift allowed)",
       margin, worst->margin < 0 ? -worst->margin : worst->margin, worst->margin < 0 ? "below" : "above",
-      worst->before_reclaim ? "before" : "after", (e.ts_ns - worst->ts_ns) / 1000, reclaims.size(),
-      reclaims.size() == 1 ? "" : "s", reclaimed, (e.ts_ns - reclaims.front().begin_ns) / 1000, drift);
+      worst->before_reclaim ? "before" : "after", (e.ts_ns - worst->ts_ns) / 1000,
+      flags_note, reclaims.size(), reclaims.size() == 1 ? "" : "s", reclaimed, (e.ts_ns - reclaims.front().begin_ns) / 1000,
+      drift);
   return true;
+}
+
+// The request as the model would check it now had its task been in `task_state`.
+ZoneState Engine::state_with_task(const FailureRecord& r, const traces::PageEvent& e, std::uint8_t task_state) const {
+  traces::PageEvent as_then = e;
+  as_then.task_state = task_state;
+  return inspect_request(model, e.gfp, e.order, r.cpu, task_context(as_then));
 }
 
 // What the trace lacked up to now, by name: every data-loss and error counter that is not

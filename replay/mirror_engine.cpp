@@ -72,7 +72,7 @@ class MirrorEngine final : public Engine {
       }
       // The CPU as cpu_of takes it, without counting an invalid one a second time.
       if (e.kind == EventKind::Alloc && e.ctx == traces::ExecContext::Task) {
-        task_allocs_.note(e.cpu < nr_cpus_ ? e.cpu : 0u, e.pid, e.ts_ns);
+        task_allocs_.note(e.cpu < nr_cpus_ ? e.cpu : 0u, e.pid, e.ts_ns, e.task_state);
       }
     }
   }

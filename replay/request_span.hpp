@@ -17,34 +17,39 @@ namespace labyrinth::replay::detail {
 
 // Each task's last event in task context (by the id the caller chooses: thread or process):
 // per CPU the running task's, and the last one of each task that ran on a CPU since (kept when
-// another task's event shows a switch).
+// another task's event shows a switch), with the task's state then (kTask* bits).
 class TaskLastEvents {
  public:
+  struct Last {
+    std::uint64_t ts_ns = 0;
+    std::uint8_t task_state = 0;
+  };
+
   explicit TaskLastEvents(unsigned nr_cpus) : running_(nr_cpus) {}
 
-  void note(unsigned cpu, std::uint32_t task, std::uint64_t ts_ns) {
+  void note(unsigned cpu, std::uint32_t task, std::uint64_t ts_ns, std::uint8_t task_state) {
     Running& r = running_[cpu];
-    if (r.task != task && r.ts_ns != 0) switched_out_[r.task] = r.ts_ns;
-    r = Running{task, ts_ns};
+    if (r.task != task && r.last.ts_ns != 0) switched_out_[r.task] = r.last;
+    r = Running{task, Last{ts_ns, task_state}};
   }
 
   // The task's last task-context event so far; nullopt if none.
-  [[nodiscard]] std::optional<std::uint64_t> last(std::uint32_t task) const {
-    std::uint64_t ts = 0;
-    if (const auto it = switched_out_.find(task); it != switched_out_.end()) ts = it->second;
+  [[nodiscard]] std::optional<Last> last(std::uint32_t task) const {
+    Last found;
+    if (const auto it = switched_out_.find(task); it != switched_out_.end()) found = it->second;
     for (const Running& r : running_) {
-      if (r.task == task && r.ts_ns > ts) ts = r.ts_ns;
+      if (r.task == task && r.last.ts_ns > found.ts_ns) found = r.last;
     }
-    return ts == 0 ? std::nullopt : std::optional<std::uint64_t>(ts);
+    return found.ts_ns == 0 ? std::nullopt : std::optional<Last>(found);
   }
 
  private:
   struct Running {
     std::uint32_t task = 0;
-    std::uint64_t ts_ns = 0;
+    Last last;
   };
   std::vector<Running> running_;
-  std::unordered_map<std::uint32_t, std::uint64_t> switched_out_;
+  std::unordered_map<std::uint32_t, Last> switched_out_;
 };
 
 // Each zone's free pages after the events that changed them, the last kSamples of them: a ring

@@ -138,7 +138,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     if (!reclaim_recorded_ || e.ctx != traces::ExecContext::Task) return std::nullopt;
     const auto since = task_allocs_.last(e.pid);
     if (!since) return std::nullopt;
-    const auto reclaims = task_reclaims_.between(e.pid, *since, e.ts_ns);
+    const auto reclaims = task_reclaims_.between(e.pid, since->ts_ns, e.ts_ns);
     if (reclaims.empty()) return std::nullopt;
     return std::any_of(reclaims.begin(), reclaims.end(),
                        [](const TaskReclaims::Reclaim& r) { return r.end_ns != 0 && r.reclaimed_pages != 0; });
@@ -274,7 +274,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     }
     serving_ = nullptr;
     // The next request of this task reclaims in a span that starts here.
-    if (reclaim_recorded_ && e.ctx == traces::ExecContext::Task) task_allocs_.note(cpu, e.pid, e.ts_ns);
+    if (reclaim_recorded_ && e.ctx == traces::ExecContext::Task) task_allocs_.note(cpu, e.pid, e.ts_ns, e.task_state);
     if (model_counters_.direct_reclaims != reclaims_before) ++counters.reclaim_stalls;
     if (!r.ok() || (!kernel_ok && !memcg)) note_agreement(e, !kernel_ok && !memcg, !r.ok());
     if ((e.gfp & kswapd_bit_) != 0) wake_kswapd(e.ts_ns, r);

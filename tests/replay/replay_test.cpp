@@ -193,6 +193,47 @@ TEST(ReplayMirror, AFailureAfterItsDirectReclaimIsJudgedAtTheReclaimsInstants) {
   EXPECT_NE(w.failures.records().front().evidence.find("after its task's previous allocation"), std::string::npos);
 }
 
+// A pass of the slow path takes its flags where it starts: a task the OOM killer chose during
+// its request may have checked without ALLOC_OOM (whose min is half: 64 pages here), though its
+// failure is stamped with the OOM-victim state. Not a victim at its previous allocation, its
+// checks are judged under the plain task's flags; a victim already there, under the victim's.
+TEST(ReplayMirror, AnOomVictimChosenDuringItsRequestIsJudgedWithoutTheOomReserve) {
+  std::string text = read_text(case_path("failure_after_direct_reclaim.txt"));
+  text.replace(text.rfind("ctx=task"), 8, "ctx=task task=oom");  // the failure
+  const ReplayResult r = replay_text(text, mirror());
+  ASSERT_EQ(r.failures.total(), 1u);
+  EXPECT_EQ(r.failures.records().front().cause, FailureCause::Watermark) << r.failures.records().front().evidence;
+  EXPECT_NE(r.failures.records().front().evidence.find(
+                "but 16 pages below it at its check before its direct reclaim 1970 us before (the OOM killer chose its "
+                "task since its previous allocation, and a check before that had no ALLOC_OOM)"),
+            std::string::npos)
+      << r.failures.records().front().evidence;
+
+  // A victim at its previous allocation already: 112 free pages at the check before its
+  // reclaim are 48 above its min, beyond the 32 pages of drift.
+  std::string victim = text;
+  victim.insert(victim.find('\n', victim.find("1020000 alloc")), " task=oom");
+  const ReplayResult v = replay_text(victim, mirror());
+  ASSERT_EQ(v.failures.total(), 1u);
+  EXPECT_EQ(v.failures.records().front().cause, FailureCause::Unexplained);
+  EXPECT_NE(v.failures.records().front().evidence.find("the model was 48 pages above the effective min"),
+            std::string::npos)
+      << v.failures.records().front().evidence;
+
+  // Without reclaim events (a victim's reclaim is skipped without one): the span's low point,
+  // 16 pages below the plain task's min.
+  std::string no_reclaim = read_text(case_path("failure_checked_before_reclaim.txt"));
+  no_reclaim.replace(no_reclaim.rfind("ctx=task"), 8, "ctx=task task=oom");
+  const ReplayResult n = replay_text(no_reclaim, mirror());
+  ASSERT_EQ(n.failures.total(), 1u);
+  EXPECT_EQ(n.failures.records().front().cause, FailureCause::Watermark) << n.failures.records().front().evidence;
+  EXPECT_NE(n.failures.records().front().evidence.find("but 16 pages below it (the OOM killer chose its task since"),
+            std::string::npos)
+      << n.failures.records().front().evidence;
+  no_reclaim.insert(no_reclaim.find('\n', no_reclaim.find("1020000 alloc")), " task=oom");
+  EXPECT_EQ(replay_text(no_reclaim, mirror()).failures.records().front().cause, FailureCause::Unexplained);
+}
+
 // The kernel's free pages at a keyframe are buddyinfo's blocks, read at the keyframe's
 // instant under the zone lock; zoneinfo's NR_FREE_PAGES is read later and lags by the
 // per-CPU counter drift, so a different value there does not count against the model.
