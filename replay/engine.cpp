@@ -107,15 +107,20 @@ void Engine::explain_near_miss(FailureRecord& r, const traces::PageEvent& e) con
   if (explain_by_span(r, e, margin, drift)) return;
   const std::string checks = std::exchange(r.evidence, {});  // what its reclaims' instants showed
   // Where the reserve holds most of the free memory, a few blocks outside it decide: one the
-  // kernel gave away unseen (a guessed compaction isolation) leaves the request the reserve only.
+  // kernel gave away unseen (a guessed compaction isolation), or whose pageblock it reserved
+  // (reserve_highatomic_pageblock has no tracepoint: mirror learns of a reservation only from a
+  // later take off the reserve's list), leaves the request the reserve only.
   std::string reserve;
   if (s.zone && r.order > 0 && s.reserve_blocks_at_order != 0 && s.other_blocks_at_order != 0 &&
       s.other_blocks_at_order <= kFewBlocks) {
+    const bool one = s.other_blocks_at_order == 1;
     reserve = fmt::format(
         "; outside the highatomic reserve ({} of the zone's {} free pages) only {} block{} of the order {} free: "
-        "if the kernel had given {} away unseen, only the reserve was left, which this request may not use",
-        s.highatomic_free_pages, s.free_pages, s.other_blocks_at_order, s.other_blocks_at_order == 1 ? "" : "s",
-        s.other_blocks_at_order == 1 ? "was" : "were", s.other_blocks_at_order == 1 ? "it" : "them");
+        "if the kernel had given {} away unseen, or reserved {} pageblock{} (untraced: {} reservation{} shown so far "
+        "by later takes), only the reserve was left, which this request may not use",
+        s.highatomic_free_pages, s.free_pages, s.other_blocks_at_order, one ? "" : "s", one ? "was" : "were",
+        one ? "it" : "them", one ? "its" : "their", one ? "" : "s", quality.get(DataQuality::highatomic_reserve_shown),
+        quality.get(DataQuality::highatomic_reserve_shown) == 1 ? "" : "s");
   }
   r.evidence = fmt::format(
       "the model serves it ({} pages above the effective min{}{}){}; missing: the kernel's free state at that "
