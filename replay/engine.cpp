@@ -241,9 +241,8 @@ bool Engine::explain_by_reclaims(FailureRecord& r, const traces::PageEvent& e, s
       "before{}: its task reclaimed {} time{} ({} pages freed) in the {} us before this event, stamped after the "
       "last ({} pages of per-CPU counter drift allowed)",
       margin, worst->margin < 0 ? -worst->margin : worst->margin, worst->margin < 0 ? "below" : "above",
-      worst->before_reclaim ? "before" : "after", (e.ts_ns - worst->ts_ns) / 1000,
-      flags_note, reclaims.size(), reclaims.size() == 1 ? "" : "s", reclaimed, (e.ts_ns - reclaims.front().begin_ns) / 1000,
-      drift);
+      worst->before_reclaim ? "before" : "after", (e.ts_ns - worst->ts_ns) / 1000, flags_note, reclaims.size(),
+      reclaims.size() == 1 ? "" : "s", reclaimed, (e.ts_ns - reclaims.front().begin_ns) / 1000, drift);
   return true;
 }
 
