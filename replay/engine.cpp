@@ -163,7 +163,7 @@ bool Engine::explain_by_span(FailureRecord& r, const traces::PageEvent& e, std::
   const ZoneState flags =
       chosen_in_span ? state_with_task(r, e, static_cast<std::uint8_t>(e.task_state & ~traces::kTaskOomVictim)) : s;
   if (!flags.zone) return false;
-  const std::string flags_note = chosen_in_span ? other_flags_note(s, flags, kChosenInSpan) : "";
+  const std::string flags_note = chosen_in_span ? chosen_in_span_note(s, flags) : "";
   if (reclaim_recorded_) {
     // Its reclaims name the instants of its checks; without one it compacted or failed at once.
     const auto reclaims = task_reclaims_.between(e.pid, since->ts_ns, e.ts_ns);
@@ -189,13 +189,16 @@ bool Engine::explain_by_span(FailureRecord& r, const traces::PageEvent& e, std::
   return true;
 }
 
-// " (in DMA32: why)" when a check ran under other flags than the event's.
-std::string Engine::other_flags_note(const ZoneState& s, const ZoneState& flags, std::string_view why) const {
-  return fmt::format(" ({}{})", flags.zone == s.zone ? "" : fmt::format("in {}: ", zone_name(*flags.zone)), why);
-}
-
-std::string_view Engine::zone_name(std::uint16_t zone) const {
-  return allocator::zone_type_name(model.zone_config(zone).type);
+// Why its checks are judged under the plain task's flags (and in which zone, if those flags
+// pick another than its event's).
+std::string Engine::chosen_in_span_note(const ZoneState& s, const ZoneState& flags) const {
+  std::string where;
+  if (flags.zone != s.zone) {
+    where = fmt::format("in {}: ", allocator::zone_type_name(model.zone_config(*flags.zone).type));
+  }
+  return fmt::format(
+      " ({}the OOM killer chose its task since its previous allocation, and a check before that had no ALLOC_OOM)",
+      where);
 }
 
 // With the direct reclaim events: the kernel's checks ran right before each reclaim began

@@ -124,10 +124,7 @@ class Engine {
   [[nodiscard]] std::int64_t margin_then(const ZoneState& s, const FreePageHistory::Sample& level) const;
   [[nodiscard]] ZoneState state_with_task(const FailureRecord& r, const traces::PageEvent& e,
                                           std::uint8_t task_state) const;
-  static constexpr std::string_view kChosenInSpan =
-      "the OOM killer chose its task since its previous allocation, and a check before that had no ALLOC_OOM";
-  [[nodiscard]] std::string other_flags_note(const ZoneState& s, const ZoneState& flags, std::string_view why) const;
-  [[nodiscard]] std::string_view zone_name(std::uint16_t zone) const;
+  [[nodiscard]] std::string chosen_in_span_note(const ZoneState& s, const ZoneState& flags) const;
   bool explain_by_reclaims(FailureRecord& r, const traces::PageEvent& e, std::int64_t margin, std::int64_t drift,
                            const std::vector<TaskReclaims::Reclaim>& reclaims, const ZoneState& flags,
                            std::string_view flags_note) const;
