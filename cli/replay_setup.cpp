@@ -31,6 +31,9 @@ void add_what_if_options(CLI::App* cmd, WhatIfOptions& o, const std::string& pre
   cmd->add_flag("--pcp-reclaim-clamp", o.pcp_reclaim_clamp,
                 prefix + "clamp per-CPU lists while kswapd runs (ZONE_RECLAIM_ACTIVE; off: it predicted the kernel's "
                          "failures worse)");
+  cmd->add_flag("--follow-pcp", o.follow_pcp,
+                prefix + "per-CPU lists follow the recording's refills and drains (default: the model runs its own; "
+                         "following keeps its free pages closer to the kernel's but predicted fewer of its failures)");
   cmd->add_option("--balloon", o.balloon, prefix + "take SIZE of free memory away at the start (e.g. 512M, 2G)");
   cmd->add_option("--kswapd-rate", o.kswapd_rate,
                   prefix + "how fast kswapd reclaims, in MiB of trace time per second (default 1024)")
@@ -45,7 +48,13 @@ int fill_what_if(const WhatIfOptions& o, replay::WhatIf& w) {
   w.model_placement = o.model_placement;
   w.pcp_decay = o.pcp_decay;
   w.pcp_reclaim_clamp = o.pcp_reclaim_clamp;
+  w.follow_pcp = o.follow_pcp;
   if (o.kswapd_rate) w.kswapd_mib_per_s = *o.kswapd_rate;
+  if (w.follow_pcp && (w.no_pcp || w.pcp_decay || w.pcp_reclaim_clamp)) {
+    error("--follow-pcp takes the recording's per-CPU lists; --no-pcp, --pcp-decay and --pcp-reclaim-clamp change "
+          "the model's own: give one or the other");
+    return kExitUsage;
+  }
   if (!o.balloon.empty()) {
     const ParsedUnit size = parse_size(o.balloon);
     if (!size.ok()) {
@@ -75,14 +84,15 @@ int configure_replay_mode(const ReplayModeOptions& o, const traces::TraceReader&
   w.watermark_scale_factor = o.watermark_scale_factor;
   if (const int rc = fill_what_if(o, w); rc != kExitOk) return rc;
   const bool what_if = w.min_free_kbytes || w.watermark_scale_factor || w.watermark_boost_factor || w.no_highatomic ||
-                       w.no_pcp || w.compaction || w.model_placement || w.pcp_decay || w.pcp_reclaim_clamp || w.balloon_bytes != 0 ||
-                       o.kswapd_rate;
+                       w.no_pcp || w.compaction || w.model_placement || w.pcp_decay || w.pcp_reclaim_clamp ||
+                       w.follow_pcp || w.balloon_bytes != 0 || o.kswapd_rate;
   const auto& start = reader.start_snapshot();
   const bool has_map = start.present && !start.free_runs.empty();
   if (o.mode == "mirror") {
     if (what_if) {
       error("what-if options (--min-free-kbytes, --watermark-*, --no-highatomic, --no-pcp, --pcp-decay, "
-            "--pcp-reclaim-clamp, --compaction, --model-placement, --balloon, --kswapd-rate) need --mode simulate");
+            "--pcp-reclaim-clamp, --follow-pcp, --compaction, --model-placement, --balloon, --kswapd-rate) need --mode "
+            "simulate");
       return kExitUsage;
     }
     options.mode = replay::ReplayMode::Mirror;

@@ -24,6 +24,7 @@ struct WhatIfOptions {
   bool model_placement = false;
   bool pcp_decay = false;
   bool pcp_reclaim_clamp = false;
+  bool follow_pcp = false;
   std::string balloon;
   std::optional<std::uint64_t> kswapd_rate;  // MiB of trace time per second
 };

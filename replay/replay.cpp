@@ -99,27 +99,35 @@ struct Replayer::Impl {
   }
   std::string generation_note;
 
-  // The engine is built at the first chunk: whether mirror models the pcp lists depends on
-  // whether the trace has the zone_locked/pcpu_drain events, which an importer's header may
+  // The engine is built at the first chunk: whether the replay follows the pcp lists depends
+  // on whether the trace has the zone_locked/pcpu_drain events, which an importer's header may
   // not list.
   void build(std::span<const traces::PageEvent> first) {
     if (!generation_note.empty()) notes.push_back(generation_note);
-    allocator::PcpMode pcp = allocator::PcpMode::Auto;
-    if (options.mode == ReplayMode::Mirror) {
-      bool has_pcp_events = false;
-      const std::vector<std::string> events = captured_events(header);
-      if (!events.empty()) {
-        has_pcp_events =
-            lists_event(events, "kmem:mm_page_alloc_zone_locked") && lists_event(events, "kmem:mm_page_pcpu_drain");
-      } else {
-        // No list of captured events (an import): both kinds must show up in the first chunk.
-        const bool refills = std::any_of(first.begin(), first.end(),
-                                         [](const traces::PageEvent& e) { return e.kind == traces::EventKind::PcpRefill; });
-        const bool drains = std::any_of(first.begin(), first.end(),
-                                        [](const traces::PageEvent& e) { return e.kind == traces::EventKind::PcpDrain; });
-        has_pcp_events = refills && drains;
+    const std::vector<std::string> events = captured_events(header);
+    bool has_pcp_events = false;
+    if (!events.empty()) {
+      has_pcp_events =
+          lists_event(events, "kmem:mm_page_alloc_zone_locked") && lists_event(events, "kmem:mm_page_pcpu_drain");
+    } else {
+      // No list of captured events (an import): both kinds must show up in the first chunk.
+      const bool refills = std::any_of(first.begin(), first.end(),
+                                       [](const traces::PageEvent& e) { return e.kind == traces::EventKind::PcpRefill; });
+      const bool drains = std::any_of(first.begin(), first.end(),
+                                      [](const traces::PageEvent& e) { return e.kind == traces::EventKind::PcpDrain; });
+      has_pcp_events = refills && drains;
+    }
+    // Mirror follows the recorded lists, or has none; simulate runs the model's own unless
+    // asked to follow the recorded ones (WhatIf::follow_pcp).
+    allocator::PcpMode pcp = has_pcp_events ? allocator::PcpMode::Manual : allocator::PcpMode::Off;
+    if (options.mode == ReplayMode::Simulate) {
+      pcp = has_pcp_events && options.what_if.follow_pcp ? allocator::PcpMode::Manual : allocator::PcpMode::Auto;
+      if (!has_pcp_events && options.what_if.follow_pcp) {
+        notes.emplace_back("the trace has no mm_page_alloc_zone_locked/mm_page_pcpu_drain events: --follow-pcp has "
+                           "nothing to follow, the model runs its own per-CPU lists");
       }
-      pcp = has_pcp_events ? allocator::PcpMode::Manual : allocator::PcpMode::Off;
+    }
+    if (options.mode == ReplayMode::Mirror) {
       if (header.source == "record" && !events.empty() &&
           !lists_event(events, "compaction:mm_compaction_isolate_freepages")) {
         notes.emplace_back(

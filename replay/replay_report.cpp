@@ -171,6 +171,7 @@ ordered_json config_json(const ReplayResult& r) {
                                {"model_placement", w.model_placement},
                                {"pcp_decay", w.pcp_decay},
                                {"pcp_reclaim_clamp", w.pcp_reclaim_clamp},
+                               {"follow_pcp", w.follow_pcp},
                                {"balloon_bytes", w.balloon_bytes}}},
       {"zones", zones_json(r)},
       {"notes", r.notes},
@@ -543,7 +544,7 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
     }
     fmt::print(out, "    {:<15} {:>12}  ({})\n", to_string(cls), n, causes);
   }
-  if (r.mode == ReplayMode::Mirror && c.pcp_refills + c.pcp_drains != 0) {
+  if (c.pcp_refills + c.pcp_drains != 0) {
     fmt::print(out, "  pcp refills {}, direct takes {}, drains {}\n", c.pcp_refills, c.pcp_direct_takes, c.pcp_drains);
   }
   if (c.extfrag_events != 0) {

@@ -40,6 +40,17 @@
 // - vmstat (mm/vmstat.c:vmstat_update -> refresh_cpu_vm_stats): every stat interval
 //   (vm.stat_interval, 1 s) of trace time, decay_pcp_high on every CPU's lists, with
 //   WhatIf::pcp_decay.
+//
+// Per-CPU lists (WhatIf::follow_pcp): where the trace holds the refills and drains
+// (mm_page_alloc_zone_locked, mm_page_pcpu_drain), the model's lists may follow them
+// (allocator PcpMode::Manual), as its frees follow the recording's. Under pressure the
+// kernel's lists stay near empty (drain_all_pages after each direct reclaim, free_high,
+// ZONE_RECLAIM_ACTIVE); lists run by the rules alone parted from them by 1,000 to 2,900 pages
+// on average on atomic squeezes, and the buddy count by as much; following, by 30 to 730. A
+// free the model answered with another block than the kernel's goes to the list in the
+// kernel's block's place, and the kernel's drain of that block drains it. Off by default:
+// following, the model predicted fewer of the kernel's failures (README, "Against the
+// recording").
 #include <bit>
 #include <cstdlib>
 #include <deque>
@@ -99,6 +110,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     decay_pcp_ = o.what_if.pcp_decay && t.pcp == allocator::PcpMode::Auto;
     prefer_recorded_ = !o.what_if.model_placement;
     reclaim_active_clamp_ = o.what_if.pcp_reclaim_clamp;
+    follow_pcp_ = t.pcp == allocator::PcpMode::Manual;
     const std::vector<std::uint64_t> recorded_high = recorded_highs(h);
     allowance_ = high_excess(recorded_high);
     recorded_boost_factor_ = sysctl_u64(h, "watermark_boost_factor").value_or(15000);
@@ -235,10 +247,14 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
         case EventKind::FreeBatched: quality.add(DataQuality::batched_free_duplicates); break;
         case EventKind::Isolate: on_isolate(e); break;
         case EventKind::PcpDrain:
+          if (follow_pcp_ && follow_drain(e)) break;
           release_seed(e.pfn, e.order, cpu_of(e), true);
           ++counters.kernel_internal_ignored;
           break;
         case EventKind::PcpRefill:
+          if (follow_pcp_ && follow_refill(e)) break;
+          ++counters.kernel_internal_ignored;
+          break;
         case EventKind::Extfrag: ++counters.kernel_internal_ignored; break;
         case EventKind::ReclaimBegin: task_reclaims_.begin(e.pid, e.ts_ns); break;
         case EventKind::ReclaimEnd: task_reclaims_.end(e.pid, e.ts_ns, e.reclaimed_pages); break;
@@ -247,6 +263,38 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   }
 
  private:
+  // The kernel moved a block from its buddy lists to a CPU's list (rmqueue_bulk): the model
+  // does where it has the block free (a block the start snapshot showed in use was on a list
+  // then, and goes to this one). A block taken straight to its caller is the allocation's.
+  bool follow_refill(const PageEvent& e) {
+    if (!e.percpu_refill) return false;
+    const auto mt = recorded_type(e.migratetype);
+    if (!mt || !allocator::is_mergeable(*mt)) return false;
+    if (!model.pcp_refill(Pfn{e.pfn}, e.order, cpu_of(e), *mt).ok()) return false;
+    ++counters.pcp_refills;
+    mark_left_seed(e.pfn);
+    return true;
+  }
+  // The kernel drained a block from a CPU's list to its buddy lists (free_pcppages_bulk): the
+  // model drains its block, or the one it freed in the kernel's block's place.
+  bool follow_drain(const PageEvent& e) {
+    std::uint64_t pfn = e.pfn;
+    if (!pcp_stand_in_.empty()) {
+      if (const auto it = pcp_stand_in_.find(e.pfn); it != pcp_stand_in_.end()) {
+        pfn = it->second;
+        pcp_stand_in_.erase(it);
+      }
+    }
+    if (!model.pcp_drain(Pfn{pfn}, e.order).ok()) return false;
+    ++counters.pcp_drains;
+    return true;
+  }
+  // A free the model answered with its own block `model_pfn` instead of the kernel's: when it
+  // went to a per-CPU list, it stands in there for the kernel's block.
+  void freed_in_place_of(std::uint64_t recorded_pfn, std::uint64_t model_pfn, const allocator::FreeResult& r) {
+    if (follow_pcp_ && r.to_pcp && model_pfn != recorded_pfn) pcp_stand_in_[recorded_pfn] = model_pfn;
+  }
+
   void on_alloc(const PageEvent& e) {
     const unsigned cpu = cpu_of(e);
     const bool kernel_ok = e.pfn != traces::kFailedPfn;
@@ -255,6 +303,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     const std::uint64_t reclaims_before = model_counters_.direct_reclaims;
     if (memcg) quality.add(DataQuality::memcg_charge_failures);
     if (kernel_ok && e.order <= max_order_) release_seed(e.pfn, e.order, cpu, false);
+    if (!pcp_stand_in_.empty() && kernel_ok) pcp_stand_in_.erase(e.pfn);  // the kernel's block left its list
     last[cpu] = LastOnCpu{EventKind::Alloc, e.order, false};
     if (e.order > max_order_) {
       quality.add(DataQuality::invalid_events);
@@ -350,6 +399,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     bool was_queued = false;
     if (map_.take_exact(e.pfn, e.order, model_pfn, was_queued)) {
       const auto r = model.free(Pfn{model_pfn}, e.order, cpu);
+      freed_in_place_of(e.pfn, model_pfn, r);
       if (was_queued) forget_reclaimable_in(r.zone, e.order);
       if (!r.ok()) quality.add(DataQuality::free_of_unmapped_page);
       return;
@@ -376,6 +426,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     if (head == e.pfn && entry.order == e.order) {
       map_.erase(head);
       const auto r = model.free(Pfn{entry.model_pfn}, e.order, cpu);
+      freed_in_place_of(e.pfn, entry.model_pfn, r);
       // The model's own block, in a zone and of a valid order: the free found its zone.
       if (queued) forget_reclaimable_in(r.zone, entry.order);
       if (!r.ok()) quality.add(DataQuality::free_of_unmapped_page);
@@ -944,6 +995,9 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   std::uint64_t reclaim_runs_ = 0;
   bool decay_pcp_ = false;
   bool reclaim_active_clamp_ = false;
+  bool follow_pcp_ = false;  // the model's per-CPU lists follow the recording's (file comment)
+  // Recorded pfn -> the model's block freed to a per-CPU list in its place (freed_in_place_of).
+  std::unordered_map<std::uint64_t, std::uint64_t> pcp_stand_in_;
   std::vector<std::uint64_t> allowance_;    // per zone: pages the model's reclaim may hold free beyond the kernel's
   std::vector<std::uint64_t> outstanding_;  // per zone: evicted pages whose free the recording has not given yet
   struct Evicted {

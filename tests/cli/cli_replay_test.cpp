@@ -125,6 +125,15 @@ TEST_F(CliReplay, MirrorIsTheDefaultWithAStartSnapshotAndSimulateWithout) {
   r = run_labyrinth({"replay", trace("fragmentation_then_merge.txt"), "--no-pcp", "--json", "-"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["config"]["mode"], "simulate");
+  // The model runs its own per-CPU lists unless asked to follow the recorded ones.
+  r = run_labyrinth({"replay", trace("atomic_below_min.txt"), "--mode", "simulate", "--json", "-"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["config"]["pcp"], "auto");
+  r = run_labyrinth({"replay", trace("atomic_below_min.txt"), "--follow-pcp", "--json", "-"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["config"]["pcp"], "manual");
+  EXPECT_EQ(doc["config"]["what_if"]["follow_pcp"], true);
 }
 
 TEST_F(CliReplay, BadOptionsExitWithUsageErrorsThatSayWhatToDo) {
@@ -135,6 +144,9 @@ TEST_F(CliReplay, BadOptionsExitWithUsageErrorsThatSayWhatToDo) {
   r = run_labyrinth({"replay", t, "--mode", "mirror", "--balloon", "1G"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--mode simulate"), std::string::npos) << r.err;
+  r = run_labyrinth({"replay", t, "--follow-pcp", "--pcp-decay"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--follow-pcp takes the recording's per-CPU lists"), std::string::npos) << r.err;
   r = run_labyrinth({"replay", t, "--interval", "0s"});
   EXPECT_EQ(r.exit_code, 2);
   r = run_labyrinth({"replay", t, "--interval", "fortnight"});

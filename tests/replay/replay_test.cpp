@@ -800,6 +800,60 @@ TEST(ReplaySimulate, OneMorePageFreeServesTheSameAtomicRequest) {
   }
 }
 
+// --follow-pcp: the model's per-CPU lists take the recording's refills and drains. In
+// atomic_below_min.txt the worker frees two pages to CPU 1's list and the kernel drains them
+// before its last GFP_ATOMIC, which it now serves: following, the model has them back in the
+// buddy lists (49 free, above 3/8 of min, 48) and serves it too; with its own lists it keeps
+// them there (47) and fails it. A refill of one page from the buddy lists takes one back (48:
+// not above), and then the follower fails it.
+TEST(ReplaySimulate, FollowingTheRecordedPcpListsDrainsWhatTheKernelDrained) {
+  std::string text = read_text(case_path("atomic_below_min.txt"));
+  text.replace(text.find("3000 alloc pfn=failed"), 21, "3000 alloc pfn=0x10040");
+  const std::string drains =
+      "2200 free pfn=0x10001 order=0 cpu=1 pid=42 comm=worker ctx=task\n"
+      "2210 free pfn=0x10002 order=0 cpu=1 pid=42 comm=worker ctx=task\n"
+      "2300 pcp_drain pfn=0x10001 order=0 mt=0 cpu=1 pid=42 comm=worker ctx=task\n"
+      "2310 pcp_drain pfn=0x10002 order=0 mt=0 cpu=1 pid=42 comm=worker ctx=task\n";
+  const std::string refill = "2400 pcp_refill pfn=0x10041 order=0 mt=0 refill=1 cpu=1 pid=42 comm=worker ctx=task\n";
+  ReplayOptions follow = simulate();
+  follow.what_if.follow_pcp = true;
+  for (const bool refilled : {false, true}) {
+    std::string t = text;
+    t.insert(t.find("3000 alloc"), drains + (refilled ? refill : ""));
+    const ReplayResult own = replay_text(t, simulate());
+    EXPECT_EQ(own.pcp_mode, allocator::PcpMode::Auto);
+    EXPECT_EQ(own.counters.model_failed_kernel_succeeded, 1u) << refilled;
+    EXPECT_EQ(own.counters.pcp_drains, 0u);
+    const ReplayResult r = replay_text(t, follow);
+    EXPECT_EQ(r.pcp_mode, allocator::PcpMode::Manual);
+    EXPECT_EQ(r.counters.pcp_drains, 2u);
+    EXPECT_EQ(r.counters.pcp_refills, refilled ? 1u : 0u);
+    EXPECT_EQ(r.counters.model_failed_kernel_succeeded, refilled ? 1u : 0u) << refilled;
+    EXPECT_EQ(r.counters.both_succeeded, refilled ? 13u : 14u) << refilled;
+    EXPECT_FALSE(r.invariant_violation.has_value());
+  }
+}
+
+// A free the model answered with a block of its own choosing (--model-placement: never the
+// kernel's) stands in for the kernel's block on the list: the kernel's drain of its block
+// drains the model's, and the last GFP_ATOMIC is served as above.
+TEST(ReplaySimulate, FollowingThePcpListsDrainsTheModelsBlockInTheKernelsPlace) {
+  std::string text = read_text(case_path("atomic_below_min.txt"));
+  text.replace(text.find("3000 alloc pfn=failed"), 21, "3000 alloc pfn=0x10040");
+  text.insert(text.find("3000 alloc"),
+              "2200 free pfn=0x10001 order=0 cpu=1 pid=42 comm=worker ctx=task\n"
+              "2300 pcp_drain pfn=0x10001 order=0 mt=0 cpu=1 pid=42 comm=worker ctx=task\n"
+              "2310 free pfn=0x10002 order=0 cpu=1 pid=42 comm=worker ctx=task\n"
+              "2320 pcp_drain pfn=0x10002 order=0 mt=0 cpu=1 pid=42 comm=worker ctx=task\n");
+  ReplayOptions o = simulate();
+  o.what_if.follow_pcp = true;
+  o.what_if.model_placement = true;
+  const ReplayResult r = replay_text(text, o);
+  EXPECT_EQ(r.counters.pcp_drains, 2u);
+  EXPECT_EQ(r.counters.model_failed_kernel_succeeded, 0u);
+  EXPECT_FALSE(r.invariant_violation.has_value());
+}
+
 TEST(ReplaySimulate, PageCacheTheModelFailedIsOnTheKernelsLruSoItsReclaimProgresses) {
   const ReplayResult r = replay_text(read_text(case_path("simulate_progress_on_the_kernels_lru.txt")), simulate());
   EXPECT_EQ(r.counters.reclaim_stalls, 2u);
