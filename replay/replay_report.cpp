@@ -545,7 +545,10 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
     fmt::print(out, "    {:<15} {:>12}  ({})\n", to_string(cls), n, causes);
   }
   if (c.pcp_refills + c.pcp_drains != 0) {
-    fmt::print(out, "  pcp refills {}, direct takes {}, drains {}\n", c.pcp_refills, c.pcp_direct_takes, c.pcp_drains);
+    // Simulate (--follow-pcp) follows refills and drains only: its allocations take their own blocks.
+    const std::string takes =
+        r.mode == ReplayMode::Mirror ? fmt::format(", direct takes {}", c.pcp_direct_takes) : std::string();
+    fmt::print(out, "  pcp refills {}{}, drains {}\n", c.pcp_refills, takes, c.pcp_drains);
   }
   if (c.extfrag_events != 0) {
     fmt::print(out, "  extfrag events {}, pageblock type changes {}\n", c.extfrag_events, c.pageblock_changes);
