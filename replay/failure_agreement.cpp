@@ -17,44 +17,70 @@ std::optional<double> ClassAgreement::recall() const {
   return static_cast<double>(matched) / static_cast<double>(kernel_failures);
 }
 
+std::optional<double> ClassAgreement::drift_precision() const {
+  if (drift_model_failures == 0) return std::nullopt;
+  return static_cast<double>(drift_matched) / static_cast<double>(drift_model_failures);
+}
+
+std::optional<double> ClassAgreement::drift_recall() const {
+  if (kernel_failures == 0) return std::nullopt;
+  return static_cast<double>(drift_matched) / static_cast<double>(kernel_failures);
+}
+
 ClassAgreement& ClassAgreement::operator+=(const ClassAgreement& o) {
   kernel_failures += o.kernel_failures;
   model_failures += o.model_failures;
   matched += o.matched;
   same_request += o.same_request;
+  kernel_failed_model_near += o.kernel_failed_model_near;
+  model_failed_near += o.model_failed_near;
+  drift_model_failures += o.drift_model_failures;
+  drift_matched += o.drift_matched;
   return *this;
 }
 
 void FailureAgreement::add(std::uint64_t ts_ns, FailureClass cls, bool kernel_failed, bool model_failed,
-                           bool atomic_request) {
+                           bool atomic_request, bool model_near) {
   if (!kernel_failed && !model_failed) return;
   const std::uint64_t w = ts_ns / window_ns_;
   if (!window_ || w > *window_) {
     close_window();
     window_ = w;
   }
-  count(static_cast<std::size_t>(cls), kernel_failed, model_failed);
-  if (atomic_request) count(kFailureClassCount, kernel_failed, model_failed);
+  count(static_cast<std::size_t>(cls), kernel_failed, model_failed, model_near);
+  if (atomic_request) count(kFailureClassCount, kernel_failed, model_failed, model_near);
 }
 
-void FailureAgreement::count(std::size_t bucket, bool kernel_failed, bool model_failed) {
-  auto& open = open_[bucket];
+void FailureAgreement::count(std::size_t bucket, bool kernel_failed, bool model_failed, bool model_near) {
+  OpenWindow& open = open_[bucket];
   ClassAgreement& t = totals_[bucket];
   if (kernel_failed) {
-    ++open[0];
+    ++open.kernel;
     ++t.kernel_failures;
   }
   if (model_failed) {
-    ++open[1];
+    ++open.model;
     ++t.model_failures;
   }
   if (kernel_failed && model_failed) ++t.same_request;
+  if (model_near && kernel_failed != model_failed) {
+    ++(kernel_failed ? open.kernel_failed_model_near : open.model_failed_near);
+    ++(kernel_failed ? t.kernel_failed_model_near : t.model_failed_near);
+  }
 }
 
 void FailureAgreement::close_window() {
   for (std::size_t c = 0; c < open_.size(); ++c) {
-    totals_[c].matched += std::min(open_[c][0], open_[c][1]);
-    open_[c] = {0, 0};
+    const OpenWindow& o = open_[c];
+    ClassAgreement& t = totals_[c];
+    t.matched += std::min(o.kernel, o.model);
+    // The near disagreements may each go the kernel's way: the model's count nearest the
+    // kernel's within [model - failed near, model + served near].
+    const std::uint64_t drifted =
+        std::clamp(o.kernel, o.model - o.model_failed_near, o.model + o.kernel_failed_model_near);
+    t.drift_model_failures += drifted;
+    t.drift_matched += std::min(o.kernel, drifted);
+    open_[c] = {};
   }
 }
 
@@ -73,16 +99,28 @@ nlohmann::ordered_json ratio_json(const std::optional<double>& v) {
 }
 
 nlohmann::ordered_json class_json(const ClassAgreement& a) {
-  return nlohmann::ordered_json{{"kernel_failures", a.kernel_failures}, {"model_failures", a.model_failures},
-                                {"matched", a.matched},                 {"same_request", a.same_request},
-                                {"precision", ratio_json(a.precision())}, {"recall", ratio_json(a.recall())}};
+  return nlohmann::ordered_json{
+      {"kernel_failures", a.kernel_failures},
+      {"model_failures", a.model_failures},
+      {"matched", a.matched},
+      {"same_request", a.same_request},
+      {"precision", ratio_json(a.precision())},
+      {"recall", ratio_json(a.recall())},
+      {"within_drift",
+       {{"kernel_failures_model_near", a.kernel_failed_model_near},
+        {"model_failures_near", a.model_failed_near},
+        {"model_failures", a.drift_model_failures},
+        {"matched", a.drift_matched},
+        {"precision", ratio_json(a.drift_precision())},
+        {"recall", ratio_json(a.drift_recall())}}}};
 }
 
 std::string percent(const std::optional<double>& v) { return v ? fmt::format("{:.1f}%", 100.0 * *v) : "-"; }
 
 void print_row(std::FILE* out, std::string_view name, const ClassAgreement& a) {
-  fmt::print(out, "  {:<15} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}\n", name, a.kernel_failures, a.model_failures,
-             a.matched, a.same_request, percent(a.precision()), percent(a.recall()));
+  fmt::print(out, "  {:<15} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>11} {:>8}\n", name, a.kernel_failures,
+             a.model_failures, a.matched, a.same_request, percent(a.precision()), percent(a.recall()),
+             percent(a.drift_precision()), percent(a.drift_recall()));
 }
 
 }  // namespace
@@ -102,10 +140,11 @@ nlohmann::ordered_json agreement_json(const FailureAgreement& agreement) {
 
 void print_agreement(std::FILE* out, const FailureAgreement& agreement) {
   fmt::print(out, "  failures in {} ms windows, by class (precision: predicted failures the kernel also had;\n"
-                  "  recall: the kernel's failures the model predicted):\n",
+                  "  recall: the kernel's failures the model predicted; drift: the best the kernel's per-CPU\n"
+                  "  counter drift allows, the disagreements within it of the model's min going the kernel's way):\n",
              agreement.window_ns() / 1'000'000);
-  fmt::print(out, "  {:<15} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}\n", "class", "kernel", "model", "matched", "same req",
-             "precision", "recall");
+  fmt::print(out, "  {:<15} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>11} {:>8}\n", "class", "kernel", "model",
+             "matched", "same req", "precision", "recall", "drift: prec", "recall");
   for (int k = 0; k < kFailureClassCount; ++k) {
     const auto cls = static_cast<FailureClass>(k);
     const ClassAgreement& a = agreement.by_class(cls);

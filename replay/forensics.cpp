@@ -60,6 +60,7 @@ ZoneState inspect_request(const allocator::Model& model, std::uint64_t gfp, unsi
   s.block_lists = c.block_lists;
   s.reserves_usable = c.reserves_usable;
   s.slow_ok = rc.slow_ok;
+  s.slow_zones_ok = rc.slow_zones_ok;
   const allocator::ZoneMetrics m = model.metrics(c.zone);
   s.largest_free_order = m.largest_free_order;
   if (order < m.orders) {

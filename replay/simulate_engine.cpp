@@ -310,6 +310,10 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       return;
     }
     const allocator::TaskContext task = task_context(e);
+    // A request the kernel failed: whether the model's check, were it to serve it, is within
+    // the counter drift (read before the allocation changes the state).
+    const bool near_if_served =
+        !kernel_ok && !memcg && within_drift(inspect_request(model, e.gfp, e.order, cpu, task), e.order);
     serving_ = &e;
     allocator::AllocResult r =
         kernel_ok && prefer_recorded_
@@ -325,7 +329,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     // The next request of this task reclaims in a span that starts here.
     if (reclaim_recorded_ && e.ctx == traces::ExecContext::Task) task_allocs_.note(cpu, e.pid, e.ts_ns, e.task_state);
     if (model_counters_.direct_reclaims != reclaims_before) ++counters.reclaim_stalls;
-    if (!r.ok() || (!kernel_ok && !memcg)) note_agreement(e, !kernel_ok && !memcg, !r.ok());
+    if (r.ok() && !kernel_ok && !memcg) note_agreement(e, true, false, near_if_served);
     if ((e.gfp & kswapd_bit_) != 0) wake_kswapd(e.ts_ns, r);
     if (r.ok()) {
       if (r.path == allocator::AllocPath::OomKill) ++counters.oom_kills;
@@ -357,9 +361,9 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
            (gfp & direct_reclaim_bit_) != 0 && !is_hugetlb_pool_page(gfp);
   }
   // The rarer paths of on_alloc, out of line: inline they cost its common path registers.
-  [[gnu::noinline]] void note_agreement(const PageEvent& e, bool kernel_failed, bool model_failed) {
+  [[gnu::noinline]] void note_agreement(const PageEvent& e, bool kernel_failed, bool model_failed, bool model_near) {
     agreement.add(e.ts_ns >= first_ts ? e.ts_ns - first_ts : 0, classify(e.gfp, e.order, setup.bits), kernel_failed,
-                  model_failed, is_atomic_request(e.gfp) && e.order <= traces::kCostlyOrder);
+                  model_failed, is_atomic_request(e.gfp) && e.order <= traces::kCostlyOrder, model_near);
   }
   // The recorded pfn has a live entry (or lies beyond the flat arrays).
   [[gnu::noinline]] void remap(const PageEvent& e, std::uint64_t model_pfn, unsigned cpu) {
@@ -374,7 +378,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
                                           bool kernel_ok, bool memcg) {
     const FailureCause cause = memcg ? FailureCause::MemcgCharge : cause_of(r.failure);
     if (r.failure == allocator::AllocFailure::Fragmentation) ++counters.compaction_needed;
-    record_failure(e, cpu, cause, !kernel_ok);
+    const FailureRecord failure = record_failure(e, cpu, cause, !kernel_ok);
+    note_agreement(e, !kernel_ok && !memcg, true, kernel_ok && within_drift(failure.state, e.order));
     if (kernel_ok) {
       ++counters.model_failed_kernel_succeeded;
       map_.set_failed(e.pfn, e.order, goes_to_lru(request_type(e), e.gfp));

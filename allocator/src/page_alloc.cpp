@@ -479,6 +479,7 @@ RequestCheck Model::check_request(Gfp gfp, unsigned order, unsigned cpu, const T
     if (z.watermark_fast(order, static_cast<std::int64_t>(z.wmark_pages(Watermark::Min)), ac.highest,
                          rc.slow_flags)) {
       rc.slow_ok = true;
+      ++rc.slow_zones_ok;
       if (slow_zone < 0) {
         slow_zone = id;
       }

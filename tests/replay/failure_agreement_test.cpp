@@ -82,5 +82,40 @@ TEST(FailureAgreement, AtomicRequestsMatchAcrossClasses) {
   EXPECT_EQ(agreement_json(a)["atomic_requests"]["matched"], 1u);
 }
 
+// Near disagreements move each window's model count towards the kernel's, never past it.
+// Window 0: kernel 3, model 0, two of the kernel's failures served near -> 2, matched 2.
+// Window 1: kernel 1, model 3 (two near, one not) -> 1, matched 1. Window 2: kernel 0, model 1
+// near -> 0. Window 3: kernel 2, model 1, one of the kernel's served near, a near flag on a
+// request both failed (no disagreement, not counted) -> 2, matched 2. Strict: kernel 6,
+// model 5, matched 2. Bound: model 5, matched 5 -> precision 1, recall 5/6.
+TEST(FailureAgreement, TheDriftBoundMovesTheModelsCountTowardsTheKernelsInEachWindow) {
+  FailureAgreement a;
+  a.add(10 * kMs, FailureClass::Atomic, true, false, false, true);
+  a.add(20 * kMs, FailureClass::Atomic, true, false, false, true);
+  a.add(30 * kMs, FailureClass::Atomic, true, false, false, false);
+  a.add(110 * kMs, FailureClass::Atomic, true, false, false, false);
+  a.add(120 * kMs, FailureClass::Atomic, false, true, false, true);
+  a.add(130 * kMs, FailureClass::Atomic, false, true, false, true);
+  a.add(140 * kMs, FailureClass::Atomic, false, true, false, false);
+  a.add(210 * kMs, FailureClass::Atomic, false, true, false, true);
+  a.add(310 * kMs, FailureClass::Atomic, true, true, false, true);
+  a.add(320 * kMs, FailureClass::Atomic, true, false, false, true);
+  a.finish();
+  const ClassAgreement& at = a.by_class(FailureClass::Atomic);
+  EXPECT_EQ(at.kernel_failures, 6u);
+  EXPECT_EQ(at.model_failures, 5u);
+  EXPECT_EQ(at.matched, 2u);
+  EXPECT_EQ(at.kernel_failed_model_near, 3u);
+  EXPECT_EQ(at.model_failed_near, 3u);
+  EXPECT_EQ(at.drift_model_failures, 5u);
+  EXPECT_EQ(at.drift_matched, 5u);
+  EXPECT_DOUBLE_EQ(*at.drift_precision(), 1.0);
+  EXPECT_DOUBLE_EQ(*at.drift_recall(), 5.0 / 6.0);
+  const auto j = agreement_json(a)["classes"]["atomic"]["within_drift"];
+  EXPECT_EQ(j["matched"], 5u);
+  EXPECT_EQ(j["kernel_failures_model_near"], 3u);
+  EXPECT_TRUE(agreement_json(a)["classes"]["costly"]["within_drift"]["precision"].is_null());
+}
+
 }  // namespace
 }  // namespace labyrinth::replay

@@ -719,6 +719,28 @@ TEST(ReplaySimulate, AtomicOrder0ServedBelowMinButAboveThreeEighthsAndFailsBelow
   EXPECT_EQ(atomic.same_request, 1u);
 }
 
+// The kernel's NR_FREE_PAGES lags by up to the drift, so a disagreement where the model's check
+// came that near its effective min could have gone the kernel's way; one far from it could not.
+TEST(ReplaySimulate, DisagreementsWithinTheCounterDriftAreBoundedApart) {
+  const ReplayResult r = replay_text(read_text(case_path("atomic_within_drift.txt")), simulate(false));
+  EXPECT_EQ(r.counters.model_served_kernel_failed, 2u);
+  EXPECT_EQ(r.counters.model_failed_kernel_succeeded, 1u);
+  ASSERT_EQ(r.failures.total(), 1u);
+  EXPECT_EQ(r.failures.records().front().state.free_pages, 47);
+  const ClassAgreement& a = r.agreement.by_class(FailureClass::Atomic);
+  EXPECT_EQ(a.kernel_failures, 2u);
+  EXPECT_EQ(a.model_failures, 1u);
+  EXPECT_EQ(a.matched, 0u);
+  EXPECT_EQ(a.kernel_failed_model_near, 1u);  // at 3000 (60 free), not at 1000 (200 free)
+  EXPECT_EQ(a.model_failed_near, 1u);
+  // Window 0: kernel 2, model 0 + 1 near -> 1, matched 1; window 2: kernel 0, model 1 - 1 -> 0.
+  EXPECT_EQ(a.drift_model_failures, 1u);
+  EXPECT_EQ(a.drift_matched, 1u);
+  EXPECT_DOUBLE_EQ(*a.drift_precision(), 1.0);
+  EXPECT_DOUBLE_EQ(*a.drift_recall(), 0.5);
+  EXPECT_EQ(r.agreement.atomic_requests().drift_matched, 1u);
+}
+
 // --- the kernel's compaction in simulate ---------------------------------------------------
 
 TEST(ReplaySimulate, KernelCompactionIsolationTakesTheModelsPagesSoMigrationFreesDoNotAddAny) {

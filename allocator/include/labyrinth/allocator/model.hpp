@@ -107,6 +107,7 @@ struct RequestCheck {
   bool zone_available = false;
   bool fast_ok = false;  ///< some zone passes the fast-path check (LOW, no reductions)
   bool slow_ok = false;  ///< some zone passes the slow-path check (MIN with reductions)
+  unsigned slow_zones_ok = 0;  ///< how many zones pass it
   /// The first zone passing the slow-path check, else the preferred zone.
   WatermarkCheck slow;
   AllocFlags fast_flags = 0;

@@ -8,6 +8,12 @@
 // to 3, with or without __GFP_NOWARN): the failures `labyrinth tune` sets out to remove. On
 // 6.18, GFP_NOWAIT carries __GFP_NOWARN and an skb's page fragment is asked for with it, so
 // these are mostly in the opportunistic class.
+//
+// The kernel tests a lagging NR_FREE_PAGES (per-CPU counter drift), which no recording holds;
+// a disagreement where the model's own check came within that drift of its effective min could
+// have gone either way. So each window also gets the best count the drift allows: the model's
+// failures moved towards the kernel's by at most those near ones, each way. Its precision and
+// recall bound what an exact model could show on this recording, not what this one shows.
 #pragma once
 
 #include <array>
@@ -28,9 +34,19 @@ struct ClassAgreement {
   std::uint64_t model_failures = 0;
   std::uint64_t matched = 0;       // sum over windows of min(kernel, model)
   std::uint64_t same_request = 0;  // requests both failed
+  // Disagreements within the drift: kernel failures the model served, and model failures of
+  // requests the kernel served.
+  std::uint64_t kernel_failed_model_near = 0;
+  std::uint64_t model_failed_near = 0;
+  // Per window, the model's failures moved to the kernel's count within those: their sum and
+  // the matches it gives.
+  std::uint64_t drift_model_failures = 0;
+  std::uint64_t drift_matched = 0;
   // nullopt when there is nothing to divide by (no predicted, or no real, failure).
   [[nodiscard]] std::optional<double> precision() const;
   [[nodiscard]] std::optional<double> recall() const;
+  [[nodiscard]] std::optional<double> drift_precision() const;
+  [[nodiscard]] std::optional<double> drift_recall() const;
   ClassAgreement& operator+=(const ClassAgreement& other);
 };
 
@@ -39,8 +55,10 @@ class FailureAgreement {
   explicit FailureAgreement(std::uint64_t window_ns = kAgreementWindowNs) : window_ns_(window_ns) {}
   // One request's outcome in both; ts_ns in replay order (not decreasing, except for events
   // the sorter could not place, which count in the window current at the time).
+  // model_near: the model's watermark check was within the counter drift of its effective
+  // min (read where the two disagree).
   void add(std::uint64_t ts_ns, FailureClass cls, bool kernel_failed, bool model_failed,
-           bool atomic_request = false);
+           bool atomic_request = false, bool model_near = false);
   // Closes the open window; call before reading.
   void finish();
 
@@ -53,19 +71,23 @@ class FailureAgreement {
 
  private:
   void close_window();
-  void count(std::size_t bucket, bool kernel_failed, bool model_failed);
+  void count(std::size_t bucket, bool kernel_failed, bool model_failed, bool model_near);
 
   std::uint64_t window_ns_;
   std::optional<std::uint64_t> window_;  // index of the open window
+  struct OpenWindow {
+    std::uint64_t kernel = 0, model = 0, kernel_failed_model_near = 0, model_failed_near = 0;
+  };
   // Per class, then the atomic requests (index kFailureClassCount).
-  std::array<std::array<std::uint64_t, 2>, kFailureClassCount + 1> open_{};  // kernel, model
+  std::array<OpenWindow, kFailureClassCount + 1> open_{};
   std::array<ClassAgreement, kFailureClassCount + 1> totals_{};
 };
 
 // The report's forms: {"window_ns", "classes": {class: {...}}, "all": {...},
 // "atomic_requests": {...}} with
 // kernel_failures, model_failures, matched, same_request, precision, recall (null when
-// undefined); and a table, one row per class with failures on either side.
+// undefined), within_drift {kernel_failures_model_near, model_failures_near, model_failures,
+// matched, precision, recall}; and a table, one row per class with failures on either side.
 nlohmann::ordered_json agreement_json(const FailureAgreement& agreement);
 void print_agreement(std::FILE* out, const FailureAgreement& agreement);
 

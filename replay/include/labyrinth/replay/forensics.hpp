@@ -48,6 +48,7 @@ struct ZoneState {
   std::uint8_t block_lists = 0;  // WatermarkCheck::block_lists: the lists an order > 0 request may take from
   bool reserves_usable = false;  // ALLOC_RESERVES: the highatomic pages are not in unusable_pages
   bool slow_ok = false;  // the slow-path check passes in some zone
+  unsigned slow_zones_ok = 0;  // in how many
   int largest_free_order = -1;
   int unusable_index = 0;       // x1000, at the request's order
   int fragmentation_index = 0;  // x1000, at the request's order
