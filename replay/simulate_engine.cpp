@@ -201,6 +201,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   }
 
   void close() override {
+    release_held_refills();
     counters.kswapd_reclaimed_pages = reclaimed_pages_;
     counters.reclaim_allowance_pages = 0;
     for (const std::uint64_t a : allowance_) counters.reclaim_allowance_pages += a;
@@ -232,9 +233,11 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       begin_event(e);
       if (decay_pcp_ && e.ts_ns >= next_vmstat_ns_) vmstat_update(e.ts_ns);
       if (kswapd_awake_ != 0) kswapd_step(e.ts_ns, cpu_of(e));
+      if (!held_refills_.empty() && !belongs_to_held_refills(e)) release_held_refills();
       // The two commonest kinds by two tests, cheaper than the switch's jump table.
       if (e.kind == EventKind::Alloc) {
         on_alloc(e);
+        if (!held_refills_.empty()) release_held_refills(e.pfn);
         continue;
       }
       if (e.kind == EventKind::Free) {
@@ -252,7 +255,10 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
           ++counters.kernel_internal_ignored;
           break;
         case EventKind::PcpRefill:
-          if (follow_pcp_ && follow_refill(e)) break;
+          if (follow_pcp_ && e.percpu_refill) {
+            held_refills_.push_back(e);
+            break;
+          }
           ++counters.kernel_internal_ignored;
           break;
         case EventKind::Extfrag: ++counters.kernel_internal_ignored; break;
@@ -263,6 +269,21 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   }
 
  private:
+  // rmqueue_bulk refills a CPU's list after the watermark check passed and before the
+  // allocation's event, so the kernel checked with the batch still on its buddy lists. A CPU's
+  // refills wait for its allocation: it is checked first, then they move (the block it took
+  // among them is the allocation's). Any other event releases them first.
+  [[nodiscard]] bool belongs_to_held_refills(const PageEvent& e) const {
+    const PageEvent& first = held_refills_.front();
+    return e.cpu == first.cpu && e.pid == first.pid && e.ctx == first.ctx &&
+           (e.kind == EventKind::Alloc || (e.kind == EventKind::PcpRefill && e.percpu_refill));
+  }
+  void release_held_refills(std::uint64_t allocated_pfn = traces::kFailedPfn) {
+    for (const PageEvent& r : held_refills_) {
+      if (r.pfn != allocated_pfn && !follow_refill(r)) ++counters.kernel_internal_ignored;
+    }
+    held_refills_.clear();
+  }
   // The kernel moved a block from its buddy lists to a CPU's list (rmqueue_bulk): the model
   // does where it has the block free (a block the start snapshot showed in use was on a list
   // then, and goes to this one). A block taken straight to its caller is the allocation's.
@@ -1003,6 +1024,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   bool follow_pcp_ = false;  // the model's per-CPU lists follow the recording's (file comment)
   // Recorded pfn -> the model's block freed to a per-CPU list in its place (freed_in_place_of).
   std::unordered_map<std::uint64_t, std::uint64_t> pcp_stand_in_;
+  std::vector<PageEvent> held_refills_;  // --follow-pcp: one CPU's refills before its allocation
   std::vector<std::uint64_t> allowance_;    // per zone: pages the model's reclaim may hold free beyond the kernel's
   std::vector<std::uint64_t> outstanding_;  // per zone: evicted pages whose free the recording has not given yet
   struct Evicted {

@@ -856,6 +856,37 @@ TEST(ReplaySimulate, FollowingTheRecordedPcpListsDrainsWhatTheKernelDrained) {
   }
 }
 
+// rmqueue_bulk refills a list after the watermark check passed, and its events come before
+// the allocation's: the kernel checked with the batch on its buddy lists. The drains leave 49
+// free (3/8 of min is 48); the softirq's own refill of two pages, applied first, would leave 47
+// and fail the GFP_ATOMIC the kernel served. Held until its allocation is checked, it does not;
+// the page it took is the allocation's, the other moves to the list after. A refill by another
+// CPU is no part of the check and moves at once (the test above).
+TEST(ReplaySimulate, FollowingTheRecordedPcpListsChecksAnAllocationBeforeItsOwnRefill) {
+  std::string text = read_text(case_path("atomic_below_min.txt"));
+  text.replace(text.find("3000 alloc pfn=failed"), 21, "3000 alloc pfn=0x10040");
+  const std::string before =
+      "2200 free pfn=0x10001 order=0 cpu=1 pid=42 comm=worker ctx=task\n"
+      "2210 free pfn=0x10002 order=0 cpu=1 pid=42 comm=worker ctx=task\n"
+      "2300 pcp_drain pfn=0x10001 order=0 mt=0 cpu=1 pid=42 comm=worker ctx=task\n"
+      "2310 pcp_drain pfn=0x10002 order=0 mt=0 cpu=1 pid=42 comm=worker ctx=task\n"
+      "2990 pcp_refill pfn=0x10040 order=0 mt=0 refill=1 cpu=0 pid=0 comm=swapper/0 ctx=softirq\n"
+      "2991 pcp_refill pfn=0x10041 order=0 mt=0 refill=1 cpu=0 pid=0 comm=swapper/0 ctx=softirq\n";
+  text.insert(text.find("3000 alloc"), before);
+  ReplayOptions follow = simulate();
+  follow.what_if.follow_pcp = true;
+  const ReplayResult r = replay_text(text, follow);
+  EXPECT_EQ(r.counters.model_failed_kernel_succeeded, 0u);
+  EXPECT_EQ(r.counters.both_succeeded, 14u);
+  EXPECT_EQ(r.counters.pcp_refills, 1u);
+  EXPECT_EQ(r.counters.kernel_internal_ignored, 0u);
+  ASSERT_EQ(r.timeline.size(), 1u);
+  ASSERT_FALSE(r.timeline[0].samples.empty());
+  EXPECT_EQ(r.timeline[0].samples.back().free_pages, 47u);
+  EXPECT_EQ(r.timeline[0].samples.back().pcp_pages, 1u);
+  EXPECT_FALSE(r.invariant_violation.has_value());
+}
+
 // A free the model answered with a block of its own choosing (--model-placement: never the
 // kernel's) stands in for the kernel's block on the list: the kernel's drain of its block
 // drains the model's, and the last GFP_ATOMIC is served as above.
