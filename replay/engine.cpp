@@ -93,14 +93,20 @@ void Engine::note_drift(FailureRecord& r) const {
                                  short_by, drift);
 }
 
-// Whether the kernel's lagging count could have decided the request the other way: served by
-// the one zone that passes, within the drift above its effective min; or failed within the
-// drift below it with a block of the order free outside the reserves.
-bool Engine::within_drift(const ZoneState& s, unsigned order) const {
-  if (!s.zone) return false;
+// Whether the kernel's lagging count could have decided the request the other way. Served:
+// the watermark passed in one zone only, within the drift above its effective min (not after
+// reclaim or by the OOM path, which fail the check first).
+bool Engine::served_within_drift(const ZoneState& s) const {
   const std::int64_t margin = s.free_pages - s.unusable_pages - s.effective_min_pages;
-  if (s.slow_ok) return s.slow_zones_ok == 1 && margin <= drift_pages(s);
-  return margin <= 0 && 1 - margin <= drift_pages(s) && (order == 0 || s.other_blocks_at_order != 0);
+  return s.zone && s.slow_ok && s.slow_zones_ok == 1 && margin <= drift_pages(s);
+}
+
+// Failed: within the drift below the effective min, with a block of the order free outside the
+// reserves.
+bool Engine::failed_within_drift(const ZoneState& s, unsigned order) const {
+  const std::int64_t short_by = s.effective_min_pages - (s.free_pages - s.unusable_pages) + 1;
+  return s.zone && !s.slow_ok && short_by >= 1 && short_by <= drift_pages(s) &&
+         (order == 0 || s.other_blocks_at_order != 0);
 }
 
 void Engine::explain_near_miss(FailureRecord& r, const traces::PageEvent& e) const {

@@ -130,7 +130,8 @@ class Engine {
                            std::string_view flags_note) const;
   [[nodiscard]] std::string evidence_gaps() const;
   void note_drift(FailureRecord& r) const;
-  [[nodiscard]] bool within_drift(const ZoneState& state, unsigned order) const;
+  [[nodiscard]] bool served_within_drift(const ZoneState& state) const;
+  [[nodiscard]] bool failed_within_drift(const ZoneState& state, unsigned order) const;
   [[nodiscard]] std::int64_t drift_pages(const ZoneState& state) const;
   // Builds and logs the failure record from the model's state now, and returns it.
   FailureRecord record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause,

@@ -334,7 +334,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     // A request the kernel failed: whether the model's check, were it to serve it, is within
     // the counter drift (read before the allocation changes the state).
     const bool near_if_served =
-        !kernel_ok && !memcg && within_drift(inspect_request(model, e.gfp, e.order, cpu, task), e.order);
+        !kernel_ok && !memcg && served_within_drift(inspect_request(model, e.gfp, e.order, cpu, task));
     serving_ = &e;
     allocator::AllocResult r =
         kernel_ok && prefer_recorded_
@@ -400,7 +400,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     const FailureCause cause = memcg ? FailureCause::MemcgCharge : cause_of(r.failure);
     if (r.failure == allocator::AllocFailure::Fragmentation) ++counters.compaction_needed;
     const FailureRecord failure = record_failure(e, cpu, cause, !kernel_ok);
-    note_agreement(e, !kernel_ok && !memcg, true, kernel_ok && within_drift(failure.state, e.order));
+    note_agreement(e, !kernel_ok && !memcg, true, kernel_ok && failed_within_drift(failure.state, e.order));
     if (kernel_ok) {
       ++counters.model_failed_kernel_succeeded;
       map_.set_failed(e.pfn, e.order, goes_to_lru(request_type(e), e.gfp));
