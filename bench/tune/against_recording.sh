@@ -1,11 +1,11 @@
 #!/bin/sh
 # Simulate against real failures: for each recording and each set of simulate options, the
 # kernel's failures and the model's per class, and precision and recall in 100 ms windows
-# (`against_recording` of the replay JSON); then the same pooled over every recording, per
-# option set. Recordings: those of bench/tune/run.sh (SCENARIO=atomic or pressure) and of
+# (`against_recording` of the replay JSON), strict and within the kernel's counter drift (the
+# bound it sets: `within_drift`); then the same pooled over every recording, per option set. Recordings: those of bench/tune/run.sh (SCENARIO=atomic or pressure) and of
 # bench/replay/pressure.sh (KEEP=DIR).
 # OPTIONS: option sets separated by '|' (default: the recorded settings as simulate does them,
-# the lists' own placement, and direct compaction).
+# the recorded per-CPU lists, the lists' own placement, and direct compaction).
 # Usage: bench/tune/against_recording.sh BUILD_DIR TRACE...
 set -eu
 build=${1:?usage: against_recording.sh BUILD_DIR TRACE...}
@@ -13,7 +13,7 @@ shift
 [ $# -gt 0 ] || { echo "usage: against_recording.sh BUILD_DIR TRACE..." >&2; exit 2; }
 laby=$build/cli/labyrinth
 [ -x "$laby" ] || { echo "against_recording.sh: build first ($laby missing)" >&2; exit 1; }
-options=${OPTIONS-"|--model-placement|--compaction"}
+options=${OPTIONS-"|--follow-pcp|--model-placement|--compaction"}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -44,15 +44,18 @@ for line in open(sys.argv[1]):
     for name, row in rows:
         if row["kernel_failures"] + row["model_failures"] == 0 and name not in ("all", "atomic req."):
             continue
+        drift = row["within_drift"]
         print(f"    {name:<14} kernel {row['kernel_failures']:>7} model {row['model_failures']:>7} "
-              f"matched {row['matched']:>7} precision {pct(row['precision']):>7} recall {pct(row['recall']):>7}")
-        total = pooled.setdefault((opts, name), [0, 0, 0])
-        for i, key in enumerate(("kernel_failures", "model_failures", "matched")):
-            total[i] += row[key]
+              f"matched {row['matched']:>7} precision {pct(row['precision']):>7} recall {pct(row['recall']):>7}  "
+              f"within the drift {pct(drift['precision']):>7} {pct(drift['recall']):>7}")
+        total = pooled.setdefault((opts, name), [0, 0, 0, 0, 0])
+        for i, v in enumerate((row["kernel_failures"], row["model_failures"], row["matched"],
+                               drift["model_failures"], drift["matched"])):
+            total[i] += v
 print("== pooled over the recordings")
-for (opts, name), (kernel, model, matched) in pooled.items():
-    precision = matched / model if model else None
-    recall = matched / kernel if kernel else None
+ratio = lambda a, b: a / b if b else None
+for (opts, name), (kernel, model, matched, drift_model, drift_matched) in pooled.items():
     print(f"  [{opts}] {name:<14} kernel {kernel:>8} model {model:>8} matched {matched:>8} "
-          f"precision {pct(precision):>7} recall {pct(recall):>7}")
+          f"precision {pct(ratio(matched, model)):>7} recall {pct(ratio(matched, kernel)):>7}  "
+          f"within the drift {pct(ratio(drift_matched, drift_model)):>7} {pct(ratio(drift_matched, kernel)):>7}")
 PY

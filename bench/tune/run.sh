@@ -67,12 +67,14 @@ import json, sys
 sim = json.load(open(sys.argv[1]))["summary"]["simulation"]["against_recording"]
 a, b, c = map(float, sys.argv[3:6])
 pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"
-print(f"  {'class':<14} {'kernel':>7} {'model':>7} {'matched':>8} {'precision':>10} {'recall':>8}")
+print(f"  {'class':<14} {'kernel':>7} {'model':>7} {'matched':>8} {'precision':>10} {'recall':>8}"
+      f" {'drift: prec':>12} {'recall':>8}")
 for name, row in list(sim["classes"].items()) + [("all", sim["all"]), ("atomic req.", sim["atomic_requests"])]:
     if row["kernel_failures"] + row["model_failures"] == 0 and name not in ("all", "atomic req."):
         continue
+    drift = row["within_drift"]
     print(f"  {name:<14} {row['kernel_failures']:>7} {row['model_failures']:>7} {row['matched']:>8} "
-          f"{pct(row['precision']):>10} {pct(row['recall']):>8}")
+          f"{pct(row['precision']):>10} {pct(row['recall']):>8} {pct(drift['precision']):>12} {pct(drift['recall']):>8}")
 try:
     tune = json.load(open(sys.argv[2]))
 except (OSError, ValueError):
