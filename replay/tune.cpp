@@ -68,6 +68,7 @@ TuneEvaluate simulate_evaluator(const TunedTrace& trace, WhatIf what_if) {
       ++p.atomic_failures;
       ++p.atomic_by_cause[static_cast<std::size_t>(f.cause)];
     }
+    p.atomic_served_near = r.agreement.atomic_requests().kernel_failed_model_near;
     p.oom_kills = r.counters.oom_kills;
     for (const auto& z : r.model_config.zones) {
       const auto wm = z.watermarks.value_or(allocator::Watermarks{});

@@ -27,6 +27,7 @@ ordered_json point_json(const TunePoint& p, const TuneResult& r) {
                       {"atomic_failures", p.atomic()},
                       {"failures_by_class", classes},
                       {"atomic_failures_by_cause", causes},
+                      {"kernel_atomic_failures_served_near", p.atomic_served_near},
                       {"oom_kills", p.oom_kills},
                       {"min_watermark_bytes", p.min_pages * r.page_size},
                       {"high_watermark_bytes", p.high_pages * r.page_size},
@@ -82,6 +83,11 @@ void print_search(std::FILE* out, const TuneSearch& s, const TuneResult& r) {
              to_string(s.knob), *s.recommended, static_cast<double>(rec->min_pages) * ps / kMiB,
              100.0 * static_cast<double>(rec->min_pages) / ram, static_cast<double>(rec->high_pages) * ps / kMiB,
              100.0 * static_cast<double>(rec->high_pages) / ram);
+  if (rec->atomic_served_near != 0) {
+    fmt::print(out, "     {} of the recording's atomic failures are served there within the per-CPU counter drift of the "
+                    "min: the kernel's lagging count could still fail them\n",
+               rec->atomic_served_near);
+  }
   if (s.at_90_percent) {
     fmt::print(out, "     at 90% of it ({}): {} atomic failure{}\n", s.at_90_percent->value, s.at_90_percent->atomic(),
                s.at_90_percent->atomic() == 1 ? "" : "s");

@@ -112,6 +112,26 @@ TEST(TuneEvaluator, ReadsTheEventsSimulateReads) {
   EXPECT_EQ(undrained.failures.total(), 1u);
 }
 
+// Each run counts the recording's atomic failures it served within the counter drift of the
+// min (tests/replay/cases/atomic_within_drift.txt: one of its two, 12 pages above 3/8 of min
+// with a drift of 32); at a min_free_kbytes four times the recorded, every GFP_ATOMIC fails
+// in the model, none is served near.
+TEST(TuneEvaluator, CountsTheKernelsAtomicFailuresServedWithinTheDrift) {
+  testing::TempDir dir;
+  const std::string path = testing::trace_from_text(dir, testing::read_text(testing::case_path("atomic_within_drift.txt")));
+  traces::TraceReader reader(path);
+  const TunedTrace trace = load_for_tune(reader, reader.header());
+  WhatIf no_pcp;
+  no_pcp.no_pcp = true;
+  const TuneEvaluate evaluate = simulate_evaluator(trace, no_pcp);
+  const TunePoint recorded = evaluate(TuneKnob::MinFreeKbytes, 512);
+  EXPECT_EQ(recorded.atomic_failures, 1u);
+  EXPECT_EQ(recorded.atomic_served_near, 1u);
+  const TunePoint raised = evaluate(TuneKnob::MinFreeKbytes, 2048);
+  EXPECT_EQ(raised.atomic_served_near, 0u);
+  EXPECT_GE(raised.atomic_failures, 3u);
+}
+
 // tune's runs take the zones' sizes from the keyframes as simulate does
 // (tests/replay/cases/zone_growth.txt: Normal grows from 1024 to 8192 managed pages): the
 // request after the growth fails at the recorded setting only with the new sizes' watermarks,

@@ -44,6 +44,10 @@ struct TunePoint {
   std::array<std::uint64_t, kFailureClassCount> failures_by_class{};
   std::uint64_t atomic_failures = 0;  // see the file comment
   std::array<std::uint64_t, kFailureCauseCount> atomic_by_cause{};
+  // The recording's atomic failures that this run served within the kernel's per-CPU counter
+  // drift of the min: removed by fewer pages than the kernel's count may lag, so its lagging
+  // count could still fail them.
+  std::uint64_t atomic_served_near = 0;
   std::uint64_t oom_kills = 0;
   // Sums over the zones of the watermarks in force and of their managed pages at the end (zones
   // grow during a recording with lazily initialised memory), in pages.
