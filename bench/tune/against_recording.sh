@@ -2,7 +2,8 @@
 # Simulate against real failures: for each recording and each set of simulate options, the
 # kernel's failures and the model's per class, and precision and recall in 100 ms windows
 # (`against_recording` of the replay JSON), strict and within the kernel's counter drift (the
-# bound it sets: `within_drift`); then the same pooled over every recording, per option set. Recordings: those of bench/tune/run.sh (SCENARIO=atomic or pressure) and of
+# bound it sets: `within_drift`); then the same pooled over every recording, per option set.
+# Recordings: those of bench/tune/run.sh (SCENARIO=atomic or pressure) and of
 # bench/replay/pressure.sh (KEEP=DIR).
 # OPTIONS: option sets separated by '|' (default: the recorded settings as simulate does them,
 # the recorded per-CPU lists, the lists' own placement, and direct compaction).
