@@ -82,7 +82,7 @@ std::int64_t Engine::drift_pages(const ZoneState& s) const {
 void Engine::note_drift(FailureRecord& r) const {
   const ZoneState& s = r.state;
   if (!s.zone || r.cause != FailureCause::Watermark || !r.evidence.empty()) return;
-  const std::int64_t short_by = s.effective_min_pages - (s.free_pages - s.unusable_pages) + 1;
+  const std::int64_t short_by = 1 - s.margin_pages();
   const std::int64_t drift = drift_pages(s);
   r.evidence = short_by <= drift
                    ? fmt::format("{} pages short of the effective min, within the {} pages the kernel's NR_FREE_PAGES "
@@ -97,21 +97,20 @@ void Engine::note_drift(FailureRecord& r) const {
 // the watermark passed in one zone only, within the drift above its effective min (not after
 // reclaim or by the OOM path, which fail the check first).
 bool Engine::served_within_drift(const ZoneState& s) const {
-  const std::int64_t margin = s.free_pages - s.unusable_pages - s.effective_min_pages;
-  return s.zone && s.slow_ok && s.slow_zones_ok == 1 && margin <= drift_pages(s);
+  return s.zone && s.slow_ok && s.slow_zones_ok == 1 && s.margin_pages() <= drift_pages(s);
 }
 
 // Failed: within the drift below the effective min, with a block of the order free outside the
 // reserves.
 bool Engine::failed_within_drift(const ZoneState& s, unsigned order) const {
-  const std::int64_t short_by = s.effective_min_pages - (s.free_pages - s.unusable_pages) + 1;
+  const std::int64_t short_by = 1 - s.margin_pages();
   return s.zone && !s.slow_ok && short_by >= 1 && short_by <= drift_pages(s) &&
          (order == 0 || s.other_blocks_at_order != 0);
 }
 
 void Engine::explain_near_miss(FailureRecord& r, const traces::PageEvent& e) const {
   const ZoneState& s = r.state;
-  const std::int64_t margin = s.free_pages - s.unusable_pages - s.effective_min_pages;
+  const std::int64_t margin = s.margin_pages();
   const std::int64_t drift = drift_pages(s);
   if (s.zone && margin >= 0 && margin <= drift) {
     r.cause = FailureCause::Watermark;

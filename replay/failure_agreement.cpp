@@ -7,25 +7,19 @@
 
 namespace labyrinth::replay {
 
-std::optional<double> ClassAgreement::precision() const {
-  if (model_failures == 0) return std::nullopt;
-  return static_cast<double>(matched) / static_cast<double>(model_failures);
+namespace {
+
+std::optional<double> ratio(std::uint64_t part, std::uint64_t whole) {
+  if (whole == 0) return std::nullopt;
+  return static_cast<double>(part) / static_cast<double>(whole);
 }
 
-std::optional<double> ClassAgreement::recall() const {
-  if (kernel_failures == 0) return std::nullopt;
-  return static_cast<double>(matched) / static_cast<double>(kernel_failures);
-}
+}  // namespace
 
-std::optional<double> ClassAgreement::drift_precision() const {
-  if (drift_model_failures == 0) return std::nullopt;
-  return static_cast<double>(drift_matched) / static_cast<double>(drift_model_failures);
-}
-
-std::optional<double> ClassAgreement::drift_recall() const {
-  if (kernel_failures == 0) return std::nullopt;
-  return static_cast<double>(drift_matched) / static_cast<double>(kernel_failures);
-}
+std::optional<double> ClassAgreement::precision() const { return ratio(matched, model_failures); }
+std::optional<double> ClassAgreement::recall() const { return ratio(matched, kernel_failures); }
+std::optional<double> ClassAgreement::drift_precision() const { return ratio(drift_matched, drift_model_failures); }
+std::optional<double> ClassAgreement::drift_recall() const { return ratio(drift_matched, kernel_failures); }
 
 ClassAgreement& ClassAgreement::operator+=(const ClassAgreement& o) {
   kernel_failures += o.kernel_failures;

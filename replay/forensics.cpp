@@ -84,7 +84,7 @@ ZoneState inspect_request(const allocator::Model& model, std::uint64_t gfp, unsi
 FailureCause cause_from_state(const ZoneState& s, unsigned order) {
   if (!s.zone) return FailureCause::ZoneUnavailable;
   if (s.slow_ok) return FailureCause::Unexplained;
-  if (s.free_pages - s.unusable_pages <= s.effective_min_pages) {
+  if (s.margin_pages() <= 0) {
     const std::int64_t all = s.free_pages - ((std::int64_t{1} << order) - 1);
     return all > s.effective_min_pages ? FailureCause::Reserve : FailureCause::Watermark;
   }

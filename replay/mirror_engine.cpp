@@ -324,8 +324,7 @@ class MirrorEngine final : public Engine {
   // guessed where the kernel refuses fentry, leave such blocks.
   [[gnu::noinline]] void take_blocks_the_failure_denies(const PageEvent& e, unsigned cpu, ZoneState s) {
     for (std::size_t round = 0; round < model.zone_count() && s.zone && s.slow_ok; ++round) {
-      const std::int64_t margin = s.free_pages - s.unusable_pages - s.effective_min_pages;
-      if (margin <= drift_pages(s)) return;
+      if (s.margin_pages() <= drift_pages(s)) return;
       struct Block {
         Pfn head;
         unsigned order;

@@ -91,7 +91,7 @@ ordered_json failure_json(const ReplayResult& r, const FailureRecord& f, const N
       {"unusable_free_pages", s.unusable_pages},
       {"watermark_pages", s.watermark_pages},
       {"effective_min_pages", s.effective_min_pages},
-      {"free_above_min_pages", s.free_pages - s.unusable_pages - s.effective_min_pages},
+      {"free_above_min_pages", s.margin_pages()},
       {"block_available", s.block_available},
       {"largest_free_order", s.largest_free_order},
       {"unusable_index_permille", s.unusable_index},

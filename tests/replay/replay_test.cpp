@@ -822,13 +822,9 @@ TEST(ReplaySimulate, OneMorePageFreeServesTheSameAtomicRequest) {
   }
 }
 
-// --follow-pcp: the model's per-CPU lists take the recording's refills and drains. In
-// atomic_below_min.txt the worker frees two pages to CPU 1's list and the kernel drains them
-// before its last GFP_ATOMIC, which it now serves: following, the model has them back in the
-// buddy lists (49 free, above 3/8 of min, 48) and serves it too; with its own lists it keeps
-// them there (47) and fails it. A refill of one page from the buddy lists takes one back (48:
-// not above), and then the follower fails it.
-TEST(ReplaySimulate, FollowingTheRecordedPcpListsDrainsWhatTheKernelDrained) {
+// atomic_below_min.txt with its last GFP_ATOMIC served by the kernel, after the worker freed
+// two pages to CPU 1's list and the kernel drained them (49 free), then `extra`.
+std::string served_after_drains(const std::string& extra) {
   std::string text = read_text(case_path("atomic_below_min.txt"));
   text.replace(text.find("3000 alloc pfn=failed"), 21, "3000 alloc pfn=0x10040");
   const std::string drains =
@@ -836,12 +832,22 @@ TEST(ReplaySimulate, FollowingTheRecordedPcpListsDrainsWhatTheKernelDrained) {
       "2210 free pfn=0x10002 order=0 cpu=1 pid=42 comm=worker ctx=task\n"
       "2300 pcp_drain pfn=0x10001 order=0 mt=0 cpu=1 pid=42 comm=worker ctx=task\n"
       "2310 pcp_drain pfn=0x10002 order=0 mt=0 cpu=1 pid=42 comm=worker ctx=task\n";
+  text.insert(text.find("3000 alloc"), drains + extra);
+  return text;
+}
+
+// --follow-pcp: the model's per-CPU lists take the recording's refills and drains. In
+// atomic_below_min.txt the worker frees two pages to CPU 1's list and the kernel drains them
+// before its last GFP_ATOMIC, which it now serves: following, the model has them back in the
+// buddy lists (49 free, above 3/8 of min, 48) and serves it too; with its own lists it keeps
+// them there (47) and fails it. A refill of one page from the buddy lists takes one back (48:
+// not above), and then the follower fails it.
+TEST(ReplaySimulate, FollowingTheRecordedPcpListsDrainsWhatTheKernelDrained) {
   const std::string refill = "2400 pcp_refill pfn=0x10041 order=0 mt=0 refill=1 cpu=1 pid=42 comm=worker ctx=task\n";
   ReplayOptions follow = simulate();
   follow.what_if.follow_pcp = true;
   for (const bool refilled : {false, true}) {
-    std::string t = text;
-    t.insert(t.find("3000 alloc"), drains + (refilled ? refill : ""));
+    const std::string t = served_after_drains(refilled ? refill : "");
     const ReplayResult own = replay_text(t, simulate());
     EXPECT_EQ(own.pcp_mode, allocator::PcpMode::Auto);
     EXPECT_EQ(own.counters.model_failed_kernel_succeeded, 1u) << refilled;
@@ -863,16 +869,9 @@ TEST(ReplaySimulate, FollowingTheRecordedPcpListsDrainsWhatTheKernelDrained) {
 // the page it took is the allocation's, the other moves to the list after. A refill by another
 // CPU is no part of the check and moves at once (the test above).
 TEST(ReplaySimulate, FollowingTheRecordedPcpListsChecksAnAllocationBeforeItsOwnRefill) {
-  std::string text = read_text(case_path("atomic_below_min.txt"));
-  text.replace(text.find("3000 alloc pfn=failed"), 21, "3000 alloc pfn=0x10040");
-  const std::string before =
-      "2200 free pfn=0x10001 order=0 cpu=1 pid=42 comm=worker ctx=task\n"
-      "2210 free pfn=0x10002 order=0 cpu=1 pid=42 comm=worker ctx=task\n"
-      "2300 pcp_drain pfn=0x10001 order=0 mt=0 cpu=1 pid=42 comm=worker ctx=task\n"
-      "2310 pcp_drain pfn=0x10002 order=0 mt=0 cpu=1 pid=42 comm=worker ctx=task\n"
+  const std::string text = served_after_drains(
       "2990 pcp_refill pfn=0x10040 order=0 mt=0 refill=1 cpu=0 pid=0 comm=swapper/0 ctx=softirq\n"
-      "2991 pcp_refill pfn=0x10041 order=0 mt=0 refill=1 cpu=0 pid=0 comm=swapper/0 ctx=softirq\n";
-  text.insert(text.find("3000 alloc"), before);
+      "2991 pcp_refill pfn=0x10041 order=0 mt=0 refill=1 cpu=0 pid=0 comm=swapper/0 ctx=softirq\n");
   ReplayOptions follow = simulate();
   follow.what_if.follow_pcp = true;
   const ReplayResult r = replay_text(text, follow);

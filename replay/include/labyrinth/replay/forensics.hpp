@@ -56,6 +56,9 @@ struct ZoneState {
   std::uint64_t reserve_blocks_at_order = 0;  // highatomic + CMA blocks of order >= request
   std::uint64_t other_blocks_at_order = 0;    // blocks of order >= request on the other lists
   std::uint64_t highatomic_free_pages = 0;    // nr_free_highatomic
+  // Usable free pages above the effective min: the check passes above 0 (__zone_watermark_ok's
+  // free_pages > min + lowmem_reserve); 1 - margin pages short below.
+  [[nodiscard]] std::int64_t margin_pages() const { return free_pages - unusable_pages - effective_min_pages; }
 };
 
 // What the allocator reads from the allocating task, from the event: its context and the
