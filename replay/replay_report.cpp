@@ -248,6 +248,7 @@ ordered_json summary_json(const ReplayResult& r) {
         {"model_steals", r.model_counters.steals},
         {"model_boosts", r.model_counters.boosts},
         {"model_highatomic_reservations", r.model_counters.highatomic_reservations},
+        {"model_highatomic_unreserves", r.model_counters.reclaim_unreserves},
     };
   }
   return out;
@@ -274,7 +275,9 @@ ordered_json timeline_json(const ReplayResult& r) {
                                      {"largest_free_order", s.largest_free_order},
                                      {"mixed_pageblocks", s.mixed_pageblocks},
                                      {"atomic_allocations", s.atomic_allocations},
-                                     {"atomic_failures", s.atomic_failures}});
+                                     {"atomic_failures", s.atomic_failures},
+                                     {"highatomic_reserved_pages", s.highatomic_reserved_pages},
+                                     {"highatomic_free_pages", s.highatomic_free_pages}});
     }
     zones.push_back(ordered_json{{"node", z.node}, {"zone", z.zone}, {"samples", samples}});
   }

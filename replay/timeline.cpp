@@ -35,7 +35,7 @@ Timeline::Timeline(std::uint64_t interval_ns, std::size_t max_points, std::vecto
 
 void Timeline::write_csv_header(std::FILE* out, unsigned orders) {
   fmt::print(out, "ts_ns,interval_ns,node,zone,free_pages,pcp_pages,largest_free_order,mixed_pageblocks,"
-                  "atomic_allocations,atomic_failures");
+                  "atomic_allocations,atomic_failures,highatomic_reserved_pages,highatomic_free_pages");
   for (unsigned o = 0; o < orders; ++o) fmt::print(out, ",free_blocks_o{}", o);
   for (unsigned o = 0; o < orders; ++o) fmt::print(out, ",unusable_index_o{}", o);
   for (unsigned o = 0; o < orders; ++o) fmt::print(out, ",fragmentation_index_o{}", o);
@@ -91,6 +91,8 @@ void Timeline::take(std::uint64_t ts_ns, std::uint64_t span_ns, const allocator:
     s.pcp_pages = m.pcp_pages;
     s.largest_free_order = m.largest_free_order;
     s.mixed_pageblocks = m.mixed_pageblocks;
+    s.highatomic_reserved_pages = m.nr_reserved_highatomic;
+    s.highatomic_free_pages = m.nr_free_highatomic;
     s.min_pages = m.watermarks.min;
     s.low_pages = m.watermarks.low;
     s.high_pages = m.watermarks.high;
@@ -99,8 +101,9 @@ void Timeline::take(std::uint64_t ts_ns, std::uint64_t span_ns, const allocator:
     s.unusable_index = m.unusable_index;
     s.fragmentation_index = m.fragmentation_index;
     if (csv_ != nullptr) {
-      fmt::print(csv_, "{},{},{},{},{},{},{},{},{},{}", s.ts_ns, s.span_ns, zones_[z].node, zones_[z].zone, s.free_pages,
-                 s.pcp_pages, s.largest_free_order, s.mixed_pageblocks, s.atomic_allocations, s.atomic_failures);
+      fmt::print(csv_, "{},{},{},{},{},{},{},{},{},{},{},{}", s.ts_ns, s.span_ns, zones_[z].node, zones_[z].zone,
+                 s.free_pages, s.pcp_pages, s.largest_free_order, s.mixed_pageblocks, s.atomic_allocations,
+                 s.atomic_failures, s.highatomic_reserved_pages, s.highatomic_free_pages);
       for (unsigned o = 0; o < orders_; ++o) fmt::print(csv_, ",{}", s.nr_free[o]);
       for (unsigned o = 0; o < orders_; ++o) fmt::print(csv_, ",{}", s.unusable_index[o]);
       for (unsigned o = 0; o < orders_; ++o) fmt::print(csv_, ",{}", s.fragmentation_index[o]);

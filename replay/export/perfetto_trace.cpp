@@ -152,6 +152,7 @@ void write_timeline(TraceEvents& out, const ordered_json& doc, const std::vector
       const std::uint64_t t = u64(s["ts_ns"]);
       out.counter(z->pid, "free pages", t, {{"pages", s["free_pages"]}});
       out.counter(z->pid, "pcp pages", t, {{"pages", s["pcp_pages"]}});
+      out.counter(z->pid, "highatomic free pages", t, {{"pages", s["highatomic_free_pages"]}});
       ordered_json blocks = ordered_json::object();
       const auto& nr = s["free_blocks_by_order"];
       for (std::size_t o = 0; o < nr.size(); ++o) blocks[fmt::format("order {:02}", o)] = nr[o];

@@ -86,9 +86,11 @@ void free_pages_chart(Markup& m, const ReportContext& c, std::uint16_t zone, con
   const TimeAxis t = time_axis(c, v);
   std::uint64_t top = 1;
   bool boosted = false;
+  bool reserved = false;  // free pages in the highatomic reserve at some sample
   for (const auto& s : v) {
     top = std::max({top, s.free_pages, s.high_pages + s.boost_pages});
     boosted = boosted || s.boost_pages != 0;
+    reserved = reserved || s.highatomic_free_pages != 0;
   }
   // Failures of this zone at their instant and free pages, near ones sharing a marker.
   struct Marker {
@@ -137,6 +139,18 @@ void free_pages_chart(Markup& m, const ReportContext& c, std::uint16_t zone, con
           "high watermark</title></polygon>",
           band);
   }
+  // The free pages only a high-order __GFP_HIGH request may take (__zone_watermark_ok): a
+  // failure above the min with most free memory in this band is the reserve's, not the watermark's.
+  const std::string highatomic_colour = migratetype_colour(allocator::index_of(allocator::MigrateType::HighAtomic));
+  if (reserved) {
+    const double x0 = x(c.seconds(v.front().ts_ns)), x1 = x(c.seconds(v.back().ts_ns));
+    m.put("<polygon class=\"highatomic\" points=\"{}{},{} {},{}\" fill=\"{}\" fill-opacity=\"0.6\"><title>free pages in "
+          "the highatomic reserve</title></polygon>",
+          polyline_points(v, x, y, c,
+                          [y_max](const TimelineSample& s) { return std::min(static_cast<double>(s.highatomic_free_pages), y_max); },
+                          false),
+          px(x1), px(y(0)), px(x0), px(y(0)), highatomic_colour);
+  }
   struct Mark {
     const char* name;
     const char* colour;
@@ -183,6 +197,7 @@ void free_pages_chart(Markup& m, const ReportContext& c, std::uint16_t zone, con
                                    {"low", "#e67e22", LegendItem::Shape::Dashed},
                                    {"high", "#27ae60", LegendItem::Shape::Dashed}};
   if (boosted) items.push_back({"boost (above high)", "#c7e9c0", LegendItem::Shape::Box});
+  if (reserved) items.push_back({"of which in the highatomic reserve", highatomic_colour, LegendItem::Shape::Box});
   items.push_back({"failure", kFailureColour, LegendItem::Shape::Triangle});
   if (c.replay.mode == replay::ReplayMode::Simulate) {
     items.push_back({"predicted failure (kernel served it)", kPredictedColour, LegendItem::Shape::Circle});

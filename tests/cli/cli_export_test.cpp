@@ -255,6 +255,9 @@ TEST_F(CliExport, PerfettoTraceHoldsTheReplaysTimelineFailuresAndKeyframes) {
   const auto free_pages = events_named(doc, "C", "free pages");
   ASSERT_EQ(free_pages.size(), samples.size());
   EXPECT_EQ(free_pages.back()["args"]["pages"], samples.back()["free_pages"]);
+  const auto highatomic = events_named(doc, "C", "highatomic free pages");
+  ASSERT_EQ(highatomic.size(), samples.size());
+  EXPECT_EQ(highatomic.back()["args"]["pages"], samples.back()["highatomic_free_pages"]);
   EXPECT_EQ(events_named(doc, "C", "free blocks").back()["args"]["order 02"], samples.back()["free_blocks_by_order"][2]);
   EXPECT_EQ(events_named(doc, "C", "min watermark").at(0)["args"]["pages"], 128);
   const auto failures = events_named(doc, "i", "failure order 3");

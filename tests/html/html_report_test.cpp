@@ -1,6 +1,7 @@
 // The HTML report's renderer: escaping of trace-controlled text, a page that stays under
 // 3 MiB for an hour-long trace and for the worst case of every bounded part, and memory maps
 // of a 1 TiB machine that stay readable and small.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -140,6 +141,30 @@ TEST(HtmlReport, AnHourOfEventsGivesABoundedPageWithEveryChart) {
   EXPECT_GE(occurrences(page, "<g class=\"axis x\">"), charts);
   EXPECT_NE(page.find("free pages (4 KiB each)"), std::string::npos);
   EXPECT_NE(page.find("time since the start of the trace (s)"), std::string::npos);
+  EXPECT_EQ(occurrences(page, "class=\"highatomic\""), 0u);  // no reserve, no band
+}
+
+// Free pages that only a high-order __GFP_HIGH request may take are a band under the free
+// pages: a GFP_ATOMIC order-3 request served below the low watermark reserves its pageblock
+// (88 of its pages are free), and the GFP_NOWAIT order-3 failure after it is the reserve's.
+TEST(HtmlReport, TheFreePagesChartShowsTheHighatomicReserve) {
+  replay::testing::TempDir dir;
+  std::string text =
+      "!labyrinth-text 1\n!kernel 6.18.0-test\n!cpus 2\n!max_order 10\n!pageblock_order 9\n"
+      "!option events=kmem:mm_page_alloc,kmem:mm_page_free,kmem:mm_page_alloc_zone_locked,kmem:mm_page_pcpu_drain\n"
+      "!zone node=0 name=Normal start_pfn=0x10000 spanned=65536 managed=65536 min=128 low=160 high=192 "
+      "protection=0,0,0,0,0\n!start_ts 100\n!start_free 0x10000+96";
+  for (int i = 0; i < 30; ++i) text += fmt::format(" 0x{:x}+2", 0x10200 + 4 * i);
+  text += "\n1000 alloc pfn=0x10000 order=3 mt=0 gfp=GFP_ATOMIC|__GFP_COMP cpu=0 pid=0 ctx=softirq\n"
+          "200000000 alloc pfn=failed order=3 mt=0 gfp=GFP_NOWAIT|__GFP_NORETRY|__GFP_COMP cpu=1 pid=7 ctx=task\n";
+  const Replayed r = replay_like_the_report(replay::testing::trace_from_text(dir, text), 100'000'000);
+  ASSERT_EQ(r.replay.timeline.size(), 1u);
+  EXPECT_EQ(r.replay.timeline[0].samples.back().highatomic_free_pages, 88u);
+  const std::string page = render_report(r.replay, r.stat);
+  const std::string chart = first_svg(page, "free-pages\"");
+  EXPECT_EQ(occurrences(chart, "<polygon class=\"highatomic\""), 1u);
+  EXPECT_NE(chart.find("of which in the highatomic reserve"), std::string::npos);
+  EXPECT_EQ(offline_violation(page), "");
 }
 
 // With the kernel's counters in both snapshots, the validation section sets them against the

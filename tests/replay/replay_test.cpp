@@ -1295,6 +1295,10 @@ TEST(ReplayMirror, AHighOrderAtomicRequestFromTheSlowPathReservesItsPageblock) {
   EXPECT_EQ(f.state.free_pages, 148);
   EXPECT_FALSE(f.state.block_available);
   EXPECT_EQ(f.state.reserve_blocks_at_order, 4u);  // orders 3, 4, 5 left of the order-6 block, and the order-5
+  // The timeline shows the reserve: one pageblock, holding the 96 - 8 pages still free in it.
+  const TimelineSample& s = r.timeline.front().samples.back();
+  EXPECT_EQ(s.highatomic_reserved_pages, 512u);
+  EXPECT_EQ(s.highatomic_free_pages, 88u);
   EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
 
   // Above the low watermark the fast path serves it: no reservation, and the order-3 request
@@ -1303,6 +1307,8 @@ TEST(ReplayMirror, AHighOrderAtomicRequestFromTheSlowPathReservesItsPageblock) {
   calm.insert(calm.find("\n1000 alloc"), " 0x10400+512");
   const ReplayResult c = replay_text(calm, mirror());
   EXPECT_EQ(c.counters.highatomic_reservations, 0u);
+  EXPECT_EQ(c.timeline.front().samples.back().highatomic_reserved_pages, 0u);
+  EXPECT_EQ(c.timeline.front().samples.back().highatomic_free_pages, 0u);
   ASSERT_EQ(c.failures.total(), 1u);
   EXPECT_EQ(c.failures.records().front().cause, FailureCause::Unexplained);
 }

@@ -1,6 +1,6 @@
 // The fragmentation timeline: every `interval_ns` of trace time, per zone, the free blocks per
 // order, the unusable-free and fragmentation indices per order (x1000, mm/vmstat.c), the largest
-// free order, mixed pageblocks, pages on per-CPU lists, the watermarks and boost, and the atomic allocations and
+// free order, mixed pageblocks, the highatomic reserve and its free pages, pages on per-CPU lists, the watermarks and boost, and the atomic allocations and
 // failures of the interval. Rows stream to a CSV sink as they are taken (constant memory);
 // the copy kept for the JSON report holds at most `max_points` samples per zone: when it
 // would hold more, neighbouring samples are merged (counts summed, state of the later one)
@@ -25,6 +25,10 @@ struct TimelineSample {
   std::uint64_t pcp_pages = 0;
   int largest_free_order = -1;
   std::uint64_t mixed_pageblocks = 0;
+  // The highatomic reserve (nr_reserved_highatomic) and its free pages, which requests without
+  // ALLOC_RESERVES may not use: where a non-__GFP_HIGH high-order failure comes from.
+  std::uint64_t highatomic_reserved_pages = 0;
+  std::uint64_t highatomic_free_pages = 0;
   std::uint64_t min_pages = 0, low_pages = 0, high_pages = 0, boost_pages = 0;  // watermarks in force
   std::uint64_t atomic_allocations = 0;
   std::uint64_t atomic_failures = 0;
