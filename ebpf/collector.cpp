@@ -146,7 +146,8 @@ struct Collector::Impl {
       case EventKind::Extfrag: return skel->progs.handle_mm_page_alloc_extfrag;
       case EventKind::Isolate:  // raw_tp only
       case EventKind::ReclaimBegin:
-      case EventKind::ReclaimEnd: return nullptr;
+      case EventKind::ReclaimEnd:
+      case EventKind::PageblockMove: return nullptr;  // fexit, with the extfrag kind
     }
     return nullptr;
   }
@@ -167,6 +168,7 @@ struct Collector::Impl {
         return {p.raw_mm_compaction_isolate_freepages, p.raw_mm_compaction_fast_isolate_freepages};
       case EventKind::ReclaimBegin: return {p.raw_mm_vmscan_direct_reclaim_begin};
       case EventKind::ReclaimEnd: return {p.raw_mm_vmscan_direct_reclaim_end};
+      case EventKind::PageblockMove: return {};
     }
     return {};
   }
@@ -177,6 +179,10 @@ struct Collector::Impl {
   }
   bool exact_isolation = false;  // loaded: attached with the page programs once calibrated
   std::string exact_problem;     // why not, when wanted
+  // fexit/move_freepages_block, with the extfrag kind: it needs vmemmap_base and fentry.
+  bool pageblock_moves = false;  // loaded
+  std::string moves_problem;     // why not, when wanted
+  bool moves_attached = false;
 
   // The kind and copy (PGREC_COPY_MAIN or _STANDIN) of a page event's raw_tp program.
   std::optional<std::pair<EventKind, int>> copy_of(const bpf_program* p) const {
@@ -384,6 +390,14 @@ Collector::Collector(CollectorConfig config) : impl_(std::make_unique<Impl>()) {
       }
       for (bpf_program* p : d.exact_isolation_programs()) bpf_program__set_autoload(p, d.exact_isolation);
     }
+    if (k == EventKind::Extfrag && want) {
+      // page_to_pfn needs vmemmap_base, measured with the raw page programs.
+      d.pageblock_moves = page_raw_possible;
+      d.moves_problem = page_raw_possible ? fentry_refusal("move_freepages_block")
+                                          : "raw_tp page programs are off (no vmemmap_base)";
+      d.pageblock_moves = d.pageblock_moves && d.moves_problem.empty();
+    }
+    if (k == EventKind::Extfrag) bpf_program__set_autoload(d.skel->progs.move_block_exit, d.pageblock_moves);
     if (want) d.kinds.push_back(k);
     if (raw) d.raw_candidates.push_back(k);
     calibrate |= raw && Impl::needs_calibration(k);
@@ -452,11 +466,20 @@ void Collector::attach() {
                                    ": mirror guesses the blocks of fast isolations and misses page reporting");
     }
   }
+  const auto wanted = [&d](EventKind k) { return std::find(d.kinds.begin(), d.kinds.end(), k) != d.kinds.end(); };
+  if (d.pageblock_moves && raw) {
+    optional.push_back(d.skel->progs.move_block_exit);
+  } else if (wanted(EventKind::Extfrag)) {
+    d.optional_missing.push_back(std::string(bpf_program__section_name(d.skel->progs.move_block_exit)) + " (" +
+                                 (d.moves_problem.empty() ? "no vmemmap_base" : d.moves_problem) +
+                                 "): mirror guesses the highatomic reserve's reservations and give-backs");
+  }
   optional.push_back(d.skel->progs.raw_mm_setup_per_zone_wmarks);
   for (bpf_program* p : optional) {
     if (bpf_link* link = bpf_program__attach(p); link != nullptr) {
       d.links.push_back(link);
       d.attached_optional.push_back(p);
+      d.moves_attached = d.moves_attached || p == d.skel->progs.move_block_exit;
     } else {
       d.optional_missing.emplace_back(bpf_program__section_name(p));
     }
@@ -525,7 +548,7 @@ CollectorCounters Collector::counters() const {
   const auto& d = *impl_;
   std::array<std::uint64_t, PGREC_NR_KINDS_POW2> stood_in{};
   for (const auto& s : d.read_cpu_state()) {
-    for (std::size_t k = 0; k < c.seen.size(); ++k) c.seen[k] += s.seen[k];
+    for (std::size_t k = 0; k < PGREC_NR_KINDS; ++k) c.seen[k] += s.seen[k];
     for (std::size_t k = 0; k < stood_in.size(); ++k) stood_in[k] += s.stood_in[k];
     c.drops += s.drops;
     c.comm_drops += s.comm_drops;
@@ -604,5 +627,6 @@ std::uint64_t Collector::watermark_changes() const {
 }
 const std::vector<EventKind>& Collector::unrecorded_kinds() const { return impl_->unrecorded; }
 const std::vector<std::string>& Collector::optional_missing() const { return impl_->optional_missing; }
+bool Collector::pageblock_moves_attached() const { return impl_->moves_attached; }
 
 }  // namespace labyrinth::ebpf

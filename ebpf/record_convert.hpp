@@ -38,8 +38,13 @@ inline bool to_page_event(const pgrec_event& r, traces::PageEvent& e) {
       e.task_state = static_cast<std::uint8_t>(static_cast<std::uint8_t>(r.fb_order) & traces::kTaskStateMask);
       break;
     case traces::EventKind::Extfrag:
-      e.fallback_order = r.fb_order < 0 ? std::uint8_t{0} : static_cast<std::uint8_t>(r.fb_order);
       e.fallback_migratetype = r.fb_migratetype;
+      if ((r.ctx & PGREC_FLAG_PAGEBLOCK_MOVE) != 0) {
+        e.kind = traces::EventKind::PageblockMove;
+        e.order = 0;
+        break;
+      }
+      e.fallback_order = r.fb_order < 0 ? std::uint8_t{0} : static_cast<std::uint8_t>(r.fb_order);
       e.change_ownership = (r.ctx & PGREC_FLAG_CHANGE_OWNER) != 0;
       break;
     case traces::EventKind::PcpRefill:

@@ -161,6 +161,7 @@ traces::TraceHeader make_header(const RecordOptions& o, RecordPlan& plan, const 
       header.events.push_back(traces::tracepoint_of(k));
     }
   }
+  if (collector.pageblock_moves_attached()) header.events.push_back(traces::tracepoint_of(traces::EventKind::PageblockMove));
   for (const auto& section : collector.optional_missing()) {
     observer.warning("cannot attach " + section + "; recording without it");
     plan.missing.push_back(section.substr(section.find('/') + 1));

@@ -1,10 +1,16 @@
 #include "labyrinth/replay/capture.hpp"
 
+#include <algorithm>
+
 #include "labyrinth/traces/metadata_json.hpp"
 
 namespace labyrinth::replay {
 
 using nlohmann::ordered_json;
+
+bool recorded(const traces::TraceHeader& header, traces::EventKind kind) {
+  return std::find(header.events.begin(), header.events.end(), traces::tracepoint_of(kind)) != header.events.end();
+}
 
 void describe_capture(CaptureDescription& c, const traces::TraceReader& reader, traces::TraceHeader header) {
   c.trace_path = reader.path();

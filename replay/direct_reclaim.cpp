@@ -3,16 +3,13 @@
 #include <algorithm>
 #include <bit>
 
+#include "labyrinth/replay/capture.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
 
 namespace labyrinth::replay {
 
 bool direct_reclaim_recorded(const traces::TraceHeader& header) {
-  auto has = [&header](std::string_view name) {
-    return std::find(header.events.begin(), header.events.end(), name) != header.events.end();
-  };
-  return has(traces::tracepoint_of(traces::EventKind::ReclaimBegin)) &&
-         has(traces::tracepoint_of(traces::EventKind::ReclaimEnd));
+  return recorded(header, traces::EventKind::ReclaimBegin) && recorded(header, traces::EventKind::ReclaimEnd);
 }
 
 void DirectReclaimStats::add(const traces::PageEvent& e) {

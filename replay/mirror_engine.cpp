@@ -9,6 +9,7 @@
 
 #include "compaction_guess.hpp"
 #include "engine.hpp"
+#include "labyrinth/replay/capture.hpp"
 
 namespace labyrinth::replay::detail {
 
@@ -30,6 +31,7 @@ class MirrorEngine final : public Engine {
         manual_pcp_(setup.config.tunables.pcp == allocator::PcpMode::Manual),
         pageblock_order_(setup.config.pageblock_order),
         pmd_order_(setup.config.rules.pcp_pmd_order.value_or(0xff)),
+        moves_recorded_(recorded(h, EventKind::PageblockMove)),
         direct_take_(setup.config.nr_cpus, ~std::uint64_t{0}) {}
 
   void apply(std::span<const PageEvent> events) override {
@@ -57,6 +59,7 @@ class MirrorEngine final : public Engine {
         case EventKind::PcpRefill: on_refill(e); break;
         case EventKind::PcpDrain: on_drain(e); break;
         case EventKind::Extfrag: on_extfrag(e); break;
+        case EventKind::PageblockMove: on_pageblock_move(e); break;
         case EventKind::Isolate:
           on_isolate(e);
           if (const auto zone = model.zone_of(Pfn{e.pfn})) note_free_level(*zone, e.ts_ns);
@@ -261,7 +264,7 @@ class MirrorEngine final : public Engine {
   // sets, after the fast path's low watermark failed (mm/page_alloc.c:get_page_from_freelist;
   // K7: from rmqueue_buddy only). Asked before the carve: the state the kernel decided on.
   [[nodiscard]] bool reserves_highatomic(const PageEvent& e, unsigned cpu) {
-    if (e.order == 0 || e.order > pageblock_order_) return false;
+    if (moves_recorded_ || e.order == 0 || e.order > pageblock_order_) return false;
     return reserves_highatomic_at_order(e, cpu);
   }
   [[gnu::noinline]] bool reserves_highatomic_at_order(const PageEvent& e, unsigned cpu) {
@@ -522,6 +525,27 @@ class MirrorEngine final : public Engine {
     }
   }
 
+  // The kernel retyped a pageblock with its free pages (fexit move_freepages_block: the
+  // highatomic reserve's reservations and give-backs), so the model need not guess them.
+  [[gnu::noinline]] void on_pageblock_move(const PageEvent& e) {
+    const auto to = recorded_type(e.migratetype);
+    if (!to) {
+      quality.add(DataQuality::invalid_events);
+      return;
+    }
+    const allocator::PageblockResult r = model.change_pageblock_type(Pfn{e.pfn}, *to);
+    if (r.status == allocator::PageblockStatus::Changed) {
+      ++counters.pageblock_changes;
+      if (*to == MigrateType::HighAtomic) {
+        ++counters.highatomic_reservations;
+        reserve_in_model_ = true;
+      }
+    } else if (!r.ok()) {
+      quality.add(r.status == allocator::PageblockStatus::OutsideZone ? DataQuality::outside_zones
+                                                                      : DataQuality::pageblock_change_refused);
+    }
+  }
+
   [[gnu::noinline]] void on_extfrag(const PageEvent& e) {
     ++counters.extfrag_events;
     const auto alloc_mt = recorded_type(e.migratetype);
@@ -684,6 +708,8 @@ class MirrorEngine final : public Engine {
   bool exact_blocks_ = false;  // the trace has the very blocks isolated (format 1.2)
   unsigned pageblock_order_;
   unsigned pmd_order_;
+  // The trace holds every pageblock move: highatomic reservations are the kernel's, not guessed.
+  bool moves_recorded_;
   bool reserve_in_model_ = false;  // some pageblock is (or was) HighAtomic: takes may show it given back
   std::vector<std::uint64_t> direct_take_;  // per CPU: the last block a zone_locked event gave straight to its caller
 };

@@ -16,7 +16,7 @@ struct Cost {
 
 // What mirror (and the failure explanations) lose without each attach point the recorder
 // tries; the kernel paths are docs/kernel-rules.md §10.4 and the recorder's list in README.
-constexpr std::array<Cost, 10> kCosts = {{
+constexpr std::array<Cost, 11> kCosts = {{
     {"__isolate_free_page",
      "compaction's fast isolations are guessed (the kernel names only their order: data quality isolate_guessed) "
      "and the blocks free page reporting and un-isolation take are not seen; mirror's per-order end state errs in "
@@ -24,6 +24,11 @@ constexpr std::array<Cost, 10> kCosts = {{
     {"__putback_isolated_page",
      "the blocks free page reporting and un-isolation give back are not seen: the model keeps a block it saw "
      "taken as taken (until a keyframe resynchronises it), and one it did not see taken stays free throughout"},
+    {"move_freepages_block",
+     "the highatomic reserve's reservations and give-backs (reserve_highatomic_pageblock, "
+     "unreserve_highatomic_pageblock) are not seen: mirror reserves where the kernel would and follows what the "
+     "free lists' takes show (data quality highatomic_reserve_shown, highatomic_unreserve_shown), and a failure "
+     "that only the reserve decides may be judged on a reserve the kernel no longer had"},
     {"mm_compaction_isolate_freepages",
      "compaction's free scanner is not seen: the blocks it takes stay free in the model (their later frees count "
      "as double_free) and mirror's per-order end state errs with compaction"},

@@ -297,13 +297,17 @@ ModelSetup make_model_setup(const traces::TraceHeader& header, allocator::PcpMod
   }
   if (c.zones.empty()) throw std::invalid_argument("the trace describes no zone with pages; nothing to replay into");
 
-  for (std::size_t v = 0; v < header.migratetype_names.size() && v < s.migratetype_of.size(); ++v) {
-    s.migratetype_of[v] = migratetype_named(header.migratetype_names[v]);
-  }
-  if (header.migratetype_names.empty()) {
-    for (unsigned v = 0; v < allocator::kMigrateTypes; ++v) s.migratetype_of[v] = static_cast<MigrateType>(v);
-  }
+  for (std::size_t v = 0; v < s.migratetype_of.size(); ++v) s.migratetype_of[v] = recorded_migratetype(header, static_cast<int>(v));
   return s;
+}
+
+std::optional<allocator::MigrateType> recorded_migratetype(const traces::TraceHeader& header, int value) {
+  if (value < 0) return std::nullopt;
+  const auto v = static_cast<std::size_t>(value);
+  if (header.migratetype_names.empty()) {
+    return v < allocator::kMigrateTypes ? std::optional<MigrateType>(static_cast<MigrateType>(v)) : std::nullopt;
+  }
+  return v < header.migratetype_names.size() ? migratetype_named(header.migratetype_names[v]) : std::nullopt;
 }
 
 allocator::Snapshot model_snapshot(const traces::Snapshot& snapshot, const traces::TraceHeader& header,

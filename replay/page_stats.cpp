@@ -4,6 +4,7 @@
 #include <bit>
 
 #include "labyrinth/replay/callsite.hpp"
+#include "labyrinth/replay/model_setup.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
 
 namespace labyrinth::replay {
@@ -322,6 +323,15 @@ void PageStats::add_other(const PageEvent& e, unsigned order) {
       break;
     case EventKind::Isolate:  // compaction's free scanner: buddy-internal, like refills and drains
       break;
+    case EventKind::PageblockMove: {
+      ++r_.pageblock_moves;
+      const auto highatomic = [this](int mt) {
+        return recorded_migratetype(header_, mt) == allocator::MigrateType::HighAtomic;
+      };
+      if (highatomic(e.migratetype) && !highatomic(e.fallback_migratetype)) ++r_.highatomic_reserved;
+      if (highatomic(e.fallback_migratetype) && !highatomic(e.migratetype)) ++r_.highatomic_given_back;
+      break;
+    }
     case EventKind::ReclaimBegin:
     case EventKind::ReclaimEnd:
       reclaim_.add(e);

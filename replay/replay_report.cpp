@@ -557,7 +557,9 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
     fmt::print(out, "  extfrag events {}, pageblock type changes {}\n", c.extfrag_events, c.pageblock_changes);
   }
   if (c.highatomic_reservations != 0) {
-    fmt::print(out, "  highatomic reservations {} (where the kernel makes them: not traced)\n", c.highatomic_reservations);
+    fmt::print(out, "  highatomic reservations {} ({})\n", c.highatomic_reservations,
+               recorded(r.header, traces::EventKind::PageblockMove) ? "the kernel's, recorded"
+                                                                     : "where the kernel makes them: not traced");
   }
   if (c.zone_resizes != 0) {
     fmt::print(out, "  zones resized at {} keyframes (memory initialised lazily or hot-plugged: each zone's new size, "

@@ -261,7 +261,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
           }
           ++counters.kernel_internal_ignored;
           break;
-        case EventKind::Extfrag: ++counters.kernel_internal_ignored; break;
+        case EventKind::Extfrag:
+        case EventKind::PageblockMove: ++counters.kernel_internal_ignored; break;
         case EventKind::ReclaimBegin: task_reclaims_.begin(e.pid, e.ts_ns); break;
         case EventKind::ReclaimEnd: task_reclaims_.end(e.pid, e.ts_ns, e.reclaimed_pages); break;
       }

@@ -117,7 +117,10 @@ ordered_json stat_to_json(const StatResult& r) {
       {"pcp_drain_pages", r.pcp_drain_pages},
       {"extfrag_events", r.extfrag},
       {"extfrag_fragmenting", r.extfrag_fragmenting},
-      {"extfrag_ownership_changes", r.extfrag_ownership_changes}};
+      {"extfrag_ownership_changes", r.extfrag_ownership_changes},
+      {"pageblock_moves", r.pageblock_moves},
+      {"highatomic_reserved", r.highatomic_reserved},
+      {"highatomic_given_back", r.highatomic_given_back}};
   doc["breakdowns"] = ordered_json{{"order_migratetype", rows_json(r.by_order_migratetype, ps, "order_mt")},
                                    {"gfp", rows_json(r.by_gfp, ps, "gfp")},
                                    {"context", rows_json(r.by_context, ps, "context")},
@@ -230,6 +233,10 @@ void print_stat_text(std::FILE* out, const StatResult& r) {
   if (r.extfrag != 0) {
     fmt::print(out, "  extfrag fallbacks {:>12}  ({} fragmenting, {} pageblock ownership changes)\n", r.extfrag,
                r.extfrag_fragmenting, r.extfrag_ownership_changes);
+  }
+  if (r.pageblock_moves != 0) {
+    fmt::print(out, "  pageblock moves   {:>12}  ({} into the highatomic reserve, {} given back)\n", r.pageblock_moves,
+               r.highatomic_reserved, r.highatomic_given_back);
   }
 
   print_direct_reclaim(out, r.direct_reclaim, ps);

@@ -23,7 +23,10 @@ constexpr std::uint8_t kNoPfnBit = 0x40;
 // The tag keeps three bits of kind: both reclaim kinds are kind 7 there, with a byte in the
 // extra column that says which (0 begin, 1 end).
 constexpr unsigned kReclaimTag = 7;
+// A pageblock move is an extfrag record whose ownership byte is 2 (format 1.6).
+constexpr unsigned char kOwnershipMoved = 2;
 constexpr unsigned tag_kind(EventKind kind) {
+  if (kind == EventKind::PageblockMove) return static_cast<unsigned>(EventKind::Extfrag);
   return is_reclaim(kind) ? kReclaimTag : static_cast<unsigned>(kind);
 }
 constexpr std::uint8_t kStackBit = 0x80;
@@ -103,9 +106,9 @@ void encode_events(const std::vector<PageEvent>& events, std::string& out) {
     if (e.kind == EventKind::ReclaimEnd) col[kGfp] = put_varint_at(col[kGfp], e.reclaimed_pages);
     if (is_reclaim(e.kind)) {
       *col[kExtra]++ = e.kind == EventKind::ReclaimEnd ? 1 : 0;
-    } else if (e.kind == EventKind::Extfrag) {
+    } else if (e.kind == EventKind::Extfrag || e.kind == EventKind::PageblockMove) {
       *col[kExtra]++ = pack_nibbles(e.fallback_order, e.fallback_migratetype);
-      *col[kExtra]++ = e.change_ownership ? 1 : 0;
+      *col[kExtra]++ = e.kind == EventKind::PageblockMove ? kOwnershipMoved : e.change_ownership ? 1 : 0;
     } else if (e.kind == EventKind::PcpRefill) {
       *col[kExtra]++ = e.percpu_refill ? 1 : 0;
     } else if (e.kind == EventKind::Isolate) {
@@ -419,7 +422,11 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
       case EventKind::Extfrag:
         e.fallback_order = static_cast<std::uint8_t>(extra[0] & 0xfu);
         e.fallback_migratetype = static_cast<std::int8_t>(static_cast<int>(extra[0] >> 4) - 1);
-        e.change_ownership = extra[1] != 0;
+        if (extra[1] == kOwnershipMoved) {
+          e.kind = EventKind::PageblockMove;
+        } else {
+          e.change_ownership = extra[1] != 0;
+        }
         extra += 2;
         break;
       case EventKind::PcpRefill:

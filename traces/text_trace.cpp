@@ -551,6 +551,7 @@ std::string format_event_line(const PageEvent& e, const TraceReader* names, cons
     line += " fb_order=" + std::to_string(e.fallback_order) + " fb_mt=" + std::to_string(e.fallback_migratetype) +
             " owner=" + (e.change_ownership ? "1" : "0");
   }
+  if (e.kind == EventKind::PageblockMove) line += " fb_mt=" + std::to_string(e.fallback_migratetype);
   if (e.kind == EventKind::PcpRefill) line += std::string(" refill=") + (e.percpu_refill ? "1" : "0");
   if (e.kind == EventKind::Isolate) {
     line += " range=" + std::to_string(e.range_pages) + " taken=" + std::to_string(e.taken_pages) +

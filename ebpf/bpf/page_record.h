@@ -42,6 +42,8 @@ enum pgrec_ctx {
 	PGREC_CTX_MASK = 0x07,
 	PGREC_FLAG_BH_DISABLED = 0x08,     /* task context with bottom halves disabled */
 	PGREC_FLAG_CHANGE_OWNER = 0x10,    /* extfrag: change_ownership */
+	PGREC_FLAG_PAGEBLOCK_MOVE = 0x20,  /* extfrag kind: move_freepages_block retyped the pageblock
+					    * (migratetype new, fb_migratetype old), no fallback */
 	PGREC_FLAG_PERCPU_REFILL = 0x20,   /* zone_locked: percpu_refill */
 	PGREC_FLAG_FAST_ISOLATE = 0x40,    /* isolate: fast_isolate_freepages (one block in the range) */
 	PGREC_FLAG_ISOLATE_BLOCK = 0x10,   /* isolate: __isolate_free_page took this very block */

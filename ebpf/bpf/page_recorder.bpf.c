@@ -252,7 +252,8 @@ static __always_inline int emit_with(void *ctx, struct pgrec_cpu_state *st, __u8
 	if (target_tgid && tgid != target_tgid)
 		return 0;
 	/* --min-order picks page events; a reclaim stall matters whatever the order */
-	if (f->order < min_order && kind != PGREC_RECLAIM_BEGIN && kind != PGREC_RECLAIM_END)
+	if (f->order < min_order && kind != PGREC_RECLAIM_BEGIN && kind != PGREC_RECLAIM_END &&
+	    !(kind == PGREC_EXTFRAG && (f->flags & PGREC_FLAG_PAGEBLOCK_MOVE)))
 		return 0;
 	st->seen[kind]++;
 	if (want_stacks && kind != PGREC_ISOLATE && kind != PGREC_RECLAIM_END) {
@@ -600,6 +601,29 @@ SEC("fentry/__putback_isolated_page")
 int putback_block(unsigned long long *ctx)
 {
 	return exact_block(ctx, ctx[0], (__u32)ctx[1], PGREC_FLAG_PUTBACK);
+}
+
+/*
+ * The highatomic reserve: reserve_highatomic_pageblock and unreserve_highatomic_pageblock
+ * retype a pageblock with its free pages through mm/page_alloc.c:move_freepages_block
+ * (zone, page, old_mt, new_mt), which no tracepoint reports (a claim by a fallback goes
+ * through __move_freepages_block and is reported by mm_page_alloc_extfrag). fexit: the move
+ * may be refused (-1, a block across the zone's end). Sent as the extfrag kind with its own
+ * flag: the page, the new type and the old.
+ */
+SEC("fexit/move_freepages_block")
+int move_block_exit(unsigned long long *ctx)
+{
+	if ((int)ctx[4] < 0)
+		return 0;
+	struct pgrec_fields f = {
+		.pfn = page_to_pfn(ctx[1]),
+		.migratetype = (__s32)ctx[3],
+		.fb_migratetype = (__s32)ctx[2],
+		.flags = PGREC_FLAG_PAGEBLOCK_MOVE,
+	};
+
+	return emit(ctx, PGREC_EXTFRAG, &f);
 }
 
 /*

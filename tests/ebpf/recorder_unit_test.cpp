@@ -88,6 +88,28 @@ TEST(RecordConvert, ExtfragAndRefillFlags) {
   EXPECT_FALSE(e.change_ownership);
 }
 
+// fexit/move_freepages_block sends the extfrag kind with its own flag: a pageblock retyped
+// from fb_migratetype to migratetype (here Movable to HighAtomic), not a fallback.
+TEST(RecordConvert, APageblockMoveComesAsTheExtfragKindWithItsFlag) {
+  pgrec_event r{};
+  r.kind = PGREC_EXTFRAG;
+  r.pfn = 0x4d9740;
+  r.migratetype = 3;
+  r.fb_migratetype = 1;
+  r.ctx = PGREC_CTX_SOFTIRQ | PGREC_FLAG_PAGEBLOCK_MOVE;
+  traces::PageEvent e;
+  ASSERT_TRUE(detail::to_page_event(r, e));
+  EXPECT_EQ(e.kind, EventKind::PageblockMove);
+  EXPECT_EQ(e.ctx, ExecContext::Softirq);
+  EXPECT_EQ(e.pfn, 0x4d9740u);
+  EXPECT_EQ(e.migratetype, 3);
+  EXPECT_EQ(e.fallback_migratetype, 1);
+  EXPECT_FALSE(e.change_ownership);
+  r.ctx = PGREC_CTX_SOFTIRQ;  // without the flag: a steal
+  ASSERT_TRUE(detail::to_page_event(r, e));
+  EXPECT_EQ(e.kind, EventKind::Extfrag);
+}
+
 // Direct reclaim records carry no page: a begin its request's order and gfp, an end the pages
 // reclaimed in the gfp field.
 TEST(RecordConvert, DirectReclaimBeginAndEnd) {
@@ -132,6 +154,10 @@ TEST(RecordConvert, UnknownKindsAndContexts) {
 
 TEST(Tracepoints, SpecsCoverEveryEventKindOnce) {
   for (int k = 0; k < traces::kEventKindCount; ++k) {
+    if (static_cast<EventKind>(k) == EventKind::PageblockMove) {  // a function's exit, not a tracepoint
+      EXPECT_EQ(find_tracepoint(EventKind::PageblockMove), nullptr);
+      continue;
+    }
     const auto* spec = find_tracepoint(static_cast<EventKind>(k));
     ASSERT_NE(spec, nullptr) << k;
     EXPECT_EQ(find_tracepoint(std::string(spec->category) + ":" + spec->name), spec);
@@ -144,7 +170,8 @@ TEST(Tracepoints, SpecsCoverEveryEventKindOnce) {
   EXPECT_EQ(find_tracepoint("compaction:mm_compaction_isolate_freepages"), find_tracepoint(EventKind::Isolate));
   EXPECT_EQ(find_tracepoint("kmem:mm_compaction_isolate_freepages"), nullptr);  // wrong category
   EXPECT_EQ(find_tracepoint("vmscan:mm_vmscan_direct_reclaim_end"), find_tracepoint(EventKind::ReclaimEnd));
-  static_assert(PGREC_NR_KINDS == traces::kEventKindCount, "one record kind per event kind");
+  static_assert(PGREC_NR_KINDS + 1 == traces::kEventKindCount,
+                "one record kind per event kind; a pageblock move comes as the extfrag kind");
 }
 
 // A BTF blob written to a file, standing in for /sys/kernel/btf/vmlinux.

@@ -65,6 +65,18 @@ TEST(MissingAttachPoints, EachIsNamedWithTheRecordersReasonAndItsCost) {
   EXPECT_NE(missing[4].cost.find("not in the trace"), std::string::npos) << missing[4].cost;
 }
 
+// The highatomic reserve's moves: the recorder's section name and reason, and what mirror does
+// instead (it guesses where the kernel reserves, and follows what the takes show).
+TEST(MissingAttachPoints, WithoutThePageblockMovesTheHighatomicReserveIsGuessed) {
+  const auto missing = missing_attach_points(
+      header_missing({"fexit/move_freepages_block (the kernel refuses fentry programs (Operation not permitted))"}));
+  ASSERT_EQ(missing.size(), 1u);
+  EXPECT_EQ(missing[0].name, "move_freepages_block");
+  EXPECT_EQ(missing[0].reason, "the kernel refuses fentry programs (Operation not permitted)");
+  EXPECT_NE(missing[0].cost.find("highatomic reserve's reservations and give-backs"), std::string::npos)
+      << missing[0].cost;
+}
+
 TEST(MissingAttachPoints, TheFirstRecordersOwnCostTextAndRepeatsAreLeftOut) {
   const auto missing = missing_attach_points(header_missing(
       {"__isolate_free_page (no kernel BTF): mirror guesses the blocks of fast isolations and misses page reporting",

@@ -175,6 +175,24 @@ TEST_F(StatOnText, CountsTotalsPagesAndMatchesAllocationsToFrees) {
   EXPECT_EQ(r.failures_by_class[static_cast<std::size_t>(FailureClass::Other)], 1u);
 }
 
+// Pageblock moves (fexit move_freepages_block): into the highatomic reserve (type 3 when the
+// trace names no types, as the kernel numbers them) and out of it, apart from extfrag.
+TEST_F(StatOnText, CountsThePageblockMovesIntoAndOutOfTheHighatomicReserve) {
+  const StatResult r = run(std::string(kHeader) + R"(
+100 pageblock_move pfn=0x1000 order=0 mt=3 fb_mt=1 cpu=0 pid=0 ctx=softirq
+200 pageblock_move pfn=0x1200 order=0 mt=3 fb_mt=0 cpu=0 pid=0 ctx=softirq
+300 pageblock_move pfn=0x1000 order=0 mt=1 fb_mt=3 cpu=1 pid=7 ctx=task
+400 pageblock_move pfn=0x1400 order=0 mt=0 fb_mt=1 cpu=1 pid=7 ctx=task
+)");
+  EXPECT_EQ(r.pageblock_moves, 4u);
+  EXPECT_EQ(r.highatomic_reserved, 2u);
+  EXPECT_EQ(r.highatomic_given_back, 1u);
+  EXPECT_EQ(r.extfrag, 0u);
+  const auto j = stat_to_json(r);
+  EXPECT_EQ(j["summary"]["highatomic_reserved"], 2);
+  EXPECT_EQ(j["summary"]["highatomic_given_back"], 1);
+}
+
 TEST_F(StatOnText, BreaksDownByOrderMigratetypeGfpContextAndProcess) {
   const StatResult r = run(std::string(kHeader) + R"(
 100 alloc pfn=0x1000 order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE pid=10 comm=a ctx=task

@@ -1313,6 +1313,41 @@ TEST(ReplayMirror, AHighOrderAtomicRequestFromTheSlowPathReservesItsPageblock) {
   EXPECT_EQ(c.failures.records().front().cause, FailureCause::Unexplained);
 }
 
+// Where the recorder had fexit/move_freepages_block, the trace holds the kernel's own
+// reservations and give-backs, and mirror guesses none: reserve_highatomic_pageblock runs
+// inside get_page_from_freelist, so the move comes before its allocation's event, and a
+// give-back (unreserve_highatomic_pageblock, here to Unmovable) empties the reserve.
+TEST(ReplayMirror, RecordedPageblockMovesReplaceTheGuessedHighatomicReserve) {
+  std::string head = highatomic_case();
+  const std::string extfrag = "kmem:mm_page_alloc_extfrag";
+  head.replace(head.find(extfrag), extfrag.size(), extfrag + ",fexit:move_freepages_block");
+  const std::string atomic = "1000 alloc pfn=0x10000 order=3 mt=0 gfp=GFP_ATOMIC|__GFP_COMP cpu=0 pid=0 ctx=softirq\n";
+  const std::string nowait =
+      " alloc pfn=failed order=3 mt=0 gfp=GFP_NOWAIT|__GFP_NORETRY|__GFP_COMP cpu=1 pid=7 ctx=task\n";
+
+  // No move recorded: no reservation, so the order-3 failure finds its blocks free and is put
+  // down to the watermark, 13 pages above it (within the counters' drift).
+  const ReplayResult unmoved = replay_text(head + atomic + "2000" + nowait, mirror());
+  EXPECT_EQ(unmoved.counters.highatomic_reservations, 0u);
+  ASSERT_EQ(unmoved.failures.total(), 1u);
+  EXPECT_EQ(unmoved.failures.records().front().cause, FailureCause::Watermark);
+  EXPECT_TRUE(unmoved.failures.records().front().state.block_available);
+
+  const ReplayResult r = replay_text(head + "999 pageblock_move pfn=0x10000 order=0 mt=3 fb_mt=1 cpu=0 pid=0 ctx=softirq\n" +
+                                         atomic + "2000" + nowait +
+                                         "3000 pageblock_move pfn=0x10000 order=0 mt=0 fb_mt=3 cpu=1 pid=7 ctx=task\n",
+                                     mirror());
+  EXPECT_EQ(r.counters.highatomic_reservations, 1u);
+  EXPECT_EQ(r.counters.pageblock_changes, 2u);
+  ASSERT_EQ(r.failures.total(), 1u);
+  const FailureRecord& f = r.failures.records().front();
+  EXPECT_EQ(f.cause, FailureCause::Reserve);
+  EXPECT_EQ(f.state.reserve_blocks_at_order, 4u);
+  EXPECT_EQ(r.timeline.front().samples.back().highatomic_reserved_pages, 0u);  // given back
+  EXPECT_EQ(r.quality.get(DataQuality::highatomic_reserve_shown), 0u);
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
 // A take from the highatomic list shows a reservation the model did not make; a take from
 // the movable list of a reserved pageblock shows that direct reclaim unreserved it.
 TEST(ReplayMirror, TakesFromTheFreeListsShowReservationsAndUnreservationsTheModelMissed) {

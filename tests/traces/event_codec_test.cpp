@@ -141,6 +141,10 @@ TEST(EventColumns, WidestValuesInEveryColumnRoundTrip) {
       e.fallback_migratetype = 14;
       e.change_ownership = true;
     }
+    if (e.kind == EventKind::PageblockMove) {
+      e.fallback_order = 15;
+      e.fallback_migratetype = 14;
+    }
     if (e.kind == EventKind::PcpRefill) e.percpu_refill = true;
     if (e.kind == EventKind::Isolate) {
       e.range_pages = 0xffffffffu;
@@ -157,6 +161,42 @@ TEST(EventColumns, WidestValuesInEveryColumnRoundTrip) {
   const std::vector<PageEvent> back = decode_all(block, events.size());
   ASSERT_EQ(back.size(), events.size());
   for (std::size_t i = 0; i < events.size(); ++i) EXPECT_EQ(back[i], events[i]) << "event " << i;
+}
+
+// A pageblock move travels as an extfrag record whose ownership byte is 2 (format 1.6): a 1.5
+// reader, which tests the byte for non-zero, takes it as a claim (the same retyping), and this
+// reader gives it back as a move, apart from a claim and a steal beside it.
+TEST(EventColumns, APageblockMoveIsAnExtfragRecordWithOwnershipTwo) {
+  std::vector<PageEvent> events(3);
+  for (auto& e : events) {
+    e.kind = EventKind::Extfrag;
+    e.pfn = 0x12345;
+    e.migratetype = 3;
+    e.fallback_migratetype = 1;
+  }
+  events[0].kind = EventKind::PageblockMove;
+  events[1].change_ownership = true;
+  std::string block;
+  encode_events(events, block);
+  std::uint32_t len[11] = {};
+  std::memcpy(len, block.data(), sizeof len);  // the column count, then each column's size
+  const std::size_t extra_at = 4 + 4 * std::size_t{len[0]} + len[1] + len[2] + len[3] + len[4] + len[5] + len[6] +
+                               len[7] + len[8];
+  ASSERT_EQ(len[9], 6u);  // the extra column: two bytes per event
+  EXPECT_EQ(block[extra_at + 1], 2);
+  EXPECT_EQ(block[extra_at + 3], 1);
+  EXPECT_EQ(block[extra_at + 5], 0);
+  EXPECT_EQ(static_cast<unsigned char>(block[4 + 4 * len[0]]) & 0x7u, static_cast<unsigned>(EventKind::Extfrag));
+  const std::vector<PageEvent> back = decode_all(block, events.size());
+  ASSERT_EQ(back.size(), 3u);
+  EXPECT_EQ(back[0].kind, EventKind::PageblockMove);
+  EXPECT_FALSE(back[0].change_ownership);
+  EXPECT_EQ(back[0].migratetype, 3);
+  EXPECT_EQ(back[0].fallback_migratetype, 1);
+  EXPECT_EQ(back[1].kind, EventKind::Extfrag);
+  EXPECT_TRUE(back[1].change_ownership);
+  EXPECT_EQ(back[2].kind, EventKind::Extfrag);
+  EXPECT_FALSE(back[2].change_ownership);
 }
 
 }  // namespace

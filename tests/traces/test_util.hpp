@@ -97,6 +97,7 @@ inline std::vector<PageEvent> random_events(std::size_t n, std::uint32_t seed, s
       e.fallback_migratetype = static_cast<std::int8_t>(rng() % 3);
       e.change_ownership = rng() % 2 == 0;
     }
+    if (e.kind == EventKind::PageblockMove) e.fallback_migratetype = static_cast<std::int8_t>(rng() % 4);
     if (e.kind == EventKind::PcpRefill) e.percpu_refill = rng() % 2 == 0;
     if (e.kind == EventKind::Isolate) {
       e.range_pages = static_cast<std::uint32_t>(rng() % 100'000);

@@ -152,9 +152,10 @@ KmemParseResult parse_reclaim_fields(const Fields& f, GfpDecoder& gfp, PageEvent
 
 std::optional<EventKind> kmem_event_kind(std::string_view name) {
   // Compaction's isolate events carry what no text capture's importer reads: not imported.
+  // A pageblock move is a function's exit, which no text capture holds.
   for (int k = 0; k < kEventKindCount; ++k) {
     const auto kind = static_cast<EventKind>(k);
-    if (kind != EventKind::Isolate && tracepoint_name(kind) == name) return kind;
+    if (kind != EventKind::Isolate && kind != EventKind::PageblockMove && tracepoint_name(kind) == name) return kind;
   }
   return std::nullopt;
 }
@@ -239,6 +240,7 @@ KmemParseResult parse_kmem_fields(EventKind kind, std::string_view text, GfpDeco
       if (error == nullptr) error = parse_flag(f.change_ownership, event.change_ownership);
       break;
     case EventKind::Isolate:  // never named by kmem_event_kind
+    case EventKind::PageblockMove:
     case EventKind::ReclaimBegin:
     case EventKind::ReclaimEnd:
       break;

@@ -105,6 +105,9 @@ class Collector {
   // programs that did not attach (e.g. a tracepoint this kernel lacks), by section name.
   [[nodiscard]] const std::vector<traces::EventKind>& unrecorded_kinds() const;
   [[nodiscard]] const std::vector<std::string>& optional_missing() const;
+  // Whether fexit/move_freepages_block attached (after attach()): every pageblock move
+  // (traces::EventKind::PageblockMove) is recorded.
+  [[nodiscard]] bool pageblock_moves_attached() const;
 
  private:
   struct Impl;

@@ -26,6 +26,10 @@ struct CaptureDescription {
   [[nodiscard]] std::uint64_t duration_ns() const { return last_ts_ns >= first_ts_ns ? last_ts_ns - first_ts_ns : 0; }
 };
 
+// Whether the capture recorded every event of `kind`: its header's event list names the kind's
+// tracepoint (or, for a pageblock move, the function the recorder attached to).
+[[nodiscard]] bool recorded(const traces::TraceHeader& header, traces::EventKind kind);
+
 // Fills path, footer, completeness and damage from `reader` (after its last chunk), and
 // `header`. Events and timestamps are the analysis's own.
 void describe_capture(CaptureDescription& capture, const traces::TraceReader& reader, traces::TraceHeader header);

@@ -88,6 +88,10 @@ KernelGeneration kernel_generation(const std::string& release);
 
 // Builds the model configuration. Throws std::invalid_argument when the header has no zone
 // the model can use.
+// The model's type of a migratetype value recorded in the trace: by the header's names (the
+// recorded kernel's enum), or the value itself in a trace that names none; nullopt if unknown.
+std::optional<allocator::MigrateType> recorded_migratetype(const traces::TraceHeader& header, int value);
+
 ModelSetup make_model_setup(const traces::TraceHeader& header, allocator::PcpMode pcp, const WhatIf& what_if);
 
 // The start (or any) snapshot as the model's seed: free runs, pageblock counts by name.

@@ -51,6 +51,10 @@ struct StatResult : CaptureDescription {
   std::uint64_t pcp_refills = 0, pcp_refill_pages = 0;
   std::uint64_t pcp_drains = 0, pcp_drain_pages = 0;
   std::uint64_t extfrag = 0, extfrag_fragmenting = 0, extfrag_ownership_changes = 0;
+  // Pageblocks retyped with their free pages (fexit move_freepages_block, where the kernel
+  // allows it): into the highatomic reserve (reserve_highatomic_pageblock) and out of it
+  // (unreserve_highatomic_pageblock), which no tracepoint reports.
+  std::uint64_t pageblock_moves = 0, highatomic_reserved = 0, highatomic_given_back = 0;
   std::uint64_t alloc_freed = 0;  // allocations freed within the trace
   std::uint64_t alloc_only = 0;   // still allocated at the end
   std::uint64_t free_only = 0;    // frees of pages never seen allocated

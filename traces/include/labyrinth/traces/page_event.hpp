@@ -21,8 +21,13 @@ enum class EventKind : std::uint8_t {
   ReclaimBegin = 7, // vmscan:mm_vmscan_direct_reclaim_begin: an allocating task enters direct
                     // reclaim (its watermark check just failed); order and gfp of its request
   ReclaimEnd = 8,   // vmscan:mm_vmscan_direct_reclaim_end: it leaves, reclaimed_pages freed
+  PageblockMove = 9,  // fexit move_freepages_block (no tracepoint): the pageblock holding pfn
+                      // retyped from fallback_migratetype to migratetype with its free pages, as
+                      // reserve_highatomic_pageblock and unreserve_highatomic_pageblock do. In
+                      // the file an extfrag record whose ownership byte is 2 (format 1.6), which
+                      // a 1.5 reader takes as a claim: the same retyping.
 };
-inline constexpr int kEventKindCount = 9;
+inline constexpr int kEventKindCount = 10;
 [[nodiscard]] constexpr bool is_reclaim(EventKind kind) {
   return kind == EventKind::ReclaimBegin || kind == EventKind::ReclaimEnd;
 }
