@@ -184,6 +184,8 @@ struct Collector::Impl {
   std::string moves_problem;     // why not, when wanted
   bool moves_attached = false;
 
+  void open_configured(bool tracing, const std::string& refused);
+
   // The kind and copy (PGREC_COPY_MAIN or _STANDIN) of a page event's raw_tp program.
   std::optional<std::pair<EventKind, int>> copy_of(const bpf_program* p) const {
     for (const auto k : raw) {
@@ -323,18 +325,14 @@ struct Collector::Impl {
   }
 };
 
-Collector::Collector(CollectorConfig config) : impl_(std::make_unique<Impl>()) {
+// Opens the BPF object and decides which programs load. `tracing` false leaves out the
+// fentry/fexit programs (the exact blocks and the pageblock moves), for `refused` (why).
+void Collector::Impl::open_configured(bool tracing, const std::string& refused) {
   using Kind = RecordError::Kind;
-  auto& d = *impl_;
-  d.config = std::move(config);
-  LogScope scope(d.config.log, d.warnings);
-  libbpf_set_print(libbpf_print);
-
-  const int ncpus = libbpf_num_possible_cpus();
-  d.possible_cpus = ncpus > 0 ? static_cast<std::uint32_t>(ncpus) : 1u;
-  d.cpus = procfs::online_cpus(d.possible_cpus);
-  d.merger = detail::RecordMerger(d.possible_cpus);
-
+  auto& d = *this;
+  d.kinds.clear();
+  d.unrecorded.clear();
+  d.raw_candidates.clear();
   d.skel = page_recorder_bpf__open();
   if (d.skel == nullptr) {
     const int err = errno;
@@ -370,22 +368,25 @@ Collector::Collector(CollectorConfig config) : impl_(std::make_unique<Impl>()) {
     bool want = std::find(d.config.kinds.begin(), d.config.kinds.end(), k) != d.config.kinds.end();
     const std::vector<bpf_program*> raw_progs = d.raw_programs_for(k);
     const bool raw_possible = Impl::needs_calibration(k) ? page_raw_possible : d.config.attach != AttachMode::Classic;
-    const bool raw = want && raw_possible && !raw_progs.empty() &&
+    const bool use_raw = want && raw_possible && !raw_progs.empty() &&
                      std::find(d.config.raw_kinds.begin(), d.config.raw_kinds.end(), k) != d.config.raw_kinds.end();
-    if (want && !raw && d.program_for(k) == nullptr) {
+    if (want && !use_raw && d.program_for(k) == nullptr) {
       d.unrecorded.push_back(k);  // raw_tp only, and raw_tp cannot be used
       want = false;
     }
     // The classic program is loaded too: it takes over if vmemmap_base cannot be measured.
     if (d.program_for(k) != nullptr) bpf_program__set_autoload(d.program_for(k), want && Impl::needs_calibration(k));
-    for (bpf_program* p : raw_progs) bpf_program__set_autoload(p, raw);
+    for (bpf_program* p : raw_progs) bpf_program__set_autoload(p, use_raw);
     if (k == EventKind::Isolate) {
       // The exact blocks need vmemmap_base (calibrated with the page programs) and BTF.
-      d.exact_isolation = raw && page_raw_possible && d.config.exact_isolation;
-      if (d.exact_isolation) {
+      d.exact_isolation = use_raw && page_raw_possible && d.config.exact_isolation;
+      if (d.exact_isolation && !tracing) {
+        d.exact_isolation = false;
+        d.exact_problem = refused;
+      } else if (d.exact_isolation) {
         d.exact_problem = fentry_refusal("__isolate_free_page");
         d.exact_isolation = d.exact_problem.empty();
-      } else if (raw && !d.config.exact_isolation) {
+      } else if (use_raw && !d.config.exact_isolation) {
         d.exact_problem = "__isolate_free_page or __putback_isolated_page is not in the kernel BTF";
       }
       for (bpf_program* p : d.exact_isolation_programs()) bpf_program__set_autoload(p, d.exact_isolation);
@@ -393,21 +394,48 @@ Collector::Collector(CollectorConfig config) : impl_(std::make_unique<Impl>()) {
     if (k == EventKind::Extfrag && want) {
       // page_to_pfn needs vmemmap_base, measured with the raw page programs.
       d.pageblock_moves = page_raw_possible;
-      d.moves_problem = page_raw_possible ? fentry_refusal("move_freepages_block")
-                                          : "raw_tp page programs are off (no vmemmap_base)";
+      d.moves_problem = !page_raw_possible ? "raw_tp page programs are off (no vmemmap_base)"
+                        : !tracing         ? refused
+                                           : fentry_refusal("move_freepages_block");
       d.pageblock_moves = d.pageblock_moves && d.moves_problem.empty();
     }
     if (k == EventKind::Extfrag) bpf_program__set_autoload(d.skel->progs.move_block_exit, d.pageblock_moves);
     if (want) d.kinds.push_back(k);
-    if (raw) d.raw_candidates.push_back(k);
-    calibrate |= raw && Impl::needs_calibration(k);
+    if (use_raw) d.raw_candidates.push_back(k);
+    calibrate |= use_raw && Impl::needs_calibration(k);
   }
   bpf_program__set_autoload(d.skel->progs.calibrate, calibrate);
   const bool rename = d.config.comm && d.config.task_rename;
   bpf_program__set_autoload(d.skel->progs.handle_task_rename, rename);
   if (d.kinds.empty()) throw RecordError(Kind::Usage, "no event to record");
+}
 
-  if (int err = page_recorder_bpf__load(d.skel); err != 0) {
+Collector::Collector(CollectorConfig config) : impl_(std::make_unique<Impl>()) {
+  using Kind = RecordError::Kind;
+  auto& d = *impl_;
+  d.config = std::move(config);
+  LogScope scope(d.config.log, d.warnings);
+  libbpf_set_print(libbpf_print);
+
+  const int ncpus = libbpf_num_possible_cpus();
+  d.possible_cpus = ncpus > 0 ? static_cast<std::uint32_t>(ncpus) : 1u;
+  d.cpus = procfs::online_cpus(d.possible_cpus);
+  d.merger = detail::RecordMerger(d.possible_cpus);
+
+  d.open_configured(true, "");
+
+  int err = page_recorder_bpf__load(d.skel);
+  if (err != 0 && (d.exact_isolation || d.pageblock_moves)) {
+    // A tracing program this kernel's verifier refuses (they load only where the kernel allows
+    // fentry, which the tests' VM does not) must not cost the recording: again without them,
+    // each then named with this reason among the attach points the recording went without.
+    const std::string refused = "the kernel refused to load the tracing programs (" + errno_text(err) + ")";
+    page_recorder_bpf__destroy(d.skel);
+    d.skel = nullptr;
+    d.open_configured(false, refused);
+    err = page_recorder_bpf__load(d.skel);
+  }
+  if (err != 0) {
     if (err == -EPERM || err == -EACCES) {
       throw RecordError(Kind::NoPermission,
                         "the kernel refused to load the BPF program (" + errno_text(err) + ")",
@@ -420,8 +448,8 @@ Collector::Collector(CollectorConfig config) : impl_(std::make_unique<Impl>()) {
   }
   d.rb = ring_buffer__new(bpf_map__fd(d.skel->maps.events), &Impl::on_sample, &d, nullptr);
   if (d.rb == nullptr) {
-    const int err = errno;
-    throw RecordError(Kind::Failure, "cannot map the BPF ring buffer: " + errno_text(err), {}, d.warning_lines());
+    const int ring_err = errno;
+    throw RecordError(Kind::Failure, "cannot map the BPF ring buffer: " + errno_text(ring_err), {}, d.warning_lines());
   }
 }
 
