@@ -86,6 +86,14 @@ void kernel_support_json(ordered_json& j, const ebpf::KernelSupport& ks) {
                    {"missing_optional_fields", t.missing_optional_fields}});
   }
   j["tracepoints"] = tps;
+  ordered_json tracing = ordered_json::array();
+  for (const auto& t : ks.tracing) {
+    tracing.push_back({{"function", t.function},
+                       {"records", t.records},
+                       {"available", t.refusal.empty()},
+                       {"problem", t.refusal.empty() ? ordered_json(nullptr) : ordered_json(t.refusal)}});
+  }
+  j["tracing_programs"] = tracing;
   j["execution_context"] = {{"available", ks.preempt.found},
                             {"via", ks.preempt.via},
                             {"delta_from_runqueues", ks.preempt.delta},
@@ -216,6 +224,10 @@ void print_kernel_support(const ebpf::KernelSupport& ks) {
     const char* role = t.spec->required ? "required" : t.spec->default_on ? "default" : "optional, -e";
     const char* hook = t.raw_ok && (!t.spec->raw_page_first || ks.page_struct_shift != 0) ? "raw_tp" : "tracepoint";
     fmt::print("  {:<{}} {:<9} {:<11} {}\n", std::string(t.spec->category) + ":" + t.spec->name, width, state, hook, role);
+  }
+  fmt::print("tracing programs (fentry/fexit, where the kernel allows them)\n");
+  for (const auto& t : ks.tracing) {
+    fmt::print("  {:<{}} {}: {}\n", t.function, width, t.refusal.empty() ? "yes" : "no", t.refusal.empty() ? t.records : t.refusal);
   }
 }
 #endif

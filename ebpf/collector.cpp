@@ -22,6 +22,7 @@
 #include <optional>
 
 #include "labyrinth/ebpf/errors.hpp"
+#include "labyrinth/ebpf/preflight.hpp"
 #include "page_recorder.skel.h"
 #include "record_convert.hpp"
 #include "record_merger.hpp"
@@ -87,28 +88,6 @@ std::uint64_t CollectorCounters::seen_total() const {
   for (const auto v : seen) n += v;
   return n;
 }
-
-namespace {
-
-// Whether this kernel lets us load an fentry program on `function`: some refuse tracing
-// programs altogether (EPERM for root, before the verifier), and one such refusal would fail
-// the whole skeleton. "" when it may, else why not.
-std::string fentry_refusal(const char* function) {
-  btf* vmlinux = btf__load_vmlinux_btf();
-  if (vmlinux == nullptr) return "no kernel BTF";
-  const int id = btf__find_by_name_kind(vmlinux, function, BTF_KIND_FUNC);
-  btf__free(vmlinux);
-  if (id < 0) return std::string(function) + " is not in the kernel BTF (inlined or absent)";
-  const bpf_insn prog[] = {{BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0}, {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
-  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
-              .attach_btf_id = static_cast<__u32>(id));
-  const int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "laby_probe", "GPL", prog, 2, &opts);
-  if (fd < 0) return "the kernel refuses fentry programs (" + errno_text(errno) + ")";
-  ::close(fd);
-  return "";
-}
-
-}  // namespace
 
 struct Collector::Impl {
   CollectorConfig config;

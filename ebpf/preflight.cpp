@@ -7,6 +7,10 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -151,6 +155,21 @@ const TracepointStatus* KernelSupport::tracepoint(EventKind kind) const {
   return nullptr;
 }
 
+std::string fentry_refusal(const char* function) {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (vmlinux == nullptr) return "no kernel BTF";
+  const int id = btf__find_by_name_kind(vmlinux, function, BTF_KIND_FUNC);
+  btf__free(vmlinux);
+  if (id < 0) return std::string(function) + " is not in the kernel BTF (inlined or absent)";
+  const bpf_insn prog[] = {{BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0}, {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
+              .attach_btf_id = static_cast<__u32>(id));
+  const int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "laby_probe", "GPL", prog, 2, &opts);
+  if (fd < 0) return "the kernel refuses fentry programs (" + common::errno_text(errno) + ")";
+  ::close(fd);
+  return "";
+}
+
 KernelSupport probe_kernel() {
   KernelSupport ks;
   struct utsname u {};
@@ -209,6 +228,12 @@ KernelSupport probe_kernel() {
     ks.preempt = btf->locate_preempt_count();
     ks.has_rdonly_cast = btf->has_function("bpf_rdonly_cast") && btf->has_struct("qspinlock");
     ks.has_exact_isolation = btf->has_function("__isolate_free_page") && btf->has_function("__putback_isolated_page");
+    for (const auto& [function, records] :
+         {std::pair{"__isolate_free_page", "the very blocks compaction, free page reporting and un-isolation take"},
+          std::pair{"__putback_isolated_page", "the blocks free page reporting and un-isolation give back"},
+          std::pair{"move_freepages_block", "the highatomic reserve's pageblock moves"}}) {
+      ks.tracing.push_back(TracingAttach{function, records, fentry_refusal(function)});
+    }
     if (const auto size = btf->struct_size("page"); size && *size != 0 && (*size & (*size - 1)) == 0) {
       std::uint32_t shift = 0;
       while ((1u << shift) < *size) ++shift;

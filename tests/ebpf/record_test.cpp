@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bpf_test.hpp"
+#include "labyrinth/ebpf/preflight.hpp"
 #include "labyrinth/traces/trace_error.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
 
@@ -717,9 +718,14 @@ TEST_F(RecordTest, InfoReportsThisKernel) {
   EXPECT_NE(f.out.find("\"GFP_ATOMIC\""), std::string::npos);
   EXPECT_NE(f.out.find("\"ready\": true"), std::string::npos);
   EXPECT_NE(f.out.find("\"min_pages\""), std::string::npos);
+  // Each tracing program's function, with what the recorder's own probe found.
+  const std::string moves = labyrinth::ebpf::fentry_refusal("move_freepages_block");
+  EXPECT_NE(f.out.find("\"function\": \"move_freepages_block\""), std::string::npos) << f.out;
+  EXPECT_NE(f.out.find(moves.empty() ? "\"available\": true" : "\"problem\": \"" + moves + "\""), std::string::npos);
   const auto text = run({LABYRINTH_CLI, "info"});
   ASSERT_EQ(text.exit_code(), 0);
   EXPECT_NE(text.out.find("kmem:mm_page_pcpu_drain"), std::string::npos);
+  EXPECT_NE(text.out.find("tracing programs (fentry/fexit"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("record           ready"), std::string::npos) << text.out;
 }
 

@@ -60,6 +60,19 @@ struct TracepointStatus {
   bool raw_ok = false;                      // the raw_tp variant fits this kernel's arguments
 };
 
+// A kernel function the recorder attaches a tracing program (fentry/fexit) to, where the
+// kernel allows: what it records, and why not here.
+struct TracingAttach {
+  const char* function;  // "move_freepages_block"
+  const char* records;   // what the recording has with it
+  std::string refusal;   // "" when the kernel loads an fentry program on it
+};
+
+// Whether this kernel lets us load an fentry program on `function`: some refuse tracing
+// programs altogether (EPERM for root, before the verifier), and one such refusal would fail
+// the whole BPF object. "" when it may, else why not.
+std::string fentry_refusal(const char* function);
+
 struct KernelSupport {
   std::string release;
   std::string machine;
@@ -73,6 +86,7 @@ struct KernelSupport {
   bool has_task_rename = false;             // process names follow exec/prctl renames
   bool has_rdonly_cast = false;             // bpf_rdonly_cast kfunc: cheap preempt counter reads
   bool has_exact_isolation = false;         // __isolate_free_page, __putback_isolated_page in BTF (fentry)
+  std::vector<TracingAttach> tracing;       // each tracing program's function, loadable or why not
   std::uint32_t page_struct_shift = 0;      // log2(sizeof(struct page)); 0 = unknown or not a power of 2
   bool kpageflags_readable = false;
   bool pagetypeinfo_readable = false;
