@@ -22,7 +22,6 @@
 #include <optional>
 
 #include "labyrinth/ebpf/errors.hpp"
-#include "labyrinth/ebpf/preflight.hpp"
 #include "page_recorder.skel.h"
 #include "record_convert.hpp"
 #include "record_merger.hpp"
@@ -358,16 +357,8 @@ void Collector::Impl::open_configured(bool tracing, const std::string& refused) 
     for (bpf_program* p : raw_progs) bpf_program__set_autoload(p, use_raw);
     if (k == EventKind::Isolate) {
       // The exact blocks need vmemmap_base (calibrated with the page programs) and BTF.
-      d.exact_isolation = use_raw && page_raw_possible && d.config.exact_isolation;
-      if (d.exact_isolation && !tracing) {
-        d.exact_isolation = false;
-        d.exact_problem = refused;
-      } else if (d.exact_isolation) {
-        d.exact_problem = fentry_refusal("__isolate_free_page");
-        d.exact_isolation = d.exact_problem.empty();
-      } else if (use_raw && !d.config.exact_isolation) {
-        d.exact_problem = "__isolate_free_page or __putback_isolated_page is not in the kernel BTF";
-      }
+      d.exact_problem = tracing ? d.config.exact_refusal : refused;
+      d.exact_isolation = use_raw && page_raw_possible && d.exact_problem.empty();
       for (bpf_program* p : d.exact_isolation_programs()) bpf_program__set_autoload(p, d.exact_isolation);
     }
     if (k == EventKind::Extfrag && want) {
@@ -375,7 +366,7 @@ void Collector::Impl::open_configured(bool tracing, const std::string& refused) 
       d.pageblock_moves = page_raw_possible;
       d.moves_problem = !page_raw_possible ? "raw_tp page programs are off (no vmemmap_base)"
                         : !tracing         ? refused
-                                           : fentry_refusal("move_freepages_block");
+                                           : d.config.moves_refusal;
       d.pageblock_moves = d.pageblock_moves && d.moves_problem.empty();
     }
     if (k == EventKind::Extfrag) bpf_program__set_autoload(d.skel->progs.move_block_exit, d.pageblock_moves);

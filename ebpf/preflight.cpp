@@ -45,6 +45,24 @@ std::optional<int> read_int_file(const std::string& path) {
 
 using common::join;
 
+// Whether this kernel lets us load an fentry program on `function`: some refuse tracing
+// programs altogether (EPERM for root, before the verifier), and one such refusal would fail
+// the whole BPF object. "" when it may, else why not.
+std::string fentry_refusal(const char* function) {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (vmlinux == nullptr) return "no kernel BTF";
+  const int id = btf__find_by_name_kind(vmlinux, function, BTF_KIND_FUNC);
+  btf__free(vmlinux);
+  if (id < 0) return std::string(function) + " is not in the kernel BTF (inlined or absent)";
+  const bpf_insn prog[] = {{BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0}, {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
+              .attach_btf_id = static_cast<__u32>(id));
+  const int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "laby_probe", "GPL", prog, 2, &opts);
+  if (fd < 0) return "the kernel refuses fentry programs (" + common::errno_text(errno) + ")";
+  ::close(fd);
+  return "";
+}
+
 }  // namespace
 
 const std::vector<TracepointSpec>& tracepoint_specs() {
@@ -155,19 +173,11 @@ const TracepointStatus* KernelSupport::tracepoint(EventKind kind) const {
   return nullptr;
 }
 
-std::string fentry_refusal(const char* function) {
-  btf* vmlinux = btf__load_vmlinux_btf();
-  if (vmlinux == nullptr) return "no kernel BTF";
-  const int id = btf__find_by_name_kind(vmlinux, function, BTF_KIND_FUNC);
-  btf__free(vmlinux);
-  if (id < 0) return std::string(function) + " is not in the kernel BTF (inlined or absent)";
-  const bpf_insn prog[] = {{BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0}, {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
-  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
-              .attach_btf_id = static_cast<__u32>(id));
-  const int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "laby_probe", "GPL", prog, 2, &opts);
-  if (fd < 0) return "the kernel refuses fentry programs (" + common::errno_text(errno) + ")";
-  ::close(fd);
-  return "";
+std::string KernelSupport::tracing_refusal(std::string_view function) const {
+  for (const auto& t : tracing) {
+    if (function == t.function) return t.refusal;
+  }
+  return "not probed";
 }
 
 KernelSupport probe_kernel() {
@@ -227,13 +237,6 @@ KernelSupport probe_kernel() {
   if (btf) {
     ks.preempt = btf->locate_preempt_count();
     ks.has_rdonly_cast = btf->has_function("bpf_rdonly_cast") && btf->has_struct("qspinlock");
-    ks.has_exact_isolation = btf->has_function("__isolate_free_page") && btf->has_function("__putback_isolated_page");
-    for (const auto& [function, records] :
-         {std::pair{"__isolate_free_page", "the very blocks compaction, free page reporting and un-isolation take"},
-          std::pair{"__putback_isolated_page", "the blocks free page reporting and un-isolation give back"},
-          std::pair{"move_freepages_block", "the highatomic reserve's pageblock moves"}}) {
-      ks.tracing.push_back(TracingAttach{function, records, fentry_refusal(function)});
-    }
     if (const auto size = btf->struct_size("page"); size && *size != 0 && (*size & (*size - 1)) == 0) {
       std::uint32_t shift = 0;
       while ((1u << shift) < *size) ++shift;
@@ -243,6 +246,12 @@ KernelSupport probe_kernel() {
                          btf->has_member("trace_event_raw_task_rename", "newcomm");
   } else {
     ks.preempt.reason = "no kernel BTF";
+  }
+  for (const auto& [function, records] :
+       {std::pair{"__isolate_free_page", "the very blocks compaction, free page reporting and un-isolation take"},
+        std::pair{"__putback_isolated_page", "the blocks free page reporting and un-isolation give back"},
+        std::pair{"move_freepages_block", "the highatomic reserve's pageblock moves"}}) {
+    ks.tracing.push_back(TracingAttach{function, records, fentry_refusal(function)});
   }
   ks.kpageflags_readable = readable("/proc/kpageflags");
   ks.pagetypeinfo_readable = readable("/proc/pagetypeinfo");

@@ -131,7 +131,9 @@ CollectorConfig collector_config(const RecordOptions& o, const RecordPlan& plan,
   cc.task_rename = ks.has_task_rename;
   if (ks.preempt.found) cc.preempt_delta = ks.preempt.delta;
   cc.rdonly_cast = ks.has_rdonly_cast;
-  cc.exact_isolation = ks.has_exact_isolation;
+  cc.exact_refusal = ks.tracing_refusal("__isolate_free_page");
+  if (cc.exact_refusal.empty()) cc.exact_refusal = ks.tracing_refusal("__putback_isolated_page");
+  cc.moves_refusal = ks.tracing_refusal("move_freepages_block");
   cc.attach = o.attach;
   cc.page_struct_shift = ks.page_struct_shift;
   for (const auto& t : ks.tracepoints)

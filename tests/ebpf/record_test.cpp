@@ -719,7 +719,7 @@ TEST_F(RecordTest, InfoReportsThisKernel) {
   EXPECT_NE(f.out.find("\"ready\": true"), std::string::npos);
   EXPECT_NE(f.out.find("\"min_pages\""), std::string::npos);
   // Each tracing program's function, with what the recorder's own probe found.
-  const std::string moves = labyrinth::ebpf::fentry_refusal("move_freepages_block");
+  const std::string moves = labyrinth::ebpf::probe_kernel().tracing_refusal("move_freepages_block");
   EXPECT_NE(f.out.find("\"function\": \"move_freepages_block\""), std::string::npos) << f.out;
   EXPECT_NE(f.out.find(moves.empty() ? "\"available\": true" : "\"problem\": \"" + moves + "\""), std::string::npos);
   const auto text = run({LABYRINTH_CLI, "info"});

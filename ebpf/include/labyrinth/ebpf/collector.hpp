@@ -37,7 +37,10 @@ struct CollectorConfig {
   bool task_rename = true;                    // follow renames (exec, prctl)
   std::optional<std::int64_t> preempt_delta;  // from KernelBtf::locate_preempt_count()
   bool rdonly_cast = false;                   // kernel has the bpf_rdonly_cast kfunc (6.2+)
-  bool exact_isolation = false;               // __isolate_free_page/__putback_isolated_page have BTF (fentry)
+  // Why the tracing programs cannot load here (KernelSupport::tracing), "" when they can: the
+  // exact blocks (__isolate_free_page, __putback_isolated_page) and the pageblock moves.
+  std::string exact_refusal = "not probed";
+  std::string moves_refusal = "not probed";
   // libbpf's messages: level 0 warning, 1 info, 2 debug.
   std::function<void(int level, std::string_view message)> log;
 };

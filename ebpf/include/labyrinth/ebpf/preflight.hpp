@@ -68,11 +68,6 @@ struct TracingAttach {
   std::string refusal;   // "" when the kernel loads an fentry program on it
 };
 
-// Whether this kernel lets us load an fentry program on `function`: some refuse tracing
-// programs altogether (EPERM for root, before the verifier), and one such refusal would fail
-// the whole BPF object. "" when it may, else why not.
-std::string fentry_refusal(const char* function);
-
 struct KernelSupport {
   std::string release;
   std::string machine;
@@ -85,7 +80,6 @@ struct KernelSupport {
   PreemptCountLocation preempt;
   bool has_task_rename = false;             // process names follow exec/prctl renames
   bool has_rdonly_cast = false;             // bpf_rdonly_cast kfunc: cheap preempt counter reads
-  bool has_exact_isolation = false;         // __isolate_free_page, __putback_isolated_page in BTF (fentry)
   std::vector<TracingAttach> tracing;       // each tracing program's function, loadable or why not
   std::uint32_t page_struct_shift = 0;      // log2(sizeof(struct page)); 0 = unknown or not a power of 2
   bool kpageflags_readable = false;
@@ -95,6 +89,8 @@ struct KernelSupport {
   std::optional<int> kptr_restrict;
 
   [[nodiscard]] const TracepointStatus* tracepoint(traces::EventKind kind) const;
+  // TracingAttach::refusal of `function` ("not probed" when it was not).
+  [[nodiscard]] std::string tracing_refusal(std::string_view function) const;
 };
 KernelSupport probe_kernel();
 
