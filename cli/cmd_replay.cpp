@@ -136,6 +136,7 @@ int run_replay(const ReplayCliOptions& o) {
   replay::ExtfragEvents extfrag;  // for --perfetto: the replay keeps only their count
   try {
     while (reader->next(chunk)) {
+      replayer->add_zone_counters(reader->take_zone_counters());
       replayer->add(chunk, reader->in_time_order());
       if (!o.perfetto_path.empty()) extfrag.add(chunk);
       progress.update(*reader, reader->events_read());

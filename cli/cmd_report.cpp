@@ -81,6 +81,7 @@ int run_report(const ReportCliOptions& o) {
     replay::PageStats stats(reader->header());
     std::span<const traces::PageEvent> chunk;
     while (reader->next(chunk)) {
+      replayer.add_zone_counters(reader->take_zone_counters());
       replayer.add(chunk, reader->in_time_order());
       stats.add(chunk, reader->in_time_order());
       progress.update(*reader, reader->events_read());

@@ -126,6 +126,7 @@ struct Collector::Impl {
       case EventKind::ReclaimBegin:
       case EventKind::ReclaimEnd:
       case EventKind::PageblockMove: return nullptr;  // fexit, with the extfrag kind
+      case EventKind::ZoneCounters: return nullptr;   // read in the alloc programs
     }
     return nullptr;
   }
@@ -146,7 +147,8 @@ struct Collector::Impl {
         return {p.raw_mm_compaction_isolate_freepages, p.raw_mm_compaction_fast_isolate_freepages};
       case EventKind::ReclaimBegin: return {p.raw_mm_vmscan_direct_reclaim_begin};
       case EventKind::ReclaimEnd: return {p.raw_mm_vmscan_direct_reclaim_end};
-      case EventKind::PageblockMove: return {};
+      case EventKind::PageblockMove:
+      case EventKind::ZoneCounters: return {};
     }
     return {};
   }
@@ -161,6 +163,11 @@ struct Collector::Impl {
   bool pageblock_moves = false;  // loaded
   std::string moves_problem;     // why not, when wanted
   bool moves_attached = false;
+  // The zone counters at failed allocations: loaded, why not (when wanted), and whether
+  // find_node_data found a node's pglist_data.
+  bool zone_counters = false;
+  std::string zone_counters_problem;
+  bool zone_counters_found = false;
 
   void open_configured(bool tracing, const std::string& refused);
 
@@ -180,6 +187,34 @@ struct Collector::Impl {
 
   bool is_raw_candidate(EventKind k) const {
     return std::find(raw_candidates.begin(), raw_candidates.end(), k) != raw_candidates.end();
+  }
+
+  // Runs find_node_data over every task once: each node's kswapd gives its pglist_data, which
+  // the alloc programs read a failure's zone counters from. false (with the problem) if no
+  // kswapd was found.
+  bool find_node_data() {
+    bpf_link* link = bpf_program__attach_iter(skel->progs.find_node_data, nullptr);
+    if (link == nullptr) {
+      zone_counters_problem = "cannot attach the task iterator: " + errno_text(errno);
+      return false;
+    }
+    const int fd = bpf_iter_create(bpf_link__fd(link));
+    if (fd < 0) {
+      zone_counters_problem = "cannot run the task iterator: " + errno_text(errno);
+      bpf_link__destroy(link);
+      return false;
+    }
+    char buf[256];
+    while (::read(fd, buf, sizeof buf) > 0) {
+    }
+    ::close(fd);
+    bpf_link__destroy(link);
+    const auto* nodes = static_cast<const volatile __u64*>(skel->bss->node_pgdat);
+    for (std::size_t n = 0; n < PGREC_MAX_NODES; ++n) {
+      if (nodes[n] != 0) return true;
+    }
+    zone_counters_problem = "no kswapd thread found (its pglist_data is where the counters are)";
+    return false;
   }
 
   // vmemmap_base: touch fresh pages from this thread while `calibrate` watches, and compare
@@ -375,6 +410,11 @@ void Collector::Impl::open_configured(bool tracing, const std::string& refused) 
     calibrate |= use_raw && Impl::needs_calibration(k);
   }
   bpf_program__set_autoload(d.skel->progs.calibrate, calibrate);
+  const bool allocs = std::find(d.kinds.begin(), d.kinds.end(), EventKind::Alloc) != d.kinds.end();
+  d.zone_counters_problem = !tracing ? refused : "";
+  d.zone_counters = allocs && d.config.zone_counters && d.zone_counters_problem.empty();
+  bpf_program__set_autoload(d.skel->progs.find_node_data, d.zone_counters);
+  ro.want_zone_counters = d.zone_counters ? 1 : 0;
   const bool rename = d.config.comm && d.config.task_rename;
   bpf_program__set_autoload(d.skel->progs.handle_task_rename, rename);
   if (d.kinds.empty()) throw RecordError(Kind::Usage, "no event to record");
@@ -395,7 +435,7 @@ Collector::Collector(CollectorConfig config) : impl_(std::make_unique<Impl>()) {
   d.open_configured(true, "");
 
   int err = page_recorder_bpf__load(d.skel);
-  if (err != 0 && (d.exact_isolation || d.pageblock_moves)) {
+  if (err != 0 && (d.exact_isolation || d.pageblock_moves || d.zone_counters)) {
     // A tracing program this kernel's verifier refuses (they load only where the kernel allows
     // fentry, which the tests' VM does not) must not cost the recording: again without them,
     // each then named with this reason among the attach points the recording went without.
@@ -471,6 +511,15 @@ void Collector::attach() {
     d.optional_missing.push_back(std::string(bpf_program__section_name(d.skel->progs.move_block_exit)) + " (" +
                                  (d.moves_problem.empty() ? "no vmemmap_base" : d.moves_problem) +
                                  "): mirror guesses the highatomic reserve's reservations and give-backs");
+  }
+  if (d.zone_counters) {
+    d.zone_counters_found = d.find_node_data();
+  } else if (wanted(EventKind::Alloc) && d.config.zone_counters) {
+    d.zone_counters_problem = d.zone_counters_problem.empty() ? "not loaded" : d.zone_counters_problem;
+  }
+  if (wanted(EventKind::Alloc) && d.config.zone_counters && !d.zone_counters_found) {
+    d.optional_missing.push_back("bpf/zone_counters (" + d.zone_counters_problem +
+                                 "): failures are explained from the model's state alone");
   }
   optional.push_back(d.skel->progs.raw_mm_setup_per_zone_wmarks);
   for (bpf_program* p : optional) {
@@ -626,5 +675,6 @@ std::uint64_t Collector::watermark_changes() const {
 const std::vector<EventKind>& Collector::unrecorded_kinds() const { return impl_->unrecorded; }
 const std::vector<std::string>& Collector::optional_missing() const { return impl_->optional_missing; }
 bool Collector::pageblock_moves_attached() const { return impl_->moves_attached; }
+bool Collector::zone_counters_recorded() const { return impl_->zone_counters_found; }
 
 }  // namespace labyrinth::ebpf

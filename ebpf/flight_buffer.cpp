@@ -19,10 +19,14 @@ void FlightBuffer::define_stack(std::uint32_t stack_id, std::vector<std::string>
 
 void FlightBuffer::flush() {
   if (pending_.empty()) return;
-  // Before its events block, as a recording writes it (a dump keeps the ring's order).
+  // Side blocks before their events block, as a recording writes them (a dump keeps the
+  // ring's order).
+  if (encoder_.split_zone_counters(pending_, block_) && !ring_.push(block_, false, drops_)) ++too_large_;
   if (encoder_.encode_task_states(pending_, block_) && !ring_.push(block_, false, drops_)) ++too_large_;
-  encoder_.encode_events(pending_, block_);
-  if (!ring_.push(block_, false, drops_)) ++too_large_;
+  if (!pending_.empty()) {
+    encoder_.encode_events(pending_, block_);
+    if (!ring_.push(block_, false, drops_)) ++too_large_;
+  }
   pending_.clear();
 }
 

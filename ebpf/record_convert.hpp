@@ -18,8 +18,28 @@ inline traces::ExecContext to_exec_context(std::uint8_t ctx) {
   }
 }
 
+// A PGREC_ZONE_STATE record as the ZoneCounters event it carries (layout in page_record.h).
+inline traces::PageEvent to_zone_counters(const pgrec_event& r) {
+  traces::ZoneCounters c;
+  c.node = r.ctx >> PGREC_ZONE_NODE_SHIFT;
+  c.zone_index = r.ctx & PGREC_ZONE_INDEX_MASK;
+  c.free_pages = r.pfn;
+  c.highatomic_free = r.gfp;
+  c.highatomic_reserved = r.stack;
+  c.boost = r.tid;
+  c.lists = std::uint64_t{r.tgid} | std::uint64_t{r.order} << 32 |
+            std::uint64_t{static_cast<std::uint8_t>(r.migratetype)} << 40 |
+            std::uint64_t{static_cast<std::uint8_t>(r.fb_order)} << 48 |
+            std::uint64_t{static_cast<std::uint8_t>(r.fb_migratetype)} << 56;
+  return traces::zone_counters_event(r.ts_ns, r.cpu, c);
+}
+
 // false if the record is not a known kind (it is then skipped and counted).
 inline bool to_page_event(const pgrec_event& r, traces::PageEvent& e) {
+  if (r.kind == PGREC_ZONE_STATE) {
+    e = to_zone_counters(r);
+    return true;
+  }
   if (r.kind >= PGREC_NR_KINDS) return false;
   e = traces::PageEvent{};
   e.ts_ns = r.ts_ns;

@@ -164,6 +164,7 @@ traces::TraceHeader make_header(const RecordOptions& o, RecordPlan& plan, const 
     }
   }
   if (collector.pageblock_moves_attached()) header.events.push_back(traces::tracepoint_of(traces::EventKind::PageblockMove));
+  if (collector.zone_counters_recorded()) header.events.push_back(traces::tracepoint_of(traces::EventKind::ZoneCounters));
   for (const auto& section : collector.optional_missing()) {
     observer.warning("cannot attach " + section + "; recording without it");
     plan.missing.push_back(section.substr(section.find('/') + 1));

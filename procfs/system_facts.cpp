@@ -39,7 +39,11 @@ SystemFacts collect_system_facts(const std::string& tracefs) {
   if (f.migratetype_names.empty()) f.migratetype_names = traces::default_migratetype_names();
 
   if (const auto text = try_read_file("/proc/zoneinfo")) {
-    f.zones = populated_zones(parse_zoneinfo(*text));
+    const auto all = parse_zoneinfo(*text);
+    f.zones = populated_zones(all);
+    for (const auto& z : all) {
+      if (z.node == 0) f.node_zone_names.push_back(z.name);
+    }
   } else {
     f.warnings.emplace_back("cannot read /proc/zoneinfo; the trace has no zones");
   }
@@ -72,6 +76,7 @@ void fill_header(traces::TraceHeader& h, const SystemFacts& f) {
   h.gfp_table_source = f.gfp_table_source;
   h.migratetype_names = f.migratetype_names;
   h.zones = f.zones;
+  h.node_zone_names = f.node_zone_names;
   h.vm_sysctls = f.vm_sysctls;
   h.kernel_params = f.kernel_params;
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <bit>
+#include <cstdlib>
 #include <utility>
 
 #include "labyrinth/allocator/gfp.hpp"
@@ -287,6 +288,38 @@ std::string Engine::evidence_gaps() const {
   return gaps.empty() ? "no event lost, inconsistent or guessed" : gaps;
 }
 
+void Engine::check_with_kernel(FailureRecord& r, const traces::PageEvent& e) {
+  const std::vector<traces::ZoneCounters> read = kernel_counters.take(e.ts_ns, e.cpu);
+  if (read.empty() || !r.state.zone) return;
+  const std::size_t hz = setup.header_zone_of_model[*r.state.zone];
+  const traces::ZoneInfo& zone = header.zones[hz];
+  for (const traces::ZoneCounters& c : read) {
+    if (c.node == zone.node && traces::node_zone_name(header, c.zone_index) == zone.name) {
+      r.kernel = check_with_kernel_counters(r.state, e.order, c);
+    }
+  }
+  if (!r.kernel) return;
+  const KernelCheck& k = *r.kernel;
+  std::string text = fmt::format("the kernel's counters at the failure: {} free pages", k.counters.free_pages);
+  if (k.counters.highatomic_free != 0) text += fmt::format(" ({} in the highatomic reserve)", k.counters.highatomic_free);
+  text += fmt::format(", {} {} the effective min", std::abs(k.margin_pages), k.margin_pages > 0 ? "above" : "short of");
+  if (!k.block_available) text += fmt::format(", no free block of order {} or more on a list it may use", e.order);
+  text += fmt::format(" (the model's count {:+} pages from theirs)", k.model_free_error);
+  // Mirror's cause: the kernel's counters where they fail the request (a memcg refusal is no
+  // allocator failure, whatever they show).
+  if (options.mode == ReplayMode::Mirror && k.cause && *k.cause != r.cause && r.cause != FailureCause::MemcgCharge) {
+    r.model_cause = r.cause;
+    r.cause = *k.cause;
+    r.evidence = fmt::format("{}; the model's state alone said {}{}{}", text, to_string(*r.model_cause),
+                             r.evidence.empty() ? "" : ": ", r.evidence);
+    return;
+  }
+  if (!k.cause && r.cause != FailureCause::MemcgCharge) {
+    text += ": they pass its check (read after it: the zone may have changed in between)";
+  }
+  r.evidence = r.evidence.empty() ? text : text + "; " + r.evidence;
+}
+
 FailureRecord Engine::record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause,
                                      bool kernel_failed) {
   FailureRecord r;
@@ -306,6 +339,7 @@ FailureRecord Engine::record_failure(const traces::PageEvent& e, unsigned cpu, s
   r.cause = cause ? *cause : cause_from_state(r.state, e.order);
   if (r.cause == FailureCause::Unexplained && kernel_failed) explain_near_miss(r, e);
   note_drift(r);
+  if (kernel_failed) check_with_kernel(r, e);  // after the model's own verdict, to set it beside theirs
   failures.add(r);
   ++counters.failures;
   counters.failed_pages += std::uint64_t{1} << e.order;

@@ -10,6 +10,7 @@
 
 #include "labyrinth/allocator/model.hpp"
 #include "labyrinth/replay/replay.hpp"
+#include "kernel_counters.hpp"
 #include "request_span.hpp"
 
 namespace labyrinth::replay::detail {
@@ -57,6 +58,7 @@ class Engine {
   std::uint64_t first_ts = 0;
   std::uint64_t last_ts = 0;
   SeedSource seeded_from = SeedSource::AllFree;
+  KernelCounterLog kernel_counters;  // read at failures, waiting for them
 
   // Seeds the model from the start snapshot when it has a free-page map.
   void seed(const traces::Snapshot& start);
@@ -133,6 +135,9 @@ class Engine {
   [[nodiscard]] bool served_within_drift(const ZoneState& state) const;
   [[nodiscard]] bool failed_within_drift(const ZoneState& state, unsigned order) const;
   [[nodiscard]] std::int64_t drift_pages(const ZoneState& state) const;
+  // The kernel's counters read at a failure the kernel had, checked against the model's zone
+  // for it; mirror takes the cause from them when they fail the request.
+  void check_with_kernel(FailureRecord& r, const traces::PageEvent& e);
   // Builds and logs the failure record from the model's state now, and returns it.
   FailureRecord record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause,
                                bool kernel_failed);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdlib>
 #include <span>
 
 #include "labyrinth/allocator/metrics.hpp"
@@ -74,7 +75,43 @@ ZoneState inspect_request(const allocator::Model& model, std::uint64_t gfp, unsi
     for (unsigned t = 0; t < allocator::kPcpTypes; ++t) s.other_blocks_at_order += m.nr_free_by_type[t][o];
   }
   s.highatomic_free_pages = m.nr_free_highatomic;
+  s.boost_pages = model.watermark_boost(c.zone);
   return s;
+}
+
+// The model's check (its watermarks, lowmem_reserve and the request's reductions) on the
+// kernel's counts: its free pages less the highatomic ones a request without ALLOC_RESERVES may
+// not use, and, for order > 0, its free lists (mm/page_alloc.c:__zone_watermark_ok). A boost
+// other than the model's moves the mark by the difference (before the request's reductions:
+// an upper bound for a request that has them).
+KernelCheck check_with_kernel_counters(const ZoneState& s, unsigned order, const traces::ZoneCounters& c) {
+  KernelCheck k;
+  k.counters = c;
+  const auto free = static_cast<std::int64_t>(c.free_pages);
+  const std::int64_t unusable = (s.reserves_usable ? 0 : std::int64_t{c.highatomic_free}) + ((std::int64_t{1} << order) - 1);
+  const std::int64_t boost_change = static_cast<std::int64_t>(c.boost) - static_cast<std::int64_t>(s.boost_pages);
+  k.margin_pages = free - unusable - (s.effective_min_pages + boost_change);
+  k.model_free_error = s.free_pages - free;
+  if (order > 0) {
+    k.block_available = false;
+    bool reserve_block = false;
+    for (unsigned o = order; o < 16; ++o) {
+      for (unsigned t = 0; t < traces::kZoneCounterTypes; ++t) {
+        if (!c.list_nonempty(o, t)) continue;
+        if ((s.block_lists >> t & 1u) != 0) k.block_available = true;
+        if (t == allocator::index_of(MigrateType::HighAtomic)) reserve_block = true;
+      }
+    }
+    if (k.margin_pages > 0 && !k.block_available) {
+      k.cause = reserve_block ? FailureCause::Reserve : FailureCause::Fragmentation;
+      return k;
+    }
+  }
+  if (k.margin_pages <= 0) {
+    k.cause = k.margin_pages + (s.reserves_usable ? 0 : std::int64_t{c.highatomic_free}) > 0 ? FailureCause::Reserve
+                                                                                           : FailureCause::Watermark;
+  }
+  return k;
 }
 
 // As the allocator classifies its own failures: below the effective min (counting every free
@@ -102,6 +139,14 @@ std::int64_t vmstat_drift_pages(std::uint64_t managed_pages, std::uint64_t low_m
   return std::max(normal, pressure) * static_cast<std::int64_t>(nr_cpus);
 }
 
+std::uint64_t KernelCounterTally::free_error_quantile(double q) const {
+  if (free_errors.empty()) return 0;
+  std::vector<std::uint64_t> sorted = free_errors;
+  const auto at = static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1));
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(at), sorted.end());
+  return sorted[at];
+}
+
 void FailureLog::append_evidence(FailureCause cause, std::string_view text) {
   for (FailureRecord& r : records_) {
     if (r.cause == cause) r.evidence += text;
@@ -121,6 +166,12 @@ void FailureLog::add(const FailureRecord& r) {
   bump(context_[static_cast<std::size_t>(r.context) % traces::kExecContextCount]);
   bump(process_[(std::uint64_t{r.pid} << 32) | r.comm_id]);
   if (r.stack_id != traces::kNoStack) bump(stack_[r.stack_id]);
+  if (r.kernel) {
+    ++kernel_.failures;
+    if (r.model_cause) ++kernel_.model_cause_differed;
+    if (!r.kernel->cause) ++kernel_.their_check_passes;
+    kernel_.free_errors.push_back(static_cast<std::uint64_t>(std::abs(r.kernel->model_free_error)));
+  }
   if (max_records_ == 0 || records_.size() < max_records_) records_.push_back(r);
 }
 

@@ -60,6 +60,7 @@ class MirrorEngine final : public Engine {
         case EventKind::PcpDrain: on_drain(e); break;
         case EventKind::Extfrag: on_extfrag(e); break;
         case EventKind::PageblockMove: on_pageblock_move(e); break;
+        case EventKind::ZoneCounters: break;  // never among a reader's events (add_zone_counters)
         case EventKind::Isolate:
           on_isolate(e);
           if (const auto zone = model.zone_of(Pfn{e.pfn})) note_free_level(*zone, e.ts_ns);

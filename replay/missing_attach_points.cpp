@@ -16,7 +16,7 @@ struct Cost {
 
 // What mirror (and the failure explanations) lose without each attach point the recorder
 // tries; the kernel paths are docs/kernel-rules.md §10.4 and the recorder's list in README.
-constexpr std::array<Cost, 11> kCosts = {{
+constexpr std::array<Cost, 12> kCosts = {{
     {"__isolate_free_page",
      "compaction's fast isolations are guessed (the kernel names only their order: data quality isolate_guessed) "
      "and the blocks free page reporting and un-isolation take are not seen; mirror's per-order end state errs in "
@@ -29,6 +29,9 @@ constexpr std::array<Cost, 11> kCosts = {{
      "unreserve_highatomic_pageblock) are not seen: mirror reserves where the kernel would and follows what the "
      "free lists' takes show (data quality highatomic_reserve_shown, highatomic_unreserve_shown), and a failure "
      "that only the reserve decides may be judged on a reserve the kernel no longer had"},
+    {"zone_counters",
+     "the kernel's own zone counters at each failed allocation are not recorded: a failure is explained from the "
+     "model's state alone, and one the model would serve stays unexplained or within the counters' drift"},
     {"mm_compaction_isolate_freepages",
      "compaction's free scanner is not seen: the blocks it takes stay free in the model (their later frees count "
      "as double_free) and mirror's per-order end state errs with compaction"},

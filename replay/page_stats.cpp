@@ -322,6 +322,7 @@ void PageStats::add_other(const PageEvent& e, unsigned order) {
       if (e.change_ownership) ++r_.extfrag_ownership_changes;
       break;
     case EventKind::Isolate:  // compaction's free scanner: buddy-internal, like refills and drains
+    case EventKind::ZoneCounters:  // never among a reader's events
       break;
     case EventKind::PageblockMove: {
       ++r_.pageblock_moves;

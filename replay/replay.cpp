@@ -102,6 +102,8 @@ struct Replayer::Impl {
   // The engine is built at the first chunk: whether the replay follows the pcp lists depends
   // on whether the trace has the zone_locked/pcpu_drain events, which an importer's header may
   // not list.
+  std::vector<traces::PageEvent> early_counters;  // zone counters before the engine exists
+
   void build(std::span<const traces::PageEvent> first) {
     if (!generation_note.empty()) notes.push_back(generation_note);
     const std::vector<std::string> events = captured_events(header);
@@ -151,6 +153,8 @@ struct Replayer::Impl {
       engine = detail::make_simulate_engine(header, std::move(setup), options);
     }
     engine->seed(start);
+    engine->kernel_counters.add(early_counters);
+    early_counters.clear();
     if (engine->seeded_from == SeedSource::StartSnapshot) skip_before_ts = start.ts_ns;
     if (options.mode == ReplayMode::Mirror && engine->seeded_from != SeedSource::StartSnapshot) {
       notes.emplace_back("the trace has no start free-page map: mirror starts from all memory free, so its state "
@@ -339,6 +343,15 @@ void Replayer::add(std::span<const traces::PageEvent> events, bool in_order) {
   Impl& s = *impl_;
   if (!s.engine) s.build(events);
   s.sorter.push(events, [&s](std::span<const traces::PageEvent> sorted) { s.apply(sorted); }, in_order);
+}
+
+void Replayer::add_zone_counters(const std::vector<traces::PageEvent>& counters) {
+  Impl& s = *impl_;
+  if (s.engine) {
+    s.engine->kernel_counters.add(counters);
+  } else {
+    s.early_counters.insert(s.early_counters.end(), counters.begin(), counters.end());
+  }
 }
 
 void Replayer::set_keyframes(std::vector<traces::Snapshot> keyframes, FreeMapReader free_map) {

@@ -61,6 +61,16 @@ std::string migratetype_name(const ReplayResult& r, int mt) {
 
 ordered_json nullable(const std::optional<std::uint64_t>& v) { return v ? ordered_json(*v) : ordered_json(nullptr); }
 
+ordered_json kernel_counters_json(const KernelCounterTally& k) {
+  if (k.failures == 0) return nullptr;
+  return ordered_json{{"failures", k.failures},
+                      {"model_cause_differed", k.model_cause_differed},
+                      {"their_check_passes", k.their_check_passes},
+                      {"model_free_error_pages", ordered_json{{"median", k.free_error_quantile(0.5)},
+                                                              {"p90", k.free_error_quantile(0.9)},
+                                                              {"max", k.free_error_quantile(1.0)}}}};
+}
+
 ordered_json failure_json(const ReplayResult& r, const FailureRecord& f, const Names& names) {
   const ZoneState& s = f.state;
   const auto callsite = names.callsite_of(f.stack_id);
@@ -68,6 +78,19 @@ ordered_json failure_json(const ReplayResult& r, const FailureRecord& f, const N
   if (s.zone && *s.zone < r.model_config.zones.size()) {
     const auto& z = r.model_config.zones[*s.zone];
     zone = ordered_json{{"node", z.node}, {"zone", std::string(allocator::zone_type_name(z.type))}};
+  }
+  ordered_json kernel = nullptr;
+  if (f.kernel) {
+    const KernelCheck& k = *f.kernel;
+    kernel = ordered_json{{"free_pages", k.counters.free_pages},
+                          {"highatomic_free_pages", k.counters.highatomic_free},
+                          {"highatomic_reserved_pages", k.counters.highatomic_reserved},
+                          {"boost_pages", k.counters.boost},
+                          {"free_lists", fmt::format("{:#x}", k.counters.lists)},
+                          {"free_above_min_pages", k.margin_pages},
+                          {"block_available", k.block_available},
+                          {"cause", k.cause ? ordered_json(std::string(to_string(*k.cause))) : ordered_json(nullptr)},
+                          {"model_free_error_pages", k.model_free_error}};
   }
   return ordered_json{
       {"ts_ns", f.ts_ns},
@@ -83,6 +106,7 @@ ordered_json failure_json(const ReplayResult& r, const FailureRecord& f, const N
       {"migratetype", migratetype_name(r, f.migratetype)},
       {"class", std::string(to_string(f.cls))},
       {"cause", std::string(to_string(f.cause))},
+      {"model_cause", f.model_cause ? ordered_json(std::string(to_string(*f.model_cause))) : ordered_json(nullptr)},
       {"kernel_failed", f.kernel_failed},
       {"evidence", f.evidence.empty() ? ordered_json(nullptr) : ordered_json(f.evidence)},
       {"callsite", callsite ? ordered_json(*callsite) : ordered_json(nullptr)},
@@ -97,6 +121,7 @@ ordered_json failure_json(const ReplayResult& r, const FailureRecord& f, const N
       {"unusable_index_permille", s.unusable_index},
       {"fragmentation_index_permille", s.fragmentation_index},
       {"pcp_pages", s.pcp_pages},
+      {"kernel_counters", kernel},
   };
 }
 
@@ -209,6 +234,7 @@ ordered_json summary_json(const ReplayResult& r) {
       {"atomic_failures", c.atomic_failures},
       {"failures_by_class", classes},
       {"failures_by_cause", causes},
+      {"kernel_counters", kernel_counters_json(r.failures.kernel_counters())},
       {"pcp_refills", c.pcp_refills},
       {"pcp_direct_takes", c.pcp_direct_takes},
       {"pcp_drains", c.pcp_drains},
@@ -546,6 +572,12 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
       if (v != 0) causes += fmt::format("{}{} {}", causes.empty() ? "" : ", ", v, to_string(static_cast<FailureCause>(j)));
     }
     fmt::print(out, "    {:<15} {:>12}  ({})\n", to_string(cls), n, causes);
+  }
+  if (const KernelCounterTally& k = r.failures.kernel_counters(); k.failures != 0) {
+    fmt::print(out, "    the kernel's zone counters at {} of them: the model's state said another cause at {}, their "
+               "check passes at {}; the model's free pages {} from their count (median), {} (90%), {} (max)\n",
+               k.failures, k.model_cause_differed, k.their_check_passes, k.free_error_quantile(0.5),
+               k.free_error_quantile(0.9), k.free_error_quantile(1.0));
   }
   if (c.pcp_refills + c.pcp_drains != 0) {
     // Simulate (--follow-pcp) follows refills and drains only: its allocations take their own blocks.

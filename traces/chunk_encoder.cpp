@@ -2,6 +2,8 @@
 
 #include <zstd.h>
 
+#include <algorithm>
+
 #include "crc32c.hpp"
 #include "event_codec.hpp"
 #include "labyrinth/traces/trace_error.hpp"
@@ -55,6 +57,17 @@ bool ChunkEncoder::encode_task_states(const std::vector<PageEvent>& events, Enco
   out.meta.role = BlockRole::TaskStates;
   out.meta.count = n;
   seal(raw_, false, out);
+  return true;
+}
+
+bool ChunkEncoder::split_zone_counters(std::vector<PageEvent>& events, EncodedBlock& out) {
+  if (std::none_of(events.begin(), events.end(), [](const PageEvent& e) { return e.zone_counters(); })) return false;
+  const std::uint32_t n = traces::split_zone_counters(events, rest_, raw_);
+  events.swap(rest_);
+  out.meta = BlockMeta{};
+  out.meta.role = BlockRole::ZoneCounters;
+  out.meta.count = n;
+  seal(raw_, true, out);
   return true;
 }
 

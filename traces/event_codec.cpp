@@ -511,6 +511,72 @@ bool decode_task_states(const unsigned char* data, std::size_t size, std::uint32
   return true;
 }
 
+std::uint32_t split_zone_counters(const std::vector<PageEvent>& chunk, std::vector<PageEvent>& events,
+                                  std::string& out) {
+  out.clear();
+  events.clear();
+  std::uint32_t n = 0;
+  std::uint64_t prev_ts = 0;
+  for (const PageEvent& e : chunk) {
+    if (!e.zone_counters()) {
+      events.push_back(e);
+      continue;
+    }
+    const ZoneCounters c = zone_counters_of(e);
+    put_varint(out, zigzag(static_cast<std::int64_t>(e.ts_ns - prev_ts)));
+    prev_ts = e.ts_ns;
+    put_varint(out, e.cpu);
+    put_varint(out, static_cast<std::uint64_t>(std::max(c.node, 0)));
+    put_varint(out, c.zone_index);
+    put_varint(out, c.free_pages);
+    put_varint(out, c.highatomic_free);
+    put_varint(out, c.highatomic_reserved);
+    put_varint(out, c.boost);
+    put_varint(out, c.lists);
+    ++n;
+  }
+  return n;
+}
+
+bool decode_zone_counters(const unsigned char* data, std::size_t size, std::uint32_t count,
+                          std::vector<PageEvent>& out, std::string& error) {
+  // Nine varints of at least a byte each.
+  if (count > format::kMaxChunkEvents || size < 9 * std::uint64_t{count}) {
+    error = "zone-counters block claims more entries than it holds";
+    return false;
+  }
+  ByteCursor in{data, data + size, false};
+  std::uint64_t ts = 0;
+  for (std::uint32_t k = 0; k < count; ++k) {
+    ts += static_cast<std::uint64_t>(unzigzag(in.varint()));
+    const std::uint64_t cpu = in.varint();
+    const std::uint64_t node = in.varint();
+    const std::uint64_t zone = in.varint();
+    ZoneCounters c;
+    c.free_pages = in.varint();
+    const std::uint64_t ha_free = in.varint();
+    const std::uint64_t ha_reserved = in.varint();
+    const std::uint64_t boost = in.varint();
+    c.lists = in.varint();
+    if (in.bad || cpu > 0xffff || node > 127 || zone > 15 || ha_free > 0xffffffffu || ha_reserved > 0xffffffffu ||
+        boost > 0xffffffffu) {
+      error = "zone-counters block is malformed";
+      return false;
+    }
+    c.node = static_cast<int>(node);
+    c.zone_index = static_cast<unsigned>(zone);
+    c.highatomic_free = static_cast<std::uint32_t>(ha_free);
+    c.highatomic_reserved = static_cast<std::uint32_t>(ha_reserved);
+    c.boost = static_cast<std::uint32_t>(boost);
+    out.push_back(zone_counters_event(ts, static_cast<std::uint16_t>(cpu), c));
+  }
+  if (!in.at_end()) {
+    error = "zone-counters block has trailing bytes";
+    return false;
+  }
+  return true;
+}
+
 bool decode_events(const unsigned char* data, std::size_t size, std::uint32_t count, std::vector<PageEvent>& out,
                    std::string& error) {
   EventDecoder decoder;

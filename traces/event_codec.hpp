@@ -29,6 +29,17 @@ std::uint32_t encode_task_states(const std::vector<PageEvent>& events, std::stri
 bool decode_task_states(const unsigned char* data, std::size_t size, std::uint32_t count,
                         std::vector<std::pair<std::uint32_t, std::uint8_t>>& out, std::string& error);
 
+// A zone-counters block (format 1.7): the ZoneCounters events of a chunk, each self-contained
+// (zigzag ts delta from the previous entry's, the first from 0, then cpu, node, zone index, free
+// pages, highatomic free and reserved, boost and the lists mask, all varints), written before
+// the events block of the same chunk; a 1.6 reader skips it. `events` keeps the chunk's other
+// events, in order. Returns how many entries were written (nothing for none).
+std::uint32_t split_zone_counters(const std::vector<PageEvent>& chunk, std::vector<PageEvent>& events,
+                                  std::string& out);
+// Appends the entries to `out` as ZoneCounters events.
+bool decode_zone_counters(const unsigned char* data, std::size_t size, std::uint32_t count,
+                          std::vector<PageEvent>& out, std::string& error);
+
 // Decodes a chunk in batches small enough to stay in cache while the caller uses them.
 // open() checks the whole chunk first (column sizes, varint counts, tags), so a damaged
 // chunk yields no events at all, exactly as decode_events, and decode() needs no bounds

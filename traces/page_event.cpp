@@ -8,7 +8,8 @@ namespace {
 
 constexpr std::array<std::string_view, kEventKindCount> kKindNames = {
     "alloc",   "free",          "free_batched", "pcp_refill", "pcp_drain",
-    "extfrag", "isolate",       "reclaim_begin", "reclaim_end", "pageblock_move"};
+    "extfrag", "isolate",       "reclaim_begin", "reclaim_end", "pageblock_move",
+    "zone_counters"};
 struct Tracepoint {
   std::string_view system;
   std::string_view name;
@@ -24,6 +25,7 @@ constexpr std::array<Tracepoint, kEventKindCount> kTracepoints = {{
     {"vmscan", "mm_vmscan_direct_reclaim_begin"},
     {"vmscan", "mm_vmscan_direct_reclaim_end"},
     {"fexit", "move_freepages_block"},  // a function, not a tracepoint: no capture has it
+    {"bpf", "zone_counters"},           // read in the failing allocation's own mm_page_alloc
 }};
 constexpr std::array<std::string_view, kExecContextCount> kContextNames = {
     "task", "softirq", "hardirq", "nmi", "unknown"};
@@ -36,6 +38,34 @@ constexpr std::array<TaskStateName, 3> kTaskStateNames = {
     TaskStateName{kTaskOomVictim, "oom"}};
 
 }  // namespace
+
+// The counters ride in fields a ZoneCounters event does not otherwise use.
+ZoneCounters zone_counters_of(const PageEvent& e) {
+  ZoneCounters c;
+  c.node = e.migratetype;
+  c.zone_index = e.order;
+  c.free_pages = e.pfn;
+  c.lists = e.gfp;
+  c.highatomic_free = e.range_pages;
+  c.highatomic_reserved = e.taken_pages;
+  c.boost = e.reclaimed_pages;
+  return c;
+}
+
+PageEvent zone_counters_event(std::uint64_t ts_ns, std::uint16_t cpu, const ZoneCounters& c) {
+  PageEvent e;
+  e.kind = EventKind::ZoneCounters;
+  e.ts_ns = ts_ns;
+  e.cpu = cpu;
+  e.migratetype = static_cast<std::int8_t>(c.node);
+  e.order = static_cast<std::uint8_t>(c.zone_index);
+  e.pfn = c.free_pages;
+  e.gfp = c.lists;
+  e.range_pages = c.highatomic_free;
+  e.taken_pages = c.highatomic_reserved;
+  e.reclaimed_pages = c.boost;
+  return e;
+}
 
 std::string_view to_string(EventKind kind) {
   const auto index = static_cast<std::size_t>(kind);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <charconv>
 #include <istream>
 #include <optional>
@@ -226,6 +227,10 @@ class TextParser {
       require_before_events(name);
       header_.migratetype_names.clear();
       for (const auto part : split(one(), ',')) header_.migratetype_names.emplace_back(part);
+    } else if (name == "node_zones") {
+      require_before_events(name);
+      header_.node_zone_names.clear();
+      for (const auto part : split(one(), ',')) header_.node_zone_names.emplace_back(part);
     } else if (name == "zone") {
       require_before_events(name);
       header_.zones.push_back(zone(args));
@@ -389,6 +394,10 @@ class TextParser {
     if (!ts) fail("bad timestamp '" + std::string(tokens[0]) + "'");
     e.ts_ns = *ts;
     if (!parse_event_kind(tokens[1], e.kind)) fail("unknown event kind '" + std::string(tokens[1]) + "'");
+    if (e.kind == EventKind::ZoneCounters) {
+      zone_counters(e.ts_ns, std::span<const std::string_view>(tokens).subspan(2));
+      return;
+    }
     bool have_pfn = false, have_tid = false;
     for (const auto& [k, v] : key_values(std::span<const std::string_view>(tokens).subspan(2))) {
       if (k == "pfn") {
@@ -454,6 +463,44 @@ class TextParser {
     if (!have_tid) e.tid = e.pid;
     writer_->append(e);
     ++result_.events;
+  }
+
+  void zone_counters(std::uint64_t ts, std::span<const std::string_view> fields) {
+    ZoneCounters c;
+    std::uint16_t cpu = 0;
+    auto u32 = [&](std::string_view k, std::string_view v) {
+      const std::uint64_t n = number(k, v);
+      if (n > 0xffffffffu) fail(std::string(k) + " out of range");
+      return static_cast<std::uint32_t>(n);
+    };
+    for (const auto& [k, v] : key_values(fields)) {
+      if (k == "node") {
+        const auto n = number(k, v);
+        if (n > 127) fail("node out of range");
+        c.node = static_cast<int>(n);
+      } else if (k == "zone") {
+        const auto n = number(k, v);
+        if (n > 15) fail("zone index out of range");
+        c.zone_index = static_cast<unsigned>(n);
+      } else if (k == "free") {
+        c.free_pages = number(k, v);
+      } else if (k == "highatomic_free") {
+        c.highatomic_free = u32(k, v);
+      } else if (k == "highatomic_reserved") {
+        c.highatomic_reserved = u32(k, v);
+      } else if (k == "boost") {
+        c.boost = u32(k, v);
+      } else if (k == "lists") {
+        c.lists = number(k, v);
+      } else if (k == "cpu") {
+        const auto n = number(k, v);
+        if (n > 65535) fail("cpu out of range");
+        cpu = static_cast<std::uint16_t>(n);
+      } else {
+        fail("unknown zone_counters key '" + std::string(k) + "'");
+      }
+    }
+    writer_->append(zone_counters_event(ts, cpu, c));
   }
 
   const GfpTable& writer_gfp() const { return header_.gfp_table; }
@@ -537,6 +584,13 @@ std::string format_event_line(const PageEvent& e, const TraceReader* names, cons
   std::string line = std::to_string(e.ts_ns);
   line += ' ';
   line += to_string(e.kind);
+  if (e.zone_counters()) {
+    const ZoneCounters c = zone_counters_of(e);
+    return line + " node=" + std::to_string(c.node) + " zone=" + std::to_string(c.zone_index) +
+           " free=" + std::to_string(c.free_pages) + " highatomic_free=" + std::to_string(c.highatomic_free) +
+           " highatomic_reserved=" + std::to_string(c.highatomic_reserved) + " boost=" + std::to_string(c.boost) +
+           " lists=" + hex(c.lists) + " cpu=" + std::to_string(e.cpu);
+  }
   if (!is_reclaim(e.kind)) {  // a reclaim names no page
     line += " pfn=";
     line += e.pfn == kFailedPfn ? std::string("failed") : hex(e.pfn);
@@ -593,6 +647,7 @@ std::uint64_t write_text_trace(TraceReader& reader, std::ostream& out) {
   for (const auto& [k, v] : h.vm_sysctls) out << "!sysctl " << k << '=' << escape(v) << '\n';
   for (const auto& [k, v] : h.kernel_params) out << "!param " << k << '=' << escape(v) << '\n';
   out << "!migratetypes " << common::join(h.migratetype_names, ",") << '\n';
+  if (!h.node_zone_names.empty()) out << "!node_zones " << common::join(h.node_zone_names, ",") << '\n';
   for (const auto& g : h.gfp_table.entries()) out << "!gfp " << hex(g.mask) << ' ' << g.name << '\n';
   for (const auto& z : h.zones) {
     out << "!zone node=" << z.node << " name=" << z.name << " start_pfn=" << hex(z.start_pfn)
@@ -607,8 +662,20 @@ std::uint64_t write_text_trace(TraceReader& reader, std::ostream& out) {
   std::uint64_t written = 0;
   std::span<const PageEvent> chunk;
   std::unordered_set<std::uint32_t> stacks_printed;
+  // Each failure's zone counters go right before it (same ts and cpu), as they were recorded.
+  std::deque<PageEvent> counters;
+  auto print_counters_until = [&](const PageEvent* e) {
+    while (!counters.empty() &&
+           (e == nullptr || counters.front().ts_ns < e->ts_ns ||
+            (counters.front().ts_ns == e->ts_ns && counters.front().cpu == e->cpu))) {
+      out << format_event_line(counters.front(), &reader, h.gfp_table) << '\n';
+      counters.pop_front();
+    }
+  };
   while (reader.next(chunk)) {
+    for (PageEvent& c : reader.take_zone_counters()) counters.push_back(c);
     for (const PageEvent& e : chunk) {
+      print_counters_until(&e);
       if (e.stack_id != kNoStack && stacks_printed.insert(e.stack_id).second) {
         if (const StackTrace* s = reader.stack(e.stack_id)) {  // defined before first use
           out << "!stack " << e.stack_id << ' ';
@@ -620,6 +687,8 @@ std::uint64_t write_text_trace(TraceReader& reader, std::ostream& out) {
       ++written;
     }
   }
+  for (PageEvent& c : reader.take_zone_counters()) counters.push_back(c);
+  print_counters_until(nullptr);
   for (std::size_t i = 0; i < reader.keyframes().size(); ++i) {
     Snapshot k = reader.keyframes()[i];
     if (k.free_map_in_file) reader.keyframe_free_map(i, k.free_runs);

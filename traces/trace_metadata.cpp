@@ -13,6 +13,14 @@ std::vector<std::string> default_migratetype_names() {
   return {"Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate"};
 }
 
+std::string node_zone_name(const TraceHeader& header, unsigned index) {
+  // include/linux/mmzone.h:enum zone_type on x86-64 (ZONE_DMA, ZONE_DMA32, ZONE_NORMAL,
+  // ZONE_MOVABLE, ZONE_DEVICE).
+  static const std::vector<std::string> x86_64 = {"DMA", "DMA32", "Normal", "Movable", "Device"};
+  const auto& names = header.node_zone_names.empty() ? x86_64 : header.node_zone_names;
+  return index < names.size() ? names[index] : std::string();
+}
+
 json parse_metadata(std::string_view text) {
   return json::parse(text.begin(), text.end(), [](int, json::parse_event_t event, json& value) {
     if (event == json::parse_event_t::value && value.is_number_float()) {

@@ -79,6 +79,7 @@ struct TraceReader::Impl {
   // The task states of the next (then current) events block, and how far they are applied.
   std::vector<std::pair<std::uint32_t, std::uint8_t>> task_states;
   std::size_t task_states_applied = 0;
+  std::vector<PageEvent> zone_counters;  // decoded, not yet taken
   std::uint64_t chunk_pos = 0;    // events of the current chunk handed out
   std::uint64_t chunk_count = 0;
   bool batch_in_order = false;    // the span next() returned last
@@ -319,6 +320,11 @@ bool TraceReader::next(std::span<const PageEvent>& out) {
         }
         r.task_states_applied = 0;
         break;
+      case format::BlockType::ZoneCounters:
+        if (!decode_zone_counters(b.raw.data(), b.raw.size(), b.header.count, r.zone_counters, error)) {
+          r.mark(false, false, error);
+        }
+        break;
       case format::BlockType::Comms:
         if (!decode_comms(b.raw.data(), b.raw.size(), b.header.count, r.comms, error)) r.mark(false, false, error);
         break;
@@ -394,6 +400,12 @@ std::optional<std::uint64_t> TraceReader::events_declared() const {
   return impl_->declared_events;
 }
 const TraceFooter& TraceReader::footer() const { return impl_->footer; }
+
+std::vector<PageEvent> TraceReader::take_zone_counters() {
+  std::vector<PageEvent> out;
+  out.swap(impl_->zone_counters);
+  return out;
+}
 bool TraceReader::complete() const { return impl_->footer.present && !impl_->damage.any(); }
 const ReadDamage& TraceReader::damage() const { return impl_->damage; }
 std::uint64_t TraceReader::events_read() const { return impl_->events_read; }

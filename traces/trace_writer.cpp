@@ -32,6 +32,7 @@ format::BlockType block_type(BlockRole role) {
     case BlockRole::Keyframe: return format::BlockType::Keyframe;
     case BlockRole::EndSnapshot: return format::BlockType::EndSnapshot;
     case BlockRole::TaskStates: return format::BlockType::TaskStates;
+    case BlockRole::ZoneCounters: return format::BlockType::ZoneCounters;
   }
   return format::BlockType::Events;
 }
@@ -49,6 +50,8 @@ struct TraceWriter::Impl {
   std::string broken_message;
 
   std::vector<PageEvent> pending;
+  bool zone_counters_pending = false;  // pending holds ZoneCounters events
+  std::vector<PageEvent> split;        // pending without them
   std::vector<std::pair<std::uint32_t, std::string>> pending_comms;
   std::vector<StackTrace> pending_stacks;
   std::unordered_map<std::string, std::uint32_t> comm_ids;
@@ -123,12 +126,23 @@ struct TraceWriter::Impl {
       pending_stacks.clear();
     }
     if (!pending.empty()) {
-      // Before its events, so that a 1.3 reader, which skips it, reads them as they were.
-      if (const std::uint32_t n = encode_task_states(pending, raw); n != 0) {
+      // Side blocks before their events, so that an older reader, which skips them, reads the
+      // events as they were.
+      const std::vector<PageEvent>* events = &pending;
+      if (zone_counters_pending) {
+        if (const std::uint32_t n = split_zone_counters(pending, split, raw); n != 0) {
+          write_block(format::BlockType::ZoneCounters, n, raw, true);
+        }
+        events = &split;
+        zone_counters_pending = false;
+      }
+      if (const std::uint32_t n = encode_task_states(*events, raw); n != 0) {
         write_block(format::BlockType::TaskStates, n, raw, false);
       }
-      encode_events(pending, raw);
-      write_block(format::BlockType::Events, static_cast<std::uint32_t>(pending.size()), raw, true);
+      if (!events->empty()) {
+        encode_events(*events, raw);
+        write_block(format::BlockType::Events, static_cast<std::uint32_t>(events->size()), raw, true);
+      }
       pending.clear();
     }
   }
@@ -213,6 +227,10 @@ void TraceWriter::append(const PageEvent& event) {
     w.appends_since_clock_check = 0;
   }
   w.pending.push_back(event);
+  if (event.zone_counters()) {  // not an event of the file: a side block of its chunk
+    w.zone_counters_pending = true;
+    return;
+  }
   TraceFooter& t = w.totals;
   if (t.events == 0 || event.ts_ns < t.first_ts_ns) t.first_ts_ns = event.ts_ns;
   if (t.events == 0 || event.ts_ns > t.last_ts_ns) t.last_ts_ns = event.ts_ns;

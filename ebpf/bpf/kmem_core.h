@@ -126,6 +126,48 @@ struct task_struct {
 	unsigned int flags;
 	int prio;
 	struct signal_struct *signal;
+	void *worker_private; /* a kthread's struct kthread (5.17+); checked with bpf_core_field_exists */
+};
+
+/* The zone counters read at a failed allocation. A node's pglist_data is kswapd's thread
+ * argument (kthread_run(kswapd, pgdat, ...)); every size and offset below comes from the
+ * running kernel's BTF (bpf_core_type_size, bpf_core_field_offset), never from these
+ * declarations, whose arrays are placeholders. */
+struct kthread {
+	void *data;
+};
+/* Any kernel struct with an unsigned long at offset 0, to read eight bytes as a plain
+ * integer through bpf_rdonly_cast(). */
+struct rb_node {
+	unsigned long __rb_parent_color;
+};
+struct list_head {
+	struct list_head *next;
+	struct list_head *prev;
+};
+struct free_area {
+	struct list_head free_list[1];
+	unsigned long nr_free;
+};
+struct zone {
+	struct {
+		long counter;
+	} managed_pages;
+	unsigned long watermark_boost;
+	unsigned long nr_reserved_highatomic;
+	unsigned long nr_free_highatomic; /* 6.10+; checked with bpf_core_field_exists */
+	struct free_area free_area[1];
+	struct {
+		long counter;
+	} vm_stat[1];
+};
+enum zone_stat_item {
+	NR_FREE_PAGES = 0,
+};
+struct pglist_data {
+	struct zone node_zones[1];
+	int node_id;
+	struct task_struct *kswapd;
 };
 
 /* Any kernel struct with a 4-byte integer at offset 0, to read the preempt counter through
@@ -137,5 +179,12 @@ struct qspinlock {
 };
 
 #pragma clang attribute pop
+
+/* The context of a task iterator program (SEC("iter/task")). */
+struct bpf_iter_meta;
+struct bpf_iter__task {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
+};
 
 #endif /* LABYRINTH_EBPF_KMEM_CORE_H */

@@ -29,7 +29,24 @@ enum pgrec_kind {
 	PGREC_RECLAIM_END = 8,  /* vmscan:mm_vmscan_direct_reclaim_end (nr_reclaimed in gfp) */
 	PGREC_NR_KINDS = 9,
 	PGREC_COMM = 9,         /* struct pgrec_comm: a thread's name */
+	PGREC_ZONE_STATE = 10,  /* the kernel's counters of one zone at a failed allocation, sent
+				 * before it with its timestamp (traces::EventKind::ZoneCounters) */
 };
+
+/* A PGREC_ZONE_STATE record in the pgrec_event layout:
+ *   pfn      zone_page_state(zone, NR_FREE_PAGES), what the watermark check reads (0 if < 0)
+ *   gfp      nr_free_highatomic     stack  nr_reserved_highatomic     tid  watermark_boost
+ *   tgid     bits 0-31 of the free-list mask, order/migratetype/fb_order/fb_migratetype its
+ *            bits 32-63 (bit order * 4 + t set: free_area[order].free_list[t] is not empty,
+ *            t = 0 Unmovable, 1 Movable, 2 Reclaimable, 3 HighAtomic)
+ *   ctx      the zone's index in its node's node_zones[] (bits 0-2) and the node (bits 3-7) */
+#define PGREC_ZONE_INDEX_MASK 0x07
+#define PGREC_ZONE_NODE_SHIFT 3
+/* Nodes whose zones are read (their pglist_data found through their kswapd). */
+#define PGREC_MAX_NODES 4
+#define PGREC_MAX_ZONES 8
+#define PGREC_MAX_ORDERS 16
+#define PGREC_ZONE_LIST_TYPES 4
 
 /* pgrec_event.ctx: bits 0-2 the execution context (values of traces::ExecContext),
  * the rest flags. */

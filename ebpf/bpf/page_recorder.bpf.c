@@ -185,6 +185,148 @@ static __always_inline __s32 task_state(void)
 	return ((flags & PGREC_PF_MEMALLOC) ? 1 : 0) | (prio < PGREC_MAX_RT_PRIO ? 2 : 0) | (oom_mm ? 4 : 0);
 }
 
+/*
+ * The zone counters at a failed allocation: what __zone_watermark_ok reads, so that replay
+ * need not infer the kernel's state at the instant it failed. Each node's pglist_data comes
+ * from its kswapd thread: user space runs find_node_data once, before the page programs are
+ * attached.
+ */
+__u64 node_pgdat[PGREC_MAX_NODES] = {};
+const volatile __u8 want_zone_counters = 0;
+
+#define PGREC_PF_KSWAPD 0x00020000  /* include/linux/sched.h */
+#define PGREC_PF_KTHREAD 0x00200000
+
+SEC("iter/task")
+int find_node_data(struct bpf_iter__task *ctx)
+{
+	struct task_struct *t = ctx->task;
+	struct pglist_data *pgdat;
+	int nid;
+
+	if (!t || !bpf_core_field_exists(t->worker_private))
+		return 0;
+	if ((t->flags & (PGREC_PF_KSWAPD | PGREC_PF_KTHREAD)) != (PGREC_PF_KSWAPD | PGREC_PF_KTHREAD))
+		return 0;
+	pgdat = BPF_CORE_READ((struct kthread *)t->worker_private, data);
+	if (!pgdat || BPF_CORE_READ(pgdat, kswapd) != t)  /* kswapd's own argument, not another's */
+		return 0;
+	nid = BPF_CORE_READ(pgdat, node_id);
+	if (nid >= 0 && nid < PGREC_MAX_NODES)
+		node_pgdat[nid] = (__u64)pgdat;
+	return 0;
+}
+
+/* Eight bytes of kernel memory (a direct load with fault fixup where bpf_rdonly_cast exists). */
+static __always_inline __u64 kernel_u64(__u64 addr)
+{
+	__u64 v = 0;
+
+	if (have_rdonly_cast) {
+		struct rb_node *p = bpf_rdonly_cast((const void *)addr, bpf_core_type_id_kernel(struct rb_node));
+
+		return p->__rb_parent_color;
+	}
+	bpf_probe_read_kernel(&v, sizeof(v), (const void *)addr);
+	return v;
+}
+
+static __always_inline void fill_zone_state(struct pgrec_event *e, __u64 ts, __u16 cpu, __u8 where, __s64 free,
+					    __u64 hafree, __u64 hares, __u64 boost, __u64 lists)
+{
+	e->ts_ns = ts;
+	e->pfn = free < 0 ? 0 : (__u64)free;
+	e->gfp = hafree > 0xffffffffULL ? 0xffffffffU : (__u32)hafree;
+	e->stack = hares > 0xffffffffULL ? 0xffffffffU : (__u32)hares;
+	e->tid = boost > 0xffffffffULL ? 0xffffffffU : (__u32)boost;
+	e->tgid = (__u32)lists;
+	e->cpu = cpu;
+	e->kind = PGREC_ZONE_STATE;
+	e->ctx = where;
+	e->order = (__u8)(lists >> 32);
+	e->migratetype = (__s8)(lists >> 40);
+	e->fb_order = (__s8)(lists >> 48);
+	e->fb_migratetype = (__s8)(lists >> 56);
+}
+
+struct zone_walk {
+	struct pgrec_cpu_state *st;
+	__u64 ts;
+	int in_batch;
+};
+
+/* bpf_loop callback: the zone `index` (node * PGREC_MAX_ZONES + zone), one record if it is
+ * populated. A callback is verified once, whatever the number of zones; a plain loop made the
+ * verifier walk every combination of populated zones and refuse the alloc programs. */
+static long send_zone_state(__u64 index, void *arg)
+{
+	struct zone_walk *w = arg;
+	struct pgrec_cpu_state *st = w->st;
+	__u32 n = (__u32)index / PGREC_MAX_ZONES, z = (__u32)index % PGREC_MAX_ZONES;
+	__u32 zone_size = bpf_core_type_size(struct zone);
+	__u32 area_size = bpf_core_type_size(struct free_area);
+	__u32 norders = bpf_core_field_size(struct zone, free_area) / area_size;
+	__u32 list_size = bpf_core_type_size(struct list_head);
+	__u64 pgdat, zone, hafree = 0, lists = 0;
+	struct pgrec_event *e;
+
+	if (!st || n >= PGREC_MAX_NODES || z >= bpf_core_field_size(struct pglist_data, node_zones) / zone_size)
+		return 0;
+	pgdat = node_pgdat[n & (PGREC_MAX_NODES - 1)];
+	if (!pgdat)
+		return 0;
+	zone = pgdat + bpf_core_field_offset(struct pglist_data, node_zones) + (__u64)z * zone_size;
+	if ((__s64)kernel_u64(zone + bpf_core_field_offset(struct zone, managed_pages)) <= 0)
+		return 0;
+	if (bpf_core_field_exists(((struct zone *)0)->nr_free_highatomic))
+		hafree = kernel_u64(zone + bpf_core_field_offset(struct zone, nr_free_highatomic));
+#pragma clang loop unroll(disable)
+	for (int o = 0; o < PGREC_MAX_ORDERS && o < norders; o++) {
+		__u64 area = zone + bpf_core_field_offset(struct zone, free_area) + (__u64)o * area_size +
+			     bpf_core_field_offset(struct free_area, free_list);
+
+#pragma clang loop unroll(disable)
+		for (int t = 0; t < PGREC_ZONE_LIST_TYPES; t++) {
+			__u64 head = area + (__u64)t * list_size;
+			/* Without a branch, so that the verifier walks one path through the loop:
+			 * the barrier keeps the compiler from seeing "other != 0", which it would
+			 * turn back into a branch. */
+			__u64 other = kernel_u64(head) ^ head;
+			__u64 minus = -other;
+
+			asm volatile("" : "+r"(minus));
+			lists |= ((other | minus) >> 63) << (o * PGREC_ZONE_LIST_TYPES + t);
+		}
+	}
+	if (w->in_batch) {
+		e = slot(st);
+	} else {
+		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (!e) {
+			st->drops++;
+			return 0;
+		}
+	}
+	fill_zone_state(e, w->ts, (__u16)bpf_get_smp_processor_id(),
+			(__u8)((z & PGREC_ZONE_INDEX_MASK) | (n << PGREC_ZONE_NODE_SHIFT)),
+			(__s64)kernel_u64(zone + bpf_core_field_offset(struct zone, vm_stat) +
+					  bpf_core_enum_value(enum zone_stat_item, NR_FREE_PAGES) * sizeof(__u64)),
+			hafree, kernel_u64(zone + bpf_core_field_offset(struct zone, nr_reserved_highatomic)),
+			kernel_u64(zone + bpf_core_field_offset(struct zone, watermark_boost)), lists);
+	if (!w->in_batch)
+		bpf_ringbuf_submit(e, submit_flags());
+	return 0;
+}
+
+/* One record per populated zone, stamped `ts` (the failure's). in_batch: the caller owns the
+ * batch; otherwise each goes alone. */
+static __always_inline void send_zone_states(struct pgrec_cpu_state *st, __u64 ts, int in_batch)
+{
+	struct zone_walk w = {.st = st, .ts = ts, .in_batch = in_batch};
+
+	bpf_loop(PGREC_MAX_NODES * PGREC_MAX_ZONES, send_zone_state, &w, 0);
+}
+
 static __always_inline void fill_comm(struct pgrec_comm *c, __u64 ts, __u32 tid, __u32 tgid)
 {
 	c->ts_ns = ts;
@@ -265,7 +407,10 @@ static __always_inline int emit_with(void *ctx, struct pgrec_cpu_state *st, __u8
 			st->stack_errors++;
 	}
 	if (READ_ONCE_U32(st->busy)) {
-		emit_alone(st, ectx, bpf_ktime_get_boot_ns(), kind, f, tid, tgid, stack);
+		ts = bpf_ktime_get_boot_ns();
+		if (kind == PGREC_ALLOC && f->pfn == ~0ULL && want_zone_counters)
+			send_zone_states(st, ts, 0);
+		emit_alone(st, ectx, ts, kind, f, tid, tgid, stack);
 		return 0;
 	}
 	/* Own the batch before taking the time: a flush that finds it free has every record
@@ -277,6 +422,8 @@ static __always_inline int emit_with(void *ctx, struct pgrec_cpu_state *st, __u8
 		fill_comm((struct pgrec_comm *)slot(st), ts, tid, tgid);
 		st->last_tid = tid;
 	}
+	if (kind == PGREC_ALLOC && f->pfn == ~0ULL && want_zone_counters)
+		send_zone_states(st, ts, 1);
 	fill_event(slot(st), ectx, ts, kind, f, tid, tgid, stack);
 	if (st->n >= batch_max)
 		flush(st);

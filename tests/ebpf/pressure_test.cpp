@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -135,6 +136,24 @@ TEST(PressureRecording, MirrorMatchesTheKernelAndExplainsItsFailures) {
   }
   EXPECT_GE(order9, 1u) << r.out;
   EXPECT_EQ(m["model_invariants"], "ok");
+
+  // Each of those failures carries the kernel's own counters of its zone, read at the failure:
+  // the balloon's order-9 requests found no order-9 block on the lists they may use, whatever
+  // the free count (the kernel refused them after reclaim and compaction), and the model's count
+  // of the zone's free pages is near theirs (the start of the squeeze moves 10^5 pages a second).
+  const auto& events = reader.header().events;
+  ASSERT_NE(std::find(events.begin(), events.end(), "bpf:zone_counters"), events.end()) << r.err;
+  ASSERT_TRUE(m["summary"]["kernel_counters"].is_object()) << r.out;
+  EXPECT_EQ(m["summary"]["kernel_counters"]["failures"].get<std::uint64_t>(), m["failures"]["total"].get<std::uint64_t>());
+  for (const auto& f : m["failures"]["items"]) {
+    const auto& k = f["kernel_counters"];
+    ASSERT_TRUE(k.is_object()) << f.dump();
+    if (f["order"] != 9) continue;
+    EXPECT_FALSE(k["block_available"].get<bool>()) << f.dump();
+    EXPECT_EQ(k["cause"], "fragmentation") << f.dump();
+    EXPECT_EQ(f["cause"], "fragmentation") << f.dump();
+    EXPECT_LE(std::abs(k["model_free_error_pages"].get<double>()), 0.02 * k["free_pages"].get<double>() + 2048) << f.dump();
+  }
 
   // The balloon's order-9 requests reclaimed before the kernel refused them: the trace holds
   // direct reclaims, and what they freed agrees with the kernel's count of the LRU pages direct

@@ -88,6 +88,38 @@ TEST(RecordConvert, ExtfragAndRefillFlags) {
   EXPECT_FALSE(e.change_ownership);
 }
 
+// A zone-state record (page_record.h) comes as the ZoneCounters event of its zone, the 64-bit
+// list mask put back together from its two halves.
+TEST(RecordConvert, AZoneStateRecordComesAsTheZonesCounters) {
+  pgrec_event r{};
+  r.kind = PGREC_ZONE_STATE;
+  r.ts_ns = 777;
+  r.cpu = 1;
+  r.ctx = 2 | (1 << PGREC_ZONE_NODE_SHIFT);  // node 1, node_zones[2]
+  r.pfn = 14500;                             // NR_FREE_PAGES
+  r.gfp = 96;                                // nr_free_highatomic
+  r.stack = 1024;                            // nr_reserved_highatomic
+  r.tid = 512;                               // watermark_boost
+  r.tgid = 0x89abcdefu;                      // list mask bits 0-31
+  r.order = 0x12;
+  r.migratetype = static_cast<__s8>(0xf0);
+  r.fb_order = 0x05;
+  r.fb_migratetype = static_cast<__s8>(0x80);
+  traces::PageEvent e;
+  ASSERT_TRUE(detail::to_page_event(r, e));
+  EXPECT_EQ(e.kind, EventKind::ZoneCounters);
+  EXPECT_EQ(e.ts_ns, 777u);
+  EXPECT_EQ(e.cpu, 1u);
+  const traces::ZoneCounters c = traces::zone_counters_of(e);
+  EXPECT_EQ(c.node, 1);
+  EXPECT_EQ(c.zone_index, 2u);
+  EXPECT_EQ(c.free_pages, 14500u);
+  EXPECT_EQ(c.highatomic_free, 96u);
+  EXPECT_EQ(c.highatomic_reserved, 1024u);
+  EXPECT_EQ(c.boost, 512u);
+  EXPECT_EQ(c.lists, 0x8005f01289abcdefull);
+}
+
 // fexit/move_freepages_block sends the extfrag kind with its own flag: a pageblock retyped
 // from fb_migratetype to migratetype (here Movable to HighAtomic), not a fallback.
 TEST(RecordConvert, APageblockMoveComesAsTheExtfragKindWithItsFlag) {
@@ -154,8 +186,9 @@ TEST(RecordConvert, UnknownKindsAndContexts) {
 
 TEST(Tracepoints, SpecsCoverEveryEventKindOnce) {
   for (int k = 0; k < traces::kEventKindCount; ++k) {
-    if (static_cast<EventKind>(k) == EventKind::PageblockMove) {  // a function's exit, not a tracepoint
-      EXPECT_EQ(find_tracepoint(EventKind::PageblockMove), nullptr);
+    // A function's exit, and counters read in the alloc programs: no tracepoint of their own.
+    if (static_cast<EventKind>(k) == EventKind::PageblockMove || static_cast<EventKind>(k) == EventKind::ZoneCounters) {
+      EXPECT_EQ(find_tracepoint(static_cast<EventKind>(k)), nullptr);
       continue;
     }
     const auto* spec = find_tracepoint(static_cast<EventKind>(k));
@@ -170,8 +203,9 @@ TEST(Tracepoints, SpecsCoverEveryEventKindOnce) {
   EXPECT_EQ(find_tracepoint("compaction:mm_compaction_isolate_freepages"), find_tracepoint(EventKind::Isolate));
   EXPECT_EQ(find_tracepoint("kmem:mm_compaction_isolate_freepages"), nullptr);  // wrong category
   EXPECT_EQ(find_tracepoint("vmscan:mm_vmscan_direct_reclaim_end"), find_tracepoint(EventKind::ReclaimEnd));
-  static_assert(PGREC_NR_KINDS + 1 == traces::kEventKindCount,
+  static_assert(PGREC_NR_KINDS + 2 == traces::kEventKindCount,
                 "one record kind per event kind; a pageblock move comes as the extfrag kind");
+  static_assert(PGREC_ZONE_STATE == static_cast<int>(EventKind::ZoneCounters), "zone counters: their own record kind");
 }
 
 // A BTF blob written to a file, standing in for /sys/kernel/btf/vmlinux.

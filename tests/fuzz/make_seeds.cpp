@@ -158,7 +158,7 @@ void synthetic_block_seeds() {
 
   // One event of every kind and context, failed, with stacks, and with large deltas.
   std::vector<PageEvent> events;
-  for (int k = 0; k < kEventKindCount; ++k) {
+  for (int k = 0; k < kEventBlockKindCount; ++k) {
     PageEvent e;
     e.kind = static_cast<EventKind>(k);
     e.ctx = static_cast<ExecContext>(k % kExecContextCount);

@@ -77,6 +77,17 @@ TEST(MissingAttachPoints, WithoutThePageblockMovesTheHighatomicReserveIsGuessed)
       << missing[0].cost;
 }
 
+// The recorder names "zone_counters (why): ..." where it could not read the kernel's counters.
+TEST(MissingAttachPoints, WithoutTheZoneCountersFailuresAreExplainedFromTheModelAlone) {
+  const auto missing = missing_attach_points(header_missing(
+      {"zone_counters (no kswapd thread found (its pglist_data is where the counters are)): failures are "
+       "explained from the model's state alone"}));
+  ASSERT_EQ(missing.size(), 1u);
+  EXPECT_EQ(missing[0].name, "zone_counters");
+  EXPECT_EQ(missing[0].reason, "no kswapd thread found (its pglist_data is where the counters are)");
+  EXPECT_NE(missing[0].cost.find("model's state alone"), std::string::npos) << missing[0].cost;
+}
+
 TEST(MissingAttachPoints, TheFirstRecordersOwnCostTextAndRepeatsAreLeftOut) {
   const auto missing = missing_attach_points(header_missing(
       {"__isolate_free_page (no kernel BTF): mirror guesses the blocks of fast isolations and misses page reporting",

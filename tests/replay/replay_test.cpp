@@ -1278,6 +1278,89 @@ std::string highatomic_case() {
   return t + "\n";
 }
 
+// The check made with the kernel's own counters, by hand from __zone_watermark_ok: free pages
+// less the highatomic ones a request without ALLOC_RESERVES may not use and 2^order - 1, above
+// the effective min; for order > 0, a block on a list the request may take from.
+TEST(KernelCounters, TheChecksCauseComesFromTheKernelsCounts) {
+  ZoneState s;
+  s.zone = 0;
+  s.free_pages = 900;
+  s.effective_min_pages = 128;
+  s.block_lists = 0x7;  // Unmovable, Movable, Reclaimable: a GFP_NOWAIT request
+  s.reserves_usable = false;
+  traces::ZoneCounters c;
+  c.free_pages = 200;
+  c.highatomic_free = 80;
+  // order 0: 200 - 80 - 0 - 128 = -8: the reserve's pages decide it (without them, +72).
+  KernelCheck k = check_with_kernel_counters(s, 0, c);
+  EXPECT_EQ(k.margin_pages, -8);
+  EXPECT_EQ(k.cause, FailureCause::Reserve);
+  EXPECT_EQ(k.model_free_error, 700);
+  // a request that may use the reserve (ALLOC_RESERVES): 200 - 0 - 128 = 72, it passes.
+  s.reserves_usable = true;
+  k = check_with_kernel_counters(s, 0, c);
+  EXPECT_EQ(k.margin_pages, 72);
+  EXPECT_FALSE(k.cause.has_value());
+  // order 3 with only a HighAtomic block of order 3 (bit 3 * 4 + 3) and Movable ones of order 2:
+  // 200 - 7 - 128 = 65 above, but no block it may take: the reserve holds it.
+  c.lists = 1ull << 15 | 1ull << 9;
+  k = check_with_kernel_counters(s, 3, c);
+  EXPECT_EQ(k.margin_pages, 65);
+  EXPECT_FALSE(k.block_available);
+  EXPECT_EQ(k.cause, FailureCause::Reserve);
+  // an ALLOC_HIGHATOMIC request may take the reserve's lists too
+  s.block_lists = 0xf;
+  EXPECT_FALSE(check_with_kernel_counters(s, 3, c).cause.has_value());
+  // no block of the order anywhere: fragmentation
+  c.lists = 1ull << 9;
+  EXPECT_EQ(check_with_kernel_counters(s, 3, c).cause, FailureCause::Fragmentation);
+  // below the min, whatever the lists: the watermark (a boost 64 above the model's raises it)
+  c.free_pages = 150;
+  c.boost = 64;
+  k = check_with_kernel_counters(s, 0, c);
+  EXPECT_EQ(k.margin_pages, 150 - 128 - 64);
+  EXPECT_EQ(k.cause, FailureCause::Watermark);
+}
+
+// Mirror's state serves a GFP_NOWAIT request far above the min (512 free, min 128); the kernel's
+// own counters, read at its failure, say 100 free: the cause is theirs, and the model's verdict
+// stays beside it. A second failure without counters keeps the model's.
+TEST(ReplayMirror, TheKernelsCountersAtAFailureDecideItsCause) {
+  const std::string text = R"(!labyrinth-text 1
+!kernel 6.18.0-test
+!cpus 2
+!max_order 10
+!pageblock_order 9
+!node_zones DMA,DMA32,Normal,Movable,Device
+!option events=kmem:mm_page_alloc,kmem:mm_page_free,kmem:mm_page_alloc_zone_locked,kmem:mm_page_pcpu_drain,bpf:zone_counters
+!zone node=0 name=Normal start_pfn=0x10000 spanned=65536 managed=65536 min=128 low=160 high=192 protection=0,0,0,0,0
+!start_ts 100
+!start_free 0x10000+512
+1000 zone_counters node=0 zone=2 free=100 highatomic_free=0 highatomic_reserved=0 boost=0 lists=0x7 cpu=1
+1000 alloc pfn=failed order=0 mt=0 gfp=GFP_NOWAIT cpu=1 pid=7 ctx=task
+2000 alloc pfn=failed order=0 mt=0 gfp=GFP_NOWAIT cpu=1 pid=7 ctx=task
+)";
+  const ReplayResult r = replay_text(text, mirror());
+  ASSERT_EQ(r.failures.total(), 2u);
+  const FailureRecord& f = r.failures.records()[0];
+  ASSERT_TRUE(f.kernel.has_value());
+  EXPECT_EQ(f.cause, FailureCause::Watermark);
+  EXPECT_EQ(f.model_cause, FailureCause::Unexplained);
+  EXPECT_EQ(f.kernel->margin_pages, 100 - 128);
+  EXPECT_EQ(f.kernel->model_free_error, 512 - 100);
+  EXPECT_NE(f.evidence.find("the kernel's counters at the failure: 100 free pages, 28 short of the effective min"),
+            std::string::npos)
+      << f.evidence;
+  const FailureRecord& g = r.failures.records()[1];
+  EXPECT_FALSE(g.kernel.has_value());
+  EXPECT_EQ(g.cause, FailureCause::Unexplained);
+  const KernelCounterTally& t = r.failures.kernel_counters();
+  EXPECT_EQ(t.failures, 1u);
+  EXPECT_EQ(t.model_cause_differed, 1u);
+  EXPECT_EQ(t.their_check_passes, 0u);
+  EXPECT_EQ(t.free_error_quantile(1.0), 412u);
+}
+
 // The kernel reserves the pageblock of a high-order GFP_ATOMIC request that the slow path
 // served (get_page_from_freelist with ALLOC_HIGHATOMIC, after the fast path's low watermark
 // failed): mirror does the same where the kernel would, and a GFP_NOWAIT order-3 request then
@@ -1556,7 +1639,7 @@ TEST(ReplayRobustness, RandomEventsNeverBreakTheModel) {
     for (int i = 0; i < 200000; ++i) {
       traces::PageEvent e;
       e.ts_ns = 1000 + static_cast<std::uint64_t>(i) * 10 + rng() % 5000;
-      e.kind = static_cast<traces::EventKind>(rng() % traces::kEventKindCount);
+      e.kind = static_cast<traces::EventKind>(rng() % traces::kEventBlockKindCount);
       e.order = static_cast<std::uint8_t>(rng() % 8 == 0 ? rng() % 16 : rng() % 4);
       e.pfn = rng() % 50 == 0 ? rng() : 0x10000 + (rng() % 0x4400 & ~((1u << (e.order % 11)) - 1));
       if (e.kind == traces::EventKind::Alloc && rng() % 10 == 0) e.pfn = traces::kFailedPfn;

@@ -44,7 +44,10 @@ inline ReplayResult replay_file(const std::string& path, ReplayOptions options) 
     return reader.keyframe_free_map(i, runs);
   });
   std::span<const traces::PageEvent> chunk;
-  while (reader.next(chunk)) replayer.add(chunk);
+  while (reader.next(chunk)) {
+    replayer.add_zone_counters(reader.take_zone_counters());
+    replayer.add(chunk);
+  }
   return replayer.finish(reader);
 }
 

@@ -123,7 +123,7 @@ TEST(EventColumns, WidestValuesInEveryColumnRoundTrip) {
   std::vector<PageEvent> events;
   for (std::uint32_t i = 0; i < 64; ++i) {
     PageEvent e;
-    e.kind = static_cast<EventKind>(i % kEventKindCount);
+    e.kind = static_cast<EventKind>(i % kEventBlockKindCount);
     e.ctx = static_cast<ExecContext>(i % 5);
     const bool high = i % 2 == 0;
     e.ts_ns = high ? ~std::uint64_t{0} - i : i;

@@ -78,7 +78,7 @@ inline std::vector<PageEvent> random_events(std::size_t n, std::uint32_t seed, s
     PageEvent e;
     ts += rng() % 2000;
     e.ts_ns = (rng() % 50 == 0) ? ts - (rng() % 500) : ts;  // a few out of order
-    e.kind = static_cast<EventKind>(rng() % kEventKindCount);
+    e.kind = static_cast<EventKind>(rng() % kEventBlockKindCount);
     e.cpu = static_cast<std::uint16_t>(rng() % 4);
     e.ctx = static_cast<ExecContext>(rng() % kExecContextCount);
     pfn += (rng() % 16) - 4;

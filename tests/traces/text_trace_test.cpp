@@ -253,6 +253,38 @@ TEST(TextTrace, AnAllocationsTaskStateIsWrittenAndReadBack) {
   EXPECT_EQ(format_event_line(events[2], &reader, reader.header().gfp_table).find("task="), std::string::npos);
 }
 
+// A failure's zone counters are written right before it and read back beside the events.
+TEST(TextTrace, AFailuresZoneCountersAreWrittenBeforeItAndReadBack) {
+  TempDir dir;
+  const std::string path = dir.file("t.trace");
+  std::istringstream in(R"(!labyrinth-text 1
+!cpus 2
+!node_zones DMA,DMA32,Normal,Movable,Device
+1000 alloc pfn=0x10 order=0 mt=1 gfp=GFP_KERNEL cpu=0 pid=1 ctx=task
+2000 zone_counters node=0 zone=2 free=14500 highatomic_free=96 highatomic_reserved=1024 boost=0 lists=0x7770 cpu=1
+2000 alloc pfn=failed order=3 mt=0 gfp=GFP_ATOMIC cpu=1 pid=1 ctx=softirq
+3000 free pfn=0x10 order=0 cpu=0 pid=1 ctx=task
+)");
+  convert_text_to_trace(in, "t.txt", path);
+  TraceReader reader(path);
+  EXPECT_EQ(node_zone_name(reader.header(), 2), "Normal");
+  const auto events = testing::read_all(reader);
+  ASSERT_EQ(events.size(), 3u);  // the counters are not an event
+  std::ostringstream text;
+  TraceReader again(path);
+  write_text_trace(again, text);
+  const std::string out = text.str();
+  const auto counters = out.find("2000 zone_counters node=0 zone=2 free=14500 highatomic_free=96 "
+                                 "highatomic_reserved=1024 boost=0 lists=0x7770 cpu=1\n");
+  ASSERT_NE(counters, std::string::npos) << out;
+  EXPECT_LT(counters, out.find("2000 alloc pfn=failed"));
+  EXPECT_NE(out.find("!node_zones DMA,DMA32,Normal,Movable,Device\n"), std::string::npos);
+  std::istringstream bad(R"(!labyrinth-text 1
+1 zone_counters node=0 zone=16 free=1 cpu=0
+)");
+  EXPECT_THROW(convert_text_to_trace(bad, "bad.txt", dir.file("bad.trace")), TraceError);
+}
+
 TEST(TextTrace, ATaskStateOnAnythingButAnAllocationOrAnUnknownNameIsRefused) {
   TempDir dir;
   for (const char* line : {"1000 free pfn=0x10 order=0 cpu=0 pid=1 ctx=task task=rt\n",

@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "labyrinth/traces/trace_error.hpp"
 #include "block_format.hpp"
@@ -216,6 +217,116 @@ TEST(TaskStates, MalformedBlocksAreRefused) {
   ASSERT_TRUE(decode_task_states(good, sizeof good, 2, out, error)) << error;
   EXPECT_EQ(out, (std::vector<std::pair<std::uint32_t, std::uint8_t>>{{3, kTaskRealtime}, {5, kTaskMemalloc}}));
   EXPECT_FALSE(decode_task_states(good, sizeof good, 3, out, error));  // more entries than bytes
+}
+
+// A failure's zone counters: three zones of one failure and one zone of another, as the
+// recorder sends them (before their failure, with its timestamp and CPU).
+std::vector<PageEvent> events_with_zone_counters() {
+  std::vector<PageEvent> events = testing::random_events(3000, 11, 4);
+  std::vector<PageEvent> out;
+  std::uint32_t k = 0;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    PageEvent& e = events[i];
+    if (e.kind == EventKind::Alloc && i % 3 == 0) e.pfn = kFailedPfn;
+    if (e.failed()) {
+      for (unsigned z = 0; z < (k % 2 == 0 ? 3u : 1u); ++z) {
+        ZoneCounters c;
+        c.zone_index = z;
+        c.free_pages = 1000u * k + z;
+        c.highatomic_free = k % 7;
+        c.highatomic_reserved = 512u * (k % 3);
+        c.boost = k % 5 == 0 ? 1536u : 0u;
+        c.lists = 0x7770000000000000ull >> (k % 40) | z;
+        out.push_back(zone_counters_event(e.ts_ns, e.cpu, c));
+      }
+      ++k;
+    }
+    out.push_back(e);
+  }
+  return out;
+}
+
+TEST(ZoneCounters, ComeBackBesideTheEventsNotAmongThem) {
+  testing::TempDir dir;
+  const std::string path = dir.file("counters.trace");
+  const std::vector<PageEvent> all = events_with_zone_counters();
+  std::vector<PageEvent> events, counters;
+  for (const auto& e : all) (e.zone_counters() ? counters : events).push_back(e);
+  ASSERT_GT(counters.size(), 50u);
+  WriterOptions options;
+  options.chunk_events = 700;
+  {
+    TraceWriter writer(path, testing::test_header(), options);
+    for (const auto& e : all) writer.append(e);
+    EXPECT_EQ(writer.events_written(), events.size());
+    writer.finish({}, {});
+  }
+  using ReadAhead = TraceReader::ReadAhead;
+  for (const ReadAhead mode : {ReadAhead::Off, ReadAhead::Blocks, ReadAhead::Events}) {
+    TraceReader reader(path);
+    reader.set_read_ahead(mode);
+    reader.set_batch_events(128);
+    std::vector<PageEvent> back, back_counters;
+    std::span<const PageEvent> chunk;
+    while (reader.next(chunk)) {
+      for (PageEvent& c : reader.take_zone_counters()) back_counters.push_back(c);
+      back.insert(back.end(), chunk.begin(), chunk.end());
+    }
+    for (PageEvent& c : reader.take_zone_counters()) back_counters.push_back(c);
+    EXPECT_EQ(back, events);
+    EXPECT_EQ(back_counters, counters);
+    EXPECT_TRUE(reader.complete()) << reader.damage().message;
+    EXPECT_EQ(reader.footer().events, events.size());
+  }
+}
+
+TEST(ZoneCounters, AFailuresCountersAreReadBeforeItsEvents) {
+  testing::TempDir dir;
+  const std::string path = dir.file("order.trace");
+  const std::vector<PageEvent> all = events_with_zone_counters();
+  WriterOptions options;
+  options.chunk_events = 64;  // many chunk boundaries
+  {
+    TraceWriter writer(path, testing::test_header(), options);
+    for (const auto& e : all) writer.append(e);
+    writer.finish({}, {});
+  }
+  TraceReader reader(path);
+  std::set<std::pair<std::uint64_t, std::uint16_t>> known;
+  std::span<const PageEvent> chunk;
+  std::size_t failures = 0;
+  while (reader.next(chunk)) {
+    for (const PageEvent& c : reader.take_zone_counters()) known.insert({c.ts_ns, c.cpu});
+    for (const PageEvent& e : chunk) {
+      if (!e.failed()) continue;
+      ++failures;
+      EXPECT_TRUE(known.count({e.ts_ns, e.cpu})) << "failure at " << e.ts_ns << " before its counters";
+    }
+  }
+  EXPECT_GT(failures, 50u);
+}
+
+TEST(ZoneCounters, MalformedBlocksAreRefused) {
+  std::vector<PageEvent> out;
+  std::string error;
+  // ts delta 2 (zigzag 4), cpu 1, node 0, zone 2, free 300, highatomic 0 and 0, boost 0, lists 0x11
+  const unsigned char good[] = {4, 1, 0, 2, 0xac, 0x02, 0, 0, 0, 0x11};
+  ASSERT_TRUE(decode_zone_counters(good, sizeof good, 1, out, error)) << error;
+  ASSERT_EQ(out.size(), 1u);
+  const ZoneCounters c = zone_counters_of(out[0]);
+  EXPECT_EQ(out[0].ts_ns, 2u);
+  EXPECT_EQ(out[0].cpu, 1u);
+  EXPECT_EQ(c.zone_index, 2u);
+  EXPECT_EQ(c.free_pages, 300u);
+  EXPECT_EQ(c.lists, 0x11u);
+  EXPECT_TRUE(c.list_nonempty(0, 0));
+  EXPECT_TRUE(c.list_nonempty(1, 0));
+  EXPECT_FALSE(c.list_nonempty(0, 1));
+  EXPECT_FALSE(decode_zone_counters(good, sizeof good, 2, out, error));      // more entries than bytes
+  const unsigned char zone_too_high[] = {4, 1, 0, 16, 0xac, 0x02, 0, 0, 0, 0x11};
+  EXPECT_FALSE(decode_zone_counters(zone_too_high, sizeof zone_too_high, 1, out, error));
+  const unsigned char trailing[] = {4, 1, 0, 2, 0xac, 0x02, 0, 0, 0, 0x11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  EXPECT_FALSE(decode_zone_counters(trailing, sizeof trailing, 1, out, error));
 }
 
 }  // namespace

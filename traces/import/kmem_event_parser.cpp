@@ -241,6 +241,7 @@ KmemParseResult parse_kmem_fields(EventKind kind, std::string_view text, GfpDeco
       break;
     case EventKind::Isolate:  // never named by kmem_event_kind
     case EventKind::PageblockMove:
+    case EventKind::ZoneCounters:
     case EventKind::ReclaimBegin:
     case EventKind::ReclaimEnd:
       break;

@@ -41,6 +41,8 @@ struct CollectorConfig {
   // exact blocks (__isolate_free_page, __putback_isolated_page) and the pageblock moves.
   std::string exact_refusal = "not probed";
   std::string moves_refusal = "not probed";
+  // Read each zone's counters at a failed allocation (traces::EventKind::ZoneCounters).
+  bool zone_counters = true;
   // libbpf's messages: level 0 warning, 1 info, 2 debug.
   std::function<void(int level, std::string_view message)> log;
 };
@@ -111,6 +113,8 @@ class Collector {
   // Whether fexit/move_freepages_block attached (after attach()): every pageblock move
   // (traces::EventKind::PageblockMove) is recorded.
   [[nodiscard]] bool pageblock_moves_attached() const;
+  // Whether failed allocations carry the kernel's zone counters (after attach()).
+  [[nodiscard]] bool zone_counters_recorded() const;
 
  private:
   struct Impl;

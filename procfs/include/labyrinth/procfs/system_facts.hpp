@@ -22,6 +22,7 @@ struct SystemFacts {
   std::string gfp_table_problem;  // why the format file could not be used
   std::vector<std::string> migratetype_names;
   std::vector<traces::ZoneInfo> zones;  // those with spanned_pages > 0
+  std::vector<std::string> node_zone_names;  // node 0's zones, populated or not, in node_zones[] order
   std::map<std::string, std::string> vm_sysctls;
   std::map<std::string, std::string> kernel_params;
   std::vector<std::string> warnings;    // things that fell back to defaults

@@ -56,6 +56,7 @@ struct ZoneState {
   std::uint64_t reserve_blocks_at_order = 0;  // highatomic + CMA blocks of order >= request
   std::uint64_t other_blocks_at_order = 0;    // blocks of order >= request on the other lists
   std::uint64_t highatomic_free_pages = 0;    // nr_free_highatomic
+  std::uint64_t boost_pages = 0;              // the model's watermark boost (in watermark_pages)
   // Usable free pages above the effective min: the check passes above 0 (__zone_watermark_ok's
   // free_pages > min + lowmem_reserve); 1 - margin pages short below.
   [[nodiscard]] std::int64_t margin_pages() const { return free_pages - unusable_pages - effective_min_pages; }
@@ -80,6 +81,19 @@ FailureCause cause_from_state(const ZoneState& state, unsigned order);
 std::int64_t vmstat_drift_pages(std::uint64_t managed_pages, std::uint64_t low_minus_min, unsigned nr_cpus,
                                 unsigned page_shift);
 
+// The same check made with the kernel's own counters of the zone, read by the recorder at the
+// failure (traces::ZoneCounters, format 1.7), with the model's watermarks and the request's
+// reductions: what the kernel's __zone_watermark_ok saw, up to the moments between its check
+// and the tracepoint.
+struct KernelCheck {
+  traces::ZoneCounters counters;
+  std::int64_t margin_pages = 0;     // the kernel's usable free pages above the effective min
+  bool block_available = true;       // order > 0: a block of the order on a list the request may use
+  std::optional<FailureCause> cause;  // what fails by the kernel's counters; nullopt: they pass
+  std::int64_t model_free_error = 0;  // the model's free pages minus the kernel's count
+};
+KernelCheck check_with_kernel_counters(const ZoneState& model, unsigned order, const traces::ZoneCounters& kernel);
+
 struct FailureRecord {
   std::uint64_t ts_ns = 0;
   std::uint16_t cpu = 0;
@@ -95,6 +109,10 @@ struct FailureRecord {
   FailureCause cause = FailureCause::Watermark;
   bool kernel_failed = true;  // simulate: what the recording says
   ZoneState state;
+  // The kernel's own counters of state.zone at the failure, where the trace has them; the cause
+  // is then theirs when they fail the request, and model_cause what the model's state said.
+  std::optional<KernelCheck> kernel;
+  std::optional<FailureCause> model_cause;
   // Why the cause was decided against the model's numbers (a watermark failure inside the
   // kernel's counter drift), or, for an unexplained one, what evidence is missing.
   std::string evidence;
@@ -103,6 +121,16 @@ struct FailureRecord {
 struct Tallies {
   std::uint64_t failures = 0;
   std::uint64_t failed_pages = 0;
+};
+
+// The failures that carry the kernel's own counters (FailureRecord::kernel): how often the
+// model's state agreed, and how far its count was from theirs.
+struct KernelCounterTally {
+  std::uint64_t failures = 0;
+  std::uint64_t model_cause_differed = 0;  // mirror took theirs
+  std::uint64_t their_check_passes = 0;    // read after the check, they pass it
+  std::vector<std::uint64_t> free_errors;  // |model free pages - their count|, one per failure
+  [[nodiscard]] std::uint64_t free_error_quantile(double q) const;
 };
 
 class FailureLog {
@@ -125,6 +153,7 @@ class FailureLog {
   [[nodiscard]] const std::array<Tallies, traces::kExecContextCount>& by_context() const { return context_; }
   [[nodiscard]] const std::unordered_map<std::uint64_t, Tallies>& by_process() const { return process_; }  // pid<<32|comm
   [[nodiscard]] const std::unordered_map<std::uint32_t, Tallies>& by_stack() const { return stack_; }
+  [[nodiscard]] const KernelCounterTally& kernel_counters() const { return kernel_; }
 
  private:
   std::size_t max_records_;
@@ -136,6 +165,7 @@ class FailureLog {
   std::array<Tallies, traces::kExecContextCount> context_{};
   std::unordered_map<std::uint64_t, Tallies> process_;
   std::unordered_map<std::uint32_t, Tallies> stack_;
+  KernelCounterTally kernel_;
 };
 
 }  // namespace labyrinth::replay

@@ -155,6 +155,9 @@ class Replayer {
   using FreeMapReader = std::function<bool(std::size_t index, std::vector<traces::FreeRun>& runs)>;
   void set_keyframes(std::vector<traces::Snapshot> keyframes, FreeMapReader free_map = {});
 
+  // The kernel's zone counters read at failed allocations (TraceReader::take_zone_counters()),
+  // before the chunk whose events they belong to: each failure's are checked against the model.
+  void add_zone_counters(const std::vector<traces::PageEvent>& counters);
   // Events in file order (they are sorted by timestamp internally). in_order: known to be in
   // timestamp order among themselves (TraceReader::in_time_order()), which saves a pass.
   void add(std::span<const traces::PageEvent> events, bool in_order = false);

@@ -38,7 +38,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TraceHeader, tool, tool_version,
                                                 hostname, page_size, max_order, pageblock_order, nr_cpus, clock,
                                                 start_time_unix_ns, start_ts_ns, gfp_table, gfp_table_source,
                                                 migratetype_names, zones, vm_sysctls, command, events,
-                                                missing_events, options, kernel_params)
+                                                missing_events, options, kernel_params, node_zone_names)
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CaptureLosses, ringbuf_drops, recursion_misses, lost_events,
                                                 lines_skipped, lines_other_events, stacks_lost)

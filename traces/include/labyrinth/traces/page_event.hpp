@@ -26,8 +26,14 @@ enum class EventKind : std::uint8_t {
                       // reserve_highatomic_pageblock and unreserve_highatomic_pageblock do. In
                       // the file an extfrag record whose ownership byte is 2 (format 1.6), which
                       // a 1.5 reader takes as a claim: the same retyping.
+  ZoneCounters = 10,  // the kernel's own counters of one zone, read by the recorder at a failed
+                      // allocation (same ts and cpu), no tracepoint of their own: see
+                      // ZoneCounters below. Never in the events a TraceReader hands out: in the
+                      // file a block of their own (format 1.7), TraceReader::take_zone_counters().
 };
-inline constexpr int kEventKindCount = 10;
+inline constexpr int kEventKindCount = 11;
+// The kinds an events block stores and a TraceReader hands out: all but ZoneCounters.
+inline constexpr int kEventBlockKindCount = 10;
 [[nodiscard]] constexpr bool is_reclaim(EventKind kind) {
   return kind == EventKind::ReclaimBegin || kind == EventKind::ReclaimEnd;
 }
@@ -90,11 +96,33 @@ struct PageEvent {
   std::uint32_t reclaimed_pages = 0;
 
   [[nodiscard]] bool failed() const { return kind == EventKind::Alloc && pfn == kFailedPfn; }
+  [[nodiscard]] bool zone_counters() const { return kind == EventKind::ZoneCounters; }
   [[nodiscard]] std::uint64_t pages() const { return std::uint64_t{1} << order; }
   friend bool operator==(const PageEvent&, const PageEvent&) = default;
 };
 // Replay holds events by the million: keep one in a cache line.
 static_assert(sizeof(PageEvent) == 64);
+
+// The kernel's counters of one zone at a failed allocation (EventKind::ZoneCounters), as a
+// PageEvent carries them: what __zone_watermark_ok reads, taken in the failing allocation's
+// own mm_page_alloc (format 1.7).
+struct ZoneCounters {
+  int node = 0;
+  unsigned zone_index = 0;             // in the node's node_zones[] (0 DMA, 1 DMA32, 2 Normal, ...)
+  std::uint64_t free_pages = 0;        // zone_page_state(NR_FREE_PAGES): the count the check reads
+  std::uint32_t highatomic_free = 0;   // nr_free_highatomic
+  std::uint32_t highatomic_reserved = 0;  // nr_reserved_highatomic
+  std::uint32_t boost = 0;             // watermark_boost
+  // Bit order * 4 + t: free_area[order].free_list[t] is not empty, t = 0 Unmovable, 1 Movable,
+  // 2 Reclaimable, 3 HighAtomic; orders 0 to 15.
+  std::uint64_t lists = 0;
+  [[nodiscard]] bool list_nonempty(unsigned order, unsigned type) const {
+    return order < 16 && type < 4 && (lists >> (order * 4 + type) & 1u) != 0;
+  }
+};
+inline constexpr unsigned kZoneCounterTypes = 4;
+[[nodiscard]] ZoneCounters zone_counters_of(const PageEvent& e);
+[[nodiscard]] PageEvent zone_counters_event(std::uint64_t ts_ns, std::uint16_t cpu, const ZoneCounters& c);
 
 std::string_view to_string(EventKind kind);
 std::string_view to_string(ExecContext ctx);

@@ -109,8 +109,15 @@ struct TraceHeader {
   std::vector<std::string> events;                // tracepoints captured, "kmem:mm_page_alloc", ...
   std::vector<std::string> missing_events;        // optional tracepoints that were not available
   std::map<std::string, std::string> options;     // recorder options (-p, --min-order, -g ...)
+  // A node's zones in node_zones[] order, populated or not (/proc/zoneinfo's order): the index
+  // the zone counters name (format 1.7). Empty: DMA, DMA32, Normal, Movable, Device (x86-64).
+  std::vector<std::string> node_zone_names;
   friend bool operator==(const TraceHeader&, const TraceHeader&) = default;
 };
+
+// The name of the zone at `index` of a node's node_zones[] (TraceHeader::node_zone_names, or the
+// x86-64 order where the trace does not say); "" past the end.
+std::string node_zone_name(const TraceHeader& header, unsigned index);
 
 // Data-loss counters of the capture; every one is reported, none is fatal.
 struct CaptureLosses {

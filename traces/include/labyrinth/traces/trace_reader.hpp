@@ -17,7 +17,7 @@
 namespace labyrinth::traces {
 
 inline constexpr std::uint16_t kFormatMajor = 1;
-inline constexpr std::uint16_t kFormatMinor = 6;  // 1.1: isolate events, keyframes; 1.2: exact blocks; 1.3: vmstat; 1.4: task state; 1.5: direct reclaim; 1.6: pageblock moves
+inline constexpr std::uint16_t kFormatMinor = 7;  // 1.1: isolate events, keyframes; 1.2: exact blocks; 1.3: vmstat; 1.4: task state; 1.5: direct reclaim; 1.6: pageblock moves; 1.7: zone counters at failures
 
 // What went wrong while reading, if anything; the reader stops at the first damage and
 // keeps every event before it.
@@ -81,6 +81,10 @@ class TraceReader {
   // the events are read, unlike the footer); nullopt when the walk met no footer (a recording
   // cut short, damage): the file may hold any number.
   [[nodiscard]] std::optional<std::uint64_t> events_declared() const;
+  // The kernel's zone counters read at failed allocations (ZoneCounters events, format 1.7),
+  // decoded since the last call: those of a chunk are decoded before next() hands out its first
+  // events, and each has the ts_ns and cpu of its failure. Never among next()'s events.
+  std::vector<PageEvent> take_zone_counters();
   // Valid after next() returned false.
   [[nodiscard]] const TraceFooter& footer() const;
   [[nodiscard]] bool complete() const;            // footer present and no damage
