@@ -94,6 +94,9 @@ void kernel_support_json(ordered_json& j, const ebpf::KernelSupport& ks) {
                        {"problem", t.refusal.empty() ? ordered_json(nullptr) : ordered_json(t.refusal)}});
   }
   j["tracing_programs"] = tracing;
+  j["zone_counters"] = {{"available", ks.zone_counters_refusal.empty()},
+                        {"problem", ks.zone_counters_refusal.empty() ? ordered_json(nullptr)
+                                                                     : ordered_json(ks.zone_counters_refusal)}};
   j["execution_context"] = {{"available", ks.preempt.found},
                             {"via", ks.preempt.via},
                             {"delta_from_runqueues", ks.preempt.delta},
@@ -229,6 +232,8 @@ void print_kernel_support(const ebpf::KernelSupport& ks) {
   for (const auto& t : ks.tracing) {
     fmt::print("  {:<{}} {}: {}\n", t.function, width, t.refusal.empty() ? "yes" : "no", t.refusal.empty() ? t.records : t.refusal);
   }
+  fmt::print("zone counters at failures (task iterator, bpf_loop): {}\n",
+             ks.zone_counters_refusal.empty() ? "yes" : "no: " + ks.zone_counters_refusal);
 }
 #endif
 

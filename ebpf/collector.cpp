@@ -411,7 +411,7 @@ void Collector::Impl::open_configured(bool tracing, const std::string& refused) 
   }
   bpf_program__set_autoload(d.skel->progs.calibrate, calibrate);
   const bool allocs = std::find(d.kinds.begin(), d.kinds.end(), EventKind::Alloc) != d.kinds.end();
-  d.zone_counters_problem = !tracing ? refused : "";
+  d.zone_counters_problem = !tracing ? refused : d.config.zone_counters_refusal;
   d.zone_counters = allocs && d.config.zone_counters && d.zone_counters_problem.empty();
   bpf_program__set_autoload(d.skel->progs.find_node_data, d.zone_counters);
   ro.want_zone_counters = d.zone_counters ? 1 : 0;

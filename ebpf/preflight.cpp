@@ -63,6 +63,24 @@ std::string fentry_refusal(const char* function) {
   return "";
 }
 
+// Whether this kernel runs what reads the zone counters at failures: a task iterator program
+// (BPF_TRACE_ITER on bpf_iter_task) and the bpf_loop helper (5.17). "" when it does, else why not.
+std::string zone_counters_refusal() {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (vmlinux == nullptr) return "no kernel BTF";
+  const int id = btf__find_by_name_kind(vmlinux, "bpf_iter_task", BTF_KIND_FUNC);
+  btf__free(vmlinux);
+  if (id < 0) return "the kernel has no task iterator (bpf_iter_task)";
+  const bpf_insn prog[] = {{BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0}, {BPF_JMP | BPF_EXIT, 0, 0, 0, 0}};
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_ITER, .attach_btf_id = static_cast<__u32>(id));
+  const int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "laby_probe", "GPL", prog, 2, &opts);
+  if (fd < 0) return "the kernel refuses task iterator programs (" + common::errno_text(errno) + ")";
+  ::close(fd);
+  if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT, BPF_FUNC_loop, nullptr) != 1)
+    return "the kernel has no bpf_loop helper (Linux 5.17 and later)";
+  return "";
+}
+
 }  // namespace
 
 const std::vector<TracepointSpec>& tracepoint_specs() {
@@ -253,6 +271,7 @@ KernelSupport probe_kernel() {
         std::pair{"move_freepages_block", "the highatomic reserve's pageblock moves"}}) {
     ks.tracing.push_back(TracingAttach{function, records, fentry_refusal(function)});
   }
+  ks.zone_counters_refusal = zone_counters_refusal();
   ks.kpageflags_readable = readable("/proc/kpageflags");
   ks.pagetypeinfo_readable = readable("/proc/pagetypeinfo");
   ks.perf_event_paranoid = read_int_file("/proc/sys/kernel/perf_event_paranoid");

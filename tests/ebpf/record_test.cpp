@@ -724,10 +724,19 @@ TEST_F(RecordTest, InfoReportsThisKernel) {
   const std::string moves = labyrinth::ebpf::probe_kernel().tracing_refusal("move_freepages_block");
   EXPECT_NE(f.out.find("\"function\": \"move_freepages_block\""), std::string::npos) << f.out;
   EXPECT_NE(f.out.find(moves.empty() ? "\"available\": true" : "\"problem\": \"" + moves + "\""), std::string::npos);
+  // The zone counters at failures, as the recorder's probe finds them (this VM: available).
+  const std::string counters = labyrinth::ebpf::probe_kernel().zone_counters_refusal;
+  const auto j = nlohmann::json::parse(f.out);
+  ASSERT_TRUE(j.contains("zone_counters")) << f.out;
+  EXPECT_EQ(j["zone_counters"]["available"].get<bool>(), counters.empty()) << f.out;
   const auto text = run({LABYRINTH_CLI, "info"});
   ASSERT_EQ(text.exit_code(), 0);
   EXPECT_NE(text.out.find("kmem:mm_page_pcpu_drain"), std::string::npos);
   EXPECT_NE(text.out.find("tracing programs (fentry/fexit"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find(counters.empty() ? "zone counters at failures (task iterator, bpf_loop): yes"
+                                           : "zone counters at failures (task iterator, bpf_loop): no: " + counters),
+            std::string::npos)
+      << text.out;
   EXPECT_NE(text.out.find("record           ready"), std::string::npos) << text.out;
 }
 

@@ -41,8 +41,10 @@ struct CollectorConfig {
   // exact blocks (__isolate_free_page, __putback_isolated_page) and the pageblock moves.
   std::string exact_refusal = "not probed";
   std::string moves_refusal = "not probed";
-  // Read each zone's counters at a failed allocation (traces::EventKind::ZoneCounters).
+  // Read each zone's counters at a failed allocation (traces::EventKind::ZoneCounters), and why
+  // this kernel cannot (KernelSupport::zone_counters_refusal), "" when it can.
   bool zone_counters = true;
+  std::string zone_counters_refusal = "not probed";
   // libbpf's messages: level 0 warning, 1 info, 2 debug.
   std::function<void(int level, std::string_view message)> log;
 };

@@ -81,6 +81,7 @@ struct KernelSupport {
   bool has_task_rename = false;             // process names follow exec/prctl renames
   bool has_rdonly_cast = false;             // bpf_rdonly_cast kfunc: cheap preempt counter reads
   std::vector<TracingAttach> tracing;       // each tracing program's function, loadable or why not
+  std::string zone_counters_refusal = "not probed";  // "" when the zone counters at failures can be read
   std::uint32_t page_struct_shift = 0;      // log2(sizeof(struct page)); 0 = unknown or not a power of 2
   bool kpageflags_readable = false;
   bool pagetypeinfo_readable = false;
