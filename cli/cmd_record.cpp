@@ -45,6 +45,7 @@ struct RecordCliOptions {
   int realtime = 0;
   std::string attach = "auto";
   bool no_kpageflags = false;
+  bool no_zone_counters = false;
   std::string keyframe_interval = "1s";
   std::uint32_t keyframe_free_map = 10;
   std::vector<std::string> command;
@@ -218,6 +219,7 @@ int run(const RecordCliOptions& o) {
               : o.attach == "classic" ? ebpf::AttachMode::Classic
                                       : ebpf::AttachMode::Auto;
   ro.kpageflags = !o.no_kpageflags;
+  ro.zone_counters = !o.no_zone_counters;
   ro.status_line = ::isatty(STDERR_FILENO) == 1;
   ro.tool_version = LABYRINTH_VERSION;
   if (!o.duration.empty()) {
@@ -328,6 +330,9 @@ void setup_record(CLI::App& app) {
       ->capture_default_str()
       ->group("");
   cmd->add_flag("--no-kpageflags", opts->no_kpageflags, "Leave the free-page map out of the snapshots (faster)");
+  cmd->add_flag("--no-zone-counters", opts->no_zone_counters,
+                "Do not read the kernel's zone counters at failed allocations (replay then explains failures from its "
+                "model alone)");
   cmd->add_option("--keyframe-interval", opts->keyframe_interval,
                   "Record buddyinfo and zoneinfo this often (0: never); replay validates at each")
       ->capture_default_str();

@@ -116,7 +116,7 @@ struct Collector::Impl {
 
   bpf_program* program_for(EventKind kind) const {
     switch (kind) {
-      case EventKind::Alloc: return skel->progs.handle_mm_page_alloc;
+      case EventKind::Alloc: return zone_counters ? skel->progs.handle_mm_page_alloc_zc : skel->progs.handle_mm_page_alloc;
       case EventKind::Free: return skel->progs.handle_mm_page_free;
       case EventKind::FreeBatched: return skel->progs.handle_mm_page_free_batched;
       case EventKind::PcpRefill: return skel->progs.handle_mm_page_alloc_zone_locked;
@@ -137,7 +137,9 @@ struct Collector::Impl {
   std::vector<bpf_program*> raw_programs_for(EventKind kind) const {
     auto& p = skel->progs;
     switch (kind) {
-      case EventKind::Alloc: return {p.raw_mm_page_alloc_main, p.raw_mm_page_alloc_standin};
+      case EventKind::Alloc:
+        if (zone_counters) return {p.raw_mm_page_alloc_zc_main, p.raw_mm_page_alloc_zc_standin};
+        return {p.raw_mm_page_alloc_main, p.raw_mm_page_alloc_standin};
       case EventKind::Free: return {p.raw_mm_page_free_main, p.raw_mm_page_free_standin};
       case EventKind::FreeBatched: return {p.raw_mm_page_free_batched_main, p.raw_mm_page_free_batched_standin};
       case EventKind::PcpRefill: return {p.raw_mm_page_alloc_zone_locked_main, p.raw_mm_page_alloc_zone_locked_standin};
@@ -374,6 +376,17 @@ void Collector::Impl::open_configured(bool tracing, const std::string& refused) 
   const bool page_raw_possible = d.config.attach != AttachMode::Classic && d.config.page_struct_shift != 0;
   if (d.config.attach == AttachMode::Raw && !page_raw_possible)
     throw RecordError(Kind::Unsupported, "raw_tp attach needs the size of struct page from the kernel BTF");
+  // The zone counters come with the alloc programs' variant that reads them; the other variant
+  // stays out of the kernel.
+  const bool allocs =
+      std::find(d.config.kinds.begin(), d.config.kinds.end(), EventKind::Alloc) != d.config.kinds.end();
+  d.zone_counters_problem = !tracing ? refused : d.config.zone_counters_refusal;
+  d.zone_counters = allocs && d.config.zone_counters && d.zone_counters_problem.empty();
+  for (bpf_program* p : {d.skel->progs.handle_mm_page_alloc, d.skel->progs.handle_mm_page_alloc_zc,
+                         d.skel->progs.raw_mm_page_alloc_main, d.skel->progs.raw_mm_page_alloc_standin,
+                         d.skel->progs.raw_mm_page_alloc_zc_main, d.skel->progs.raw_mm_page_alloc_zc_standin}) {
+    bpf_program__set_autoload(p, false);
+  }
   bool calibrate = false;
   for (const auto& k : {EventKind::Alloc, EventKind::Free, EventKind::FreeBatched, EventKind::PcpRefill,
                         EventKind::PcpDrain, EventKind::Extfrag, EventKind::Isolate, EventKind::ReclaimBegin,
@@ -410,11 +423,7 @@ void Collector::Impl::open_configured(bool tracing, const std::string& refused) 
     calibrate |= use_raw && Impl::needs_calibration(k);
   }
   bpf_program__set_autoload(d.skel->progs.calibrate, calibrate);
-  const bool allocs = std::find(d.kinds.begin(), d.kinds.end(), EventKind::Alloc) != d.kinds.end();
-  d.zone_counters_problem = !tracing ? refused : d.config.zone_counters_refusal;
-  d.zone_counters = allocs && d.config.zone_counters && d.zone_counters_problem.empty();
   bpf_program__set_autoload(d.skel->progs.find_node_data, d.zone_counters);
-  ro.want_zone_counters = d.zone_counters ? 1 : 0;
   const bool rename = d.config.comm && d.config.task_rename;
   bpf_program__set_autoload(d.skel->progs.handle_task_rename, rename);
   if (d.kinds.empty()) throw RecordError(Kind::Usage, "no event to record");

@@ -134,6 +134,7 @@ CollectorConfig collector_config(const RecordOptions& o, const RecordPlan& plan,
   cc.exact_refusal = ks.tracing_refusal("__isolate_free_page");
   if (cc.exact_refusal.empty()) cc.exact_refusal = ks.tracing_refusal("__putback_isolated_page");
   cc.moves_refusal = ks.tracing_refusal("move_freepages_block");
+  cc.zone_counters = o.zone_counters;
   cc.zone_counters_refusal = ks.zone_counters_refusal;
   cc.attach = o.attach;
   cc.page_struct_shift = ks.page_struct_shift;

@@ -192,7 +192,6 @@ static __always_inline __s32 task_state(void)
  * attached.
  */
 __u64 node_pgdat[PGREC_MAX_NODES] = {};
-const volatile __u8 want_zone_counters = 0;
 
 #define PGREC_PF_KSWAPD 0x00020000  /* include/linux/sched.h */
 #define PGREC_PF_KTHREAD 0x00200000
@@ -346,6 +345,8 @@ struct pgrec_fields {
 	__s32 fb_migratetype;
 	__u8 flags;
 	__u32 range; /* isolate: pages scanned from pfn (sent in the stack field) */
+	__u8 counters; /* alloc: a failure sends the zone counters first (a constant of the program:
+			* the programs without them hold no bpf_loop, which kernels before 5.17 lack) */
 };
 
 static __always_inline void fill_event(struct pgrec_event *e, __u8 ectx, __u64 ts, __u8 kind,
@@ -408,7 +409,7 @@ static __always_inline int emit_with(void *ctx, struct pgrec_cpu_state *st, __u8
 	}
 	if (READ_ONCE_U32(st->busy)) {
 		ts = bpf_ktime_get_boot_ns();
-		if (kind == PGREC_ALLOC && f->pfn == ~0ULL && want_zone_counters)
+		if (kind == PGREC_ALLOC && f->counters && f->pfn == ~0ULL)
 			send_zone_states(st, ts, 0);
 		emit_alone(st, ectx, ts, kind, f, tid, tgid, stack);
 		return 0;
@@ -422,7 +423,7 @@ static __always_inline int emit_with(void *ctx, struct pgrec_cpu_state *st, __u8
 		fill_comm((struct pgrec_comm *)slot(st), ts, tid, tgid);
 		st->last_tid = tid;
 	}
-	if (kind == PGREC_ALLOC && f->pfn == ~0ULL && want_zone_counters)
+	if (kind == PGREC_ALLOC && f->counters && f->pfn == ~0ULL)
 		send_zone_states(st, ts, 1);
 	fill_event(slot(st), ectx, ts, kind, f, tid, tgid, stack);
 	if (st->n >= batch_max)
@@ -482,8 +483,7 @@ static __always_inline int emit_in(void *ctx, const __u8 kind, const struct pgre
 	return emit_with(ctx, st, ectx, kind, f);
 }
 
-SEC("tp/kmem/mm_page_alloc")
-int handle_mm_page_alloc(struct trace_event_raw_mm_page_alloc *ctx)
+static __always_inline int tp_page_alloc(struct trace_event_raw_mm_page_alloc *ctx, __u8 counters)
 {
 	struct pgrec_fields f = {
 		.pfn = ctx->pfn,
@@ -492,9 +492,24 @@ int handle_mm_page_alloc(struct trace_event_raw_mm_page_alloc *ctx)
 		.migratetype = ctx->migratetype,
 		.fb_order = task_state(),
 		.fb_migratetype = -1,
+		.counters = counters,
 	};
 
 	return emit(ctx, PGREC_ALLOC, &f);
+}
+
+/* The alloc programs come in two variants, with and without the zone counters at failures;
+ * user space loads one. */
+SEC("tp/kmem/mm_page_alloc")
+int handle_mm_page_alloc(struct trace_event_raw_mm_page_alloc *ctx)
+{
+	return tp_page_alloc(ctx, 0);
+}
+
+SEC("tp/kmem/mm_page_alloc")
+int handle_mm_page_alloc_zc(struct trace_event_raw_mm_page_alloc *ctx)
+{
+	return tp_page_alloc(ctx, 1);
 }
 
 SEC("tp/kmem/mm_page_free")
@@ -589,7 +604,7 @@ static __always_inline __u64 page_to_pfn(__u64 page)
 	return (page - vmemmap_base) >> page_shift;
 }
 
-static __always_inline int raw_page_alloc(struct bpf_raw_tracepoint_args *ctx, __u8 want)
+static __always_inline int raw_page_alloc_with(struct bpf_raw_tracepoint_args *ctx, __u8 want, __u8 counters)
 {
 	/* (struct page *page, unsigned int order, gfp_t gfp_flags, int migratetype) */
 	__u64 page = ctx->args[0];
@@ -600,9 +615,20 @@ static __always_inline int raw_page_alloc(struct bpf_raw_tracepoint_args *ctx, _
 		.migratetype = (__s32)ctx->args[3],
 		.fb_order = task_state(), /* alloc: the task's state */
 		.fb_migratetype = -1,
+		.counters = counters,
 	};
 
 	return emit_in(ctx, PGREC_ALLOC, &f, want);
+}
+
+static __always_inline int raw_page_alloc(struct bpf_raw_tracepoint_args *ctx, __u8 want)
+{
+	return raw_page_alloc_with(ctx, want, 0);
+}
+
+static __always_inline int raw_page_alloc_zc(struct bpf_raw_tracepoint_args *ctx, __u8 want)
+{
+	return raw_page_alloc_with(ctx, want, 1);
 }
 
 static __always_inline int raw_page_free(struct bpf_raw_tracepoint_args *ctx, __u8 want)
@@ -683,17 +709,19 @@ static __always_inline int raw_isolate(struct bpf_raw_tracepoint_args *ctx, __u8
 	return emit_in(ctx, PGREC_ISOLATE, &f, want);
 }
 
-#define RAW_COPY(tp, handler, suffix, want)                                   \
+#define RAW_COPY(name, tp, handler, suffix, want)                             \
 	SEC("raw_tp/" #tp)                                                    \
-	int raw_##tp##_##suffix(struct bpf_raw_tracepoint_args *ctx)          \
+	int raw_##name##_##suffix(struct bpf_raw_tracepoint_args *ctx)        \
 	{                                                                     \
 		return handler(ctx, want);                                    \
 	}
-#define RAW_COPIES(tp, handler)                                               \
-	RAW_COPY(tp, handler, main, PGREC_COPY_MAIN)                          \
-	RAW_COPY(tp, handler, standin, PGREC_COPY_STANDIN)
+#define RAW_COPIES_NAMED(name, tp, handler)                                   \
+	RAW_COPY(name, tp, handler, main, PGREC_COPY_MAIN)                    \
+	RAW_COPY(name, tp, handler, standin, PGREC_COPY_STANDIN)
+#define RAW_COPIES(tp, handler) RAW_COPIES_NAMED(tp, tp, handler)
 
 RAW_COPIES(mm_page_alloc, raw_page_alloc)
+RAW_COPIES_NAMED(mm_page_alloc_zc, mm_page_alloc, raw_page_alloc_zc)
 RAW_COPIES(mm_page_free, raw_page_free)
 RAW_COPIES(mm_page_free_batched, raw_page_free_batched)
 RAW_COPIES(mm_page_alloc_zone_locked, raw_page_alloc_zone_locked)

@@ -637,6 +637,27 @@ TEST_F(RecordTest, WritesOnlyItsTraceNothingInSharedTemporaryPlaces) {
   EXPECT_EQ(found, (std::set<std::string>{"/tmp/work 700", "/tmp/work/labyrinth.trace 600"})) << f.out;
 }
 
+// --no-zone-counters loads the alloc programs without them (those a kernel before 5.17 takes):
+// the recording has its events and no zone counters, and names nothing missing for them.
+TEST_F(RecordTest, WithoutZoneCountersThePlainAllocProgramsRecord) {
+  const std::string trace = path("plain.trace");
+  const auto f = run(record({"-o", trace, "--no-zone-counters", "--no-kpageflags", "--", LABYRINTH_PAGE_WORKLOAD,
+                             "touch", "16", "2"}));
+  EXPECT_EQ(f.exit_code(), 0) << f.err;
+  EXPECT_EQ(f.err.find("zone_counters"), std::string::npos) << f.err;
+  TraceReader r(trace);
+  const auto& events = r.header().events;
+  EXPECT_EQ(std::find(events.begin(), events.end(), "bpf:zone_counters"), events.end());
+  EXPECT_NE(std::find(events.begin(), events.end(), "kmem:mm_page_alloc"), events.end());
+  std::uint64_t allocs = 0;
+  std::span<const PageEvent> chunk;
+  while (r.next(chunk)) {
+    for (const auto& e : chunk) allocs += e.kind == EventKind::Alloc ? 1 : 0;
+  }
+  EXPECT_GT(allocs, 4000u);  // 2 x 16 MiB touched
+  EXPECT_TRUE(r.take_zone_counters().empty());
+}
+
 TEST_F(RecordTest, PidFilterKeepsOnlyThatProcess) {
   const auto load = spawn({LABYRINTH_PAGE_WORKLOAD, "touch", "16", "100000"});
   std::this_thread::sleep_for(100ms);

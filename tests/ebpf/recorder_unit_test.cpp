@@ -1,16 +1,20 @@
 // The BPF record conversion and the kernel-BTF lookups, without a kernel.
 #include <bpf/btf.h>
+#include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "labyrinth/ebpf/errors.hpp"
 #include "labyrinth/ebpf/kernel_btf.hpp"
 #include "labyrinth/ebpf/preflight.hpp"
 #include "labyrinth/ebpf/record_session.hpp"
+#include "page_recorder.skel.h"
 #include "record_convert.hpp"
 
 namespace labyrinth::ebpf {
@@ -86,6 +90,30 @@ TEST(RecordConvert, ExtfragAndRefillFlags) {
   EXPECT_EQ(e.ctx, ExecContext::Hardirq);
   EXPECT_TRUE(e.percpu_refill);
   EXPECT_FALSE(e.change_ownership);
+}
+
+// Only the alloc programs' zone-counter variant calls bpf_loop (5.17): the plain variant and
+// every other program load on older kernels, where a call to a helper the kernel lacks, even
+// in code it would never run, could fail the whole object.
+TEST(RecorderObject, OnlyTheZoneCounterVariantCallsBpfLoop) {
+  page_recorder_bpf* skel = page_recorder_bpf__open();
+  ASSERT_NE(skel, nullptr);
+  constexpr std::int32_t kBpfLoop = 181;  // BPF_FUNC_loop
+  std::vector<std::string> callers;
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, skel->obj) {
+    const bpf_insn* insns = bpf_program__insns(prog);
+    for (std::size_t i = 0; i < bpf_program__insn_cnt(prog); ++i) {
+      if (insns[i].code == (BPF_JMP | BPF_CALL) && insns[i].src_reg == 0 && insns[i].imm == kBpfLoop) {
+        callers.emplace_back(bpf_program__name(prog));
+        break;
+      }
+    }
+  }
+  page_recorder_bpf__destroy(skel);
+  std::sort(callers.begin(), callers.end());
+  EXPECT_EQ(callers, (std::vector<std::string>{"handle_mm_page_alloc_zc", "raw_mm_page_alloc_zc_main",
+                                               "raw_mm_page_alloc_zc_standin"}));
 }
 
 // A zone-state record (page_record.h) comes as the ZoneCounters event of its zone, the 64-bit

@@ -25,6 +25,7 @@ struct RecordOptions {
   std::optional<std::chrono::nanoseconds> duration;  // -d
   std::uint32_t min_order = 0;                     // --min-order
   bool call_graph = false;                         // -g: kernel stacks
+  bool zone_counters = true;                       // --no-zone-counters clears it
   std::vector<traces::EventKind> events;           // empty = the default set
   std::uint32_t buffer_mib = 32;                   // ring buffer size (power of two)
   std::uint32_t wakeup_kib = 256;                  // consumer wake-up threshold; 0 = per sample
