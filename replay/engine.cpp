@@ -288,16 +288,21 @@ std::string Engine::evidence_gaps() const {
   return gaps.empty() ? "no event lost, inconsistent or guessed" : gaps;
 }
 
-void Engine::check_with_kernel(FailureRecord& r, const traces::PageEvent& e) {
-  const std::vector<traces::ZoneCounters> read = kernel_counters.take(e.ts_ns, e.cpu);
-  if (read.empty() || !r.state.zone) return;
-  const std::size_t hz = setup.header_zone_of_model[*r.state.zone];
-  const traces::ZoneInfo& zone = header.zones[hz];
-  for (const traces::ZoneCounters& c : read) {
+std::optional<KernelCheck> Engine::kernel_check(const ZoneState& state, const traces::PageEvent& e) const {
+  const std::vector<traces::ZoneCounters>* read = kernel_counters.find(e.ts_ns, e.cpu);
+  if (read == nullptr || !state.zone) return std::nullopt;
+  const traces::ZoneInfo& zone = header.zones[setup.header_zone_of_model[*state.zone]];
+  for (const traces::ZoneCounters& c : *read) {
     if (c.node == zone.node && traces::node_zone_name(header, c.zone_index) == zone.name) {
-      r.kernel = check_with_kernel_counters(r.state, e.order, c);
+      return check_with_kernel_counters(state, e.order, c);
     }
   }
+  return std::nullopt;
+}
+
+void Engine::check_with_kernel(FailureRecord& r, const traces::PageEvent& e) {
+  r.kernel = kernel_check(r.state, e);
+  kernel_counters.take(e.ts_ns, e.cpu);
   if (!r.kernel) return;
   const KernelCheck& k = *r.kernel;
   std::string text = fmt::format("the kernel's counters at the failure: {} free pages", k.counters.free_pages);

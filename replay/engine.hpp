@@ -59,6 +59,9 @@ class Engine {
   std::uint64_t last_ts = 0;
   SeedSource seeded_from = SeedSource::AllFree;
   KernelCounterLog kernel_counters;  // read at failures, waiting for them
+  // Simulate: the model's state at every kernel failure that carries the kernel's counters, by
+  // the same check (its free pages against theirs; their_check_passes: those that pass theirs).
+  KernelCounterTally model_state_at_kernel_failures;
 
   // Seeds the model from the start snapshot when it has a free-page map.
   void seed(const traces::Snapshot& start);
@@ -138,6 +141,9 @@ class Engine {
   // The kernel's counters read at a failure the kernel had, checked against the model's zone
   // for it; mirror takes the cause from them when they fail the request.
   void check_with_kernel(FailureRecord& r, const traces::PageEvent& e);
+  // The check on the kernel's counters of the model zone `state` looked at, if the failure at
+  // e's time and CPU has them.
+  [[nodiscard]] std::optional<KernelCheck> kernel_check(const ZoneState& state, const traces::PageEvent& e) const;
   // Builds and logs the failure record from the model's state now, and returns it.
   FailureRecord record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause,
                                bool kernel_failed);

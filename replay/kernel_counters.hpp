@@ -19,6 +19,11 @@ class KernelCounterLog {
       if (e.zone_counters()) by_failure_[{e.ts_ns, e.cpu}].push_back(traces::zone_counters_of(e));
     }
   }
+  // The counters read at the failure at (ts_ns, cpu), left in the log; nullptr if none.
+  [[nodiscard]] const std::vector<traces::ZoneCounters>* find(std::uint64_t ts_ns, std::uint16_t cpu) const {
+    const auto it = by_failure_.find({ts_ns, cpu});
+    return it == by_failure_.end() ? nullptr : &it->second;
+  }
   // The counters read at the failure at (ts_ns, cpu), taken out of the log; empty if none.
   std::vector<traces::ZoneCounters> take(std::uint64_t ts_ns, std::uint16_t cpu) {
     const auto it = by_failure_.find({ts_ns, cpu});

@@ -412,6 +412,7 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   r.bits = e.setup.bits;
   r.failures = e.failures;
   r.agreement = e.agreement;
+  r.model_state_at_kernel_failures = e.model_state_at_kernel_failures;
   r.agreement.finish();
   r.timeline_interval_ns = e.timeline.interval_ns();
   r.timeline_kept_interval_ns = e.timeline.kept_interval_ns();

@@ -71,6 +71,15 @@ ordered_json kernel_counters_json(const KernelCounterTally& k) {
                                                               {"max", k.free_error_quantile(1.0)}}}};
 }
 
+ordered_json state_at_failures_json(const KernelCounterTally& k) {
+  if (k.failures == 0) return nullptr;
+  return ordered_json{{"failures", k.failures},
+                      {"their_check_passes", k.their_check_passes},
+                      {"model_free_error_pages", ordered_json{{"median", k.free_error_quantile(0.5)},
+                                                              {"p90", k.free_error_quantile(0.9)},
+                                                              {"max", k.free_error_quantile(1.0)}}}};
+}
+
 ordered_json failure_json(const ReplayResult& r, const FailureRecord& f, const Names& names) {
   const ZoneState& s = f.state;
   const auto callsite = names.callsite_of(f.stack_id);
@@ -255,6 +264,7 @@ ordered_json summary_json(const ReplayResult& r) {
         {"model_failed_kernel_succeeded", c.model_failed_kernel_succeeded},
         {"model_served_kernel_failed", c.model_served_kernel_failed},
         {"against_recording", agreement_json(r.agreement)},
+        {"model_state_at_kernel_failures", state_at_failures_json(r.model_state_at_kernel_failures)},
         {"reclaim_stalls", c.reclaim_stalls},
         {"oom_kills", c.oom_kills},
         {"compaction_needed", c.compaction_needed},
@@ -605,6 +615,11 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
     fmt::print(out, "\nAgainst the recording\n");
     print_agreement(out, r.agreement);
     fmt::print(out, "  both succeeded    {:>12}\n  both failed       {:>12}\n", c.both_succeeded, c.both_failed);
+    if (const KernelCounterTally& k = r.model_state_at_kernel_failures; k.failures != 0) {
+      fmt::print(out, "  the kernel's zone counters at {} of its failures: the model's free pages {} from their count "
+                 "(median), {} (90%), {} (max)\n", k.failures, k.free_error_quantile(0.5), k.free_error_quantile(0.9),
+                 k.free_error_quantile(1.0));
+    }
     fmt::print(out, "  model failed, kernel succeeded {:>8}\n  model served, kernel failed    {:>8}\n",
                c.model_failed_kernel_succeeded, c.model_served_kernel_failed);
     fmt::print(out, "  reclaim stalls    {:>12}  (requests that direct-reclaimed from the model's reclaimable memory)\n",

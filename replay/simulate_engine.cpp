@@ -335,8 +335,12 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     const allocator::TaskContext task = task_context(e);
     // A request the kernel failed: whether the model's check, were it to serve it, is within
     // the counter drift (read before the allocation changes the state).
-    const bool near_if_served =
-        !kernel_ok && !memcg && served_within_drift(inspect_request(model, e.gfp, e.order, cpu, task));
+    bool near_if_served = false;
+    if (!kernel_ok && !memcg) {
+      const ZoneState before = inspect_request(model, e.gfp, e.order, cpu, task);
+      near_if_served = served_within_drift(before);
+      if (const auto k = kernel_check(before, e)) note_state_at_kernel_failure(*k);
+    }
     serving_ = &e;
     allocator::AllocResult r =
         kernel_ok && prefer_recorded_
@@ -371,6 +375,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
         // The kernel had no page; the caller's use of one is unknown, so it goes back at once.
         if (!memcg) ++counters.model_served_kernel_failed;
         model.free(r.pfn, e.order, cpu);
+        kernel_counters.take(e.ts_ns, e.cpu);  // no failure record will ask for them
       }
       return;
     }
@@ -387,6 +392,12 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   [[gnu::noinline]] void note_agreement(const PageEvent& e, bool kernel_failed, bool model_failed, bool model_near) {
     agreement.add(e.ts_ns >= first_ts ? e.ts_ns - first_ts : 0, classify(e.gfp, e.order, setup.bits), kernel_failed,
                   model_failed, is_atomic_request(e.gfp) && e.order <= traces::kCostlyOrder, model_near);
+  }
+  [[gnu::noinline]] void note_state_at_kernel_failure(const KernelCheck& k) {
+    KernelCounterTally& t = model_state_at_kernel_failures;
+    ++t.failures;
+    if (!k.cause) ++t.their_check_passes;
+    t.free_errors.push_back(static_cast<std::uint64_t>(std::abs(k.model_free_error)));
   }
   // The recorded pfn has a live entry (or lies beyond the flat arrays).
   [[gnu::noinline]] void remap(const PageEvent& e, std::uint64_t model_pfn, unsigned cpu) {

@@ -1359,6 +1359,14 @@ TEST(ReplayMirror, TheKernelsCountersAtAFailureDecideItsCause) {
   EXPECT_EQ(t.model_cause_differed, 1u);
   EXPECT_EQ(t.their_check_passes, 0u);
   EXPECT_EQ(t.free_error_quantile(1.0), 412u);
+  // Simulate serves both (512 free, min 128) and sets its state beside the kernel's at the
+  // failure that carries counters: 412 pages more than their count.
+  const ReplayResult sim = replay_text(text, simulate());
+  EXPECT_EQ(sim.counters.model_served_kernel_failed, 2u);
+  const KernelCounterTally& st = sim.model_state_at_kernel_failures;
+  EXPECT_EQ(st.failures, 1u);
+  EXPECT_EQ(st.their_check_passes, 0u);
+  EXPECT_EQ(st.free_errors, (std::vector<std::uint64_t>{412}));
 }
 
 // The kernel reserves the pageblock of a high-order GFP_ATOMIC request that the slow path

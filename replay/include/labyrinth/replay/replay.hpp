@@ -121,6 +121,8 @@ struct ReplayResult : CaptureDescription {
   traces::GfpBits bits;
   FailureLog failures;
   FailureAgreement agreement;  // simulate: failures against the recording
+  // Simulate: the model's free pages against the kernel's own counters at its failures (format 1.7).
+  KernelCounterTally model_state_at_kernel_failures;
   // names resolved at the end (failure records keep ids)
   std::vector<std::pair<std::uint32_t, std::string>> comms;
   std::vector<std::pair<std::uint32_t, std::string>> callsites;  // by stack id, callsite_depth frames
