@@ -61,23 +61,16 @@ std::string migratetype_name(const ReplayResult& r, int mt) {
 
 ordered_json nullable(const std::optional<std::uint64_t>& v) { return v ? ordered_json(*v) : ordered_json(nullptr); }
 
-ordered_json kernel_counters_json(const KernelCounterTally& k) {
+// The failures that carry the kernel's counters; with_causes: mirror's, which may take its
+// cause from them (simulate keeps its own).
+ordered_json kernel_counters_json(const KernelCounterTally& k, bool with_causes) {
   if (k.failures == 0) return nullptr;
-  return ordered_json{{"failures", k.failures},
-                      {"model_cause_differed", k.model_cause_differed},
-                      {"their_check_passes", k.their_check_passes},
-                      {"model_free_error_pages", ordered_json{{"median", k.free_error_quantile(0.5)},
-                                                              {"p90", k.free_error_quantile(0.9)},
-                                                              {"max", k.free_error_quantile(1.0)}}}};
-}
-
-ordered_json state_at_failures_json(const KernelCounterTally& k) {
-  if (k.failures == 0) return nullptr;
-  return ordered_json{{"failures", k.failures},
-                      {"their_check_passes", k.their_check_passes},
-                      {"model_free_error_pages", ordered_json{{"median", k.free_error_quantile(0.5)},
-                                                              {"p90", k.free_error_quantile(0.9)},
-                                                              {"max", k.free_error_quantile(1.0)}}}};
+  ordered_json out{{"failures", k.failures}};
+  if (with_causes) out["model_cause_differed"] = k.model_cause_differed;
+  out["their_check_passes"] = k.their_check_passes;
+  out["model_free_error_pages"] = ordered_json{
+      {"median", k.free_error_quantile(0.5)}, {"p90", k.free_error_quantile(0.9)}, {"max", k.free_error_quantile(1.0)}};
+  return out;
 }
 
 ordered_json failure_json(const ReplayResult& r, const FailureRecord& f, const Names& names) {
@@ -243,7 +236,7 @@ ordered_json summary_json(const ReplayResult& r) {
       {"atomic_failures", c.atomic_failures},
       {"failures_by_class", classes},
       {"failures_by_cause", causes},
-      {"kernel_counters", kernel_counters_json(r.failures.kernel_counters())},
+      {"kernel_counters", kernel_counters_json(r.failures.kernel_counters(), true)},
       {"pcp_refills", c.pcp_refills},
       {"pcp_direct_takes", c.pcp_direct_takes},
       {"pcp_drains", c.pcp_drains},
@@ -264,7 +257,7 @@ ordered_json summary_json(const ReplayResult& r) {
         {"model_failed_kernel_succeeded", c.model_failed_kernel_succeeded},
         {"model_served_kernel_failed", c.model_served_kernel_failed},
         {"against_recording", agreement_json(r.agreement)},
-        {"model_state_at_kernel_failures", state_at_failures_json(r.model_state_at_kernel_failures)},
+        {"model_state_at_kernel_failures", kernel_counters_json(r.model_state_at_kernel_failures, false)},
         {"reclaim_stalls", c.reclaim_stalls},
         {"oom_kills", c.oom_kills},
         {"compaction_needed", c.compaction_needed},
