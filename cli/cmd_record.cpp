@@ -47,7 +47,7 @@ struct RecordCliOptions {
   bool no_kpageflags = false;
   bool no_zone_counters = false;
   std::string keyframe_interval = "1s";
-  std::uint32_t keyframe_free_map = 10;
+  std::optional<std::uint32_t> keyframe_free_map;
   std::vector<std::string> command;
   // --flight-recorder and its options
   std::string flight;
@@ -337,8 +337,8 @@ void setup_record(CLI::App& app) {
                   "Record buddyinfo and zoneinfo this often (0: never); replay validates at each")
       ->capture_default_str();
   cmd->add_option("--keyframe-free-map", opts->keyframe_free_map,
-                  "Every Nth keyframe also carries the free-page map (0: none); mirror resyncs from it")
-      ->capture_default_str();
+                  "Every Nth keyframe also carries the free-page map (0: none; default every keyframe where the free "
+                  "lists can be read, every 10th where /proc/kpageflags must be scanned); mirror resyncs from it");
   cmd->add_option("--flight-recorder", opts->flight,
                   "Keep the last DURATION or SIZE in memory (2m, 64M, 2m,256M); write -o PATTERN on a trigger")
       ->group("Flight recorder");

@@ -9,6 +9,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdarg>
@@ -103,7 +105,9 @@ struct Collector::Impl {
 
   ~Impl() {
     for (auto* l : links) bpf_link__destroy(l);
+    bpf_link__destroy(walk_link);
     ring_buffer__free(rb);
+    ring_buffer__free(free_rb);
     page_recorder_bpf__destroy(skel);
   }
 
@@ -170,6 +174,63 @@ struct Collector::Impl {
   bool zone_counters = false;
   std::string zone_counters_problem;
   bool zone_counters_found = false;
+  // The free-list walk: loaded, ready (attach() found the nodes and vmemmap_base), why not,
+  // and what the samples of the walk under way brought.
+  bool free_walk = false;
+  bool free_walk_ready = false;
+  std::string free_walk_problem;
+  std::uint64_t free_walk_failures = 0;
+  bpf_link* walk_link = nullptr;
+  ring_buffer* free_rb = nullptr;
+  struct WalkSamples {
+    std::vector<std::uint64_t> blocks;  // pgrec_free_batch::blocks entries
+    bool ended = false;
+    pgrec_free_batch end{};  // the last sample's header
+    std::uint64_t bad_samples = 0;
+  } walk;
+
+  // The walk's blocks as free runs, sorted by pfn; false if two overlap (a block moved from one
+  // list to another while the walk read them).
+  static bool runs_of(std::vector<std::uint64_t>& blocks, std::vector<traces::FreeRun>& runs, std::string& problem) {
+    constexpr std::uint64_t kPfnMask = (std::uint64_t{1} << PGREC_FREE_ORDER_SHIFT) - 1;
+    std::sort(blocks.begin(), blocks.end(),
+              [](std::uint64_t a, std::uint64_t b) { return (a & kPfnMask) < (b & kPfnMask); });
+    for (const std::uint64_t b : blocks) {
+      const std::uint64_t pfn = b & kPfnMask;
+      const std::uint64_t pages = std::uint64_t{1} << ((b >> PGREC_FREE_ORDER_SHIFT) & 0xf);
+      if (!runs.empty() && pfn < runs.back().start_pfn + runs.back().pages) {
+        problem = fmt::format("a free list changed under the walk (the block at pfn {:#x} seen twice)", pfn);
+        return false;
+      }
+      if (!runs.empty() && runs.back().start_pfn + runs.back().pages == pfn) {
+        runs.back().pages += pages;
+      } else {
+        runs.push_back(traces::FreeRun{pfn, pages});
+      }
+    }
+    return true;
+  }
+
+  static int on_free_sample(void* ctx, void* data, std::size_t size) {
+    auto& w = static_cast<Impl*>(ctx)->walk;
+    constexpr std::size_t header = offsetof(pgrec_free_batch, blocks);
+    if (size < header) {
+      ++w.bad_samples;
+      return 0;
+    }
+    pgrec_free_batch head{};
+    std::memcpy(&head, data, header);
+    const std::size_t n = std::min<std::size_t>(head.n, (size - header) / sizeof(std::uint64_t));
+    const auto* blocks = reinterpret_cast<const unsigned char*>(data) + header;
+    const std::size_t at = w.blocks.size();
+    w.blocks.resize(at + n);
+    std::memcpy(w.blocks.data() + at, blocks, n * sizeof(std::uint64_t));
+    if (head.last != 0) {
+      w.ended = true;
+      w.end = head;
+    }
+    return 0;
+  }
 
   void open_configured(bool tracing, const std::string& refused);
 
@@ -192,31 +253,33 @@ struct Collector::Impl {
   }
 
   // Runs find_node_data over every task once: each node's kswapd gives its pglist_data, which
-  // the alloc programs read a failure's zone counters from. false (with the problem) if no
-  // kswapd was found.
-  bool find_node_data() {
+  // the zone counters and the free-list walk start from. Returns why not ("" when found).
+  std::string find_node_data() {
     bpf_link* link = bpf_program__attach_iter(skel->progs.find_node_data, nullptr);
-    if (link == nullptr) {
-      zone_counters_problem = "cannot attach the task iterator: " + errno_text(errno);
-      return false;
-    }
-    const int fd = bpf_iter_create(bpf_link__fd(link));
-    if (fd < 0) {
-      zone_counters_problem = "cannot run the task iterator: " + errno_text(errno);
-      bpf_link__destroy(link);
-      return false;
-    }
-    char buf[256];
-    while (::read(fd, buf, sizeof buf) > 0) {
-    }
-    ::close(fd);
+    if (link == nullptr) return "cannot attach the task iterator: " + errno_text(errno);
+    const bool ran = run_iterator(link);
+    const int err = errno;
     bpf_link__destroy(link);
+    if (!ran) return "cannot run the task iterator: " + errno_text(err);
     const auto* nodes = static_cast<const volatile __u64*>(skel->bss->node_pgdat);
     for (std::size_t n = 0; n < PGREC_MAX_NODES; ++n) {
-      if (nodes[n] != 0) return true;
+      if (nodes[n] != 0) return "";
     }
-    zone_counters_problem = "no kswapd thread found (its pglist_data is where the counters are)";
-    return false;
+    return "no kswapd thread found (its pglist_data is where the zones are)";
+  }
+
+  // One pass of an iterator program: it runs as its output is read.
+  static bool run_iterator(bpf_link* link) {
+    const int fd = bpf_iter_create(bpf_link__fd(link));
+    if (fd < 0) return false;
+    char buf[256];
+    ssize_t got = 0;
+    while ((got = ::read(fd, buf, sizeof buf)) > 0) {
+    }
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+    return got == 0;
   }
 
   // vmemmap_base: touch fresh pages from this thread while `calibrate` watches, and compare
@@ -423,7 +486,19 @@ void Collector::Impl::open_configured(bool tracing, const std::string& refused) 
     calibrate |= use_raw && Impl::needs_calibration(k);
   }
   bpf_program__set_autoload(d.skel->progs.calibrate, calibrate);
-  bpf_program__set_autoload(d.skel->progs.find_node_data, d.zone_counters);
+  // The free-list walk turns list entries into pfns with vmemmap_base, measured with the raw
+  // page programs.
+  d.free_walk_problem = !d.config.free_lists ? "not asked for"
+                        : !tracing           ? refused
+                        : !calibrate         ? "no vmemmap_base (raw_tp page programs off)"
+                                             : d.config.zone_counters_refusal;
+  d.free_walk = d.free_walk_problem.empty();
+  bpf_program__set_autoload(d.skel->progs.walk_free_lists, d.free_walk);
+  if (d.free_walk) {
+    if (int err = bpf_map__set_max_entries(d.skel->maps.free_blocks, d.config.free_list_ring_bytes); err != 0)
+      throw RecordError(Kind::Usage, "bad free-list ring size: " + errno_text(err));
+  }
+  bpf_program__set_autoload(d.skel->progs.find_node_data, d.zone_counters || d.free_walk);
   const bool rename = d.config.comm && d.config.task_rename;
   bpf_program__set_autoload(d.skel->progs.handle_task_rename, rename);
   if (d.kinds.empty()) throw RecordError(Kind::Usage, "no event to record");
@@ -444,7 +519,7 @@ Collector::Collector(CollectorConfig config) : impl_(std::make_unique<Impl>()) {
   d.open_configured(true, "");
 
   int err = page_recorder_bpf__load(d.skel);
-  if (err != 0 && (d.exact_isolation || d.pageblock_moves || d.zone_counters)) {
+  if (err != 0 && (d.exact_isolation || d.pageblock_moves || d.zone_counters || d.free_walk)) {
     // A tracing program this kernel's verifier refuses (they load only where the kernel allows
     // fentry, which the tests' VM does not) must not cost the recording: again without them,
     // each then named with this reason among the attach points the recording went without.
@@ -521,10 +596,25 @@ void Collector::attach() {
                                  (d.moves_problem.empty() ? "no vmemmap_base" : d.moves_problem) +
                                  "): mirror guesses the highatomic reserve's reservations and give-backs");
   }
+  const std::string node_problem = d.zone_counters || d.free_walk ? d.find_node_data() : "not loaded";
   if (d.zone_counters) {
-    d.zone_counters_found = d.find_node_data();
+    d.zone_counters_found = node_problem.empty();
+    if (!d.zone_counters_found) d.zone_counters_problem = node_problem;
   } else if (wanted(EventKind::Alloc) && d.config.zone_counters) {
     d.zone_counters_problem = d.zone_counters_problem.empty() ? "not loaded" : d.zone_counters_problem;
+  }
+  if (d.free_walk) {
+    d.free_walk_problem = !raw ? "no vmemmap_base (" + (d.raw_problem.empty() ? "not measured" : d.raw_problem) + ")"
+                               : node_problem;
+    if (d.free_walk_problem.empty()) {
+      d.walk_link = bpf_program__attach_iter(d.skel->progs.walk_free_lists, nullptr);
+      if (d.walk_link == nullptr) d.free_walk_problem = "cannot attach the free-list iterator: " + errno_text(errno);
+    }
+    if (d.free_walk_problem.empty()) {
+      d.free_rb = ring_buffer__new(bpf_map__fd(d.skel->maps.free_blocks), &Impl::on_free_sample, &d, nullptr);
+      if (d.free_rb == nullptr) d.free_walk_problem = "cannot map the free-list ring buffer: " + errno_text(errno);
+    }
+    d.free_walk_ready = d.free_walk_problem.empty();
   }
   if (wanted(EventKind::Alloc) && d.config.zone_counters && !d.zone_counters_found) {
     d.optional_missing.push_back("bpf/zone_counters (" + d.zone_counters_problem +
@@ -685,5 +775,56 @@ const std::vector<EventKind>& Collector::unrecorded_kinds() const { return impl_
 const std::vector<std::string>& Collector::optional_missing() const { return impl_->optional_missing; }
 bool Collector::pageblock_moves_attached() const { return impl_->moves_attached; }
 bool Collector::zone_counters_recorded() const { return impl_->zone_counters_found; }
+bool Collector::can_walk_free_lists() const { return impl_->free_walk_ready; }
+const std::string& Collector::free_lists_problem() const { return impl_->free_walk_problem; }
+
+std::uint64_t Collector::free_list_failures() const { return impl_->free_walk_failures; }
+
+bool Collector::walk_free_lists(std::vector<traces::FreeRun>& runs, std::string& problem) {
+  auto& d = *impl_;
+  const bool ok = walk_once(runs, problem);
+  if (!ok) ++d.free_walk_failures;
+  return ok;
+}
+
+bool Collector::walk_once(std::vector<traces::FreeRun>& runs, std::string& problem) {
+  auto& d = *impl_;
+  if (!d.free_walk_ready) {
+    problem = d.free_walk_problem;
+    return false;
+  }
+  // A list that changed under the walk can end it early (a stray) or show a block twice: the
+  // lists are read again, a few times.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    runs.clear();
+    d.walk = {};
+    if (!Impl::run_iterator(d.walk_link)) {
+      problem = "cannot run the free-list iterator: " + errno_text(errno);
+      return false;
+    }
+    ring_buffer__consume(d.free_rb);
+    const auto& end = d.walk.end;
+    if (!d.walk.ended) {
+      problem = "the walk sent no end (" + std::to_string(d.walk.blocks.size()) + " blocks arrived)";
+      return false;
+    }
+    if (end.lost != 0) {
+      problem = fmt::format("{} of {} blocks overflowed the free-list ring buffer ({} MiB)",
+                            end.walked - d.walk.blocks.size(), end.walked, d.config.free_list_ring_bytes >> 20);
+      return false;
+    }
+    if (end.unfinished != 0) {
+      problem = fmt::format("more than {} steps ({} blocks read)", PGREC_FREE_WALK_STEPS, end.walked);
+      return false;
+    }
+    if (end.strays != 0) {
+      problem = fmt::format("a free list changed under the walk ({} lists left early)", end.strays);
+      continue;
+    }
+    if (Impl::runs_of(d.walk.blocks, runs, problem)) return true;
+  }
+  runs.clear();
+  return false;
+}
 
 }  // namespace labyrinth::ebpf

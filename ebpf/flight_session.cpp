@@ -102,7 +102,7 @@ class FlightSession {
     if (f_.window) header_.options["flight_window_ns"] = std::to_string(f_.window->count());
     zones_ = header_.zones;
     // A dump starts at a keyframe with a free-page map: keep at least two in a DURATION window.
-    map_every_ = o_.keyframe_free_map;
+    map_every_ = free_map_every(o_, *collector_);
     if (f_.window && o_.keyframe_interval.count() > 0 && map_every_ != 0)
       map_every_ = static_cast<std::uint32_t>(std::clamp<std::int64_t>(
           f_.window->count() / (2 * o_.keyframe_interval.count()), 1, map_every_));
@@ -112,7 +112,7 @@ class FlightSession {
     pump_.emplace(*collector_, *sink_, kSyncEvery);
     t_start_ = Clock::now();
     cpu_start_ = cpu_seconds();
-    take_keyframe(o_.kpageflags);
+    take_keyframe(collector_->can_walk_free_lists() || o_.kpageflags);
     result_.ring_capacity = ring_->capacity();
     observer_.info(fmt::format("event=start ring_bytes={} ring_memory_bytes={} window_s={} triggers=\"{}\"",
                                ring_->capacity(), ring_->footprint(),
@@ -137,7 +137,7 @@ class FlightSession {
     if (with_map) {
       buffer_->begin_map_scan();
       const auto scan_start = Clock::now();
-      snap = pump_->snapshot(zones_, SnapshotOptions{true, true}, observer_);
+      snap = pump_->snapshot(zones_, map_keyframe_options(o_, *collector_, true), observer_);
       kept = buffer_->push_keyframe(snap);
       if (!kept)
         observer_.warning(fmt::format(
@@ -187,7 +187,7 @@ class FlightSession {
     if (!interval && wmark_changes == keyframe_wmark_changes_) return;
     keyframe_wmark_changes_ = wmark_changes;
     last_keyframe_ = now;
-    const bool with_map = o_.kpageflags && map_every_ != 0 && keyframes_ % map_every_ == 0;
+    const bool with_map = map_every_ != 0 && keyframes_ % map_every_ == 0;
     take_keyframe(with_map);
   }
 

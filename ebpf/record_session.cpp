@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 
@@ -172,10 +173,15 @@ class RecordSession {
     // About a millisecond (buddyinfo and zoneinfo); the ring buffer covers far more.
     last_keyframe_ = now;
     try {
-      const bool with_map = o_.kpageflags && o_.keyframe_free_map != 0 &&
-                            result_.keyframes % o_.keyframe_free_map == o_.keyframe_free_map - 1;
-      if (with_map)
-        writer_->write_keyframe(snapshot_while_consuming(SnapshotOptions{true, true}));
+      const std::uint32_t every = free_map_every(o_, *collector_);
+      const bool with_map = every != 0 && result_.keyframes % every == every - 1;
+      const bool pagetypes = result_.keyframes % kKeyframesPerScan == kKeyframesPerScan - 1;
+      if (with_map) {
+        const SnapshotOptions options = map_keyframe_options(o_, *collector_, pagetypes);
+        traces::Snapshot k = snapshot_while_consuming(options);
+        if (!k.free_runs.empty()) map_ns_.push_back(k.kpageflags_scan_ns);
+        writer_->write_keyframe(k);
+      }
       else
         writer_->write_keyframe(take_snapshot(zones_, SnapshotOptions{false, false, false}));
       ++result_.keyframes;
@@ -254,6 +260,14 @@ class RecordSession {
       observer_.debug(1, fmt::format("BPF programs ran {} times, {:.1f} ns per run (kernel.bpf_stats_enabled)",
                                      c.run_count,
                                      static_cast<double>(c.run_time_ns) / static_cast<double>(c.run_count)));
+    if (!map_ns_.empty()) {
+      std::sort(map_ns_.begin(), map_ns_.end());
+      observer_.debug(1, fmt::format("{} keyframes with a free-page map from {}: median {:.2f} ms, max {:.2f} ms",
+                                     map_ns_.size(),
+                                     collector_->can_walk_free_lists() ? "the free lists" : "/proc/kpageflags",
+                                     static_cast<double>(map_ns_[map_ns_.size() / 2]) / 1e6,
+                                     static_cast<double>(map_ns_.back()) / 1e6));
+    }
     result_.recorder_cpu_seconds = cpu_seconds() - cpu_start_;
     result_.seconds = std::chrono::duration<double>(Clock::now() - t_start_).count();
   }
@@ -320,6 +334,7 @@ class RecordSession {
   Clock::time_point t_start_, last_status_, last_flush_, last_keyframe_;
   double cpu_start_ = 0;
   std::uint64_t keyframe_wmark_changes_ = 0;
+  std::vector<std::uint64_t> map_ns_;  // how long each keyframe's free-page map took
   std::uint64_t events_at_status_ = 0;
 };
 

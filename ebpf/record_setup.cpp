@@ -181,13 +181,24 @@ traces::TraceHeader make_header(const RecordOptions& o, RecordPlan& plan, const 
   header.options["batch"] = std::to_string(o.batch);
   header.options["kpageflags"] = o.kpageflags ? "1" : "0";
   header.options["keyframe_interval_ns"] = std::to_string(o.keyframe_interval.count());
-  header.options["keyframe_free_map"] = std::to_string(o.keyframe_free_map);
+  header.options["keyframe_free_map"] = std::to_string(free_map_every(o, collector));
+  header.options["free_map_source"] = collector.can_walk_free_lists() ? "free_lists" : o.kpageflags ? "kpageflags" : "none";
   header.options["exec_context"] = ks.preempt.found ? ks.preempt.via : "unknown";
   header.options["attach"] = collector.attach_summary();
   if (o.duration) header.options["duration_ns"] = std::to_string(o.duration->count());
   header.start_time_unix_ns = realtime_ns();
   header.start_ts_ns = boottime_ns();
   return header;
+}
+
+std::uint32_t free_map_every(const RecordOptions& o, const Collector& collector) {
+  if (o.keyframe_free_map) return *o.keyframe_free_map;
+  return collector.can_walk_free_lists() ? 1 : o.kpageflags ? kKeyframesPerScan : 0;
+}
+
+SnapshotOptions map_keyframe_options(const RecordOptions& o, Collector& collector, bool pagetypes) {
+  if (collector.can_walk_free_lists()) return SnapshotOptions{false, pagetypes, true, &collector};
+  return SnapshotOptions{o.kpageflags, true};
 }
 
 }  // namespace labyrinth::ebpf

@@ -48,6 +48,13 @@ void lock_recorder_memory(bool lock, RecordObserver& observer);
 // Without the privilege it stays as it is, with a note.
 void raise_reader_priority(int nice, int realtime, RecordObserver& observer);
 
+// Every how many keyframes one carries the free-page map (0: none), and the snapshot options of
+// such a keyframe: the free lists read by the collector where it can (with /proc/pagetypeinfo,
+// which takes each zone's lock, only if `pagetypes`), else the kpageflags scan.
+inline constexpr std::uint32_t kKeyframesPerScan = 10;  // a scan: 0.2 s of a CPU per 24 GiB
+std::uint32_t free_map_every(const RecordOptions& options, const Collector& collector);
+SnapshotOptions map_keyframe_options(const RecordOptions& options, Collector& collector, bool pagetypes);
+
 CollectorConfig collector_config(const RecordOptions& options, const RecordPlan& plan, RecordObserver& observer);
 
 // The trace header: machine, events attached (kinds the collector could not hook move to

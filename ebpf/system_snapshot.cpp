@@ -1,5 +1,9 @@
 #include "labyrinth/ebpf/system_snapshot.hpp"
 
+#include <fmt/format.h>
+
+#include "labyrinth/ebpf/collector.hpp"
+
 #include "labyrinth/procfs/files.hpp"
 #include "labyrinth/procfs/free_blocks.hpp"
 #include "labyrinth/procfs/vmstat.hpp"
@@ -62,15 +66,27 @@ traces::Snapshot take_snapshot(const std::vector<ZoneInfo>& header_zones, const 
     }
     snap.zones.push_back(std::move(zs));
   }
-  if (options.kpageflags) {
-    const std::uint64_t t0 = boottime_ns();
+  const std::uint64_t t0 = boottime_ns();
+  bool have_map = false;
+  if (options.free_lists != nullptr) {
+    std::string why;
+    have_map = options.free_lists->walk_free_lists(snap.free_runs, why);
+    // The first failure, then one in 60 (a keyframe a second would repeat it every second).
+    const std::uint64_t failures = options.free_lists->free_list_failures();
+    if (!have_map && warnings != nullptr && failures % 60 == 1)
+      warnings->push_back("cannot read the free lists (" + why + ")" +
+                          (options.kpageflags ? "; scanning /proc/kpageflags" : "; no free-page map in this keyframe") +
+                          (failures > 1 ? fmt::format(" ({} times so far)", failures) : ""));
+  }
+  if (!have_map && options.kpageflags) {
     try {
       snap.free_runs = scan_kpageflags("/proc/kpageflags", header_zones.empty() ? zones : header_zones).runs;
+      have_map = true;
     } catch (const std::exception& e) {
       if (warnings != nullptr) warnings->push_back(std::string("no free-page map in the snapshot: ") + e.what());
     }
-    snap.kpageflags_scan_ns = boottime_ns() - t0;
   }
+  if (options.free_lists != nullptr || options.kpageflags) snap.kpageflags_scan_ns = boottime_ns() - t0;
   return snap;
 }
 

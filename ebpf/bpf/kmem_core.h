@@ -149,10 +149,17 @@ struct free_area {
 	struct list_head free_list[1];
 	unsigned long nr_free;
 };
+/* A free block is linked into its free list through the list_head its head page shares with
+ * lru (buddy_list, pcp_list: one union in the kernel). */
+struct page {
+	struct list_head lru;
+};
 struct zone {
 	struct {
 		long counter;
 	} managed_pages;
+	unsigned long zone_start_pfn;
+	unsigned long spanned_pages;
 	unsigned long watermark_boost;
 	unsigned long nr_reserved_highatomic;
 	unsigned long nr_free_highatomic; /* 6.10+; checked with bpf_core_field_exists */

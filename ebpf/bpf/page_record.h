@@ -48,6 +48,29 @@ enum pgrec_kind {
 #define PGREC_MAX_ORDERS 16
 #define PGREC_ZONE_LIST_TYPES 4
 
+/* The free lists as walk_free_lists reads them (a free-page map for keyframes): samples of the
+ * free_blocks ring buffer, each a pgrec_free_batch. A block is one u64: bits 0-47 its first
+ * pfn, 48-51 its order, 52-55 its list's migratetype, 56-58 its zone's index in its node, 59-61
+ * the node. The walk's last sample has `last` set and the counts filled in. */
+#define PGREC_FREE_BATCH 506
+#define PGREC_FREE_LIST_TYPES 8   /* migratetypes walked per order (MIGRATE_TYPES is 4 to 6) */
+#define PGREC_FREE_ORDER_SHIFT 48
+#define PGREC_FREE_TYPE_SHIFT 52
+#define PGREC_FREE_ZONE_SHIFT 56
+#define PGREC_FREE_NODE_SHIFT 59
+#define PGREC_FREE_WALK_STEPS (1 << 22) /* bpf_loop steps: a list opened or a block read */
+struct pgrec_free_batch {
+	__u32 n;             /* blocks[] used */
+	__u32 last;          /* 1: the walk's last sample */
+	__u64 walked;        /* last sample: blocks read in all */
+	__u64 strays;        /* lists left early: an entry outside its zone (a list changing under the walk) */
+	__u64 lost;          /* samples the ring buffer could not take */
+	__u64 unfinished;    /* 1: the walk ran out of steps */
+	__u64 ts_start;      /* boot clock at the walk's start and end */
+	__u64 ts_end;
+	__u64 blocks[PGREC_FREE_BATCH];
+};
+
 /* pgrec_event.ctx: bits 0-2 the execution context (values of traces::ExecContext),
  * the rest flags. */
 enum pgrec_ctx {

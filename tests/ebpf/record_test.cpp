@@ -30,6 +30,7 @@
 #include "bpf_test.hpp"
 #include "labyrinth/ebpf/preflight.hpp"
 #include "labyrinth/traces/trace_error.hpp"
+#include "labyrinth/traces/trace_metadata.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
 
 namespace {
@@ -656,6 +657,60 @@ TEST_F(RecordTest, WithoutZoneCountersThePlainAllocProgramsRecord) {
   }
   EXPECT_GT(allocs, 4000u);  // 2 x 16 MiB touched
   EXPECT_TRUE(r.take_zone_counters().empty());
+}
+
+// The free lists read by BPF at every keyframe, checked against the kernel's own accounts: the
+// free pages zoneinfo counted and the blocks per order buddyinfo counted at that keyframe (both
+// read milliseconds before the walk), and the /proc/kpageflags scan of the end snapshot.
+TEST_F(RecordTest, KeyframesCarryTheFreeListsAsTheKernelCountsThem) {
+  const labyrinth::testing::MachineLock machine(labyrinth::testing::MachineLock::Shared);  // no balloon meanwhile
+  ASSERT_TRUE(machine.held()) << "cannot lock /tmp/labyrinth-machine.lock";
+  const std::string trace = path("lists.trace");
+  const auto f = run(record({"-o", trace, "--keyframe-interval", "300ms", "--", LABYRINTH_PAGE_WORKLOAD, "touch", "16",
+                             "20"}));
+  ASSERT_EQ(f.exit_code(), 0) << f.err;
+  TraceReader r(trace);
+  EXPECT_EQ(r.header().options.at("free_map_source"), "free_lists");
+  EXPECT_EQ(r.header().options.at("keyframe_free_map"), "1");
+  ASSERT_GE(r.keyframes().size(), 2u);
+  std::vector<labyrinth::traces::FreeRun> runs;
+  for (std::size_t i = 0; i < r.keyframes().size(); ++i) {
+    const auto& k = r.keyframes()[i];
+    ASSERT_TRUE(k.free_map_in_file) << "keyframe " << i;
+    ASSERT_TRUE(r.keyframe_free_map(i, runs)) << "keyframe " << i;
+    std::uint64_t map_pages = 0, counted = 0;
+    for (const auto& run : runs) map_pages += run.pages;
+    for (const auto& z : k.zones) counted += z.free_pages;
+    // nr_free_pages and the lists are read a few milliseconds apart while the workload runs.
+    EXPECT_NEAR(static_cast<double>(map_pages), static_cast<double>(counted), 0.005 * static_cast<double>(counted))
+        << "keyframe " << i;
+    const auto& zones = r.header().zones;
+    for (const auto& z : k.zones) {
+      const auto zone = std::find_if(zones.begin(), zones.end(), [&](const auto& h) { return h.name == z.zone; });
+      ASSERT_NE(zone, zones.end());
+      const auto blocks = labyrinth::traces::decompose_free_runs(runs, r.header().max_order, zone->start_pfn,
+                                                                 zone->start_pfn + zone->spanned_pages);
+      for (std::size_t o = 0; o < z.buddyinfo.size() && o < blocks.size(); ++o) {
+        if (z.buddyinfo[o] < 100) continue;
+        EXPECT_NEAR(static_cast<double>(blocks[o]), static_cast<double>(z.buddyinfo[o]),
+                    0.02 * static_cast<double>(z.buddyinfo[o]))
+            << "keyframe " << i << " zone " << z.zone << " order " << o;
+      }
+    }
+  }
+  // The last keyframe's walk and the end snapshot's scan, at most 300 ms apart.
+  const auto& end = r.end_snapshot().free_runs;
+  ASSERT_FALSE(end.empty());
+  ASSERT_TRUE(r.keyframe_free_map(r.keyframes().size() - 1, runs));
+  std::uint64_t end_pages = 0, shared = 0;
+  for (const auto& run : end) end_pages += run.pages;
+  for (std::size_t a = 0, b = 0; a < runs.size() && b < end.size();) {
+    const std::uint64_t lo = std::max(runs[a].start_pfn, end[b].start_pfn);
+    const std::uint64_t hi = std::min(runs[a].start_pfn + runs[a].pages, end[b].start_pfn + end[b].pages);
+    if (hi > lo) shared += hi - lo;
+    (runs[a].start_pfn + runs[a].pages < end[b].start_pfn + end[b].pages) ? ++a : ++b;
+  }
+  EXPECT_GT(static_cast<double>(shared), 0.99 * static_cast<double>(end_pages));
 }
 
 TEST_F(RecordTest, PidFilterKeepsOnlyThatProcess) {

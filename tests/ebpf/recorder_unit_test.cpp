@@ -92,10 +92,11 @@ TEST(RecordConvert, ExtfragAndRefillFlags) {
   EXPECT_FALSE(e.change_ownership);
 }
 
-// Only the alloc programs' zone-counter variant calls bpf_loop (5.17): the plain variant and
-// every other program load on older kernels, where a call to a helper the kernel lacks, even
-// in code it would never run, could fail the whole object.
-TEST(RecorderObject, OnlyTheZoneCounterVariantCallsBpfLoop) {
+// Only the alloc programs' zone-counter variant and the free-list walk call bpf_loop (5.17),
+// both loaded only where `labyrinth info`'s probe found it: the plain variant and every other
+// program load on older kernels, where a call to a helper the kernel lacks, even in code it
+// would never run, could fail the whole object.
+TEST(RecorderObject, OnlyTheProgramsLoadedWhereBpfLoopIsProbedCallIt) {
   page_recorder_bpf* skel = page_recorder_bpf__open();
   ASSERT_NE(skel, nullptr);
   constexpr std::int32_t kBpfLoop = 181;  // BPF_FUNC_loop
@@ -113,7 +114,7 @@ TEST(RecorderObject, OnlyTheZoneCounterVariantCallsBpfLoop) {
   page_recorder_bpf__destroy(skel);
   std::sort(callers.begin(), callers.end());
   EXPECT_EQ(callers, (std::vector<std::string>{"handle_mm_page_alloc_zc", "raw_mm_page_alloc_zc_main",
-                                               "raw_mm_page_alloc_zc_standin"}));
+                                               "raw_mm_page_alloc_zc_standin", "walk_free_lists"}));
 }
 
 // A zone-state record (page_record.h) comes as the ZoneCounters event of its zone, the 64-bit

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "labyrinth/traces/page_event.hpp"
+#include "labyrinth/traces/trace_metadata.hpp"
 
 namespace labyrinth::ebpf {
 
@@ -45,6 +46,11 @@ struct CollectorConfig {
   // this kernel cannot (KernelSupport::zone_counters_refusal), "" when it can.
   bool zone_counters = true;
   std::string zone_counters_refusal = "not probed";
+  // Read free-page maps from the zones' free lists (Collector::walk_free_lists): same kernel
+  // needs as the zone counters, and vmemmap_base. free_list_ring_bytes holds the blocks of one
+  // walk (8 bytes each, in samples of ~4 KiB).
+  bool free_lists = true;
+  std::uint32_t free_list_ring_bytes = 4u << 20;
   // libbpf's messages: level 0 warning, 1 info, 2 debug.
   std::function<void(int level, std::string_view message)> log;
 };
@@ -117,8 +123,19 @@ class Collector {
   [[nodiscard]] bool pageblock_moves_attached() const;
   // Whether failed allocations carry the kernel's zone counters (after attach()).
   [[nodiscard]] bool zone_counters_recorded() const;
+  // A free-page map read from every zone's free lists by a BPF program, in milliseconds where
+  // a scan of /proc/kpageflags takes ~0.2 s of CPU for 24 GiB (after attach(); callable from
+  // another thread than poll() and sync()). false, with why in `problem`, when this kernel or
+  // configuration cannot, or the lists kept changing under the walk or overflowed its ring.
+  bool walk_free_lists(std::vector<traces::FreeRun>& runs, std::string& problem);
+  [[nodiscard]] bool can_walk_free_lists() const;
+  // Walks that failed so far.
+  [[nodiscard]] std::uint64_t free_list_failures() const;
+  // Why not, when it cannot.
+  [[nodiscard]] const std::string& free_lists_problem() const;
 
  private:
+  bool walk_once(std::vector<traces::FreeRun>& runs, std::string& problem);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

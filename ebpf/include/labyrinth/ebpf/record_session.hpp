@@ -44,9 +44,11 @@ struct RecordOptions {
   // --keyframe-interval: buddyinfo and zoneinfo this often while recording (0 = never), so
   // that replay follows watermark and managed-page changes and validates along the way.
   std::chrono::nanoseconds keyframe_interval = std::chrono::seconds(1);
-  // --keyframe-free-map: every Nth keyframe also scans /proc/kpageflags (0 = never), so that
-  // mirror can resynchronise after a divergence. About 0.2 s of one CPU for 24 GiB.
-  std::uint32_t keyframe_free_map = 10;
+  // --keyframe-free-map: every Nth keyframe also carries the free-page map (0 = never), so that
+  // mirror can resynchronise after a divergence. Unset: every keyframe where the recorder reads
+  // the free lists (a few ms), every 10th where it must scan /proc/kpageflags (about 0.2 s of one
+  // CPU for 24 GiB).
+  std::optional<std::uint32_t> keyframe_free_map;
   AttachMode attach = AttachMode::Auto;            // raw_tp where possible, else tracepoints
   bool status_line = false;                        // live status (stderr is a terminal)
   std::string tool_version;

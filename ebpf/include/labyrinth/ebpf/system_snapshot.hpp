@@ -1,6 +1,7 @@
 // The kernel's memory state at one instant, for a trace's Snapshot: free blocks per order
 // and zone state (/proc/buddyinfo, /proc/zoneinfo, /proc/pagetypeinfo, read and parsed by
-// procfs/) and the free-page map (/proc/kpageflags, kpageflags_scan.hpp).
+// procfs/) and the free-page map (the free lists read by the recorder's BPF walk, or
+// /proc/kpageflags, kpageflags_scan.hpp).
 #pragma once
 
 #include <cstdint>
@@ -22,10 +23,15 @@ using procfs::fill_header;
 using procfs::realtime_ns;
 using procfs::SystemFacts;
 
+class Collector;
+
 struct SnapshotOptions {
   bool kpageflags = true;  // scan the free-page map (about 0.2 s for 24 GiB)
   bool pagetypeinfo = true;  // per-migratetype counts (takes each zone's lock)
   bool vmstat = true;        // /proc/vmstat's counters (not in the light keyframes)
+  // The free-page map read from the free lists by this collector's BPF walk (a few ms), right
+  // after buddyinfo; the kpageflags scan above stays the fallback where it cannot.
+  Collector* free_lists = nullptr;
 };
 // The state now. Zone rows come from zoneinfo, buddyinfo and pagetypeinfo (the latter only
 // when readable); throws std::runtime_error when /proc/zoneinfo or /proc/buddyinfo is missing.
