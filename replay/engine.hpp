@@ -10,6 +10,7 @@
 
 #include "labyrinth/allocator/model.hpp"
 #include "labyrinth/replay/replay.hpp"
+#include "labyrinth/replay/validation.hpp"
 #include "kernel_counters.hpp"
 #include "request_span.hpp"
 
@@ -44,6 +45,11 @@ class Engine {
   // with the watermarks, lowmem_reserve and per-CPU limits the kernel recomputes for it
   // (mm/page_alloc.c:init_per_zone_wmark_min). Returns whether a size changed.
   virtual bool follow_zone_sizes(const traces::Snapshot& keyframe);
+  // Mirror: makes each range agree with a keyframe's free-page map, for movements no event
+  // showed: freed where the map has it free, taken off the free lists where it does not (onto
+  // a per-CPU list where its blocks' order has one, where such pages sit in the kernel).
+  // Returns the pages changed.
+  virtual std::uint64_t correct_to_map(std::span<const FreeMapDifference> /*ranges*/) { return 0; }
 
   const traces::TraceHeader& header;
   ModelSetup setup;

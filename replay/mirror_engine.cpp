@@ -81,8 +81,43 @@ class MirrorEngine final : public Engine {
     }
   }
 
+  std::uint64_t correct_to_map(std::span<const FreeMapDifference> ranges) override {
+    std::uint64_t changed = 0;
+    for (const FreeMapDifference& r : ranges) {
+      const std::uint64_t end = r.start_pfn + r.pages;
+      for (std::uint64_t p = r.start_pfn; p < end;) {
+        unsigned order = 0;  // the largest aligned block at p inside the range
+        while (order < setup.config.max_order && (p & ((std::uint64_t{2} << order) - 1)) == 0 && p + (std::uint64_t{2} << order) <= end)
+          ++order;
+        if (r.free_in_model ? take_unseen(p, order) : free_unseen(p, order)) changed += std::uint64_t{1} << order;
+        p += std::uint64_t{1} << order;
+      }
+    }
+    return changed;
+  }
+
  private:
   static constexpr std::size_t kAhead = 12;
+
+  // A free block the kernel no longer has on its free lists: on a pcp list (CPU 0's; an event
+  // of any CPU finds it there) where the order has one, else in use by an owner no event named.
+  bool take_unseen(std::uint64_t head, unsigned order) {
+    const auto b = model.block_containing(Pfn{head});
+    if (!b || b->state != BlockState::Free) return false;
+    const MigrateType mt = allocator::is_mergeable(b->migratetype) ? b->migratetype : MigrateType::Movable;
+    if (manual_pcp_ && pcp_order(order) && model.pcp_refill(Pfn{head}, order, 0, mt).ok()) return true;
+    return model.carve(Pfn{head}, order, mt, kUnseenOwner).ok();
+  }
+  // A block the kernel has free that the model holds: released, and no more (a larger
+  // allocation holding it is split first; an event of the rest tells the rest).
+  bool free_unseen(std::uint64_t head, unsigned order) {
+    const auto b = model.block_containing(Pfn{head});
+    if (!b || b->state == BlockState::Free) return false;
+    if ((b->state == BlockState::Allocated || b->state == BlockState::Seed) && b->order > order)
+      model.split_allocation(b->head, order);
+    clear_range(head, order, 0);
+    return true;
+  }
 
   // After an event that may have taken free pages, and at every allocation (a task's span
   // starts there): the zone's level, for failures whose checks ran before their event

@@ -8,6 +8,7 @@
 
 #include "engine.hpp"
 #include "held_events.hpp"
+#include "labyrinth/common/text.hpp"
 #include "labyrinth/replay/callsite.hpp"
 #include "labyrinth/traces/event_sorter.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
@@ -66,6 +67,7 @@ struct Replayer::Impl {
   Replayer::FreeMapReader free_map;
   std::size_t next_keyframe = 0;
   std::vector<KeyframeCheck> keyframe_checks;
+  std::vector<FreeMapDifference> last_differences;  // model against the last keyframe map, by pfn
   std::uint64_t after_end = 0;  // events applied after validating
   // Mirror holds the events after the end snapshot's time until they pass the end of its
   // free-page map's scan, so that it can tell which pages moved between buddyinfo and the map.
@@ -289,20 +291,59 @@ struct Replayer::Impl {
   void check_keyframe(std::size_t i) {
     const traces::Snapshot& k = keyframes[i];
     KeyframeCheck check = keyframe_check(validate_end_state(engine->model, engine->setup, header, k), k.ts_ns);
-    if (!check.passed && options.mode == ReplayMode::Mirror && k.free_map_in_file && free_map) {
-      traces::Snapshot full = k;
-      // The map takes a fifth of a second to scan and is not atomic: under heavy churn it
-      // describes no single instant, and reseeding from it would do harm. It is used only when
-      // its blocks agree with the buddyinfo read at the keyframe's instant.
-      if (free_map(keyframe_index[i], full.free_runs) && free_map_matches_buddyinfo(full)) {
+    traces::Snapshot full;
+    const bool have_map = options.mode == ReplayMode::Mirror && k.free_map_in_file && free_map &&
+                          free_map(keyframe_index[i], (full = k).free_runs);
+    if (!check.passed && have_map) {
+      // A map scanned from kpageflags takes a fifth of a second and is not atomic: under heavy
+      // churn it describes no single instant, and reseeding from it would do harm. It is used
+      // only when its blocks agree with the buddyinfo read at the keyframe's instant.
+      if (free_map_matches_buddyinfo(full)) {
         engine->seed(full);
         engine->quality.add(DataQuality::keyframe_resyncs);
         check.resynced = true;
+        last_differences.clear();
       } else {
         engine->quality.add(DataQuality::keyframe_map_unsteady);
       }
+    } else if (have_map) {
+      check.corrected_pages = correct_lasting_differences(full);
+    } else if (options.mode == ReplayMode::Mirror && k.free_map_in_file) {
+      last_differences.clear();
     }
     keyframe_checks.push_back(check);
+  }
+
+  // The model's pages that differed from the last keyframe's map and still differ, the same
+  // way, from this one's: movements no event showed (the kernel moves some free blocks with no
+  // tracepoint at all, README), not the milliseconds between a keyframe's buddyinfo and its
+  // map, whose differences do not last a second. Mirror sets them as this map has them. Blocks
+  // of free page reporting's order and above are left: it holds them off the lists for as
+  // long as the host takes, and gives them back with no event. Returns the pages set.
+  std::uint64_t correct_lasting_differences(const traces::Snapshot& k) {
+    std::vector<FreeMapDifference> now = free_map_differences(engine->model, engine->setup, header, k.free_runs);
+    std::vector<FreeMapDifference> lasting;
+    std::uint64_t reported_from = ~std::uint64_t{0};  // pages of a block free page reporting takes
+    if (const auto it = header.kernel_params.find("page_reporting.page_reporting_order"); it != header.kernel_params.end()) {
+      unsigned order = 0;
+      if (common::parse_number(it->second, order) && order <= header.max_order) reported_from = std::uint64_t{1} << order;
+    }
+    for (std::size_t a = 0, b = 0; a < last_differences.size() && b < now.size();) {
+      const FreeMapDifference& x = last_differences[a];
+      const FreeMapDifference& y = now[b];
+      const std::uint64_t lo = std::max(x.start_pfn, y.start_pfn);
+      const std::uint64_t hi = std::min(x.start_pfn + x.pages, y.start_pfn + y.pages);
+      if (hi > lo && x.free_in_model == y.free_in_model && (!y.free_in_model || hi - lo < reported_from))
+        lasting.push_back({lo, hi - lo, y.free_in_model});
+      (x.start_pfn + x.pages < y.start_pfn + y.pages) ? ++a : ++b;
+    }
+    const std::uint64_t pages = lasting.empty() ? 0 : engine->correct_to_map(lasting);
+    if (pages != 0) {
+      engine->quality.add(DataQuality::keyframe_corrections, pages);
+      now = free_map_differences(engine->model, engine->setup, header, k.free_runs);
+    }
+    last_differences = std::move(now);
+    return pages;
   }
 
   // When the end snapshot's map was surely read: buddyinfo's time, then zoneinfo and

@@ -332,7 +332,9 @@ ordered_json keyframes_json(const ReplayResult& r) {
                        {"worst_order_error", k.worst_order_error},
                        {"worst_order_zone", k.worst_order_zone.empty() ? ordered_json(nullptr) : ordered_json(k.worst_order_zone)},
                        {"worst_order", k.worst_order},
-                       {"passed", k.passed}};
+                       {"passed", k.passed},
+                       {"resynced", k.resynced},
+                       {"corrected_pages", k.corrected_pages}};
     ordered_json zones = ordered_json::array();
     for (const auto& z : k.zones) {
       zones.push_back(ordered_json{{"zone", z.zone},
@@ -391,6 +393,16 @@ void print_keyframes(std::FILE* out, const ReplayResult& r) {
                worst->worst_order_zone, worst->worst_order, seconds_since(r, worst->ts_ns));
   }
   fmt::print(out, "\n");
+  std::uint64_t corrected = 0, corrections = 0;
+  for (const auto& k : r.keyframes) {
+    corrected += k.corrected_pages;
+    corrections += k.corrected_pages != 0 ? 1 : 0;
+  }
+  if (corrected != 0) {
+    fmt::print(out, "  {} pages off the same way at two keyframes in a row (no event showed them move) set as the "
+                    "keyframe's free-page map has them, at {} keyframes\n",
+               corrected, corrections);
+  }
   std::string highatomic;
   for (const auto& k : r.keyframes) {
     if (!k.highatomic_known) continue;

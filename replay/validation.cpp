@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
 
 #include "labyrinth/common/text.hpp"
@@ -37,7 +38,8 @@ using Runs = std::vector<std::pair<std::uint64_t, std::uint64_t>>;  // [first, s
 // Page by page: the pages free in both maps, in one only, and the ranges free in one only (all
 // counted, the first kFreeMapDifferencesKept kept). Both lists are sorted and disjoint, so their
 // edges merge in one pass.
-void compare_free_maps(const Runs& mine, const Runs& theirs, ZoneValidation& z) {
+void compare_free_maps(const Runs& mine, const Runs& theirs, ZoneValidation& z,
+                       std::size_t keep = kFreeMapDifferencesKept) {
   // Edge k of a list: the start of run k/2 (even k) or its end (odd k).
   auto edge = [](const Runs& runs, std::size_t k) { return k % 2 == 0 ? runs[k / 2].first : runs[k / 2].second; };
   std::size_t a = 0, b = 0;  // next edge of mine, of theirs
@@ -56,11 +58,22 @@ void compare_free_maps(const Runs& mine, const Runs& theirs, ZoneValidation& z) 
     if (state == 2) z.free_only_kernel_pages += pages;
     if ((state == 1 || state == 2) && pages != 0) {
       ++z.free_map_difference_ranges;
-      if (z.free_map_differences.size() < kFreeMapDifferencesKept) z.free_map_differences.push_back({since, pages, state == 1});
+      if (z.free_map_differences.size() < keep) z.free_map_differences.push_back({since, pages, state == 1});
     }
     since = pfn;
     state = next;
   }
+}
+
+// A free-page map's runs within [lo, hi).
+Runs clip_runs(const std::vector<traces::FreeRun>& map, std::uint64_t lo, std::uint64_t hi) {
+  Runs out;
+  for (const auto& r : map) {
+    const std::uint64_t a = std::max(lo, r.start_pfn);
+    const std::uint64_t b = std::min(hi, r.start_pfn + r.pages);
+    if (a < b) out.emplace_back(a, b);
+  }
+  return out;
 }
 
 }  // namespace
@@ -98,6 +111,21 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> model_free_runs(const alloc
     p = next;
   }
   return runs;
+}
+
+std::vector<FreeMapDifference> free_map_differences(const allocator::Model& model, const ModelSetup& setup,
+                                                    const traces::TraceHeader& header,
+                                                    const std::vector<traces::FreeRun>& map) {
+  std::vector<FreeMapDifference> out;
+  for (std::size_t mz = 0; mz < model.zone_count(); ++mz) {
+    const traces::ZoneInfo& hz = header.zones[setup.header_zone_of_model[mz]];
+    ZoneValidation z;
+    compare_free_maps(model_free_runs(model, static_cast<std::uint16_t>(mz)),
+                      clip_runs(map, hz.start_pfn, hz.start_pfn + hz.spanned_pages), z,
+                      std::numeric_limits<std::size_t>::max());
+    out.insert(out.end(), z.free_map_differences.begin(), z.free_map_differences.end());
+  }
+  return out;
 }
 
 KeyframeCheck keyframe_check(const Validation& v, std::uint64_t ts_ns) {
@@ -195,14 +223,7 @@ Validation validate_end_state(const allocator::Model& model, const ModelSetup& s
       z.free_map = true;
       const std::uint64_t lo = hz.start_pfn;
       const std::uint64_t hi = hz.start_pfn + hz.spanned_pages;
-      const auto mine = model_free_runs(model, static_cast<std::uint16_t>(mz));
-      Runs theirs;
-      for (const auto& r : end.free_runs) {
-        const std::uint64_t a = std::max(lo, r.start_pfn);
-        const std::uint64_t b = std::min(hi, r.start_pfn + r.pages);
-        if (a < b) theirs.emplace_back(a, b);
-      }
-      compare_free_maps(mine, theirs, z);
+      compare_free_maps(model_free_runs(model, static_cast<std::uint16_t>(mz)), clip_runs(end.free_runs, lo, hi), z);
       v.free_map_pages_compared += hi - lo;
       v.free_both_pages += z.free_both_pages;
       v.free_only_model_pages += z.free_only_model_pages;

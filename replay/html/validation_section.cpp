@@ -103,7 +103,8 @@ void keyframe_table(Markup& m, const ReportContext& c) {
   if (worst.size() > c.options.keyframes_listed) worst.resize(c.options.keyframes_listed);
   std::sort(worst.begin(), worst.end(), [](const auto* a, const auto* b) { return a->ts_ns < b->ts_ns; });
   m.put("<table class=\"keyframes\"><caption>{} keyframes{}</caption><thead><tr><th>time (s)</th><th>free pages model / "
-        "kernel</th><th>error</th><th>worst order</th><th>passed</th><th>resynchronised</th></tr></thead><tbody>\n",
+        "kernel</th><th>error</th><th>worst order</th><th>passed</th><th>resynchronised</th><th>pages corrected</th>"
+        "</tr></thead><tbody>\n",
         c.replay.keyframes.size(), worst.size() < c.replay.keyframes.size() ? fmt::format(", the {} worst", worst.size()) : "");
   for (const auto* kc : worst) {
     m.put("<tr><td>{:.3f}</td><td>{} / {}</td><td>{:.3f}%</td><td>", c.seconds(kc->ts_ns), kc->model_free_pages,
@@ -111,8 +112,9 @@ void keyframe_table(Markup& m, const ReportContext& c) {
     m.text(kc->worst_order_zone.empty() ? std::string("-")
                                         : fmt::format("{:.2f}% ({} order {})", 100 * kc->worst_order_error,
                                                       kc->worst_order_zone, kc->worst_order));
-    m.put("</td><td class=\"{}\">{}</td><td>{}</td></tr>\n", kc->passed ? "ok" : "warn", kc->passed ? "yes" : "no",
-          kc->resynced ? "yes" : "");
+    m.put("</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td></tr>\n", kc->passed ? "ok" : "warn",
+          kc->passed ? "yes" : "no", kc->resynced ? "yes" : "",
+          kc->corrected_pages != 0 ? std::to_string(kc->corrected_pages) : std::string());
   }
   m.raw("</tbody></table>\n");
 }

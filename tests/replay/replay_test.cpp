@@ -493,6 +493,26 @@ TEST(ReplayMirror, ResynchronisesFromAFailedKeyframesFreeMap) {
   EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
 }
 
+TEST(ReplayMirror, RangesOffTheSameWayAtTwoKeyframesInARowAreSetAsTheMapHasThem) {
+  const ReplayResult r = replay_text(read_text(case_path("keyframe_corrections.txt")), mirror());
+  ASSERT_EQ(r.keyframes.size(), 2u);
+  EXPECT_TRUE(r.keyframes[0].passed);
+  EXPECT_TRUE(r.keyframes[1].passed);
+  EXPECT_FALSE(r.keyframes[0].resynced || r.keyframes[1].resynced);
+  EXPECT_EQ(r.keyframes[0].corrected_pages, 0u);   // a first difference may be the keyframe's own reads
+  EXPECT_EQ(r.keyframes[1].corrected_pages, 12u);  // 0x10020+4 taken, 0x10040+8 freed; not 0x10010
+  EXPECT_EQ(r.quality.get(DataQuality::keyframe_corrections), 12u);
+  EXPECT_EQ(r.quality.get(DataQuality::keyframe_resyncs), 0u);
+  EXPECT_EQ(r.quality.get(DataQuality::double_alloc), 0u);  // 0x10010 stayed free until its allocation
+  ASSERT_TRUE(r.validation.available);
+  EXPECT_TRUE(r.validation.passed);
+  EXPECT_EQ(r.validation.free_only_model_pages, 0u);
+  EXPECT_EQ(r.validation.free_only_kernel_pages, 0u);
+  ASSERT_EQ(r.validation.zones.size(), 1u);
+  EXPECT_EQ(r.validation.zones[0].model_pcp_pages, 4u);  // the block taken sits on a pcp list
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
 // Simulate with the recorded watermarks is compared with the kernel at every keyframe (how far
 // its own decisions took it), and never resynchronised: that would hide what it predicts. A
 // what-if of the watermarks has no kernel to compare with.

@@ -41,6 +41,7 @@ std::string_view to_string(Severity severity);
   F(isolate_guess_corrected, Info, "guessed fast isolations a later free showed wrong (a page freed from a block the model had free): the guess given back, the freed page's block taken") \
   F(keyframe_resyncs, DataLoss, "keyframes the model failed, after which it was reseeded from their free-page map") \
   F(keyframe_map_unsteady, Info, "failed keyframes whose free-page map disagreed with their buddyinfo (memory moved during the scan): not used") \
+  F(keyframe_corrections, DataLoss, "pages mirror had wrong the same way at two keyframes in a row (movements no event shows, not the milliseconds between a keyframe's reads): set as the later keyframe's free-page map has them") \
   F(isolate_mismatch, DataLoss, "compaction block scans taking other pages than the model had free in the range")  \
   F(failure_shows_blocks_gone, DataLoss, "free blocks the model had on the lists a failed request may use (the highatomic reserve for an atomic one) that its failure shows the kernel had not (it failed above the watermark by more than the counters' drift): taken as in use by an unseen owner") \
   F(highatomic_reserve_shown, Info, "takes from the highatomic list of (or pcp drains into) a pageblock the model had not reserved (reserve_highatomic_pageblock is not traced): reserved then") \

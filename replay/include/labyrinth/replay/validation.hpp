@@ -150,6 +150,9 @@ struct KeyframeCheck {
   unsigned worst_order = 0;
   bool passed = false;           // as Validation::passed
   bool resynced = false;         // failed, and the model was reseeded from the keyframe's free-page map
+  // Pages the model had wrong the same way at the keyframe before (with a map) and still at
+  // this one: set as this keyframe's map has them (mirror).
+  std::uint64_t corrected_pages = 0;
   // HighAtomic pageblocks over all zones, where the keyframe has the kernel's pagetypeinfo.
   bool highatomic_known = false;
   std::uint64_t model_highatomic_pageblocks = 0;
@@ -166,6 +169,11 @@ KernelCounterCheck check_kernel_counters(const traces::Snapshot& start, const tr
 
 Validation validate_end_state(const allocator::Model& model, const ModelSetup& setup, const traces::TraceHeader& header,
                               const traces::Snapshot& end);
+
+// Every range where the model's free pages and a free-page map differ, zone by zone, by pfn.
+std::vector<FreeMapDifference> free_map_differences(const allocator::Model& model, const ModelSetup& setup,
+                                                    const traces::TraceHeader& header,
+                                                    const std::vector<traces::FreeRun>& map);
 
 // The model's free buddy blocks of one zone as sorted, merged [start, end) runs.
 std::vector<std::pair<std::uint64_t, std::uint64_t>> model_free_runs(const allocator::Model& model, std::uint16_t zone);
