@@ -105,7 +105,6 @@ struct Collector::Impl {
 
   ~Impl() {
     for (auto* l : links) bpf_link__destroy(l);
-    bpf_link__destroy(walk_link);
     ring_buffer__free(rb);
     ring_buffer__free(free_rb);
     page_recorder_bpf__destroy(skel);
@@ -180,7 +179,6 @@ struct Collector::Impl {
   bool free_walk_ready = false;
   std::string free_walk_problem;
   std::uint64_t free_walk_failures = 0;
-  bpf_link* walk_link = nullptr;
   ring_buffer* free_rb = nullptr;
   struct WalkSamples {
     std::vector<std::uint64_t> blocks;  // pgrec_free_batch::blocks entries
@@ -189,26 +187,22 @@ struct Collector::Impl {
     std::uint64_t bad_samples = 0;
   } walk;
 
-  // The walk's blocks as free runs, sorted by pfn; false if two overlap (a block moved from one
-  // list to another while the walk read them).
-  static bool runs_of(std::vector<std::uint64_t>& blocks, std::vector<traces::FreeRun>& runs, std::string& problem) {
+  // The walk's blocks as free runs, sorted by pfn. A block that moved from one list to another
+  // while the walk read them (merged with its buddy, say) shows twice, overlapping: the runs
+  // take the union, pages free at some moment of the walk's milliseconds, as a scan's are.
+  static void runs_of(std::vector<std::uint64_t>& blocks, std::vector<traces::FreeRun>& runs) {
     constexpr std::uint64_t kPfnMask = (std::uint64_t{1} << PGREC_FREE_ORDER_SHIFT) - 1;
     std::sort(blocks.begin(), blocks.end(),
               [](std::uint64_t a, std::uint64_t b) { return (a & kPfnMask) < (b & kPfnMask); });
     for (const std::uint64_t b : blocks) {
       const std::uint64_t pfn = b & kPfnMask;
-      const std::uint64_t pages = std::uint64_t{1} << ((b >> PGREC_FREE_ORDER_SHIFT) & 0xf);
-      if (!runs.empty() && pfn < runs.back().start_pfn + runs.back().pages) {
-        problem = fmt::format("a free list changed under the walk (the block at pfn {:#x} seen twice)", pfn);
-        return false;
-      }
-      if (!runs.empty() && runs.back().start_pfn + runs.back().pages == pfn) {
-        runs.back().pages += pages;
+      const std::uint64_t end = pfn + (std::uint64_t{1} << ((b >> PGREC_FREE_ORDER_SHIFT) & 0xf));
+      if (!runs.empty() && pfn <= runs.back().start_pfn + runs.back().pages) {
+        runs.back().pages = std::max(runs.back().start_pfn + runs.back().pages, end) - runs.back().start_pfn;
       } else {
-        runs.push_back(traces::FreeRun{pfn, pages});
+        runs.push_back(traces::FreeRun{pfn, end - pfn});
       }
     }
-    return true;
   }
 
   static int on_free_sample(void* ctx, void* data, std::size_t size) {
@@ -230,6 +224,49 @@ struct Collector::Impl {
       w.end = head;
     }
     return 0;
+  }
+
+  // One walk, read again while the lists change under it (up to three times).
+  bool walk_free_lists(std::vector<traces::FreeRun>& runs, std::string& problem) {
+    if (!free_walk_ready) {
+      problem = free_walk_problem;
+      return false;
+    }
+    // A list that changed under the walk can end it early (a stray): the lists are read again,
+    // a few times.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      runs.clear();
+      walk = {};
+      bpf_test_run_opts opts{};
+      opts.sz = sizeof opts;
+      if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.walk_free_lists), &opts) != 0) {
+        problem = "cannot run the free-list walk: " + errno_text(errno);
+        return false;
+      }
+      ring_buffer__consume(free_rb);
+      const auto& last = walk.end;
+      if (!walk.ended) {
+        problem = "the walk sent no end (" + std::to_string(walk.blocks.size()) + " blocks arrived)";
+        return false;
+      }
+      if (last.lost != 0) {
+        problem = fmt::format("{} of {} blocks overflowed the free-list ring buffer ({} MiB)",
+                              last.walked - walk.blocks.size(), last.walked, config.free_list_ring_bytes >> 20);
+        return false;
+      }
+      if (last.unfinished != 0) {
+        problem = fmt::format("more than {} steps ({} blocks read)", PGREC_FREE_WALK_STEPS, last.walked);
+        return false;
+      }
+      if (last.strays != 0) {
+        problem = fmt::format("a free list changed under the walk ({} lists left early)", last.strays);
+        continue;
+      }
+      runs_of(walk.blocks, runs);
+      return true;
+    }
+    runs.clear();
+    return false;
   }
 
   void open_configured(bool tracing, const std::string& refused);
@@ -607,10 +644,6 @@ void Collector::attach() {
     d.free_walk_problem = !raw ? "no vmemmap_base (" + (d.raw_problem.empty() ? "not measured" : d.raw_problem) + ")"
                                : node_problem;
     if (d.free_walk_problem.empty()) {
-      d.walk_link = bpf_program__attach_iter(d.skel->progs.walk_free_lists, nullptr);
-      if (d.walk_link == nullptr) d.free_walk_problem = "cannot attach the free-list iterator: " + errno_text(errno);
-    }
-    if (d.free_walk_problem.empty()) {
       d.free_rb = ring_buffer__new(bpf_map__fd(d.skel->maps.free_blocks), &Impl::on_free_sample, &d, nullptr);
       if (d.free_rb == nullptr) d.free_walk_problem = "cannot map the free-list ring buffer: " + errno_text(errno);
     }
@@ -780,51 +813,13 @@ const std::string& Collector::free_lists_problem() const { return impl_->free_wa
 
 std::uint64_t Collector::free_list_failures() const { return impl_->free_walk_failures; }
 
-bool Collector::walk_free_lists(std::vector<traces::FreeRun>& runs, std::string& problem) {
+bool Collector::walk_free_lists(std::vector<traces::FreeRun>& runs, std::string& problem, std::uint64_t* started_ns) {
   auto& d = *impl_;
-  const bool ok = walk_once(runs, problem);
+  const bool ok = d.walk_free_lists(runs, problem);
   if (!ok) ++d.free_walk_failures;
+  if (ok && started_ns != nullptr) *started_ns = d.walk.end.ts_start;
   return ok;
 }
 
-bool Collector::walk_once(std::vector<traces::FreeRun>& runs, std::string& problem) {
-  auto& d = *impl_;
-  if (!d.free_walk_ready) {
-    problem = d.free_walk_problem;
-    return false;
-  }
-  // A list that changed under the walk can end it early (a stray) or show a block twice: the
-  // lists are read again, a few times.
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    runs.clear();
-    d.walk = {};
-    if (!Impl::run_iterator(d.walk_link)) {
-      problem = "cannot run the free-list iterator: " + errno_text(errno);
-      return false;
-    }
-    ring_buffer__consume(d.free_rb);
-    const auto& end = d.walk.end;
-    if (!d.walk.ended) {
-      problem = "the walk sent no end (" + std::to_string(d.walk.blocks.size()) + " blocks arrived)";
-      return false;
-    }
-    if (end.lost != 0) {
-      problem = fmt::format("{} of {} blocks overflowed the free-list ring buffer ({} MiB)",
-                            end.walked - d.walk.blocks.size(), end.walked, d.config.free_list_ring_bytes >> 20);
-      return false;
-    }
-    if (end.unfinished != 0) {
-      problem = fmt::format("more than {} steps ({} blocks read)", PGREC_FREE_WALK_STEPS, end.walked);
-      return false;
-    }
-    if (end.strays != 0) {
-      problem = fmt::format("a free list changed under the walk ({} lists left early)", end.strays);
-      continue;
-    }
-    if (Impl::runs_of(d.walk.blocks, runs, problem)) return true;
-  }
-  runs.clear();
-  return false;
-}
 
 }  // namespace labyrinth::ebpf

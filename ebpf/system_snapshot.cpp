@@ -20,7 +20,35 @@ traces::Snapshot take_snapshot(const std::vector<ZoneInfo>& header_zones, const 
   // buddyinfo first, and ts_ns is when it was read: replay validates the model's free blocks
   // per order against it at that instant. The window is the read alone: the allocator keeps
   // running, and a burst of frees moves hundreds of order-0 pages in a fraction of a ms.
-  const procfs::TimedText buddyinfo = procfs::read_file_timed("/proc/buddyinfo");
+  // The free lists right after it (the walk begins microseconds later and takes milliseconds).
+  // A walk that began later than kMapSkewNs after buddyinfo (the thread was preempted on a busy
+  // machine) describes another moment: both are read again.
+  constexpr std::uint64_t kMapSkewNs = 5'000'000;
+  std::uint64_t map_ns = 0;  // how long the map took
+  bool have_map = false;
+  procfs::TimedText buddyinfo = procfs::read_file_timed("/proc/buddyinfo");
+  if (options.free_lists != nullptr) {
+    std::string why;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      if (attempt > 0) buddyinfo = procfs::read_file_timed("/proc/buddyinfo");
+      const std::uint64_t t0 = boottime_ns();
+      std::uint64_t started = 0;
+      have_map = options.free_lists->walk_free_lists(snap.free_runs, why, &started);
+      map_ns = boottime_ns() - t0;
+      if (!have_map || started <= buddyinfo.ts_ns + kMapSkewNs) break;
+      why = fmt::format("the walk began {:.0f} ms after buddyinfo was read, three times",
+                        static_cast<double>(started - buddyinfo.ts_ns) / 1e6);
+      have_map = false;
+      snap.free_runs.clear();
+    }
+    // The walk's first failure, then one in 60 (a keyframe a second would repeat it every
+    // second); every preempted read.
+    const std::uint64_t failures = options.free_lists->free_list_failures();
+    if (!have_map && warnings != nullptr && (failures == 0 || failures % 60 == 1))
+      warnings->push_back("cannot read the free lists (" + why + ")" +
+                          (options.kpageflags ? "; scanning /proc/kpageflags" : "; no free-page map in this keyframe") +
+                          (failures > 1 ? fmt::format(" ({} times so far)", failures) : ""));
+  }
   snap.ts_ns = buddyinfo.ts_ns;
   const auto buddy = procfs::parse_buddyinfo(buddyinfo.text);
   if (options.vmstat) {
@@ -66,27 +94,16 @@ traces::Snapshot take_snapshot(const std::vector<ZoneInfo>& header_zones, const 
     }
     snap.zones.push_back(std::move(zs));
   }
-  const std::uint64_t t0 = boottime_ns();
-  bool have_map = false;
-  if (options.free_lists != nullptr) {
-    std::string why;
-    have_map = options.free_lists->walk_free_lists(snap.free_runs, why);
-    // The first failure, then one in 60 (a keyframe a second would repeat it every second).
-    const std::uint64_t failures = options.free_lists->free_list_failures();
-    if (!have_map && warnings != nullptr && failures % 60 == 1)
-      warnings->push_back("cannot read the free lists (" + why + ")" +
-                          (options.kpageflags ? "; scanning /proc/kpageflags" : "; no free-page map in this keyframe") +
-                          (failures > 1 ? fmt::format(" ({} times so far)", failures) : ""));
-  }
   if (!have_map && options.kpageflags) {
+    const std::uint64_t t0 = boottime_ns();
     try {
       snap.free_runs = scan_kpageflags("/proc/kpageflags", header_zones.empty() ? zones : header_zones).runs;
-      have_map = true;
     } catch (const std::exception& e) {
       if (warnings != nullptr) warnings->push_back(std::string("no free-page map in the snapshot: ") + e.what());
     }
+    map_ns = boottime_ns() - t0;
   }
-  if (options.free_lists != nullptr || options.kpageflags) snap.kpageflags_scan_ns = boottime_ns() - t0;
+  snap.kpageflags_scan_ns = map_ns;
   return snap;
 }
 

@@ -329,8 +329,8 @@ static __always_inline void send_zone_states(struct pgrec_cpu_state *st, __u64 t
 /*
  * The free lists themselves, for keyframes' free-page maps: every block on every zone's
  * free_area[order].free_list[type], read in a few milliseconds where a scan of
- * /proc/kpageflags takes ~0.2 s of CPU for 24 GiB. User space runs walk_free_lists through a
- * task iterator (once, at the iteration's end) and reads the blocks from free_blocks.
+ * /proc/kpageflags takes ~0.2 s of CPU for 24 GiB. User space runs walk_free_lists (a test
+ * run, as flush_batches) and reads the blocks from free_blocks.
  * The lists are read without the zone lock, as the kpageflags scan reads page flags: a list
  * that changes under the walk may end it early (an entry outside the zone is counted as a
  * stray and its list left), so the map is as exact as the moment allows, and replay treats it
@@ -447,15 +447,15 @@ static long free_walk_step(__u64 index, void *arg)
 	return 0;
 }
 
-SEC("iter/task")
-int walk_free_lists(struct bpf_iter__task *ctx)
+/* Run by user space through BPF_PROG_TEST_RUN, on its own CPU, right after it reads
+ * /proc/buddyinfo: the walk begins microseconds later. */
+SEC("raw_tp")
+int walk_free_lists(void *ctx)
 {
 	__u32 zero = 0;
 	struct free_walk *w;
 	struct pgrec_free_batch *b;
 
-	if (ctx->task)
-		return 0; /* once per run: the call that ends the iteration */
 	w = bpf_map_lookup_elem(&free_walk_state, &zero);
 	if (!w || !vmemmap_base)
 		return 0;

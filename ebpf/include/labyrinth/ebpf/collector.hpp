@@ -127,7 +127,8 @@ class Collector {
   // a scan of /proc/kpageflags takes ~0.2 s of CPU for 24 GiB (after attach(); callable from
   // another thread than poll() and sync()). false, with why in `problem`, when this kernel or
   // configuration cannot, or the lists kept changing under the walk or overflowed its ring.
-  bool walk_free_lists(std::vector<traces::FreeRun>& runs, std::string& problem);
+  // `started_ns`: when the walk that gave the map began (boot clock).
+  bool walk_free_lists(std::vector<traces::FreeRun>& runs, std::string& problem, std::uint64_t* started_ns = nullptr);
   [[nodiscard]] bool can_walk_free_lists() const;
   // Walks that failed so far.
   [[nodiscard]] std::uint64_t free_list_failures() const;
@@ -135,7 +136,6 @@ class Collector {
   [[nodiscard]] const std::string& free_lists_problem() const;
 
  private:
-  bool walk_once(std::vector<traces::FreeRun>& runs, std::string& problem);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
