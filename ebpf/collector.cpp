@@ -184,7 +184,6 @@ struct Collector::Impl {
     std::vector<std::uint64_t> blocks;  // pgrec_free_batch::blocks entries
     bool ended = false;
     pgrec_free_batch end{};  // the last sample's header
-    std::uint64_t bad_samples = 0;
   } walk;
 
   // The walk's blocks as free runs, sorted by pfn. A block that moved from one list to another
@@ -206,10 +205,11 @@ struct Collector::Impl {
   }
 
   static int on_free_sample(void* ctx, void* data, std::size_t size) {
-    auto& w = static_cast<Impl*>(ctx)->walk;
+    auto& d = *static_cast<Impl*>(ctx);
+    auto& w = d.walk;
     constexpr std::size_t header = offsetof(pgrec_free_batch, blocks);
     if (size < header) {
-      ++w.bad_samples;
+      ++d.bad_records;  // reported with the event ring's: "not understood"
       return 0;
     }
     pgrec_free_batch head{};
@@ -809,7 +809,6 @@ const std::vector<std::string>& Collector::optional_missing() const { return imp
 bool Collector::pageblock_moves_attached() const { return impl_->moves_attached; }
 bool Collector::zone_counters_recorded() const { return impl_->zone_counters_found; }
 bool Collector::can_walk_free_lists() const { return impl_->free_walk_ready; }
-const std::string& Collector::free_lists_problem() const { return impl_->free_walk_problem; }
 
 std::uint64_t Collector::free_list_failures() const { return impl_->free_walk_failures; }
 

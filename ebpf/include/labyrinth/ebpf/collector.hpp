@@ -132,8 +132,6 @@ class Collector {
   [[nodiscard]] bool can_walk_free_lists() const;
   // Walks that failed so far.
   [[nodiscard]] std::uint64_t free_list_failures() const;
-  // Why not, when it cannot.
-  [[nodiscard]] const std::string& free_lists_problem() const;
 
  private:
   struct Impl;
