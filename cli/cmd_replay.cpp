@@ -125,6 +125,7 @@ int run_replay(const ReplayCliOptions& o) {
     replayer->set_keyframes(reader->keyframes(), [&reader](std::size_t i, std::vector<traces::FreeRun>& runs) {
       return reader->keyframe_free_map(i, runs);
     });
+    replayer->set_process_names([&reader](std::uint32_t id) { return reader->comm(id); });
   } catch (const std::exception& e) {
     close_csv(false);
     error("{}: {}", o.input, e.what());

@@ -78,6 +78,7 @@ int run_report(const ReportCliOptions& o) {
     replayer.set_keyframes(reader->keyframes(), [&reader](std::size_t i, std::vector<traces::FreeRun>& runs) {
       return reader->keyframe_free_map(i, runs);
     });
+    replayer.set_process_names([&reader](std::uint32_t id) { return reader->comm(id); });
     replay::PageStats stats(reader->header());
     std::span<const traces::PageEvent> chunk;
     while (reader->next(chunk)) {

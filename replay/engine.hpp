@@ -52,6 +52,7 @@ class Engine {
   virtual std::uint64_t correct_to_map(std::span<const FreeMapDifference> /*ranges*/) { return 0; }
 
   const traces::TraceHeader& header;
+  Replayer::ProcessNames process_names;  // may be empty
   ModelSetup setup;
   ReplayOptions options;
   allocator::Model model;

@@ -65,6 +65,7 @@ struct Replayer::Impl {
   std::vector<traces::Snapshot> keyframes;  // by time
   std::vector<std::size_t> keyframe_index;   // each one's index in the trace, for free_map
   Replayer::FreeMapReader free_map;
+  Replayer::ProcessNames process_names;
   std::size_t next_keyframe = 0;
   std::vector<KeyframeCheck> keyframe_checks;
   std::vector<FreeMapDifference> last_differences;  // model against the last keyframe map, by pfn
@@ -154,6 +155,7 @@ struct Replayer::Impl {
     } else {
       engine = detail::make_simulate_engine(header, std::move(setup), options);
     }
+    engine->process_names = std::move(process_names);
     engine->seed(start);
     engine->kernel_counters.add(early_counters);
     early_counters.clear();
@@ -394,6 +396,8 @@ void Replayer::add_zone_counters(const std::vector<traces::PageEvent>& counters)
     s.early_counters.insert(s.early_counters.end(), counters.begin(), counters.end());
   }
 }
+
+void Replayer::set_process_names(ProcessNames names) { impl_->process_names = std::move(names); }
 
 void Replayer::set_keyframes(std::vector<traces::Snapshot> keyframes, FreeMapReader free_map) {
   Impl& s = *impl_;

@@ -268,6 +268,7 @@ ordered_json summary_json(const ReplayResult& r) {
         {"kernel_compaction", kernel_compaction_json(r.validation.kernel_counters)},
         {"reclaim_runs", c.kswapd_runs},
         {"reclaimed_pages", c.kswapd_reclaimed_pages},
+        {"withheld_reclaim_pages", c.withheld_reclaim_pages},
         {"balloon_requested_pages", c.balloon_requested_pages},
         {"balloon_pages", c.balloon_pages},
         {"balloon_bytes", c.balloon_pages * ps},
@@ -648,6 +649,10 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
                c.seed_pages_released);
     fmt::print(out, "  reclaim allowance {:>12}  pages the model's reclaim may hold free beyond the recording's own reclaim (what the what-if adds)\n",
                c.reclaim_allowance_pages);
+    if (c.withheld_reclaim_pages != 0) {
+      fmt::print(out, "  reclaim withheld  {:>12}  pages of kswapd's recorded frees left in use (the what-if's high watermark lies below the recorded one)\n",
+                 c.withheld_reclaim_pages);
+    }
     if (c.balloon_requested_pages != 0) {
       fmt::print(out, "  balloon           {:>12}  of {} requested\n", format_bytes(c.balloon_pages * ps),
                  format_bytes(c.balloon_requested_pages * ps));

@@ -20,7 +20,11 @@
 // allocations (anonymous memory among them, which this swapless kind of machine cannot
 // reclaim) made a balloon of nearly all free memory predict no failure at all.
 // An evicted page whose free then comes in the recording gives its pages back to the
-// allowance (the model only freed it earlier). Evictions take the model's reclaimable
+// allowance (the model only freed it earlier). A what-if that lowers the high watermark works
+// the other way (see withhold): kswapd would have stopped reclaiming that much earlier
+// (mm/vmscan.c:balance_pgdat stops once pgdat_balanced finds the zone above high), so the
+// model leaves as many pages of kswapd's recorded frees in use, and reclaims them first when
+// the what-if's own marks call for reclaim. Evictions take the model's reclaimable
 // allocations (movable or reclaimable type, by a task that may reclaim), oldest first; a later
 // free of an evicted page is dropped.
 // - Direct reclaim: the allocator's slow path asks (allocator::Reclaimer) when a request that
@@ -54,6 +58,7 @@
 #include <bit>
 #include <cstdlib>
 #include <deque>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -113,6 +118,9 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     follow_pcp_ = t.pcp == allocator::PcpMode::Manual;
     const std::vector<std::uint64_t> recorded_high = recorded_highs(h);
     allowance_ = high_excess(recorded_high);
+    shortfall_ = high_shortfall(recorded_high);
+    withheld_pages_.assign(shortfall_.size(), 0);
+    withheld_queue_.resize(shortfall_.size());
     recorded_boost_factor_ = sysctl_u64(h, "watermark_boost_factor").value_or(15000);
     for (std::uint16_t z = 0; z < recorded_high.size(); ++z) recorded_boost_cap_.push_back(boost_cap(z, recorded_high[z]));
     outstanding_.assign(allowance_.size(), 0);
@@ -123,10 +131,16 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   }
 
   // Direct reclaim (the allocator's slow path asks): the zone's oldest reclaimable allocations.
+  // Pages kswapd's recorded frees left in use under a lowered watermark come first.
   std::uint64_t reclaim(std::uint16_t zone, std::uint64_t pages, unsigned cpu) override {
-    return evict(zone, pages, cpu);
+    const std::uint64_t withheld = withheld_pages_[zone] != 0 ? release_withheld(zone, pages, cpu) : 0;
+    return withheld + (withheld < pages ? evict(zone, pages - withheld, cpu) : 0);
   }
   [[nodiscard]] std::uint64_t reclaimable_pages(std::uint16_t zone) const override {
+    return evictable_pages(zone) + withheld_pages_[zone];
+  }
+  // What the model may evict beyond the recording's own reclaim (the what-if's allowance).
+  [[nodiscard]] std::uint64_t evictable_pages(std::uint16_t zone) const {
     return std::min(lru_pages_[zone], allowance_left(zone));
   }
   // The recording's reclaim (a direct reclaimer's frees come before its mm_page_alloc) is taken
@@ -140,7 +154,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     if (serving_ != nullptr) {
       if (const auto kernel = kernel_reclaim_progress(*serving_)) return *kernel;
     }
-    return lru_pages_[zone] != 0 || map_.failed_reclaimable_pages() != 0;
+    return lru_pages_[zone] != 0 || withheld_pages_[zone] != 0 || map_.failed_reclaimable_pages() != 0;
   }
   // The request being served, while it is (for progressed, asked only when it reclaims).
   const PageEvent* serving_ = nullptr;
@@ -161,6 +175,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // recording is owned by its first frame, where the trace will free it (no entry yet).
   void migrated(allocator::Owner owner, Pfn from, Pfn to) override {
     ++counters.compaction_migrated_pages;
+    if (!withheld_.empty() && rewithhold(from.value, to.value)) return;
     if (owner == kCompactionPoolOwner) {
       for (auto& pool : pool_) {
         for (PoolBlock& b : pool) {
@@ -189,6 +204,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       if (k == nullptr || k->high_pages == 0) continue;
       const std::uint64_t now = model.watermarks(z).high;
       allowance_[z] = now > k->high_pages ? now - k->high_pages : 0;
+      shortfall_[z] = k->high_pages > now ? k->high_pages - now : 0;
+      withholds_ = withholds_ || shortfall_[z] != 0;
       recorded_boost_cap_[z] = boost_cap(z, k->high_pages);
     }
     return true;
@@ -427,7 +444,89 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     ++counters.frees;
     counters.freed_pages += std::uint64_t{1} << e.order;
     last[cpu] = LastOnCpu{EventKind::Free, e.order, false};
+    if (withholds() && withhold(e)) return;
     release(e, cpu);
+  }
+
+  // A recorded free by kswapd of reclaimable memory the model holds, under a what-if whose high
+  // watermark lies below the recorded one (shortfall_): kswapd would have stopped that many
+  // pages earlier (mm/vmscan.c:balance_pgdat stops once pgdat_balanced finds the zone above
+  // high), so the page stays in use while the model's zone is above the what-if's high mark
+  // (its kswapd would be done) and holds fewer withheld pages than the shortfall. Below it, the
+  // recorded frees are the what-if's kswapd's too, at the pace the kernel's managed. The
+  // kernel's pfn is free from now on; the model's block waits in the zone's withheld queue,
+  // which the model's direct reclaim takes first (release_withheld).
+  [[gnu::noinline]] bool withhold(const PageEvent& e) {
+    if (e.ctx != traces::ExecContext::Task || e.order > max_order_ || !is_kswapd(e.comm_id)) return false;
+    const auto m = map_.get(e.pfn);
+    const bool seed = !m;  // allocated before the recording: page cache the start found
+    if (m && (m->model_failed || m->order != e.order || !map_.queued(e.pfn))) return false;
+    if (seed && model.block_state(Pfn{e.pfn}) != BlockState::Seed) return false;
+    const std::uint64_t model_pfn = seed ? e.pfn : m->model_pfn;
+    const auto zone = model.zone_of(Pfn{model_pfn});
+    const std::uint64_t n = std::uint64_t{1} << e.order;
+    if (!zone || withheld_pages_[*zone] + n > shortfall_[*zone]) return false;
+    if (const allocator::ZoneLevels z = model.levels(*zone); z.free_pages <= z.watermarks.high + z.boost) return false;
+    if (seed) {
+      mark_left_seed(e.pfn);  // the kernel's reuse of the pfn must not release it as a seed page
+    } else {
+      std::uint64_t unused = 0;
+      bool queued = false;
+      (void)map_.take_exact(e.pfn, e.order, unused, queued);
+      forget_reclaimable_in(*zone, e.order);
+    }
+    withheld_[model_pfn] = Withheld{*zone, e.order, seed};
+    withheld_queue_[*zone].push_back(model_pfn);
+    withheld_pages_[*zone] += n;
+    counters.withheld_reclaim_pages += n;
+    return true;
+  }
+  [[nodiscard]] bool withholds() const { return withholds_; }
+  // Whether the process is a kswapd thread (kswapd0, kswapd1, ...), by its recorded name.
+  [[nodiscard]] bool is_kswapd(std::uint32_t comm_id) {
+    if (comm_id < kswapd_comm_.size() && kswapd_comm_[comm_id] != kNameUnknown) return kswapd_comm_[comm_id] == kNameKswapd;
+    if (!process_names || comm_id == traces::kUnknownComm) return false;
+    const std::string_view name = process_names(comm_id);
+    if (name.empty()) return false;  // not read yet
+    const bool kswapd = name.starts_with("kswapd");
+    if (comm_id < kMaxCachedComms) {
+      if (comm_id >= kswapd_comm_.size()) kswapd_comm_.resize(comm_id + 1, kNameUnknown);
+      kswapd_comm_[comm_id] = kswapd ? kNameKswapd : kNameOther;
+    }
+    return kswapd;
+  }
+  // The model's direct reclaim takes the zone's withheld pages first (oldest first): the kernel
+  // had freed them already. Returns the pages freed.
+  std::uint64_t release_withheld(std::uint16_t zone, std::uint64_t pages, unsigned cpu) {
+    auto& q = withheld_queue_[zone];
+    std::uint64_t freed = 0;
+    while (freed < pages && !q.empty()) {
+      const std::uint64_t p = q.front();
+      q.pop_front();
+      const auto it = withheld_.find(p);
+      if (it == withheld_.end()) continue;  // compaction moved it: queued again at its new frame
+      const Withheld w = it->second;
+      withheld_.erase(it);
+      const std::uint64_t n = std::uint64_t{1} << w.order;
+      withheld_pages_[w.zone] -= std::min(withheld_pages_[w.zone], n);
+      // The kernel's reuse of a larger block around a withheld seed page may have released it.
+      const auto b = model.block_containing(Pfn{p});
+      const bool held = b && (w.seed ? b->state == BlockState::Seed
+                                     : b->state == BlockState::Allocated && b->head.value == p && b->order == w.order);
+      if (held && model.free(Pfn{p}, w.order, cpu).ok()) freed += n;
+    }
+    return freed;
+  }
+  // Direct compaction moved a withheld page: it waits at its new frame.
+  bool rewithhold(std::uint64_t from, std::uint64_t to) {
+    const auto it = withheld_.find(from);
+    if (it == withheld_.end()) return false;
+    Withheld w = it->second;
+    withheld_.erase(it);
+    w.seed = false;  // an allocation of its own now
+    withheld_[to] = w;
+    withheld_queue_[w.zone].push_back(to);
+    return true;
   }
 
   // The recorded block (e.pfn, e.order) goes back to the free lists: the model frees what it
@@ -888,7 +987,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       // Nothing left that the model may reclaim (its queue empty, or the what-if's allowance
       // spent: with the recorded settings there is none, the recording's frees being the
       // kernel's own reclaim): the pass ends, and balance_pgdat's end takes the boost back.
-      if (got < want && reclaimable_pages(zone) == 0) kswapd_sleep(zone);
+      if (got < want && evictable_pages(zone) == 0) kswapd_sleep(zone);
     }
   }
 
@@ -978,6 +1077,16 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     }
     return out;
   }
+  // How far the what-if's high watermark lies below the recorded one, per zone.
+  std::vector<std::uint64_t> high_shortfall(const std::vector<std::uint64_t>& recorded) {
+    std::vector<std::uint64_t> out(recorded.size(), 0);
+    for (std::uint16_t z = 0; z < recorded.size(); ++z) {
+      const std::uint64_t now = model.watermarks(z).high;
+      out[z] = recorded[z] > now ? recorded[z] - now : 0;
+      withholds_ = withholds_ || out[z] != 0;
+    }
+    return out;
+  }
   // How far the what-if's high watermark lies above the recorded one, per zone.
   std::vector<std::uint64_t> high_excess(const std::vector<std::uint64_t>& recorded) const {
     std::vector<std::uint64_t> out(recorded.size(), 0);
@@ -1045,6 +1154,21 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     std::uint8_t order;
   };
   std::unordered_map<std::uint64_t, Evicted> evicted_;  // by recorded pfn
+  // Lowered watermarks (withhold): per zone, how far below the recorded high mark the
+  // what-if's lies, and the pages of kswapd's frees the model keeps in use.
+  std::vector<std::uint64_t> shortfall_;
+  std::vector<std::uint64_t> withheld_pages_;
+  bool withholds_ = false;  // some zone has a shortfall
+  struct Withheld {
+    std::uint16_t zone;
+    std::uint8_t order;
+    bool seed;  // a seed page (allocated before the recording), else an allocation of its own
+  };
+  std::unordered_map<std::uint64_t, Withheld> withheld_;        // by model pfn
+  std::vector<std::deque<std::uint64_t>> withheld_queue_;       // per zone, oldest first
+  static constexpr std::uint8_t kNameUnknown = 0, kNameOther = 1, kNameKswapd = 2;
+  static constexpr std::uint32_t kMaxCachedComms = 1u << 20;
+  std::vector<std::uint8_t> kswapd_comm_;  // by comm id
   std::uint64_t stat_interval_ns_ = 1'000'000'000;  // vm.stat_interval
   std::uint64_t next_vmstat_ns_ = 0;                // 0: not started
 };

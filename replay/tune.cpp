@@ -57,6 +57,7 @@ TuneEvaluate simulate_evaluator(const TunedTrace& trace, WhatIf what_if) {
     const traces::TraceReader& reader = *trace.reader;
     Replayer replayer(trace.header, reader.start_snapshot(), traces::Snapshot{}, o);
     replayer.set_keyframes(reader.keyframes(), {});  // the zones' sizes, as simulate follows them
+    replayer.set_process_names([&reader](std::uint32_t id) { return reader.comm(id); });  // kswapd's frees
     for (std::size_t i = 0; i < trace.chunks.size(); ++i) replayer.add(trace.chunks[i], trace.chunk_in_order[i]);
     const ReplayResult r = replayer.finish(reader);
     TunePoint p;
@@ -120,12 +121,16 @@ TuneSearch search_knob(TuneKnob knob, const TunePoint& start, std::uint64_t lowe
   };
   // Bracket: bad fails, good passes.
   std::optional<std::uint64_t> bad, good;
+  // Where the recorded value fails, the answer lies above it: a lower value that passes is the
+  // model's course parting from the kernel's (a lower watermark only lets memory sink lower
+  // before reclaim starts, and leaves less below min for atomic requests), not a remedy.
+  const std::uint64_t floor = start.atomic() != 0 ? start.value + 1 : lowest;
   // From a passing value, halve until a value fails (or the range ends).
   const auto halve_from = [&](std::uint64_t passing) {
     good = passing;
     bad.reset();
-    while (!bad && *good > lowest) {
-      const std::uint64_t v = std::max(lowest, *good / 2);
+    while (!bad && *good > floor) {
+      const std::uint64_t v = std::max(floor, *good / 2);
       if (run(v).atomic() != 0) {
         bad = v;
       } else {
@@ -164,13 +169,14 @@ TuneSearch search_knob(TuneKnob knob, const TunePoint& start, std::uint64_t lowe
   bisect();
   // The failures need not fall as the knob rises (each value sends the model's memory down
   // another course): while 90% of the answer also passes, the search goes on below it, so that
-  // the answer is minimal in the sense that 90% of it fails. A few descents at most.
+  // the answer is minimal in the sense that 90% of it fails. A few descents at most, none
+  // below the floor (the 90% point is still run and shown).
   for (int descents = 0;; ++descents) {
     s.at_90_percent.reset();
     const std::uint64_t ninety = *good * 9 / 10;
     if (ninety < lowest || ninety >= *good) break;
     s.at_90_percent = run(ninety);
-    if (s.at_90_percent->atomic() != 0 || descents == kMaxDescents) break;
+    if (s.at_90_percent->atomic() != 0 || descents == kMaxDescents || ninety < floor) break;
     halve_from(ninety);
     bisect();
   }

@@ -242,6 +242,7 @@ int run(const std::string& path, const std::string& mode, bool read_ahead) {
   rp.set_keyframes(reader.keyframes(), [&reader](std::size_t i, std::vector<traces::FreeRun>& runs) {
     return reader.keyframe_free_map(i, runs);
   });
+  rp.set_process_names([&reader](std::uint32_t id) { return reader.comm(id); });
   std::span<const traces::PageEvent> chunk;
   // The model is built and seeded at the first chunk; the steady-state rate is measured from
   // the second chunk on, in CPU time (this machine is shared: wall time is also printed).

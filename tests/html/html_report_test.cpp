@@ -97,6 +97,7 @@ Replayed replay_like_the_report(const std::string& path, std::uint64_t interval_
   o.timeline_points = kReportTimelinePoints;
   o.pageblock_map_cells = kReportMapCells;
   replay::Replayer replayer(reader.header(), reader.start_snapshot(), reader.end_snapshot(), o);
+  replayer.set_process_names([&reader](std::uint32_t id) { return reader.comm(id); });
   replay::PageStats stats(reader.header());
   std::span<const traces::PageEvent> chunk;
   while (reader.next(chunk)) {

@@ -1087,6 +1087,59 @@ TEST(ReplaySimulate, LargerMinFreeKbytesPreventsTheAtomicBurstFailuresButNotFrag
   for (const ReplayResult* r : {&recorded, &more}) EXPECT_FALSE(r->invariant_violation.has_value());
 }
 
+// A lower min_free_kbytes is no free memory: kswapd stops reclaiming that much earlier
+// (mm/vmscan.c:balance_pgdat stops once pgdat_balanced finds the zone above high), so what it
+// reclaimed in the recording beyond the what-if's high mark stays in use. 400 pages free (every
+// other page); cat takes 220 of them (180 left: between low 160 and high 192, no reclaim);
+// kswapd0 frees 100 of cat's pages (280); a softirq burst of 200 GFP_ATOMIC pages then leaves
+// the kernel 80, above the 48 its reserve goes down to (128 - 64 - 16): no failure. At
+// min_free_kbytes 256 the marks are 64/80/96, 96 below the recorded high: the model keeps 96
+// of kswapd's 100 frees in use (each while the zone is above 96), so the burst starts from
+// 184 and is served while more than 24 pages (64 - 32 - 8) are free: 160 served, 40 fail.
+// cat's next request, at 24 free (below min 64), direct-reclaims the withheld pages first.
+// Before, the what-if freed all 100 and predicted no failure at a lower min either.
+TEST(ReplaySimulate, ALowerMinFreeKbytesLeavesKswapdsRecordedReclaimUndone) {
+  std::string t = kHeader;
+  t += "!start_ts 100\n!start_free";
+  for (int i = 0; i < 400; ++i) t += fmt::format(" 0x{:x}+1", 0x10000 + 2 * i);
+  t += "\n";
+  std::uint64_t ts = 1000;
+  for (int i = 0; i < 220; ++i, ts += 10'000) {
+    t += fmt::format("{} alloc pfn=0x{:x} order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE cpu=1 pid=50 comm=cat ctx=task\n", ts,
+                     0x10000 + 2 * i);
+  }
+  for (int i = 0; i < 100; ++i, ts += 10'000) {
+    t += fmt::format("{} free pfn=0x{:x} order=0 cpu=1 pid=40 comm=kswapd0 ctx=task\n", ts, 0x10000 + 2 * i);
+  }
+  // The kernel's blocks: the 180 cat never had, then 20 of those kswapd freed.
+  for (int i = 0; i < 200; ++i, ts += 250) {
+    const int page = i < 180 ? 220 + i : i - 180;
+    t += fmt::format("{} alloc pfn=0x{:x} order=0 mt=0 gfp=GFP_ATOMIC cpu=0 pid=0 comm=swapper/0 ctx=softirq\n", ts,
+                     0x10000 + 2 * page);
+  }
+  t += fmt::format("{} alloc pfn=0x{:x} order=0 mt=1 gfp=GFP_HIGHUSER_MOVABLE cpu=1 pid=50 comm=cat ctx=task\n",
+                   ts + 1'000, 0x10000 + 2 * 20);
+  ReplayOptions recorded = simulate(false);
+  recorded.what_if.watermark_boost_factor = 0;  // no boost from the atomic pages' fallbacks
+  ReplayOptions lower = recorded;
+  lower.what_if.min_free_kbytes = 256;
+  const ReplayResult r = replay_text(t, recorded);
+  const ReplayResult l = replay_text(t, lower);
+
+  EXPECT_EQ(r.counters.withheld_reclaim_pages, 0u);
+  EXPECT_EQ(r.failures.by_class(FailureClass::Atomic), 0u);
+
+  ASSERT_TRUE(l.model_config.zones.front().watermarks.has_value());
+  EXPECT_EQ(l.model_config.zones.front().watermarks->high, 96u);
+  EXPECT_EQ(l.counters.withheld_reclaim_pages, 96u);
+  EXPECT_EQ(l.failures.by_class(FailureClass::Atomic), 40u);
+  for (const auto& f : failures_with(l, FailureCause::Watermark)) EXPECT_EQ(f.state.free_pages, 24);
+  EXPECT_EQ(l.counters.model_failed_kernel_succeeded, 40u);
+  EXPECT_GT(l.model_counters.direct_reclaimed_pages, 0u);  // cat's request: the withheld pages
+  EXPECT_EQ(l.counters.oom_kills, 0u);
+  for (const ReplayResult* x : {&r, &l}) EXPECT_FALSE(x->invariant_violation.has_value()) << *x->invariant_violation;
+}
+
 // The watermark boost lives until kswapd's pass ends (mm/vmscan.c:balance_pgdat takes it back
 // at its end, balanced or not). With the recorded settings the model's kswapd may reclaim
 // nothing (the recording's frees are the kernel's own reclaim), so its pass ends at its first

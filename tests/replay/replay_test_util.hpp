@@ -43,6 +43,7 @@ inline ReplayResult replay_file(const std::string& path, ReplayOptions options) 
   replayer.set_keyframes(reader.keyframes(), [&reader](std::size_t i, std::vector<traces::FreeRun>& runs) {
     return reader.keyframe_free_map(i, runs);
   });
+  replayer.set_process_names([&reader](std::uint32_t id) { return reader.comm(id); });
   std::span<const traces::PageEvent> chunk;
   while (reader.next(chunk)) {
     replayer.add_zone_counters(reader.take_zone_counters());

@@ -69,6 +69,26 @@ TEST(TuneSearch, SearchesOnBelowAnAnswerWhoseNinetyPercentPasses) {
   EXPECT_EQ(tried_1000->atomic(), 0u);  // the first answer, kept in the table
 }
 
+// The recorded value fails, and so does its neighbourhood up to 1050, but every value below it
+// passes (the model's course parting from the kernel's, not a remedy: a lower watermark lets
+// memory sink lower). The answer stays above the recorded value: bisecting [1000, 2000] gives
+// 1062 (1031 fails); its 90% point (955) passes and is shown, but the search does not descend
+// below 1000, where it used to halve down to the range's floor and recommend 128.
+TEST(TuneSearch, NeverAnswersBelowARecordedValueThatFails) {
+  std::vector<std::uint64_t> asked;
+  const TuneEvaluate eval = [&](TuneKnob knob, std::uint64_t v) {
+    asked.push_back(v);
+    return point(knob, v, v >= 1000 && v < 1050 ? 5 : 0);
+  };
+  const TuneSearch s = search_knob(TuneKnob::MinFreeKbytes, point(TuneKnob::MinFreeKbytes, 1000, 5), 128, 1 << 20, eval);
+  ASSERT_TRUE(s.recommended.has_value());
+  EXPECT_EQ(*s.recommended, 1062u);
+  ASSERT_TRUE(s.at_90_percent.has_value());
+  EXPECT_EQ(s.at_90_percent->value, 955u);
+  EXPECT_EQ(s.at_90_percent->atomic(), 0u);
+  EXPECT_EQ(*std::min_element(asked.begin(), asked.end()), 955u);
+}
+
 // Failures at every value: the search stops at the top of its range and names what remains.
 TEST(TuneSearch, RefusesAndNamesFragmentation) {
   const TuneEvaluate eval = [](TuneKnob knob, std::uint64_t v) { return point(knob, v, 4, 3); };

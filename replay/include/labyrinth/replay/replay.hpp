@@ -100,6 +100,7 @@ struct ReplayCounters {
   std::uint64_t kswapd_runs = 0;         // reclaim passes of the model (see simulate_engine.cpp)
   std::uint64_t kswapd_reclaimed_pages = 0;
   std::uint64_t reclaim_allowance_pages = 0;
+  std::uint64_t withheld_reclaim_pages = 0;  // simulate: kswapd's recorded frees a lowered high watermark left in use
   std::uint64_t seed_pages_released = 0;  // simulate: pre-recording pages the kernel showed free (pcp at the start)  // simulate: pages its reclaim may add to the kernel's (what-if)
   std::uint64_t balloon_pages = 0;       // pages the balloon took
   std::uint64_t balloon_requested_pages = 0;
@@ -156,6 +157,12 @@ class Replayer {
   // which `free_map` reads (TraceReader::keyframe_free_map).
   using FreeMapReader = std::function<bool(std::size_t index, std::vector<traces::FreeRun>& runs)>;
   void set_keyframes(std::vector<traces::Snapshot> keyframes, FreeMapReader free_map = {});
+
+  // The events' process names (TraceReader::comm), before the first add(). Simulate knows
+  // kswapd's frees by them: a what-if that lowers the high watermark leaves some undone.
+  // Without them it takes every free as the recording has it.
+  using ProcessNames = std::function<std::string_view(std::uint32_t comm_id)>;
+  void set_process_names(ProcessNames names);
 
   // The kernel's zone counters read at failed allocations (TraceReader::take_zone_counters()),
   // before the chunk whose events they belong to: each failure's are checked against the model.
