@@ -156,6 +156,11 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     }
     return lru_pages_[zone] != 0 || withheld_pages_[zone] != 0 || map_.failed_reclaimable_pages() != 0;
   }
+  [[nodiscard]] unsigned kernel_reclaim_rounds() const override {
+    if (serving_ == nullptr || serving_->failed() || kernel_reclaim_progress(*serving_) != true) return 0;
+    const auto since = task_allocs_.last(serving_->pid);
+    return since ? static_cast<unsigned>(task_reclaims_.between(serving_->pid, since->ts_ns, serving_->ts_ns).size()) : 0;
+  }
   // The request being served, while it is (for progressed, asked only when it reclaims).
   const PageEvent* serving_ = nullptr;
   // Whether the kernel's direct reclaims for this request freed anything; nullopt when the

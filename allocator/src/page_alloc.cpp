@@ -288,8 +288,9 @@ AllocResult Model::Impl::direct_reclaim_path(const AllocContext& ac, Gfp gfp, Al
   const GfpLayout& g = cfg.gfp;
   const bool costly = ac.order > kCostlyOrder;
   ++params.counters.direct_reclaims;
-  bool drained = false;
   unsigned no_progress_loops = 0;
+  unsigned rounds = 0;  // __alloc_pages_direct_reclaim calls
+  const unsigned kernel_rounds = reclaimer != nullptr && !costly ? reclaimer->kernel_reclaim_rounds() : 0;
   bool retry_first = false;  // a retry (goto retry) tries the free lists before reclaiming
   bool sync_compaction = false;
   bool give_up = false;
@@ -308,10 +309,12 @@ AllocResult Model::Impl::direct_reclaim_path(const AllocContext& ac, Gfp gfp, Al
     }
     ReclaimProgress progress;
     if (h.idx == kNil) {
+      // __alloc_pages_direct_reclaim: each call drains and unreserves once after a miss.
+      ++rounds;
       progress = perform_reclaim(ac);
       if (progress.any()) {
         h = get_page_from_freelist(ac, slow, owner);
-        if (h.idx == kNil && !drained) {
+        if (h.idx == kNil) {
           if (unreserve_highatomic(ac, false)) {
             ++params.counters.reclaim_unreserves;
           }
@@ -321,7 +324,6 @@ AllocResult Model::Impl::direct_reclaim_path(const AllocContext& ac, Gfp gfp, Al
             }
           }
           ++params.counters.reclaim_drains;
-          drained = true;
           h = get_page_from_freelist(ac, slow, owner);
         }
       }
@@ -339,6 +341,23 @@ AllocResult Model::Impl::direct_reclaim_path(const AllocContext& ac, Gfp gfp, Al
     retry_first = true;
     if ((gfp & g.noretry) != 0 || (costly && (gfp & g.retry_mayfail) == 0)) {
       break;
+    }
+    // The kernel reclaimed for this retrying request, freed pages, and served it after
+    // kernel_rounds reclaims (Reclaimer::kernel_reclaim_rounds; the recording holds their frees
+    // already): its should_reclaim_retry reset the count on that progress, so it never reached
+    // the forced highatomic give-back, which comes only before OOM. The model reclaims as many
+    // rounds (each drains and unreserves as the kernel's did), then serves it as the kernel
+    // did: its free count differs from the kernel's by a few pages.
+    if (kernel_rounds != 0 && progress.freed == 0) {
+      if (rounds < kernel_rounds) {
+        continue;
+      }
+      h = get_page_from_freelist(ac, slow | alloc::kNoWatermarks, owner);
+      if (h.idx != kNil) {
+        ++params.counters.served_after_outside_reclaim;
+        r.watermark_missed = true;
+        return success(h, AllocPath::Reclaimed, r);
+      }
     }
     // Only pages the model freed reset the count: a retry after progress made outside the
     // model (Reclaimer::progressed) meets an unchanged model, and would retry for ever.

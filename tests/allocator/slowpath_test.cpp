@@ -143,7 +143,8 @@ TEST(SlowPathReclaim, NoProgressRetriesSixteenTimesThenOom) {
 // Progress made outside the model (Reclaimer::progressed: a replay whose recording holds the
 // kernel's reclaim) leads to the drain and the highatomic unreserve, but it changes nothing in
 // the model, so it does not reset no_progress_loops: 17 attempts, then the OOM killer, as
-// without progress (a reset would retry for ever while 500 pages stay "reclaimable").
+// without progress (a reset would retry for ever while 500 pages stay "reclaimable"). Each
+// attempt is a call of __alloc_pages_direct_reclaim, whose `drained` is its own: 17 drains.
 TEST(SlowPathReclaim, ProgressOutsideTheModelDoesNotRetryForEver) {
   class OutsideProgress final : public Reclaimer {
    public:
@@ -162,7 +163,61 @@ TEST(SlowPathReclaim, ProgressOutsideTheModelDoesNotRetryForEver) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.path, AllocPath::OomKill);
   EXPECT_EQ(rec.calls, 17u);
-  EXPECT_EQ(m.counters().reclaim_drains, 1u);
+  EXPECT_EQ(m.counters().reclaim_drains, 17u);
+}
+
+// The recording says the kernel served this GFP_KERNEL request after 3 direct reclaims of its
+// own that freed pages (Reclaimer::kernel_reclaim_rounds; their frees are applied already), so
+// its should_reclaim_retry kept resetting on that progress and never reached the forced
+// give-back. The model, 1400 - 512 = 888 <= 1000 short of min as in the test above, reclaims 3
+// rounds, each followed by one drain and one unforced unreserve, which keeps the zone's only
+// pageblock (it is the last); then it serves the request as the kernel did, below min, the
+// reserve kept and no OOM kill. Without the kernel's rounds it gives the pageblock back.
+TEST(SlowPathReclaim, TheKernelsReclaimRoundsServeWithoutTheForcedGiveBack) {
+  class KernelRounds final : public Reclaimer {
+   public:
+    explicit KernelRounds(unsigned rounds) : rounds_(rounds) {}
+    std::uint64_t reclaim(std::uint16_t, std::uint64_t, unsigned) override {
+      ++calls;
+      return 0;
+    }
+    [[nodiscard]] std::uint64_t reclaimable_pages(std::uint16_t) const override { return 0; }
+    [[nodiscard]] bool progressed(std::uint16_t) const override { return true; }
+    [[nodiscard]] unsigned kernel_reclaim_rounds() const override { return rounds_; }
+    unsigned calls = 0;
+
+   private:
+    unsigned rounds_;
+  };
+  const auto with_reserve = [] {
+    Model m(one_zone(4096, Watermarks{1000, 1250, 1500, 1750}));
+    Snapshot s = runs({FreeRun{Pfn{512}, 512}, FreeRun{Pfn{2048}, 888}});
+    s.pageblock_types.push_back(PageblockType{Pfn{512}, MigrateType::HighAtomic});
+    m.seed(s);
+    return m;
+  };
+  Model m = with_reserve();
+  KernelRounds rec(3);
+  m.set_reclaimer(&rec);
+  const AllocResult r = m.allocate(kGfpKernel, 0, 0, 1);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.path, AllocPath::Reclaimed);
+  EXPECT_TRUE(r.watermark_missed);
+  EXPECT_EQ(rec.calls, 3u);
+  EXPECT_EQ(m.counters().reclaim_drains, 3u);
+  EXPECT_EQ(m.counters().reclaim_unreserves, 0u);
+  EXPECT_EQ(m.counters().served_after_outside_reclaim, 1u);
+  EXPECT_EQ(m.counters().oom_kills, 0u);
+  EXPECT_EQ(m.metrics(0).nr_reserved_highatomic, 512u);
+  EXPECT_EQ(m.nr_free_pages(0), 1399u);
+  expect_consistent(m);
+
+  Model unknown = with_reserve();
+  KernelRounds none(0);
+  unknown.set_reclaimer(&none);
+  ASSERT_TRUE(unknown.allocate(kGfpKernel, 0, 0, 1).ok());
+  EXPECT_EQ(unknown.counters().reclaim_unreserves, 1u);
+  EXPECT_EQ(unknown.metrics(0).nr_reserved_highatomic, 0u);
 }
 
 // Order 4 (costly) subtracts 15 pages: with 980 free, one cluster gives 1012 - 15 = 997 <= 1000.

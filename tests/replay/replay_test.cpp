@@ -959,6 +959,29 @@ TEST(ReplaySimulate, TheKernelsReclaimSaysWhetherTheModelsProgressed) {
   }
 }
 
+// The direct reclaim events also say how many rounds the kernel reclaimed before it served a
+// request: the worker's second GFP_KERNEL page of atomic_below_min.txt came after two reclaims
+// of its own that freed pages. The model, below min with nothing of its own to reclaim, runs
+// two rounds (each drains the per-CPU lists: the kernel's __alloc_pages_direct_reclaim drains
+// once per call) and then serves it as the kernel did, where it used to give the highatomic
+// reserve back with force and serve it as the OOM killer would (as the other eleven still are).
+TEST(ReplaySimulate, ARequestTheKernelServedAfterItsOwnReclaimsTakesAsManyRounds) {
+  std::string text = read_text(case_path("atomic_below_min.txt"));
+  const std::string events = "kmem:mm_page_alloc_extfrag";
+  text.insert(text.find(events) + events.size(), ",vmscan:mm_vmscan_direct_reclaim_begin,vmscan:mm_vmscan_direct_reclaim_end");
+  text.insert(text.find("2010 alloc"), "2003 reclaim_begin order=0 gfp=GFP_KERNEL cpu=1 pid=42 comm=worker ctx=task\n"
+                                       "2004 reclaim_end reclaimed=4 cpu=1 pid=42 comm=worker ctx=task\n"
+                                       "2005 reclaim_begin order=0 gfp=GFP_KERNEL cpu=1 pid=42 comm=worker ctx=task\n"
+                                       "2006 reclaim_end reclaimed=3 cpu=1 pid=42 comm=worker ctx=task\n");
+  const ReplayResult r = replay_text(text, simulate(false));
+  EXPECT_EQ(r.counters.reclaim_stalls, 12u);
+  EXPECT_EQ(r.model_counters.served_after_outside_reclaim, 1u);
+  EXPECT_EQ(r.model_counters.reclaim_drains, 2u);
+  EXPECT_EQ(r.counters.oom_kills, 11u);
+  EXPECT_EQ(r.failures.total(), 1u);  // the last GFP_ATOMIC, as before
+  EXPECT_FALSE(r.invariant_violation.has_value());
+}
+
 // The allocating task's state (trace format 1.4) gives it the kernel's reserves. The worker's
 // twelve GFP_KERNEL pages of atomic_below_min.txt, below min: a plain task direct-reclaims and
 // is served as the OOM killer would let it (above); under PF_MEMALLOC (reclaim's own

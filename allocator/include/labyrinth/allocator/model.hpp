@@ -134,6 +134,7 @@ struct ModelCounters {
   std::uint64_t reclaim_drains = 0;          ///< pcp drains after a reclaim that did not suffice
   std::uint64_t reclaim_unreserves = 0;      ///< highatomic blocks given back by the slow path
   std::uint64_t oom_kills = 0;               ///< AllocPath::OomKill
+  std::uint64_t served_after_outside_reclaim = 0;  ///< retrying requests served on the Reclaimer's word
   std::uint64_t nofail_forced = 0;           ///< AllocPath::NoFail
   std::uint64_t reclaim_failures = 0;        ///< failed after direct reclaim (NORETRY, costly, MAYFAIL)
   std::uint64_t compactions = 0;               ///< direct compaction attempts (compact_stall)
@@ -156,6 +157,11 @@ class Reclaimer {
   /// freed outside the model (a replay whose recording holds the kernel's own reclaim). The
   /// slow path then goes on as after progress (drain_all_pages, the highatomic unreserve).
   [[nodiscard]] virtual bool progressed(std::uint16_t /*zone*/) const { return false; }
+  /// How many direct reclaims the kernel ran for the request being served before it got its
+  /// page, when they freed pages (a replay's recorded verdict, not a guess); 0 when unknown.
+  /// The kernel's should_reclaim_retry went on with that progress and never reached the
+  /// pre-OOM give-back of the highatomic reserve.
+  [[nodiscard]] virtual unsigned kernel_reclaim_rounds() const { return 0; }
   /// Direct compaction moved owner's order-0 page from one frame to another; the allocation
   /// lives at `to` from now on. A page allocated before the recording (kSeedOwner) moves as an
   /// allocation owned by its old pfn.
