@@ -259,7 +259,7 @@ ordered_json summary_json(const ReplayResult& r) {
         {"against_recording", agreement_json(r.agreement)},
         {"model_state_at_kernel_failures", kernel_counters_json(r.model_state_at_kernel_failures, false)},
         {"reclaim_stalls", c.reclaim_stalls},
-        {"served_after_kernel_reclaim", r.model_counters.served_after_outside_reclaim},
+        {"served_after_kernel_reclaim", r.model_counters.served_after_kernel_reclaim},
         {"oom_kills", c.oom_kills},
         {"compaction_needed", c.compaction_needed},
         {"kernel_block_compactions", c.kernel_block_compactions},
@@ -631,9 +631,9 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
                c.model_failed_kernel_succeeded, c.model_served_kernel_failed);
     fmt::print(out, "  reclaim stalls    {:>12}  (requests that direct-reclaimed from the model's reclaimable memory)\n",
                c.reclaim_stalls);
-    if (r.model_counters.served_after_outside_reclaim != 0) {
+    if (r.model_counters.served_after_kernel_reclaim != 0) {
       fmt::print(out, "  after kernel's reclaim {:>7}  (served below min after as many rounds as the kernel's own reclaims, which freed pages)\n",
-                 r.model_counters.served_after_outside_reclaim);
+                 r.model_counters.served_after_kernel_reclaim);
     }
     if (c.oom_kills != 0) {
       fmt::print(out, "  OOM kills         {:>12}  (nothing left to reclaim: served as the kernel's OOM killer would let them)\n",

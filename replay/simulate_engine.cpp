@@ -116,13 +116,14 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     prefer_recorded_ = !o.what_if.model_placement;
     reclaim_active_clamp_ = o.what_if.pcp_reclaim_clamp;
     follow_pcp_ = t.pcp == allocator::PcpMode::Manual;
+    recorded_boost_factor_ = sysctl_u64(h, "watermark_boost_factor").value_or(15000);
     const std::vector<std::uint64_t> recorded_high = recorded_highs(h);
-    allowance_ = high_excess(recorded_high);
-    shortfall_ = high_shortfall(recorded_high);
+    allowance_.assign(recorded_high.size(), 0);
+    shortfall_.assign(recorded_high.size(), 0);
+    recorded_boost_cap_.assign(recorded_high.size(), 0);
+    for (std::uint16_t z = 0; z < recorded_high.size(); ++z) set_recorded_high(z, recorded_high[z]);
     withheld_pages_.assign(shortfall_.size(), 0);
     withheld_queue_.resize(shortfall_.size());
-    recorded_boost_factor_ = sysctl_u64(h, "watermark_boost_factor").value_or(15000);
-    for (std::uint16_t z = 0; z < recorded_high.size(); ++z) recorded_boost_cap_.push_back(boost_cap(z, recorded_high[z]));
     outstanding_.assign(allowance_.size(), 0);
     if (const auto it = h.vm_sysctls.find("stat_interval"); it != h.vm_sysctls.end()) {
       const std::uint64_t secs = std::strtoull(it->second.c_str(), nullptr, 10);
@@ -157,20 +158,27 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     return lru_pages_[zone] != 0 || withheld_pages_[zone] != 0 || map_.failed_reclaimable_pages() != 0;
   }
   [[nodiscard]] unsigned kernel_reclaim_rounds() const override {
-    if (serving_ == nullptr || serving_->failed() || kernel_reclaim_progress(*serving_) != true) return 0;
-    const auto since = task_allocs_.last(serving_->pid);
-    return since ? static_cast<unsigned>(task_reclaims_.between(serving_->pid, since->ts_ns, serving_->ts_ns).size()) : 0;
+    if (serving_ == nullptr || serving_->failed()) return 0;
+    const std::vector<TaskReclaims::Reclaim> reclaims = kernel_reclaims(*serving_);
+    return freed_any(reclaims) ? static_cast<unsigned>(reclaims.size()) : 0;
   }
   // The request being served, while it is (for progressed, asked only when it reclaims).
   const PageEvent* serving_ = nullptr;
   // Whether the kernel's direct reclaims for this request freed anything; nullopt when the
   // trace cannot say (no reclaim events, or its task did not reclaim since its last allocation).
   [[nodiscard]] std::optional<bool> kernel_reclaim_progress(const PageEvent& e) const {
-    if (!reclaim_recorded_ || e.ctx != traces::ExecContext::Task) return std::nullopt;
-    const auto since = task_allocs_.last(e.pid);
-    if (!since) return std::nullopt;
-    const auto reclaims = task_reclaims_.between(e.pid, since->ts_ns, e.ts_ns);
+    const std::vector<TaskReclaims::Reclaim> reclaims = kernel_reclaims(e);
     if (reclaims.empty()) return std::nullopt;
+    return freed_any(reclaims);
+  }
+  // The direct reclaims the request's task ran since its previous allocation (none where the
+  // trace cannot say: no reclaim events, not in task context, no earlier allocation).
+  [[nodiscard]] std::vector<TaskReclaims::Reclaim> kernel_reclaims(const PageEvent& e) const {
+    if (!reclaim_recorded_ || e.ctx != traces::ExecContext::Task) return {};
+    const auto since = task_allocs_.last(e.pid);
+    return since ? task_reclaims_.between(e.pid, since->ts_ns, e.ts_ns) : std::vector<TaskReclaims::Reclaim>{};
+  }
+  [[nodiscard]] static bool freed_any(const std::vector<TaskReclaims::Reclaim>& reclaims) {
     return std::any_of(reclaims.begin(), reclaims.end(),
                        [](const TaskReclaims::Reclaim& r) { return r.end_ns != 0 && r.reclaimed_pages != 0; });
   }
@@ -206,12 +214,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     if (!options.what_if.changes_watermarks()) follow_zone_levels(model, setup, header, keyframe, false);
     for (std::uint16_t z = 0; z < allowance_.size(); ++z) {
       const traces::ZoneSnapshot* k = snapshot_zone(keyframe, setup, header, z);
-      if (k == nullptr || k->high_pages == 0) continue;
-      const std::uint64_t now = model.watermarks(z).high;
-      allowance_[z] = now > k->high_pages ? now - k->high_pages : 0;
-      shortfall_[z] = k->high_pages > now ? k->high_pages - now : 0;
-      withholds_ = withholds_ || shortfall_[z] != 0;
-      recorded_boost_cap_[z] = boost_cap(z, k->high_pages);
+      if (k != nullptr && k->high_pages != 0) set_recorded_high(z, k->high_pages);
     }
     return true;
   }
@@ -449,7 +452,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     ++counters.frees;
     counters.freed_pages += std::uint64_t{1} << e.order;
     last[cpu] = LastOnCpu{EventKind::Free, e.order, false};
-    if (withholds() && withhold(e)) return;
+    if (withholds_ && withhold(e)) return;
     release(e, cpu);
   }
 
@@ -486,7 +489,6 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     counters.withheld_reclaim_pages += n;
     return true;
   }
-  [[nodiscard]] bool withholds() const { return withholds_; }
   // Whether the process is a kswapd thread (kswapd0, kswapd1, ...), by its recorded name.
   [[nodiscard]] bool is_kswapd(std::uint32_t comm_id) {
     if (comm_id < kswapd_comm_.size() && kswapd_comm_[comm_id] != kNameUnknown) return kswapd_comm_[comm_id] == kNameKswapd;
@@ -1082,24 +1084,14 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     }
     return out;
   }
-  // How far the what-if's high watermark lies below the recorded one, per zone.
-  std::vector<std::uint64_t> high_shortfall(const std::vector<std::uint64_t>& recorded) {
-    std::vector<std::uint64_t> out(recorded.size(), 0);
-    for (std::uint16_t z = 0; z < recorded.size(); ++z) {
-      const std::uint64_t now = model.watermarks(z).high;
-      out[z] = recorded[z] > now ? recorded[z] - now : 0;
-      withholds_ = withholds_ || out[z] != 0;
-    }
-    return out;
-  }
-  // How far the what-if's high watermark lies above the recorded one, per zone.
-  std::vector<std::uint64_t> high_excess(const std::vector<std::uint64_t>& recorded) const {
-    std::vector<std::uint64_t> out(recorded.size(), 0);
-    for (std::uint16_t z = 0; z < recorded.size(); ++z) {
-      const std::uint64_t now = model.watermarks(z).high;
-      out[z] = now > recorded[z] ? now - recorded[z] : 0;
-    }
-    return out;
+  // What a zone's recorded high watermark sets: how far the what-if's lies above it (the
+  // allowance) or below it (the shortfall), and the boost cap of the recorded settings.
+  void set_recorded_high(std::uint16_t zone, std::uint64_t recorded) {
+    const std::uint64_t now = model.watermarks(zone).high;
+    allowance_[zone] = now > recorded ? now - recorded : 0;
+    shortfall_[zone] = recorded > now ? recorded - now : 0;
+    withholds_ = withholds_ || shortfall_[zone] != 0;
+    recorded_boost_cap_[zone] = boost_cap(zone, recorded);
   }
   // The largest boost the recorded settings let a zone reach at a recorded high watermark:
   // boost_watermark from a boost already past any cap gives the cap (0 where it never boosts).

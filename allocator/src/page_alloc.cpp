@@ -1,6 +1,7 @@
 // Allocation by choosing (simulate): prepare_alloc_pages, the fast path, the slow-path flags,
 // get_page_from_freelist and rmqueue (docs/kernel-rules.md §3.1, §4, §5.4, §8.2, §8.4).
 #include <algorithm>
+#include <optional>
 
 #include "model_impl.hpp"
 
@@ -290,7 +291,7 @@ AllocResult Model::Impl::direct_reclaim_path(const AllocContext& ac, Gfp gfp, Al
   ++params.counters.direct_reclaims;
   unsigned no_progress_loops = 0;
   unsigned rounds = 0;  // __alloc_pages_direct_reclaim calls
-  const unsigned kernel_rounds = reclaimer != nullptr && !costly ? reclaimer->kernel_reclaim_rounds() : 0;
+  std::optional<unsigned> kernel_rounds;  // asked once, when a retry needs it
   bool retry_first = false;  // a retry (goto retry) tries the free lists before reclaiming
   bool sync_compaction = false;
   bool give_up = false;
@@ -348,13 +349,16 @@ AllocResult Model::Impl::direct_reclaim_path(const AllocContext& ac, Gfp gfp, Al
     // the forced highatomic give-back, which comes only before OOM. The model reclaims as many
     // rounds (each drains and unreserves as the kernel's did), then serves it as the kernel
     // did: its free count differs from the kernel's by a few pages.
-    if (kernel_rounds != 0 && progress.freed == 0) {
-      if (rounds < kernel_rounds) {
+    if (!kernel_rounds) {
+      kernel_rounds = reclaimer != nullptr && !costly ? reclaimer->kernel_reclaim_rounds() : 0;
+    }
+    if (*kernel_rounds != 0 && progress.freed == 0) {
+      if (rounds < *kernel_rounds) {
         continue;
       }
       h = get_page_from_freelist(ac, slow | alloc::kNoWatermarks, owner);
       if (h.idx != kNil) {
-        ++params.counters.served_after_outside_reclaim;
+        ++params.counters.served_after_kernel_reclaim;
         r.watermark_missed = true;
         return success(h, AllocPath::Reclaimed, r);
       }

@@ -206,7 +206,7 @@ TEST(SlowPathReclaim, TheKernelsReclaimRoundsServeWithoutTheForcedGiveBack) {
   EXPECT_EQ(rec.calls, 3u);
   EXPECT_EQ(m.counters().reclaim_drains, 3u);
   EXPECT_EQ(m.counters().reclaim_unreserves, 0u);
-  EXPECT_EQ(m.counters().served_after_outside_reclaim, 1u);
+  EXPECT_EQ(m.counters().served_after_kernel_reclaim, 1u);
   EXPECT_EQ(m.counters().oom_kills, 0u);
   EXPECT_EQ(m.metrics(0).nr_reserved_highatomic, 512u);
   EXPECT_EQ(m.nr_free_pages(0), 1399u);

@@ -975,7 +975,7 @@ TEST(ReplaySimulate, ARequestTheKernelServedAfterItsOwnReclaimsTakesAsManyRounds
                                        "2006 reclaim_end reclaimed=3 cpu=1 pid=42 comm=worker ctx=task\n");
   const ReplayResult r = replay_text(text, simulate(false));
   EXPECT_EQ(r.counters.reclaim_stalls, 12u);
-  EXPECT_EQ(r.model_counters.served_after_outside_reclaim, 1u);
+  EXPECT_EQ(r.model_counters.served_after_kernel_reclaim, 1u);
   EXPECT_EQ(r.model_counters.reclaim_drains, 2u);
   EXPECT_EQ(r.counters.oom_kills, 11u);
   EXPECT_EQ(r.failures.total(), 1u);  // the last GFP_ATOMIC, as before

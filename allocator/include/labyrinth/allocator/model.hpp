@@ -134,7 +134,7 @@ struct ModelCounters {
   std::uint64_t reclaim_drains = 0;          ///< pcp drains after a reclaim that did not suffice
   std::uint64_t reclaim_unreserves = 0;      ///< highatomic blocks given back by the slow path
   std::uint64_t oom_kills = 0;               ///< AllocPath::OomKill
-  std::uint64_t served_after_outside_reclaim = 0;  ///< retrying requests served on the Reclaimer's word
+  std::uint64_t served_after_kernel_reclaim = 0;  ///< retrying requests served after the kernel's own reclaims (Reclaimer::kernel_reclaim_rounds)
   std::uint64_t nofail_forced = 0;           ///< AllocPath::NoFail
   std::uint64_t reclaim_failures = 0;        ///< failed after direct reclaim (NORETRY, costly, MAYFAIL)
   std::uint64_t compactions = 0;               ///< direct compaction attempts (compact_stall)

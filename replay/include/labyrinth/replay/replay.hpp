@@ -99,9 +99,9 @@ struct ReplayCounters {
   std::uint64_t compaction_migrated_pages = 0;  // simulate: pages its direct compaction moved
   std::uint64_t kswapd_runs = 0;         // reclaim passes of the model (see simulate_engine.cpp)
   std::uint64_t kswapd_reclaimed_pages = 0;
-  std::uint64_t reclaim_allowance_pages = 0;
+  std::uint64_t reclaim_allowance_pages = 0;  // simulate: pages its reclaim may add to the kernel's (what-if)
   std::uint64_t withheld_reclaim_pages = 0;  // simulate: kswapd's recorded frees a lowered high watermark left in use
-  std::uint64_t seed_pages_released = 0;  // simulate: pre-recording pages the kernel showed free (pcp at the start)  // simulate: pages its reclaim may add to the kernel's (what-if)
+  std::uint64_t seed_pages_released = 0;  // simulate: pre-recording pages the kernel showed free (pcp at the start)
   std::uint64_t balloon_pages = 0;       // pages the balloon took
   std::uint64_t balloon_requested_pages = 0;
 };
