@@ -218,8 +218,11 @@ bool Model::compact_block(Pfn head, unsigned order) {
 // held by other allocations is emptied first, kMaxHomeDepth calls deep (the model's free pages
 // may have no block of a whole pageblock's order at all, the kernel's did). The free scanner
 // never takes pages of `avoid` (the blocks the outer calls are emptying).
+// Balloons of huge pages leave chains: each folio the model could not place at its own frame
+// went to the next one's, and an atomic squeeze showed one 10 folios long. 64 bounds the
+// stack, and `avoid` rules out cycles.
 bool Model::Impl::empty_block(Zone& z, std::uint32_t first, unsigned order, std::span<const FrameRange> avoid) {
-  constexpr std::size_t kMaxHomeDepth = 4;
+  constexpr std::size_t kMaxHomeDepth = 64;
   const auto end = static_cast<std::uint32_t>(first + (std::uint64_t{1} << order));
   std::vector<std::pair<std::uint32_t, unsigned>> movable;
   std::vector<std::uint32_t> on_pcp;

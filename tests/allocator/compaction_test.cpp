@@ -237,5 +237,39 @@ TEST(CompactBlock, AFreeHomeIsTakenFirst) {
   expect_consistent(m);
 }
 
+// A chain of displaced folios, deeper than the first limit of 4 calls. 16 pageblocks of 512:
+// pageblocks 0 to 2 free but for their first page (no free order-9 block), pageblock 3 free,
+// pageblocks 11 to 15 allocated before the model. Folios of order 9 fill pageblocks 4 to 10,
+// each owned by the pageblock below its own: the one at 5120 belongs at 4608, ..., the one at
+// 2048 at 1536, which is free. The free scanner looks only above the block it empties, where
+// nothing is free, so only the homes can empty pageblock 10: the chain is 7 folios long, and
+// every folio goes home, one pageblock down.
+TEST(CompactBlock, FollowsAChainOfDisplacedFoliosToTheFreeHomeAtItsEnd) {
+  Model m(one_zone(8192, Watermarks{16, 20, 24, 28}));
+  std::vector<FreeRun> free;
+  for (std::uint64_t pb = 0; pb < 3; ++pb) {
+    free.push_back(FreeRun{Pfn{pb * 512 + 1}, 511});
+  }
+  free.push_back(FreeRun{Pfn{1536}, 8 * 512});  // pageblocks 3 to 10
+  m.seed(runs(free));
+  for (std::uint64_t pb = 4; pb <= 10; ++pb) {
+    ASSERT_TRUE(m.carve(Pfn{pb * 512}, 9, MigrateType::Movable, (pb - 1) * 512).ok());
+  }
+  HomeReclaimer rec(true);
+  m.set_reclaimer(&rec);
+  const std::uint64_t free_before = m.nr_free_pages(0);
+  ASSERT_TRUE(m.compact_block(Pfn{5120}, 9));
+  ASSERT_EQ(rec.at.size(), 7u);
+  for (std::uint64_t pb = 3; pb <= 9; ++pb) {
+    EXPECT_EQ(rec.at[pb * 512], pb * 512) << "the folio owned by " << pb * 512;
+  }
+  const auto b = m.block_containing(Pfn{5120});
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->state, BlockState::Free);
+  EXPECT_EQ(b->order, 9u);
+  EXPECT_EQ(m.nr_free_pages(0), free_before);
+  expect_consistent(m);
+}
+
 }  // namespace
 }  // namespace labyrinth::allocator::testing
