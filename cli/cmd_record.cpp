@@ -121,6 +121,7 @@ std::string summary(const ebpf::RecordResult& r) {
   if (k(traces::EventKind::Isolate) != 0) kinds += fmt::format(", isolate {}", k(traces::EventKind::Isolate));
   if (k(traces::EventKind::ReclaimBegin) != 0)
     kinds += fmt::format(", direct reclaims {}", k(traces::EventKind::ReclaimBegin));
+  if (k(traces::EventKind::KswapdWake) != 0) kinds += fmt::format(", kswapd passes {}", k(traces::EventKind::KswapdWake));
   if (k(traces::EventKind::FreeBatched) != 0)
     kinds += fmt::format(", free_batched {}", k(traces::EventKind::FreeBatched));
   const double mib = static_cast<double>(r.bytes) / (1024.0 * 1024.0);

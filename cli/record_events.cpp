@@ -35,10 +35,12 @@ ParsedEvents parse_event_list(std::string_view list) {
       for (const auto& s : ebpf::tracepoint_specs()) add.push_back(s.kind);
     } else if (item == "reclaim") {  // a direct reclaim is the pair
       add = {traces::EventKind::ReclaimBegin, traces::EventKind::ReclaimEnd};
+    } else if (item == "kswapd") {  // kswapd's passes: wake and sleep
+      add = {traces::EventKind::KswapdWake, traces::EventKind::KswapdSleep};
     } else if (const ebpf::TracepointSpec* s = ebpf::find_tracepoint(item)) {
       add.push_back(s->kind);
     } else {
-      return {{}, "unknown event '" + item + "' (known: " + known_names() + ", reclaim, default, all)"};
+      return {{}, "unknown event '" + item + "' (known: " + known_names() + ", reclaim, kswapd, default, all)"};
     }
     for (const auto k : add)
       if (std::find(out.kinds.begin(), out.kinds.end(), k) == out.kinds.end()) out.kinds.push_back(k);

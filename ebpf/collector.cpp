@@ -128,6 +128,8 @@ struct Collector::Impl {
       case EventKind::Isolate:  // raw_tp only
       case EventKind::ReclaimBegin:
       case EventKind::ReclaimEnd:
+      case EventKind::KswapdWake:
+      case EventKind::KswapdSleep:
       case EventKind::PageblockMove: return nullptr;  // fexit, with the extfrag kind
       case EventKind::ZoneCounters: return nullptr;   // read in the alloc programs
     }
@@ -152,6 +154,8 @@ struct Collector::Impl {
         return {p.raw_mm_compaction_isolate_freepages, p.raw_mm_compaction_fast_isolate_freepages};
       case EventKind::ReclaimBegin: return {p.raw_mm_vmscan_direct_reclaim_begin};
       case EventKind::ReclaimEnd: return {p.raw_mm_vmscan_direct_reclaim_end};
+      case EventKind::KswapdWake: return {p.raw_mm_vmscan_kswapd_wake};
+      case EventKind::KswapdSleep: return {p.raw_mm_vmscan_kswapd_sleep};
       case EventKind::PageblockMove:
       case EventKind::ZoneCounters: return {};
     }
@@ -283,7 +287,9 @@ struct Collector::Impl {
   }
 
   // Only the struct page * programs need vmemmap_base.
-  static bool needs_calibration(EventKind kind) { return kind != EventKind::Isolate && !traces::is_reclaim(kind); }
+  static bool needs_calibration(EventKind kind) {
+    return kind != EventKind::Isolate && !traces::is_reclaim(kind) && !traces::is_kswapd(kind);
+  }
 
   bool is_raw_candidate(EventKind k) const {
     return std::find(raw_candidates.begin(), raw_candidates.end(), k) != raw_candidates.end();
@@ -490,7 +496,7 @@ void Collector::Impl::open_configured(bool tracing, const std::string& refused) 
   bool calibrate = false;
   for (const auto& k : {EventKind::Alloc, EventKind::Free, EventKind::FreeBatched, EventKind::PcpRefill,
                         EventKind::PcpDrain, EventKind::Extfrag, EventKind::Isolate, EventKind::ReclaimBegin,
-                        EventKind::ReclaimEnd}) {
+                        EventKind::ReclaimEnd, EventKind::KswapdWake, EventKind::KswapdSleep}) {
     bool want = std::find(d.config.kinds.begin(), d.config.kinds.end(), k) != d.config.kinds.end();
     const std::vector<bpf_program*> raw_progs = d.raw_programs_for(k);
     const bool raw_possible = Impl::needs_calibration(k) ? page_raw_possible : d.config.attach != AttachMode::Classic;

@@ -108,6 +108,12 @@ const std::vector<TracepointSpec>& tracepoint_specs() {
        {"order", "gfp_flags"}, {}, 2, "vmscan", false},
       {EventKind::ReclaimEnd, "mm_vmscan_direct_reclaim_end", "trace_event_raw_mm_vmscan_direct_reclaim_end_template",
        "reclaim_end", false, true, {"nr_reclaimed"}, {}, 1, "vmscan", false},
+      // kswapd's passes: where each balance_pgdat starts and kswapd sleeps, which bound the
+      // watermark boost's life. raw_tp only.
+      {EventKind::KswapdWake, "mm_vmscan_kswapd_wake", "trace_event_raw_mm_vmscan_kswapd_wake", "kswapd_wake", false,
+       true, {"nid", "order"}, {}, 3, "vmscan", false},
+      {EventKind::KswapdSleep, "mm_vmscan_kswapd_sleep", "trace_event_raw_mm_vmscan_kswapd_sleep", "kswapd_sleep",
+       false, true, {"nid"}, {}, 1, "vmscan", false},
   };
   return specs;
 }

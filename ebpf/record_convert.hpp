@@ -40,7 +40,7 @@ inline bool to_page_event(const pgrec_event& r, traces::PageEvent& e) {
     e = to_zone_counters(r);
     return true;
   }
-  if (r.kind >= PGREC_NR_KINDS) return false;
+  if (r.kind >= PGREC_NR_KINDS || r.kind == PGREC_COMM) return false;
   e = traces::PageEvent{};
   e.ts_ns = r.ts_ns;
   e.pfn = r.pfn;
@@ -86,6 +86,15 @@ inline bool to_page_event(const pgrec_event& r, traces::PageEvent& e) {
     case traces::EventKind::ReclaimEnd:
       e.pfn = 0;
       e.reclaimed_pages = r.gfp;
+      e.order = 0;
+      break;
+    case traces::EventKind::KswapdWake:
+      e.pfn = 0;
+      e.gfp = r.gfp;  // the node
+      break;
+    case traces::EventKind::KswapdSleep:
+      e.pfn = 0;
+      e.gfp = r.gfp;
       e.order = 0;
       break;
     default:

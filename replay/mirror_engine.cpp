@@ -9,6 +9,7 @@
 
 #include "compaction_guess.hpp"
 #include "engine.hpp"
+#include "kswapd_passes.hpp"
 #include "labyrinth/replay/capture.hpp"
 
 namespace labyrinth::replay::detail {
@@ -32,7 +33,16 @@ class MirrorEngine final : public Engine {
         pageblock_order_(setup.config.pageblock_order),
         pmd_order_(setup.config.rules.pcp_pmd_order.value_or(0xff)),
         moves_recorded_(recorded(h, EventKind::PageblockMove)),
-        direct_take_(setup.config.nr_cpus, ~std::uint64_t{0}) {}
+        passes_recorded_(recorded(h, EventKind::KswapdWake)),
+        direct_take_(setup.config.nr_cpus, ~std::uint64_t{0}) {
+    // With the kernel's kswapd passes the boost lasts until the end of the pass that found it
+    // (KswapdPasses), not until the wake-up it asked for.
+    if (passes_recorded_) {
+      allocator::Tunables t = model.tunables();
+      t.boost_reset = allocator::BoostReset::Manual;
+      model.set_tunables(t);
+    }
+  }
 
   void apply(std::span<const PageEvent> events) override {
     // Each event touches the metadata of a random page frame (the Normal zone's array is far
@@ -73,6 +83,8 @@ class MirrorEngine final : public Engine {
           task_reclaims_.end(e.pid, e.ts_ns, e.reclaimed_pages);
           note_every_free_level(e.ts_ns);
           break;
+        case EventKind::KswapdWake: passes_.wake(model, kswapd_node(e)); break;
+        case EventKind::KswapdSleep: passes_.sleep(model, kswapd_node(e)); break;
       }
       // The CPU as cpu_of takes it, without counting an invalid one a second time.
       if (e.kind == EventKind::Alloc && e.ctx == traces::ExecContext::Task) {
@@ -586,6 +598,12 @@ class MirrorEngine final : public Engine {
     ++counters.extfrag_events;
     const auto alloc_mt = recorded_type(e.migratetype);
     if (!alloc_mt || !allocator::is_mergeable(*alloc_mt)) return;
+    // A fallback below pageblock order went through try_to_claim_block, which boosts the
+    // watermark first (a steal after a failed claim too). Only where the kswapd passes that
+    // take it back are recorded: otherwise the boost goes with the next kswapd wake-up.
+    if (passes_recorded_ && e.fallback_order < pageblock_order_) {
+      if (const auto zone = model.zone_of(Pfn{e.pfn})) model.boost_watermark(*zone);
+    }
     if (e.change_ownership) {
       const allocator::PageblockResult r = model.change_pageblock_type(Pfn{e.pfn}, *alloc_mt);
       if (r.status == allocator::PageblockStatus::Changed) {
@@ -746,6 +764,8 @@ class MirrorEngine final : public Engine {
   unsigned pmd_order_;
   // The trace holds every pageblock move: highatomic reservations are the kernel's, not guessed.
   bool moves_recorded_;
+  bool passes_recorded_;  // the kernel's kswapd passes: the boost follows its fallbacks and passes
+  KswapdPasses passes_;
   bool reserve_in_model_ = false;  // some pageblock is (or was) HighAtomic: takes may show it given back
   std::vector<std::uint64_t> direct_take_;  // per CPU: the last block a zone_locked event gave straight to its caller
 };

@@ -337,6 +337,12 @@ void PageStats::add_other(const PageEvent& e, unsigned order) {
     case EventKind::ReclaimEnd:
       reclaim_.add(e);
       break;
+    case EventKind::KswapdWake:
+      ++r_.kswapd_passes;
+      break;
+    case EventKind::KswapdSleep:
+      ++r_.kswapd_sleeps;
+      break;
   }
 }
 

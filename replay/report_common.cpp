@@ -85,7 +85,8 @@ nlohmann::ordered_json kernel_counters_json(const KernelCounterCheck& c) {
                                 {"compact_fail", c.compact_fail},
                                 {"compact_isolated", c.compact_isolated},
                                 {"allocstall", c.allocstall},
-                                {"pgsteal_direct", c.pgsteal_direct}};
+                                {"pgsteal_direct", c.pgsteal_direct},
+                                {"pageoutrun", c.pageoutrun}};
 }
 
 nlohmann::ordered_json kernel_compaction_json(const KernelCounterCheck& c) {
@@ -124,6 +125,7 @@ void print_kernel_counters(std::FILE* out, const KernelCounterCheck& c, std::str
     fmt::print(out, "{}  direct reclaim: {} passes (allocstall; a reclaim that retries counts again), {} LRU pages freed "
                "(pgsteal_direct)\n", indent, c.allocstall, c.pgsteal_direct);
   }
+  if (c.pageoutrun != 0) fmt::print(out, "{}  kswapd: {} balance_pgdat passes (pageoutrun)\n", indent, c.pageoutrun);
 }
 
 }  // namespace labyrinth::replay

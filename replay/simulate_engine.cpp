@@ -291,6 +291,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
         case EventKind::ZoneCounters: break;  // never among a reader's events
         case EventKind::ReclaimBegin: task_reclaims_.begin(e.pid, e.ts_ns); break;
         case EventKind::ReclaimEnd: task_reclaims_.end(e.pid, e.ts_ns, e.reclaimed_pages); break;
+        case EventKind::KswapdWake:
+        case EventKind::KswapdSleep: ++counters.kernel_internal_ignored; break;
       }
     }
   }

@@ -120,7 +120,9 @@ ordered_json stat_to_json(const StatResult& r) {
       {"extfrag_ownership_changes", r.extfrag_ownership_changes},
       {"pageblock_moves", r.pageblock_moves},
       {"highatomic_reserved", r.highatomic_reserved},
-      {"highatomic_given_back", r.highatomic_given_back}};
+      {"highatomic_given_back", r.highatomic_given_back},
+      {"kswapd_passes", r.kswapd_passes},
+      {"kswapd_sleeps", r.kswapd_sleeps}};
   doc["breakdowns"] = ordered_json{{"order_migratetype", rows_json(r.by_order_migratetype, ps, "order_mt")},
                                    {"gfp", rows_json(r.by_gfp, ps, "gfp")},
                                    {"context", rows_json(r.by_context, ps, "context")},
@@ -237,6 +239,10 @@ void print_stat_text(std::FILE* out, const StatResult& r) {
   if (r.pageblock_moves != 0) {
     fmt::print(out, "  pageblock moves   {:>12}  ({} into the highatomic reserve, {} given back)\n", r.pageblock_moves,
                r.highatomic_reserved, r.highatomic_given_back);
+  }
+  if (r.kswapd_passes + r.kswapd_sleeps != 0) {
+    fmt::print(out, "  kswapd passes     {:>12}  (balance_pgdat runs; {} times to sleep)\n", r.kswapd_passes,
+               r.kswapd_sleeps);
   }
 
   print_direct_reclaim(out, r.direct_reclaim, ps);

@@ -273,6 +273,7 @@ KernelCounterCheck check_kernel_counters(const traces::Snapshot& start, const tr
     c.allocstall += delta(zone);
   }
   c.pgsteal_direct = delta("pgsteal_direct");
+  c.pageoutrun = delta("pageoutrun");
   c.available = rose && end.vmstat.contains("pgfree") && start.vmstat.contains("pgfree");
   c.ns = end.vmstat_ts_ns - start.vmstat_ts_ns;
   c.trace_allocated_pages = trace_allocated_pages;

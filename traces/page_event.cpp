@@ -9,7 +9,7 @@ namespace {
 constexpr std::array<std::string_view, kEventKindCount> kKindNames = {
     "alloc",   "free",          "free_batched", "pcp_refill", "pcp_drain",
     "extfrag", "isolate",       "reclaim_begin", "reclaim_end", "pageblock_move",
-    "zone_counters"};
+    "zone_counters", "kswapd_wake", "kswapd_sleep"};
 struct Tracepoint {
   std::string_view system;
   std::string_view name;
@@ -26,6 +26,8 @@ constexpr std::array<Tracepoint, kEventKindCount> kTracepoints = {{
     {"vmscan", "mm_vmscan_direct_reclaim_end"},
     {"fexit", "move_freepages_block"},  // a function, not a tracepoint: no capture has it
     {"bpf", "zone_counters"},           // read in the failing allocation's own mm_page_alloc
+    {"vmscan", "mm_vmscan_kswapd_wake"},
+    {"vmscan", "mm_vmscan_kswapd_sleep"},
 }};
 constexpr std::array<std::string_view, kExecContextCount> kContextNames = {
     "task", "softirq", "hardirq", "nmi", "unknown"};

@@ -450,14 +450,18 @@ class TextParser {
         if (x == 2) e.isolate_source = IsolateSource::Putback;
       } else if (k == "reclaimed") {
         e.reclaimed_pages = static_cast<std::uint32_t>(std::min<std::uint64_t>(number(k, v), 0xffffffffu));
+      } else if (k == "node") {
+        if (!is_kswapd(e.kind)) fail("node= belongs to kswapd events");
+        e.gfp = number(k, v);
       } else if (k == "stack") {
         e.stack_id = static_cast<std::uint32_t>(number(k, v));
       } else {
         fail("unknown event key '" + std::string(k) + "'");
       }
     }
-    if (!have_pfn && !is_reclaim(e.kind)) fail("event without pfn=");
-    if (have_pfn && is_reclaim(e.kind)) fail("a reclaim event has no pfn=");
+    const bool pageless = is_reclaim(e.kind) || is_kswapd(e.kind);
+    if (!have_pfn && !pageless) fail("event without pfn=");
+    if (have_pfn && pageless) fail(std::string("a ") + (is_kswapd(e.kind) ? "kswapd" : "reclaim") + " event has no pfn=");
     if (e.pfn == kFailedPfn && e.kind != EventKind::Alloc) fail("only an alloc can fail (pfn=failed)");
     if (e.task_state != 0 && e.kind != EventKind::Alloc) fail("task= belongs to alloc events");
     if (!have_tid) e.tid = e.pid;
@@ -591,12 +595,14 @@ std::string format_event_line(const PageEvent& e, const TraceReader* names, cons
            " highatomic_reserved=" + std::to_string(c.highatomic_reserved) + " boost=" + std::to_string(c.boost) +
            " lists=" + hex(c.lists) + " cpu=" + std::to_string(e.cpu);
   }
-  if (!is_reclaim(e.kind)) {  // a reclaim names no page
+  const bool pageless = is_reclaim(e.kind) || is_kswapd(e.kind);
+  if (!pageless) {  // a reclaim or a kswapd pass names no page
     line += " pfn=";
     line += e.pfn == kFailedPfn ? std::string("failed") : hex(e.pfn);
   }
-  if (e.kind != EventKind::ReclaimEnd) line += " order=" + std::to_string(e.order);
-  if (!is_reclaim(e.kind) && (e.migratetype >= 0 || e.kind != EventKind::Free)) {
+  if (is_kswapd(e.kind)) line += " node=" + std::to_string(e.gfp);
+  if (e.kind != EventKind::ReclaimEnd && e.kind != EventKind::KswapdSleep) line += " order=" + std::to_string(e.order);
+  if (!pageless && (e.migratetype >= 0 || e.kind != EventKind::Free)) {
     line += " mt=" + std::to_string(e.migratetype);
   }
   if (e.kind == EventKind::Alloc || e.kind == EventKind::ReclaimBegin) line += " gfp=" + gfp.format(e.gfp);

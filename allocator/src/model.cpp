@@ -335,6 +335,7 @@ void Model::set_watermarks(std::uint16_t zone, const Watermarks& wm) {
   impl_->cfg.zones.at(zone).watermarks = wm;
 }
 void Model::set_watermark_boost(std::uint16_t zone, std::uint64_t boost) { impl_->zones.at(zone).boost_ = boost; }
+bool Model::boost_watermark(std::uint16_t zone) { return impl_->zones.at(zone).boost_watermark(); }
 void Model::set_lowmem_reserve(std::uint16_t zone, const LowmemReserve& reserve) {
   impl_->zones.at(zone).lowmem_ = reserve;
   impl_->cfg.zones.at(zone).lowmem_reserve = reserve;

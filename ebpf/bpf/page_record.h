@@ -27,10 +27,12 @@ enum pgrec_kind {
 	PGREC_ISOLATE = 6,      /* compaction:mm_compaction_(fast_)isolate_freepages */
 	PGREC_RECLAIM_BEGIN = 7, /* vmscan:mm_vmscan_direct_reclaim_begin (order, gfp) */
 	PGREC_RECLAIM_END = 8,  /* vmscan:mm_vmscan_direct_reclaim_end (nr_reclaimed in gfp) */
-	PGREC_NR_KINDS = 9,
 	PGREC_COMM = 9,         /* struct pgrec_comm: a thread's name */
 	PGREC_ZONE_STATE = 10,  /* the kernel's counters of one zone at a failed allocation, sent
 				 * before it with its timestamp (traces::EventKind::ZoneCounters) */
+	PGREC_KSWAPD_WAKE = 11, /* vmscan:mm_vmscan_kswapd_wake (nid in gfp, order) */
+	PGREC_KSWAPD_SLEEP = 12, /* vmscan:mm_vmscan_kswapd_sleep (nid in gfp) */
+	PGREC_NR_KINDS = 13,    /* seen[] slots (those of 9 and 10 stay 0) */
 };
 
 /* A PGREC_ZONE_STATE record in the pgrec_event layout:

@@ -539,14 +539,17 @@ static __always_inline int emit_with(void *ctx, struct pgrec_cpu_state *st, __u8
 	__u32 stack = f->range;
 	__u64 ts;
 
-	if (target_tgid && tgid != target_tgid)
+	/* kswapd's passes are the node's, whichever process is recorded */
+	if (target_tgid && tgid != target_tgid && kind != PGREC_KSWAPD_WAKE && kind != PGREC_KSWAPD_SLEEP)
 		return 0;
-	/* --min-order picks page events; a reclaim stall matters whatever the order */
+	/* --min-order picks page events; a reclaim stall or pass matters whatever the order */
 	if (f->order < min_order && kind != PGREC_RECLAIM_BEGIN && kind != PGREC_RECLAIM_END &&
+	    kind != PGREC_KSWAPD_WAKE && kind != PGREC_KSWAPD_SLEEP &&
 	    !(kind == PGREC_EXTFRAG && (f->flags & PGREC_FLAG_PAGEBLOCK_MOVE)))
 		return 0;
 	st->seen[kind]++;
-	if (want_stacks && kind != PGREC_ISOLATE && kind != PGREC_RECLAIM_END) {
+	if (want_stacks && kind != PGREC_ISOLATE && kind != PGREC_RECLAIM_END && kind != PGREC_KSWAPD_WAKE &&
+	    kind != PGREC_KSWAPD_SLEEP) {
 		long sid = bpf_get_stackid(ctx, &stacks, 0);
 
 		if (sid >= 0)
@@ -980,6 +983,39 @@ int raw_mm_vmscan_direct_reclaim_end(struct bpf_raw_tracepoint_args *ctx)
 	};
 
 	return emit(ctx, PGREC_RECLAIM_END, &f);
+}
+
+/*
+ * kswapd's passes (mm/vmscan.c:kswapd): a wake before each balance_pgdat pass, a sleep when it
+ * sleeps. A pass ends where the next starts or kswapd sleeps, and takes back the watermark
+ * boost it found (balance_pgdat's zone_boosts): the boost's lifetime, which no other event
+ * shows. kswapd's own thread, task context, no page pointer.
+ */
+SEC("raw_tp/mm_vmscan_kswapd_wake")
+int raw_mm_vmscan_kswapd_wake(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* (int nid, int zid, int order) */
+	struct pgrec_fields f = {
+		.order = (__u32)ctx->args[2],
+		.gfp = (__u32)ctx->args[0],
+		.migratetype = -1,
+		.fb_migratetype = -1,
+	};
+
+	return emit(ctx, PGREC_KSWAPD_WAKE, &f);
+}
+
+SEC("raw_tp/mm_vmscan_kswapd_sleep")
+int raw_mm_vmscan_kswapd_sleep(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* (int nid) */
+	struct pgrec_fields f = {
+		.gfp = (__u32)ctx->args[0],
+		.migratetype = -1,
+		.fb_migratetype = -1,
+	};
+
+	return emit(ctx, PGREC_KSWAPD_SLEEP, &f);
 }
 
 SEC("raw_tp/mm_setup_per_zone_wmarks")

@@ -25,11 +25,18 @@ TEST(RecordEvents, DefaultAndAll) {
   ASSERT_TRUE(l.ok());
   EXPECT_EQ(l.kinds, ebpf::default_record_events());
   EXPECT_EQ(std::count(l.kinds.begin(), l.kinds.end(), EventKind::FreeBatched), 0);  // off by default
-  // alloc, free, zone_locked, pcpu_drain, extfrag, isolate, reclaim_begin, reclaim_end
-  EXPECT_EQ(l.kinds.size(), 8u);
+  // alloc, free, zone_locked, pcpu_drain, extfrag, isolate, reclaim_begin, reclaim_end,
+  // kswapd_wake, kswapd_sleep
+  EXPECT_EQ(l.kinds.size(), 10u);
   l = parse_event_list("all");
   ASSERT_TRUE(l.ok());
-  EXPECT_EQ(l.kinds.size(), 9u);
+  EXPECT_EQ(l.kinds.size(), 11u);
+}
+
+TEST(RecordEvents, KswapdNamesItsWakeAndSleep) {
+  const auto l = parse_event_list("alloc,kswapd");
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l.kinds, (std::vector<EventKind>{EventKind::Alloc, EventKind::KswapdWake, EventKind::KswapdSleep}));
 }
 
 TEST(RecordEvents, ReclaimNamesBothEndsOfADirectReclaim) {

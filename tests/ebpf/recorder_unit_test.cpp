@@ -213,6 +213,30 @@ TEST(RecordConvert, UnknownKindsAndContexts) {
   EXPECT_EQ(e.ctx, ExecContext::Nmi);
 }
 
+// kswapd's wake carries its node in gfp and the order it reclaims for; its sleep only the node.
+// A name record is no page event, though its number follows the reclaim kinds.
+TEST(RecordConvert, KswapdPassesCarryTheirNodeAndNoPage) {
+  pgrec_event r{};
+  r.kind = PGREC_KSWAPD_WAKE;
+  r.ctx = PGREC_CTX_TASK;
+  r.pfn = 0x1234;
+  r.gfp = 1;
+  r.order = 3;
+  traces::PageEvent e;
+  ASSERT_TRUE(detail::to_page_event(r, e));
+  EXPECT_EQ(e.kind, EventKind::KswapdWake);
+  EXPECT_EQ(e.pfn, 0u);
+  EXPECT_EQ(e.gfp, 1u);
+  EXPECT_EQ(e.order, 3u);
+  r.kind = PGREC_KSWAPD_SLEEP;
+  ASSERT_TRUE(detail::to_page_event(r, e));
+  EXPECT_EQ(e.kind, EventKind::KswapdSleep);
+  EXPECT_EQ(e.gfp, 1u);
+  EXPECT_EQ(e.order, 0u);
+  r.kind = PGREC_COMM;
+  EXPECT_FALSE(detail::to_page_event(r, e));
+}
+
 TEST(Tracepoints, SpecsCoverEveryEventKindOnce) {
   for (int k = 0; k < traces::kEventKindCount; ++k) {
     // A function's exit, and counters read in the alloc programs: no tracepoint of their own.
@@ -232,9 +256,14 @@ TEST(Tracepoints, SpecsCoverEveryEventKindOnce) {
   EXPECT_EQ(find_tracepoint("compaction:mm_compaction_isolate_freepages"), find_tracepoint(EventKind::Isolate));
   EXPECT_EQ(find_tracepoint("kmem:mm_compaction_isolate_freepages"), nullptr);  // wrong category
   EXPECT_EQ(find_tracepoint("vmscan:mm_vmscan_direct_reclaim_end"), find_tracepoint(EventKind::ReclaimEnd));
-  static_assert(PGREC_NR_KINDS + 2 == traces::kEventKindCount,
-                "one record kind per event kind; a pageblock move comes as the extfrag kind");
+  EXPECT_EQ(find_tracepoint("kswapd_wake"), find_tracepoint(EventKind::KswapdWake));
+  static_assert(PGREC_NR_KINDS == traces::kEventKindCount,
+                "one record kind per event kind; a pageblock move comes as the extfrag kind, and the name "
+                "records take its number");
   static_assert(PGREC_ZONE_STATE == static_cast<int>(EventKind::ZoneCounters), "zone counters: their own record kind");
+  static_assert(PGREC_KSWAPD_WAKE == static_cast<int>(EventKind::KswapdWake) &&
+                    PGREC_KSWAPD_SLEEP == static_cast<int>(EventKind::KswapdSleep),
+                "kswapd passes: the event kinds' numbers");
 }
 
 // A BTF blob written to a file, standing in for /sys/kernel/btf/vmlinux.

@@ -158,9 +158,9 @@ void synthetic_block_seeds() {
 
   // One event of every kind and context, failed, with stacks, and with large deltas.
   std::vector<PageEvent> events;
-  for (int k = 0; k < kEventBlockKindCount; ++k) {
+  for (int k = 0; k < static_cast<int>(kEventBlockKinds.size()); ++k) {
     PageEvent e;
-    e.kind = static_cast<EventKind>(k);
+    e.kind = kEventBlockKinds[static_cast<std::size_t>(k)];
     e.ctx = static_cast<ExecContext>(k % kExecContextCount);
     e.ts_ns = 1000u + static_cast<std::uint64_t>(k) * 977u;
     e.pfn = k == 1 ? 0x1000 : 0xfffffffffull - static_cast<std::uint64_t>(k);

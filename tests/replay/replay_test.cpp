@@ -1206,6 +1206,53 @@ TEST(ReplaySimulate, TheBoostEndsWithKswapdsPassEvenWhenItHasNothingToReclaim) {
   EXPECT_EQ(b.failures.total(), 0u);
 }
 
+// With the kernel's kswapd passes recorded (trace format 1.8), mirror's boost follows the
+// kernel's: each fallback below pageblock order went through try_to_claim_block, which boosts
+// by a pageblock (512 pages here; the cap is 1.5 x high = 288, raised to a pageblock), and the
+// end of a pass takes back the boost it found at its start (mm/vmscan.c:balance_pgdat's
+// zone_boosts). The failed requests show the mark mirror tested: min 128, plus the boost.
+// Extfrag at 1000: 512. A pass from 1100 to 3000 found 512 and takes it back: at 2000 the
+// mark is 640, at 4000 128. A pass from 4500 (found 0) sees a fallback at 5000 (512): its end
+// at 6000 takes nothing back, so the mark is 640 at 7000, until the pass from 8000 to 9000
+// ends: 128 at 10000.
+TEST(ReplayMirror, WithTheKernelsKswapdPassesTheBoostFollowsItsFallbacksAndThePassesEnds) {
+  std::string t = kHeader;
+  t.replace(t.find("kmem:mm_page_alloc_extfrag"), std::string("kmem:mm_page_alloc_extfrag").size(),
+            "kmem:mm_page_alloc_extfrag,vmscan:mm_vmscan_kswapd_wake,vmscan:mm_vmscan_kswapd_sleep");
+  t += "!start_ts 100\n!start_free 0x10000+64\n";
+  const auto failed = [](int ts) {
+    return fmt::format("{} alloc pfn=failed order=0 mt=1 gfp=GFP_NOWAIT|__GFP_MOVABLE cpu=0 pid=50 comm=cat ctx=task\n",
+                       ts);
+  };
+  const auto kswapd = [](int ts, const char* kind) {
+    return fmt::format("{} kswapd_{} node=0{} cpu=1 pid=30 comm=kswapd0 ctx=task\n", ts, kind,
+                       std::string(kind) == "wake" ? " order=0" : "");
+  };
+  const auto fallback = [](int ts) {
+    return fmt::format("{} extfrag pfn=0x10000 order=0 mt=0 fb_order=0 fb_mt=1 owner=0 cpu=0 pid=50 comm=cat ctx=task\n",
+                       ts);
+  };
+  t += fallback(1000) + kswapd(1100, "wake") + failed(2000) + kswapd(3000, "sleep") + failed(4000) +
+       kswapd(4500, "wake") + fallback(5000) + kswapd(6000, "sleep") + failed(7000) + kswapd(8000, "wake") +
+       kswapd(9000, "sleep") + failed(10000);
+  const ReplayResult r = replay_text(t, mirror());
+  ASSERT_EQ(r.failures.total(), 4u);
+  const std::vector<std::int64_t> expected = {640, 128, 640, 128};
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(r.failures.records()[i].state.watermark_pages, expected[i]) << "failure " << i;
+  }
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+
+  // Without the passes in the trace the boost goes with the next kswapd wake-up, as before:
+  // the fallbacks do not raise it.
+  std::string unrecorded = t;
+  const std::string events = ",vmscan:mm_vmscan_kswapd_wake,vmscan:mm_vmscan_kswapd_sleep";
+  unrecorded.erase(unrecorded.find(events), events.size());
+  const ReplayResult u = replay_text(unrecorded, mirror());
+  ASSERT_EQ(u.failures.total(), 4u);
+  for (const auto& f : u.failures.records()) EXPECT_EQ(f.state.watermark_pages, 128);
+}
+
 // One CPU and one 8192-page zone (large enough for mobility grouping) with watermarks of a
 // page or two: the placement tests below.
 constexpr const char* kOneCpuZoneHeader =
@@ -1743,7 +1790,7 @@ TEST(ReplayRobustness, RandomEventsNeverBreakTheModel) {
     for (int i = 0; i < 200000; ++i) {
       traces::PageEvent e;
       e.ts_ns = 1000 + static_cast<std::uint64_t>(i) * 10 + rng() % 5000;
-      e.kind = static_cast<traces::EventKind>(rng() % traces::kEventBlockKindCount);
+      e.kind = traces::kEventBlockKinds[rng() % traces::kEventBlockKinds.size()];
       e.order = static_cast<std::uint8_t>(rng() % 8 == 0 ? rng() % 16 : rng() % 4);
       e.pfn = rng() % 50 == 0 ? rng() : 0x10000 + (rng() % 0x4400 & ~((1u << (e.order % 11)) - 1));
       if (e.kind == traces::EventKind::Alloc && rng() % 10 == 0) e.pfn = traces::kFailedPfn;

@@ -123,7 +123,7 @@ TEST(EventColumns, WidestValuesInEveryColumnRoundTrip) {
   std::vector<PageEvent> events;
   for (std::uint32_t i = 0; i < 64; ++i) {
     PageEvent e;
-    e.kind = static_cast<EventKind>(i % kEventBlockKindCount);
+    e.kind = kEventBlockKinds[i % kEventBlockKinds.size()];
     e.ctx = static_cast<ExecContext>(i % 5);
     const bool high = i % 2 == 0;
     e.ts_ns = high ? ~std::uint64_t{0} - i : i;
@@ -151,7 +151,8 @@ TEST(EventColumns, WidestValuesInEveryColumnRoundTrip) {
       e.taken_pages = 0xffffffffu;
       e.isolate_source = IsolateSource::Putback;
     }
-    if (is_reclaim(e.kind)) e.pfn = 0;  // a reclaim event has no page
+    if (is_reclaim(e.kind) || is_kswapd(e.kind)) e.pfn = 0;  // a reclaim or kswapd event has no page
+    if (is_kswapd(e.kind)) e.gfp = ~std::uint64_t{0};         // the node
     if (e.kind == EventKind::ReclaimBegin) e.gfp = ~std::uint64_t{0};
     if (e.kind == EventKind::ReclaimEnd) e.reclaimed_pages = 0xffffffffu;
     events.push_back(e);

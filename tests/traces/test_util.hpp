@@ -78,7 +78,7 @@ inline std::vector<PageEvent> random_events(std::size_t n, std::uint32_t seed, s
     PageEvent e;
     ts += rng() % 2000;
     e.ts_ns = (rng() % 50 == 0) ? ts - (rng() % 500) : ts;  // a few out of order
-    e.kind = static_cast<EventKind>(rng() % kEventBlockKindCount);
+    e.kind = kEventBlockKinds[rng() % kEventBlockKinds.size()];
     e.cpu = static_cast<std::uint16_t>(rng() % 4);
     e.ctx = static_cast<ExecContext>(rng() % kExecContextCount);
     pfn += (rng() % 16) - 4;
@@ -112,6 +112,12 @@ inline std::vector<PageEvent> random_events(std::size_t n, std::uint32_t seed, s
         e.order = 0;
         e.reclaimed_pages = static_cast<std::uint32_t>(rng() % 64);
       }
+    }
+    if (traces::is_kswapd(e.kind)) {  // no page: the node, and the order kswapd wakes for
+      e.pfn = 0;
+      e.migratetype = -1;
+      e.gfp = rng() % 2;
+      if (e.kind == EventKind::KswapdSleep) e.order = 0;
     }
     if (rng() % 10 == 0) e.stack_id = static_cast<std::uint32_t>(1 + rng() % 5);
     out.push_back(e);

@@ -323,5 +323,34 @@ TEST(TextTrace, DirectReclaimEventsHaveNoPageAndSurviveTheTwin) {
   EXPECT_THROW(convert_text_to_trace(bad, "t.txt", dir.file("bad.trace")), TraceError);
 }
 
+TEST(TextTrace, KswapdPassesNameTheirNodeAndNoPage) {
+  TempDir dir;
+  const std::string path = dir.file("t.trace");
+  std::istringstream in(R"(!labyrinth-text 1
+!cpus 1
+!option events=kmem:mm_page_alloc,vmscan:mm_vmscan_kswapd_wake,vmscan:mm_vmscan_kswapd_sleep
+1000 kswapd_wake node=1 order=2 cpu=0 pid=30 ctx=task
+2000 kswapd_sleep node=1 cpu=0 pid=30 ctx=task
+)");
+  convert_text_to_trace(in, "t.txt", path);
+  TraceReader reader(path);
+  const auto events = testing::read_all(reader);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind, EventKind::KswapdWake);
+  EXPECT_EQ(events[0].gfp, 1u);
+  EXPECT_EQ(events[0].order, 2);
+  EXPECT_EQ(events[0].pfn, 0u);
+  EXPECT_EQ(events[1].kind, EventKind::KswapdSleep);
+  EXPECT_EQ(events[1].gfp, 1u);
+  const GfpTable& gfp = reader.header().gfp_table;
+  EXPECT_EQ(format_event_line(events[0], &reader, gfp), "1000 kswapd_wake node=1 order=2 cpu=0 pid=30 ctx=task");
+  EXPECT_EQ(format_event_line(events[1], &reader, gfp), "2000 kswapd_sleep node=1 cpu=0 pid=30 ctx=task");
+  // A kswapd pass names no page, and node= belongs to it alone.
+  std::istringstream paged("!labyrinth-text 1\n!cpus 1\n1000 kswapd_sleep pfn=0x10 node=0 cpu=0 pid=1 ctx=task\n");
+  EXPECT_THROW(convert_text_to_trace(paged, "t.txt", dir.file("bad.trace")), TraceError);
+  std::istringstream noded("!labyrinth-text 1\n!cpus 1\n1000 free pfn=0x10 order=0 node=0 cpu=0 pid=1 ctx=task\n");
+  EXPECT_THROW(convert_text_to_trace(noded, "t.txt", dir.file("bad2.trace")), TraceError);
+}
+
 }  // namespace
 }  // namespace labyrinth::traces

@@ -151,11 +151,15 @@ KmemParseResult parse_reclaim_fields(const Fields& f, GfpDecoder& gfp, PageEvent
 }  // namespace
 
 std::optional<EventKind> kmem_event_kind(std::string_view name) {
-  // Compaction's isolate events carry what no text capture's importer reads: not imported.
-  // A pageblock move is a function's exit, which no text capture holds.
+  // Compaction's isolate events carry what no text capture's importer reads: not imported;
+  // nor are kswapd's passes yet. A pageblock move is a function's exit, which no text capture
+  // holds.
   for (int k = 0; k < kEventKindCount; ++k) {
     const auto kind = static_cast<EventKind>(k);
-    if (kind != EventKind::Isolate && kind != EventKind::PageblockMove && tracepoint_name(kind) == name) return kind;
+    if (kind != EventKind::Isolate && kind != EventKind::PageblockMove && !is_kswapd(kind) &&
+        tracepoint_name(kind) == name) {
+      return kind;
+    }
   }
   return std::nullopt;
 }
@@ -244,6 +248,8 @@ KmemParseResult parse_kmem_fields(EventKind kind, std::string_view text, GfpDeco
     case EventKind::ZoneCounters:
     case EventKind::ReclaimBegin:
     case EventKind::ReclaimEnd:
+    case EventKind::KswapdWake:
+    case EventKind::KswapdSleep:
       break;
   }
   if (error != nullptr) {

@@ -332,6 +332,10 @@ class Model {
   [[nodiscard]] PcpLimits pcp_limits(std::uint16_t zone) const;
   void set_watermarks(std::uint16_t zone, const Watermarks& wm);
   void set_watermark_boost(std::uint16_t zone, std::uint64_t boost);
+  /// mm/page_alloc.c:boost_watermark, as a fallback claim below pageblock order does it: the
+  /// boost grows by a pageblock up to its cap (none with a boost factor of 0 or a zone under four
+  /// pageblocks). Returns whether it grew.
+  bool boost_watermark(std::uint16_t zone);
   /// The kernel's recomputed lowmem_reserve of a zone (zoneinfo's "protection:").
   void set_lowmem_reserve(std::uint16_t zone, const LowmemReserve& reserve);
   /// A zone that grew or shrank (deferred init, memory hotplug): its managed pages, clamped to

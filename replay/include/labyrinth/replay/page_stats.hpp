@@ -55,6 +55,7 @@ struct StatResult : CaptureDescription {
   // allows it): into the highatomic reserve (reserve_highatomic_pageblock) and out of it
   // (unreserve_highatomic_pageblock), which no tracepoint reports.
   std::uint64_t pageblock_moves = 0, highatomic_reserved = 0, highatomic_given_back = 0;
+  std::uint64_t kswapd_passes = 0, kswapd_sleeps = 0;  // vmscan:mm_vmscan_kswapd_wake, _sleep
   std::uint64_t alloc_freed = 0;  // allocations freed within the trace
   std::uint64_t alloc_only = 0;   // still allocated at the end
   std::uint64_t free_only = 0;    // frees of pages never seen allocated

@@ -83,7 +83,7 @@ struct ReplayCounters {
   std::uint64_t highatomic_reservations = 0;  // mirror: reserve_highatomic_pageblock where the kernel calls it
   std::uint64_t isolations = 0;      // compaction free-scanner events applied
   std::uint64_t isolated_pages = 0;  // pages they took off the model's buddy lists
-  std::uint64_t kernel_internal_ignored = 0;  // simulate: refill/drain/extfrag events (the model decides)
+  std::uint64_t kernel_internal_ignored = 0;  // simulate: refill/drain/extfrag/kswapd events (the model decides)
   // simulate only
   std::uint64_t kernel_failures = 0;           // failures in the recording
   std::uint64_t both_succeeded = 0;

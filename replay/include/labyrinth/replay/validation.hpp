@@ -100,6 +100,8 @@ struct KernelCounterCheck {
   // (the reclaims' nr_reclaimed adds the slab pages freed).
   std::uint64_t allocstall = 0;
   std::uint64_t pgsteal_direct = 0;
+  // kswapd's balance_pgdat passes (pageoutrun): one per traced vmscan:mm_vmscan_kswapd_wake.
+  std::uint64_t pageoutrun = 0;
 
   // Kernel - trace: pages with no event, negative where the trace holds more.
   [[nodiscard]] std::int64_t untraced_allocated_pages() const {

@@ -2,6 +2,7 @@
 // through the trace file into stat and replay.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -30,12 +31,21 @@ enum class EventKind : std::uint8_t {
                       // allocation (same ts and cpu), no tracepoint of their own: see
                       // ZoneCounters below. Never in the events a TraceReader hands out: in the
                       // file a block of their own (format 1.7), TraceReader::take_zone_counters().
+  KswapdWake = 11,   // vmscan:mm_vmscan_kswapd_wake: kswapd of node `gfp` starts a balance_pgdat
+                     // pass for `order`; the pass before it (if any) has ended (format 1.8)
+  KswapdSleep = 12,  // vmscan:mm_vmscan_kswapd_sleep: kswapd of node `gfp` goes to sleep
 };
-inline constexpr int kEventKindCount = 11;
+inline constexpr int kEventKindCount = 13;
 // The kinds an events block stores and a TraceReader hands out: all but ZoneCounters.
-inline constexpr int kEventBlockKindCount = 10;
+inline constexpr std::array<EventKind, 12> kEventBlockKinds = {
+    EventKind::Alloc,       EventKind::Free,       EventKind::FreeBatched,  EventKind::PcpRefill,
+    EventKind::PcpDrain,    EventKind::Extfrag,    EventKind::Isolate,      EventKind::ReclaimBegin,
+    EventKind::ReclaimEnd,  EventKind::PageblockMove, EventKind::KswapdWake, EventKind::KswapdSleep};
 [[nodiscard]] constexpr bool is_reclaim(EventKind kind) {
   return kind == EventKind::ReclaimBegin || kind == EventKind::ReclaimEnd;
+}
+[[nodiscard]] constexpr bool is_kswapd(EventKind kind) {
+  return kind == EventKind::KswapdWake || kind == EventKind::KswapdSleep;
 }
 
 // Where the CPU was when the tracepoint fired.
@@ -66,7 +76,8 @@ inline constexpr std::uint8_t kTaskStateMask = 0x7;
 struct PageEvent {
   std::uint64_t ts_ns = 0;   // trace clock, nanoseconds
   std::uint64_t pfn = 0;     // kFailedPfn for a failed allocation; 0 on reclaim events
-  std::uint64_t gfp = 0;     // raw gfp bits of the recorded kernel (Alloc, ReclaimBegin)
+  std::uint64_t gfp = 0;     // raw gfp bits of the recorded kernel (Alloc, ReclaimBegin); the
+                             // node (KswapdWake, KswapdSleep)
   std::uint32_t pid = 0;     // thread-group id (meaningless in irq context)
   std::uint32_t tid = 0;
   std::uint32_t comm_id = kUnknownComm;  // index into the trace's process-name table
