@@ -139,6 +139,21 @@ TEST(CaptureImporter, DirectReclaimEventsAreKeptAndNamedInTheHeader) {
   EXPECT_EQ(reader.header().events,
             (std::vector<std::string>{"kmem:mm_page_alloc", "kmem:mm_page_free", "vmscan:mm_vmscan_direct_reclaim_begin",
                                       "vmscan:mm_vmscan_direct_reclaim_end"}));
+  // kswapd's passes too: mirror follows them only when the header names them.
+  const ImportReport kswapd = import_text(
+      "  kswapd0-88 (   88) [001] ..... 1.000001: mm_vmscan_kswapd_wake: nid=0 order=3\n"
+      "  cc1-20 (   20) [000] ..... 1.000002: mm_page_free: pfn=0x1 order=0\n"
+      "  kswapd0-88 (   88) [001] ..... 1.000900: mm_vmscan_kswapd_sleep: nid=0\n",
+      CaptureFormat::Ftrace, dir.file("k.trace"));
+  EXPECT_TRUE(kswapd.header_rewritten);
+  traces::TraceReader kreader(dir.file("k.trace"));
+  const auto kevents = read_events(kreader);
+  ASSERT_EQ(kevents.size(), 3U);
+  EXPECT_EQ(kevents[0].kind, traces::EventKind::KswapdWake);
+  EXPECT_EQ(kevents[0].order, 3U);
+  EXPECT_EQ(kevents[2].kind, traces::EventKind::KswapdSleep);
+  EXPECT_EQ(kreader.header().events,
+            (std::vector<std::string>{"kmem:mm_page_free", "vmscan:mm_vmscan_kswapd_wake", "vmscan:mm_vmscan_kswapd_sleep"}));
   // Without them, nothing is rewritten and the header names nothing, as before.
   const ImportReport plain = import_text("  cc1-20 (   20) [000] ..... 1.000002: mm_page_free: pfn=0x1 order=0\n",
                                          CaptureFormat::Ftrace, dir.file("p.trace"));

@@ -36,7 +36,8 @@ TEST_F(KmemFields, EventNames) {
   EXPECT_EQ(traces::tracepoint_system(EventKind::Isolate), "compaction");
   EXPECT_EQ(traces::tracepoint_system(EventKind::Free), "kmem");
   EXPECT_FALSE(kmem_event_kind("mm_compaction_isolate_freepages"));  // not read from text captures
-  EXPECT_FALSE(kmem_event_kind("mm_vmscan_kswapd_wake"));
+  EXPECT_EQ(kmem_event_kind("mm_vmscan_kswapd_wake"), EventKind::KswapdWake);
+  EXPECT_EQ(kmem_event_kind("mm_vmscan_kswapd_sleep"), EventKind::KswapdSleep);
   EXPECT_FALSE(kmem_event_kind("mm_page_alloc_foo"));
   EXPECT_FALSE(kmem_event_kind("kmalloc"));
   EXPECT_FALSE(kmem_event_kind("tracing_mark_write"));
@@ -132,6 +133,23 @@ TEST_F(KmemFields, DirectReclaimBeginAndEnd) {
   EXPECT_FALSE(parse(EventKind::ReclaimEnd, "").ok);
   EXPECT_FALSE(parse(EventKind::ReclaimBegin, "gfp_flags=GFP_KERNEL").ok);  // no order
   EXPECT_FALSE(parse(EventKind::ReclaimBegin, "order=0").ok);               // no gfp_flags
+}
+
+// vmscan's kswapd passes: "nid=0 order=3" and "nid=0", no page; the node rides in gfp.
+TEST_F(KmemFields, KswapdWakeAndSleep) {
+  auto r = parse(EventKind::KswapdWake, "nid=1 order=3");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(event_.kind, EventKind::KswapdWake);
+  EXPECT_EQ(event_.gfp, 1u);
+  EXPECT_EQ(event_.order, 3);
+  EXPECT_EQ(event_.pfn, 0u);
+  r = parse(EventKind::KswapdSleep, "nid=0");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(event_.kind, EventKind::KswapdSleep);
+  EXPECT_EQ(event_.gfp, 0u);
+  EXPECT_STREQ(parse(EventKind::KswapdSleep, "").error, "no nid= field");
+  EXPECT_FALSE(parse(EventKind::KswapdWake, "nid=0").ok);  // no order
+  EXPECT_FALSE(parse(EventKind::KswapdSleep, "nid=x").ok);
 }
 
 TEST_F(KmemFields, BadFields) {

@@ -468,11 +468,13 @@ ImportReport import_capture(InputSource& input, const std::string& out_path, con
   sink.close();
   const TraceHeader& written = sink.header();
   std::string final_tmp = tmp;
-  // A capture with direct reclaim events names what it captured, as a recording does: stat
-  // pairs their begins and ends by thread only when the header says they are there.
+  // A capture with direct reclaim or kswapd events names what it captured, as a recording
+  // does: stat pairs reclaims' begins and ends by thread, and mirror follows kswapd's passes,
+  // only when the header says they are there.
   std::vector<std::string> captured;
-  if (report.events_by_kind[static_cast<std::size_t>(EventKind::ReclaimBegin)] +
-          report.events_by_kind[static_cast<std::size_t>(EventKind::ReclaimEnd)] !=
+  const auto count = [&report](EventKind k) { return report.events_by_kind[static_cast<std::size_t>(k)]; };
+  if (count(EventKind::ReclaimBegin) + count(EventKind::ReclaimEnd) + count(EventKind::KswapdWake) +
+          count(EventKind::KswapdSleep) !=
       0) {
     for (int k = 0; k < kEventKindCount; ++k) {
       const auto kind = static_cast<EventKind>(k);

@@ -38,6 +38,7 @@ struct Fields {
   std::string_view page, pfn, order, migratetype, gfp_flags, percpu_refill;
   std::string_view alloc_order, fallback_order, alloc_migratetype, fallback_migratetype, change_ownership;
   std::string_view nr_reclaimed;
+  std::string_view nid;
 };
 
 void split_fields(std::string_view text, Fields& f) {
@@ -54,6 +55,7 @@ void split_fields(std::string_view text, Fields& f) {
     switch (key.size()) {
       case 3:
         if (key == "pfn") f.pfn = value;
+        else if (key == "nid") f.nid = value;
         break;
       case 4:
         if (key == "page") f.page = value;
@@ -148,18 +150,31 @@ KmemParseResult parse_reclaim_fields(const Fields& f, GfpDecoder& gfp, PageEvent
   return result;
 }
 
+// kswapd's "nid=0 order=3" (wake) and "nid=0" (sleep): no page; the node rides in gfp.
+KmemParseResult parse_kswapd_fields(const Fields& f, PageEvent& event) {
+  KmemParseResult result;
+  event.migratetype = -1;
+  const char* error = nullptr;
+  if (f.nid.empty()) {
+    error = "no nid= field";
+  } else if (!parse_unsigned(f.nid, event.gfp)) {
+    error = "nid is not a number";
+  } else if (event.kind == EventKind::KswapdWake) {
+    error = parse_order(f.order, "no order= field", event.order);
+  }
+  result.error = error;
+  result.ok = error == nullptr;
+  return result;
+}
+
 }  // namespace
 
 std::optional<EventKind> kmem_event_kind(std::string_view name) {
-  // Compaction's isolate events carry what no text capture's importer reads: not imported;
-  // nor are kswapd's passes yet. A pageblock move is a function's exit, which no text capture
-  // holds.
+  // Compaction's isolate events carry what no text capture's importer reads: not imported.
+  // A pageblock move is a function's exit, which no text capture holds.
   for (int k = 0; k < kEventKindCount; ++k) {
     const auto kind = static_cast<EventKind>(k);
-    if (kind != EventKind::Isolate && kind != EventKind::PageblockMove && !is_kswapd(kind) &&
-        tracepoint_name(kind) == name) {
-      return kind;
-    }
+    if (kind != EventKind::Isolate && kind != EventKind::PageblockMove && tracepoint_name(kind) == name) return kind;
   }
   return std::nullopt;
 }
@@ -197,6 +212,7 @@ KmemParseResult parse_kmem_fields(EventKind kind, std::string_view text, GfpDeco
   split_fields(text, f);
   event.kind = kind;
   if (is_reclaim(kind)) return parse_reclaim_fields(f, gfp, event);
+  if (is_kswapd(kind)) return parse_kswapd_fields(f, event);
   if (f.pfn.empty()) {
     result.error = "no pfn= field";
     return result;
