@@ -20,10 +20,6 @@ void KswapdPasses::sleep(allocator::Model& model, int node) {
   end_pass(model, node);
 }
 
-bool KswapdPasses::running(int node) const {
-  return node >= 0 && static_cast<std::size_t>(node) < running_.size() && running_[static_cast<std::size_t>(node)];
-}
-
 void KswapdPasses::end_pass(allocator::Model& model, int node) {
   const auto n = static_cast<std::size_t>(node);
   if (n >= running_.size()) running_.resize(n + 1, false);

@@ -21,8 +21,6 @@ class KswapdPasses {
   void wake(allocator::Model& model, int node);
   // kswapd of `node` sleeps: its pass, if any, ended.
   void sleep(allocator::Model& model, int node);
-  // Whether a pass of `node`'s kswapd is running.
-  [[nodiscard]] bool running(int node) const;
 
  private:
   void end_pass(allocator::Model& model, int node);

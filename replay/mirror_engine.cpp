@@ -83,8 +83,12 @@ class MirrorEngine final : public Engine {
           task_reclaims_.end(e.pid, e.ts_ns, e.reclaimed_pages);
           note_every_free_level(e.ts_ns);
           break;
-        case EventKind::KswapdWake: passes_.wake(model, kswapd_node(e)); break;
-        case EventKind::KswapdSleep: passes_.sleep(model, kswapd_node(e)); break;
+        case EventKind::KswapdWake:
+          if (passes_recorded_) passes_.wake(model, kswapd_node(e));
+          break;
+        case EventKind::KswapdSleep:
+          if (passes_recorded_) passes_.sleep(model, kswapd_node(e));
+          break;
       }
       // The CPU as cpu_of takes it, without counting an invalid one a second time.
       if (e.kind == EventKind::Alloc && e.ctx == traces::ExecContext::Task) {
