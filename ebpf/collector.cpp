@@ -288,7 +288,7 @@ struct Collector::Impl {
 
   // Only the struct page * programs need vmemmap_base.
   static bool needs_calibration(EventKind kind) {
-    return kind != EventKind::Isolate && !traces::is_reclaim(kind) && !traces::is_kswapd(kind);
+    return kind != EventKind::Isolate && !traces::is_pageless(kind);
   }
 
   bool is_raw_candidate(EventKind k) const {

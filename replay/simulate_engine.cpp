@@ -467,7 +467,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // kernel's pfn is free from now on; the model's block waits in the zone's withheld queue,
   // which the model's direct reclaim takes first (release_withheld).
   [[gnu::noinline]] bool withhold(const PageEvent& e) {
-    if (e.ctx != traces::ExecContext::Task || e.order > max_order_ || !is_kswapd(e.comm_id)) return false;
+    if (e.ctx != traces::ExecContext::Task || e.order > max_order_ || !is_kswapd_thread(e.comm_id)) return false;
     const auto m = map_.get(e.pfn);
     const bool seed = !m;  // allocated before the recording: page cache the start found
     if (m && (m->model_failed || m->order != e.order || !map_.queued(e.pfn))) return false;
@@ -492,7 +492,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     return true;
   }
   // Whether the process is a kswapd thread (kswapd0, kswapd1, ...), by its recorded name.
-  [[nodiscard]] bool is_kswapd(std::uint32_t comm_id) {
+  [[nodiscard]] bool is_kswapd_thread(std::uint32_t comm_id) {
     if (comm_id < kswapd_comm_.size() && kswapd_comm_[comm_id] != kNameUnknown) return kswapd_comm_[comm_id] == kNameKswapd;
     if (!process_names || comm_id == traces::kUnknownComm) return false;
     const std::string_view name = process_names(comm_id);

@@ -20,18 +20,17 @@ enum Column : std::size_t { kTags, kTs, kCpu, kPfn, kPid, kTid, kComm, kGfp, kEx
 
 // Bit 6: the event has no pfn (a failed allocation, every reclaim and kswapd event).
 constexpr std::uint8_t kNoPfnBit = 0x40;
-// The tag keeps three bits of kind: the reclaim and kswapd kinds are kind 7 there, with a
-// byte in the extra column that says which (0 begin, 1 end; 2 kswapd wake, 3 kswapd sleep:
-// format 1.8).
+// The tag keeps three bits of kind: the pageless kinds (reclaim and kswapd) are kind 7 there,
+// with a byte in the extra column that says which (0 begin, 1 end; 2 kswapd wake, 3 kswapd
+// sleep: format 1.8).
 constexpr unsigned kReclaimTag = 7;
 constexpr unsigned char kExtraKswapdWake = 2;
 constexpr unsigned char kExtraKswapdSleep = 3;
-constexpr bool has_reclaim_tag(EventKind kind) { return is_reclaim(kind) || is_kswapd(kind); }
 // A pageblock move is an extfrag record whose ownership byte is 2 (format 1.6).
 constexpr unsigned char kOwnershipMoved = 2;
 constexpr unsigned tag_kind(EventKind kind) {
   if (kind == EventKind::PageblockMove) return static_cast<unsigned>(EventKind::Extfrag);
-  return has_reclaim_tag(kind) ? kReclaimTag : static_cast<unsigned>(kind);
+  return is_pageless(kind) ? kReclaimTag : static_cast<unsigned>(kind);
 }
 constexpr std::uint8_t kStackBit = 0x80;
 // Every encoded event takes at least 2 tag bytes and one varint byte in each of the ts, cpu,
@@ -88,7 +87,7 @@ void encode_events(const std::vector<PageEvent>& events, std::string& out) {
   std::uint64_t prev_ts = 0, prev_pfn = 0;
   std::uint32_t prev_pid = 0, prev_comm = 0;
   for (const PageEvent& e : events) {
-    const bool no_pfn = e.failed() || has_reclaim_tag(e.kind);
+    const bool no_pfn = e.failed() || is_pageless(e.kind);
     const bool has_stack = e.stack_id != kNoStack;
     *col[kTags]++ = static_cast<unsigned char>(tag_kind(e.kind) | (static_cast<unsigned>(e.ctx) << 3) |
                                                (no_pfn ? kNoPfnBit : 0u) | (has_stack ? kStackBit : 0u));
@@ -106,10 +105,12 @@ void encode_events(const std::vector<PageEvent>& events, std::string& out) {
     col[kComm] =
         put_varint_at(col[kComm], zigzag(static_cast<std::int64_t>(e.comm_id) - static_cast<std::int64_t>(prev_comm)));
     prev_comm = e.comm_id;
-    if (e.kind == EventKind::Alloc || e.kind == EventKind::ReclaimBegin) col[kGfp] = put_varint_at(col[kGfp], e.gfp);
+    // gfp bits, or kswapd's node
+    if (e.kind == EventKind::Alloc || e.kind == EventKind::ReclaimBegin || is_kswapd(e.kind)) {
+      col[kGfp] = put_varint_at(col[kGfp], e.gfp);
+    }
     if (e.kind == EventKind::ReclaimEnd) col[kGfp] = put_varint_at(col[kGfp], e.reclaimed_pages);
-    if (is_kswapd(e.kind)) col[kGfp] = put_varint_at(col[kGfp], e.gfp);  // the node
-    if (has_reclaim_tag(e.kind)) {
+    if (is_pageless(e.kind)) {
       *col[kExtra]++ = e.kind == EventKind::ReclaimEnd    ? 1
                        : e.kind == EventKind::KswapdWake  ? kExtraKswapdWake
                        : e.kind == EventKind::KswapdSleep ? kExtraKswapdSleep
@@ -452,21 +453,15 @@ std::size_t EventDecoder::decode_fields(PageEvent* out, std::size_t max) {
         break;
       case EventKind::ReclaimBegin:  // the reclaim tag: the extra column says which
         switch (static_cast<unsigned char>(*extra++)) {
-          case 0:
-            e.gfp = take_varint(gfp);
-            break;
-          case kExtraKswapdWake:
-            e.kind = EventKind::KswapdWake;
-            e.gfp = take_varint(gfp);
-            break;
-          case kExtraKswapdSleep:
-            e.kind = EventKind::KswapdSleep;
-            e.gfp = take_varint(gfp);
-            break;
-          default:  // 1, or a value no writer uses: an end, as 1.5 to 1.7 read every non-zero byte
-            e.kind = EventKind::ReclaimEnd;
-            e.reclaimed_pages = static_cast<std::uint32_t>(std::min<std::uint64_t>(take_varint(gfp), 0xffffffffu));
-            break;
+          case 0: break;
+          case kExtraKswapdWake: e.kind = EventKind::KswapdWake; break;
+          case kExtraKswapdSleep: e.kind = EventKind::KswapdSleep; break;
+          default: e.kind = EventKind::ReclaimEnd; break;  // 1, or a value no writer uses (1.5 to 1.7 read any non-zero as 1)
+        }
+        if (e.kind == EventKind::ReclaimEnd) {
+          e.reclaimed_pages = static_cast<std::uint32_t>(std::min<std::uint64_t>(take_varint(gfp), 0xffffffffu));
+        } else {
+          e.gfp = take_varint(gfp);  // the request's gfp bits, or kswapd's node
         }
         break;
       default:

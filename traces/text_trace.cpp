@@ -459,9 +459,8 @@ class TextParser {
         fail("unknown event key '" + std::string(k) + "'");
       }
     }
-    const bool pageless = is_reclaim(e.kind) || is_kswapd(e.kind);
-    if (!have_pfn && !pageless) fail("event without pfn=");
-    if (have_pfn && pageless) fail(std::string("a ") + (is_kswapd(e.kind) ? "kswapd" : "reclaim") + " event has no pfn=");
+    if (!have_pfn && !is_pageless(e.kind)) fail("event without pfn=");
+    if (have_pfn && is_pageless(e.kind)) fail(std::string("a ") + (is_kswapd(e.kind) ? "kswapd" : "reclaim") + " event has no pfn=");
     if (e.pfn == kFailedPfn && e.kind != EventKind::Alloc) fail("only an alloc can fail (pfn=failed)");
     if (e.task_state != 0 && e.kind != EventKind::Alloc) fail("task= belongs to alloc events");
     if (!have_tid) e.tid = e.pid;
@@ -595,14 +594,13 @@ std::string format_event_line(const PageEvent& e, const TraceReader* names, cons
            " highatomic_reserved=" + std::to_string(c.highatomic_reserved) + " boost=" + std::to_string(c.boost) +
            " lists=" + hex(c.lists) + " cpu=" + std::to_string(e.cpu);
   }
-  const bool pageless = is_reclaim(e.kind) || is_kswapd(e.kind);
-  if (!pageless) {  // a reclaim or a kswapd pass names no page
+  if (!is_pageless(e.kind)) {
     line += " pfn=";
     line += e.pfn == kFailedPfn ? std::string("failed") : hex(e.pfn);
   }
   if (is_kswapd(e.kind)) line += " node=" + std::to_string(e.gfp);
   if (e.kind != EventKind::ReclaimEnd && e.kind != EventKind::KswapdSleep) line += " order=" + std::to_string(e.order);
-  if (!pageless && (e.migratetype >= 0 || e.kind != EventKind::Free)) {
+  if (!is_pageless(e.kind) && (e.migratetype >= 0 || e.kind != EventKind::Free)) {
     line += " mt=" + std::to_string(e.migratetype);
   }
   if (e.kind == EventKind::Alloc || e.kind == EventKind::ReclaimBegin) line += " gfp=" + gfp.format(e.gfp);

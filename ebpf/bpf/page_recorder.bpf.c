@@ -529,6 +529,11 @@ static __always_inline void emit_alone(struct pgrec_cpu_state *st, __u8 ectx, __
 	bpf_ringbuf_submit(e, submit_flags());
 }
 
+static __always_inline int is_kswapd_kind(__u8 kind)
+{
+	return kind == PGREC_KSWAPD_WAKE || kind == PGREC_KSWAPD_SLEEP;
+}
+
 /* Sends one event; `ectx` is where the CPU is (exec_context()). */
 static __always_inline int emit_with(void *ctx, struct pgrec_cpu_state *st, __u8 ectx, const __u8 kind,
 				     const struct pgrec_fields *f)
@@ -540,16 +545,14 @@ static __always_inline int emit_with(void *ctx, struct pgrec_cpu_state *st, __u8
 	__u64 ts;
 
 	/* kswapd's passes are the node's, whichever process is recorded */
-	if (target_tgid && tgid != target_tgid && kind != PGREC_KSWAPD_WAKE && kind != PGREC_KSWAPD_SLEEP)
+	if (target_tgid && tgid != target_tgid && !is_kswapd_kind(kind))
 		return 0;
 	/* --min-order picks page events; a reclaim stall or pass matters whatever the order */
-	if (f->order < min_order && kind != PGREC_RECLAIM_BEGIN && kind != PGREC_RECLAIM_END &&
-	    kind != PGREC_KSWAPD_WAKE && kind != PGREC_KSWAPD_SLEEP &&
+	if (f->order < min_order && kind != PGREC_RECLAIM_BEGIN && kind != PGREC_RECLAIM_END && !is_kswapd_kind(kind) &&
 	    !(kind == PGREC_EXTFRAG && (f->flags & PGREC_FLAG_PAGEBLOCK_MOVE)))
 		return 0;
 	st->seen[kind]++;
-	if (want_stacks && kind != PGREC_ISOLATE && kind != PGREC_RECLAIM_END && kind != PGREC_KSWAPD_WAKE &&
-	    kind != PGREC_KSWAPD_SLEEP) {
+	if (want_stacks && kind != PGREC_ISOLATE && kind != PGREC_RECLAIM_END && !is_kswapd_kind(kind)) {
 		long sid = bpf_get_stackid(ctx, &stacks, 0);
 
 		if (sid >= 0)

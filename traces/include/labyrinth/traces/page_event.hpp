@@ -47,6 +47,8 @@ inline constexpr std::array<EventKind, 12> kEventBlockKinds = {
 [[nodiscard]] constexpr bool is_kswapd(EventKind kind) {
   return kind == EventKind::KswapdWake || kind == EventKind::KswapdSleep;
 }
+// The kinds that name no page (pfn 0): a direct reclaim's ends and kswapd's passes.
+[[nodiscard]] constexpr bool is_pageless(EventKind kind) { return is_reclaim(kind) || is_kswapd(kind); }
 
 // Where the CPU was when the tracepoint fired.
 enum class ExecContext : std::uint8_t { Task = 0, Softirq = 1, Hardirq = 2, Nmi = 3, Unknown = 4 };
