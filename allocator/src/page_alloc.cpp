@@ -51,7 +51,10 @@ inline Hit Model::Impl::rmqueue(Zone& z, const AllocContext& ac, AllocFlags flag
   if (ac.prefer != AllocContext::kNoPreference && z.contains(ac.prefer) && take_preferred(z, ac, h)) {
     from_buddy = h.src == BlockSource::Buddy;
   } else if (mode != PcpMode::Off && z.pcp_allowed_order(ac.order)) {
-    h.idx = z.rmqueue_pcplist(ac.cpu, ac.order, ac.mt, flags, mode == PcpMode::Auto);
+    // A preference not met on lists that follow the kernel's: their last block, not the one
+    // the kernel takes next.
+    h.idx = z.rmqueue_pcplist(ac.cpu, ac.order, ac.mt, flags, mode == PcpMode::Auto,
+                              mode == PcpMode::Manual && ac.prefer != AllocContext::kNoPreference);
     h.src = BlockSource::Pcp;
   }
   if (h.idx == kNil) {

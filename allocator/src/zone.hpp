@@ -345,16 +345,18 @@ class Zone {
   [[nodiscard]] unsigned pindex_to_order(unsigned pindex) const {
     return pindex < kLowOrderPcpLists ? pindex / kPcpTypes : static_cast<unsigned>(params_->pmd_order);
   }
-  /// rmqueue_pcplist() + __rmqueue_pcplist(): the first block of the (order, mt) list,
-  /// refilling it from the buddy lists when empty (only when may_refill: PcpMode::Auto).
-  std::uint32_t rmqueue_pcplist(unsigned cpu, unsigned order, MigrateType mt, AllocFlags flags, bool may_refill) {
+  /// rmqueue_pcplist() + __rmqueue_pcplist(): the first block of the (order, mt) list (the
+  /// last with from_tail), refilling it from the buddy lists when empty (only when may_refill:
+  /// PcpMode::Auto).
+  std::uint32_t rmqueue_pcplist(unsigned cpu, unsigned order, MigrateType mt, AllocFlags flags, bool may_refill,
+                                bool from_tail = false) {
     PerCpuPages& pcp = pcp_[cpu];
     pcp.free_count >>= 1;
     const ListHead& l = pcp.lists[pindex(order, mt)];
     if (l.head == kNil && (!may_refill || !refill_pcplist(cpu, order, mt, flags))) {
       return kNil;
     }
-    const std::uint32_t idx = l.head;
+    const std::uint32_t idx = from_tail ? l.tail : l.head;
     pcp_remove(idx, order);
     ++params_->counters.pcp_hits;
     return idx;
@@ -388,6 +390,11 @@ class Zone {
 
   // --- watermarks (zone_watermark.cpp) ---
   [[nodiscard]] std::uint64_t nr_free_pages() const { return area_.nr_free_pages; }
+  /// NR_FREE_PAGES as the watermark checks read it (Model::set_checked_free_bias), floored at 0.
+  [[nodiscard]] std::int64_t checked_free_pages() const {
+    const std::int64_t v = static_cast<std::int64_t>(area_.nr_free_pages) + checked_free_bias_;
+    return v < 0 ? 0 : v;
+  }
   [[nodiscard]] std::uint64_t wmark_pages(Watermark w) const {
     const std::uint64_t base = w == Watermark::Min ? wm_.min : (w == Watermark::Low ? wm_.low : wm_.high);
     return base + boost_;
@@ -412,7 +419,7 @@ class Zone {
   /// zone_watermark_fast(): an order-0 short-cut without reserve reductions, then the rest.
   [[nodiscard]] bool watermark_fast(unsigned order, std::int64_t mark, ZoneType highest, AllocFlags flags) const {
     if (order == 0) {
-      const auto free_pages = static_cast<std::int64_t>(nr_free_pages());
+      const std::int64_t free_pages = checked_free_pages();
       const std::int64_t reserved = unusable_free(0, flags);
       const std::int64_t usable = free_pages - (free_pages < reserved ? free_pages : reserved);
       if (usable > mark + static_cast<std::int64_t>(lowmem_[index_of(highest)])) {
@@ -450,6 +457,7 @@ class Zone {
   PcpLimits limits_;
   Watermarks wm_;
   std::uint64_t boost_ = 0;
+  std::int64_t checked_free_bias_ = 0;  ///< Model::set_checked_free_bias
   LowmemReserve lowmem_{};
   std::uint64_t nr_reserved_highatomic_ = 0;
   std::uint64_t mixed_pageblocks_ = 0;

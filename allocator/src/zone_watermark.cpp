@@ -12,7 +12,7 @@ namespace labyrinth::allocator::detail {
 WatermarkCheck Zone::watermark_ok(unsigned order, std::int64_t mark, ZoneType highest, AllocFlags flags) const {
   WatermarkCheck c;
   c.zone = id_;
-  c.free_pages = static_cast<std::int64_t>(nr_free_pages());
+  c.free_pages = checked_free_pages();
   c.unusable = unusable_free(order, flags);
   c.mark = mark;
   c.reserves_usable = (flags & alloc::kReserves) != 0;

@@ -151,6 +151,24 @@ TEST(Pcp, ManualModeFollowsRecordedRefillsAndDrains) {
   expect_consistent(m);
 }
 
+// The lists follow the kernel's: a request whose recorded page the model cannot give (here
+// allocated) takes the list's last block, not its first, which is the page the kernel hands out
+// next. With its own lists (Auto) the model takes the first, as the kernel would.
+TEST(Pcp, AMissedPreferenceTakesTheLastBlockOfListsThatFollowTheKernels) {
+  for (const PcpMode mode : {PcpMode::Manual, PcpMode::Auto}) {
+    Model m(pcp_zone(mode));
+    ASSERT_TRUE(m.carve(Pfn{300}, 0, MigrateType::Movable, 1).ok());
+    for (std::uint64_t p = 40; p < 43; ++p) {
+      ASSERT_EQ(m.pcp_refill(Pfn{p}, 0, 0, MigrateType::Movable).status, PcpStatus::Moved);  // appended: 40 41 42
+    }
+    const AllocResult a = m.allocate(kGfpMovable, 0, 0, 2, Pfn{300});
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(a.pfn, Pfn{mode == PcpMode::Manual ? 42u : 40u});
+    EXPECT_EQ(m.allocate(kGfpMovable, 0, 0, 3, Pfn{41}).pfn, Pfn{41});  // the recorded page where it is listed
+    expect_consistent(m);
+  }
+}
+
 TEST(Pcp, SwitchingPcpOffDrainsTheLists) {
   Model m(pcp_zone(PcpMode::Auto));
   ASSERT_TRUE(m.allocate(kGfpMovable, 0, 0, 1).ok());

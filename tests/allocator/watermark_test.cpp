@@ -124,6 +124,25 @@ TEST(WatermarkBoundary, NowaitGetsNoReduction) {
   EXPECT_EQ(m.counters().direct_reclaims, 0u);
 }
 
+// GFP_NOWAIT at 1000 free fails at min (1000 is not above it); counted one page higher, as a
+// check the kernel made before its free lists changed, it passes (1001 > 1000), and the count
+// the model keeps is the exact one. A bias below the count floors at 0, as zone_page_state does.
+TEST(WatermarkBoundary, AChecksBiasMovesTheCountItReads) {
+  Model m = zone_with_free(1001);
+  m.set_checked_free_bias(0, -1);
+  EXPECT_EQ(m.allocate(kGfpNowait, 0, 0, 1).failure, AllocFailure::Watermark);
+  m.set_checked_free_bias(0, 1);
+  EXPECT_EQ(m.check_request(kGfpNowait, 0, 0).slow.free_pages, 1002);
+  const AllocResult r = m.allocate(kGfpNowait, 0, 0, 2);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.path, AllocPath::Slow);
+  EXPECT_EQ(m.nr_free_pages(0), 1000u);
+  m.set_checked_free_bias(0, -5000);
+  EXPECT_EQ(m.check_request(kGfpNowait, 0, 0).slow.free_pages, 0);
+  m.set_checked_free_bias(0, 0);
+  EXPECT_EQ(m.check_request(kGfpNowait, 0, 0).slow.free_pages, 1000);
+}
+
 // Order n subtracts 2^n - 1 unusable pages: GFP_ATOMIC order 2 needs free - 3 > 375.
 TEST(WatermarkBoundary, HighOrderSubtractsTheBlock) {
   EXPECT_TRUE(zone_with_free(379).allocate(kGfpAtomic, 2, 0, 1).ok());

@@ -257,7 +257,10 @@ class Model {
   AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner, const TaskContext& task = {});
   /// The same decisions, but the block is `prefer` when it is free (on the buddy lists, or a
   /// per-CPU list block of the order) in the zone that serves the request: the page the
-  /// recording says the kernel's lists gave, whose order the model cannot see.
+  /// recording says the kernel's lists gave, whose order the model cannot see. Where it is not
+  /// and the per-CPU lists follow the kernel's (PcpMode::Manual), a list gives its last block
+  /// instead of its first: the first is the one the kernel takes next (its lists are LIFO), and
+  /// taking it would displace that request too, and so on down the list.
   AllocResult allocate(Gfp gfp, unsigned order, unsigned cpu, Owner owner, Pfn prefer, const TaskContext& task = {});
   /// The recording says the kernel served [head, head + 2^order), where the model has no free
   /// block (the kernel's direct compaction made one, or its layout differs): the block's
@@ -336,6 +339,12 @@ class Model {
   /// boost grows by a pageblock up to its cap (none with a boost factor of 0 or a zone under four
   /// pageblocks). Returns whether it grew.
   bool boost_watermark(std::uint16_t zone);
+  /// Pages the zone's watermark checks count beyond its exact free pages (floored at 0), until set
+  /// back to 0: a replay whose recording shows the kernel checked a request before its free
+  /// lists changed (rmqueue_bulk refills a per-CPU list after the check and before the
+  /// allocation's event) checks the model as the kernel did.
+  void set_checked_free_bias(std::uint16_t zone, std::int64_t pages);
+  [[nodiscard]] std::int64_t checked_free_bias(std::uint16_t zone) const;
   /// The kernel's recomputed lowmem_reserve of a zone (zoneinfo's "protection:").
   void set_lowmem_reserve(std::uint16_t zone, const LowmemReserve& reserve);
   /// A zone that grew or shrank (deferred init, memory hotplug): its managed pages, clamped to
