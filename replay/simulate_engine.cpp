@@ -52,9 +52,14 @@
 // ZONE_RECLAIM_ACTIVE); lists run by the rules alone parted from them by 1,000 to 2,900 pages
 // on average on atomic squeezes, and the buddy count by as much; following, by 30 to 730. A
 // free the model answered with another block than the kernel's goes to the list in the
-// kernel's block's place, and the kernel's drain of that block drains it. Off by default:
-// following, the model predicted fewer of the kernel's failures (README, "Against the
-// recording").
+// kernel's block's place, and the kernel's drain of that block drains it. A refill moves at
+// once; the allocation it was for is checked against the count before its CPU's refills (see
+// RefillSpan). A steal or a whole-pageblock claim, which the kernel reports only as an extfrag
+// event, moves its block to the list too. Where a request cannot have the kernel's page, a list
+// gives its last block (allocator: Model::allocate with a preference): its first is the kernel's
+// next, and taking it would displace one request after another. Off by default: on the
+// recordings of format 1.7 the following model still predicts almost none of the kernel's
+// atomic failures (README, "Against the recording").
 #include <bit>
 #include <cstdlib>
 #include <deque>
@@ -100,6 +105,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     lru_mark_.assign(setup.config.zones.size(), 1u << 16);
     lru_pages_.assign(setup.config.zones.size(), 0);
     kswapd_.resize(setup.config.zones.size());
+    refill_spans_.resize(std::max(1u, setup.config.nr_cpus));
     direct_reclaim_bit_ = setup.config.gfp.direct_reclaim;
     if (setup.config.gfp.thisnode != 0) hugetlb_pool_mask_ = setup.config.gfp.thisnode | setup.config.gfp.retry_mayfail;
     kswapd_bit_ = setup.config.gfp.kswapd_reclaim;
@@ -226,7 +232,6 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   }
 
   void close() override {
-    release_held_refills();
     counters.kswapd_reclaimed_pages = reclaimed_pages_;
     counters.reclaim_allowance_pages = 0;
     for (const std::uint64_t a : allowance_) counters.reclaim_allowance_pages += a;
@@ -258,13 +263,19 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       begin_event(e);
       if (decay_pcp_ && e.ts_ns >= next_vmstat_ns_) vmstat_update(e.ts_ns);
       if (kswapd_awake_ != 0) kswapd_step(e.ts_ns, cpu_of(e));
-      if (!held_refills_.empty() && !belongs_to_held_refills(e)) release_held_refills();
       // The two commonest kinds by two tests, cheaper than the switch's jump table.
       if (e.kind == EventKind::Alloc) {
-        on_alloc(e);
-        if (!held_refills_.empty()) release_held_refills(e.pfn);
+        if (follow_pcp_) {
+          const auto span_zone = bias_check_to_refill_span(e, cpu_of(e));
+          on_alloc(e);
+          if (span_zone) clear_check_bias(*span_zone);
+        } else {
+          on_alloc(e);
+        }
         continue;
       }
+      // A span without its allocation (alloc_pages_bulk's, which no event reports) ends here.
+      if (follow_pcp_ && e.kind != EventKind::PcpRefill) refill_spans_[cpu_of(e)].open = false;
       if (e.kind == EventKind::Free) {
         on_free(e);
         continue;
@@ -280,13 +291,12 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
           ++counters.kernel_internal_ignored;
           break;
         case EventKind::PcpRefill:
-          if (follow_pcp_ && e.percpu_refill) {
-            held_refills_.push_back(e);
-            break;
-          }
-          ++counters.kernel_internal_ignored;
+          if (follow_pcp_ && e.percpu_refill) note_refill(e, cpu_of(e));
+          if (!follow_pcp_ || !follow_refill(e)) ++counters.kernel_internal_ignored;
           break;
         case EventKind::Extfrag:
+          if (!follow_pcp_ || !follow_extfrag(e)) ++counters.kernel_internal_ignored;
+          break;
         case EventKind::PageblockMove: ++counters.kernel_internal_ignored; break;
         case EventKind::ZoneCounters: break;  // never among a reader's events
         case EventKind::ReclaimBegin: task_reclaims_.begin(e.pid, e.ts_ns); break;
@@ -298,21 +308,37 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   }
 
  private:
-  // rmqueue_bulk refills a CPU's list after the watermark check passed and before the
-  // allocation's event, so the kernel checked with the batch still on its buddy lists. A CPU's
-  // refills wait for its allocation: it is checked first, then they move (the block it took
-  // among them is the allocation's). Any other event releases them first.
-  [[nodiscard]] bool belongs_to_held_refills(const PageEvent& e) const {
-    const PageEvent& first = held_refills_.front();
-    return e.cpu == first.cpu && e.pid == first.pid && e.ctx == first.ctx &&
-           (e.kind == EventKind::Alloc || (e.kind == EventKind::PcpRefill && e.percpu_refill));
+  // rmqueue_bulk refills a CPU's list after the allocation's watermark check passed and before
+  // its event; other CPUs' events may come between. The refills move at once, as the kernel's
+  // did, and the allocation is checked against the zone's count before them (its refilling
+  // span's): as the kernel checked it.
+  struct RefillSpan {
+    bool open = false;
+    std::uint16_t zone = 0;
+    std::uint64_t free_before = 0;  // the zone's exact free pages before the span's first refill
+    std::uint32_t pid = 0;
+    traces::ExecContext ctx = traces::ExecContext::Task;
+  };
+  void note_refill(const PageEvent& e, unsigned cpu) {
+    RefillSpan& span = refill_spans_[cpu];
+    if (span.open && span.pid == e.pid && span.ctx == e.ctx) return;
+    const auto zone = model.zone_of(Pfn{e.pfn});
+    if (!zone) return;
+    span = RefillSpan{true, *zone, model.nr_free_pages(*zone), e.pid, e.ctx};
   }
-  void release_held_refills(std::uint64_t allocated_pfn = traces::kFailedPfn) {
-    for (const PageEvent& r : held_refills_) {
-      if (r.pfn != allocated_pfn && !follow_refill(r)) ++counters.kernel_internal_ignored;
-    }
-    held_refills_.clear();
+  // The allocation closing cpu's refilling span is checked against the count before it; the
+  // returned zone's lag goes back afterwards (clear_check_bias).
+  std::optional<std::uint16_t> bias_check_to_refill_span(const PageEvent& e, unsigned cpu) {
+    RefillSpan& span = refill_spans_[cpu];
+    if (!span.open) return std::nullopt;
+    span.open = false;
+    if (span.pid != e.pid || span.ctx != e.ctx) return std::nullopt;
+    const std::int64_t moved =
+        static_cast<std::int64_t>(model.nr_free_pages(span.zone)) - static_cast<std::int64_t>(span.free_before);
+    model.set_checked_free_bias(span.zone, -moved);
+    return span.zone;
   }
+  void clear_check_bias(std::uint16_t zone) { model.set_checked_free_bias(zone, 0); }
   // The kernel moved a block from its buddy lists to a CPU's list (rmqueue_bulk): the model
   // does where it has the block free (a block the start snapshot showed in use was on a list
   // then, and goes to this one). A block taken straight to its caller is the allocation's.
@@ -324,6 +350,25 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     ++counters.pcp_refills;
     mark_left_seed(e.pfn);
     return true;
+  }
+  // A fallback (mm_page_alloc_extfrag) that took a whole block of pageblock order or more, or
+  // stole one, emits no zone_locked event: where the block is free in the model and the order
+  // has a per-CPU list, it went to the CPU's list (a refill; the caller's allocation takes it from
+  // there as from any). The claim's retyping stays the model's own: following the kernel's too
+  // grew the model's highatomic reserve on one balloon recording to 21,000 free pages (the
+  // reserve's own changes are not all traced).
+  bool follow_extfrag(const PageEvent& e) {
+    const auto mt = recorded_type(e.migratetype);
+    if (!mt || !allocator::is_mergeable(*mt)) return false;
+    if ((e.change_ownership && e.fallback_order < pageblock_order_) || !is_pcp_order(e.order)) return true;
+    const auto b = model.block_containing(Pfn{e.pfn});
+    if (!b || b->state != BlockState::Free) return true;
+    note_refill(e, cpu_of(e));
+    if (model.pcp_refill(Pfn{e.pfn}, e.order, cpu_of(e), *mt).ok()) ++counters.pcp_refills;
+    return true;
+  }
+  [[nodiscard]] bool is_pcp_order(unsigned order) const {
+    return order <= traces::kCostlyOrder || order == setup.config.rules.pcp_pmd_order.value_or(~0u);
   }
   // The kernel drained a block from a CPU's list to its buddy lists (free_pcppages_bulk): the
   // model drains its block, or the one it freed in the kernel's block's place.
@@ -1145,7 +1190,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   bool follow_pcp_ = false;  // the model's per-CPU lists follow the recording's (file comment)
   // Recorded pfn -> the model's block freed to a per-CPU list in its place (freed_in_place_of).
   std::unordered_map<std::uint64_t, std::uint64_t> pcp_stand_in_;
-  std::vector<PageEvent> held_refills_;  // --follow-pcp: one CPU's refills before its allocation
+  std::vector<RefillSpan> refill_spans_;  // --follow-pcp: per CPU
   std::vector<std::uint64_t> allowance_;    // per zone: pages the model's reclaim may hold free beyond the kernel's
   std::vector<std::uint64_t> outstanding_;  // per zone: evicted pages whose free the recording has not given yet
   struct Evicted {

@@ -884,10 +884,10 @@ TEST(ReplaySimulate, FollowingTheRecordedPcpListsDrainsWhatTheKernelDrained) {
 
 // rmqueue_bulk refills a list after the watermark check passed, and its events come before
 // the allocation's: the kernel checked with the batch on its buddy lists. The drains leave 49
-// free (3/8 of min is 48); the softirq's own refill of two pages, applied first, would leave 47
-// and fail the GFP_ATOMIC the kernel served. Held until its allocation is checked, it does not;
-// the page it took is the allocation's, the other moves to the list after. A refill by another
-// CPU is no part of the check and moves at once (the test above).
+// free (3/8 of min is 48); the softirq's own refill of two pages leaves 47, and checked then it
+// would fail the GFP_ATOMIC the kernel served. Checked against the count before its refills, it
+// does not; both refills move at once and the allocation takes its page from the list. A
+// refill by another CPU is no part of the check (the test above).
 TEST(ReplaySimulate, FollowingTheRecordedPcpListsChecksAnAllocationBeforeItsOwnRefill) {
   const std::string text = served_after_drains(
       "2990 pcp_refill pfn=0x10040 order=0 mt=0 refill=1 cpu=0 pid=0 comm=swapper/0 ctx=softirq\n"
@@ -897,13 +897,60 @@ TEST(ReplaySimulate, FollowingTheRecordedPcpListsChecksAnAllocationBeforeItsOwnR
   const ReplayResult r = replay_text(text, follow);
   EXPECT_EQ(r.counters.model_failed_kernel_succeeded, 0u);
   EXPECT_EQ(r.counters.both_succeeded, 14u);
-  EXPECT_EQ(r.counters.pcp_refills, 1u);
+  EXPECT_EQ(r.counters.pcp_refills, 2u);
   EXPECT_EQ(r.counters.kernel_internal_ignored, 0u);
   ASSERT_EQ(r.timeline.size(), 1u);
   ASSERT_FALSE(r.timeline[0].samples.empty());
   EXPECT_EQ(r.timeline[0].samples.back().free_pages, 47u);
   EXPECT_EQ(r.timeline[0].samples.back().pcp_pages, 1u);
   EXPECT_FALSE(r.invariant_violation.has_value());
+}
+
+// The same refills with another CPU's events between them and their allocation (a free to its
+// list and its drain: 48 free after them): the allocation is still checked against the count
+// before its refills (49 > 48) and served. An event of its own CPU in between (here the same
+// free and drain on CPU 0) ends the span, as alloc_pages_bulk's refills, which no allocation
+// event follows, end: checked at 48, the request fails.
+TEST(ReplaySimulate, FollowingThePcpListsAnotherCpusEventsDoNotEndARefillSpan) {
+  for (const int between_cpu : {1, 0}) {
+    const std::string text = served_after_drains(fmt::format(
+        "2990 pcp_refill pfn=0x10040 order=0 mt=0 refill=1 cpu=0 pid=0 comm=swapper/0 ctx=softirq\n"
+        "2991 pcp_refill pfn=0x10041 order=0 mt=0 refill=1 cpu=0 pid=0 comm=swapper/0 ctx=softirq\n"
+        "2992 free pfn=0x10003 order=0 cpu={0} pid=42 comm=worker ctx=task\n"
+        "2993 pcp_drain pfn=0x10003 order=0 mt=0 cpu={0} pid=42 comm=worker ctx=task\n",
+        between_cpu));
+    ReplayOptions follow = simulate();
+    follow.what_if.follow_pcp = true;
+    const ReplayResult r = replay_text(text, follow);
+    EXPECT_EQ(r.counters.pcp_refills, 2u) << between_cpu;
+    EXPECT_EQ(r.counters.pcp_drains, 3u) << between_cpu;
+    EXPECT_EQ(r.counters.model_failed_kernel_succeeded, between_cpu == 1 ? 0u : 1u) << between_cpu;
+    ASSERT_EQ(r.failures.total(), between_cpu == 1 ? 0u : 1u) << between_cpu;
+    if (between_cpu == 0) {
+      EXPECT_EQ(r.failures.records().front().state.free_pages, 48);
+    }
+    EXPECT_FALSE(r.invariant_violation.has_value());
+  }
+}
+
+// A fallback that stole a block (extfrag without change of ownership) or claimed a whole free
+// pageblock emits no zone_locked event: the block went to the CPU's list, and following, the
+// model moves it there. The worker's steal at 2400 takes one page from the buddy lists (48 left
+// of the drains' 49): the last GFP_ATOMIC then fails in the model as in test above with the
+// refill. A claim below pageblock order is followed by its zone_locked event: nothing moves.
+TEST(ReplaySimulate, FollowingThePcpListsAStealsBlockGoesToTheList) {
+  for (const bool steal : {true, false}) {
+    const std::string text = served_after_drains(
+        fmt::format("2400 extfrag pfn=0x10041 order=0 mt=0 fb_order=0 fb_mt=1 owner={} cpu=1 pid=42 comm=worker "
+                    "ctx=task\n",
+                    steal ? 0 : 1));
+    ReplayOptions follow = simulate();
+    follow.what_if.follow_pcp = true;
+    const ReplayResult r = replay_text(text, follow);
+    EXPECT_EQ(r.counters.pcp_refills, steal ? 1u : 0u) << steal;
+    EXPECT_EQ(r.counters.model_failed_kernel_succeeded, steal ? 1u : 0u) << steal;
+    EXPECT_FALSE(r.invariant_violation.has_value());
+  }
 }
 
 // A free the model answered with a block of its own choosing (--model-placement: never the

@@ -40,9 +40,10 @@ struct WhatIf {
   // Simulate's per-CPU lists follow the recording's refills and drains where the trace has
   // them: the kernel's own list dynamics under the recorded settings (drains after direct
   // reclaim, free_high, decay, the reclaim clamp), as the recorded frees carry its reclaim.
-  // Off by default: it brought the model's free pages ten times closer to the kernel's on
-  // atomic squeezes, but the model then predicted fewer of the kernel's failures (README,
-  // "Against the recording"; replay/simulate_engine.cpp).
+  // Off by default: it brings the model's free pages ten times closer to the kernel's on
+  // atomic squeezes, and on recordings of format 1.8 predicts the kernel's failures better, but
+  // on those of 1.7 it misses nearly all of their atomic failures (README, "Against the
+  // recording"; replay/simulate_engine.cpp).
   bool follow_pcp = false;
   std::uint64_t balloon_bytes = 0;
   // Simulate's kswapd reclaim rate in MiB of trace time per second (the trace does not say how
