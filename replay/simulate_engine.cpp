@@ -327,15 +327,15 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     span = RefillSpan{true, *zone, model.nr_free_pages(*zone), e.pid, e.ctx};
   }
   // The allocation closing cpu's refilling span is checked against the count before it; the
-  // returned zone's lag goes back afterwards (clear_check_bias).
+  // returned zone's bias goes back to 0 afterwards (clear_check_bias).
   std::optional<std::uint16_t> bias_check_to_refill_span(const PageEvent& e, unsigned cpu) {
     RefillSpan& span = refill_spans_[cpu];
     if (!span.open) return std::nullopt;
     span.open = false;
     if (span.pid != e.pid || span.ctx != e.ctx) return std::nullopt;
-    const std::int64_t moved =
+    const std::int64_t change_since =
         static_cast<std::int64_t>(model.nr_free_pages(span.zone)) - static_cast<std::int64_t>(span.free_before);
-    model.set_checked_free_bias(span.zone, -moved);
+    model.set_checked_free_bias(span.zone, -change_since);
     return span.zone;
   }
   void clear_check_bias(std::uint16_t zone) { model.set_checked_free_bias(zone, 0); }
