@@ -337,7 +337,6 @@ void Model::set_watermarks(std::uint16_t zone, const Watermarks& wm) {
 void Model::set_watermark_boost(std::uint16_t zone, std::uint64_t boost) { impl_->zones.at(zone).boost_ = boost; }
 bool Model::boost_watermark(std::uint16_t zone) { return impl_->zones.at(zone).boost_watermark(); }
 void Model::set_checked_free_bias(std::uint16_t zone, std::int64_t pages) { impl_->zones.at(zone).checked_free_bias_ = pages; }
-std::int64_t Model::checked_free_bias(std::uint16_t zone) const { return impl_->zones.at(zone).checked_free_bias_; }
 void Model::set_lowmem_reserve(std::uint16_t zone, const LowmemReserve& reserve) {
   impl_->zones.at(zone).lowmem_ = reserve;
   impl_->cfg.zones.at(zone).lowmem_reserve = reserve;

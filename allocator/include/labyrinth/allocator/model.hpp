@@ -344,7 +344,6 @@ class Model {
   /// lists changed (rmqueue_bulk refills a per-CPU list after the check and before the
   /// allocation's event) checks the model as the kernel did.
   void set_checked_free_bias(std::uint16_t zone, std::int64_t pages);
-  [[nodiscard]] std::int64_t checked_free_bias(std::uint16_t zone) const;
   /// The kernel's recomputed lowmem_reserve of a zone (zoneinfo's "protection:").
   void set_lowmem_reserve(std::uint16_t zone, const LowmemReserve& reserve);
   /// A zone that grew or shrank (deferred init, memory hotplug): its managed pages, clamped to
