@@ -266,7 +266,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       // The two commonest kinds by two tests, cheaper than the switch's jump table.
       if (e.kind == EventKind::Alloc) {
         if (follow_pcp_) {
-          const auto span_zone = bias_check_to_refill_span(e, cpu_of(e));
+          const auto span_zone = bias_check_to_refill_span(e);
           on_alloc(e);
           if (span_zone) clear_check_bias(*span_zone);
         } else {
@@ -275,7 +275,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
         continue;
       }
       // A span without its allocation (alloc_pages_bulk's, which no event reports) ends here.
-      if (follow_pcp_ && e.kind != EventKind::PcpRefill) refill_spans_[cpu_of(e)].open = false;
+      if (follow_pcp_ && e.kind != EventKind::PcpRefill) span_of(e).open = false;
       if (e.kind == EventKind::Free) {
         on_free(e);
         continue;
@@ -291,7 +291,6 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
           ++counters.kernel_internal_ignored;
           break;
         case EventKind::PcpRefill:
-          if (follow_pcp_ && e.percpu_refill) note_refill(e, cpu_of(e));
           if (!follow_pcp_ || !follow_refill(e)) ++counters.kernel_internal_ignored;
           break;
         case EventKind::Extfrag:
@@ -319,17 +318,20 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     std::uint32_t pid = 0;
     traces::ExecContext ctx = traces::ExecContext::Task;
   };
-  void note_refill(const PageEvent& e, unsigned cpu) {
-    RefillSpan& span = refill_spans_[cpu];
+  // The span of e's CPU (without cpu_of's count of an invalid CPU: the event's handler counts it).
+  RefillSpan& span_of(const PageEvent& e) { return refill_spans_[e.cpu < refill_spans_.size() ? e.cpu : 0]; }
+  // e's refill just moved its block off the buddy lists: it opens its CPU's span, or is part of it.
+  void note_refill(const PageEvent& e) {
+    RefillSpan& span = span_of(e);
     if (span.open && span.pid == e.pid && span.ctx == e.ctx) return;
     const auto zone = model.zone_of(Pfn{e.pfn});
     if (!zone) return;
-    span = RefillSpan{true, *zone, model.nr_free_pages(*zone), e.pid, e.ctx};
+    span = RefillSpan{true, *zone, model.nr_free_pages(*zone) + e.pages(), e.pid, e.ctx};
   }
   // The allocation closing cpu's refilling span is checked against the count before it; the
   // returned zone's bias goes back to 0 afterwards (clear_check_bias).
-  std::optional<std::uint16_t> bias_check_to_refill_span(const PageEvent& e, unsigned cpu) {
-    RefillSpan& span = refill_spans_[cpu];
+  std::optional<std::uint16_t> bias_check_to_refill_span(const PageEvent& e) {
+    RefillSpan& span = span_of(e);
     if (!span.open) return std::nullopt;
     span.open = false;
     if (span.pid != e.pid || span.ctx != e.ctx) return std::nullopt;
@@ -347,6 +349,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     const auto mt = recorded_type(e.migratetype);
     if (!mt || !allocator::is_mergeable(*mt)) return false;
     if (!model.pcp_refill(Pfn{e.pfn}, e.order, cpu_of(e), *mt).ok()) return false;
+    note_refill(e);
     ++counters.pcp_refills;
     mark_left_seed(e.pfn);
     return true;
@@ -360,15 +363,15 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   bool follow_extfrag(const PageEvent& e) {
     const auto mt = recorded_type(e.migratetype);
     if (!mt || !allocator::is_mergeable(*mt)) return false;
-    if ((e.change_ownership && e.fallback_order < pageblock_order_) || !is_pcp_order(e.order)) return true;
+    if (e.change_ownership && e.fallback_order < pageblock_order_) return true;
     const auto b = model.block_containing(Pfn{e.pfn});
     if (!b || b->state != BlockState::Free) return true;
-    note_refill(e, cpu_of(e));
-    if (model.pcp_refill(Pfn{e.pfn}, e.order, cpu_of(e), *mt).ok()) ++counters.pcp_refills;
+    // pcp_refill refuses an order without a per-CPU list.
+    if (model.pcp_refill(Pfn{e.pfn}, e.order, cpu_of(e), *mt).ok()) {
+      note_refill(e);
+      ++counters.pcp_refills;
+    }
     return true;
-  }
-  [[nodiscard]] bool is_pcp_order(unsigned order) const {
-    return order <= traces::kCostlyOrder || order == setup.config.rules.pcp_pmd_order.value_or(~0u);
   }
   // The kernel drained a block from a CPU's list to its buddy lists (free_pcppages_bulk): the
   // model drains its block, or the one it freed in the kernel's block's place.
