@@ -485,6 +485,7 @@ RequestCheck Model::check_request(Gfp gfp, unsigned order, unsigned cpu, const T
     return rc;
   }
   const AllocContext ac = s.prepare(gfp, order, cpu);
+  rc.highest = ac.highest;
   if (ac.preferred < 0) {
     return rc;
   }

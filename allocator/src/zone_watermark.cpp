@@ -29,6 +29,15 @@ WatermarkCheck Zone::watermark_ok(unsigned order, std::int64_t mark, ZoneType hi
     }
   }
   c.effective_min = min + static_cast<std::int64_t>(lowmem_[index_of(highest)]);
+  if (order > 0) {  // the lists it may take from, set even where the count fails (forensics read them)
+    c.block_lists = (1u << kPcpTypes) - 1u;
+    if ((flags & alloc::kCma) != 0) {
+      c.block_lists = static_cast<std::uint8_t>(c.block_lists | 1u << index_of(MigrateType::Cma));
+    }
+    if ((flags & (alloc::kHighAtomic | alloc::kOom)) != 0) {
+      c.block_lists = static_cast<std::uint8_t>(c.block_lists | 1u << index_of(MigrateType::HighAtomic));
+    }
+  }
   const std::int64_t free = c.free_pages - c.unusable;
   if (free <= c.effective_min) {
     c.ok = false;
@@ -39,13 +48,6 @@ WatermarkCheck Zone::watermark_ok(unsigned order, std::int64_t mark, ZoneType hi
     return c;
   }
   const std::uint32_t from = ~((1u << order) - 1u);
-  c.block_lists = (1u << kPcpTypes) - 1u;
-  if ((flags & alloc::kCma) != 0) {
-    c.block_lists = static_cast<std::uint8_t>(c.block_lists | 1u << index_of(MigrateType::Cma));
-  }
-  if ((flags & (alloc::kHighAtomic | alloc::kOom)) != 0) {
-    c.block_lists = static_cast<std::uint8_t>(c.block_lists | 1u << index_of(MigrateType::HighAtomic));
-  }
   std::uint32_t usable = 0;
   for (unsigned t = 0; t < kMigrateTypes; ++t) {
     if ((static_cast<unsigned>(c.block_lists) >> t & 1u) != 0) usable |= area_.mask[t];

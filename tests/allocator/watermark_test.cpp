@@ -143,6 +143,24 @@ TEST(WatermarkBoundary, AChecksBiasMovesTheCountItReads) {
   EXPECT_EQ(m.check_request(kGfpNowait, 0, 0).slow.free_pages, 1000);
 }
 
+// A check that fails on the count still names the lists an order > 0 request may take from
+// (forensics sets the kernel's free lists against them): GFP_NOWAIT order 3 the three pcp
+// types, GFP_ATOMIC order 3 (ALLOC_HIGHATOMIC) the highatomic reserve too; and its gfp_zone.
+TEST(WatermarkBoundary, AFailedCheckStillNamesTheListsItMayUse) {
+  Model m = zone_with_free(900);
+  const RequestCheck nowait = m.check_request(kGfpNowait, 3, 0);
+  EXPECT_FALSE(nowait.slow.ok);
+  EXPECT_EQ(nowait.slow.block_lists, 0x7);
+  EXPECT_EQ(nowait.highest, ZoneType::Normal);
+  Model low = zone_with_free(300);
+  const RequestCheck atomic = low.check_request(kGfpAtomic, 3, 0);
+  EXPECT_FALSE(atomic.slow.ok);
+  EXPECT_EQ(atomic.slow.block_lists, 0x7 | 1u << index_of(MigrateType::HighAtomic));
+  const RequestCheck dma32 = low.check_request(kGfpKernel | kGfp.dma32, 0, 0);
+  EXPECT_FALSE(dma32.zone_available);  // this model has no zone at or below DMA32
+  EXPECT_EQ(dma32.highest, ZoneType::Dma32);
+}
+
 // Order n subtracts 2^n - 1 unusable pages: GFP_ATOMIC order 2 needs free - 3 > 375.
 TEST(WatermarkBoundary, HighOrderSubtractsTheBlock) {
   EXPECT_TRUE(zone_with_free(379).allocate(kGfpAtomic, 2, 0, 1).ok());

@@ -87,7 +87,7 @@ struct WatermarkCheck {
   /// passes the order-0 part iff free_pages - unusable > effective_min.
   std::int64_t effective_min = 0;
   bool block_available = true;     ///< order > 0: a usable block of the order exists
-  std::uint8_t block_lists = 0;    ///< order > 0: the free lists looked in, a bit per MigrateType
+  std::uint8_t block_lists = 0;    ///< order > 0: the free lists it may use, a bit per MigrateType (set when the count fails too)
   bool reserves_usable = false;    ///< ALLOC_RESERVES: the highatomic reserve is not in `unusable`
 };
 
@@ -112,6 +112,7 @@ struct RequestCheck {
   WatermarkCheck slow;
   AllocFlags fast_flags = 0;
   AllocFlags slow_flags = 0;
+  ZoneType highest = ZoneType::Normal;  ///< gfp_zone(): its zonelist holds the zones up to it
 };
 
 /// Counters of what the simulation did (the replay keeps its own per-event statistics).
