@@ -470,7 +470,12 @@ void Collector::Impl::open_configured(bool tracing, const std::string& refused) 
     ro.preempt_delta = *d.config.preempt_delta;
     ro.have_preempt = 1;
     ro.have_rdonly_cast = d.config.rdonly_cast ? 1 : 0;
+    if (d.config.cpu_offset_delta) {
+      ro.cpu_offset_delta = *d.config.cpu_offset_delta;
+      ro.have_cpu_offset = 1;
+    }
   }
+  if (const int possible = libbpf_num_possible_cpus(); possible > 0) ro.nr_cpus = static_cast<std::uint32_t>(possible);
   if (int err = bpf_map__set_max_entries(d.skel->maps.events, d.config.ring_bytes); err != 0) {
     throw RecordError(Kind::Usage, "bad ring buffer size " + std::to_string(d.config.ring_bytes) + ": " + errno_text(err));
   }

@@ -21,7 +21,10 @@ void FlightBuffer::flush() {
   if (pending_.empty()) return;
   // Side blocks before their events block, as a recording writes them (a dump keeps the
   // ring's order).
-  if (encoder_.split_zone_counters(pending_, block_) && !ring_.push(block_, false, drops_)) ++too_large_;
+  if (encoder_.split_zone_counters(pending_, block_, diffs_block_)) {
+    if (!ring_.push(block_, false, drops_)) ++too_large_;
+    if (diffs_block_.meta.count != 0 && !ring_.push(diffs_block_, false, drops_)) ++too_large_;
+  }
   if (encoder_.encode_task_states(pending_, block_) && !ring_.push(block_, false, drops_)) ++too_large_;
   if (!pending_.empty()) {
     encoder_.encode_events(pending_, block_);

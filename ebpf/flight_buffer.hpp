@@ -72,6 +72,7 @@ class FlightBuffer final : public EventTarget {
   std::vector<traces::PageEvent> pending_;
   traces::ChunkEncoder encoder_{kCompressionLevel};
   traces::EncodedBlock block_;
+  traces::EncodedBlock diffs_block_;
   std::vector<std::string> names_;
   std::unordered_map<std::string, std::uint32_t> ids_;
   std::map<std::uint32_t, std::vector<std::string>> stacks_;

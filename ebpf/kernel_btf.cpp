@@ -138,19 +138,17 @@ PreemptCountLocation KernelBtf::locate_preempt_count() const {
     loc.reason = "the kernel BTF has no per-cpu variable 'runqueues'";
     return loc;
   }
-  if (const auto pc = datasec_var_offset(kPercpu, "__preempt_count")) {
+  const auto cpu_off = datasec_var_offset(kPercpu, "this_cpu_off");
+  const auto found = [&](std::uint64_t at, std::string via) {
     loc.found = true;
-    loc.delta = static_cast<std::int64_t>(*pc) - static_cast<std::int64_t>(*rq);
-    loc.via = "__preempt_count";
+    loc.delta = static_cast<std::int64_t>(at) - static_cast<std::int64_t>(*rq);
+    loc.via = std::move(via);
+    if (cpu_off) loc.cpu_offset_delta = static_cast<std::int64_t>(*cpu_off) - static_cast<std::int64_t>(at);
     return loc;
-  }
+  };
+  if (const auto pc = datasec_var_offset(kPercpu, "__preempt_count")) return found(*pc, "__preempt_count");
   if (const auto hot = datasec_var_offset(kPercpu, "pcpu_hot")) {
-    if (const auto member = member_offset("pcpu_hot", "preempt_count")) {
-      loc.found = true;
-      loc.delta = static_cast<std::int64_t>(*hot + *member) - static_cast<std::int64_t>(*rq);
-      loc.via = "pcpu_hot.preempt_count";
-      return loc;
-    }
+    if (const auto member = member_offset("pcpu_hot", "preempt_count")) return found(*hot + *member, "pcpu_hot.preempt_count");
   }
   loc.reason = "the kernel BTF has neither a per-cpu '__preempt_count' nor 'pcpu_hot.preempt_count'";
   return loc;

@@ -28,9 +28,10 @@ inline traces::PageEvent to_zone_counters(const pgrec_event& r) {
   c.highatomic_reserved = r.stack;
   c.boost = r.tid;
   c.lists = std::uint64_t{r.tgid} | std::uint64_t{r.order} << 32 |
-            std::uint64_t{static_cast<std::uint8_t>(r.migratetype)} << 40 |
-            std::uint64_t{static_cast<std::uint8_t>(r.fb_order)} << 48 |
-            std::uint64_t{static_cast<std::uint8_t>(r.fb_migratetype)} << 56;
+            std::uint64_t{static_cast<std::uint8_t>(r.migratetype)} << 40;
+  const auto diffs = static_cast<std::int16_t>(static_cast<std::uint16_t>(static_cast<std::uint8_t>(r.fb_order)) |
+                                               static_cast<std::uint16_t>(static_cast<std::uint8_t>(r.fb_migratetype)) << 8);
+  if (diffs != PGREC_DIFFS_UNKNOWN) c.free_diffs = diffs;
   return traces::zone_counters_event(r.ts_ns, r.cpu, c);
 }
 

@@ -129,7 +129,10 @@ CollectorConfig collector_config(const RecordOptions& o, const RecordPlan& plan,
   cc.min_order = o.min_order;
   cc.stacks = o.call_graph;
   cc.task_rename = ks.has_task_rename;
-  if (ks.preempt.found) cc.preempt_delta = ks.preempt.delta;
+  if (ks.preempt.found) {
+    cc.preempt_delta = ks.preempt.delta;
+    cc.cpu_offset_delta = ks.preempt.cpu_offset_delta;
+  }
   cc.rdonly_cast = ks.has_rdonly_cast;
   cc.exact_refusal = ks.tracing_refusal("__isolate_free_page");
   if (cc.exact_refusal.empty()) cc.exact_refusal = ks.tracing_refusal("__putback_isolated_page");

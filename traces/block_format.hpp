@@ -28,6 +28,7 @@ enum class BlockType : std::uint32_t {
   Keyframe = 8,       // snapshot codec, without a free-page map: the kernel's state mid-recording
   TaskStates = 9,     // the task states of the next events block's allocations (1.4)
   ZoneCounters = 10,  // the kernel's zone counters read at failed allocations (1.7)
+  ZoneCounterDiffs = 11,  // their per-CPU vmstat diffs, right after a ZoneCounters block (1.9)
 };
 
 inline constexpr std::uint32_t kFlagZstd = 1u;

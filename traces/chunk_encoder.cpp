@@ -60,14 +60,20 @@ bool ChunkEncoder::encode_task_states(const std::vector<PageEvent>& events, Enco
   return true;
 }
 
-bool ChunkEncoder::split_zone_counters(std::vector<PageEvent>& events, EncodedBlock& out) {
+bool ChunkEncoder::split_zone_counters(std::vector<PageEvent>& events, EncodedBlock& out, EncodedBlock& diffs) {
   if (std::none_of(events.begin(), events.end(), [](const PageEvent& e) { return e.zone_counters(); })) return false;
-  const std::uint32_t n = traces::split_zone_counters(events, rest_, raw_);
+  const std::uint32_t n = traces::split_zone_counters(events, rest_, raw_, diffs_raw_);
   events.swap(rest_);
   out.meta = BlockMeta{};
   out.meta.role = BlockRole::ZoneCounters;
   out.meta.count = n;
   seal(raw_, true, out);
+  diffs.meta = BlockMeta{};
+  diffs.meta.role = BlockRole::ZoneCounterDiffs;
+  if (!diffs_raw_.empty()) {
+    diffs.meta.count = n;
+    seal(diffs_raw_, true, diffs);
+  }
   return true;
 }
 

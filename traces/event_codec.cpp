@@ -526,10 +526,12 @@ bool decode_task_states(const unsigned char* data, std::size_t size, std::uint32
 }
 
 std::uint32_t split_zone_counters(const std::vector<PageEvent>& chunk, std::vector<PageEvent>& events,
-                                  std::string& out) {
+                                  std::string& out, std::string& diffs) {
   out.clear();
+  diffs.clear();
   events.clear();
   std::uint32_t n = 0;
+  bool any_diffs = false;
   std::uint64_t prev_ts = 0;
   for (const PageEvent& e : chunk) {
     if (!e.zone_counters()) {
@@ -547,9 +549,37 @@ std::uint32_t split_zone_counters(const std::vector<PageEvent>& chunk, std::vect
     put_varint(out, c.highatomic_reserved);
     put_varint(out, c.boost);
     put_varint(out, c.lists);
+    put_varint(diffs, c.free_diffs ? zigzag(*c.free_diffs) + 1 : 0);
+    any_diffs = any_diffs || c.free_diffs.has_value();
     ++n;
   }
+  if (!any_diffs) diffs.clear();
   return n;
+}
+
+bool decode_zone_counter_diffs(const unsigned char* data, std::size_t size, std::uint32_t count,
+                               std::span<PageEvent> counters, std::string& error) {
+  if (count != counters.size() || size < count) {
+    error = "zone-counter diffs block does not match the zone-counters block before it";
+    return false;
+  }
+  ByteCursor in{data, data + size, false};
+  for (PageEvent& e : counters) {
+    const std::uint64_t v = in.varint();
+    if (in.bad || v > (std::uint64_t{1} << 33)) {
+      error = "zone-counter diffs block is malformed";
+      return false;
+    }
+    if (v == 0) continue;
+    ZoneCounters c = zone_counters_of(e);
+    c.free_diffs = static_cast<std::int32_t>(unzigzag(v - 1));
+    e = zone_counters_event(e.ts_ns, e.cpu, c);
+  }
+  if (!in.at_end()) {
+    error = "zone-counter diffs block has trailing bytes";
+    return false;
+  }
+  return true;
 }
 
 bool decode_zone_counters(const unsigned char* data, std::size_t size, std::uint32_t count,

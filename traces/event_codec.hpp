@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,8 +35,14 @@ bool decode_task_states(const unsigned char* data, std::size_t size, std::uint32
 // pages, highatomic free and reserved, boost and the lists mask, all varints), written before
 // the events block of the same chunk; a 1.6 reader skips it. `events` keeps the chunk's other
 // events, in order. Returns how many entries were written (nothing for none).
+// `diffs` gets the zone-counter diffs block (format 1.9), written right after it: one varint
+// per entry, 0 for diffs not read, zigzag(free_diffs) + 1 otherwise; empty when no entry has
+// them. A separate block, so that a 1.7 or 1.8 reader skips it and reads the counters.
 std::uint32_t split_zone_counters(const std::vector<PageEvent>& chunk, std::vector<PageEvent>& events,
-                                  std::string& out);
+                                  std::string& out, std::string& diffs);
+// Sets the free_diffs of `counters`, the entries of the zone-counters block just before it.
+bool decode_zone_counter_diffs(const unsigned char* data, std::size_t size, std::uint32_t count,
+                               std::span<PageEvent> counters, std::string& error);
 // Appends the entries to `out` as ZoneCounters events.
 bool decode_zone_counters(const unsigned char* data, std::size_t size, std::uint32_t count,
                           std::vector<PageEvent>& out, std::string& error);

@@ -51,6 +51,7 @@ ZoneCounters zone_counters_of(const PageEvent& e) {
   c.highatomic_free = e.range_pages;
   c.highatomic_reserved = e.taken_pages;
   c.boost = e.reclaimed_pages;
+  if (e.tid != 0) c.free_diffs = static_cast<std::int32_t>(e.pid);
   return c;
 }
 
@@ -66,6 +67,10 @@ PageEvent zone_counters_event(std::uint64_t ts_ns, std::uint16_t cpu, const Zone
   e.range_pages = c.highatomic_free;
   e.taken_pages = c.highatomic_reserved;
   e.reclaimed_pages = c.boost;
+  if (c.free_diffs) {  // tid says the diffs were read
+    e.pid = static_cast<std::uint32_t>(*c.free_diffs);
+    e.tid = 1;
+  }
   return e;
 }
 

@@ -495,6 +495,11 @@ class TextParser {
         c.boost = u32(k, v);
       } else if (k == "lists") {
         c.lists = number(k, v);
+      } else if (k == "diffs") {
+        const bool negative = v.starts_with('-');
+        const std::uint64_t n = number(k, negative ? v.substr(1) : v);
+        if (n > 0x7fffffffu) fail("diffs out of range");
+        c.free_diffs = negative ? -static_cast<std::int32_t>(n) : static_cast<std::int32_t>(n);
       } else if (k == "cpu") {
         const auto n = number(k, v);
         if (n > 65535) fail("cpu out of range");
@@ -592,7 +597,8 @@ std::string format_event_line(const PageEvent& e, const TraceReader* names, cons
     return line + " node=" + std::to_string(c.node) + " zone=" + std::to_string(c.zone_index) +
            " free=" + std::to_string(c.free_pages) + " highatomic_free=" + std::to_string(c.highatomic_free) +
            " highatomic_reserved=" + std::to_string(c.highatomic_reserved) + " boost=" + std::to_string(c.boost) +
-           " lists=" + hex(c.lists) + " cpu=" + std::to_string(e.cpu);
+           " lists=" + hex(c.lists) + (c.free_diffs ? " diffs=" + std::to_string(*c.free_diffs) : std::string()) +
+           " cpu=" + std::to_string(e.cpu);
   }
   if (!is_pageless(e.kind)) {
     line += " pfn=";

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "block_format.hpp"
@@ -80,6 +81,7 @@ struct TraceReader::Impl {
   std::vector<std::pair<std::uint32_t, std::uint8_t>> task_states;
   std::size_t task_states_applied = 0;
   std::vector<PageEvent> zone_counters;  // decoded, not yet taken
+  std::uint32_t zone_counters_just_read = 0;  // entries of the block before this one, if it was theirs
   std::uint64_t chunk_pos = 0;    // events of the current chunk handed out
   std::uint64_t chunk_count = 0;
   bool batch_in_order = false;    // the span next() returned last
@@ -300,6 +302,7 @@ bool TraceReader::next(std::span<const PageEvent>& out) {
     }
     if (b.problem) break;
     std::string error;
+    const std::uint32_t after_counters = std::exchange(r.zone_counters_just_read, 0);
     switch (static_cast<format::BlockType>(b.header.type)) {
       case format::BlockType::Events:  // checked by load()
         r.chunk_pos = 0;
@@ -322,6 +325,16 @@ bool TraceReader::next(std::span<const PageEvent>& out) {
         break;
       case format::BlockType::ZoneCounters:
         if (!decode_zone_counters(b.raw.data(), b.raw.size(), b.header.count, r.zone_counters, error)) {
+          r.mark(false, false, error);
+          break;
+        }
+        r.zone_counters_just_read = b.header.count;
+        break;
+      case format::BlockType::ZoneCounterDiffs:
+        // Only right after its counters (a flight dump may have lost them: then it says nothing).
+        if (after_counters != 0 && after_counters == b.header.count && r.zone_counters.size() >= after_counters &&
+            !decode_zone_counter_diffs(b.raw.data(), b.raw.size(), b.header.count,
+                                       std::span(r.zone_counters).last(after_counters), error)) {
           r.mark(false, false, error);
         }
         break;

@@ -33,6 +33,7 @@ format::BlockType block_type(BlockRole role) {
     case BlockRole::EndSnapshot: return format::BlockType::EndSnapshot;
     case BlockRole::TaskStates: return format::BlockType::TaskStates;
     case BlockRole::ZoneCounters: return format::BlockType::ZoneCounters;
+    case BlockRole::ZoneCounterDiffs: return format::BlockType::ZoneCounterDiffs;
   }
   return format::BlockType::Events;
 }
@@ -59,6 +60,7 @@ struct TraceWriter::Impl {
   std::uint32_t appends_since_clock_check = 0;
 
   std::string raw;
+  std::string diffs;  // a zone-counters block's diffs
   ChunkEncoder encoder;
   EncodedBlock sealed;
   TraceFooter totals;
@@ -130,8 +132,9 @@ struct TraceWriter::Impl {
       // events as they were.
       const std::vector<PageEvent>* events = &pending;
       if (zone_counters_pending) {
-        if (const std::uint32_t n = split_zone_counters(pending, split, raw); n != 0) {
+        if (const std::uint32_t n = split_zone_counters(pending, split, raw, diffs); n != 0) {
           write_block(format::BlockType::ZoneCounters, n, raw, true);
+          if (!diffs.empty()) write_block(format::BlockType::ZoneCounterDiffs, n, diffs, true);
         }
         events = &split;
         zone_counters_pending = false;

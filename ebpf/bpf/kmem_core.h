@@ -167,6 +167,10 @@ struct zone {
 	struct {
 		long counter;
 	} vm_stat[1];
+	struct per_cpu_zonestat *per_cpu_zonestats; /* __percpu: add a CPU's this_cpu_off */
+};
+struct per_cpu_zonestat {
+	signed char vm_stat_diff[1];
 };
 enum zone_stat_item {
 	NR_FREE_PAGES = 0,

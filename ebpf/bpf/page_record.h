@@ -38,12 +38,19 @@ enum pgrec_kind {
 /* A PGREC_ZONE_STATE record in the pgrec_event layout:
  *   pfn      zone_page_state(zone, NR_FREE_PAGES), what the watermark check reads (0 if < 0)
  *   gfp      nr_free_highatomic     stack  nr_reserved_highatomic     tid  watermark_boost
- *   tgid     bits 0-31 of the free-list mask, order/migratetype/fb_order/fb_migratetype its
- *            bits 32-63 (bit order * 4 + t set: free_area[order].free_list[t] is not empty,
- *            t = 0 Unmovable, 1 Movable, 2 Reclaimable, 3 HighAtomic)
+ *   tgid     bits 0-31 of the free-list mask, order/migratetype its bits 32-47 (bit order * 4 + t
+ *            set: free_area[order].free_list[t] is not empty, t = 0 Unmovable, 1 Movable,
+ *            2 Reclaimable, 3 HighAtomic; orders 0 to 11)
+ *   fb_order, fb_migratetype  the sum of every CPU's vm_stat_diff[NR_FREE_PAGES] (s16, low byte
+ *            first): the changes not yet folded into the count, so that count + sum is the exact
+ *            one; PGREC_DIFFS_UNKNOWN when not read (a CPU's offset not known yet)
  *   ctx      the zone's index in its node's node_zones[] (bits 0-2) and the node (bits 3-7) */
 #define PGREC_ZONE_INDEX_MASK 0x07
 #define PGREC_ZONE_NODE_SHIFT 3
+#define PGREC_ZONE_LIST_ORDERS 12
+#define PGREC_DIFFS_UNKNOWN (-32768)
+/* CPUs whose per-cpu offsets the recorder keeps (a power of two); more: diffs unknown. */
+#define PGREC_MAX_CPUS 256
 /* Nodes whose zones are read (their pglist_data found through their kswapd). */
 #define PGREC_MAX_NODES 4
 #define PGREC_MAX_ZONES 8

@@ -32,6 +32,9 @@ const volatile __u32 min_order = 0;      /* --min-order */
 const volatile __u64 wakeup_bytes = 0;   /* force a wake-up at this much unread data; 0 = per sample */
 const volatile __s64 preempt_delta = 0;  /* &__preempt_count - &runqueues in the per-cpu area */
 const volatile __u8 have_preempt = 0;    /* preempt_delta is valid */
+const volatile __s64 cpu_offset_delta = 0; /* &this_cpu_off - &__preempt_count in the per-cpu area */
+const volatile __u8 have_cpu_offset = 0; /* cpu_offset_delta is valid (needs have_preempt) */
+const volatile __u32 nr_cpus = 0;        /* possible CPUs, whose vmstat diffs a zone record sums */
 const volatile __u8 have_rdonly_cast = 0; /* the kernel has the bpf_rdonly_cast kfunc (6.2+) */
 const volatile __u8 want_stacks = 0;     /* -g */
 const volatile __u8 want_comm = 1;       /* send thread names */
@@ -114,6 +117,23 @@ static __always_inline struct pgrec_event *slot(struct pgrec_cpu_state *st)
 }
 
 /*
+ * Each CPU's per-cpu offset (its this_cpu_off, which per_cpu_ptr adds), noted by the CPU itself
+ * the first time it resolves its __preempt_count: a zone record sums every CPU's vmstat diff.
+ */
+__u64 cpu_offset[PGREC_MAX_CPUS] = {};
+
+static __always_inline void note_cpu_offset(__u64 preempt_addr)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	__u64 off = 0;
+
+	if (!have_cpu_offset || cpu >= PGREC_MAX_CPUS)
+		return;
+	bpf_probe_read_kernel(&off, sizeof(off), (const void *)(preempt_addr + cpu_offset_delta));
+	cpu_offset[cpu & (PGREC_MAX_CPUS - 1)] = off;
+}
+
+/*
  * Where the CPU is: task, softirq, hardirq or NMI. tracepoint programs cannot read
  * common_preempt_count (the verifier refuses ctx offsets below 8), and __preempt_count is
  * not in kallsyms without CONFIG_KALLSYMS_ALL, so read it relative to this CPU's runqueue,
@@ -132,6 +152,7 @@ static __always_inline __u8 exec_context(struct pgrec_cpu_state *st)
 		if (!rq)
 			return PGREC_CTX_UNKNOWN;
 		st->preempt_addr = rq + preempt_delta;
+		note_cpu_offset(st->preempt_addr);
 	}
 	if (have_rdonly_cast) {
 		/* a direct load with fault fixup: ~50 ns cheaper than bpf_probe_read_kernel() */
@@ -231,7 +252,7 @@ static __always_inline __u64 kernel_u64(__u64 addr)
 }
 
 static __always_inline void fill_zone_state(struct pgrec_event *e, __u64 ts, __u16 cpu, __u8 where, __s64 free,
-					    __u64 hafree, __u64 hares, __u64 boost, __u64 lists)
+					    __u64 hafree, __u64 hares, __u64 boost, __u64 lists, __s32 diffs)
 {
 	e->ts_ns = ts;
 	e->pfn = free < 0 ? 0 : (__u64)free;
@@ -244,8 +265,34 @@ static __always_inline void fill_zone_state(struct pgrec_event *e, __u64 ts, __u
 	e->ctx = where;
 	e->order = (__u8)(lists >> 32);
 	e->migratetype = (__s8)(lists >> 40);
-	e->fb_order = (__s8)(lists >> 48);
-	e->fb_migratetype = (__s8)(lists >> 56);
+	e->fb_order = (__s8)(diffs & 0xff);
+	e->fb_migratetype = (__s8)((diffs >> 8) & 0xff);
+}
+
+/* The sum of every CPU's vm_stat_diff[NR_FREE_PAGES] of `zone` (mm/vmstat.c: each CPU holds
+ * its changes back up to its stat threshold), or PGREC_DIFFS_UNKNOWN. Racy by nature: other
+ * CPUs move on while it reads, as they do under the kernel's own zone_page_state_snapshot. */
+static __always_inline __s32 zone_free_diffs(__u64 zone)
+{
+	__u64 stats = kernel_u64(zone + bpf_core_field_offset(struct zone, per_cpu_zonestats));
+	__u64 item = bpf_core_field_offset(struct per_cpu_zonestat, vm_stat_diff) +
+		     bpf_core_enum_value(enum zone_stat_item, NR_FREE_PAGES);
+	__s32 sum = 0;
+
+	if (!have_cpu_offset || !stats || nr_cpus == 0 || nr_cpus > PGREC_MAX_CPUS)
+		return PGREC_DIFFS_UNKNOWN;
+#pragma clang loop unroll(disable)
+	for (__u32 c = 0; c < PGREC_MAX_CPUS && c < nr_cpus; c++) {
+		__u64 off = cpu_offset[c & (PGREC_MAX_CPUS - 1)];
+		__s8 diff = 0;
+
+		if (!off)
+			return PGREC_DIFFS_UNKNOWN;
+		if (bpf_probe_read_kernel(&diff, sizeof(diff), (const void *)(stats + off + item)))
+			return PGREC_DIFFS_UNKNOWN;
+		sum += diff;
+	}
+	return sum < -32767 ? -32767 : sum > 32767 ? 32767 : sum;
 }
 
 struct zone_walk {
@@ -280,7 +327,7 @@ static long send_zone_state(__u64 index, void *arg)
 	if (bpf_core_field_exists(((struct zone *)0)->nr_free_highatomic))
 		hafree = kernel_u64(zone + bpf_core_field_offset(struct zone, nr_free_highatomic));
 #pragma clang loop unroll(disable)
-	for (int o = 0; o < PGREC_MAX_ORDERS && o < norders; o++) {
+	for (int o = 0; o < PGREC_ZONE_LIST_ORDERS && o < norders; o++) {
 		__u64 area = zone + bpf_core_field_offset(struct zone, free_area) + (__u64)o * area_size +
 			     bpf_core_field_offset(struct free_area, free_list);
 
@@ -311,7 +358,8 @@ static long send_zone_state(__u64 index, void *arg)
 			(__s64)kernel_u64(zone + bpf_core_field_offset(struct zone, vm_stat) +
 					  bpf_core_enum_value(enum zone_stat_item, NR_FREE_PAGES) * sizeof(__u64)),
 			hafree, kernel_u64(zone + bpf_core_field_offset(struct zone, nr_reserved_highatomic)),
-			kernel_u64(zone + bpf_core_field_offset(struct zone, watermark_boost)), lists);
+			kernel_u64(zone + bpf_core_field_offset(struct zone, watermark_boost)), lists,
+			zone_free_diffs(zone));
 	if (!w->in_batch)
 		bpf_ringbuf_submit(e, submit_flags());
 	return 0;

@@ -117,8 +117,8 @@ TEST(RecorderObject, OnlyTheProgramsLoadedWhereBpfLoopIsProbedCallIt) {
                                                "raw_mm_page_alloc_zc_standin", "walk_free_lists"}));
 }
 
-// A zone-state record (page_record.h) comes as the ZoneCounters event of its zone, the 64-bit
-// list mask put back together from its two halves.
+// A zone-state record (page_record.h) comes as the ZoneCounters event of its zone, the list
+// mask put back together from its two parts, the per-CPU diffs from the last two bytes.
 TEST(RecordConvert, AZoneStateRecordComesAsTheZonesCounters) {
   pgrec_event r{};
   r.kind = PGREC_ZONE_STATE;
@@ -132,8 +132,8 @@ TEST(RecordConvert, AZoneStateRecordComesAsTheZonesCounters) {
   r.tgid = 0x89abcdefu;                      // list mask bits 0-31
   r.order = 0x12;
   r.migratetype = static_cast<__s8>(0xf0);
-  r.fb_order = 0x05;
-  r.fb_migratetype = static_cast<__s8>(0x80);
+  r.fb_order = static_cast<__s8>(0xdb);  // diffs 0xffdb: -37
+  r.fb_migratetype = static_cast<__s8>(0xff);
   traces::PageEvent e;
   ASSERT_TRUE(detail::to_page_event(r, e));
   EXPECT_EQ(e.kind, EventKind::ZoneCounters);
@@ -146,7 +146,15 @@ TEST(RecordConvert, AZoneStateRecordComesAsTheZonesCounters) {
   EXPECT_EQ(c.highatomic_free, 96u);
   EXPECT_EQ(c.highatomic_reserved, 1024u);
   EXPECT_EQ(c.boost, 512u);
-  EXPECT_EQ(c.lists, 0x8005f01289abcdefull);
+  EXPECT_EQ(c.lists, 0xf01289abcdefull);
+  EXPECT_EQ(c.free_diffs, -37);
+  EXPECT_EQ(c.exact_free_pages(), 14463);
+  // The recorder could not read them (a CPU's offset not known yet): none.
+  r.fb_order = 0;
+  r.fb_migratetype = static_cast<__s8>(0x80);
+  ASSERT_TRUE(detail::to_page_event(r, e));
+  EXPECT_FALSE(traces::zone_counters_of(e).free_diffs.has_value());
+  EXPECT_FALSE(traces::zone_counters_of(e).exact_free_pages().has_value());
 }
 
 // fexit/move_freepages_block sends the extfrag kind with its own flag: a pageblock retyped

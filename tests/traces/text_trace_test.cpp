@@ -262,6 +262,7 @@ TEST(TextTrace, AFailuresZoneCountersAreWrittenBeforeItAndReadBack) {
 !node_zones DMA,DMA32,Normal,Movable,Device
 1000 alloc pfn=0x10 order=0 mt=1 gfp=GFP_KERNEL cpu=0 pid=1 ctx=task
 2000 zone_counters node=0 zone=2 free=14500 highatomic_free=96 highatomic_reserved=1024 boost=0 lists=0x7770 cpu=1
+2000 zone_counters node=0 zone=1 free=900 highatomic_free=0 highatomic_reserved=0 boost=0 lists=0x1 diffs=-37 cpu=1
 2000 alloc pfn=failed order=3 mt=0 gfp=GFP_ATOMIC cpu=1 pid=1 ctx=softirq
 3000 free pfn=0x10 order=0 cpu=0 pid=1 ctx=task
 )");
@@ -278,11 +279,20 @@ TEST(TextTrace, AFailuresZoneCountersAreWrittenBeforeItAndReadBack) {
                                  "highatomic_reserved=1024 boost=0 lists=0x7770 cpu=1\n");
   ASSERT_NE(counters, std::string::npos) << out;
   EXPECT_LT(counters, out.find("2000 alloc pfn=failed"));
+  // The per-CPU diffs, where read (format 1.9), come back; none where not.
+  EXPECT_NE(out.find("2000 zone_counters node=0 zone=1 free=900 highatomic_free=0 highatomic_reserved=0 boost=0 "
+                     "lists=0x1 diffs=-37 cpu=1\n"),
+            std::string::npos)
+      << out;
   EXPECT_NE(out.find("!node_zones DMA,DMA32,Normal,Movable,Device\n"), std::string::npos);
   std::istringstream bad(R"(!labyrinth-text 1
 1 zone_counters node=0 zone=16 free=1 cpu=0
 )");
   EXPECT_THROW(convert_text_to_trace(bad, "bad.txt", dir.file("bad.trace")), TraceError);
+  std::istringstream bad_diffs(R"(!labyrinth-text 1
+1 zone_counters node=0 zone=1 free=1 diffs=-x cpu=0
+)");
+  EXPECT_THROW(convert_text_to_trace(bad_diffs, "bad.txt", dir.file("bad2.trace")), TraceError);
 }
 
 TEST(TextTrace, ATaskStateOnAnythingButAnAllocationOrAnUnknownNameIsRefused) {

@@ -237,6 +237,7 @@ std::vector<PageEvent> events_with_zone_counters() {
         c.highatomic_reserved = 512u * (k % 3);
         c.boost = k % 5 == 0 ? 1536u : 0u;
         c.lists = 0x7770000000000000ull >> (k % 40) | z;
+        if (k % 4 != 3) c.free_diffs = static_cast<std::int32_t>(k % 9) - 4 - (k % 5 == 0 ? 200 : 0);
         out.push_back(zone_counters_event(e.ts_ns, e.cpu, c));
       }
       ++k;
@@ -304,6 +305,101 @@ TEST(ZoneCounters, AFailuresCountersAreReadBeforeItsEvents) {
     }
   }
   EXPECT_GT(failures, 50u);
+}
+
+// Chunks whose counters were all read without diffs write no diffs block: they come back
+// without, as a 1.8 trace's do.
+TEST(ZoneCounters, WithoutDiffsTheyComeBackWithout) {
+  testing::TempDir dir;
+  const std::string path = dir.file("nodiffs.trace");
+  std::vector<PageEvent> all = events_with_zone_counters();
+  for (PageEvent& e : all) {
+    if (!e.zone_counters()) continue;
+    ZoneCounters c = zone_counters_of(e);
+    c.free_diffs.reset();
+    e = zone_counters_event(e.ts_ns, e.cpu, c);
+  }
+  {
+    TraceWriter writer(path, testing::test_header(), {});
+    for (const auto& e : all) writer.append(e);
+    writer.finish({}, {});
+  }
+  TraceReader reader(path);
+  std::span<const PageEvent> chunk;
+  std::size_t n = 0;
+  while (reader.next(chunk)) {
+    for (const PageEvent& c : reader.take_zone_counters()) {
+      EXPECT_FALSE(zone_counters_of(c).free_diffs.has_value());
+      ++n;
+    }
+  }
+  EXPECT_GT(n, 50u);
+}
+
+// Each diffs block follows its counters block. Cut the counters blocks out (as a flight dump's
+// ring may lose one): the diffs blocks left behind are skipped, and the trace reads whole.
+TEST(ZoneCounters, DiffsWithoutTheirCountersAreSkipped) {
+  testing::TempDir dir;
+  const std::string path = dir.file("stray.trace");
+  const std::vector<PageEvent> all = events_with_zone_counters();
+  std::vector<PageEvent> events;
+  for (const auto& e : all) {
+    if (!e.zone_counters()) events.push_back(e);
+  }
+  {
+    TraceWriter writer(path, testing::test_header(), {});
+    for (const auto& e : all) writer.append(e);
+    writer.finish({}, {});
+  }
+  const std::string bytes = testing::read_file(path);
+  std::string cut = bytes.substr(0, 16);
+  std::size_t counters = 0, diffs = 0, previous = 0;
+  for (const std::size_t at : testing::block_offsets(bytes)) {
+    format::BlockHeader h{};
+    std::memcpy(&h, bytes.data() + at, sizeof h);
+    const std::size_t size = sizeof h + h.stored_size;
+    if (h.type == static_cast<std::uint32_t>(format::BlockType::ZoneCounterDiffs)) {
+      ++diffs;
+      EXPECT_EQ(previous, static_cast<std::uint32_t>(format::BlockType::ZoneCounters));
+    }
+    previous = h.type;
+    if (h.type == static_cast<std::uint32_t>(format::BlockType::ZoneCounters)) {
+      ++counters;
+      continue;
+    }
+    cut += bytes.substr(at, size);
+  }
+  EXPECT_GE(diffs, 1u);
+  EXPECT_EQ(diffs, counters);
+  const std::string stray = dir.file("cut.trace");
+  testing::write_file(stray, cut);
+  TraceReader reader(stray);
+  std::span<const PageEvent> chunk;
+  std::vector<PageEvent> back;
+  while (reader.next(chunk)) {
+    EXPECT_TRUE(reader.take_zone_counters().empty());
+    back.insert(back.end(), chunk.begin(), chunk.end());
+  }
+  EXPECT_EQ(back, events);
+  EXPECT_TRUE(reader.complete()) << reader.damage().message;
+}
+
+// A diffs block sets the entries of the counters block before it: 0 none, zigzag + 1 the sum.
+TEST(ZoneCounters, DiffsBlocksFillTheirCountersOrAreRefused) {
+  std::vector<PageEvent> counters;
+  std::string error;
+  const unsigned char entries[] = {4, 1, 0, 2, 0xac, 0x02, 0, 0, 0, 0x11, 0, 1, 0, 1, 0x64, 0, 0, 0, 0x11};
+  ASSERT_TRUE(decode_zone_counters(entries, sizeof entries, 2, counters, error)) << error;
+  const unsigned char diffs[] = {74, 0};  // zigzag(-37) = 73, + 1; then none
+  ASSERT_TRUE(decode_zone_counter_diffs(diffs, sizeof diffs, 2, counters, error)) << error;
+  EXPECT_EQ(zone_counters_of(counters[0]).free_diffs, -37);
+  EXPECT_EQ(zone_counters_of(counters[0]).exact_free_pages(), 263);
+  EXPECT_EQ(zone_counters_of(counters[0]).free_pages, 300u);  // the rest untouched
+  EXPECT_FALSE(zone_counters_of(counters[1]).free_diffs.has_value());
+  EXPECT_FALSE(decode_zone_counter_diffs(diffs, sizeof diffs, 1, std::span(counters).first(1), error));  // trailing
+  EXPECT_FALSE(decode_zone_counter_diffs(diffs, sizeof diffs, 3, counters, error));  // not its block's count
+  const unsigned char huge[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0};
+  EXPECT_FALSE(decode_zone_counter_diffs(huge, sizeof huge, 2, counters, error));
 }
 
 TEST(ZoneCounters, MalformedBlocksAreRefused) {

@@ -37,6 +37,7 @@ struct CollectorConfig {
   bool comm = true;                           // thread names
   bool task_rename = true;                    // follow renames (exec, prctl)
   std::optional<std::int64_t> preempt_delta;  // from KernelBtf::locate_preempt_count()
+  std::optional<std::int64_t> cpu_offset_delta;  // the same: the zone records' vmstat diffs
   bool rdonly_cast = false;                   // kernel has the bpf_rdonly_cast kfunc (6.2+)
   // Why the tracing programs cannot load here (KernelSupport::tracing), "" when they can: the
   // exact blocks (__isolate_free_page, __putback_isolated_page) and the pageblock moves.

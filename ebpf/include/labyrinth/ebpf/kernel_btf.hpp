@@ -19,6 +19,9 @@ struct PreemptCountLocation {
   bool found = false;
   std::int64_t delta = 0;
   std::string via;     // "__preempt_count" (<6.2, >=6.15) or "pcpu_hot.preempt_count" (6.2-6.14)
+  // &this_cpu_off - the counter: where the CPU's per-cpu offset lies (x86), which turns a
+  // __percpu pointer into that CPU's copy (the zone records' vmstat diffs); nullopt if absent.
+  std::optional<std::int64_t> cpu_offset_delta;
   std::string reason;  // why not found
 };
 

@@ -15,7 +15,7 @@
 namespace labyrinth::traces {
 
 // Where an encoded block goes in a trace file.
-enum class BlockRole : std::uint8_t { Events, StartSnapshot, Keyframe, EndSnapshot, TaskStates, ZoneCounters };
+enum class BlockRole : std::uint8_t { Events, StartSnapshot, Keyframe, EndSnapshot, TaskStates, ZoneCounters, ZoneCounterDiffs };
 
 // Everything of a block but its payload bytes.
 struct BlockMeta {
@@ -47,8 +47,9 @@ class ChunkEncoder {
   // false (out untouched) when none has one.
   bool encode_task_states(const std::vector<PageEvent>& events, EncodedBlock& out);
   // Moves a chunk's ZoneCounters events into the block written before its events block,
-  // leaving the rest in `events`; false (out untouched) when there are none.
-  bool split_zone_counters(std::vector<PageEvent>& events, EncodedBlock& out);
+  // leaving the rest in `events`; false (out untouched) when there are none. `diffs` gets the
+  // block that goes right after it, and is left with count 0 when no entry has diffs.
+  bool split_zone_counters(std::vector<PageEvent>& events, EncodedBlock& out, EncodedBlock& diffs);
   void encode_snapshot(const Snapshot& snapshot, BlockRole role, EncodedBlock& out);
   // Compresses `raw` (when asked and not empty) into out.payload and fills size, CRC and flag.
   void seal(const std::string& raw, bool compress, EncodedBlock& out);
@@ -58,6 +59,7 @@ class ChunkEncoder {
   Context* ctx_;
   int level_;
   std::string raw_;
+  std::string diffs_raw_;
   std::vector<PageEvent> rest_;
 };
 

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -129,6 +130,13 @@ struct ZoneCounters {
   // Bit order * 4 + t: free_area[order].free_list[t] is not empty, t = 0 Unmovable, 1 Movable,
   // 2 Reclaimable, 3 HighAtomic; orders 0 to 15.
   std::uint64_t lists = 0;
+  // The sum of every CPU's vm_stat_diff[NR_FREE_PAGES]: changes not yet folded into free_pages,
+  // which free_pages + free_diffs is exact with (format 1.9; absent before, or when not read).
+  std::optional<std::int32_t> free_diffs;
+  [[nodiscard]] std::optional<std::int64_t> exact_free_pages() const {
+    if (!free_diffs) return std::nullopt;
+    return static_cast<std::int64_t>(free_pages) + *free_diffs;
+  }
   [[nodiscard]] bool list_nonempty(unsigned order, unsigned type) const {
     return order < 16 && type < 4 && (lists >> (order * 4 + type) & 1u) != 0;
   }

@@ -17,7 +17,7 @@
 namespace labyrinth::traces {
 
 inline constexpr std::uint16_t kFormatMajor = 1;
-inline constexpr std::uint16_t kFormatMinor = 8;  // 1.1: isolate events, keyframes; 1.2: exact blocks; 1.3: vmstat; 1.4: task state; 1.5: direct reclaim; 1.6: pageblock moves; 1.7: zone counters at failures; 1.8: kswapd passes
+inline constexpr std::uint16_t kFormatMinor = 9;  // 1.1: isolate events, keyframes; 1.2: exact blocks; 1.3: vmstat; 1.4: task state; 1.5: direct reclaim; 1.6: pageblock moves; 1.7: zone counters at failures; 1.8: kswapd passes; 1.9: vmstat diffs of the zone counters
 
 // What went wrong while reading, if anything; the reader stops at the first damage and
 // keeps every event before it.
