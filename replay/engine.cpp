@@ -288,16 +288,40 @@ std::string Engine::evidence_gaps() const {
   return gaps.empty() ? "no event lost, inconsistent or guessed" : gaps;
 }
 
+const traces::ZoneCounters* Engine::counters_of_zone(const std::vector<traces::ZoneCounters>& read,
+                                                     std::size_t zone) const {
+  const traces::ZoneInfo& info = header.zones[setup.header_zone_of_model[zone]];
+  for (const traces::ZoneCounters& c : read) {
+    if (c.node == info.node && traces::node_zone_name(header, c.zone_index) == info.name) return &c;
+  }
+  return nullptr;
+}
+
 std::optional<KernelCheck> Engine::kernel_check(const ZoneState& state, const traces::PageEvent& e) const {
   const std::vector<traces::ZoneCounters>* read = kernel_counters.find(e.ts_ns, e.cpu);
   if (read == nullptr || !state.zone) return std::nullopt;
-  const traces::ZoneInfo& zone = header.zones[setup.header_zone_of_model[*state.zone]];
-  for (const traces::ZoneCounters& c : *read) {
-    if (c.node == zone.node && traces::node_zone_name(header, c.zone_index) == zone.name) {
-      return check_with_kernel_counters(state, e.order, c);
-    }
+  const traces::ZoneCounters* c = counters_of_zone(*read, *state.zone);
+  if (c == nullptr) return std::nullopt;
+  return check_with_kernel_counters(state, e.order, *c);
+}
+
+bool Engine::kernel_lag_alone(const traces::PageEvent& e, unsigned cpu) const {
+  const std::vector<traces::ZoneCounters>* read = kernel_counters.find(e.ts_ns, e.cpu);
+  if (read == nullptr) return false;
+  const allocator::RequestCheck rc = model.check_request(e.gfp, e.order, cpu, task_context(e));
+  if (!rc.zone_available) return false;
+  bool exact_passes = false;
+  for (std::size_t zone = 0; zone < model.zone_count(); ++zone) {
+    if (allocator::index_of(model.zone_config(zone).type) > allocator::index_of(rc.highest)) continue;
+    const traces::ZoneCounters* c = counters_of_zone(*read, zone);
+    if (c == nullptr) continue;
+    const allocator::WatermarkCheck w =
+        model.watermark_check(static_cast<std::uint16_t>(zone), e.order, rc.slow_flags, rc.highest);
+    const KernelCheck k = check_with_kernel_counters(zone_state_of(model, w, e.order), e.order, *c);
+    if (!k.cause) return false;  // their counters pass it here: not the watermark's failure
+    exact_passes = exact_passes || k.exact_count_passes();
   }
-  return std::nullopt;
+  return exact_passes;
 }
 
 void Engine::check_with_kernel(FailureRecord& r, const traces::PageEvent& e) {
@@ -308,8 +332,16 @@ void Engine::check_with_kernel(FailureRecord& r, const traces::PageEvent& e) {
   std::string text = fmt::format("the kernel's counters at the failure: {} free pages", k.counters.free_pages);
   if (k.counters.highatomic_free != 0) text += fmt::format(" ({} in the highatomic reserve)", k.counters.highatomic_free);
   text += fmt::format(", {} {} the effective min", std::abs(k.margin_pages), k.margin_pages > 0 ? "above" : "short of");
+  if (k.exact_margin_pages) {
+    text += fmt::format(" ({:+} per-CPU changes not yet folded in: the exact count {} {} it)", *k.counters.free_diffs,
+                        std::abs(*k.exact_margin_pages), *k.exact_margin_pages > 0 ? "above" : "short of");
+  }
   if (!k.block_available) text += fmt::format(", no free block of order {} or more on a list it may use", e.order);
-  text += fmt::format(" (the model's count {:+} pages from theirs)", k.model_free_error);
+  text += k.model_exact_free_error
+              ? fmt::format(" (the model's count {:+} pages from theirs, {:+} from the exact one)", k.model_free_error,
+                            *k.model_exact_free_error)
+              : fmt::format(" (the model's count {:+} pages from theirs)", k.model_free_error);
+  if (r.kernel_lag_alone) text += "; a zone's exact count passes the check: the counter's lag alone failed the request";
   // Mirror's cause: the kernel's counters where they fail the request (a memcg refusal is no
   // allocator failure, whatever they show).
   if (options.mode == ReplayMode::Mirror && k.cause && *k.cause != r.cause && r.cause != FailureCause::MemcgCharge) {
@@ -344,7 +376,10 @@ FailureRecord Engine::record_failure(const traces::PageEvent& e, unsigned cpu, s
   r.cause = cause ? *cause : cause_from_state(r.state, e.order);
   if (r.cause == FailureCause::Unexplained && kernel_failed) explain_near_miss(r, e);
   note_drift(r);
-  if (kernel_failed) check_with_kernel(r, e);  // after the model's own verdict, to set it beside theirs
+  if (kernel_failed) {  // after the model's own verdict, to set it beside theirs
+    r.kernel_lag_alone = kernel_lag_alone(e, cpu);
+    check_with_kernel(r, e);
+  }
   failures.add(r);
   ++counters.failures;
   counters.failed_pages += std::uint64_t{1} << e.order;

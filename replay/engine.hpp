@@ -151,6 +151,14 @@ class Engine {
   // The check on the kernel's counters of the model zone `state` looked at, if the failure at
   // e's time and CPU has them.
   [[nodiscard]] std::optional<KernelCheck> kernel_check(const ZoneState& state, const traces::PageEvent& e) const;
+  // The counter's lag alone failed the kernel's request e (format 1.9): no zone it may use passes
+  // the check on the kernel's counters, and one passes it on the exact count (counters + per-CPU
+  // diffs) with a block of the order. Each zone is checked with the model's watermarks and the
+  // request's reductions, read before the model serves or fails it.
+  [[nodiscard]] bool kernel_lag_alone(const traces::PageEvent& e, unsigned cpu) const;
+  // Of a failure's counters, those of the model's zone `zone`, or nullptr.
+  [[nodiscard]] const traces::ZoneCounters* counters_of_zone(const std::vector<traces::ZoneCounters>& read,
+                                                             std::size_t zone) const;
   // Builds and logs the failure record from the model's state now, and returns it.
   FailureRecord record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause,
                                bool kernel_failed);

@@ -30,22 +30,24 @@ ClassAgreement& ClassAgreement::operator+=(const ClassAgreement& o) {
   model_failed_near += o.model_failed_near;
   drift_model_failures += o.drift_model_failures;
   drift_matched += o.drift_matched;
+  kernel_failed_lag_only += o.kernel_failed_lag_only;
   return *this;
 }
 
 void FailureAgreement::add(std::uint64_t ts_ns, FailureClass cls, bool kernel_failed, bool model_failed,
-                           bool atomic_request, bool model_near) {
+                           bool atomic_request, bool model_near, bool kernel_lag_only) {
   if (!kernel_failed && !model_failed) return;
   const std::uint64_t w = ts_ns / window_ns_;
   if (!window_ || w > *window_) {
     close_window();
     window_ = w;
   }
-  count(static_cast<std::size_t>(cls), kernel_failed, model_failed, model_near);
-  if (atomic_request) count(kFailureClassCount, kernel_failed, model_failed, model_near);
+  count(static_cast<std::size_t>(cls), kernel_failed, model_failed, model_near, kernel_lag_only);
+  if (atomic_request) count(kFailureClassCount, kernel_failed, model_failed, model_near, kernel_lag_only);
 }
 
-void FailureAgreement::count(std::size_t bucket, bool kernel_failed, bool model_failed, bool model_near) {
+void FailureAgreement::count(std::size_t bucket, bool kernel_failed, bool model_failed, bool model_near,
+                             bool kernel_lag_only) {
   OpenWindow& open = open_[bucket];
   ClassAgreement& t = totals_[bucket];
   if (kernel_failed) {
@@ -57,6 +59,7 @@ void FailureAgreement::count(std::size_t bucket, bool kernel_failed, bool model_
     ++t.model_failures;
   }
   if (kernel_failed && model_failed) ++t.same_request;
+  if (kernel_failed && kernel_lag_only) ++t.kernel_failed_lag_only;
   if (model_near && kernel_failed != model_failed) {
     ++(kernel_failed ? open.kernel_failed_model_near : open.model_failed_near);
     ++(kernel_failed ? t.kernel_failed_model_near : t.model_failed_near);
@@ -100,6 +103,7 @@ nlohmann::ordered_json class_json(const ClassAgreement& a) {
       {"same_request", a.same_request},
       {"precision", ratio_json(a.precision())},
       {"recall", ratio_json(a.recall())},
+      {"kernel_failures_lag_only", a.kernel_failed_lag_only},
       {"within_drift",
        {{"kernel_failures_model_near", a.kernel_failed_model_near},
         {"model_failures_near", a.model_failed_near},
@@ -112,9 +116,9 @@ nlohmann::ordered_json class_json(const ClassAgreement& a) {
 std::string percent(const std::optional<double>& v) { return v ? fmt::format("{:.1f}%", 100.0 * *v) : "-"; }
 
 void print_row(std::FILE* out, std::string_view name, const ClassAgreement& a) {
-  fmt::print(out, "  {:<15} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>11} {:>8}\n", name, a.kernel_failures,
+  fmt::print(out, "  {:<15} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>11} {:>8} {:>9}\n", name, a.kernel_failures,
              a.model_failures, a.matched, a.same_request, percent(a.precision()), percent(a.recall()),
-             percent(a.drift_precision()), percent(a.drift_recall()));
+             percent(a.drift_precision()), percent(a.drift_recall()), a.kernel_failed_lag_only);
 }
 
 }  // namespace
@@ -135,10 +139,12 @@ nlohmann::ordered_json agreement_json(const FailureAgreement& agreement) {
 void print_agreement(std::FILE* out, const FailureAgreement& agreement) {
   fmt::print(out, "  failures in {} ms windows, by class (precision: predicted failures the kernel also had;\n"
                   "  recall: the kernel's failures the model predicted; drift: the best the kernel's per-CPU\n"
-                  "  counter drift allows, the disagreements within it of the model's min going the kernel's way):\n",
+                  "  counter drift allows, the disagreements within it of the model's min going the kernel's way;\n"
+                  "  lag only: the kernel's failures whose exact count, with the per-CPU changes the recorder read,\n"
+                  "  passes the check, which a model that counts exactly serves):\n",
              agreement.window_ns() / 1'000'000);
-  fmt::print(out, "  {:<15} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>11} {:>8}\n", "class", "kernel", "model",
-             "matched", "same req", "precision", "recall", "drift: prec", "recall");
+  fmt::print(out, "  {:<15} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>11} {:>8} {:>9}\n", "class", "kernel", "model",
+             "matched", "same req", "precision", "recall", "drift: prec", "recall", "lag only");
   for (int k = 0; k < kFailureClassCount; ++k) {
     const auto cls = static_cast<FailureClass>(k);
     const ClassAgreement& a = agreement.by_class(cls);

@@ -48,10 +48,16 @@ allocator::TaskContext task_context(const traces::PageEvent& e) {
 
 ZoneState inspect_request(const allocator::Model& model, std::uint64_t gfp, unsigned order, unsigned cpu,
                           const allocator::TaskContext& task) {
-  ZoneState s;
   const allocator::RequestCheck rc = model.check_request(gfp, order, cpu, task);
-  if (!rc.zone_available) return s;
-  const allocator::WatermarkCheck& c = rc.slow;
+  if (!rc.zone_available) return {};
+  ZoneState s = zone_state_of(model, rc.slow, order);
+  s.slow_ok = rc.slow_ok;
+  s.slow_zones_ok = rc.slow_zones_ok;
+  return s;
+}
+
+ZoneState zone_state_of(const allocator::Model& model, const allocator::WatermarkCheck& c, unsigned order) {
+  ZoneState s;
   s.zone = c.zone;
   s.free_pages = c.free_pages;
   s.unusable_pages = c.unusable;
@@ -60,8 +66,6 @@ ZoneState inspect_request(const allocator::Model& model, std::uint64_t gfp, unsi
   s.block_available = c.block_available;
   s.block_lists = c.block_lists;
   s.reserves_usable = c.reserves_usable;
-  s.slow_ok = rc.slow_ok;
-  s.slow_zones_ok = rc.slow_zones_ok;
   const allocator::ZoneMetrics m = model.metrics(c.zone);
   s.largest_free_order = m.largest_free_order;
   if (order < m.orders) {
@@ -92,6 +96,10 @@ KernelCheck check_with_kernel_counters(const ZoneState& s, unsigned order, const
   const std::int64_t boost_change = static_cast<std::int64_t>(c.boost) - static_cast<std::int64_t>(s.boost_pages);
   k.margin_pages = free - unusable - (s.effective_min_pages + boost_change);
   k.model_free_error = s.free_pages - free;
+  if (const auto exact = c.exact_free_pages()) {
+    k.exact_margin_pages = *exact - unusable - (s.effective_min_pages + boost_change);
+    k.model_exact_free_error = s.free_pages - *exact;
+  }
   if (order > 0) {
     k.block_available = false;
     bool reserve_block = false;
@@ -139,12 +147,21 @@ std::int64_t vmstat_drift_pages(std::uint64_t managed_pages, std::uint64_t low_m
   return std::max(normal, pressure) * static_cast<std::int64_t>(nr_cpus);
 }
 
-std::uint64_t KernelCounterTally::free_error_quantile(double q) const {
-  if (free_errors.empty()) return 0;
-  std::vector<std::uint64_t> sorted = free_errors;
-  const auto at = static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1));
-  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(at), sorted.end());
-  return sorted[at];
+void KernelCounterTally::add(const KernelCheck& k, bool lag_alone) {
+  ++failures;
+  if (!k.cause) ++their_check_passes;
+  free_errors.push_back(static_cast<std::uint64_t>(std::abs(k.model_free_error)));
+  if (!k.model_exact_free_error) return;
+  ++with_diffs;
+  if (lag_alone) ++lag_only;
+  exact_free_errors.push_back(static_cast<std::uint64_t>(std::abs(*k.model_exact_free_error)));
+}
+
+std::uint64_t KernelCounterTally::quantile(std::vector<std::uint64_t> values, double q) {
+  if (values.empty()) return 0;
+  const auto at = static_cast<std::size_t>(q * static_cast<double>(values.size() - 1));
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(at), values.end());
+  return values[at];
 }
 
 void FailureLog::append_evidence(FailureCause cause, std::string_view text) {
@@ -167,10 +184,8 @@ void FailureLog::add(const FailureRecord& r) {
   bump(process_[(std::uint64_t{r.pid} << 32) | r.comm_id]);
   if (r.stack_id != traces::kNoStack) bump(stack_[r.stack_id]);
   if (r.kernel) {
-    ++kernel_.failures;
+    kernel_.add(*r.kernel, r.kernel_lag_alone);
     if (r.model_cause) ++kernel_.model_cause_differed;
-    if (!r.kernel->cause) ++kernel_.their_check_passes;
-    kernel_.free_errors.push_back(static_cast<std::uint64_t>(std::abs(r.kernel->model_free_error)));
   }
   if (max_records_ == 0 || records_.size() < max_records_) records_.push_back(r);
 }

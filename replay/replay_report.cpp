@@ -70,7 +70,23 @@ ordered_json kernel_counters_json(const KernelCounterTally& k, bool with_causes)
   out["their_check_passes"] = k.their_check_passes;
   out["model_free_error_pages"] = ordered_json{
       {"median", k.free_error_quantile(0.5)}, {"p90", k.free_error_quantile(0.9)}, {"max", k.free_error_quantile(1.0)}};
+  out["with_free_diffs"] = k.with_diffs;
+  out["lag_only"] = k.lag_only;
+  out["model_exact_free_error_pages"] =
+      k.with_diffs == 0 ? ordered_json(nullptr)
+                        : ordered_json{{"median", k.exact_free_error_quantile(0.5)},
+                                       {"p90", k.exact_free_error_quantile(0.9)},
+                                       {"max", k.exact_free_error_quantile(1.0)}};
   return out;
+}
+
+// The failures whose per-CPU diffs were read: the zone's exact count against the counter.
+void print_exact_counts(std::FILE* out, const KernelCounterTally& k, std::string_view indent) {
+  if (k.with_diffs == 0) return;
+  fmt::print(out, "{}with the per-CPU changes not yet folded in, at {}: {} failed on the counter's lag alone (the exact "
+             "count passes the check); the model's free pages {} from the exact count (median), {} (90%), {} (max)\n",
+             indent, k.with_diffs, k.lag_only, k.exact_free_error_quantile(0.5), k.exact_free_error_quantile(0.9),
+             k.exact_free_error_quantile(1.0));
 }
 
 ordered_json failure_json(const ReplayResult& r, const FailureRecord& f, const Names& names) {
@@ -92,7 +108,10 @@ ordered_json failure_json(const ReplayResult& r, const FailureRecord& f, const N
                           {"free_above_min_pages", k.margin_pages},
                           {"block_available", k.block_available},
                           {"cause", k.cause ? ordered_json(std::string(to_string(*k.cause))) : ordered_json(nullptr)},
-                          {"model_free_error_pages", k.model_free_error}};
+                          {"model_free_error_pages", k.model_free_error},
+                          {"free_diffs", k.counters.free_diffs ? ordered_json(*k.counters.free_diffs) : ordered_json(nullptr)},
+                          {"exact_free_above_min_pages", k.exact_margin_pages ? ordered_json(*k.exact_margin_pages) : ordered_json(nullptr)},
+                          {"lag_only", f.kernel_lag_alone}};
   }
   return ordered_json{
       {"ts_ns", f.ts_ns},
@@ -595,6 +614,7 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
                "check passes at {}; the model's free pages {} from their count (median), {} (90%), {} (max)\n",
                k.failures, k.model_cause_differed, k.their_check_passes, k.free_error_quantile(0.5),
                k.free_error_quantile(0.9), k.free_error_quantile(1.0));
+    print_exact_counts(out, k, "    ");
   }
   if (c.pcp_refills + c.pcp_drains != 0) {
     // Simulate (--follow-pcp) follows refills and drains only: its allocations take their own blocks.
@@ -626,6 +646,7 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
       fmt::print(out, "  the kernel's zone counters at {} of its failures: the model's free pages {} from their count "
                  "(median), {} (90%), {} (max)\n", k.failures, k.free_error_quantile(0.5), k.free_error_quantile(0.9),
                  k.free_error_quantile(1.0));
+      print_exact_counts(out, k, "  ");
     }
     fmt::print(out, "  model failed, kernel succeeded {:>8}\n  model served, kernel failed    {:>8}\n",
                c.model_failed_kernel_succeeded, c.model_served_kernel_failed);

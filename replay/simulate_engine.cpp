@@ -411,9 +411,11 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     // A request the kernel failed: whether the model's check, were it to serve it, is within
     // the counter drift (read before the allocation changes the state).
     bool near_if_served = false;
+    kernel_lag_only_ = false;
     if (!kernel_ok && !memcg) {
       const ZoneState before = inspect_request(model, e.gfp, e.order, cpu, task);
       near_if_served = served_within_drift(before);
+      kernel_lag_only_ = kernel_lag_alone(e, cpu);
       if (const auto k = kernel_check(before, e)) note_state_at_kernel_failure(*k);
     }
     serving_ = &e;
@@ -466,13 +468,11 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // The rarer paths of on_alloc, out of line: inline they cost its common path registers.
   [[gnu::noinline]] void note_agreement(const PageEvent& e, bool kernel_failed, bool model_failed, bool model_near) {
     agreement.add(e.ts_ns >= first_ts ? e.ts_ns - first_ts : 0, classify(e.gfp, e.order, setup.bits), kernel_failed,
-                  model_failed, is_atomic_request(e.gfp) && e.order <= traces::kCostlyOrder, model_near);
+                  model_failed, is_atomic_request(e.gfp) && e.order <= traces::kCostlyOrder, model_near,
+                  kernel_failed && kernel_lag_only_);
   }
   [[gnu::noinline]] void note_state_at_kernel_failure(const KernelCheck& k) {
-    KernelCounterTally& t = model_state_at_kernel_failures;
-    ++t.failures;
-    if (!k.cause) ++t.their_check_passes;
-    t.free_errors.push_back(static_cast<std::uint64_t>(std::abs(k.model_free_error)));
+    model_state_at_kernel_failures.add(k, kernel_lag_only_);
   }
   // The recorded pfn has a live entry (or lies beyond the flat arrays).
   [[gnu::noinline]] void remap(const PageEvent& e, std::uint64_t model_pfn, unsigned cpu) {
@@ -1175,6 +1175,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   allocator::Gfp direct_reclaim_bit_ = 0;
   allocator::Gfp hugetlb_pool_mask_ = 0;  // __GFP_THISNODE | __GFP_RETRY_MAYFAIL; 0: the layout has no __GFP_THISNODE
   bool prefer_recorded_ = false;
+  // The request being replayed is a kernel failure whose exact count (format 1.9) passed.
+  bool kernel_lag_only_ = false;
   allocator::Gfp kswapd_bit_ = 0;
   struct Kswapd {
     bool awake = false;

@@ -152,14 +152,25 @@ TEST(PressureRecording, MirrorMatchesTheKernelAndExplainsItsFailures) {
   ASSERT_NE(std::find(events.begin(), events.end(), "bpf:zone_counters"), events.end()) << r.err;
   ASSERT_TRUE(m["summary"]["kernel_counters"].is_object()) << r.out;
   EXPECT_EQ(m["summary"]["kernel_counters"]["failures"].get<std::uint64_t>(), m["failures"]["total"].get<std::uint64_t>());
+  // With them, each CPU's vmstat diff of NR_FREE_PAGES, summed (format 1.9): read once every CPU
+  // has sent an event, which under pressure is long before the first failure; each CPU holds
+  // back at most its stat threshold, 125 pages at most (mm/vmstat.c:calculate_*_threshold).
+  std::uint64_t with_diffs = 0;
+  const auto max_diffs = static_cast<std::int64_t>(125 * reader.header().nr_cpus);
   for (const auto& f : m["failures"]["items"]) {
     const auto& k = f["kernel_counters"];
     ASSERT_TRUE(k.is_object()) << f.dump();
+    if (!k["free_diffs"].is_null()) {
+      ++with_diffs;
+      EXPECT_LE(std::abs(k["free_diffs"].get<std::int64_t>()), max_diffs) << f.dump();
+    }
     if (!balloons(f)) continue;
     EXPECT_FALSE(k["block_available"].get<bool>()) << f.dump();
     EXPECT_EQ(k["cause"], "fragmentation") << f.dump();
     EXPECT_EQ(f["cause"], "fragmentation") << f.dump();
   }
+  EXPECT_GE(with_diffs, 1u) << r.out;
+  EXPECT_EQ(m["summary"]["kernel_counters"]["with_free_diffs"].get<std::uint64_t>(), with_diffs);
 
   // The balloon's order-9 requests reclaimed before the kernel refused them: the trace holds
   // direct reclaims, and what they freed agrees with the kernel's count of the LRU pages direct

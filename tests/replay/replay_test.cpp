@@ -1512,6 +1512,103 @@ TEST(KernelCounters, TheChecksCauseComesFromTheKernelsCounts) {
   EXPECT_EQ(k.cause, FailureCause::Watermark);
 }
 
+// With the per-CPU diffs (format 1.9) the same check runs on the exact count, counter + diffs
+// (mm/vmstat.c: zone_page_state_snapshot adds each CPU's vm_stat_diff). Counter 120, min 128:
+// 8 short; diffs +30: exact 150, 22 above: in this zone the counter's lag alone failed it.
+// Diffs +5: exact 125, 3 short: the exact count fails too. Order 3 with no block of it: not
+// the lag's doing.
+TEST(KernelCounters, ThePerCpuDiffsSayWhetherTheCountersLagAloneFailedIt) {
+  ZoneState s;
+  s.zone = 0;
+  s.free_pages = 160;
+  s.effective_min_pages = 128;
+  s.block_lists = 0x7;
+  traces::ZoneCounters c;
+  c.free_pages = 120;
+  c.lists = 0x1;  // an Unmovable order-0 block
+  KernelCheck k = check_with_kernel_counters(s, 0, c);
+  EXPECT_EQ(k.margin_pages, -8);
+  EXPECT_FALSE(k.exact_margin_pages.has_value());
+  EXPECT_FALSE(k.exact_count_passes());
+  c.free_diffs = 30;
+  k = check_with_kernel_counters(s, 0, c);
+  EXPECT_EQ(k.margin_pages, -8);
+  EXPECT_EQ(k.exact_margin_pages, 22);
+  EXPECT_EQ(k.model_free_error, 40);
+  EXPECT_EQ(k.model_exact_free_error, 10);
+  EXPECT_EQ(k.cause, FailureCause::Watermark);  // what the kernel's check read
+  EXPECT_TRUE(k.exact_count_passes());
+  c.free_diffs = 5;
+  k = check_with_kernel_counters(s, 0, c);
+  EXPECT_EQ(k.exact_margin_pages, -3);
+  EXPECT_FALSE(k.exact_count_passes());
+  // order 3: 120 + 30 - 7 - 128 = 15 above, but no order-3 block: the lag did not decide it
+  c.free_diffs = 30;
+  k = check_with_kernel_counters(s, 3, c);
+  EXPECT_EQ(k.exact_margin_pages, 15);
+  EXPECT_FALSE(k.block_available);
+  EXPECT_FALSE(k.exact_count_passes());
+  // the tally: two failures with diffs, one the lag's alone
+  KernelCounterTally t;
+  t.add(check_with_kernel_counters(s, 0, c), true);
+  c.free_diffs = 5;
+  t.add(check_with_kernel_counters(s, 0, c), false);
+  c.free_diffs.reset();
+  t.add(check_with_kernel_counters(s, 0, c), false);
+  EXPECT_EQ(t.failures, 3u);
+  EXPECT_EQ(t.with_diffs, 2u);
+  EXPECT_EQ(t.lag_only, 1u);
+  EXPECT_EQ(t.exact_free_errors, (std::vector<std::uint64_t>{10, 35}));
+}
+
+// Whether the lag alone failed a request is asked of every zone it may use. A GFP_NOWAIT request
+// (order 0, min with no reduction) in Normal (min 128) or DMA32 (min 64 + lowmem_reserve 100 =
+// 164). At 1000: Normal 100 + 20 = 120 exact, 8 short; DMA32 150 + 20 = 170 exact, 6 above, its
+// counter 14 short: no counter passes, DMA32's exact count does: the lag alone. At 2000 DMA32's
+// counter reads 170 and passes: the counters did not fail it on the watermark. At 3000 nothing
+// was read beside the counters: no verdict.
+TEST(ReplayMirror, TheLagAloneFailedARequestWhenAZonesExactCountPassesAndNoCounterDoes) {
+  const std::string text = R"(!labyrinth-text 1
+!kernel 6.18.0-test
+!cpus 2
+!max_order 10
+!pageblock_order 9
+!node_zones DMA,DMA32,Normal,Movable,Device
+!option events=kmem:mm_page_alloc,kmem:mm_page_free,kmem:mm_page_alloc_zone_locked,kmem:mm_page_pcpu_drain,bpf:zone_counters
+!zone node=0 name=DMA32 start_pfn=0x1000 spanned=4096 managed=4096 min=64 low=80 high=96 protection=0,0,100,100,0
+!zone node=0 name=Normal start_pfn=0x10000 spanned=65536 managed=65536 min=128 low=160 high=192 protection=0,0,0,0,0
+!start_ts 100
+!start_free 0x1000+2048 0x10000+512
+1000 zone_counters node=0 zone=1 free=150 highatomic_free=0 highatomic_reserved=0 boost=0 lists=0x1 diffs=20 cpu=1
+1000 zone_counters node=0 zone=2 free=100 highatomic_free=0 highatomic_reserved=0 boost=0 lists=0x1 diffs=20 cpu=1
+1000 alloc pfn=failed order=0 mt=0 gfp=GFP_NOWAIT cpu=1 pid=7 ctx=task
+2000 zone_counters node=0 zone=1 free=170 highatomic_free=0 highatomic_reserved=0 boost=0 lists=0x1 diffs=20 cpu=1
+2000 zone_counters node=0 zone=2 free=100 highatomic_free=0 highatomic_reserved=0 boost=0 lists=0x1 diffs=20 cpu=1
+2000 alloc pfn=failed order=0 mt=0 gfp=GFP_NOWAIT cpu=1 pid=7 ctx=task
+3000 zone_counters node=0 zone=1 free=150 highatomic_free=0 highatomic_reserved=0 boost=0 lists=0x1 cpu=1
+3000 zone_counters node=0 zone=2 free=100 highatomic_free=0 highatomic_reserved=0 boost=0 lists=0x1 cpu=1
+3000 alloc pfn=failed order=0 mt=0 gfp=GFP_NOWAIT cpu=1 pid=7 ctx=task
+)";
+  const ReplayResult r = replay_text(text, mirror());
+  ASSERT_EQ(r.failures.total(), 3u);
+  const auto& f = r.failures.records();
+  EXPECT_TRUE(f[0].kernel_lag_alone);
+  EXPECT_NE(f[0].evidence.find("a zone's exact count passes the check: the counter's lag alone failed the request"),
+            std::string::npos)
+      << f[0].evidence;
+  EXPECT_FALSE(f[1].kernel_lag_alone);
+  EXPECT_FALSE(f[2].kernel_lag_alone);
+  const KernelCounterTally& t = r.failures.kernel_counters();
+  EXPECT_EQ(t.failures, 3u);
+  EXPECT_EQ(t.with_diffs, 2u);
+  EXPECT_EQ(t.lag_only, 1u);
+  // Simulate asks the same before it serves them, and counts the request in its class's row.
+  const ReplayResult sim = replay_text(text, simulate());
+  EXPECT_EQ(sim.model_state_at_kernel_failures.lag_only, 1u);
+  EXPECT_EQ(sim.agreement.by_class(FailureClass::Opportunistic).kernel_failed_lag_only, 1u);
+  EXPECT_EQ(sim.agreement.atomic_requests().kernel_failed_lag_only, 1u);
+}
+
 // Mirror's state serves a GFP_NOWAIT request far above the min (512 free, min 128); the kernel's
 // own counters, read at its failure, say 100 free: the cause is theirs, and the model's verdict
 // stays beside it. A second failure without counters keeps the model's.
@@ -1526,7 +1623,7 @@ TEST(ReplayMirror, TheKernelsCountersAtAFailureDecideItsCause) {
 !zone node=0 name=Normal start_pfn=0x10000 spanned=65536 managed=65536 min=128 low=160 high=192 protection=0,0,0,0,0
 !start_ts 100
 !start_free 0x10000+512
-1000 zone_counters node=0 zone=2 free=100 highatomic_free=0 highatomic_reserved=0 boost=0 lists=0x7 cpu=1
+1000 zone_counters node=0 zone=2 free=100 highatomic_free=0 highatomic_reserved=0 boost=0 lists=0x7 diffs=40 cpu=1
 1000 alloc pfn=failed order=0 mt=0 gfp=GFP_NOWAIT cpu=1 pid=7 ctx=task
 2000 alloc pfn=failed order=0 mt=0 gfp=GFP_NOWAIT cpu=1 pid=7 ctx=task
 )";
@@ -1538,9 +1635,12 @@ TEST(ReplayMirror, TheKernelsCountersAtAFailureDecideItsCause) {
   EXPECT_EQ(f.model_cause, FailureCause::Unexplained);
   EXPECT_EQ(f.kernel->margin_pages, 100 - 128);
   EXPECT_EQ(f.kernel->model_free_error, 512 - 100);
-  EXPECT_NE(f.evidence.find("the kernel's counters at the failure: 100 free pages, 28 short of the effective min"),
+  EXPECT_NE(f.evidence.find("the kernel's counters at the failure: 100 free pages, 28 short of the effective min "
+                            "(+40 per-CPU changes not yet folded in: the exact count 12 above it)"),
             std::string::npos)
       << f.evidence;
+  EXPECT_TRUE(f.kernel_lag_alone);
+  EXPECT_EQ(f.kernel->model_exact_free_error, 512 - 140);
   const FailureRecord& g = r.failures.records()[1];
   EXPECT_FALSE(g.kernel.has_value());
   EXPECT_EQ(g.cause, FailureCause::Unexplained);
@@ -1549,6 +1649,8 @@ TEST(ReplayMirror, TheKernelsCountersAtAFailureDecideItsCause) {
   EXPECT_EQ(t.model_cause_differed, 1u);
   EXPECT_EQ(t.their_check_passes, 0u);
   EXPECT_EQ(t.free_error_quantile(1.0), 412u);
+  EXPECT_EQ(t.lag_only, 1u);
+  EXPECT_EQ(t.exact_free_error_quantile(1.0), 372u);
   // Simulate serves both (512 free, min 128) and sets its state beside the kernel's at the
   // failure that carries counters: 412 pages more than their count.
   const ReplayResult sim = replay_text(text, simulate());
@@ -1557,6 +1659,7 @@ TEST(ReplayMirror, TheKernelsCountersAtAFailureDecideItsCause) {
   EXPECT_EQ(st.failures, 1u);
   EXPECT_EQ(st.their_check_passes, 0u);
   EXPECT_EQ(st.free_errors, (std::vector<std::uint64_t>{412}));
+  EXPECT_EQ(st.lag_only, 1u);
 }
 
 // The kernel reserves the pageblock of a high-order GFP_ATOMIC request that the slow path

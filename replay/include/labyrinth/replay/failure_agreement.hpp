@@ -9,11 +9,13 @@
 // 6.18, GFP_NOWAIT carries __GFP_NOWARN and an skb's page fragment is asked for with it, so
 // these are mostly in the opportunistic class.
 //
-// The kernel tests a lagging NR_FREE_PAGES (per-CPU counter drift), which no recording holds;
-// a disagreement where the model's own check came within that drift of its effective min could
-// have gone either way. So each window also gets the best count the drift allows: the model's
-// failures moved towards the kernel's by at most those near ones, each way. Its precision and
-// recall bound what an exact model could show on this recording, not what this one shows.
+// The kernel tests a lagging NR_FREE_PAGES (per-CPU counter drift); a disagreement where the
+// model's own check came within that drift of its effective min could have gone either way. So
+// each window also gets the best count the drift allows: the model's failures moved towards the
+// kernel's by at most those near ones, each way. Its precision and recall bound what an exact
+// model could show on this recording, not what this one shows. Where the recording holds the
+// per-CPU diffs at the kernel's failures (format 1.9), the failures the lag alone made are
+// counted: the exact count passes their check, so a model that counts exactly serves them.
 #pragma once
 
 #include <array>
@@ -42,6 +44,8 @@ struct ClassAgreement {
   // the matches it gives.
   std::uint64_t drift_model_failures = 0;
   std::uint64_t drift_matched = 0;
+  // Kernel failures whose exact count (counter + per-CPU diffs) passes the check.
+  std::uint64_t kernel_failed_lag_only = 0;
   // nullopt when there is nothing to divide by (no predicted, or no real, failure).
   [[nodiscard]] std::optional<double> precision() const;
   [[nodiscard]] std::optional<double> recall() const;
@@ -57,8 +61,9 @@ class FailureAgreement {
   // the sorter could not place, which count in the window current at the time).
   // model_near: the model's watermark check was within the counter drift of its effective
   // min (read where the two disagree).
+  // kernel_lag_only: a kernel failure the counter's lag alone made (KernelCheck::lag_only).
   void add(std::uint64_t ts_ns, FailureClass cls, bool kernel_failed, bool model_failed,
-           bool atomic_request = false, bool model_near = false);
+           bool atomic_request = false, bool model_near = false, bool kernel_lag_only = false);
   // Closes the open window; call before reading.
   void finish();
 
@@ -71,7 +76,7 @@ class FailureAgreement {
 
  private:
   void close_window();
-  void count(std::size_t bucket, bool kernel_failed, bool model_failed, bool model_near);
+  void count(std::size_t bucket, bool kernel_failed, bool model_failed, bool model_near, bool kernel_lag_only);
 
   std::uint64_t window_ns_;
   std::optional<std::uint64_t> window_;  // index of the open window
@@ -86,7 +91,7 @@ class FailureAgreement {
 // The report's forms: {"window_ns", "classes": {class: {...}}, "all": {...},
 // "atomic_requests": {...}} with
 // kernel_failures, model_failures, matched, same_request, precision, recall (null when
-// undefined), within_drift {kernel_failures_model_near, model_failures_near, model_failures,
+// undefined), kernel_failures_lag_only, within_drift {kernel_failures_model_near, model_failures_near, model_failures,
 // matched, precision, recall}; and a table, one row per class with failures on either side.
 nlohmann::ordered_json agreement_json(const FailureAgreement& agreement);
 void print_agreement(std::FILE* out, const FailureAgreement& agreement);

@@ -69,6 +69,8 @@ allocator::TaskContext task_context(const traces::PageEvent& e);
 // Inspects the model for a request; cause is derived like the allocator's own classification.
 ZoneState inspect_request(const allocator::Model& model, std::uint64_t gfp, unsigned order, unsigned cpu,
                           const allocator::TaskContext& task = {});
+// One zone's check as a ZoneState (slow_ok and slow_zones_ok left unset).
+ZoneState zone_state_of(const allocator::Model& model, const allocator::WatermarkCheck& check, unsigned order);
 FailureCause cause_from_state(const ZoneState& state, unsigned order);
 
 // How far the kernel's NR_FREE_PAGES may lag the true count, in pages: every CPU may hold up
@@ -91,6 +93,14 @@ struct KernelCheck {
   bool block_available = true;       // order > 0: a block of the order on a list the request may use
   std::optional<FailureCause> cause;  // what fails by the kernel's counters; nullopt: they pass
   std::int64_t model_free_error = 0;  // the model's free pages minus the kernel's count
+  // With the per-CPU diffs (format 1.9): the same margin and error on the zone's exact count.
+  std::optional<std::int64_t> exact_margin_pages;
+  std::optional<std::int64_t> model_exact_free_error;
+  // The counter fails this zone's watermark and the exact count passes it, with a block of the
+  // order there: in this zone the counter's lag alone failed the check.
+  [[nodiscard]] bool exact_count_passes() const {
+    return exact_margin_pages && margin_pages <= 0 && *exact_margin_pages > 0 && block_available;
+  }
 };
 KernelCheck check_with_kernel_counters(const ZoneState& model, unsigned order, const traces::ZoneCounters& kernel);
 
@@ -113,6 +123,8 @@ struct FailureRecord {
   // is then theirs when they fail the request, and model_cause what the model's state said.
   std::optional<KernelCheck> kernel;
   std::optional<FailureCause> model_cause;
+  // The kernel failed it on the counter's lag alone (Engine::kernel_lag_alone; format 1.9).
+  bool kernel_lag_alone = false;
   // Why the cause was decided against the model's numbers (a watermark failure inside the
   // kernel's counter drift), or, for an unexplained one, what evidence is missing.
   std::string evidence;
@@ -130,7 +142,17 @@ struct KernelCounterTally {
   std::uint64_t model_cause_differed = 0;  // mirror took theirs
   std::uint64_t their_check_passes = 0;    // read after the check, they pass it
   std::vector<std::uint64_t> free_errors;  // |model free pages - their count|, one per failure
-  [[nodiscard]] std::uint64_t free_error_quantile(double q) const;
+  // Of those whose per-CPU diffs were read (format 1.9): how many the counter's lag alone
+  // failed (Engine::kernel_lag_alone), and |model free pages - the exact count|.
+  std::uint64_t with_diffs = 0;
+  std::uint64_t lag_only = 0;
+  std::vector<std::uint64_t> exact_free_errors;
+  void add(const KernelCheck& k, bool lag_alone);
+  [[nodiscard]] std::uint64_t free_error_quantile(double q) const { return quantile(free_errors, q); }
+  [[nodiscard]] std::uint64_t exact_free_error_quantile(double q) const { return quantile(exact_free_errors, q); }
+
+ private:
+  static std::uint64_t quantile(std::vector<std::uint64_t> values, double q);
 };
 
 class FailureLog {
