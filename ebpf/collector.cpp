@@ -475,7 +475,10 @@ void Collector::Impl::open_configured(bool tracing, const std::string& refused) 
       ro.have_cpu_offset = 1;
     }
   }
-  if (const int possible = libbpf_num_possible_cpus(); possible > 0) ro.nr_cpus = static_cast<std::uint32_t>(possible);
+  ro.nr_cpus = procfs::possible_cpus();
+  for (const std::uint32_t cpu : procfs::online_cpus(ro.nr_cpus)) {
+    if (cpu < PGREC_MAX_CPUS) ro.online_cpus[cpu / 64] |= std::uint64_t{1} << (cpu % 64);
+  }
   if (int err = bpf_map__set_max_entries(d.skel->maps.events, d.config.ring_bytes); err != 0) {
     throw RecordError(Kind::Usage, "bad ring buffer size " + std::to_string(d.config.ring_bytes) + ": " + errno_text(err));
   }

@@ -34,7 +34,10 @@ const volatile __s64 preempt_delta = 0;  /* &__preempt_count - &runqueues in the
 const volatile __u8 have_preempt = 0;    /* preempt_delta is valid */
 const volatile __s64 cpu_offset_delta = 0; /* &this_cpu_off - &__preempt_count in the per-cpu area */
 const volatile __u8 have_cpu_offset = 0; /* cpu_offset_delta is valid (needs have_preempt) */
-const volatile __u32 nr_cpus = 0;        /* possible CPUs, whose vmstat diffs a zone record sums */
+const volatile __u32 nr_cpus = 0;        /* possible CPUs: ids below it */
+/* The CPUs online at the start, whose vmstat diffs a zone record sums (an offline CPU's were
+ * folded when it went down: mm/vmstat.c:vmstat_cpu_dead). A bit per CPU id. */
+const volatile __u64 online_cpus[PGREC_MAX_CPUS / 64] = {};
 const volatile __u8 have_rdonly_cast = 0; /* the kernel has the bpf_rdonly_cast kfunc (6.2+) */
 const volatile __u8 want_stacks = 0;     /* -g */
 const volatile __u8 want_comm = 1;       /* send thread names */
@@ -286,6 +289,8 @@ static __always_inline __s32 zone_free_diffs(__u64 zone)
 		__u64 off = cpu_offset[c & (PGREC_MAX_CPUS - 1)];
 		__s8 diff = 0;
 
+		if (!((online_cpus[(c / 64) & (PGREC_MAX_CPUS / 64 - 1)] >> (c % 64)) & 1))
+			continue;
 		if (!off)
 			return PGREC_DIFFS_UNKNOWN;
 		if (bpf_probe_read_kernel(&diff, sizeof(diff), (const void *)(stats + off + item)))
