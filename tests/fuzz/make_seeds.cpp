@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <span>
 #include <sstream>
@@ -119,10 +120,20 @@ void seeds_from_trace(const fs::path& sample, const fs::path& scratch) {
       writer.write_start_snapshot(small_snapshot(events.empty() ? 0 : events.front().ts_ns));
       writer.define_stack(7, {"__alloc_pages+0x1a0", "alloc_pages_mpol+0x91"});
     }
+    std::uint64_t allocs = 0;
     for (PageEvent e : events) {
       const std::string_view comm = reader.comm(e.comm_id);
       e.comm_id = comm.empty() ? kUnknownComm : writer.intern_comm(comm);
       if (snapshots && e.kind == EventKind::Alloc && (e.ts_ns & 3u) == 0) e.stack_id = 7;
+      if (snapshots && e.kind == EventKind::Alloc && ++allocs % 10 == 0) {
+        // zone counters and their diffs blocks (formats 1.7, 1.9), one entry without diffs
+        ZoneCounters c;
+        c.zone_index = 2;
+        c.free_pages = 14500;
+        c.lists = 0x7770;
+        c.free_diffs = allocs % 20 == 0 ? std::optional<std::int32_t>(-37) : std::nullopt;
+        writer.append(zone_counters_event(e.ts_ns, e.cpu, c));
+      }
       writer.append(e);
     }
     writer.finish(snapshots ? small_snapshot(events.empty() ? 0 : events.back().ts_ns) : Snapshot{}, reader.footer());
