@@ -358,7 +358,7 @@ void Engine::check_with_kernel(FailureRecord& r, const traces::PageEvent& e) {
 }
 
 FailureRecord Engine::record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause,
-                                     bool kernel_failed) {
+                                     bool kernel_failed, std::optional<bool> lag_alone) {
   FailureRecord r;
   r.ts_ns = e.ts_ns;
   r.cpu = static_cast<std::uint16_t>(cpu);
@@ -377,7 +377,7 @@ FailureRecord Engine::record_failure(const traces::PageEvent& e, unsigned cpu, s
   if (r.cause == FailureCause::Unexplained && kernel_failed) explain_near_miss(r, e);
   note_drift(r);
   if (kernel_failed) {  // after the model's own verdict, to set it beside theirs
-    r.kernel_lag_alone = kernel_lag_alone(e, cpu);
+    r.kernel_lag_alone = lag_alone ? *lag_alone : kernel_lag_alone(e, cpu);
     check_with_kernel(r, e);
   }
   failures.add(r);

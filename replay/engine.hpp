@@ -160,8 +160,10 @@ class Engine {
   [[nodiscard]] const traces::ZoneCounters* counters_of_zone(const std::vector<traces::ZoneCounters>& read,
                                                              std::size_t zone) const;
   // Builds and logs the failure record from the model's state now, and returns it.
+  // lag_alone: kernel_lag_alone(e, cpu) as read before the model served or failed e (simulate);
+  // read now when absent.
   FailureRecord record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause,
-                               bool kernel_failed);
+                               bool kernel_failed, std::optional<bool> lag_alone = std::nullopt);
 };
 
 std::unique_ptr<Engine> make_mirror_engine(const traces::TraceHeader& header, ModelSetup setup,

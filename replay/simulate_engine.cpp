@@ -487,7 +487,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
                                           bool kernel_ok, bool memcg) {
     const FailureCause cause = memcg ? FailureCause::MemcgCharge : cause_of(r.failure);
     if (r.failure == allocator::AllocFailure::Fragmentation) ++counters.compaction_needed;
-    const FailureRecord failure = record_failure(e, cpu, cause, !kernel_ok);
+    const FailureRecord failure = record_failure(e, cpu, cause, !kernel_ok, kernel_lag_only_);
     note_agreement(e, !kernel_ok && !memcg, true, kernel_ok && failed_within_drift(failure.state, e.order));
     if (kernel_ok) {
       ++counters.model_failed_kernel_succeeded;

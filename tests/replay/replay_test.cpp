@@ -1512,6 +1512,16 @@ TEST(KernelCounters, TheChecksCauseComesFromTheKernelsCounts) {
   EXPECT_EQ(k.cause, FailureCause::Watermark);
 }
 
+// A recording of a 2-CPU 6.18 kernel that read the zone counters at its failures (format 1.7).
+constexpr std::string_view kZoneCountersHeader = R"(!labyrinth-text 1
+!kernel 6.18.0-test
+!cpus 2
+!max_order 10
+!pageblock_order 9
+!node_zones DMA,DMA32,Normal,Movable,Device
+!option events=kmem:mm_page_alloc,kmem:mm_page_free,kmem:mm_page_alloc_zone_locked,kmem:mm_page_pcpu_drain,bpf:zone_counters
+)";
+
 // With the per-CPU diffs (format 1.9) the same check runs on the exact count, counter + diffs
 // (mm/vmstat.c: zone_page_state_snapshot adds each CPU's vm_stat_diff). Counter 120, min 128:
 // 8 short; diffs +30: exact 150, 22 above: in this zone the counter's lag alone failed it.
@@ -1568,14 +1578,7 @@ TEST(KernelCounters, ThePerCpuDiffsSayWhetherTheCountersLagAloneFailedIt) {
 // counter reads 170 and passes: the counters did not fail it on the watermark. At 3000 nothing
 // was read beside the counters: no verdict.
 TEST(ReplayMirror, TheLagAloneFailedARequestWhenAZonesExactCountPassesAndNoCounterDoes) {
-  const std::string text = R"(!labyrinth-text 1
-!kernel 6.18.0-test
-!cpus 2
-!max_order 10
-!pageblock_order 9
-!node_zones DMA,DMA32,Normal,Movable,Device
-!option events=kmem:mm_page_alloc,kmem:mm_page_free,kmem:mm_page_alloc_zone_locked,kmem:mm_page_pcpu_drain,bpf:zone_counters
-!zone node=0 name=DMA32 start_pfn=0x1000 spanned=4096 managed=4096 min=64 low=80 high=96 protection=0,0,100,100,0
+  const std::string text = std::string(kZoneCountersHeader) + R"(!zone node=0 name=DMA32 start_pfn=0x1000 spanned=4096 managed=4096 min=64 low=80 high=96 protection=0,0,100,100,0
 !zone node=0 name=Normal start_pfn=0x10000 spanned=65536 managed=65536 min=128 low=160 high=192 protection=0,0,0,0,0
 !start_ts 100
 !start_free 0x1000+2048 0x10000+512
@@ -1613,14 +1616,7 @@ TEST(ReplayMirror, TheLagAloneFailedARequestWhenAZonesExactCountPassesAndNoCount
 // own counters, read at its failure, say 100 free: the cause is theirs, and the model's verdict
 // stays beside it. A second failure without counters keeps the model's.
 TEST(ReplayMirror, TheKernelsCountersAtAFailureDecideItsCause) {
-  const std::string text = R"(!labyrinth-text 1
-!kernel 6.18.0-test
-!cpus 2
-!max_order 10
-!pageblock_order 9
-!node_zones DMA,DMA32,Normal,Movable,Device
-!option events=kmem:mm_page_alloc,kmem:mm_page_free,kmem:mm_page_alloc_zone_locked,kmem:mm_page_pcpu_drain,bpf:zone_counters
-!zone node=0 name=Normal start_pfn=0x10000 spanned=65536 managed=65536 min=128 low=160 high=192 protection=0,0,0,0,0
+  const std::string text = std::string(kZoneCountersHeader) + R"(!zone node=0 name=Normal start_pfn=0x10000 spanned=65536 managed=65536 min=128 low=160 high=192 protection=0,0,0,0,0
 !start_ts 100
 !start_free 0x10000+512
 1000 zone_counters node=0 zone=2 free=100 highatomic_free=0 highatomic_reserved=0 boost=0 lists=0x7 diffs=40 cpu=1
