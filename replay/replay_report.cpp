@@ -281,6 +281,9 @@ ordered_json summary_json(const ReplayResult& r) {
         {"served_after_kernel_reclaim", r.model_counters.served_after_kernel_reclaim},
         {"oom_kills", c.oom_kills},
         {"compaction_needed", c.compaction_needed},
+        {"fallback_requests", c.fallback_requests},
+        {"fallback_pages", c.fallback_pages},
+        {"fallback_failures", c.fallback_failures},
         {"kernel_block_compactions", c.kernel_block_compactions},
         {"compactions", c.compactions},
         {"compaction_successes", c.compaction_successes},
@@ -661,6 +664,11 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
                  c.oom_kills);
     }
     fmt::print(out, "  compaction needed {:>12}  (no free block of the order)\n", c.compaction_needed);
+    if (c.fallback_requests != 0) {
+      fmt::print(out, "  caller fallbacks  {:>12}  (high-order requests the model refused and the kernel served, whose callers "
+                 "fall back to order 0: {} pages taken, {} refused)\n", c.fallback_requests, c.fallback_pages,
+                 c.fallback_failures);
+    }
     fmt::print(out, "  kernel's block compacted {:>5}  (served where the kernel served them after moving the model's pages out)\n",
                c.kernel_block_compactions);
     fmt::print(out, "  direct compaction {:>12}  runs, {} requests served after one, {} pages moved\n", c.compactions,

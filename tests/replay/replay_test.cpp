@@ -739,6 +739,38 @@ TEST(ReplaySimulate, AtomicOrder0ServedBelowMinButAboveThreeEighthsAndFailsBelow
   EXPECT_EQ(atomic.same_request, 1u);
 }
 
+// A high-order __GFP_NORETRY request the model refuses and the kernel served still fills its
+// caller's memory: the caller falls back to order 0 (caller_fallback.txt has the arithmetic).
+TEST(ReplaySimulate, ARefusedRequestWithACallerFallbackTakesItsPagesAtOrderZero) {
+  const ReplayResult r = replay_text(read_text(case_path("caller_fallback.txt")), [] {
+    ReplayOptions o = simulate(false);
+    o.what_if.model_placement = true;
+    return o;
+  }());
+  EXPECT_EQ(r.counters.model_failed_kernel_succeeded, 3u);
+  EXPECT_EQ(r.counters.fallback_requests, 3u);
+  EXPECT_EQ(r.counters.fallback_pages, 20u);
+  EXPECT_EQ(r.counters.fallback_failures, 1u);
+  ASSERT_EQ(r.failures.total(), 4u);
+  const FailureRecord& refused = r.failures.records()[3];
+  EXPECT_EQ(refused.ts_ns, 4000u);
+  EXPECT_EQ(refused.order, 0u);
+  EXPECT_FALSE(refused.kernel_failed);
+  EXPECT_EQ(refused.cause, FailureCause::Watermark);
+  EXPECT_EQ(refused.state.free_pages, 48);
+  const std::uint64_t nocomp = 0x10000 | 0x40000 | 0x80000;  // __GFP_NORETRY, __GFP_COMP, __GFP_NOMEMALLOC
+  EXPECT_EQ(refused.gfp & nocomp, 0u);
+  EXPECT_EQ(refused.gfp, r.failures.records()[2].gfp & ~nocomp);
+  // The frees at 2000 and 5000 gave the fallbacks' pages back: the GFP_ATOMIC at 6000 (52 free) is served.
+  EXPECT_EQ(r.counters.both_succeeded, 1u);
+  // Against the recording: four of the model's failures among atomic requests, none the kernel's.
+  const ClassAgreement& atomic = r.agreement.atomic_requests();
+  EXPECT_EQ(atomic.kernel_failures, 0u);
+  EXPECT_EQ(atomic.model_failures, 4u);
+  EXPECT_EQ(r.quality.get(DataQuality::free_order_mismatch), 0u);
+  EXPECT_EQ(r.quality.get(DataQuality::free_of_unmapped_page), 0u);
+}
+
 // The kernel's NR_FREE_PAGES lags by up to the drift, so a disagreement where the model's check
 // came that near its effective min could have gone the kernel's way; one far from it could not.
 TEST(ReplaySimulate, DisagreementsWithinTheCounterDriftAreBoundedApart) {

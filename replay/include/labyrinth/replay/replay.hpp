@@ -93,6 +93,9 @@ struct ReplayCounters {
   std::uint64_t reclaim_stalls = 0;      // requests that direct-reclaimed (served or not)
   std::uint64_t oom_kills = 0;           // requests served only by an OOM kill the kernel would make
   std::uint64_t compaction_needed = 0;   // requests that found no block of their order
+  std::uint64_t fallback_requests = 0;   // simulate: refused high-order requests the kernel served whose caller falls back to order 0
+  std::uint64_t fallback_pages = 0;      // simulate: pages those fallbacks took
+  std::uint64_t fallback_failures = 0;   // simulate: fallbacks refused (requests the kernel never made)
   std::uint64_t kernel_block_compactions = 0;  // simulate: served after moving the model's pages out of the kernel's block
   std::uint64_t compactions = 0;                // simulate: direct compaction runs
   std::uint64_t compaction_successes = 0;       // simulate: requests served right after one
