@@ -20,6 +20,8 @@ std::optional<double> ClassAgreement::precision() const { return ratio(matched, 
 std::optional<double> ClassAgreement::recall() const { return ratio(matched, kernel_failures); }
 std::optional<double> ClassAgreement::drift_precision() const { return ratio(drift_matched, drift_model_failures); }
 std::optional<double> ClassAgreement::drift_recall() const { return ratio(drift_matched, kernel_failures); }
+std::optional<double> ClassAgreement::window_precision() const { return ratio(both_windows, model_windows); }
+std::optional<double> ClassAgreement::window_recall() const { return ratio(both_windows, kernel_windows); }
 
 ClassAgreement& ClassAgreement::operator+=(const ClassAgreement& o) {
   kernel_failures += o.kernel_failures;
@@ -31,6 +33,9 @@ ClassAgreement& ClassAgreement::operator+=(const ClassAgreement& o) {
   drift_model_failures += o.drift_model_failures;
   drift_matched += o.drift_matched;
   kernel_failed_lag_only += o.kernel_failed_lag_only;
+  kernel_windows += o.kernel_windows;
+  model_windows += o.model_windows;
+  both_windows += o.both_windows;
   return *this;
 }
 
@@ -71,6 +76,9 @@ void FailureAgreement::close_window() {
     const OpenWindow& o = open_[c];
     ClassAgreement& t = totals_[c];
     t.matched += std::min(o.kernel, o.model);
+    t.kernel_windows += o.kernel != 0 ? 1 : 0;
+    t.model_windows += o.model != 0 ? 1 : 0;
+    t.both_windows += o.kernel != 0 && o.model != 0 ? 1 : 0;
     // The near disagreements may each go the kernel's way: the model's count nearest the
     // kernel's within [model - failed near, model + served near].
     const std::uint64_t drifted =
@@ -110,15 +118,22 @@ nlohmann::ordered_json class_json(const ClassAgreement& a) {
         {"model_failures", a.drift_model_failures},
         {"matched", a.drift_matched},
         {"precision", ratio_json(a.drift_precision())},
-        {"recall", ratio_json(a.drift_recall())}}}};
+        {"recall", ratio_json(a.drift_recall())}}},
+      {"windows",
+       {{"kernel", a.kernel_windows},
+        {"model", a.model_windows},
+        {"both", a.both_windows},
+        {"precision", ratio_json(a.window_precision())},
+        {"recall", ratio_json(a.window_recall())}}}};
 }
 
 std::string percent(const std::optional<double>& v) { return v ? fmt::format("{:.1f}%", 100.0 * *v) : "-"; }
 
 void print_row(std::FILE* out, std::string_view name, const ClassAgreement& a) {
-  fmt::print(out, "  {:<15} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>11} {:>8} {:>9}\n", name, a.kernel_failures,
-             a.model_failures, a.matched, a.same_request, percent(a.precision()), percent(a.recall()),
-             percent(a.drift_precision()), percent(a.drift_recall()), a.kernel_failed_lag_only);
+  fmt::print(out, "  {:<15} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>11} {:>8} {:>9} {:>12} {:>8}\n", name,
+             a.kernel_failures, a.model_failures, a.matched, a.same_request, percent(a.precision()),
+             percent(a.recall()), percent(a.drift_precision()), percent(a.drift_recall()), a.kernel_failed_lag_only,
+             percent(a.window_precision()), percent(a.window_recall()));
 }
 
 }  // namespace
@@ -141,10 +156,12 @@ void print_agreement(std::FILE* out, const FailureAgreement& agreement) {
                   "  recall: the kernel's failures the model predicted; drift: the best the kernel's per-CPU\n"
                   "  counter drift allows, the disagreements within it of the model's min going the kernel's way;\n"
                   "  lag only: the kernel's failures whose exact count, with the per-CPU changes the recorder read,\n"
-                  "  passes the check, which a model that counts exactly serves):\n",
+                  "  passes the check, which a model that counts exactly serves; windows: the windows in which\n"
+                  "  the kernel failed such a request and the model did too, however many):\n",
              agreement.window_ns() / 1'000'000);
-  fmt::print(out, "  {:<15} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>11} {:>8} {:>9}\n", "class", "kernel", "model",
-             "matched", "same req", "precision", "recall", "drift: prec", "recall", "lag only");
+  fmt::print(out, "  {:<15} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>11} {:>8} {:>9} {:>12} {:>8}\n", "class", "kernel",
+             "model", "matched", "same req", "precision", "recall", "drift: prec", "recall", "lag only", "windows: prec",
+             "recall");
   for (int k = 0; k < kFailureClassCount; ++k) {
     const auto cls = static_cast<FailureClass>(k);
     const ClassAgreement& a = agreement.by_class(cls);

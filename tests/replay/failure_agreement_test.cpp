@@ -39,7 +39,18 @@ TEST(FailureAgreement, MatchesByClassInWindows) {
   const ClassAgreement all = a.all();
   EXPECT_EQ(all.kernel_failures, 6u);
   EXPECT_EQ(all.matched, 3u);
+  // Windows: the kernel failed atomic requests in 0 and 5, the model in 0, 1 and 5.
+  EXPECT_EQ(at.kernel_windows, 2u);
+  EXPECT_EQ(at.model_windows, 3u);
+  EXPECT_EQ(at.both_windows, 2u);
+  EXPECT_DOUBLE_EQ(*at.window_recall(), 1.0);
+  EXPECT_DOUBLE_EQ(*at.window_precision(), 2.0 / 3.0);
+  EXPECT_EQ(op.kernel_windows, 1u);
+  EXPECT_FALSE(op.window_precision().has_value());
+  EXPECT_EQ(all.kernel_windows, 3u);  // window and class pairs
+  EXPECT_EQ(all.both_windows, 2u);
   const auto j = agreement_json(a);
+  EXPECT_EQ(j["classes"]["atomic"]["windows"]["both"], 2u);
   EXPECT_EQ(j["window_ns"], 100 * kMs);
   EXPECT_TRUE(j["classes"]["opportunistic"]["precision"].is_null());
   EXPECT_EQ(j["classes"]["atomic"]["matched"], 3u);

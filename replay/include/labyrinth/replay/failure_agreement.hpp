@@ -16,6 +16,11 @@
 // model could show on this recording, not what this one shows. Where the recording holds the
 // per-CPU diffs at the kernel's failures (format 1.9), the failures the lag alone made are
 // counted: the exact count passes their check, so a model that counts exactly serves them.
+//
+// Counts in a window hang on where each count sits against the watermark: under an atomic
+// squeeze both sit at it, and a few pages either way change how many requests fail. So the
+// windows are also counted by themselves: a window of a class in which the kernel failed such
+// a request and the model failed one too (whichever, however many) is a window both had.
 #pragma once
 
 #include <array>
@@ -46,11 +51,18 @@ struct ClassAgreement {
   std::uint64_t drift_matched = 0;
   // Kernel failures whose exact count (counter + per-CPU diffs) passes the check.
   std::uint64_t kernel_failed_lag_only = 0;
+  // Windows in which the kernel, the model, and both failed a request of the class (for
+  // FailureAgreement::all(), window and class pairs).
+  std::uint64_t kernel_windows = 0;
+  std::uint64_t model_windows = 0;
+  std::uint64_t both_windows = 0;
   // nullopt when there is nothing to divide by (no predicted, or no real, failure).
   [[nodiscard]] std::optional<double> precision() const;
   [[nodiscard]] std::optional<double> recall() const;
   [[nodiscard]] std::optional<double> drift_precision() const;
   [[nodiscard]] std::optional<double> drift_recall() const;
+  [[nodiscard]] std::optional<double> window_precision() const;  // both_windows / model_windows
+  [[nodiscard]] std::optional<double> window_recall() const;     // both_windows / kernel_windows
   ClassAgreement& operator+=(const ClassAgreement& other);
 };
 
@@ -92,7 +104,8 @@ class FailureAgreement {
 // "atomic_requests": {...}} with
 // kernel_failures, model_failures, matched, same_request, precision, recall (null when
 // undefined), kernel_failures_lag_only, within_drift {kernel_failures_model_near, model_failures_near, model_failures,
-// matched, precision, recall}; and a table, one row per class with failures on either side.
+// matched, precision, recall}, windows {kernel, model, both, precision, recall}; and a table,
+// one row per class with failures on either side.
 nlohmann::ordered_json agreement_json(const FailureAgreement& agreement);
 void print_agreement(std::FILE* out, const FailureAgreement& agreement);
 
