@@ -505,7 +505,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // A high-order request its caller may see refused (__GFP_NORETRY, added to the caller's own
   // flags) has a fallback at order 0 in that caller: mm/page_frag_cache.c:__page_frag_cache_refill
   // and net/core/sock.c:skb_page_frag_refill retry with the caller's gfp, mm/slub.c:allocate_slab
-  // with its minimum order, a THP fault with base pages. A hugetlb pool page has none.
+  // with its minimum order, mm/filemap.c:__filemap_get_folio with smaller folios, a THP fault
+  // with base pages. A hugetlb pool page has none.
   [[nodiscard]] bool falls_back(const PageEvent& e) const {
     return e.order > 0 && (e.gfp & setup.config.gfp.noretry) != 0 && !is_hugetlb_pool_page(e.gfp);
   }
@@ -537,6 +538,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       }
       ++counters.fallback_pages;
       map_.set(e.pfn + i, r.pfn.value, 0);
+      if (goes_to_lru(r.migratetype, fallback.gfp)) remember(r.zone, e.pfn + i, 0);  // page cache, THP's base pages
     }
   }
   // The kernel freed a block whose pages the model holds as a fallback's: they go one by one.
@@ -545,7 +547,12 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       const auto m = map_.get(p);
       if (!m || m->order != 0) continue;
       map_.erase(p);
-      if (!m->model_failed) model.free(Pfn{m->model_pfn}, 0, cpu);
+      if (m->model_failed) {
+        returned_to_allowance(p);  // the model's reclaim evicted it
+        continue;
+      }
+      if (map_.queued(p)) forget_reclaimable(m->model_pfn, 0);
+      model.free(Pfn{m->model_pfn}, 0, cpu);
     }
   }
 
