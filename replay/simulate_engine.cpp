@@ -402,7 +402,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     if (memcg) quality.add(DataQuality::memcg_charge_failures);
     if (kernel_ok && e.order <= max_order_) release_seed(e.pfn, e.order, cpu, false);
     if (!pcp_stand_in_.empty() && kernel_ok) pcp_stand_in_.erase(e.pfn);  // the kernel's block left its list
-    if (!fallback_blocks_.empty() && kernel_ok) fallback_blocks_.erase(e.pfn);  // its free was lost
+    if (!fallback_blocks_.empty() && kernel_ok) drop_lost_fallback(e.pfn, cpu);
     last[cpu] = LastOnCpu{EventKind::Alloc, e.order, false};
     if (e.order > max_order_) {
       quality.add(DataQuality::invalid_events);
@@ -532,7 +532,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       const allocator::AllocResult r = model.allocate(fallback.gfp, 0, cpu, ~std::uint64_t{0}, task);
       if (!r.ok()) {
         ++counters.fallback_failures;
-        const FailureRecord failure = record_failure(fallback, cpu, cause_of(r.failure), false, std::nullopt);
+        const FailureRecord failure = record_failure(fallback, cpu, cause_of(r.failure), false);
         note_agreement(fallback, false, true, failed_within_drift(failure.state, 0));
         return;
       }
@@ -540,6 +540,21 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       map_.set(e.pfn + i, r.pfn.value, 0);
       if (goes_to_lru(r.migratetype, fallback.gfp)) remember(r.zone, e.pfn + i, 0);  // page cache, THP's base pages
     }
+  }
+  // The order of the fallback block headed at `head`, which leaves the table; none if no such.
+  std::optional<unsigned> take_fallback_block(std::uint64_t head) {
+    const auto it = fallback_blocks_.find(head);
+    if (it == fallback_blocks_.end()) return std::nullopt;
+    const unsigned order = it->second;
+    fallback_blocks_.erase(it);
+    return order;
+  }
+  // The kernel allocated at a fallback block's head again: the recording lost the block's free.
+  [[gnu::noinline]] void drop_lost_fallback(std::uint64_t head, unsigned cpu) {
+    const auto order = take_fallback_block(head);
+    if (!order) return;
+    quality.add(DataQuality::double_alloc);
+    release_fallback(head, *order, cpu);
   }
   // The kernel freed a block whose pages the model holds as a fallback's: they go one by one.
   void release_fallback(std::uint64_t head, unsigned order, unsigned cpu) {
@@ -663,13 +678,9 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // Every other free, out of line: inline it costs the common one registers.
   [[gnu::noinline]] void release_other(const PageEvent& e, unsigned cpu) {
     if (!fallback_blocks_.empty()) {
-      if (const auto it = fallback_blocks_.find(e.pfn); it != fallback_blocks_.end()) {
-        const unsigned order = it->second;
-        fallback_blocks_.erase(it);
-        if (e.order == order) {
-          release_fallback(e.pfn, order, cpu);
-          return;
-        }
+      if (const auto order = take_fallback_block(e.pfn); order && *order == e.order) {
+        release_fallback(e.pfn, e.order, cpu);
+        return;
       }
     }
     const auto hit = map_.containing(e.pfn, max_order_);

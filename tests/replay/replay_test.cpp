@@ -758,7 +758,8 @@ TEST(ReplaySimulate, ARefusedRequestWithACallerFallbackTakesItsPagesAtOrderZero)
   EXPECT_FALSE(refused.kernel_failed);
   EXPECT_EQ(refused.cause, FailureCause::Watermark);
   EXPECT_EQ(refused.state.free_pages, 48);
-  const std::uint64_t nocomp = 0x10000 | 0x40000 | 0x80000;  // __GFP_NORETRY, __GFP_COMP, __GFP_NOMEMALLOC
+  const auto g = allocator::GfpLayout::linux_6_10();
+  const std::uint64_t nocomp = g.noretry | g.comp | g.nomemalloc;
   EXPECT_EQ(refused.gfp & nocomp, 0u);
   EXPECT_EQ(refused.gfp, r.failures.records()[2].gfp & ~nocomp);
   // The frees at 2000 and 5000 gave the fallbacks' pages back: the GFP_ATOMIC at 6000 (52 free) is served.
@@ -769,6 +770,22 @@ TEST(ReplaySimulate, ARefusedRequestWithACallerFallbackTakesItsPagesAtOrderZero)
   EXPECT_EQ(atomic.model_failures, 4u);
   EXPECT_EQ(r.quality.get(DataQuality::free_order_mismatch), 0u);
   EXPECT_EQ(r.quality.get(DataQuality::free_of_unmapped_page), 0u);
+}
+
+// The kernel allocating at a fallback block's head again shows that its free was lost: the
+// fallback's pages go back before the new request (caller_fallback.txt then 7000: 51 free, 8
+// come back, 59; the new order-3 refusal's fallback takes 8, down to 51, all served).
+TEST(ReplaySimulate, AFallbackBlockWhoseFreeWasLostGivesItsPagesBack) {
+  const std::string text = read_text(case_path("caller_fallback.txt")) +
+                           "7000 alloc pfn=0x10008 order=3 mt=0 gfp=GFP_ATOMIC|__GFP_NOWARN|__GFP_NORETRY|__GFP_COMP "
+                           "cpu=0 pid=0 comm=swapper/0 ctx=softirq\n";
+  ReplayOptions o = simulate(false);
+  o.what_if.model_placement = true;
+  const ReplayResult r = replay_text(text, o);
+  EXPECT_EQ(r.quality.get(DataQuality::double_alloc), 1u);
+  EXPECT_EQ(r.counters.fallback_requests, 4u);
+  EXPECT_EQ(r.counters.fallback_pages, 28u);
+  EXPECT_EQ(r.counters.fallback_failures, 1u);
 }
 
 // The kernel's NR_FREE_PAGES lags by up to the drift, so a disagreement where the model's check
