@@ -403,6 +403,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     if (kernel_ok && e.order <= max_order_) release_seed(e.pfn, e.order, cpu, false);
     if (!pcp_stand_in_.empty() && kernel_ok) pcp_stand_in_.erase(e.pfn);  // the kernel's block left its list
     if (!fallback_blocks_.empty() && kernel_ok) drop_lost_fallback(e.pfn, cpu);
+    if (kernel_ok && e.order > 0 && e.order <= max_order_) drop_stale_inside(e.pfn, e.order, cpu);
     last[cpu] = LastOnCpu{EventKind::Alloc, e.order, false};
     if (e.order > max_order_) {
       quality.add(DataQuality::invalid_events);
@@ -874,12 +875,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     const std::uint64_t size = std::uint64_t{1} << order;
     for (std::uint64_t p = pfn; p < pfn + size; ++p) {
       // Entries inside a block the kernel had free are stale (their free was not recorded).
-      if (const auto old = map_.get(p)) {
-        if (map_.queued(p) && !old->model_failed) forget_reclaimable(old->model_pfn, old->order);
-        if (!old->model_failed) model.free(Pfn{old->model_pfn}, old->order, cpu);
-        map_.erase(p);
-        returned_to_allowance(p);
-      }
+      if (const auto old = map_.get(p)) drop_stale(p, *old, cpu);
     }
     const auto zone = model.zone_of(Pfn{pfn});
     if (!zone) {
@@ -912,6 +908,28 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       }
     }
     return found;
+  }
+
+  // The map entry at recorded pfn `p` inside a block the kernel had free: its pages go back.
+  void drop_stale(std::uint64_t p, const PfnMap::Entry& old, unsigned cpu) {
+    if (map_.queued(p) && !old.model_failed) forget_reclaimable(old.model_pfn, old.order);
+    if (!old.model_failed) model.free(Pfn{old.model_pfn}, old.order, cpu);
+    map_.erase(p);
+    returned_to_allowance(p);
+  }
+  // The kernel handed out a block of order > 0, so it had every page of it free: an entry
+  // inside it is stale, a lost free or pages the model took for the kernel's free scanner
+  // (isolate_summary's guess) that the kernel's scanner did not take. They go back before the
+  // request, which can then have the kernel's block. Kept, a 2-page guess in an unmovable
+  // pageblock stood in the way of a huge page on an atomic squeeze: the model refused three of
+  // its balloon's, and each one it placed elsewhere took a later one's place.
+  [[gnu::noinline]] void drop_stale_inside(std::uint64_t pfn, unsigned order, unsigned cpu) {
+    for (std::uint64_t p = pfn; p < pfn + (std::uint64_t{1} << order); ++p) {
+      const auto old = map_.get(p);
+      if (!old) continue;
+      if (!old->isolated && !old->model_failed) quality.add(DataQuality::double_alloc);
+      drop_stale(p, *old, cpu);
+    }
   }
 
   // Carves the model's free block of `order` at `head` (free now, checked) for the recorded

@@ -856,6 +856,20 @@ TEST(ReplaySimulate, CompactionSummariesTakeTheModelsPagesWhenTheBlocksAreNotRec
   EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
 }
 
+TEST(ReplaySimulate, AKernelsBlockReleasesWhatTheModelStillHeldInsideIt) {
+  const ReplayResult r = replay_text(read_text(case_path("stale_inside_kernel_block.txt")), simulate(false));
+  // See the case's comment: the guess and the page whose free was lost go back, and all three
+  // requests are served at the kernel's blocks; only the lost free is a data-quality error
+  // (the guess was the model's, not the recording's).
+  EXPECT_EQ(r.counters.isolated_pages, 2u);
+  EXPECT_EQ(r.counters.both_succeeded, 3u);
+  EXPECT_EQ(r.counters.model_failed_kernel_succeeded, 0u);
+  EXPECT_EQ(r.counters.compaction_needed, 0u);
+  EXPECT_EQ(r.failures.total(), 0u);
+  EXPECT_EQ(r.quality.get(DataQuality::double_alloc), 1u);
+  EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
 TEST(ReplaySimulate, AFastIsolationsUnusedBlockReleasesTheBlockTheModelGuessed) {
   const ReplayResult r =
       replay_text(read_text(case_path("simulate_fast_isolation_elsewhere.txt")), simulate(false));
