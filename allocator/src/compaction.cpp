@@ -161,28 +161,59 @@ std::uint32_t Model::Impl::home_frame(const Zone& z, std::uint32_t from, unsigne
   return overlaps(busy, target, target + size) ? kNil : target;
 }
 
-// The home frame taken off the free lists when a free block holds it, at the free scanner's
-// watermark (__isolate_free_page's); kNil otherwise.
+namespace {
+
+// The frame `target` of `order` taken off the free lists when a free block holds it, at the
+// free scanner's watermark (__isolate_free_page's).
+bool take_free_frame(Zone& z, std::uint32_t target, unsigned order) {
+  const std::uint32_t head = z.find_head(target);
+  if (head == kNil) {
+    return false;
+  }
+  const PageState free = z.state_at(head, z.state(head).order);
+  if (free.kind() != PageKind::Free ||
+      head + (std::uint64_t{1} << free.order) < target + (std::uint64_t{1} << order) || !may_isolate(z, order)) {
+    return false;
+  }
+  z.take_from_free_block(head, free.order, target, order, free.mt());
+  return true;
+}
+
+}  // namespace
+
+// The home frame taken off the free lists (take_free_frame); kNil when it is not free.
 std::uint32_t Model::Impl::take_home_frame(Zone& z, std::uint32_t from, unsigned order,
                                            std::span<const FrameRange> busy) {
   const std::uint32_t target = home_frame(z, from, order, busy);
-  if (target == kNil) {
-    return kNil;
+  return target != kNil && take_free_frame(z, target, order) ? target : kNil;
+}
+
+// The allocation at `from` moved to its home frame in another zone, when that frame is free
+// there (take_free_frame). The kernel's compaction never crosses zones, but the model put the
+// allocation in another zone than the kernel only because the kernel's zone failed the
+// model's watermark then; moving it back undoes that difference. On an atomic squeeze, a huge
+// page the model had put in Normal, the kernel in DMA32, stood in the kernel's next one's block.
+bool Model::Impl::move_home_across_zones(Zone& z, std::uint32_t from, unsigned order) {
+  const PageState st = z.state_at(from, order);
+  if (reclaimer == nullptr || st.seed_owned()) {
+    return false;
   }
-  const std::uint32_t head = z.find_head(target);
-  if (head == kNil) {
-    return kNil;
-  }
-  const PageState free = z.state_at(head, z.state(head).order);
+  const Owner owner = z.owner(from, st);
+  const std::optional<Pfn> home = reclaimer->home(owner);
   const std::uint64_t size = std::uint64_t{1} << order;
-  if (free.kind() != PageKind::Free || head + (std::uint64_t{1} << free.order) < target + size) {
-    return kNil;
+  if (!home || z.contains(home->value) || (home->value & (size - 1)) != 0) {
+    return false;
   }
-  if (!may_isolate(z, order)) {
-    return kNil;
+  Zone* hz = zone_for(home->value);
+  if (hz == nullptr || !hz->contains(home->value + size - 1) || !take_free_frame(*hz, hz->idx(home->value), order)) {
+    return false;
   }
-  z.take_from_free_block(head, free.order, target, order, free.mt());
-  return target;
+  z.unmark_allocated(from, st);
+  hz->mark_allocated(hz->idx(home->value), order, st.mt(), owner, false);
+  z.free_one_page(from, order);
+  params.counters.compaction_migrated_pages += size;
+  reclaimer->migrated(owner, Pfn{z.pfn(from)}, *home);
+  return true;
 }
 
 // One allocation of `order` moved to `target` (migrate_pages): the old frames are freed to the
@@ -214,10 +245,11 @@ bool Model::compact_block(Pfn head, unsigned order) {
 
 // Moves every allocation out of [first, first + 2^order) and frees its per-CPU pages, as the
 // kernel's compaction did for a block it then handed out. Each allocation goes back to its
-// home frame when that is free (take_home_frame), else to the free scanner's page; a home
-// held by other allocations is emptied first, kMaxHomeDepth calls deep (the model's free pages
-// may have no block of a whole pageblock's order at all, the kernel's did). The free scanner
-// never takes pages of `avoid` (the blocks the outer calls are emptying).
+// home frame when that is free (take_home_frame, or move_home_across_zones), else to the free
+// scanner's page; a home held by other allocations is emptied first, kMaxHomeDepth calls deep
+// (the model's free pages may have no block of a whole pageblock's order at all, the
+// kernel's did). The free scanner never takes pages of `avoid` (the blocks the outer calls
+// are emptying).
 // Balloons of huge pages leave chains: each folio the model could not place at its own frame
 // went to the next one's, and an atomic squeeze showed one 10 folios long. 64 bounds the
 // stack, and `avoid` rules out cycles.
@@ -259,6 +291,9 @@ bool Model::Impl::empty_block(Zone& z, std::uint32_t first, unsigned order, std:
         }
         cs.free_pb = saved;
       }
+    }
+    if (target == kNil && move_home_across_zones(z, from, o)) {
+      continue;
     }
     if (target == kNil) {
       if (cs.free_pb <= floor || cs.free_pb >= z.pb_.size()) {

@@ -185,6 +185,7 @@ struct Model::Impl {
                            std::span<const FrameRange> busy) const;
   std::uint32_t take_home_frame(detail::Zone& z, std::uint32_t from, unsigned order, std::span<const FrameRange> busy);
   void migrate_page(detail::Zone& z, std::uint32_t from, std::uint32_t target, unsigned order);
+  bool move_home_across_zones(detail::Zone& z, std::uint32_t from, unsigned order);
 
   // mirror.cpp
   bool take_seed_range(detail::Zone& z, std::uint32_t idx, unsigned order);

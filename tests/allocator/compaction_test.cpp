@@ -271,5 +271,76 @@ TEST(CompactBlock, FollowsAChainOfDisplacedFoliosToTheFreeHomeAtItsEnd) {
   expect_consistent(m);
 }
 
+// Two zones of 4096 pages: DMA32 at 0 (`dma32_free` pages free from pfn 0), Normal at 4096
+// with a page allocated before the model at the start of each pageblock but the one at 6144,
+// which holds only X (order 9), owned by 1024: the kernel put it in DMA32. Min 16 in both.
+Model misplaced_zone_folio(std::uint64_t dma32_free) {
+  ModelConfig c = one_zone(4096, Watermarks{16, 20, 24, 28}, 0, ZoneType::Dma32);
+  ZoneConfig normal = c.zones.front();
+  normal.type = ZoneType::Normal;
+  normal.start_pfn = Pfn{4096};
+  c.zones.push_back(normal);
+  Model m(c);
+  std::vector<FreeRun> free{FreeRun{Pfn{0}, dma32_free}};
+  for (std::uint64_t pb = 8; pb < 16; ++pb) {
+    if (pb == 12) {
+      free.push_back(FreeRun{Pfn{pb * 512}, 512});
+    } else {
+      free.push_back(FreeRun{Pfn{pb * 512 + 1}, 511});
+    }
+  }
+  m.seed(runs(free));
+  EXPECT_TRUE(m.carve(Pfn{6144}, 9, MigrateType::Movable, 1024).ok());
+  return m;
+}
+
+// The kernel's block 6144 holds X. Normal has no free order-9 block above it, but X's home
+// 1024 is free in DMA32 with 2048 free pages, above min + 512: X goes home, across zones.
+// DMA32 ends 512 pages lower, Normal 512 higher, and pageblock 12 is one free order-9 block.
+TEST(CompactBlock, MovesAFolioHomeToTheZoneTheKernelHadItIn) {
+  Model m = misplaced_zone_folio(2048);
+  HomeReclaimer rec(true);
+  m.set_reclaimer(&rec);
+  const std::uint64_t normal_free = m.nr_free_pages(1);
+  ASSERT_TRUE(m.compact_block(Pfn{6144}, 9));
+  EXPECT_EQ(rec.at[1024], 1024u);
+  EXPECT_EQ(m.nr_free_pages(0), 2048u - 512u);
+  EXPECT_EQ(m.nr_free_pages(1), normal_free + 512u);
+  const auto b = m.block_containing(Pfn{6144});
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->state, BlockState::Free);
+  EXPECT_EQ(b->order, 9u);
+  const auto home = m.block_containing(Pfn{1024});
+  ASSERT_TRUE(home);
+  EXPECT_EQ(home->state, BlockState::Allocated);
+  EXPECT_EQ(home->order, 9u);
+  EXPECT_TRUE(m.free(Pfn{1024}, 9, 0).ok());
+  expect_consistent(m);
+}
+
+// X stays where its home is free but DMA32 would fall to min or below (__isolate_free_page's
+// min + 2^order: 512 free, 512 > 16 + 512 fails), and where its home is not free: either way
+// the block cannot be emptied.
+TEST(CompactBlock, AHomeInAnotherZoneIsTakenOnlyWhereItIsFreeAboveMin) {
+  {
+    Model m = misplaced_zone_folio(1536);
+    ASSERT_TRUE(m.carve(Pfn{0}, 10, MigrateType::Movable, 9999).ok());  // 1024..1535 left free
+    HomeReclaimer rec(true);
+    m.set_reclaimer(&rec);
+    ASSERT_EQ(m.nr_free_pages(0), 512u);
+    EXPECT_FALSE(m.compact_block(Pfn{6144}, 9));
+    EXPECT_TRUE(rec.at.empty());
+    expect_consistent(m);
+  }
+  {
+    Model m = misplaced_zone_folio(1024);  // 0..1023 free, the home not
+    HomeReclaimer rec(true);
+    m.set_reclaimer(&rec);
+    EXPECT_FALSE(m.compact_block(Pfn{6144}, 9));
+    EXPECT_TRUE(rec.at.empty());
+    expect_consistent(m);
+  }
+}
+
 }  // namespace
 }  // namespace labyrinth::allocator::testing
