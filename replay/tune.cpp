@@ -68,6 +68,8 @@ TuneEvaluate simulate_evaluator(const TunedTrace& trace, WhatIf what_if) {
       if (!is_atomic(f.gfp, r.bits) || f.order > kCostlyOrder) continue;
       ++p.atomic_failures;
       ++p.atomic_by_cause[static_cast<std::size_t>(f.cause)];
+      const bool reserve = (f.gfp & r.bits.high) != 0 || (f.gfp & r.bits.atomic) != 0;
+      if (f.cause == FailureCause::Watermark && !reserve) ++p.atomic_without_reserve;
     }
     p.atomic_served_near = r.agreement.atomic_requests().kernel_failed_model_near;
     p.oom_kills = r.counters.oom_kills;
@@ -95,11 +97,17 @@ std::string refusal(const TunePoint& top, TuneKnob knob) {
     if (n != 0) causes += fmt::format("{}{} {}", causes.empty() ? "" : ", ", n, to_string(static_cast<FailureCause>(j)));
   }
   const std::uint64_t frag = top.atomic_by_cause[static_cast<std::size_t>(FailureCause::Fragmentation)];
+  std::string why;
+  if (frag * 2 >= top.atomic()) {
+    why = "; most are fragmentation (free memory, no free block of the order), which no watermark fixes";
+  } else if (top.atomic_without_reserve * 2 >= top.atomic()) {
+    why = fmt::format(
+        "; {} of them are requests without __GFP_HIGH (GFP_NOWAIT and the like), which get no reserve below min: "
+        "they fail whenever reclaim cannot keep the zone above its min, wherever the setting puts it",
+        top.atomic_without_reserve);
+  }
   return fmt::format("no {} up to {} removes the atomic failures: {} remain ({}){}", to_string(knob), top.value,
-                     top.atomic(), causes,
-                     frag * 2 >= top.atomic() ? "; most are fragmentation (free memory, no free block of the order), "
-                                                "which no watermark fixes"
-                                              : "");
+                     top.atomic(), causes, why);
 }
 
 }  // namespace

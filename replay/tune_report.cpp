@@ -27,6 +27,7 @@ ordered_json point_json(const TunePoint& p, const TuneResult& r) {
                       {"atomic_failures", p.atomic()},
                       {"failures_by_class", classes},
                       {"atomic_failures_by_cause", causes},
+                      {"atomic_failures_without_reserve", p.atomic_without_reserve},
                       {"kernel_atomic_failures_served_near", p.atomic_served_near},
                       {"oom_kills", p.oom_kills},
                       {"min_watermark_bytes", p.min_pages * r.page_size},

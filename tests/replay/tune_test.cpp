@@ -97,6 +97,51 @@ TEST(TuneSearch, RefusesAndNamesFragmentation) {
   EXPECT_EQ(s.tried.back().value, 5000u);
   EXPECT_NE(s.refused.find("4 remain (1 watermark, 3 fragmentation)"), std::string::npos) << s.refused;
   EXPECT_NE(s.refused.find("no watermark fixes"), std::string::npos) << s.refused;
+  EXPECT_EQ(s.refused.find("__GFP_HIGH"), std::string::npos) << s.refused;
+}
+
+// Failures at every value, most of them watermark failures of requests without __GFP_HIGH:
+// the refusal says they get no reserve below min.
+TEST(TuneSearch, RefusesAndNamesRequestsWithoutAReserveBelowMin) {
+  const TuneEvaluate eval = [](TuneKnob knob, std::uint64_t v) {
+    TunePoint p = point(knob, v, 5, 1);
+    p.atomic_without_reserve = 3;
+    return p;
+  };
+  const TuneSearch s = search_knob(TuneKnob::WatermarkScaleFactor, eval(TuneKnob::WatermarkScaleFactor, 10), 1, 3000, eval);
+  EXPECT_FALSE(s.recommended.has_value());
+  EXPECT_NE(s.refused.find("5 remain (4 watermark, 1 fragmentation); 3 of them are requests without __GFP_HIGH"),
+            std::string::npos)
+      << s.refused;
+  EXPECT_NE(s.refused.find("no reserve below min"), std::string::npos) << s.refused;
+}
+
+// A run counts the watermark failures of atomic requests without __GFP_HIGH. One zone, min 64
+// pages (min_free_kbytes 256), 50 free: GFP_NOWAIT needs more than 64 and fails (as in the
+// kernel); GFP_ATOMIC needs more than 64 - 32 - 8 = 24 and is served. At 1024 KiB (min 256,
+// GFP_ATOMIC's 96) both fail, and only the GFP_NOWAIT one is without a reserve.
+TEST(TuneEvaluator, CountsTheAtomicFailuresWithoutAReserveBelowMin) {
+  const std::string text =
+      "!labyrinth-text 1\n!kernel 6.18.0-test\n!cpus 1\n!max_order 10\n!pageblock_order 9\n"
+      "!sysctl min_free_kbytes=256\n!sysctl watermark_scale_factor=10\n"
+      "!zone node=0 name=Normal start_pfn=0x10000 spanned=8192 managed=8192 min=64 low=80 high=96 "
+      "protection=0,0,0,0,0\n"
+      "!start_ts 500\n!start_free 0x10000+50\n"
+      "1000 alloc pfn=failed order=0 mt=0 gfp=GFP_NOWAIT cpu=0 pid=0 comm=swapper/0 ctx=softirq\n"
+      "2000 alloc pfn=0x10000 order=0 mt=0 gfp=GFP_ATOMIC cpu=0 pid=0 comm=swapper/0 ctx=softirq\n";
+  testing::TempDir dir;
+  const std::string path = testing::trace_from_text(dir, text);
+  traces::TraceReader reader(path);
+  const TunedTrace trace = load_for_tune(reader, reader.header());
+  WhatIf no_pcp;
+  no_pcp.no_pcp = true;
+  const TuneEvaluate evaluate = simulate_evaluator(trace, no_pcp);
+  const TunePoint recorded = evaluate(TuneKnob::MinFreeKbytes, 256);
+  EXPECT_EQ(recorded.atomic_failures, 1u);
+  EXPECT_EQ(recorded.atomic_without_reserve, 1u);
+  const TunePoint raised = evaluate(TuneKnob::MinFreeKbytes, 1024);
+  EXPECT_EQ(raised.atomic_failures, 2u);
+  EXPECT_EQ(raised.atomic_without_reserve, 1u);
 }
 
 // tune's runs read the events simulate reads: here a drain of a page held from before the
