@@ -190,9 +190,10 @@ std::uint32_t Model::Impl::take_home_frame(Zone& z, std::uint32_t from, unsigned
 
 // The allocation at `from` moved to its home frame in another zone, when that frame is free
 // there (take_free_frame). The kernel's compaction never crosses zones, but the model put the
-// allocation in another zone than the kernel only because the kernel's zone failed the
-// model's watermark then; moving it back undoes that difference. On an atomic squeeze, a huge
-// page the model had put in Normal, the kernel in DMA32, stood in the kernel's next one's block.
+// allocation in another zone than the kernel's where the kernel's frame was not free in the
+// model or its zone failed the model's watermark then; moving it back undoes that difference.
+// On an atomic squeeze, a huge page the model had put in Normal, the kernel in DMA32, stood in
+// the block of the kernel's next one.
 bool Model::Impl::move_home_across_zones(Zone& z, std::uint32_t from, unsigned order) {
   const PageState st = z.state_at(from, order);
   if (reclaimer == nullptr || st.seed_owned()) {
