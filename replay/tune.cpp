@@ -68,8 +68,7 @@ TuneEvaluate simulate_evaluator(const TunedTrace& trace, WhatIf what_if) {
       if (!is_atomic(f.gfp, r.bits) || f.order > kCostlyOrder) continue;
       ++p.atomic_failures;
       ++p.atomic_by_cause[static_cast<std::size_t>(f.cause)];
-      const bool reserve = (f.gfp & r.bits.high) != 0 || (f.gfp & r.bits.atomic) != 0;
-      if (f.cause == FailureCause::Watermark && !reserve) ++p.atomic_without_reserve;
+      if (f.cause == FailureCause::Watermark && (f.gfp & r.bits.high) == 0) ++p.atomic_without_reserve;
     }
     p.atomic_served_near = r.agreement.atomic_requests().kernel_failed_model_near;
     p.oom_kills = r.counters.oom_kills;

@@ -45,8 +45,9 @@ struct TunePoint {
   std::uint64_t atomic_failures = 0;  // see the file comment
   std::array<std::uint64_t, kFailureCauseCount> atomic_by_cause{};
   // Atomic watermark failures of requests without __GFP_HIGH (GFP_NOWAIT and the like), which
-  // get no reserve below min (mm/page_alloc.c:gfp_to_alloc_flags sets ALLOC_MIN_RESERVE only
-  // for __GFP_HIGH; before 6.3 __GFP_ATOMIC's ALLOC_HARDER also gave one).
+  // get no reserve below min: for a request that cannot direct-reclaim,
+  // mm/page_alloc.c:gfp_to_alloc_flags sets ALLOC_MIN_RESERVE only for __GFP_HIGH (from 6.3;
+  // simulate replays kernels from 6.10 only).
   std::uint64_t atomic_without_reserve = 0;
   // The recording's atomic failures that this run served within the kernel's per-CPU counter
   // drift of the min: removed by fewer pages than the kernel's count may lag, so its lagging
