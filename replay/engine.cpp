@@ -37,6 +37,7 @@ Engine::Engine(const traces::TraceHeader& h, ModelSetup s, const ReplayOptions& 
       reclaim_recorded_(direct_reclaim_recorded(header)),
       layout_(setup.config.gfp),
       account_bit_(setup.bits.account) {
+  failures.set_observer(o.on_failure);
   mergeable_of_.fill(kNotMergeable);
   for (unsigned v = 0; v < 128; ++v) {
     if (const auto t = recorded_type(static_cast<std::int8_t>(v)); t && allocator::is_mergeable(*t)) {

@@ -187,6 +187,7 @@ void FailureLog::add(const FailureRecord& r) {
     kernel_.add(*r.kernel, r.kernel_lag_alone);
     if (r.model_cause) ++kernel_.model_cause_differed;
   }
+  if (observer_) observer_(r);
   if (max_records_ == 0 || records_.size() < max_records_) records_.push_back(r);
 }
 

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -158,6 +159,8 @@ struct KernelCounterTally {
 class FailureLog {
  public:
   explicit FailureLog(std::size_t max_records = 10000) : max_records_(max_records) {}
+  // Called with every failure added, kept or not.
+  void set_observer(std::function<void(const FailureRecord&)> observer) { observer_ = std::move(observer); }
   void add(const FailureRecord& record);
   // Adds `text` to the evidence of every kept failure of that cause (what is known only later).
   void append_evidence(FailureCause cause, std::string_view text);
@@ -179,6 +182,7 @@ class FailureLog {
 
  private:
   std::size_t max_records_;
+  std::function<void(const FailureRecord&)> observer_;
   std::uint64_t total_ = 0;
   std::vector<FailureRecord> records_;
   std::array<std::array<std::uint64_t, kFailureCauseCount>, kFailureClassCount> class_cause_{};

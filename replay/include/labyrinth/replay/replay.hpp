@@ -56,6 +56,9 @@ struct ReplayOptions {
   std::size_t timeline_points = 1000;         // per zone, kept for the JSON report
   std::FILE* timeline_csv = nullptr;          // every sample as a CSV row, if set
   std::size_t max_failures = 10000;           // failure records kept (0 = all)
+  // Called with every failure record, kept or not: what a caller counts from all of them
+  // (tune) without keeping them.
+  std::function<void(const FailureRecord&)> on_failure;
   std::uint64_t sort_window_ns = 10'000'000;  // reorder window of the event sorter
   std::size_t sort_max_held = 1u << 18;
   bool check_invariants = true;               // full model consistency check at the end
