@@ -560,15 +560,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // The kernel freed a block whose pages the model holds as a fallback's: they go one by one.
   void release_fallback(std::uint64_t head, unsigned order, unsigned cpu) {
     for (std::uint64_t p = head; p < head + (std::uint64_t{1} << order); ++p) {
-      const auto m = map_.get(p);
-      if (!m || m->order != 0) continue;
-      map_.erase(p);
-      if (m->model_failed) {
-        returned_to_allowance(p);  // the model's reclaim evicted it
-        continue;
-      }
-      if (map_.queued(p)) forget_reclaimable(m->model_pfn, 0);
-      model.free(Pfn{m->model_pfn}, 0, cpu);
+      if (const auto m = map_.get(p); m && m->order == 0) release_entry(p, *m, cpu);
     }
   }
 
@@ -875,7 +867,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     const std::uint64_t size = std::uint64_t{1} << order;
     for (std::uint64_t p = pfn; p < pfn + size; ++p) {
       // Entries inside a block the kernel had free are stale (their free was not recorded).
-      if (const auto old = map_.get(p)) drop_stale(p, *old, cpu);
+      if (const auto old = map_.get(p)) release_entry(p, *old, cpu);
     }
     const auto zone = model.zone_of(Pfn{pfn});
     if (!zone) {
@@ -910,8 +902,9 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     return found;
   }
 
-  // The map entry at recorded pfn `p` inside a block the kernel had free: its pages go back.
-  void drop_stale(std::uint64_t p, const PfnMap::Entry& old, unsigned cpu) {
+  // The map entry at recorded pfn `p` leaves, and the model's pages with it; an entry the
+  // model's reclaim evicted gives its pages back to the allowance instead.
+  void release_entry(std::uint64_t p, const PfnMap::Entry& old, unsigned cpu) {
     if (map_.queued(p) && !old.model_failed) forget_reclaimable(old.model_pfn, old.order);
     if (!old.model_failed) model.free(Pfn{old.model_pfn}, old.order, cpu);
     map_.erase(p);
@@ -928,7 +921,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       const auto old = map_.get(p);
       if (!old) continue;
       if (!old->isolated && !old->model_failed) quality.add(DataQuality::double_alloc);
-      drop_stale(p, *old, cpu);
+      release_entry(p, *old, cpu);
     }
   }
 

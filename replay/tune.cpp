@@ -61,7 +61,7 @@ TuneEvaluate simulate_evaluator(const TunedTrace& trace, WhatIf what_if) {
     };
     std::vector<Seen> seen;
     o.on_failure = [&seen](const FailureRecord& f) { seen.push_back(Seen{f.gfp, f.order, f.cause}); };
-    o.max_failures = 1;
+    o.max_failures = 1;  // the fewest the log keeps (0 keeps them all)
     o.check_invariants = false;
     const traces::TraceReader& reader = *trace.reader;
     Replayer replayer(trace.header, reader.start_snapshot(), traces::Snapshot{}, o);

@@ -142,19 +142,28 @@ std::uint32_t Model::Impl::isolate_free_page(Zone& z, CompactionState& cs, std::
   return kNil;
 }
 
-// The frame the Reclaimer names for the allocation at `from` (Reclaimer::home), when it lies in
-// the zone, aligned, outside the blocks being emptied; kNil otherwise. A replay's model
-// holds an allocation away from the kernel's frame only where that frame was not free in the
-// model: going back undoes the difference, where a move to the free scanner's page keeps it.
-std::uint32_t Model::Impl::home_frame(const Zone& z, std::uint32_t from, unsigned order,
-                                      std::span<const FrameRange> busy) const {
+// The pfn the Reclaimer names for the allocation at `from` (Reclaimer::home), when aligned to
+// its order. A replay's model holds an allocation away from the kernel's frame only where that
+// frame was not free in the model: going back undoes the difference, where a move to the free
+// scanner's page keeps it.
+std::optional<Pfn> Model::Impl::home_pfn(const Zone& z, std::uint32_t from, unsigned order) const {
   const PageState st = z.state_at(from, order);
   if (reclaimer == nullptr || st.seed_owned()) {
-    return kNil;
+    return std::nullopt;
   }
   const std::optional<Pfn> home = reclaimer->home(z.owner(from, st));
+  if (!home || (home->value & ((std::uint64_t{1} << order) - 1)) != 0) {
+    return std::nullopt;
+  }
+  return home;
+}
+
+// The home frame when it lies in the zone, outside the blocks being emptied; kNil otherwise.
+std::uint32_t Model::Impl::home_frame(const Zone& z, std::uint32_t from, unsigned order,
+                                      std::span<const FrameRange> busy) const {
+  const std::optional<Pfn> home = home_pfn(z, from, order);
   const std::uint64_t size = std::uint64_t{1} << order;
-  if (!home || !z.contains(home->value) || !z.contains(home->value + size - 1) || (home->value & (size - 1)) != 0) {
+  if (!home || !z.contains(home->value) || !z.contains(home->value + size - 1)) {
     return kNil;
   }
   const std::uint32_t target = z.idx(home->value);
@@ -195,40 +204,32 @@ std::uint32_t Model::Impl::take_home_frame(Zone& z, std::uint32_t from, unsigned
 // On an atomic squeeze, a huge page the model had put in Normal, the kernel in DMA32, stood in
 // the block of the kernel's next one.
 bool Model::Impl::move_home_across_zones(Zone& z, std::uint32_t from, unsigned order) {
-  const PageState st = z.state_at(from, order);
-  if (reclaimer == nullptr || st.seed_owned()) {
-    return false;
-  }
-  const Owner owner = z.owner(from, st);
-  const std::optional<Pfn> home = reclaimer->home(owner);
-  const std::uint64_t size = std::uint64_t{1} << order;
-  if (!home || z.contains(home->value) || (home->value & (size - 1)) != 0) {
+  const std::optional<Pfn> home = home_pfn(z, from, order);
+  if (!home || z.contains(home->value)) {
     return false;
   }
   Zone* hz = zone_for(home->value);
-  if (hz == nullptr || !hz->contains(home->value + size - 1) || !take_free_frame(*hz, hz->idx(home->value), order)) {
+  if (hz == nullptr || !hz->contains(home->value + (std::uint64_t{1} << order) - 1) ||
+      !take_free_frame(*hz, hz->idx(home->value), order)) {
     return false;
   }
-  z.unmark_allocated(from, st);
-  hz->mark_allocated(hz->idx(home->value), order, st.mt(), owner, false);
-  z.free_one_page(from, order);
-  params.counters.compaction_migrated_pages += size;
-  reclaimer->migrated(owner, Pfn{z.pfn(from)}, *home);
+  migrate_page(z, from, *hz, hz->idx(home->value), order);
   return true;
 }
 
-// One allocation of `order` moved to `target` (migrate_pages): the old frames are freed to the
-// buddy lists and the owner told where its pages went. A page allocated before the recording
-// (order 0) becomes an allocation owned by its old pfn, where the trace will free it.
-void Model::Impl::migrate_page(Zone& z, std::uint32_t from, std::uint32_t target, unsigned order) {
+// One allocation of `order` moved to `target` of zone `to` (migrate_pages): the old frames are
+// freed to the buddy lists and the owner told where its pages went. A page allocated before
+// the recording (order 0) becomes an allocation owned by its old pfn, where the trace will
+// free it.
+void Model::Impl::migrate_page(Zone& z, std::uint32_t from, Zone& to, std::uint32_t target, unsigned order) {
   const PageState s = z.state_at(from, order);
   const Owner owner = s.seed_owned() ? Owner{z.pfn(from)} : z.owner(from, s);
   z.unmark_allocated(from, s);
-  z.mark_allocated(target, order, s.mt(), owner, false);
+  to.mark_allocated(target, order, s.mt(), owner, false);
   z.free_one_page(from, order);
   params.counters.compaction_migrated_pages += std::uint64_t{1} << order;
   if (reclaimer != nullptr) {
-    reclaimer->migrated(owner, Pfn{z.pfn(from)}, Pfn{z.pfn(target)});
+    reclaimer->migrated(owner, Pfn{z.pfn(from)}, Pfn{to.pfn(target)});
   }
 }
 
@@ -305,7 +306,7 @@ bool Model::Impl::empty_block(Zone& z, std::uint32_t first, unsigned order, std:
     if (target == kNil) {
       return false;
     }
-    migrate_page(z, from, target, o);
+    migrate_page(z, from, z, target, o);
   }
   for (const std::uint32_t h : on_pcp) {
     const unsigned o = z.state(h).order;
@@ -362,7 +363,7 @@ bool Model::Impl::compact_zone(Zone& z, const AllocContext& ac, bool sync) {
           cs.migrate_pb = cs.free_pb;  // no free block left to move to: as if the scanners met
           return free_block_ready(z, ac.order, ac.mt, pbo);
         }
-        migrate_page(z, from, target, order);
+        migrate_page(z, from, z, target, order);
       }
       if (free_block_ready(z, ac.order, ac.mt, pbo)) {
         return true;

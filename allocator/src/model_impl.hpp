@@ -181,10 +181,11 @@ struct Model::Impl {
   std::uint32_t isolate_free_page(detail::Zone& z, CompactionState& cs, std::uint32_t floor, unsigned order,
                                   std::span<const FrameRange> avoid = {});
   bool empty_block(detail::Zone& z, std::uint32_t first, unsigned order, std::span<const FrameRange> avoid);
+  [[nodiscard]] std::optional<Pfn> home_pfn(const detail::Zone& z, std::uint32_t from, unsigned order) const;
   std::uint32_t home_frame(const detail::Zone& z, std::uint32_t from, unsigned order,
                            std::span<const FrameRange> busy) const;
   std::uint32_t take_home_frame(detail::Zone& z, std::uint32_t from, unsigned order, std::span<const FrameRange> busy);
-  void migrate_page(detail::Zone& z, std::uint32_t from, std::uint32_t target, unsigned order);
+  void migrate_page(detail::Zone& z, std::uint32_t from, detail::Zone& to, std::uint32_t target, unsigned order);
   bool move_home_across_zones(detail::Zone& z, std::uint32_t from, unsigned order);
 
   // mirror.cpp

@@ -20,6 +20,20 @@ TunePoint point(TuneKnob knob, std::uint64_t value, std::uint64_t atomic, std::u
   return p;
 }
 
+// A trace written from text and loaded for tune, and its runs with the per-CPU lists off.
+struct TunedText {
+  explicit TunedText(const std::string& text)
+      : reader(testing::trace_from_text(dir, text)), trace(load_for_tune(reader, reader.header())) {}
+  [[nodiscard]] TuneEvaluate without_pcp() const {
+    WhatIf what_if;
+    what_if.no_pcp = true;
+    return simulate_evaluator(trace, what_if);
+  }
+  testing::TempDir dir;
+  traces::TraceReader reader;
+  TunedTrace trace;
+};
+
 // Failures below 10000: from 1000 the search doubles (2000, 4000, 8000, 16000), then bisects
 // [8000, 16000]: 12000 good, 10000 good, 9000 bad, 9500 bad (9500 * 20 >= 10000 * 19: within
 // 5%, stop). Recommended 10000; the run at 90% (9000) is the one already made.
@@ -129,13 +143,8 @@ TEST(TuneEvaluator, CountsTheAtomicFailuresWithoutAReserveBelowMin) {
       "!start_ts 500\n!start_free 0x10000+50\n"
       "1000 alloc pfn=failed order=0 mt=0 gfp=GFP_NOWAIT cpu=0 pid=0 comm=swapper/0 ctx=softirq\n"
       "2000 alloc pfn=0x10000 order=0 mt=0 gfp=GFP_ATOMIC cpu=0 pid=0 comm=swapper/0 ctx=softirq\n";
-  testing::TempDir dir;
-  const std::string path = testing::trace_from_text(dir, text);
-  traces::TraceReader reader(path);
-  const TunedTrace trace = load_for_tune(reader, reader.header());
-  WhatIf no_pcp;
-  no_pcp.no_pcp = true;
-  const TuneEvaluate evaluate = simulate_evaluator(trace, no_pcp);
+  const TunedText tuned(text);
+  const TuneEvaluate evaluate = tuned.without_pcp();
   const TunePoint recorded = evaluate(TuneKnob::MinFreeKbytes, 256);
   EXPECT_EQ(recorded.atomic_failures, 1u);
   EXPECT_EQ(recorded.atomic_without_reserve, 1u);
@@ -182,13 +191,8 @@ TEST(TuneEvaluator, ReadsTheEventsSimulateReads) {
 // with a drift of 32); at a min_free_kbytes four times the recorded, every GFP_ATOMIC fails
 // in the model, none is served near.
 TEST(TuneEvaluator, CountsTheKernelsAtomicFailuresServedWithinTheDrift) {
-  testing::TempDir dir;
-  const std::string path = testing::trace_from_text(dir, testing::read_text(testing::case_path("atomic_within_drift.txt")));
-  traces::TraceReader reader(path);
-  const TunedTrace trace = load_for_tune(reader, reader.header());
-  WhatIf no_pcp;
-  no_pcp.no_pcp = true;
-  const TuneEvaluate evaluate = simulate_evaluator(trace, no_pcp);
+  const TunedText tuned(testing::read_text(testing::case_path("atomic_within_drift.txt")));
+  const TuneEvaluate evaluate = tuned.without_pcp();
   const TunePoint recorded = evaluate(TuneKnob::MinFreeKbytes, 512);
   EXPECT_EQ(recorded.atomic_failures, 1u);
   EXPECT_EQ(recorded.atomic_served_near, 1u);
