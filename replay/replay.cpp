@@ -8,6 +8,7 @@
 
 #include "engine.hpp"
 #include "held_events.hpp"
+#include "recorded_ledger.hpp"
 #include "labyrinth/common/text.hpp"
 #include "labyrinth/replay/callsite.hpp"
 #include "labyrinth/traces/event_sorter.hpp"
@@ -57,6 +58,7 @@ struct Replayer::Impl {
   ReplayOptions options;
   traces::EventSorter sorter;
   std::unique_ptr<detail::Engine> engine;
+  std::optional<detail::RecordedLedger> ledger;  // seeded from the start snapshot: what the events explain
   std::vector<std::string> notes;
   std::uint64_t before_start = 0;
   std::uint64_t skip_before_ts = 0;
@@ -157,6 +159,7 @@ struct Replayer::Impl {
     }
     engine->process_names = std::move(process_names);
     engine->seed(start);
+    if (engine->seeded_from == SeedSource::StartSnapshot) ledger.emplace(header, start);
     engine->kernel_counters.add(early_counters);
     early_counters.clear();
     if (engine->seeded_from == SeedSource::StartSnapshot) skip_before_ts = start.ts_ns;
@@ -227,6 +230,7 @@ struct Replayer::Impl {
   // engine->apply, counting mirror's pages of the events between the two reads of /proc/vmstat:
   // the kernel's counts cover that span, not the snapshots' (buddyinfo is read first).
   void apply_counted(std::span<const traces::PageEvent> events) {
+    if (ledger) ledger->add(events);
     const std::uint64_t from = start.vmstat_ts_ns, to = end.vmstat_ts_ns;
     if (options.mode != ReplayMode::Mirror || events.empty() || from == 0 || to <= from || events.back().ts_ns < from ||
         events.front().ts_ns > to) {
@@ -293,6 +297,11 @@ struct Replayer::Impl {
   void check_keyframe(std::size_t i) {
     const traces::Snapshot& k = keyframes[i];
     KeyframeCheck check = keyframe_check(validate_end_state(engine->model, engine->setup, header, k), k.ts_ns);
+    for (KeyframeZone& z : check.zones) {
+      for (const traces::ZoneSnapshot& kz : k.zones) {
+        if (ledger && kz.node == z.node && kz.zone == z.zone) z.taken_without_events = ledger->taken_without_events(kz);
+      }
+    }
     traces::Snapshot full;
     const bool have_map = options.mode == ReplayMode::Mirror && k.free_map_in_file && free_map &&
                           free_map(keyframe_index[i], (full = k).free_runs);

@@ -365,7 +365,10 @@ ordered_json keyframes_json(const ReplayResult& r) {
                                    {"model_free_pages", z.model_free_pages},
                                    {"kernel_free_pages", z.kernel_free_pages},
                                    {"model_pcp_pages", z.model_pcp_pages},
-                                   {"kernel_pcp_pages", z.kernel_pcp_pages}});
+                                   {"kernel_pcp_pages", z.kernel_pcp_pages},
+                                   {"taken_without_events_pages", z.taken_without_events
+                                                                      ? ordered_json(*z.taken_without_events)
+                                                                      : ordered_json(nullptr)}});
     }
     point["zones"] = std::move(zones);
     if (k.highatomic_known) {
@@ -400,6 +403,34 @@ void print_free_map_differences(std::FILE* out, const ZoneValidation& z) {
   fmt::print(out, "\n");
 }
 
+// Per zone, the range over the keyframes of the pages the kernel took with no event: the part
+// of the model's error that no model of the recorded events could avoid.
+void print_taken_without_events(std::FILE* out, const ReplayResult& r) {
+  std::vector<std::pair<std::string, std::pair<std::int64_t, std::int64_t>>> ranges;  // by zone, in order
+  for (const auto& k : r.keyframes) {
+    for (const auto& z : k.zones) {
+      if (!z.taken_without_events) continue;
+      const std::int64_t v = *z.taken_without_events;
+      auto it = std::find_if(ranges.begin(), ranges.end(), [&z](const auto& e) { return e.first == z.zone; });
+      if (it == ranges.end()) {
+        ranges.push_back({z.zone, {v, v}});
+      } else {
+        it->second = {std::min(it->second.first, v), std::max(it->second.second, v)};
+      }
+    }
+  }
+  std::string text;
+  for (const auto& [zone, range] : ranges) {
+    if (range.first == 0 && range.second == 0) continue;
+    text += range.first == range.second ? fmt::format(" {} {}", zone, range.first)
+                                        : fmt::format(" {} {} to {}", zone, range.first, range.second);
+  }
+  if (text.empty()) return;
+  fmt::print(out, "  pages the kernel took with no event of their own (its count at each keyframe against the start "
+                  "snapshot and the recorded events; alloc_pages_bulk, compaction in flight; negative: freed), per zone:{}\n",
+             text);
+}
+
 void print_keyframes(std::FILE* out, const ReplayResult& r) {
   if (r.keyframes.empty()) return;
   const auto passed = std::count_if(r.keyframes.begin(), r.keyframes.end(), [](const KeyframeCheck& k) { return k.passed; });
@@ -417,6 +448,7 @@ void print_keyframes(std::FILE* out, const ReplayResult& r) {
                worst->worst_order_zone, worst->worst_order, seconds_since(r, worst->ts_ns));
   }
   fmt::print(out, "\n");
+  print_taken_without_events(out, r);
   std::uint64_t corrected = 0, corrections = 0;
   for (const auto& k : r.keyframes) {
     corrected += k.corrected_pages;

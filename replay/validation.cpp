@@ -128,6 +128,16 @@ std::vector<FreeMapDifference> free_map_differences(const allocator::Model& mode
   return out;
 }
 
+std::uint64_t snapshot_free_pages(const traces::ZoneSnapshot& z) {
+  // buddyinfo's blocks, read at the snapshot's instant under each zone's lock, exactly;
+  // zoneinfo's NR_FREE_PAGES is read later and lags by the per-CPU counter drift, so it
+  // serves only a snapshot without buddyinfo.
+  if (z.buddyinfo.empty()) return z.free_pages;
+  std::uint64_t pages = 0;
+  for (std::size_t o = 0; o < z.buddyinfo.size() && o < 64; ++o) pages += z.buddyinfo[o] << o;
+  return pages;
+}
+
 KeyframeCheck keyframe_check(const Validation& v, std::uint64_t ts_ns) {
   KeyframeCheck k;
   k.ts_ns = ts_ns;
@@ -136,7 +146,7 @@ KeyframeCheck keyframe_check(const Validation& v, std::uint64_t ts_ns) {
   k.free_relative_error = v.free_relative_error;
   k.passed = v.passed;
   for (const auto& z : v.zones) {
-    k.zones.push_back({z.zone, z.model_free_pages, z.kernel_free_pages, z.model_pcp_pages, z.kernel_pcp_pages});
+    k.zones.push_back({z.node, z.zone, z.model_free_pages, z.kernel_free_pages, z.model_pcp_pages, z.kernel_pcp_pages, std::nullopt});
     if (z.pageblocks_known) {
       const unsigned ha = allocator::index_of(allocator::MigrateType::HighAtomic);
       k.highatomic_known = true;
@@ -178,11 +188,7 @@ Validation validate_end_state(const allocator::Model& model, const ModelSetup& s
     z.node = hz.node;
     z.zone = hz.name;
     z.model_free_pages = m.nr_free_pages;
-    // buddyinfo's blocks, read at the snapshot's instant under each zone's lock, exactly;
-    // zoneinfo's NR_FREE_PAGES is read later and lags by the per-CPU counter drift, so it
-    // serves only a snapshot without buddyinfo.
-    for (std::size_t o = 0; o < ks->buddyinfo.size() && o < 64; ++o) z.kernel_free_pages += ks->buddyinfo[o] << o;
-    if (ks->buddyinfo.empty()) z.kernel_free_pages = ks->free_pages;
+    z.kernel_free_pages = snapshot_free_pages(*ks);
     z.free_relative_error = rel_error(z.model_free_pages, z.kernel_free_pages);
     z.model_pcp_pages = m.pcp_pages;
     z.kernel_pcp_pages = ks->pcp_pages;

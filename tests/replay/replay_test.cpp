@@ -248,6 +248,48 @@ TEST(ReplayMirror, AKeyframeComparesTheModelWithBuddyinfoNotTheLaterZoneinfoCoun
   EXPECT_TRUE(r.keyframes[0].passed);
 }
 
+// At a keyframe, the kernel's free pages (buddyinfo and per-CPU lists) against the start
+// snapshot's with the recorded events applied: what is left was taken with no event.
+// compaction_isolate.txt: 588 at the start; the scanners took 16 + 512, one page came back:
+// 61, the keyframe's count.
+TEST(ReplayKeyframes, PagesTheKernelTookWithNoEventAreWhatTheRecordedEventsLeaveUnexplained) {
+  const std::string text = read_text(case_path("compaction_isolate.txt"));
+  const auto taken = [](const ReplayResult& r) {
+    EXPECT_EQ(r.keyframes.size(), 1u);
+    EXPECT_EQ(r.keyframes.at(0).zones.size(), 1u);
+    return r.keyframes.at(0).zones.at(0).taken_without_events;
+  };
+  EXPECT_EQ(taken(replay_text(text, mirror())), std::optional<std::int64_t>(0));
+  EXPECT_EQ(taken(replay_text(text, simulate())), std::optional<std::int64_t>(0));
+
+  // The kernel lacks its order-2 block (4 pages, say alloc_pages_bulk's, which no event
+  // reports), and holds 3 pages on its per-CPU lists: 61 - (57 + 3) = 1.
+  const std::string kf = "!keyframe_zone node=0 name=Normal free=61";
+  const std::string buddy = "buddyinfo=1,0,1,1,1,1,0,0,0,0,0";
+  std::string bulk = text;
+  bulk.replace(bulk.find(buddy, bulk.find(kf)), buddy.size(), "buddyinfo=1,0,0,1,1,1,0,0,0,0,0 pcp=3");
+  EXPECT_EQ(taken(replay_text(bulk, mirror())), std::optional<std::int64_t>(1));
+
+  // The zone grew by 8 pages (deferred init), all free, with no event: nothing taken.
+  std::string grown = text;
+  grown.replace(grown.find(buddy, grown.find(kf)), buddy.size(), "buddyinfo=1,0,1,2,1,1,0,0,0,0,0");
+  grown.replace(grown.find("managed=8192", grown.find(kf)), 12, "managed=8200");
+  EXPECT_EQ(taken(replay_text(grown, mirror())), std::optional<std::int64_t>(0));
+}
+
+// With the very blocks isolated (exact_isolate.txt), the scanner's summary after a block adds
+// nothing, and a putback gives its block back: 528 - 4 - 512 + 512 + 1 = 525.
+TEST(ReplayKeyframes, PagesTakenWithNoEventCountTheVeryBlocksNotTheSummaryAfterThem) {
+  std::string text = read_text(case_path("exact_isolate.txt"));
+  text.insert(text.find("!end_ts"),
+              "!keyframe_ts 2000\n!keyframe_zone node=0 name=Normal free=525 min=128 low=160 high=192 boost=0 "
+              "managed=8192 buddyinfo=1,0,1,1,0,0,0,0,0,1,0\n");
+  const ReplayResult r = replay_text(text, mirror());
+  ASSERT_EQ(r.keyframes.size(), 1u);
+  ASSERT_EQ(r.keyframes[0].zones.size(), 1u);
+  EXPECT_EQ(r.keyframes[0].zones[0].taken_without_events, std::optional<std::int64_t>(0));
+}
+
 TEST(ReplayMirror, CompactionIsolationAndKeyframeWatermarksAreFollowed) {
   const ReplayResult r = replay_text(read_text(case_path("compaction_isolate.txt")), mirror());
   EXPECT_EQ(r.counters.isolations, 2u);

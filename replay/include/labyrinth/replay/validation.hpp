@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -135,11 +136,16 @@ struct Validation {
 // One keyframe's validation in a mirror replay: the error over time.
 // One zone at a keyframe: where a total error comes from, and whether the per-CPU lists differ.
 struct KeyframeZone {
+  int node = 0;
   std::string zone;
   std::uint64_t model_free_pages = 0;
   std::uint64_t kernel_free_pages = 0;
   std::uint64_t model_pcp_pages = 0;
   std::uint64_t kernel_pcp_pages = 0;
+  // Pages (buddy and per-CPU lists) the kernel held beyond what the recorded events since the
+  // start explain: taken with no event of their own (RecordedLedger); negative, free pages no
+  // event explains. None where the replay did not start from the start snapshot.
+  std::optional<std::int64_t> taken_without_events;
 };
 
 struct KeyframeCheck {
@@ -164,6 +170,9 @@ struct KeyframeCheck {
   std::vector<KeyframeZone> zones;
 };
 KeyframeCheck keyframe_check(const Validation& v, std::uint64_t ts_ns);
+
+// A zone's free pages in a snapshot: buddyinfo's blocks, else zoneinfo's NR_FREE_PAGES.
+[[nodiscard]] std::uint64_t snapshot_free_pages(const traces::ZoneSnapshot& z);
 
 // Available when both snapshots carry /proc/vmstat (traces from 1.3 on) and its counters rose.
 KernelCounterCheck check_kernel_counters(const traces::Snapshot& start, const traces::Snapshot& end,
