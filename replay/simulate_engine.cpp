@@ -916,12 +916,28 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
   // request, which can then have the kernel's block. Kept, a 2-page guess in an unmovable
   // pageblock stood in the way of a huge page on an atomic squeeze: the model refused three of
   // its balloon's, and each one it placed elsewhere took a later one's place.
+  // Seed blocks inside it are stale the same way (release_seed): pages the start snapshot read
+  // as allocated, on a per-CPU list then, that reached the buddy lists with no event. They go
+  // to the buddy lists, where the kernel's block had them. Kept, 15 such pages split a huge
+  // page's block on the second atomic squeeze, and the chain of placements elsewhere that
+  // followed ended with a balloon page in DMA32 that the kernel had in Normal.
   [[gnu::noinline]] void drop_stale_inside(std::uint64_t pfn, unsigned order, unsigned cpu) {
-    for (std::uint64_t p = pfn; p < pfn + (std::uint64_t{1} << order); ++p) {
+    const std::uint64_t end = pfn + (std::uint64_t{1} << order);
+    for (std::uint64_t p = pfn; p < end; ++p) {
       const auto old = map_.get(p);
       if (!old) continue;
       if (!old->isolated && !old->model_failed) quality.add(DataQuality::double_alloc);
       release_entry(p, *old, cpu);
+    }
+    for (std::uint64_t p = pfn; p < end;) {
+      if (left_seed(p)) {
+        ++p;
+        continue;
+      }
+      const auto b = model.block_containing(Pfn{p});
+      if (!b) break;
+      if (b->state == BlockState::Seed && b->head.value >= pfn) release_seed_block(b->head.value, b->order, cpu, true);
+      p = std::max(p + 1, b->head.value + (std::uint64_t{1} << b->order));
     }
   }
 

@@ -789,13 +789,16 @@ TEST(ReplaySimulate, ARefusedRequestWithACallerFallbackTakesItsPagesAtOrderZero)
     o.what_if.model_placement = true;
     return o;
   }());
-  EXPECT_EQ(r.counters.model_failed_kernel_succeeded, 3u);
-  EXPECT_EQ(r.counters.fallback_requests, 3u);
-  EXPECT_EQ(r.counters.fallback_pages, 20u);
+  EXPECT_EQ(r.counters.model_failed_kernel_succeeded, 1u);
+  EXPECT_EQ(r.counters.fallback_requests, 1u);
+  EXPECT_EQ(r.counters.fallback_pages, 7u);
   EXPECT_EQ(r.counters.fallback_failures, 1u);
-  ASSERT_EQ(r.failures.total(), 4u);
-  const FailureRecord& refused = r.failures.records()[3];
-  EXPECT_EQ(refused.ts_ns, 4000u);
+  ASSERT_EQ(r.failures.total(), 2u);
+  EXPECT_EQ(r.failures.records()[0].order, 3u);
+  EXPECT_EQ(r.failures.records()[0].cause, FailureCause::Watermark);
+  EXPECT_EQ(r.failures.records()[0].state.free_pages, 55);
+  const FailureRecord& refused = r.failures.records()[1];
+  EXPECT_EQ(refused.ts_ns, 1000u);
   EXPECT_EQ(refused.order, 0u);
   EXPECT_FALSE(refused.kernel_failed);
   EXPECT_EQ(refused.cause, FailureCause::Watermark);
@@ -803,31 +806,34 @@ TEST(ReplaySimulate, ARefusedRequestWithACallerFallbackTakesItsPagesAtOrderZero)
   const auto g = allocator::GfpLayout::linux_6_10();
   const std::uint64_t nocomp = g.noretry | g.comp | g.nomemalloc;
   EXPECT_EQ(refused.gfp & nocomp, 0u);
-  EXPECT_EQ(refused.gfp, r.failures.records()[2].gfp & ~nocomp);
-  // The frees at 2000 and 5000 gave the fallbacks' pages back: the GFP_ATOMIC at 6000 (52 free) is served.
+  EXPECT_EQ(refused.gfp, r.failures.records()[0].gfp & ~nocomp);
+  // The free at 2000 gave the fallback's pages back: the GFP_ATOMIC at 3000 (55 free) is served.
   EXPECT_EQ(r.counters.both_succeeded, 1u);
-  // Against the recording: four of the model's failures among atomic requests, none the kernel's.
+  // Against the recording: two of the model's failures among atomic requests, none the kernel's.
   const ClassAgreement& atomic = r.agreement.atomic_requests();
   EXPECT_EQ(atomic.kernel_failures, 0u);
-  EXPECT_EQ(atomic.model_failures, 4u);
+  EXPECT_EQ(atomic.model_failures, 2u);
   EXPECT_EQ(r.quality.get(DataQuality::free_order_mismatch), 0u);
   EXPECT_EQ(r.quality.get(DataQuality::free_of_unmapped_page), 0u);
 }
 
 // The kernel allocating at a fallback block's head again shows that its free was lost: the
-// fallback's pages go back before the new request (caller_fallback.txt then 7000: 51 free, 8
-// come back, 59; the new order-3 refusal's fallback takes 8, down to 51, all served).
+// fallback's pages go back before the new request (caller_fallback.txt without its free and
+// the request after it, then 4000: 48 free, 7 come back, 55; the new order-3 refusal's fallback
+// takes 7 again, down to 48, and its eighth page is refused).
 TEST(ReplaySimulate, AFallbackBlockWhoseFreeWasLostGivesItsPagesBack) {
-  const std::string text = read_text(case_path("caller_fallback.txt")) +
-                           "7000 alloc pfn=0x10008 order=3 mt=0 gfp=GFP_ATOMIC|__GFP_NOWARN|__GFP_NORETRY|__GFP_COMP "
-                           "cpu=0 pid=0 comm=swapper/0 ctx=softirq\n";
+  std::string text = read_text(case_path("caller_fallback.txt"));
+  text.erase(text.find("2000 free"));
+  text += "4000 alloc pfn=0x10000 order=3 mt=0 gfp=GFP_ATOMIC|__GFP_NOWARN|__GFP_NORETRY|__GFP_COMP "
+          "cpu=0 pid=0 comm=swapper/0 ctx=softirq\n";
   ReplayOptions o = simulate(false);
   o.what_if.model_placement = true;
   const ReplayResult r = replay_text(text, o);
   EXPECT_EQ(r.quality.get(DataQuality::double_alloc), 1u);
-  EXPECT_EQ(r.counters.fallback_requests, 4u);
-  EXPECT_EQ(r.counters.fallback_pages, 28u);
-  EXPECT_EQ(r.counters.fallback_failures, 1u);
+  EXPECT_EQ(r.counters.fallback_requests, 2u);
+  EXPECT_EQ(r.counters.fallback_pages, 14u);
+  EXPECT_EQ(r.counters.fallback_failures, 2u);
+  EXPECT_EQ(r.counters.model_failed_kernel_succeeded, 2u);
 }
 
 // The kernel's NR_FREE_PAGES lags by up to the drift, so a disagreement where the model's check
@@ -910,6 +916,19 @@ TEST(ReplaySimulate, AKernelsBlockReleasesWhatTheModelStillHeldInsideIt) {
   EXPECT_EQ(r.failures.total(), 0u);
   EXPECT_EQ(r.quality.get(DataQuality::double_alloc), 1u);
   EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+}
+
+TEST(ReplaySimulate, AKernelsBlockReleasesTheStartSnapshotsStalePagesInsideIt) {
+  // See the case's comment: the 8 pages go back to the buddy lists and merge, and the huge page
+  // is served at its block, with the model's per-CPU lists off and on.
+  for (const bool pcp : {false, true}) {
+    const ReplayResult r = replay_text(read_text(case_path("stale_seed_inside_kernel_block.txt")), simulate(pcp));
+    EXPECT_EQ(r.counters.seed_pages_released, 8u) << pcp;
+    EXPECT_EQ(r.counters.both_succeeded, 1u) << pcp;
+    EXPECT_EQ(r.counters.model_failed_kernel_succeeded, 0u) << pcp;
+    EXPECT_EQ(r.failures.total(), 0u) << pcp;
+    EXPECT_FALSE(r.invariant_violation.has_value()) << *r.invariant_violation;
+  }
 }
 
 TEST(ReplaySimulate, AFastIsolationsUnusedBlockReleasesTheBlockTheModelGuessed) {
@@ -1439,19 +1458,25 @@ TEST(ReplaySimulate, TakesTheKernelsPageWhereItIsFree) {
   for (const ReplayResult* r : {&recorded, &lists}) EXPECT_FALSE(r->invariant_violation.has_value());
 }
 
-// The kernel served an order-9 block where the model has none free: a page held from before
-// the recording sits in it (0x10100) and a freed one on the per-CPU list (0x101ff). The
-// kernel's compaction freed its block; the model moves its page out as compaction does (to
-// the free scanner's first block from the zone's end, 0x11e00), drains the list, and serves
-// the block where the kernel did. The recording's later free of 0x10100 finds the page at its
-// new frame. The lists' own placement (--model-placement) does not follow the kernel's block.
+// The kernel served an order-9 block where the model has none free: a page the model guessed
+// compaction's free scanner took sits in it (a fast isolation names only its range and size;
+// with no single free page in the range, the model takes its pool's page from the smallest
+// free block of the zone, the head of 0x10000). The kernel's compaction freed its block; the
+// model moves its page out as compaction does (to the free scanner's first block from the
+// zone's end, the block at 0x11e00 that a free made free at 1500, 8 pages that also keep the
+// order-9 request above its watermark: 519 - 511 > 2) and serves the block where the kernel
+// did. The kernel's scanner then took 0x11e00 and freed the copy placed there at 3000: the
+// model's page comes back from its new frame. The lists' own placement (--model-placement)
+// does not follow the kernel's block.
 TEST(ReplaySimulate, CompactsTheKernelsBlockWhereTheModelHasNoFreeBlock) {
   const std::string text = std::string(kOneCpuZoneHeader) +
-      "!start_ts 500\n!start_free 0x10000+256 0x10101+254 0x11e00+8\n"
-      "1000 free pfn=0x101ff order=0 cpu=0 pid=9 comm=a ctx=task\n"
+      "!start_ts 500\n!start_free 0x10000+512\n"
+      "1000 isolate pfn=0x10000 order=0 range=512 taken=1 fast=1 cpu=0 pid=9 comm=a ctx=task\n"
+      "1500 free pfn=0x11e00 order=3 cpu=0 pid=9 comm=a ctx=task\n"
       "2000 alloc pfn=0x10000 order=9 mt=1 gfp=GFP_NOWAIT|__GFP_MOVABLE|__GFP_COMP cpu=0 pid=9 comm=a ctx=task\n"
-      "3000 free pfn=0x10100 order=0 cpu=0 pid=9 comm=a ctx=task\n";
+      "3000 free pfn=0x11e00 order=0 cpu=0 pid=9 comm=a ctx=task\n";
   const ReplayResult recorded = replay_text(text, simulate(false));
+  EXPECT_EQ(recorded.counters.isolated_pages, 1u);
   EXPECT_EQ(recorded.counters.kernel_block_compactions, 1u);
   EXPECT_EQ(recorded.counters.compaction_migrated_pages, 1u);
   EXPECT_EQ(recorded.counters.both_succeeded, 1u);

@@ -154,18 +154,18 @@ TEST(TuneEvaluator, CountsTheAtomicFailuresWithoutAReserveBelowMin) {
 }
 
 // tune's runs read the events simulate reads: here a drain of a page held from before the
-// recording (simulate frees it: the kernel had it free) merges the order-1 block the
-// GFP_ATOMIC request needs. Without the drain its runs failed a request simulate served.
+// recording (simulate frees it: the kernel had it free) is the second free page the
+// GFP_ATOMIC request needs above the min of 1. Without the drain its runs failed a request
+// simulate served.
 TEST(TuneEvaluator, ReadsTheEventsSimulateReads) {
   std::string text =
       "!labyrinth-text 1\n!kernel 6.18.0-test\n!cpus 1\n!max_order 10\n!pageblock_order 9\n"
       "!sysctl min_free_kbytes=4\n"
       "!zone node=0 name=Normal start_pfn=0x10000 spanned=8192 managed=8192 min=1 low=2 high=3 "
       "protection=0,0,0,0,0\n"
-      "!start_ts 500\n!start_free 0x10000+1";
-  for (int i = 0; i < 10; ++i) text += " 0x" + std::to_string(10004 + 2 * i) + "+1";
-  text += "\n1000 pcp_drain pfn=0x10001 order=0 mt=1 cpu=0\n"
-          "2000 alloc pfn=0x10000 order=1 mt=0 gfp=GFP_ATOMIC|__GFP_COMP cpu=0 pid=0 ctx=softirq\n";
+      "!start_ts 500\n!start_free 0x10000+1\n"
+      "1000 pcp_drain pfn=0x10001 order=0 mt=1 cpu=0\n"
+      "2000 alloc pfn=0x10000 order=0 mt=0 gfp=GFP_ATOMIC cpu=0 pid=0 ctx=softirq\n";
   testing::TempDir dir;
   const std::string path = testing::trace_from_text(dir, text);
   const ReplayResult replayed = testing::replay_file(path, testing::simulate());
@@ -180,7 +180,7 @@ TEST(TuneEvaluator, ReadsTheEventsSimulateReads) {
   for (const std::uint64_t n : p.failures_by_class) failures += n;
   EXPECT_EQ(failures, replayed.failures.total());
 
-  // Without the drain both fail it: the order-1 block is not there.
+  // Without the drain both fail it: one free page is not above the min of 1.
   text.erase(text.find("1000 pcp_drain"), text.find("2000 alloc") - text.find("1000 pcp_drain"));
   const ReplayResult undrained = testing::replay_file(testing::trace_from_text(dir, text, "u.trace"), testing::simulate());
   EXPECT_EQ(undrained.failures.total(), 1u);
