@@ -7,21 +7,21 @@ namespace labyrinth::replay::detail {
 using traces::EventKind;
 using traces::IsolateSource;
 
-RecordedLedger::RecordedLedger(const traces::TraceHeader& header, const traces::Snapshot& start)
-    : max_order_(header.max_order) {
-  for (const traces::ZoneInfo& h : header.zones) {
+RecordedLedger::RecordedLedger(const traces::TraceHeader& header, const ModelSetup& setup,
+                               const traces::Snapshot& start)
+    : header_(header), setup_(setup), max_order_(header.max_order) {
+  for (std::size_t mz = 0; mz < setup.config.zones.size(); ++mz) {
+    const auto& zc = setup.config.zones[mz];
     Zone z;
-    z.node = h.node;
-    z.name = h.name;
-    z.start_pfn = h.start_pfn;
-    z.end_pfn = h.start_pfn + h.spanned_pages;
-    for (const traces::ZoneSnapshot& s : start.zones) {
-      if (s.node != h.node || s.zone != h.name) continue;
+    z.start_pfn = zc.start_pfn.value;
+    z.end_pfn = zc.start_pfn.value + zc.spanned_pages;
+    if (const traces::ZoneSnapshot* s = snapshot_zone(start, setup, header, static_cast<std::uint16_t>(mz))) {
       z.known = true;
-      z.start_pages = static_cast<std::int64_t>(snapshot_free_pages(s) + s.pcp_pages);
-      z.start_managed = s.managed_pages != 0 ? s.managed_pages : h.managed_pages;  // older snapshots: the header's
+      z.start_pages = static_cast<std::int64_t>(snapshot_free_pages(*s) + s->pcp_pages);
+      // Older snapshots do not carry it: the header's.
+      z.start_managed = s->managed_pages != 0 ? s->managed_pages : header.zones[setup.header_zone_of_model[mz]].managed_pages;
     }
-    zones_.push_back(std::move(z));
+    zones_.push_back(z);
   }
 }
 
@@ -56,16 +56,16 @@ void RecordedLedger::add(std::span<const traces::PageEvent> events) {
   }
 }
 
-std::optional<std::int64_t> RecordedLedger::taken_without_events(const traces::ZoneSnapshot& k) const {
-  for (const Zone& z : zones_) {
-    if (z.node != k.node || z.name != k.zone || !z.known) continue;
-    const std::int64_t grown = k.managed_pages != 0 && z.start_managed != 0
-                                   ? static_cast<std::int64_t>(k.managed_pages) - static_cast<std::int64_t>(z.start_managed)
-                                   : 0;
-    const std::int64_t expected = z.start_pages + z.net + grown;
-    return expected - static_cast<std::int64_t>(snapshot_free_pages(k) + k.pcp_pages);
-  }
-  return std::nullopt;
+std::optional<std::int64_t> RecordedLedger::taken_without_events(const traces::Snapshot& keyframe,
+                                                                 std::uint16_t zone) const {
+  const traces::ZoneSnapshot* k = snapshot_zone(keyframe, setup_, header_, zone);
+  if (k == nullptr || zone >= zones_.size() || !zones_[zone].known) return std::nullopt;
+  const Zone& z = zones_[zone];
+  const std::int64_t grown = k->managed_pages != 0 && z.start_managed != 0
+                                 ? static_cast<std::int64_t>(k->managed_pages) - static_cast<std::int64_t>(z.start_managed)
+                                 : 0;
+  const std::int64_t expected = z.start_pages + z.net + grown;
+  return expected - static_cast<std::int64_t>(snapshot_free_pages(*k) + k->pcp_pages);
 }
 
 }  // namespace labyrinth::replay::detail

@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "labyrinth/replay/model_setup.hpp"
 #include "labyrinth/traces/page_event.hpp"
 #include "labyrinth/traces/trace_metadata.hpp"
 
@@ -18,24 +19,23 @@ namespace labyrinth::replay::detail {
 // (deferred init, hotplug: free pages with no event). Set against a keyframe, what is left are
 // pages taken with no event of their own: alloc_pages_bulk hands out pages from the per-CPU
 // lists without mm_page_alloc (page pools, vmalloc), compaction's free scanner holds pages
-// between its isolation and its frees, and a compaction capture takes a freed block before it
+// between its isolation and their frees, and a compaction capture takes a freed block before it
 // reaches the lists. No model can know these pages; they bound how close any model's count
 // gets.
 class RecordedLedger {
  public:
-  RecordedLedger(const traces::TraceHeader& header, const traces::Snapshot& start);
+  RecordedLedger(const traces::TraceHeader& header, const ModelSetup& setup, const traces::Snapshot& start);
 
   void add(std::span<const traces::PageEvent> events);
 
-  // Pages the kernel held at the keyframe beyond what the recorded events explain (negative:
-  // free pages no event explains), for the zone of that keyframe zone; none for a zone the
-  // start snapshot lacks.
-  [[nodiscard]] std::optional<std::int64_t> taken_without_events(const traces::ZoneSnapshot& keyframe_zone) const;
+  // Pages of model zone `zone` the kernel held at the keyframe beyond what the recorded events
+  // explain (negative: free pages no event explains); none where the start snapshot or the
+  // keyframe lacks the zone.
+  [[nodiscard]] std::optional<std::int64_t> taken_without_events(const traces::Snapshot& keyframe,
+                                                                 std::uint16_t zone) const;
 
  private:
   struct Zone {
-    int node = 0;
-    std::string name;
     std::uint64_t start_pfn = 0;
     std::uint64_t end_pfn = 0;
     bool known = false;             // the start snapshot has it
@@ -45,7 +45,9 @@ class RecordedLedger {
   };
   [[nodiscard]] Zone* zone_of(std::uint64_t pfn);
 
-  std::vector<Zone> zones_;
+  const traces::TraceHeader& header_;
+  const ModelSetup& setup_;
+  std::vector<Zone> zones_;  // by model zone
   unsigned max_order_ = 10;
   // The trace has the very blocks compaction isolates (format 1.2 fentry programs): the
   // scanners' summaries that follow them add nothing.

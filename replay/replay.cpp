@@ -58,7 +58,7 @@ struct Replayer::Impl {
   ReplayOptions options;
   traces::EventSorter sorter;
   std::unique_ptr<detail::Engine> engine;
-  std::optional<detail::RecordedLedger> ledger;  // seeded from the start snapshot: what the events explain
+  std::optional<detail::RecordedLedger> ledger;  // where keyframes are compared: what the events explain
   std::vector<std::string> notes;
   std::uint64_t before_start = 0;
   std::uint64_t skip_before_ts = 0;
@@ -159,7 +159,9 @@ struct Replayer::Impl {
     }
     engine->process_names = std::move(process_names);
     engine->seed(start);
-    if (engine->seeded_from == SeedSource::StartSnapshot) ledger.emplace(header, start);
+    if (engine->seeded_from == SeedSource::StartSnapshot && compares_keyframes() && !keyframes.empty()) {
+      ledger.emplace(header, engine->setup, start);
+    }
     engine->kernel_counters.add(early_counters);
     early_counters.clear();
     if (engine->seeded_from == SeedSource::StartSnapshot) skip_before_ts = start.ts_ns;
@@ -297,9 +299,10 @@ struct Replayer::Impl {
   void check_keyframe(std::size_t i) {
     const traces::Snapshot& k = keyframes[i];
     KeyframeCheck check = keyframe_check(validate_end_state(engine->model, engine->setup, header, k), k.ts_ns);
-    for (KeyframeZone& z : check.zones) {
-      for (const traces::ZoneSnapshot& kz : k.zones) {
-        if (ledger && kz.node == z.node && kz.zone == z.zone) z.taken_without_events = ledger->taken_without_events(kz);
+    for (std::uint16_t mz = 0; ledger && mz < engine->model.zone_count(); ++mz) {
+      const traces::ZoneInfo& hz = header.zones[engine->setup.header_zone_of_model[mz]];
+      for (KeyframeZone& z : check.zones) {
+        if (z.node == hz.node && z.zone == hz.name) z.taken_without_events = ledger->taken_without_events(k, mz);
       }
     }
     traces::Snapshot full;
