@@ -147,9 +147,12 @@ std::int64_t vmstat_drift_pages(std::uint64_t managed_pages, std::uint64_t low_m
   return std::max(normal, pressure) * static_cast<std::int64_t>(nr_cpus);
 }
 
-void KernelCounterTally::add(const KernelCheck& k, bool lag_alone) {
+void KernelCounterTally::add(const KernelCheck& k, bool lag_alone, bool model_served) {
   ++failures;
   if (!k.cause) ++their_check_passes;
+  TheirCause& row = by_their_cause[k.cause ? static_cast<std::size_t>(*k.cause) : kTheyPass];
+  ++row.failures;
+  if (model_served) ++row.model_served;
   free_errors.push_back(static_cast<std::uint64_t>(std::abs(k.model_free_error)));
   if (!k.model_exact_free_error) return;
   ++with_diffs;

@@ -63,6 +63,11 @@ ordered_json nullable(const std::optional<std::uint64_t>& v) { return v ? ordere
 
 // The failures that carry the kernel's counters; with_causes: mirror's, which may take its
 // cause from them (simulate keeps its own).
+// A row of KernelCounterTally::by_their_cause by name: a failure cause, or "none" (they pass).
+std::string_view their_cause_name(std::size_t row) {
+  return row == KernelCounterTally::kTheyPass ? "none" : to_string(static_cast<FailureCause>(row));
+}
+
 ordered_json kernel_counters_json(const KernelCounterTally& k, bool with_causes) {
   if (k.failures == 0) return nullptr;
   ordered_json out{{"failures", k.failures}};
@@ -70,6 +75,15 @@ ordered_json kernel_counters_json(const KernelCounterTally& k, bool with_causes)
   out["their_check_passes"] = k.their_check_passes;
   out["model_free_error_pages"] = ordered_json{
       {"median", k.free_error_quantile(0.5)}, {"p90", k.free_error_quantile(0.9)}, {"max", k.free_error_quantile(1.0)}};
+  ordered_json causes = ordered_json::object();
+  for (std::size_t i = 0; i < k.by_their_cause.size(); ++i) {
+    const KernelCounterTally::TheirCause& row = k.by_their_cause[i];
+    if (row.failures == 0) continue;
+    ordered_json entry{{"failures", row.failures}};
+    if (!with_causes) entry["model_served"] = row.model_served;  // simulate
+    causes[their_cause_name(i)] = std::move(entry);
+  }
+  out["by_their_cause"] = std::move(causes);
   out["with_free_diffs"] = k.with_diffs;
   out["lag_only"] = k.lag_only;
   out["model_exact_free_error_pages"] =
@@ -78,6 +92,27 @@ ordered_json kernel_counters_json(const KernelCounterTally& k, bool with_causes)
                                        {"p90", k.exact_free_error_quantile(0.9)},
                                        {"max", k.exact_free_error_quantile(1.0)}};
   return out;
+}
+
+// Simulate: the kernel's failures by what failed them on its own counters and free lists, and
+// how many of each the model served.
+void print_their_causes(std::FILE* out, const KernelCounterTally& k) {
+  std::string rows;
+  for (std::size_t i = 0; i < k.by_their_cause.size(); ++i) {
+    const KernelCounterTally::TheirCause& row = k.by_their_cause[i];
+    if (row.failures == 0) continue;
+    rows += fmt::format("{}{} {} (the model served {})", rows.empty() ? "" : ", ",
+                        i == KernelCounterTally::kTheyPass ? "their check passes" : to_string(static_cast<FailureCause>(i)),
+                        row.failures, row.model_served);
+  }
+  if (rows.empty()) return;
+  fmt::print(out, "  by their counters and free lists: {}\n", rows);
+  const std::uint64_t no_block = k.by_their_cause[static_cast<std::size_t>(FailureCause::Reserve)].model_served +
+                                 k.by_their_cause[static_cast<std::size_t>(FailureCause::Fragmentation)].model_served;
+  if (no_block != 0) {
+    fmt::print(out, "    ({} served from a free block of the order where the kernel had none it could use: the model's "
+               "layout parted from the kernel's, not its count)\n", no_block);
+  }
 }
 
 // The failures whose per-CPU diffs were read: the zone's exact count against the counter.
@@ -681,6 +716,7 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
       fmt::print(out, "  the kernel's zone counters at {} of its failures: the model's free pages {} from their count "
                  "(median), {} (90%), {} (max)\n", k.failures, k.free_error_quantile(0.5), k.free_error_quantile(0.9),
                  k.free_error_quantile(1.0));
+      print_their_causes(out, k);
       print_exact_counts(out, k, "  ");
     }
     fmt::print(out, "  model failed, kernel succeeded {:>8}\n  model served, kernel failed    {:>8}\n",

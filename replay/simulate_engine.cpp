@@ -63,6 +63,7 @@
 #include <bit>
 #include <cstdlib>
 #include <deque>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -414,11 +415,12 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     // the counter drift (read before the allocation changes the state).
     bool near_if_served = false;
     kernel_lag_only_ = false;
+    std::optional<KernelCheck> theirs;  // the kernel's counters at its failure, tallied with the model's verdict
     if (!kernel_ok && !memcg) {
       const ZoneState before = inspect_request(model, e.gfp, e.order, cpu, task);
       near_if_served = served_within_drift(before);
       kernel_lag_only_ = kernel_lag_alone(e, cpu);
-      if (const auto k = kernel_check(before, e)) note_state_at_kernel_failure(*k);
+      theirs = kernel_check(before, e);
     }
     serving_ = &e;
     allocator::AllocResult r =
@@ -432,6 +434,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
       if (r.ok()) ++counters.kernel_block_compactions;
     }
     serving_ = nullptr;
+    if (theirs) note_state_at_kernel_failure(*theirs, r.ok());
     // The next request of this task reclaims in a span that starts here.
     if (reclaim_recorded_ && e.ctx == traces::ExecContext::Task) task_allocs_.note(cpu, e.pid, e.ts_ns, e.task_state);
     if (model_counters_.direct_reclaims != reclaims_before) ++counters.reclaim_stalls;
@@ -473,8 +476,8 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
                   model_failed, is_atomic_request(e.gfp) && e.order <= traces::kCostlyOrder, model_near,
                   kernel_failed && kernel_lag_only_);
   }
-  [[gnu::noinline]] void note_state_at_kernel_failure(const KernelCheck& k) {
-    model_state_at_kernel_failures.add(k, kernel_lag_only_);
+  [[gnu::noinline]] void note_state_at_kernel_failure(const KernelCheck& k, bool model_served) {
+    model_state_at_kernel_failures.add(k, kernel_lag_only_, model_served);
   }
   // The recorded pfn has a live entry (or lies beyond the flat arrays).
   [[gnu::noinline]] void remap(const PageEvent& e, std::uint64_t model_pfn, unsigned cpu) {

@@ -1788,6 +1788,68 @@ TEST(ReplayMirror, TheKernelsCountersAtAFailureDecideItsCause) {
   EXPECT_EQ(st.lag_only, 1u);
 }
 
+// Simulate sorts the kernel's failures by what failed them on the kernel's own counters and free
+// lists, and counts the ones it served. Normal: min 128 (GFP_NOWAIT has no reduction), the model
+// starts with 120 free pages.
+// - 1000: order 0, their count 100: the watermark; the model, at 120 <= 128, fails it too.
+// - 2000: order 0, their count 300 with an order-3 block (bit 12): their check passes (the
+//   request failed elsewhere, or after the counters changed); the model fails it.
+// - 3000: the kernel frees an order-5 block from before the recording: the model has 152.
+// - 4000: order 3; their count 400 - 7 - 128 = 265 above the min, but their lists hold only
+//   order-0 and order-1 blocks (bits 0 and 4): fragmentation. The model, 152 - 7 = 145 above
+//   128 with blocks of order 3 and up, serves it from a block the kernel did not have.
+TEST(ReplaySimulate, TheKernelsFailuresAreSortedByWhatFailedThemOnItsOwnCountersAndLists) {
+  const std::string text = std::string(kZoneCountersHeader) + R"(!zone node=0 name=Normal start_pfn=0x10000 spanned=65536 managed=65536 min=128 low=160 high=192 protection=0,0,0,0,0
+!start_ts 100
+!start_free 0x10000+120
+1000 zone_counters node=0 zone=2 free=100 highatomic_free=0 highatomic_reserved=0 boost=0 lists=0x1 cpu=1
+1000 alloc pfn=failed order=0 mt=0 gfp=GFP_NOWAIT cpu=1 pid=7 ctx=task
+2000 zone_counters node=0 zone=2 free=300 highatomic_free=0 highatomic_reserved=0 boost=0 lists=0x1000 cpu=1
+2000 alloc pfn=failed order=0 mt=0 gfp=GFP_NOWAIT cpu=1 pid=7 ctx=task
+3000 free pfn=0x10100 order=5 cpu=1 pid=7 ctx=task
+4000 zone_counters node=0 zone=2 free=400 highatomic_free=0 highatomic_reserved=0 boost=0 lists=0x11 cpu=1
+4000 alloc pfn=failed order=3 mt=0 gfp=GFP_NOWAIT cpu=1 pid=7 ctx=task
+)";
+  const ReplayResult sim = replay_text(text, simulate());
+  EXPECT_EQ(sim.counters.model_served_kernel_failed, 1u);
+  const KernelCounterTally& t = sim.model_state_at_kernel_failures;
+  ASSERT_EQ(t.failures, 3u);
+  const auto row = [&](FailureCause c) { return t.by_their_cause[static_cast<std::size_t>(c)]; };
+  EXPECT_EQ(row(FailureCause::Fragmentation).failures, 1u);
+  EXPECT_EQ(row(FailureCause::Fragmentation).model_served, 1u);
+  EXPECT_EQ(row(FailureCause::Watermark).failures, 1u);
+  EXPECT_EQ(row(FailureCause::Watermark).model_served, 0u);
+  EXPECT_EQ(row(FailureCause::Reserve).failures, 0u);
+  EXPECT_EQ(t.by_their_cause[KernelCounterTally::kTheyPass].failures, 1u);
+  EXPECT_EQ(t.by_their_cause[KernelCounterTally::kTheyPass].model_served, 0u);
+  EXPECT_EQ(t.their_check_passes, 1u);
+
+  const auto causes = replay_to_json(sim, 10)["summary"]["simulation"]["model_state_at_kernel_failures"]["by_their_cause"];
+  EXPECT_EQ(causes["fragmentation"]["failures"], 1);
+  EXPECT_EQ(causes["fragmentation"]["model_served"], 1);
+  EXPECT_EQ(causes["watermark"]["model_served"], 0);
+  EXPECT_EQ(causes["none"]["failures"], 1);
+  EXPECT_FALSE(causes.contains("reserve"));
+  char* buf = nullptr;
+  std::size_t len = 0;
+  std::FILE* out = open_memstream(&buf, &len);
+  print_replay_text(out, sim, 10);
+  std::fclose(out);
+  const std::string report(buf, len);
+  std::free(buf);
+  EXPECT_NE(report.find("by their counters and free lists: watermark 1 (the model served 0), fragmentation 1 (the model "
+                        "served 1), their check passes 1 (the model served 0)"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find("(1 served from a free block of the order where the kernel had none it could use"), std::string::npos)
+      << report;
+
+  // Mirror's tally of the same failures has the causes and no verdict of the model's.
+  const KernelCounterTally& m = replay_text(text, mirror()).failures.kernel_counters();
+  EXPECT_EQ(m.by_their_cause[static_cast<std::size_t>(FailureCause::Fragmentation)].failures, 1u);
+  EXPECT_EQ(m.by_their_cause[static_cast<std::size_t>(FailureCause::Fragmentation)].model_served, 0u);
+}
+
 // The kernel reserves the pageblock of a high-order GFP_ATOMIC request that the slow path
 // served (get_page_from_freelist with ALLOC_HIGHATOMIC, after the fast path's low watermark
 // failed): mirror does the same where the kernel would, and a GFP_NOWAIT order-3 request then

@@ -148,7 +148,17 @@ struct KernelCounterTally {
   std::uint64_t with_diffs = 0;
   std::uint64_t lag_only = 0;
   std::vector<std::uint64_t> exact_free_errors;
-  void add(const KernelCheck& k, bool lag_alone);
+  // By what failed the request on their counters and free lists (KernelCheck::cause; the last
+  // row: their check passes), the kernel's failures and, in simulate, how many the model served.
+  // A reserve or fragmentation failure the model served is a block of the order the model held
+  // free where the kernel had none it could use: its layout, not its watermark, parted.
+  struct TheirCause {
+    std::uint64_t failures = 0;
+    std::uint64_t model_served = 0;
+  };
+  static constexpr std::size_t kTheyPass = kFailureCauseCount;
+  std::array<TheirCause, kFailureCauseCount + 1> by_their_cause{};
+  void add(const KernelCheck& k, bool lag_alone, bool model_served = false);
   [[nodiscard]] std::uint64_t free_error_quantile(double q) const { return quantile(free_errors, q); }
   [[nodiscard]] std::uint64_t exact_free_error_quantile(double q) const { return quantile(exact_free_errors, q); }
 
