@@ -31,6 +31,7 @@ Engine::Engine(const traces::TraceHeader& h, ModelSetup s, const ReplayOptions& 
       failures(o.max_failures),
       timeline(o.interval_ns, o.timeline_points, timeline_zones(h, setup), setup.config.max_order + 1, o.timeline_csv),
       last(setup.config.nr_cpus),
+      missed(o.max_failures),
       nr_cpus_(setup.config.nr_cpus),
       free_history_(setup.config.zones.size()),
       task_allocs_(setup.config.nr_cpus),
@@ -325,11 +326,9 @@ bool Engine::kernel_lag_alone(const traces::PageEvent& e, unsigned cpu) const {
   return exact_passes;
 }
 
-void Engine::check_with_kernel(FailureRecord& r, const traces::PageEvent& e) {
-  r.kernel = kernel_check(r.state, e);
-  kernel_counters.take(e.ts_ns, e.cpu);
-  if (!r.kernel) return;
-  const KernelCheck& k = *r.kernel;
+namespace {
+// What the kernel's counters at its failure say, beside the model's count.
+std::string kernel_counters_text(const KernelCheck& k, unsigned order, bool lag_alone) {
   std::string text = fmt::format("the kernel's counters at the failure: {} free pages", k.counters.free_pages);
   if (k.counters.highatomic_free != 0) text += fmt::format(" ({} in the highatomic reserve)", k.counters.highatomic_free);
   text += fmt::format(", {} {} the effective min", std::abs(k.margin_pages), k.margin_pages > 0 ? "above" : "short of");
@@ -337,12 +336,22 @@ void Engine::check_with_kernel(FailureRecord& r, const traces::PageEvent& e) {
     text += fmt::format(" ({:+} per-CPU changes not yet folded in: the exact count {} {} it)", *k.counters.free_diffs,
                         std::abs(*k.exact_margin_pages), *k.exact_margin_pages > 0 ? "above" : "short of");
   }
-  if (!k.block_available) text += fmt::format(", no free block of order {} or more on a list it may use", e.order);
+  if (!k.block_available) text += fmt::format(", no free block of order {} or more on a list it may use", order);
   text += k.model_exact_free_error
               ? fmt::format(" (the model's count {:+} pages from theirs, {:+} from the exact one)", k.model_free_error,
                             *k.model_exact_free_error)
               : fmt::format(" (the model's count {:+} pages from theirs)", k.model_free_error);
-  if (r.kernel_lag_alone) text += "; a zone's exact count passes the check: the counter's lag alone failed the request";
+  if (lag_alone) text += "; a zone's exact count passes the check: the counter's lag alone failed the request";
+  return text;
+}
+}  // namespace
+
+void Engine::check_with_kernel(FailureRecord& r, const traces::PageEvent& e) {
+  r.kernel = kernel_check(r.state, e);
+  kernel_counters.take(e.ts_ns, e.cpu);
+  if (!r.kernel) return;
+  const KernelCheck& k = *r.kernel;
+  std::string text = kernel_counters_text(k, e.order, r.kernel_lag_alone);
   // Mirror's cause: the kernel's counters where they fail the request (a memcg refusal is no
   // allocator failure, whatever they show).
   if (options.mode == ReplayMode::Mirror && k.cause && *k.cause != r.cause && r.cause != FailureCause::MemcgCharge) {
@@ -358,8 +367,31 @@ void Engine::check_with_kernel(FailureRecord& r, const traces::PageEvent& e) {
   r.evidence = r.evidence.empty() ? text : text + "; " + r.evidence;
 }
 
-FailureRecord Engine::record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause,
-                                     bool kernel_failed, std::optional<bool> lag_alone) {
+void Engine::record_missed(const traces::PageEvent& e, unsigned cpu, const ZoneState& before,
+                           const std::optional<KernelCheck>& theirs, bool lag_alone) {
+  FailureRecord r = record_of(e, cpu, true);
+  r.model_served = true;
+  r.state = before;
+  r.cause = theirs && theirs->cause ? *theirs->cause : FailureCause::Unexplained;
+  r.kernel = theirs;
+  r.kernel_lag_alone = lag_alone;
+  if (missed.full()) {  // counted, not kept: its text would be thrown away
+    missed.add(r);
+    return;
+  }
+  r.evidence = fmt::format("the model served it, {} free pages {} its effective min, largest free order {}",
+                           std::abs(before.margin_pages()), before.margin_pages() > 0 ? "above" : "short of",
+                           before.largest_free_order);
+  if (theirs) {
+    r.evidence += "; " + kernel_counters_text(*theirs, e.order, lag_alone);
+    if (!theirs->cause) r.evidence += ": they pass its check (read after it: the zone may have changed in between)";
+  } else {
+    r.evidence += "; the recorder read no counters at it";
+  }
+  missed.add(r);
+}
+
+FailureRecord Engine::record_of(const traces::PageEvent& e, unsigned cpu, bool kernel_failed) const {
   FailureRecord r;
   r.ts_ns = e.ts_ns;
   r.cpu = static_cast<std::uint16_t>(cpu);
@@ -373,6 +405,12 @@ FailureRecord Engine::record_failure(const traces::PageEvent& e, unsigned cpu, s
   r.migratetype = e.migratetype;
   r.cls = classify(e.gfp, e.order, setup.bits);
   r.kernel_failed = kernel_failed;
+  return r;
+}
+
+FailureRecord Engine::record_failure(const traces::PageEvent& e, unsigned cpu, std::optional<FailureCause> cause,
+                                     bool kernel_failed, std::optional<bool> lag_alone) {
+  FailureRecord r = record_of(e, cpu, kernel_failed);
   r.state = inspect_request(model, e.gfp, e.order, cpu, task_context(e));
   r.cause = cause ? *cause : cause_from_state(r.state, e.order);
   if (r.cause == FailureCause::Unexplained && kernel_failed) explain_near_miss(r, e);

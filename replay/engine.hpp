@@ -69,6 +69,9 @@ class Engine {
   // Simulate: the model's state at every kernel failure that carries the kernel's counters, by
   // the same check (its free pages against theirs; their_check_passes: those that pass theirs).
   KernelCounterTally model_state_at_kernel_failures;
+  // Simulate: the kernel's failures the model served, each with the model's state before it
+  // served it and the kernel's counters where the recorder read them.
+  FailureLog missed;
 
   // Seeds the model from the start snapshot when it has a free-page map.
   void seed(const traces::Snapshot& start);
@@ -148,6 +151,10 @@ class Engine {
   // The kernel's counters read at a failure the kernel had, checked against the model's zone
   // for it; mirror takes the cause from them when they fail the request.
   void check_with_kernel(FailureRecord& r, const traces::PageEvent& e);
+  // Simulate: logs the kernel's failure e that the model served, with `before`, the model's state
+  // for it before it served it, and `theirs`, the check on the kernel's counters there.
+  void record_missed(const traces::PageEvent& e, unsigned cpu, const ZoneState& before,
+                     const std::optional<KernelCheck>& theirs, bool lag_alone);
   // The check on the kernel's counters of the model zone `state` looked at, if the failure at
   // e's time and CPU has them.
   [[nodiscard]] std::optional<KernelCheck> kernel_check(const ZoneState& state, const traces::PageEvent& e) const;
@@ -159,6 +166,8 @@ class Engine {
   // Of a failure's counters, those of the model's zone `zone`, or nullptr.
   [[nodiscard]] const traces::ZoneCounters* counters_of_zone(const std::vector<traces::ZoneCounters>& read,
                                                              std::size_t zone) const;
+  // A record of request e with its event's fields (the state and cause left to the caller).
+  [[nodiscard]] FailureRecord record_of(const traces::PageEvent& e, unsigned cpu, bool kernel_failed) const;
   // Builds and logs the failure record from the model's state now, and returns it.
   // lag_alone: kernel_lag_alone(e, cpu) as read before the model served or failed e (simulate);
   // read now when absent.

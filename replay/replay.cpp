@@ -470,6 +470,7 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   r.failures = e.failures;
   r.agreement = e.agreement;
   r.model_state_at_kernel_failures = e.model_state_at_kernel_failures;
+  r.missed = e.missed;
   r.agreement.finish();
   r.timeline_interval_ns = e.timeline.interval_ns();
   r.timeline_kept_interval_ns = e.timeline.kept_interval_ns();
@@ -483,9 +484,11 @@ ReplayResult Replayer::finish(const traces::TraceReader& reader) {
   // Names for the failure records.
   r.callsite_depth = std::max(s.options.callsite_depth, 1u);
   std::unordered_set<std::uint32_t> comm_ids, stack_ids;
-  for (const auto& f : r.failures.records()) {
-    comm_ids.insert(f.comm_id);
-    if (f.stack_id != traces::kNoStack) stack_ids.insert(f.stack_id);
+  for (const FailureLog* log : {&r.failures, &r.missed}) {
+    for (const auto& f : log->records()) {
+      comm_ids.insert(f.comm_id);
+      if (f.stack_id != traces::kNoStack) stack_ids.insert(f.stack_id);
+    }
   }
   for (const auto& [key, t] : r.failures.by_process()) comm_ids.insert(static_cast<std::uint32_t>(key & 0xffffffffu));
   for (const auto& [id, t] : r.failures.by_stack()) stack_ids.insert(id);

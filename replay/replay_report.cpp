@@ -622,18 +622,43 @@ ordered_json replay_to_json(const ReplayResult& r, std::size_t top_n) {
          return tally_rows(m, top_n, [](const std::string& s) { return ordered_json{{"callsite", s}}; });
        }()},
   };
-  ordered_json items = ordered_json::array();
-  for (const auto& f : r.failures.records()) items.push_back(failure_json(r, f, names));
-  doc["failures"] = ordered_json{{"total", r.failures.total()},
-                                 {"listed", r.failures.records().size()},
-                                 {"omitted", r.failures.omitted()},
-                                 {"items", items}};
+  const auto failure_list = [&](const FailureLog& log) {
+    ordered_json items = ordered_json::array();
+    for (const auto& f : log.records()) items.push_back(failure_json(r, f, names));
+    return ordered_json{{"total", log.total()}, {"listed", log.records().size()}, {"omitted", log.omitted()}, {"items", items}};
+  };
+  doc["failures"] = failure_list(r.failures);
+  doc["missed"] = r.mode == ReplayMode::Simulate ? failure_list(r.missed) : ordered_json(nullptr);
   doc["timeline"] = timeline_json(r);
   doc["validation"] = validation_json(r);
   doc["keyframes"] = keyframes_json(r);
   doc["model_invariants"] = r.invariant_violation ? ordered_json(*r.invariant_violation) : ordered_json("ok");
   doc["data_quality"] = data_quality_json(r.quality);
   return doc;
+}
+
+// Simulate: the kernel's failures the model served, the model's state beside the kernel's
+// counters (their cause and free pages above the effective min).
+void print_missed(std::FILE* out, const ReplayResult& r, const Names& names, std::size_t top_n) {
+  fmt::print(out, "\nMissed: the kernel's failures the model served ({} of {} shown)\n",
+             std::min<std::uint64_t>(r.missed.records().size(), top_n == 0 ? ~0ull : top_n), r.missed.total());
+  fmt::print(out, "  {:>14} {:>3} {:>5} {:<13} {:<15} {:<13} {:>9} {:>9} {:>4} {:>11}  {}\n", "offset", "cpu", "order",
+             "class", "their cause", "zone", "free", "min_eff", "big", "their above", "gfp / process / callsite");
+  std::size_t shown = 0;
+  for (const auto& f : r.missed.records()) {
+    if (top_n != 0 && shown++ >= top_n) break;
+    const ZoneState& s = f.state;
+    const auto site = names.callsite_of(f.stack_id);
+    fmt::print(out, "  {:>14} {:>3} {:>5} {:<13} {:<15} {:<13} {:>9} {:>9} {:>4} {:>11}  {} {} {}[{}] {}\n",
+               format_duration_ns(f.ts_ns >= r.first_ts_ns ? f.ts_ns - r.first_ts_ns : 0), f.cpu, f.order, to_string(f.cls),
+               f.kernel ? (f.kernel->cause ? to_string(*f.kernel->cause) : "none (pass)") : "-", zone_label(r, s.zone), s.free_pages - s.unusable_pages,
+               s.effective_min_pages, s.largest_free_order, f.kernel ? fmt::format("{}", f.kernel->margin_pages) : "-",
+               r.header.gfp_table.format(f.gfp), traces::to_string(f.context), names.comm_of(f.comm_id), f.pid,
+               site ? *site : std::string());
+  }
+  fmt::print(out, "  (free, min_eff, big: the model's, before it served the request; their cause and their above:\n"
+                  "   what failed it on the kernel's counters and free lists, and their free pages above the\n"
+                  "   effective min, where the recorder read them)\n");
 }
 
 void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n) {
@@ -781,6 +806,7 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
     fmt::print(out, "  (free: free pages the request may use; min_eff: its effective min watermark + lowmem reserve;\n"
                     "   big: largest free order; unus/frag: unusable and fragmentation index x1000 at its order)\n");
   }
+  if (r.mode == ReplayMode::Simulate && r.missed.total() != 0) print_missed(out, r, names, top_n);
 
   if (!r.timeline.empty() && r.timeline_samples != 0) {
     fmt::print(out, "\nTimeline: {} samples every {} ({} kept per zone in the JSON)\n", r.timeline_samples,

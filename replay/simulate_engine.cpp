@@ -416,8 +416,9 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     bool near_if_served = false;
     kernel_lag_only_ = false;
     std::optional<KernelCheck> theirs;  // the kernel's counters at its failure, tallied with the model's verdict
+    ZoneState before;                   // the model's state for the kernel's failure, before serving it
     if (!kernel_ok && !memcg) {
-      const ZoneState before = inspect_request(model, e.gfp, e.order, cpu, task);
+      before = inspect_request(model, e.gfp, e.order, cpu, task);
       near_if_served = served_within_drift(before);
       kernel_lag_only_ = kernel_lag_alone(e, cpu);
       theirs = kernel_check(before, e);
@@ -438,7 +439,10 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     // The next request of this task reclaims in a span that starts here.
     if (reclaim_recorded_ && e.ctx == traces::ExecContext::Task) task_allocs_.note(cpu, e.pid, e.ts_ns, e.task_state);
     if (model_counters_.direct_reclaims != reclaims_before) ++counters.reclaim_stalls;
-    if (r.ok() && !kernel_ok && !memcg) note_agreement(e, true, false, near_if_served);
+    if (r.ok() && !kernel_ok && !memcg) {
+      note_agreement(e, true, false, near_if_served);
+      record_missed(e, cpu, before, theirs, kernel_lag_only_);
+    }
     if ((e.gfp & kswapd_bit_) != 0) wake_kswapd(e.ts_ns, r);
     if (r.ok()) {
       if (r.path == allocator::AllocPath::OomKill) ++counters.oom_kills;

@@ -94,6 +94,9 @@ void legend(Markup& m, double x, double y, double max_width, const std::vector<L
       case LegendItem::Shape::Triangle:
         m.put("<path d=\"M{} {}l5 -9l5 9z\" fill=\"{}\"/>", px(cx + 2), px(cy), colour);
         break;
+      case LegendItem::Shape::OpenTriangle:
+        m.put("<path d=\"M{} {}l5 -9l5 9z\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"/>", px(cx + 2), px(cy), colour);
+        break;
       case LegendItem::Shape::None:
         break;
       case LegendItem::Shape::Circle:

@@ -37,7 +37,7 @@ void x_axis(Markup& m, const Frame& f, const Scale& s, std::string_view label, c
 void y_axis(Markup& m, const Frame& f, const Scale& s, std::string_view label, const TickLabel& tick, int target = 5);
 
 struct LegendItem {
-  enum class Shape { Box, Line, Dashed, Triangle, Circle, None };  // None: a note, no symbol
+  enum class Shape { Box, Line, Dashed, Triangle, OpenTriangle, Circle, None };  // None: a note, no symbol
   std::string label;
   std::string colour;
   Shape shape = Shape::Box;

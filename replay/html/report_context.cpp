@@ -59,8 +59,10 @@ std::string failure_summary(const ReportContext& c, const replay::FailureRecord&
       c.seconds(f.ts_ns), f.order, c.replay.header.gfp_table.format(f.gfp), traces::to_string(f.context), c.comm(f.comm_id),
       f.pid, f.cpu, f.migratetype >= 0 ? ", " + c.migratetype_name(f.migratetype) : std::string(),
       replay::to_string(f.cls), replay::to_string(f.cause),
-      c.replay.mode == replay::ReplayMode::Simulate ? (f.kernel_failed ? " (the kernel failed it too)" : " (predicted: the kernel served it)")
-                                                   : "",
+      c.replay.mode != replay::ReplayMode::Simulate ? ""
+      : f.model_served                             ? " (missed: the model served it; the cause is the kernel's counters')"
+      : f.kernel_failed                            ? " (the kernel failed it too)"
+                                                   : " (predicted: the kernel served it)",
       c.zone_label(s.zone), c.pages(static_cast<std::uint64_t>(std::max<std::int64_t>(s.free_pages, 0))),
       s.unusable_pages, s.effective_min_pages, s.largest_free_order, s.unusable_index / 1000.0,
       s.fragmentation_index / 1000.0, f.order);

@@ -93,37 +93,45 @@ void free_pages_chart(Markup& m, const ReportContext& c, std::uint16_t zone, con
     reserved = reserved || s.highatomic_free_pages != 0;
   }
   // Failures of this zone at their instant and free pages, near ones sharing a marker.
+  // real: the kernel failed it (and, in simulate, the model too); predicted: the model only;
+  // missed: the kernel only (simulate), at the model's free pages before it served the request.
+  enum class Kind { Real, Predicted, Missed };
   struct Marker {
     double x = 0, y = 0;
     std::uint64_t n = 0;
-    bool real = true;
+    Kind kind = Kind::Real;
     const replay::FailureRecord* first = nullptr;
     std::map<std::string, std::uint64_t> causes;
   };
-  std::map<std::pair<long, bool>, Marker> markers;
+  std::map<std::pair<long, Kind>, Marker> markers;
   const double bucket_px = std::max(2.0, kFrame.w / static_cast<double>(std::max<std::size_t>(c.options.failure_markers, 1)));
   const Scale x = t.x;
-  for (const auto& f : c.replay.failures.records()) {
-    if (!f.state.zone || *f.state.zone != zone) continue;
-    top = std::max(top, static_cast<std::uint64_t>(std::max<std::int64_t>(f.state.free_pages, 0)));
+  const replay::FailureLog* const logs[] = {&c.replay.failures, &c.replay.missed};
+  for (const replay::FailureLog* log : logs) {
+    for (const auto& f : log->records()) {
+      if (!f.state.zone || *f.state.zone != zone) continue;
+      top = std::max(top, static_cast<std::uint64_t>(std::max<std::int64_t>(f.state.free_pages, 0)));
+    }
   }
   if (ceiling != 0) top = ceiling;
   const Scale y{0, nice_ceiling(static_cast<double>(top) * 1.05, 5), kFrame.bottom(), kFrame.y};
   const double y_max = y.d1;
-  for (const auto& f : c.replay.failures.records()) {
-    if (!f.state.zone || *f.state.zone != zone) continue;
-    const bool real = f.kernel_failed;
-    const double fx = std::clamp(x(c.seconds(f.ts_ns)), kFrame.x, kFrame.right());
-    const auto bucket = std::min(static_cast<long>((fx - kFrame.x) / bucket_px),
-                                 static_cast<long>(std::max<std::size_t>(c.options.failure_markers, 1) - 1));
-    Marker& mk = markers[{bucket, real}];
-    if (mk.n++ == 0) {
-      mk.x = fx;
-      mk.y = y(std::min(static_cast<double>(std::max<std::int64_t>(f.state.free_pages, 0)), y_max));
-      mk.real = real;
-      mk.first = &f;
+  for (const replay::FailureLog* log : logs) {
+    for (const auto& f : log->records()) {
+      if (!f.state.zone || *f.state.zone != zone) continue;
+      const Kind kind = f.model_served ? Kind::Missed : f.kernel_failed ? Kind::Real : Kind::Predicted;
+      const double fx = std::clamp(x(c.seconds(f.ts_ns)), kFrame.x, kFrame.right());
+      const auto bucket = std::min(static_cast<long>((fx - kFrame.x) / bucket_px),
+                                   static_cast<long>(std::max<std::size_t>(c.options.failure_markers, 1) - 1));
+      Marker& mk = markers[{bucket, kind}];
+      if (mk.n++ == 0) {
+        mk.x = fx;
+        mk.y = y(std::min(static_cast<double>(std::max<std::int64_t>(f.state.free_pages, 0)), y_max));
+        mk.kind = kind;
+        mk.first = &f;
+      }
+      ++mk.causes[std::string(replay::to_string(f.cause))];
     }
-    ++mk.causes[std::string(replay::to_string(f.cause))];
   }
 
   open_svg(m, kWidth, 262, ceiling != 0 ? "free-pages near-watermarks" : "free-pages",
@@ -180,8 +188,11 @@ void free_pages_chart(Markup& m, const ReportContext& c, std::uint16_t zone, con
                      : "); the first:\n";
     }
     if (!brief) title += failure_summary(c, *mk.first);
-    if (mk.real) {
+    if (mk.kind == Kind::Real) {
       m.put("<path class=\"failure real\" d=\"M{} {}l5 -9l5 9z\" fill=\"{}\" stroke=\"#fff\" stroke-width=\"0.5\"><title>",
+            px(mk.x - 5), px(mk.y + 3), kFailureColour);
+    } else if (mk.kind == Kind::Missed) {
+      m.put("<path class=\"failure missed\" d=\"M{} {}l5 -9l5 9z\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\"><title>",
             px(mk.x - 5), px(mk.y + 3), kFailureColour);
     } else {
       m.put("<circle class=\"failure predicted\" cx=\"{}\" cy=\"{}\" r=\"4.5\" fill=\"{}\" stroke=\"#fff\" "
@@ -189,7 +200,7 @@ void free_pages_chart(Markup& m, const ReportContext& c, std::uint16_t zone, con
             px(mk.x), px(mk.y), kPredictedColour);
     }
     m.text(title);
-    m.raw(mk.real ? "</title></path>" : "</title></circle>");
+    m.raw(mk.kind == Kind::Predicted ? "</title></circle>" : "</title></path>");
   }
   std::vector<LegendItem> items = {{ceiling != 0 ? "free pages (cut at the top of the axis)" : "free pages", "#1f3a93",
                                     LegendItem::Shape::Line},
@@ -201,6 +212,9 @@ void free_pages_chart(Markup& m, const ReportContext& c, std::uint16_t zone, con
   items.push_back({"failure", kFailureColour, LegendItem::Shape::Triangle});
   if (c.replay.mode == replay::ReplayMode::Simulate) {
     items.push_back({"predicted failure (kernel served it)", kPredictedColour, LegendItem::Shape::Circle});
+    if (c.replay.missed.total() != 0) {
+      items.push_back({"missed failure (the model served it)", kFailureColour, LegendItem::Shape::OpenTriangle});
+    }
   }
   legend(m, kFrame.x, 16, kFrame.w, items);
   close_svg(m);

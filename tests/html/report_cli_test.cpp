@@ -98,6 +98,21 @@ TEST(ReportCli, SimulateWithAWhatIfSettingMarksPredictedFailures) {
   EXPECT_GE(occurrences(page, "class=\"failure predicted\""), 1u);
 }
 
+// A lower min than the kernel's: the model serves the kernel's GFP_ATOMIC failure at 3000 (47
+// free pages, above 3/8 of the new min of 64 = 24), and the chart marks it as missed, open.
+TEST(ReportCli, SimulateMarksTheKernelsFailuresTheModelServed) {
+  replay::testing::TempDir dir;
+  const std::string trace = replay::testing::trace_from_text(dir, read_text(replay::testing::case_path("atomic_below_min.txt")));
+  const std::string out = dir.file("s.html");
+  const auto r = run_labyrinth({"report", trace, "-o", out, "--min-free-kbytes", "256", "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string page = read_text(out);
+  EXPECT_GE(occurrences(page, "class=\"failure missed\""), 1u);
+  EXPECT_EQ(occurrences(page, "class=\"failure real\""), 0u);
+  EXPECT_NE(page.find("missed failure (the model served it)"), std::string::npos);
+  EXPECT_NE(page.find("(missed: the model served it; the cause is the kernel&#39;s counters&#39;)"), std::string::npos);
+}
+
 TEST(ReportCli, BadInputGivesAClearErrorAndExitCode) {
   replay::testing::TempDir dir;
   auto r = run_labyrinth({"report", LABYRINTH_SOURCE_DIR "/traces/samples/perf-script.trace"});

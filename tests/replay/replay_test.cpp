@@ -1845,9 +1845,71 @@ TEST(ReplaySimulate, TheKernelsFailuresAreSortedByWhatFailedThemOnItsOwnCounters
       << report;
 
   // Mirror's tally of the same failures has the causes and no verdict of the model's.
-  const KernelCounterTally& m = replay_text(text, mirror()).failures.kernel_counters();
+  const ReplayResult mir = replay_text(text, mirror());
+  const KernelCounterTally& m = mir.failures.kernel_counters();
   EXPECT_EQ(m.by_their_cause[static_cast<std::size_t>(FailureCause::Fragmentation)].failures, 1u);
   EXPECT_EQ(m.by_their_cause[static_cast<std::size_t>(FailureCause::Fragmentation)].model_served, 0u);
+  EXPECT_EQ(mir.missed.total(), 0u);
+  EXPECT_TRUE(replay_to_json(mir, 10)["missed"].is_null());
+}
+
+// The kernel's failures the model served are listed with both sides: the model's state before
+// it served the request and the kernel's counters there. The case above: the order-3 request at
+// 4000, the model 152 - 7 - 128 = 17 pages above its min with its largest free block of order 6
+// (120 = 64 + 32 + 16 + 8 from the start, and the kernel's order-5 block), the kernel 265 above
+// with no block of the order. No watermark boost: the model's order-3 steal would raise its min.
+TEST(ReplaySimulate, TheKernelsFailuresTheModelServedAreListedWithTheModelsStateAndTheirCounters) {
+  const std::string text = std::string(kZoneCountersHeader) + R"(!sysctl watermark_boost_factor=0
+!zone node=0 name=Normal start_pfn=0x10000 spanned=65536 managed=65536 min=128 low=160 high=192 protection=0,0,0,0,0
+!start_ts 100
+!start_free 0x10000+120
+1000 zone_counters node=0 zone=2 free=100 highatomic_free=0 highatomic_reserved=0 boost=0 lists=0x1 cpu=1
+1000 alloc pfn=failed order=0 mt=0 gfp=GFP_NOWAIT cpu=1 pid=7 ctx=task
+3000 free pfn=0x10100 order=5 cpu=1 pid=7 ctx=task
+4000 zone_counters node=0 zone=2 free=400 highatomic_free=0 highatomic_reserved=0 boost=0 lists=0x11 cpu=1
+4000 alloc pfn=failed order=3 mt=0 gfp=GFP_NOWAIT cpu=1 pid=7 ctx=task
+4500 free pfn=0x10200 order=6 cpu=1 pid=7 ctx=task
+5000 alloc pfn=failed order=0 mt=0 gfp=GFP_NOWAIT cpu=1 pid=7 ctx=task
+)";
+  const ReplayResult sim = replay_text(text, simulate());
+  // 5000: with 64 more pages free the model serves an order-0 request too; no counters were read.
+  ASSERT_EQ(sim.missed.total(), 2u);
+  const FailureRecord& f = sim.missed.records()[0];
+  EXPECT_EQ(f.ts_ns, 4000u);
+  EXPECT_EQ(f.order, 3u);
+  EXPECT_TRUE(f.kernel_failed);
+  EXPECT_EQ(f.cause, FailureCause::Fragmentation);
+  EXPECT_EQ(f.state.margin_pages(), 17);
+  EXPECT_EQ(f.state.largest_free_order, 6);
+  ASSERT_TRUE(f.kernel.has_value());
+  EXPECT_EQ(f.kernel->margin_pages, 265);
+  EXPECT_NE(f.evidence.find("the model served it, 17 free pages above its effective min, largest free order 6; the "
+                            "kernel's counters at the failure: 400 free pages, 265 above the effective min, no free "
+                            "block of order 3 or more on a list it may use"),
+            std::string::npos)
+      << f.evidence;
+  const FailureRecord& g = sim.missed.records()[1];
+  EXPECT_FALSE(g.kernel.has_value());
+  EXPECT_EQ(g.cause, FailureCause::Unexplained);
+  EXPECT_NE(g.evidence.find("the recorder read no counters at it"), std::string::npos) << g.evidence;
+  // The model's own failure at 1000 is not among them.
+  EXPECT_EQ(sim.failures.total(), 1u);
+
+  const auto missed = replay_to_json(sim, 10)["missed"];
+  EXPECT_EQ(missed["total"], 2);
+  EXPECT_EQ(missed["items"][0]["cause"], "fragmentation");
+  EXPECT_EQ(missed["items"][0]["free_above_min_pages"], 17);
+  EXPECT_EQ(missed["items"][0]["kernel_counters"]["free_above_min_pages"], 265);
+  EXPECT_TRUE(missed["items"][1]["kernel_counters"].is_null());
+  char* buf = nullptr;
+  std::size_t len = 0;
+  std::FILE* out = open_memstream(&buf, &len);
+  print_replay_text(out, sim, 10);
+  std::fclose(out);
+  const std::string report(buf, len);
+  std::free(buf);
+  EXPECT_NE(report.find("Missed: the kernel's failures the model served (2 of 2 shown)"), std::string::npos) << report;
+  EXPECT_NE(report.find("fragmentation   0/Normal"), std::string::npos) << report;
 }
 
 // The kernel reserves the pageblock of a high-order GFP_ATOMIC request that the slow path

@@ -119,6 +119,7 @@ struct FailureRecord {
   FailureClass cls = FailureClass::Other;
   FailureCause cause = FailureCause::Watermark;
   bool kernel_failed = true;  // simulate: what the recording says
+  bool model_served = false;  // simulate: the kernel's failure the model served (ReplayResult::missed)
   ZoneState state;
   // The kernel's own counters of state.zone at the failure, where the trace has them; the cause
   // is then theirs when they fail the request, and model_cause what the model's state said.
@@ -178,6 +179,8 @@ class FailureLog {
   [[nodiscard]] std::uint64_t total() const { return total_; }
   [[nodiscard]] const std::vector<FailureRecord>& records() const { return records_; }
   [[nodiscard]] std::uint64_t omitted() const { return total_ - records_.size(); }
+  // The next failure added will be counted, not kept.
+  [[nodiscard]] bool full() const { return max_records_ != 0 && records_.size() >= max_records_; }
   [[nodiscard]] const std::array<std::array<std::uint64_t, kFailureCauseCount>, kFailureClassCount>& by_class_cause() const {
     return class_cause_;
   }

@@ -130,6 +130,9 @@ struct ReplayResult : CaptureDescription {
   FailureAgreement agreement;  // simulate: failures against the recording
   // Simulate: the model's free pages against the kernel's own counters at its failures (format 1.7).
   KernelCounterTally model_state_at_kernel_failures;
+  // Simulate: the kernel's failures the model served (cause: what failed them on the kernel's
+  // counters and lists, unexplained without them; state: the model's before it served them).
+  FailureLog missed;
   // names resolved at the end (failure records keep ids)
   std::vector<std::pair<std::uint32_t, std::string>> comms;
   std::vector<std::pair<std::uint32_t, std::string>> callsites;  // by stack id, callsite_depth frames
