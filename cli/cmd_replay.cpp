@@ -203,7 +203,8 @@ void setup_replay(CLI::App& app) {
                   "Write the timeline, failures, extfrag events and keyframes as a trace-event JSON file for "
                   "ui.perfetto.dev or chrome://tracing ('-' for stdout)");
   cmd->add_option("--top", o->top, "Rows per table and failures listed in the text (0 = all)")->capture_default_str();
-  cmd->add_option("--max-failures", o->max_failures, "Failure records kept for the JSON report (0 = all)")
+  cmd->add_option("--max-failures", o->max_failures,
+                  "Failure records kept for the JSON report, and at most 1000 of simulate's missed ones (0 = all of both)")
       ->capture_default_str();
   cmd->add_option("--callsite-depth", o->callsite_depth,
                   "Frames from the call site on that name a failure's call site (1 = the call site alone)")

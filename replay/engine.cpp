@@ -31,7 +31,7 @@ Engine::Engine(const traces::TraceHeader& h, ModelSetup s, const ReplayOptions& 
       failures(o.max_failures),
       timeline(o.interval_ns, o.timeline_points, timeline_zones(h, setup), setup.config.max_order + 1, o.timeline_csv),
       last(setup.config.nr_cpus),
-      missed(o.max_failures),
+      missed(o.max_missed()),
       nr_cpus_(setup.config.nr_cpus),
       free_history_(setup.config.zones.size()),
       task_allocs_(setup.config.nr_cpus),

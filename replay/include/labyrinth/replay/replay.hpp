@@ -14,6 +14,7 @@
 // resynchronised. Memory is bounded independently of the trace length.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -56,6 +57,8 @@ struct ReplayOptions {
   std::size_t timeline_points = 1000;         // per zone, kept for the JSON report
   std::FILE* timeline_csv = nullptr;          // every sample as a CSV row, if set
   std::size_t max_failures = 10000;           // failure records kept (0 = all)
+  // Simulate's missed kernel failures kept: a diagnostic, so fewer (0 = all, as max_failures).
+  [[nodiscard]] std::size_t max_missed() const { return max_failures == 0 ? 0 : std::min<std::size_t>(max_failures, 1000); }
   // Called with every failure record, kept or not: what a caller counts from all of them
   // (tune) without keeping them.
   std::function<void(const FailureRecord&)> on_failure;
