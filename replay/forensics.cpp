@@ -149,7 +149,6 @@ std::int64_t vmstat_drift_pages(std::uint64_t managed_pages, std::uint64_t low_m
 
 void KernelCounterTally::add(const KernelCheck& k, bool lag_alone, bool model_served) {
   ++failures;
-  if (!k.cause) ++their_check_passes;
   TheirCause& row = by_their_cause[k.cause ? static_cast<std::size_t>(*k.cause) : kTheyPass];
   ++row.failures;
   if (model_served) ++row.model_served;

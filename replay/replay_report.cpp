@@ -72,7 +72,7 @@ ordered_json kernel_counters_json(const KernelCounterTally& k, bool with_causes)
   if (k.failures == 0) return nullptr;
   ordered_json out{{"failures", k.failures}};
   if (with_causes) out["model_cause_differed"] = k.model_cause_differed;
-  out["their_check_passes"] = k.their_check_passes;
+  out["their_check_passes"] = k.their_check_passes();
   out["model_free_error_pages"] = ordered_json{
       {"median", k.free_error_quantile(0.5)}, {"p90", k.free_error_quantile(0.9)}, {"max", k.free_error_quantile(1.0)}};
   ordered_json causes = ordered_json::object();
@@ -637,28 +637,33 @@ ordered_json replay_to_json(const ReplayResult& r, std::size_t top_n) {
   return doc;
 }
 
-// Simulate: the kernel's failures the model served, the model's state beside the kernel's
-// counters (their cause and free pages above the effective min).
-void print_missed(std::FILE* out, const ReplayResult& r, const Names& names, std::size_t top_n) {
-  fmt::print(out, "\nMissed: the kernel's failures the model served ({} of {} shown)\n",
-             std::min<std::uint64_t>(r.missed.records().size(), top_n == 0 ? ~0ull : top_n), r.missed.total());
-  fmt::print(out, "  {:>14} {:>3} {:>5} {:<13} {:<15} {:<13} {:>9} {:>9} {:>4} {:>11}  {}\n", "offset", "cpu", "order",
-             "class", "their cause", "zone", "free", "min_eff", "big", "their above", "gfp / process / callsite");
+// One table of failure records: when, the request, the zone's state, then the table's own
+// columns (`extra`, aligned by the caller) and the request's flags and process.
+struct FailureRow {
+  std::string_view cause;
+  std::string extra;
+  std::string_view suffix;
+};
+template <typename RowOf>
+void print_failure_table(std::FILE* out, const ReplayResult& r, const Names& names, const FailureLog& log,
+                         std::size_t top_n, std::string_view title, std::string_view cause_header,
+                         std::string_view extra_header, RowOf row_of) {
+  fmt::print(out, "\n{} ({} of {} shown)\n", title, std::min<std::uint64_t>(log.records().size(), top_n == 0 ? ~0ull : top_n),
+             log.total());
+  fmt::print(out, "  {:>14} {:>3} {:>5} {:<13} {:<15} {:<13} {:>9} {:>9} {:>4} {}  {}\n", "offset", "cpu", "order", "class",
+             cause_header, "zone", "free", "min_eff", "big", extra_header, "gfp / process / callsite");
   std::size_t shown = 0;
-  for (const auto& f : r.missed.records()) {
+  for (const auto& f : log.records()) {
     if (top_n != 0 && shown++ >= top_n) break;
     const ZoneState& s = f.state;
     const auto site = names.callsite_of(f.stack_id);
-    fmt::print(out, "  {:>14} {:>3} {:>5} {:<13} {:<15} {:<13} {:>9} {:>9} {:>4} {:>11}  {} {} {}[{}] {}\n",
+    const FailureRow row = row_of(f);
+    fmt::print(out, "  {:>14} {:>3} {:>5} {:<13} {:<15} {:<13} {:>9} {:>9} {:>4} {}  {} {} {}[{}] {}{}\n",
                format_duration_ns(f.ts_ns >= r.first_ts_ns ? f.ts_ns - r.first_ts_ns : 0), f.cpu, f.order, to_string(f.cls),
-               f.kernel ? (f.kernel->cause ? to_string(*f.kernel->cause) : "none (pass)") : "-", zone_label(r, s.zone), s.free_pages - s.unusable_pages,
-               s.effective_min_pages, s.largest_free_order, f.kernel ? fmt::format("{}", f.kernel->margin_pages) : "-",
-               r.header.gfp_table.format(f.gfp), traces::to_string(f.context), names.comm_of(f.comm_id), f.pid,
-               site ? *site : std::string());
+               row.cause, zone_label(r, s.zone), s.free_pages - s.unusable_pages, s.effective_min_pages,
+               s.largest_free_order, row.extra, r.header.gfp_table.format(f.gfp), traces::to_string(f.context),
+               names.comm_of(f.comm_id), f.pid, site ? *site : std::string(), row.suffix);
   }
-  fmt::print(out, "  (free, min_eff, big: the model's, before it served the request; their cause and their above:\n"
-                  "   what failed it on the kernel's counters and free lists, and their free pages above the\n"
-                  "   effective min, where the recorder read them)\n");
 }
 
 void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n) {
@@ -707,7 +712,7 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
   if (const KernelCounterTally& k = r.failures.kernel_counters(); k.failures != 0) {
     fmt::print(out, "    the kernel's zone counters at {} of them: the model's state said another cause at {}, their "
                "check passes at {}; the model's free pages {} from their count (median), {} (90%), {} (max)\n",
-               k.failures, k.model_cause_differed, k.their_check_passes, k.free_error_quantile(0.5),
+               k.failures, k.model_cause_differed, k.their_check_passes(), k.free_error_quantile(0.5),
                k.free_error_quantile(0.9), k.free_error_quantile(1.0));
     print_exact_counts(out, k, "    ");
   }
@@ -787,26 +792,29 @@ void print_replay_text(std::FILE* out, const ReplayResult& r, std::size_t top_n)
   }
 
   if (r.failures.total() != 0) {
-    fmt::print(out, "\nFailures ({} of {} shown)\n", std::min<std::uint64_t>(r.failures.records().size(), top_n == 0 ? ~0ull : top_n),
-               r.failures.total());
-    fmt::print(out, "  {:>14} {:>3} {:>5} {:<13} {:<15} {:<13} {:>9} {:>9} {:>4} {:>5} {:>5}  {}\n", "offset", "cpu",
-               "order", "class", "cause", "zone", "free", "min_eff", "big", "unus", "frag", "gfp / process / callsite");
-    std::size_t shown = 0;
-    for (const auto& f : r.failures.records()) {
-      if (top_n != 0 && shown++ >= top_n) break;
-      const ZoneState& s = f.state;
-      const auto site = names.callsite_of(f.stack_id);
-      fmt::print(out, "  {:>14} {:>3} {:>5} {:<13} {:<15} {:<13} {:>9} {:>9} {:>4} {:>5} {:>5}  {} {} {}[{}] {}{}\n",
-                 format_duration_ns(f.ts_ns >= r.first_ts_ns ? f.ts_ns - r.first_ts_ns : 0), f.cpu, f.order,
-                 to_string(f.cls), to_string(f.cause), zone_label(r, s.zone), s.free_pages - s.unusable_pages,
-                 s.effective_min_pages, s.largest_free_order, s.unusable_index, s.fragmentation_index,
-                 r.header.gfp_table.format(f.gfp), traces::to_string(f.context), names.comm_of(f.comm_id), f.pid,
-                 site ? *site : std::string(), r.mode == ReplayMode::Simulate && !f.kernel_failed ? " (kernel served it)" : "");
-    }
+    print_failure_table(out, r, names, r.failures, top_n, "Failures", "cause", fmt::format("{:>5} {:>5}", "unus", "frag"),
+                        [&](const FailureRecord& f) {
+                          return FailureRow{to_string(f.cause),
+                                            fmt::format("{:>5} {:>5}", f.state.unusable_index, f.state.fragmentation_index),
+                                            r.mode == ReplayMode::Simulate && !f.kernel_failed ? " (kernel served it)" : ""};
+                        });
     fmt::print(out, "  (free: free pages the request may use; min_eff: its effective min watermark + lowmem reserve;\n"
                     "   big: largest free order; unus/frag: unusable and fragmentation index x1000 at its order)\n");
   }
-  if (r.mode == ReplayMode::Simulate && r.missed.total() != 0) print_missed(out, r, names, top_n);
+  if (r.mode == ReplayMode::Simulate && r.missed.total() != 0) {
+    // The kernel's failures the model served: the model's state before it served each, beside
+    // what failed it on the kernel's counters and their free pages above the effective min.
+    print_failure_table(out, r, names, r.missed, top_n, "Missed: the kernel's failures the model served", "their cause",
+                        fmt::format("{:>11}", "their above"), [](const FailureRecord& f) {
+                          const std::string_view cause =
+                              !f.kernel ? "-" : f.kernel->cause ? to_string(*f.kernel->cause) : "none (pass)";
+                          return FailureRow{cause, fmt::format("{:>11}", f.kernel ? fmt::format("{}", f.kernel->margin_pages) : "-"),
+                                            ""};
+                        });
+    fmt::print(out, "  (free, min_eff, big: the model's, before it served the request; their cause and their above:\n"
+                    "   what failed it on the kernel's counters and free lists, and their free pages above the\n"
+                    "   effective min, where the recorder read them)\n");
+  }
 
   if (!r.timeline.empty() && r.timeline_samples != 0) {
     fmt::print(out, "\nTimeline: {} samples every {} ({} kept per zone in the JSON)\n", r.timeline_samples,

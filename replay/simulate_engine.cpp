@@ -416,12 +416,12 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     bool near_if_served = false;
     kernel_lag_only_ = false;
     std::optional<KernelCheck> theirs;  // the kernel's counters at its failure, tallied with the model's verdict
-    ZoneState before;                   // the model's state for the kernel's failure, before serving it
+    std::optional<ZoneState> before;    // the model's state for the kernel's failure, before serving it
     if (!kernel_ok && !memcg) {
       before = inspect_request(model, e.gfp, e.order, cpu, task);
-      near_if_served = served_within_drift(before);
+      near_if_served = served_within_drift(*before);
       kernel_lag_only_ = kernel_lag_alone(e, cpu);
-      theirs = kernel_check(before, e);
+      theirs = kernel_check(*before, e);
     }
     serving_ = &e;
     allocator::AllocResult r =
@@ -441,7 +441,7 @@ class SimulateEngine final : public Engine, public allocator::Reclaimer {
     if (model_counters_.direct_reclaims != reclaims_before) ++counters.reclaim_stalls;
     if (r.ok() && !kernel_ok && !memcg) {
       note_agreement(e, true, false, near_if_served);
-      record_missed(e, cpu, before, theirs, kernel_lag_only_);
+      record_missed(e, cpu, *before, theirs, kernel_lag_only_);
     }
     if ((e.gfp & kswapd_bit_) != 0) wake_kswapd(e.ts_ns, r);
     if (r.ok()) {

@@ -18,19 +18,9 @@ using testing::case_path;
 using testing::mirror;
 using testing::read_text;
 using testing::replay_file;
+using testing::text_report;
 using testing::TempDir;
 using testing::trace_from_text;
-
-std::string text_report(const ReplayResult& r) {
-  char* buffer = nullptr;
-  std::size_t size = 0;
-  std::FILE* out = ::open_memstream(&buffer, &size);
-  print_replay_text(out, r, 10);
-  std::fclose(out);
-  std::string text(buffer, size);
-  std::free(buffer);
-  return text;
-}
 
 // Byte 10 of the file header is the format's minor version (labyrinth-trace(5)).
 void set_minor_version(const std::string& path, char minor) {

@@ -490,13 +490,7 @@ TEST(ReplaySimulate, ReportsTheKernelsCompactionBesideTheModels) {
   EXPECT_EQ(k["compact_stall"], 4);
   EXPECT_EQ(k["compact_success"], 0);
   EXPECT_EQ(k["compact_fail"], 4);
-  char* buf = nullptr;
-  std::size_t len = 0;
-  std::FILE* out = open_memstream(&buf, &len);
-  print_replay_text(out, r, 10);
-  std::fclose(out);
-  const std::string report(buf, len);
-  std::free(buf);
+  const std::string report = testing::text_report(r);
   EXPECT_NE(report.find("kernel compaction            4  stalls, 0 succeeded, 0 pages isolated"), std::string::npos) << report;
 
   // A trace without the counters has no line and a null.
@@ -1773,7 +1767,7 @@ TEST(ReplayMirror, TheKernelsCountersAtAFailureDecideItsCause) {
   const KernelCounterTally& t = r.failures.kernel_counters();
   EXPECT_EQ(t.failures, 1u);
   EXPECT_EQ(t.model_cause_differed, 1u);
-  EXPECT_EQ(t.their_check_passes, 0u);
+  EXPECT_EQ(t.their_check_passes(), 0u);
   EXPECT_EQ(t.free_error_quantile(1.0), 412u);
   EXPECT_EQ(t.lag_only, 1u);
   EXPECT_EQ(t.exact_free_error_quantile(1.0), 372u);
@@ -1783,7 +1777,7 @@ TEST(ReplayMirror, TheKernelsCountersAtAFailureDecideItsCause) {
   EXPECT_EQ(sim.counters.model_served_kernel_failed, 2u);
   const KernelCounterTally& st = sim.model_state_at_kernel_failures;
   EXPECT_EQ(st.failures, 1u);
-  EXPECT_EQ(st.their_check_passes, 0u);
+  EXPECT_EQ(st.their_check_passes(), 0u);
   EXPECT_EQ(st.free_errors, (std::vector<std::uint64_t>{412}));
   EXPECT_EQ(st.lag_only, 1u);
 }
@@ -1822,7 +1816,7 @@ TEST(ReplaySimulate, TheKernelsFailuresAreSortedByWhatFailedThemOnItsOwnCounters
   EXPECT_EQ(row(FailureCause::Reserve).failures, 0u);
   EXPECT_EQ(t.by_their_cause[KernelCounterTally::kTheyPass].failures, 1u);
   EXPECT_EQ(t.by_their_cause[KernelCounterTally::kTheyPass].model_served, 0u);
-  EXPECT_EQ(t.their_check_passes, 1u);
+  EXPECT_EQ(t.their_check_passes(), 1u);
 
   const auto causes = replay_to_json(sim, 10)["summary"]["simulation"]["model_state_at_kernel_failures"]["by_their_cause"];
   EXPECT_EQ(causes["fragmentation"]["failures"], 1);
@@ -1830,13 +1824,7 @@ TEST(ReplaySimulate, TheKernelsFailuresAreSortedByWhatFailedThemOnItsOwnCounters
   EXPECT_EQ(causes["watermark"]["model_served"], 0);
   EXPECT_EQ(causes["none"]["failures"], 1);
   EXPECT_FALSE(causes.contains("reserve"));
-  char* buf = nullptr;
-  std::size_t len = 0;
-  std::FILE* out = open_memstream(&buf, &len);
-  print_replay_text(out, sim, 10);
-  std::fclose(out);
-  const std::string report(buf, len);
-  std::free(buf);
+  const std::string report = testing::text_report(sim);
   EXPECT_NE(report.find("by their counters and free lists: watermark 1 (the model served 0), fragmentation 1 (the model "
                         "served 1), their check passes 1 (the model served 0)"),
             std::string::npos)
@@ -1901,13 +1889,7 @@ TEST(ReplaySimulate, TheKernelsFailuresTheModelServedAreListedWithTheModelsState
   EXPECT_EQ(missed["items"][0]["free_above_min_pages"], 17);
   EXPECT_EQ(missed["items"][0]["kernel_counters"]["free_above_min_pages"], 265);
   EXPECT_TRUE(missed["items"][1]["kernel_counters"].is_null());
-  char* buf = nullptr;
-  std::size_t len = 0;
-  std::FILE* out = open_memstream(&buf, &len);
-  print_replay_text(out, sim, 10);
-  std::fclose(out);
-  const std::string report(buf, len);
-  std::free(buf);
+  const std::string report = testing::text_report(sim);
   EXPECT_NE(report.find("Missed: the kernel's failures the model served (2 of 2 shown)"), std::string::npos) << report;
   EXPECT_NE(report.find("fragmentation   0/Normal"), std::string::npos) << report;
 }

@@ -5,12 +5,15 @@
 
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 
 #include "labyrinth/replay/replay.hpp"
+#include "labyrinth/replay/replay_report.hpp"
 #include "labyrinth/traces/text_trace.hpp"
 #include "labyrinth/traces/trace_reader.hpp"
 
@@ -55,6 +58,18 @@ inline ReplayResult replay_file(const std::string& path, ReplayOptions options) 
 inline ReplayResult replay_text(const std::string& text, ReplayOptions options) {
   TempDir dir;
   return replay_file(trace_from_text(dir, text), options);
+}
+
+// The text report of a replay, as `labyrinth replay` prints it (10 rows per table).
+inline std::string text_report(const ReplayResult& r) {
+  char* buffer = nullptr;
+  std::size_t size = 0;
+  std::FILE* out = ::open_memstream(&buffer, &size);
+  print_replay_text(out, r, 10);
+  std::fclose(out);
+  std::string text(buffer, size);
+  std::free(buffer);
+  return text;
 }
 
 inline ReplayOptions mirror() {

@@ -142,7 +142,6 @@ struct Tallies {
 struct KernelCounterTally {
   std::uint64_t failures = 0;
   std::uint64_t model_cause_differed = 0;  // mirror took theirs
-  std::uint64_t their_check_passes = 0;    // read after the check, they pass it
   std::vector<std::uint64_t> free_errors;  // |model free pages - their count|, one per failure
   // Of those whose per-CPU diffs were read (format 1.9): how many the counter's lag alone
   // failed (Engine::kernel_lag_alone), and |model free pages - the exact count|.
@@ -159,6 +158,8 @@ struct KernelCounterTally {
   };
   static constexpr std::size_t kTheyPass = kFailureCauseCount;
   std::array<TheirCause, kFailureCauseCount + 1> by_their_cause{};
+  // Read after the check, they pass it.
+  [[nodiscard]] std::uint64_t their_check_passes() const { return by_their_cause[kTheyPass].failures; }
   void add(const KernelCheck& k, bool lag_alone, bool model_served = false);
   [[nodiscard]] std::uint64_t free_error_quantile(double q) const { return quantile(free_errors, q); }
   [[nodiscard]] std::uint64_t exact_free_error_quantile(double q) const { return quantile(exact_free_errors, q); }
